@@ -1,0 +1,131 @@
+"""The declarative topology: data centers, the service instances in each, their ports and dependencies."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common.errors import ConfigError
+from services.common.settings import REQUIRED_DEPENDENCIES
+
+ServiceName = Literal["auth", "views", "earnings", "recommender", "gateway"]
+NAME = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+class Instance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: ServiceName
+    port: int = Field(ge=1024, le=65535)
+    # dependency service -> instance names in failover order
+    depends_on: dict[ServiceName, list[str]] = {}
+
+
+class DataCenter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instances: dict[str, Instance] = Field(min_length=1)
+
+
+class Topology(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    data_centers: dict[str, DataCenter] = Field(min_length=1)
+
+    def instances(self) -> dict[str, tuple[str, Instance]]:
+        """instance name -> (data center, instance)."""
+        return {name: (dc, inst) for dc, center in self.data_centers.items() for name, inst in center.instances.items()}
+
+    def url(self, instance: str) -> str:
+        return f"http://127.0.0.1:{self.instances()[instance][1].port}"
+
+    def dependency_urls(self, instance: str) -> dict[str, list[str]]:
+        _, inst = self.instances()[instance]
+        return {dep: [self.url(target) for target in targets] for dep, targets in inst.depends_on.items()}
+
+    def gateways(self) -> dict[str, str]:
+        """data center -> URL of its (first) gateway: where that data center's users are sent."""
+        found: dict[str, str] = {}
+        for name, (dc, inst) in self.instances().items():
+            if inst.service == "gateway":
+                found.setdefault(dc, self.url(name))
+        return found
+
+    def require_dc(self, dc: str) -> None:
+        if dc not in self.data_centers:
+            known = ", ".join(sorted(self.data_centers))
+            raise ConfigError(f"data center '{dc}'", f"unknown; known data centers: {known}")
+
+    def with_ports(self, allocate: Callable[[], int]) -> Topology:
+        """A copy with every port replaced (tests run beside a live demo on free ports)."""
+        copy = self.model_copy(deep=True)
+        for center in copy.data_centers.values():
+            for inst in center.instances.values():
+                inst.port = allocate()
+        return copy
+
+
+def check(topology: Topology, source: str) -> Topology:
+    """Cross-field rules pydantic cannot express; each error names the field."""
+    instances = topology.instances()
+    seen: Counter[str] = Counter(n for c in topology.data_centers.values() for n in c.instances)
+    for name, count in seen.items():
+        if count > 1:
+            raise ConfigError(source, f"field 'data_centers.*.instances.{name}': instance name used in {count} data centers")
+    for dc in topology.data_centers:
+        if not _matches(dc):
+            raise ConfigError(source, f"field 'data_centers.{dc}': a name must match {NAME}")
+    ports: dict[int, str] = {}
+    for name, (dc, inst) in instances.items():
+        where = f"data_centers.{dc}.instances.{name}"
+        if not _matches(name):
+            raise ConfigError(source, f"field '{where}': a name must match {NAME}")
+        if inst.port in ports:
+            raise ConfigError(source, f"field '{where}.port': port {inst.port} is also used by {ports[inst.port]}")
+        ports[inst.port] = name
+        for dep, targets in inst.depends_on.items():
+            if not targets:
+                raise ConfigError(source, f"field '{where}.depends_on.{dep}': depends on nothing (empty list)")
+            for target in targets:
+                if target not in instances:
+                    raise ConfigError(source, f"field '{where}.depends_on.{dep}': no instance named '{target}'")
+                if instances[target][1].service != dep:
+                    raise ConfigError(
+                        source, f"field '{where}.depends_on.{dep}': '{target}' is a {instances[target][1].service}, not a {dep}"
+                    )
+        for dep in REQUIRED_DEPENDENCIES[inst.service]:
+            if dep not in inst.depends_on:
+                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{dep}'")
+    return topology
+
+
+def _matches(name: str) -> bool:
+    return re.fullmatch(NAME[1:-1], name) is not None
+
+
+def parse_topology(data: object, source: str) -> Topology:
+    try:
+        topology = Topology.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(source, f"field '{field}': {err['msg']}") from None
+    return check(topology, source)
+
+
+def load_topology(path: str | Path) -> Topology:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
+    return parse_topology(data, str(path))

@@ -1,0 +1,287 @@
+"""What the simulated users saw: CSV records and symptom detection (plain Python, no locust/gevent).
+
+Two line-buffered CSV files live in the run directory:
+
+* ``requests.csv`` -- one row per user request (``REQUEST_COLUMNS``);
+* ``writes.csv`` -- one row per view write, for a later Jepsen-style audit (``WRITE_COLUMNS``).
+
+Rows are flushed as they are written so a killed locust still leaves its record.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REQUEST_COLUMNS: tuple[str, ...] = (
+    "t", "user", "dc", "action", "ok", "status", "latency_ms", "attempts", "calls",
+    "zero_views", "stale_views", "earnings_missing", "repeated_feed", "generic_feed", "error",
+)
+WRITE_COLUMNS: tuple[str, ...] = (
+    "event_id", "user", "dc", "video_id", "t_sent", "t_done", "outcome", "status",
+)
+ACTIONS: tuple[str, ...] = ("login", "feed", "view", "upload", "earnings")
+ERROR_MAX_CHARS = 200
+
+_STALE_STATUSES = frozenset({"stale", "unavailable"})
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+def parse_gateways(spec: str | None) -> list[tuple[str, str]]:
+    """Parse ``"dc-east=http://127.0.0.1:8000,dc-west=http://127.0.0.1:9000"`` into (dc, base URL) pairs.
+
+    Raises ``ValueError`` with a readable reason when the value is missing or malformed.
+    """
+    if spec is None or not spec.strip():
+        raise ValueError("is not set; expected e.g. 'dc-east=http://127.0.0.1:8000,dc-west=http://127.0.0.1:9000'")
+    gateways: list[tuple[str, str]] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        dc, sep, url = part.partition("=")
+        dc, url = dc.strip(), url.strip().rstrip("/")
+        if not sep or not dc or not url:
+            raise ValueError(f"entry {part!r} is not of the form <dc>=<url>")
+        if not (url.startswith("http://") or url.startswith("https://")):
+            raise ValueError(f"entry {part!r}: the URL must start with http:// or https://")
+        if any(dc == known for known, _ in gateways):
+            raise ValueError(f"data center {dc!r} is listed twice")
+        gateways.append((dc, url))
+    if not gateways:
+        raise ValueError("lists no gateway")
+    return gateways
+
+
+def demo_accounts(viewers: int = 200, creators: int = 30, creator_share: float = 0.15) -> list[tuple[str, str]]:
+    """Every seeded demo account as (username, role), creators spread evenly (~``creator_share``).
+
+    Deterministic: user number ``i`` of a run takes ``demo_accounts()[i % len(...)]``.
+    """
+    viewer_names = [f"viewer-{i:04d}" for i in range(1, viewers + 1)]
+    creator_names = [f"creator-{i:03d}" for i in range(1, creators + 1)]
+    out: list[tuple[str, str]] = []
+    vi = ci = 0
+    for i in range(viewers + creators):
+        want_creators = int((i + 1) * creator_share + 0.5)
+        if ci < len(creator_names) and (ci < want_creators or vi >= len(viewer_names)):
+            out.append((creator_names[ci], "creator"))
+            ci += 1
+        else:
+            out.append((viewer_names[vi], "viewer"))
+            vi += 1
+    return out
+
+
+def parse_count_header(value: str | None) -> int:
+    """An ``X-Blackout-Attempts`` / ``X-Blackout-Calls`` header as an int; missing or malformed -> 0."""
+    if value is None:
+        return 0
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        return 0
+    return max(n, 0)
+
+
+def classify_write(status: int) -> str:
+    """Outcome of a view write: acked (2xx), failed (definite 4xx/5xx rejection), unknown (no answer)."""
+    if 200 <= status < 300:
+        return "acked"
+    if 400 <= status < 600:
+        return "failed"
+    return "unknown"
+
+
+def short_error(text: object) -> str:
+    """One line, at most ``ERROR_MAX_CHARS`` characters."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= ERROR_MAX_CHARS else s[: ERROR_MAX_CHARS - 3] + "..."
+
+
+# --- body validation: None when well formed, else a short reason -----------------------------
+
+def _missing(body: Any, keys: Iterable[str]) -> str | None:
+    if not isinstance(body, dict):
+        return "body is not a JSON object"
+    absent = [k for k in keys if k not in body]
+    return f"missing {', '.join(absent)}" if absent else None
+
+
+def validate_login(body: Any) -> str | None:
+    reason = _missing(body, ("token", "user_id", "role", "expires_at"))
+    if reason:
+        return reason
+    if not isinstance(body["token"], str) or not body["token"]:
+        return "empty token"
+    if body["role"] not in ("viewer", "creator"):
+        return f"unknown role {body['role']!r}"
+    return None
+
+
+def validate_feed(body: Any) -> str | None:
+    reason = _missing(body, ("user_id", "items"))
+    if reason:
+        return reason
+    if not isinstance(body["items"], list):
+        return "items is not a list"
+    for n, item in enumerate(body["items"]):
+        reason = _missing(item, ("video_id", "source", "views", "views_status"))
+        if reason:
+            return f"item {n}: {reason}"
+        views = item["views"]
+        if views is not None and (not isinstance(views, int) or isinstance(views, bool)):
+            return f"item {n}: views is not an int or null"
+    return None
+
+
+def validate_view(body: Any) -> str | None:
+    return _missing(body, ("event_id", "video_id", "counted"))
+
+
+def validate_upload(body: Any) -> str | None:
+    return _missing(body, ("video_id", "title", "creator_id"))
+
+
+def validate_earnings(body: Any) -> str | None:
+    return _missing(body, ("creator_id", "views", "earnings_cents", "status"))
+
+
+# --- symptoms (pure) ---------------------------------------------------------------------------
+
+def feed_video_ids(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [str(item.get("video_id")) for item in items]
+
+
+def count_zero_views(items: Sequence[Mapping[str, Any]], known_positive: Mapping[str, int]) -> int:
+    """Items displayed with ``views == 0`` although the video is known to have views (> 0 in ``known_positive``)."""
+    return sum(
+        1 for item in items
+        if item.get("views") == 0 and not isinstance(item.get("views"), bool)
+        and known_positive.get(str(item.get("video_id")), 0) > 0
+    )
+
+
+def count_stale_views(items: Sequence[Mapping[str, Any]]) -> int:
+    """Items whose ``views_status`` is stale or unavailable."""
+    return sum(1 for item in items if item.get("views_status") in _STALE_STATUSES)
+
+
+def is_repeated_feed(previous_ids: Sequence[str] | None, current_ids: Sequence[str]) -> bool:
+    """The feed shows exactly the same video list as this user's previous successful feed."""
+    return previous_ids is not None and list(previous_ids) == list(current_ids)
+
+
+def is_generic_feed(items: Sequence[Mapping[str, Any]]) -> bool:
+    """Every item is the generic fallback (an empty feed is not counted as generic)."""
+    return bool(items) and all(item.get("source") == "generic" for item in items)
+
+
+def earnings_missing(ok: bool, body: Any) -> bool:
+    """The earnings request failed, or it answered with ``earnings_cents: null`` ("earnings vanished")."""
+    return not ok or not isinstance(body, dict) or body.get("earnings_cents") is None
+
+
+class ViewKnowledge:
+    """What this process knows about view counts: the max count seen with views_status ok,
+    plus the number of views it had acknowledged (2xx with ``counted`` true) per video."""
+
+    def __init__(self) -> None:
+        self.max_seen_ok: dict[str, int] = {}
+        self.acked: dict[str, int] = {}
+
+    def known(self, video_id: str) -> int:
+        """A lower bound on the video's true view count."""
+        return max(self.max_seen_ok.get(video_id, 0), self.acked.get(video_id, 0))
+
+    def known_positive(self, items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        return {vid: self.known(vid) for vid in feed_video_ids(items)}
+
+    def observe_feed(self, items: Sequence[Mapping[str, Any]]) -> None:
+        for item in items:
+            views = item.get("views")
+            if item.get("views_status") == "ok" and isinstance(views, int) and not isinstance(views, bool):
+                vid = str(item.get("video_id"))
+                if views > self.max_seen_ok.get(vid, 0):
+                    self.max_seen_ok[vid] = views
+
+    def observe_ack(self, video_id: str) -> None:
+        self.acked[video_id] = self.acked.get(video_id, 0) + 1
+
+    def zero_views(self, items: Sequence[Mapping[str, Any]]) -> int:
+        """Count zero-view displays against what was known *before* this feed, then learn from it."""
+        n = count_zero_views(items, self.known_positive(items))
+        self.observe_feed(items)
+        return n
+
+
+# --- CSV writing -------------------------------------------------------------------------------
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".") if value == value else ""
+    return "" if value is None else value
+
+
+class CsvRecorder:
+    """Appends rows to a CSV file, header written once, every row flushed at once.
+
+    Reopening an existing non-empty file appends without a second header; a file whose
+    header differs is refused (``ValueError``) rather than mixed.
+    """
+
+    def __init__(self, path: Path | str, columns: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file: io.TextIOWrapper = open(self.path, "a", newline="", buffering=1, encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+        if self._file.tell() == 0:
+            self._writer.writeheader()
+            self._sync()
+        else:
+            with open(self.path, newline="", encoding="utf-8") as existing:
+                header = next(csv.reader(existing), [])
+            if tuple(header) != self.columns:
+                self._file.close()
+                raise ValueError(f"{self.path}: existing header {header} differs from {list(self.columns)}")
+
+    def _sync(self) -> None:
+        self._file.flush()
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        missing = [c for c in self.columns if c not in row]
+        if missing:
+            raise ValueError(f"{self.path.name}: row lacks {missing}")
+        with self._lock:
+            self._writer.writerow({c: _fmt(row[c]) for c in self.columns})
+            self._sync()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+
+
+def request_row(**fields: Any) -> dict[str, Any]:
+    """A ``requests.csv`` row with defaults (0 / empty) for every symptom column not given."""
+    row: dict[str, Any] = {
+        "ok": 0, "status": 0, "latency_ms": 0.0, "attempts": 0, "calls": 0, "zero_views": 0,
+        "stale_views": 0, "earnings_missing": 0, "repeated_feed": 0, "generic_feed": 0, "error": "",
+    }
+    unknown = set(fields) - set(REQUEST_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown requests.csv columns {sorted(unknown)}")
+    row.update(fields)
+    row["error"] = short_error(row["error"]) if row["error"] else ""
+    return row

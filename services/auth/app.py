@@ -1,0 +1,99 @@
+"""auth: the user store. Logs users in (scrypt-hashed passwords) and verifies signed, expiring tokens."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from services.auth.make_demo_users import DEMO_USERS_FILE
+from services.common.app import build_context, create_service_app
+from services.common.db import Database
+from services.common.settings import ServiceSettings
+from services.common.tokens import TokenError, bearer, check_password, issue_token, verify_token
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'creator')),
+    password_hash TEXT NOT NULL
+);
+"""
+USERNAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(pattern=USERNAME)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    user_id: str
+    role: str
+    expires_at: float
+
+
+class Identity(BaseModel):
+    user_id: str
+    role: str
+    expires_at: float
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def seed(self, demo_users_file: Path) -> None:
+        users = json.loads(demo_users_file.read_text())
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO users (user_id, role, password_hash) VALUES (?, ?, ?)",
+                [(u["username"], u["role"], u["password_hash"]) for u in users],
+            )
+
+    def find(self, user_id: str) -> tuple[str, str] | None:
+        rows = self.db.query("SELECT role, password_hash FROM users WHERE user_id = ?", (user_id,))
+        return (rows[0]["role"], rows[0]["password_hash"]) if rows else None
+
+
+router = APIRouter(tags=["auth"])
+
+
+def store(request: Request) -> UserStore:
+    return request.app.state.users
+
+
+@router.post("/login", response_model=LoginResponse)
+def login(body: LoginRequest, request: Request, users: UserStore = Depends(store)) -> LoginResponse:
+    # A sync endpoint: scrypt is CPU-bound and runs in the threadpool, not on the event loop.
+    settings: ServiceSettings = request.app.state.ctx.settings
+    found = users.find(body.username)
+    if found is None or not check_password(body.password, found[1]):
+        raise HTTPException(status_code=401, detail="unknown user or wrong password")
+    token, expires = issue_token(body.username, found[0], settings.secret_bytes(), settings.token_ttl_s)
+    return LoginResponse(token=token, user_id=body.username, role=found[0], expires_at=expires)
+
+
+@router.get("/verify", response_model=Identity)
+async def verify(request: Request, authorization: str | None = Header(None)) -> Identity:
+    settings: ServiceSettings = request.app.state.ctx.settings
+    try:
+        claims = verify_token(bearer(authorization), settings.secret_bytes())
+    except TokenError as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from None
+    return Identity(user_id=claims["sub"], role=claims["role"], expires_at=claims["exp"])
+
+
+def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings.secret_bytes()  # fail fast: auth cannot sign without it
+    ctx = build_context(settings, transport)
+    db = Database(settings.data_dir / f"{settings.instance}.sqlite3", SCHEMA)
+    users = UserStore(db)
+    users.seed(DEMO_USERS_FILE)
+    ctx.closers.append(db.close)
+    app = create_service_app(ctx, router)
+    app.state.users = users
+    return app

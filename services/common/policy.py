@@ -1,0 +1,111 @@
+"""Resilience profiles: how every service calls its dependencies, as plain data.
+
+A profile is chosen at start (a YAML file under ``profiles/``) and can be swapped live.
+Validation is separate from use: ``load_profile`` refuses a bad file naming the file and the field.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common.errors import ConfigError
+
+DependencyName = Literal["auth", "views", "recommender", "earnings"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryPolicy(_Strict):
+    attempts: int = Field(1, ge=1, le=10, description="total attempts, the first included")
+    backoff: Literal["none", "exponential"] = "none"
+    base_s: float = Field(0.05, gt=0, le=10)
+    max_s: float = Field(1.0, gt=0, le=60)
+    jitter: Literal["none", "full"] = "none"
+
+
+class BreakerPolicy(_Strict):
+    enabled: bool = False
+    failure_threshold: int = Field(5, ge=1, le=1000)
+    reset_timeout_s: float = Field(5.0, gt=0, le=600)
+
+
+class BulkheadPolicy(_Strict):
+    max_concurrent: int | None = Field(None, ge=1, le=10_000, description="None: unbounded")
+
+
+class RetryBudgetPolicy(_Strict):
+    enabled: bool = False
+    ratio: float = Field(0.1, ge=0, le=1, description="retries allowed per request")
+    min_retries_per_s: float = Field(1.0, ge=0, le=1000)
+
+
+class DependencyPolicy(_Strict):
+    timeout_s: float = Field(5.0, gt=0, le=120, description="per attempt")
+    retries: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    bulkhead: BulkheadPolicy = BulkheadPolicy()
+    retry_budget: RetryBudgetPolicy = RetryBudgetPolicy()
+    failover: bool = Field(False, description="try the next instance in the topology's failover order")
+
+
+class FallbackPolicy(_Strict):
+    view_counts: Literal["zero", "stale_or_unavailable"] = "zero"
+    earnings: Literal["empty", "stale"] = "empty"
+    recommendations: Literal["generic", "ladder"] = "generic"
+
+
+class Profile(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    deadline_propagation: bool = False
+    request_deadline_s: float = Field(10.0, gt=0, le=300, description="budget of one user request at the gateway")
+    local_token_verification: bool = False
+    token_cache_s: float = Field(30.0, ge=0, le=3600, description="how long the gateway trusts a remote /verify")
+    fallbacks: FallbackPolicy = FallbackPolicy()
+    default: DependencyPolicy = DependencyPolicy()
+    dependencies: dict[DependencyName, DependencyPolicy] = {}
+
+    def for_dependency(self, name: str) -> DependencyPolicy:
+        return self.dependencies.get(name, self.default)  # type: ignore[call-overload]
+
+
+def parse_profile(data: object, source: str) -> Profile:
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _describe(exc)) from None
+
+
+def load_profile(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
+    return parse_profile(data, str(path))
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"field '{field}': {err['msg']}")
+    return "; ".join(parts)
+
+
+class ProfileHolder:
+    """The profile in force for one service instance; swapped live without a restart."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.current = profile
+
+    def swap(self, profile: Profile) -> Profile:
+        previous, self.current = self.current, profile
+        return previous

@@ -1,0 +1,69 @@
+"""Entry point of one service instance: `python -m services.common.runner` (configured by BLACKOUT_* env).
+
+The listening socket may be inherited from the runtime (BLACKOUT_LISTEN_FD). The runtime keeps its copy
+open, so when this process is killed the port does not refuse connections: they hang, like a powered-off
+host behind a live switch, and callers see timeouts rather than instant errors.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+import uvicorn
+
+from services.common.errors import ConfigError
+from services.common.settings import ServiceSettings, load_settings
+
+
+def watch_supervisor(pid: int) -> None:
+    """Die with the runtime that started us, so a crashed supervisor leaves no process behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the kernel kills us when our parent dies
+    if os.getppid() != pid:  # the parent died before we could ask
+        os._exit(1)
+
+    def poll() -> None:  # portable fallback (macOS has no PDEATHSIG)
+        while os.getppid() == pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=poll, name="supervisor-watch", daemon=True).start()
+
+
+def listening_socket(settings: ServiceSettings) -> socket.socket:
+    if settings.listen_fd is not None:
+        return socket.socket(fileno=settings.listen_fd)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(128)
+    return sock
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"blackout service: {exc}", file=sys.stderr)
+        return 2
+    if settings.supervisor_pid is not None:
+        watch_supervisor(settings.supervisor_pid)
+    try:
+        app = importlib.import_module(f"services.{settings.service}.app").create_app(settings)
+    except ConfigError as exc:
+        print(f"{settings.instance}: {exc}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2)
+    uvicorn.Server(config).run(sockets=[listening_socket(settings)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

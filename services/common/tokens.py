@@ -1,0 +1,72 @@
+"""Signed, expiring tokens (HMAC-SHA256) and hashed passwords (scrypt). Standard library only."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+
+from services.common.errors import BlackoutError
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+class TokenError(BlackoutError):
+    """A token is malformed, forged or expired."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue_token(user_id: str, role: str, secret: bytes, ttl_s: int, now: float | None = None) -> tuple[str, float]:
+    issued = time.time() if now is None else now
+    claims = {"sub": user_id, "role": role, "iat": int(issued), "exp": issued + ttl_s}
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
+    return f"{body}.{sig}", claims["exp"]
+
+
+def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
+    try:
+        body, sig = token.split(".")
+        expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
+        if not hmac.compare_digest(sig, expected):
+            raise TokenError("bad signature")
+        claims = json.loads(_unb64(body))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise TokenError("malformed token") from exc
+    if not isinstance(claims, dict) or not {"sub", "role", "exp"} <= claims.keys():
+        raise TokenError("malformed claims")
+    if claims["exp"] <= (time.time() if now is None else now):
+        raise TokenError("token expired")
+    return claims
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = os.urandom(16) if salt is None else salt
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, _unb64(digest))
+
+
+def bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise TokenError("missing bearer token")
+    return authorization.removeprefix("Bearer ").strip()

@@ -1,0 +1,149 @@
+"""gateway: the feed gateway, the only service users call. Composes auth, recommender, views and earnings."""
+from __future__ import annotations
+
+import time
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.common.app import ServiceContext, build_context, context, create_service_app
+from services.common.errors import DependencyError
+from services.common.ids import Id, PathId
+from services.common.metrics import FALLBACKS
+from services.common.seed import generic_items
+from services.common.settings import ServiceSettings
+from services.common.tokens import TokenError, bearer
+from services.gateway.identity import Identity, Verifier
+
+router = APIRouter(tags=["gateway"])
+
+
+class Login(BaseModel):
+    username: Id
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ViewRequest(BaseModel):
+    event_id: Id
+
+
+class UploadRequest(BaseModel):
+    title: str = Field(min_length=1, max_length=120)
+    tags: list[Id] = Field(default=[], max_length=5)
+
+
+class Memory:
+    """Last values the gateway read, so a failed read can be shown as stale instead of wrong."""
+
+    def __init__(self) -> None:
+        self.views: dict[str, int] = {}
+        self.earnings: dict[str, dict] = {}
+
+
+def _token(authorization: str | None) -> str:
+    try:
+        return bearer(authorization)
+    except TokenError as exc:
+        raise HTTPException(status_code=401, detail=str(exc)) from None
+
+
+async def caller(request: Request, authorization: str | None = Header(None)) -> Identity:
+    return await request.app.state.verifier.identify(_token(authorization))
+
+
+async def fresh_caller(request: Request, authorization: str | None = Header(None)) -> Identity:
+    return await request.app.state.verifier.identify(_token(authorization), fresh=True)
+
+
+@router.post("/login")
+async def login(body: Login, ctx: ServiceContext = Depends(context)) -> JSONResponse:
+    try:
+        response = await ctx.deps["auth"].request("POST", "/login", json=body.model_dump())
+    except DependencyError as exc:
+        raise HTTPException(status_code=503, detail=f"login unavailable: {exc}") from None
+    return JSONResponse(response.json(), status_code=response.status_code)
+
+
+@router.get("/feed")
+async def feed(
+    request: Request, limit: int = Query(10, ge=1, le=50), who: Identity = Depends(caller)
+) -> dict:
+    ctx: ServiceContext = request.app.state.ctx
+    try:
+        recs = await ctx.deps["recommender"].get_json(f"/recommendations/{who.user_id}", params={"limit": limit})
+        items = recs["items"]
+    except DependencyError:
+        FALLBACKS.labels("feed_generic").inc()
+        items = generic_items(limit, ctx.settings.seed)
+    if items:
+        await _attach_view_counts(ctx, request.app.state.memory, items)
+    return {"user_id": who.user_id, "items": items}
+
+
+async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[dict]) -> None:
+    ids = [item["video_id"] for item in items]
+    try:
+        counts = (await ctx.deps["views"].post_json("/views/counts", {"video_ids": ids}))["counts"]
+    except DependencyError:
+        honest = ctx.profiles.current.fallbacks.view_counts == "stale_or_unavailable"
+        FALLBACKS.labels("view_counts_stale" if honest else "view_counts_zero").inc()
+        for item in items:
+            if not honest:  # what the outage showed users: a failed read rendered as 0 views
+                item["views"], item["views_status"] = 0, "ok"
+            elif item["video_id"] in memory.views:
+                item["views"], item["views_status"] = memory.views[item["video_id"]], "stale"
+            else:
+                item["views"], item["views_status"] = None, "unavailable"
+        return
+    memory.views.update(counts)
+    for item in items:
+        item["views"], item["views_status"] = counts.get(item["video_id"], 0), "ok"
+
+
+@router.post("/videos/{video_id}/view")
+async def watch(video_id: PathId, body: ViewRequest, request: Request, who: Identity = Depends(caller)) -> dict:
+    ctx: ServiceContext = request.app.state.ctx
+    event = {"event_id": body.event_id, "video_id": video_id, "user_id": who.user_id}
+    return await ctx.deps["views"].post_json("/views", event)
+
+
+@router.post("/videos", status_code=201)
+async def upload(body: UploadRequest, request: Request, who: Identity = Depends(fresh_caller)) -> dict:
+    ctx: ServiceContext = request.app.state.ctx
+    return await ctx.deps["recommender"].post_json("/videos", {**body.model_dump(), "creator_id": who.user_id})
+
+
+@router.get("/me/earnings")
+async def my_earnings(request: Request, who: Identity = Depends(caller)) -> dict:
+    ctx: ServiceContext = request.app.state.ctx
+    memory: Memory = request.app.state.memory
+    try:
+        answer = await ctx.deps["earnings"].get_json(f"/creators/{who.user_id}/earnings")
+    except DependencyError:
+        last = memory.earnings.get(who.user_id)
+        if ctx.profiles.current.fallbacks.earnings == "stale" and last is not None:
+            FALLBACKS.labels("earnings_stale").inc()
+            return {**last, "status": "stale"}
+        FALLBACKS.labels("earnings_empty").inc()
+        return {"creator_id": who.user_id, "views": None, "earnings_cents": None, "status": "unavailable"}
+    result = {
+        "creator_id": who.user_id,
+        "views": answer["views"],
+        "earnings_cents": answer["earnings_cents"],
+        "status": answer.get("status", "ok"),
+        "computed_at": answer.get("computed_at", time.time()),
+    }
+    if result["status"] == "ok":
+        memory.earnings[who.user_id] = result
+    return result
+
+
+def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings.secret_bytes()  # fail fast: local verification needs the signing secret
+    ctx = build_context(settings, transport)
+    app = create_service_app(ctx, router)
+    app.state.verifier = Verifier(ctx)
+    app.state.memory = Memory()
+    return app

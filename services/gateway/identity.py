@@ -1,0 +1,53 @@
+"""Who is calling: tokens verified locally (signed tokens need no round trip) or remotely at auth."""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from fastapi import HTTPException
+
+from services.common.app import ServiceContext
+from services.common.errors import DependencyError
+from services.common.tokens import TokenError, verify_token
+
+CACHE_SIZE = 50_000
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    role: str
+
+
+class Verifier:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+
+    async def identify(self, token: str, fresh: bool = False) -> Identity:
+        """fresh: a write that must not rely on a cached remote verification."""
+        profile = self.ctx.profiles.current
+        if profile.local_token_verification:
+            try:
+                claims = verify_token(token, self.ctx.settings.secret_bytes())
+            except TokenError as exc:
+                raise HTTPException(status_code=401, detail=str(exc)) from None
+            return Identity(claims["sub"], claims["role"])
+        now = time.monotonic()
+        cached = self._cache.get(token)
+        if cached and not fresh and now - cached[1] < profile.token_cache_s:
+            return cached[0]
+        try:
+            response = await self.ctx.deps["auth"].request("GET", "/verify", headers={"Authorization": f"Bearer {token}"})
+        except DependencyError as exc:
+            raise HTTPException(status_code=503, detail=f"cannot verify the session: {exc}") from None
+        if response.status_code != 200:
+            self._cache.pop(token, None)
+            raise HTTPException(status_code=401, detail="session expired or invalid: log in again")
+        body = response.json()
+        identity = Identity(body["user_id"], body["role"])
+        self._cache[token] = (identity, now)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return identity

@@ -1,0 +1,111 @@
+"""recommender: owns the video catalog and builds each user's feed from their history and what trends."""
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import OrderedDict
+
+import httpx
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from services.common.app import ServiceContext, build_context, create_service_app
+from services.common.db import Database
+from services.common.errors import DependencyError
+from services.common.ids import Id, PathId
+from services.common.metrics import FALLBACKS
+from services.common.seed import generic_items
+from services.common.settings import ServiceSettings
+from services.recommender import ranking
+from services.recommender.catalog import SCHEMA, Catalog
+
+CACHED_USERS = 10_000
+
+
+class Upload(BaseModel):
+    title: str = Field(min_length=1, max_length=120)
+    creator_id: Id
+    tags: list[Id] = Field(default=[], max_length=5)
+
+
+class Memory:
+    """Last good answers, for the fallback ladder: per-user feeds and the trending list."""
+
+    def __init__(self) -> None:
+        self.feeds: OrderedDict[str, list[dict]] = OrderedDict()
+        self.trending: list[str] = []
+
+    def remember_feed(self, user_id: str, items: list[dict]) -> None:
+        self.feeds[user_id] = items
+        self.feeds.move_to_end(user_id)
+        if len(self.feeds) > CACHED_USERS:
+            self.feeds.popitem(last=False)
+
+
+router = APIRouter(tags=["recommender"])
+
+
+@router.post("/videos", status_code=201)
+def upload(body: Upload, request: Request) -> dict:
+    entry = request.app.state.catalog.add(body.title, body.creator_id, body.tags)
+    return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
+
+
+@router.get("/videos/{video_id}")
+def video(video_id: PathId, request: Request) -> dict:
+    entry = request.app.state.catalog.entries.get(video_id)
+    if entry is None:
+        raise HTTPException(status_code=404, detail=f"no video {video_id}")
+    return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
+
+
+@router.get("/creators/{creator_id}/videos")
+def creator_videos(creator_id: PathId, request: Request) -> dict:
+    return {"creator_id": creator_id, "video_ids": request.app.state.catalog.by_creator(creator_id)}
+
+
+@router.get("/recommendations/{user_id}")
+async def recommendations(user_id: PathId, request: Request, limit: int = Query(10, ge=1, le=50)) -> dict:
+    ctx: ServiceContext = request.app.state.ctx
+    catalog: Catalog = request.app.state.catalog
+    memory: Memory = request.app.state.memory
+    rng = random.Random()
+    views = ctx.deps["views"]
+    history, trending = await asyncio.gather(
+        views.get_json(f"/users/{user_id}/history", params={"limit": 30}),
+        views.get_json("/trending", params={"limit": 40}),
+        return_exceptions=True,
+    )
+    for failure in (history, trending):
+        if isinstance(failure, BaseException) and not isinstance(failure, DependencyError):
+            raise failure
+    if isinstance(trending, dict):
+        memory.trending = [v["video_id"] for v in trending["videos"]]
+    if isinstance(history, dict):  # a failed trending read falls back to the last known trending list
+        items = ranking.personalized(catalog, history["video_ids"], memory.trending, limit, rng)
+        memory.remember_feed(user_id, items)
+        return {"user_id": user_id, "items": items}
+    return {"user_id": user_id, "items": _fall_back(ctx, memory, catalog, user_id, limit, rng)}
+
+
+def _fall_back(ctx: ServiceContext, memory: Memory, catalog: Catalog, user_id: str, limit: int, rng: random.Random) -> list[dict]:
+    """naive: straight to generic content. ladder: personalized -> cached -> trending -> generic."""
+    if ctx.profiles.current.fallbacks.recommendations == "ladder":
+        if user_id in memory.feeds:
+            FALLBACKS.labels("recommendations_cached").inc()
+            return [{**item, "source": "cached"} for item in memory.feeds[user_id]]
+        if memory.trending:
+            FALLBACKS.labels("recommendations_trending").inc()
+            return ranking.trending_only(catalog, memory.trending, limit, rng)
+    FALLBACKS.labels("recommendations_generic").inc()
+    return generic_items(limit, ctx.settings.seed)
+
+
+def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    ctx = build_context(settings, transport)
+    db = Database(settings.data_dir / f"{settings.instance}.sqlite3", SCHEMA)
+    ctx.closers.append(db.close)
+    app = create_service_app(ctx, router)
+    app.state.catalog = Catalog(db, settings.seed)
+    app.state.memory = Memory()
+    return app
