@@ -61,16 +61,15 @@ def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
 def render_summary(summary: RunSummary, console: Console) -> None:
     """Per-phase action table (success %, p50, p99 per phase) and a symptoms table (rows symptoms)."""
     phases = summary.phases
-    table = Table(title=f"Run {summary.run}: what users saw, per phase (latency ms)", show_lines=False)
+    table = Table(title=f"Run {summary.run}: what users saw, per phase")
     table.add_column("action", style="bold")
     for p in phases:
-        for metric in ("ok %", "p50", "p99"):
-            table.add_column(f"{p.phase}\n{metric}", justify="right")
+        table.add_column(f"{p.phase}\nok %  p50/p99 ms", justify="right")
     for action, dc in _action_rows(summary):
         cells = [_label(action, dc)]
         for p in phases:
             s = _stats(p, action, dc)
-            cells += ["-", "-", "-"] if s is None else [fmt_pct(s.success_rate), fmt_ms(s.p50_ms), fmt_ms(s.p99_ms)]
+            cells.append("-" if s is None else f"{fmt_pct(s.success_rate)}  {fmt_ms(s.p50_ms)}/{fmt_ms(s.p99_ms)}")
         table.add_row(*cells)
     console.print(table)
 

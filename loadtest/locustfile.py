@@ -22,18 +22,18 @@ from typing import Any, Callable
 
 from locust import HttpUser, between, events, task
 
-try:
-    from loadtest import records
-except ImportError:  # run from a checkout without the package installed: locust puts this dir on sys.path
-    import records  # type: ignore[no-redef]
+from loadtest import records
+from services.common.lifeline import watch_supervisor_from_env
+from services.common.seed import DEMO_PASSWORD
 
-DEMO_PASSWORD = "blackout-demo"
+watch_supervisor_from_env()  # started by `blackout outage`: stop when it dies
 CATALOG_SIZE = 400
 UPLOAD_TAGS = ("outage", "datacenter", "cats", "music", "howto", "live")
 
 # action -> weight; feed dominates, watching follows a feed, creators also check earnings and upload.
-VIEWER_WEIGHTS = {"feed": 6, "view": 4}
-CREATOR_WEIGHTS = {"feed": 5, "view": 3, "earnings": 3, "upload": 1}
+# "login": the user opens the app again (a new session), so logins keep happening all through the run.
+VIEWER_WEIGHTS = {"feed": 6, "view": 4, "login": 1}
+CREATOR_WEIGHTS = {"feed": 5, "view": 3, "earnings": 3, "upload": 1, "login": 1}
 
 
 def _fail(message: str) -> None:

@@ -90,10 +90,15 @@ def parse_count_header(value: str | None) -> int:
 
 
 def classify_write(status: int) -> str:
-    """Outcome of a view write: acked (2xx), failed (definite 4xx/5xx rejection), unknown (no answer)."""
+    """Outcome of a view write, as a Jepsen-style audit needs it.
+
+    acked: 2xx. failed: a definite rejection, the write was never applied (4xx; 503, which the gateway
+    answers only when it did not send the write). unknown: no answer, or 502/504 after a downstream
+    error or timeout: the write may or may not have been applied.
+    """
     if 200 <= status < 300:
         return "acked"
-    if 400 <= status < 600:
+    if 400 <= status < 500 or status == 503:
         return "failed"
     return "unknown"
 

@@ -73,6 +73,16 @@ class AccountingMiddleware:
             HTTP_LATENCY.labels(route).observe(time.monotonic() - started)
 
 
+def dependency_status(exc: DependencyError) -> int:
+    """503 only when the request was never sent (so a write surely did not happen); else 502/504:
+    the dependency may have acted on it."""
+    if exc.outcome == "timeout":
+        return 504
+    if exc.outcome == "error":
+        return 502
+    return 503
+
+
 def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     settings = ctx.settings
 
@@ -89,7 +99,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     @app.exception_handler(DependencyError)
     async def dependency_failed(request: Request, exc: DependencyError) -> JSONResponse:
-        return JSONResponse({"detail": f"dependency unavailable: {exc}"}, status_code=503)
+        return JSONResponse({"detail": f"dependency unavailable: {exc}"}, status_code=dependency_status(exc))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict:

@@ -6,35 +6,15 @@ host behind a live switch, and callers see timeouts rather than instant errors.
 """
 from __future__ import annotations
 
-import ctypes
 import importlib
-import os
-import signal
 import socket
 import sys
-import threading
-import time
 
 import uvicorn
 
 from services.common.errors import ConfigError
+from services.common.lifeline import watch_supervisor
 from services.common.settings import ServiceSettings, load_settings
-
-
-def watch_supervisor(pid: int) -> None:
-    """Die with the runtime that started us, so a crashed supervisor leaves no process behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: the kernel kills us when our parent dies
-    if os.getppid() != pid:  # the parent died before we could ask
-        os._exit(1)
-
-    def poll() -> None:  # portable fallback (macOS has no PDEATHSIG)
-        while os.getppid() == pid:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=poll, name="supervisor-watch", daemon=True).start()
 
 
 def listening_socket(settings: ServiceSettings) -> socket.socket:

@@ -49,22 +49,30 @@ def catalog(seed: int = 42) -> tuple[Video, ...]:
     )
 
 
+@cache
+def popularity(seed: int = 42) -> tuple[Video, ...]:
+    """The catalog from most to least viewed in the seeded history."""
+    videos = list(catalog(seed))
+    random.Random(seed + 1).shuffle(videos)  # popularity independent of the catalog order
+    return tuple(videos)
+
+
 def generic_feed(seed: int = 42) -> list[Video]:
-    """What a feed falls back to when nothing is known: the same editor's picks for everyone."""
-    return list(catalog(seed)[:GENERIC_FEED_SIZE])
+    """What a feed falls back to when nothing is known: the same all-time hits for everyone."""
+    return list(popularity(seed)[:GENERIC_FEED_SIZE])
 
 
 def seed_view_events(seed: int = 42) -> list[tuple[str, str, str, float]]:
     """(event_id, video_id, user_id, t): a long-tailed history so feeds show real, non-zero counts."""
-    rng = random.Random(seed + 1)
-    videos = list(catalog(seed))
-    rng.shuffle(videos)  # popularity rank independent of the catalog order
+    rng = random.Random(seed + 2)
     viewers = viewer_names()
-    events = []
-    for rank, video in enumerate(videos, start=1):
-        for n in range(max(1, int(600 / rank**0.7))):
-            events.append((f"seed-{video.video_id}-{n}", video.video_id, rng.choice(viewers), 1_700_000_000.0 + n))
-    return events
+    events = [
+        (f"seed-{video.video_id}-{n}", video.video_id, rng.choice(viewers), 0.0)
+        for rank, video in enumerate(popularity(seed), start=1)
+        for n in range(max(1, int(600 / rank**0.7)))
+    ]
+    rng.shuffle(events)  # interleaved in time, so the most recent events trend like the whole history
+    return [(eid, vid, uid, 1_700_000_000.0 + i) for i, (eid, vid, uid, _) in enumerate(events)]
 
 
 def generic_items(limit: int, seed: int = 42) -> list[dict]:

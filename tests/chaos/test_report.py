@@ -170,7 +170,7 @@ def test_render_summary_contains_numbers(run_dir: Path) -> None:
     zero_line = next(line for line in text.splitlines() if "zero-view displays" in line)
     assert _cells(zero_line) == ["zero-view displays", "0", "3", "0"]
     feed_line = next(line for line in text.splitlines() if _cells(line)[:1] == ["feed"])
-    assert _cells(feed_line) == ["feed", "100.0%", "5", "10", "50.0%", "30", "10000", "100.0%", "12", "12"]
+    assert _cells(feed_line) == ["feed", "100.0%  5/10", "50.0%  30/10000", "100.0%  12/12"]
 
 
 def test_render_comparison_side_by_side(run_dir: Path, tmp_path: Path) -> None:

@@ -65,8 +65,8 @@ def test_validation() -> None:
 
 
 def test_classify_write_and_headers() -> None:
-    assert [r.classify_write(s) for s in (200, 201, 404, 503, 0, 302)] == [
-        "acked", "acked", "failed", "failed", "unknown", "unknown"]
+    assert [r.classify_write(s) for s in (200, 201, 404, 503, 0, 302, 502, 504)] == [
+        "acked", "acked", "failed", "failed", "unknown", "unknown", "unknown", "unknown"]
     assert r.parse_count_header("3") == 3
     assert r.parse_count_header(None) == 0
     assert r.parse_count_header("x") == 0

@@ -1,0 +1,53 @@
+# Blackout: a data center loses power; watch the cascade. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BLACKOUT := $(VENV)/bin/blackout
+PROFILE ?= naive
+BASELINE ?= 20
+OUTAGE ?= 30
+RECOVERY ?= 30
+USERS ?= 20
+DC ?= dc-east
+
+.PHONY: help install outage test up down status power-off power-on validate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create the virtualenv and install Blackout (e.g. make install)
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Blackout needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+outage: install ## the demo on local processes (e.g. make outage PROFILE=naive OUTAGE=30 USERS=20)
+	$(BLACKOUT) outage --profile profiles/$(PROFILE).yaml --dc $(DC) --baseline $(BASELINE) \
+		--outage $(OUTAGE) --recovery $(RECOVERY) --users $(USERS)
+
+test: install ## the whole suite; every test tears its processes down (e.g. make test)
+	$(PY) -m pytest
+
+up: install ## start the stack in the background (e.g. make up PROFILE=naive)
+	$(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml
+
+down: ## stop everything `make up` started (e.g. make down)
+	$(BLACKOUT) down
+
+status: ## show every instance (e.g. make status)
+	$(BLACKOUT) status
+
+power-off: ## cut a data center's power (e.g. make power-off DC=dc-east)
+	$(BLACKOUT) power-off $(DC)
+
+power-on: ## restore a data center's power (e.g. make power-on DC=dc-east)
+	$(BLACKOUT) power-on $(DC)
+
+validate: install ## check every topology and profile file (e.g. make validate)
+	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml
+
+clean: ## remove the virtualenv and every run directory (e.g. make clean)
+	rm -rf $(VENV) runs

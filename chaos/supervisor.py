@@ -1,0 +1,138 @@
+"""`blackout up/down/status/power-off/power-on`: a stack that stays up while you break it by hand.
+
+`up` runs in the foreground (Ctrl-C tears everything down) or, with --detach, as a background
+supervisor. Either way the supervisor owns every service process and serves the control API.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from chaos.control import CONTROL_FILE, ControlClient, ControlServer
+from chaos.journal import new_run_dir
+from chaos.runtime.base import RuntimeError_
+from chaos.runtime.local import LocalRuntime
+from chaos.topology import load_topology
+from services.common.errors import BlackoutError
+from services.common.policy import load_profile
+
+DETACH_TIMEOUT_S = 120.0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    topology = load_topology(args.topology)
+    load_profile(args.profile)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    if (args.runs / CONTROL_FILE).exists() and _alive(ControlClient(args.runs).pid):
+        raise BlackoutError("a stack is already running: `blackout status` shows it, `blackout down` stops it")
+    if args.detach:
+        return _detach(args)
+    run_dir = new_run_dir(args.runs, f"up-{topology.name}")
+    runtime = LocalRuntime(topology, run_dir, profile=args.profile.resolve())
+    control = ControlServer(runtime, args.runs, run_dir)
+    console = Console()
+    try:
+        with console.status("starting the services..."):
+            runtime.up()
+        control.start()
+        _print_status(console, runtime.status())
+        console.print(f"run directory {run_dir}; Ctrl-C or `blackout down` stops everything")
+        while not control.shutdown.wait(timeout=1.0):
+            pass
+    finally:
+        control.stop()
+        runtime.down()
+    return 0
+
+
+def _detach(args: argparse.Namespace) -> int:
+    args.runs.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "chaos.cli", "up", "--topology", str(args.topology),
+               "--profile", str(args.profile), "--runs", str(args.runs)]  # fmt: skip
+    with (args.runs / "supervisor.log").open("ab") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + DETACH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (args.runs / "supervisor.log").read_text(errors="replace").splitlines()[-5:]
+            raise BlackoutError("the supervisor stopped while starting:\n" + "\n".join(tail))
+        if (args.runs / CONTROL_FILE).exists():
+            _print_status(Console(), ControlClient(args.runs).call("GET", "/status")["instances"])
+            print(f"supervisor pid {proc.pid}; stop everything with `blackout down`")
+            return 0
+        time.sleep(0.2)  # poll interval
+    proc.terminate()
+    raise RuntimeError_(f"the stack did not come up within {DETACH_TIMEOUT_S:g}s; see {args.runs / 'supervisor.log'}")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    client = ControlClient(args.runs)
+    client.call("POST", "/shutdown")
+    deadline = time.monotonic() + 30
+    while _alive(client.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # poll interval
+    print("stopped" if not _alive(client.pid) else f"supervisor {client.pid} is still stopping")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _print_status(Console(), ControlClient(args.runs).call("GET", "/status")["instances"])
+    return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    event = ControlClient(args.runs).call("POST", f"/power/{args.dc}/{args.action}")
+    verb = "killed in" if args.action == "off" else "healthy again in"
+    print(f"power {args.action} {args.dc}: {len(event['instances'])} instances {verb} {event['seconds']:.2f}s")
+    return 0
+
+
+def _print_status(console: Console, instances: dict) -> None:
+    table = Table("instance", "data center", "service", "port", "state", "pid")
+    for name, info in instances.items():
+        style = "green" if info["state"] == "running" else "red"
+        table.add_row(name, info["dc"], info["service"], str(info["port"]), f"[{style}]{info['state']}[/]", str(info["pid"] or "-"))
+    console.print(table)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
+    from chaos.outage import DEFAULT_PROFILE, DEFAULT_TOPOLOGY
+
+    def runs_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
+
+    up = sub.add_parser("up", help="start every instance and keep them running")
+    up.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
+    up.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
+    runs_option(up)
+    up.set_defaults(func=cmd_up)
+
+    for name, func, text in (("down", cmd_down, "stop everything `up` started"), ("status", cmd_status, "show every instance")):
+        parser = sub.add_parser(name, help=text)
+        runs_option(parser)
+        parser.set_defaults(func=func)
+
+    for action in ("off", "on"):
+        parser = sub.add_parser(f"power-{action}", help=("cut the power of" if action == "off" else "restore the power of") + " a whole data center")
+        parser.add_argument("dc", help="data center, e.g. dc-east")
+        runs_option(parser)
+        parser.set_defaults(func=cmd_power, action=action)

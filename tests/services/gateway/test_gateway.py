@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from fakes.stack import SECRET, client_for, swap_profile
+
+from services.common.policy import FallbackPolicy
+from services.common.tokens import issue_token
+
+DEPS = {name: [f"http://{name}.test"] for name in ("auth", "views", "recommender", "earnings")}
+TOKEN, _ = issue_token("creator-001", "creator", SECRET.encode(), 3600)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class World:
+    """The gateway's four dependencies; each can be taken down."""
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.calls: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        host, path = request.url.host.removesuffix(".test"), request.url.path
+        self.calls.append(f"{host}{path}")
+        if host in self.down:
+            return httpx.Response(503)
+        if host == "auth" and path == "/verify":
+            ok = request.headers.get("authorization") == f"Bearer {TOKEN}"
+            return httpx.Response(200, json={"user_id": "creator-001", "role": "creator", "expires_at": 9e9}) if ok else httpx.Response(401)
+        if host == "auth" and path == "/login":
+            return httpx.Response(200, json={"token": TOKEN, "user_id": "creator-001", "role": "creator", "expires_at": 9e9})
+        if host == "recommender" and path.startswith("/recommendations/"):
+            items = [{"video_id": f"video-{i:04d}", "title": "t", "creator_id": "c", "source": "personalized"} for i in (1, 2)]
+            return httpx.Response(200, json={"user_id": "creator-001", "items": items})
+        if host == "recommender" and path == "/videos":
+            return httpx.Response(201, json={"video_id": "up-1", **json.loads(request.content)})
+        if host == "views" and path == "/views/counts":
+            return httpx.Response(200, json={"counts": {vid: 42 for vid in json.loads(request.content)["video_ids"]}})
+        if host == "views" and path == "/views":
+            return httpx.Response(200, json={**json.loads(request.content), "counted": True})
+        if host == "earnings":
+            return httpx.Response(200, json={"creator_id": "creator-001", "views": 10, "earnings_cents": 4, "status": "ok"})
+        return httpx.Response(404)
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+@pytest.fixture
+def gateway(tmp_path, world):
+    with client_for("gateway", tmp_path, world, DEPS, profile="naive") as client:
+        yield client
+
+
+def test_feed_attaches_view_counts(gateway):
+    body = gateway.get("/feed", headers=AUTH).json()
+    assert [(i["video_id"], i["views"], i["views_status"]) for i in body["items"]] == [
+        ("video-0001", 42, "ok"), ("video-0002", 42, "ok")]
+
+
+def test_naive_feed_shows_zero_views_when_views_is_down(gateway, world):
+    world.down.add("views")
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert {(i["views"], i["views_status"]) for i in items} == {(0, "ok")}  # the outage's lie
+
+
+def test_honest_fallback_shows_stale_or_unavailable_never_zero(gateway, world):
+    swap_profile(gateway, fallbacks=FallbackPolicy(view_counts="stale_or_unavailable"))
+    gateway.get("/feed", headers=AUTH)  # the gateway learns video-0001/2 = 42
+    world.down.add("views")
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert {(i["views"], i["views_status"]) for i in items} == {(42, "stale")}
+
+
+def test_naive_feed_turns_generic_when_the_recommender_is_down(gateway, world):
+    world.down.add("recommender")
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert items and {i["source"] for i in items} == {"generic"}
+
+
+def test_remote_verification_is_cached_but_uploads_verify_fresh(gateway, world):
+    gateway.get("/feed", headers=AUTH)
+    gateway.get("/feed", headers=AUTH)
+    assert world.calls.count("auth/verify") == 1
+    world.down.add("auth")
+    assert gateway.get("/feed", headers=AUTH).status_code == 200  # cached session
+    upload = gateway.post("/videos", json={"title": "clip"}, headers=AUTH)
+    assert upload.status_code == 503  # a write needs a fresh verification
+
+
+def test_logins_fail_clearly_while_auth_is_down(gateway, world):
+    assert gateway.post("/login", json={"username": "creator-001", "password": "x"}).status_code == 200
+    world.down.add("auth")
+    answer = gateway.post("/login", json={"username": "creator-001", "password": "x"})
+    assert answer.status_code == 503 and "login unavailable" in answer.json()["detail"]
+
+
+def test_missing_or_bad_tokens_get_401(gateway):
+    assert gateway.get("/feed").status_code == 401
+    assert gateway.get("/feed", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_view_write_reaches_the_log_with_the_callers_identity(gateway, world):
+    answer = gateway.post("/videos/video-0009/view", json={"event_id": "e-1"}, headers=AUTH)
+    assert answer.json() == {"event_id": "e-1", "video_id": "video-0009", "user_id": "creator-001", "counted": True}
+    assert gateway.post("/videos/video-0009/view", json={"event_id": "bad id!"}, headers=AUTH).status_code == 422
+
+
+def test_earnings_go_empty_under_naive_and_stale_under_honest_fallbacks(gateway, world):
+    assert gateway.get("/me/earnings", headers=AUTH).json()["earnings_cents"] == 4
+    world.down.add("earnings")
+    assert gateway.get("/me/earnings", headers=AUTH).json()["earnings_cents"] is None
+    swap_profile(gateway, fallbacks=FallbackPolicy(earnings="stale"))
+    stale = gateway.get("/me/earnings", headers=AUTH).json()
+    assert (stale["earnings_cents"], stale["status"]) == (4, "stale")
+
+
+def test_responses_report_attempts_for_retry_amplification(gateway, world):
+    world.down.add("views")
+    answer = gateway.get("/feed", headers=AUTH)
+    # verify 1 + recommender 1 + views 3 (naive: 3 immediate attempts)
+    assert answer.headers["X-Blackout-Attempts"] == "5"
+    assert answer.headers["X-Blackout-Calls"] == "3"
