@@ -65,6 +65,7 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
         console.print(f"{len(topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         with console.status(f"starting {opts.users} users..."):
             load.start()
+            journal.record("load-start", users=opts.users, pid=load.proc.pid if load.proc else None)
             load.wait_logged_in(timeout_s=60)
         _phase(console, journal, run_dir, "baseline", opts.baseline_s)
         event = runtime.power_off(opts.dc)

@@ -60,7 +60,7 @@ class LocalRuntime(Runtime):
                 self._start_dc(dc)
             self._write_state()
             self._wait_healthy(list(self.topology.instances()))
-            self.journal.record("up", topology=self.topology.name, instances=sorted(self._procs))
+            self.journal.record("up", topology=self.topology.name, pids=self._pids())
 
     def down(self) -> None:
         with self._lock:
@@ -97,7 +97,7 @@ class LocalRuntime(Runtime):
             self._write_state()
             self._wait_healthy(self._names(dc))
             event = PowerEvent(dc, "on", tuple(self._names(dc)), time.monotonic() - started)
-            self.journal.record("power-on", dc=dc, instances=list(event.instances), seconds=event.seconds)
+            self.journal.record("power-on", dc=dc, seconds=event.seconds, pids=self._pids(dc))
             return event
 
     def status(self) -> dict[str, dict]:
@@ -115,9 +115,9 @@ class LocalRuntime(Runtime):
                 }
             return result
 
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [p.pid for p in self._procs.values()]
+    def _pids(self, dc: str | None = None) -> dict[str, int]:
+        names = self._names(dc) if dc else list(self._procs)
+        return {name: self._procs[name].pid for name in names}
 
     # -- internals -------------------------------------------------------------------------------
     def _names(self, dc: str) -> list[str]:

@@ -1,6 +1,8 @@
-"""The FastAPI app every service is built on: /healthz, /metrics, accounting headers, clear errors."""
+"""The FastAPI app every service is built on: /healthz, /metrics, /admin/profile, accounting headers,
+deadline propagation (when the profile asks for it), clear errors."""
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -8,15 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
-from services.common.errors import DependencyError
+from services.common.errors import ConfigError, DependencyError
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.common.policy import Profile, ProfileHolder, load_profile
+from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
+from services.common.resilience import DeadlineMiddleware
 from services.common.settings import ServiceSettings
 
 
@@ -83,6 +86,24 @@ def dependency_status(exc: DependencyError) -> int:
     return 503
 
 
+def admin_guard(settings: ServiceSettings) -> Callable[..., Any]:
+    """A dependency admitting only ``Authorization: Bearer <the instance's BLACKOUT_TOKEN_SECRET>``."""
+    secret = settings.token_secret.get_secret_value().encode() if settings.token_secret else b""
+
+    async def require_admin(authorization: str | None = Header(None)) -> None:
+        if not secret:
+            raise HTTPException(status_code=403, detail="admin disabled: this instance has no BLACKOUT_TOKEN_SECRET")
+        scheme, _, token = (authorization or "").partition(" ")
+        # compare_digest: the time taken must not tell a caller how much of the secret it got right
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
+            raise HTTPException(
+                status_code=401, detail="admin routes need Authorization: Bearer <secret>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return require_admin
+
+
 def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     settings = ctx.settings
 
@@ -95,6 +116,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     app = FastAPI(title=f"blackout-{settings.service}", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
+    # Added first, so it runs inside accounting (whose headers then cover its 504s too). Consulted per
+    # request: a profile swapped live turns propagation on or off at once.
+    app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     app.add_middleware(AccountingMiddleware)
 
     @app.exception_handler(DependencyError)
@@ -114,6 +138,26 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    admin = [Depends(admin_guard(settings))]
+
+    @app.get("/admin/profile", tags=["ops"], dependencies=admin)
+    async def get_profile() -> dict:
+        return ctx.profiles.current.model_dump(mode="json")
+
+    @app.put("/admin/profile", tags=["ops"], dependencies=admin)
+    async def put_profile(request: Request) -> JSONResponse:
+        """Swap the profile live: the next dependency call runs under it (breakers etc. rebuilt)."""
+        try:
+            data = await request.json()
+        except ValueError:
+            return JSONResponse({"detail": "body is not JSON: send a profile as a JSON object"}, status_code=422)
+        try:
+            profile = parse_profile(data, "PUT /admin/profile")
+        except ConfigError as exc:
+            return JSONResponse({"detail": exc.reason}, status_code=422)
+        previous = ctx.profiles.swap(profile)
+        return JSONResponse({"previous": previous.name, "profile": profile.model_dump(mode="json")})
 
     for router in routers:
         app.include_router(router)

@@ -1,4 +1,5 @@
-"""Per-dependency resilience state (breakers per target, bulkhead, retry budget) built from one policy.
+"""Per-dependency resilience state (breakers per target, bulkhead, retry budget) built from one policy,
+and the per-attempt deadline helpers `DependencyClient` uses.
 
 A `DependencyClient` holds one `Guards` and rebuilds it when the profile in force hands it a different
 `DependencyPolicy` (a live swap). Calls already in flight finish on the guards they started with; the
@@ -8,13 +9,72 @@ bulkhead empty. A swap to an *equal* policy keeps the state (re-applying a profi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
 
 from services.common.metrics import BREAKER_STATE, RETRY_BUDGET
 from services.common.policy import DependencyPolicy
-from services.common.resilience import AsyncCircuitBreaker, Bulkhead, RetryBudget
+from services.common.resilience import AsyncCircuitBreaker, Bulkhead, RetryBudget, outgoing_headers, remaining
 
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+
+
+class AttemptFailed(Exception):
+    """One attempt failed in a way worth retrying (timeout, connection error, 5xx).
+
+    ``by_deadline``: a timeout that fired only because the request's deadline capped it. It says
+    nothing about the dependency's health (the breaker does not count it as a failure) and is not
+    retried (no time is left).
+    """
+
+    def __init__(self, outcome: str, detail: str, by_deadline: bool = False) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.detail = detail
+        self.by_deadline = by_deadline
+
+
+class OutOfTime(Exception):
+    """The deadline passed before the next attempt could be sent; nothing was sent for it."""
+
+
+def is_dependency_failure(exc: BaseException) -> bool:
+    """Worth a retry, and a failure for the breaker: the dependency itself misbehaved."""
+    return isinstance(exc, AttemptFailed) and not exc.by_deadline
+
+
+def attempt_timeout(timeout_s: float, deadline_on: bool) -> tuple[float, bool]:
+    """The next attempt's timeout, and whether the deadline (not the policy) set it; OutOfTime if none left."""
+    left = remaining() if deadline_on else None
+    if left is None or left >= timeout_s:
+        return timeout_s, False
+    if left <= 0:
+        raise OutOfTime(f"deadline passed {-left * 1000.0:.0f} ms ago, before the next attempt")
+    return left, True
+
+
+def sleep_within_deadline(sleep: Callable[[float], Awaitable[None]]) -> Callable[[float], Awaitable[None]]:
+    """A backoff that never outlives the deadline (the next attempt then finds no time and stops)."""
+
+    async def capped(seconds: float) -> None:
+        left = remaining()
+        if left is not None:
+            seconds = min(seconds, max(0.0, left))
+        await sleep(seconds)
+
+    return capped
+
+
+def with_deadline_header(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """httpx request kwargs plus the time left (computed now, so each attempt sends what is left)."""
+    extra = outgoing_headers()
+    if not extra:
+        return kwargs
+    headers = httpx.Headers(kwargs.get("headers"))
+    headers.update(extra)
+    return {**kwargs, "headers": headers}
 
 
 class Guards:

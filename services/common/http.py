@@ -1,30 +1,67 @@
 """The shared HTTP client every service uses to call its dependencies, under the profile in force.
 
-One `DependencyClient` per dependency. A logical call tries the instances in failover order (when the
-profile allows failover); each instance gets up to `retries.attempts` attempts, each bounded by `timeout_s`.
+One `DependencyClient` per dependency. A logical call, in order:
+
+1. deadline (``deadline_propagation``): a request whose deadline has passed sends nothing
+   (outcome ``deadline``); every attempt's timeout is capped by the time left, and the time left
+   is sent on with every attempt (``X-Blackout-Deadline-Ms``);
+2. bulkhead: at most ``bulkhead.max_concurrent`` calls in flight to this dependency; the excess is
+   refused at once (outcome ``rejected``);
+3. targets: the instances in failover order (only the first without ``failover``); each has its
+   own circuit breaker (``breaker.enabled``): an open one is skipped (outcome ``short_circuited``
+   when no target is left);
+4. retries on each target: up to ``retries.attempts`` attempts with the profile's backoff, each
+   retry paid from the dependency's retry budget (``retry_budget.enabled``; empty -> stop).
+
+A 4xx answer is returned (the caller decides): it counts as a success for the breaker and is
+never retried. The final outcome of a failed call is the last *sent* attempt's (``timeout`` or
+``error``) when any attempt went out, so ``deadline``, ``rejected`` and ``short_circuited`` always
+mean "nothing was sent" (see ``services.common.app.dependency_status``).
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_none
 
 from services.common import accounting
 from services.common.errors import DependencyError
-from services.common.metrics import DEP_ATTEMPTS, DEP_CALLS, DEP_LATENCY, DEP_RETRIES
+from services.common.guards import (
+    AttemptFailed,
+    Guards,
+    OutOfTime,
+    attempt_timeout,
+    is_dependency_failure,
+    sleep_within_deadline,
+    with_deadline_header,
+)
+from services.common.metrics import (
+    BULKHEAD_IN_FLIGHT,
+    BULKHEAD_REJECTED,
+    DEP_ATTEMPTS,
+    DEP_CALLS,
+    DEP_LATENCY,
+    DEP_RETRIES,
+)
 from services.common.policy import DependencyPolicy, ProfileHolder
+from services.common.resilience import BulkheadFull, CircuitOpen, DeadlineExceeded, check, retrying
 
 
-class AttemptFailed(Exception):
-    """One attempt failed in a way worth retrying (timeout, connection error, 5xx)."""
+@dataclass(slots=True)
+class _Call:
+    """One logical call: what it asks for, under which policy, and the last sent attempt that failed."""
 
-    def __init__(self, outcome: str, detail: str) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
-        self.detail = detail
+    policy: DependencyPolicy
+    guards: Guards
+    deadline_on: bool  # the profile propagates deadlines
+    method: str
+    path: str
+    kwargs: dict[str, Any]
+    failure: AttemptFailed | None = None
 
 
 def make_http_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -38,37 +75,60 @@ def make_http_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx
 
 
 class DependencyClient:
-    def __init__(self, name: str, urls: list[str], profiles: ProfileHolder, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        name: str,
+        urls: list[str],
+        profiles: ProfileHolder,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``clock`` drives breakers and budgets, ``sleep`` the backoff waits (both injectable for tests)."""
         if not urls:
             raise ValueError(f"dependency {name} has no address")
         self.name = name
         self.urls = [u.rstrip("/") for u in urls]
         self.profiles = profiles
         self.http = http
+        self._clock = clock
+        self._sleep = sleep
+        self._guards: Guards | None = None
 
     @property
     def policy(self) -> DependencyPolicy:
         return self.profiles.current.for_dependency(self.name)
 
+    def guards(self, policy: DependencyPolicy) -> Guards:
+        """The breakers, bulkhead and budget for ``policy``, rebuilt when a live swap changed it."""
+        current = self._guards
+        if current is None or not current.matches(policy):
+            if current is not None:
+                current.retired = True
+            current = self._guards = Guards(
+                self.name, policy, self.urls, is_failure=is_dependency_failure, clock=self._clock
+            )
+        return current
+
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Return the first response below 500 (4xx included: the caller decides); raise DependencyError."""
-        policy = self.policy
+        profile = self.profiles.current
+        policy = profile.for_dependency(self.name)
+        call = _Call(policy, self.guards(policy), profile.deadline_propagation, method, path, kwargs)
         accounting.current().calls += 1
         started = time.monotonic()
-        targets = self.urls if policy.failover else self.urls[:1]
-        failure = AttemptFailed("error", "no target")
+        outcome: str | None = None
         try:
-            for target in targets:
-                try:
-                    response = await self._call_target(target, policy, method, path, kwargs)
-                except AttemptFailed as exc:
-                    failure = exc
-                    continue
-                DEP_CALLS.labels(self.name, "success").inc()
-                return response
-            DEP_CALLS.labels(self.name, failure.outcome).inc()
-            raise DependencyError(self.name, failure.outcome, failure.detail)
+            response = await self._logical_call(call)
+            outcome = "success"
+            return response
+        except DependencyError as exc:
+            outcome = exc.outcome
+            raise
         finally:
+            if outcome is not None:  # a cancelled call has no outcome
+                DEP_CALLS.labels(self.name, outcome).inc()
             DEP_LATENCY.labels(self.name).observe(time.monotonic() - started)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
@@ -77,36 +137,81 @@ class DependencyClient:
     async def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
         return _json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
 
-    async def _call_target(
-        self, target: str, policy: DependencyPolicy, method: str, path: str, kwargs: dict[str, Any]
-    ) -> httpx.Response:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.retries.attempts),
-            wait=wait_none(),
-            retry=retry_if_exception_type(AttemptFailed),
-            reraise=True,
+    async def _logical_call(self, call: _Call) -> httpx.Response:
+        if call.deadline_on:
+            try:
+                check()
+            except DeadlineExceeded as exc:
+                raise DependencyError(self.name, "deadline", str(exc)) from None
+        try:
+            async with call.guards.bulkhead:
+                in_flight = BULKHEAD_IN_FLIGHT.labels(self.name)
+                in_flight.inc()
+                try:
+                    call.guards.deposit()  # only calls that may load the dependency earn retries
+                    return await self._over_targets(call)
+                finally:
+                    in_flight.dec()
+        except BulkheadFull as exc:
+            BULKHEAD_REJECTED.labels(self.name).inc()
+            raise DependencyError(self.name, "rejected", str(exc)) from None
+
+    async def _over_targets(self, call: _Call) -> httpx.Response:
+        targets = self.urls if call.policy.failover else self.urls[:1]
+        refused = out_of_time = ""
+        for target in targets:
+            try:
+                return await self._call_target(call, target)
+            except CircuitOpen as exc:
+                refused = str(exc)  # skip to the next target (if failover)
+            except AttemptFailed as exc:
+                if exc.by_deadline:
+                    break
+            except OutOfTime as exc:
+                out_of_time = str(exc)
+                break
+        if call.failure is not None:  # something was sent: say how the last of it failed
+            raise DependencyError(self.name, call.failure.outcome, call.failure.detail)
+        if out_of_time:
+            raise DependencyError(self.name, "deadline", out_of_time)
+        raise DependencyError(self.name, "short_circuited", refused)
+
+    async def _call_target(self, call: _Call, target: str) -> httpx.Response:
+        breaker = call.guards.breaker(target)
+        schedule = retrying(
+            call.policy.retries,
+            is_dependency_failure,
+            call.guards.allow_retry if call.guards.budget is not None else None,
+            sleep=sleep_within_deadline(self._sleep) if call.deadline_on else self._sleep,
         )
         first = True
-        async for attempt in retrying:
+        async for attempt in schedule:
             with attempt:
+                timeout_s, capped = attempt_timeout(call.policy.timeout_s, call.deadline_on)
                 if not first:
                     DEP_RETRIES.labels(self.name).inc()
                 first = False
-                return await self._attempt(target, policy.timeout_s, method, path, kwargs)
+                try:
+                    if breaker is None:
+                        return await self._attempt(call, target, timeout_s, capped)
+                    return await breaker.call(self._attempt, call, target, timeout_s, capped)
+                except AttemptFailed as exc:
+                    call.failure = exc
+                    raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    async def _attempt(
-        self, target: str, timeout_s: float, method: str, path: str, kwargs: dict[str, Any]
-    ) -> httpx.Response:
+    async def _attempt(self, call: _Call, target: str, timeout_s: float, capped: bool) -> httpx.Response:
         account = accounting.current()
         account.attempts += 1
         DEP_ATTEMPTS.labels(self.name, target).inc()
+        kwargs = with_deadline_header(call.kwargs) if call.deadline_on else call.kwargs
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self.http.request(method, target + path, **kwargs)
+                response = await self.http.request(call.method, target + call.path, **kwargs)
                 await response.aread()
         except TimeoutError:
-            raise AttemptFailed("timeout", f"{target} did not answer within {timeout_s:g}s") from None
+            why = " (the request's deadline)" if capped else ""
+            raise AttemptFailed("timeout", f"{target} did not answer within {timeout_s:.3g}s{why}", capped) from None
         except httpx.TimeoutException:
             raise AttemptFailed("timeout", f"{target} timed out") from None
         except httpx.HTTPError as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -12,6 +13,8 @@ from services.common.app import ServiceContext, build_context, context, create_s
 from services.common.errors import DependencyError
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
+from services.common.policy import ProfileHolder
+from services.common.resilience import DEADLINE_HEADER, parse_header
 from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenError, bearer
@@ -140,10 +143,41 @@ async def my_earnings(request: Request, who: Identity = Depends(caller)) -> dict
     return result
 
 
+class EdgeDeadline:
+    """Pure ASGI, outermost: when the profile propagates deadlines, every user request gets at most
+    ``request_deadline_s`` (a smaller deadline the client sent is kept; a missing, larger or malformed
+    one is replaced). It only rewrites the header, which the common DeadlineMiddleware then adopts."""
+
+    _key = DEADLINE_HEADER.lower().encode("latin-1")
+
+    def __init__(self, app: Any, profiles: ProfileHolder) -> None:
+        self.app = app
+        self.profiles = profiles
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        profile = self.profiles.current
+        if scope["type"] != "http" or not profile.deadline_propagation:
+            await self.app(scope, receive, send)
+            return
+        budget_ms = profile.request_deadline_s * 1000.0
+        headers = []
+        for key, value in scope.get("headers", []):
+            if key.lower() != self._key:
+                headers.append((key, value))
+                continue
+            try:
+                budget_ms = min(budget_ms, parse_header(value.decode("latin-1")))
+            except ValueError:
+                pass  # a malformed header from a user: they get the full budget
+        headers.append((self._key, str(budget_ms).encode("latin-1")))
+        await self.app({**scope, "headers": headers}, receive, send)
+
+
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings.secret_bytes()  # fail fast: local verification needs the signing secret
     ctx = build_context(settings, transport)
     app = create_service_app(ctx, router)
+    app.add_middleware(EdgeDeadline, profiles=ctx.profiles)
     app.state.verifier = Verifier(ctx)
     app.state.memory = Memory()
     return app
