@@ -68,9 +68,11 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
             journal.record("load-start", users=opts.users, pid=load.proc.pid if load.proc else None)
             load.wait_logged_in(timeout_s=60)
         _phase(console, journal, run_dir, "baseline", opts.baseline_s)
+        # Each phase starts at the power event itself: requests after this mark belong to it.
+        journal.record("phase", phase="outage")
         event = runtime.power_off(opts.dc)
         console.print(f"[red bold]POWER OFF {opts.dc}[/]: {len(event.instances)} processes killed in {event.seconds * 1000:.0f} ms")
-        _phase(console, journal, run_dir, "outage", opts.outage_s)
+        _phase(console, journal, run_dir, "outage", opts.outage_s, mark=False)
         journal.record("phase", phase="recovery")
         with console.status(f"restoring power to {opts.dc}..."):
             event = runtime.power_on(opts.dc)

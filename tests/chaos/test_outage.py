@@ -1,0 +1,72 @@
+"""End to end: the real local stack on free ports, locust driving it, dc-east losing power, then back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes.ports import free_port
+from fakes.processes import alive
+from rich.console import Console
+
+from chaos.journal import Journal
+from chaos.loadgen import read_rows
+from chaos.outage import OutageOptions, run_outage
+from chaos.report import load_summary
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    options = OutageOptions(
+        profile=PROJECT / "profiles" / "naive.yaml", baseline_s=6, outage_s=10, recovery_s=8, users=10,
+        runs_root=tmp_path_factory.mktemp("runs"), port_allocator=free_port,
+    )  # fmt: skip
+    return run_outage(options, Console(record=True, width=120))
+
+
+def test_the_run_directory_is_the_record_of_the_run(run_dir):
+    events = [e["event"] for e in Journal(run_dir).read()]
+    for expected in ("start", "up", "load-start", "phase", "power-off", "power-on", "end"):
+        assert expected in events
+    phases = [e["phase"] for e in Journal(run_dir).read() if e["event"] == "phase"]
+    assert phases == ["baseline", "outage", "recovery"]
+    for name in ("requests.csv", "writes.csv", "summary.json", "phases.csv", "profile.yaml", "topology.yaml"):
+        assert (run_dir / name).stat().st_size > 0, name
+
+
+def test_the_baseline_is_healthy(run_dir):
+    baseline = load_summary(run_dir / "summary.json").phase("baseline")
+    assert baseline.actions["feed"].count >= 10
+    assert baseline.actions["feed"].success_rate >= 0.95
+    assert baseline.symptoms.zero_view_displays == 0 and baseline.symptoms.generic_feeds == 0
+
+
+def test_the_outage_shows_the_cascade_in_dc_west(run_dir):
+    summary = load_summary(run_dir / "summary.json")
+    baseline, outage = summary.phase("baseline"), summary.phase("outage")
+    assert outage.feed_success_by_dc["dc-east"] == 0.0  # its gateway lost power
+    symptoms = outage.symptoms
+    assert symptoms.generic_feeds > 0  # dc-west's recommender cannot read the views log
+    assert symptoms.zero_view_displays > 0  # ...and counts users had seen are shown as 0
+    west_feed = outage.by_dc["dc-west"]["feed"]
+    assert west_feed.p50_ms > 5 * baseline.by_dc["dc-west"]["feed"].p99_ms  # timeouts and immediate retries
+
+
+def test_everything_recovers_after_power_on(run_dir):
+    end = next(e["t"] for e in Journal(run_dir).read() if e["event"] == "end")
+    late = [r for r in read_rows(run_dir) if end - 3 <= float(r["t"]) < end and r["action"] == "feed"]
+    assert {r["dc"] for r in late} == {"dc-east", "dc-west"}
+    assert all(r["ok"] == "1" for r in late)
+    writes = (run_dir / "writes.csv").read_text()
+    assert "acked" in writes
+
+
+def test_no_process_is_left_behind(run_dir):
+    started = []
+    for event in Journal(run_dir).read():
+        started += list(event.get("pids", {}).values())
+        if event["event"] == "load-start":
+            started.append(event["pid"])
+    assert len(started) >= 8 + 5 + 1  # 8 instances, dc-east's 5 again after power-on, locust
+    assert alive(started) == []
