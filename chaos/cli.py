@@ -30,18 +30,12 @@ def cmd_outage(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import yaml
-
     from chaos.topology import parse_topology
+    from services.common.config_files import load_yaml
     from services.common.policy import parse_profile
 
     for path in args.files:
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(path), f"not valid YAML: {exc}") from None
+        data = load_yaml(path)
         kind = "topology" if isinstance(data, dict) and "data_centers" in data else "profile"
         (parse_topology if kind == "topology" else parse_profile)(data, str(path))
         print(f"{path}: valid {kind}")

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
 from services.common.settings import REQUIRED_DEPENDENCIES
 
@@ -114,18 +114,9 @@ def parse_topology(data: object, source: str) -> Topology:
     try:
         topology = Topology.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(source, f"field '{field}': {err['msg']}") from None
+        raise ConfigError(source, describe(exc)) from None
     return check(topology, source)
 
 
 def load_topology(path: str | Path) -> Topology:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
-    return parse_topology(data, str(path))
+    return parse_topology(load_yaml(path), str(path))

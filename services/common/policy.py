@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
 
 DependencyName = Literal["auth", "views", "recommender", "earnings"]
@@ -78,26 +78,11 @@ def parse_profile(data: object, source: str) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _describe(exc)) from None
+        raise ConfigError(source, describe(exc)) from None
 
 
 def load_profile(path: str | Path) -> Profile:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
-    return parse_profile(data, str(path))
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"field '{field}': {err['msg']}")
-    return "; ".join(parts)
+    return parse_profile(load_yaml(path), str(path))
 
 
 class ProfileHolder:

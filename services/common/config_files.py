@@ -1,0 +1,28 @@
+"""Reading configuration files (topologies, profiles, scenarios) with errors that name file and field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from services.common.errors import ConfigError
+
+
+def load_yaml(path: str | Path) -> object:
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """Every problem pydantic found, each as `field 'a.b.c': reason`."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"field '{field}': {err['msg']}")
+    return "; ".join(parts)
