@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from services.common.errors import BlackoutError, ConfigError
+from services.common.errors import BlackoutError, UsageError
 
 EXIT_USAGE = 2
 
@@ -59,14 +59,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chaos.outage import DEFAULT_PROFILE, DEFAULT_TOPOLOGY
+    from chaos.outage import DEFAULT_PROFILE
     from chaos.supervisor import add_supervisor_commands
 
     parser = argparse.ArgumentParser(prog="blackout", description="A data center loses power; watch the cascade.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     outage = sub.add_parser("outage", help="run the power-loss demo under load and print what users saw")
-    outage.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
+    outage.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
     outage.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="resilience profile (YAML)")
     outage.add_argument("--dc", default="dc-east", help="the data center that loses power")
     outage.add_argument("--baseline", type=_seconds, default=20.0, help="seconds of steady load first")
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except UsageError as exc:
         print(f"blackout: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BlackoutError as exc:

@@ -18,7 +18,8 @@ import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
 
 from chaos.runtime.base import Runtime, RuntimeError_
-from services.common.errors import BlackoutError, ConfigError
+from services.common.errors import BlackoutError, ConfigError, UsageError
+from services.common.policy import parse_profile
 
 CONTROL_FILE = ".control.json"  # under the runs root: how clients find the running stack
 
@@ -46,6 +47,14 @@ def create_control_app(runtime: Runtime, token: str, shutdown: threading.Event) 
         except RuntimeError_ as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
         return asdict(event)
+
+    @app.put("/profile")
+    def profile(body: dict) -> dict:
+        try:
+            chosen = parse_profile(body, "PUT /profile")
+        except ConfigError as exc:
+            raise HTTPException(status_code=422, detail=exc.reason) from None
+        return {"profile": chosen.name, "instances": runtime.switch_profile(chosen)}
 
     @app.post("/shutdown")
     def stop() -> dict:
@@ -92,15 +101,15 @@ class ControlClient:
             raise BlackoutError(f"no running stack found ({path} is missing): start one with `blackout up`") from None
         self.url, self.token, self.pid, self.run_dir = info["url"], info["token"], info["pid"], info["run_dir"]
 
-    def call(self, method: str, path: str, timeout: float = 120.0) -> dict:
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = 120.0) -> dict:
         try:
             response = httpx.request(
-                method, self.url + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=timeout
+                method, self.url + path, json=body, headers={"Authorization": f"Bearer {self.token}"}, timeout=timeout
             )
         except httpx.HTTPError as exc:
             raise BlackoutError(f"the supervisor at {self.url} does not answer ({type(exc).__name__})") from None
         if response.status_code >= 400:
             detail = response.json().get("detail", response.text)
             # 404: the user named something that does not exist (a data center); a usage error
-            raise (ConfigError("blackout", detail) if response.status_code == 404 else BlackoutError(detail))
+            raise (UsageError(detail) if response.status_code in (404, 422) else BlackoutError(detail))
         return response.json()

@@ -18,8 +18,11 @@ REQUESTS_CSV = "requests.csv"
 
 
 class LoadGenerator:
-    def __init__(self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float) -> None:
+    def __init__(
+        self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float, edge_failover: bool = False
+    ) -> None:
         self.run_dir = run_dir
+        self.edge_failover = edge_failover
         self.gateways = gateways
         self.users = users
         self.max_seconds = max_seconds
@@ -30,6 +33,7 @@ class LoadGenerator:
             **os.environ,
             "BLACKOUT_GATEWAYS": ",".join(f"{dc}={url}" for dc, url in self.gateways.items()),
             "BLACKOUT_RUN_DIR": str(self.run_dir),
+            "BLACKOUT_EDGE_FAILOVER": "1" if self.edge_failover else "0",
             SUPERVISOR_ENV: str(os.getpid()),
         }
         command = [

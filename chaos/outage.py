@@ -17,17 +17,17 @@ from chaos.loadgen import LoadGenerator, read_rows, window_stats
 from chaos.report import build_summary, render_summary, write_summary
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
-from services.common.policy import load_profile
+from services.common.policy import Profile, load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TOPOLOGY = PROJECT_ROOT / "topologies" / "fragile.yaml"
+TOPOLOGIES = PROJECT_ROOT / "topologies"
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
 TICK_S = 5.0
 
 
 @dataclass
 class OutageOptions:
-    topology: Path = DEFAULT_TOPOLOGY
+    topology: Path | None = None  # None: the topology the profile names
     profile: Path = DEFAULT_PROFILE
     dc: str = "dc-east"
     baseline_s: float = 20.0
@@ -38,10 +38,14 @@ class OutageOptions:
     port_allocator: object | None = None  # tests: a callable giving free ports
 
 
+def topology_for(profile: Profile) -> Path:
+    return TOPOLOGIES / f"{profile.topology}.yaml"
+
+
 def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
     console = console or Console()
-    topology: Topology = load_topology(opts.topology)
     profile = load_profile(opts.profile)  # validate before starting anything
+    topology: Topology = load_topology(opts.topology or topology_for(profile))
     topology.require_dc(opts.dc)
     if opts.port_allocator is not None:
         topology = topology.with_ports(opts.port_allocator)  # type: ignore[arg-type]
@@ -56,7 +60,8 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
     console.print(f"[bold]Blackout[/] power loss of {opts.dc} | topology {topology.name} | profile {profile.name}")
     console.print(f"run directory: {run_dir}")
     total = opts.baseline_s + opts.outage_s + opts.recovery_s
-    load = LoadGenerator(run_dir, topology.gateways(), opts.users, max_seconds=total + 120)
+    load = LoadGenerator(run_dir, topology.gateways(), opts.users, max_seconds=total + 120,
+                         edge_failover=profile.edge_failover)
     runtime = LocalRuntime(topology, run_dir, profile=run_dir / "profile.yaml", journal=journal)
     try:
         with console.status("starting the services..."):

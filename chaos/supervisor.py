@@ -6,6 +6,7 @@ supervisor. Either way the supervisor owns every service process and serves the 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from chaos.control import CONTROL_FILE, ControlClient, ControlServer
 from chaos.journal import new_run_dir
+from chaos.outage import topology_for
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
@@ -27,8 +29,8 @@ DETACH_TIMEOUT_S = 120.0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    topology = load_topology(args.topology)
-    load_profile(args.profile)
+    profile = load_profile(args.profile)
+    topology = load_topology(args.topology or topology_for(profile))
     args.runs.mkdir(parents=True, exist_ok=True)
     if (args.runs / CONTROL_FILE).exists() and _alive(ControlClient(args.runs).pid):
         raise BlackoutError("a stack is already running: `blackout status` shows it, `blackout down` stops it")
@@ -54,8 +56,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _detach(args: argparse.Namespace) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "chaos.cli", "up", "--topology", str(args.topology),
-               "--profile", str(args.profile), "--runs", str(args.runs)]  # fmt: skip
+    command = [sys.executable, "-m", "chaos.cli", "up", "--profile", str(args.profile), "--runs", str(args.runs)]
+    if args.topology:
+        command += ["--topology", str(args.topology)]
     with (args.runs / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
@@ -95,6 +98,23 @@ def cmd_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)  # refuse a bad file here, naming the file and the field
+    client = ControlClient(args.runs)
+    answer = client.call("PUT", "/profile", profile.model_dump(mode="json"))
+    for name, outcome in answer["instances"].items():
+        print(f"{name}: {outcome}")
+    failed = [name for name, outcome in answer["instances"].items() if outcome != "ok"]
+    running = load_topology_name(client)
+    if profile.topology != running:
+        print(f"note: {profile.name} is meant for the '{profile.topology}' topology; this stack runs '{running}'")
+    return 1 if failed else 0
+
+
+def load_topology_name(client: ControlClient) -> str:
+    return json.loads((Path(client.run_dir) / "state.json").read_text())["topology"]
+
+
 def _print_status(console: Console, instances: dict) -> None:
     table = Table("instance", "data center", "service", "port", "state", "pid")
     for name, info in instances.items():
@@ -114,13 +134,13 @@ def _alive(pid: int) -> bool:
 
 
 def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
-    from chaos.outage import DEFAULT_PROFILE, DEFAULT_TOPOLOGY
+    from chaos.outage import DEFAULT_PROFILE
 
     def runs_option(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
 
     up = sub.add_parser("up", help="start every instance and keep them running")
-    up.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY)
+    up.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
     up.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
     runs_option(up)
@@ -130,6 +150,11 @@ def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
         parser = sub.add_parser(name, help=text)
         runs_option(parser)
         parser.set_defaults(func=func)
+
+    switch = sub.add_parser("profile", help="switch the running stack's resilience profile live")
+    switch.add_argument("profile", type=Path, help="profile YAML, e.g. profiles/resilient.yaml")
+    runs_option(switch)
+    switch.set_defaults(func=cmd_profile)
 
     for action in ("off", "on"):
         parser = sub.add_parser(f"power-{action}", help=("cut the power of" if action == "off" else "restore the power of") + " a whole data center")

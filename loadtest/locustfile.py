@@ -23,6 +23,7 @@ from typing import Any, Callable
 from locust import HttpUser, between, events, task
 
 from loadtest import records
+from loadtest.edge import EdgeRouter
 from services.common.lifeline import watch_supervisor_from_env
 from services.common.seed import DEMO_PASSWORD
 
@@ -60,6 +61,11 @@ def _load_config() -> tuple[list[tuple[str, str]], Path, float, str]:
 
 
 GATEWAYS, RUN_DIR, REQUEST_TIMEOUT_S, SEED = _load_config()
+# Edge failover (a global load balancer in front of the data centers), on when the profile asks for it.
+EDGE = EdgeRouter(GATEWAYS) if os.environ.get("BLACKOUT_EDGE_FAILOVER") == "1" else None
+EDGE_TRY_TIMEOUT_S = 0.5
+# Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
+RETRYABLE_AT_EDGE = {"feed", "earnings", "login", "view"}
 try:
     REQUESTS = records.CsvRecorder(RUN_DIR / "requests.csv", records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
@@ -68,6 +74,12 @@ except (OSError, ValueError) as exc:
 ACCOUNTS = records.demo_accounts()
 KNOWLEDGE = records.ViewKnowledge()  # shared by every user of this process
 _user_numbers = itertools.count()
+
+
+@events.test_start.add_listener
+def _start_edge(**_: Any) -> None:
+    if EDGE is not None:
+        EDGE.start()
 
 
 @events.quitting.add_listener
@@ -109,40 +121,52 @@ class BlackoutUser(HttpUser):
 
     def _call(self, action: str, method: str, path: str, check: Callable[[int, Any], tuple[bool, str, dict]],
               **kwargs: Any) -> tuple[int, Any, float, float]:
-        """Make one request, judge it with ``check(status, body) -> (ok, error, extra columns)``, record a row.
+        """Make one user request, judge it with ``check(status, body) -> (ok, error, extra columns)``, record a row.
 
+        With edge failover, a try that gets no answer is retried once at another live data center (only
+        for requests that are safe to repeat), like a global load balancer would.
         Returns (status, body, t_start, t_done); status 0 means no HTTP answer (timeout, connection error).
         """
         t0 = time.time()
         p0 = time.perf_counter()
-        with self.client.request(method, self.base_url + path, name=action, timeout=REQUEST_TIMEOUT_S,
-                                 catch_response=True, headers=self._headers(), **kwargs) as resp:
-            latency_ms = (time.perf_counter() - p0) * 1000.0
-            t_done = time.time()
-            status = int(resp.status_code or 0)
-            body = _json(resp) if status else None
-            if status == 0:
-                err = getattr(resp, "error", None)
-                ok, extra = False, {}
-                error = records.short_error(f"{type(err).__name__}: {err}" if err else "no response")
-                if action == "earnings":
-                    extra = {"earnings_missing": 1}
-            else:
-                ok, error, extra = check(status, body)
-            if status == 401 and action != "login":
-                self.token = None  # the user must log in again
-            if ok:
-                resp.success()
-            else:
-                resp.failure(error or f"HTTP {status}")
-            REQUESTS.write(records.request_row(
-                t=t0, user=self.username, dc=self.dc, action=action, ok=int(ok), status=status,
-                latency_ms=round(latency_ms, 3),
-                attempts=records.parse_count_header(resp.headers.get("X-Blackout-Attempts") if status else None),
-                calls=records.parse_count_header(resp.headers.get("X-Blackout-Calls") if status else None),
-                error=error, **extra,
-            ))
-        return status, body, t0, t_done
+        tries = 2 if EDGE is not None and action in RETRYABLE_AT_EDGE else 1
+        attempts = calls = 0
+        for try_number in range(1, tries + 1):
+            dc, base_url = EDGE.route(self.dc) if EDGE is not None else (self.dc, self.base_url)
+            timeout = EDGE_TRY_TIMEOUT_S if EDGE is not None else REQUEST_TIMEOUT_S
+            with self.client.request(method, base_url + path, name=action, timeout=timeout,
+                                     catch_response=True, headers=self._headers(), **kwargs) as resp:
+                status = int(resp.status_code or 0)
+                attempts += records.parse_count_header(resp.headers.get("X-Blackout-Attempts") if status else None)
+                calls += records.parse_count_header(resp.headers.get("X-Blackout-Calls") if status else None)
+                if status == 0 and EDGE is not None:
+                    EDGE.mark_down(dc)  # passive health check: the balancer stops sending users there
+                    if try_number < tries:
+                        resp.failure(f"no answer from {dc}: retried at another data center")
+                        continue
+                latency_ms = (time.perf_counter() - p0) * 1000.0
+                t_done = time.time()
+                body = _json(resp) if status else None
+                if status == 0:
+                    err = getattr(resp, "error", None)
+                    ok, extra = False, {}
+                    error = records.short_error(f"{type(err).__name__}: {err}" if err else "no response")
+                    if action == "earnings":
+                        extra = {"earnings_missing": 1}
+                else:
+                    ok, error, extra = check(status, body)
+                if status == 401 and action != "login":
+                    self.token = None  # the user must log in again
+                if ok:
+                    resp.success()
+                else:
+                    resp.failure(error or f"HTTP {status}")
+                REQUESTS.write(records.request_row(
+                    t=t0, user=self.username, dc=self.dc, action=action, ok=int(ok), status=status,
+                    latency_ms=round(latency_ms, 3), attempts=attempts, calls=calls, error=error, **extra,
+                ))
+                return status, body, t0, t_done
+        raise AssertionError("unreachable: the last try always records")  # pragma: no cover
 
     @staticmethod
     def _judge(validate: Callable[[Any], str | None]) -> Callable[[int, Any], tuple[bool, str, dict]]:

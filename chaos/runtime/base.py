@@ -4,7 +4,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import httpx
+
 from services.common.errors import BlackoutError
+from services.common.policy import Profile
 
 
 class RuntimeError_(BlackoutError):
@@ -33,6 +36,10 @@ class Runtime(ABC):
     def power_on(self, dc: str) -> PowerEvent: ...
 
     @abstractmethod
+    def switch_profile(self, profile: Profile) -> dict[str, str]:
+        """Swap the resilience profile of every running instance live: instance -> outcome."""
+
+    @abstractmethod
     def status(self) -> dict[str, dict]:
         """instance -> {"dc", "service", "port", "state": "running" | "powered-off" | "exited", "pid"}."""
 
@@ -46,3 +53,16 @@ class Runtime(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+
+def push_profile(urls: dict[str, str], secret: str, profile: Profile) -> dict[str, str]:
+    """PUT the profile to each instance's admin route; instance -> "ok" or the reason it failed."""
+    results = {}
+    with httpx.Client(timeout=5.0, headers={"Authorization": f"Bearer {secret}"}) as client:
+        for name, url in urls.items():
+            try:
+                answer = client.put(url + "/admin/profile", json=profile.model_dump(mode="json"))
+                results[name] = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
+            except httpx.HTTPError as exc:
+                results[name] = f"no answer ({type(exc).__name__})"
+    return results

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import httpx
 
+import yaml
+
 from chaos.journal import Journal
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_
+from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
 from chaos.topology import Topology
+from services.common.policy import Profile
 from services.common.settings import dependencies_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +117,17 @@ class LocalRuntime(Runtime):
                     "pid": proc.pid if proc else None,
                 }
             return result
+
+    def switch_profile(self, profile: Profile) -> dict[str, str]:
+        """Swap every running instance's profile live; instances powered on later start with it too."""
+        with self._lock:
+            path = self.run_dir / f"profile-{profile.name}.yaml"
+            path.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+            self.profile = path
+            running = [name for name, info in self.status().items() if info["state"] == "running"]
+            results = push_profile({name: self.topology.url(name) for name in running}, self.secret, profile)
+            self.journal.record("profile", profile=profile.name, results=results)
+            return results
 
     def _pids(self, dc: str | None = None) -> dict[str, int]:
         names = self._names(dc) if dc else list(self._procs)

@@ -2,9 +2,10 @@
 deadline propagation (when the profile asks for it), clear errors."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,9 @@ class ServiceContext:
     http: httpx.AsyncClient
     deps: dict[str, DependencyClient] = field(default_factory=dict)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    # Long-running coroutines (e.g. replication), each started as a task when the app starts and
+    # cancelled (and awaited) when it stops, before the HTTP client and the closers are closed.
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> ServiceContext:
@@ -109,7 +113,13 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        tasks = [asyncio.create_task(run()) for run in ctx.background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         await ctx.http.aclose()
         for close in ctx.closers:
             close()

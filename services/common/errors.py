@@ -6,7 +6,11 @@ class BlackoutError(Exception):
     """Base of every error Blackout raises on purpose."""
 
 
-class ConfigError(BlackoutError):
+class UsageError(BlackoutError):
+    """The user asked for something that does not exist or cannot be (the CLI exits 2)."""
+
+
+class ConfigError(UsageError):
     """A topology, profile or scenario file (or environment) is invalid: names the source and the field."""
 
     def __init__(self, source: str, reason: str) -> None:

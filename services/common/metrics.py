@@ -24,3 +24,6 @@ BREAKER_STATE = Gauge("blackout_breaker_state", "0 closed, 1 half-open, 2 open",
 BULKHEAD_IN_FLIGHT = Gauge("blackout_bulkhead_in_flight", "Calls in flight", ["dependency"])
 BULKHEAD_REJECTED = Counter("blackout_bulkhead_rejected_total", "Calls refused by a full bulkhead", ["dependency"])
 RETRY_BUDGET = Gauge("blackout_retry_budget_tokens", "Retries the budget allows now", ["dependency"])
+REPLICATION_LAG = Gauge(
+    "blackout_replication_lag_events", "Local view events not yet shipped to a replication peer", ["peer"]
+)

@@ -62,6 +62,8 @@ class FallbackPolicy(_Strict):
 class Profile(_Strict):
     name: str = Field(min_length=1, max_length=64)
     description: str = ""
+    topology: str = Field("fragile", pattern=r"^[a-z][a-z0-9-]{0,39}$", description="topologies/<name>.yaml it is for")
+    edge_failover: bool = Field(False, description="the global load balancer sends users to a healthy data center")
     deadline_propagation: bool = False
     request_deadline_s: float = Field(10.0, gt=0, le=300, description="budget of one user request at the gateway")
     local_token_verification: bool = False

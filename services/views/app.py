@@ -1,7 +1,28 @@
-"""views: the system of record for views, an append-only event log; every count is derived from it."""
+"""views: the system of record for views, an append-only event log; every count is derived from it.
+
+Replication (asynchronous log shipping between data centers). A views instance whose topology gives
+it a ``views`` dependency treats those instances as its replication peers; without one nothing
+changes. Every event carries its ``origin``: 'seed' (the seeded history, identical on every instance
+because the seed is shared, so never shipped), 'local' (recorded here through POST /views) or
+'peer:<instance>' (received through POST /replication/events). A background ``Shipper`` sends each
+peer the *local* events in seq order, in batches of up to 500, and moves that peer's cursor
+(``replication_cursors``) only after the peer acknowledged the batch: a restarted instance resumes
+where it left off, and a batch shipped but not yet recorded as shipped (power lost in between) is
+simply shipped again: the peer inserts with INSERT OR IGNORE by event_id. Received events are never
+shipped on (no ping-pong), so peers must be a full mesh (every pair lists each other).
+
+Each peer gets its own DependencyClient (named ``views``, with that peer's URL only): the profile's
+``views`` policy (timeout, retries, breaker, retry budget) applies, with a breaker per peer; one
+client over all the URLs would not do, since it fails over to *one* of them and each peer must
+receive every event. Replication is asynchronous: an acknowledged view may be lost with its data
+center if the power goes before it was shipped (``blackout_replication_lag_events`` says how many).
+"""
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -9,7 +30,10 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
+from services.common.errors import DependencyError
+from services.common.http import DependencyClient
 from services.common.ids import Id, PathId
+from services.common.metrics import REPLICATION_LAG
 from services.common.seed import seed_view_events
 from services.common.settings import ServiceSettings
 
@@ -19,12 +43,23 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT NOT NULL UNIQUE,
     video_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
-    t REAL NOT NULL
+    t REAL NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'local'  -- 'seed', 'local' or 'peer:<instance>': only 'local' is shipped
 );
 CREATE INDEX IF NOT EXISTS events_by_video ON events (video_id);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_origin ON events (origin, seq);
+-- per replication peer (its URL): the seq of the last local event it acknowledged
+CREATE TABLE IF NOT EXISTS replication_cursors (
+    peer TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 """
 TRENDING_WINDOW = 2000  # the most recent events that decide what is trending
+REPLICATION_BATCH = 500  # events per POST /replication/events (also the most one POST may carry)
+REPLICATION_IDLE_S = 0.2  # how often an idle shipper looks for new events
+REPLICATION_RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
+logger = logging.getLogger(__name__)
 
 
 class ViewEvent(BaseModel):
@@ -37,6 +72,18 @@ class Recorded(BaseModel):
     event_id: str
     video_id: str
     counted: bool = Field(description="false when this event_id was already recorded (an idempotent retry)")
+
+
+class ReplicatedEvent(BaseModel):
+    event_id: Id
+    video_id: Id
+    user_id: Id
+    t: float = Field(ge=0, allow_inf_nan=False, description="when the event was recorded at its origin")
+
+
+class ReplicationBatch(BaseModel):
+    events: list[ReplicatedEvent] = Field(max_length=REPLICATION_BATCH)
+    source: Id | None = Field(None, description="the sending instance (recorded as the events' origin)")
 
 
 class CountsRequest(BaseModel):
@@ -52,16 +99,55 @@ class ViewLog:
             return
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT INTO events (event_id, video_id, user_id, t) VALUES (?, ?, ?, ?)", seed_view_events(seed)
+                "INSERT INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, ?, 'seed')",
+                seed_view_events(seed),
             )
 
     def append(self, event: ViewEvent) -> bool:
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t) VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, ?, 'local')",
                 (event.event_id, event.video_id, event.user_id, time.time()),
             )
             return cur.rowcount == 1
+
+    # -- replication ------------------------------------------------------------------------------
+    def apply(self, events: list[ReplicatedEvent], origin: str) -> int:
+        """Insert events received from a peer (keeping their original time); how many were new."""
+        with self.db.transaction() as conn:
+            cur = conn.executemany(
+                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, ?, ?)",
+                [(e.event_id, e.video_id, e.user_id, e.t, origin) for e in events],
+            )
+            return max(cur.rowcount, 0)
+
+    def cursor(self, peer: str) -> int:
+        rows = self.db.query("SELECT seq FROM replication_cursors WHERE peer = ?", (peer,))
+        return rows[0]["seq"] if rows else 0
+
+    def set_cursor(self, peer: str, seq: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO replication_cursors (peer, seq) VALUES (?, ?) "
+                "ON CONFLICT (peer) DO UPDATE SET seq = excluded.seq",
+                (peer, seq),
+            )
+
+    def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict]], int]:
+        """The next ``limit`` local events past ``peer``'s cursor as (seq, event), and how many are waiting.
+
+        Seqs become visible in order (one writer, each insert committed before the next begins), so
+        an event committed later never gets a seq below the cursor and is never skipped."""
+        after = self.cursor(peer)
+        rows = self.db.query(
+            "SELECT seq, event_id, video_id, user_id, t FROM events WHERE origin = 'local' AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        waiting = self.db.query("SELECT COUNT(*) AS n FROM events WHERE origin = 'local' AND seq > ?", (after,))
+        fields = ("event_id", "video_id", "user_id", "t")
+        batch = [(row["seq"], {name: row[name] for name in fields}) for row in rows]
+        return batch, waiting[0]["n"]
 
     def counts(self, video_ids: list[str]) -> dict[str, int]:
         marks = ",".join("?" * len(video_ids))
@@ -87,6 +173,70 @@ class ViewLog:
         return [(row["video_id"], row["n"]) for row in rows]
 
 
+class Shipper:
+    """Ships local events to every replication peer, each peer on its own cursor and its own loop.
+
+    ``ship_to(peer)`` is one step (one batch at most); ``ship_once()`` one step for every peer (what
+    tests drive); ``run()`` loops forever: at once while a peer has a backlog, every ``idle_s`` when
+    it is caught up, every ``retry_s`` while it fails (its cursor then stays where it was)."""
+
+    def __init__(
+        self,
+        log: ViewLog,
+        peers: dict[str, DependencyClient],
+        source: str,
+        *,
+        batch: int = REPLICATION_BATCH,
+        idle_s: float = REPLICATION_IDLE_S,
+        retry_s: float = REPLICATION_RETRY_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.log = log
+        self.peers = peers  # peer URL -> a client for that peer only
+        self.source = source
+        self.batch = min(batch, REPLICATION_BATCH)
+        self.idle_s = idle_s
+        self.retry_s = retry_s
+        self._sleep = sleep
+
+    async def ship_to(self, peer: str) -> int | None:
+        """Ship the next batch to ``peer``: how many events it acknowledged, None when it failed."""
+        batch, waiting = await asyncio.to_thread(self.log.unshipped, peer, self.batch)
+        lag = REPLICATION_LAG.labels(peer)
+        lag.set(waiting)
+        if not batch:
+            return 0
+        body = {"events": [event for _, event in batch], "source": self.source}
+        try:
+            await self.peers[peer].post_json("/replication/events", body)
+        except DependencyError as exc:
+            logger.warning("replication to %s failed (%d events waiting): %s", peer, waiting, exc)
+            return None
+        await asyncio.to_thread(self.log.set_cursor, peer, batch[-1][0])
+        lag.set(waiting - len(batch))
+        return len(batch)
+
+    async def ship_once(self) -> dict[str, int | None]:
+        return {peer: await self.ship_to(peer) for peer in self.peers}
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._run_peer(peer) for peer in self.peers))
+
+    async def _run_peer(self, peer: str) -> None:
+        while True:
+            try:
+                shipped = await self.ship_to(peer)
+            except Exception:  # e.g. the disk: log it and try again later, never end the loop
+                logger.exception("replication to %s: unexpected error", peer)
+                shipped = None
+            if shipped is None:
+                await self._sleep(self.retry_s)
+            elif shipped < self.batch:
+                await self._sleep(self.idle_s)
+            else:
+                await self._sleep(0)  # a backlog: go on at once, yet let requests be served
+
+
 router = APIRouter(tags=["views"])
 
 
@@ -97,6 +247,13 @@ def log(request: Request) -> ViewLog:
 @router.post("/views", response_model=Recorded)
 def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
     return Recorded(event_id=event.event_id, video_id=event.video_id, counted=views.append(event))
+
+
+@router.post("/replication/events", tags=["replication"])
+def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) -> dict:
+    """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
+    origin = f"peer:{body.source}" if body.source else "peer"
+    return {"applied": views.apply(body.events, origin)}
 
 
 @router.get("/videos/{video_id}/views")
@@ -127,4 +284,11 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     ctx.closers.append(db.close)
     app = create_service_app(ctx, router)
     app.state.log = view_log
+    app.state.shipper = None
+    peers = settings.dependencies.get("views", [])
+    if peers:
+        clients = {url.rstrip("/"): DependencyClient("views", [url], ctx.profiles, ctx.http) for url in peers}
+        shipper = Shipper(view_log, clients, settings.instance)
+        ctx.background.append(shipper.run)
+        app.state.shipper = shipper
     return app

@@ -1,0 +1,57 @@
+"""A global load balancer in front of the data centers: health-checks every gateway, routes users to live ones.
+
+Active checks (GET /healthz every 50 ms) and passive ones (a user request that got no answer) mark a
+gateway down; two good checks in a row bring it back, so users return home after power-on.
+"""
+from __future__ import annotations
+
+import gevent
+import requests
+
+CHECK_INTERVAL_S = 0.05
+CHECK_TIMEOUT_S = 0.1
+UP_AFTER = 2  # consecutive good checks before a gateway takes users again
+
+
+class EdgeRouter:
+    def __init__(self, gateways: list[tuple[str, str]]) -> None:
+        self.gateways = dict(gateways)
+        self.up = {dc: True for dc in self.gateways}
+        self._good_checks = {dc: UP_AFTER for dc in self.gateways}
+        self._checker: gevent.Greenlet | None = None
+
+    def route(self, home: str) -> tuple[str, str]:
+        """The user's home data center if it is up, else the first live one (home when none is)."""
+        if self.up[home]:
+            return home, self.gateways[home]
+        for dc, url in self.gateways.items():
+            if self.up[dc]:
+                return dc, url
+        return home, self.gateways[home]
+
+    def mark_down(self, dc: str) -> None:
+        self.up[dc] = False
+        self._good_checks[dc] = 0
+
+    def observe(self, dc: str, healthy: bool) -> None:
+        if not healthy:
+            self.mark_down(dc)
+            return
+        self._good_checks[dc] += 1
+        if self._good_checks[dc] >= UP_AFTER:
+            self.up[dc] = True
+
+    def start(self) -> None:
+        if self._checker is None:
+            self._checker = gevent.spawn(self._check_forever)
+
+    def _check_forever(self) -> None:
+        session = requests.Session()
+        while True:
+            for dc, url in self.gateways.items():
+                try:
+                    healthy = session.get(url + "/healthz", timeout=CHECK_TIMEOUT_S).status_code == 200
+                except requests.RequestException:
+                    healthy = False
+                self.observe(dc, healthy)
+            gevent.sleep(CHECK_INTERVAL_S)
