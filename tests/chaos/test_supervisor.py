@@ -1,0 +1,56 @@
+"""`blackout up -d`, power-off/on, live profile switch and `down`, as a user runs them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import yaml
+from fakes.ports import free_port
+from fakes.processes import wait_all_gone
+
+from chaos.journal import Journal
+from chaos.topology import load_topology
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)],
+        capture_output=True, text=True, cwd=PROJECT, timeout=180,
+    )  # fmt: skip
+
+
+def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp_path):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_ports(free_port)
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    up = blackout("up", "--detach", "--topology", str(topology_file), runs=runs)
+    assert up.returncode == 0, up.stderr
+    control = json.loads((runs / ".control.json").read_text())
+    try:
+        assert oct((runs / ".control.json").stat().st_mode & 0o777) == "0o600"
+        assert control["url"].startswith("http://127.0.0.1:")
+        assert httpx.get(control["url"] + "/status").status_code == 401  # no token, no action
+
+        off = blackout("power-off", "dc-east", runs=runs)
+        assert off.returncode == 0 and "5 instances killed" in off.stdout
+        status = blackout("status", runs=runs).stdout
+        assert status.count("powered-off") == 5
+        assert blackout("power-off", "dc-mars", runs=runs).returncode == 2
+        assert blackout("power-on", "dc-east", runs=runs).returncode == 0
+
+        switched = blackout("profile", str(PROJECT / "profiles" / "resilient.yaml"), runs=runs)
+        assert switched.returncode == 0 and switched.stdout.count(": ok") == 8
+        assert httpx.get(topology.gateways()["dc-west"] + "/healthz").json()["profile"] == "resilient"
+    finally:
+        down = blackout("down", runs=runs)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=10) == []
+    assert not (runs / ".control.json").exists()
+    assert blackout("status", runs=runs).returncode == 1  # nothing is running: a clear message, no trace
