@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from chaos.amplification import scrape
 from chaos.journal import Journal, new_run_dir
 from chaos.loadgen import LoadGenerator, read_rows, window_stats
 from chaos.report import build_summary, render_summary, write_summary
@@ -72,17 +73,21 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
             load.start()
             journal.record("load-start", users=opts.users, pid=load.proc.pid if load.proc else None)
             load.wait_logged_in(timeout_s=60)
+        _snapshot(journal, runtime, "baseline")
         _phase(console, journal, run_dir, "baseline", opts.baseline_s)
         # Each phase starts at the power event itself: requests after this mark belong to it.
+        _snapshot(journal, runtime, "outage")
         journal.record("phase", phase="outage")
         event = runtime.power_off(opts.dc)
         console.print(f"[red bold]POWER OFF {opts.dc}[/]: {len(event.instances)} processes killed in {event.seconds * 1000:.0f} ms")
         _phase(console, journal, run_dir, "outage", opts.outage_s, mark=False)
+        _snapshot(journal, runtime, "recovery")
         journal.record("phase", phase="recovery")
         with console.status(f"restoring power to {opts.dc}..."):
             event = runtime.power_on(opts.dc)
         console.print(f"[green bold]POWER ON {opts.dc}[/]: healthy again in {event.seconds:.1f}s")
         _phase(console, journal, run_dir, "recovery", opts.recovery_s, mark=False)
+        _snapshot(journal, runtime, "end")
         journal.record("end")
     except BaseException as exc:
         journal.record("aborted", reason=type(exc).__name__)
@@ -96,6 +101,15 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
     render_summary(summary, console)
     console.print(f"everything is in {run_dir}")
     return run_dir
+
+
+def _snapshot(journal: Journal, runtime: LocalRuntime, phase: str) -> None:
+    """Every running instance's counters as the phase starts: the journal keeps them for the report."""
+    running = {
+        name: (info["service"], runtime.topology.url(name))
+        for name, info in runtime.status().items() if info["state"] == "running"
+    }  # fmt: skip
+    journal.record("metrics", phase=phase, instances=scrape(running))
 
 
 def _phase(console: Console, journal: Journal, run_dir: Path, name: str, seconds: float, mark: bool = True) -> None:

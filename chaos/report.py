@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chaos import amplification
+from chaos.journal import Journal
 from services.common.errors import ConfigError
 
 JOURNAL_FILE = "journal.jsonl"
@@ -76,6 +78,9 @@ class PhaseSummary(BaseModel):
     attempts: int
     calls: int
     retry_amplification: float | None  # attempts / calls, None when no calls
+    # end to end, from every instance's counters (chaos.amplification); None without metrics snapshots
+    attempts_per_request: float | None = None
+    amplification: float | None = None
     feed_success_by_dc: dict[str, float | None]
 
 
@@ -246,6 +251,11 @@ def build_summary(run_dir: Path) -> RunSummary:
             continue
         grouped[marks[i][1]].append(r)
     phases = [_phase_summary(name, spans[name][0], spans[name][1], grouped[name]) for name in grouped]
+    end_to_end = amplification.by_phase(Journal(run_dir).read())
+    for p in phases:
+        if p.phase in end_to_end:
+            p.attempts_per_request = end_to_end[p.phase]["attempts_per_request"]
+            p.amplification = end_to_end[p.phase]["amplification"]
     return RunSummary(run=run_dir.name, phases=phases, warmup_requests=warmup, after_end_requests=after_end)
 
 

@@ -49,7 +49,10 @@ def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
         (label, lambda p, f=field: "-" if p is None else str(getattr(p.symptoms, f)))
         for field, label in SYMPTOMS.items()
     ]
-    metrics.append(("retry amplification", lambda p: "-" if p is None else fmt_amp(p.retry_amplification)))
+    metrics.append(("attempts per call (answered)", lambda p: "-" if p is None else fmt_amp(p.retry_amplification)))
+    metrics.append(("attempts per user request", lambda p: "-" if p is None or p.attempts_per_request is None
+                     else f"{p.attempts_per_request:.2f}"))
+    metrics.append(("retry amplification (end to end)", lambda p: "-" if p is None else fmt_amp(p.amplification)))
     dcs = sorted({dc for s in summaries for p in s.phases for dc in p.feed_success_by_dc})
     for dc in dcs:
         metrics.append((f"feed success @ {dc}",
