@@ -10,7 +10,7 @@ RECOVERY ?= 30
 USERS ?= 20
 DC ?= dc-east
 
-.PHONY: help install outage test up down status power-off power-on validate clean
+.PHONY: help install outage test bench up down status power-off power-on profile validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ outage: install ## the demo on local processes (e.g. make outage PROFILE=naive O
 test: install ## the whole suite; every test tears its processes down (e.g. make test)
 	$(PY) -m pytest
 
+bench: install ## naive vs resilient under the same power loss, checked against the goals (e.g. make bench)
+	$(PY) benchmarks/outage_contrast.py --baseline $(BASELINE) --outage $(OUTAGE) --recovery $(RECOVERY) --users $(USERS)
+
 up: install ## start the stack in the background (e.g. make up PROFILE=naive)
 	$(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml
 
@@ -45,6 +48,9 @@ power-off: ## cut a data center's power (e.g. make power-off DC=dc-east)
 
 power-on: ## restore a data center's power (e.g. make power-on DC=dc-east)
 	$(BLACKOUT) power-on $(DC)
+
+profile: ## switch the running stack's profile live (e.g. make profile PROFILE=resilient)
+	$(BLACKOUT) profile profiles/$(PROFILE).yaml
 
 validate: install ## check every topology and profile file (e.g. make validate)
 	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml
