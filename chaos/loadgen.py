@@ -19,10 +19,12 @@ REQUESTS_CSV = "requests.csv"
 
 class LoadGenerator:
     def __init__(
-        self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float, edge_failover: bool = False
-    ) -> None:
+        self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float,
+        edge_failover: bool = False, client_attempts: int = 1,
+    ) -> None:  # fmt: skip
         self.run_dir = run_dir
         self.edge_failover = edge_failover
+        self.client_attempts = client_attempts
         self.gateways = gateways
         self.users = users
         self.max_seconds = max_seconds
@@ -34,6 +36,7 @@ class LoadGenerator:
             "BLACKOUT_GATEWAYS": ",".join(f"{dc}={url}" for dc, url in self.gateways.items()),
             "BLACKOUT_RUN_DIR": str(self.run_dir),
             "BLACKOUT_EDGE_FAILOVER": "1" if self.edge_failover else "0",
+            "BLACKOUT_CLIENT_ATTEMPTS": str(self.client_attempts),
             SUPERVISOR_ENV: str(os.getpid()),
         }
         command = [

@@ -62,7 +62,7 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
     console.print(f"run directory: {run_dir}")
     total = opts.baseline_s + opts.outage_s + opts.recovery_s
     load = LoadGenerator(run_dir, topology.gateways(), opts.users, max_seconds=total + 120,
-                         edge_failover=profile.edge_failover)
+                         edge_failover=profile.edge_failover, client_attempts=profile.client_attempts)
     runtime = LocalRuntime(topology, run_dir, profile=run_dir / "profile.yaml", journal=journal)
     try:
         with console.status("starting the services..."):

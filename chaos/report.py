@@ -121,6 +121,9 @@ def _order_actions(actions: Iterable[str]) -> list[str]:
 
 # --- reading ----------------------------------------------------------------------------------
 
+DISRUPTIVE_PHASES = {"outage"}
+
+
 def read_journal(path: Path) -> tuple[list[tuple[float, str]], float | None]:
     """Phase marks as (t, phase) sorted by time, and the end time (first ``end`` event) or None."""
     marks: list[tuple[float, str]] = []
@@ -249,6 +252,9 @@ def build_summary(run_dir: Path) -> RunSummary:
         if i < 0:
             warmup += 1
             continue
+        # A request in flight when the power went out was hit by the outage: it counts there.
+        if i + 1 < len(marks) and marks[i + 1][1] in DISRUPTIVE_PHASES and r["t"] + r["latency_ms"] / 1000 > starts[i + 1]:
+            i += 1
         grouped[marks[i][1]].append(r)
     phases = [_phase_summary(name, spans[name][0], spans[name][1], grouped[name]) for name in grouped]
     end_to_end = amplification.by_phase(Journal(run_dir).read())

@@ -64,8 +64,10 @@ GATEWAYS, RUN_DIR, REQUEST_TIMEOUT_S, SEED = _load_config()
 # Edge failover (a global load balancer in front of the data centers), on when the profile asks for it.
 EDGE = EdgeRouter(GATEWAYS) if os.environ.get("BLACKOUT_EDGE_FAILOVER") == "1" else None
 EDGE_TRY_TIMEOUT_S = 0.5
+# The app's own immediate retries on no answer or a 5xx (the profile's client_attempts).
+CLIENT_ATTEMPTS = int(os.environ.get("BLACKOUT_CLIENT_ATTEMPTS", "1"))
 # Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
-RETRYABLE_AT_EDGE = {"feed", "earnings", "login", "view"}
+RETRYABLE = {"feed", "earnings", "login", "view"}
 try:
     REQUESTS = records.CsvRecorder(RUN_DIR / "requests.csv", records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
@@ -123,13 +125,14 @@ class BlackoutUser(HttpUser):
               **kwargs: Any) -> tuple[int, Any, float, float]:
         """Make one user request, judge it with ``check(status, body) -> (ok, error, extra columns)``, record a row.
 
-        With edge failover, a try that gets no answer is retried once at another live data center (only
-        for requests that are safe to repeat), like a global load balancer would.
+        Requests safe to repeat are tried up to CLIENT_ATTEMPTS times on no answer or a 5xx (the app's own
+        retries); with edge failover, once more, at another live data center, as a global load balancer would.
         Returns (status, body, t_start, t_done); status 0 means no HTTP answer (timeout, connection error).
         """
         t0 = time.time()
         p0 = time.perf_counter()
-        tries = 2 if EDGE is not None and action in RETRYABLE_AT_EDGE else 1
+        retryable = action in RETRYABLE
+        tries = (CLIENT_ATTEMPTS + (1 if EDGE is not None else 0)) if retryable else 1
         attempts = calls = 0
         for try_number in range(1, tries + 1):
             dc, base_url = EDGE.route(self.dc) if EDGE is not None else (self.dc, self.base_url)
@@ -141,9 +144,9 @@ class BlackoutUser(HttpUser):
                 calls += records.parse_count_header(resp.headers.get("X-Blackout-Calls") if status else None)
                 if status == 0 and EDGE is not None:
                     EDGE.mark_down(dc)  # passive health check: the balancer stops sending users there
-                    if try_number < tries:
-                        resp.failure(f"no answer from {dc}: retried at another data center")
-                        continue
+                if (status == 0 or status >= 500) and try_number < tries:
+                    resp.failure(f"HTTP {status} from {dc}: tried again")
+                    continue
                 latency_ms = (time.perf_counter() - p0) * 1000.0
                 t_done = time.time()
                 body = _json(resp) if status else None

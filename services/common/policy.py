@@ -64,6 +64,7 @@ class Profile(_Strict):
     description: str = ""
     topology: str = Field("fragile", pattern=r"^[a-z][a-z0-9-]{0,39}$", description="topologies/<name>.yaml it is for")
     edge_failover: bool = Field(False, description="the global load balancer sends users to a healthy data center")
+    client_attempts: int = Field(1, ge=1, le=5, description="tries the app makes per user action (no answer or 5xx)")
     deadline_propagation: bool = False
     request_deadline_s: float = Field(10.0, gt=0, le=300, description="budget of one user request at the gateway")
     local_token_verification: bool = False

@@ -4,25 +4,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes.ports import free_port
 from fakes.processes import alive
-from rich.console import Console
 
 from chaos.journal import Journal
 from chaos.loadgen import read_rows
-from chaos.outage import OutageOptions, run_outage
 from chaos.report import load_summary
 
-PROJECT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    options = OutageOptions(
-        profile=PROJECT / "profiles" / "naive.yaml", baseline_s=6, outage_s=10, recovery_s=8, users=10,
-        runs_root=tmp_path_factory.mktemp("runs"), port_allocator=free_port,
-    )  # fmt: skip
-    return run_outage(options, Console(record=True, width=120))
+@pytest.fixture
+def run_dir(naive_run: Path) -> Path:
+    return naive_run
 
 
 def test_the_run_directory_is_the_record_of_the_run(run_dir):

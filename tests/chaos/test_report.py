@@ -212,3 +212,17 @@ def test_missing_files_name_the_file(run_dir: Path, name: str) -> None:
     with pytest.raises(ConfigError) as info:
         build_summary(run_dir)
     assert name in str(info.value) and "not found" in info.value.reason
+
+
+def test_a_request_in_flight_when_the_power_goes_out_counts_in_the_outage(tmp_path: Path) -> None:
+    _journal(tmp_path)
+    _requests(tmp_path, [
+        _row(T0 + 9.9, "feed", ok=0, latency=3000.0),  # started in the baseline, hit by the power cut
+        _row(T0 + 9.9, "feed", latency=50.0),  # finished before it: stays in the baseline
+        _row(T0 + 19.9, "feed", ok=0, latency=3000.0),  # in flight at power-on: stays in the outage
+    ])
+    summary = build_summary(tmp_path)
+    assert summary.phase("baseline").actions["feed"].count == 1
+    assert summary.phase("baseline").actions["feed"].success_rate == 1.0
+    assert summary.phase("outage").actions["feed"].count == 2
+    assert summary.phase("recovery") is None or "feed" not in summary.phase("recovery").actions
