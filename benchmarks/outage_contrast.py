@@ -54,7 +54,8 @@ def check(naive_dir: Path, resilient_dir: Path) -> list[Goal]:
     west = n_out.feed_success_by_dc.get("dc-west")
     return [
         Goal("naive", "dc-west feed success in the outage", west, "< 50%", west is not None and west < 0.5),
-        Goal("naive", "retry amplification in the outage", n_out.amplification, "> 3x", (n_out.amplification or 0) > 3),
+        Goal("naive", "retry amplification @ dc-west in the outage", n_out.amplification_by_dc.get("dc-west"), "> 3x",
+             (n_out.amplification_by_dc.get("dc-west") or 0) > 3),
         Goal("naive", "0-view displays in the outage", n_out.symptoms.zero_view_displays, "> 0", n_out.symptoms.zero_view_displays > 0),
         Goal("naive", "earnings missing in the outage", n_out.symptoms.earnings_missing, "> 0", n_out.symptoms.earnings_missing > 0),
         Goal("naive", "seconds to recover after power-on", n_rec, "> resilient", n_rec > r_rec),

@@ -106,7 +106,7 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
 def _snapshot(journal: Journal, runtime: LocalRuntime, phase: str) -> None:
     """Every running instance's counters as the phase starts: the journal keeps them for the report."""
     running = {
-        name: (info["service"], runtime.topology.url(name))
+        name: (info["dc"], runtime.topology.url(name))
         for name, info in runtime.status().items() if info["state"] == "running"
     }  # fmt: skip
     journal.record("metrics", phase=phase, instances=scrape(running))

@@ -42,7 +42,7 @@ SYMPTOMS = {  # field -> label, in display order
     "repeated_feeds": "repeated feeds",
     "generic_feeds": "generic feeds",
 }
-_INT_COLUMNS = ("ok", "status", "attempts", "calls", "zero_views", "stale_views",
+_INT_COLUMNS = ("ok", "status", "tries", "attempts", "calls", "zero_views", "stale_views",
                 "earnings_missing", "repeated_feed", "generic_feed")
 _REQUIRED_COLUMNS = ("t", "user", "dc", "action", "latency_ms") + _INT_COLUMNS
 
@@ -81,6 +81,7 @@ class PhaseSummary(BaseModel):
     # end to end, from every instance's counters (chaos.amplification); None without metrics snapshots
     attempts_per_request: float | None = None
     amplification: float | None = None
+    amplification_by_dc: dict[str, float] = {}
     feed_success_by_dc: dict[str, float | None]
 
 
@@ -257,11 +258,7 @@ def build_summary(run_dir: Path) -> RunSummary:
             i += 1
         grouped[marks[i][1]].append(r)
     phases = [_phase_summary(name, spans[name][0], spans[name][1], grouped[name]) for name in grouped]
-    end_to_end = amplification.by_phase(Journal(run_dir).read())
-    for p in phases:
-        if p.phase in end_to_end:
-            p.attempts_per_request = end_to_end[p.phase]["attempts_per_request"]
-            p.amplification = end_to_end[p.phase]["amplification"]
+    amplification.attach(phases, grouped, Journal(run_dir).read())
     return RunSummary(run=run_dir.name, phases=phases, warmup_requests=warmup, after_end_requests=after_end)
 
 
@@ -273,14 +270,15 @@ def phases_csv_columns(summary: RunSummary) -> list[str]:
     cols = ["phase", "t_start", "t_end", "requests", "success_rate"]
     for a in actions:
         cols += [f"{a}_count", f"{a}_success_rate", f"{a}_p50_ms", f"{a}_p99_ms"]
-    cols += list(SYMPTOMS) + ["attempts", "calls", "retry_amplification"]
+    cols += list(SYMPTOMS) + ["attempts", "calls", "retry_amplification", "attempts_per_request", "amplification"]
     return cols + [f"feed_success_{dc}" for dc in dcs]
 
 
 def phase_row(p: PhaseSummary) -> dict[str, Any]:
     row: dict[str, Any] = {"phase": p.phase, "t_start": p.t_start, "t_end": p.t_end, "requests": p.requests,
                            "success_rate": p.success_rate, "attempts": p.attempts, "calls": p.calls,
-                           "retry_amplification": p.retry_amplification}
+                           "retry_amplification": p.retry_amplification,
+                           "attempts_per_request": p.attempts_per_request, "amplification": p.amplification}
     for a, s in p.actions.items():
         row.update({f"{a}_count": s.count, f"{a}_success_rate": s.success_rate,
                     f"{a}_p50_ms": s.p50_ms, f"{a}_p99_ms": s.p99_ms})

@@ -50,9 +50,12 @@ def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
         for field, label in SYMPTOMS.items()
     ]
     metrics.append(("attempts per call (answered)", lambda p: "-" if p is None else fmt_amp(p.retry_amplification)))
-    metrics.append(("attempts per user request", lambda p: "-" if p is None or p.attempts_per_request is None
+    metrics.append(("attempts per user action", lambda p: "-" if p is None or p.attempts_per_request is None
                      else f"{p.attempts_per_request:.2f}"))
     metrics.append(("retry amplification (end to end)", lambda p: "-" if p is None else fmt_amp(p.amplification)))
+    for dc in sorted({dc for s in summaries for p in s.phases for dc in p.amplification_by_dc}):
+        metrics.append((f"retry amplification @ {dc}",
+                        lambda p, dc=dc: "-" if p is None else fmt_amp(p.amplification_by_dc.get(dc))))
     dcs = sorted({dc for s in summaries for p in s.phases for dc in p.feed_success_by_dc})
     for dc in dcs:
         metrics.append((f"feed success @ {dc}",

@@ -166,7 +166,8 @@ class BlackoutUser(HttpUser):
                     resp.failure(error or f"HTTP {status}")
                 REQUESTS.write(records.request_row(
                     t=t0, user=self.username, dc=self.dc, action=action, ok=int(ok), status=status,
-                    latency_ms=round(latency_ms, 3), attempts=attempts, calls=calls, error=error, **extra,
+                    latency_ms=round(latency_ms, 3), tries=try_number, attempts=attempts, calls=calls, error=error,
+                    **extra,
                 ))
                 return status, body, t0, t_done
         raise AssertionError("unreachable: the last try always records")  # pragma: no cover

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 REQUEST_COLUMNS: tuple[str, ...] = (
-    "t", "user", "dc", "action", "ok", "status", "latency_ms", "attempts", "calls",
+    "t", "user", "dc", "action", "ok", "status", "latency_ms", "tries", "attempts", "calls",
     "zero_views", "stale_views", "earnings_missing", "repeated_feed", "generic_feed", "error",
 )
 WRITE_COLUMNS: tuple[str, ...] = (
@@ -281,7 +281,7 @@ class CsvRecorder:
 def request_row(**fields: Any) -> dict[str, Any]:
     """A ``requests.csv`` row with defaults (0 / empty) for every symptom column not given."""
     row: dict[str, Any] = {
-        "ok": 0, "status": 0, "latency_ms": 0.0, "attempts": 0, "calls": 0, "zero_views": 0,
+        "ok": 0, "status": 0, "latency_ms": 0.0, "tries": 1, "attempts": 0, "calls": 0, "zero_views": 0,
         "stale_views": 0, "earnings_missing": 0, "repeated_feed": 0, "generic_feed": 0, "error": "",
     }
     unknown = set(fields) - set(REQUEST_COLUMNS)

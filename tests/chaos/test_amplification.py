@@ -1,36 +1,55 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from chaos.amplification import by_phase
+from chaos.amplification import attach, service_attempts
 
 
-def snap(phase: str, **instances: tuple[str, float, float, float]) -> dict:
-    return {
-        "event": "metrics",
-        "phase": phase,
-        "instances": {n: {"service": s, "start": st, "attempts": a, "requests": r} for n, (s, st, a, r) in instances.items()},
-    }
+def snap(phase: str, **instances: tuple[str, float, float]) -> dict:
+    return {"event": "metrics", "phase": phase,
+            "instances": {n: {"dc": dc, "start": st, "attempts": a} for n, (dc, st, a) in instances.items()}}
 
 
-def test_amplification_counts_every_attempt_per_user_request_against_the_baseline():
+def test_service_attempts_are_counter_increases_and_a_restart_counts_from_zero():
     events = [
-        snap("baseline", gw=("gateway", 1, 0, 0), rec=("recommender", 1, 0, 0)),
-        snap("outage", gw=("gateway", 1, 200, 100), rec=("recommender", 1, 100, 200)),  # 3 attempts/request
-        # in the outage the recommender retried 3x at views and the gateway 3x at the recommender
-        snap("recovery", gw=("gateway", 1, 500, 150), rec=("recommender", 1, 700, 400)),
-        # rec restarted (new start time): its counters begin again from zero
-        snap("end", gw=("gateway", 1, 800, 250), rec=("recommender", 2, 50, 100)),
+        snap("baseline", gw=("east", 1, 0), rec=("west", 1, 0)),
+        snap("outage", gw=("east", 1, 200), rec=("west", 1, 100), views=("west", 1, 7)),  # views appeared
+        snap("recovery", gw=("east", 1, 500), rec=("west", 1, 700)),  # views died: no attempts we can count
+        snap("end", gw=("east", 1, 800), rec=("west", 2, 50)),  # rec restarted (new start time)
     ]
-    phases = by_phase(events)
-    assert phases["baseline"] == {"attempts": 300, "user_requests": 100, "attempts_per_request": 3.0, "amplification": 1.0}
-    assert phases["outage"]["attempts_per_request"] == pytest.approx(900 / 50)
-    assert phases["outage"]["amplification"] == pytest.approx(6.0)
-    assert phases["recovery"]["attempts"] == 300 + 50
+    assert service_attempts(events) == {"baseline": 307, "outage": 900, "recovery": 350}
+    assert service_attempts(events, "west") == {"baseline": 107, "outage": 600, "recovery": 50}
 
 
-def test_a_dead_instance_counts_nothing_and_no_requests_means_no_ratio():
-    events = [snap("baseline", gw=("gateway", 1, 0, 0), views=("views", 1, 0, 0)), snap("outage", views=("views", 1, 5, 0))]
-    phases = by_phase(events)
-    assert phases["baseline"]["user_requests"] == 0
-    assert phases["baseline"]["attempts_per_request"] is None and phases["baseline"]["amplification"] is None
+def phases(*names: str) -> list[SimpleNamespace]:
+    return [SimpleNamespace(phase=p, attempts_per_request=None, amplification=None, amplification_by_dc={}) for p in names]
+
+
+def test_amplification_counts_the_apps_tries_too_and_compares_with_the_baseline():
+    events = [snap("baseline", gw=("east", 1, 0)), snap("outage", gw=("east", 1, 200)),
+              snap("recovery", gw=("east", 1, 1400)), snap("end", gw=("east", 1, 1400))]
+    summary = phases("baseline", "outage", "recovery")
+    rows = {
+        "baseline": [{"tries": 1, "dc": "east"}] * 100,  # (200 + 100) / 100 = 3 per action
+        "outage": [{"tries": 3, "dc": "east"}] * 50,  # (1200 + 150) / 50 = 27 per action
+        "recovery": [],  # no user actions: no ratio
+    }
+    attach(summary, rows, events)
+    assert summary[0].attempts_per_request == 3.0 and summary[0].amplification == 1.0
+    assert summary[1].attempts_per_request == 27.0 and summary[1].amplification == pytest.approx(9.0)
+    assert summary[2].attempts_per_request is None and summary[2].amplification is None
+
+
+def test_per_data_center_amplification_uses_its_instances_and_its_users():
+    events = [snap("baseline", e=("east", 1, 0), w=("west", 1, 0)), snap("outage", e=("east", 1, 100), w=("west", 1, 100)),
+              snap("end", w=("west", 1, 1000))]  # east went dark during the outage
+    summary = phases("baseline", "outage")
+    rows = {
+        "baseline": [{"tries": 1, "dc": "east"}] * 50 + [{"tries": 1, "dc": "west"}] * 50,
+        "outage": [{"tries": 3, "dc": "east"}] * 10 + [{"tries": 1, "dc": "west"}] * 50,
+    }
+    attach(summary, rows, events)
+    assert summary[1].amplification_by_dc["west"] == pytest.approx(((900 + 50) / 50) / 3)
+    assert summary[1].amplification_by_dc["east"] == pytest.approx(((0 + 30) / 10) / 3)

@@ -6,8 +6,8 @@ from chaos.report import build_summary
 
 def test_resilient_users_barely_notice_what_naive_users_suffer(naive_run, resilient_run):
     naive, resilient = build_summary(naive_run).phase("outage"), build_summary(resilient_run).phase("outage")
-    # naive: dc-east's users lose everything, dc-west's see lies (0 views, generic feeds)
-    assert naive.feed_success_by_dc["dc-east"] == 0.0
+    # naive: dc-east's users wait for their dark data center, dc-west's see lies (0 views, generic feeds)
+    assert naive.by_dc["dc-east"]["feed"].p50_ms > 20 * resilient.by_dc["dc-east"]["feed"].p99_ms
     assert naive.symptoms.zero_view_displays > 0 and naive.symptoms.generic_feeds > 0
     # resilient: failover at the edge and to dc-west's replicas; honest fallbacks, never 0 views
     assert resilient.feed_success_by_dc["dc-east"] >= 0.95 and resilient.feed_success_by_dc["dc-west"] >= 0.95
@@ -17,7 +17,7 @@ def test_resilient_users_barely_notice_what_naive_users_suffer(naive_run, resili
 
 def test_retries_amplify_load_only_under_the_naive_profile(naive_run, resilient_run):
     naive, resilient = build_summary(naive_run).phase("outage"), build_summary(resilient_run).phase("outage")
-    assert naive.amplification > 3
+    assert naive.amplification_by_dc["dc-west"] > 3  # the surviving data center takes the retry storm
     assert resilient.amplification <= 1.2
 
 

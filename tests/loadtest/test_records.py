@@ -103,7 +103,7 @@ def test_csv_recorder_header_once_and_flush(tmp_path: Path) -> None:
     # flushed at once: visible to another reader before close
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(r.REQUEST_COLUMNS)
-    assert lines[1] == "1.5,viewer-0001,dc-east,feed,1,200,12.25,2,1,1,0,0,0,0,"
+    assert lines[1] == "1.5,viewer-0001,dc-east,feed,1,200,12.25,1,2,1,1,0,0,0,0,"
     rec.close()
     again = r.CsvRecorder(path, r.REQUEST_COLUMNS)  # a second process / reopen appends, no new header
     again.write(r.request_row(t=2.0, user="u", dc="dc-west", action="login", error="boom\nline two"))
