@@ -24,7 +24,6 @@ REQUEST_COLUMNS: tuple[str, ...] = (
 WRITE_COLUMNS: tuple[str, ...] = (
     "event_id", "user", "dc", "video_id", "t_sent", "t_done", "outcome", "status",
 )
-ACTIONS: tuple[str, ...] = ("login", "feed", "view", "upload", "earnings")
 ERROR_MAX_CHARS = 200
 
 _STALE_STATUSES = frozenset({"stale", "unavailable"})

@@ -38,9 +38,6 @@ class ServiceSettings(BaseSettings):
     supervisor_pid: int | None = None
     seed: int = 42
 
-    def dependency_urls(self, name: str) -> list[str]:
-        return self.dependencies[name]
-
     def secret_bytes(self) -> bytes:
         if self.token_secret is None or not self.token_secret.get_secret_value():
             raise ConfigError("BLACKOUT_TOKEN_SECRET", f"required by {self.service}: tokens are signed with it")
