@@ -30,7 +30,8 @@ class LoadGenerator:
         self.max_seconds = max_seconds
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self) -> int:
+        """Start locust; its pid."""
         env = {
             **os.environ,
             "BLACKOUT_GATEWAYS": ",".join(f"{dc}={url}" for dc, url in self.gateways.items()),
@@ -49,6 +50,7 @@ class LoadGenerator:
             self.proc = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, process_group=0
             )
+        return self.proc.pid
 
     def wait_logged_in(self, timeout_s: float) -> None:
         """Ready when every simulated user has made its first request (its login)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class OutageOptions:
     recovery_s: float = 30.0
     users: int = 20
     runs_root: Path = Path("runs")
-    port_allocator: object | None = None  # tests: a callable giving free ports
+    port_allocator: Callable[[], int] | None = None  # tests: gives free ports
 
 
 def topology_for(profile: Profile) -> Path:
@@ -49,7 +50,7 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
     topology: Topology = load_topology(opts.topology or topology_for(profile))
     topology.require_dc(opts.dc)
     if opts.port_allocator is not None:
-        topology = topology.with_ports(opts.port_allocator)  # type: ignore[arg-type]
+        topology = topology.with_ports(opts.port_allocator)
     run_dir = new_run_dir(opts.runs_root, f"power-loss-{profile.name}")
     shutil.copy(opts.profile, run_dir / "profile.yaml")
     (run_dir / "topology.yaml").write_text(topology.model_dump_json(indent=2))
@@ -70,8 +71,7 @@ def run_outage(opts: OutageOptions, console: Console | None = None) -> Path:
             runtime.up()
         console.print(f"{len(topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         with console.status(f"starting {opts.users} users..."):
-            load.start()
-            journal.record("load-start", users=opts.users, pid=load.proc.pid if load.proc else None)
+            journal.record("load-start", users=opts.users, pid=load.start())
             load.wait_logged_in(timeout_s=60)
         _snapshot(journal, runtime, "baseline")
         _phase(console, journal, run_dir, "baseline", opts.baseline_s)

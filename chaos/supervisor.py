@@ -55,7 +55,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _detach(args: argparse.Namespace) -> int:
-    args.runs.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "chaos.cli", "up", "--profile", str(args.profile), "--runs", str(args.runs)]
     if args.topology:
         command += ["--topology", str(args.topology)]
