@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
-from services.common.errors import ConfigError, DependencyError
+from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
@@ -134,6 +134,11 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     @app.exception_handler(DependencyError)
     async def dependency_failed(request: Request, exc: DependencyError) -> JSONResponse:
         return JSONResponse({"detail": f"dependency unavailable: {exc}"}, status_code=dependency_status(exc))
+
+    @app.exception_handler(DependencyRejected)
+    async def dependency_refused(request: Request, exc: DependencyRejected) -> JSONResponse:
+        # Not mapped by the route to its caller's 4xx: our own request was wrong, a bug (502), not an outage.
+        return JSONResponse({"detail": f"bad request to a dependency: {exc}"}, status_code=502)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict:

@@ -27,3 +27,15 @@ class DependencyError(BlackoutError):
         self.dependency = dependency
         self.outcome = outcome
         self.detail = detail
+
+
+class DependencyRejected(BlackoutError):
+    """A dependency answered and refused the request with a 4xx: it is up, so this is no outage (no
+    retry, no fallback, never "unavailable"). Either the user's input was wrong (the caller answers
+    with its own 4xx and the reason) or our request was (a bug: the caller answers 502)."""
+
+    def __init__(self, dependency: str, status: int, detail: str = "") -> None:
+        super().__init__(f"{dependency} refused the request ({status}{': ' + detail if detail else ''})")
+        self.dependency = dependency
+        self.status = status
+        self.detail = detail

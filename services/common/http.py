@@ -14,7 +14,9 @@ One `DependencyClient` per dependency. A logical call, in order:
    retry paid from the dependency's retry budget (``retry_budget.enabled``; empty -> stop).
 
 A 4xx answer is returned (the caller decides): it counts as a success for the breaker and is
-never retried. The final outcome of a failed call is the last *sent* attempt's (``timeout`` or
+never retried. ``get_json``/``post_json`` turn it into ``DependencyRejected`` (status and reason:
+the dependency is up and refused the request), except 429, which an overloaded dependency sends
+when it sheds a call undone: that is a ``DependencyError`` (outcome ``shed``), so fallbacks apply. The final outcome of a failed call is the last *sent* attempt's (``timeout`` or
 ``error``) when any attempt went out, so ``deadline``, ``rejected`` and ``short_circuited`` always
 mean "nothing was sent" (see ``services.common.app.dependency_status``).
 """
@@ -29,7 +31,7 @@ from typing import Any
 import httpx
 
 from services.common import accounting
-from services.common.errors import DependencyError
+from services.common.errors import DependencyError, DependencyRejected
 from services.common.guards import (
     AttemptFailed,
     Guards,
@@ -223,9 +225,28 @@ class DependencyClient:
 
 
 def _json_or_raise(name: str, response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        raise DependencyError(name, "rejected", f"{response.status_code} {response.text[:200]}")
+    status = response.status_code
+    if status == 429:  # an overloaded dependency shed the call undone: unavailable (fallbacks apply)
+        raise DependencyError(name, "shed", f"429 {refusal_detail(response)}")
+    if status >= 400:
+        raise DependencyRejected(name, status, refusal_detail(response))
     try:
         return response.json()
     except ValueError:
         raise DependencyError(name, "error", "answer is not JSON") from None
+
+
+def refusal_detail(response: httpx.Response) -> str:
+    """The reason a 4xx gives (FastAPI's ``detail``: a string, or a list of validation errors), short."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return response.text[:200]
+    if isinstance(detail, list):  # 422: [{"loc": [...], "msg": ...}, ...]
+        parts = []
+        for error in detail[:3]:
+            if isinstance(error, dict):
+                where = ".".join(str(p) for p in error.get("loc", ()))
+                parts.append(f"{where}: {error.get('msg', '')}" if where else str(error.get("msg", "")))
+        return "; ".join(parts)[:200]
+    return str(detail)[:200] if detail is not None else response.text[:200]

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, R
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.common.app import ServiceContext, build_context, context, create_service_app
-from services.common.errors import DependencyError
+from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
+from services.common.errors import DependencyError, DependencyRejected
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.policy import ProfileHolder
@@ -60,13 +60,25 @@ async def fresh_caller(request: Request, authorization: str | None = Header(None
     return await request.app.state.verifier.identify(_token(authorization), fresh=True)
 
 
+# What auth refuses because of what the user sent (bad credentials, a malformed name): passed on
+# with auth's reason. Any other 4xx means the gateway asked wrongly: a 502 (our bug).
+USER_FAULTS = {400, 401, 403, 422}
+
+
 @router.post("/login")
-async def login(body: Login, ctx: ServiceContext = Depends(context)) -> JSONResponse:
+async def login(body: Login, ctx: ServiceContext = Depends(context)) -> dict:
     try:
-        response = await ctx.deps["auth"].request("POST", "/login", json=body.model_dump())
+        answer = await ctx.deps["auth"].post_json("/login", body.model_dump())
     except DependencyError as exc:
-        raise HTTPException(status_code=503, detail=f"login unavailable: {exc}") from None
-    return JSONResponse(response.json(), status_code=response.status_code)
+        raise HTTPException(status_code=dependency_status(exc), detail=f"login unavailable: {exc}") from None
+    except DependencyRejected as exc:
+        if exc.status in USER_FAULTS:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            raise HTTPException(status_code=exc.status, detail=exc.detail or "login refused", headers=headers) from None
+        raise
+    if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
+        raise HTTPException(status_code=502, detail="login failed: auth answered without a token")
+    return answer
 
 
 @router.get("/feed")

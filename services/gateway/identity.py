@@ -42,11 +42,18 @@ class Verifier:
             response = await self.ctx.deps["auth"].request("GET", "/verify", headers={"Authorization": f"Bearer {token}"})
         except DependencyError as exc:
             raise HTTPException(status_code=503, detail=f"cannot verify the session: {exc}") from None
-        if response.status_code != 200:
+        if response.status_code in (401, 403):
             self._cache.pop(token, None)
             raise HTTPException(status_code=401, detail="session expired or invalid: log in again")
-        body = response.json()
-        identity = Identity(body["user_id"], body["role"])
+        try:
+            if response.status_code != 200:
+                raise ValueError(response.status_code)
+            body = response.json()
+            identity = Identity(body["user_id"], body["role"])
+        except (ValueError, KeyError, TypeError):  # auth or we got /verify wrong: not the user's fault
+            raise HTTPException(
+                status_code=502, detail=f"cannot verify the session: auth answered {response.status_code} without an identity"
+            ) from None
         self._cache[token] = (identity, now)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
-from services.common.errors import DependencyError
+from services.common.errors import DependencyError, DependencyRejected
 from services.common.http import DependencyClient
 from services.common.ids import Id, PathId
 from services.common.metrics import REPLICATION_LAG
@@ -209,7 +209,7 @@ class Shipper:
         body = {"events": [event for _, event in batch], "source": self.source}
         try:
             await self.peers[peer].post_json("/replication/events", body)
-        except DependencyError as exc:
+        except (DependencyError, DependencyRejected) as exc:
             logger.warning("replication to %s failed (%d events waiting): %s", peer, waiting, exc)
             return None
         await asyncio.to_thread(self.log.set_cursor, peer, batch[-1][0])

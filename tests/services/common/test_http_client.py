@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from services.common import accounting
-from services.common.errors import DependencyError
+from services.common.errors import DependencyError, DependencyRejected
 from services.common.http import DependencyClient
 from services.common.metrics import BREAKER_STATE, BULKHEAD_IN_FLIGHT, BULKHEAD_REJECTED, DEP_CALLS, RETRY_BUDGET
 from services.common.policy import DependencyPolicy, Profile, ProfileHolder, load_profile
@@ -114,9 +114,9 @@ def test_a_4xx_is_returned_not_retried_and_is_a_success_for_the_breaker():
         for _ in range(3):
             response = await client.request("GET", "/missing")
             assert response.status_code == 404
-        with pytest.raises(DependencyError) as info:
+        with pytest.raises(DependencyRejected) as info:  # the dependency is up: not an outage
             await client.get_json("/missing")
-        assert info.value.outcome == "rejected"
+        assert info.value.status == 404
 
     run(body())
     assert down.hits == {A: 4}  # one attempt each, and the breaker never opened

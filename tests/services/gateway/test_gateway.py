@@ -96,7 +96,8 @@ def test_logins_fail_clearly_while_auth_is_down(gateway, world):
     assert gateway.post("/login", json={"username": "creator-001", "password": "x"}).status_code == 200
     world.down.add("auth")
     answer = gateway.post("/login", json={"username": "creator-001", "password": "x"})
-    assert answer.status_code == 503 and "login unavailable" in answer.json()["detail"]
+    # auth answered 503 to every attempt: the gateway says so (502, a failed dependency), not "bad credentials"
+    assert answer.status_code == 502 and "login unavailable" in answer.json()["detail"]
 
 
 def test_missing_or_bad_tokens_get_401(gateway):
