@@ -27,3 +27,11 @@ RETRY_BUDGET = Gauge("blackout_retry_budget_tokens", "Retries the budget allows 
 REPLICATION_LAG = Gauge(
     "blackout_replication_lag_events", "Local view events not yet shipped to a replication peer", ["peer"]
 )
+# What users were shown, counted where it is produced (the gateway); see services/gateway/symptoms.py.
+FEED_ITEMS = Counter(
+    "blackout_feed_items_total",
+    "Feed items served, by recommendation source and how the view count was shown (ok, zero: a failed read "
+    "shown as 0, stale, unavailable)",
+    ["source", "views_status"],
+)
+EARNINGS_SERVED = Counter("blackout_earnings_served_total", "Earnings answers served, by status", ["status"])

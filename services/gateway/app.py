@@ -19,6 +19,7 @@ from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenError, bearer
 from services.gateway.identity import Identity, Verifier
+from services.gateway.symptoms import count_earnings, count_feed_items
 
 router = APIRouter(tags=["gateway"])
 
@@ -111,10 +112,12 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[d
                 item["views"], item["views_status"] = memory.views[item["video_id"]], "stale"
             else:
                 item["views"], item["views_status"] = None, "unavailable"
+        count_feed_items(items, faked_zero=not honest)
         return
     memory.views.update(counts)
     for item in items:
         item["views"], item["views_status"] = counts.get(item["video_id"], 0), "ok"
+    count_feed_items(items)
 
 
 @router.post("/videos/{video_id}/view")
@@ -140,8 +143,10 @@ async def my_earnings(request: Request, who: Identity = Depends(caller)) -> dict
         last = memory.earnings.get(who.user_id)
         if ctx.profiles.current.fallbacks.earnings == "stale" and last is not None:
             FALLBACKS.labels("earnings_stale").inc()
+            count_earnings("stale")
             return {**last, "status": "stale"}
         FALLBACKS.labels("earnings_empty").inc()
+        count_earnings("unavailable")
         return {"creator_id": who.user_id, "views": None, "earnings_cents": None, "status": "unavailable"}
     result = {
         "creator_id": who.user_id,
@@ -152,6 +157,7 @@ async def my_earnings(request: Request, who: Identity = Depends(caller)) -> dict
     }
     if result["status"] == "ok":
         memory.earnings[who.user_id] = result
+    count_earnings(result["status"])
     return result
 
 
