@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     outage.add_argument("--baseline", type=_seconds, default=20.0, help="seconds of steady load first")
     outage.add_argument("--outage", type=_seconds, default=30.0, help="seconds without power")
     outage.add_argument("--recovery", type=_seconds, default=30.0, help="seconds after power returns")
-    outage.add_argument("--users", type=_users, default=20, help="simulated users (1-230)")
+    outage.add_argument("--users", type=_users, default=20, help="simulated users (1-20000)")
     outage.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
     outage.set_defaults(func=cmd_outage)
 
@@ -101,9 +101,11 @@ def _seconds(text: str) -> float:
 
 
 def _users(text: str) -> int:
+    from services.common.accounts import MAX_USERS
+
     value = int(text)
-    if not 1 <= value <= 230:
-        raise argparse.ArgumentTypeError(f"{text}: give between 1 and 230 users (one demo account each)")
+    if not 1 <= value <= MAX_USERS:
+        raise argparse.ArgumentTypeError(f"{text}: give between 1 and {MAX_USERS} users (one account each)")
     return value
 
 

@@ -1,13 +1,13 @@
 """auth: the user store. Logs users in (scrypt-hashed passwords) and verifies signed, expiring tokens."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from services.auth.accounts import seed_rows
 from services.auth.make_demo_users import DEMO_USERS_FILE
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
@@ -47,11 +47,9 @@ class UserStore:
         self.db = db
 
     def seed(self, demo_users_file: Path) -> None:
-        users = json.loads(demo_users_file.read_text())
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO users (user_id, role, password_hash) VALUES (?, ?, ?)",
-                [(u["username"], u["role"], u["password_hash"]) for u in users],
+                "INSERT OR IGNORE INTO users (user_id, role, password_hash) VALUES (?, ?, ?)", seed_rows(demo_users_file)
             )
 
     def find(self, user_id: str) -> tuple[str, str] | None:
