@@ -1,4 +1,4 @@
-"""The FastAPI app every service is built on: /healthz, /metrics, /admin/profile, accounting headers,
+"""The FastAPI app every service is built on: /healthz, /metrics, /admin/profile, /admin/faults, accounting headers,
 deadline propagation (when the profile asks for it), clear errors."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
+from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
@@ -34,14 +35,19 @@ class ServiceContext:
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and
     # cancelled (and awaited) when it stops, before the HTTP client and the closers are closed.
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    faults: FaultRegistry = field(default_factory=FaultRegistry)  # injected by the chaos controller
 
 
 def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> ServiceContext:
     profile = load_profile(settings.profile) if settings.profile else Profile(name="default")
     profiles = ProfileHolder(profile)
     http = make_http_client(transport)
-    deps = {name: DependencyClient(name, urls, profiles, http) for name, urls in settings.dependencies.items()}
-    return ServiceContext(settings=settings, profiles=profiles, http=http, deps=deps)
+    faults = FaultRegistry()
+    deps = {
+        name: DependencyClient(name, urls, profiles, http, faults=faults)
+        for name, urls in settings.dependencies.items()
+    }
+    return ServiceContext(settings=settings, profiles=profiles, http=http, deps=deps, faults=faults)
 
 
 def context(request: Request) -> ServiceContext:
@@ -91,12 +97,15 @@ def dependency_status(exc: DependencyError) -> int:
 
 
 def admin_guard(settings: ServiceSettings) -> Callable[..., Any]:
-    """A dependency admitting only ``Authorization: Bearer <the instance's BLACKOUT_TOKEN_SECRET>``."""
-    secret = settings.token_secret.get_secret_value().encode() if settings.token_secret else b""
+    """A dependency admitting only ``Authorization: Bearer <the instance's BLACKOUT_ADMIN_SECRET>``.
+
+    Not the token secret: whoever may change a profile or inject a fault must not be able to mint user tokens.
+    """
+    secret = settings.admin_secret.get_secret_value().encode() if settings.admin_secret else b""
 
     async def require_admin(authorization: str | None = Header(None)) -> None:
         if not secret:
-            raise HTTPException(status_code=403, detail="admin disabled: this instance has no BLACKOUT_TOKEN_SECRET")
+            raise HTTPException(status_code=403, detail="admin disabled: this instance has no BLACKOUT_ADMIN_SECRET")
         scheme, _, token = (authorization or "").partition(" ")
         # compare_digest: the time taken must not tell a caller how much of the secret it got right
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
@@ -113,7 +122,8 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(run()) for run in ctx.background]
+        # The fault sweeper drops expired faults even on an instance that gets no traffic.
+        tasks = [asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)]
         try:
             yield
         finally:
@@ -127,7 +137,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app = FastAPI(title=f"blackout-{settings.service}", version="0.1.0", lifespan=lifespan)
     app.state.ctx = ctx
     # Added first, so it runs inside accounting (whose headers then cover its 504s too). Consulted per
-    # request: a profile swapped live turns propagation on or off at once.
+    # request: a profile swapped live turns propagation on or off at once. A brownout runs inside the
+    # deadline, so the delay it injects eats the request's budget as a slow server would.
+    app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     app.add_middleware(AccountingMiddleware)
 
@@ -174,6 +186,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         previous = ctx.profiles.swap(profile)
         return JSONResponse({"previous": previous.name, "profile": profile.model_dump(mode="json")})
 
+    app.include_router(fault_router(ctx.faults, admin_guard(settings)))
     for router in routers:
         app.include_router(router)
     return app

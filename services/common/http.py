@@ -32,6 +32,7 @@ import httpx
 
 from services.common import accounting
 from services.common.errors import DependencyError, DependencyRejected
+from services.common.faults import FaultRegistry
 from services.common.guards import (
     AttemptFailed,
     Guards,
@@ -86,8 +87,10 @@ class DependencyClient:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        faults: FaultRegistry | None = None,
     ) -> None:
-        """``clock`` drives breakers and budgets, ``sleep`` the backoff waits (both injectable for tests)."""
+        """``clock`` drives breakers and budgets, ``sleep`` the backoff waits (both injectable for tests);
+        ``faults``: the instance's injected link faults, consulted before every attempt."""
         if not urls:
             raise ValueError(f"dependency {name} has no address")
         self.name = name
@@ -97,6 +100,7 @@ class DependencyClient:
         self._clock = clock
         self._sleep = sleep
         self._guards: Guards | None = None
+        self.faults = faults
 
     @property
     def policy(self) -> DependencyPolicy:
@@ -209,7 +213,10 @@ class DependencyClient:
         kwargs = with_deadline_header(call.kwargs) if call.deadline_on else call.kwargs
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self.http.request(call.method, target + call.path, **kwargs)
+                # An injected fault acts inside the timeout: a delay or a blackhole can time the attempt out.
+                response = await self.faults.before_attempt(target) if self.faults is not None else None
+                if response is None:
+                    response = await self.http.request(call.method, target + call.path, **kwargs)
                 await response.aread()
         except TimeoutError:
             why = " (the request's deadline)" if capped else ""

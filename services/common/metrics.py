@@ -35,3 +35,9 @@ FEED_ITEMS = Counter(
     ["source", "views_status"],
 )
 EARNINGS_SERVED = Counter("blackout_earnings_served_total", "Earnings answers served, by status", ["status"])
+FAULTS_ACTIVE = Gauge("blackout_faults_active", "Injected faults in force on this instance", ["kind"])
+FAULT_INJECTIONS = Counter(
+    "blackout_fault_injections_total",
+    "Attempts (latency, error, blackhole) or incoming requests (brownout) an injected fault acted on",
+    ["kind"],
+)

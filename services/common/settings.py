@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
     dependencies: dict[str, list[str]] = {}
     profile: Path | None = None
     token_secret: SecretStr | None = None
+    # Guards /admin/* (profile swaps, fault injection); kept apart from token_secret, which signs users' tokens.
+    admin_secret: SecretStr | None = None
     token_ttl_s: int = Field(3600, ge=1, le=86_400)
     supervisor_pid: int | None = None
     seed: int = 42
@@ -52,6 +54,10 @@ def load_settings(**overrides: object) -> ServiceSettings:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         raise ConfigError(f"BLACKOUT_{field.upper()}", err["msg"]) from None
+    if settings.admin_secret and settings.token_secret and (
+        settings.admin_secret.get_secret_value() == settings.token_secret.get_secret_value()
+    ):
+        raise ConfigError("BLACKOUT_ADMIN_SECRET", "must differ from BLACKOUT_TOKEN_SECRET (else admins mint tokens)")
     missing = [d for d in REQUIRED_DEPENDENCIES[settings.service] if not settings.dependencies.get(d)]
     if missing:
         raise ConfigError(

@@ -287,7 +287,10 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     app.state.shipper = None
     peers = settings.dependencies.get("views", [])
     if peers:
-        clients = {url.rstrip("/"): DependencyClient("views", [url], ctx.profiles, ctx.http) for url in peers}
+        clients = {
+            url.rstrip("/"): DependencyClient("views", [url], ctx.profiles, ctx.http, faults=ctx.faults)
+            for url in peers
+        }
         shipper = Shipper(view_log, clients, settings.instance)
         ctx.background.append(shipper.run)
         app.state.shipper = shipper

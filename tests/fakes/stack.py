@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from services.common.policy import Profile
 from services.common.settings import ServiceSettings
 
-SECRET = "test-secret"
+SECRET = "test-secret"  # signs users' tokens
+ADMIN_SECRET = "test-admin-secret"  # guards /admin/*
+ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
 PROJECT = Path(__file__).resolve().parents[2]
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -20,7 +22,7 @@ def settings_for(service: str, tmp_path: Path, deps: dict[str, list[str]] | None
                  profile: str | None = None) -> ServiceSettings:
     return ServiceSettings(
         service=service, instance=f"{service}-test", dc="dc-test", port=1, data_dir=tmp_path,
-        dependencies=deps or {}, token_secret=SECRET,
+        dependencies=deps or {}, token_secret=SECRET, admin_secret=ADMIN_SECRET,
         profile=PROJECT / "profiles" / f"{profile}.yaml" if profile else None,
     )  # fmt: skip
 

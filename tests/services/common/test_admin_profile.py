@@ -17,6 +17,7 @@ from services.common.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "s3cret-admin"
+TOKEN_SECRET = "s3cret-tokens"  # signs users' tokens: must not open the admin routes
 ADMIN = {"Authorization": f"Bearer {SECRET}"}
 
 probe = APIRouter()
@@ -40,7 +41,7 @@ class Views:
         return httpx.Response(status, json={"from": request.url.host})
 
 
-def make_app(tmp_path: Path, views: Views, token_secret: str | None = SECRET, profile: str = "naive") -> FastAPI:
+def make_app(tmp_path: Path, views: Views, admin_secret: str | None = SECRET, profile: str = "naive") -> FastAPI:
     settings = ServiceSettings(
         service="earnings",
         instance="earnings-dc1",
@@ -48,7 +49,8 @@ def make_app(tmp_path: Path, views: Views, token_secret: str | None = SECRET, pr
         port=18003,
         data_dir=tmp_path,
         dependencies={"views": ["http://views-dc1", "http://views-dc2"]},
-        token_secret=token_secret,
+        token_secret=TOKEN_SECRET,
+        admin_secret=admin_secret,
         profile=REPO / "profiles" / f"{profile}.yaml",
     )
     return create_service_app(build_context(settings, transport=httpx.MockTransport(views)), probe)
@@ -81,7 +83,13 @@ def profile_json(client: TestClient, **changes: Any) -> dict:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": SECRET}, {"Authorization": f"Basic {SECRET}"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": SECRET},
+        {"Authorization": f"Basic {SECRET}"},
+        {"Authorization": f"Bearer {TOKEN_SECRET}"},  # the token secret no longer opens admin routes
+    ],
 )
 def test_admin_routes_need_the_instance_secret(client: TestClient, headers: dict):
     assert client.get("/admin/profile", headers=headers).status_code == 401
@@ -91,7 +99,7 @@ def test_admin_routes_need_the_instance_secret(client: TestClient, headers: dict
 
 
 def test_admin_is_disabled_without_a_secret(tmp_path: Path, views: Views):
-    with TestClient(make_app(tmp_path, views, token_secret=None)) as test_client:
+    with TestClient(make_app(tmp_path, views, admin_secret=None)) as test_client:
         answer = test_client.get("/admin/profile", headers={"Authorization": "Bearer "})
         assert answer.status_code == 403
         assert "admin disabled" in answer.json()["detail"]
@@ -179,7 +187,7 @@ def _gateway(tmp_path: Path, views: Views, profile: str) -> FastAPI:
     settings = ServiceSettings(
         service="gateway", instance="gateway-dc1", dc="dc1", port=18000, data_dir=tmp_path,
         dependencies={d: [f"http://{d}-dc1"] for d in ("auth", "views", "recommender", "earnings")},
-        token_secret=SECRET, profile=REPO / "profiles" / f"{profile}.yaml",
+        token_secret=TOKEN_SECRET, admin_secret=SECRET, profile=REPO / "profiles" / f"{profile}.yaml",
     )
     return create_app(settings, transport=httpx.MockTransport(views))
 

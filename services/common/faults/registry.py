@@ -1,0 +1,143 @@
+"""The faults active on one instance, each on a lease: it expires by itself ``lease_s`` after its last PUT.
+
+Leases are what keep chaos safe: a controller that dies (or loses contact) leaves nothing behind, since
+every lookup first drops the faults whose lease ran out (and logs it), and a sweeper does the same once
+a second so the gauge and the log say so even on an instance that receives no traffic.
+
+The client side (`before_attempt`) runs inside each attempt's timeout in `DependencyClient._attempt`:
+latency waits, a blackhole waits forever (the caller's timeout fires, as with a dead host), an error
+answers a synthetic 503 without sending anything. The server side (`brownout`) is awaited by
+`BrownoutMiddleware` before each request it delays.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from services.common.faults.model import Fault, FaultSpec
+from services.common.metrics import FAULT_INJECTIONS, FAULTS_ACTIVE
+
+log = logging.getLogger("blackout.faults")
+
+FAULT_HEADER = "X-Blackout-Fault"
+SWEEP_EVERY_S = 1.0
+
+
+class FaultRegistry:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """``clock`` runs the leases, ``sleep`` the injected delays: both injectable, and public so a test
+        can replace them on the registry a running app already shares with its clients."""
+        self.clock = clock
+        self.sleep = sleep
+        self._faults: dict[str, Fault] = {}
+
+    # -- the admin side --------------------------------------------------------------------------
+    def put(self, fault_id: str, spec: FaultSpec) -> Fault:
+        """Add the fault, or replace the one with this id and restart its lease (a renewal)."""
+        self.expire()
+        old = self._faults.pop(fault_id, None)
+        if old is not None:
+            FAULTS_ACTIVE.labels(old.kind).dec()
+        rng = random.Random(spec.seed) if spec.seed is not None else random.Random()
+        if old is not None and old.spec == spec:
+            rng = old.rng  # a plain renewal continues the same random sequence
+        fault = Fault(fault_id, spec, self.clock() + spec.lease_s, rng)
+        self._faults[fault_id] = fault
+        FAULTS_ACTIVE.labels(fault.kind).inc()
+        if old is None or old.spec != spec:
+            log.info("fault %s injected: %s for %.3g s", fault_id, spec.model_dump(exclude_defaults=True), spec.lease_s)
+        return fault
+
+    def remove(self, fault_id: str) -> bool:
+        self.expire()
+        fault = self._faults.pop(fault_id, None)
+        if fault is None:
+            return False
+        FAULTS_ACTIVE.labels(fault.kind).dec()
+        log.info("fault %s removed", fault_id)
+        return True
+
+    def clear(self) -> int:
+        self.expire()
+        removed = len(self._faults)
+        for fault_id in list(self._faults):
+            self.remove(fault_id)
+        return removed
+
+    def active(self) -> list[dict]:
+        """Every live fault with the seconds its lease has left."""
+        self.expire()
+        now = self.clock()
+        return [fault.describe(now) for fault in self._faults.values()]
+
+    def expires_in_s(self, fault: Fault) -> float:
+        return max(0.0, fault.expires_at - self.clock())
+
+    def expire(self) -> None:
+        """Drop every fault whose lease ran out."""
+        if not self._faults:
+            return
+        now = self.clock()
+        for fault_id, fault in list(self._faults.items()):
+            if fault.expires_at <= now:
+                del self._faults[fault_id]
+                FAULTS_ACTIVE.labels(fault.kind).dec()
+                log.warning("fault %s (%s) expired: its lease was not renewed", fault_id, fault.kind)
+
+    async def sweep_forever(self) -> None:
+        """Expire faults once a second even with no traffic (run by the app for its lifetime)."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            self.expire()
+
+    # -- the client side -------------------------------------------------------------------------
+    async def before_attempt(self, target: str) -> httpx.Response | None:
+        """Act on one attempt to ``target``; a synthetic 503 stands for the answer when one is drawn.
+
+        Called inside the attempt's timeout: latency delays it, a blackhole never returns.
+        """
+        if not self._faults:
+            return None
+        self.expire()
+        matching = [fault for fault in self._faults.values() if fault.applies_to(target)]
+        for fault in matching:
+            if fault.kind == "latency":
+                FAULT_INJECTIONS.labels("latency").inc()
+                await self.sleep(fault.delay_s())
+        for fault in matching:
+            if fault.kind == "blackhole":
+                FAULT_INJECTIONS.labels("blackhole").inc()
+                await asyncio.Event().wait()  # a partition: only the caller's timeout ends this
+        for fault in matching:
+            if fault.kind == "error" and fault.draws_error():
+                FAULT_INJECTIONS.labels("error").inc()
+                return httpx.Response(
+                    503,
+                    headers={FAULT_HEADER: fault.id},
+                    json={"detail": f"injected fault {fault.id}: error"},
+                )
+        return None
+
+    # -- the server side -------------------------------------------------------------------------
+    async def brownout(self) -> None:
+        """Delay one incoming request by every active brownout (no-op without one)."""
+        if not self._faults:
+            return
+        self.expire()
+        delay = 0.0
+        for fault in list(self._faults.values()):
+            if fault.kind == "brownout":
+                FAULT_INJECTIONS.labels("brownout").inc()
+                delay += fault.delay_s()
+        if delay > 0:
+            await self.sleep(delay)
