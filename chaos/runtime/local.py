@@ -47,6 +47,7 @@ class LocalRuntime(Runtime):
         self.journal = journal or Journal(run_dir)
         self.health_timeout_s = health_timeout_s
         self.secret = secrets.token_urlsafe(32)
+        self.admin_secret = secrets.token_urlsafe(32)  # opens the services' /admin routes: a different key
         self._sockets: dict[str, socket.socket] = {}
         self._procs: dict[str, subprocess.Popen] = {}
         self._groups: dict[str, int] = {}
@@ -125,7 +126,7 @@ class LocalRuntime(Runtime):
             path.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
             self.profile = path
             running = [name for name, info in self.status().items() if info["state"] == "running"]
-            results = push_profile({name: self.topology.url(name) for name in running}, self.secret, profile)
+            results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
             self.journal.record("profile", profile=profile.name, results=results)
             return results
 
@@ -153,6 +154,7 @@ class LocalRuntime(Runtime):
                 "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
                 "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
                 "BLACKOUT_TOKEN_SECRET": self.secret,
+                "BLACKOUT_ADMIN_SECRET": self.admin_secret,
                 "BLACKOUT_SUPERVISOR_PID": str(os.getpid()),
             }
             if self.profile is not None:
