@@ -1,79 +1,209 @@
-"""Locust as a child process: headless, bounded in time, recording what users saw into the run directory."""
+"""Locust as child processes: headless, bounded in time, recording what users saw into the run directory.
+
+One locust, or (many users) locust's distributed mode: a master and one worker per core, so the load
+generator is never the bottleneck. Either way the run follows a control file (``loadtest.control``):
+``set_load`` changes users, spawn rate and the edge settings of a running load, live.
+"""
 from __future__ import annotations
 
 import csv
+import io
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 from chaos.runtime.base import RuntimeError_
+from loadtest.control import CONTROL_ENV, CONTROL_FILE, LoadControl, write_control
+from services.common.accounts import MAX_USERS
+from services.common.errors import UsageError
 from services.common.lifeline import SUPERVISOR_ENV
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"
 REQUESTS_CSV = "requests.csv"
+MASTER_FILE = "locust-master.json"  # written by the locustfile's master: the port it bound
+# Users arrive at this rate unless told otherwise: a thousand users logging in within a second is a
+# login storm (each login is ~55 ms of scrypt), not a realistic ramp.
+DEFAULT_SPAWN_RATE = 20.0
+DISTRIBUTED_ABOVE = 1000  # more users than this: locust's master + one worker per core
+START_TIMEOUT_S = 30.0
 
 
 class LoadGenerator:
     def __init__(
         self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float,
-        edge_failover: bool = False, client_attempts: int = 1,
+        edge_failover: bool = False, client_attempts: int = 1, spawn_rate: float | None = None,
+        workers: int | None = None,
     ) -> None:  # fmt: skip
+        """``workers``: None picks (one per core above DISTRIBUTED_ABOVE users, else none); 0: one locust."""
+        if not 1 <= users <= MAX_USERS:
+            raise UsageError(f"users must be 1..{MAX_USERS}, got {users}")
         self.run_dir = run_dir
-        self.edge_failover = edge_failover
-        self.client_attempts = client_attempts
         self.gateways = gateways
-        self.users = users
         self.max_seconds = max_seconds
-        self.proc: subprocess.Popen | None = None
+        self.workers = workers if workers is not None else (os.cpu_count() or 1) if users > DISTRIBUTED_ABOVE else 0
+        self.control_path = run_dir / CONTROL_FILE
+        try:
+            self.control = LoadControl(
+                users=users, spawn_rate=spawn_rate or DEFAULT_SPAWN_RATE, edge_failover=edge_failover,
+                client_attempts=client_attempts, max_seconds=max_seconds,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise UsageError(f"load generator: {exc}") from None
+        self._lock = threading.Lock()
+        self.proc: subprocess.Popen | None = None  # the master, or the one locust
+        self.worker_procs: list[subprocess.Popen] = []
 
-    def start(self) -> int:
-        """Start locust; its pid."""
-        env = {
+    @property
+    def users(self) -> int:
+        return self.control.users
+
+    @property
+    def edge_failover(self) -> bool:
+        return self.control.edge_failover
+
+    @property
+    def client_attempts(self) -> int:
+        return self.control.client_attempts
+
+    def set_load(
+        self, users: int | None = None, spawn_rate: float | None = None, edge_failover: bool | None = None,
+        client_attempts: int | None = None,
+    ) -> None:  # fmt: skip
+        """Change the running load: locust follows within a second (users at the given spawn rate)."""
+        if users is not None and not 0 <= users <= MAX_USERS:
+            raise UsageError(f"users must be 0..{MAX_USERS}, got {users}")
+        with self._lock:
+            try:
+                control = self.control.updated(
+                    users=users, spawn_rate=spawn_rate, edge_failover=edge_failover, client_attempts=client_attempts
+                )
+            except ValueError as exc:
+                raise UsageError(f"set_load: {exc}") from None
+            write_control(self.control_path, control)
+            self.control = control
+
+    def _env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "BLACKOUT_GATEWAYS": ",".join(f"{dc}={url}" for dc, url in self.gateways.items()),
             "BLACKOUT_RUN_DIR": str(self.run_dir),
-            "BLACKOUT_EDGE_FAILOVER": "1" if self.edge_failover else "0",
-            "BLACKOUT_CLIENT_ATTEMPTS": str(self.client_attempts),
+            CONTROL_ENV: str(self.control_path),
             SUPERVISOR_ENV: str(os.getpid()),
         }
+
+    def start(self) -> int:
+        """Start locust (the master and its workers when distributed); the pid of the one or the master."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            write_control(self.control_path, self.control)
+        (self.run_dir / MASTER_FILE).unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-            "-u", str(self.users), "-r", str(max(1, self.users)), "-t", f"{int(self.max_seconds)}s",
-            "--stop-timeout", "5", "--only-summary", "--loglevel", "WARNING",
-            "--host", next(iter(self.gateways.values())),
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--stop-timeout", "5",
+            "--only-summary", "--loglevel", "WARNING", "--host", next(iter(self.gateways.values())),
         ]  # fmt: skip
-        with (self.run_dir / "locust.log").open("ab") as log:
-            self.proc = subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, process_group=0
-            )
+        if self.workers:
+            # Port 0: the master binds a free port and writes it to MASTER_FILE (never pick one and bind later).
+            command += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", "0",
+                        "--expect-workers", str(self.workers), "--expect-workers-max-wait", str(int(START_TIMEOUT_S))]
+        self.proc = self._spawn(command, self._env(), process_group=0)
+        if self.workers:
+            try:
+                port = self._master_port()
+                for index in range(self.workers):
+                    env = {**self._env(), "BLACKOUT_WORKER_INDEX": str(index), "BLACKOUT_WORKER_COUNT": str(self.workers)}
+                    worker = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host",
+                              "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING"]
+                    # Same process group as the master: one killpg stops the whole load generator.
+                    self.worker_procs.append(self._spawn(worker, env, process_group=self.proc.pid))
+            except BaseException:
+                self.stop()
+                raise
         return self.proc.pid
 
-    def wait_logged_in(self, timeout_s: float) -> None:
-        """Ready when every simulated user has made its first request (its login)."""
-        deadline = time.monotonic() + timeout_s
+    def _spawn(self, command: list[str], env: dict[str, str], process_group: int) -> subprocess.Popen:
+        with (self.run_dir / "locust.log").open("ab") as log:
+            return subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                process_group=process_group,
+            )  # fmt: skip
+
+    def _master_port(self) -> int:
+        path = self.run_dir / MASTER_FILE
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError_(f"locust exited with code {self.proc.returncode}; see {self.run_dir / 'locust.log'}")
-            if len({row["user"] for row in read_rows(self.run_dir)}) >= self.users:
+            self._check_alive()
+            if path.exists():
+                return int(json.loads(path.read_text())["port"])
+            time.sleep(0.1)  # poll interval
+        raise RuntimeError_(f"the locust master did not report its port within {START_TIMEOUT_S:g}s")
+
+    def _check_alive(self) -> None:
+        for proc in [self.proc, *self.worker_procs]:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError_(f"locust exited with code {proc.returncode}; see {self.run_dir / 'locust.log'}")
+
+    def wait_logged_in(self, timeout_s: float) -> None:
+        """Ready when every simulated user has made its first request (its login).
+
+        Users arrive at the spawn rate, so the wait allows for the ramp on top of ``timeout_s``.
+        """
+        budget = timeout_s + self.control.users / self.control.spawn_rate
+        deadline = time.monotonic() + budget
+        seen = _UsersSeen(self.run_dir / REQUESTS_CSV)
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if seen.count() >= self.control.users:
                 return
             time.sleep(0.2)  # poll interval
-        raise RuntimeError_(f"the load generator's users did not all start within {timeout_s:g}s")
+        raise RuntimeError_(f"the load generator's users did not all start within {budget:g}s")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
+            return
+        procs = [self.proc, *self.worker_procs]
+        if all(p.poll() is not None for p in procs):
             return
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=15)
+            for proc in procs:
+                proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            for proc in procs:
+                proc.wait()
         except ProcessLookupError:
             pass
+
+
+class _UsersSeen:
+    """Distinct users in requests.csv, read incrementally (a big run's file is re-read from where it was)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.users: set[str] = set()
+        self.user_column: int | None = None
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a row being written is read next time
+        self.offset += len(complete)
+        for row in csv.reader(io.StringIO(complete.decode("utf-8", errors="replace"))):
+            if self.user_column is None:
+                self.user_column = row.index("user") if "user" in row else 1
+            elif len(row) > self.user_column:
+                self.users.add(row[self.user_column])
+        return len(self.users)
 
 
 def read_rows(run_dir: Path, finished_since: float = 0.0) -> list[dict]:

@@ -5,8 +5,18 @@ Environment:
   BLACKOUT_RUN_DIR           required, directory for requests.csv and writes.csv
   BLACKOUT_REQUEST_TIMEOUT_S optional client timeout in seconds (default 10)
   BLACKOUT_SEED              optional, seeds each user's action choices (default "blackout")
+  BLACKOUT_LOAD_CONTROL      optional, a control file (loadtest.control) this run follows live: users,
+                             spawn rate, edge failover, client attempts, max run time
+  BLACKOUT_EDGE_FAILOVER     "1": a global load balancer fails users over (when there is no control file)
+  BLACKOUT_CLIENT_ATTEMPTS   the app's own tries per action (when there is no control file; default 1)
+  BLACKOUT_WORKER_INDEX, BLACKOUT_WORKER_COUNT   this process's slot among locust workers (default 0 of 1)
 
-User number i (in this process) takes demo account ``demo_accounts()[i]`` and home gateway i % len(gateways).
+User number n = local number * worker count + worker index (unique across workers) takes account
+``services.common.accounts.account(n)`` and home gateway n % len(gateways).
+
+Sessions are reused as real apps do: a user logs in once, keeps its token until it expires or is
+refused (401), and opens a new session now and then (``NEW_SESSION_SHARE`` of its actions). A refused
+login is retried after an exponential, jittered pause (or the server's Retry-After), never at once.
 """
 from __future__ import annotations
 
@@ -22,8 +32,14 @@ from typing import Any, Callable
 
 from locust import HttpUser, between, events, task
 
+import gevent
+from locust.runners import MasterRunner
+
+from loadtest import metrics as user_metrics
 from loadtest import records
+from loadtest.control import CONTROL_ENV, ControlWatcher
 from loadtest.edge import EdgeRouter
+from services.common.accounts import MAX_USERS, account
 from services.common.lifeline import watch_supervisor_from_env
 from services.common.seed import DEMO_PASSWORD
 
@@ -32,9 +48,14 @@ CATALOG_SIZE = 400
 UPLOAD_TAGS = ("outage", "datacenter", "cats", "music", "howto", "live")
 
 # action -> weight; feed dominates, watching follows a feed, creators also check earnings and upload.
-# "login": the user opens the app again (a new session), so logins keep happening all through the run.
-VIEWER_WEIGHTS = {"feed": 6, "view": 4, "login": 1}
-CREATOR_WEIGHTS = {"feed": 5, "view": 3, "earnings": 3, "upload": 1, "login": 1}
+VIEWER_WEIGHTS = {"feed": 6, "view": 4}
+CREATOR_WEIGHTS = {"feed": 5, "view": 3, "earnings": 3, "upload": 1}
+# Share of actions where the user opens the app anew and logs in again: logins keep happening all through
+# a run, ~1 per 100 actions, as in real apps (not one per 10: a login costs ~55 ms of scrypt CPU).
+NEW_SESSION_SHARE = 0.01
+TOKEN_MARGIN_S = 5.0  # log in again this long before the token expires
+LOGIN_BACKOFF_BASE_S, LOGIN_BACKOFF_MAX_S = 1.0, 30.0
+CONTROL_POLL_S = 0.25
 
 
 def _fail(message: str) -> None:
@@ -60,12 +81,60 @@ def _load_config() -> tuple[list[tuple[str, str]], Path, float, str]:
     return gateways, Path(run_dir_s), timeout, os.environ.get("BLACKOUT_SEED", "blackout")
 
 
+def _worker_slot() -> tuple[int, int]:
+    raw = (os.environ.get("BLACKOUT_WORKER_INDEX", "0"), os.environ.get("BLACKOUT_WORKER_COUNT", "1"))
+    try:
+        index, count = int(raw[0]), int(raw[1])
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        _fail(f"BLACKOUT_WORKER_INDEX/BLACKOUT_WORKER_COUNT must satisfy 0 <= index < count, got {raw}")
+    return index, count
+
+
+def _control_watcher() -> ControlWatcher | None:
+    path = os.environ.get(CONTROL_ENV, "").strip()
+    if not path:
+        return None
+    try:
+        return ControlWatcher(Path(path))
+    except ValueError as exc:
+        _fail(f"{CONTROL_ENV}: {exc}")
+
+
 GATEWAYS, RUN_DIR, REQUEST_TIMEOUT_S, SEED = _load_config()
-# Edge failover (a global load balancer in front of the data centers), on when the profile asks for it.
-EDGE = EdgeRouter(GATEWAYS) if os.environ.get("BLACKOUT_EDGE_FAILOVER") == "1" else None
+WORKER_INDEX, WORKER_COUNT = _worker_slot()
+CONTROL = _control_watcher()
+if CONTROL is not None:
+    from loadtest.shape import ControlledShape  # noqa: F401  locust finds the shape here and follows it
+
+
+class EdgeSettings:
+    """How the edge behaves (the profile's edge_failover and client_attempts), followed live."""
+
+    def __init__(self) -> None:
+        self.router = EdgeRouter(GATEWAYS)  # a global load balancer in front of the data centers
+        self.failover = os.environ.get("BLACKOUT_EDGE_FAILOVER") == "1"
+        raw = os.environ.get("BLACKOUT_CLIENT_ATTEMPTS", "1")
+        if not raw.isdigit() or not 1 <= int(raw) <= 5:
+            _fail(f"BLACKOUT_CLIENT_ATTEMPTS must be 1..5, got {raw!r}")
+        self.client_attempts = int(raw)  # the app's own immediate retries on no answer or a 5xx
+        self.running = False
+
+    def apply(self, failover: bool, client_attempts: int) -> None:
+        self.failover, self.client_attempts = failover, client_attempts
+        if failover and self.running:
+            self.router.start()  # health checks only while someone may fail over
+
+    def start(self) -> None:
+        self.running = True
+        self.apply(self.failover, self.client_attempts)
+
+
+LIVE = EdgeSettings()
+if CONTROL is not None:
+    LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts)
 EDGE_TRY_TIMEOUT_S = 0.5
-# The app's own immediate retries on no answer or a 5xx (the profile's client_attempts).
-CLIENT_ATTEMPTS = int(os.environ.get("BLACKOUT_CLIENT_ATTEMPTS", "1"))
 # Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
 RETRYABLE = {"feed", "earnings", "login", "view"}
 try:
@@ -73,21 +142,47 @@ try:
     WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
 except (OSError, ValueError) as exc:
     _fail(f"cannot open the records in BLACKOUT_RUN_DIR={RUN_DIR}: {exc}")
-ACCOUNTS = records.demo_accounts()
+REQUESTS = user_metrics.exporting(REQUESTS, RUN_DIR)  # what users saw, for Prometheus too
 KNOWLEDGE = records.ViewKnowledge()  # shared by every user of this process
 _user_numbers = itertools.count()
+MASTER_FILE = "locust-master.json"  # the master's port, for workers started after it
+
+
+def _follow_control() -> None:
+    while True:
+        control = CONTROL.current()  # type: ignore[union-attr]
+        LIVE.apply(control.edge_failover, control.client_attempts)
+        gevent.sleep(CONTROL_POLL_S)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        # bound to port 0 by chaos.loadgen: tell it which port to give the workers (written whole, then renamed)
+        tmp = RUN_DIR / f".{MASTER_FILE}.tmp"
+        tmp.write_text(json.dumps({"port": environment.runner.server.port, "pid": os.getpid()}))
+        os.replace(tmp, RUN_DIR / MASTER_FILE)
+    elif CONTROL is not None:
+        gevent.spawn(_follow_control)
 
 
 @events.test_start.add_listener
 def _start_edge(**_: Any) -> None:
-    if EDGE is not None:
-        EDGE.start()
+    LIVE.start()
 
 
 @events.quitting.add_listener
 def _close_records(**_: Any) -> None:
     REQUESTS.close()
     WRITES.close()
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (the delta form); 0 when absent or not a number."""
+    try:
+        return min(max(float(value or 0), 0.0), LOGIN_BACKOFF_MAX_S)
+    except ValueError:
+        return 0.0
 
 
 def _json(response: Any) -> Any:
@@ -105,13 +200,17 @@ class BlackoutUser(HttpUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self.number = next(_user_numbers)
-        if self.number >= len(ACCOUNTS):
-            sys.stderr.write(f"blackout locustfile: user {self.number} reuses account {self.number % len(ACCOUNTS)}\n")
-        self.username, self.role = ACCOUNTS[self.number % len(ACCOUNTS)]
+        self.number = next(_user_numbers) * WORKER_COUNT + WORKER_INDEX
+        if self.number >= MAX_USERS:
+            sys.stderr.write(f"blackout locustfile: user {self.number} reuses account {self.number % MAX_USERS}\n")
+        self.username, self.role = account(self.number % MAX_USERS)
         self.dc, self.base_url = GATEWAYS[self.number % len(GATEWAYS)]
         self.rng = random.Random(f"{SEED}:{self.number}")
         self.token: str | None = None
+        self.retry_after = 0.0  # the last 429/503's Retry-After
+        self.token_expires_at = 0.0
+        self.login_failures = 0
+        self.next_login_at = 0.0  # monotonic; a refused login waits until then
         self.last_feed_ids: list[str] | None = None  # last successful feed (for "repeated feed")
         weights = CREATOR_WEIGHTS if self.role == "creator" else VIEWER_WEIGHTS
         self.actions, self.weights = list(weights), list(weights.values())
@@ -132,18 +231,19 @@ class BlackoutUser(HttpUser):
         t0 = time.time()
         p0 = time.perf_counter()
         retryable = action in RETRYABLE
-        tries = (CLIENT_ATTEMPTS + (1 if EDGE is not None else 0)) if retryable else 1
+        edge = LIVE.router if LIVE.failover else None
+        tries = (LIVE.client_attempts + (1 if edge is not None else 0)) if retryable else 1
         attempts = calls = 0
         for try_number in range(1, tries + 1):
-            dc, base_url = EDGE.route(self.dc) if EDGE is not None else (self.dc, self.base_url)
-            timeout = EDGE_TRY_TIMEOUT_S if EDGE is not None else REQUEST_TIMEOUT_S
+            dc, base_url = edge.route(self.dc) if edge is not None else (self.dc, self.base_url)
+            timeout = EDGE_TRY_TIMEOUT_S if edge is not None else REQUEST_TIMEOUT_S
             with self.client.request(method, base_url + path, name=action, timeout=timeout,
                                      catch_response=True, headers=self._headers(), **kwargs) as resp:
                 status = int(resp.status_code or 0)
                 attempts += records.parse_count_header(resp.headers.get("X-Blackout-Attempts") if status else None)
                 calls += records.parse_count_header(resp.headers.get("X-Blackout-Calls") if status else None)
-                if status == 0 and EDGE is not None:
-                    EDGE.mark_down(dc)  # passive health check: the balancer stops sending users there
+                if status == 0 and edge is not None:
+                    edge.mark_down(dc)  # passive health check: the balancer stops sending users there
                 if (status == 0 or status >= 500) and try_number < tries:
                     resp.failure(f"HTTP {status} from {dc}: tried again")
                     continue
@@ -159,7 +259,8 @@ class BlackoutUser(HttpUser):
                 else:
                     ok, error, extra = check(status, body)
                 if status == 401 and action != "login":
-                    self.token = None  # the user must log in again
+                    self.token = None  # the session was refused: the user must log in again
+                self.retry_after = _retry_after(resp.headers.get("Retry-After")) if status in (429, 503) else 0.0
                 if ok:
                     resp.success()
                 else:
@@ -188,8 +289,12 @@ class BlackoutUser(HttpUser):
 
     @task
     def act(self) -> None:
-        if self.token is None:
-            self.login()
+        if self.token is None or time.time() >= self.token_expires_at - TOKEN_MARGIN_S:
+            if time.monotonic() >= self.next_login_at:
+                self.login()
+            return  # waiting out a refused login: the app shows its login screen
+        if self.rng.random() < NEW_SESSION_SHARE:
+            self.login()  # the user opens the app anew
             return
         action = self.rng.choices(self.actions, weights=self.weights)[0]
         if action == "view" and not self.last_feed_ids:
@@ -200,7 +305,13 @@ class BlackoutUser(HttpUser):
         status, body, _, _ = self._call("login", "POST", "/login", self._judge(records.validate_login),
                                         json={"username": self.username, "password": DEMO_PASSWORD})
         if 200 <= status < 300 and records.validate_login(body) is None:
-            self.token = body["token"]
+            self.token, self.token_expires_at = body["token"], float(body["expires_at"])
+            self.login_failures = 0
+            return
+        self.token = None
+        self.login_failures += 1
+        pause = self.rng.uniform(0, min(LOGIN_BACKOFF_MAX_S, LOGIN_BACKOFF_BASE_S * 2**self.login_failures))
+        self.next_login_at = time.monotonic() + max(pause, self.retry_after)
 
     def feed(self) -> None:
         def check(status: int, body: Any) -> tuple[bool, str, dict]:

@@ -1,11 +1,11 @@
 """What the simulated users saw: CSV records and symptom detection (plain Python, no locust/gevent).
 
-Two line-buffered CSV files live in the run directory:
+Two CSV files live in the run directory, appended to by every locust process of the run:
 
 * ``requests.csv`` -- one row per user request (``REQUEST_COLUMNS``);
 * ``writes.csv`` -- one row per view write, for a later Jepsen-style audit (``WRITE_COLUMNS``).
 
-Rows are flushed as they are written so a killed locust still leaves its record.
+Rows are written whole as they happen (see ``CsvRecorder``), so a killed locust still leaves its record.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -235,46 +236,66 @@ def _fmt(value: Any) -> Any:
 
 
 class CsvRecorder:
-    """Appends rows to a CSV file, header written once, every row flushed at once.
+    """Appends rows to a CSV file shared by several processes (locust's workers): header once, no torn rows.
 
-    Reopening an existing non-empty file appends without a second header; a file whose
-    header differs is refused (``ValueError``) rather than mixed.
+    Each row is one ``write(2)`` on an ``O_APPEND`` descriptor: the kernel places it at the end of the
+    file whole, so rows from concurrent writers never interleave, and it is on disk's page cache at once
+    (a killed locust still leaves its record). The process that creates the file writes the header;
+    others wait for it (``HEADER_WAIT_S``). A file whose header differs is refused (``ValueError``).
     """
+
+    HEADER_WAIT_S = 5.0
 
     def __init__(self, path: Path | str, columns: Sequence[str]) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._file: io.TextIOWrapper = open(self.path, "a", newline="", buffering=1, encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
-        if self._file.tell() == 0:
-            self._writer.writeheader()
-            self._sync()
-        else:
-            with open(self.path, newline="", encoding="utf-8") as existing:
-                header = next(csv.reader(existing), [])
-            if tuple(header) != self.columns:
-                self._file.close()
-                raise ValueError(f"{self.path}: existing header {header} differs from {list(self.columns)}")
+        header = self._encode(list(self.columns))
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(self._fd, header)
+        except FileExistsError:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            found = self._wait_for_header(len(header))
+            if found != header:
+                os.close(self._fd)
+                raise ValueError(f"{self.path}: existing header {found!r} differs from {list(self.columns)}") from None
 
-    def _sync(self) -> None:
-        self._file.flush()
+    def _wait_for_header(self, size: int) -> bytes:
+        deadline = time.monotonic() + self.HEADER_WAIT_S
+        while True:
+            with open(self.path, "rb") as existing:
+                first = existing.readline()
+            if first.endswith(b"\n") or len(first) >= size or time.monotonic() > deadline:
+                return first
+            time.sleep(0.01)  # the creating process is between its open and its header write
+
+    @staticmethod
+    def _encode(values: list[Any]) -> bytes:
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\n").writerow(values)
+        return line.getvalue().encode("utf-8")
 
     def write(self, row: Mapping[str, Any]) -> None:
         missing = [c for c in self.columns if c not in row]
         if missing:
             raise ValueError(f"{self.path.name}: row lacks {missing}")
+        extra = set(row) - set(self.columns)
+        if extra:
+            raise ValueError(f"{self.path.name}: unknown columns {sorted(extra)}")
+        data = self._encode([_fmt(row[c]) for c in self.columns])
         with self._lock:
-            self._writer.writerow({c: _fmt(row[c]) for c in self.columns})
-            self._sync()
+            if self._fd < 0:
+                raise ValueError(f"{self.path.name}: the recorder is closed")
+            os.write(self._fd, data)
 
     def close(self) -> None:
         with self._lock:
-            if not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
+            if self._fd >= 0:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = -1
 
 
 def request_row(**fields: Any) -> dict[str, Any]:

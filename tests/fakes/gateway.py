@@ -25,9 +25,9 @@ TOKEN_TTL_S = 3600.0
 
 
 def _demo_users() -> dict[str, str]:
-    users = {f"viewer-{i:04d}": "viewer" for i in range(1, 201)}
-    users.update({f"creator-{i:03d}": "creator" for i in range(1, 31)})
-    return users
+    from services.common.accounts import MAX_USERS, account
+
+    return dict(account(i) for i in range(MAX_USERS))
 
 
 @dataclass
@@ -37,6 +37,7 @@ class FakeState:
     views: dict[str, int] = field(default_factory=dict)
     events: set[str] = field(default_factory=set)
     uploads: list[dict] = field(default_factory=list)
+    feed_status: int | None = None  # set: every feed is answered with this status (a failing gateway)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -97,6 +98,8 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
     @app.get("/feed")
     def feed(response: Response, limit: int = 10, authorization: str | None = Header(None)):
         user = user_of(authorization)
+        if st.feed_status is not None:
+            return JSONResponse({"detail": "failing on purpose"}, status_code=st.feed_status)
         start = (sum(map(ord, user)) * 7) % 400
         items = []
         for k in range(min(limit, 50)):

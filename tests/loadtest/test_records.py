@@ -130,3 +130,30 @@ def test_csv_recorder_refuses_other_header_and_bad_rows(tmp_path: Path) -> None:
 def test_short_error() -> None:
     assert r.short_error("a\n  b") == "a b"
     assert len(r.short_error("x" * 1000)) == r.ERROR_MAX_CHARS
+
+
+def _append_rows(path: str, writer: int, n: int) -> None:
+    rec = r.CsvRecorder(path, r.REQUEST_COLUMNS)
+    for i in range(n):
+        rec.write(r.request_row(t=float(i), user=f"writer-{writer}", dc="dc-east", action="feed",
+                                error="x" * (i % 300)))  # rows of many sizes
+    rec.close()
+
+
+def test_csv_recorder_rows_from_concurrent_processes_stay_whole(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = tmp_path / "requests.csv"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_rows, args=(str(path), w, 400)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert path.read_text().count("t,user,dc") == 1
+    rows = list(csv.DictReader(open(path, newline="")))
+    assert len(rows) == 1600
+    for w in range(4):
+        mine = [int(float(row["t"])) for row in rows if row["user"] == f"writer-{w}"]
+        assert mine == list(range(400))  # each writer's rows whole and in its own order

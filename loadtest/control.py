@@ -1,0 +1,107 @@
+"""Live load control: a small JSON file in the run directory that a running locust follows.
+
+``chaos.loadgen.LoadGenerator.set_load`` rewrites it atomically (write a temporary file, then rename over);
+locust's shape (``loadtest.shape``) reads users and spawn rate from it every second, and every locust
+process re-reads the edge settings (failover, the app's attempts) when the file changes. Plain Python.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+CONTROL_ENV = "BLACKOUT_LOAD_CONTROL"
+CONTROL_FILE = "load-control.json"
+MAX_CLIENT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class LoadControl:
+    users: int
+    spawn_rate: float
+    edge_failover: bool = False
+    client_attempts: int = 1
+    max_seconds: float = 3600.0  # the run stops here whatever the file says later
+
+    def __post_init__(self) -> None:
+        problems = []
+        if isinstance(self.users, bool) or not isinstance(self.users, int) or self.users < 0:
+            problems.append(f"users must be a whole number >= 0, got {self.users!r}")
+        if not _positive(self.spawn_rate):
+            problems.append(f"spawn_rate must be a number > 0, got {self.spawn_rate!r}")
+        if not isinstance(self.edge_failover, bool):
+            problems.append(f"edge_failover must be true or false, got {self.edge_failover!r}")
+        if (isinstance(self.client_attempts, bool) or not isinstance(self.client_attempts, int)
+                or not 1 <= self.client_attempts <= MAX_CLIENT_ATTEMPTS):
+            problems.append(f"client_attempts must be 1..{MAX_CLIENT_ATTEMPTS}, got {self.client_attempts!r}")
+        if not _positive(self.max_seconds):
+            problems.append(f"max_seconds must be a number > 0, got {self.max_seconds!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def updated(self, **changes: Any) -> "LoadControl":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def write_control(path: Path, control: LoadControl) -> None:
+    """Replace the file in one step: a reader sees the old settings or the new ones, never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(control), f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_control(path: Path) -> LoadControl:
+    """The file's settings; ValueError naming the file and what is wrong."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    unknown = set(data) - set(LoadControl.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: unknown fields {sorted(unknown)}")
+    try:
+        return LoadControl(**data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+class ControlWatcher:
+    """The latest valid settings in the file, re-read only when it changed (cheap to call every tick)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self.control = read_control(path)  # a bad file at start is an error, later ones keep the last good
+        self.error: str | None = None
+
+    def current(self) -> LoadControl:
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            self.error = str(exc)
+            return self.control
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self.control, self.error = read_control(self.path), None
+            except ValueError as exc:
+                self.error = str(exc)
+        return self.control

@@ -1,0 +1,123 @@
+"""The load generator under live control, and in locust's distributed mode: a real locust against fake gateways."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.loadgen import LoadGenerator, read_rows
+from fakes.gateway import FakeGatewayServer
+from fakes.processes import wait_all_gone
+from loadtest.control import LoadControl, read_control, write_control
+from services.common.errors import UsageError
+
+
+@pytest.fixture
+def gateways(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeGatewayServer, FakeGatewayServer]]:
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    east, west = FakeGatewayServer("dc-east"), FakeGatewayServer("dc-west")
+    east.start()
+    west.start()
+    try:
+        yield east, west
+    finally:
+        east.stop()
+        west.stop()
+
+
+def _wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)  # poll interval
+    raise AssertionError(f"not within {timeout_s}s: {what}")
+
+
+def _users(run_dir: Path, since: float = 0.0) -> set[str]:
+    return {r["user"] for r in read_rows(run_dir) if float(r["t"]) >= since}
+
+
+def _pids(load: LoadGenerator) -> list[int]:
+    return [p.pid for p in [load.proc, *load.worker_procs] if p is not None]
+
+
+@pytest.mark.timeout(90)
+def test_set_load_changes_users_and_edge_settings_of_a_running_locust(gateways, tmp_path: Path) -> None:
+    east, west = gateways
+    load = LoadGenerator(tmp_path, {"dc-east": east.url, "dc-west": west.url}, users=2, max_seconds=60,
+                         spawn_rate=10, workers=0)
+    try:
+        load.start()
+        load.wait_logged_in(timeout_s=20)
+        assert len(_users(tmp_path)) == 2
+
+        load.set_load(users=6, spawn_rate=20)  # the shape follows the file
+        _wait_for("6 users", lambda: len(_users(tmp_path)) == 6, 20)
+        assert read_control(load.control_path).users == 6
+
+        east.state.feed_status = 503  # dc-east's feeds fail; the app tries once (client_attempts 1)
+        load.set_load(client_attempts=3)
+        since = time.time() + 1.0  # the locust processes poll the file every 0.25 s
+        _wait_for("dc-east feeds tried 3 times", lambda: any(
+            r["dc"] == "dc-east" and r["action"] == "feed" and r["tries"] == "3" and float(r["t"]) >= since
+            for r in read_rows(tmp_path)), 20)
+
+        load.set_load(users=0)  # every user stops
+        _wait_for("no requests", lambda: not read_rows(tmp_path, finished_since=time.time() - 1.5), 20)
+    finally:
+        load.stop()
+    assert wait_all_gone(_pids(load), 10) == []
+
+
+@pytest.mark.timeout(90)
+def test_distributed_mode_master_and_workers_share_the_records(gateways, tmp_path: Path) -> None:
+    east, west = gateways
+    load = LoadGenerator(tmp_path, {"dc-east": east.url, "dc-west": west.url}, users=8, max_seconds=60,
+                         spawn_rate=20, workers=2)
+    try:
+        load.start()
+        assert len(load.worker_procs) == 2
+        load.wait_logged_in(timeout_s=40)
+        users = _users(tmp_path)
+        assert len(users) == 8  # the workers' users take distinct accounts
+    finally:
+        load.stop()
+    assert wait_all_gone(_pids(load), 10) == []
+    rows = read_rows(tmp_path)
+    assert rows and all(r["ok"] == "1" for r in rows if r["action"] == "login")
+    assert (tmp_path / "requests.csv").read_text().count("t,user,dc") == 1
+
+
+@pytest.mark.timeout(60)
+def test_the_shape_ends_the_run_at_its_max_time(gateways, tmp_path: Path) -> None:
+    east, west = gateways
+    load = LoadGenerator(tmp_path, {"dc-east": east.url}, users=1, max_seconds=3, workers=0)
+    try:
+        load.start()
+        assert load.proc is not None
+        load.proc.wait(timeout=30)  # no stop(): locust quits by itself
+        assert load.proc.returncode in (0, 1)
+        assert _users(tmp_path)
+    finally:
+        load.stop()
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    load = LoadGenerator(tmp_path, {"dc-east": "http://127.0.0.1:9"}, users=1, max_seconds=5, workers=0)
+    with pytest.raises(UsageError, match="client_attempts"):
+        load.set_load(client_attempts=9)
+    with pytest.raises(UsageError, match="users"):
+        load.set_load(users=-1)
+    with pytest.raises(UsageError, match="users"):
+        LoadGenerator(tmp_path, {"dc-east": "http://127.0.0.1:9"}, users=10**6, max_seconds=5)
+    path = tmp_path / "c.json"
+    write_control(path, LoadControl(users=3, spawn_rate=1.5, edge_failover=True, client_attempts=2))
+    assert read_control(path) == LoadControl(users=3, spawn_rate=1.5, edge_failover=True, client_attempts=2)
+    path.write_text('{"users": 3, "spawn_rate": 0, "speed": 1}')
+    with pytest.raises(ValueError, match="speed"):
+        read_control(path)
