@@ -13,14 +13,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from chaos.observability.scrape_config import write_config
+from chaos.observability.scrape_config import write_config, write_user_targets
 from chaos.topology import Topology
+from loadtest.metrics import bound_ports
 from services.common.errors import BlackoutError, UsageError
 
 INSTALL_HINT = (
@@ -45,9 +48,12 @@ class PrometheusHandle:
     process: subprocess.Popen
     directory: Path
     notes: list[str] = field(default_factory=list)  # e.g. "port 9090 was taken: listening on 40123"
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
         """SIGTERM (Prometheus flushes its head block), SIGKILL after a grace period. Idempotent."""
+        while self.on_stop:
+            self.on_stop.pop()()
         if self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -77,7 +83,31 @@ def start_prometheus(
         return None
     directory = run_dir / DIRECTORY
     config = write_config(topology, directory, extra_targets)
-    return launch(program, config, directory, port)
+    handle = launch(program, config, directory, port)
+    handle.on_stop.append(follow_load_generators(run_dir, directory / "targets"))
+    return handle
+
+
+def follow_load_generators(run_dir: Path, targets_dir: Path, every_s: float = 1.0) -> Callable[[], None]:
+    """Keep the users' targets in step with the locust processes' port files; returns the stopper."""
+    stopped = threading.Event()
+
+    def follow() -> None:
+        known: dict[str, int] = {}
+        while not stopped.wait(every_s):
+            ports = bound_ports(run_dir)
+            if ports != known:
+                write_user_targets(targets_dir, ports)
+                known = ports
+
+    thread = threading.Thread(target=follow, name="prometheus-user-targets", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(timeout=5)
+
+    return stop
 
 
 def launch(program: str, config: Path, directory: Path, port: int) -> PrometheusHandle:

@@ -23,6 +23,7 @@ from services.common.errors import ConfigError
 SCRAPE_INTERVAL = "1s"  # the demo's phases last seconds: coarser scrapes would blur the cascade
 WINDOW = "10s"  # rate window of every rule: ten scrapes
 SERVICES_JOB = "blackout-services"
+USERS_JOB = "blackout-users"  # the load generator's processes, found as they start (see prometheus.py)
 # Prometheus scraping /metrics and probing /healthz must not count as user traffic.
 USER_ROUTES = 'route!~"/metrics|/healthz"'
 NOT_5XX = 'status!~"5.."'
@@ -103,6 +104,7 @@ def scrape_config(targets_file: Path, rules_file: Path, extra_targets: dict[str,
         "scrape_configs": [
             # The file is re-read when it changes; 1 s keeps a restarted topology's targets current.
             {"job_name": SERVICES_JOB, "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}]},
+            {"job_name": USERS_JOB, "file_sd_configs": [{"files": [str(users_file(targets_file.parent))], "refresh_interval": "1s"}]},
             *(_extra_job(name, url) for name, url in sorted(extra_targets.items())),
         ],
     }
@@ -116,13 +118,30 @@ def write_config(topology: Topology, directory: Path, extra_targets: dict[str, s
     config_file = directory / "prometheus.yml"
     config = scrape_config(targets_file, rules_file, extra_targets)  # validates before writing anything
     write_targets(topology, targets_file)
+    write_user_targets(directory / "targets", {})
     rules_file.write_text(yaml.safe_dump(recording_rules(), sort_keys=False, width=200))
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     return config_file
 
 
 def write_targets(topology: Topology, targets_file: Path) -> None:
-    """Replace the targets file atomically: Prometheus must never read half of it."""
-    partial = targets_file.with_suffix(".tmp")
-    partial.write_text(json.dumps(service_targets(topology), indent=2))
-    partial.replace(targets_file)
+    _write_atomically(targets_file, service_targets(topology))
+
+
+def users_file(targets_dir: Path) -> Path:
+    return targets_dir / "users.json"
+
+
+def write_user_targets(targets_dir: Path, ports: dict[str, int]) -> None:
+    """One target per load-generator process (process id -> metrics port)."""
+    entries = [
+        {"targets": [f"127.0.0.1:{port}"], "labels": {"instance": f"locust-{pid}"}} for pid, port in sorted(ports.items())
+    ]
+    _write_atomically(users_file(targets_dir), entries)
+
+
+def _write_atomically(path: Path, entries: list[dict]) -> None:
+    """Prometheus re-reads a targets file when it changes: it must never see half of one."""
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(entries, indent=2))
+    partial.replace(path)

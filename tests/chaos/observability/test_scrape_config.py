@@ -35,7 +35,7 @@ def test_written_files_are_valid_for_prometheus(tmp_path):
     config = write_config(topology, tmp_path, {"controller": "http://127.0.0.1:7001/metrics", "locust": "http://127.0.0.1:7002/"})
     parsed = yaml.safe_load(config.read_text())
     jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
-    assert set(jobs) == {"blackout-services", "controller", "locust"}
+    assert set(jobs) == {"blackout-services", "blackout-users", "controller", "locust"}
     assert jobs["controller"]["static_configs"] == [{"targets": ["127.0.0.1:7001"], "labels": {"instance": "controller"}}]
     assert jobs["locust"]["metrics_path"] == "/"
     assert len(json.loads((tmp_path / "targets" / "services.json").read_text())) == 10
