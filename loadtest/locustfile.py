@@ -36,7 +36,6 @@ import gevent
 from locust.runners import MasterRunner
 
 from loadtest import metrics as user_metrics
-from loadtest import metrics as user_metrics
 from loadtest import records
 from loadtest.control import CONTROL_ENV, ControlWatcher
 from loadtest.edge import EdgeRouter
@@ -143,7 +142,6 @@ try:
     WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
 except (OSError, ValueError) as exc:
     _fail(f"cannot open the records in BLACKOUT_RUN_DIR={RUN_DIR}: {exc}")
-REQUESTS = user_metrics.exporting(REQUESTS, RUN_DIR)  # what users saw, for Prometheus too
 REQUESTS = user_metrics.exporting(REQUESTS, RUN_DIR)  # what users saw, for Prometheus too
 KNOWLEDGE = records.ViewKnowledge()  # shared by every user of this process
 _user_numbers = itertools.count()
