@@ -22,6 +22,7 @@ import httpx
 from services.common.faults.model import Fault, FaultSpec
 from services.common.metrics import FAULT_INJECTIONS, FAULTS_ACTIVE
 
+# Warnings, so they reach the instance log (the runner configures no logging): the fault timeline is evidence.
 log = logging.getLogger("blackout.faults")
 
 FAULT_HEADER = "X-Blackout-Fault"
@@ -55,7 +56,7 @@ class FaultRegistry:
         self._faults[fault_id] = fault
         FAULTS_ACTIVE.labels(fault.kind).inc()
         if old is None or old.spec != spec:
-            log.info("fault %s injected: %s for %.3g s", fault_id, spec.model_dump(exclude_defaults=True), spec.lease_s)
+            log.warning("fault %s injected: %s for %.3g s", fault_id, spec.model_dump(exclude_defaults=True), spec.lease_s)
         return fault
 
     def remove(self, fault_id: str) -> bool:
@@ -64,7 +65,7 @@ class FaultRegistry:
         if fault is None:
             return False
         FAULTS_ACTIVE.labels(fault.kind).dec()
-        log.info("fault %s removed", fault_id)
+        log.warning("fault %s removed", fault_id)
         return True
 
     def clear(self) -> int:

@@ -38,7 +38,8 @@ def fault_router(faults: FaultRegistry, guard: Callable[..., Any]) -> APIRouter:
         except ValidationError as exc:
             return _refuse(f"{source}: {describe(exc)}")
         fault = faults.put(fault_id, spec)
-        return JSONResponse({"id": fault.id, "kind": fault.kind, "expires_in_s": faults.expires_in_s(fault)})
+        expires_in_s = round(faults.expires_in_s(fault), 3)
+        return JSONResponse({"id": fault.id, "kind": fault.kind, "expires_in_s": expires_in_s})
 
     @router.get("")
     async def list_faults() -> list[dict]:
