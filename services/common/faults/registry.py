@@ -56,7 +56,8 @@ class FaultRegistry:
         self._faults[fault_id] = fault
         FAULTS_ACTIVE.labels(fault.kind).inc()
         if old is None or old.spec != spec:
-            log.warning("fault %s injected: %s for %.3g s", fault_id, spec.model_dump(exclude_defaults=True), spec.lease_s)
+            described = spec.model_dump(exclude_defaults=True)
+            log.warning("fault %s injected: %s for %.3g s", fault_id, described, spec.lease_s)
         return fault
 
     def remove(self, fault_id: str) -> bool:

@@ -29,8 +29,9 @@ def test_a_user_token_signed_with_the_admin_secret_is_rejected(tmp_path: Path):
 
 
 def test_the_admin_secret_comes_from_its_own_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    for name, value in {"SERVICE": "auth", "INSTANCE": "auth-1", "DC": "dc1", "PORT": "1",
-                        "DATA_DIR": str(tmp_path), "TOKEN_SECRET": "t0ken", "ADMIN_SECRET": "adm1n"}.items():  # fmt: skip
+    env = {"SERVICE": "auth", "INSTANCE": "auth-1", "DC": "dc1", "PORT": "1", "DATA_DIR": str(tmp_path),
+           "TOKEN_SECRET": "t0ken", "ADMIN_SECRET": "adm1n"}  # fmt: skip
+    for name, value in env.items():
         monkeypatch.setenv(f"BLACKOUT_{name}", value)
     settings = load_settings()
     assert settings.admin_secret is not None and settings.admin_secret.get_secret_value() == "adm1n"

@@ -30,7 +30,9 @@ class Downstream:
         return httpx.Response(200, json={"ok": True})
 
 
-def dependency(down: Downstream, faults: FaultRegistry, urls: tuple[str, ...] = (A, B), **policy: Any) -> DependencyClient:
+def dependency(
+    down: Downstream, faults: FaultRegistry, urls: tuple[str, ...] = (A, B), **policy: Any
+) -> DependencyClient:
     profile = Profile(name="test", default=DependencyPolicy(**policy))
     http = httpx.AsyncClient(transport=httpx.MockTransport(down))
     return DependencyClient(f"faultdep{next(_names)}", list(urls), ProfileHolder(profile), http, faults=faults)
