@@ -60,6 +60,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from chaos.outage import DEFAULT_PROFILE
+    from chaos.observability.cli import add_prometheus_command
     from chaos.supervisor import add_supervisor_commands
 
     parser = argparse.ArgumentParser(prog="blackout", description="A data center loses power; watch the cascade.")
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=cmd_compare)
 
     add_supervisor_commands(sub)
+    add_prometheus_command(sub)
     return parser
 
 
