@@ -25,6 +25,10 @@ def test_a_run_is_served_again_and_ctrl_c_stops_it(tmp_path):
     Journal(tmp_path).record("start")
     with start_prometheus(load_topology(PROJECT / "topologies" / "fragile.yaml"), tmp_path, {}, port=0) as live:
         assert live is not None
+        deadline = time.monotonic() + 20
+        while not httpx.get(live.url + "/api/v1/query", params={"query": "up"}, timeout=5).json()["data"]["result"]:
+            assert time.monotonic() < deadline, "no scrape recorded"
+            time.sleep(0.2)  # poll interval
         Journal(tmp_path).record("end")
     command = [sys.executable, "-m", "chaos.cli", "prometheus", str(tmp_path), "--port", "0"]
     cli = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
