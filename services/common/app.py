@@ -19,6 +19,7 @@ from services.common import accounting
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.http import DependencyClient, make_http_client
+from services.common.overload import AdmissionMiddleware
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
@@ -142,6 +143,8 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     app.add_middleware(AccountingMiddleware)
+    # Outermost: a request refused for overload costs nothing but its 503 (read per request: live swaps).
+    app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)
 
     @app.exception_handler(DependencyError)
     async def dependency_failed(request: Request, exc: DependencyError) -> JSONResponse:

@@ -50,6 +50,7 @@ from services.common.metrics import (
     DEP_LATENCY,
     DEP_RETRIES,
 )
+from services.common.overload import ClientThrottle
 from services.common.policy import DependencyPolicy, ProfileHolder
 from services.common.resilience import BulkheadFull, CircuitOpen, DeadlineExceeded, check, retrying
 
@@ -100,6 +101,7 @@ class DependencyClient:
         self._clock = clock
         self._sleep = sleep
         self._guards: Guards | None = None
+        self.throttle = ClientThrottle(clock)  # outlives profile swaps: it is about the dependency
         self.faults = faults
 
     @property
@@ -125,7 +127,10 @@ class DependencyClient:
         accounting.current().calls += 1
         started = time.monotonic()
         outcome: str | None = None
+        throttling = profile.overload.client_throttle
         try:
+            if throttling.enabled and not self.throttle.admit(throttling):
+                raise DependencyError(self.name, "throttled", "refused locally: the dependency refuses most calls")
             response = await self._logical_call(call)
             outcome = "success"
             return response
@@ -135,6 +140,8 @@ class DependencyClient:
         finally:
             if outcome is not None:  # a cancelled call has no outcome
                 DEP_CALLS.labels(self.name, outcome).inc()
+                if throttling.enabled and outcome != "throttled":
+                    self.throttle.record(throttling, accepted=outcome == "success")
             DEP_LATENCY.labels(self.name).observe(time.monotonic() - started)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.overload.policy import OverloadPolicy
 
 DependencyName = Literal["auth", "views", "recommender", "earnings"]
 
@@ -70,6 +71,7 @@ class Profile(_Strict):
     local_token_verification: bool = False
     token_cache_s: float = Field(30.0, ge=0, le=3600, description="how long the gateway trusts a remote /verify")
     fallbacks: FallbackPolicy = FallbackPolicy()
+    overload: OverloadPolicy = Field(OverloadPolicy(), description="admission control, client throttling (off)")
     default: DependencyPolicy = DependencyPolicy()
     dependencies: dict[DependencyName, DependencyPolicy] = {}
 

@@ -1,0 +1,56 @@
+"""Client-side adaptive throttling (Site Reliability Engineering, "Handling Overload").
+
+Each client remembers, over a sliding window (2 minutes by default), how many calls it wanted to make
+(``requests``, those it refused itself included) and how many the dependency accepted (``accepts``: any
+answer that is not a failure). When the dependency refuses most of them, sending more only burns its CPU
+on refusals, so the client refuses locally with probability ``max(0, (requests - k*accepts) / (requests + 1))``:
+with k = 2 it keeps sending about twice what gets accepted, enough to notice a recovery.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+
+from services.common.overload.policy import ClientThrottlePolicy
+
+BUCKETS = 60  # the window slides one 60th at a time
+
+
+class ClientThrottle:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] = random.random) -> None:
+        self._clock = clock
+        self._rng = rng
+        self._buckets: deque[list[float]] = deque()  # [bucket start, requests, accepts]
+        self.requests = 0
+        self.accepts = 0
+
+    def _bucket(self, window_s: float) -> list[float]:
+        now = self._clock()
+        width = window_s / BUCKETS
+        while self._buckets and self._buckets[0][0] <= now - window_s:
+            _, requests, accepts = self._buckets.popleft()
+            self.requests -= int(requests)
+            self.accepts -= int(accepts)
+        if not self._buckets or now >= self._buckets[-1][0] + width:
+            self._buckets.append([now, 0, 0])
+        return self._buckets[-1]
+
+    def probability(self, policy: ClientThrottlePolicy) -> float:
+        self._bucket(policy.window_s)
+        return max(0.0, (self.requests - policy.k * self.accepts) / (self.requests + 1))
+
+    def admit(self, policy: ClientThrottlePolicy) -> bool:
+        """Count the call as requested; False: refuse it locally."""
+        p = self.probability(policy)
+        bucket = self._bucket(policy.window_s)
+        bucket[1] += 1
+        self.requests += 1
+        return p <= 0.0 or self._rng() >= p
+
+    def record(self, policy: ClientThrottlePolicy, accepted: bool) -> None:
+        """The outcome of an admitted call: accepted unless it failed (no answer, 5xx, refused)."""
+        if accepted:
+            self._bucket(policy.window_s)[2] += 1
+            self.accepts += 1
