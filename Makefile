@@ -55,5 +55,12 @@ profile: ## switch the running stack's profile live (e.g. make profile PROFILE=r
 validate: install ## check every topology and profile file (e.g. make validate)
 	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml
 
+.PHONY: prometheus dashboards
+prometheus: ## install Debian's Prometheus where possible (root + apt-get), for live dashboards (e.g. make prometheus)
+	.ci/install-prometheus
+
+dashboards: install ## regenerate grafana/dashboards/*.json from grafana/generate.py (e.g. make dashboards)
+	$(PY) grafana/generate.py
+
 clean: ## remove the virtualenv and every run directory (e.g. make clean)
 	rm -rf $(VENV) runs
