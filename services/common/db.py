@@ -21,6 +21,12 @@ class Database:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(schema)
+        # A second connection for reads: in WAL mode a reader never waits for the writer (nor its fsync),
+        # so short indexed reads can run on the event loop without a thread hop.
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        self._reader.execute("PRAGMA query_only=1")
+        self._read_lock = threading.Lock()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -37,6 +43,14 @@ class Database:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
+    def read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        """A read on the reader connection: sees every committed write, never blocks behind one.
+        For short, indexed reads only (it may run on the event loop)."""
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
+
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._conn.close()

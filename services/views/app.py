@@ -36,8 +36,9 @@ from services.common.ids import Id, PathId
 from services.common.metrics import REPLICATION_LAG
 from services.common.seed import seed_view_events
 from services.common.settings import ServiceSettings
+from services.views import aggregates
 
-SCHEMA = """
+LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
     seq INTEGER NOT NULL
 );
 """
-TRENDING_WINDOW = 2000  # the most recent events that decide what is trending
+SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are served from
 REPLICATION_BATCH = 500  # events per POST /replication/events (also the most one POST may carry)
 REPLICATION_IDLE_S = 0.2  # how often an idle shipper looks for new events
 REPLICATION_RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
@@ -93,12 +94,14 @@ class CountsRequest(BaseModel):
 class ViewLog:
     def __init__(self, db: Database) -> None:
         self.db = db
+        aggregates.ensure(db)  # before any insert: the trigger needs the aggregates' state
 
     def seed(self, seed: int) -> None:
         if self.db.query("SELECT 1 FROM events LIMIT 1"):
             return
         with self.db.transaction() as conn:
-            conn.executemany(
+            aggregates.bulk_insert(
+                conn,
                 "INSERT INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, ?, 'seed')",
                 seed_view_events(seed),
             )
@@ -149,28 +152,15 @@ class ViewLog:
         batch = [(row["seq"], {name: row[name] for name in fields}) for row in rows]
         return batch, waiting[0]["n"]
 
+    # Reads come from the aggregates (services/views/aggregates.py): O(result), whatever the log's size.
     def counts(self, video_ids: list[str]) -> dict[str, int]:
-        marks = ",".join("?" * len(video_ids))
-        rows = self.db.query(
-            f"SELECT video_id, COUNT(*) AS n FROM events WHERE video_id IN ({marks}) GROUP BY video_id", video_ids
-        )
-        found = {row["video_id"]: row["n"] for row in rows}
-        return {vid: found.get(vid, 0) for vid in video_ids}
+        return aggregates.counts(self.db, video_ids)
 
     def history(self, user_id: str, limit: int) -> list[str]:
-        rows = self.db.query(
-            "SELECT video_id, MAX(seq) AS last FROM events WHERE user_id = ? GROUP BY video_id ORDER BY last DESC LIMIT ?",
-            (user_id, limit),
-        )
-        return [row["video_id"] for row in rows]
+        return aggregates.history(self.db, user_id, limit)
 
     def trending(self, limit: int) -> list[tuple[str, int]]:
-        rows = self.db.query(
-            "SELECT video_id, COUNT(*) AS n FROM (SELECT video_id FROM events ORDER BY seq DESC LIMIT ?) "
-            "GROUP BY video_id ORDER BY n DESC, video_id LIMIT ?",
-            (TRENDING_WINDOW, limit),
-        )
-        return [(row["video_id"], row["n"]) for row in rows]
+        return aggregates.trending(self.db, limit)
 
 
 class Shipper:
@@ -240,7 +230,7 @@ class Shipper:
 router = APIRouter(tags=["views"])
 
 
-def log(request: Request) -> ViewLog:
+async def log(request: Request) -> ViewLog:  # async: a sync dependency would cost a thread hop per request
     return request.app.state.log
 
 
@@ -256,23 +246,25 @@ def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) ->
     return {"applied": views.apply(body.events, origin)}
 
 
+# Reads are async on purpose: each is a few index lookups on the reader connection, cheaper on the event
+# loop than a hop to the thread pool. Writes stay sync (a thread): their commit waits for an fsync.
 @router.get("/videos/{video_id}/views")
-def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> dict:
+async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> dict:
     return {"video_id": video_id, "views": views.counts([video_id])[video_id]}
 
 
 @router.post("/views/counts")
-def batch_counts(body: CountsRequest, views: ViewLog = Depends(log)) -> dict:
+async def batch_counts(body: CountsRequest, views: ViewLog = Depends(log)) -> dict:
     return {"counts": views.counts(body.video_ids)}
 
 
 @router.get("/users/{user_id}/history")
-def user_history(user_id: PathId, limit: int = Query(50, ge=1, le=500), views: ViewLog = Depends(log)) -> dict:
+async def user_history(user_id: PathId, limit: int = Query(50, ge=1, le=500), views: ViewLog = Depends(log)) -> dict:
     return {"user_id": user_id, "video_ids": views.history(user_id, limit)}
 
 
 @router.get("/trending")
-def trending(limit: int = Query(20, ge=1, le=200), views: ViewLog = Depends(log)) -> dict:
+async def trending(limit: int = Query(20, ge=1, le=200), views: ViewLog = Depends(log)) -> dict:
     return {"videos": [{"video_id": vid, "views": n} for vid, n in views.trending(limit)]}
 
 
