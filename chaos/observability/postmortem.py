@@ -1,0 +1,186 @@
+"""The post-mortem of a run, from its directory alone: ``postmortem.png`` (success rate and p99 per data
+center over time, power cuts and faults shaded, phases marked) and ``postmortem.md`` (timeline,
+impact per phase and data center, what users saw, detection and recovery).
+
+``python -m chaos.observability.postmortem RUN_DIR`` rebuilds both.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a server or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from chaos.observability.run_record import SYMPTOMS, RunRecord, load_run, percentile, series  # noqa: E402
+from services.common.errors import BlackoutError  # noqa: E402
+
+PICTURE, NOTES = "postmortem.png", "postmortem.md"
+SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
+TIMELINE_EVENTS = {"start", "load-start", "phase", "power-off", "power-on", "fault-on", "fault-off", "profile",
+                   "hypothesis", "recovered", "aborted", "end"}  # fmt: skip
+SYMPTOM_NAMES = ("zero-view displays", "stale/unavailable counts", "earnings missing", "repeated feeds", "generic feeds")
+RECOVERED_SHARE = 0.95  # users count as recovered once success is back to 95% of the baseline's
+
+
+def bin_width(record: RunRecord) -> float:
+    """About 60 points across the run, between 1 and 10 s each."""
+    return min(10.0, max(1.0, round((record.end - record.start) / 60.0)))
+
+
+def draw(record: RunRecord, path: Path) -> None:
+    width = bin_width(record)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True, constrained_layout=True)
+    for dc, bins in series(record, width).items():
+        xs = [b.t for b in bins]
+        top.plot(xs, [100.0 * (b.success or 0.0) for b in bins], marker=".", label=dc)
+        bottom.plot(xs, [(b.p99_ms or 0.0) / 1000.0 for b in bins], marker=".", label=dc)
+    for axis in (top, bottom):
+        shaded = set()
+        for w in record.windows:
+            color, alpha = SHADES[w.kind]
+            name = f"{'power off' if w.kind == 'power' else 'fault'} {w.label}"
+            axis.axvspan(w.start - record.start, w.end - record.start, color=color, alpha=alpha,
+                         label=None if name in shaded else name)  # fmt: skip
+            shaded.add(name)
+        for phase, t in record.phases:
+            axis.axvline(t - record.start, color="grey", linestyle=":", linewidth=1)
+        axis.grid(True, alpha=0.3)
+    for phase, t in record.phases:
+        top.annotate(phase, (t - record.start, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
+                     textcoords="offset points", fontsize=9, color="dimgrey", va="bottom")  # above the plot
+    top.set_ylim(-2, 105)
+    top.set_ylabel("success rate (%)")
+    top.legend(loc="lower left", fontsize=8)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("p99 latency (s, log)")
+    bottom.set_xlabel(f"seconds since the run started ({width:g} s bins, by request start)")
+    top.set_title(_title(record), pad=16)  # room for the phase names
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _title(record: RunRecord) -> str:
+    meta = record.meta
+    what = meta.get("scenario", "run")
+    return f"{what}: profile {meta.get('profile', '?')}, topology {meta.get('topology', '?')}"
+
+
+def _clock(record: RunRecord, t: float) -> str:
+    s = max(0.0, t - record.start)
+    return f"+{int(s // 60)}:{s % 60:04.1f}"
+
+
+def _describe(event: dict) -> str:
+    kind = event["event"]
+    details = {k: v for k, v in event.items() if k not in ("t", "event", "pids", "instances", "output", "results")}
+    if kind == "phase":
+        return f"phase **{event.get('phase')}** begins"
+    if kind in ("power-off", "power-on"):
+        took = f" ({float(event['seconds']):.1f} s)" if "seconds" in event else ""
+        return f"**{kind}** {event.get('dc')}{took}"
+    return " ".join([kind, ", ".join(f"{k}={v}" for k, v in details.items() if k != "seconds")]).strip()
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else (f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s")
+
+
+def _pct(ok: int, n: int) -> str:
+    return f"{100.0 * ok / n:.1f}%" if n else "-"
+
+
+def impact_rows(record: RunRecord) -> list[tuple[str, str, list]]:
+    """(phase, dc, requests) for each phase and data center, in time order."""
+    groups: dict[tuple[str, str], list] = {}
+    for r in record.requests:
+        phase = record.phase_of(r.t)
+        if phase is not None:
+            groups.setdefault((phase, r.dc), []).append(r)
+    order = [name for name, _ in record.phases]
+    return [(p, dc, rs) for (p, dc), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1]))]
+
+
+def detection_and_recovery(record: RunRecord) -> list[str]:
+    first = record.windows[0] if record.windows else None
+    if first is None:
+        return ["No power cut or fault in the journal: nothing to detect."]
+    lines = []
+    errors = [r.t for r in record.requests if not r.ok and r.t >= first.start]
+    lines.append(f"- First user error after {first.kind} {first.label} went down: "
+                 + (f"{errors[0] - first.start:.1f} s later." if errors else "none: users saw no error."))  # fmt: skip
+    before = [r for r in record.requests if r.t < first.start]
+    base = sum(r.ok for r in before) / len(before) if before else 1.0
+    width = bin_width(record)
+    after = [b for bins in series(record, width).values() for b in bins if record.start + b.t - width / 2 >= first.end]
+    by_time: dict[float, list] = {}
+    for b in after:
+        by_time.setdefault(b.t, []).append(b)
+    recovered = next((t for t, bs in sorted(by_time.items()) if all((b.success or 0) >= RECOVERED_SHARE * base for b in bs)), None)
+    lines.append(f"- Baseline success before it: {100 * base:.1f}%.")
+    lines.append(
+        f"- Users back to {RECOVERED_SHARE:.0%} of the baseline in every data center "
+        + (f"{record.start + recovered - width / 2 - first.end:.0f} s after {first.label} came back."
+           if recovered is not None else "never before the run ended: **not recovered**.")
+    )  # fmt: skip
+    return lines
+
+
+def notes(record: RunRecord) -> str:
+    meta = record.meta
+    out = [f"# Post-mortem: {_title(record)}", ""]
+    facts = [f"{k} {meta[k]}" for k in ("scenario", "profile", "topology", "seed", "users") if k in meta]
+    out += [f"Run `{record.run_dir.name}`: " + (", ".join(facts) or "no start event in the journal") + ".", ""]
+    out += [f"![success rate and p99 per data center]({PICTURE})", "", "## Timeline", "", "| time | event |", "|---|---|"]
+    out += [f"| {_clock(record, float(e['t']))} | {_describe(e)} |" for e in record.events if e.get("event") in TIMELINE_EVENTS]
+    out += ["", "## Impact", "", "| phase | dc | requests | success | p50 | p99 |", "|---|---|---:|---:|---:|---:|"]
+    rows = impact_rows(record)
+    for phase, dc, rs in rows:
+        lat = [r.latency_ms for r in rs]
+        out.append(f"| {phase} | {dc} | {len(rs)} | {_pct(sum(r.ok for r in rs), len(rs))} | "
+                   f"{_ms(percentile(lat, 0.5))} | {_ms(percentile(lat, 0.99))} |")  # fmt: skip
+    out += ["", "## What users saw", "", "| phase | dc | failed actions | " + " | ".join(SYMPTOM_NAMES) + " |",
+            "|---|---|---|" + "---:|" * len(SYMPTOMS)]  # fmt: skip
+    for phase, dc, rs in rows:
+        failed = _failed_actions(rs)
+        sums = [sum(r.symptoms[i] for r in rs) for i in range(len(SYMPTOMS))]
+        out.append(f"| {phase} | {dc} | {failed} | " + " | ".join(str(s) for s in sums) + " |")
+    out += ["", "## Detection and recovery", "", *detection_and_recovery(record), ""]
+    return "\n".join(out)
+
+
+def _failed_actions(rs: Sequence) -> str:
+    counts: dict[str, list[int]] = {}
+    for r in rs:
+        counts.setdefault(r.action, [0, 0])[0] += 1
+        counts[r.action][1] += 0 if r.ok else 1
+    failing = [f"{a} {bad}/{n}" for a, (n, bad) in sorted(counts.items()) if bad]
+    return ", ".join(failing) or "none"
+
+
+def write_postmortem(run_dir: Path) -> tuple[Path, Path]:
+    record = load_run(run_dir)
+    picture, text = run_dir / PICTURE, run_dir / NOTES
+    draw(record, picture)
+    text.write_text(notes(record), encoding="utf-8")
+    return picture, text
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m chaos.observability.postmortem RUN_DIR", file=sys.stderr)
+        return 2
+    try:
+        for path in write_postmortem(Path(argv[0])):
+            print(path)
+    except BlackoutError as exc:
+        print(f"postmortem: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

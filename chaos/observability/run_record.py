@@ -1,0 +1,172 @@
+"""A finished run as the post-mortem needs it, read from the run directory alone: what users saw
+(``requests.csv``, see loadtest/records.py) and when things happened (``journal.jsonl``).
+
+Power windows come from ``power-off``/``power-on`` events per data center; fault windows from
+``fault-on``/``fault-off`` (a power cut made by the fault injector is drawn once, as power). A window
+still open at the end of the journal closes at the run's end.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.common.errors import ConfigError, UsageError
+
+REQUESTS_FILE = "requests.csv"
+JOURNAL_FILE = "journal.jsonl"
+SYMPTOMS = ("zero_views", "stale_views", "earnings_missing", "repeated_feed", "generic_feed")
+_NEEDED = ("t", "dc", "action", "ok", "latency_ms")
+
+
+@dataclass(frozen=True)
+class Request:
+    t: float
+    dc: str
+    action: str
+    ok: bool
+    latency_ms: float
+    symptoms: tuple[int, ...]  # in SYMPTOMS order
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: str  # "power" or "fault"
+    label: str  # "dc-east", "latency views-east", ...
+    start: float
+    end: float
+
+
+@dataclass
+class RunRecord:
+    run_dir: Path
+    requests: list[Request]
+    events: list[dict]
+    windows: list[Window]
+    phases: list[tuple[str, float]]  # (name, start) in order
+    start: float
+    end: float
+    meta: dict = field(default_factory=dict)  # the journal's start event: scenario, profile, topology, seed
+
+    def phase_of(self, t: float) -> str | None:
+        current = None
+        for name, begins in self.phases:
+            if t >= begins:
+                current = name
+        return current
+
+
+def load_run(run_dir: Path) -> RunRecord:
+    requests = read_requests(run_dir / REQUESTS_FILE)
+    events = read_journal(run_dir / JOURNAL_FILE)
+    times = [float(e["t"]) for e in events] + [r.t for r in requests]
+    if not times:
+        raise UsageError(f"{run_dir}: neither {REQUESTS_FILE} nor {JOURNAL_FILE} holds anything to report")
+    start, end = min(times), max(times + [r.t + r.latency_ms / 1000.0 for r in requests])
+    phases = [(str(e.get("phase")), float(e["t"])) for e in events if e.get("event") == "phase"]
+    meta = next((e for e in events if e.get("event") == "start"), {})
+    return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta)
+
+
+def read_requests(path: Path) -> list[Request]:
+    if not path.exists():
+        raise UsageError(f"{path}: not found (a run directory holds the requests.csv its load generator wrote)")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in _NEEDED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError(str(path), f"column(s) {', '.join(missing)} missing from the header")
+        return [_request(row, path, line) for line, row in enumerate(reader, start=2)]
+
+
+def _request(row: dict, path: Path, line: int) -> Request:
+    try:
+        return Request(
+            t=_finite(row["t"]), dc=row["dc"], action=row["action"], ok=row["ok"] == "1",
+            latency_ms=_finite(row["latency_ms"]), symptoms=tuple(int(row.get(s) or 0) for s in SYMPTOMS),
+        )  # fmt: skip
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}:{line}", f"unreadable row ({exc})") from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def read_journal(path: Path) -> list[dict]:
+    if not path.exists():
+        raise UsageError(f"{path}: not found (every run writes its journal there)")
+    events = []
+    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            event = json.loads(text)
+            float(event["t"])
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{path}:{line}", "not a JSON object with a numeric field 't'") from None
+        events.append(event)
+    return sorted(events, key=lambda e: float(e["t"]))
+
+
+def fault_kind(event: dict) -> str:
+    action = event.get("action")
+    if isinstance(action, dict):
+        return next((k for k in action if k not in ("for", "id")), "fault")
+    return str(event.get("kind", "fault"))
+
+
+def windows(events: Iterable[dict], end: float) -> list[Window]:
+    found: list[Window] = []
+    dark: dict[str, float] = {}
+    faults: dict[str, tuple[str, float]] = {}
+    for event in events:
+        kind, t = event.get("event"), float(event["t"])
+        if kind == "power-off" and "dc" in event:
+            dark.setdefault(str(event["dc"]), t)
+        elif kind == "power-on" and str(event.get("dc")) in dark:
+            found.append(Window("power", str(event["dc"]), dark.pop(str(event["dc"])), t))
+        elif kind == "fault-on" and fault_kind(event) != "power_off":
+            faults[str(event.get("id"))] = (fault_kind(event), t)
+        elif kind == "fault-off" and str(event.get("id")) in faults:
+            label, began = faults.pop(str(event["id"]))
+            found.append(Window("fault", label, began, t))
+    found += [Window("power", dc, t, end) for dc, t in dark.items()]
+    found += [Window("fault", label, t, end) for label, t in faults.values()]
+    return sorted(found, key=lambda w: w.start)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest rank, as the report computes it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Bin:
+    t: float  # seconds since the run's start, the bin's middle
+    requests: int
+    success: float | None
+    p99_ms: float | None
+
+
+def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
+    """data center -> success ratio and p99 per time bin (by request start)."""
+    grouped: dict[str, dict[int, list[Request]]] = {}
+    for r in record.requests:
+        grouped.setdefault(r.dc, {}).setdefault(int((r.t - record.start) // width_s), []).append(r)
+    result = {}
+    for dc, by_bin in sorted(grouped.items()):
+        result[dc] = [
+            Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99))
+            for n, rs in sorted(by_bin.items())
+        ]
+    return result

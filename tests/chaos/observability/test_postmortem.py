@@ -1,0 +1,89 @@
+"""The post-mortem of a small synthetic run: a picture and notes from the run directory alone."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chaos.observability.postmortem import main, write_postmortem
+from chaos.observability.run_record import load_run
+from loadtest.records import REQUEST_COLUMNS, CsvRecorder, request_row
+from services.common.errors import ConfigError, UsageError
+
+T0 = 1_700_000_000.0
+
+
+def synthetic_run(run_dir: Path) -> Path:
+    """baseline 0-20 s, dc-east dark 20-40 s, recovery 40-60 s; a latency fault 45-50 s."""
+    events = [
+        (0, {"event": "start", "scenario": "power-loss", "profile": "naive", "topology": "fragile", "seed": 7}),
+        (0, {"event": "phase", "phase": "baseline"}),
+        (20, {"event": "phase", "phase": "outage"}),
+        (20, {"event": "power-off", "dc": "dc-east", "instances": ["views-east"], "seconds": 0.01}),
+        (40, {"event": "phase", "phase": "recovery"}),
+        (40, {"event": "power-on", "dc": "dc-east", "seconds": 1.5}),
+        (45, {"event": "fault-on", "id": "slow-1", "action": {"latency": {"ms": 200}, "for": "5s"}}),
+        (50, {"event": "fault-off", "id": "slow-1", "kind": "latency"}),
+        (60, {"event": "end"}),
+    ]
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / "journal.jsonl").write_text("".join(json.dumps({"t": T0 + s, **e}) + "\n" for s, e in events))
+    requests = CsvRecorder(run_dir / "requests.csv", REQUEST_COLUMNS)
+    for step in range(240):  # one request per data center every 0.25 s
+        s = step * 0.25
+        dark = 20 <= s < 40
+        requests.write(request_row(t=T0 + s, user="u1", dc="dc-east", action="feed", ok=int(not dark),
+                                   status=0 if dark else 200, latency_ms=10_000.0 if dark else 40.0))
+        west_fails = dark and step % 2 == 0
+        requests.write(request_row(t=T0 + s, user="u2", dc="dc-west", action="login" if west_fails else "feed",
+                                   ok=int(not west_fails), status=503 if west_fails else 200,
+                                   latency_ms=3_000.0 if dark else 50.0, zero_views=10 if dark and not west_fails else 0))
+    requests.close()
+    return run_dir
+
+
+def test_picture_and_notes_tell_the_outage(tmp_path):
+    picture, notes = write_postmortem(synthetic_run(tmp_path / "run"))
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000
+    text = notes.read_text()
+    assert "# Post-mortem: power-loss: profile naive, topology fragile" in text
+    assert "| +0:20.0 | **power-off** dc-east (0.0 s) |" in text
+    assert "| +0:45.0 | fault-on id=slow-1, action={'latency': {'ms': 200}, 'for': '5s'} |" in text
+    assert "| outage | dc-east | 80 | 0.0% | 10.0 s | 10.0 s |" in text
+    assert "| outage | dc-west | 80 | 50.0% | 3000 ms | 3000 ms |" in text
+    assert "| baseline | dc-west | 80 | 100.0% | 50 ms | 50 ms |" in text
+    assert "| outage | dc-west | login 40/40 | 400 | 0 | 0 | 0 | 0 |" in text  # 40 feeds showed 10 zero views each
+    assert "First user error after power dc-east went down: 0.0 s later." in text
+    assert "came back." in text and "not recovered" not in text
+
+
+def test_windows_pair_power_and_faults_and_close_at_the_end(tmp_path):
+    run = synthetic_run(tmp_path / "run")
+    with (run / "journal.jsonl").open("a") as journal:
+        journal.write(json.dumps({"t": T0 + 55, "event": "power-off", "dc": "dc-west"}) + "\n")
+    record = load_run(run)
+    spans = [(w.kind, w.label, w.start - T0, round(w.end - T0, 2)) for w in record.windows]
+    assert spans == [("power", "dc-east", 20, 40), ("fault", "latency", 45, 50), ("power", "dc-west", 55, 60)]
+
+
+def test_a_run_that_never_recovers_says_so(tmp_path):
+    run = synthetic_run(tmp_path / "run")
+    lines = (run / "journal.jsonl").read_text().splitlines()
+    (run / "journal.jsonl").write_text("\n".join(line for line in lines if "power-on" not in line) + "\n")
+    text = write_postmortem(run)[1].read_text()
+    assert "**not recovered**" in text
+
+
+def test_bad_input_is_named_by_file_and_line(tmp_path, capsys):
+    with pytest.raises(UsageError, match="requests.csv: not found"):
+        load_run(tmp_path)
+    run = synthetic_run(tmp_path / "run")
+    (run / "requests.csv").write_text("t,dc,action,ok\n1,dc-east,feed,1\n")
+    with pytest.raises(ConfigError, match="column\\(s\\) latency_ms missing"):
+        load_run(run)
+    (run / "requests.csv").write_text("t,dc,action,ok,latency_ms\n1,dc-east,feed,1,fast\n")
+    with pytest.raises(ConfigError, match="requests.csv:2: unreadable row"):
+        load_run(run)
+    assert main([str(run)]) == 2
+    assert "postmortem: " in capsys.readouterr().err
