@@ -16,6 +16,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, make_asgi_app, start_http_server
 
+from chaos.observability.run_record import fault_kind
+
 PHASE_NONE = "none"
 
 
@@ -32,6 +34,7 @@ class ControllerMetrics:
         )
         self._lock = threading.Lock()
         self._phase = PHASE_NONE
+        self._active: dict[str, str] = {}  # fault id -> kind, to count active faults by kind
 
     def set_power(self, dc: str, on: bool) -> None:
         self.power.labels(dc).set(1 if on else 0)
@@ -51,6 +54,28 @@ class ControllerMetrics:
 
     def set_hypothesis(self, ok: bool) -> None:
         self.hypothesis.set(1 if ok else 0)
+
+    def observe(self, event: dict) -> None:
+        """Follow the run's journal events (power-off/on, phase, fault-on/off, hypothesis) as they happen."""
+        kind = event.get("event")
+        if kind in ("power-off", "power-on") and "dc" in event:
+            self.set_power(str(event["dc"]), kind == "power-on")
+        elif kind == "phase" and "phase" in event:
+            self.set_phase(str(event["phase"]))
+        elif kind == "hypothesis" and "met" in event:
+            self.set_hypothesis(bool(event["met"]))
+        elif kind in ("fault-on", "fault-off"):
+            self._follow_fault(event)
+
+    def _follow_fault(self, event: dict) -> None:
+        fault_id = str(event.get("id"))
+        with self._lock:
+            if event["event"] == "fault-on":
+                kind = self._active[fault_id] = fault_kind(event)
+            elif (kind := self._active.pop(fault_id, None)) is None:
+                return
+            count = sum(1 for k in self._active.values() if k == kind)
+        self.set_faults(kind, count)
 
 
 CONTROLLER = ControllerMetrics()

@@ -1,0 +1,94 @@
+"""Observing a run while it goes: the controller's gauges follow the journal's events, a real Prometheus
+records everything (when installed), and the post-mortem is written when the run ends.
+
+The scenario engine wraps its run in one context manager::
+
+    with observe_run(topology, run_dir, bus, say=console.print):
+        ...  # start the stack and the load, walk the scenario
+
+``bus`` is the run's event bus (anything with ``subscribe() -> queue`` and ``unsubscribe(queue)``); without
+one, call ``CONTROLLER.observe(event)`` (or the ``set_*`` functions) yourself.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from chaos.observability.controller_metrics import CONTROLLER, ControllerMetrics, MetricsServer, serve_metrics
+from chaos.observability.prometheus import INSTALL_HINT, PrometheusHandle, start_prometheus
+from chaos.topology import Topology
+from services.common.errors import BlackoutError
+
+
+class Bus(Protocol):
+    def subscribe(self) -> queue.Queue: ...
+
+    def unsubscribe(self, q: queue.Queue) -> None: ...
+
+
+@dataclass
+class Observation:
+    metrics: ControllerMetrics
+    controller: MetricsServer
+    prometheus: PrometheusHandle | None
+
+
+@contextmanager
+def observe_run(
+    topology: Topology, run_dir: Path, bus: Bus | None = None, *, port: int = 9090,
+    metrics: ControllerMetrics = CONTROLLER, say: Callable[[str], Any] = print,
+) -> Iterator[Observation]:  # fmt: skip
+    for dc in topology.data_centers:
+        metrics.set_power(dc, True)
+    controller = serve_metrics(metrics, port=0)
+    stop_following = _follow(bus, metrics) if bus is not None else (lambda: None)
+    handle = None
+    try:
+        handle = start_prometheus(topology, run_dir, {"controller": controller.url}, port=port)
+        if handle is None:
+            say(INSTALL_HINT)
+        else:
+            for note in handle.notes:
+                say(note)
+            say(f"Prometheus records the run on {handle.url} (dashboards: docker compose up grafana)")
+        yield Observation(metrics, controller, handle)
+    finally:
+        stop_following()
+        if handle is not None:
+            handle.stop()
+        controller.stop()
+        from chaos.observability.postmortem import write_postmortem  # matplotlib: loaded only when needed
+
+        try:
+            picture, notes = write_postmortem(run_dir)
+            say(f"post-mortem: {notes} and {picture.name}")
+        except BlackoutError as exc:
+            say(f"no post-mortem: {exc}")
+
+
+def _follow(bus: Bus, metrics: ControllerMetrics) -> Callable[[], None]:
+    """Feed every event published on ``bus`` to ``metrics`` on a thread; returns the stopper."""
+    events = bus.subscribe()
+    stopped = threading.Event()
+
+    def follow() -> None:
+        while not stopped.is_set():
+            try:
+                metrics.observe(events.get(timeout=0.2))
+            except queue.Empty:
+                continue
+
+    thread = threading.Thread(target=follow, name="controller-gauges", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopped.set()
+        thread.join(timeout=5)
+        bus.unsubscribe(events)
+
+    return stop
