@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common import accounting
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
+from services.common.fast_http import HttpClient
 from services.common.http import DependencyClient, make_http_client
 from services.common.overload import AdmissionMiddleware
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -30,7 +31,7 @@ from services.common.settings import ServiceSettings
 class ServiceContext:
     settings: ServiceSettings
     profiles: ProfileHolder
-    http: httpx.AsyncClient
+    http: HttpClient
     deps: dict[str, DependencyClient] = field(default_factory=dict)
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and

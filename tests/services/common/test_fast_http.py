@@ -1,0 +1,85 @@
+"""The services' aiohttp client against a real loopback server: httpx's types in, httpx's types out."""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import httpx
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from services.common.fast_http import AiohttpClient
+
+
+async def echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    answer = {"method": request.method, "query": dict(request.query), "body": body.decode(),
+              "content_type": request.headers.get("Content-Type"), "deadline": request.headers.get("X-Blackout-Deadline-Ms")}
+    return web.json_response(answer, status=int(request.query.get("status", 200)), headers={"X-Blackout-Calls": "3"})
+
+
+async def hang_up(request: web.Request) -> web.StreamResponse:
+    assert request.transport is not None
+    request.transport.close()  # no answer at all: the connection just drops
+    return web.Response()
+
+
+def run_with_server(body) -> object:
+    async def main() -> object:
+        app = web.Application()
+        app.router.add_route("*", "/echo", echo)
+        app.router.add_get("/hang-up", hang_up)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        client = AiohttpClient()
+        try:
+            return await body(client, f"http://127.0.0.1:{server.port}")
+        finally:
+            await client.aclose()
+            await server.close()
+
+    return asyncio.run(main())
+
+
+def test_a_request_carries_params_json_and_headers_and_answers_an_httpx_response():
+    async def body(client: AiohttpClient, base: str) -> None:
+        answer = await client.request("POST", base + "/echo", params={"limit": 30}, json={"a": [1, 2]},
+                                      headers={"X-Blackout-Deadline-Ms": "250"})  # fmt: skip
+        assert isinstance(answer, httpx.Response) and answer.status_code == 200
+        assert answer.headers["x-blackout-calls"] == "3"  # case-insensitive, as httpx's
+        got = answer.json()
+        assert got["method"] == "POST" and got["query"] == {"limit": "30"} and json.loads(got["body"]) == {"a": [1, 2]}
+        assert got["content_type"] == "application/json" and got["deadline"] == "250"
+        await answer.aread()  # already read: callers may still ask
+
+    run_with_server(body)
+
+
+def test_a_4xx_or_5xx_is_an_answer_not_an_error():
+    async def body(client: AiohttpClient, base: str) -> None:
+        assert (await client.request("GET", base + "/echo", params={"status": 422})).status_code == 422
+        assert (await client.request("GET", base + "/echo", params={"status": 503})).status_code == 503
+
+    run_with_server(body)
+
+
+def test_a_refused_connection_is_httpx_connect_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = sock.getsockname()[1]
+
+        async def body(client: AiohttpClient, base: str) -> None:
+            with pytest.raises(httpx.ConnectError):
+                await client.request("GET", f"http://127.0.0.1:{port}/x")
+
+        run_with_server(body)
+
+
+def test_a_dropped_connection_is_an_httpx_transport_error():
+    async def body(client: AiohttpClient, base: str) -> None:
+        with pytest.raises(httpx.TransportError):
+            await client.request("GET", base + "/hang-up")
+
+    run_with_server(body)
