@@ -53,7 +53,7 @@ from services.common.metrics import (
 )
 from services.common.overload import ClientThrottle
 from services.common.policy import DependencyPolicy, ProfileHolder
-from services.common.resilience import BulkheadFull, CircuitOpen, DeadlineExceeded, check, retrying
+from services.common.resilience import BulkheadFull, CircuitOpen, DeadlineExceeded, backoff_s, check
 
 
 @dataclass(slots=True)
@@ -76,6 +76,30 @@ def make_http_client(transport: httpx.AsyncBaseTransport | None = None) -> HttpC
         return AiohttpClient()
     # Timeouts are enforced per attempt by DependencyClient, so the client itself has none.
     return httpx.AsyncClient(transport=transport, timeout=None)
+
+
+class _Metrics:
+    """This dependency's metric children, looked up once (``labels()`` takes a lock and hashes per call)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.retries = DEP_RETRIES.labels(name)
+        self.latency = DEP_LATENCY.labels(name)
+        self.in_flight = BULKHEAD_IN_FLIGHT.labels(name)
+        self._calls: dict[str, Any] = {}
+        self._attempts: dict[str, Any] = {}
+
+    def calls(self, outcome: str) -> Any:
+        child = self._calls.get(outcome)
+        if child is None:
+            child = self._calls[outcome] = DEP_CALLS.labels(self.name, outcome)
+        return child
+
+    def attempts(self, target: str) -> Any:
+        child = self._attempts.get(target)
+        if child is None:
+            child = self._attempts[target] = DEP_ATTEMPTS.labels(self.name, target)
+        return child
 
 
 class DependencyClient:
@@ -101,6 +125,7 @@ class DependencyClient:
         self._clock = clock
         self._sleep = sleep
         self._guards: Guards | None = None
+        self._metrics = _Metrics(name)
         self.throttle = ClientThrottle(clock)  # outlives profile swaps: it is about the dependency
         self.faults = faults
 
@@ -139,10 +164,10 @@ class DependencyClient:
             raise
         finally:
             if outcome is not None:  # a cancelled call has no outcome
-                DEP_CALLS.labels(self.name, outcome).inc()
+                self._metrics.calls(outcome).inc()
                 if throttling.enabled and outcome != "throttled":
                     self.throttle.record(throttling, accepted=outcome == "success")
-            DEP_LATENCY.labels(self.name).observe(time.monotonic() - started)
+            self._metrics.latency.observe(time.monotonic() - started)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         return _json_or_raise(self.name, await self.request("GET", path, **kwargs))
@@ -158,7 +183,7 @@ class DependencyClient:
                 raise DependencyError(self.name, "deadline", str(exc)) from None
         try:
             async with call.guards.bulkhead:
-                in_flight = BULKHEAD_IN_FLIGHT.labels(self.name)
+                in_flight = self._metrics.in_flight
                 in_flight.inc()
                 try:
                     call.guards.deposit()  # only calls that may load the dependency earn retries
@@ -190,33 +215,34 @@ class DependencyClient:
         raise DependencyError(self.name, "short_circuited", refused)
 
     async def _call_target(self, call: _Call, target: str) -> httpx.Response:
+        """Attempts on one target under the retry policy: what ``resilience.retrying`` (tenacity) does,
+        unrolled: building tenacity's objects for every call cost more than the rest of the policies,
+        and almost every call succeeds at once. A retry needs a retryable failure (``AttemptFailed``,
+        not by the deadline), an attempt left, then a token from the budget (asked in that order, so
+        a retry that could not happen costs no token); the last error is raised as itself."""
         breaker = call.guards.breaker(target)
-        schedule = retrying(
-            call.policy.retries,
-            is_dependency_failure,
-            call.guards.allow_retry if call.guards.budget is not None else None,
-            sleep=sleep_within_deadline(self._sleep) if call.deadline_on else self._sleep,
-        )
-        first = True
-        async for attempt in schedule:
-            with attempt:
-                timeout_s, capped = attempt_timeout(call.policy.timeout_s, call.deadline_on)
-                if not first:
-                    DEP_RETRIES.labels(self.name).inc()
-                first = False
-                try:
-                    if breaker is None:
-                        return await self._attempt(call, target, timeout_s, capped)
-                    return await breaker.call(self._attempt, call, target, timeout_s, capped)
-                except AttemptFailed as exc:
-                    call.failure = exc
+        retries = call.policy.retries
+        attempt = 1
+        while True:
+            timeout_s, capped = attempt_timeout(call.policy.timeout_s, call.deadline_on)
+            if attempt > 1:
+                self._metrics.retries.inc()
+            try:
+                if breaker is None:
+                    return await self._attempt(call, target, timeout_s, capped)
+                return await breaker.call(self._attempt, call, target, timeout_s, capped)
+            except AttemptFailed as exc:
+                call.failure = exc
+                if not is_dependency_failure(exc) or attempt >= retries.attempts or not call.guards.allow_retry():
                     raise
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+            wait = backoff_s(retries, attempt)
+            await (sleep_within_deadline(self._sleep) if call.deadline_on else self._sleep)(wait)
+            attempt += 1
 
     async def _attempt(self, call: _Call, target: str, timeout_s: float, capped: bool) -> httpx.Response:
         account = accounting.current()
         account.attempts += 1
-        DEP_ATTEMPTS.labels(self.name, target).inc()
+        self._metrics.attempts(target).inc()
         kwargs = with_deadline_header(call.kwargs) if call.deadline_on else call.kwargs
         try:
             async with asyncio.timeout(timeout_s):

@@ -3,7 +3,7 @@
 Each is built from the plain-data policies in ``services.common.policy`` and takes an injectable
 monotonic clock where time matters, so behaviour over time is testable without sleeping.
 """
-from services.common.resilience.backoff import retrying, wait_strategy
+from services.common.resilience.backoff import backoff_s, retrying, wait_strategy
 from services.common.resilience.breaker import AsyncCircuitBreaker
 from services.common.resilience.budget import RetryBudget
 from services.common.resilience.bulkhead import Bulkhead
@@ -35,6 +35,7 @@ __all__ = [
     "DeadlineMiddleware",
     "RetryBudget",
     "RetryBudgetExhausted",
+    "backoff_s",
     "check",
     "clear_deadline",
     "outgoing_headers",

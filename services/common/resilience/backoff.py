@@ -11,6 +11,7 @@ a retry will really happen; returning False stops and re-raises the last error.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 
 from tenacity import (
@@ -37,6 +38,15 @@ def wait_strategy(policy: RetryPolicy) -> wait_base:
     if policy.jitter == "full":
         return wait_random_exponential(multiplier=policy.base_s, max=policy.max_s)
     return wait_exponential(multiplier=policy.base_s, max=policy.max_s)
+
+
+def backoff_s(policy: RetryPolicy, retry: int, draw: Callable[[float, float], float] = random.uniform) -> float:
+    """The wait before retry ``retry`` (1 = the first retry): exactly ``wait_strategy(policy)``'s, without
+    building tenacity's objects, for a hot path that retries rarely (``DependencyClient``)."""
+    if policy.backoff == "none":
+        return 0.0
+    high = min(policy.max_s, policy.base_s * 2 ** (retry - 1))
+    return draw(0.0, high) if policy.jitter == "full" else high
 
 
 class _stop_unless_allowed(stop_base):

@@ -7,7 +7,7 @@ import pytest
 from tenacity import AsyncRetrying, RetryCallState
 
 from services.common.policy import RetryPolicy
-from services.common.resilience import RetryBudget, retrying, wait_strategy
+from services.common.resilience import RetryBudget, backoff_s, retrying, wait_strategy
 
 
 class Flaky(Exception):
@@ -131,3 +131,21 @@ def test_retry_budget_limits_retries_across_calls(clock):
     assert isinstance(result, Flaky) and calls == 2
     result, calls, _ = run_attempts(RetryPolicy(attempts=5), [Flaky()], before_retry=budget.try_withdraw)
     assert isinstance(result, Flaky) and calls == 1  # the budget is empty now
+
+
+@pytest.mark.parametrize("policy", [
+    RetryPolicy(attempts=5, backoff="none", base_s=0.5),
+    RetryPolicy(attempts=8, backoff="exponential", base_s=0.1, max_s=1.0, jitter="none"),
+    RetryPolicy(attempts=8, backoff="exponential", base_s=0.02, max_s=0.2, jitter="none"),
+])  # fmt: skip
+def test_backoff_s_is_the_tenacity_strategys_wait(policy):
+    assert [backoff_s(policy, n) for n in range(1, 8)] == pytest.approx(waits(policy, 7))
+
+
+def test_backoff_s_with_full_jitter_draws_up_to_the_exponential_bound():
+    policy = RetryPolicy(attempts=8, backoff="exponential", base_s=0.1, max_s=1.0, jitter="full")
+    bounds: list[tuple[float, float]] = []
+    assert backoff_s(policy, 3, draw=lambda low, high: bounds.append((low, high)) or high) == pytest.approx(0.4)
+    assert bounds == [(0.0, pytest.approx(0.4))]
+    draws = [backoff_s(policy, 6) for _ in range(200)]
+    assert all(0.0 <= d <= 1.0 for d in draws) and len(set(draws)) > 100
