@@ -33,12 +33,16 @@ def bin_width(record: RunRecord) -> float:
 
 def draw(record: RunRecord, path: Path) -> None:
     width = bin_width(record)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True, constrained_layout=True)
+    fig, (top, bottom, rate) = plt.subplots(
+        3, 1, figsize=(11, 8), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 3, 1.5]}
+    )
+    nan = float("nan")  # an empty bin: a gap in the line, never a line drawn across it
     for dc, bins in series(record, width).items():
         xs = [b.t for b in bins]
-        top.plot(xs, [100.0 * (b.success or 0.0) for b in bins], marker=".", label=dc)
-        bottom.plot(xs, [(b.p99_ms or 0.0) / 1000.0 for b in bins], marker=".", label=dc)
-    for axis in (top, bottom):
+        top.plot(xs, [nan if b.success is None else 100.0 * b.success for b in bins], marker=".", label=dc)
+        bottom.plot(xs, [nan if b.p99_ms is None else b.p99_ms / 1000.0 for b in bins], marker=".", label=dc)
+        rate.plot(xs, [b.requests / width for b in bins], label=dc)
+    for axis in (top, bottom, rate):
         shaded = set()
         for w in record.windows:
             color, alpha = SHADES[w.kind]
@@ -57,7 +61,9 @@ def draw(record: RunRecord, path: Path) -> None:
     top.legend(loc="lower left", fontsize=8)
     bottom.set_yscale("log")
     bottom.set_ylabel("p99 latency (s, log)")
-    bottom.set_xlabel(f"seconds since the run started ({width:g} s bins, by request start)")
+    rate.set_ylabel("requests\nstarted /s")
+    rate.set_ylim(bottom=0)
+    rate.set_xlabel(f"seconds since the run started ({width:g} s bins, by request start; a gap: no request started)")
     top.set_title(_title(record), pad=16)  # room for the phase names
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -74,8 +80,26 @@ def _clock(record: RunRecord, t: float) -> str:
     return f"+{int(s // 60)}:{s % 60:04.1f}"
 
 
+def timeline(events: Sequence[dict]) -> list[dict]:
+    """The events worth a line; the hypothesis only when its verdict changes (it is checked every tick)."""
+    kept, verdict = [], None
+    for event in events:
+        if event.get("event") not in TIMELINE_EVENTS:
+            continue
+        if event["event"] == "hypothesis":
+            if event.get("met") == verdict:
+                continue
+            verdict = event.get("met")
+        kept.append(event)
+    return kept
+
+
 def _describe(event: dict) -> str:
     kind = event["event"]
+    if kind == "hypothesis":
+        broken = [f"{p.get('probe')}: {p.get('shown')}" for p in event.get("probes", []) if p.get("status") == "deviated"]
+        verdict = "holds" if event.get("met") else "**deviated**"
+        return f"hypothesis {verdict} ({event.get('phase')})" + (": " + "; ".join(broken) if broken else "")
     details = {k: v for k, v in event.items() if k not in ("t", "event", "pids", "instances", "output", "results")}
     if kind == "phase":
         return f"phase **{event.get('phase')}** begins"
@@ -135,7 +159,7 @@ def notes(record: RunRecord) -> str:
     facts = [f"{k} {meta[k]}" for k in ("scenario", "profile", "topology", "seed", "users") if k in meta]
     out += [f"Run `{record.run_dir.name}`: " + (", ".join(facts) or "no start event in the journal") + ".", ""]
     out += [f"![success rate and p99 per data center]({PICTURE})", "", "## Timeline", "", "| time | event |", "|---|---|"]
-    out += [f"| {_clock(record, float(e['t']))} | {_describe(e)} |" for e in record.events if e.get("event") in TIMELINE_EVENTS]
+    out += [f"| {_clock(record, float(e['t']))} | {_describe(e)} |" for e in timeline(record.events)]
     out += ["", "## Impact", "", "| phase | dc | requests | success | p50 | p99 |", "|---|---|---:|---:|---:|---:|"]
     rows = impact_rows(record)
     for phase, dc, rs in rows:

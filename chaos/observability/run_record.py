@@ -159,14 +159,20 @@ class Bin:
 
 
 def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
-    """data center -> success ratio and p99 per time bin (by request start)."""
+    """data center -> success ratio and p99 per time bin (by request start). Every bin from the first
+    request to the run's end is there: a bin where no request started has None (users were stuck
+    waiting, or gone), so a picture shows a gap instead of a line drawn across it."""
     grouped: dict[str, dict[int, list[Request]]] = {}
     for r in record.requests:
         grouped.setdefault(r.dc, {}).setdefault(int((r.t - record.start) // width_s), []).append(r)
+    last = int((record.end - record.start) // width_s)
     result = {}
     for dc, by_bin in sorted(grouped.items()):
-        result[dc] = [
-            Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99))
-            for n, rs in sorted(by_bin.items())
-        ]
+        result[dc] = [_bin(n, width_s, by_bin.get(n, [])) for n in range(min(by_bin), last + 1)]
     return result
+
+
+def _bin(n: int, width_s: float, rs: list[Request]) -> Bin:
+    if not rs:
+        return Bin((n + 0.5) * width_s, 0, None, None)
+    return Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99))

@@ -87,3 +87,27 @@ def test_bad_input_is_named_by_file_and_line(tmp_path, capsys):
         load_run(run)
     assert main([str(run)]) == 2
     assert "postmortem: " in capsys.readouterr().err
+
+
+def test_a_stretch_without_requests_is_a_gap_not_a_line(tmp_path):
+    from chaos.observability.run_record import series
+
+    run = synthetic_run(tmp_path / "run")
+    rows = (run / "requests.csv").read_text().splitlines()
+    kept = [rows[0]] + [r for r in rows[1:] if not (T0 + 20 <= float(r.split(",")[0]) < T0 + 40 and ",dc-east," in r)]
+    (run / "requests.csv").write_text("\n".join(kept) + "\n")  # dc-east's users stuck: nothing started
+    east = series(load_run(run), 1.0)["dc-east"]
+    assert [b.success for b in east[19:22]] == [1.0, None, None] and east[20].requests == 0
+    assert east[40].success == 1.0
+
+
+def test_the_timeline_shows_the_hypothesis_only_when_its_verdict_changes(tmp_path):
+    run = synthetic_run(tmp_path / "run")
+    probe = {"probe": "feed success >= 90%", "status": "deviated", "shown": "41%"}
+    with (run / "journal.jsonl").open("a") as journal:
+        for s, met in ((21, True), (22, False), (23, False), (41, True)):
+            event = {"t": T0 + s, "event": "hypothesis", "phase": "during", "met": met, "probes": [] if met else [probe]}
+            journal.write(json.dumps(event) + "\n")
+    text = write_postmortem(run)[1].read_text()
+    assert text.count("hypothesis") == 3
+    assert "| +0:22.0 | hypothesis **deviated** (during): feed success >= 90%: 41% |" in text
