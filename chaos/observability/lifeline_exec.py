@@ -4,6 +4,8 @@ PARENT_PID PROGRAM ARGS...``.
 Prometheus is a Go binary we cannot teach to watch its parent, so this sets Linux's parent-death
 signal and then *becomes* the program (execv keeps the pid and the signal setting). A crashed
 `blackout` then leaves no Prometheus behind. Elsewhere (macOS) it just runs the program.
+Linux sends the signal when the *thread* that started it ends: start it from a thread that outlives it
+(``observe_run`` starts and stops Prometheus on the same thread).
 """
 from __future__ import annotations
 
