@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ class Rate:
     connections: int
     seconds: float
     ok: int = 0
+    degraded: int = 0  # 2xx answers the judge refused (e.g. a feed served from a fallback)
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
@@ -41,7 +43,7 @@ class Rate:
     def summary(self) -> dict:
         return {
             "url": self.url, "connections": self.connections, "seconds": round(self.seconds, 2),
-            "ok": self.ok, "per_second": round(self.per_second, 1),
+            "ok": self.ok, "degraded": self.degraded, "per_second": round(self.per_second, 1),
             "p50_ms": _round(self.percentile(50)), "p99_ms": _round(self.percentile(99)),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())}, "errors": dict(self.errors),
             "generator_cpu_percent": round(self.generator_cpu_percent, 1),
@@ -59,9 +61,10 @@ def _check_loopback(url: str) -> None:
 
 async def closed_loop(
     url: str, *, connections: int = 32, seconds: float = 10.0, warmup_s: float = 2.0,
-    headers: dict[str, str] | None = None, timeout_s: float = 10.0,
+    headers: dict[str, str] | None = None, timeout_s: float = 10.0, judge: Callable[[bytes], bool] | None = None,
 ) -> Rate:  # fmt: skip
-    """GET ``url`` from ``connections`` concurrent keep-alive connections; count 2xx answers per second."""
+    """GET ``url`` from ``connections`` concurrent keep-alive connections; count 2xx answers per second
+    (only those ``judge(body)`` accepts, when given: a cheap fallback answer is no measure of capacity)."""
     _check_loopback(url)
     if not 1 <= connections <= MAX_CONNECTIONS or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"connections must be 1..{MAX_CONNECTIONS} and seconds 0..{MAX_SECONDS:g}")
@@ -81,7 +84,7 @@ async def closed_loop(
                 sent = time.monotonic()
                 try:
                     async with session.get(url) as response:
-                        await response.read()
+                        body = await response.read()
                         status = response.status
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     status, error = 0, type(exc).__name__
@@ -95,6 +98,9 @@ async def closed_loop(
                     continue
                 rate.statuses[status] += 1
                 if 200 <= status < 300:
+                    if judge is not None and not judge(body):
+                        rate.degraded += 1
+                        continue
                     rate.ok += 1
                     rate.latencies_ms.append((done - sent) * 1000.0)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
@@ -15,6 +15,7 @@ from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.policy import ProfileHolder
 from services.common.resilience import DEADLINE_HEADER, parse_header
+from services.common.responses import json_response
 from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenError, bearer
@@ -85,7 +86,7 @@ async def login(body: Login, ctx: ServiceContext = Depends(context)) -> dict:
 @router.get("/feed")
 async def feed(
     request: Request, limit: int = Query(10, ge=1, le=50), who: Identity = Depends(caller)
-) -> dict:
+) -> Response:
     ctx: ServiceContext = request.app.state.ctx
     try:
         recs = await ctx.deps["recommender"].get_json(f"/recommendations/{who.user_id}", params={"limit": limit})
@@ -95,7 +96,7 @@ async def feed(
         items = generic_items(limit, ctx.settings.seed)
     if items:
         await _attach_view_counts(ctx, request.app.state.memory, items)
-    return {"user_id": who.user_id, "items": items}
+    return json_response({"user_id": who.user_id, "items": items})
 
 
 async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[dict]) -> None:

@@ -6,7 +6,7 @@ import random
 from collections import OrderedDict
 
 import httpx
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, create_service_app
@@ -15,11 +15,13 @@ from services.common.errors import DependencyError
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.seed import generic_items
+from services.common.responses import json_response
 from services.common.settings import ServiceSettings
 from services.recommender import ranking
 from services.recommender.catalog import SCHEMA, Catalog
 
 CACHED_USERS = 10_000
+RNG = random.Random()  # one for the process: seeding a fresh one per feed (from os.urandom) costs more than it gives
 
 
 class Upload(BaseModel):
@@ -65,11 +67,11 @@ def creator_videos(creator_id: PathId, request: Request) -> dict:
 
 
 @router.get("/recommendations/{user_id}")
-async def recommendations(user_id: PathId, request: Request, limit: int = Query(10, ge=1, le=50)) -> dict:
+async def recommendations(user_id: PathId, request: Request, limit: int = Query(10, ge=1, le=50)) -> Response:
     ctx: ServiceContext = request.app.state.ctx
     catalog: Catalog = request.app.state.catalog
     memory: Memory = request.app.state.memory
-    rng = random.Random()
+    rng = RNG
     views = ctx.deps["views"]
     history, trending = await asyncio.gather(
         views.get_json(f"/users/{user_id}/history", params={"limit": 30}),
@@ -84,8 +86,8 @@ async def recommendations(user_id: PathId, request: Request, limit: int = Query(
     if isinstance(history, dict):  # a failed trending read falls back to the last known trending list
         items = ranking.personalized(catalog, history["video_ids"], memory.trending, limit, rng)
         memory.remember_feed(user_id, items)
-        return {"user_id": user_id, "items": items}
-    return {"user_id": user_id, "items": _fall_back(ctx, memory, catalog, user_id, limit, rng)}
+        return json_response({"user_id": user_id, "items": items})
+    return json_response({"user_id": user_id, "items": _fall_back(ctx, memory, catalog, user_id, limit, rng)})
 
 
 def _fall_back(ctx: ServiceContext, memory: Memory, catalog: Catalog, user_id: str, limit: int, rng: random.Random) -> list[dict]:

@@ -42,6 +42,7 @@ class Catalog:
             row["video_id"]: Entry(row["video_id"], row["title"], row["creator_id"], tuple(json.loads(row["tags"])))
             for row in db.query("SELECT * FROM videos ORDER BY created_at, video_id")
         }
+        self.ordered: list[Entry] = list(self.entries.values())  # the same, by position (for sampling)
 
     def add(self, title: str, creator_id: str, tags: list[str]) -> Entry:
         entry = Entry(f"up-{uuid.uuid4().hex[:12]}", title, creator_id, tuple(tags))
@@ -51,6 +52,7 @@ class Catalog:
                 (entry.video_id, title, creator_id, json.dumps(tags), time.time()),
             )
         self.entries[entry.video_id] = entry
+        self.ordered.append(entry)
         return entry
 
     def by_creator(self, creator_id: str) -> list[str]:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
@@ -35,6 +35,7 @@ from services.common.http import DependencyClient
 from services.common.ids import Id, PathId
 from services.common.metrics import REPLICATION_LAG
 from services.common.seed import seed_view_events
+from services.common.responses import json_response
 from services.common.settings import ServiceSettings
 from services.views import aggregates
 
@@ -249,23 +250,23 @@ def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) ->
 # Reads are async on purpose: each is a few index lookups on the reader connection, cheaper on the event
 # loop than a hop to the thread pool. Writes stay sync (a thread): their commit waits for an fsync.
 @router.get("/videos/{video_id}/views")
-async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> dict:
-    return {"video_id": video_id, "views": views.counts([video_id])[video_id]}
+async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> Response:
+    return json_response({"video_id": video_id, "views": views.counts([video_id])[video_id]})
 
 
 @router.post("/views/counts")
-async def batch_counts(body: CountsRequest, views: ViewLog = Depends(log)) -> dict:
-    return {"counts": views.counts(body.video_ids)}
+async def batch_counts(body: CountsRequest, views: ViewLog = Depends(log)) -> Response:
+    return json_response({"counts": views.counts(body.video_ids)})
 
 
 @router.get("/users/{user_id}/history")
-async def user_history(user_id: PathId, limit: int = Query(50, ge=1, le=500), views: ViewLog = Depends(log)) -> dict:
-    return {"user_id": user_id, "video_ids": views.history(user_id, limit)}
+async def user_history(user_id: PathId, limit: int = Query(50, ge=1, le=500), views: ViewLog = Depends(log)) -> Response:
+    return json_response({"user_id": user_id, "video_ids": views.history(user_id, limit)})
 
 
 @router.get("/trending")
-async def trending(limit: int = Query(20, ge=1, le=200), views: ViewLog = Depends(log)) -> dict:
-    return {"videos": [{"video_id": vid, "views": n} for vid, n in views.trending(limit)]}
+async def trending(limit: int = Query(20, ge=1, le=200), views: ViewLog = Depends(log)) -> Response:
+    return json_response({"videos": [{"video_id": vid, "views": n} for vid, n in views.trending(limit)]})
 
 
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
