@@ -34,6 +34,14 @@ test: install ## the whole suite; every test tears its processes down (e.g. make
 bench: install ## naive vs resilient under the same power loss, checked against the goals (e.g. make bench)
 	$(PY) benchmarks/outage_contrast.py --baseline $(BASELINE) --outage $(OUTAGE) --recovery $(RECOVERY) --users $(USERS)
 
+.PHONY: bench-all
+bench-all: install ## every script in benchmarks/ in turn, each figure against its goal; exit 1 if any missed (e.g. make bench-all)
+	@# A loop, not a list: a new benchmark is picked up by dropping its script into benchmarks/.
+	@failed=""; for script in benchmarks/*.py; do \
+		echo "== $$script"; $(PY) $$script || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "missed a goal or failed:$$failed"; exit 1; fi; echo "every benchmark met its goals"
+
 up: install ## start the stack in the background (e.g. make up PROFILE=naive)
 	$(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml
 

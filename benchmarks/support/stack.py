@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import random
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,13 +37,17 @@ def _runtime(topo: Topology, run_dir: Path, profile: Path | None) -> LocalRuntim
 
 
 @contextmanager
-def running(topo: Topology, profile: str | None, run_dir: Path | None = None) -> Iterator[LocalRuntime]:
-    """A started stack (``profiles/<profile>.yaml``); torn down on the way out, whatever happens."""
+def running(
+    topo: Topology, profile: str | None, run_dir: Path | None = None, timings: dict[str, float] | None = None
+) -> Iterator[LocalRuntime]:
+    """A started stack (``profiles/<profile>.yaml``); torn down on the way out, whatever happens.
+    ``timings["up_s"]``: how long ``up()`` took, from the first bind to every instance healthy."""
     profile_path = PROJECT / "profiles" / f"{profile}.yaml" if profile else None
     with tempfile.TemporaryDirectory(prefix="blackout-bench-") as scratch:
         where = run_dir or Path(scratch)
         for attempt in range(1, TRIES + 1):
             runtime = _runtime(topo, where / f"try-{attempt}", profile_path)
+            started = time.monotonic()
             try:
                 runtime.up()
             except RuntimeError_ as exc:
@@ -50,6 +55,8 @@ def running(topo: Topology, profile: str | None, run_dir: Path | None = None) ->
                 if "is taken" in str(exc) and attempt < TRIES:
                     continue
                 raise
+            if timings is not None:
+                timings["up_s"] = time.monotonic() - started
             try:
                 yield runtime
             finally:
@@ -74,4 +81,20 @@ def cpu_seconds(runtime: LocalRuntime) -> dict[str, float]:
             except psutil.NoSuchProcess:
                 continue
             used[name] = times.user + times.system
+    return used
+
+
+def memory_bytes(runtime: LocalRuntime) -> dict[str, dict[str, int]]:
+    """Per running instance: rss (what `ps` shows; counts shared library pages once per process) and
+    pss (shared pages split between the processes sharing them: what the stack really costs)."""
+    import psutil
+
+    used = {}
+    for name, info in runtime.status().items():
+        if info["pid"] is not None:
+            try:
+                full = psutil.Process(info["pid"]).memory_full_info()
+            except psutil.NoSuchProcess:
+                continue
+            used[name] = {"rss": full.rss, "pss": getattr(full, "pss", full.rss)}
     return used
