@@ -4,13 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BLACKOUT := $(VENV)/bin/blackout
 PROFILE ?= naive
-BASELINE ?= 20
-OUTAGE ?= 30
-RECOVERY ?= 30
-USERS ?= 20
+SCENARIO ?= dc-power-loss
+USERS ?=
+SEED ?=
 DC ?= dc-east
+# optional flags, passed only when set
+RUN_FLAGS = $(if $(USERS),--users $(USERS)) $(if $(SEED),--seed $(SEED))
 
-.PHONY: help install outage test bench up down status power-off power-on profile validate clean
+.PHONY: help install outage scenarios panic test bench up down status power-off power-on profile validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,15 +25,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-outage: install ## the demo on local processes (e.g. make outage PROFILE=naive OUTAGE=30 USERS=20)
-	$(BLACKOUT) outage --profile profiles/$(PROFILE).yaml --dc $(DC) --baseline $(BASELINE) \
-		--outage $(OUTAGE) --recovery $(RECOVERY) --users $(USERS)
+outage: install ## a scenario on local processes; exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
+	@# exit 1 means "the hypothesis deviated": the expected lesson of the naive profile, not a broken demo
+	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml $(RUN_FLAGS) || [ $$? -eq 1 ]
+
+scenarios: install ## list the scenario library (e.g. make scenarios)
+	$(BLACKOUT) scenarios
+
+panic: ## remove every fault and restore all power on the running stack (e.g. make panic)
+	$(BLACKOUT) panic
 
 test: install ## the whole suite; every test tears its processes down (e.g. make test)
 	$(PY) -m pytest
 
 bench: install ## naive vs resilient under the same power loss, checked against the goals (e.g. make bench)
-	$(PY) benchmarks/outage_contrast.py --baseline $(BASELINE) --outage $(OUTAGE) --recovery $(RECOVERY) --users $(USERS)
+	$(PY) benchmarks/outage_contrast.py --scenario $(SCENARIO) $(RUN_FLAGS)
 
 .PHONY: bench-all
 bench-all: install ## every script in benchmarks/ in turn, each figure against its goal; exit 1 if any missed (e.g. make bench-all)
@@ -60,8 +67,8 @@ power-on: ## restore a data center's power (e.g. make power-on DC=dc-east)
 profile: ## switch the running stack's profile live (e.g. make profile PROFILE=resilient)
 	$(BLACKOUT) profile profiles/$(PROFILE).yaml
 
-validate: install ## check every topology and profile file (e.g. make validate)
-	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml
+validate: install ## check every topology, profile and scenario file (e.g. make validate)
+	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml chaos/scenarios/*.yaml
 
 .PHONY: prometheus dashboards
 prometheus: ## install Debian's Prometheus where possible (root + apt-get), for live dashboards (e.g. make prometheus)

@@ -1,8 +1,8 @@
 """Benchmark: the same power loss under the naive and the resilient profile, checked against the goals.
 
-Runs two real outages on local processes (about 4 minutes with the default durations), prints every
-figure next to its goal, and exits 1 if a goal was missed. Run: `make bench` or
-    .venv/bin/python benchmarks/outage_contrast.py [--baseline 20 --outage 30 --recovery 30 --users 20]
+Runs the dc-power-loss scenario twice on local processes (about 3 minutes), prints every figure next to
+its goal, and exits 1 if a goal was missed. Run: `make bench` or
+    .venv/bin/python benchmarks/outage_contrast.py [--scenario dc-power-loss --users 20 --seed N]
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from chaos.journal import Journal
 from chaos.loadgen import read_rows
-from chaos.outage import OutageOptions, run_outage
+from chaos.engine.run import RunOptions, run_scenario
 from chaos.report import RunSummary, build_summary
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -74,19 +74,18 @@ def check(naive_dir: Path, resilient_dir: Path) -> list[Goal]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=float, default=20)
-    parser.add_argument("--outage", type=float, default=30)
-    parser.add_argument("--recovery", type=float, default=30)
-    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--scenario", default="dc-power-loss", help="a scenario with one power loss")
+    parser.add_argument("--users", type=int, default=None, help="default: the scenario's")
+    parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     args = parser.parse_args()
     console = Console()
     dirs = {}
     for name in ("naive", "resilient"):
-        dirs[name] = run_outage(OutageOptions(
-            profile=PROJECT / "profiles" / f"{name}.yaml", baseline_s=args.baseline, outage_s=args.outage,
-            recovery_s=args.recovery, users=args.users, runs_root=args.runs,
-        ), console)  # fmt: skip
+        dirs[name] = run_scenario(RunOptions(
+            scenario=args.scenario, profile=PROJECT / "profiles" / f"{name}.yaml", users=args.users, seed=args.seed,
+            runs_root=args.runs,
+        ), console).run_dir  # fmt: skip
     goals = check(dirs["naive"], dirs["resilient"])
     table = Table("profile", "figure", "measured", "goal", "met", title="power loss of dc-east: goals")
     for g in goals:

@@ -17,27 +17,20 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM tears down exactly like Ctrl-C
 
 
-def cmd_outage(args: argparse.Namespace) -> int:
-    from chaos.outage import OutageOptions, run_outage
-
-    run_outage(
-        OutageOptions(
-            topology=args.topology, profile=args.profile, dc=args.dc, baseline_s=args.baseline,
-            outage_s=args.outage, recovery_s=args.recovery, users=args.users, runs_root=args.runs,
-        )  # fmt: skip
-    )
-    return 0
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
+    from chaos.engine.scenario import parse_scenario
     from chaos.topology import parse_topology
     from services.common.config_files import load_yaml
     from services.common.policy import parse_profile
 
     for path in args.files:
         data = load_yaml(path)
-        kind = "topology" if isinstance(data, dict) and "data_centers" in data else "profile"
-        (parse_topology if kind == "topology" else parse_profile)(data, str(path))
+        kind = "profile"
+        if isinstance(data, dict) and "data_centers" in data:
+            kind = "topology"
+        elif isinstance(data, dict) and "timeline" in data:
+            kind = "scenario"
+        {"topology": parse_topology, "profile": parse_profile, "scenario": parse_scenario}[kind](data, str(path))
         print(f"{path}: valid {kind}")
     return 0
 
@@ -59,23 +52,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chaos.outage import DEFAULT_PROFILE
+    from chaos.commands import add_scenario_commands
     from chaos.observability.cli import add_prometheus_command
     from chaos.supervisor import add_supervisor_commands
 
     parser = argparse.ArgumentParser(prog="blackout", description="A data center loses power; watch the cascade.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    outage = sub.add_parser("outage", help="run the power-loss demo under load and print what users saw")
-    outage.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
-    outage.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="resilience profile (YAML)")
-    outage.add_argument("--dc", default="dc-east", help="the data center that loses power")
-    outage.add_argument("--baseline", type=_seconds, default=20.0, help="seconds of steady load first")
-    outage.add_argument("--outage", type=_seconds, default=30.0, help="seconds without power")
-    outage.add_argument("--recovery", type=_seconds, default=30.0, help="seconds after power returns")
-    outage.add_argument("--users", type=_users, default=20, help="simulated users (1-20000)")
-    outage.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
-    outage.set_defaults(func=cmd_outage)
+    add_scenario_commands(sub, _users)
 
     validate = sub.add_parser("validate", help="check topology and profile files without running anything")
     validate.add_argument("files", nargs="+", type=Path)
@@ -93,13 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_supervisor_commands(sub)
     add_prometheus_command(sub)
     return parser
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 1 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text}: give between 1 and 3600 seconds")
-    return value
 
 
 def _users(text: str) -> int:

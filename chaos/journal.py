@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from chaos.events import EventBus
 
 JOURNAL = "journal.jsonl"
 
@@ -22,13 +25,17 @@ def new_run_dir(root: Path, scenario: str) -> Path:
 
 
 class Journal:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, bus: EventBus | None = None) -> None:
         self.path = run_dir / JOURNAL
+        self.bus = bus
+        self._lock = threading.Lock()  # several threads record (control API, engine, lease renewer)
 
     def record(self, event: str, **fields: Any) -> dict:
         entry = {"t": time.time(), "event": event, **fields}
-        with self.path.open("a") as f:
-            f.write(json.dumps(entry) + "\n")
+        with self._lock, self.path.open("a") as f:
+            f.write(json.dumps(entry, default=str) + "\n")
+        if self.bus is not None:
+            self.bus.publish(entry)
         return entry
 
     def read(self) -> list[dict]:

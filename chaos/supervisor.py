@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -17,13 +18,16 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.control import CONTROL_FILE, ControlClient, ControlServer
-from chaos.journal import new_run_dir
-from chaos.outage import topology_for
+from chaos.journal import Journal, new_run_dir
+from chaos.engine.run import topology_for
+from chaos.events import EventBus
+from chaos.faults.injector import FaultInjector
+from chaos.controller import Controller
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
 from services.common.errors import BlackoutError
-from services.common.policy import load_profile
+from services.common.policy import Profile, load_profile
 
 DETACH_TIMEOUT_S = 120.0
 
@@ -37,21 +41,53 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(args)
     run_dir = new_run_dir(args.runs, f"up-{topology.name}")
-    runtime = LocalRuntime(topology, run_dir, profile=args.profile.resolve())
-    control = ControlServer(runtime, args.runs, run_dir)
+    bus = EventBus()
+    journal = Journal(run_dir, bus)
+    runtime = LocalRuntime(topology, run_dir, profile=args.profile.resolve(), journal=journal)
     console = Console()
-    try:
+    with Supervised(runtime, journal, bus, args.runs, run_dir, profile) as control:
         with console.status("starting the services..."):
             runtime.up()
-        control.start()
+        control.serve()
         _print_status(console, runtime.status())
         console.print(f"run directory {run_dir}; Ctrl-C or `blackout down` stops everything")
-        while not control.shutdown.wait(timeout=1.0):
+        while not control.server.shutdown.wait(timeout=1.0):
             pass
-    finally:
-        control.stop()
-        runtime.down()
     return 0
+
+
+class Supervised:
+    """A stack under a controller: on leaving (normally, Ctrl-C, SIGTERM, an exception) every fault is rolled
+    back, the control API stops and every process is gone."""
+
+    def __init__(self, runtime: LocalRuntime, journal: Journal, bus: EventBus, runs_root: Path, run_dir: Path,
+                 profile: Profile) -> None:  # fmt: skip
+        self.runtime, self.journal, self.bus, self.runs_root, self.run_dir = runtime, journal, bus, runs_root, run_dir
+        self.profile = profile
+        self.injector: FaultInjector | None = None
+        self.controller: Controller | None = None
+        self.server: ControlServer
+
+    def __enter__(self) -> Supervised:
+        return self
+
+    def serve(self) -> None:
+        self.injector = FaultInjector(self.runtime, self.journal, random.Random(), profile=self.profile)
+        self.controller = Controller(self.runtime, self.injector, self.journal, self.bus, self.runs_root)
+        self.server = ControlServer(self.controller, self.runs_root, self.run_dir)
+        self.server.start()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.controller is not None:
+                self.controller.close()
+            if self.injector is not None:
+                self.injector.revert_all()
+                self.injector.close()
+        finally:
+            if self.controller is not None:
+                self.server.stop()
+            self.runtime.down()
 
 
 def _detach(args: argparse.Namespace) -> int:
@@ -133,7 +169,7 @@ def _alive(pid: int) -> bool:
 
 
 def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
-    from chaos.outage import DEFAULT_PROFILE
+    from chaos.engine.run import DEFAULT_PROFILE
 
     def runs_option(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")

@@ -21,7 +21,8 @@ class Instance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     service: ServiceName
-    port: int = Field(ge=1024, le=65535)
+    # 0: the runtime binds any free port and reports it (tests run beside a live demo this way)
+    port: int = Field(ge=0, le=65535)
     # dependency service -> instance names in failover order
     depends_on: dict[ServiceName, list[str]] = {}
 
@@ -63,13 +64,34 @@ class Topology(BaseModel):
             known = ", ".join(sorted(self.data_centers))
             raise ConfigError(f"data center '{dc}'", f"unknown; known data centers: {known}")
 
-    def with_ports(self, allocate: Callable[[], int]) -> Topology:
-        """A copy with every port replaced (tests run beside a live demo on free ports)."""
+    def with_ports(self, allocate: Callable[[str], int]) -> Topology:
+        """A copy with every port replaced by ``allocate(instance name)``."""
         copy = self.model_copy(deep=True)
         for center in copy.data_centers.values():
-            for inst in center.instances.values():
-                inst.port = allocate()
+            for name, inst in center.instances.items():
+                inst.port = allocate(name)
         return copy
+
+    def with_any_ports(self) -> Topology:
+        """A copy whose every port is 0: the runtime binds free ports itself (no race with other sockets)."""
+        return self.with_ports(lambda name: 0)
+
+    def find(self, name: str) -> list[str]:
+        """Instances named by a data center, a service or an instance name; an unknown name lists what exists."""
+        instances = self.instances()
+        if name in self.data_centers:
+            return list(self.data_centers[name].instances)
+        if name in instances:
+            return [name]
+        chosen = [inst for inst, (_, spec) in instances.items() if spec.service == name]
+        if chosen:
+            return chosen
+        raise ConfigError(
+            f"'{name}'",
+            f"no data center, service or instance of that name; data centers: {', '.join(sorted(self.data_centers))}; "
+            f"services: {', '.join(sorted({s.service for _, s in instances.values()}))}; "
+            f"instances: {', '.join(sorted(instances))}",
+        )
 
 
 def check(topology: Topology, source: str) -> Topology:
@@ -87,9 +109,12 @@ def check(topology: Topology, source: str) -> Topology:
         where = f"data_centers.{dc}.instances.{name}"
         if not _matches(name):
             raise ConfigError(source, f"field '{where}': a name must match {NAME}")
-        if inst.port in ports:
+        if inst.port and inst.port in ports:
             raise ConfigError(source, f"field '{where}.port': port {inst.port} is also used by {ports[inst.port]}")
-        ports[inst.port] = name
+        if inst.port:
+            if inst.port < 1024:
+                raise ConfigError(source, f"field '{where}.port': {inst.port} is privileged; use 1024-65535, or 0 for any")
+            ports[inst.port] = name
         for dep, targets in inst.depends_on.items():
             if not targets:
                 raise ConfigError(source, f"field '{where}.depends_on.{dep}': depends on nothing (empty list)")

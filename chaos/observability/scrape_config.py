@@ -82,6 +82,15 @@ def service_targets(topology: Topology) -> list[dict]:
     ]
 
 
+def target_names(topology: Topology) -> list[dict]:
+    """Metric relabelling: a dependency's ``target`` label (the URL a service calls) becomes the instance
+    name, so a breaker reads "views-east", not a port number that changes from run to run."""
+    return [
+        {"source_labels": ["target"], "regex": re.escape(topology.url(name)), "target_label": "target", "replacement": name}
+        for name in sorted(topology.instances())
+    ]
+
+
 def _extra_job(name: str, url: str) -> dict:
     """A scrape job for one more endpoint (the controller, the load generator), given as a full URL."""
     if not JOB_NAME.fullmatch(name):
@@ -97,13 +106,19 @@ def _extra_job(name: str, url: str) -> dict:
     }
 
 
-def scrape_config(targets_file: Path, rules_file: Path, extra_targets: dict[str, str]) -> dict:
+def scrape_config(
+    targets_file: Path, rules_file: Path, extra_targets: dict[str, str], relabel: list[dict] | None = None
+) -> dict:
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL, "scrape_timeout": "900ms"},
         "rule_files": [str(rules_file)],
         "scrape_configs": [
             # The file is re-read when it changes; 1 s keeps a restarted topology's targets current.
-            {"job_name": SERVICES_JOB, "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}]},
+            {
+                "job_name": SERVICES_JOB,
+                "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}],
+                "metric_relabel_configs": relabel or [],
+            },
             {"job_name": USERS_JOB, "file_sd_configs": [{"files": [str(users_file(targets_file.parent))], "refresh_interval": "1s"}]},
             *(_extra_job(name, url) for name, url in sorted(extra_targets.items())),
         ],
@@ -116,7 +131,7 @@ def write_config(topology: Topology, directory: Path, extra_targets: dict[str, s
     targets_file = directory / "targets" / "services.json"
     rules_file = directory / "rules.yml"
     config_file = directory / "prometheus.yml"
-    config = scrape_config(targets_file, rules_file, extra_targets)  # validates before writing anything
+    config = scrape_config(targets_file, rules_file, extra_targets, target_names(topology))  # validates first
     write_targets(topology, targets_file)
     write_user_targets(directory / "targets", {})
     rules_file.write_text(yaml.safe_dump(recording_rules(), sort_keys=False, width=200))

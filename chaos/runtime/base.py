@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.common.errors import BlackoutError
+from chaos.topology import Topology
 from services.common.policy import Profile
 
 
@@ -17,12 +18,25 @@ class RuntimeError_(BlackoutError):
 @dataclass(frozen=True)
 class PowerEvent:
     dc: str
-    action: str  # "off" | "on"
+    action: str  # "off" | "on" | "kill" | "start"
     instances: tuple[str, ...]
     seconds: float  # how long the cut (all processes gone) or the restore (all healthy) took
+    healthy: bool = True  # "on"/"start": every instance answered /healthz in time
+    detail: str = ""  # why not, when not healthy
 
 
 class Runtime(ABC):
+    """A topology brought to life. ``topology`` holds the real ports once ``up`` returned; ``admin_secret``
+    opens every instance's /admin routes (profiles, faults)."""
+
+    name: str
+    topology: Topology
+    admin_secret: str
+    # The faults this runtime can apply (link faults go through the services' admin routes).
+    supported_faults: frozenset[str] = frozenset(
+        {"power_off", "power_on", "kill_instance", "latency", "errors", "blackhole", "partition", "brownout"}
+    )
+
     @abstractmethod
     def up(self) -> None: ...
 
@@ -33,7 +47,20 @@ class Runtime(ABC):
     def power_off(self, dc: str) -> PowerEvent: ...
 
     @abstractmethod
-    def power_on(self, dc: str) -> PowerEvent: ...
+    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
+        """Restore power and wait for health; a data center that stays unhealthy is reported, not raised."""
+
+    @abstractmethod
+    def kill_instance(self, name: str) -> PowerEvent:
+        """SIGKILL one instance."""
+
+    @abstractmethod
+    def start_instance(self, name: str) -> PowerEvent:
+        """Start one instance that was killed, and wait for its health."""
+
+    @abstractmethod
+    def powered(self) -> dict[str, bool]:
+        """data center -> has power."""
 
     @abstractmethod
     def switch_profile(self, profile: Profile) -> dict[str, str]:

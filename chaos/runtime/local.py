@@ -3,6 +3,8 @@
 Power off = SIGKILL to the group: no graceful shutdown, no flushing. The runtime binds every listening
 socket itself and hands it to the instance, keeping its own copy open: a powered-off port then accepts
 connections that never get an answer (a dead host behind a live switch) instead of refusing them.
+A topology port of 0 means "any": the runtime binds port 0 and rewrites the topology with the port it got,
+so nothing can take a port between choosing and binding it.
 """
 from __future__ import annotations
 
@@ -11,14 +13,15 @@ import os
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-
 import yaml
 
 from chaos.journal import Journal
@@ -29,9 +32,12 @@ from services.common.settings import dependencies_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_S = 5.0
+HEALTH_POLL_S = 0.05
 
 
 class LocalRuntime(Runtime):
+    name = "local"
+
     def __init__(
         self,
         topology: Topology,
@@ -46,25 +52,34 @@ class LocalRuntime(Runtime):
         self.profile = profile
         self.journal = journal or Journal(run_dir)
         self.health_timeout_s = health_timeout_s
-        self.secret = secrets.token_urlsafe(32)
+        self.token_secret = secrets.token_urlsafe(32)  # signs users' tokens
         self.admin_secret = secrets.token_urlsafe(32)  # opens the services' /admin routes: a different key
         self._sockets: dict[str, socket.socket] = {}
         self._procs: dict[str, subprocess.Popen] = {}
         self._groups: dict[str, int] = {}
         self._lock = threading.RLock()
+        # Every process is started from this one long-lived thread: PR_SET_PDEATHSIG fires when the
+        # *thread* that forked a child ends, so a child started from a short-lived worker thread (a web
+        # request, a scenario step) would be killed when that thread is reaped.
+        self._spawner: ThreadPoolExecutor | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def up(self) -> None:
         with self._lock:
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
+            self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
             for name, (_, inst) in self.topology.instances().items():
                 self._sockets[name] = _bind(name, inst.port)
+            self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
             for dc in self.topology.data_centers:
-                self._start_dc(dc)
+                self._start(dc, self._names(dc))
             self._write_state()
-            self._wait_healthy(list(self.topology.instances()))
-            self.journal.record("up", topology=self.topology.name, pids=self._pids())
+        unhealthy = self._wait_healthy(list(self.topology.instances()))
+        if unhealthy:
+            raise RuntimeError_(unhealthy)
+        self.journal.record("up", topology=self.topology.name, pids=self._pids(),
+                            ports={n: i.port for n, (_, i) in self.topology.instances().items()})  # fmt: skip
 
     def down(self) -> None:
         with self._lock:
@@ -73,6 +88,9 @@ class LocalRuntime(Runtime):
             for sock in self._sockets.values():
                 sock.close()
             self._sockets.clear()
+            if self._spawner is not None:
+                self._spawner.shutdown(wait=True)
+                self._spawner = None
             if self.journal.path.parent.exists():
                 self._write_state()
 
@@ -81,7 +99,7 @@ class LocalRuntime(Runtime):
         with self._lock:
             if dc not in self._groups:
                 raise RuntimeError_(f"{dc} is already powered off")
-            names = self._names(dc)
+            names = [n for n in self._names(dc) if n in self._procs]
             started = time.monotonic()
             _killpg(self._groups.pop(dc), signal.SIGKILL)
             for name in names:
@@ -91,18 +109,62 @@ class LocalRuntime(Runtime):
             self._write_state()
             return event
 
-    def power_on(self, dc: str) -> PowerEvent:
+    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
+        """Start the data center's instances (services in ``boot_order`` first, ``stagger_s`` apart), then wait
+        for health outside the lock: a data center that does not come back is a result, not an exception."""
         self.topology.require_dc(dc)
+        waves = self._boot_waves(dc, boot_order)
         with self._lock:
             if dc in self._groups:
                 raise RuntimeError_(f"{dc} is already powered on")
+            for name in self._names(dc):
+                _drop_queued_connections(self._sockets[name])
             started = time.monotonic()
-            self._start_dc(dc)
+            self._start(dc, waves[0])
             self._write_state()
-            self._wait_healthy(self._names(dc))
-            event = PowerEvent(dc, "on", tuple(self._names(dc)), time.monotonic() - started)
-            self.journal.record("power-on", dc=dc, seconds=event.seconds, pids=self._pids(dc))
+        for wave in waves[1:]:
+            time.sleep(stagger_s)  # the stagger itself is the scenario's wish, not a readiness wait
+            with self._lock:
+                if dc not in self._groups:
+                    break  # powered off again meanwhile (flapping)
+                self._start(dc, wave)
+                self._write_state()
+        names = self._names(dc)
+        unhealthy = self._wait_healthy(names)
+        event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
+        self.journal.record("power-on", dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
+                            pids=self._pids(dc), boot_order=[list(w) for w in waves])  # fmt: skip
+        return event
+
+    def kill_instance(self, name: str) -> PowerEvent:
+        dc = self._dc_of(name)
+        with self._lock:
+            proc = self._procs.pop(name, None)
+            if proc is None:
+                raise RuntimeError_(f"{name} is not running")
+            started = time.monotonic()
+            proc.kill()
+            proc.wait()
+            event = PowerEvent(dc, "kill", (name,), time.monotonic() - started)
+            if not any(n in self._procs for n in self._names(dc)):
+                self._groups.pop(dc, None)  # the last of its data center: the group is gone
+            self.journal.record("kill-instance", dc=dc, instance=name, pid=proc.pid, seconds=event.seconds)
+            self._write_state()
             return event
+
+    def start_instance(self, name: str) -> PowerEvent:
+        dc = self._dc_of(name)
+        with self._lock:
+            if name in self._procs:
+                raise RuntimeError_(f"{name} is already running")
+            _drop_queued_connections(self._sockets[name])
+            started = time.monotonic()
+            self._start(dc, [name])
+            self._write_state()
+        unhealthy = self._wait_healthy([name])
+        event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
+        self.journal.record("start-instance", dc=dc, instance=name, pid=self._procs[name].pid, healthy=event.healthy)
+        return event
 
     def status(self) -> dict[str, dict]:
         with self._lock:
@@ -119,6 +181,10 @@ class LocalRuntime(Runtime):
                 }
             return result
 
+    def powered(self) -> dict[str, bool]:
+        with self._lock:
+            return {dc: dc in self._groups for dc in self.topology.data_centers}
+
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         """Swap every running instance's profile live; instances powered on later start with it too."""
         with self._lock:
@@ -126,53 +192,73 @@ class LocalRuntime(Runtime):
             path.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
             self.profile = path
             running = [name for name, info in self.status().items() if info["state"] == "running"]
-            results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
-            self.journal.record("profile", profile=profile.name, results=results)
-            return results
+        results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
+        self.journal.record("profile", profile=profile.name, results=results)
+        return results
 
     def _pids(self, dc: str | None = None) -> dict[str, int]:
         names = self._names(dc) if dc else list(self._procs)
-        return {name: self._procs[name].pid for name in names}
+        return {name: self._procs[name].pid for name in names if name in self._procs}
 
     # -- internals -------------------------------------------------------------------------------
     def _names(self, dc: str) -> list[str]:
         return list(self.topology.data_centers[dc].instances)
 
-    def _start_dc(self, dc: str) -> None:
-        group = 0  # the first process leads a new group; the others join it
-        for name in self._names(dc):
-            inst = self.topology.instances()[name][1]
-            sock = self._sockets[name]
-            env = {
-                **os.environ,
-                "PYTHONUNBUFFERED": "1",
-                "BLACKOUT_SERVICE": inst.service,
-                "BLACKOUT_INSTANCE": name,
-                "BLACKOUT_DC": dc,
-                "BLACKOUT_PORT": str(inst.port),
-                "BLACKOUT_LISTEN_FD": str(sock.fileno()),
-                "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
-                "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
-                "BLACKOUT_TOKEN_SECRET": self.secret,
-                "BLACKOUT_ADMIN_SECRET": self.admin_secret,
-                "BLACKOUT_SUPERVISOR_PID": str(os.getpid()),
-            }
-            if self.profile is not None:
-                env["BLACKOUT_PROFILE"] = str(self.profile)
-            with (self.run_dir / "logs" / f"{name}.log").open("ab") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "services.common.runner"],
-                    env=env,
-                    cwd=PROJECT_ROOT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(sock.fileno(),),
-                    process_group=group,
-                )
+    def _dc_of(self, name: str) -> str:
+        found = self.topology.instances().get(name)
+        if found is None:
+            raise RuntimeError_(f"no instance '{name}'; instances: {', '.join(sorted(self.topology.instances()))}")
+        return found[0]
+
+    def _boot_waves(self, dc: str, boot_order: list[str] | None) -> list[list[str]]:
+        """Instances grouped by the services named in ``boot_order`` (in that order); the rest come last."""
+        names = self._names(dc)
+        if not boot_order:
+            return [names]
+        instances = self.topology.instances()
+        waves = [[n for n in names if instances[n][1].service == service] for service in boot_order]
+        rest = [n for n in names if instances[n][1].service not in boot_order]
+        return [wave for wave in waves + [rest] if wave]
+
+    def _start(self, dc: str, names: list[str]) -> None:
+        """Start ``names`` in ``dc``'s process group (a new group when the data center has none)."""
+        assert self._spawner is not None, "the runtime is not up"
+        for name in names:
+            group = self._groups.get(dc, 0)
+            proc = self._spawner.submit(self._spawn, dc, name, group).result()
             self._procs[name] = proc
-            group = group or proc.pid
-        self._groups[dc] = group
+            self._groups.setdefault(dc, proc.pid)  # the first process leads the group; the others join it
+
+    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen:
+        inst = self.topology.instances()[name][1]
+        sock = self._sockets[name]
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "BLACKOUT_SERVICE": inst.service,
+            "BLACKOUT_INSTANCE": name,
+            "BLACKOUT_DC": dc,
+            "BLACKOUT_PORT": str(inst.port),
+            "BLACKOUT_LISTEN_FD": str(sock.fileno()),
+            "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
+            "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
+            "BLACKOUT_TOKEN_SECRET": self.token_secret,
+            "BLACKOUT_ADMIN_SECRET": self.admin_secret,
+            "BLACKOUT_SUPERVISOR_PID": str(os.getpid()),
+        }
+        if self.profile is not None:
+            env["BLACKOUT_PROFILE"] = str(self.profile)
+        with (self.run_dir / "logs" / f"{name}.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "services.common.runner"],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(sock.fileno(),),
+                process_group=group,
+            )
 
     def _stop_dc(self, dc: str) -> None:
         group = self._groups.pop(dc)
@@ -188,17 +274,19 @@ class LocalRuntime(Runtime):
                 _killpg(group, signal.SIGKILL)
                 proc.wait()
 
-    def _wait_healthy(self, names: list[str]) -> None:
+    def _wait_healthy(self, names: list[str]) -> str:
+        """Poll until every instance answers /healthz; "" when they all do, else why not (never raises)."""
         deadline = time.monotonic() + self.health_timeout_s
         pending = set(names)
         with httpx.Client(timeout=2.0) as client:
             while pending:
                 for name in sorted(pending):
-                    proc = self._procs[name]
+                    with self._lock:
+                        proc = self._procs.get(name)
+                    if proc is None:
+                        return f"{name} lost power again while starting"
                     if proc.poll() is not None:
-                        raise RuntimeError_(
-                            f"{name} exited with code {proc.returncode} while starting; its log:\n{self._log_tail(name)}"
-                        )
+                        return f"{name} exited with code {proc.returncode} while starting; its log:\n{self._log_tail(name)}"
                     try:
                         if client.get(self.topology.url(name) + "/healthz").status_code == 200:
                             pending.discard(name)
@@ -207,11 +295,10 @@ class LocalRuntime(Runtime):
                 if not pending:
                     break
                 if time.monotonic() > deadline:
-                    raise RuntimeError_(
-                        f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} "
-                        f"(logs in {self.run_dir / 'logs'})"
-                    )
-                time.sleep(0.1)  # poll interval
+                    return (f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} "
+                            f"(logs in {self.run_dir / 'logs'})")  # fmt: skip
+                time.sleep(HEALTH_POLL_S)
+        return ""
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         path = self.run_dir / "logs" / f"{name}.log"
@@ -237,9 +324,28 @@ def _bind(name: str, port: int) -> socket.socket:
         raise RuntimeError_(
             f"port {port} for {name} is taken ({exc.strerror}): is another Blackout running? try `blackout down`"
         ) from None
-    sock.listen(128)
+    sock.listen(1024)
     sock.set_inheritable(True)
     return sock
+
+
+def _drop_queued_connections(sock: socket.socket) -> None:
+    """Reset every connection that queued on the port while it was dark.
+
+    A rebooted host has no memory of connections made to it before it came back: their packets get a
+    RST. Without this the new process would accept and serve requests whose callers gave up long ago
+    (a burst of stale work exactly when the data center is weakest)."""
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            conn.close()
+    finally:
+        sock.setblocking(True)
 
 
 def _killpg(group: int, sig: signal.Signals) -> None:

@@ -39,3 +39,7 @@ class DependencyRejected(BlackoutError):
         self.dependency = dependency
         self.status = status
         self.detail = detail
+
+
+class ConflictError(UsageError):
+    """What was asked cannot be done in the present state (a run is in progress, the id is taken)."""

@@ -1,30 +1,40 @@
-"""Real outage runs shared by the end-to-end tests (each takes ~35 s, so each runs once per session)."""
+"""Real scenario runs shared by the end-to-end tests (each takes ~40 s, so each runs once per session)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from fakes.ports import free_port
+from fakes.scenarios import short_power_loss
 from rich.console import Console
 
-from chaos.outage import OutageOptions, run_outage
+from chaos.engine.run import RunOptions, RunResult, run_scenario
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def _run(profile: str, runs_root: Path) -> Path:
-    options = OutageOptions(
-        profile=PROJECT / "profiles" / f"{profile}.yaml", baseline_s=6, outage_s=10, recovery_s=8, users=10,
-        runs_root=runs_root, port_allocator=free_port,
+def _run(profile: str, root: Path) -> RunResult:
+    options = RunOptions(
+        scenario=short_power_loss(root), profile=PROJECT / "profiles" / f"{profile}.yaml", seed=7,
+        runs_root=root / "runs", any_ports=True,
     )  # fmt: skip
-    return run_outage(options, Console(record=True, width=120))
+    return run_scenario(options, Console(record=True, width=120))
 
 
 @pytest.fixture(scope="session")
-def naive_run(tmp_path_factory) -> Path:
-    return _run("naive", tmp_path_factory.mktemp("naive-runs"))
+def naive_result(tmp_path_factory) -> RunResult:
+    return _run("naive", tmp_path_factory.mktemp("naive"))
 
 
 @pytest.fixture(scope="session")
-def resilient_run(tmp_path_factory) -> Path:
-    return _run("resilient", tmp_path_factory.mktemp("resilient-runs"))
+def resilient_result(tmp_path_factory) -> RunResult:
+    return _run("resilient", tmp_path_factory.mktemp("resilient"))
+
+
+@pytest.fixture(scope="session")
+def naive_run(naive_result) -> Path:
+    return naive_result.run_dir
+
+
+@pytest.fixture(scope="session")
+def resilient_run(resilient_result) -> Path:
+    return resilient_result.run_dir

@@ -1,20 +1,36 @@
 """The control API against a runtime that records what it was asked (no processes)."""
 from __future__ import annotations
 
+import json
+import random
 import threading
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from chaos.control import create_control_app
+from chaos.control import ControlClient, ControlServer, _stream, create_control_app
+from chaos.controller import Controller
+from chaos.events import EventBus
+from chaos.faults.injector import FaultInjector
+from chaos.journal import Journal
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_
-from services.common.errors import ConfigError
+from chaos.topology import load_topology
+from services.common.errors import BlackoutError, UsageError
 from services.common.policy import Profile
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 class RecordingRuntime(Runtime):
+    name = "recording"
+    supported_faults = frozenset({"power_off", "power_on", "kill_instance"})  # no link faults: no services
+
     def __init__(self) -> None:
-        self.powered = {"dc-east": True, "dc-west": True}
+        self.topology = load_topology(PROJECT / "topologies" / "fragile.yaml")
+        self.admin_secret = "admin"
+        self.power = {"dc-east": True, "dc-west": True}
+        self.killed: set[str] = set()
         self.profiles: list[str] = []
 
     def up(self) -> None: ...
@@ -22,48 +38,75 @@ class RecordingRuntime(Runtime):
     def down(self) -> None: ...
 
     def _power(self, dc: str, on: bool) -> PowerEvent:
-        if dc not in self.powered:
-            raise ConfigError(f"data center '{dc}'", "unknown; known data centers: dc-east, dc-west")
-        if self.powered[dc] == on:
+        self.topology.require_dc(dc)
+        if self.power[dc] == on:
             raise RuntimeError_(f"{dc} is already powered {'on' if on else 'off'}")
-        self.powered[dc] = on
-        return PowerEvent(dc, "on" if on else "off", ("a",), 0.01)
+        self.power[dc] = on
+        return PowerEvent(dc, "on" if on else "off", tuple(self.topology.data_centers[dc].instances), 0.01)
 
     def power_off(self, dc: str) -> PowerEvent:
         return self._power(dc, False)
 
-    def power_on(self, dc: str) -> PowerEvent:
+    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
         return self._power(dc, True)
+
+    def kill_instance(self, name: str) -> PowerEvent:
+        self.killed.add(name)
+        return PowerEvent(self.topology.instances()[name][0], "kill", (name,), 0.01)
+
+    def start_instance(self, name: str) -> PowerEvent:
+        self.killed.discard(name)
+        return PowerEvent(self.topology.instances()[name][0], "start", (name,), 0.01)
+
+    def powered(self) -> dict[str, bool]:
+        return dict(self.power)
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         self.profiles.append(profile.name)
         return {"gateway-west": "ok"}
 
     def status(self) -> dict[str, dict]:
-        return {"gateway-west": {"dc": "dc-west", "state": "running"}}
+        return {name: {"dc": dc, "service": inst.service, "port": inst.port, "pid": None,
+                       "state": "running" if self.power[dc] and name not in self.killed else "powered-off"}
+                for name, (dc, inst) in self.topology.instances().items()}  # fmt: skip
 
 
 @pytest.fixture
-def control():
-    runtime, shutdown = RecordingRuntime(), threading.Event()
-    client = TestClient(create_control_app(runtime, "s3cret", shutdown))
+def setup(tmp_path):
+    runtime, shutdown, bus = RecordingRuntime(), threading.Event(), EventBus()
+    journal = Journal(tmp_path, bus)
+    injector = FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive"))
+    controller = Controller(runtime, injector, journal, bus, tmp_path)
+    client = TestClient(create_control_app(controller, "s3cret", shutdown))
     client.headers["Authorization"] = "Bearer s3cret"
+    return client, runtime, shutdown, controller
+
+
+@pytest.fixture
+def control(setup):
+    client, runtime, shutdown, _ = setup
     return client, runtime, shutdown
 
 
 def test_every_action_needs_the_token(control):
     client, runtime, _ = control
-    for headers in ({}, {"Authorization": "Bearer wrong"}):
-        assert client.post("/power/dc-east/off", headers=headers or {"Authorization": ""}).status_code == 401
-    assert runtime.powered["dc-east"] is True
+    calls = [("post", "/power/dc-east/off"), ("get", "/status"), ("post", "/faults"), ("post", "/panic"),
+             ("get", "/scenarios"), ("post", "/runs"), ("get", "/events"), ("post", "/shutdown")]  # fmt: skip
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
+        for method, path in calls:
+            assert getattr(client, method)(path, headers=headers).status_code == 401, path
+    assert runtime.power["dc-east"] is True
 
 
 def test_power_off_and_on(control):
     client, runtime, _ = control
-    assert client.post("/power/dc-east/off").json()["action"] == "off"
-    assert runtime.powered["dc-east"] is False
+    off = client.post("/power/dc-east/off").json()
+    assert off["action"] == "off" and off["fault_id"] == "power-off-1"
+    assert runtime.power["dc-east"] is False
     assert client.post("/power/dc-east/off").status_code == 409
+    assert client.get("/faults").json()[0]["id"] == "power-off-1"
     assert client.post("/power/dc-east/on").status_code == 200
+    assert client.get("/faults").json() == []  # power-on settles the power-off
 
 
 def test_unknown_data_centers_and_actions_get_404_with_the_known_ones(control):
@@ -71,6 +114,41 @@ def test_unknown_data_centers_and_actions_get_404_with_the_known_ones(control):
     answer = client.post("/power/dc-north/off")
     assert answer.status_code == 404 and "dc-east, dc-west" in answer.json()["detail"]
     assert client.post("/power/dc-east/sideways").status_code == 404
+
+
+def test_faults_are_validated_naming_the_field(control):
+    client, _, _ = control
+    bad = client.post("/faults", json={"power_off": "dc-east", "for": "soon"})
+    assert bad.status_code == 422 and "body.for" in bad.json()["detail"]
+    unknown = client.post("/faults", json={"meteor": "dc-east"})
+    assert unknown.status_code == 422 and "power_off" in unknown.json()["detail"]  # lists the actions
+    assert client.post("/faults", json=["power_off"]).status_code == 422
+    missing = client.post("/faults", json={"kill_instance": "gateway-mars"})
+    assert missing.status_code == 404 and "gateway-west" in missing.json()["detail"]  # lists what exists
+    link = client.post("/faults", json={"latency": {"from": "dc-west", "to": "dc-east", "ms": 100}})
+    assert link.status_code == 404 and "recording runtime cannot" in link.json()["detail"]
+
+
+def test_a_fault_is_injected_listed_and_removed(control):
+    client, runtime, _ = control
+    answer = client.post("/faults", json={"kill_instance": "recommender-west", "id": "rec"})
+    assert answer.status_code == 200 and answer.json()["id"] == "rec"
+    assert runtime.killed == {"recommender-west"}
+    assert client.post("/faults", json={"kill_instance": "recommender-east", "id": "rec"}).status_code == 409
+    assert client.delete("/faults/rec").status_code == 200
+    assert runtime.killed == set()
+    gone = client.delete("/faults/rec")
+    assert gone.status_code == 404 and "active faults: none" in gone.json()["detail"]
+
+
+def test_panic_removes_every_fault_and_restores_power(control):
+    client, runtime, _ = control
+    client.post("/power/dc-east/off")
+    client.post("/faults", json={"kill_instance": "gateway-west"})
+    answer = client.post("/panic").json()
+    assert {r["status"] for r in answer["rollbacks"]} == {"succeeded"} and len(answer["rollbacks"]) == 2
+    assert answer["power"] == {"dc-east": True, "dc-west": True}
+    assert runtime.killed == set() and client.get("/faults").json() == []
 
 
 def test_profile_switch_validates_and_reaches_the_runtime(control):
@@ -82,7 +160,63 @@ def test_profile_switch_validates_and_reaches_the_runtime(control):
     assert runtime.profiles == ["resilient"]
 
 
+def test_scenarios_are_listed_with_their_purpose(control):
+    client, _, _ = control
+    names = {s["name"]: s for s in client.get("/scenarios").json()}
+    assert {"dc-power-loss", "partition", "retry-storm", "single-instance-kill"} <= set(names)
+    assert names["dc-power-loss"]["learn"]
+
+
+def test_a_run_request_is_validated(control):
+    client, _, _ = control
+    assert client.post("/runs", json={"scenario": "dc-power-loss", "users": 0}).status_code == 422
+    assert client.post("/runs", json={"scenario": "x", "colour": "red"}).status_code == 422
+
+
+def test_the_event_stream_carries_power_and_fault_events(setup):
+    _, _, shutdown, controller = setup
+    controller.power("dc-east", "off")  # before subscribing: a new subscriber gets the recent past
+    stream = _stream(controller, shutdown)
+    assert next(stream).startswith(":")
+    assert next(stream).startswith("event: fault-on\ndata: ")
+    controller.power("dc-east", "on")  # after subscribing: delivered live
+    live = next(stream)
+    assert live.startswith("event: fault-off") and '"by": "power_on"' in live
+    shutdown.set()
+    assert list(stream) == []  # the stream ends when the controller shuts down
+
+
 def test_shutdown_sets_the_event(control):
     client, _, shutdown = control
     assert client.post("/shutdown").status_code == 200
     assert shutdown.is_set()
+
+
+def test_the_control_file_appears_only_once_the_api_answers(setup, tmp_path):
+    _, _, _, controller = setup
+    server = ControlServer(controller, tmp_path, tmp_path)
+    server.start()
+    try:
+        info = json.loads((tmp_path / ".control.json").read_text())
+        assert info["url"].startswith("http://127.0.0.1:")
+        assert ControlClient(tmp_path).call("GET", "/status")["power"] == {"dc-east": True, "dc-west": True}
+        with pytest.raises(UsageError, match="dc-east, dc-west"):
+            ControlClient(tmp_path).call("POST", "/power/dc-x/off")
+    finally:
+        server.stop()
+    assert not (tmp_path / ".control.json").exists()
+
+
+def test_a_server_that_never_started_stops_cleanly(setup, tmp_path):
+    _, _, _, controller = setup
+    ControlServer(controller, tmp_path, tmp_path).stop()  # no traceback from joining a thread never started
+
+
+def test_a_client_reads_error_bodies_that_are_not_json(tmp_path, monkeypatch):
+    import httpx
+
+    (tmp_path / ".control.json").write_text(json.dumps({"url": "http://127.0.0.1:1", "token": "t", "pid": 1,
+                                                        "run_dir": "x"}))  # fmt: skip
+    monkeypatch.setattr(httpx, "request", lambda *a, **k: httpx.Response(500, text="<html>oops</html>"))
+    with pytest.raises(BlackoutError, match="oops"):
+        ControlClient(tmp_path).call("GET", "/status")

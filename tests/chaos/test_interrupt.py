@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import yaml
-from fakes.ports import free_port
+from fakes.scenarios import short_power_loss
 from fakes.processes import wait_all_gone
 
 from chaos.journal import Journal
@@ -19,13 +19,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_ctrl_c_during_the_outage_leaves_nothing_behind(tmp_path):
-    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_ports(free_port)
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
     topology_file = tmp_path / "topology.yaml"
     topology_file.write_text(yaml.safe_dump(topology.model_dump()))
     runs = tmp_path / "runs"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "chaos.cli", "outage", "--topology", str(topology_file), "--runs", str(runs),
-         "--baseline", "3", "--outage", "60", "--recovery", "3", "--users", "4"],
+        [sys.executable, "-m", "chaos.cli", "run", str(short_power_loss(tmp_path, off_at=3, on_at=63, duration=70)),
+         "--topology", str(topology_file), "--runs", str(runs), "--users", "4"],
         cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -49,6 +49,11 @@ def test_ctrl_c_during_the_outage_leaves_nothing_behind(tmp_path):
     events = journal.read()
     pids = [pid for e in events for pid in e.get("pids", {}).values()]
     pids += [e["pid"] for e in events if e["event"] == "load-start"]
-    assert len(pids) == 9 and wait_all_gone(pids, timeout_s=10) == []
-    assert events[-1]["event"] == "aborted"
+    # 8 instances, locust, and dc-east's 5 again: the rollback restores power before everything stops
+    assert len(pids) == 14 and wait_all_gone(pids, timeout_s=10) == []
+    assert "aborted" in [e["event"] for e in events]
+    assert [e["event"] for e in events].index("aborted") < [e["event"] for e in events].index("power-on")
     assert json.loads((journal.path.parent / "state.json").read_text())["groups"] == {}
+    doc = json.loads((journal.path.parent / "journal.json").read_text())
+    assert doc["status"] == "interrupted" and doc["deviated"] is True
+    assert [r["id"] for r in doc["rollbacks"]] == ["power-off-1"] and doc["rollbacks"][0]["status"] == "succeeded"

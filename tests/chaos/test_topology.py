@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaos.topology import load_topology, parse_topology
+from chaos.topology import check, load_topology, parse_topology
 from services.common.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def test_an_unknown_data_center_lists_the_known_ones():
 
 def test_with_ports_moves_every_instance_and_its_dependencies():
     ports = iter(range(20000, 20100))
-    moved = load_topology(FRAGILE).with_ports(lambda: next(ports))
+    moved = load_topology(FRAGILE).with_ports(lambda name: next(ports))
     assert sorted(inst.port for _, inst in moved.instances().values()) == list(range(20000, 20008))
     assert moved.dependency_urls("gateway-west")["views"] == [moved.url("views-east")]
 
@@ -90,3 +90,18 @@ def test_cli_refuses_a_missing_file_and_bad_yaml_clearly(tmp_path):
     for path, reason in ((tmp_path / "missing.yaml", "cannot read"), (broken, "not valid YAML")):
         result = subprocess.run([sys.executable, "-m", "chaos.cli", "validate", str(path)], capture_output=True, text=True)
         assert result.returncode == 2 and reason in result.stderr and "Traceback" not in result.stderr
+
+
+def test_port_zero_means_any_and_is_not_a_clash():
+    anywhere = load_topology(FRAGILE).with_any_ports()
+    assert {inst.port for _, inst in anywhere.instances().values()} == {0}
+    check(anywhere, "any-ports")  # eight instances on port 0 do not clash
+
+
+def test_find_names_a_data_center_a_service_or_an_instance():
+    topology = load_topology(FRAGILE)
+    assert set(topology.find("dc-east")) == set(topology.data_centers["dc-east"].instances)
+    assert topology.find("views-east") == ["views-east"]
+    assert {topology.instances()[n][1].service for n in topology.find("gateway")} == {"gateway"}
+    with pytest.raises(ConfigError, match="data centers: dc-east, dc-west.*instances: .*views-east"):
+        topology.find("dc-north")

@@ -208,7 +208,7 @@ def test_the_outage_is_visible_where_it_should_be(recorded_outage):
         return [float(v) for series in query_range(url, expr, start, end)["data"]["result"] for _, v in series["values"]]
 
     assert 0 in values('blackout_dc_power{dc="dc-east"}') and 1 in values('blackout_dc_power{dc="dc-east"}')
-    assert 2 in values('max(blackout_breaker_state{instance="gateway-west"})')  # a breaker opened
+    assert 2 in values('max(blackout_breaker_state{instance="gateway-west", target="views-east"})')  # it opened
     east_users = values('dc:blackout_user_success_ratio:rate10s{dc="dc-east"}')
     assert min(east_users) < 0.5 < max(east_users)  # dc-east's users lost service, then got it back
     assert max(values('sum(rate(blackout_fallbacks_total{dc="dc-west"}[10s]))')) > 0  # dc-west served fallbacks

@@ -38,6 +38,9 @@ def test_written_files_are_valid_for_prometheus(tmp_path):
     assert set(jobs) == {"blackout-services", "blackout-users", "controller", "locust"}
     assert jobs["controller"]["static_configs"] == [{"targets": ["127.0.0.1:7001"], "labels": {"instance": "controller"}}]
     assert jobs["locust"]["metrics_path"] == "/"
+    renames = {r["regex"].replace("\\", ""): r["replacement"] for r in jobs["blackout-services"]["metric_relabel_configs"]}
+    assert renames["http://127.0.0.1:9002"] == "views-west"  # a breaker's target reads as an instance name
+    assert len(renames) == 10
     assert len(json.loads((tmp_path / "targets" / "services.json").read_text())) == 10
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.ports import free_port
 from fakes.processes import alive, wait_all_gone
 
 from chaos.journal import Journal
@@ -26,7 +25,7 @@ NAIVE = PROJECT / "profiles" / "naive.yaml"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_ports(free_port)
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
     runtime = LocalRuntime(topology, tmp_path_factory.mktemp("run"), profile=NAIVE)
     with runtime:
         yield runtime
@@ -89,10 +88,9 @@ SUPERVISOR = """
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from fakes.ports import free_port
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
-topology = load_topology({topology!r}).with_ports(free_port)
+topology = load_topology({topology!r}).with_any_ports()
 runtime = LocalRuntime(topology, Path({run_dir!r}))
 runtime.up()
 print(json.dumps([s["pid"] for s in runtime.status().values()]), flush=True)
@@ -115,7 +113,7 @@ def test_a_killed_supervisor_leaves_no_process_behind(tmp_path):
 
 
 def test_a_service_that_cannot_start_is_reported_with_its_log(tmp_path):
-    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_ports(free_port)
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
     broken = tmp_path / "broken-profile.yaml"
     broken.write_text("name: broken\ndefault: {timeout_s: -1}\n")
     runtime = LocalRuntime(topology, tmp_path / "run", profile=broken, health_timeout_s=30)

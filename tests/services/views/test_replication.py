@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import httpx
-from fakes.ports import free_port
 from fakes.processes import alive
 from fakes.stack import client_for
 
@@ -231,19 +230,19 @@ def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
             "name": "replicated-views",
             "data_centers": {
                 "dc-east": {"instances": {
-                    "views-east": {"service": "views", "port": free_port(), "depends_on": {"views": ["views-west"]}},
+                    "views-east": {"service": "views", "port": 0, "depends_on": {"views": ["views-west"]}},
                 }},
                 "dc-west": {"instances": {
-                    "views-west": {"service": "views", "port": free_port(), "depends_on": {"views": ["views-east"]}},
+                    "views-west": {"service": "views", "port": 0, "depends_on": {"views": ["views-east"]}},
                 }},
             },
         },
         "test",
     )  # fmt: skip
-    east, west = topology.url("views-east"), topology.url("views-west")
     video = "video-0007"
     with LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
             httpx.Client(timeout=5.0) as client:  # fmt: skip
+        east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = count(client, east, video)
         assert base is not None and base == count(client, west, video)  # the same seeded history
         assert client.post(east + "/views", json={"event_id": "x1", "video_id": video, "user_id": "u"}).json()["counted"]

@@ -1,0 +1,113 @@
+"""`blackout run/outage/scenarios/panic/fault`: scenarios and faults from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from chaos.control import ControlClient, ControlServer
+from chaos.controller import Controller
+from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
+from chaos.engine.scenario import library
+from chaos.events import EventBus
+from chaos.faults.injector import FaultInjector
+from chaos.journal import Journal
+from chaos.runtime.base import Runtime
+from services.common.errors import UsageError
+
+EXIT_DEVIATED = 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    bus = EventBus()
+    options = RunOptions(scenario=args.scenario, profile=args.profile, topology=args.topology, seed=args.seed,
+                         users=args.users, runs_root=args.runs, bus=bus)  # fmt: skip
+    options.serve = _serving(args.runs, bus)
+    result = run_scenario(options)
+    return EXIT_DEVIATED if result.deviated else 0
+
+
+def _serving(runs_root: Path, bus: EventBus) -> Callable[[Runtime, FaultInjector, Path], Callable[[], None]]:
+    """While a scenario runs, its controller answers `blackout status/panic/fault` and streams its events."""
+
+    def serve(runtime: Runtime, injector: FaultInjector, run_dir: Path) -> Callable[[], None]:
+        controller = Controller(runtime, injector, injector.journal, bus, runs_root)
+        server = ControlServer(controller, runs_root, run_dir)
+        server.start()
+        return server.stop
+
+    return serve
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    table = Table("scenario", "what happens", "users", "seconds")
+    for scenario in library():
+        table.add_row(scenario.name, scenario.description, str(scenario.load.users), f"{scenario.duration:g}")
+    Console().print(table)
+    print("run one: blackout run <scenario> [--profile profiles/resilient.yaml]   (make outage SCENARIO=<scenario>)")
+    return 0
+
+
+def cmd_panic(args: argparse.Namespace) -> int:
+    answer = ControlClient(args.runs).call("POST", "/panic")
+    for rollback in answer["rollbacks"]:
+        print(f"rolled back {rollback['id']}: {rollback['status']}")
+    print("power: " + ", ".join(f"{dc} {'on' if on else 'OFF'}" for dc, on in answer["power"].items()))
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    client = ControlClient(args.runs)
+    if args.fault_command == "list":
+        for fault in client.call("GET", "/faults"):
+            print(f"{fault['id']}: {json.dumps(fault['action'])}")
+        return 0
+    if args.fault_command == "remove":
+        client.call("DELETE", f"/faults/{args.id}")
+        print(f"removed {args.id}")
+        return 0
+    try:
+        body = yaml.safe_load(args.spec)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"the fault is not valid YAML: {exc}") from None
+    answer = client.call("POST", "/faults", body)
+    print(f"injected {answer['id']}: {json.dumps(answer['output'])}")
+    return 0
+
+
+def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> None:
+    for name, text in (("run", "run a scenario (a name from `blackout scenarios`, or a YAML file)"),
+                       ("outage", "the power-loss demo: `blackout run dc-power-loss`")):  # fmt: skip
+        parser = sub.add_parser(name, help=text)
+        if name == "run":
+            parser.add_argument("scenario", help="scenario name or file")
+        else:
+            parser.add_argument("--scenario", default="dc-power-loss", help="scenario name or file")
+        parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="resilience profile (YAML)")
+        parser.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
+        parser.add_argument("--seed", type=int, help="repeat a run: the seed its journal recorded")
+        parser.add_argument("--users", type=users, help="simulated users (default: the scenario's)")
+        parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
+        parser.set_defaults(func=cmd_run)
+
+    scenarios = sub.add_parser("scenarios", help="list the scenario library with each one's purpose")
+    scenarios.set_defaults(func=cmd_scenarios)
+
+    panic = sub.add_parser("panic", help="remove every fault and restore every data center's power at once")
+    panic.add_argument("--runs", type=Path, default=Path("runs"))
+    panic.set_defaults(func=cmd_panic)
+
+    fault = sub.add_parser("fault", help="inject, list or remove a fault on the running stack")
+    fault.add_argument("--runs", type=Path, default=Path("runs"))
+    verbs = fault.add_subparsers(dest="fault_command", required=True)
+    add = verbs.add_parser("add", help='e.g. blackout fault add "{latency: {from: dc-west, to: dc-east, ms: 300}, for: 20s}"')
+    add.add_argument("spec", help="the action as YAML/JSON, the same as a timeline step without `at`")
+    remove = verbs.add_parser("remove", help="remove a fault by id")
+    remove.add_argument("id")
+    verbs.add_parser("list", help="the active faults")
+    fault.set_defaults(func=cmd_fault)

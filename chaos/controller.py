@@ -1,0 +1,134 @@
+"""The chaos controller of one running stack: power, faults, profile, scenario runs, panic, and the events.
+
+The control API (chaos/control.py) is its HTTP face. Everything it changes goes through the fault injector,
+so `panic` (and the end of every run) can undo all of it.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from chaos.engine.scenario import library
+from chaos.events import EventBus
+from chaos.faults.injector import FaultInjector
+from chaos.faults.model import Action, PowerOn, parse_action
+from chaos.journal import Journal
+from chaos.runtime.base import Runtime
+from services.common.errors import ConflictError, UsageError
+from services.common.policy import Profile
+
+
+class Controller:
+    def __init__(self, runtime: Runtime, injector: FaultInjector, journal: Journal, bus: EventBus,
+                 runs_root: Path) -> None:  # fmt: skip
+        self.runtime = runtime
+        self.injector = injector
+        self.journal = journal
+        self.bus = bus
+        self.runs_root = runs_root
+        self.run_thread: threading.Thread | None = None
+        self.run_stop: threading.Event | None = None
+        self.run_info: dict[str, Any] = {}
+        self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
+
+    # -- reading -----------------------------------------------------------------------------------
+    def status(self) -> dict:
+        return {
+            "instances": self.runtime.status(),
+            "power": self.runtime.powered(),
+            "faults": [f.to_data() for f in self.injector.active()],
+            "run": self.run_state(),
+        }
+
+    def run_state(self) -> dict:
+        running = self.run_thread is not None and self.run_thread.is_alive()
+        return {**self.run_info, "running": running}
+
+    @staticmethod
+    def scenarios() -> list[dict]:
+        return [{"name": s.name, "title": s.title, "description": s.description, "learn": s.learn,
+                 "users": s.load.users, "duration_s": s.duration} for s in library()]  # fmt: skip
+
+    # -- acting ------------------------------------------------------------------------------------
+    def power(self, dc: str, action: str) -> dict:
+        self.runtime.topology.require_dc(dc)
+        if action == "off":
+            fault_id, output = self.injector.apply(Action(kind="power_off", spec=dc))
+            return {**output, "fault_id": fault_id}
+        return self.injector.apply(Action(kind="power_on", spec=PowerOn(dc=dc)))[1]
+
+    def inject(self, body: object) -> dict:
+        """One action as data, e.g. {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "10s"}."""
+        action = parse_action(body, "request body", "body")
+        if action.kind in ("flap", "load"):
+            raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
+        fault_id, output = self.injector.apply(action)
+        if fault_id is not None and action.duration_s is not None:
+            timer = threading.Timer(action.duration_s, self._expire, args=(fault_id,))
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+        return {"id": fault_id, "output": output}
+
+    def remove(self, fault_id: str) -> dict:
+        return {"id": fault_id, "output": self.injector.revert(fault_id)}
+
+    def switch_profile(self, profile: Profile) -> dict[str, str]:
+        return self.runtime.switch_profile(profile)
+
+    def panic(self) -> dict:
+        """Stop the scenario run (its rollbacks run), undo every fault, restore every data center's power."""
+        stopped = self.stop_run(wait=True)
+        results = self.injector.revert_all()
+        self.journal.record("panic", results=results, stopped_run=stopped)
+        return {"stopped_run": stopped, "rollbacks": results, "power": self.runtime.powered()}
+
+    def start_run(self, scenario: str, profile: Path | None, seed: int | None, users: int | None) -> dict:
+        from chaos.engine.run import RunOptions, borrowed, run_scenario
+
+        with self._lock:
+            if self.run_thread is not None and self.run_thread.is_alive():
+                raise ConflictError(f"a run is in progress ({self.run_info.get('scenario')}): stop it first")
+            opts = RunOptions(scenario=scenario, seed=seed, users=users, runs_root=self.runs_root,
+                              runtime_factory=borrowed(self.runtime), bus=self.bus)  # fmt: skip
+            if profile is not None:
+                opts.profile = profile
+            self.run_stop = opts.stop
+            self.run_info = {"scenario": scenario, "seed": seed, "result": None}
+
+            def work() -> None:
+                try:
+                    result = run_scenario(opts, Console(quiet=True))
+                    self.run_info["result"] = {"run_dir": str(result.run_dir), "deviated": result.deviated,
+                                               "reasons": result.reasons}  # fmt: skip
+                except Exception as exc:  # reported through the status, not lost in a thread
+                    self.run_info["result"] = {"error": f"{type(exc).__name__}: {exc}"}
+
+            self.run_thread = threading.Thread(target=work, name="scenario-run", daemon=True)
+            self.run_thread.start()
+            return self.run_state()
+
+    def stop_run(self, wait: bool = False) -> bool:
+        thread, stop = self.run_thread, self.run_stop
+        if thread is None or stop is None or not thread.is_alive():
+            return False
+        stop.set()
+        if wait:
+            thread.join(timeout=120)
+        return True
+
+    def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self.stop_run(wait=True)
+
+    def _expire(self, fault_id: str) -> None:
+        try:
+            self.injector.revert(fault_id)
+        except UsageError:
+            pass  # removed by hand or by panic before its time
+

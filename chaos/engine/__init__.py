@@ -1,0 +1,2 @@
+"""The scenario engine: a scenario is plain data (load, hypothesis, timeline); running it writes a journal and
+a verdict."""

@@ -1,0 +1,152 @@
+"""A scenario file: what to teach, the load, the steady-state hypothesis and the timeline of actions.
+
+Validated completely before anything starts: a bad file is refused naming the file, the field and why.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chaos.faults.model import Action, Duration, parse_action, parse_duration
+from services.common.config_files import describe, load_yaml
+from services.common.errors import ConfigError
+
+LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
+ACTIONS = ("login", "feed", "view", "upload", "earnings")
+SYMPTOM_NAMES = ("zero_view_displays", "stale_views", "earnings_missing", "repeated_feeds", "generic_feeds",
+                 "failed_logins", "failed_uploads")  # fmt: skip
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Where(_Model):
+    action: Literal["login", "feed", "view", "upload", "earnings"] | None = None
+    dc: str | None = None
+
+    def label(self) -> str:
+        return " ".join(filter(None, [self.action or "all actions", f"@ {self.dc}" if self.dc else ""]))
+
+
+class SuccessRate(Where):
+    min: float = Field(ge=0, le=1)
+
+
+class P99(Where):
+    max_ms: float = Field(gt=0)
+
+
+class Symptom(_Model):
+    name: Literal["zero_view_displays", "stale_views", "earnings_missing", "repeated_feeds", "generic_feeds",
+                  "failed_logins", "failed_uploads"]  # fmt: skip
+    max: int = Field(ge=0)
+
+
+class Probe(_Model):
+    """One tolerance of the steady state; exactly one of the three kinds."""
+
+    name: str | None = None
+    success_rate: SuccessRate | None = None
+    p99: P99 | None = None
+    symptom: Symptom | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Probe:
+        kinds = [k for k in ("success_rate", "p99", "symptom") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of success_rate, p99, symptom (got {', '.join(kinds) or 'none'})")
+        return self
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.success_rate:
+            return f"{self.success_rate.label()} success >= {self.success_rate.min:.0%}"
+        if self.p99:
+            return f"{self.p99.label()} p99 <= {self.p99.max_ms:g} ms"
+        assert self.symptom
+        return f"{self.symptom.name} <= {self.symptom.max}"
+
+
+class Hypothesis(_Model):
+    window: Duration = 10.0  # each check looks at the requests that finished in the last `window`
+    min_requests: int = Field(8, ge=1)  # fewer in a window: "no data", neither held nor deviated
+    probes: list[Probe] = Field(min_length=1)
+    during: bool = True  # also checked at every tick while a fault is active
+    recovered_within: Duration | None = None  # after the last fault is removed, the probes hold again within
+
+
+class LoadStep(_Model):
+    users: int = Field(ge=1, le=100_000)
+    spawn_rate: float | None = Field(None, gt=0)
+
+
+class Scenario(_Model):
+    name: str = ""  # the file's stem
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    learn: str = Field(min_length=1)
+    profiles: dict[str, str] = {}  # profile -> the outcome this scenario is expected to show (documentation)
+    load: LoadStep
+    duration: Duration
+    hypothesis: Hypothesis
+    timeline: list[dict] = Field(min_length=1)
+
+    def steps(self, source: str = "") -> list[tuple[float, Action]]:
+        return parse_timeline(self.timeline, source or self.name, self.duration)
+
+
+def parse_timeline(raw: list[dict], source: str, duration: float) -> list[tuple[float, Action]]:
+    steps = []
+    for n, item in enumerate(raw):
+        where = f"timeline.{n}"
+        if not isinstance(item, dict) or "at" not in item:
+            raise ConfigError(source, f"field '{where}.at': every step needs an offset, e.g. at: 20s")
+        try:
+            at = parse_duration(item["at"])
+        except ValueError as exc:
+            raise ConfigError(source, f"field '{where}.at': {exc}") from None
+        if at >= duration:
+            raise ConfigError(source, f"field '{where}.at': {at:g}s is not before the end of the run ({duration:g}s)")
+        action = parse_action(item, source, where)
+        if action.duration_s is not None and at + action.duration_s >= duration:
+            raise ConfigError(source, f"field '{where}.for': the fault would outlast the run ({duration:g}s)")
+        steps.append((at, action))
+    return sorted(steps, key=lambda step: step[0])
+
+
+def parse_scenario(data: object, source: str, name: str = "") -> Scenario:
+    if not isinstance(data, dict):
+        raise ConfigError(source, "a scenario is a mapping with title, description, learn, load, hypothesis, timeline")
+    try:
+        scenario = Scenario.model_validate({**data, "name": name or data.get("name", "")})
+    except ValidationError as exc:
+        raise ConfigError(source, describe(exc)) from None
+    steps = scenario.steps(source)
+    last = max(at + (action.duration_s or 0) for at, action in steps)
+    hyp = scenario.hypothesis
+    if hyp.recovered_within is not None and last + hyp.recovered_within > scenario.duration:
+        raise ConfigError(source, f"field 'duration': {scenario.duration:g}s leaves no room to see recovery "
+                                  f"within {hyp.recovered_within:g}s after the last fault ({last:g}s)")  # fmt: skip
+    return scenario
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A scenario of the library by name (``dc-power-loss``) or any file by path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = LIBRARY / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ConfigError(f"scenario '{name_or_path}'", f"unknown; scenarios: {', '.join(library_names())}")
+    return parse_scenario(load_yaml(path), str(path), path.stem)
+
+
+def library_names() -> list[str]:
+    return sorted(p.stem for p in LIBRARY.glob("*.yaml"))
+
+
+def library() -> list[Scenario]:
+    return [load_scenario(name) for name in library_names()]

@@ -1,0 +1,48 @@
+"""Probes over what users saw: success, p99, symptoms; starved windows deviate, thin ones have no data."""
+from __future__ import annotations
+
+from chaos.engine.hypothesis import check, finished_between, steady_rates
+from chaos.engine.scenario import Hypothesis
+
+
+def row(t: float, ok: bool = True, action: str = "feed", dc: str = "dc-west", latency_ms: float = 10, **extra) -> dict:
+    base = {"t": str(t), "ok": "1" if ok else "0", "action": action, "dc": dc, "latency_ms": str(latency_ms),
+            "zero_views": "0", "stale_views": "0", "earnings_missing": "0", "repeated_feed": "0", "generic_feed": "0"}
+    return base | {k: str(v) for k, v in extra.items()}  # fmt: skip
+
+
+HYP = Hypothesis.model_validate({
+    "window": "10s", "min_requests": 5,
+    "probes": [{"success_rate": {"action": "feed", "dc": "dc-west", "min": 0.9}},
+               {"p99": {"action": "feed", "max_ms": 500}},
+               {"symptom": {"name": "zero_view_displays", "max": 0}},
+               {"symptom": {"name": "failed_logins", "max": 1}}],
+})  # fmt: skip
+
+
+def test_every_probe_holds_on_a_healthy_window():
+    result = check(HYP, [row(t) for t in range(20)], 20, "before", (0, 20))
+    assert result.met is True and [p.status for p in result.probes] == ["held"] * 4
+    assert result.probes[0].shown == "100%"
+
+
+def test_each_probe_deviates_on_its_own_evidence():
+    rows = [row(t, ok=t % 3 != 0) for t in range(20)]  # a third fail
+    rows += [row(1, latency_ms=5000), row(2, zero_views=3), row(3, action="login", ok=False), row(4, action="login", ok=False)]
+    result = check(HYP, rows, 20, "during", (0, 20))
+    assert [p.status for p in result.probes] == ["deviated"] * 4
+    assert result.met is False
+
+
+def test_a_thin_window_is_no_data_but_a_starved_one_deviates():
+    before = check(HYP, [row(t / 2) for t in range(40)], 20, "before", (0, 20))  # 2 feeds a second
+    thin = check(HYP, [row(1), row(2)], 30, "during", (20, 30))
+    assert thin.probes[0].status == "no data"
+    starved = check(HYP, [row(1), row(2)], 30, "during", (20, 30), steady_rates(before))
+    assert starved.probes[0].status == "deviated" and "only 2 of ~20" in starved.probes[0].shown
+
+
+def test_rows_are_chosen_by_when_they_finished_and_started():
+    rows = [row(0, latency_ms=15_000), row(12), row(25)]
+    assert [r["t"] for r in finished_between(rows, 10, 20)] == ["0", "12"]
+    assert [r["t"] for r in finished_between(rows, 10, 20, started_after=5)] == ["12"]

@@ -1,0 +1,83 @@
+"""Scenario files are validated completely before anything starts; errors name the file and the field."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chaos.engine.scenario import LIBRARY, library, library_names, load_scenario, parse_scenario
+from services.common.errors import ConfigError
+
+PROJECT = Path(__file__).resolve().parents[3]
+REQUIRED = {"dc-power-loss", "flapping-generator", "wrong-boot-order", "brownout", "partition", "retry-storm",
+            "single-instance-kill"}  # fmt: skip
+
+
+def base() -> dict:
+    return yaml.safe_load((LIBRARY / "dc-power-loss.yaml").read_text())
+
+
+def test_the_library_has_every_scenario_each_with_what_it_teaches():
+    assert REQUIRED <= set(library_names())
+    for scenario in library():
+        assert 2 <= len(scenario.learn.strip().splitlines()) <= 6, scenario.name
+        assert scenario.steps()
+
+
+def test_a_name_outside_the_library_lists_the_library():
+    with pytest.raises(ConfigError, match="scenarios: brownout, dc-power-loss"):
+        load_scenario("meteor-strike")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.pop("learn"), "field 'learn'"),
+        (lambda d: d.update(colour="red"), "field 'colour'"),
+        (lambda d: d["load"].update(users=0), "field 'load.users'"),
+        (lambda d: d["hypothesis"]["probes"].append({"success_rate": {"min": 2}}), "probes.3.success_rate.min"),
+        (lambda d: d["hypothesis"]["probes"].append({"p99": {"max_ms": 1}, "symptom": {"name": "x", "max": 1}}),
+         "probes.3"),
+        (lambda d: d["timeline"].append({"at": "10s"}), "field 'timeline.2': give exactly one action"),
+        (lambda d: d["timeline"].append({"power_off": "dc-east"}), "field 'timeline.2.at'"),
+        (lambda d: d["timeline"].append({"at": "soon", "power_off": "dc-east"}), "field 'timeline.2.at'"),
+        (lambda d: d["timeline"].append({"at": "500s", "power_off": "dc-east"}), "not before the end"),
+        (lambda d: d["timeline"].append({"at": "1s", "meteor": "dc-east"}), "unknown action 'meteor'"),
+        (lambda d: d["timeline"].append({"at": "1s", "latency": {"from": "dc-west", "to": "dc-east"}}),
+         "field 'timeline.2.latency.ms'"),
+        (lambda d: d["timeline"].append({"at": "1s", "power_on": "dc-east", "for": "3s"}),
+         "field 'timeline.2.for': power_on cannot be reverted"),
+        (lambda d: d["timeline"].append({"at": "70s", "partition": ["dc-east", "dc-west"], "for": "20s"}),
+         "field 'timeline.2.for'"),
+        (lambda d: d.update(duration="55s"), "field 'duration'"),
+    ],
+)
+def test_a_bad_scenario_is_refused_naming_the_field(change, field):
+    data = base()
+    change(data)
+    with pytest.raises(ConfigError) as err:
+        parse_scenario(data, "bad.yaml")
+    assert str(err.value).startswith("bad.yaml: ") and field in str(err.value)
+
+
+def test_yaml_booleans_do_not_sneak_in_as_field_names():
+    data = base()
+    data["timeline"] = [{"at": "1s", "flap": yaml.safe_load("{dc: dc-east, times: 2, off: 1s, on: 1s}")}]
+    with pytest.raises(ConfigError, match="flap.off_for"):
+        parse_scenario(data, "bad.yaml")
+
+
+def test_the_cli_refuses_a_bad_scenario_with_exit_2_and_no_traceback(tmp_path):
+    data = base()
+    data["timeline"][0]["at"] = "-3s"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    for command in (["validate", str(bad)], ["run", str(bad), "--runs", str(tmp_path / "runs")]):
+        result = subprocess.run([sys.executable, "-m", "chaos.cli", *command], capture_output=True, text=True,
+                                cwd=PROJECT, timeout=60)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert "bad.yaml" in result.stderr and "timeline.0.at" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # refused before anything started

@@ -1,0 +1,27 @@
+"""Short variants of library scenarios for end-to-end tests: scenarios are data, so a test writes its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from chaos.engine.scenario import LIBRARY
+
+
+def variant(tmp_path: Path, name: str, **changes: object) -> Path:
+    """The library scenario ``name`` with top-level fields replaced, written under ``tmp_path``."""
+    data = yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / f"{name}-short.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def short_power_loss(tmp_path: Path, off_at: int = 6, on_at: int = 16, duration: int = 26, users: int = 10) -> Path:
+    return variant(
+        tmp_path, "dc-power-loss", load={"users": users}, duration=f"{duration}s",
+        timeline=[{"at": f"{off_at}s", "power_off": "dc-east"}, {"at": f"{on_at}s", "power_on": "dc-east"}],
+        hypothesis={"window": "5s", "min_requests": 5, "recovered_within": f"{duration - on_at - 2}s",
+                    "probes": [{"success_rate": {"action": "feed", "min": 0.9}},
+                               {"symptom": {"name": "zero_view_displays", "max": 0}}]},
+    )  # fmt: skip
