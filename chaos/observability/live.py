@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chaos.observability.controller_metrics import CONTROLLER, ControllerMetrics, MetricsServer, serve_metrics
-from chaos.observability.prometheus import INSTALL_HINT, PrometheusHandle, start_prometheus
+from chaos.observability import prometheus
+from chaos.observability.prometheus import INSTALL_HINT, PrometheusError, PrometheusHandle
 from chaos.topology import Topology
 from services.common.errors import BlackoutError
 
@@ -49,9 +50,13 @@ def observe_run(
     stop_following = _follow(bus, metrics) if bus is not None else (lambda: None)
     handle = None
     try:
-        handle = start_prometheus(topology, run_dir, {"controller": controller.url}, port=port)
+        try:
+            handle = prometheus.start_prometheus(topology, run_dir, {"controller": controller.url}, port=port)
+        except PrometheusError as exc:  # the run goes on without live metrics: they are not the experiment
+            say(f"no live metrics: {exc}")
         if handle is None:
-            say(INSTALL_HINT)
+            if prometheus.binary() is None:
+                say(INSTALL_HINT)
         else:
             for note in handle.notes:
                 say(note)

@@ -102,3 +102,15 @@ def test_the_module_functions_feed_the_shared_registry():
     assert value("blackout_hypothesis_ok", {}) == 1
     with pytest.raises(ValueError):
         cm.set_faults("blackhole", -1)
+
+
+def test_a_prometheus_that_will_not_start_does_not_stop_the_run(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise prometheus.PrometheusError("Prometheus exited with code 1 while starting; the end of its log: ...")
+
+    monkeypatch.setattr(prometheus, "start_prometheus", broken)
+    said: list[str] = []
+    with observe_run(TOPOLOGY, synthetic_run(tmp_path / "run"), port=0, metrics=ControllerMetrics(), say=said.append) as seen:
+        assert seen.prometheus is None
+    assert said[0].startswith("no live metrics: Prometheus exited with code 1")
+    assert said[-1].startswith("post-mortem: ")
