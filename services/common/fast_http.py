@@ -10,12 +10,12 @@ No timeout here: ``DependencyClient`` bounds every attempt itself.
 from __future__ import annotations
 
 import asyncio
-import json as jsonlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
 import httpx
+import orjson
 
 MAX_CONNECTIONS = 256
 
@@ -56,7 +56,7 @@ class AiohttpClient:
         session = self._session or self._open()
         data = content
         if json is not None:
-            data = jsonlib.dumps(json, separators=(",", ":")).encode()
+            data = orjson.dumps(json)
             headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             async with session.request(method, url, params=params, data=data, headers=headers) as answer:
