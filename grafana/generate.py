@@ -97,7 +97,7 @@ def cascade() -> Dashboard:
         ("max by (instance, dependency, target) (blackout_breaker_state)", "{{instance}} -> {{dependency}} {{target}}"),
     ))  # fmt: skip
     board = board.with_panel(panel(
-        "Retry amplification per data center", "none", "HTTP attempts per logical dependency call (1 = no retries)",
+        "Retry amplification per data center", "none", "HTTP attempts per logical dependency call: above 1 retries multiply the load, below 1 breakers and deadlines refuse calls unsent",
         (rules.RETRY_AMPLIFICATION, "{{dc}}"),
     ))  # fmt: skip
     board = board.with_panel(panel(
@@ -199,7 +199,7 @@ def policies() -> Dashboard:
         ("min by (instance, dependency) (blackout_retry_budget_tokens)", "{{instance}} -> {{dependency}}"),
     ))  # fmt: skip
     board = board.with_panel(panel(
-        "Retry amplification per data center", "none", "HTTP attempts per logical call", (rules.RETRY_AMPLIFICATION, "{{dc}}"),
+        "Retry amplification per data center", "none", "Attempts per logical call (below 1: calls refused unsent)", (rules.RETRY_AMPLIFICATION, "{{dc}}"),
     ))  # fmt: skip
     board = board.with_panel(panel(
         "Users: success ratio per data center", "percentunit", "The outcome the policies are for",
