@@ -193,7 +193,8 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         previous = ctx.profiles.swap(profile)
         return JSONResponse({"previous": previous.name, "profile": profile.model_dump(mode="json")})
 
-    app.include_router(fault_router(ctx.faults, admin_guard(settings)))
+    # The service's own routes before the fault admin routes: FastAPI tries routes in order, several us each.
     for router in routers:
         app.include_router(router)
+    app.include_router(fault_router(ctx.faults, admin_guard(settings)))
     return app

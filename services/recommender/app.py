@@ -47,25 +47,7 @@ class Memory:
 router = APIRouter(tags=["recommender"])
 
 
-@router.post("/videos", status_code=201)
-def upload(body: Upload, request: Request) -> dict:
-    entry = request.app.state.catalog.add(body.title, body.creator_id, body.tags)
-    return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
-
-
-@router.get("/videos/{video_id}")
-def video(video_id: PathId, request: Request) -> dict:
-    entry = request.app.state.catalog.entries.get(video_id)
-    if entry is None:
-        raise HTTPException(status_code=404, detail=f"no video {video_id}")
-    return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
-
-
-@router.get("/creators/{creator_id}/videos")
-def creator_videos(creator_id: PathId, request: Request) -> dict:
-    return {"creator_id": creator_id, "video_ids": request.app.state.catalog.by_creator(creator_id)}
-
-
+# The feed's route first: FastAPI tries a router's routes in order, several us each.
 @router.get("/recommendations/{user_id}")
 async def recommendations(user_id: PathId, request: Request, limit: int = Query(10, ge=1, le=50)) -> Response:
     ctx: ServiceContext = request.app.state.ctx
@@ -88,6 +70,25 @@ async def recommendations(user_id: PathId, request: Request, limit: int = Query(
         memory.remember_feed(user_id, items)
         return json_response({"user_id": user_id, "items": items})
     return json_response({"user_id": user_id, "items": _fall_back(ctx, memory, catalog, user_id, limit, rng)})
+
+
+@router.post("/videos", status_code=201)
+def upload(body: Upload, request: Request) -> dict:
+    entry = request.app.state.catalog.add(body.title, body.creator_id, body.tags)
+    return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
+
+
+@router.get("/videos/{video_id}")
+def video(video_id: PathId, request: Request) -> dict:
+    entry = request.app.state.catalog.entries.get(video_id)
+    if entry is None:
+        raise HTTPException(status_code=404, detail=f"no video {video_id}")
+    return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
+
+
+@router.get("/creators/{creator_id}/videos")
+def creator_videos(creator_id: PathId, request: Request) -> dict:
+    return {"creator_id": creator_id, "video_ids": request.app.state.catalog.by_creator(creator_id)}
 
 
 def _fall_back(ctx: ServiceContext, memory: Memory, catalog: Catalog, user_id: str, limit: int, rng: random.Random) -> list[dict]:

@@ -235,25 +235,9 @@ async def log(request: Request) -> ViewLog:  # async: a sync dependency would co
     return request.app.state.log
 
 
-@router.post("/views", response_model=Recorded)
-def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
-    return Recorded(event_id=event.event_id, video_id=event.video_id, counted=views.append(event))
-
-
-@router.post("/replication/events", tags=["replication"])
-def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) -> dict:
-    """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
-    origin = f"peer:{body.source}" if body.source else "peer"
-    return {"applied": views.apply(body.events, origin)}
-
-
 # Reads are async on purpose: each is a few index lookups on the reader connection, cheaper on the event
 # loop than a hop to the thread pool. Writes stay sync (a thread): their commit waits for an fsync.
-@router.get("/videos/{video_id}/views")
-async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> Response:
-    return json_response({"video_id": video_id, "views": views.counts([video_id])[video_id]})
-
-
+# The feed's three reads come first: FastAPI tries a router's routes in order, several us each.
 @router.post("/views/counts")
 async def batch_counts(body: CountsRequest, views: ViewLog = Depends(log)) -> Response:
     return json_response({"counts": views.counts(body.video_ids)})
@@ -267,6 +251,23 @@ async def user_history(user_id: PathId, limit: int = Query(50, ge=1, le=500), vi
 @router.get("/trending")
 async def trending(limit: int = Query(20, ge=1, le=200), views: ViewLog = Depends(log)) -> Response:
     return json_response({"videos": [{"video_id": vid, "views": n} for vid, n in views.trending(limit)]})
+
+
+@router.get("/videos/{video_id}/views")
+async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> Response:
+    return json_response({"video_id": video_id, "views": views.counts([video_id])[video_id]})
+
+
+@router.post("/views", response_model=Recorded)
+def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
+    return Recorded(event_id=event.event_id, video_id=event.video_id, counted=views.append(event))
+
+
+@router.post("/replication/events", tags=["replication"])
+def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) -> dict:
+    """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
+    origin = f"peer:{body.source}" if body.source else "peer"
+    return {"applied": views.apply(body.events, origin)}
 
 
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
