@@ -78,7 +78,7 @@ class Controller:
         return {"id": fault_id, "output": self.injector.revert(fault_id)}
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
-        return self.runtime.switch_profile(profile)
+        return self.injector.switch_profile(profile)
 
     def panic(self) -> dict:
         """Stop the scenario run (its rollbacks run), undo every fault, restore every data center's power."""

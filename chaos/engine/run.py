@@ -12,7 +12,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal, new_run_dir
 from chaos.loadgen import LoadGenerator, read_rows
+from chaos.observability.live import observe_run
 from chaos.report import build_summary, render_summary, write_summary
 from chaos.runtime.base import Runtime
 from chaos.runtime.local import LocalRuntime
@@ -79,7 +80,9 @@ class RunOptions:
     runtime_factory: RuntimeFactory = local_runtime
     # Called once the stack is up, with what a control server needs; returns a stop function.
     serve: Callable[[Runtime, FaultInjector, Path], Callable[[], None]] | None = None
-    bus: EventBus | None = None
+    bus: EventBus = field(default_factory=EventBus)
+    observe: bool = True  # controller gauges, a real Prometheus when installed, the post-mortem at the end
+    prometheus_port: int = 9090  # 0: any free port (tests)
     stop: threading.Event = field(default_factory=threading.Event)  # set: end the run early (rollbacks run)
 
 
@@ -125,6 +128,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     load: LoadGenerator | None = None
     injector: FaultInjector | None = None
     stop_serving: Callable[[], None] = lambda: None
+    observing = ExitStack()
     walking = False
     try:
         with console.status("starting the services..."):
@@ -132,6 +136,9 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             runtime.up()
         (run_dir / "topology.yaml").write_text(runtime.topology.model_dump_json(indent=2))
         console.print(f"{len(runtime.topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
+        if opts.observe:
+            observing.enter_context(observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port,
+                                                say=console.print))  # fmt: skip
         load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=scenario.duration + 120,
                              edge_failover=profile.edge_failover, client_attempts=profile.client_attempts)  # fmt: skip
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
@@ -164,6 +171,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
                 load.stop()
             runtime.down()
         doc.write()
+        observing.close()  # the post-mortem reads the finished run directory
     return _finish(run_dir, doc, console)
 
 

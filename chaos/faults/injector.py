@@ -186,21 +186,21 @@ class FaultInjector:
         path = Path(action.spec)
         profile = load_profile(path if path.suffix in (".yaml", ".yml") else PROFILES / f"{action.spec}.yaml")
         before = self.base_profile
-        output = self.runtime.switch_profile(profile)
-        self._edge(profile)
+        output = self.switch_profile(profile)
 
         def undo() -> dict:
             if before is None:
                 return {"note": "no profile to go back to"}
-            self._edge(before)
-            return self.runtime.switch_profile(before)
+            return self.switch_profile(before)
 
         return ActiveFault(fault_id, action, time.time(), undo, {"profile": profile.name, "instances": output})
 
-    def _edge(self, profile: Profile) -> None:
-        """The users' side follows a live profile switch too (edge failover, the app's own retries)."""
+    def switch_profile(self, profile: Profile) -> dict[str, str]:
+        """Every instance, and the users' side too (edge failover, the app's own retries), follow the profile."""
+        output = self.runtime.switch_profile(profile)
         if self.load is not None:
             self.load.set_load(edge_failover=profile.edge_failover, client_attempts=profile.client_attempts)
+        return output
 
     def _load(self, fault_id: str, action: Action) -> ActiveFault:
         if self.load is None:

@@ -62,7 +62,7 @@ class ControllerMetrics:
             self.set_power(str(event["dc"]), kind == "power-on")
         elif kind == "phase" and "phase" in event:
             self.set_phase(str(event["phase"]))
-        elif kind == "hypothesis" and "met" in event:
+        elif kind == "hypothesis" and event.get("met") is not None:  # None: no data, neither held nor not
             self.set_hypothesis(bool(event["met"]))
         elif kind in ("fault-on", "fault-off"):
             self._follow_fault(event)
