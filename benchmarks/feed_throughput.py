@@ -120,7 +120,11 @@ def main() -> int:
     healthz = statistics.median(r.per_second for r in healthz_runs)
     feed = statistics.median(r.per_second for r in feed_runs)
     bound = healthz / handlings
-    ratio = feed / bound if bound else 0.0
+    # Each feed run follows its own healthz run: a pair shares whatever else the machine was doing then,
+    # so the median of the pairs' ratios is the figure (the ratio of the medians is shown beside it).
+    pairs = [f.per_second / (h.per_second / handlings) for h, f in zip(healthz_runs, feed_runs) if h.per_second]
+    ratio = statistics.median(pairs) if pairs else 0.0
+    ratio_of_medians = feed / bound if bound else 0.0
     feed_p50 = statistics.median(r.percentile(50) or 0.0 for r in feed_runs)
     print(f"healthz  {healthz:8.0f}/s   (median of {args.runs} runs, {args.connections} connections, {args.seconds:g} s each)")
     not_ok = sum(r.degraded + sum(n for st, n in r.statuses.items() if not 200 <= st < 300) for r in feed_runs)
@@ -130,12 +134,14 @@ def main() -> int:
     for kind, costs in cpu.items():
         shown = ", ".join(f"{n} {c / args.runs:.2f}" for n, c in sorted(costs.items(), key=lambda kv: -kv[1]))
         print(f"cpu ms per {kind}: {shown}")
-    line = results.verdict("feed / bound", f"{ratio:.0%}", f">= {GOAL:.0%}", ratio >= GOAL)
+    print(f"ratio per run pair: {', '.join(f'{r:.0%}' for r in pairs)}; ratio of the medians {ratio_of_medians:.0%}")
+    line = results.verdict("feed / bound (median of run pairs)", f"{ratio:.0%}", f">= {GOAL:.0%}", ratio >= GOAL)
     print(line)
     path = results.save("feed_throughput", {
         "goal": {"feed_over_bound": GOAL},
         "measured": {"healthz_per_s": round(healthz, 1), "feed_per_s": round(feed, 1), "handlings_per_feed": handlings,
-                     "bound_per_s": round(bound, 1), "feed_over_bound": round(ratio, 3), "feed_p50_ms": round(feed_p50, 2)},
+                     "bound_per_s": round(bound, 1), "feed_over_bound": round(ratio, 3), "feed_over_bound_per_pair": [round(r, 3) for r in pairs],
+                     "ratio_of_medians": round(ratio_of_medians, 3), "feed_p50_ms": round(feed_p50, 2)},
         "met": ratio >= GOAL,
         "runs": {"healthz": [r.summary() for r in healthz_runs], "feed": [r.summary() for r in feed_runs]},
         "cpu_ms_per_request": {k: {n: round(c / args.runs, 3) for n, c in v.items()} for k, v in cpu.items()},

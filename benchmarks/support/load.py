@@ -30,6 +30,7 @@ class Rate:
     errors: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     generator_cpu_percent: float = 0.0  # of one core: a generator near 100% is itself the bottleneck
+    load_1m: float = 0.0  # the machine's load average when the run ended (others' work shows here)
 
     @property
     def per_second(self) -> float:
@@ -46,7 +47,7 @@ class Rate:
             "ok": self.ok, "degraded": self.degraded, "per_second": round(self.per_second, 1),
             "p50_ms": _round(self.percentile(50)), "p99_ms": _round(self.percentile(99)),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())}, "errors": dict(self.errors),
-            "generator_cpu_percent": round(self.generator_cpu_percent, 1),
+            "generator_cpu_percent": round(self.generator_cpu_percent, 1), "load_1m": round(self.load_1m, 2),
         }  # fmt: skip
 
 
@@ -107,6 +108,7 @@ async def closed_loop(
         await asyncio.gather(*(worker() for _ in range(connections)))
         if cpu_at_start:
             rate.generator_cpu_percent = 100.0 * (sum(me.cpu_times()[:2]) - cpu_at_start[0]) / seconds
+        rate.load_1m = psutil.getloadavg()[0]
     return rate
 
 
