@@ -103,11 +103,12 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
     panic.set_defaults(func=cmd_panic)
 
     fault = sub.add_parser("fault", help="inject, list or remove a fault on the running stack")
-    fault.add_argument("--runs", type=Path, default=Path("runs"))
     verbs = fault.add_subparsers(dest="fault_command", required=True)
     add = verbs.add_parser("add", help='e.g. blackout fault add "{latency: {from: dc-west, to: dc-east, ms: 300}, for: 20s}"')
     add.add_argument("spec", help="the action as YAML/JSON, the same as a timeline step without `at`")
     remove = verbs.add_parser("remove", help="remove a fault by id")
     remove.add_argument("id")
-    verbs.add_parser("list", help="the active faults")
+    listing = verbs.add_parser("list", help="the active faults")
+    for verb in (add, remove, listing):
+        verb.add_argument("--runs", type=Path, default=Path("runs"))
     fault.set_defaults(func=cmd_fault)

@@ -32,6 +32,7 @@ from chaos.loadgen import LoadGenerator, read_rows
 from chaos.observability.live import observe_run
 from chaos.report import build_summary, render_summary, write_summary
 from chaos.runtime.base import Runtime
+from chaos.runtime.borrowed import BorrowedRuntime
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
 from services.common.errors import BlackoutError
@@ -52,20 +53,8 @@ def local_runtime(topology: Topology, run_dir: Path, profile: Path, journal: Jou
 
 
 def borrowed(runtime: Runtime) -> RuntimeFactory:
-    """A factory handing out a stack that is already up (a run started from the control API): the run
-    neither starts nor stops it; it switches the stack to the run's profile and back."""
-
-    class Borrowed(type(runtime)):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self.__dict__ = runtime.__dict__  # the same runtime, seen through up/down that do nothing
-
-        def up(self) -> None:
-            pass
-
-        def down(self) -> None:
-            pass
-
-    return lambda topology, run_dir, profile, journal: Borrowed()
+    """A factory lending a stack that is already up to a run (started from the control API)."""
+    return lambda topology, run_dir, profile, journal: BorrowedRuntime(runtime, profile)
 
 
 @dataclass

@@ -38,6 +38,12 @@ def test_ctrl_c_during_the_outage_leaves_nothing_behind(tmp_path):
                 break
             time.sleep(0.2)
         assert journal is not None, "the demo never cut the power"
+        # While it runs, the run's controller answers the usual commands...
+        status = blackout("status", runs=runs)
+        assert status.returncode == 0 and status.stdout.count("powered-off") == 5
+        added = blackout("fault", "add", "{latency: {from: dc-west, to: auth, ms: 50}, id: slow-auth}", runs=runs)
+        assert added.returncode == 0 and "slow-auth" in added.stdout, added.stderr
+        assert "slow-auth" in blackout("fault", "list", runs=runs).stdout
         demo.send_signal(signal.SIGINT)
         _, stderr = demo.communicate(timeout=60)
     finally:
@@ -56,4 +62,12 @@ def test_ctrl_c_during_the_outage_leaves_nothing_behind(tmp_path):
     assert json.loads((journal.path.parent / "state.json").read_text())["groups"] == {}
     doc = json.loads((journal.path.parent / "journal.json").read_text())
     assert doc["status"] == "interrupted" and doc["deviated"] is True
-    assert [r["id"] for r in doc["rollbacks"]] == ["power-off-1"] and doc["rollbacks"][0]["status"] == "succeeded"
+    # ...and Ctrl-C rolls back everything, the fault added by hand included, newest first
+    assert [r["id"] for r in doc["rollbacks"]] == ["slow-auth", "power-off-1"]
+    assert {r["status"] for r in doc["rollbacks"]} == {"succeeded"}
+    assert not (runs / ".control.json").exists()
+
+
+def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)], capture_output=True,
+                          text=True, cwd=PROJECT, timeout=60)  # fmt: skip

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import yaml
 from fakes.processes import wait_all_gone
+from fakes.scenarios import short_power_loss
 
 from chaos.journal import Journal
 from chaos.topology import load_topology
@@ -42,6 +44,22 @@ def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp
         assert status.count("powered-off") == 5
         assert blackout("power-off", "dc-mars", runs=runs).returncode == 2
         assert blackout("power-on", "dc-east", runs=runs).returncode == 0
+
+        # a scenario run on the running stack, started and followed through the control API
+        auth = {"Authorization": f"Bearer {control['token']}"}
+        short = short_power_loss(tmp_path, off_at=2, on_at=5, duration=12, users=4)
+        started = httpx.post(control["url"] + "/runs", json={"scenario": str(short)}, headers=auth)
+        assert started.status_code == 202 and started.json()["running"] is True
+        again = httpx.post(control["url"] + "/runs", json={"scenario": str(short)}, headers=auth)
+        assert again.status_code == 409
+        deadline = time.monotonic() + 120
+        while (run := httpx.get(control["url"] + "/runs/current", headers=auth).json())["running"]:
+            assert time.monotonic() < deadline, "the run never ended"
+            time.sleep(0.5)
+        assert "run_dir" in run["result"], run
+        doc = json.loads((Path(run["result"]["run_dir"]) / "journal.json").read_text())
+        assert doc["status"] == "completed" and [a["activity"] for a in doc["run"]][0] == {"power_off": "dc-east"}
+        assert blackout("status", runs=runs).stdout.count("running") == 8  # the stack lives on after its run
 
         switched = blackout("profile", str(PROJECT / "profiles" / "resilient.yaml"), runs=runs)
         assert switched.returncode == 0 and switched.stdout.count(": ok") == 8
