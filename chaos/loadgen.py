@@ -38,12 +38,13 @@ class LoadGenerator:
     def __init__(
         self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float,
         edge_failover: bool = False, client_attempts: int = 1, spawn_rate: float | None = None,
-        workers: int | None = None,
+        workers: int | None = None, seed: int | None = None,
     ) -> None:  # fmt: skip
         """``workers``: None picks (one per core above DISTRIBUTED_ABOVE users, else none); 0: one locust."""
         if not 1 <= users <= MAX_USERS:
             raise UsageError(f"users must be 1..{MAX_USERS}, got {users}")
         self.run_dir = run_dir
+        self.seed = seed  # each user's action choices: the same seed repeats the same choices
         self.gateways = gateways
         self.max_seconds = max_seconds
         self.workers = workers if workers is not None else (os.cpu_count() or 1) if users > DISTRIBUTED_ABOVE else 0
@@ -95,6 +96,7 @@ class LoadGenerator:
             "BLACKOUT_RUN_DIR": str(self.run_dir),
             CONTROL_ENV: str(self.control_path),
             SUPERVISOR_ENV: str(os.getpid()),
+            **({"BLACKOUT_SEED": str(self.seed)} if self.seed is not None else {}),
         }
 
     def start(self) -> int:

@@ -129,7 +129,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             observing.enter_context(observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port,
                                                 say=console.print))  # fmt: skip
         load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=scenario.duration + 120,
-                             edge_failover=profile.edge_failover, client_attempts=profile.client_attempts)  # fmt: skip
+                             edge_failover=profile.edge_failover, client_attempts=profile.client_attempts,
+                             seed=seed)  # fmt: skip
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
         if opts.serve is not None:
             stop_serving = opts.serve(runtime, injector, run_dir)
