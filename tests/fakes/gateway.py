@@ -142,22 +142,21 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 never via a proxy
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class FakeGatewayServer:
     """Serve ``make_app(dc)`` with uvicorn on 127.0.0.1 in a daemon thread."""
 
     def __init__(self, dc: str = "dc-east", port: int | None = None, state: FakeState | None = None) -> None:
         self.dc = dc
-        self.port = port or free_port()
+        # Bound here and handed to uvicorn: port 0 gives a free port nothing can take in between.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port or 0))
+        self.port = self.sock.getsockname()[1]
         self.app = make_app(dc, state)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"fake-gateway-{dc}", daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       name=f"fake-gateway-{dc}", daemon=True)  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -188,6 +187,7 @@ class FakeGatewayServer:
         self.server.should_exit = True
         if self.thread.is_alive():
             self.thread.join(timeout_s)
+        self.sock.close()
 
     def __enter__(self) -> "FakeGatewayServer":
         return self.start()

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.ports import free_port
 
 from chaos.observability import prometheus
 from chaos.observability.controller_metrics import ControllerMetrics, serve_metrics
@@ -148,7 +147,7 @@ def wait_for(url: str, expr: str, since: float, timeout_s: float = 30.0) -> None
 def recorded_outage(tmp_path_factory):
     """A real power loss recorded by a real Prometheus: (Prometheus URL, start, end)."""
     run_dir = tmp_path_factory.mktemp("observed-run")
-    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_ports(lambda *_: free_port())
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
     controller = ControllerMetrics()
     controller_server = serve_metrics(controller, port=0)
     exported = user_metrics.UserMetrics()
@@ -156,8 +155,9 @@ def recorded_outage(tmp_path_factory):
     runtime = LocalRuntime(topology, run_dir, profile=PROJECT / "profiles" / "resilient.yaml")
     handle = None
     try:
-        handle = prometheus.start_prometheus(topology, run_dir, {"controller": controller_server.url}, port=0)
         with runtime:
+            topology = runtime.topology  # the ports it bound
+            handle = prometheus.start_prometheus(topology, run_dir, {"controller": controller_server.url}, port=0)
             for dc in topology.data_centers:
                 controller.set_power(dc, True)
             controller.set_hypothesis(True)

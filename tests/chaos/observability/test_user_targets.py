@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.ports import free_port
 
 from chaos.loadgen import LoadGenerator
 from chaos.observability import prometheus
@@ -21,10 +20,10 @@ PROJECT = Path(__file__).resolve().parents[3]
 @pytest.mark.skipif(prometheus.binary() is None, reason="NO PROMETHEUS BINARY: apt-get install -y --no-install-recommends prometheus")
 def test_locust_exporters_are_found_and_scraped(tmp_path, monkeypatch):
     monkeypatch.setenv(user_metrics.PORT_ENV, "0")  # the load generator passes its environment on
-    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_ports(lambda *_: free_port())
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
     runtime = LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "naive.yaml")
-    load = LoadGenerator(tmp_path, topology.gateways(), users=4, max_seconds=60)
-    with runtime, prometheus.start_prometheus(topology, tmp_path, {}, port=0) as handle:
+    with runtime, prometheus.start_prometheus(runtime.topology, tmp_path, {}, port=0) as handle:
+        load = LoadGenerator(tmp_path, runtime.topology.gateways(), users=4, max_seconds=60)
         try:
             load.start()
             load.wait_logged_in(timeout_s=60)
