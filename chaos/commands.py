@@ -15,12 +15,24 @@ from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector
+from chaos.faults.injector import PROFILES, FaultInjector
 from chaos.journal import Journal
 from chaos.runtime.base import Runtime
 from services.common.errors import UsageError
 
 EXIT_DEVIATED = 1
+
+
+def profile_path(text: str) -> Path:
+    """A profile file, or the name of one in profiles/ (``resilient``)."""
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    named = PROFILES / f"{text}.yaml"
+    if not named.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise argparse.ArgumentTypeError(f"{text}: no such profile file or name; profiles: {known}")
+    return named
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -88,7 +100,8 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
             parser.add_argument("scenario", help="scenario name or file")
         else:
             parser.add_argument("--scenario", default="dc-power-loss", help="scenario name or file")
-        parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="resilience profile (YAML)")
+        parser.add_argument("--profile", type=profile_path, default=DEFAULT_PROFILE,
+                            help="resilience profile: a name (naive, resilient) or a YAML file")
         parser.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
         parser.add_argument("--seed", type=int, help="repeat a run: the seed its journal recorded")
         parser.add_argument("--users", type=users, help="simulated users (default: the scenario's)")
