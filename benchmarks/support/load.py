@@ -55,6 +55,13 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+def _seconds(header: str | None) -> float | None:
+    try:
+        return max(0.0, float(header)) if header is not None else None
+    except ValueError:
+        return None
+
+
 def _check_loopback(url: str) -> None:
     if urlsplit(url).hostname != "127.0.0.1":
         raise ValueError(f"load goes to 127.0.0.1 only, not {url}")
@@ -87,17 +94,23 @@ async def closed_loop(
                     async with session.get(url) as response:
                         body = await response.read()
                         status = response.status
+                        retry_after = _seconds(response.headers.get("Retry-After"))
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    status, error = 0, type(exc).__name__
+                    status, error, retry_after = 0, type(exc).__name__, None
                 else:
                     error = ""
                 done = time.monotonic()
-                if sent < measure_from or done > stop_at:
-                    continue  # only requests wholly inside the measured window count
-                if error:
+                counted = measure_from <= sent and done <= stop_at  # only requests wholly inside the window
+                if counted and error:
                     rate.errors[error] += 1
+                elif counted:
+                    rate.statuses[status] += 1
+                if status == 503 and retry_after is not None:
+                    # A refused client waits as it is asked (at most a second) instead of asking again at
+                    # once: refusals answered at full speed would measure the refusing, not the serving.
+                    await asyncio.sleep(min(retry_after, 1.0, max(0.0, stop_at - time.monotonic())))
+                if not counted or error:
                     continue
-                rate.statuses[status] += 1
                 if 200 <= status < 300:
                     if judge is not None and not judge(body):
                         rate.degraded += 1
