@@ -5,7 +5,8 @@ overload a queue only makes every answer late, and work done for a caller that h
 (the congestion collapse). Requests have priorities: health checks, metrics and admin routes are never
 refused (the balancer and the supervisor must see the instance alive); logins may hold only a small share
 of the limit, so a login storm (each login ~55 ms of scrypt) cannot starve feeds; everything else shares
-the rest. The limit adapts (``AIMDLimit``) to the latency of non-login answers.
+the rest. The limit adapts (``AIMDLimit``) to the latency of non-login answers and to how long new requests
+wait to be read (``LoopLag``): the queue in front of the app, which the app itself never sees.
 
 Pure ASGI and outermost: refusing costs a counter and a short answer, nothing else.
 """
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from services.common.overload.lag import LoopLag
 from services.common.overload.limit import AIMDLimit
 from services.common.overload.metrics import ADMISSION_LIMIT, ADMITTED_IN_FLIGHT, SHED
 from services.common.overload.policy import AdmissionPolicy
@@ -40,6 +42,7 @@ class AdmissionMiddleware:
         self.clock = clock
         self.limiter: AIMDLimit | None = None
         self.in_flight = {"normal": 0, "login": 0}
+        self.lag = LoopLag()
 
     def _limiter(self, policy: AdmissionPolicy) -> AIMDLimit:
         if self.limiter is None or self.limiter.policy != policy:
@@ -67,6 +70,8 @@ class AdmissionMiddleware:
             return
         # Requests are counted even while admission is off, so turning it on live sees the real load.
         limiter = self._limiter(policy) if policy.enabled else None
+        if limiter is not None:
+            self.lag.watch()
         reason = self.refusal(priority, policy, limiter.current) if limiter is not None else None
         if reason is not None:
             SHED.labels(priority).inc()
@@ -83,7 +88,7 @@ class AdmissionMiddleware:
             self.in_flight[priority] -= 1
             gauge.dec()
             if limiter is not None and priority != "login":  # a login is slow by design (scrypt)
-                limiter.on_answer(self.clock() - started, held)
+                limiter.on_answer(self.clock() - started, held, self.lag.lag_s)
                 ADMISSION_LIMIT.set(limiter.current)
 
 

@@ -1,9 +1,10 @@
-"""An AIMD concurrency limit: grows by one per limit's worth of fast answers, shrinks when answers are slow.
+"""An AIMD concurrency limit: one more slot per window while answers are fast, x factor when they are slow.
 
 Like TCP congestion control: a service can hold only so many requests in flight before each one waits
-on the others (CPU, threads, downstream); past that point latency grows and goodput falls. The limit
-probes upward while answers stay under the latency target and backs off multiplicatively when they do
-not, at most once per target interval (a burst of slow answers from one moment is one signal, not fifty).
+on the others (CPU, threads, downstream); past that point latency grows and goodput falls. Answers are
+judged per window (as long as the latency target): when their mean latency exceeds the target the limit
+shrinks multiplicatively, otherwise a limit that was in use grows by one. The mean, not every slow
+answer: on a busy machine a few slow answers are noise, a slow window is queueing.
 """
 from __future__ import annotations
 
@@ -18,19 +19,28 @@ class AIMDLimit:
         self.policy = policy
         self.limit = float(policy.initial_limit)
         self._clock = clock
-        self._last_decrease = float("-inf")
+        self._window_end = clock() + policy.latency_target_s
+        self._latency_sum = 0.0
+        self._answers = 0
+        self._busiest = 0
 
     @property
     def current(self) -> int:
         return int(self.limit)
 
-    def on_answer(self, latency_s: float, in_flight: int) -> None:
-        """One request answered after ``latency_s`` while ``in_flight`` requests (it included) were held."""
+    def on_answer(self, latency_s: float, in_flight: int, waiting_s: float = 0.0) -> None:
+        """One request answered after ``latency_s`` while ``in_flight`` requests (it included) were held;
+        ``waiting_s``: how long a new request now waits before it is even read (the event loop's lag)."""
+        self._latency_sum += latency_s
+        self._answers += 1
+        self._busiest = max(self._busiest, in_flight)
+        now = self._clock()
+        if now < self._window_end:
+            return
         p = self.policy
-        if latency_s > p.latency_target_s:
-            now = self._clock()
-            if now - self._last_decrease >= p.latency_target_s:
-                self._last_decrease = now
-                self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
-        elif in_flight * 2 >= self.limit:  # only a limit that is in use earns more room
-            self.limit = min(float(p.max_limit), self.limit + 1.0 / self.limit)
+        if self._latency_sum / self._answers > p.latency_target_s or waiting_s > p.loop_lag_target_s:
+            self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
+        elif self._busiest * 2 >= self.limit:  # only a limit that is in use earns more room
+            self.limit = min(float(p.max_limit), self.limit + 1.0)
+        self._window_end = now + p.latency_target_s
+        self._latency_sum, self._answers, self._busiest = 0.0, 0, 0

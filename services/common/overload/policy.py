@@ -15,7 +15,10 @@ class AdmissionPolicy(_Strict):
     initial_limit: int = Field(32, ge=1, le=10_000)
     min_limit: int = Field(4, ge=1, le=10_000)
     max_limit: int = Field(256, ge=1, le=10_000)
-    latency_target_s: float = Field(0.25, gt=0, le=60, description="a slower answer shrinks the limit")
+    latency_target_s: float = Field(0.25, gt=0, le=60, description="a slower window of answers shrinks the limit")
+    loop_lag_target_s: float = Field(
+        0.05, gt=0, le=60, description="requests waiting longer than this to be read also shrink the limit"
+    )
     decrease_factor: float = Field(0.9, gt=0, lt=1, description="limit *= this when answers are too slow")
     login_share: float = Field(0.2, gt=0, le=1, description="share of the limit logins may hold")
     retry_after_s: int = Field(1, ge=0, le=3600, description="sent with every 503 it answers")

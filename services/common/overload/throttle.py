@@ -1,10 +1,16 @@
 """Client-side adaptive throttling (Site Reliability Engineering, "Handling Overload").
 
-Each client remembers, over a sliding window (2 minutes by default), how many calls it wanted to make
-(``requests``, those it refused itself included) and how many the dependency accepted (``accepts``: any
-answer that is not a failure). When the dependency refuses most of them, sending more only burns its CPU
-on refusals, so the client refuses locally with probability ``max(0, (requests - k*accepts) / (requests + 1))``:
-with k = 2 it keeps sending about twice what gets accepted, enough to notice a recovery.
+Each client remembers, over a sliding window (2 minutes by default), how many calls it sent
+(``requests``) and how many the dependency accepted (``accepts``: any answer that is not a failure).
+When the dependency refuses most of them, sending more only burns its CPU on refusals, so the client
+refuses locally with probability ``max(0, (requests - k*accepts) / (requests + 1))``: with k = 2 it keeps
+sending about twice what gets accepted, enough to notice a recovery.
+
+One departure from the book: ``requests`` counts calls *sent*, not those refused locally. Counted, they
+lock the client out: after a burst of failures p is near 1, each call raises ``requests`` by one but
+``accepts`` by only 1 - p, and p stays high until the window forgets the burst (two minutes of refusing a
+dependency that has recovered). Counting calls sent, every accepted call lowers p, and a recovered
+dependency gets its traffic back within seconds.
 """
 from __future__ import annotations
 
@@ -42,15 +48,15 @@ class ClientThrottle:
         return max(0.0, (self.requests - policy.k * self.accepts) / (self.requests + 1))
 
     def admit(self, policy: ClientThrottlePolicy) -> bool:
-        """Count the call as requested; False: refuse it locally."""
+        """False: refuse the call locally."""
         p = self.probability(policy)
-        bucket = self._bucket(policy.window_s)
-        bucket[1] += 1
-        self.requests += 1
         return p <= 0.0 or self._rng() >= p
 
     def record(self, policy: ClientThrottlePolicy, accepted: bool) -> None:
-        """The outcome of an admitted call: accepted unless it failed (no answer, 5xx, refused)."""
+        """The outcome of a call sent: accepted unless it failed (no answer, 5xx, refused)."""
+        bucket = self._bucket(policy.window_s)
+        bucket[1] += 1
+        self.requests += 1
         if accepted:
-            self._bucket(policy.window_s)[2] += 1
+            bucket[2] += 1
             self.accepts += 1

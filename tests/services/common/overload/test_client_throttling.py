@@ -68,12 +68,10 @@ def test_healthy_calls_are_never_throttled_and_off_means_off() -> None:
     assert set(asyncio.run(_outcomes(off, 100))) == {"error"} and len(seen_off) == 100
 
 
-def test_a_dependency_that_recovers_gets_its_traffic_back_as_the_window_slides() -> None:
-    status, clock = {"now": 503}, Clock()
-    client, seen = _client(status, throttle=True, clock=clock)
+def test_a_dependency_that_recovers_gets_its_traffic_back_within_a_few_calls() -> None:
+    status = {"now": 503}
+    client, seen = _client(status, throttle=True)
     asyncio.run(_outcomes(client, 100))
     status["now"] = 200
-    during = asyncio.run(_outcomes(client, 100))
-    assert 0 < during.count("success") < 100  # some calls still probe the dependency, and succeed
-    clock.now += 121  # the 2-minute window no longer holds the refusals
-    assert asyncio.run(_outcomes(client, 100)) == ["success"] * 100
+    later = asyncio.run(_outcomes(client, 300))
+    assert later[-100:] == ["success"] * 100  # no two-minute lock-out

@@ -1,0 +1,146 @@
+"""Benchmark: goodput under overload, naive vs resilient (open-loop arrivals, bounded in time).
+
+For each profile, on its own local stack: log 100 users in, find the capacity (successful user actions/s
+at the knee: offered load stepped up until goodput stops following it), then offer 1x, 2x and 5x that
+capacity. Prints both curves (offered load vs goodput, p99 of what was served vs the deadline, share
+refused fast, by the gateways' admission control or by the app's own adaptive throttling when the
+profile turns it on), saves JSON, exits 1 if a goal is missed. About 5 minutes. Run:
+    .venv/bin/python benchmarks/overload.py [--profiles resilient naive --level-seconds 15]
+Goals: the resilient stack keeps >= 90% of its capacity at 2x and 5x with p99 of served within the
+deadline; the naive stack's goodput collapses (< 50% of its capacity at 5x).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from support import cpus, stack
+from support.open_loop import Level, OpenLoop
+from support.results import save, verdict
+
+from services.common.policy import load_profile
+
+MULTIPLES = (1.0, 2.0, 5.0)
+SESSIONS = 100
+FIRST_RATE, STEP, MAX_RATE = 20.0, 1.4, 1500.0
+STEP_S = 6.0
+SETTLE_S = 3.0  # between levels: the stack drains what the last one left
+
+
+async def find_capacity(loop: OpenLoop, step_s: float) -> tuple[float, list[dict]]:
+    """Step the offered rate up until goodput stops following it: two steps in a row that neither keep up
+    with the offer (85%) nor raise the best goodput by 5% (one noisy step on a shared machine is not a knee)."""
+    steps, best, rate, flat = [], 0.0, FIRST_RATE, 0
+    while rate <= MAX_RATE and flat < 2:
+        level = await loop.offer(rate, step_s)
+        steps.append(level.summary())
+        print(f"    capacity step: offered {rate:6.1f}/s -> goodput {level.goodput_per_s:6.1f}/s", flush=True)
+        keeps_up = level.goodput_per_s >= 0.85 * rate
+        flat = 0 if keeps_up or level.goodput_per_s > 1.05 * best else flat + 1
+        best = max(best, level.goodput_per_s)
+        rate *= STEP
+        await asyncio.sleep(SETTLE_S)
+    return best, steps
+
+
+async def measure(profile_name: str, gateways: list[str], level_s: float, capacity: float | None = None,
+                  multiples: tuple[float, ...] = MULTIPLES) -> dict:
+    profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
+    deadline_s = load_profile(stack.PROJECT / "profiles" / "resilient.yaml").request_deadline_s  # one yardstick
+    async with OpenLoop(gateways, client_attempts=profile.client_attempts, deadline_s=deadline_s,
+                        throttle=profile.overload.client_throttle) as loop:
+        took = await loop.login(SESSIONS)
+        print(f"  {profile_name}: {SESSIONS} sessions in {took:.1f}s", flush=True)
+        steps: list[dict] = []
+        if capacity is None:
+            capacity, steps = await find_capacity(loop, STEP_S)
+        print(f"  {profile_name}: capacity {capacity:.1f} actions/s", flush=True)
+        levels = []
+        me = psutil.Process()
+        for multiple in multiples:
+            await asyncio.sleep(SETTLE_S)
+            cpu0 = sum(me.cpu_times()[:2])
+            level: Level = await loop.offer(capacity * multiple, level_s)
+            row = {"multiple": multiple, **level.summary(capacity),
+                   "generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1)}
+            levels.append(row)
+            print(f"  {profile_name} {multiple:g}x: {row}", flush=True)
+    return {"profile": profile_name, "capacity_per_s": round(capacity, 1), "capacity_steps": steps, "levels": levels}
+
+
+def run_profile(profile_name: str, level_s: float, capacity: float | None = None,
+                multiples: tuple[float, ...] = MULTIPLES) -> dict:
+    profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
+    with stack.running(stack.topology(profile.topology), profile_name) as runtime:
+        gateways = list(runtime.topology.gateways().values())
+        print(f"  {cpus.pin(runtime)}", flush=True)
+        try:
+            return asyncio.run(measure(profile_name, gateways, level_s, capacity, multiples))
+        finally:
+            cpus.unpin()
+
+
+def print_curves(results: list[dict]) -> None:
+    print("\noffered load vs goodput (successful user actions/s; served = 2xx; deadline "
+          f"{results[0]['levels'][0]['deadline_ms']:.0f} ms)")
+    print(f"{'profile':10} {'load':>5} {'offered/s':>10} {'goodput/s':>10} {'of capacity':>12} "
+          f"{'p99 served ms':>14} {'refused fast':>13} {'failed slow':>12}")
+    for result in results:
+        for row in result["levels"]:
+            print(f"{result['profile']:10} {row['multiple']:>4g}x {row['offered_per_s']:>10.1f} "
+                  f"{row['goodput_per_s']:>10.1f} {row['goodput_of_capacity']:>11.0%} "
+                  f"{row['served_p99_ms'] if row['served_p99_ms'] is not None else '-':>14} "
+                  f"{row['refused_fast_share']:>12.0%} {row['failed_slow_share']:>11.0%}")
+
+
+def goals(results: list[dict]) -> list[tuple[str, str, str, bool]]:
+    out: list[tuple[str, str, str, bool]] = []
+    if any({row["multiple"] for row in result["levels"]} != set(MULTIPLES) for result in results):
+        return out  # an experiment (--multiples): figures only
+    for result in results:
+        name, levels = result["profile"], {row["multiple"]: row for row in result["levels"]}
+        if name == "resilient":
+            for m in (2.0, 5.0):
+                share = levels[m]["goodput_of_capacity"]
+                out.append((f"resilient goodput at {m:g}x", f"{share:.0%} of capacity", ">= 90%", share >= 0.9))
+            worst = max((row["served_p99_ms"] or 0.0) for row in levels.values())
+            deadline = levels[1.0]["deadline_ms"]
+            out.append(("resilient p99 of served", f"{worst:.0f} ms (worst level)", f"<= {deadline:.0f} ms",
+                        worst <= deadline))
+        elif name == "naive":
+            share = levels[5.0]["goodput_of_capacity"]
+            out.append(("naive goodput at 5x (collapse)", f"{share:.0%} of capacity", "< 50%", share < 0.5))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", nargs="+", default=["resilient", "naive"], choices=["resilient", "naive"])
+    parser.add_argument("--level-seconds", type=float, default=15.0)
+    parser.add_argument("--capacity", type=float, help="skip the search: take this capacity (actions/s)")
+    parser.add_argument("--multiples", type=float, nargs="+", default=list(MULTIPLES))
+    args = parser.parse_args(argv)
+    if not 1 <= args.level_seconds <= 60:
+        parser.error("--level-seconds must be 1..60")
+    started = time.monotonic()
+    results = []
+    for name in args.profiles:
+        print(f"{name}: starting its stack", flush=True)
+        results.append(run_profile(name, args.level_seconds, args.capacity, tuple(args.multiples)))
+    print_curves(results)
+    checks = goals(results)
+    for figure, measured, goal, met in checks:
+        print(verdict(figure, measured, goal, met))
+    path = save("overload", {"results": results, "goals": [
+        {"figure": f, "measured": m, "goal": g, "met": ok} for f, m, g, ok in checks],
+        "seconds": round(time.monotonic() - started, 1)})
+    print(f"saved {path}")
+    return 0 if all(met for *_, met in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
