@@ -25,7 +25,10 @@ BULKHEAD_IN_FLIGHT = Gauge("blackout_bulkhead_in_flight", "Calls in flight", ["d
 BULKHEAD_REJECTED = Counter("blackout_bulkhead_rejected_total", "Calls refused by a full bulkhead", ["dependency"])
 RETRY_BUDGET = Gauge("blackout_retry_budget_tokens", "Retries the budget allows now", ["dependency"])
 REPLICATION_LAG = Gauge(
-    "blackout_replication_lag_events", "Local view events not yet shipped to a replication peer", ["peer"]
+    "blackout_replication_lag_events", "Local records (views, uploads) not yet shipped to a replication peer", ["peer"]
+)
+REPLICATION_LAG_SECONDS = Gauge(
+    "blackout_replication_lag_seconds", "Age of the oldest local record not yet shipped to a replication peer", ["peer"]
 )
 # What users were shown, counted where it is produced (the gateway); see services/gateway/symptoms.py.
 FEED_ITEMS = Counter(

@@ -71,6 +71,10 @@ class Profile(_Strict):
     local_token_verification: bool = False
     token_cache_s: float = Field(30.0, ge=0, le=3600, description="how long the gateway trusts a remote /verify")
     fallbacks: FallbackPolicy = FallbackPolicy()
+    # How the systems of record (views log, catalog) replicate: services/common/replication.py
+    replication: Literal["async", "converge"] = Field(
+        "async", description="async: log shipping, a rejoining DC discards what it had not shipped; converge: merged logs"
+    )
     overload: OverloadPolicy = Field(OverloadPolicy(), description="admission control, client throttling (off)")
     default: DependencyPolicy = DependencyPolicy()
     dependencies: dict[DependencyName, DependencyPolicy] = {}

@@ -19,6 +19,7 @@ from services.common.responses import json_response
 from services.common.settings import ServiceSettings
 from services.recommender import ranking
 from services.recommender.catalog import SCHEMA, Catalog
+from services.recommender import replica
 
 CACHED_USERS = 10_000
 RNG = random.Random()  # one for the process: seeding a fresh one per feed (from os.urandom) costs more than it gives
@@ -111,4 +112,15 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     app = create_service_app(ctx, router)
     app.state.catalog = Catalog(db, settings.seed)
     app.state.memory = Memory()
+    app.include_router(replica.router)
+    app.state.replica = replica.CatalogReplica(app.state.catalog)
+    app.state.shipper = None
+    peers = settings.dependencies.get("recommender", [])
+    if peers:  # uploads replicate by the views log's rules (services/common/replication.py)
+        from services.common.replication import Shipper, peer_clients
+
+        app.state.shipper = Shipper(app.state.replica, peer_clients(peers, "recommender", ctx), settings.instance,
+                                    path=replica.PATH, time_field="created_at",
+                                    design=lambda: ctx.profiles.current.replication)  # fmt: skip
+        ctx.background.append(app.state.shipper.run)
     return app

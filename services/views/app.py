@@ -14,15 +14,17 @@ shipped on (no ping-pong), so peers must be a full mesh (every pair lists each o
 Each peer gets its own DependencyClient (named ``views``, with that peer's URL only): the profile's
 ``views`` policy (timeout, retries, breaker, retry budget) applies, with a breaker per peer; one
 client over all the URLs would not do, since it fails over to *one* of them and each peer must
-receive every event. Replication is asynchronous: an acknowledged view may be lost with its data
-center if the power goes before it was shipped (``blackout_replication_lag_events`` says how many).
+receive every event. The profile's ``replication`` picks the design (services/common/replication.py):
+``async`` discards, when a data center rejoins, the acknowledged views it had not shipped before its
+power went (``blackout_replication_lag_events``/``_seconds`` say how many, how old); ``converge``
+merges the logs and loses nothing acknowledged. An event is acknowledged only once committed
+(synchronous=FULL: on disk), so a SIGKILL right after the answer loses nothing. ``stored_t`` is when
+an event reached *this* log: the audit (chaos/audit) measures from it how long data centers disagreed.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -30,10 +32,8 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
-from services.common.errors import DependencyError, DependencyRejected
-from services.common.http import DependencyClient
 from services.common.ids import Id, PathId
-from services.common.metrics import REPLICATION_LAG
+from services.common.replication import Shipper, peer_clients, write_rollback
 from services.common.seed import seed_view_events
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     video_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     t REAL NOT NULL,
-    origin TEXT NOT NULL DEFAULT 'local'  -- 'seed', 'local' or 'peer:<instance>': only 'local' is shipped
+    origin TEXT NOT NULL DEFAULT 'local',  -- 'seed', 'local' or 'peer:<instance>': only 'local' is shipped
+    stored_t REAL  -- when it reached this log (NULL for the seed)
 );
 CREATE INDEX IF NOT EXISTS events_by_video ON events (video_id);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, seq);
@@ -59,8 +60,6 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 """
 SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are served from
 REPLICATION_BATCH = 500  # events per POST /replication/events (also the most one POST may carry)
-REPLICATION_IDLE_S = 0.2  # how often an idle shipper looks for new events
-REPLICATION_RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
 logger = logging.getLogger(__name__)
 
 
@@ -88,6 +87,10 @@ class ReplicationBatch(BaseModel):
     source: Id | None = Field(None, description="the sending instance (recorded as the events' origin)")
 
 
+class KnownRequest(BaseModel):
+    ids: list[Id] = Field(max_length=REPLICATION_BATCH)
+
+
 class CountsRequest(BaseModel):
     video_ids: list[Id] = Field(min_length=1, max_length=200)
 
@@ -95,6 +98,9 @@ class CountsRequest(BaseModel):
 class ViewLog:
     def __init__(self, db: Database) -> None:
         self.db = db
+        if "stored_t" not in {row["name"] for row in db.query("PRAGMA table_info(events)")}:
+            with db.transaction() as conn:  # a log made before the column existed
+                conn.execute("ALTER TABLE events ADD COLUMN stored_t REAL")
         aggregates.ensure(db)  # before any insert: the trigger needs the aggregates' state
 
     def seed(self, seed: int) -> None:
@@ -108,10 +114,13 @@ class ViewLog:
             )
 
     def append(self, event: ViewEvent) -> bool:
+        """Record a view; returns once it is committed (on disk): only then may it be acknowledged."""
+        now = time.time()
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, ?, 'local')",
-                (event.event_id, event.video_id, event.user_id, time.time()),
+                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t, origin, stored_t) "
+                "VALUES (?, ?, ?, ?, 'local', ?)",
+                (event.event_id, event.video_id, event.user_id, now, now),
             )
             return cur.rowcount == 1
 
@@ -119,11 +128,40 @@ class ViewLog:
     def apply(self, events: list[ReplicatedEvent], origin: str) -> int:
         """Insert events received from a peer (keeping their original time); how many were new."""
         with self.db.transaction() as conn:
+            now = time.time()
             cur = conn.executemany(
-                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, ?, ?)",
-                [(e.event_id, e.video_id, e.user_id, e.t, origin) for e in events],
+                "INSERT OR IGNORE INTO events (event_id, video_id, user_id, t, origin, stored_t) VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.event_id, e.video_id, e.user_id, e.t, origin, now) for e in events],
             )
             return max(cur.rowcount, 0)
+
+    def known(self, ids: list[str]) -> list[str]:
+        """Which of these event ids this log holds (a rejoining peer asks, async design)."""
+        if not ids:
+            return []
+        rows = self.db.query(f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(ids))})", ids)
+        return [row["event_id"] for row in rows]
+
+    def tail(self, peer: str) -> list[str]:
+        rows = self.db.query(
+            "SELECT event_id FROM events WHERE origin = 'local' AND seq > ? ORDER BY seq", (self.cursor(peer),)
+        )
+        return [row["event_id"] for row in rows]
+
+    def discard(self, ids: list[str], reason: str) -> int:
+        """Delete local events (the async design's rewind), keeping a durable record of each, then
+        derive the aggregates again (the trigger only ever adds). The cursor stays: seqs never come back."""
+        marks = ",".join("?" * len(ids))
+        rows = self.db.query(f"SELECT event_id, video_id, user_id, t FROM events WHERE event_id IN ({marks})", ids)
+        write_rollback(self.rollback_path, [{"kind": "view", **dict(row)} for row in rows], reason)
+        with self.db.transaction() as conn:
+            gone = conn.execute(f"DELETE FROM events WHERE origin = 'local' AND event_id IN ({marks})", ids).rowcount
+            aggregates.rebuild(conn)
+        return gone
+
+    @property
+    def rollback_path(self):  # beside the database: <instance>.rollback.jsonl
+        return self.db.path.with_suffix(".rollback.jsonl")
 
     def cursor(self, peer: str) -> int:
         rows = self.db.query("SELECT seq FROM replication_cursors WHERE peer = ?", (peer,))
@@ -162,70 +200,6 @@ class ViewLog:
 
     def trending(self, limit: int) -> list[tuple[str, int]]:
         return aggregates.trending(self.db, limit)
-
-
-class Shipper:
-    """Ships local events to every replication peer, each peer on its own cursor and its own loop.
-
-    ``ship_to(peer)`` is one step (one batch at most); ``ship_once()`` one step for every peer (what
-    tests drive); ``run()`` loops forever: at once while a peer has a backlog, every ``idle_s`` when
-    it is caught up, every ``retry_s`` while it fails (its cursor then stays where it was)."""
-
-    def __init__(
-        self,
-        log: ViewLog,
-        peers: dict[str, DependencyClient],
-        source: str,
-        *,
-        batch: int = REPLICATION_BATCH,
-        idle_s: float = REPLICATION_IDLE_S,
-        retry_s: float = REPLICATION_RETRY_S,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.log = log
-        self.peers = peers  # peer URL -> a client for that peer only
-        self.source = source
-        self.batch = min(batch, REPLICATION_BATCH)
-        self.idle_s = idle_s
-        self.retry_s = retry_s
-        self._sleep = sleep
-
-    async def ship_to(self, peer: str) -> int | None:
-        """Ship the next batch to ``peer``: how many events it acknowledged, None when it failed."""
-        batch, waiting = await asyncio.to_thread(self.log.unshipped, peer, self.batch)
-        lag = REPLICATION_LAG.labels(peer)
-        lag.set(waiting)
-        if not batch:
-            return 0
-        body = {"events": [event for _, event in batch], "source": self.source}
-        try:
-            await self.peers[peer].post_json("/replication/events", body)
-        except (DependencyError, DependencyRejected) as exc:
-            logger.warning("replication to %s failed (%d events waiting): %s", peer, waiting, exc)
-            return None
-        await asyncio.to_thread(self.log.set_cursor, peer, batch[-1][0])
-        lag.set(waiting - len(batch))
-        return len(batch)
-
-    async def ship_once(self) -> dict[str, int | None]:
-        return {peer: await self.ship_to(peer) for peer in self.peers}
-
-    async def run(self) -> None:
-        await asyncio.gather(*(self._run_peer(peer) for peer in self.peers))
-
-    async def _run_peer(self, peer: str) -> None:
-        while True:
-            try:
-                shipped = await self.ship_to(peer)
-            except Exception:  # e.g. the disk: log it and try again later, never end the loop
-                logger.exception("replication to %s: unexpected error", peer)
-                shipped = None
-            if shipped is None:
-                await self._sleep(self.retry_s)
-            elif shipped < self.batch:
-                await self._sleep(self.idle_s)
-            else:
-                await self._sleep(0)  # a backlog: go on at once, yet let requests be served
 
 
 router = APIRouter(tags=["views"])
@@ -272,6 +246,19 @@ def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) ->
     return {"applied": views.apply(body.events, origin)}
 
 
+@router.post("/replication/events/known", tags=["replication"])
+def known_events(body: KnownRequest, views: ViewLog = Depends(log)) -> dict:
+    """Which of these event ids are here: a peer rejoining under the async design keeps only those."""
+    return {"known": views.known(body.ids)}
+
+
+@router.get("/replication/status", tags=["replication"])
+def replication_status(request: Request) -> dict:
+    """Per peer, local events it has not acknowledged yet (0 everywhere: this log is shipped)."""
+    shipper = request.app.state.shipper
+    return {"peers": shipper.waiting() if shipper else {}, "rewound": shipper.rewound if shipper else {}}
+
+
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     ctx = build_context(settings, transport)
     db = Database(settings.data_dir / f"{settings.instance}.sqlite3", SCHEMA)
@@ -283,11 +270,8 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     app.state.shipper = None
     peers = settings.dependencies.get("views", [])
     if peers:
-        clients = {
-            url.rstrip("/"): DependencyClient("views", [url], ctx.profiles, ctx.http, faults=ctx.faults)
-            for url in peers
-        }
-        shipper = Shipper(view_log, clients, settings.instance)
+        design = lambda: ctx.profiles.current.replication  # noqa: E731 (read when the shipper starts)
+        shipper = Shipper(view_log, peer_clients(peers, "views", ctx), settings.instance, design=design)
         ctx.background.append(shipper.run)
         app.state.shipper = shipper
     return app

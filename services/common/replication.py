@@ -1,0 +1,178 @@
+"""Log shipping between data centers, shared by every replicated store (the views log, the catalog).
+
+Each store keeps its records in seq order with an ``origin`` ('seed', 'local', 'peer:<instance>'), and a
+durable cursor per peer: the seq of the last local record that peer acknowledged. A ``Shipper`` sends
+each peer the local records past its cursor, in batches, and moves the cursor only after the peer
+acknowledged (a batch resent after a power cut is harmless: peers insert by unique id, ignoring
+duplicates). Received records are never shipped on, so peers form a full mesh.
+
+Two designs, chosen by the profile's ``replication`` field (services/common/policy.py):
+
+- ``async`` -- primary/replica log shipping with failover. When the other data center served writes
+  while this one was dark (a failover promoted it), this instance's history diverged from it; on
+  rejoining it follows the promoted side, as Redis, MongoDB (rollback) or a pg_rewind'ed PostgreSQL do:
+  it asks the peer which of its unshipped records it has and *discards the rest* (written, with why,
+  to ``<instance>.rollback.jsonl`` beside its database). That is the acknowledged-then-lost window
+  the design allows: whatever was acknowledged here and not shipped when the power went.
+- ``converge`` -- every data center accepts writes into its own durable log; records are unique by id;
+  the logs are merged (each side ships its tail when it returns, nothing is discarded), so every
+  count is the size of the merged set. An acknowledged record is lost only if its disk is.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal, Protocol
+
+from services.common.errors import DependencyError, DependencyRejected
+from services.common.http import DependencyClient
+from services.common.metrics import REPLICATION_LAG, REPLICATION_LAG_SECONDS
+
+Design = Literal["async", "converge"]
+BATCH = 500  # records per POST (also the most one POST may carry)
+IDLE_S = 0.2  # how often an idle shipper looks for new records
+RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
+logger = logging.getLogger(__name__)
+
+
+class ReplicatedStore(Protocol):
+    """What a Shipper needs from a store (services.views.app.ViewLog, services.recommender.replica)."""
+
+    def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict]], int]: ...
+    def set_cursor(self, peer: str, seq: int) -> None: ...
+
+
+class RewindableStore(ReplicatedStore, Protocol):
+    def tail(self, peer: str) -> list[str]: ...  # ids of the local records past the peer's cursor
+    def discard(self, ids: list[str], reason: str) -> int: ...  # delete them; how many were
+
+
+class Shipper:
+    """Ships local records to every peer, each on its own cursor and its own loop.
+
+    ``ship_to(peer)`` is one step (one batch at most); ``ship_once()`` one step for every peer (what
+    tests drive); ``run()`` first rewinds when the design is ``async`` (see the module), then loops
+    forever: at once while a peer has a backlog, every ``idle_s`` when caught up, every ``retry_s``
+    while it fails (its cursor then stays where it was)."""
+
+    def __init__(
+        self,
+        log: ReplicatedStore,
+        peers: dict[str, DependencyClient],
+        source: str,
+        *,
+        path: str = "/replication/events",
+        time_field: str = "t",
+        design: Callable[[], str] = lambda: "converge",
+        batch: int = BATCH,
+        idle_s: float = IDLE_S,
+        retry_s: float = RETRY_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.log = log
+        self.peers = peers  # peer URL -> a client for that peer only
+        self.source = source
+        self.path = path
+        self.time_field = time_field
+        self.design = design
+        self.batch = min(batch, BATCH)
+        self.idle_s = idle_s
+        self.retry_s = retry_s
+        self._sleep = sleep
+        self.rewound: dict[str, int] = {}  # peer -> records discarded when rejoining it (async)
+
+    async def ship_to(self, peer: str) -> int | None:
+        """Ship the next batch to ``peer``: how many records it acknowledged, None when it failed."""
+        batch, waiting = await asyncio.to_thread(self.log.unshipped, peer, self.batch)
+        lag, lag_s = REPLICATION_LAG.labels(peer), REPLICATION_LAG_SECONDS.labels(peer)
+        lag.set(waiting)
+        lag_s.set(max(0.0, time.time() - batch[0][1][self.time_field]) if batch else 0.0)
+        if not batch:
+            return 0
+        body = {"events": [record for _, record in batch], "source": self.source}
+        try:
+            await self.peers[peer].post_json(self.path, body)
+        except (DependencyError, DependencyRejected) as exc:
+            logger.warning("replication to %s failed (%d waiting): %s", peer, waiting, exc)
+            return None
+        await asyncio.to_thread(self.log.set_cursor, peer, batch[-1][0])
+        lag.set(waiting - len(batch))
+        return len(batch)
+
+    async def ship_once(self) -> dict[str, int | None]:
+        return {peer: await self.ship_to(peer) for peer in self.peers}
+
+    async def rewind(self, peer: str) -> int | None:
+        """async design, on rejoining: discard the unshipped local records ``peer`` does not have.
+        How many were discarded; None when the peer did not answer (try again later)."""
+        log: RewindableStore = self.log  # type: ignore[assignment]
+        tail = await asyncio.to_thread(log.tail, peer)
+        unknown: list[str] = []
+        for start in range(0, len(tail), BATCH):
+            ids = tail[start : start + BATCH]
+            try:
+                answer = await self.peers[peer].post_json(self.path + "/known", {"ids": ids})
+            except (DependencyError, DependencyRejected) as exc:
+                logger.warning("rejoining %s: no answer (%s); the tail waits", peer, exc)
+                return None
+            known = set(answer["known"])
+            unknown += [i for i in ids if i not in known]
+        if not unknown:
+            return 0
+        reason = f"async replication: {peer} was promoted without them (unshipped when this instance went down)"
+        discarded = await asyncio.to_thread(log.discard, unknown, reason)
+        logger.warning("rejoined %s: discarded %d unshipped records (%s)", peer, discarded, reason)
+        return discarded
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._run_peer(peer) for peer in self.peers))
+
+    async def _run_peer(self, peer: str) -> None:
+        if self.design() == "async" and hasattr(self.log, "tail"):
+            while (discarded := await self._guarded(self.rewind, peer)) is None:
+                await self._sleep(self.retry_s)  # nothing is shipped before the rejoin is settled
+            self.rewound[peer] = discarded
+        while True:
+            shipped = await self._guarded(self.ship_to, peer)
+            if shipped is None:
+                await self._sleep(self.retry_s)
+            elif shipped < self.batch:
+                await self._sleep(self.idle_s)
+            else:
+                await self._sleep(0)  # a backlog: go on at once, yet let requests be served
+
+    async def _guarded(self, step: Callable[[str], Awaitable[int | None]], peer: str) -> int | None:
+        try:
+            return await step(peer)
+        except Exception:  # e.g. the disk: log it and try again later, never end the loop
+            logger.exception("replication with %s: unexpected error", peer)
+            return None
+
+    def waiting(self) -> dict[str, int]:
+        """peer -> local records not yet acknowledged by it (what GET /replication/status answers)."""
+        return {peer: self.log.unshipped(peer, 1)[1] for peer in self.peers}
+
+
+def peer_clients(urls: list[str], dependency: str, ctx: object) -> dict[str, DependencyClient]:
+    """One client per peer (each must receive every record; one client over all would fail over to one)."""
+    return {
+        url.rstrip("/"): DependencyClient(dependency, [url], ctx.profiles, ctx.http, faults=ctx.faults)  # type: ignore[attr-defined]
+        for url in urls
+    }
+
+
+def write_rollback(path: Path, records: list[dict], reason: str) -> None:
+    """Append what a rewind discarded, durably, before it is deleted: the evidence an audit reads."""
+    now = time.time()
+    lines = "".join(json.dumps({**r, "discarded_at": now, "reason": reason}) + "\n" for r in records)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, lines.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
