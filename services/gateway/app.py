@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
 from services.common.errors import DependencyError, DependencyRejected
+from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.policy import ProfileHolder
@@ -196,6 +197,9 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     settings.secret_bytes()  # fail fast: local verification needs the signing secret
     ctx = build_context(settings, transport)
     app = create_service_app(ctx, router)
+    from services.gateway import hot  # here: hot calls this module's endpoints
+
+    install_hot_routes(app, hot.ROUTES)
     app.add_middleware(EdgeDeadline, profiles=ctx.profiles)
     app.state.verifier = Verifier(ctx)
     app.state.memory = Memory()

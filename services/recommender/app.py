@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from services.common.app import ServiceContext, build_context, create_service_app
 from services.common.db import Database
 from services.common.errors import DependencyError
+from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.seed import generic_items
@@ -110,6 +111,9 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     db = Database(settings.data_dir / f"{settings.instance}.sqlite3", SCHEMA)
     ctx.closers.append(db.close)
     app = create_service_app(ctx, router)
+    from services.recommender import hot  # here: hot calls this module's endpoints
+
+    install_hot_routes(app, hot.ROUTES)
     app.state.catalog = Catalog(db, settings.seed)
     app.state.memory = Memory()
     app.include_router(replica.router)

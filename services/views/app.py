@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
+from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.replication import Shipper, peer_clients, write_rollback
 from services.common.seed import seed_view_events
@@ -266,6 +267,9 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     view_log.seed(settings.seed)
     ctx.closers.append(db.close)
     app = create_service_app(ctx, router)
+    from services.views import hot  # here: hot calls this module's endpoints
+
+    install_hot_routes(app, hot.ROUTES)
     app.state.log = view_log
     app.state.shipper = None
     peers = settings.dependencies.get("views", [])
