@@ -140,6 +140,7 @@ RETRYABLE = {"feed", "earnings", "login", "view"}
 try:
     REQUESTS = records.CsvRecorder(RUN_DIR / "requests.csv", records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
+    UPLOADS = records.CsvRecorder(RUN_DIR / "uploads.csv", records.UPLOAD_COLUMNS)
 except (OSError, ValueError) as exc:
     _fail(f"cannot open the records in BLACKOUT_RUN_DIR={RUN_DIR}: {exc}")
 REQUESTS = user_metrics.exporting(REQUESTS, RUN_DIR)  # what users saw, for Prometheus too
@@ -175,6 +176,7 @@ def _start_edge(**_: Any) -> None:
 def _close_records(**_: Any) -> None:
     REQUESTS.close()
     WRITES.close()
+    UPLOADS.close()
 
 
 def _retry_after(value: str | None) -> float:
@@ -353,4 +355,8 @@ class BlackoutUser(HttpUser):
     def upload(self) -> None:
         title = f"{self.username} clip {self.rng.randint(1, 10**6)}"
         tags = self.rng.sample(UPLOAD_TAGS, 2)
-        self._call("upload", "POST", "/videos", self._judge(records.validate_upload), json={"title": title, "tags": tags})
+        status, body, t_sent, t_done = self._call(
+            "upload", "POST", "/videos", self._judge(records.validate_upload), json={"title": title, "tags": tags})
+        video_id = body.get("video_id", "") if isinstance(body, dict) and 200 <= status < 300 else ""
+        UPLOADS.write({"video_id": video_id, "title": title, "user": self.username, "dc": self.dc, "t_sent": t_sent,
+                       "t_done": t_done, "outcome": records.classify_write(status), "status": status})

@@ -1,9 +1,10 @@
 """What the simulated users saw: CSV records and symptom detection (plain Python, no locust/gevent).
 
-Two CSV files live in the run directory, appended to by every locust process of the run:
+Three CSV files live in the run directory, appended to by every locust process of the run:
 
 * ``requests.csv`` -- one row per user request (``REQUEST_COLUMNS``);
-* ``writes.csv`` -- one row per view write, for a later Jepsen-style audit (``WRITE_COLUMNS``).
+* ``writes.csv`` -- one row per view write, for a later Jepsen-style audit (``WRITE_COLUMNS``);
+* ``uploads.csv`` -- one row per upload, for the same audit (``UPLOAD_COLUMNS``).
 
 Rows are written whole as they happen (see ``CsvRecorder``), so a killed locust still leaves its record.
 """
@@ -24,6 +25,11 @@ REQUEST_COLUMNS: tuple[str, ...] = (
 )
 WRITE_COLUMNS: tuple[str, ...] = (
     "event_id", "user", "dc", "video_id", "t_sent", "t_done", "outcome", "status",
+)
+# uploads.csv: one row per upload; video_id is known only when acknowledged (the recommender mints it),
+# so an upload of unknown outcome is recognized in a catalog by its (creator, title).
+UPLOAD_COLUMNS: tuple[str, ...] = (
+    "video_id", "title", "user", "dc", "t_sent", "t_done", "outcome", "status",
 )
 ERROR_MAX_CHARS = 200
 
