@@ -6,7 +6,6 @@ OpenAPI at /docs.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import queue
@@ -20,12 +19,14 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import Body, Depends, FastAPI, Header, HTTPException
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.controller import Controller
 from chaos.runtime.base import RuntimeError_
+from chaos.workshop.auth import presented_token, token_matches
+from chaos.workshop.routes import workshop_router
 from services.common.errors import BlackoutError, ConfigError, ConflictError, UsageError
 from services.common.policy import parse_profile
 
@@ -43,12 +44,13 @@ class RunRequest(BaseModel):
 
 
 def create_control_app(controller: Controller, token: str, shutdown: threading.Event) -> FastAPI:
-    def authorized(authorization: str | None = Header(None)) -> None:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+    def authorized(request: Request) -> None:
+        # the header for clients; the control room's cookie (or GET /room?token=) for a browser
+        if not token_matches(presented_token(request), token):
             raise HTTPException(status_code=401, detail="a valid control token is required (see runs/.control.json)")
 
     app = FastAPI(title="blackout-control", dependencies=[Depends(authorized)])
+    app.include_router(workshop_router(controller, shutdown))  # the control room and the exercise
 
     @app.get("/status")
     def status() -> dict:

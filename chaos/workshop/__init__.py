@@ -1,0 +1,1 @@
+"""Workshop mode: hidden-fault exercises with timers and scores, and the control-room page."""

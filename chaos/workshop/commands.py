@@ -1,0 +1,195 @@
+"""`blackout exercise start/detect/act/status/room/end/leaderboard`: a hidden-fault exercise from the shell.
+
+Each team plays on its own stack in its own runs folder (runs/teams/<team>, with its own .control.json), on
+ports the runtime picks (or a port block of the instructor's), so several teams share one machine."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from chaos.control import CONTROL_FILE, ControlClient
+from chaos.engine.run import topology_for
+from chaos.faults.injector import PROFILES
+from chaos.topology import load_topology
+from chaos.workshop.config import ACTION_NAMES, TEAM, load_config
+from chaos.workshop.draft import write_leaderboard
+from services.common.errors import BlackoutError, UsageError
+from services.common.policy import load_profile
+
+BOARD = Path("runs") / "teams"
+
+
+def team_runs(args: argparse.Namespace) -> Path:
+    return args.runs or (args.board / args.team)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    allow = [a.strip() for a in args.allow.split(",") if a.strip()] if args.allow else None
+    config = load_config(args.config, team=args.team, scenario=args.scenario, seed=args.seed, users=args.users,
+                         profile=args.profile, allow=allow)  # fmt: skip
+    runs = team_runs(argparse.Namespace(runs=args.runs, board=args.board, team=config.team))
+    runs.mkdir(parents=True, exist_ok=True)
+    if not (runs / CONTROL_FILE).exists() or not _alive(ControlClient(runs).pid):
+        profile_file = PROFILES / f"{config.profile}.yaml"
+        topology = load_topology(topology_for(load_profile(profile_file)))
+        names = list(topology.instances())
+        topology = topology.with_any_ports() if args.ports == "any" else topology.with_ports(lambda n: args.ports + names.index(n))
+        topology_file = runs / "topology.yaml"
+        topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
+        print(f"starting team {config.team}'s stack in {runs} ...")
+        up = subprocess.run([sys.executable, "-m", "chaos.cli", "up", "--detach", "--profile", str(profile_file),
+                             "--topology", str(topology_file), "--runs", str(runs)], capture_output=True, text=True)  # fmt: skip
+        if up.returncode != 0:
+            raise BlackoutError(f"team {config.team}'s stack did not start: {up.stderr.strip() or up.stdout.strip()}")
+    client = ControlClient(runs)
+    body = {**config.model_dump(mode="json"), "board": str(args.board.resolve()) if args.runs is None else str(runs.resolve().parent)}
+    answer = client.call("POST", "/exercise", body)
+    lo, hi = answer["fault_window_s"]
+    print(f"team {answer['team']} is on call. Users are arriving; something will break {lo:g}-{hi:g} s later than you think.")
+    print(f"allowed actions: {', '.join(answer['allow']) or 'none'} (at most {answer['actions_left']})")
+    print(f"control room: {client.url}/room?token={client.token}")
+    print(f"declare: blackout exercise detect \"...\" --team {answer['team']}    act: blackout exercise act power-on dc-east --team {answer['team']}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    answer = ControlClient(team_runs(args)).call("POST", "/exercise/detect", {"text": args.text})
+    print(f"declared at {answer['clock_s']:g}s on the exercise clock ({answer['declarations']} so far)")
+    return 0
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    answer = ControlClient(team_runs(args)).call("POST", "/exercise/act", {"action": args.action, "target": args.target})
+    print(f"{answer['action']} {answer['target'] or ''}: {answer['status']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    view = ControlClient(team_runs(args)).call("GET", "/exercise")
+    print(json.dumps(view, indent=2, default=str) if args.json else _line(view))
+    return 0
+
+
+def cmd_room(args: argparse.Namespace) -> int:
+    client = ControlClient(team_runs(args))
+    print(f"{client.url}/room?token={client.token}")
+    return 0
+
+
+def cmd_end(args: argparse.Namespace) -> int:
+    runs = team_runs(args)
+    client = ControlClient(runs)
+    view = client.call("POST", "/exercise/end", timeout=300)
+    s = view["score"]
+    print(f"team {view['team']}: {view['hidden']['title']} (scenario {view['hidden']['scenario']}, "
+          f"{view['hidden']['offset_s']:g}s late, seed {view['seed']})")  # fmt: skip
+    for name in ("detect", "mitigate", "recover"):
+        value = s[f"{name}_s"]
+        print(f"  time to {name}: {'never' if value is None else f'{value:g} s'}")
+    print(f"  failed requests after the onset: {s['failed']} of {s['requests']}; false alarms: {s['false_alarms']}; "
+          f"lost writes: {'not measured' if s['lost_writes'] is None else s['lost_writes']}")  # fmt: skip
+    print(f"  score: {s['points']}")
+    print(f"post-mortem draft: {view['draft']}")
+    if view.get("leaderboard"):
+        print(f"leaderboard: {view['leaderboard']}")
+    if args.down:
+        client.call("POST", "/shutdown")
+        print("the team's stack is stopping")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    if not args.board.is_dir():
+        raise UsageError(f"{args.board}: no such folder (teams play under runs/teams/<team>)")
+    print(write_leaderboard(args.board).read_text(), end="")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _line(view: dict) -> str:
+    detected = view["detected_after_s"]
+    return (f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
+            f"{len(view['actions'])} actions, detected: {'no' if detected is None else f'{detected:g}s after the fault'}")
+
+
+def _team(text: str) -> str:
+    import re
+
+    if not re.fullmatch(TEAM[1:-1], text):
+        raise argparse.ArgumentTypeError(f"{text}: a team name is 1-30 lowercase letters, digits or dashes")
+    return text
+
+
+def _ports(text: str) -> int | str:
+    if text == "any":
+        return text
+    if not text.isdigit() or not 1024 <= int(text) <= 65000:
+        raise argparse.ArgumentTypeError(f"{text}: give 'any' or the first port of a free block (1024-65000)")
+    return int(text)
+
+
+def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
+    exercise = sub.add_parser("exercise", help="a hidden-fault exercise for a team: start, detect, act, end")
+    verbs = exercise.add_subparsers(dest="exercise_command", required=True)
+
+    def where(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--team", type=_team, default="team", help="the team's name (its runs folder)")
+        parser.add_argument("--board", type=Path, default=BOARD, help="the folder every team plays under")
+        parser.add_argument("--runs", type=Path, help="the team's runs folder (default: <board>/<team>)")
+
+    start = verbs.add_parser("start", help="start the team's stack under load; a fault comes at a moment nobody is told")
+    which = start.add_mutually_exclusive_group()
+    which.add_argument("--scenario", help="a scenario of the library (default: drawn by the seed)")
+    which.add_argument("--random", action="store_true", help="draw the scenario from the library (the default)")
+    start.add_argument("--seed", type=int, help="repeat an exercise: the same scenario, moment and victims")
+    start.add_argument("--profile", help="the profile the stack starts with (a name in profiles/; default naive)")
+    start.add_argument("--users", type=int, help="simulated users (default: the scenario's)")
+    start.add_argument("--allow", help=f"remediation actions the team may take, comma-separated: {', '.join(ACTION_NAMES)}")
+    start.add_argument("--config", type=Path, help="an exercise YAML (team, scenario, seed, onset, allow, max_actions)")
+    start.add_argument("--ports", type=_ports, default="any", help="'any' (default) or the first port of the team's block")
+    where(start)
+    start.set_defaults(func=cmd_start)
+
+    detect = verbs.add_parser("detect", help='declare what you found: blackout exercise detect "dc-east lost power"')
+    detect.add_argument("text")
+    where(detect)
+    detect.set_defaults(func=cmd_detect)
+
+    act = verbs.add_parser("act", help="remediate: power-on DC, power-off DC, profile NAME, remove-fault ID, panic")
+    act.add_argument("action", choices=ACTION_NAMES)
+    act.add_argument("target", nargs="?")
+    where(act)
+    act.set_defaults(func=cmd_act)
+
+    status = verbs.add_parser("status", help="the exercise's clock, declarations and actions")
+    status.add_argument("--json", action="store_true")
+    where(status)
+    status.set_defaults(func=cmd_status)
+
+    room = verbs.add_parser("room", help="print the control room's link (it carries the token: share it with the team only)")
+    where(room)
+    room.set_defaults(func=cmd_room)
+
+    end = verbs.add_parser("end", help="stop the fault, reveal it, score the team, write the post-mortem draft and the leaderboard")
+    end.add_argument("--down", action="store_true", help="also stop the team's stack")
+    where(end)
+    end.set_defaults(func=cmd_end)
+
+    board = verbs.add_parser("leaderboard", help="every team's best score under the board folder")
+    board.add_argument("--board", type=Path, default=BOARD)
+    board.set_defaults(func=cmd_leaderboard)

@@ -1,0 +1,71 @@
+"""What the instructor sets for an exercise: the scenario (or a draw), when the fault may come, and which
+remediation actions the trainees may take. Plain data, from the CLI or a YAML file (`--config`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chaos.faults.model import Duration
+from services.common.config_files import describe, load_yaml
+from services.common.errors import ConfigError
+
+# The on-call engineer's remediation controls, each one of the controller's existing actions.
+ActionName = Literal["power-on", "power-off", "profile", "remove-fault", "panic"]
+ACTION_NAMES: tuple[str, ...] = ("power-on", "power-off", "profile", "remove-fault", "panic")
+DEFAULT_ALLOW: tuple[str, ...] = ("power-on", "profile")
+TEAM = r"^[a-z0-9][a-z0-9-]{0,29}$"
+
+
+class Onset(BaseModel):
+    """The fault comes this much later than the scenario says, drawn by the seed between min and max."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: Duration = 10.0
+    max: Duration = 60.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Onset:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max:g}s) is before min ({self.min:g}s)")
+        return self
+
+
+class ExerciseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    team: str = Field("team", pattern=TEAM)
+    scenario: str | None = None  # None: drawn from the library by the seed
+    seed: int | None = None  # None: a fresh one, revealed at the end
+    profile: str = "naive"  # the profile the stack starts the exercise with
+    users: int | None = Field(None, ge=1, le=500)
+    onset: Onset = Onset()
+    # the round lasts at least this long under load (None: the scenario's duration plus the onset)
+    round: Duration | None = Field(None, gt=0, le=3600)
+    # hold: the fault does not heal itself (no power_on steps, no `for`): restoring service is the team's job
+    hold: bool = False
+    allow: list[ActionName] = list(DEFAULT_ALLOW)
+    max_actions: int = Field(20, ge=0, le=1000)
+
+    @field_validator("allow")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+def parse_config(data: object, source: str) -> ExerciseConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(source, "an exercise config is a mapping (team, scenario, seed, onset, allow, ...)")
+    try:
+        return ExerciseConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, describe(exc)) from None
+
+
+def load_config(path: Path | None, **overrides: object) -> ExerciseConfig:
+    data = load_yaml(path) if path else {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "an exercise config is a mapping (team, scenario, seed, onset, allow, ...)")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return parse_config(data, str(path or "exercise options"))

@@ -1,0 +1,132 @@
+"""What `blackout exercise end` leaves: the team's post-mortem draft (what happened, the timers, the impact,
+the team's declarations and actions on the run's timeline, blank sections for the debrief) and the
+leaderboard of every team that played under the same folder."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chaos.workshop.exercise import Exercise
+
+SCORE_FILE = "score.json"
+SHOWN = {"power-off", "power-on", "fault-on", "fault-off", "phase", "recovered", "panic", "profile",
+         "exercise-detect", "exercise-act", "end", "aborted"}  # fmt: skip
+
+
+def write_draft(ex: Exercise, folder: Path) -> Path:
+    assert ex.result is not None
+    s, hidden = ex.result["score"], ex.hidden
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Post-mortem draft: team {ex.config.team}", "",
+             f"Exercise started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.started))}, seed {ex.seed}, "
+             f"profile at the start: {ex.config.profile}.", "",
+             "## What happened (revealed)", "",
+             f"**{hidden.title}** (scenario `{hidden.scenario}`): the first fault came "
+             + (f"{ex.result['onset'] - ex.started:.0f} s into the exercise." if ex.result["onset"] else "never (ended before it)."),
+             "", f"What to take away: {hidden.learn}", "",
+             "## Timers (from the fault's onset)", "",
+             "| timer | seconds |", "|---|---|",
+             f"| time to detect | {_s(s['detect_s'])} |", f"| time to mitigate (users back above the hypothesis) | {_s(s['mitigate_s'])} |",
+             f"| time to recover | {_s(s['recover_s'])} |", "",
+             "## Impact", "",
+             f"- users hurt (the hypothesis deviated): {'yes' if s['users_hurt'] else 'no'}",
+             f"- requests after the onset: {s['requests']}, failed: {s['failed']}"
+             + (f" ({s['failed'] / s['requests']:.1%})" if s["requests"] else ""),
+             "- lost writes: " + ("not measured (needs the data-integrity audit)" if s["lost_writes"] is None else str(s["lost_writes"])),
+             f"- false alarms (declared before the fault): {s['false_alarms']}", "",
+             f"**Score: {s['points']}** (see docs/workshop.md for how it is computed)", "",
+             "## Timeline", "", "| clock | who | what |", "|---|---|---|"]  # fmt: skip
+    lines += [f"| {e['t'] - ex.started:7.1f}s | {who} | {what} |" for e, who, what in _timeline(ex)]
+    declared = [d for d in ex.declarations]
+    lines += ["", "## The team's declarations", ""]
+    lines += [f"- {d['t'] - ex.started:.0f}s: \"{d['text']}\"" + (" (names the fault's target)" if d["names_target"] else "")
+              for d in declared] or ["- none"]  # fmt: skip
+    lines += ["", "## Evidence", ""]
+    if ex.result.get("run_dir"):
+        run_dir = Path(ex.result["run_dir"])
+        lines.append(f"- the run: `{run_dir}` (journal.json, requests.csv, logs/)")
+        for name in ("postmortem.md", "postmortem.png"):
+            if (run_dir / name).exists():
+                lines.append(f"- {name}: `{run_dir / name}`")
+    if ex.result.get("run_error"):
+        lines.append(f"- the run failed: {ex.result['run_error']}")
+    lines += ["", "## For the debrief (fill in together)", "",
+              "- What did we see first, and where?", "- What did we believe, and what changed our mind?",
+              "- What helped us mitigate? What slowed us down?", "- Where did we get lucky?",
+              "- Action items (owner, date):", ""]  # fmt: skip
+    path = folder / "postmortem-draft.md"
+    path.write_text("\n".join(lines))
+    _write_json(folder / SCORE_FILE, {"team": ex.config.team, "started": ex.started, "scenario": hidden.scenario,
+                                       "seed": ex.seed, "draft": str(path), **s})  # fmt: skip
+    return path
+
+
+def _timeline(ex: Exercise) -> list[tuple[dict, str, str]]:
+    rows: list[tuple[dict, str, str]] = []
+    last_met: object = "unset"
+    for e in sorted(ex.events, key=lambda e: e.get("t", 0)):
+        kind = e.get("event")
+        if kind == "hypothesis":
+            if e.get("met") != last_met:  # only when the verdict changes: a readable timeline
+                last_met = e.get("met")
+                rows.append((e, "users", {True: "hypothesis holds", False: "hypothesis deviates", None: "no data"}[e.get("met")]))
+            continue
+        if kind not in SHOWN:
+            continue
+        if kind == "exercise-detect":
+            rows.append((e, "team", f"declared: \"{e.get('text', '')}\""))
+        elif kind == "exercise-act":
+            rows.append((e, "team", f"{e.get('action')} {e.get('target') or ''} ({e.get('status')})"))
+        else:
+            detail = e.get("dc") or e.get("phase") or e.get("id") or e.get("profile") or ""
+            if kind == "fault-on":
+                detail = json.dumps(e.get("action"))
+            rows.append((e, "system", f"{kind} {detail}".strip()))
+    return rows
+
+
+def write_leaderboard(board: Path) -> Path:
+    """Every team's best score under ``board`` (board/<team>/exercise/<time>-<team>/score.json), best first."""
+    scores = []
+    for path in board.glob(f"*/exercise/*/{SCORE_FILE}"):
+        try:
+            scores.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue  # a team's file being written right now: it joins the next board
+    best: dict[str, dict] = {}
+    for entry in scores:
+        if entry["team"] not in best or entry["points"] > best[entry["team"]]["points"]:
+            best[entry["team"]] = entry
+    ranked = sorted(best.values(), key=lambda e: (-e["points"], e["detect_s"] if e["detect_s"] is not None else 1e9))
+    lines = ["# Leaderboard", "", "| rank | team | points | detect | mitigate | recover | failed requests | scenario |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for rank, e in enumerate(ranked, 1):
+        failed = f"{e['failed']}/{e['requests']}" if e["requests"] else "-"
+        lines.append(f"| {rank} | {e['team']} | {e['points']} | {_s(e['detect_s'])} | {_s(e['mitigate_s'])} | "
+                     f"{_s(e['recover_s'])} | {failed} | {e['scenario']} |")  # fmt: skip
+    _write_json(board / "leaderboard.json", ranked)
+    path = board / "leaderboard.md"
+    _write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _s(value: float | None) -> str:
+    return "never" if value is None else f"{value:g} s"
+
+
+def _write_json(path: Path, data: object) -> None:
+    _write_text(path, json.dumps(data, indent=2))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomic: two teams ending at once each write a whole board, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,179 @@
+"""One team's hidden-fault exercise, living in the controller's process: the hidden scenario run on the team's
+stack, the team's declarations and actions, the events seen, and at the end the timers, score and draft."""
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from chaos.controller import Controller
+from chaos.engine.scenario import load_scenario
+from chaos.faults.injector import PROFILES
+from chaos.loadgen import read_rows
+from chaos.workshop.config import ExerciseConfig
+from chaos.workshop.hidden import HiddenFault, draw
+from chaos.workshop.score import Score, lost_writes, score
+from services.common.errors import ConflictError, UsageError
+from services.common.policy import load_profile
+
+MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
+RUN_STOP_TIMEOUT_S = 120.0
+# Run events that would give the answer away while the team plays (power is visible, like hosts going down).
+REVEALING = frozenset({"fault-on", "fault-off", "phase", "start", "metrics", "action", "load-start"})
+
+
+class Exercise:
+    def __init__(self, controller: Controller, config: ExerciseConfig, folder: Path) -> None:
+        self.controller = controller
+        self.config = config
+        self.folder = folder
+        self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+        self.started = time.time()
+        self.hidden: HiddenFault = draw(config, self.seed, folder / ".hidden")
+        self.onset: float | None = None
+        self.declarations: list[dict] = []
+        self.actions: list[dict] = []
+        self.events: list[dict] = []
+        self.result: dict | None = None  # set by end()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._queue = controller.bus.subscribe()
+        self._watcher = threading.Thread(target=self._watch, name="exercise-events", daemon=True)
+
+    def start(self) -> None:
+        profile = PROFILES / f"{self.config.profile}.yaml"
+        load_profile(profile)  # an unknown name is refused here, before anything starts
+        self._watcher.start()
+        try:
+            self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users)
+        except Exception:
+            self.close()
+            raise
+
+    # -- what the team does ------------------------------------------------------------------------
+    def detect(self, text: str) -> dict:
+        text = text.strip()
+        if not text or len(text) > 500:
+            raise UsageError("a declaration says what you found in 1-500 characters, e.g. 'dc-east lost power'")
+        self._require_open()
+        named = [t for t in self.hidden.targets if t in text.lower()]
+        entry = {"t": time.time(), "text": text, "names_target": bool(named)}
+        with self._lock:
+            self.declarations.append(entry)
+        self.controller.journal.record("exercise-detect", team=self.config.team, text=text)
+        return {"t": entry["t"], "clock_s": round(entry["t"] - self.started, 1), "declarations": len(self.declarations)}
+
+    def act(self, action: str, target: str | None) -> dict:
+        self._require_open()
+        if action not in self.config.allow:
+            raise PermissionError(f"'{action}' is not allowed in this exercise; allowed: {', '.join(self.config.allow) or 'none'}")
+        if len(self.actions) >= self.config.max_actions:
+            raise PermissionError(f"the instructor allowed {self.config.max_actions} actions; all are spent")
+        entry: dict[str, Any] = {"t": time.time(), "action": action, "target": target}
+        try:
+            entry["output"] = self._dispatch(action, target)
+            entry["status"] = "succeeded"
+        except Exception as exc:
+            entry["status"], entry["error"] = "failed", str(exc)[:300]
+            raise
+        finally:
+            with self._lock:
+                self.actions.append(entry)
+            self.controller.journal.record("exercise-act", team=self.config.team, action=action, target=target,
+                                           status=entry["status"])  # fmt: skip
+        return {"action": action, "target": target, "status": "succeeded", "output": entry["output"]}
+
+    def _dispatch(self, action: str, target: str | None) -> Any:
+        c = self.controller
+        if action == "panic":
+            return c.panic()
+        if not target:
+            raise UsageError(f"'{action}' needs a target (a data center, a profile name or a fault id)")
+        if action in ("power-on", "power-off"):
+            return c.power(target, action.removeprefix("power-"))
+        if action == "profile":
+            path = PROFILES / f"{target}.yaml"
+            if not path.exists():
+                known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+                raise UsageError(f"no profile '{target}'; profiles: {known}")
+            return c.switch_profile(load_profile(path))
+        return c.remove(target)  # remove-fault
+
+    # -- what everyone sees --------------------------------------------------------------------------
+    def view(self) -> dict:
+        now = time.time()
+        detected = next((d["t"] for d in self.declarations if self.onset is not None and d["t"] >= self.onset), None)
+        data = {
+            "team": self.config.team, "state": "ended" if self.result else "running",
+            "started": self.started, "clock_s": round(now - self.started, 1), "allow": list(self.config.allow),
+            "actions_left": self.config.max_actions - len(self.actions),
+            "declarations": [{**d, "names_target": None} if not self.result else d for d in self.declarations],
+            "actions": self.actions, "detected_after_s": None if detected is None else round(detected - self.onset, 1),
+            "fault_window_s": [self.config.onset.min, self.config.onset.max],
+        }  # fmt: skip
+        if self.result:
+            data.update(self.result)
+        return data
+
+    def redact(self, event: dict) -> dict | None:
+        """The event as the team may see it while playing: None for those that would tell the answer."""
+        if self.result or event.get("t", 0) < self.started:
+            return event
+        if event.get("event") in REVEALING:
+            return None
+        if event.get("event") == "hypothesis":
+            return {k: v for k, v in event.items() if k != "phase"}
+        return event
+
+    # -- the end -------------------------------------------------------------------------------------
+    def end(self, board: Path | None) -> dict:
+        from chaos.workshop.draft import write_draft, write_leaderboard
+
+        if self.result is not None:
+            return self.view()
+        ended = time.time()
+        self.controller.stop_run(wait=True)
+        deadline = time.monotonic() + RUN_STOP_TIMEOUT_S
+        while self.controller.run_state()["running"] and time.monotonic() < deadline:
+            time.sleep(0.2)  # poll interval: the run's rollbacks are finishing
+        self.close()
+        run = self.controller.run_state().get("result") or {}
+        run_dir = Path(run["run_dir"]) if run.get("run_dir") else None
+        hyp = load_scenario(self.hidden.path).hypothesis
+        rows = read_rows(run_dir) if run_dir else []
+        onset = self.onset if self.onset is not None and self.onset <= ended else None
+        panic_at = next((a["t"] for a in self.actions if a["action"] == "panic" and a["status"] == "succeeded"), None)
+        result: Score = score(hyp, rows, onset, ended, [d["t"] for d in self.declarations],
+                              lost_writes(run_dir) if run_dir else None, panic_at)  # fmt: skip
+        self.result = {"score": result.to_data(), "hidden": self.hidden.to_data(), "seed": self.seed,
+                       "onset": onset, "ended": ended, "run_dir": str(run_dir) if run_dir else None,
+                       "run_error": run.get("error")}  # fmt: skip
+        self.result["draft"] = str(write_draft(self, self.folder))
+        if board is not None:
+            self.result["leaderboard"] = str(write_leaderboard(board))
+        return self.view()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.controller.bus.unsubscribe(self._queue)
+
+    def _require_open(self) -> None:
+        if self.result is not None:
+            raise ConflictError("the exercise has ended: start a new one")
+
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            try:
+                event = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if event.get("t", 0) < self.started:
+                continue  # the bus's recent past, from before this exercise
+            with self._lock:
+                if len(self.events) < MAX_EVENTS:
+                    self.events.append(event)
+            if event.get("event") == "phase" and event.get("phase") == "outage" and self.onset is None:
+                self.onset = float(event["t"])

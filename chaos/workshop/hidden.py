@@ -1,0 +1,76 @@
+"""The fault the trainees are not told: a library scenario, drawn by the seed or named by the instructor,
+whose timeline is pushed later by an offset the seed draws. Written where the run can load it under a
+neutral name, so the run directory, the status and the events never name the scenario."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from chaos.engine.scenario import LIBRARY, library_names, load_scenario
+from chaos.faults.model import parse_duration
+from chaos.workshop.config import ExerciseConfig
+from services.common.errors import ConfigError
+
+HIDDEN_NAME = "exercise"  # the run's scenario name as everyone sees it until the end
+
+
+@dataclass
+class HiddenFault:
+    scenario: str
+    title: str
+    offset_s: float  # added to every step of the scenario's timeline
+    first_fault_s: float  # after the run's baseline starts
+    targets: list[str]  # data centers / services / instances the faults name: a declaration naming one is on target
+    learn: str
+    path: str  # the shifted scenario file the run loads
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+def draw(config: ExerciseConfig, seed: int, into: Path) -> HiddenFault:
+    rng = random.Random(seed)
+    name = config.scenario or rng.choice(library_names())
+    source = Path(name) if Path(name).suffix in (".yaml", ".yml") else LIBRARY / f"{name}.yaml"
+    scenario = load_scenario(source if source.exists() else name)  # an unknown name lists the library
+    offset = round(rng.uniform(config.onset.min, config.onset.max), 1)
+    data = yaml.safe_load(Path(source).read_text())
+    data["duration"] = f"{max(scenario.duration + offset, config.round or 0):g}s"
+    data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
+    if config.hold:  # nothing heals by itself: restoring service is the team's job (or the end's rollbacks)
+        data["timeline"] = [{k: v for k, v in step.items() if k != "for"} for step in data["timeline"] if "power_on" not in step]
+        data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
+    if config.users is not None:
+        data["load"] = {**data.get("load", {}), "users": config.users}
+    into.mkdir(parents=True, exist_ok=True)
+    path = into / f"{HIDDEN_NAME}.yaml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the answer: the instructor's eyes only
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    shifted = load_scenario(path)  # validated as the run will see it
+    steps = shifted.steps(str(path))
+    if not steps:
+        raise ConfigError(str(source), "field 'timeline': the scenario has no fault to hide")
+    return HiddenFault(scenario=scenario.name, title=scenario.title, offset_s=offset, first_fault_s=steps[0][0],
+                       targets=sorted({t for _, action in steps for t in _targets(action.to_data())}),
+                       learn=scenario.learn.strip(), path=str(path))  # fmt: skip
+
+
+def _targets(data: object) -> list[str]:
+    """Every name an action mentions (dc-east, views-east, ...): the words a correct declaration contains."""
+    found: list[str] = []
+    if isinstance(data, str):
+        if data and not data[0].isdigit() and data != "random":
+            found.append(data)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if key not in ("for", "id", "boot_order", "ms", "jitter_ms", "rate", "stagger", "times", "off_for", "on_for"):
+                found += _targets(value)
+    elif isinstance(data, (list, tuple)):
+        for value in data:
+            found += _targets(value)
+    return found

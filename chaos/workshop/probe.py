@@ -1,0 +1,56 @@
+"""What the control room shows per instance beyond the controller's status: is it answering (/healthz), which
+profile it runs, and its circuit breakers' states (from its /metrics), probed concurrently with short timeouts
+so a dark instance costs one timeout, not a stall."""
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from chaos.runtime.base import Runtime
+
+TIMEOUT_S = 0.8
+CACHE_S = 1.0  # several tabs polling cost the services one probe a second
+_BREAKER = re.compile(r'^blackout_breaker_state\{dependency="([^"]*)",target="([^"]*)"\} ([0-9.]+)$', re.M)
+STATES = {0: "closed", 1: "half-open", 2: "open"}
+
+
+class InstanceProbe:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="room-probe")
+        self._cached: tuple[float, dict] | None = None
+
+    def instances(self) -> dict[str, dict]:
+        if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
+            return self._cached[1]
+        status = self.runtime.status()
+        by_port = {str(info["port"]): name for name, info in status.items()}
+        names = [name for name, info in status.items() if info["state"] == "running"]
+        probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
+        result = {name: {**info, **probed.get(name, {"healthy": False, "breakers": []})} for name, info in status.items()}
+        self._cached = (time.monotonic(), result)
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _probe(port: int, by_port: dict[str, str]) -> dict:
+    base = f"http://127.0.0.1:{port}"
+    out: dict = {"healthy": False, "breakers": []}
+    try:
+        with httpx.Client(timeout=TIMEOUT_S) as client:
+            health = client.get(base + "/healthz")
+            out["healthy"] = health.status_code == 200
+            out["profile"] = health.json().get("profile") if out["healthy"] else None
+            metrics = client.get(base + "/metrics").text
+    except (httpx.HTTPError, ValueError):
+        return out
+    for dependency, target, value in _BREAKER.findall(metrics):
+        port_of_target = target.rsplit(":", 1)[-1]
+        out["breakers"].append({"dependency": dependency, "target": by_port.get(port_of_target, target),
+                                "state": STATES.get(int(float(value)), value)})  # fmt: skip
+    return out

@@ -1,0 +1,161 @@
+"""The control room (GET /room, its assets, state, chart window and filtered events) and the exercise routes,
+as a router the control app includes: every route sits behind the app's token check."""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaos.controller import Controller
+from chaos.journal import new_run_dir
+from chaos.workshop.auth import COOKIE, ROOM_PATH
+from chaos.workshop.config import ExerciseConfig
+from chaos.workshop.exercise import Exercise
+from chaos.workshop.probe import InstanceProbe
+from chaos.workshop.window import RequestWindow, current_run_dir
+
+STATIC = Path(__file__).resolve().parent / "static"
+ASSETS = {"room.js": "text/javascript", "room.css": "text/css"}
+
+
+class StartRequest(ExerciseConfig):
+    board: str | None = None  # the folder of every team's runs: the leaderboard goes there
+
+
+class Declaration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+
+
+class Remediation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(min_length=1)
+    target: str | None = None
+
+
+class Desk:
+    """The room's shared pieces: the current exercise (one per stack), the chart reader, the probe."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.exercise: Exercise | None = None
+        self.board: Path | None = None
+        self.window = RequestWindow()
+        self.probe = InstanceProbe(controller.runtime)
+        self.lock = threading.Lock()
+
+    def current(self) -> Exercise:
+        if self.exercise is None:
+            raise HTTPException(status_code=404, detail="no exercise on this stack: `blackout exercise start`")
+        return self.exercise
+
+
+def workshop_router(controller: Controller, shutdown: threading.Event) -> APIRouter:
+    from chaos.control import _guarded  # imported late: chaos.control includes this router
+
+    desk = Desk(controller)
+    router = APIRouter()
+
+    @router.get(ROOM_PATH, include_in_schema=False)
+    def room(request: Request) -> Any:
+        if "token" in request.query_params:  # already checked: trade it for a cookie and drop it from the URL
+            answer = RedirectResponse(ROOM_PATH, status_code=303)
+            answer.set_cookie(COOKIE, request.query_params["token"], httponly=True, samesite="strict", path="/")
+            return answer
+        return FileResponse(STATIC / "room.html", media_type="text/html", headers={"Cache-Control": "no-store"})
+
+    @router.get(ROOM_PATH + "/static/{name}", include_in_schema=False)
+    def asset(name: str) -> FileResponse:
+        if name not in ASSETS:
+            raise HTTPException(status_code=404, detail=f"no asset '{name}'")
+        return FileResponse(STATIC / name, media_type=ASSETS[name])
+
+    @router.get(ROOM_PATH + "/state")
+    def state() -> dict:
+        topology = controller.runtime.topology
+        exercise = desk.exercise
+        return {
+            "data_centers": {dc: list(center.instances) for dc, center in topology.data_centers.items()},
+            "instances": desk.probe.instances(), "power": controller.runtime.powered(),
+            "faults": [] if exercise and not exercise.result else [f.to_data() for f in controller.injector.active()],
+            "run": {"running": controller.run_state()["running"]},
+            "exercise": exercise.view() if exercise else None,
+        }  # fmt: skip
+
+    @router.get(ROOM_PATH + "/window")
+    def window(seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)) -> dict:
+        run_dir = current_run_dir(controller.runs_root)
+        desk.window.follow(run_dir)
+        now = time.time()
+        return {"now": now, "run_dir": str(run_dir) if run_dir else None, "bucket_s": bucket,
+                "series": desk.window.series(now, seconds, bucket)}  # fmt: skip
+
+    @router.get(ROOM_PATH + "/events")
+    def events() -> StreamingResponse:
+        return StreamingResponse(_stream(controller, desk, shutdown), media_type="text/event-stream")
+
+    @router.post("/exercise", status_code=201)
+    def start(request: StartRequest) -> dict:
+        with desk.lock:
+            if desk.exercise is not None and desk.exercise.result is None:
+                raise HTTPException(status_code=409, detail=f"team {desk.exercise.config.team} is playing: end it first")
+            config = ExerciseConfig.model_validate(request.model_dump(exclude={"board"}))
+            folder = new_run_dir(controller.runs_root / "exercise", config.team)
+
+            def begin() -> Exercise:
+                exercise = Exercise(controller, config, folder)
+                exercise.start()
+                return exercise
+
+            desk.exercise = _guarded(begin)
+            desk.board = Path(request.board) if request.board else None
+            return desk.exercise.view()
+
+    @router.get("/exercise")
+    def view() -> dict:
+        return desk.current().view()
+
+    @router.post("/exercise/detect")
+    def detect(body: Declaration) -> dict:
+        return _guarded(lambda: desk.current().detect(body.text))
+
+    @router.post("/exercise/act")
+    def act(body: Remediation) -> dict:
+        try:
+            return _guarded(lambda: desk.current().act(body.action, body.target))
+        except PermissionError as exc:
+            raise HTTPException(status_code=403, detail=str(exc)) from None
+
+    @router.post("/exercise/end")
+    def end() -> dict:
+        exercise = desk.current()
+        return _guarded(lambda: exercise.end(desk.board))
+
+    return router
+
+
+def _stream(controller: Controller, desk: Desk, shutdown: threading.Event) -> Iterator[str]:
+    """The controller's events as the room may show them (an exercise hides the answer until it ends)."""
+    q = controller.bus.subscribe()
+    try:
+        yield ": blackout room events\n\n"
+        while not shutdown.is_set():
+            try:
+                event = q.get(timeout=1.0)
+            except queue.Empty:
+                yield ": keepalive\n\n"  # also how a closed tab is noticed: the write fails
+                continue
+            shown = desk.exercise.redact(event) if desk.exercise else event
+            if shown is not None:
+                yield f"event: {shown.get('event', 'message')}\ndata: {json.dumps(shown, default=str)}\n\n"
+    finally:
+        controller.bus.unsubscribe(q)
+

@@ -1,0 +1,105 @@
+"""Timers and a score for one exercise, from what users saw (requests.csv) and the team's declarations.
+
+- detect: from the fault's onset to the first declaration after it;
+- mitigate: from the onset to the first check, after users were hurt, at which the scenario's hypothesis
+  held again (users' success back above it, even with the fault still there: a failover counts);
+- recover: from the onset to the first check that held after the last one that deviated.
+Checks are recomputed every CHECK_EVERY_S over the run's own rows, so they do not depend on the run living
+to its end (a panic stops it). A fault that never hurt users has nothing to mitigate: 0 s, no impact.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from chaos.engine.hypothesis import check, finished_between, steady_rates
+from chaos.engine.scenario import Hypothesis
+
+CHECK_EVERY_S = 2.0
+# Points lost, each capped: a team that never acts scores low but not below zero.
+START = 1000
+UNDETECTED, DETECT_PER_S, DETECT_CAP = 300, 2.0, 300
+UNMITIGATED, MITIGATE_PER_S, MITIGATE_CAP = 300, 1.0, 300
+UNRECOVERED, RECOVER_PER_S, RECOVER_CAP = 200, 0.5, 200
+FAILED_SHARE_WEIGHT = 200  # all requests failing after the onset costs this much
+FALSE_ALARM = 25
+LOST_WRITE, LOST_WRITES_CAP = 2, 200
+
+
+@dataclass
+class Score:
+    detect_s: float | None
+    mitigate_s: float | None
+    recover_s: float | None
+    users_hurt: bool
+    requests: int  # finished after the onset
+    failed: int
+    lost_writes: int | None  # None: not measured (needs the data-integrity audit)
+    false_alarms: int
+    points: int
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+def timeline_checks(hyp: Hypothesis, rows: list[dict], onset: float, end: float) -> list[tuple[float, bool | None]]:
+    """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's rates spot starved windows."""
+    before = check(hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before",
+                   (onset - hyp.window, onset))  # fmt: skip
+    rates = steady_rates(before)
+    checks = []
+    t = onset + CHECK_EVERY_S
+    while t <= end:
+        window = (t - hyp.window, t)
+        checks.append((t, check(hyp, finished_between(rows, *window), t, "during", window, rates).met))
+        t += CHECK_EVERY_S
+    return checks
+
+
+def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, declarations: list[float],
+          lost_writes: int | None = None, panic_at: float | None = None) -> Score:  # fmt: skip
+    if onset is None:  # the fault never came (ended early): nothing to detect, every declaration a false alarm
+        return Score(None, None, None, False, 0, 0, lost_writes, len(declarations), START - FALSE_ALARM * len(declarations))
+    checks = timeline_checks(hyp, rows, onset, end)
+    hurt_at = next((t for t, met in checks if met is False), None)
+    mitigated = recovered = None
+    if hurt_at is None:
+        mitigated = recovered = onset
+    else:
+        # "no data" (None) is neutral: the load ends with the run, and a quiet window proves nothing either way
+        mitigated = next((t for t, met in checks if t > hurt_at and met is True), None)
+        last_bad = max(t for t, met in checks if met is False)
+        recovered = next((t for t, met in checks if t > last_bad and met is True), None)
+        if panic_at is not None and panic_at >= onset:  # the big hammer: every fault gone, the run (and load) over
+            mitigated = mitigated if mitigated is not None and mitigated < panic_at else panic_at
+            recovered = recovered if recovered is not None and recovered < panic_at else panic_at
+    detected = next((t for t in sorted(declarations) if t >= onset), None)
+    false_alarms = sum(1 for t in declarations if t < onset)
+    after_onset = [r for r in rows if float(r["t"]) >= onset]
+    failed = sum(1 for r in after_onset if r["ok"] != "1")
+    seconds = {name: (None if t is None else round(t - onset, 1))
+               for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))}  # fmt: skip
+    points = START
+    points -= UNDETECTED if seconds["detect"] is None else min(DETECT_CAP, DETECT_PER_S * seconds["detect"])
+    points -= UNMITIGATED if seconds["mitigate"] is None else min(MITIGATE_CAP, MITIGATE_PER_S * seconds["mitigate"])
+    points -= UNRECOVERED if seconds["recover"] is None else min(RECOVER_CAP, RECOVER_PER_S * seconds["recover"])
+    points -= FAILED_SHARE_WEIGHT * (failed / len(after_onset) if after_onset else 0.0)
+    points -= FALSE_ALARM * false_alarms
+    points -= min(LOST_WRITES_CAP, LOST_WRITE * (lost_writes or 0))
+    return Score(seconds["detect"], seconds["mitigate"], seconds["recover"], hurt_at is not None, len(after_onset),
+                 failed, lost_writes, false_alarms, max(0, round(points)))  # fmt: skip
+
+
+def lost_writes(run_dir: object) -> int | None:
+    """The hook for the data-integrity audit (chaos/audit, being built): ``chaos.audit.lost_writes(run_dir)``
+    when it exists, else None (the score says "not measured" instead of guessing)."""
+    try:
+        from chaos import audit  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    count = getattr(audit, "lost_writes", None)
+    if count is None:
+        return None
+    try:
+        return int(count(run_dir))
+    except Exception:  # the audit is another module's work in progress: never let it break a score
+        return None

@@ -1,0 +1,342 @@
+// The Blackout control room: polls /room/state and /room/window, follows /room/events, and acts through the
+// control API. Every call is same-origin and carries the HttpOnly cookie GET /room?token=... set; a 401
+// means the token is wrong or missing and the page says so instead of showing anything.
+"use strict";
+
+const COLORS = ["#58a6ff", "#f0883e", "#a371f7", "#3fb950", "#ff7b72", "#e3b341"];
+const WINDOW_S = 180;
+const room = { state: null, series: {}, markers: [], refused: false, events: 0 };
+window.blackoutRoom = room; // read by the browser test and handy in the console
+
+function $(id) { return document.getElementById(id); }
+
+function say(text, info) {
+  const box = $("message");
+  box.textContent = text;
+  box.className = "shown" + (info ? " info" : "");
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => { box.className = ""; }, 6000);
+}
+
+async function api(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  if (response.status === 401) {
+    refuse();
+    throw new Error("refused: the control token is wrong or missing");
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail || data);
+    throw new Error(detail || ("HTTP " + response.status));
+  }
+  return data;
+}
+
+function refuse() {
+  room.refused = true;
+  document.body.classList.add("refused");
+  $("conn").textContent = "refused: open the link `blackout exercise room` (or runs/.control.json) prints";
+  $("conn").className = "pill down";
+}
+
+// -- topology ------------------------------------------------------------------------------------------
+function renderTopology(state) {
+  const root = $("topology");
+  const exercise = state.exercise && state.exercise.state === "running" ? state.exercise : null;
+  for (const [dc, names] of Object.entries(state.data_centers)) {
+    let box = $("dc-" + dc);
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "dc-" + dc;
+      box.className = "dc";
+      box.innerHTML = `<div class="dc-head"><span class="dc-name"></span><span class="dc-power"></span>
+        <button class="power" id="power-${dc}"></button></div><div class="instances"></div>`;
+      box.querySelector(".dc-name").textContent = dc;
+      box.querySelector("button").addEventListener("click", () => togglePower(dc));
+      root.appendChild(box);
+    }
+    const on = state.power[dc];
+    box.classList.toggle("dark", !on);
+    box.dataset.power = on ? "on" : "off";
+    box.querySelector(".dc-power").textContent = on ? "powered" : "DARK";
+    const button = box.querySelector("button");
+    button.textContent = on ? "Cut power" : "Restore power";
+    button.className = on ? "power danger" : "power";
+    const action = on ? "power-off" : "power-on";
+    button.disabled = !!exercise && !exercise.allow.includes(action);
+    box.querySelector(".instances").innerHTML = names.map((name) => instanceTile(name, state.instances[name])).join("");
+  }
+}
+
+function instanceTile(name, info) {
+  if (!info) return "";
+  const health = info.state !== "running" ? info.state : (info.healthy ? "healthy" : "not answering");
+  const classes = ["instance", info.state, info.state === "running" && !info.healthy ? "unhealthy" : ""].join(" ");
+  const breakers = (info.breakers || []).filter((b) => b.state !== "closed")
+    .map((b) => `<span class="breaker ${b.state}" title="${esc(b.dependency)} breaker">${esc(b.target)} ${b.state}</span>`).join("");
+  return `<div class="${classes}" id="inst-${esc(name)}" data-state="${esc(info.state)}">
+    <div class="name">${esc(name)}</div><div class="meta">${esc(info.service)} :${info.port} ${esc(health)}</div>
+    <div class="meta">${info.profile ? esc(info.profile) : ""}</div>${breakers}</div>`;
+}
+
+function esc(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+async function togglePower(dc) {
+  const on = room.state && room.state.power[dc];
+  const exercise = room.state && room.state.exercise && room.state.exercise.state === "running";
+  try {
+    if (exercise) {
+      await api("POST", "/exercise/act", { action: on ? "power-off" : "power-on", target: dc });
+    } else {
+      await api("POST", `/power/${encodeURIComponent(dc)}/${on ? "off" : "on"}`);
+    }
+    say(`${dc}: power ${on ? "cut" : "restored"}`, true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+// -- faults ----------------------------------------------------------------------------------------------
+function renderFaults(state) {
+  const exercise = state.exercise && state.exercise.state === "running";
+  $("faults-panel").hidden = !!exercise; // trainees remediate; they do not inject
+  $("panic").hidden = !!exercise && !state.exercise.allow.includes("panic");
+  $("faults").innerHTML = state.faults.map((f) =>
+    `<li><code>${esc(f.id)}</code> ${esc(JSON.stringify(f.action))} <button data-fault="${esc(f.id)}">Remove</button></li>`).join("")
+    || "<li class='meta'>no hand-made faults</li>";
+  for (const button of $("faults").querySelectorAll("button[data-fault]")) {
+    button.addEventListener("click", async () => {
+      try { await api("DELETE", "/faults/" + encodeURIComponent(button.dataset.fault)); } catch (e) { say(e.message); }
+      refreshState();
+    });
+  }
+}
+
+async function injectFault(event) {
+  event.preventDefault();
+  const kind = $("fault-kind").value, from = $("fault-from").value.trim(), to = $("fault-to").value.trim();
+  const amount = Number($("fault-amount").value), duration = $("fault-for").value.trim();
+  let spec;
+  if (kind === "partition") spec = [from, to];
+  else if (kind === "brownout") spec = { target: from, ms: amount };
+  else if (kind === "errors") spec = { from, to, rate: amount > 1 ? amount / 100 : amount };
+  else if (kind === "blackhole") spec = { from, to };
+  else spec = { from, to, ms: amount };
+  const body = { [kind]: spec };
+  if (duration) body["for"] = duration;
+  try {
+    const answer = await api("POST", "/faults", body);
+    say(`injected ${answer.id}`, true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+// -- exercise --------------------------------------------------------------------------------------------
+function renderExercise(state) {
+  const ex = state.exercise;
+  $("exercise").hidden = !ex;
+  if (!ex) return;
+  $("team").textContent = `team ${ex.team}` + (ex.state === "ended" ? " (ended)" : "");
+  const clock = Math.floor(ex.clock_s);
+  const detected = ex.detected_after_s == null ? "not yet" : `${ex.detected_after_s} s after the fault`;
+  $("timers").innerHTML = `<div>clock<b id="ex-clock">${Math.floor(clock / 60)}:${String(clock % 60).padStart(2, "0")}</b></div>
+    <div>detected<b id="ex-detected">${esc(detected)}</b></div>
+    <div>actions left<b>${ex.actions_left}</b></div>
+    <div>fault comes<b>${ex.fault_window_s[0]}-${ex.fault_window_s[1]} s late</b></div>`;
+  const select = $("act-action");
+  if (select.dataset.allow !== ex.allow.join()) {
+    select.innerHTML = ex.allow.map((a) => `<option>${esc(a)}</option>`).join("");
+    select.dataset.allow = ex.allow.join();
+  }
+  const playing = ex.state === "running";
+  $("detect-form").hidden = !playing;
+  $("act-form").hidden = !playing;
+  const mine = ex.declarations.map((d) => ({ t: d.t, text: `declared: "${d.text}"` }))
+    .concat(ex.actions.map((a) => ({ t: a.t, text: `${a.action} ${a.target || ""}: ${a.status}${a.error ? " (" + a.error + ")" : ""}` })))
+    .sort((a, b) => a.t - b.t);
+  $("declarations").innerHTML = mine.map((m) => `<li>${(m.t - ex.started).toFixed(0)} s: ${esc(m.text)}</li>`).join("");
+  if (ex.score) {
+    const s = ex.score, fmt = (v) => (v == null ? "never" : v + " s");
+    $("exercise-result").innerHTML = `<p><b>${esc(ex.hidden.title)}</b>, ${ex.hidden.offset_s} s late. Score <b id="ex-points">${s.points}</b></p>
+      <table><tr><td>time to detect</td><td>${fmt(s.detect_s)}</td></tr><tr><td>time to mitigate</td><td>${fmt(s.mitigate_s)}</td></tr>
+      <tr><td>time to recover</td><td>${fmt(s.recover_s)}</td></tr><tr><td>failed requests</td><td>${s.failed} of ${s.requests}</td></tr></table>
+      <p>Draft: <code>${esc(ex.draft)}</code></p>`;
+  } else {
+    $("exercise-result").innerHTML = "";
+  }
+}
+
+async function declare(event) {
+  event.preventDefault();
+  const text = $("detect-text").value.trim();
+  if (!text) return;
+  try {
+    await api("POST", "/exercise/detect", { text });
+    $("detect-text").value = "";
+    say("declared", true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+async function act(event) {
+  event.preventDefault();
+  try {
+    await api("POST", "/exercise/act", { action: $("act-action").value, target: $("act-target").value.trim() || null });
+    say("done", true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+// -- charts ----------------------------------------------------------------------------------------------
+function drawChart(canvas, series, key, scale, format, guide) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, left = 48, right = 10, top = 10, bottom = 22;
+  const now = room.windowNow || Date.now() / 1000, start = now - WINDOW_S;
+  const x = (t) => left + ((t - start) / WINDOW_S) * (w - left - right);
+  const y = (v) => top + (1 - Math.min(v / scale, 1)) * (h - top - bottom);
+  ctx.clearRect(0, 0, w, h);
+  ctx.font = "11px sans-serif";
+  ctx.strokeStyle = "#232a33";
+  ctx.fillStyle = "#8b97a5";
+  for (let i = 0; i <= 4; i++) {
+    const v = (scale * i) / 4;
+    ctx.beginPath(); ctx.moveTo(left, y(v)); ctx.lineTo(w - right, y(v)); ctx.stroke();
+    ctx.fillText(format(v), 4, y(v) + 4);
+  }
+  for (let s = 0; s <= WINDOW_S; s += 30) ctx.fillText(`-${WINDOW_S - s}s`, x(start + s) - 12, h - 6);
+  if (guide != null) {
+    ctx.setLineDash([4, 4]); ctx.strokeStyle = "#6e7681";
+    ctx.beginPath(); ctx.moveTo(left, y(guide)); ctx.lineTo(w - right, y(guide)); ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  for (const marker of room.markers) {
+    if (marker.t < start) continue;
+    ctx.strokeStyle = marker.color; ctx.fillStyle = marker.color;
+    ctx.beginPath(); ctx.moveTo(x(marker.t), top); ctx.lineTo(x(marker.t), h - bottom); ctx.stroke();
+    ctx.fillText(marker.label, x(marker.t) + 3, top + 10);
+  }
+  Object.keys(series).forEach((dc, i) => {
+    ctx.strokeStyle = COLORS[i % COLORS.length];
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    let drawing = false;
+    for (const point of series[dc]) {
+      const v = point[key];
+      if (v == null) { drawing = false; continue; } // no finished request: a gap, never a made-up value
+      if (drawing) ctx.lineTo(x(point.t), y(v)); else ctx.moveTo(x(point.t), y(v));
+      drawing = true;
+    }
+    ctx.stroke();
+    ctx.lineWidth = 1;
+  });
+}
+
+function drawCharts() {
+  const series = room.series;
+  let worst = 1000;
+  for (const points of Object.values(series)) for (const p of points) if (p.p99_ms != null) worst = Math.max(worst, p.p99_ms);
+  drawChart($("success-chart"), series, "success", 1, (v) => `${Math.round(v * 100)}%`, 0.9);
+  drawChart($("p99-chart"), series, "p99_ms", Math.ceil(worst / 1000) * 1000, (v) => `${(v / 1000).toFixed(1)}s`, null);
+  $("legend").innerHTML = Object.keys(series).map((dc, i) => `<span><i style="background:${COLORS[i % COLORS.length]}"></i>${esc(dc)}</span>`).join("");
+}
+
+// -- events ----------------------------------------------------------------------------------------------
+const MARKED = { "power-off": "#f85149", "power-on": "#3fb950", "fault-on": "#d29922", "fault-off": "#8b97a5",
+                 "exercise-detect": "#58a6ff", "exercise-act": "#a371f7", "panic": "#f85149" };
+
+function describe(e) {
+  switch (e.event) {
+    case "power-off": return `${e.dc} powered off (${(e.instances || []).length} instances SIGKILLed)`;
+    case "power-on": return `${e.dc} powered on in ${Number(e.seconds || 0).toFixed(1)} s${e.healthy === false ? " (unhealthy)" : ""}`;
+    case "fault-on": return `fault ${e.id}: ${JSON.stringify(e.action)}`;
+    case "fault-off": return `fault ${e.id} removed`;
+    case "hypothesis": return `steady state ${e.met === true ? "holds" : e.met === false ? "DEVIATES" : "no data"}: ` +
+      (e.probes || []).filter((p) => p.status !== "no data").map((p) => `${p.probe} ${p.shown}`).join(", ");
+    case "exercise-detect": return `team ${e.team} declared: "${e.text}"`;
+    case "exercise-act": return `team ${e.team}: ${e.action} ${e.target || ""} (${e.status})`;
+    case "phase": return `phase ${e.phase}`;
+    case "recovered": return `recovered after ${Number(e.after_s).toFixed(1)} s`;
+    case "profile": return `profile switched to ${e.profile}`;
+    default: return e.event;
+  }
+}
+
+function onEvent(e) {
+  room.events += 1;
+  const item = document.createElement("li");
+  item.className = e.event;
+  item.textContent = `${new Date(e.t * 1000).toLocaleTimeString()}  ${describe(e)}`;
+  const log = $("log");
+  log.insertBefore(item, log.firstChild);
+  while (log.children.length > 300) log.removeChild(log.lastChild);
+  if (MARKED[e.event]) {
+    const label = e.event === "power-off" || e.event === "power-on" ? `${e.dc} ${e.event === "power-off" ? "off" : "on"}` : e.event.replace("exercise-", "");
+    room.markers.push({ t: e.t, color: MARKED[e.event], label });
+    if (room.markers.length > 200) room.markers.shift();
+  }
+  if (e.event.startsWith("power") || e.event.startsWith("fault") || e.event.startsWith("exercise")) refreshState();
+}
+
+function follow() {
+  const source = new EventSource("/room/events", { withCredentials: true });
+  source.onopen = () => { $("conn").textContent = "live"; $("conn").className = "pill live"; };
+  source.onerror = () => {
+    if (!room.refused) { $("conn").textContent = "reconnecting..."; $("conn").className = "pill down"; }
+  };
+  source.onmessage = (m) => onEvent(JSON.parse(m.data));
+  for (const kind of ["power-off", "power-on", "fault-on", "fault-off", "hypothesis", "exercise-detect", "exercise-act",
+                      "phase", "recovered", "profile", "panic", "end", "aborted", "start"]) {
+    source.addEventListener(kind, (m) => onEvent(JSON.parse(m.data)));
+  }
+}
+
+// -- polling ---------------------------------------------------------------------------------------------
+async function refreshState() {
+  try {
+    const state = await api("GET", "/room/state");
+    room.state = state;
+    renderTopology(state);
+    renderFaults(state);
+    renderExercise(state);
+    $("run").textContent = state.run.running ? "users under load" : "no load";
+    $("run").className = "pill" + (state.run.running ? " live" : "");
+  } catch (error) { if (!room.refused) $("conn").textContent = error.message; }
+}
+
+async function refreshWindow() {
+  try {
+    const answer = await api("GET", `/room/window?seconds=${WINDOW_S}&bucket=5`);
+    room.series = answer.series;
+    room.windowNow = answer.now;
+    drawCharts();
+  } catch (error) { /* the state poll reports it */ }
+}
+
+async function main() {
+  $("fault-form").addEventListener("submit", injectFault);
+  $("detect-form").addEventListener("submit", declare);
+  $("act-form").addEventListener("submit", act);
+  $("panic").addEventListener("click", async () => {
+    const exercise = room.state && room.state.exercise && room.state.exercise.state === "running";
+    try {
+      if (exercise) await api("POST", "/exercise/act", { action: "panic" });
+      else await api("POST", "/panic");
+      say("panic: every fault removed, all power restored", true);
+    } catch (error) { say(error.message); }
+    refreshState();
+  });
+  await refreshState();
+  if (room.refused) return;
+  follow();
+  refreshWindow();
+  setInterval(refreshState, 1000);
+  setInterval(refreshWindow, 2000);
+}
+
+main();
