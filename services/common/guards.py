@@ -17,6 +17,7 @@ from services.common.policy import DependencyPolicy
 from services.common.resilience import AsyncCircuitBreaker, Bulkhead, RetryBudget, outgoing_headers, remaining
 
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+GAUGE_EVERY_S = 0.1
 
 
 class AttemptFailed(Exception):
@@ -103,6 +104,8 @@ class Guards:
                     on_state_change=self._gauge_hook(target),
                 )
         self._budget_gauge = RETRY_BUDGET.labels(dependency)
+        self._clock = clock
+        self._shown_at = float("-inf")
         self._show_budget()
 
     def matches(self, policy: DependencyPolicy) -> bool:
@@ -118,10 +121,14 @@ class Guards:
         return self.breakers.get(target)
 
     def deposit(self) -> None:
-        """One logical call: earns the budget its share of a retry."""
+        """One logical call: earns the budget its share of a retry. The gauge follows deposits at most
+        every GAUGE_EVERY_S (reading the level sums the budget's slots: too dear for every call, and
+        nobody scrapes that often); a withdrawal always shows at once."""
         if self.budget is not None:
             self.budget.deposit()
-            self._show_budget()
+            now = self._clock()
+            if now - self._shown_at >= GAUGE_EVERY_S:
+                self._show_budget()
 
     def allow_retry(self) -> bool:
         """Withdraw one retry token; False (stop retrying) when the budget is empty."""
@@ -134,6 +141,7 @@ class Guards:
     def _show_budget(self) -> None:
         if self.budget is not None and not self.retired:
             self._budget_gauge.set(self.budget.level)
+            self._shown_at = self._clock()
 
     def _gauge_hook(self, target: str) -> Callable[[str, str, str], None]:
         gauge = BREAKER_STATE.labels(self.dependency, target)
