@@ -293,7 +293,7 @@ class CsvRecorder:
         data = self._encode([_fmt(row[c]) for c in self.columns])
         with self._lock:
             if self._fd < 0:
-                raise ValueError(f"{self.path.name}: the recorder is closed")
+                return  # locust is quitting: users still finishing a request after the records closed
             os.write(self._fd, data)
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from services.common.seed import DEMO_PASSWORD, N_VIDEOS
 MAX_IN_FLIGHT = 5000  # past this the generator drops arrivals (counted) rather than grow without bound
 # Connections per gateway, as an edge proxy keeps a pool of keep-alive connections to each backend: an
 # action waits for a free one (that wait is part of its latency), no storm of new TCP connections.
-POOL_PER_GATEWAY = 256
+POOL_PER_GATEWAY = 128
 MAX_SECONDS = 120.0
 USER_TIMEOUT_S = 10.0  # a user gives up on an answer after this long
 FAST_REFUSAL_S = 0.25  # a 503/429 within this is "refused fast"
