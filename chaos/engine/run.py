@@ -21,6 +21,7 @@ import yaml
 from rich.console import Console
 
 from chaos.amplification import scrape
+from chaos.audit.engine import audit_after_run, reconcile_quietly
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import Plan, Step, make_plan
@@ -159,7 +160,11 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             stop_serving()
             if load is not None:
                 load.stop()
+            if walking:  # the data audit: reconcile while the stack is up, audit its files once it is down
+                reconcile_quietly(runtime, journal, console)
             runtime.down()
+        if walking:
+            audit_after_run(run_dir, doc, console)
         doc.write()
         observing.close()  # the post-mortem reads the finished run directory
     return _finish(run_dir, doc, console)

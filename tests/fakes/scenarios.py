@@ -25,3 +25,15 @@ def short_power_loss(tmp_path: Path, off_at: int = 6, on_at: int = 16, duration:
                     "probes": [{"success_rate": {"action": "feed", "min": 0.9}},
                                {"symptom": {"name": "zero_view_displays", "max": 0}}]},
     )  # fmt: skip
+
+
+def unshipped_power_loss(tmp_path: Path, users: int = 10, duration: int = 45) -> Path:
+    """dc-east's views stop reaching dc-west (a stalled replication link), then dc-east loses power
+    with ~10 s of acknowledged views unshipped: what each replication design does with them."""
+    return variant(
+        tmp_path, "dc-power-loss", load={"users": users}, duration=f"{duration}s",
+        timeline=[{"at": "6s", "blackhole": {"from": "views-east", "to": "views-west"}, "for": "12s"},
+                  {"at": "16s", "power_off": "dc-east"}, {"at": "28s", "power_on": "dc-east"}],
+        hypothesis={"window": "5s", "min_requests": 5, "recovered_within": f"{duration - 30}s",
+                    "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+    )  # fmt: skip

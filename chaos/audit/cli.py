@@ -1,0 +1,24 @@
+"""``blackout audit RUN_DIR``: the data audit of a finished run, from its directory alone."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from chaos.audit.check import audit_run, write_audit
+from chaos.audit.render import render_audit
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Exit 1 when the audit found what the design forbids (its reasons), else 0."""
+    audit = audit_run(args.run_dir)
+    write_audit(audit, args.run_dir)
+    render_audit(audit, Console())
+    return 1 if audit.reasons else 0
+
+
+def add_audit_command(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser("audit", help="check a finished run's data against what users were told (Jepsen-style)")
+    audit.add_argument("run_dir", type=Path)
+    audit.set_defaults(func=cmd_audit)

@@ -1,0 +1,86 @@
+"""The audit inside a scenario run: reconcile before teardown, audit after it (chaos/engine/run.py).
+
+Reconciliation is what a returning data center goes through anyway; the run waits for it so the
+audit judges the state the design converges to, not a snapshot in the middle of shipping: every
+running replicated store (views logs, catalogs) has shipped everything to its peers, then every
+earnings instance recomputes each creator's statement from the reconciled views.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+from rich.console import Console
+
+from chaos.audit.check import audit_run, write_audit
+from chaos.audit.render import render_audit
+from chaos.engine.journal_doc import JournalDoc
+from chaos.journal import Journal
+from chaos.runtime.base import Runtime
+from services.common.errors import BlackoutError
+from services.common.seed import creator_names
+
+RECONCILE_TIMEOUT_S = 30.0
+POLL_S = 0.2
+
+
+def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_TIMEOUT_S) -> dict:
+    """Wait until nothing is left to ship, then recompute earnings; what happened, also journaled."""
+    started = time.monotonic()
+    running = {name: info for name, info in runtime.status().items() if info.get("state") == "running"}
+    stores = [runtime.topology.url(n) for n, info in running.items() if info.get("service") in ("views", "recommender")]
+    earnings = [runtime.topology.url(n) for n, info in running.items() if info.get("service") == "earnings"]
+    waiting: int | None = None
+    with httpx.Client(timeout=5.0) as client:
+        deadline = started + timeout_s
+        while True:
+            waiting = _waiting(client, stores)
+            if waiting == 0 or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)  # poll interval, bounded by the deadline above
+        recomputed = 0
+        for url in earnings:
+            for creator in creator_names():
+                try:
+                    recomputed += client.get(f"{url}/creators/{creator}/earnings").status_code == 200
+                except httpx.HTTPError:
+                    pass  # counted as not recomputed; the audit judges only statements made after convergence
+    result = {"converged": waiting == 0, "waiting": waiting, "seconds": round(time.monotonic() - started, 2),
+              "earnings_recomputed": recomputed}  # fmt: skip
+    journal.record("reconciled", **result)
+    return result
+
+
+def _waiting(client: httpx.Client, urls: list[str]) -> int | None:
+    """Records not yet shipped, summed over every store and peer; None when a store did not answer."""
+    total = 0
+    for url in urls:
+        try:
+            answer = client.get(url + "/replication/status")
+            total += sum(answer.json()["peers"].values())
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+    return total
+
+
+def reconcile_quietly(runtime: Runtime, journal: Journal, console: Console) -> None:
+    try:
+        result = reconcile(runtime, journal)
+    except (BlackoutError, httpx.HTTPError, OSError) as exc:
+        console.print(f"[yellow]no reconciliation before teardown: {exc}[/]")
+        return
+    if not result["converged"]:
+        console.print(f"[yellow]replication had not drained before teardown ({result['waiting']} waiting)[/]")
+
+
+def audit_after_run(run_dir, doc: JournalDoc, console: Console) -> None:
+    """Audit the finished run directory; its reasons join the verdict. Never stops the journal's writing."""
+    try:
+        audit = audit_run(run_dir)
+    except (BlackoutError, sqlite3.Error, OSError) as exc:
+        console.print(f"[yellow]no data audit: {exc}[/]")
+        return
+    write_audit(audit, run_dir)
+    render_audit(audit, console)
+    doc.reasons.extend(audit.reasons)

@@ -1,0 +1,68 @@
+"""What the load generator was told: writes.csv (views) and uploads.csv, one row per write."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.audit.errors import AuditError
+
+OUTCOMES = ("acked", "failed", "unknown")
+
+
+@dataclass(frozen=True)
+class ViewWrite:
+    event_id: str
+    video_id: str
+    outcome: str  # acked | failed | unknown
+    t_done: float
+
+
+@dataclass(frozen=True)
+class UploadWrite:
+    video_id: str  # "" unless acknowledged (the recommender mints it)
+    title: str
+    creator: str
+    outcome: str
+    t_done: float
+
+
+def _rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise AuditError(f"{path}: no column {', '.join(missing)}")
+        rows = list(reader)
+    for n, row in enumerate(rows, start=2):
+        if row["outcome"] not in OUTCOMES:
+            raise AuditError(f"{path}:{n}: outcome {row['outcome']!r} is none of {', '.join(OUTCOMES)}")
+    return rows
+
+
+def _t(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
+
+
+def view_writes(run_dir: Path) -> dict[str, ViewWrite]:
+    """event_id -> its write. An event_id written twice (never, by the locustfile) keeps its best outcome."""
+    rank = {"acked": 2, "unknown": 1, "failed": 0}
+    found: dict[str, ViewWrite] = {}
+    for row in _rows(run_dir / "writes.csv", ("event_id", "video_id", "outcome", "t_done")):
+        write = ViewWrite(row["event_id"], row["video_id"], row["outcome"], _t(row["t_done"]))
+        old = found.get(write.event_id)
+        if old is None or rank[write.outcome] > rank[old.outcome]:
+            found[write.event_id] = write
+    return found
+
+
+def upload_writes(run_dir: Path) -> list[UploadWrite]:
+    return [
+        UploadWrite(row["video_id"], row["title"], row["user"], row["outcome"], _t(row["t_done"]))
+        for row in _rows(run_dir / "uploads.csv", ("video_id", "title", "user", "outcome", "t_done"))
+    ]
