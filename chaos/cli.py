@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     from chaos.commands import add_scenario_commands
     from chaos.observability.cli import add_prometheus_command
     from chaos.supervisor import add_supervisor_commands
+    from chaos.workshop.commands import add_exercise_commands
 
     parser = argparse.ArgumentParser(prog="blackout", description="A data center loses power; watch the cascade.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     from chaos.audit.cli import add_audit_command
     add_audit_command(sub)
     add_prometheus_command(sub)
+    add_exercise_commands(sub)
     return parser
 
 
