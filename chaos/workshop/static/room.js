@@ -215,14 +215,22 @@ function drawChart(canvas, series, key, scale, format, guide) {
     ctx.beginPath(); ctx.moveTo(left, y(guide)); ctx.lineTo(w - right, y(guide)); ctx.stroke();
     ctx.setLineDash([]);
   }
+  let row = 0, lastX = -1e9;
   for (const marker of room.markers) {
     if (marker.t < start) continue;
+    const mx = x(marker.t);
+    row = mx - lastX < 70 ? row + 1 : 0; // labels of events close in time stack instead of overlapping
+    lastX = mx;
     ctx.strokeStyle = marker.color; ctx.fillStyle = marker.color;
-    ctx.beginPath(); ctx.moveTo(x(marker.t), top); ctx.lineTo(x(marker.t), h - bottom); ctx.stroke();
-    ctx.fillText(marker.label, x(marker.t) + 3, top + 10);
+    ctx.beginPath(); ctx.moveTo(mx, top); ctx.lineTo(mx, h - bottom); ctx.stroke();
+    const width = ctx.measureText(marker.label).width;
+    ctx.fillText(marker.label, mx + width + 6 > w - right ? mx - width - 3 : mx + 3, top + 10 + 12 * (row % 6));
   }
   Object.keys(series).forEach((dc, i) => {
-    ctx.strokeStyle = COLORS[i % COLORS.length];
+    ctx.strokeStyle = ctx.fillStyle = COLORS[i % COLORS.length];
+    for (const point of series[dc]) { // a dot per bucket: a lone bucket between gaps still shows
+      if (point[key] != null) { ctx.beginPath(); ctx.arc(x(point.t), y(point[key]), 2.5, 0, 2 * Math.PI); ctx.fill(); }
+    }
     ctx.lineWidth = 2;
     ctx.beginPath();
     let drawing = false;

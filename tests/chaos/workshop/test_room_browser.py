@@ -1,0 +1,127 @@
+"""The control room in a real browser (headless Chromium driven by selenium) on a real stack under load:
+cut dc-east's power by clicking, see it go dark and the success chart react, restore it; a wrong token
+is refused. Skips, saying why, without Debian's chromium + chromium-driver or the selenium package."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from fakes.processes import wait_all_gone
+from fakes.scenarios import variant
+
+from chaos.journal import Journal
+from chaos.topology import load_topology
+
+PROJECT = Path(__file__).resolve().parents[3]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+SCREENSHOT_DIR = os.environ.get("BLACKOUT_SCREENSHOTS")  # keep the pictures somewhere to look at them
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - the skip below says it
+    webdriver = None
+
+pytestmark = pytest.mark.skipif(
+    webdriver is None or not CHROMIUM or not DRIVER,
+    reason="needs a real browser: apt-get install chromium chromium-driver, and pip install selenium "
+           "(.ci/run installs both where it can)",
+)  # fmt: skip
+
+
+def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)],
+                          capture_output=True, text=True, cwd=PROJECT, timeout=180)  # fmt: skip
+
+
+def load_only(tmp_path: Path) -> Path:
+    """Users for 150 s; the only timeline step is a 1 ms latency near the end: the power cut is the test's."""
+    return variant(tmp_path, "dc-power-loss", load={"users": 8}, duration="150s",
+                   timeline=[{"at": "140s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 1}, "for": "5s"}],
+                   hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]})  # fmt: skip
+
+
+def browser() -> webdriver.Chrome:
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1300"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def latest_success(driver: webdriver.Chrome, dc: str, since: float) -> list[float]:
+    """The success rates the page holds for ``dc`` in buckets that ended after ``since``."""
+    series = driver.execute_script("return window.blackoutRoom.series") or {}
+    return [p["success"] for p in series.get(dc, []) if p["t"] > since and p["success"] is not None]
+
+
+def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_path):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    up = blackout("up", "--detach", "--topology", str(topology_file), runs=runs)
+    assert up.returncode == 0, up.stderr
+    control = json.loads((runs / ".control.json").read_text())
+    url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
+    driver = None
+    try:
+        started = httpx.post(url + "/runs", json={"scenario": str(load_only(tmp_path))}, headers=auth, timeout=30)
+        assert started.status_code == 202, started.text
+        driver = browser()
+        driver.get(f"{url}/room?token={control['token']}")
+        assert driver.current_url == f"{url}/room"  # the token was traded for a cookie and left the URL
+        wait = WebDriverWait(driver, 90, poll_frequency=0.5)
+        east = wait.until(lambda d: d.find_element(By.ID, "dc-dc-east"))
+        assert "dark" not in east.get_attribute("class")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.running")) == 5)
+        # users are served: the chart has healthy points for dc-west (three buckets: a baseline to see)
+        wait.until(lambda d: sum(s >= 0.9 for s in latest_success(d, "dc-west", time.time() - 30)) >= 3)
+
+        cut_at = time.time()
+        driver.find_element(By.ID, "power-dc-east").click()
+        wait.until(lambda d: "dark" in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.powered-off")) == 5
+        assert driver.find_element(By.ID, "power-dc-east").text == "Restore power"
+        # the chart reacts: with the naive profile dc-west's users fail along with dc-east
+        wait.until(lambda d: any(s < 0.9 for s in latest_success(d, "dc-west", cut_at + 5)))
+        wait.until(lambda d: "powered off" in d.find_element(By.ID, "log").text)  # from the event stream
+        markers = driver.execute_script("return window.blackoutRoom.markers.map(m => m.label)")
+        assert "dc-east off" in markers
+        shot = Path(SCREENSHOT_DIR or tmp_path) / "control-room-dc-east-dark.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(shot))
+
+        driver.find_element(By.ID, "power-dc-east").click()
+        wait.until(lambda d: "dark" not in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.running")) == 5)
+        assert httpx.get(url + "/status", headers=auth).json()["power"] == {"dc-east": True, "dc-west": True}
+
+        # a wrong token is refused, in the browser and without one
+        driver.delete_all_cookies()
+        driver.get(f"{url}/room?token=not-the-token")
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "a valid control token is required" in body and not driver.find_elements(By.ID, "topology")
+        driver.get(f"{url}/room")
+        assert "a valid control token is required" in driver.find_element(By.TAG_NAME, "body").text
+        assert httpx.get(url + "/room/state", cookies={"blackout_control": "wrong"}).status_code == 401
+    finally:
+        if driver is not None:
+            driver.quit()
+        httpx.delete(url + "/runs/current", headers=auth, timeout=180)
+        down = blackout("down", runs=runs)
+    assert down.returncode == 0, down.stderr
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=15) == []
