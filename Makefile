@@ -8,8 +8,11 @@ SCENARIO ?= dc-power-loss
 USERS ?=
 SEED ?=
 DC ?= dc-east
+RUNTIME ?= local
 # optional flags, passed only when set
 RUN_FLAGS = $(if $(USERS),--users $(USERS)) $(if $(SEED),--seed $(SEED))
+# RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
+IMAGE_FIRST = $(if $(filter docker,$(RUNTIME)),image)
 
 .PHONY: help install outage scenarios panic test bench up down status power-off power-on profile validate clean
 
@@ -25,9 +28,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-outage: install ## a scenario on local processes; exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
+outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
 	@# exit 1 means "the hypothesis deviated": the expected lesson of the naive profile, not a broken demo
-	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml $(RUN_FLAGS) || [ $$? -eq 1 ]
+	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME) $(RUN_FLAGS) || [ $$? -eq 1 ]
 
 scenarios: install ## list the scenario library (e.g. make scenarios)
 	$(BLACKOUT) scenarios
@@ -49,8 +52,8 @@ bench-all: install ## every script in benchmarks/ in turn, each figure against i
 	done; \
 	if [ -n "$$failed" ]; then echo "missed a goal or failed:$$failed"; exit 1; fi; echo "every benchmark met its goals"
 
-up: install ## start the stack in the background (e.g. make up PROFILE=naive)
-	$(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml
+up: install $(IMAGE_FIRST) ## start the stack in the background (e.g. make up PROFILE=naive RUNTIME=docker)
+	$(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME)
 
 down: ## stop everything `make up` started (e.g. make down)
 	$(BLACKOUT) down
@@ -69,6 +72,14 @@ profile: ## switch the running stack's profile live (e.g. make profile PROFILE=r
 
 validate: install ## check every topology, profile and scenario file (e.g. make validate)
 	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml chaos/scenarios/*.yaml
+
+.PHONY: image compose
+DOCKER ?= $(shell [ -x /usr/bin/docker ] && echo /usr/bin/docker || echo docker)
+image: ## build the one image of every Python part (blackout:latest) for RUNTIME=docker and docker-compose (e.g. make image)
+	$(DOCKER) build --network host -t blackout:latest .
+
+compose: install ## regenerate docker-compose.yml and docker/prometheus/ from the topology (e.g. make compose)
+	$(BLACKOUT) compose
 
 .PHONY: prometheus dashboards
 prometheus: ## install Debian's Prometheus where possible (root + apt-get), for live dashboards (e.g. make prometheus)

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
     add_prometheus_command(sub)
     add_exercise_commands(sub)
+    from chaos.runtime.compose import add_compose_command
+    add_compose_command(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import PROFILES, FaultInjector
 from chaos.journal import Journal
 from chaos.runtime.base import Runtime
+from chaos.runtime.choice import RUNTIMES, runtime_factory
 from services.common.errors import UsageError
 
 EXIT_DEVIATED = 1
@@ -38,7 +39,8 @@ def profile_path(text: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     bus = EventBus()
     options = RunOptions(scenario=args.scenario, profile=args.profile, topology=args.topology, seed=args.seed,
-                         users=args.users, runs_root=args.runs, bus=bus)  # fmt: skip
+                         users=args.users, runs_root=args.runs, bus=bus,
+                         runtime_factory=runtime_factory(args.runtime))  # fmt: skip
     options.serve = _serving(args.runs, bus)
     result = run_scenario(options)
     return EXIT_DEVIATED if result.deviated else 0
@@ -106,6 +108,8 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
         parser.add_argument("--seed", type=int, help="repeat a run: the seed its journal recorded")
         parser.add_argument("--users", type=users, help="simulated users (default: the scenario's)")
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
+        parser.add_argument("--runtime", choices=RUNTIMES, default="local",
+                            help="local processes, or Docker containers (image blackout:latest: make image)")
         parser.set_defaults(func=cmd_run)
 
     scenarios = sub.add_parser("scenarios", help="list the scenario library with each one's purpose")

@@ -24,7 +24,8 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller
 from chaos.runtime.base import RuntimeError_
-from chaos.runtime.local import LocalRuntime
+from chaos.runtime.base import Runtime
+from chaos.runtime.choice import RUNTIMES, make_runtime
 from chaos.topology import load_topology
 from services.common.errors import BlackoutError
 from services.common.policy import Profile, load_profile
@@ -43,7 +44,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(args.runs, f"up-{topology.name}")
     bus = EventBus()
     journal = Journal(run_dir, bus)
-    runtime = LocalRuntime(topology, run_dir, profile=args.profile.resolve(), journal=journal)
+    runtime = make_runtime(args.runtime, topology, run_dir, args.profile.resolve(), journal)
     console = Console()
     with Supervised(runtime, journal, bus, args.runs, run_dir, profile) as control:
         with console.status("starting the services..."):
@@ -60,7 +61,7 @@ class Supervised:
     """A stack under a controller: on leaving (normally, Ctrl-C, SIGTERM, an exception) every fault is rolled
     back, the control API stops and every process is gone."""
 
-    def __init__(self, runtime: LocalRuntime, journal: Journal, bus: EventBus, runs_root: Path, run_dir: Path,
+    def __init__(self, runtime: Runtime, journal: Journal, bus: EventBus, runs_root: Path, run_dir: Path,
                  profile: Profile) -> None:  # fmt: skip
         self.runtime, self.journal, self.bus, self.runs_root, self.run_dir = runtime, journal, bus, runs_root, run_dir
         self.profile = profile
@@ -91,7 +92,8 @@ class Supervised:
 
 
 def _detach(args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "chaos.cli", "up", "--profile", str(args.profile), "--runs", str(args.runs)]
+    command = [sys.executable, "-m", "chaos.cli", "up", "--profile", str(args.profile), "--runs", str(args.runs),
+               "--runtime", args.runtime]  # fmt: skip
     if args.topology:
         command += ["--topology", str(args.topology)]
     with (args.runs / "supervisor.log").open("ab") as log:
@@ -178,6 +180,7 @@ def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
     up.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
+    up.add_argument("--runtime", choices=RUNTIMES, default="local", help="local processes or Docker containers")
     runs_option(up)
     up.set_defaults(func=cmd_up)
 

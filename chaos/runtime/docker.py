@@ -1,0 +1,278 @@
+"""Containers: every instance is a container (one image, host networking) labelled with its data center.
+
+Power off = SIGKILL to every container of the data center at once (one thread each), timed until Docker
+reports them all stopped. Power on = start them again in the boot order. Containers are created with
+``restart: no``, so Docker never brings a killed data center back behind the controller's back.
+
+A dead port hangs, as in the local runtime: the runtime binds every listening socket (port 0 in tests, so
+no port is chosen and bound later) and hands it to the container over an abstract Unix socket
+(chaos/runtime/handoff.py), keeping its own copy. A powered-off data center's ports accept connections that
+never answer (timeouts, not "connection refused"), with no window between the kill and a stand-in bind, and
+the connections that queued while it was dark are reset just before its containers start again.
+
+Every container carries ``blackout.run=<run id>``: `down`, Ctrl-C and the tests remove exactly those.
+Host networking creates no network, so there is none to remove.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from chaos.journal import Journal
+from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
+from chaos.runtime.docker_engine import Engine
+from chaos.runtime.handoff import SocketHandoff
+from chaos.runtime.local import _bind, _drop_queued_connections
+from chaos.topology import Topology
+from services.common.policy import Profile
+from services.common.settings import dependencies_env
+
+IMAGE = os.environ.get("BLACKOUT_IMAGE", "blackout:latest")
+MEMORY_LIMIT = "256m"
+HEALTH_POLL_S = 0.05
+INSPECT_EVERY_S = 0.5  # asking Docker whether a container exited costs more than a /healthz
+ACTIVE_PROFILE = "active-profile.yaml"  # every container reads this path; switch_profile rewrites it
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+
+    def __init__(
+        self, topology: Topology, run_dir: Path, *, profile: Path | None = None, journal: Journal | None = None,
+        health_timeout_s: float = 60.0, image: str = IMAGE, memory: str = MEMORY_LIMIT,
+    ) -> None:  # fmt: skip
+        self.topology = topology
+        self.run_dir = run_dir.resolve()  # mounted at the same path in every container
+        self.profile = profile
+        self.journal = journal or Journal(run_dir)
+        self.health_timeout_s = health_timeout_s
+        self.image, self.memory = image, memory
+        self.run_id = f"{run_dir.name[-40:]}-{secrets.token_hex(4)}"
+        self.token_secret = secrets.token_urlsafe(32)
+        self.admin_secret = secrets.token_urlsafe(32)
+        self.engine: Engine | None = None
+        self._sockets: dict = {}
+        self._handoff: SocketHandoff | None = None
+        self._dark: set[str] = set(topology.data_centers)  # data centers without power (all, until up)
+        self._pids: dict[str, int] = {}
+        self._lock = threading.RLock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def up(self) -> None:
+        with self._lock:
+            self.engine = Engine.connect(self.run_id)  # clear error when no engine answers
+            self.engine.require_image(self.image)
+            (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
+            for name, (_, inst) in self.topology.instances().items():
+                self._sockets[name] = _bind(name, inst.port)
+            self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
+            self._write_profile(self.profile.read_text() if self.profile else None)
+            self._handoff = SocketHandoff(f"blackout-{self.run_id}", self.admin_secret, self._sockets)
+            for name in self.topology.instances():
+                self.engine.create(name, self.image, self._labels(name), self._env(name), self.memory, self.run_dir)
+            for dc in self.topology.data_centers:
+                self._start(self._names(dc))
+                self._dark.discard(dc)
+        unhealthy = self._wait_healthy(list(self.topology.instances()))
+        if unhealthy:
+            raise RuntimeError_(unhealthy)
+        self.journal.record("up", topology=self.topology.name, runtime="docker", run_id=self.run_id, pids=dict(self._pids),
+                            ports={n: i.port for n, (_, i) in self.topology.instances().items()})  # fmt: skip
+
+    def down(self) -> None:
+        with self._lock:
+            if self.engine is not None:
+                removed = self.engine.remove_all(self.run_dir / "logs")
+                self.journal.record("down", runtime="docker", run_id=self.run_id, removed=removed)
+                self.engine.close()
+                self.engine = None
+            if self._handoff is not None:
+                self._handoff.close()
+                self._handoff = None
+            for sock in self._sockets.values():
+                sock.close()
+            self._sockets.clear()
+            self._dark = set(self.topology.data_centers)
+
+    def power_off(self, dc: str) -> PowerEvent:
+        self.topology.require_dc(dc)
+        with self._lock:
+            if dc in self._dark:
+                raise RuntimeError_(f"{dc} is already powered off")
+            names = self._names(dc)
+            self._dark.add(dc)
+            seconds = self._engine().kill(names)
+            self._cut(names)
+        event = PowerEvent(dc, "off", tuple(names), seconds)
+        self.journal.record("power-off", dc=dc, instances=names, seconds=seconds, runtime="docker")
+        return event
+
+    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
+        """Start the data center's containers (``boot_order``'s services first, ``stagger_s`` apart), then wait
+        for health outside the lock: a data center that does not come back is a result, not an exception."""
+        self.topology.require_dc(dc)
+        waves = self._boot_waves(dc, boot_order)
+        with self._lock:
+            if dc not in self._dark:
+                raise RuntimeError_(f"{dc} is already powered on")
+            for name in self._names(dc):
+                _drop_queued_connections(self._sockets[name])
+            started = time.monotonic()
+            self._dark.discard(dc)
+            self._start(waves[0])
+        for wave in waves[1:]:
+            time.sleep(stagger_s)  # the stagger itself is the scenario's wish, not a readiness wait
+            with self._lock:
+                if dc in self._dark:
+                    break  # powered off again meanwhile (flapping)
+                self._start(wave)
+        names = self._names(dc)
+        unhealthy = self._wait_healthy(names)
+        event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
+        self.journal.record("power-on", dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
+                            runtime="docker", boot_order=[list(w) for w in waves])  # fmt: skip
+        return event
+
+    def kill_instance(self, name: str) -> PowerEvent:
+        dc = self._dc_of(name)
+        with self._lock:
+            if dc in self._dark or name not in self._pids:
+                raise RuntimeError_(f"{name} is not running")
+            seconds = self._engine().kill([name])
+            self._cut([name])
+            if not any(n in self._pids for n in self._names(dc)):
+                self._dark.add(dc)  # the last of its data center
+        self.journal.record("kill-instance", dc=dc, instance=name, seconds=seconds, runtime="docker")
+        return PowerEvent(dc, "kill", (name,), seconds)
+
+    def start_instance(self, name: str) -> PowerEvent:
+        dc = self._dc_of(name)
+        with self._lock:
+            if name in self._pids:
+                raise RuntimeError_(f"{name} is already running")
+            _drop_queued_connections(self._sockets[name])
+            started = time.monotonic()
+            self._dark.discard(dc)
+            self._start([name])
+        unhealthy = self._wait_healthy([name])
+        event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
+        self.journal.record("start-instance", dc=dc, instance=name, healthy=event.healthy, runtime="docker")
+        return event
+
+    def powered(self) -> dict[str, bool]:
+        with self._lock:
+            return {dc: dc not in self._dark for dc in self.topology.data_centers}
+
+    def status(self) -> dict[str, dict]:
+        states = self.engine.states() if self.engine is not None else {}
+        with self._lock:
+            result = {}
+            for name, (dc, inst) in self.topology.instances().items():
+                running = states.get(name) == "running"
+                state = "running" if running else ("powered-off" if name not in self._pids else "exited")
+                result[name] = {"dc": dc, "service": inst.service, "port": inst.port, "state": state,
+                                "pid": self._pids.get(name) if running else None}  # fmt: skip
+            return result
+
+    def switch_profile(self, profile: Profile) -> dict[str, str]:
+        """Swap every running instance's profile live; containers started later read it from the same file."""
+        with self._lock:
+            self._write_profile(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+            running = [name for name, info in self.status().items() if info["state"] == "running"]
+        results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
+        self.journal.record("profile", profile=profile.name, results=results)
+        return results
+
+    # -- internals -------------------------------------------------------------------------------
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError_("the docker runtime is not up")
+        return self.engine
+
+    def _start(self, names: list[str]) -> None:
+        self._pids.update(self._engine().start(names))
+
+    def _cut(self, names: list[str]) -> None:
+        for name in names:
+            self._pids.pop(name, None)
+        if self._handoff is not None:
+            self._handoff.cut(names)
+
+    def _names(self, dc: str) -> list[str]:
+        return list(self.topology.data_centers[dc].instances)
+
+    def _dc_of(self, name: str) -> str:
+        found = self.topology.instances().get(name)
+        if found is None:
+            raise RuntimeError_(f"no instance '{name}'; instances: {', '.join(sorted(self.topology.instances()))}")
+        return found[0]
+
+    def _boot_waves(self, dc: str, boot_order: list[str] | None) -> list[list[str]]:
+        names = self._names(dc)
+        if not boot_order:
+            return [names]
+        instances = self.topology.instances()
+        waves = [[n for n in names if instances[n][1].service == service] for service in boot_order]
+        rest = [n for n in names if instances[n][1].service not in boot_order]
+        return [wave for wave in waves + [rest] if wave]
+
+    def _labels(self, name: str) -> dict[str, str]:
+        dc, inst = self.topology.instances()[name]
+        return {"blackout.dc": dc, "blackout.instance": name, "blackout.service": inst.service}
+
+    def _env(self, name: str) -> dict[str, str]:
+        dc, inst = self.topology.instances()[name]
+        return {
+            "BLACKOUT_SERVICE": inst.service, "BLACKOUT_INSTANCE": name, "BLACKOUT_DC": dc,
+            "BLACKOUT_PORT": str(inst.port), "BLACKOUT_HANDOFF": f"blackout-{self.run_id}",
+            "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
+            "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
+            "BLACKOUT_TOKEN_SECRET": self.token_secret, "BLACKOUT_ADMIN_SECRET": self.admin_secret,
+            **({"BLACKOUT_PROFILE": str(self.run_dir / ACTIVE_PROFILE)} if self.profile else {}),
+        }  # fmt: skip
+
+    def _write_profile(self, text: str | None) -> None:
+        if text is None:
+            return
+        partial = self.run_dir / (ACTIVE_PROFILE + ".tmp")
+        partial.write_text(text)
+        partial.replace(self.run_dir / ACTIVE_PROFILE)  # a container starting now never reads half a file
+        self.profile = self.run_dir / ACTIVE_PROFILE
+
+    def _wait_healthy(self, names: list[str]) -> str:
+        """Poll until every instance answers /healthz; "" when they all do, else why not (never raises)."""
+        import httpx
+
+        deadline = time.monotonic() + self.health_timeout_s
+        pending = set(names)
+        next_inspect = time.monotonic() + INSPECT_EVERY_S
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                inspect = time.monotonic() >= next_inspect
+                if inspect:
+                    next_inspect += INSPECT_EVERY_S
+                for name in sorted(pending):
+                    with self._lock:
+                        if name not in self._pids:
+                            return f"{name} lost power again while starting"
+                    try:
+                        if client.get(self.topology.url(name) + "/healthz").status_code == 200:
+                            pending.discard(name)
+                            continue
+                    except httpx.HTTPError:
+                        pass
+                    exited = self.engine.exited(name) if inspect and self.engine is not None else None
+                    if exited is not None:
+                        return f"{name} exited with code {exited} while starting; its log:\n{self.engine.log_tail(name)}"
+                if not pending:
+                    break
+                if time.monotonic() > deadline:
+                    return f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} (docker logs)"
+                time.sleep(HEALTH_POLL_S)
+        return ""

@@ -1,0 +1,130 @@
+"""The Docker runtime for real: the image built from this tree, one container per instance, power cut by SIGKILL.
+
+Skipped, loudly, where no Docker engine answers (`bash /work/shared/docker-lab/setup.sh` starts one).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fakes.docker_lab import IMAGE, build_image, engine_or_skip, run_containers
+from fakes.scenarios import short_power_loss
+from rich.console import Console
+
+from chaos.engine.run import RunOptions, run_scenario
+from chaos.journal import Journal
+from chaos.runtime.base import RuntimeError_
+from chaos.runtime.docker import DockerRuntime
+from chaos.topology import load_topology
+from services.common.seed import DEMO_PASSWORD
+
+PROJECT = Path(__file__).resolve().parents[3]
+NAIVE = PROJECT / "profiles" / "naive.yaml"
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = engine_or_skip()
+    print(f"image {IMAGE} built in {build_image():.1f}s")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def stack(client, tmp_path_factory):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    runtime = DockerRuntime(topology, tmp_path_factory.mktemp("docker-run"), profile=NAIVE, image=IMAGE)
+    with runtime:
+        yield runtime
+    assert run_containers(client, runtime.run_id) == [], "a container outlived `down`"
+
+
+def states(client, run_id: str) -> dict[str, str]:
+    return {c.labels["blackout.instance"]: c.status for c in run_containers(client, run_id)}
+
+
+def test_every_instance_is_a_labelled_container_that_docker_will_not_restart(stack, client):
+    containers = run_containers(client, stack.run_id)
+    assert {c.labels["blackout.instance"] for c in containers} == set(stack.topology.instances())
+    for container in containers:
+        dc, _ = stack.topology.instances()[container.labels["blackout.instance"]]
+        assert container.labels["blackout.dc"] == dc
+        host = container.attrs["HostConfig"]
+        assert host["RestartPolicy"]["Name"] == "no" and host["NetworkMode"] == "host" and host["Memory"] > 0
+    assert {s["state"] for s in stack.status().values()} == {"running"}
+
+
+def test_power_off_kills_exactly_dc_east_and_its_ports_hang_until_power_on(stack, client):
+    west, east = stack.topology.gateways()["dc-west"], stack.topology.gateways()["dc-east"]
+    east_names = set(stack.topology.data_centers["dc-east"].instances)
+    with httpx.Client(timeout=30) as http:
+        token = http.post(west + "/login", json={"username": "viewer-0002", "password": DEMO_PASSWORD}).json()["token"]
+        assert http.get(west + "/feed", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+        event = stack.power_off("dc-east")
+
+        assert set(event.instances) == east_names and event.seconds > 0
+        after = states(client, stack.run_id)
+        assert {n for n, s in after.items() if s != "running"} == east_names  # exactly dc-east, nothing else
+        assert {s["state"] for s in stack.status().values() if s["dc"] == "dc-east"} == {"powered-off"}
+        assert stack.powered() == {"dc-east": False, "dc-west": True}
+        with pytest.raises(httpx.TimeoutException):  # accepted and never answered, not "connection refused"
+            http.get(east + "/healthz", timeout=0.5)
+        assert http.get(west + "/healthz").status_code == 200
+        with pytest.raises(RuntimeError_, match="already powered off"):
+            stack.power_off("dc-east")
+        time.sleep(1.0)  # the restart policy's chance to bring it back behind the controller's back
+        assert {n for n, s in states(client, stack.run_id).items() if s != "running"} == east_names
+
+        back = stack.power_on("dc-east", boot_order=["auth", "views"])
+
+        assert back.healthy, back.detail
+        assert set(states(client, stack.run_id).values()) == {"running"}
+        assert http.get(east + "/healthz").status_code == 200
+        assert http.get(west + "/feed", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_one_instance_killed_and_started_again(stack, client):
+    event = stack.kill_instance("views-east")
+    assert event.instances == ("views-east",)
+    assert stack.status()["views-east"]["state"] == "powered-off"
+    assert states(client, stack.run_id)["views-east"] != "running"
+    assert stack.powered()["dc-east"]  # the rest of its data center still has power
+    started = stack.start_instance("views-east")
+    assert started.healthy, started.detail
+    assert stack.status()["views-east"]["state"] == "running"
+
+
+def test_a_short_power_loss_under_load_in_containers(client, tmp_path):
+    made: list[DockerRuntime] = []
+
+    def factory(topology, run_dir, profile, journal):
+        made.append(DockerRuntime(topology, run_dir, profile=profile, journal=journal, image=IMAGE))
+        return made[0]
+
+    since = time.time() - 1
+    options = RunOptions(scenario=short_power_loss(tmp_path), profile=NAIVE, seed=7, runs_root=tmp_path / "runs",
+                         any_ports=True, runtime_factory=factory, observe=False)  # fmt: skip
+    result = run_scenario(options, Console(record=True, width=120))
+    runtime = made[0]
+    events = list(client.events(since=since, until=time.time() + 1, decode=True,
+                                filters={"type": "container", "label": f"blackout.run={runtime.run_id}"}))  # fmt: skip
+    walked_until = next(e["t"] for e in Journal(result.run_dir).read() if e["event"] == "end")  # then: teardown
+    during = [(e["Action"], e["Actor"]["Attributes"]["blackout.instance"]) for e in events
+              if e["Action"] in ("start", "die") and e["timeNano"] / 1e9 < walked_until]  # fmt: skip
+    everyone = set(runtime.topology.instances())
+    east = set(runtime.topology.data_centers["dc-east"].instances)
+    died = [name for action, name in during if action == "die"]
+    assert sorted(died) == sorted(east)  # exactly dc-east's containers died, each once, before the teardown
+    first_death = next(i for i, (action, _) in enumerate(during) if action == "die")
+    assert {n for a, n in during[:first_death] if a == "start"} == everyone
+    assert sorted(n for a, n in during[first_death:] if a == "start") == sorted(east)  # ...and came back
+    assert run_containers(client, runtime.run_id) == []  # every container it created is gone
+    for name in ("journal.json", "summary.json", "requests.csv"):
+        assert (result.run_dir / name).stat().st_size > 0, name
+    records = {e["event"]: e for e in Journal(result.run_dir).read()}
+    assert records["power-off"]["runtime"] == "docker" and records["power-off"]["seconds"] > 0
+    assert records["power-on"]["healthy"] is True
+    print(f"dc-east's {len(east)} containers SIGKILLed in {records['power-off']['seconds'] * 1000:.0f} ms")
