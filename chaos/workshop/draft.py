@@ -91,9 +91,10 @@ def _timeline(ex: Exercise) -> list[tuple[dict, str, str]]:
 
 
 def write_leaderboard(board: Path) -> Path:
-    """Every team's best score under ``board`` (board/<team>/exercise/<time>-<team>/score.json), best first."""
+    """Every team's best score under ``board`` (board/<team>/exercise/<time>-<team>/score.json, or a single
+    stack's board/exercise/...), best first."""
     scores = []
-    for path in board.glob(f"*/exercise/*/{SCORE_FILE}"):
+    for path in [*board.glob(f"*/exercise/*/{SCORE_FILE}"), *board.glob(f"exercise/*/{SCORE_FILE}")]:
         try:
             scores.append(json.loads(path.read_text()))
         except (OSError, ValueError):

@@ -1,0 +1,50 @@
+"""The hidden fault: drawn by the seed, pushed later by the onset, written where only the instructor looks."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from chaos.engine.scenario import library_names, load_scenario
+from chaos.workshop.config import ExerciseConfig, load_config
+from chaos.workshop.hidden import draw
+from services.common.errors import ConfigError
+
+
+def test_the_same_seed_draws_the_same_scenario_and_moment(tmp_path):
+    config = ExerciseConfig(onset={"min": "5s", "max": "40s"})
+    first, again = draw(config, 11, tmp_path / "a"), draw(config, 11, tmp_path / "b")
+    assert (first.scenario, first.offset_s) == (again.scenario, again.offset_s)
+    assert first.scenario in library_names() and 5 <= first.offset_s <= 40
+    draws = {(d.scenario, d.offset_s) for d in (draw(config, seed, tmp_path / str(seed)) for seed in range(12))}
+    assert len(draws) > 3  # the seed matters
+
+
+def test_the_timeline_moves_by_the_offset_and_the_file_hides_the_name(tmp_path):
+    hidden = draw(ExerciseConfig(scenario="brownout", seed=3), 3, tmp_path)
+    original, shifted = load_scenario("brownout"), load_scenario(hidden.path)
+    assert shifted.name == "exercise"  # the run directory and status say "exercise", not "brownout"
+    assert shifted.duration == pytest.approx(original.duration + hidden.offset_s)
+    assert [at for at, _ in shifted.steps()] == [pytest.approx(at + hidden.offset_s) for at, _ in original.steps()]
+    assert hidden.targets == ["views-east"] and hidden.first_fault_s == pytest.approx(20 + hidden.offset_s)
+    assert oct((tmp_path / "exercise.yaml").stat().st_mode & 0o777) == "0o600"
+
+
+def test_hold_leaves_healing_to_the_team_and_round_stretches_the_load(tmp_path):
+    hidden = draw(ExerciseConfig(scenario="dc-power-loss", hold=True, round="5m"), 1, tmp_path)
+    data = yaml.safe_load(open(hidden.path))
+    assert [list(step) for step in data["timeline"]] == [["at", "power_off"]]  # no power_on: the team restores it
+    assert data["duration"] == "300s" and "recovered_within" not in data["hypothesis"]
+    brownout = yaml.safe_load(open(draw(ExerciseConfig(scenario="brownout", hold=True), 1, tmp_path / "b").path))
+    assert "for" not in brownout["timeline"][0]
+
+
+def test_bad_choices_are_refused_naming_the_field(tmp_path):
+    with pytest.raises(ConfigError, match="unknown; scenarios: brownout"):
+        draw(ExerciseConfig(scenario="meteor-strike"), 1, tmp_path)
+    bad = tmp_path / "ex.yaml"
+    bad.write_text("allow: [power-on, reboot-the-internet]\nonset: {min: 30s, max: 10s}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(bad)
+    assert "allow.1" in str(error.value) and "onset" in str(error.value) and str(bad) in str(error.value)
+    with pytest.raises(ConfigError, match="team"):
+        load_config(None, team="Team Red!")

@@ -1,0 +1,99 @@
+"""The control room's and the exercise's routes on the control app, against a runtime that records what it
+was asked (no processes; the scenario run is replaced by a recorder, the instance probe by a stub)."""
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import pytest
+from fakes.runtime import RecordingRuntime
+from fastapi.testclient import TestClient
+
+from chaos.control import create_control_app
+from chaos.controller import Controller
+from chaos.events import EventBus
+from chaos.faults.injector import FaultInjector
+from chaos.journal import Journal
+from chaos.workshop import probe
+from chaos.workshop.config import ExerciseConfig
+from chaos.workshop.exercise import Exercise
+from services.common.policy import Profile
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setattr(probe, "_probe", lambda port, by_port: {"healthy": True, "breakers": [], "profile": "naive"})
+    runtime, bus = RecordingRuntime(), EventBus()
+    journal = Journal(tmp_path, bus)
+    controller = Controller(runtime, FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive")),
+                            journal, bus, tmp_path)  # fmt: skip
+    runs: list[tuple] = []
+    monkeypatch.setattr(controller, "start_run", lambda *args: runs.append(args) or {"running": True})
+    client = TestClient(create_control_app(controller, "s3cret", threading.Event()), follow_redirects=False)
+    return client, controller, runtime, runs
+
+
+def test_the_room_trades_a_right_token_for_an_http_only_cookie_and_refuses_a_wrong_one(setup):
+    client, *_ = setup
+    assert client.get("/room").status_code == 401
+    assert client.get("/room?token=wrong").status_code == 401
+    assert client.get("/status?token=s3cret").status_code == 401  # a token in the URL opens only the room's door
+    traded = client.get("/room?token=s3cret")
+    assert traded.status_code == 303 and traded.headers["location"] == "/room"
+    cookie = traded.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = client.get("/room")  # the client keeps the cookie
+    assert page.status_code == 200 and "control room" in page.text
+    assert client.get("/room/static/room.js").status_code == 200
+    assert client.get("/room/static/../routes.py").status_code == 404
+    state = client.get("/room/state").json()
+    assert state["power"] == {"dc-east": True, "dc-west": True} and state["exercise"] is None
+    assert state["instances"]["views-east"]["healthy"] is True
+    client.cookies.set("blackout_control", "wrong")
+    assert client.get("/room/state").status_code == 401
+
+
+def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
+    client, controller, runtime, runs = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss", "seed": 4,
+                                             "allow": ["power-on"], "board": str(tmp_path)})  # fmt: skip
+    assert started.status_code == 201, started.text
+    assert runs and runs[0][0].endswith("exercise.yaml") and runs[0][2] == 4  # the hidden run, with the seed
+    assert "scenario" not in json.dumps(started.json()) and "dc-power-loss" not in json.dumps(started.json())
+    assert client.post("/exercise", json={"team": "blue"}).status_code == 409  # one exercise per stack
+
+    assert client.post("/exercise/detect", json={"text": ""}).status_code == 422
+    assert client.post("/exercise/detect", json={"text": "dc-east is dark"}).status_code == 200
+    refused = client.post("/exercise/act", json={"action": "power-off", "target": "dc-west"})
+    assert refused.status_code == 403 and "allowed: power-on" in refused.json()["detail"]
+    assert runtime.power["dc-west"] is True
+    runtime.power["dc-east"] = False  # the hidden fault struck
+    assert client.post("/exercise/act", json={"action": "power-on", "target": "dc-east"}).status_code == 200
+    assert runtime.power["dc-east"] is True
+    assert client.post("/exercise/act", json={"action": "power-on", "target": "dc-mars"}).status_code == 404
+    view = client.get("/exercise").json()
+    assert [a["status"] for a in view["actions"]] == ["succeeded", "failed"]
+    assert view["declarations"][0]["names_target"] is None  # not told until the end
+
+    ended = client.post("/exercise/end").json()
+    assert ended["state"] == "ended" and ended["hidden"]["scenario"] == "dc-power-loss"
+    assert ended["declarations"][0]["names_target"] is True
+    draft = (tmp_path / "exercise").glob("*-red/postmortem-draft.md")
+    text = next(draft).read_text()
+    assert "team red" in text and 'declared: "dc-east is dark"' in text and "power-on dc-east (succeeded)" in text
+    assert "red" in (tmp_path / "leaderboard.md").read_text()
+    assert client.post("/exercise/detect", json={"text": "late"}).status_code == 409
+
+
+def test_while_playing_the_team_does_not_see_the_answer(setup, tmp_path):
+    _, controller, *_ = setup
+    exercise = Exercise(controller, ExerciseConfig(team="red", scenario="partition", seed=1), tmp_path / "ex")
+    now = time.time() + 1
+    assert exercise.redact({"t": now, "event": "fault-on", "action": {"partition": ["dc-east", "dc-west"]}}) is None
+    assert exercise.redact({"t": now, "event": "phase", "phase": "outage"}) is None
+    assert exercise.redact({"t": now, "event": "hypothesis", "phase": "during", "met": False}) == {"t": now, "event": "hypothesis", "met": False}
+    assert exercise.redact({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"  # hosts going down show
+    exercise.close()

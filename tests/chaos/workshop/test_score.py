@@ -1,0 +1,61 @@
+"""Timers and points from what users saw: synthetic requests.csv rows, a real hypothesis."""
+from __future__ import annotations
+
+import pytest
+
+from chaos.engine.scenario import Hypothesis
+from chaos.workshop.score import score
+
+HYP = Hypothesis.model_validate({"window": "4s", "min_requests": 4, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]})
+
+
+def rows(start: float, end: float, ok: bool, per_s: int = 4) -> list[dict]:
+    """``per_s`` feed requests a second finishing between start and end, all ok or all failed."""
+    out = []
+    for i in range(int((end - start) * per_s)):
+        t = start + i / per_s
+        out.append({"t": str(t), "latency_ms": "20", "action": "feed", "dc": "dc-west", "ok": "1" if ok else "0"})
+    return out
+
+
+def test_an_outage_met_by_a_team_gets_its_three_timers_from_the_onset():
+    # healthy until 100, failing 100-130, healthy again after 130; the team declared at 90 (false) and 112
+    history = rows(60, 100, True) + rows(100, 130, False) + rows(130, 170, True)
+    s = score(HYP, history, onset=100.0, end=170.0, declarations=[90.0, 112.0])
+    assert s.users_hurt and s.detect_s == 12.0 and s.false_alarms == 1
+    assert 30 <= s.mitigate_s <= 36 and s.recover_s == s.mitigate_s  # success back above 90% once the window clears
+    assert s.requests == len(rows(100, 170, True)) and s.failed == 120
+    assert s.lost_writes is None
+    assert 0 < s.points < 1000
+
+
+def test_a_fault_users_never_felt_costs_nothing_but_detection():
+    history = rows(60, 170, True)
+    detected = score(HYP, history, onset=100.0, end=170.0, declarations=[105.0])
+    missed = score(HYP, history, onset=100.0, end=170.0, declarations=[])
+    assert detected.mitigate_s == detected.recover_s == 0 and not detected.users_hurt
+    assert missed.detect_s is None and detected.points - missed.points == 300 - 10  # undetected vs 5 s to detect
+
+
+def test_no_recovery_before_the_end_and_quiet_windows_are_neutral():
+    history = rows(60, 100, True) + rows(100, 150, False)  # failing until the load stopped at 150
+    s = score(HYP, history, onset=100.0, end=200.0, declarations=[101.0])
+    assert s.mitigate_s is None and s.recover_s is None
+
+
+def test_panic_stops_the_clocks_it_ends():
+    history = rows(60, 100, True) + rows(100, 120, False)  # the panic at 120 stopped the run and its users
+    s = score(HYP, history, onset=100.0, end=200.0, declarations=[101.0], panic_at=120.0)
+    assert s.mitigate_s == s.recover_s == 20.0
+
+
+def test_an_exercise_ended_before_the_fault_came():
+    s = score(HYP, rows(60, 100, True), onset=None, end=100.0, declarations=[80.0, 90.0])
+    assert s.detect_s is None and s.false_alarms == 2 and s.points == 950
+
+
+@pytest.mark.parametrize("lost, cost", [(None, 0), (0, 0), (10, 20), (1000, 200)])
+def test_lost_writes_cost_points_capped(lost, cost):
+    base = score(HYP, rows(60, 170, True), onset=100.0, end=170.0, declarations=[100.0])
+    s = score(HYP, rows(60, 170, True), onset=100.0, end=170.0, declarations=[100.0], lost_writes=lost)
+    assert base.points - s.points == cost
