@@ -46,6 +46,10 @@ class JournalDoc:
         """The verdict: the hypothesis deviated when any check deviated or recovery came too late."""
         if self.before is not None and self.before.met is False:
             self.reasons.append("deviated before the first fault: " + _deviations(self.before))
+        elif self.before is not None:
+            missing = [p.probe for p in self.before.probes if p.status == "no data"]
+            if missing:  # nothing to compare with: the experiment proves nothing (Chaos Toolkit stops here)
+                self.reasons.append("no steady state before the first fault: no data for " + ", ".join(missing))
         bad = [c for c in self.during if c.met is False]
         if bad:
             self.reasons.append(f"deviated during the faults at {len(bad)} of {len(self.during)} checks, "

@@ -26,6 +26,7 @@ import yaml
 
 from chaos.journal import Journal
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
+from chaos.runtime.forkserver import ForkedProcess, ForkServer
 from chaos.topology import Topology
 from services.common.policy import Profile
 from services.common.settings import dependencies_env
@@ -55,13 +56,17 @@ class LocalRuntime(Runtime):
         self.token_secret = secrets.token_urlsafe(32)  # signs users' tokens
         self.admin_secret = secrets.token_urlsafe(32)  # opens the services' /admin routes: a different key
         self._sockets: dict[str, socket.socket] = {}
-        self._procs: dict[str, subprocess.Popen] = {}
+        self._procs: dict[str, subprocess.Popen | ForkedProcess] = {}
         self._groups: dict[str, int] = {}
         self._lock = threading.RLock()
         # Every process is started from this one long-lived thread: PR_SET_PDEATHSIG fires when the
         # *thread* that forked a child ends, so a child started from a short-lived worker thread (a web
         # request, a scenario step) would be killed when that thread is reaped.
         self._spawner: ThreadPoolExecutor | None = None
+        # Instances are forked from a warmed zygote where the OS can watch a child of another process
+        # (pidfds, Linux); elsewhere each is a fresh interpreter.
+        self._zygote: ForkServer | None = None
+        self.use_zygote = hasattr(os, "pidfd_open") and os.environ.get("BLACKOUT_ZYGOTE", "1") != "0"
 
     # -- lifecycle -------------------------------------------------------------------------------
     def up(self) -> None:
@@ -69,6 +74,8 @@ class LocalRuntime(Runtime):
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
             self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
+            if self.use_zygote:
+                self._zygote = self._spawner.submit(ForkServer, self.run_dir / "logs" / "zygote.log").result()
             for name, (_, inst) in self.topology.instances().items():
                 self._sockets[name] = _bind(name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
@@ -88,6 +95,9 @@ class LocalRuntime(Runtime):
             for sock in self._sockets.values():
                 sock.close()
             self._sockets.clear()
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
             if self._spawner is not None:
                 self._spawner.shutdown(wait=True)
                 self._spawner = None
@@ -229,7 +239,7 @@ class LocalRuntime(Runtime):
             self._procs[name] = proc
             self._groups.setdefault(dc, proc.pid)  # the first process leads the group; the others join it
 
-    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen:
+    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen | ForkedProcess:
         inst = self.topology.instances()[name][1]
         sock = self._sockets[name]
         env = {
@@ -248,7 +258,10 @@ class LocalRuntime(Runtime):
         }
         if self.profile is not None:
             env["BLACKOUT_PROFILE"] = str(self.profile)
-        with (self.run_dir / "logs" / f"{name}.log").open("ab") as log:
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        if self._zygote is not None:
+            return self._zygote.spawn(env, sock.fileno(), log_path, group)
+        with log_path.open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "services.common.runner"],
                 env=env,
