@@ -59,7 +59,9 @@ def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, de
           lost_writes: int | None = None, panic_at: float | None = None) -> Score:  # fmt: skip
     if onset is None:  # the fault never came (ended early): nothing to detect, every declaration a false alarm
         return Score(None, None, None, False, 0, 0, lost_writes, len(declarations), START - FALSE_ALARM * len(declarations))
-    checks = timeline_checks(hyp, rows, onset, end)
+    # Checks stop with the users: after the load ends every window would look starved (deviated)
+    last_answer = max((float(r["t"]) + float(r["latency_ms"]) / 1000 for r in rows), default=onset)
+    checks = timeline_checks(hyp, rows, onset, min(end, last_answer))
     hurt_at = next((t for t, met in checks if met is False), None)
     mitigated = recovered = None
     if hurt_at is None:

@@ -43,6 +43,12 @@ def test_no_recovery_before_the_end_and_quiet_windows_are_neutral():
     assert s.mitigate_s is None and s.recover_s is None
 
 
+def test_the_end_of_the_load_is_not_an_outage():
+    history = rows(60, 100, True) + rows(100, 110, False) + rows(110, 150, True)  # then the run and its users end
+    s = score(HYP, history, onset=100.0, end=300.0, declarations=[101.0])
+    assert s.recover_s is not None and s.recover_s < 20
+
+
 def test_panic_stops_the_clocks_it_ends():
     history = rows(60, 100, True) + rows(100, 120, False)  # the panic at 120 stopped the run and its users
     s = score(HYP, history, onset=100.0, end=200.0, declarations=[101.0], panic_at=120.0)

@@ -1,0 +1,83 @@
+"""Two teams play the same hidden power loss side by side on one machine, each on its own stack (own ports, own
+runs folder and .control.json), through the `blackout exercise` commands; the leaderboard ranks them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from fakes.processes import wait_all_gone
+from fakes.scenarios import short_power_loss
+
+from chaos.journal import Journal
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def exercise(*args: str, board: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "chaos.cli", "exercise", *args, "--board", str(board)],
+                          capture_output=True, text=True, cwd=PROJECT, timeout=240)  # fmt: skip
+
+
+def poll(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return result
+
+
+def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path):
+    scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
+    config = tmp_path / "exercise.yaml"
+    config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nallow: [power-on, profile]\n")
+    board = tmp_path / "teams"
+    starts = {team: subprocess.Popen([sys.executable, "-m", "chaos.cli", "exercise", "start", "--team", team, "--seed",
+                                      str(seed), "--config", str(config), "--board", str(board)], cwd=PROJECT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for team, seed in (("red", 1), ("blue", 2))}  # fmt: skip
+    controls: dict[str, dict] = {}
+    try:
+        for team, proc in starts.items():
+            out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err
+            assert "/room?token=" in out and "dc-power-loss" not in out  # the link, not the answer
+            controls[team] = json.loads((board / team / ".control.json").read_text())
+        auth = {team: {"Authorization": f"Bearer {c['token']}"} for team, c in controls.items()}
+        ports = {team: {i["port"] for i in httpx.get(c["url"] + "/status", headers=auth[team]).json()["instances"].values()}
+                 for team, c in controls.items()}  # fmt: skip
+        assert not ports["red"] & ports["blue"] and controls["red"]["url"] != controls["blue"]["url"]
+
+        red = controls["red"]
+        poll(lambda: not httpx.get(red["url"] + "/status", headers=auth["red"]).json()["power"]["dc-east"], 90,
+             "the hidden power loss never came")  # fmt: skip
+        declared = exercise("detect", "dc-east lost power", "--team", "red", board=board)
+        assert declared.returncode == 0, declared.stderr
+        refused = exercise("act", "power-off", "dc-west", "--team", "red", board=board)
+        assert refused.returncode == 1 and "not allowed" in refused.stderr
+        act = exercise("act", "power-on", "dc-east", "--team", "red", board=board)
+        assert act.returncode == 0 or "already powered on" in act.stderr  # the scenario's own power-on may win
+        for team, c in controls.items():
+            poll(lambda: not httpx.get(c["url"] + "/runs/current", headers=auth[team]).json()["running"], 120,
+                 f"{team}'s run never ended")  # fmt: skip
+        ended = {team: exercise("end", "--down", "--team", team, board=board) for team in controls}
+        for team, result in ended.items():
+            assert result.returncode == 0, result.stderr
+            assert "A data center loses power" in result.stdout and "post-mortem draft" in result.stdout
+    finally:
+        for team, c in controls.items():
+            if (board / team / ".control.json").exists():
+                subprocess.run([sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / team)], cwd=PROJECT,
+                               capture_output=True, timeout=60)  # fmt: skip
+    scores = {e["team"]: e for e in json.loads((board / "leaderboard.json").read_text())}
+    assert scores["red"]["detect_s"] is not None and scores["blue"]["detect_s"] is None
+    assert scores["red"]["users_hurt"] and scores["red"]["requests"] > 0 and scores["red"]["recover_s"] is not None
+    assert [e["team"] for e in json.loads((board / "leaderboard.json").read_text())] == ["red", "blue"]
+    draft = next((board / "red" / "exercise").glob("*-red/postmortem-draft.md")).read_text()
+    assert 'declared: "dc-east lost power"' in draft and "power-off dc-east" in draft
+    pids = [p for c in controls.values() for p in
+            [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]]
+    assert wait_all_gone(pids, timeout_s=20) == []
