@@ -1,39 +1,24 @@
 """Start a real local stack for a benchmark on ports no other running stack holds, and always tear it down."""
 from __future__ import annotations
 
-import inspect
-import random
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from chaos.runtime.base import RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
 
 PROJECT = Path(__file__).resolve().parents[2]
-PORT_RANGE = (20_000, 29_999)  # benchmarks keep out of the demo's 8000s/9000s and the kernel's ephemeral range
-TRIES = 5
 
 
 def topology(name: str) -> Topology:
     return load_topology(PROJECT / "topologies" / f"{name}.yaml")
 
 
-def _ranged_ports(topo: Topology) -> Topology:
-    """Consecutive ports from a random start in PORT_RANGE (a taken one fails `up` clearly; we then retry)."""
-    count = len(topo.instances())
-    start = random.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
-    ports = iter(range(start, start + count))
-    return topo.with_ports(lambda *_: next(ports))  # the allocator's signature differs between versions
-
-
 def _runtime(topo: Topology, run_dir: Path, profile: Path | None) -> LocalRuntime:
-    if "any_ports" in inspect.signature(LocalRuntime.__init__).parameters:  # binds port 0: no collision at all
-        return LocalRuntime(topo, run_dir, profile=profile, any_ports=True)  # type: ignore[call-arg]
-    return LocalRuntime(_ranged_ports(topo), run_dir, profile=profile)
+    return LocalRuntime(topo.with_any_ports(), run_dir, profile=profile)  # port 0: no collision with anything
 
 
 @contextmanager
@@ -45,23 +30,15 @@ def running(
     profile_path = PROJECT / "profiles" / f"{profile}.yaml" if profile else None
     with tempfile.TemporaryDirectory(prefix="blackout-bench-") as scratch:
         where = run_dir or Path(scratch)
-        for attempt in range(1, TRIES + 1):
-            runtime = _runtime(topo, where / f"try-{attempt}", profile_path)
-            started = time.monotonic()
-            try:
-                runtime.up()
-            except RuntimeError_ as exc:
-                runtime.down()
-                if "is taken" in str(exc) and attempt < TRIES:
-                    continue
-                raise
+        runtime = _runtime(topo, where, profile_path)
+        started = time.monotonic()
+        try:
+            runtime.up()
             if timings is not None:
                 timings["up_s"] = time.monotonic() - started
-            try:
-                yield runtime
-            finally:
-                runtime.down()
-            return
+            yield runtime
+        finally:
+            runtime.down()
 
 
 def url(runtime: LocalRuntime, instance: str) -> str:
