@@ -16,7 +16,6 @@ from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
 from chaos.engine.scenario import library
 from chaos.events import EventBus
 from chaos.faults.injector import PROFILES, FaultInjector
-from chaos.journal import Journal
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, runtime_factory
 from services.common.errors import UsageError

@@ -13,23 +13,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from rich.console import Console
 
-from chaos.amplification import scrape
 from chaos.audit.engine import audit_after_run, reconcile_quietly
-from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.journal_doc import JournalDoc
-from chaos.engine.plan import Plan, Step, make_plan
-from chaos.engine.scenario import Scenario, load_scenario
+from chaos.engine.plan import make_plan
+from chaos.engine.scenario import load_scenario
+from chaos.engine.walk import Walk
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal, new_run_dir
-from chaos.loadgen import LoadGenerator, read_rows
+from chaos.loadgen import LoadGenerator
 from chaos.observability.live import observe_run
 from chaos.report import build_summary, render_summary, write_summary
 from chaos.runtime.base import Runtime
@@ -42,8 +40,6 @@ from services.common.policy import Profile, load_profile
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = PROJECT_ROOT / "topologies"
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
-TICK_S = 1.0
-CHECK_EVERY_S = 2.0
 LOGIN_TIMEOUT_S = 60.0
 
 RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]
@@ -199,134 +195,3 @@ def _finish(run_dir: Path, doc: JournalDoc, console: Console) -> RunResult:
         console.print(f"  recovery: {doc.recovery_text()}")
     console.print(f"everything is in {run_dir} (journal.json has the verdict)")
     return RunResult(run_dir, doc.deviated, list(doc.reasons))
-
-
-class Walk:
-    """The timeline in time: steps run one after another on their own thread; the main loop ticks checks."""
-
-    def __init__(self, scenario: Scenario, plan: Plan, runtime: Runtime, injector: FaultInjector, journal: Journal,
-                 doc: JournalDoc, console: Console, stop: threading.Event, run_dir: Path) -> None:  # fmt: skip
-        self.scenario, self.plan, self.runtime, self.injector = scenario, plan, runtime, injector
-        self.run_dir = run_dir
-        self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
-        self.hyp = scenario.hypothesis
-        self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
-        self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
-        self.pending: list[Future] = []
-
-    def run(self) -> None:
-        t0 = time.time()
-        self.journal.record("phase", phase="baseline")
-        self._snapshot("baseline")
-        steps = list(self.plan.steps)
-        phase = "baseline"
-        next_check = t0 + CHECK_EVERY_S
-        try:
-            while not self.stop.is_set():
-                now = time.time()
-                elapsed = now - t0
-                phase = self._next_phase(phase, elapsed, t0, now)
-                while steps and steps[0].at <= elapsed:
-                    self.pending.append(self.actor.submit(self._take, steps.pop(0)))
-                if now >= next_check:
-                    next_check += CHECK_EVERY_S
-                    self._tick(now, phase)
-                if elapsed >= self.scenario.duration and self._settled(now):
-                    break
-                time.sleep(TICK_S)
-        finally:
-            self.actor.shutdown(wait=True)  # a step in progress finishes; rollbacks come after it
-        now = time.time()
-        if self.stop.is_set():
-            self.doc.reasons.append(f"stopped early at {now - t0:.0f}s")
-        if self.doc.before is None:
-            self.doc.before = self._check(now, "before", (max(t0, now - self.hyp.window), now))
-        self.doc.after = self._check(now, "after", (now - self.hyp.window, now))
-        self.doc.judge()
-
-    def _next_phase(self, phase: str, elapsed: float, t0: float, now: float) -> str:
-        first_at, recovery_at = self.plan.first_fault_at, self.plan.recovery_at
-        if phase == "baseline" and first_at is not None and elapsed >= first_at:
-            self.doc.before = self._check(now, "before", (max(t0, now - self.hyp.window), now))
-            self.rates = steady_rates(self.doc.before)
-            self._snapshot("outage")
-            self.journal.record("phase", phase="outage")
-            return "outage"
-        if phase == "outage" and recovery_at is not None and elapsed >= recovery_at:
-            self._snapshot("recovery")
-            self.journal.record("phase", phase="recovery")
-            self.doc.start_recovery(now, self.hyp.recovered_within)
-            return "recovery"
-        return phase
-
-    def _settled(self, now: float) -> bool:
-        """Every step done, and the last one at least a window ago: a power-on that took longer than planned
-        still gets the time to be seen (and the run ends with its result, not in the middle of it)."""
-        if any(not f.done() for f in self.pending):
-            return False
-        finished = max((r["end"] for r in self.doc.run), default=0.0)
-        return now >= finished + self.hyp.window
-
-    def _take(self, step: Step) -> None:
-        started = time.time()
-        record = {"activity": step.action.to_data() if step.action else {"revert": step.revert},
-                  "at_s": step.at, "start": started}  # fmt: skip
-        try:
-            if step.action is not None:
-                record["fault_id"], record["output"] = self.injector.apply(step.action)
-            else:
-                record["output"] = self.injector.revert(step.revert or "")
-            record["status"] = "succeeded"
-            self.console.print(f"[bold magenta]{step.at:5.0f}s {step.describe()}[/]")
-        except Exception as exc:  # a failed action is part of the result, not a crash
-            record["status"] = "failed"
-            record["error"] = f"{type(exc).__name__}: {exc}"
-            self.console.print(f"[red]{step.at:5.0f}s {step.describe()} failed: {exc}[/]")
-        record["end"] = time.time()
-        record["duration"] = record["end"] - started
-        unhealthy = _unhealthy(record.get("output"))
-        if unhealthy:
-            self.doc.reasons.append(f"{unhealthy} did not come back healthy after power-on")
-        self.doc.run.append(record)
-
-    def _tick(self, now: float, phase: str) -> None:
-        if phase == "baseline":
-            return
-        if phase == "recovery" and self.doc.recovery is not None:
-            since = self.doc.recovery["removed_at"]
-            if now - since < CHECK_EVERY_S:
-                return  # too short a window to say anything
-            result = self._check(now, "recovery", (max(since, now - self.hyp.window), now), started_after=since)
-            if result.met and self.doc.recovery.get("recovered_after_s") is None:
-                self.doc.recovery["recovered_after_s"] = round(now - since, 1)
-                self.journal.record("recovered", after_s=now - since)
-            self._print_tick(now, result)
-            return
-        if self.hyp.during:
-            result = self._check(now, "during", (now - self.hyp.window, now))
-            self.doc.during.append(result)
-            self._print_tick(now, result)
-
-    def _check(self, now: float, phase: str, window: tuple[float, float], started_after: float = 0.0) -> Check:
-        rows = finished_between(read_rows(self.run_dir), *window, started_after=started_after)
-        result = check(self.hyp, rows, now, phase, window, self.rates)
-        self.journal.record("hypothesis", phase=phase, met=result.met,
-                            probes=[p.to_data() for p in result.probes])  # fmt: skip
-        return result
-
-    def _print_tick(self, now: float, result: Check) -> None:
-        mark = {True: "[green]held[/]", False: "[red]deviated[/]", None: "[dim]no data[/]"}[result.met]
-        shown = "  ".join(f"{p.probe}: {p.shown}" for p in result.probes if p.status != "no data")
-        self.console.print(f"  {result.phase:>8} {mark} {shown}")
-
-    def _snapshot(self, phase: str) -> None:
-        """Every running instance's counters as a phase starts: the report's retry amplification."""
-        running = {name: (info["dc"], self.runtime.topology.url(name))
-                   for name, info in self.runtime.status().items() if info["state"] == "running"}  # fmt: skip
-        self.journal.record("metrics", phase=phase, instances=scrape(running))
-
-
-def _unhealthy(output: object) -> str:
-    if isinstance(output, dict) and output.get("healthy") is False:
-        return f"{output.get('dc')} ({output.get('detail', '')[:200]})"
-    return ""

@@ -27,7 +27,7 @@ from chaos.journal import Journal
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
 from chaos.runtime.docker_engine import Engine
 from chaos.runtime.handoff import SocketHandoff
-from chaos.runtime.local import _bind, _drop_queued_connections
+from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
 from services.common.policy import Profile
 from services.common.settings import dependencies_env
@@ -70,7 +70,7 @@ class DockerRuntime(Runtime):
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
             for name, (_, inst) in self.topology.instances().items():
-                self._sockets[name] = _bind(name, inst.port)
+                self._sockets[name] = bind(name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
             self._write_profile(self.profile.read_text() if self.profile else None)
             self._handoff = SocketHandoff(f"blackout-{self.run_id}", self.admin_secret, self._sockets)
@@ -122,7 +122,7 @@ class DockerRuntime(Runtime):
             if dc not in self._dark:
                 raise RuntimeError_(f"{dc} is already powered on")
             for name in self._names(dc):
-                _drop_queued_connections(self._sockets[name])
+                drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._dark.discard(dc)
             self._start(waves[0])
@@ -156,7 +156,7 @@ class DockerRuntime(Runtime):
         with self._lock:
             if name in self._pids:
                 raise RuntimeError_(f"{name} is already running")
-            _drop_queued_connections(self._sockets[name])
+            drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._dark.discard(dc)
             self._start([name])

@@ -13,7 +13,6 @@ import os
 import secrets
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ import yaml
 from chaos.journal import Journal
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
 from chaos.runtime.forkserver import ForkedProcess, ForkServer
+from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
 from services.common.policy import Profile
 from services.common.settings import dependencies_env
@@ -77,7 +77,7 @@ class LocalRuntime(Runtime):
             if self.use_zygote:
                 self._zygote = self._spawner.submit(ForkServer, self.run_dir / "logs" / "zygote.log").result()
             for name, (_, inst) in self.topology.instances().items():
-                self._sockets[name] = _bind(name, inst.port)
+                self._sockets[name] = bind(name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
             for dc in self.topology.data_centers:
                 self._start(dc, self._names(dc))
@@ -128,7 +128,7 @@ class LocalRuntime(Runtime):
             if dc in self._groups:
                 raise RuntimeError_(f"{dc} is already powered on")
             for name in self._names(dc):
-                _drop_queued_connections(self._sockets[name])
+                drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._start(dc, waves[0])
             self._write_state()
@@ -167,7 +167,7 @@ class LocalRuntime(Runtime):
         with self._lock:
             if name in self._procs:
                 raise RuntimeError_(f"{name} is already running")
-            _drop_queued_connections(self._sockets[name])
+            drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._start(dc, [name])
             self._write_state()
@@ -325,40 +325,6 @@ class LocalRuntime(Runtime):
             "instances": self.status(),
         }
         (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
-
-
-def _bind(name: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError as exc:
-        sock.close()
-        raise RuntimeError_(
-            f"port {port} for {name} is taken ({exc.strerror}): is another Blackout running? try `blackout down`"
-        ) from None
-    sock.listen(1024)
-    sock.set_inheritable(True)
-    return sock
-
-
-def _drop_queued_connections(sock: socket.socket) -> None:
-    """Reset every connection that queued on the port while it was dark.
-
-    A rebooted host has no memory of connections made to it before it came back: their packets get a
-    RST. Without this the new process would accept and serve requests whose callers gave up long ago
-    (a burst of stale work exactly when the data center is weakest)."""
-    sock.setblocking(False)
-    try:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
-            conn.close()
-    finally:
-        sock.setblocking(True)
 
 
 def _killpg(group: int, sig: signal.Signals) -> None:
