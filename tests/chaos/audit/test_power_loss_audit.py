@@ -1,6 +1,6 @@
-"""End to end: dc-east loses power with ~10 s of acknowledged views unshipped (its replication link
-stalled first). The audit of the converge design finds nothing lost; the async design's audit shows
-the loss it allows, and the rollback files say which views went. Each run takes ~60 s."""
+"""End to end: dc-east loses power with ~25 s of acknowledged views unshipped (its replication link
+stalled from the start). The audit of the converge design finds nothing lost; the async design's audit shows
+the loss it allows, and the rollback files say which views went. Each run takes ~70 s."""
 from __future__ import annotations
 
 import csv
@@ -60,7 +60,7 @@ def test_the_async_design_loses_what_was_in_flight_and_says_which(async_):
     audit = audit_of(async_)
     east, west = audit["views"]
     assert audit["design"] == "async" and not audit["promises_no_loss"]
-    assert east["rolled_back"] > 0 and east["lost_acked"] == east["rolled_back"] == west["lost_acked"]
+    assert 0 < east["lost_acked"] <= east["rolled_back"] and east["lost_acked"] == west["lost_acked"]
     assert audit["lost_acked_everywhere"] == east["lost_acked"]  # gone for good, in both data centers
     assert east["below_range"] > 0 and east["double_counted"] == 0
     assert audit["disagree_at_end"] == 0  # the data centers agree again: on the smaller history
