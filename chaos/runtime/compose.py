@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from chaos.observability.scrape_config import recording_rules, scrape_config, service_targets, target_names
-from chaos.runtime.docker import IMAGE, MEMORY_LIMIT
+from chaos.runtime.docker import IMAGE, MEMORY_LIMITS
 from chaos.runtime.docker_engine import HEALTH_PROBE
 from chaos.topology import Topology, load_topology
 from services.common.errors import UsageError
@@ -46,7 +46,7 @@ HEADER = """\
 """
 
 
-def compose_document(topology: Topology, memory: str = MEMORY_LIMIT) -> dict:
+def compose_document(topology: Topology) -> dict:
     services: dict[str, dict] = {}
     for name, (dc, inst) in topology.instances().items():
         services[name] = {
@@ -54,7 +54,7 @@ def compose_document(topology: Topology, memory: str = MEMORY_LIMIT) -> dict:
             "build": {"context": ".", "network": "host"},
             "network_mode": "host",
             "restart": "no",
-            "mem_limit": memory,
+            "mem_limit": MEMORY_LIMITS[inst.service],
             "labels": {"blackout.dc": dc, "blackout.instance": name, "blackout.service": inst.service},
             "environment": {
                 "BLACKOUT_SERVICE": inst.service, "BLACKOUT_INSTANCE": name, "BLACKOUT_DC": dc,
@@ -64,7 +64,7 @@ def compose_document(topology: Topology, memory: str = MEMORY_LIMIT) -> dict:
                 "BLACKOUT_ADMIN_SECRET": "${BLACKOUT_ADMIN_SECRET:?set BLACKOUT_ADMIN_SECRET (opens /admin routes)}",
             },  # fmt: skip
             "volumes": ["blackout-data:/data"],
-            "healthcheck": {"test": ["CMD", "python", "-c", HEALTH_PROBE], "interval": "5s", "timeout": "2s",
+            "healthcheck": {"test": ["CMD", "python", "-c", HEALTH_PROBE], "interval": "5s", "timeout": "5s",
                             "retries": 3, "start_period": "10s"},  # fmt: skip
         }
     services["prometheus"] = {

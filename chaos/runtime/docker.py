@@ -33,7 +33,10 @@ from services.common.policy import Profile
 from services.common.settings import dependencies_env
 
 IMAGE = os.environ.get("BLACKOUT_IMAGE", "blackout:latest")
-MEMORY_LIMIT = "256m"
+# Per service: ~4x what an instance uses after serving (about 60 MiB, benchmarks/cold_start.py), except auth: each
+# login's scrypt takes 16 MiB and runs in a threadpool of 40, so a login burst needs ~700 MiB (256m got it
+# OOM-killed under the test's 10 users, a death no scenario asked for).
+MEMORY_LIMITS = {"auth": "1g", "views": "256m", "earnings": "256m", "recommender": "256m", "gateway": "256m"}
 HEALTH_POLL_S = 0.05
 INSPECT_EVERY_S = 0.5  # asking Docker whether a container exited costs more than a /healthz
 ACTIVE_PROFILE = "active-profile.yaml"  # every container reads this path; switch_profile rewrites it
@@ -44,14 +47,14 @@ class DockerRuntime(Runtime):
 
     def __init__(
         self, topology: Topology, run_dir: Path, *, profile: Path | None = None, journal: Journal | None = None,
-        health_timeout_s: float = 60.0, image: str = IMAGE, memory: str = MEMORY_LIMIT,
+        health_timeout_s: float = 60.0, image: str = IMAGE, memory: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.topology = topology
         self.run_dir = run_dir.resolve()  # mounted at the same path in every container
         self.profile = profile
         self.journal = journal or Journal(run_dir)
         self.health_timeout_s = health_timeout_s
-        self.image, self.memory = image, memory
+        self.image, self.memory = image, {**MEMORY_LIMITS, **(memory or {})}
         self.run_id = f"{run_dir.name[-40:]}-{secrets.token_hex(4)}"
         self.token_secret = secrets.token_urlsafe(32)
         self.admin_secret = secrets.token_urlsafe(32)
@@ -75,7 +78,8 @@ class DockerRuntime(Runtime):
             self._write_profile(self.profile.read_text() if self.profile else None)
             self._handoff = SocketHandoff(f"blackout-{self.run_id}", self.admin_secret, self._sockets)
             for name in self.topology.instances():
-                self.engine.create(name, self.image, self._labels(name), self._env(name), self.memory, self.run_dir)
+                memory = self.memory[self.topology.instances()[name][1].service]
+                self.engine.create(name, self.image, self._labels(name), self._env(name), memory, self.run_dir)
             for dc in self.topology.data_centers:
                 self._start(self._names(dc))
                 self._dark.discard(dc)

@@ -62,7 +62,7 @@ class Engine:
             mem_limit=memory, user=f"{os.getuid()}:{os.getgid()}",  # files in the run directory stay the user's
             volumes={str(run_dir): {"bind": str(run_dir), "mode": "rw"}},
             healthcheck={"test": ["CMD", "python", "-c", HEALTH_PROBE], "interval": HEALTHCHECK_INTERVAL_NS,
-                         "timeout": 2_000_000_000, "retries": 3},
+                         "timeout": 5_000_000_000, "retries": 3},  # a Python start can take seconds on a busy machine
         )  # fmt: skip
 
     def start(self, names: list[str]) -> dict[str, int]:

@@ -52,3 +52,14 @@ def test_docker_compose_accepts_the_file():
     missing = subprocess.run(["docker-compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "-q"],
                              env={"PATH": env["PATH"]}, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert missing.returncode != 0 and "BLACKOUT_TOKEN_SECRET" in missing.stderr
+
+
+def test_the_runtime_option_picks_the_docker_runtime_without_needing_an_engine(tmp_path):
+    from chaos.journal import Journal
+    from chaos.runtime.choice import make_runtime
+    from chaos.runtime.docker import DockerRuntime
+
+    topology = load_topology(DEFAULT_TOPOLOGY)
+    runtime = make_runtime("docker", topology, tmp_path, None, Journal(tmp_path))
+    assert isinstance(runtime, DockerRuntime) and runtime.name == "docker"
+    assert runtime.powered() == {dc: False for dc in topology.data_centers}  # nothing runs before up

@@ -4,6 +4,7 @@ Skipped, loudly, where no Docker engine answers (`bash /work/shared/docker-lab/s
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from fakes.docker_lab import IMAGE, build_image, engine_or_skip, run_containers
 from fakes.scenarios import short_power_loss
 from rich.console import Console
 
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions, borrowed, run_scenario
 from chaos.journal import Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.docker import DockerRuntime
@@ -97,34 +98,30 @@ def test_one_instance_killed_and_started_again(stack, client):
     assert stack.status()["views-east"]["state"] == "running"
 
 
-def test_a_short_power_loss_under_load_in_containers(client, tmp_path):
-    made: list[DockerRuntime] = []
-
-    def factory(topology, run_dir, profile, journal):
-        made.append(DockerRuntime(topology, run_dir, profile=profile, journal=journal, image=IMAGE))
-        return made[0]
-
-    since = time.time() - 1
+def test_a_short_power_loss_under_load_in_containers(stack, client, tmp_path):
+    """The scenario engine drives the module's stack (one stack per module keeps the suite quick): the same run,
+    report and verdict as on local processes; the stack's teardown then checks that no container is left."""
+    since = time.time()
     options = RunOptions(scenario=short_power_loss(tmp_path), profile=NAIVE, seed=7, runs_root=tmp_path / "runs",
-                         any_ports=True, runtime_factory=factory, observe=False)  # fmt: skip
+                         runtime_factory=borrowed(stack), observe=False)  # fmt: skip
     result = run_scenario(options, Console(record=True, width=120))
-    runtime = made[0]
-    events = list(client.events(since=since, until=time.time() + 1, decode=True,
-                                filters={"type": "container", "label": f"blackout.run={runtime.run_id}"}))  # fmt: skip
-    walked_until = next(e["t"] for e in Journal(result.run_dir).read() if e["event"] == "end")  # then: teardown
-    during = [(e["Action"], e["Actor"]["Attributes"]["blackout.instance"]) for e in events
-              if e["Action"] in ("start", "die") and e["timeNano"] / 1e9 < walked_until]  # fmt: skip
-    everyone = set(runtime.topology.instances())
-    east = set(runtime.topology.data_centers["dc-east"].instances)
+    walked_until = next(e["t"] for e in Journal(result.run_dir).read() if e["event"] == "end")
+    events = list(client.events(since=since, until=walked_until, decode=True,
+                                filters={"type": "container", "label": f"blackout.run={stack.run_id}"}))  # fmt: skip
+    during = [(e["Action"], e["Actor"]["Attributes"]["blackout.instance"]) for e in events if e["Action"] in ("start", "die")]
+    east = set(stack.topology.data_centers["dc-east"].instances)
     died = [name for action, name in during if action == "die"]
-    assert sorted(died) == sorted(east)  # exactly dc-east's containers died, each once, before the teardown
+    shown = [(round(e["timeNano"] / 1e9 - since, 2), e["Action"], e["Actor"]["Attributes"].get("blackout.instance"),
+              e["Actor"]["Attributes"].get("exitCode")) for e in events if e["Action"] in ("start", "die", "kill", "oom")]  # fmt: skip
+    assert sorted(died) == sorted(east), shown  # exactly dc-east's containers died, each once
     first_death = next(i for i, (action, _) in enumerate(during) if action == "die")
-    assert {n for a, n in during[:first_death] if a == "start"} == everyone
     assert sorted(n for a, n in during[first_death:] if a == "start") == sorted(east)  # ...and came back
-    assert run_containers(client, runtime.run_id) == []  # every container it created is gone
     for name in ("journal.json", "summary.json", "requests.csv"):
         assert (result.run_dir / name).stat().st_size > 0, name
-    records = {e["event"]: e for e in Journal(result.run_dir).read()}
-    assert records["power-off"]["runtime"] == "docker" and records["power-off"]["seconds"] > 0
-    assert records["power-on"]["healthy"] is True
-    print(f"dc-east's {len(east)} containers SIGKILLed in {records['power-off']['seconds'] * 1000:.0f} ms")
+    doc = json.loads((result.run_dir / "journal.json").read_text())
+    assert doc["status"] == "completed"
+    off, on = (step["output"] for step in doc["run"])
+    assert off["action"] == "off" and set(off["instances"]) == east and off["seconds"] > 0
+    assert on["action"] == "on" and on["healthy"] is True
+    assert {s["state"] for s in stack.status().values()} == {"running"}
+    print(f"dc-east's {len(east)} containers SIGKILLed in {off['seconds'] * 1000:.0f} ms, healthy again in {on['seconds']:.1f}s")

@@ -8,12 +8,12 @@ import pytest
 
 from chaos.runtime import container_entry
 from chaos.runtime.handoff import SocketHandoff
-from chaos.runtime.local import _bind
+from chaos.runtime.sockets import bind
 
 
 @pytest.fixture
 def served():
-    listener = _bind("auth-east", 0)
+    listener = bind("auth-east", 0)
     name = f"blackout-test-{secrets.token_hex(6)}"
     handoff = SocketHandoff(name, "the-secret", {"auth-east": listener})
     yield name, handoff, listener
