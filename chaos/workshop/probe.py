@@ -24,15 +24,18 @@ class InstanceProbe:
         self._cached: tuple[float, dict] | None = None
 
     def instances(self) -> dict[str, dict]:
-        if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
-            return self._cached[1]
+        """The runtime's status, always fresh (power shows at once), with the probes' findings (cached)."""
         status = self.runtime.status()
-        by_port = {str(info["port"]): name for name, info in status.items()}
-        names = [name for name, info in status.items() if info["state"] == "running"]
-        probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
-        result = {name: {**info, **probed.get(name, {"healthy": False, "breakers": []})} for name, info in status.items()}
-        self._cached = (time.monotonic(), result)
-        return result
+        if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
+            probed = self._cached[1]
+        else:
+            by_port = {str(info["port"]): name for name, info in status.items()}
+            names = [name for name, info in status.items() if info["state"] == "running"]
+            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
+            self._cached = (time.monotonic(), probed)
+        down = {"healthy": False, "breakers": []}
+        return {name: {**info, **(probed.get(name, down) if info["state"] == "running" else down)}
+                for name, info in status.items()}  # fmt: skip
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -93,7 +93,7 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         cut_at = time.time()
         driver.find_element(By.ID, "power-dc-east").click()
         wait.until(lambda d: "dark" in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
-        assert len(driver.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.powered-off")) == 5
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.powered-off")) == 5)
         assert driver.find_element(By.ID, "power-dc-east").text == "Restore power"
         # the chart reacts: with the naive profile dc-west's users fail along with dc-east
         wait.until(lambda d: any(s < 0.9 for s in latest_success(d, "dc-west", cut_at + 5)))
@@ -117,6 +117,25 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         driver.get(f"{url}/room")
         assert "a valid control token is required" in driver.find_element(By.TAG_NAME, "body").text
         assert httpx.get(url + "/room/state", cookies={"blackout_control": "wrong"}).status_code == 401
+
+        # an exercise on the same stack: the page shows its clock and takes the team's declaration
+        assert httpx.delete(url + "/runs/current", headers=auth, timeout=180).status_code == 200
+        config = {"team": "red", "scenario": str(load_only(tmp_path)), "seed": 3, "allow": ["power-on"],
+                  "onset": {"min": "60s", "max": "60s"}}  # fmt: skip
+        assert httpx.post(url + "/exercise", json=config, headers=auth, timeout=30).status_code == 201
+        driver.get(f"{url}/room?token={control['token']}")
+        wait.until(lambda d: d.find_element(By.ID, "exercise").is_displayed() and "team red" in d.find_element(By.ID, "team").text.lower())
+        assert not driver.find_element(By.ID, "faults-panel").is_displayed()  # trainees remediate, they do not inject
+        assert driver.find_element(By.ID, "power-dc-east").get_attribute("disabled")  # power-off is not allowed
+        driver.find_element(By.ID, "detect-text").send_keys("feeds are slow in dc-west")
+        driver.find_element(By.CSS_SELECTOR, "#detect-form button").click()
+        wait.until(lambda d: "feeds are slow in dc-west" in d.find_element(By.ID, "declarations").text)
+        assert httpx.get(url + "/exercise", headers=auth).json()["declarations"][0]["text"] == "feeds are slow in dc-west"
+        assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
+        wait.until(lambda d: d.find_elements(By.ID, "ex-points"))  # the score, revealed on the page
+        assert not driver.find_element(By.ID, "detect-form").is_displayed()  # the round is over
+        assert "false" not in driver.find_element(By.ID, "exercise-result").text.lower()
+        driver.save_screenshot(str(shot.with_name("control-room-exercise-ended.png")))
     finally:
         if driver is not None:
             driver.quit()
