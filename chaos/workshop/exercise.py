@@ -104,7 +104,7 @@ class Exercise:
 
     # -- what everyone sees --------------------------------------------------------------------------
     def view(self) -> dict:
-        now = time.time()
+        now = self.result["ended"] if self.result else time.time()  # the clock stops at the end
         detected = next((d["t"] for d in self.declarations if self.onset is not None and d["t"] >= self.onset), None)
         data = {
             "team": self.config.team, "state": "ended" if self.result else "running",

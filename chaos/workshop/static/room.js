@@ -264,8 +264,10 @@ function describe(e) {
     case "power-on": return `${e.dc} powered on in ${Number(e.seconds || 0).toFixed(1)} s${e.healthy === false ? " (unhealthy)" : ""}`;
     case "fault-on": return `fault ${e.id}: ${JSON.stringify(e.action)}`;
     case "fault-off": return `fault ${e.id} removed`;
-    case "hypothesis": return `steady state ${e.met === true ? "holds" : e.met === false ? "DEVIATES" : "no data"}: ` +
-      (e.probes || []).filter((p) => p.status !== "no data").map((p) => `${p.probe} ${p.shown}`).join(", ");
+    case "hypothesis": {
+      const shown = (e.probes || []).filter((p) => p.status !== "no data").map((p) => `${p.probe} ${p.shown}`).join(", ");
+      return `steady state ${e.met === true ? "holds" : e.met === false ? "DEVIATES" : "no data"}` + (shown ? `: ${shown}` : "");
+    }
     case "exercise-detect": return `team ${e.team} declared: "${e.text}"`;
     case "exercise-act": return `team ${e.team}: ${e.action} ${e.target || ""} (${e.status})`;
     case "phase": return `phase ${e.phase}`;
