@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import httpx
 
 from services.common.db import Database
 from services.common.http import DependencyClient
+from services.common.metrics import REPLICATION_LAG, REPLICATION_LAG_SECONDS
 from services.common.policy import Profile, ProfileHolder
 from services.common.replication import Shipper
 from services.recommender.catalog import SCHEMA as CATALOG_SCHEMA
@@ -135,3 +137,25 @@ def test_uploads_replicate_by_the_same_rules(tmp_path):
     assert replica.unshipped(PEER, 10)[1] == 0  # received uploads are never shipped on
     reopened = Catalog(Database(tmp_path / "recommender-east.sqlite3", CATALOG_SCHEMA), 42)
     assert "up-west1" in reopened.entries and lost.video_id not in reopened.entries
+
+
+def test_replication_lag_is_exported_in_records_and_seconds(tmp_path):
+    log = views_with_tail(tmp_path)
+    oldest = log.db.query("SELECT t FROM events WHERE event_id = 'e1'")[0]["t"]
+    peer = PromotedPeer(has=set())
+    peer.up = False
+
+    async def main() -> tuple[float, float, float, float]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(peer.handle)) as http:
+            client = DependencyClient("views", [PEER], ProfileHolder(Profile(name="test")), http)
+            shipper = Shipper(log, {PEER: client}, "east")
+            await shipper.ship_to(PEER)  # fails: e1..e3 wait
+            waiting = (REPLICATION_LAG.labels(PEER)._value.get(), REPLICATION_LAG_SECONDS.labels(PEER)._value.get())
+            peer.up = True
+            await shipper.ship_to(PEER)
+            await shipper.ship_to(PEER)
+            return *waiting, REPLICATION_LAG.labels(PEER)._value.get(), REPLICATION_LAG_SECONDS.labels(PEER)._value.get()
+
+    before = time.time()
+    events, seconds, events_after, seconds_after = asyncio.run(main())
+    assert events == 3 and seconds >= before - oldest and (events_after, seconds_after) == (0, 0)
