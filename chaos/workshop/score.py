@@ -9,12 +9,15 @@ to its end (a panic stops it). A fault that never hurt users has nothing to miti
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
 
 CHECK_EVERY_S = 2.0
+AUDIT_FILE = "audit.json"  # chaos/audit's record of a run
 # Points lost, each capped: a team that never acts scores low but not below zero.
 START = 1000
 UNDETECTED, DETECT_PER_S, DETECT_CAP = 300, 2.0, 300
@@ -91,17 +94,12 @@ def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, de
                  failed, lost_writes, false_alarms, max(0, round(points)))  # fmt: skip
 
 
-def lost_writes(run_dir: object) -> int | None:
-    """The hook for the data-integrity audit (chaos/audit, being built): ``chaos.audit.lost_writes(run_dir)``
-    when it exists, else None (the score says "not measured" instead of guessing)."""
+def lost_writes(run_dir: Path) -> int | None:
+    """Acknowledged views no data center has, from the data-integrity audit's ``audit.json`` in the run
+    directory (chaos/audit writes it after a run); None when there is none: the score says "not measured"
+    instead of guessing. Read as a file, so the workshop does not depend on the audit's code."""
     try:
-        from chaos import audit  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    count = getattr(audit, "lost_writes", None)
-    if count is None:
-        return None
-    try:
-        return int(count(run_dir))
-    except Exception:  # the audit is another module's work in progress: never let it break a score
+        audit = json.loads((run_dir / AUDIT_FILE).read_text())
+        return int(audit["lost_acked_everywhere"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None

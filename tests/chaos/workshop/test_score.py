@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.engine.scenario import Hypothesis
-from chaos.workshop.score import score
+from chaos.workshop.score import lost_writes, score
 
 HYP = Hypothesis.model_validate({"window": "4s", "min_requests": 4, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]})
 
@@ -65,3 +65,11 @@ def test_lost_writes_cost_points_capped(lost, cost):
     base = score(HYP, rows(60, 170, True), onset=100.0, end=170.0, declarations=[100.0])
     s = score(HYP, rows(60, 170, True), onset=100.0, end=170.0, declarations=[100.0], lost_writes=lost)
     assert base.points - s.points == cost
+
+
+def test_lost_writes_come_from_the_audit_of_the_run_when_there_is_one(tmp_path):
+    assert lost_writes(tmp_path) is None  # no audit.json: not measured
+    (tmp_path / "audit.json").write_text('{"lost_acked_everywhere": 7, "views": []}')
+    assert lost_writes(tmp_path) == 7
+    (tmp_path / "audit.json").write_text("{not json")
+    assert lost_writes(tmp_path) is None
