@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -16,9 +17,10 @@ import yaml
 from chaos.control import CONTROL_FILE, ControlClient
 from chaos.engine.run import topology_for
 from chaos.faults.injector import PROFILES
-from chaos.topology import load_topology
+from chaos.topology import Topology, load_topology
 from chaos.workshop.config import ACTION_NAMES, TEAM, load_config
 from chaos.workshop.draft import write_leaderboard
+from chaos.workshop.hidden import draw
 from services.common.errors import BlackoutError, UsageError
 from services.common.policy import load_profile
 
@@ -33,13 +35,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     allow = [a.strip() for a in args.allow.split(",") if a.strip()] if args.allow else None
     config = load_config(args.config, team=args.team, scenario=args.scenario, seed=args.seed, users=args.users,
                          profile=args.profile, allow=allow)  # fmt: skip
+    profile_file = PROFILES / f"{config.profile}.yaml"
+    topology = team_topology(profile_file, args.ports)
+    with tempfile.TemporaryDirectory() as scratch:
+        draw(config, 0, Path(scratch))  # an unknown scenario is refused before any stack starts
     runs = team_runs(argparse.Namespace(runs=args.runs, board=args.board, team=config.team))
     runs.mkdir(parents=True, exist_ok=True)
     if not (runs / CONTROL_FILE).exists() or not _alive(ControlClient(runs).pid):
-        profile_file = PROFILES / f"{config.profile}.yaml"
-        topology = load_topology(topology_for(load_profile(profile_file)))
-        names = list(topology.instances())
-        topology = topology.with_any_ports() if args.ports == "any" else topology.with_ports(lambda n: args.ports + names.index(n))
         topology_file = runs / "topology.yaml"
         topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
         print(f"starting team {config.team}'s stack in {runs} ...")
@@ -56,6 +58,18 @@ def cmd_start(args: argparse.Namespace) -> int:
     print(f"control room: {client.url}/room?token={client.token}")
     print(f"declare: blackout exercise detect \"...\" --team {answer['team']}    act: blackout exercise act power-on dc-east --team {answer['team']}")
     return 0
+
+
+def team_topology(profile_file: Path, ports: int | str) -> Topology:
+    """The profile's topology on free ports ("any") or on the block starting at ``ports`` (instance n: base + n)."""
+    if not profile_file.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise UsageError(f"no profile '{profile_file.stem}'; profiles: {known}")
+    topology = load_topology(topology_for(load_profile(profile_file)))
+    if ports == "any":
+        return topology.with_any_ports()
+    names = list(topology.instances())
+    return topology.with_ports(lambda name: int(ports) + names.index(name))
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
