@@ -20,18 +20,14 @@ class ViewsState:
     dc: str
     stored: dict[str, float | None] = field(default_factory=dict)  # event_id -> stored_t (not the seed)
     video_of: dict[str, str] = field(default_factory=dict)  # event_id -> video_id (not the seed)
+    by_video: Counter = field(default_factory=Counter)  # video_id -> events beyond the seed
     seeded: Counter = field(default_factory=Counter)  # video_id -> seeded views
     aggregate: dict[str, int] = field(default_factory=dict)  # video_id -> what reads answer (view_counts)
     rolled_back: list[dict] = field(default_factory=list)  # what an async rejoin discarded
 
     def count(self, video_id: str) -> int:
         """The video's views in this log beyond the seed (what the ledger accounts for)."""
-        return self._by_video().get(video_id, 0)
-
-    def _by_video(self) -> Counter:
-        if not hasattr(self, "_counts"):
-            self._counts = Counter(self.video_of.values())
-        return self._counts
+        return self.by_video.get(video_id, 0)
 
     def total(self, video_id: str) -> int:
         return self.seeded.get(video_id, 0) + self.count(video_id)
@@ -81,6 +77,7 @@ def read_views(path: Path, instance: str, dc: str) -> ViewsState:
             else:
                 state.stored[row["event_id"]] = row["stored_t"]
                 state.video_of[row["event_id"]] = row["video_id"]
+                state.by_video[row["video_id"]] += 1
         state.aggregate = {row[0]: row[1] for row in conn.execute("SELECT video_id, n FROM view_counts")}
     return state
 

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
+from services.common.app import ServiceContext
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG, REPLICATION_LAG_SECONDS
@@ -158,12 +159,9 @@ class Shipper:
         return {peer: self.log.unshipped(peer, 1)[1] for peer in self.peers}
 
 
-def peer_clients(urls: list[str], dependency: str, ctx: object) -> dict[str, DependencyClient]:
+def peer_clients(urls: list[str], dependency: str, ctx: ServiceContext) -> dict[str, DependencyClient]:
     """One client per peer (each must receive every record; one client over all would fail over to one)."""
-    return {
-        url.rstrip("/"): DependencyClient(dependency, [url], ctx.profiles, ctx.http, faults=ctx.faults)  # type: ignore[attr-defined]
-        for url in urls
-    }
+    return {url.rstrip("/"): DependencyClient(dependency, [url], ctx.profiles, ctx.http, faults=ctx.faults) for url in urls}
 
 
 def write_rollback(path: Path, records: list[dict], reason: str) -> None:

@@ -23,7 +23,6 @@ an event reached *this* log: the audit (chaos/audit) measures from it how long d
 """
 from __future__ import annotations
 
-import logging
 import time
 
 import httpx
@@ -61,7 +60,6 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 """
 SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are served from
 REPLICATION_BATCH = 500  # events per POST /replication/events (also the most one POST may carry)
-logger = logging.getLogger(__name__)
 
 
 class ViewEvent(BaseModel):
