@@ -109,6 +109,20 @@ def classify_write(status: int) -> str:
     return "unknown"
 
 
+def classify_tries(statuses: list[int]) -> str:
+    """Outcome of a write tried several times (the app's retries, the edge's failover), same id each time.
+
+    acked when the last try was; failed only when *every* try was definitely not applied; else unknown:
+    a try that timed out may have been applied even though the next one was refused (a 503 after a
+    timeout is not a failure: the audit found such "failed" views in the logs).
+    """
+    if not statuses:
+        raise ValueError("a write has at least one try")
+    if classify_write(statuses[-1]) == "acked":
+        return "acked"
+    return "failed" if all(classify_write(s) == "failed" for s in statuses) else "unknown"
+
+
 def short_error(text: object) -> str:
     """One line, at most ``ERROR_MAX_CHARS`` characters."""
     s = " ".join(str(text).split())

@@ -73,6 +73,16 @@ def test_classify_write_and_headers() -> None:
     assert r.parse_count_header("-2") == 0
 
 
+def test_a_write_tried_several_times_failed_only_if_every_try_surely_did_nothing() -> None:
+    assert r.classify_tries([0, 200]) == "acked"  # the same event_id: applied once, acknowledged
+    assert r.classify_tries([503, 503]) == "failed"
+    assert r.classify_tries([0, 503]) == "unknown"  # the first try may have been applied before it timed out
+    assert r.classify_tries([502, 404]) == "unknown"
+    assert r.classify_tries([504]) == "unknown"
+    with pytest.raises(ValueError):
+        r.classify_tries([])
+
+
 # --- configuration ----------------------------------------------------------------------------
 
 def test_parse_gateways() -> None:
