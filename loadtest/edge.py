@@ -55,3 +55,22 @@ class EdgeRouter:
                     healthy = False
                 self.observe(dc, healthy)
             gevent.sleep(CHECK_INTERVAL_S)
+
+
+class EdgeSettings:
+    """How the edge behaves (the profile's edge_failover and client_attempts), followed live by locust."""
+
+    def __init__(self, gateways: list[tuple[str, str]], failover: bool, client_attempts: int) -> None:
+        self.router = EdgeRouter(gateways)
+        self.failover = failover
+        self.client_attempts = client_attempts  # the app's own immediate retries on no answer or a 5xx
+        self.running = False
+
+    def apply(self, failover: bool, client_attempts: int) -> None:
+        self.failover, self.client_attempts = failover, client_attempts
+        if failover and self.running:
+            self.router.start()  # health checks only while someone may fail over
+
+    def start(self) -> None:
+        self.running = True
+        self.apply(self.failover, self.client_attempts)

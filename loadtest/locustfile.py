@@ -38,7 +38,7 @@ from locust.runners import MasterRunner
 from loadtest import metrics as user_metrics
 from loadtest import records
 from loadtest.control import CONTROL_ENV, ControlWatcher
-from loadtest.edge import EdgeRouter
+from loadtest.edge import EdgeSettings
 from services.common.accounts import MAX_USERS, account
 from services.common.lifeline import watch_supervisor_from_env
 from services.common.seed import DEMO_PASSWORD
@@ -109,29 +109,14 @@ if CONTROL is not None:
     from loadtest.shape import ControlledShape  # noqa: F401  locust finds the shape here and follows it
 
 
-class EdgeSettings:
-    """How the edge behaves (the profile's edge_failover and client_attempts), followed live."""
-
-    def __init__(self) -> None:
-        self.router = EdgeRouter(GATEWAYS)  # a global load balancer in front of the data centers
-        self.failover = os.environ.get("BLACKOUT_EDGE_FAILOVER") == "1"
-        raw = os.environ.get("BLACKOUT_CLIENT_ATTEMPTS", "1")
-        if not raw.isdigit() or not 1 <= int(raw) <= 5:
-            _fail(f"BLACKOUT_CLIENT_ATTEMPTS must be 1..5, got {raw!r}")
-        self.client_attempts = int(raw)  # the app's own immediate retries on no answer or a 5xx
-        self.running = False
-
-    def apply(self, failover: bool, client_attempts: int) -> None:
-        self.failover, self.client_attempts = failover, client_attempts
-        if failover and self.running:
-            self.router.start()  # health checks only while someone may fail over
-
-    def start(self) -> None:
-        self.running = True
-        self.apply(self.failover, self.client_attempts)
+def _edge_from_env() -> EdgeSettings:
+    raw = os.environ.get("BLACKOUT_CLIENT_ATTEMPTS", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 5:
+        _fail(f"BLACKOUT_CLIENT_ATTEMPTS must be 1..5, got {raw!r}")
+    return EdgeSettings(GATEWAYS, os.environ.get("BLACKOUT_EDGE_FAILOVER") == "1", int(raw))
 
 
-LIVE = EdgeSettings()
+LIVE = _edge_from_env()
 if CONTROL is not None:
     LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts)
 EDGE_TRY_TIMEOUT_S = 0.5
