@@ -119,7 +119,9 @@ def verdict(audit: Audit) -> list[str]:
                        f"{lost_uploads} acknowledged uploads are missing (audit.json)")  # fmt: skip
     doubled = sum(v.double_counted for v in audit.views)
     if doubled:
-        reasons.append(f"data: {doubled} views counted beyond what was written (double counts; audit.json)")
+        failed = sum(v.failed_applied for v in audit.views)
+        reasons.append(f"data: {doubled} views counted beyond acknowledged + unknown (double counts"
+                       + (f"; {failed} were writes the ledger called failed" if failed else "") + "; audit.json)")
     return reasons
 
 
