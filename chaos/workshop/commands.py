@@ -106,7 +106,8 @@ def cmd_end(args: argparse.Namespace) -> int:
     for name in ("detect", "mitigate", "recover"):
         value = s[f"{name}_s"]
         print(f"  time to {name}: {'never' if value is None else f'{value:g} s'}")
-    print(f"  failed requests after the onset: {s['failed']} of {s['requests']}; false alarms: {s['false_alarms']}; "
+    print(f"  requests not served after the onset: ~{s['unserved']} of ~{s['expected']} ({s['failed']} failed, the rest never "
+          f"answered); false alarms: {s['false_alarms']}; "
           f"lost writes: {'not measured' if s['lost_writes'] is None else s['lost_writes']}")  # fmt: skip
     print(f"  score: {s['points']}")
     print(f"post-mortem draft: {view['draft']}")

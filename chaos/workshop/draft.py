@@ -35,8 +35,8 @@ def write_draft(ex: Exercise, folder: Path) -> Path:
              f"| time to recover | {_s(s['recover_s'])} |", "",
              "## Impact", "",
              f"- users hurt (the hypothesis deviated): {'yes' if s['users_hurt'] else 'no'}",
-             f"- requests after the onset: {s['requests']}, failed: {s['failed']}"
-             + (f" ({s['failed'] / s['requests']:.1%})" if s["requests"] else ""),
+             f"- requests after the onset: {s['requests']} answered, {s['failed']} of them failed; at the baseline's "
+             f"rate users expected ~{s['expected']}, so ~{s['unserved']} were not served (failed or never answered)",
              "- lost writes: " + ("not measured (needs the data-integrity audit)" if s["lost_writes"] is None else str(s["lost_writes"])),
              f"- false alarms (declared before the fault): {s['false_alarms']}", "",
              f"**Score: {s['points']}** (see docs/workshop.md for how it is computed)", "",
@@ -104,10 +104,10 @@ def write_leaderboard(board: Path) -> Path:
         if entry["team"] not in best or entry["points"] > best[entry["team"]]["points"]:
             best[entry["team"]] = entry
     ranked = sorted(best.values(), key=lambda e: (-e["points"], e["detect_s"] if e["detect_s"] is not None else 1e9))
-    lines = ["# Leaderboard", "", "| rank | team | points | detect | mitigate | recover | failed requests | scenario |",
+    lines = ["# Leaderboard", "", "| rank | team | points | detect | mitigate | recover | unserved requests | scenario |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for rank, e in enumerate(ranked, 1):
-        failed = f"{e['failed']}/{e['requests']}" if e["requests"] else "-"
+        failed = f"~{e['unserved']}/{e['expected']}" if e["expected"] else "-"
         lines.append(f"| {rank} | {e['team']} | {e['points']} | {_s(e['detect_s'])} | {_s(e['mitigate_s'])} | "
                      f"{_s(e['recover_s'])} | {failed} | {e['scenario']} |")  # fmt: skip
     _write_json(board / "leaderboard.json", ranked)

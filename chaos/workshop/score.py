@@ -23,7 +23,8 @@ START = 1000
 UNDETECTED, DETECT_PER_S, DETECT_CAP = 300, 2.0, 300
 UNMITIGATED, MITIGATE_PER_S, MITIGATE_CAP = 300, 1.0, 300
 UNRECOVERED, RECOVER_PER_S, RECOVER_CAP = 200, 0.5, 200
-FAILED_SHARE_WEIGHT = 200  # all requests failing after the onset costs this much
+UNSERVED_SHARE_WEIGHT = 200  # no request served after the onset costs this much
+BASELINE_S = 30.0  # the request rate before the onset, over this long, sets what users expected
 FALSE_ALARM = 25
 LOST_WRITE, LOST_WRITES_CAP = 2, 200
 
@@ -36,6 +37,8 @@ class Score:
     users_hurt: bool
     requests: int  # finished after the onset
     failed: int
+    expected: int  # requests users would have finished after the onset at the baseline's rate
+    unserved: int  # of those, not served: failed, or never answered (a request hanging on a dark DC writes no row)
     lost_writes: int | None  # None: not measured (needs the data-integrity audit)
     false_alarms: int
     points: int
@@ -61,7 +64,8 @@ def timeline_checks(hyp: Hypothesis, rows: list[dict], onset: float, end: float)
 def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, declarations: list[float],
           lost_writes: int | None = None, panic_at: float | None = None) -> Score:  # fmt: skip
     if onset is None:  # the fault never came (ended early): nothing to detect, every declaration a false alarm
-        return Score(None, None, None, False, 0, 0, lost_writes, len(declarations), START - FALSE_ALARM * len(declarations))
+        return Score(None, None, None, False, 0, 0, 0, 0, lost_writes, len(declarations),
+                     START - FALSE_ALARM * len(declarations))  # fmt: skip
     # Checks stop with the users: after the load ends every window would look starved (deviated)
     last_answer = max((float(r["t"]) + float(r["latency_ms"]) / 1000 for r in rows), default=onset)
     checks = timeline_checks(hyp, rows, onset, min(end, last_answer))
@@ -81,17 +85,29 @@ def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, de
     false_alarms = sum(1 for t in declarations if t < onset)
     after_onset = [r for r in rows if float(r["t"]) >= onset]
     failed = sum(1 for r in after_onset if r["ok"] != "1")
+    expected, unserved = missing(rows, onset, min(end, last_answer), failed)
     seconds = {name: (None if t is None else round(t - onset, 1))
                for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))}  # fmt: skip
     points = START
     points -= UNDETECTED if seconds["detect"] is None else min(DETECT_CAP, DETECT_PER_S * seconds["detect"])
     points -= UNMITIGATED if seconds["mitigate"] is None else min(MITIGATE_CAP, MITIGATE_PER_S * seconds["mitigate"])
     points -= UNRECOVERED if seconds["recover"] is None else min(RECOVER_CAP, RECOVER_PER_S * seconds["recover"])
-    points -= FAILED_SHARE_WEIGHT * (failed / len(after_onset) if after_onset else 0.0)
+    points -= UNSERVED_SHARE_WEIGHT * min(1.0, unserved / expected if expected else 0.0)
     points -= FALSE_ALARM * false_alarms
     points -= min(LOST_WRITES_CAP, LOST_WRITE * (lost_writes or 0))
     return Score(seconds["detect"], seconds["mitigate"], seconds["recover"], hurt_at is not None, len(after_onset),
-                 failed, lost_writes, false_alarms, max(0, round(points)))  # fmt: skip
+                 failed, expected, unserved, lost_writes, false_alarms, max(0, round(points)))  # fmt: skip
+
+
+def missing(rows: list[dict], onset: float, until: float, failed: int) -> tuple[int, int]:
+    """(expected, unserved) after the onset: a failed request writes a row, a request that hangs on a dark data
+    center writes none until it gives up, so the baseline's rate says how many answers users were owed."""
+    done = [(float(r["t"]) + float(r["latency_ms"]) / 1000, r["ok"] == "1") for r in rows]
+    start = max(min((d for d, _ in done), default=onset), onset - BASELINE_S)
+    rate = sum(1 for d, _ in done if start <= d < onset) / (onset - start) if onset > start else 0.0
+    expected = round(rate * max(0.0, until - onset))
+    succeeded = sum(1 for d, ok in done if onset <= d <= until and ok)
+    return expected, max(failed, expected - succeeded)
 
 
 def lost_writes(run_dir: Path) -> int | None:

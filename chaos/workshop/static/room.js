@@ -165,7 +165,7 @@ function renderExercise(state) {
     const s = ex.score, fmt = (v) => (v == null ? "never" : v + " s");
     $("exercise-result").innerHTML = `<p><b>${esc(ex.hidden.title)}</b>, ${ex.hidden.offset_s} s late. Score <b id="ex-points">${s.points}</b></p>
       <table><tr><td>time to detect</td><td>${fmt(s.detect_s)}</td></tr><tr><td>time to mitigate</td><td>${fmt(s.mitigate_s)}</td></tr>
-      <tr><td>time to recover</td><td>${fmt(s.recover_s)}</td></tr><tr><td>failed requests</td><td>${s.failed} of ${s.requests}</td></tr></table>
+      <tr><td>time to recover</td><td>${fmt(s.recover_s)}</td></tr><tr><td>requests not served</td><td>~${s.unserved} of ~${s.expected} (${s.failed} failed)</td></tr></table>
       <p>Draft: <code>${esc(ex.draft)}</code></p>`;
   } else {
     $("exercise-result").innerHTML = "";

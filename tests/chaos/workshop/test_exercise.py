@@ -1,5 +1,6 @@
 """Two teams play the same hidden power loss side by side on one machine, each on its own stack (own ports, own
-runs folder and .control.json), through the `blackout exercise` commands; the leaderboard ranks them."""
+runs folder and .control.json), through the `blackout exercise` commands: red finds it and restores power,
+blue does nothing; the timers and the leaderboard tell them apart."""
 from __future__ import annotations
 
 import json
@@ -33,7 +34,8 @@ def poll(check, timeout_s: float, what: str):
 def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path):
     scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
     config = tmp_path / "exercise.yaml"
-    config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nallow: [power-on, profile]\n")
+    # hold: the power loss does not heal by itself; only a team that acts gets its users back
+    config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nallow: [power-on, profile]\n")
     board = tmp_path / "teams"
     starts = {team: subprocess.Popen([sys.executable, "-m", "chaos.cli", "exercise", "start", "--team", team, "--seed",
                                       str(seed), "--config", str(config), "--board", str(board)], cwd=PROJECT,
@@ -59,7 +61,7 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
         refused = exercise("act", "power-off", "dc-west", "--team", "red", board=board)
         assert refused.returncode == 1 and "not allowed" in refused.stderr
         act = exercise("act", "power-on", "dc-east", "--team", "red", board=board)
-        assert act.returncode == 0 or "already powered on" in act.stderr  # the scenario's own power-on may win
+        assert act.returncode == 0, act.stderr
         for team, c in controls.items():
             poll(lambda: not httpx.get(c["url"] + "/runs/current", headers=auth[team]).json()["running"], 120,
                  f"{team}'s run never ended")  # fmt: skip
@@ -74,7 +76,10 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
                                capture_output=True, timeout=60)  # fmt: skip
     scores = {e["team"]: e for e in json.loads((board / "leaderboard.json").read_text())}
     assert scores["red"]["detect_s"] is not None and scores["blue"]["detect_s"] is None
-    assert scores["red"]["users_hurt"] and scores["red"]["requests"] > 0 and scores["red"]["recover_s"] is not None
+    assert scores["red"]["users_hurt"] and scores["red"]["requests"] > 0
+    assert scores["red"]["mitigate_s"] is not None and scores["red"]["recover_s"] is not None
+    assert scores["blue"]["users_hurt"] and scores["blue"]["mitigate_s"] is None  # dc-east stayed dark for blue
+    assert scores["blue"]["unserved"] > scores["red"]["unserved"]  # blue's users hung on the dark gateway
     assert [e["team"] for e in json.loads((board / "leaderboard.json").read_text())] == ["red", "blue"]
     draft = next((board / "red" / "exercise").glob("*-red/postmortem-draft.md")).read_text()
     assert 'declared: "dc-east lost power"' in draft and "power-off dc-east" in draft

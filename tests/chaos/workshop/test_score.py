@@ -25,6 +25,7 @@ def test_an_outage_met_by_a_team_gets_its_three_timers_from_the_onset():
     assert s.users_hurt and s.detect_s == 12.0 and s.false_alarms == 1
     assert 30 <= s.mitigate_s <= 36 and s.recover_s == s.mitigate_s  # success back above 90% once the window clears
     assert s.requests == len(rows(100, 170, True)) and s.failed == 120
+    assert 276 <= s.expected <= 280 and s.unserved == 120  # every owed answer came (the last as the load ends): 120 failed
     assert s.lost_writes is None
     assert 0 < s.points < 1000
 
@@ -73,3 +74,10 @@ def test_lost_writes_come_from_the_audit_of_the_run_when_there_is_one(tmp_path):
     assert lost_writes(tmp_path) == 7
     (tmp_path / "audit.json").write_text("{not json")
     assert lost_writes(tmp_path) is None
+
+
+def test_requests_hanging_on_a_dark_data_center_count_as_not_served():
+    # 4/s before the onset; afterwards only 1/s finishes (the rest hang), all of them failures, then recovery
+    history = rows(60, 100, True) + rows(100, 120, False, per_s=1) + rows(120, 150, True)
+    s = score(HYP, history, onset=100.0, end=150.0, declarations=[101.0])
+    assert s.failed == 20 and 196 <= s.expected <= 200 and s.unserved == s.expected - 120  # 120 served
