@@ -1,5 +1,6 @@
 """The control room in a real browser (headless Chromium driven by selenium) on a real stack under load:
-cut dc-east's power by clicking, see it go dark and the success chart react, restore it; a wrong token
+cut dc-east's power by clicking, see it go dark and the success chart react, restore it, toggle a fault;
+a wrong token
 is refused. Skips, saying why, without Debian's chromium + chromium-driver or the selenium package."""
 from __future__ import annotations
 
@@ -108,6 +109,15 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         wait.until(lambda d: "dark" not in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.running")) == 5)
         assert httpx.get(url + "/status", headers=auth).json()["power"] == {"dc-east": True, "dc-west": True}
+
+        # a fault toggled from the page: 300 ms between the data centers (the form's defaults), then removed
+        driver.find_element(By.CSS_SELECTOR, "#fault-form button").click()
+        wait.until(lambda d: "latency" in d.find_element(By.ID, "faults").text)
+        assert [f["action"] for f in httpx.get(url + "/faults", headers=auth).json()] == [
+            {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300.0, "jitter_ms": 0.0}, "for": "60s"}]
+        driver.find_element(By.CSS_SELECTOR, "#faults button[data-fault]").click()
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#faults button[data-fault]"))
+        assert httpx.get(url + "/faults", headers=auth).json() == []
 
         # a wrong token is refused, in the browser and without one
         driver.delete_all_cookies()
