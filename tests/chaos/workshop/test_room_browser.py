@@ -1,6 +1,7 @@
 """The control room in a real browser (headless Chromium driven by selenium) on a real stack under load:
 cut dc-east's power by clicking, see it go dark and the success chart react, restore it, toggle a fault;
-a wrong token is refused; an exercise shows its clock and takes a declaration. Skips, saying why, without Debian's chromium + chromium-driver or the selenium package."""
+a wrong token is refused; an exercise shows its clock and takes a declaration. Skips, saying why, without
+Debian's chromium + chromium-driver or the selenium package."""
 from __future__ import annotations
 
 import json
