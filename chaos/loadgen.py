@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chaos.runtime.base import RuntimeError_
 from loadtest.control import CONTROL_ENV, CONTROL_FILE, LoadControl, write_control
-from services.common.accounts import MAX_USERS
+from services.common.accounts import MAX_USERS, account
 from services.common.errors import UsageError
 from services.common.lifeline import SUPERVISOR_ENV
 
@@ -158,9 +158,11 @@ class LoadGenerator:
         budget = timeout_s + self.control.users / self.control.spawn_rate
         deadline = time.monotonic() + budget
         seen = _UsersSeen(self.run_dir / REQUESTS_CSV)
+        # Rows name accounts, and creators share accounts: count the distinct accounts these users take.
+        expected = len({account(n % MAX_USERS)[0] for n in range(self.control.users)})
         while time.monotonic() < deadline:
             self._check_alive()
-            if seen.count() >= self.control.users:
+            if seen.count() >= expected:
                 return
             time.sleep(0.2)  # poll interval
         raise RuntimeError_(f"the load generator's users did not all start within {budget:g}s")

@@ -121,3 +121,15 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
     path.write_text('{"users": 3, "spawn_rate": 0, "speed": 1}')
     with pytest.raises(ValueError, match="speed"):
         read_control(path)
+
+
+def test_ready_when_every_account_has_acted_although_creators_share_accounts(tmp_path: Path) -> None:
+    from loadtest.records import REQUEST_COLUMNS, CsvRecorder, request_row
+    from services.common.accounts import account
+
+    load = LoadGenerator(tmp_path, {"dc-east": "http://127.0.0.1:9"}, users=300, max_seconds=5, workers=0)
+    rec = CsvRecorder(tmp_path / "requests.csv", REQUEST_COLUMNS)
+    for n in range(300):  # 300 users, 45 of them creators sharing the 30 creator accounts
+        rec.write(request_row(t=1.0, user=account(n)[0], dc="dc-east", action="login", ok=1, status=200))
+    rec.close()
+    load.wait_logged_in(timeout_s=1)  # no locust: the records alone say every user started
