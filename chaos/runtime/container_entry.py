@@ -1,8 +1,9 @@
 """The entrypoint of a service container: `python -m chaos.runtime.container_entry` (BLACKOUT_* env).
 
-Under the Docker runtime (BLACKOUT_HANDOFF set) it fetches the listening socket the runtime holds and keeps
-the connection as a lifeline (see chaos/runtime/handoff.py); under plain `docker-compose up` it binds
-BLACKOUT_PORT itself. Then it runs the service like a local process does (services.common.runner).
+It runs the service like a local process does (services.common.runner). Under the Docker runtime
+(BLACKOUT_HANDOFF set) the listening socket is the one the runtime holds, fetched once the app is built, and
+the connection stays open as a lifeline (see chaos/runtime/handoff.py); under plain `docker-compose up` the
+service binds BLACKOUT_PORT itself.
 """
 from __future__ import annotations
 
@@ -47,15 +48,21 @@ def die_with(lifeline: socket.socket) -> None:
 
 
 def main() -> int:
+    from services.common import runner
+
     handoff = os.environ.get("BLACKOUT_HANDOFF")
-    if handoff:
+    if not handoff:
+        return runner.main()  # plain Compose: bind BLACKOUT_PORT
+
+    def from_runtime(settings: object) -> socket.socket:
+        # Asked for only once the app is built: until then the runtime resets connections to the port, as a
+        # host that is up but not yet listening would, instead of queueing work for a process still importing.
         fd, lifeline = fetch_listener(handoff, os.environ.get("BLACKOUT_INSTANCE", "?"),
                                       os.environ.get("BLACKOUT_ADMIN_SECRET", ""))  # fmt: skip
-        os.environ["BLACKOUT_LISTEN_FD"] = str(fd)
         die_with(lifeline)
-    from services.common.runner import main as run_service
+        return socket.socket(fileno=fd)
 
-    return run_service()
+    return runner.main(listener=from_runtime)
 
 
 if __name__ == "__main__":

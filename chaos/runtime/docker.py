@@ -208,6 +208,16 @@ class DockerRuntime(Runtime):
         if self._handoff is not None:
             self._handoff.cut(names)
 
+    def _refuse_while_booting(self, name: str) -> bool:
+        """Until the instance's process has taken its socket (it asks once its app is built), reset whatever
+        queued: a booting host whose service is not listening yet refuses. Without this, the seconds a container
+        takes to import its code fill the backlog with retries (naive gateways send hundreds), and a fresh auth
+        drowns in a queue of logins it accepts all at once, answering nothing, health checks included."""
+        if self._handoff is None or self._handoff.handed(name):
+            return False
+        drop_queued_connections(self._sockets[name])
+        return True
+
     def _names(self, dc: str) -> list[str]:
         return list(self.topology.data_centers[dc].instances)
 
@@ -265,8 +275,9 @@ class DockerRuntime(Runtime):
                     with self._lock:
                         if name not in self._pids:
                             return f"{name} lost power again while starting"
+                        booting = self._refuse_while_booting(name)
                     try:
-                        if client.get(self.topology.url(name) + "/healthz").status_code == 200:
+                        if not booting and client.get(self.topology.url(name) + "/healthz").status_code == 200:
                             pending.discard(name)
                             continue
                     except httpx.HTTPError:

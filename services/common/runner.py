@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
 
@@ -27,7 +28,9 @@ def listening_socket(settings: ServiceSettings) -> socket.socket:
     return sock
 
 
-def main() -> int:
+def main(listener: Callable[[ServiceSettings], socket.socket] = listening_socket) -> int:
+    """``listener``: where the listening socket comes from, asked once the app is built (the Docker runtime's
+    entrypoint fetches it from the runtime then)."""
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -41,7 +44,7 @@ def main() -> int:
         print(f"{settings.instance}: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[listening_socket(settings)])
+    uvicorn.Server(config).run(sockets=[listener(settings)])
     return 0
 
 
