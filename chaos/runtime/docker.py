@@ -7,8 +7,9 @@ reports them all stopped. Power on = start them again in the boot order. Contain
 A dead port hangs, as in the local runtime: the runtime binds every listening socket (port 0 in tests, so
 no port is chosen and bound later) and hands it to the container over an abstract Unix socket
 (chaos/runtime/handoff.py), keeping its own copy. A powered-off data center's ports accept connections that
-never answer (timeouts, not "connection refused"), with no window between the kill and a stand-in bind, and
-the connections that queued while it was dark are reset just before its containers start again.
+never answer (timeouts, not "connection refused"), with no window between the kill and a stand-in bind. At
+power-on a port acts like a booting host's: connections are reset until the instance's process takes its
+socket (see ``_refuse_while_booting``).
 
 Every container carries ``blackout.run=<run id>``: `down`, Ctrl-C and the tests remove exactly those.
 Host networking creates no network, so there is none to remove.
