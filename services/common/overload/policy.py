@@ -36,6 +36,7 @@ class ClientThrottlePolicy(_Strict):
     enabled: bool = False
     k: float = Field(2.0, ge=1, le=100, description="accepts multiplier: 2 sends up to 2x what it accepts")
     window_s: float = Field(120.0, gt=0, le=3600)
+    min_requests: int = Field(20, ge=0, le=100_000, description="fewer calls in the window: never throttle")
 
 
 class OverloadPolicy(_Strict):

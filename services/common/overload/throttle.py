@@ -45,6 +45,8 @@ class ClientThrottle:
 
     def probability(self, policy: ClientThrottlePolicy) -> float:
         self._bucket(policy.window_s)
+        if self.requests < policy.min_requests:
+            return 0.0  # one failed call would give 1/2: too few calls to judge a dependency by
         return max(0.0, (self.requests - policy.k * self.accepts) / (self.requests + 1))
 
     def admit(self, policy: ClientThrottlePolicy) -> bool:

@@ -54,3 +54,12 @@ def test_the_window_forgets() -> None:
     assert throttle.probability(POLICY) > 0.9
     clock.now += 121  # two minutes later the outage is forgotten
     assert throttle.probability(POLICY) == 0.0 and throttle.requests == 0
+
+
+def test_a_few_failures_are_too_few_to_judge_by() -> None:
+    throttle = ClientThrottle(Clock(), rng=lambda: 0.0)
+    for _ in range(POLICY.min_requests - 1):
+        throttle.record(POLICY, accepted=False)
+    assert throttle.probability(POLICY) == 0.0 and throttle.admit(POLICY)
+    throttle.record(POLICY, accepted=False)
+    assert throttle.probability(POLICY) > 0.9
