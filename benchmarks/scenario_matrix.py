@@ -1,7 +1,7 @@
 """Benchmark: every scenario of the library under both profiles -> the verdict, and the figure that tells
 each story (feed success while faults were active, seconds until the hypothesis held again).
 
-Runs 14 real scenarios one after another (about 20 minutes). Expected: the resilient profile holds
+Runs 14 real scenarios one after another, each `blackout run` in its own process (about 20 minutes). Expected: the resilient profile holds
 everywhere, the naive one deviates where the scenario's `profiles` note says it should. Exits 1 when a
 run's verdict differs from that expectation.
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from chaos.engine.run import RunOptions, run_scenario
 from chaos.engine.scenario import library
 from chaos.report import build_summary
 from services.common.errors import BlackoutError
@@ -49,6 +49,16 @@ def story(run_dir: Path) -> dict:
     }
 
 
+def run_one(scenario: str, profile: str, seed: int, runs: Path) -> Path:
+    """`blackout run`, as a user runs it, in its own process; its run directory."""
+    before = set(runs.glob("*")) if runs.exists() else set()
+    subprocess.run([sys.executable, "-m", "chaos.cli", "run", scenario, "--profile", profile, "--seed", str(seed),
+                    "--runs", str(runs)], cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=900, check=False)  # fmt: skip
+    [run_dir] = [d for d in set(runs.glob("*")) - before if d.is_dir()]
+    return run_dir
+
+
 def expected_to_deviate(note: str) -> bool:
     return note.strip().startswith("deviates")
 
@@ -64,9 +74,7 @@ def main() -> int:
     rows = []
     for scenario in chosen:
         for profile in PROFILES:
-            result = run_scenario(RunOptions(scenario=scenario.name, profile=PROJECT / "profiles" / f"{profile}.yaml",
-                                             seed=args.seed, runs_root=args.runs), Console(quiet=True))  # fmt: skip
-            figures = story(result.run_dir)
+            figures = story(run_one(scenario.name, profile, args.seed, args.runs))
             expected = expected_to_deviate(scenario.profiles.get(profile, "holds"))
             rows.append({"scenario": scenario.name, "profile": profile, "expected_deviation": expected, **figures})
             console.print(f"{scenario.name:22} {profile:10} {'DEVIATED' if figures['deviated'] else 'held':9}"
