@@ -93,10 +93,17 @@ class SocketHandoff:
             conn.sendall(f"refused: no instance '{name}' in this run\n".encode())
             conn.close()
             return
-        socket.send_fds(conn, [b"ok\n"], [listener.fileno()])
         conn.settimeout(None)
+        # Registered before the socket is sent: once the instance has it, a power cut (``cut``) must find it.
         with self._lock:
             old = self._lifelines.pop(name, None)
             self._lifelines[name] = conn
         if old is not None:
             old.close()
+        try:
+            socket.send_fds(conn, [b"ok\n"], [listener.fileno()])
+        except OSError:
+            with self._lock:
+                if self._lifelines.get(name) is conn:
+                    del self._lifelines[name]
+            raise
