@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -74,7 +75,7 @@ def reconcile_quietly(runtime: Runtime, journal: Journal, console: Console) -> N
         console.print(f"[yellow]replication had not drained before teardown ({result['waiting']} waiting)[/]")
 
 
-def audit_after_run(run_dir, doc: JournalDoc, console: Console) -> None:
+def audit_after_run(run_dir: Path, doc: JournalDoc, console: Console) -> None:
     """Audit the finished run directory; its reasons join the verdict. Never stops the journal's writing."""
     try:
         audit = audit_run(run_dir)
