@@ -54,7 +54,8 @@ CREATOR_WEIGHTS = {"feed": 5, "view": 3, "earnings": 3, "upload": 1}
 # a run, ~1 per 100 actions, as in real apps (not one per 10: a login costs ~55 ms of scrypt CPU).
 NEW_SESSION_SHARE = 0.01
 TOKEN_MARGIN_S = 5.0  # log in again this long before the token expires
-LOGIN_BACKOFF_BASE_S, LOGIN_BACKOFF_MAX_S = 1.0, 30.0
+# Capped low: after an outage users must come back within seconds of the service, as apps retrying do.
+LOGIN_BACKOFF_BASE_S, LOGIN_BACKOFF_MAX_S = 0.5, 5.0
 CONTROL_POLL_S = 0.25
 
 
