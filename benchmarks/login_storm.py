@@ -3,8 +3,8 @@
 100 users are logged in and acting (open-loop, 40 actions/s) before, during and after the storm; 1,000
 more each open the app at a random moment of a 10-s window and log in, retrying a refused login after
 the server's Retry-After or an exponential, jittered pause (capped at 30 s; the locustfile caps at 5 s).
-Each login is ~55 ms of scrypt CPU, so the storm is several times what auth can hash: admission control refuses the
-excess fast and keeps logins to a small share, so feeds keep being served. Prints the figures, saves
+Each login is ~55 ms of scrypt CPU, so the storm is several times what auth can hash: admission control
+refuses the excess fast and keeps logins to a small share, so feeds keep being served. Prints the figures, saves
 JSON, exits 1 if a goal is missed. About 1-2 minutes. Run: .venv/bin/python benchmarks/login_storm.py
 Goals: feeds after the storm >= 99% successful with p99 within the 2-s deadline; feeds during it >= 90%;
 every stormer logged in within 120 s.
