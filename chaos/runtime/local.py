@@ -127,8 +127,6 @@ class LocalRuntime(Runtime):
         with self._lock:
             if dc in self._groups:
                 raise RuntimeError_(f"{dc} is already powered on")
-            for name in self._names(dc):
-                drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._start(dc, waves[0])
             self._write_state()
@@ -167,7 +165,6 @@ class LocalRuntime(Runtime):
         with self._lock:
             if name in self._procs:
                 raise RuntimeError_(f"{name} is already running")
-            drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._start(dc, [name])
             self._write_state()
@@ -234,6 +231,9 @@ class LocalRuntime(Runtime):
         """Start ``names`` in ``dc``'s process group (a new group when the data center has none)."""
         assert self._spawner is not None, "the runtime is not up"
         for name in names:
+            # Right before this instance boots, not when its data center's power returns: with a boot
+            # order, what queued during the stagger is as stale as what queued in the dark.
+            drop_queued_connections(self._sockets[name])
             group = self._groups.get(dc, 0)
             proc = self._spawner.submit(self._spawn, dc, name, group).result()
             self._procs[name] = proc
