@@ -323,6 +323,10 @@ class BlackoutUser(HttpUser):
     def view(self) -> None:
         video_id = self.rng.choice(self.last_feed_ids or [f"video-{self.rng.randint(1, CATALOG_SIZE):04d}"])
         event_id = uuid.uuid4().hex
+        # Written before sending (Jepsen's "invoke"): a user stopped mid-request (a load step down, the
+        # end of the run) still leaves its write in the ledger, as pending, i.e. of unknown outcome.
+        WRITES.write({"event_id": event_id, "user": self.username, "dc": self.dc, "video_id": video_id,
+                      "t_sent": time.time(), "t_done": "", "outcome": "pending", "status": ""})
         status, body, t_sent, t_done = self._call(
             "view", "POST", f"/videos/{video_id}/view", self._judge(records.validate_view), json={"event_id": event_id})
         outcome = records.classify_tries(self.try_statuses)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chaos.audit.errors import AuditError
 
-OUTCOMES = ("acked", "failed", "unknown")
+OUTCOMES = ("acked", "failed", "unknown", "pending")  # pending: sent, then nothing (unknown)
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,17 @@ def _t(value: str) -> float:
 
 
 def view_writes(run_dir: Path) -> dict[str, ViewWrite]:
-    """event_id -> its write. An event_id written twice (never, by the locustfile) keeps its best outcome."""
-    rank = {"acked": 2, "unknown": 1, "failed": 0}
+    """event_id -> its write: the outcome its user recorded when the call ended, over the "pending" row
+    written before it was sent; a write whose user never recorded an end (stopped mid-call) is unknown."""
+    rank = {"acked": 3, "unknown": 2, "failed": 1, "pending": 0}
     found: dict[str, ViewWrite] = {}
     for row in _rows(run_dir / "writes.csv", ("event_id", "video_id", "outcome", "t_done")):
         write = ViewWrite(row["event_id"], row["video_id"], row["outcome"], _t(row["t_done"]))
         old = found.get(write.event_id)
         if old is None or rank[write.outcome] > rank[old.outcome]:
             found[write.event_id] = write
-    return found
+    return {e: (w if w.outcome != "pending" else ViewWrite(w.event_id, w.video_id, "unknown", w.t_done))
+            for e, w in found.items()}  # fmt: skip
 
 
 def upload_writes(run_dir: Path) -> list[UploadWrite]:

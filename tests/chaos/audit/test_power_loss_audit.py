@@ -3,7 +3,6 @@ stalled from the start). The audit of the converge design finds nothing lost; th
 the loss it allows, and the rollback files say which views went. Each run takes ~70 s."""
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import yaml
 from fakes.scenarios import unshipped_power_loss
 from rich.console import Console
 
+from chaos.audit.ledger import view_writes
 from chaos.engine.run import RunOptions, RunResult, run_scenario
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -65,8 +65,7 @@ def test_the_async_design_loses_what_was_in_flight_and_says_which(async_):
     assert east["below_range"] > 0 and east["double_counted"] == 0
     assert audit["disagree_at_end"] == 0  # the data centers agree again: on the smaller history
     rolled = [json.loads(line) for line in (async_.run_dir / "data" / "views-east.rollback.jsonl").read_text().splitlines()]
-    with (async_.run_dir / "writes.csv").open(newline="") as f:
-        outcome = {row["event_id"]: row["outcome"] for row in csv.DictReader(f)}
+    outcome = {event_id: write.outcome for event_id, write in view_writes(async_.run_dir).items()}
     discarded = {outcome[r["event_id"]] for r in rolled}
     assert "acked" in discarded and discarded <= {"acked", "unknown"}  # users were told these were saved
     assert not any(r.startswith("data:") for r in async_.reasons)  # a loss this design allows: reported, not failed
