@@ -125,6 +125,8 @@ class _PortTaken(Exception):
 
 
 def _launch_once(program: str, config: Path, directory: Path, port: int) -> PrometheusHandle:
+    # Absolute: Prometheus runs in ``directory``, where a path relative to ours (runs/...) means nothing.
+    config, directory = config.resolve(), directory.resolve()
     (directory / "data").mkdir(parents=True, exist_ok=True)
     log_path = directory / "prometheus.log"
     offset = log_path.stat().st_size if log_path.exists() else 0

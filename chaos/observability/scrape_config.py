@@ -127,6 +127,7 @@ def scrape_config(
 
 def write_config(topology: Topology, directory: Path, extra_targets: dict[str, str]) -> Path:
     """Write prometheus.yml, rules.yml and targets/services.json under ``directory``; the config's path."""
+    directory = directory.resolve()  # Prometheus reads relative paths from the config file's folder, not ours
     (directory / "targets").mkdir(parents=True, exist_ok=True)
     targets_file = directory / "targets" / "services.json"
     rules_file = directory / "rules.yml"
