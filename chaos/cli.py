@@ -36,16 +36,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from chaos.report import build_summary, render_summary, write_summary
+    from chaos.report import build_summary, write_summary
+    from chaos.report_render import render_summary
+
+    from chaos.observability.postmortem import write_postmortem
 
     summary = build_summary(args.run_dir)
     write_summary(summary, args.run_dir)
     render_summary(summary, Console())
+    picture, text = write_postmortem(args.run_dir)
+    print(f"written: {text} and {picture}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from chaos.report import build_summary, render_comparison
+    from chaos.report import build_summary
+    from chaos.report_render import render_comparison
 
     render_comparison(build_summary(args.run_a), build_summary(args.run_b), Console())
     return 0

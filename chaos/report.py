@@ -21,87 +21,21 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
 
 from chaos import amplification
 from chaos.journal import Journal
+from chaos.report_model import (
+    ACTION_ORDER, SYMPTOMS, ActionStats, PhaseSummary, RunSummary, Symptoms, percentile,
+)
 from services.common.errors import ConfigError
 
 JOURNAL_FILE = "journal.jsonl"
 REQUESTS_FILE = "requests.csv"
 SUMMARY_FILE = "summary.json"
 PHASES_FILE = "phases.csv"
-ACTION_ORDER = ("login", "feed", "view", "upload", "earnings")
-SYMPTOMS = {  # field -> label, in display order
-    "zero_view_displays": "zero-view displays",
-    "stale_feeds": "feeds with stale/unavailable views",
-    "stale_items": "stale/unavailable view counts",
-    "earnings_missing": "earnings missing",
-    "failed_logins": "failed logins",
-    "failed_uploads": "failed uploads",
-    "repeated_feeds": "repeated feeds",
-    "generic_feeds": "generic feeds",
-}
 _INT_COLUMNS = ("ok", "status", "tries", "attempts", "calls", "zero_views", "stale_views",
                 "earnings_missing", "repeated_feed", "generic_feed")
 _REQUIRED_COLUMNS = ("t", "user", "dc", "action", "latency_ms") + _INT_COLUMNS
-
-
-class ActionStats(BaseModel):
-    count: int
-    ok: int
-    success_rate: float | None  # ok / count, None when count is 0
-    p50_ms: float | None
-    p99_ms: float | None
-
-
-class Symptoms(BaseModel):
-    zero_view_displays: int = 0
-    stale_feeds: int = 0
-    stale_items: int = 0
-    earnings_missing: int = 0
-    failed_logins: int = 0
-    failed_uploads: int = 0
-    repeated_feeds: int = 0
-    generic_feeds: int = 0
-
-
-class PhaseSummary(BaseModel):
-    phase: str
-    t_start: float
-    t_end: float | None  # None: the journal has no later mark
-    requests: int
-    success_rate: float | None
-    actions: dict[str, ActionStats]
-    by_dc: dict[str, dict[str, ActionStats]]  # dc -> action -> stats
-    symptoms: Symptoms
-    attempts: int
-    calls: int
-    retry_amplification: float | None  # attempts / calls, None when no calls
-    # end to end, from every instance's counters (chaos.amplification); None without metrics snapshots
-    attempts_per_request: float | None = None
-    amplification: float | None = None
-    amplification_by_dc: dict[str, float] = {}
-    feed_success_by_dc: dict[str, float | None]
-
-
-class RunSummary(BaseModel):
-    run: str
-    phases: list[PhaseSummary]
-    warmup_requests: int
-    after_end_requests: int
-
-    def phase(self, name: str) -> PhaseSummary | None:
-        return next((p for p in self.phases if p.phase == name), None)
-
-
-def percentile(values: Sequence[float], pct: float) -> float | None:
-    """Nearest-rank percentile (the smallest value with at least ``pct``% of values at or below it)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def _rate(ok: int, count: int) -> float | None:
@@ -309,13 +243,3 @@ def load_summary(path: Path) -> RunSummary:
         raise ConfigError(str(path), "file not found") from None
     except ValueError as exc:
         raise ConfigError(str(path), f"not a run summary: {exc}") from None
-
-
-def render_summary(summary: RunSummary, console: Any) -> None:
-    from chaos.report_render import render_summary as _render
-    _render(summary, console)
-
-
-def render_comparison(a: RunSummary, b: RunSummary, console: Any) -> None:
-    from chaos.report_render import render_comparison as _render
-    _render(a, b, console)

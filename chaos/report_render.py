@@ -6,7 +6,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from chaos.report import ACTION_ORDER, SYMPTOMS, ActionStats, PhaseSummary, RunSummary
+from chaos.report_model import ACTION_ORDER, SYMPTOMS, ActionStats, PhaseSummary, RunSummary
 
 Metric = Callable[[PhaseSummary | None], str]
 

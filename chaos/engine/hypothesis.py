@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from chaos.engine.scenario import Hypothesis, Probe
-from chaos.report import percentile
+from chaos.report_model import percentile
 
 # symptom -> how a row shows it
 _SYMPTOM_COLUMNS = {

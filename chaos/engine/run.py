@@ -29,7 +29,8 @@ from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal, new_run_dir
 from chaos.loadgen import LoadGenerator
 from chaos.observability.live import observe_run
-from chaos.report import build_summary, render_summary, write_summary
+from chaos.report import build_summary, write_summary
+from chaos.report_render import render_summary
 from chaos.runtime.base import Runtime
 from chaos.runtime.borrowed import BorrowedRuntime
 from chaos.runtime.local import LocalRuntime

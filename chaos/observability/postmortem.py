@@ -1,11 +1,12 @@
-"""The post-mortem of a run, from its directory alone: ``postmortem.png`` (success rate and p99 per data
-center over time, power cuts and faults shaded, phases marked) and ``postmortem.md`` (timeline,
+"""The post-mortem of a run, from its directory alone: ``timeline.png`` (success rate and p99 per data
+center over time, power cuts and faults shaded, phases marked) and ``report.md`` (timeline,
 impact per phase and data center, what users saw, detection and recovery).
 
 ``python -m chaos.observability.postmortem RUN_DIR`` rebuilds both.
 """
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from chaos.observability.run_record import SYMPTOMS, RunRecord, load_run, percentile, series  # noqa: E402
 from services.common.errors import BlackoutError  # noqa: E402
 
-PICTURE, NOTES = "postmortem.png", "postmortem.md"
+PICTURE, NOTES = "timeline.png", "report.md"
 SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
 TIMELINE_EVENTS = {"start", "load-start", "phase", "power-off", "power-on", "fault-on", "fault-off", "profile",
                    "hypothesis", "recovered", "aborted", "end"}  # fmt: skip
@@ -173,7 +174,41 @@ def notes(record: RunRecord) -> str:
         sums = [sum(r.symptoms[i] for r in rs) for i in range(len(SYMPTOMS))]
         out.append(f"| {phase} | {dc} | {failed} | " + " | ".join(str(s) for s in sums) + " |")
     out += ["", "## Detection and recovery", "", *detection_and_recovery(record), ""]
+    out += verdict_and_audit(record.run_dir)
     return "\n".join(out)
+
+
+def verdict_and_audit(run_dir: Path) -> list[str]:
+    """The run's verdict (journal.json) and its data audit (audit.json), when the run wrote them."""
+    out: list[str] = []
+    doc = _json(run_dir / "journal.json")
+    if doc is not None:
+        verdict = "**deviated**" if doc.get("deviated") else "held"
+        out += ["## Verdict", "", f"The steady-state hypothesis {verdict} (run {doc.get('status')}).", ""]
+        out += [f"- {reason}" for reason in doc.get("reasons", [])]
+        recovery = doc.get("recovery") or {}
+        if recovery:
+            after = recovery.get("recovered_after_s")
+            out.append(f"- recovered {'never, within the run' if after is None else f'{after:g} s'} after the last "
+                       f"fault was removed (goal: within {recovery.get('within_s')} s)")  # fmt: skip
+        out.append("")
+    audit = _json(run_dir / "audit.json")
+    if audit is not None:
+        writes = audit.get("writes", {})
+        out += ["## Data audit", "", f"Replication: {audit.get('design')}; view writes: "
+                + ", ".join(f"{n} {k}" for k, n in sorted(writes.items())), "",
+                "| instance | acked present | lost acked | double counted | unknown applied |", "|---|---:|---:|---:|---:|"]
+        out += [f"| {v['instance']} | {v['acked_present']} | {v['lost_acked']} | {v['double_counted']} | "
+                f"{v['unknown_applied']} |" for v in audit.get("views", [])]  # fmt: skip
+        out += ["", *[f"- {reason}" for reason in audit.get("reasons", [])], ""]
+    return out
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _failed_actions(rs: Sequence) -> str:

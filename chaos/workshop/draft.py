@@ -50,7 +50,7 @@ def write_draft(ex: Exercise, folder: Path) -> Path:
     if ex.result.get("run_dir"):
         run_dir = Path(ex.result["run_dir"])
         lines.append(f"- the run: `{run_dir}` (journal.json, requests.csv, logs/)")
-        for name in ("postmortem.md", "postmortem.png"):
+        for name in ("report.md", "timeline.png"):
             if (run_dir / name).exists():
                 lines.append(f"- {name}: `{run_dir / name}`")
     if ex.result.get("run_error"):

@@ -8,7 +8,7 @@ import threading
 from collections import defaultdict, deque
 from pathlib import Path
 
-from chaos.report import percentile
+from chaos.report_model import percentile
 
 REQUESTS_CSV = "requests.csv"
 KEEP_S = 600.0  # rows older than this are dropped: the page shows at most the last few minutes

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from chaos.report_model import percentile
+from chaos.report_render import render_comparison, render_summary
 from chaos.report import (
-    build_summary, load_summary, percentile, render_comparison, render_summary, write_summary,
+    build_summary, load_summary, write_summary,
 )
 from loadtest.records import REQUEST_COLUMNS
 from services.common.errors import ConfigError

@@ -72,8 +72,8 @@ def test_a_run_is_recorded_and_ends_with_a_post_mortem(tmp_path):
             time.sleep(0.05)  # poll interval
         handle = observed.prometheus
     assert bus.queues == []  # unsubscribed
-    assert (run_dir / "postmortem.png").exists() and (run_dir / "postmortem.md").exists()
-    assert said[-1] == f"post-mortem: {run_dir / 'postmortem.md'} and postmortem.png"
+    assert (run_dir / "timeline.png").exists() and (run_dir / "report.md").exists()
+    assert said[-1] == f"post-mortem: {run_dir / 'report.md'} and timeline.png"
     if prometheus.binary() is None:
         assert said[0] == INSTALL_HINT and handle is None
     else:
