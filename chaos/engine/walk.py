@@ -8,10 +8,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
 
 from chaos.amplification import scrape
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.journal_doc import JournalDoc
+from chaos.engine.live_view import view
 from chaos.engine.plan import Plan, Step
 from chaos.engine.scenario import Scenario
 from chaos.faults.injector import FaultInjector
@@ -35,6 +37,7 @@ class Walk:
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
         self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
         self.pending: list[Future] = []
+        self.last_met: bool | None = None  # the hypothesis at the last check that had data
 
     def run(self) -> None:
         t0 = time.time()
@@ -43,7 +46,9 @@ class Walk:
         steps = list(self.plan.steps)
         phase = "baseline"
         next_check = t0 + CHECK_EVERY_S
+        self.live = Live(console=self.console, auto_refresh=False, transient=True)
         try:
+            self.live.start()
             while not self.stop.is_set():
                 now = time.time()
                 elapsed = now - t0
@@ -53,10 +58,12 @@ class Walk:
                 if now >= next_check:
                     next_check += CHECK_EVERY_S
                     self._tick(now, phase)
+                    self._redraw(now, t0, phase)
                 if elapsed >= self.scenario.duration and self._settled(now):
                     break
                 time.sleep(TICK_S)
         finally:
+            self.live.stop()
             self.actor.shutdown(wait=True)  # a step in progress finishes; rollbacks come after it
         now = time.time()
         if self.stop.is_set():
@@ -137,9 +144,18 @@ class Walk:
         return result
 
     def _print_tick(self, now: float, result: Check) -> None:
-        mark = {True: "[green]held[/]", False: "[red]deviated[/]", None: "[dim]no data[/]"}[result.met]
+        """A line when the verdict changes (the live view shows every tick)."""
+        if result.met is None or result.met == self.last_met:
+            return
+        self.last_met = result.met
+        mark = "[green]holds[/]" if result.met else "[red]deviated[/]"
         shown = "  ".join(f"{p.probe}: {p.shown}" for p in result.probes if p.status != "no data")
-        self.console.print(f"  {result.phase:>8} {mark} {shown}")
+        self.console.print(f"  {result.phase:>8} hypothesis {mark}: {shown}")
+
+    def _redraw(self, now: float, t0: float, phase: str) -> None:
+        rows = finished_between(read_rows(self.run_dir), now - self.hyp.window, now)
+        self.live.update(view(phase, now - t0, self.scenario.duration, rows, self.hyp.window,
+                              self.injector.active_ids(), self.last_met), refresh=True)  # fmt: skip
 
     def _snapshot(self, phase: str) -> None:
         """Every running instance's counters as a phase starts: the report's retry amplification."""
