@@ -76,6 +76,27 @@ class Topology(BaseModel):
         """A copy whose every port is 0: the runtime binds free ports itself (no race with other sockets)."""
         return self.with_ports(lambda name: 0)
 
+    def names(self, dc: str) -> list[str]:
+        """The instances of one data center, in the file's order."""
+        return list(self.data_centers[dc].instances)
+
+    def dc_of(self, name: str) -> str:
+        found = self.instances().get(name)
+        if found is None:
+            raise ConfigError(f"instance '{name}'", f"unknown; instances: {', '.join(sorted(self.instances()))}")
+        return found[0]
+
+    def boot_waves(self, dc: str, boot_order: list[str] | None) -> list[list[str]]:
+        """The data center's instances grouped by the services named in ``boot_order`` (in that order); the
+        rest come last, together."""
+        names = self.names(dc)
+        if not boot_order:
+            return [names]
+        instances = self.instances()
+        waves = [[n for n in names if instances[n][1].service == service] for service in boot_order]
+        rest = [n for n in names if instances[n][1].service not in boot_order]
+        return [wave for wave in waves + [rest] if wave]
+
     def find(self, name: str) -> list[str]:
         """Instances named by a data center, a service or an instance name; an unknown name lists what exists."""
         instances = self.instances()

@@ -82,7 +82,7 @@ class DockerRuntime(Runtime):
                 memory = self.memory[self.topology.instances()[name][1].service]
                 self.engine.create(name, self.image, self._labels(name), self._env(name), memory, self.run_dir)
             for dc in self.topology.data_centers:
-                self._start(self._names(dc))
+                self._start(self.topology.names(dc))
                 self._dark.discard(dc)
         unhealthy = self._wait_healthy(list(self.topology.instances()))
         if unhealthy:
@@ -110,7 +110,7 @@ class DockerRuntime(Runtime):
         with self._lock:
             if dc in self._dark:
                 raise RuntimeError_(f"{dc} is already powered off")
-            names = self._names(dc)
+            names = self.topology.names(dc)
             self._dark.add(dc)
             seconds = self._engine().kill(names)
             self._cut(names)
@@ -122,11 +122,11 @@ class DockerRuntime(Runtime):
         """Start the data center's containers (``boot_order``'s services first, ``stagger_s`` apart), then wait
         for health outside the lock: a data center that does not come back is a result, not an exception."""
         self.topology.require_dc(dc)
-        waves = self._boot_waves(dc, boot_order)
+        waves = self.topology.boot_waves(dc, boot_order)
         with self._lock:
             if dc not in self._dark:
                 raise RuntimeError_(f"{dc} is already powered on")
-            for name in self._names(dc):
+            for name in self.topology.names(dc):
                 drop_queued_connections(self._sockets[name])
             started = time.monotonic()
             self._dark.discard(dc)
@@ -137,7 +137,7 @@ class DockerRuntime(Runtime):
                 if dc in self._dark:
                     break  # powered off again meanwhile (flapping)
                 self._start(wave)
-        names = self._names(dc)
+        names = self.topology.names(dc)
         unhealthy = self._wait_healthy(names)
         event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
         self.journal.record("power-on", dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
@@ -145,19 +145,19 @@ class DockerRuntime(Runtime):
         return event
 
     def kill_instance(self, name: str) -> PowerEvent:
-        dc = self._dc_of(name)
+        dc = self.topology.dc_of(name)
         with self._lock:
             if dc in self._dark or name not in self._pids:
                 raise RuntimeError_(f"{name} is not running")
             seconds = self._engine().kill([name])
             self._cut([name])
-            if not any(n in self._pids for n in self._names(dc)):
+            if not any(n in self._pids for n in self.topology.names(dc)):
                 self._dark.add(dc)  # the last of its data center
         self.journal.record("kill-instance", dc=dc, instance=name, seconds=seconds, runtime="docker")
         return PowerEvent(dc, "kill", (name,), seconds)
 
     def start_instance(self, name: str) -> PowerEvent:
-        dc = self._dc_of(name)
+        dc = self.topology.dc_of(name)
         with self._lock:
             if name in self._pids:
                 raise RuntimeError_(f"{name} is already running")
@@ -218,24 +218,6 @@ class DockerRuntime(Runtime):
             return False
         drop_queued_connections(self._sockets[name])
         return True
-
-    def _names(self, dc: str) -> list[str]:
-        return list(self.topology.data_centers[dc].instances)
-
-    def _dc_of(self, name: str) -> str:
-        found = self.topology.instances().get(name)
-        if found is None:
-            raise RuntimeError_(f"no instance '{name}'; instances: {', '.join(sorted(self.topology.instances()))}")
-        return found[0]
-
-    def _boot_waves(self, dc: str, boot_order: list[str] | None) -> list[list[str]]:
-        names = self._names(dc)
-        if not boot_order:
-            return [names]
-        instances = self.topology.instances()
-        waves = [[n for n in names if instances[n][1].service == service] for service in boot_order]
-        rest = [n for n in names if instances[n][1].service not in boot_order]
-        return [wave for wave in waves + [rest] if wave]
 
     def _labels(self, name: str) -> dict[str, str]:
         dc, inst = self.topology.instances()[name]

@@ -80,7 +80,7 @@ class LocalRuntime(Runtime):
                 self._sockets[name] = bind(name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
             for dc in self.topology.data_centers:
-                self._start(dc, self._names(dc))
+                self._start(dc, self.topology.names(dc))
             self._write_state()
         unhealthy = self._wait_healthy(list(self.topology.instances()))
         if unhealthy:
@@ -109,7 +109,7 @@ class LocalRuntime(Runtime):
         with self._lock:
             if dc not in self._groups:
                 raise RuntimeError_(f"{dc} is already powered off")
-            names = [n for n in self._names(dc) if n in self._procs]
+            names = [n for n in self.topology.names(dc) if n in self._procs]
             started = time.monotonic()
             _killpg(self._groups.pop(dc), signal.SIGKILL)
             for name in names:
@@ -123,7 +123,7 @@ class LocalRuntime(Runtime):
         """Start the data center's instances (services in ``boot_order`` first, ``stagger_s`` apart), then wait
         for health outside the lock: a data center that does not come back is a result, not an exception."""
         self.topology.require_dc(dc)
-        waves = self._boot_waves(dc, boot_order)
+        waves = self.topology.boot_waves(dc, boot_order)
         with self._lock:
             if dc in self._groups:
                 raise RuntimeError_(f"{dc} is already powered on")
@@ -137,7 +137,7 @@ class LocalRuntime(Runtime):
                     break  # powered off again meanwhile (flapping)
                 self._start(dc, wave)
                 self._write_state()
-        names = self._names(dc)
+        names = self.topology.names(dc)
         unhealthy = self._wait_healthy(names)
         event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
         self.journal.record("power-on", dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
@@ -145,7 +145,7 @@ class LocalRuntime(Runtime):
         return event
 
     def kill_instance(self, name: str) -> PowerEvent:
-        dc = self._dc_of(name)
+        dc = self.topology.dc_of(name)
         with self._lock:
             proc = self._procs.pop(name, None)
             if proc is None:
@@ -154,14 +154,14 @@ class LocalRuntime(Runtime):
             proc.kill()
             proc.wait()
             event = PowerEvent(dc, "kill", (name,), time.monotonic() - started)
-            if not any(n in self._procs for n in self._names(dc)):
+            if not any(n in self._procs for n in self.topology.names(dc)):
                 self._groups.pop(dc, None)  # the last of its data center: the group is gone
             self.journal.record("kill-instance", dc=dc, instance=name, pid=proc.pid, seconds=event.seconds)
             self._write_state()
             return event
 
     def start_instance(self, name: str) -> PowerEvent:
-        dc = self._dc_of(name)
+        dc = self.topology.dc_of(name)
         with self._lock:
             if name in self._procs:
                 raise RuntimeError_(f"{name} is already running")
@@ -204,29 +204,10 @@ class LocalRuntime(Runtime):
         return results
 
     def _pids(self, dc: str | None = None) -> dict[str, int]:
-        names = self._names(dc) if dc else list(self._procs)
+        names = self.topology.names(dc) if dc else list(self._procs)
         return {name: self._procs[name].pid for name in names if name in self._procs}
 
     # -- internals -------------------------------------------------------------------------------
-    def _names(self, dc: str) -> list[str]:
-        return list(self.topology.data_centers[dc].instances)
-
-    def _dc_of(self, name: str) -> str:
-        found = self.topology.instances().get(name)
-        if found is None:
-            raise RuntimeError_(f"no instance '{name}'; instances: {', '.join(sorted(self.topology.instances()))}")
-        return found[0]
-
-    def _boot_waves(self, dc: str, boot_order: list[str] | None) -> list[list[str]]:
-        """Instances grouped by the services named in ``boot_order`` (in that order); the rest come last."""
-        names = self._names(dc)
-        if not boot_order:
-            return [names]
-        instances = self.topology.instances()
-        waves = [[n for n in names if instances[n][1].service == service] for service in boot_order]
-        rest = [n for n in names if instances[n][1].service not in boot_order]
-        return [wave for wave in waves + [rest] if wave]
-
     def _start(self, dc: str, names: list[str]) -> None:
         """Start ``names`` in ``dc``'s process group (a new group when the data center has none)."""
         assert self._spawner is not None, "the runtime is not up"
@@ -277,7 +258,7 @@ class LocalRuntime(Runtime):
         group = self._groups.pop(dc)
         _killpg(group, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for name in self._names(dc):
+        for name in self.topology.names(dc):
             proc = self._procs.pop(name, None)
             if proc is None:
                 continue
