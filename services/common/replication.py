@@ -29,13 +29,22 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
+from pydantic import BaseModel, Field
+
 from services.common.app import ServiceContext
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.http import DependencyClient
+from services.common.ids import Id
 from services.common.metrics import REPLICATION_LAG, REPLICATION_LAG_SECONDS
 
 Design = Literal["async", "converge"]
 BATCH = 500  # records per POST (also the most one POST may carry)
+
+
+class KnownRequest(BaseModel):
+    """A shipper asks a returning peer which of these records it already has (both logs use it)."""
+
+    ids: list[Id] = Field(max_length=BATCH)
 IDLE_S = 0.2  # how often an idle shipper looks for new records
 RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from services.common.ids import Id
-from services.common.replication import BATCH, write_rollback
+from services.common.replication import BATCH, KnownRequest, write_rollback
 from services.recommender.catalog import COLUMNS, Catalog, Entry
 
 PATH = "/replication/videos"
@@ -31,10 +31,6 @@ class ReplicatedUpload(BaseModel):
 class UploadBatch(BaseModel):
     events: list[ReplicatedUpload] = Field(max_length=BATCH)
     source: Id | None = Field(None, description="the sending instance (recorded as the uploads' origin)")
-
-
-class KnownRequest(BaseModel):
-    ids: list[Id] = Field(max_length=BATCH)
 
 
 class CatalogReplica:

@@ -33,7 +33,7 @@ from services.common.app import build_context, create_service_app
 from services.common.db import Database
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
-from services.common.replication import Shipper, peer_clients, write_rollback
+from services.common.replication import BATCH, KnownRequest, Shipper, peer_clients, write_rollback
 from services.common.seed import seed_view_events
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings
@@ -59,7 +59,6 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 );
 """
 SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are served from
-REPLICATION_BATCH = 500  # events per POST /replication/events (also the most one POST may carry)
 
 
 class ViewEvent(BaseModel):
@@ -82,12 +81,8 @@ class ReplicatedEvent(BaseModel):
 
 
 class ReplicationBatch(BaseModel):
-    events: list[ReplicatedEvent] = Field(max_length=REPLICATION_BATCH)
+    events: list[ReplicatedEvent] = Field(max_length=BATCH)
     source: Id | None = Field(None, description="the sending instance (recorded as the events' origin)")
-
-
-class KnownRequest(BaseModel):
-    ids: list[Id] = Field(max_length=REPLICATION_BATCH)
 
 
 class CountsRequest(BaseModel):
