@@ -20,7 +20,7 @@ import time
 
 from support import stack
 from support.open_loop import Outcome, OpenLoop
-from support.results import save, verdict
+from support.results import conclude
 
 from services.common.accounts import account
 from services.common.seed import DEMO_PASSWORD
@@ -143,13 +143,7 @@ def main(argv: list[str] | None = None) -> int:
          f"all within {GIVE_UP_S:g} s", logins["logged_in"] == args.users),
         ("every instance still running", str(healthy), "True", healthy),
     ]  # fmt: skip
-    for figure, measured, goal, met in checks:
-        print(verdict(figure, measured, goal, met))
-    path = save("login_storm", {**result, "goals": [
-        {"figure": f, "measured": m, "goal": g, "met": ok} for f, m, g, ok in checks],
-        "seconds": round(time.monotonic() - started, 1)})
-    print(f"saved {path}")
-    return 0 if all(met for *_, met in checks) else 1
+    return conclude("login_storm", result, checks, started)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
 import psutil
 from support import cpus, stack
 from support.open_loop import Level, OpenLoop
-from support.results import save, verdict
+from support.results import conclude
 
 from services.common.policy import load_profile
 
@@ -133,13 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_profile(name, args.level_seconds, args.capacity, tuple(args.multiples)))
     print_curves(results)
     checks = goals(results)
-    for figure, measured, goal, met in checks:
-        print(verdict(figure, measured, goal, met))
-    path = save("overload", {"results": results, "goals": [
-        {"figure": f, "measured": m, "goal": g, "met": ok} for f, m, g, ok in checks],
-        "seconds": round(time.monotonic() - started, 1)})
-    print(f"saved {path}")
-    return 0 if all(met for *_, met in checks) else 1
+    return conclude("overload", {"results": results}, checks, started)
 
 
 if __name__ == "__main__":

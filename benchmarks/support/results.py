@@ -28,3 +28,14 @@ def save(benchmark: str, figures: dict[str, Any]) -> Path:
 
 def verdict(figure: str, measured: str, goal: str, met: bool) -> str:
     return f"{'PASS' if met else 'MISS'}  {figure}: {measured} (goal {goal})"
+
+
+def conclude(benchmark: str, figures: dict[str, Any], checks: list[tuple[str, str, str, bool]], started: float) -> int:
+    """Print each (figure, measured, goal, met), save them with ``figures``; the exit code (1: a goal missed)."""
+    for figure, measured, goal, met in checks:
+        print(verdict(figure, measured, goal, met))
+    path = save(benchmark, {**figures, "goals": [
+        {"figure": f, "measured": m, "goal": g, "met": ok} for f, m, g, ok in checks],
+        "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
+    print(f"saved {path}")
+    return 0 if all(met for *_, met in checks) else 1
