@@ -15,7 +15,7 @@ from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.injector import PROFILES, FaultInjector
+from chaos.faults.injector import FaultInjector, profile_file
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, runtime_factory
 from services.common.errors import UsageError
@@ -24,15 +24,11 @@ EXIT_DEVIATED = 1
 
 
 def profile_path(text: str) -> Path:
-    """A profile file, or the name of one in profiles/ (``resilient``)."""
-    path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    named = PROFILES / f"{text}.yaml"
-    if not named.exists():
-        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        raise argparse.ArgumentTypeError(f"{text}: no such profile file or name; profiles: {known}")
-    return named
+    """``--profile``: a profile file, or the name of one in profiles/ (``resilient``)."""
+    try:
+        return profile_file(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

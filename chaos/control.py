@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.controller import Controller
+from chaos.faults.injector import profile_file
 from chaos.runtime.base import RuntimeError_
 from chaos.workshop.auth import presented_token, token_matches
 from chaos.workshop.routes import workshop_router
@@ -92,13 +93,11 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
 
     @app.post("/runs", status_code=202)
     def start_run(request: RunRequest) -> dict:
-        profile = None
-        if request.profile:
-            from chaos.faults.injector import PROFILES
+        def start() -> dict:
+            profile = profile_file(request.profile) if request.profile else None
+            return controller.start_run(request.scenario, profile, request.seed, request.users)
 
-            path = Path(request.profile)
-            profile = path if path.suffix in (".yaml", ".yml") else PROFILES / f"{request.profile}.yaml"
-        return _guarded(lambda: controller.start_run(request.scenario, profile, request.seed, request.users))
+        return _guarded(start)
 
     @app.get("/runs/current")
     def current_run() -> dict:

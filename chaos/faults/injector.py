@@ -25,6 +25,18 @@ from services.common.policy import Profile, load_profile
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 
 
+def profile_file(text: str) -> Path:
+    """A profile file, or the name of one in profiles/ (``resilient``); an unknown name lists the known ones."""
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    named = PROFILES / f"{text}.yaml"
+    if not named.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise UsageError(f"{text}: no such profile file or name; profiles: {known}")
+    return named
+
+
 class LoadControl(Protocol):
     def set_load(self, users: int | None = None, spawn_rate: float | None = None,
                  edge_failover: bool | None = None, client_attempts: int | None = None) -> None: ...
@@ -183,8 +195,7 @@ class FaultInjector:
     _latency = _errors = _blackhole = _partition = _brownout = _link
 
     def _profile(self, fault_id: str, action: Action) -> ActiveFault:
-        path = Path(action.spec)
-        profile = load_profile(path if path.suffix in (".yaml", ".yml") else PROFILES / f"{action.spec}.yaml")
+        profile = load_profile(profile_file(action.spec))
         before = self.base_profile
         output = self.switch_profile(profile)
 
