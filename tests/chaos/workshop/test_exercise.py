@@ -31,6 +31,16 @@ def poll(check, timeout_s: float, what: str):
     return result
 
 
+def users_hurt(team_dir: Path) -> bool:
+    """A check during the fault deviated, in the team's scenario run (its journal)."""
+    for journal in team_dir.glob("**/journal.jsonl"):
+        for line in journal.read_text().splitlines():
+            event = json.loads(line) if line.strip() else {}
+            if event.get("event") == "hypothesis" and event.get("phase") == "during" and event.get("met") is False:
+                return True
+    return False
+
+
 def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path):
     scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
     config = tmp_path / "exercise.yaml"
@@ -56,6 +66,9 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
         red = controls["red"]
         poll(lambda: not httpx.get(red["url"] + "/status", headers=auth["red"]).json()["power"]["dc-east"], 90,
              "the hidden power loss never came")  # fmt: skip
+        # red acts once its users are hurt (a check deviated), as an on-call engineer would: acting within
+        # the first second would leave nothing to mitigate and make the score's assertions a race
+        poll(lambda: users_hurt(board / "red"), 60, "red's users were never hurt")
         declared = exercise("detect", "dc-east lost power", "--team", "red", board=board)
         assert declared.returncode == 0, declared.stderr
         refused = exercise("act", "power-off", "dc-west", "--team", "red", board=board)
