@@ -128,7 +128,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
                                                 say=console.print))  # fmt: skip
         load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=scenario.duration + 120,
                              edge_failover=profile.edge_failover, client_attempts=profile.client_attempts,
-                             seed=seed)  # fmt: skip
+                             spawn_rate=scenario.load.spawn_rate, seed=seed)  # fmt: skip
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
         if opts.serve is not None:
             stop_serving = opts.serve(runtime, injector, run_dir)

@@ -58,6 +58,10 @@ class FallbackPolicy(_Strict):
     view_counts: Literal["zero", "stale_or_unavailable"] = "zero"
     earnings: Literal["empty", "stale"] = "empty"
     recommendations: Literal["generic", "ladder"] = "generic"
+    # A session the gateway cannot verify (auth slow or down): "logout" answers 401, so the app logs the
+    # user out and every user logs in again (a login storm on the service that is already struggling);
+    # "unavailable" answers 503 and the user keeps the session for when auth is back.
+    sessions: Literal["logout", "unavailable"] = "logout"
 
 
 class Profile(_Strict):

@@ -9,6 +9,7 @@ from fastapi import HTTPException
 
 from services.common.app import ServiceContext
 from services.common.errors import DependencyError
+from services.common.metrics import FALLBACKS
 from services.common.tokens import TokenError, verify_token
 
 CACHE_SIZE = 50_000
@@ -41,6 +42,9 @@ class Verifier:
         try:
             response = await self.ctx.deps["auth"].request("GET", "/verify", headers={"Authorization": f"Bearer {token}"})
         except DependencyError as exc:
+            if profile.fallbacks.sessions == "logout":
+                FALLBACKS.labels("session_logout").inc()
+                raise HTTPException(status_code=401, detail="session could not be verified: log in again") from None
             raise HTTPException(status_code=503, detail=f"cannot verify the session: {exc}") from None
         if response.status_code in (401, 403):
             self._cache.pop(token, None)

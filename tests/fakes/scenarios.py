@@ -19,7 +19,7 @@ def variant(tmp_path: Path, name: str, **changes: object) -> Path:
 
 def short_power_loss(tmp_path: Path, off_at: int = 6, on_at: int = 16, duration: int = 26, users: int = 10) -> Path:
     return variant(
-        tmp_path, "dc-power-loss", load={"users": users}, duration=f"{duration}s",
+        tmp_path, "dc-power-loss", load={"users": users, "spawn_rate": 10}, duration=f"{duration}s",
         timeline=[{"at": f"{off_at}s", "power_off": "dc-east"}, {"at": f"{on_at}s", "power_on": "dc-east"}],
         hypothesis={"window": "5s", "min_requests": 5, "recovered_within": f"{duration - on_at - 2}s",
                     "probes": [{"success_rate": {"action": "feed", "min": 0.9}},

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chaos.engine.plan import make_plan
-from chaos.engine.scenario import load_scenario, parse_timeline
+from chaos.engine.scenario import parse_timeline
 
 
 def steps(raw: list[dict], duration: float = 100):
@@ -23,9 +23,9 @@ def test_a_timed_fault_is_reverted_by_id():
 
 
 def test_recovery_starts_only_when_the_last_fault_is_gone():
-    plan = load_scenario("retry-storm").steps()
-    made = make_plan(plan)
-    assert made.first_fault_at == 20 and made.recovery_at == 35  # the load spike outlasts the brownout
+    plan = steps([{"at": "20s", "load": {"users": 150}, "for": "15s"},
+                  {"at": "22s", "brownout": {"target": "views-east", "ms": 1500}, "for": "10s"}])
+    assert plan.first_fault_at == 20 and plan.recovery_at == 35  # the load spike outlasts the brownout
 
 
 def test_a_fault_left_until_the_end_has_no_recovery_in_the_run():

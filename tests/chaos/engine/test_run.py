@@ -14,6 +14,7 @@ from chaos.engine.run import RunResult
 from chaos.faults.injector import FaultInjector
 from chaos.faults.model import parse_action
 from chaos.journal import Journal
+from loadtest.control import CONTROL_FILE, read_control
 
 
 def doc(result: RunResult) -> dict:
@@ -35,6 +36,11 @@ def test_the_resilient_profile_holds_and_recovers_in_time(resilient_result):
     recovery = journal["recovery"]
     assert recovery["recovered_after_s"] is not None and recovery["recovered_after_s"] <= recovery["within_s"]
     assert journal["steady_states"]["after"]["steady_state_met"] is True
+
+
+def test_the_scenarios_load_reaches_the_load_generator(naive_result):
+    control = read_control(naive_result.run_dir / CONTROL_FILE)
+    assert (control.users, control.spawn_rate) == (10, 10)  # tests/fakes/scenarios.py: short_power_loss
 
 
 def test_every_action_is_journaled_with_its_outcome(naive_result):

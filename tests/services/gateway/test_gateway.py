@@ -89,7 +89,16 @@ def test_remote_verification_is_cached_but_uploads_verify_fresh(gateway, world):
     world.down.add("auth")
     assert gateway.get("/feed", headers=AUTH).status_code == 200  # cached session
     upload = gateway.post("/videos", json={"title": "clip"}, headers=AUTH)
-    assert upload.status_code == 503  # a write needs a fresh verification
+    assert upload.status_code == 401  # a write needs a fresh verification; naive: unverifiable = logged out
+
+
+def test_an_unverifiable_session_logs_the_user_out_only_under_the_logout_fallback(gateway, world):
+    world.down.add("auth")
+    logged_out = gateway.get("/feed", headers=AUTH)
+    assert logged_out.status_code == 401 and "log in again" in logged_out.json()["detail"]
+    swap_profile(gateway, fallbacks=FallbackPolicy(sessions="unavailable"))
+    kept = gateway.get("/feed", headers=AUTH)
+    assert kept.status_code == 503 and "cannot verify the session" in kept.json()["detail"]
 
 
 def test_logins_fail_clearly_while_auth_is_down(gateway, world):
