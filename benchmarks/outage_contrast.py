@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.journal import Journal
-from chaos.loadgen import read_rows
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.report import RunSummary, build_summary
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import read_all
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -38,10 +39,9 @@ def recovery_seconds(run_dir: Path, summary: RunSummary) -> float:
     end = next(e["t"] for e in events if e["event"] == "end")
     slow_ms = 3 * (summary.phase("baseline").actions["feed"].p99_ms or 0)
     last_bad = start
-    for row in read_rows(run_dir):
-        t, latency = float(row["t"]), float(row["latency_ms"])
-        if start <= t < end and (row["ok"] != "1" or (row["action"] == "feed" and latency > slow_ms)):
-            last_bad = max(last_bad, t + latency / 1000)
+    for row in read_all(run_dir / REQUESTS_FILE):
+        if start <= row.t < end and (not row.ok or (row.action == "feed" and row.latency_ms > slow_ms)):
+            last_bad = max(last_bad, row.finished)
     return last_bad - start
 
 
@@ -56,14 +56,14 @@ def check(naive_dir: Path, resilient_dir: Path) -> list[Goal]:
         Goal("naive", "dc-west feed success in the outage", west, "< 50%", west is not None and west < 0.5),
         Goal("naive", "retry amplification @ dc-west in the outage", n_out.amplification_by_dc.get("dc-west"), "> 3x",
              (n_out.amplification_by_dc.get("dc-west") or 0) > 3),
-        Goal("naive", "0-view displays in the outage", n_out.symptoms.zero_view_displays, "> 0", n_out.symptoms.zero_view_displays > 0),
-        Goal("naive", "earnings missing in the outage", n_out.symptoms.earnings_missing, "> 0", n_out.symptoms.earnings_missing > 0),
+        Goal("naive", "0-view displays in the outage", n_out.symptoms["zero_view_displays"], "> 0", n_out.symptoms["zero_view_displays"] > 0),
+        Goal("naive", "earnings missing in the outage", n_out.symptoms["earnings_missing"], "> 0", n_out.symptoms["earnings_missing"] > 0),
         Goal("naive", "seconds to recover after power-on", n_rec, "> resilient", n_rec > r_rec),
         Goal("resilient", "feed success in the outage (all users)", r_out.actions["feed"].success_rate, ">= 99%",
              (r_out.actions["feed"].success_rate or 0) >= 0.99),
         *[Goal("resilient", f"feed success in the outage @ {dc}", rate, ">= 99%", (rate or 0) >= 0.99)
           for dc, rate in sorted(r_out.feed_success_by_dc.items())],
-        Goal("resilient", "0-view displays in the outage", r_out.symptoms.zero_view_displays, "== 0", r_out.symptoms.zero_view_displays == 0),
+        Goal("resilient", "0-view displays in the outage", r_out.symptoms["zero_view_displays"], "== 0", r_out.symptoms["zero_view_displays"] == 0),
         Goal("resilient", "p99 feed latency outage / baseline", r_out_p99 / r_base_p99 if r_base_p99 else None, "<= 3x",
              bool(r_base_p99) and r_out_p99 <= 3 * r_base_p99),
         Goal("resilient", "seconds to recover after power-on", r_rec, "<= 5 s", r_rec <= 5),

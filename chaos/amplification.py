@@ -11,6 +11,9 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtest.requests_reader import RequestRow
+
+
 def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
     """instance -> {"dc", "start", "attempts"} for each (dc, url) that answers."""
     found = {}
@@ -48,9 +51,9 @@ def service_attempts(events: list[dict], dc: str | None = None) -> dict[str, int
     return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in zip(snapshots, snapshots[1:])}
 
 
-def _per_action(phases: list, rows_by_phase: dict[str, list[dict]], attempts: dict[str, int]) -> dict[str, float]:
+def _per_action(phases: list, rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]) -> dict[str, float]:
     return {
-        p.phase: (attempts[p.phase] + sum(r["tries"] for r in rows)) / len(rows)
+        p.phase: (attempts[p.phase] + sum(r.tries for r in rows)) / len(rows)
         for p in phases
         if p.phase in attempts and (rows := rows_by_phase.get(p.phase, []))
     }
@@ -61,7 +64,7 @@ def _versus_baseline(per_action: dict[str, float]) -> dict[str, float]:
     return {phase: value / base for phase, value in per_action.items()} if base else {}
 
 
-def attach(phases: list, rows_by_phase: dict[str, list[dict]], events: list[dict]) -> None:
+def attach(phases: list, rows_by_phase: dict[str, list[RequestRow]], events: list[dict]) -> None:
     """Set attempts_per_request, amplification and amplification_by_dc on each phase summary with data.
 
     Per data center: the attempts of that data center's instances and the tries of the users whose home
@@ -72,9 +75,9 @@ def attach(phases: list, rows_by_phase: dict[str, list[dict]], events: list[dict
     for phase in phases:
         phase.attempts_per_request = overall.get(phase.phase)
         phase.amplification = versus.get(phase.phase)
-    dcs = sorted({r["dc"] for rows in rows_by_phase.values() for r in rows})
+    dcs = sorted({r.dc for rows in rows_by_phase.values() for r in rows})
     for dc in dcs:
-        homed = {name: [r for r in rows if r["dc"] == dc] for name, rows in rows_by_phase.items()}
+        homed = {name: [r for r in rows if r.dc == dc] for name, rows in rows_by_phase.items()}
         by_dc = _versus_baseline(_per_action(phases, homed, service_attempts(events, dc)))
         for phase in phases:
             if phase.phase in by_dc:

@@ -1,15 +1,19 @@
-"""The run directory, the single record of a run, and its event journal (one JSON object per line)."""
+"""The run directory, the single record of a run, and its event journal (one JSON object per line): its
+writer (``Journal``) and its one reader (``read_events``)."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from chaos.events import EventBus
+from services.common.errors import ConfigError
 
 JOURNAL = "journal.jsonl"
+Event = dict[str, Any]  # a finite float "t" (epoch seconds) and a str "event", then the event's own fields
 
 
 def new_run_dir(root: Path, scenario: str) -> Path:
@@ -38,7 +42,42 @@ class Journal:
             self.bus.publish(entry)
         return entry
 
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+    def read(self) -> list[Event]:
+        """The events so far, in time order: none before the first."""
+        return read_events(self.path) if self.path.exists() else []
+
+
+def read_events(path: Path) -> list[Event]:
+    """Every event of a journal file, in time order. A complete line that is not an event names the file
+    and the line; a last line without its newline is left out unless it is whole (a record being written,
+    or cut by a kill)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "not found (every run writes its journal there)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from None
+    lines = text.split("\n")
+    last = lines.pop()  # "" when the file ends with a newline
+    events = [_event(path, n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    if last.strip():
+        try:
+            events.append(_event(path, len(lines) + 1, last))
+        except ConfigError:
+            pass  # half written
+    return sorted(events, key=lambda e: e["t"])
+
+
+def _event(path: Path, n: int, line: str) -> Event:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(path), f"line {n}: not JSON ({exc.msg})") from None
+    if not isinstance(event, dict):
+        raise ConfigError(str(path), f"line {n}: not a JSON object")
+    t, kind = event.get("t"), event.get("event")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise ConfigError(str(path), f"line {n}: field 't' must be a number, got {t!r}")
+    if not isinstance(kind, str):
+        raise ConfigError(str(path), f"line {n}: field 'event' must be a string, got {kind!r}")
+    return {**event, "t": float(t)}

@@ -6,8 +6,6 @@ generator is never the bottleneck. Either way the run follows a control file (``
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import signal
@@ -15,17 +13,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from chaos.runtime.base import RuntimeError_
 from loadtest.control import CONTROL_ENV, CONTROL_FILE, LoadControl, write_control
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import RequestsReader
 from services.common.accounts import MAX_USERS, account
 from services.common.errors import UsageError
 from services.common.lifeline import SUPERVISOR_ENV
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"
-REQUESTS_CSV = "requests.csv"
 MASTER_FILE = "locust-master.json"  # written by the locustfile's master: the port it bound
 # Users arrive at this rate unless told otherwise: a realistic ramp, not a login storm. Each login is
 # ~55 ms of scrypt: 20 at once queue for over a second on auth, and a naive stack (1 s timeouts, immediate
@@ -158,12 +156,13 @@ class LoadGenerator:
         """
         budget = timeout_s + self.control.users / self.control.spawn_rate
         deadline = time.monotonic() + budget
-        seen = _UsersSeen(self.run_dir / REQUESTS_CSV)
+        requests, seen = RequestsReader(self.run_dir / REQUESTS_FILE), set[str]()  # read from where it was
         # Rows name accounts, and creators share accounts: count the distinct accounts these users take.
         expected = len({account(n % MAX_USERS)[0] for n in range(self.control.users)})
         while time.monotonic() < deadline:
             self._check_alive()
-            if seen.count() >= expected:
+            seen.update(row.user for row in requests.read_new())
+            if len(seen) >= expected:
                 return
             time.sleep(0.2)  # poll interval
         raise RuntimeError_(f"the load generator's users did not all start within {budget:g}s")
@@ -184,50 +183,3 @@ class LoadGenerator:
                 proc.wait()
         except ProcessLookupError:
             pass
-
-
-class _UsersSeen:
-    """Distinct users in requests.csv, read incrementally (a big run's file is re-read from where it was)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.users: set[str] = set()
-        self.user_column: int | None = None
-
-    def count(self) -> int:
-        if not self.path.exists():
-            return 0
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            chunk = f.read()
-        complete = chunk[: chunk.rfind(b"\n") + 1]  # a row being written is read next time
-        self.offset += len(complete)
-        for row in csv.reader(io.StringIO(complete.decode("utf-8", errors="replace"))):
-            if self.user_column is None:
-                self.user_column = row.index("user") if "user" in row else 1
-            elif len(row) > self.user_column:
-                self.users.add(row[self.user_column])
-        return len(self.users)
-
-
-def read_rows(run_dir: Path, finished_since: float = 0.0) -> list[dict]:
-    """Rows of requests that finished at or after `finished_since` (a row is written when one finishes)."""
-    path = run_dir / REQUESTS_CSV
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return [
-            row for row in csv.DictReader(f)
-            if row.get("latency_ms") and float(row["t"]) + float(row["latency_ms"]) / 1000 >= finished_since
-        ]
-
-
-def window_stats(rows: list[dict]) -> dict[str, tuple[int, int]]:
-    """dc -> (feed requests, feed successes) in the rows given: the live ticker's numbers."""
-    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
-        if row["action"] == "feed":
-            stats[row["dc"]][0] += 1
-            stats[row["dc"]][1] += row["ok"] == "1"
-    return {dc: (n, ok) for dc, (n, ok) in stats.items()}

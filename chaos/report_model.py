@@ -8,16 +8,6 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 ACTION_ORDER = ("login", "feed", "view", "upload", "earnings")
-SYMPTOMS = {  # field -> label, in display order
-    "zero_view_displays": "zero-view displays",
-    "stale_feeds": "feeds with stale/unavailable views",
-    "stale_items": "stale/unavailable view counts",
-    "earnings_missing": "earnings missing",
-    "failed_logins": "failed logins",
-    "failed_uploads": "failed uploads",
-    "repeated_feeds": "repeated feeds",
-    "generic_feeds": "generic feeds",
-}
 
 
 class ActionStats(BaseModel):
@@ -28,17 +18,6 @@ class ActionStats(BaseModel):
     p99_ms: float | None
 
 
-class Symptoms(BaseModel):
-    zero_view_displays: int = 0
-    stale_feeds: int = 0
-    stale_items: int = 0
-    earnings_missing: int = 0
-    failed_logins: int = 0
-    failed_uploads: int = 0
-    repeated_feeds: int = 0
-    generic_feeds: int = 0
-
-
 class PhaseSummary(BaseModel):
     phase: str
     t_start: float
@@ -47,7 +26,7 @@ class PhaseSummary(BaseModel):
     success_rate: float | None
     actions: dict[str, ActionStats]
     by_dc: dict[str, dict[str, ActionStats]]  # dc -> action -> stats
-    symptoms: Symptoms
+    symptoms: dict[str, int]  # symptom name -> count, in the order of services/common/symptoms.py
     attempts: int
     calls: int
     retry_amplification: float | None  # attempts / calls, None when no calls

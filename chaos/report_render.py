@@ -6,7 +6,8 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from chaos.report_model import ACTION_ORDER, SYMPTOMS, ActionStats, PhaseSummary, RunSummary
+from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary
+from services.common.symptoms import SYMPTOMS
 
 Metric = Callable[[PhaseSummary | None], str]
 
@@ -45,9 +46,9 @@ def _label(action: str, dc: str | None) -> str:
 
 
 def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
-    metrics: list[tuple[str, Metric]] = [
-        (label, lambda p, f=field: "-" if p is None else str(getattr(p.symptoms, f)))
-        for field, label in SYMPTOMS.items()
+    metrics: list[tuple[str, Metric]] = [  # a summary saved before a symptom was added has "-" for it
+        (s.title, lambda p, name=s.name: "-" if p is None or name not in p.symptoms else str(p.symptoms[name]))
+        for s in SYMPTOMS
     ]
     metrics.append(("attempts per call (answered)", lambda p: "-" if p is None else fmt_amp(p.retry_amplification)))
     metrics.append(("attempts per user action", lambda p: "-" if p is None or p.attempts_per_request is None

@@ -124,7 +124,7 @@ EDGE_TRY_TIMEOUT_S = 0.5
 # Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
 RETRYABLE = {"feed", "earnings", "login", "view"}
 try:
-    REQUESTS = records.CsvRecorder(RUN_DIR / "requests.csv", records.REQUEST_COLUMNS)
+    REQUESTS = records.CsvRecorder(RUN_DIR / records.REQUESTS_FILE, records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
     UPLOADS = records.CsvRecorder(RUN_DIR / "uploads.csv", records.UPLOAD_COLUMNS)
 except (OSError, ValueError) as exc:
@@ -310,11 +310,11 @@ class BlackoutUser(HttpUser):
                 return ok, error, {}
             items = body["items"]
             ids = records.feed_video_ids(items)
-            extra = {
-                "zero_views": KNOWLEDGE.zero_views(items),
+            extra = {  # the recorded symptoms of services/common/symptoms.py a feed can show
+                "zero_view_displays": KNOWLEDGE.zero_views(items),
                 "stale_views": records.count_stale_views(items),
-                "repeated_feed": int(records.is_repeated_feed(self.last_feed_ids, ids)),
-                "generic_feed": int(records.is_generic_feed(items)),
+                "repeated_feeds": int(records.is_repeated_feed(self.last_feed_ids, ids)),
+                "generic_feeds": int(records.is_generic_feed(items)),
             }
             self.last_feed_ids = ids
             return True, "", extra

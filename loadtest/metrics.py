@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from services.common.symptoms import RECORDED
+
 PORT_ENV = "BLACKOUT_LOCUST_METRICS_PORT"
 PORT_FILES = "locust-metrics-*.port"
 # Timeouts reach 10 s in the naive profile: the top buckets keep the outage's tail visible.
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30)
-SYMPTOM_COLUMNS = ("zero_views", "stale_views", "earnings_missing", "repeated_feed", "generic_feed")
 
 
 class Recorder(Protocol):
@@ -50,7 +51,7 @@ class UserMetrics:
         action, dc = str(row["action"]), str(row["dc"])
         self.requests.labels(action, dc, outcome(row)).inc()
         self.latency.labels(action, dc).observe(float(row["latency_ms"]) / 1000.0)
-        for symptom in SYMPTOM_COLUMNS:
+        for symptom in RECORDED:  # the label is the symptom's name, as in requests.csv
             n = int(row.get(symptom) or 0)
             if n:
                 self.symptoms.labels(dc, symptom).inc(n)

@@ -2,7 +2,8 @@
 
 Three CSV files live in the run directory, appended to by every locust process of the run:
 
-* ``requests.csv`` -- one row per user request (``REQUEST_COLUMNS``);
+* ``requests.csv`` -- one row per user request (``REQUEST_COLUMNS``: a column per recorded symptom of
+  services/common/symptoms.py; loadtest/requests_reader.py reads it);
 * ``writes.csv`` -- one row per view write, for a later Jepsen-style audit (``WRITE_COLUMNS``);
 * ``uploads.csv`` -- one row per upload, for the same audit (``UPLOAD_COLUMNS``).
 
@@ -19,10 +20,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from services.common.symptoms import RECORDED
+
+REQUESTS_FILE = "requests.csv"
 REQUEST_COLUMNS: tuple[str, ...] = (
-    "t", "user", "dc", "action", "ok", "status", "latency_ms", "tries", "attempts", "calls",
-    "zero_views", "stale_views", "earnings_missing", "repeated_feed", "generic_feed", "error",
-)
+    "t", "user", "dc", "action", "ok", "status", "latency_ms", "tries", "attempts", "calls", *RECORDED, "error",
+)  # fmt: skip
 WRITE_COLUMNS: tuple[str, ...] = (
     "event_id", "user", "dc", "video_id", "t_sent", "t_done", "outcome", "status",
 )
@@ -321,9 +324,9 @@ class CsvRecorder:
 def request_row(**fields: Any) -> dict[str, Any]:
     """A ``requests.csv`` row with defaults (0 / empty) for every symptom column not given."""
     row: dict[str, Any] = {
-        "ok": 0, "status": 0, "latency_ms": 0.0, "tries": 1, "attempts": 0, "calls": 0, "zero_views": 0,
-        "stale_views": 0, "earnings_missing": 0, "repeated_feed": 0, "generic_feed": 0, "error": "",
-    }
+        "ok": 0, "status": 0, "latency_ms": 0.0, "tries": 1, "attempts": 0, "calls": 0, **dict.fromkeys(RECORDED, 0),
+        "error": "",
+    }  # fmt: skip
     unknown = set(fields) - set(REQUEST_COLUMNS)
     if unknown:
         raise ValueError(f"unknown requests.csv columns {sorted(unknown)}")

@@ -17,6 +17,7 @@ import yaml
 
 from chaos.audit.ledger import UploadWrite, ViewWrite, upload_writes, view_writes
 from chaos.audit.state import CatalogState, RunState, ViewsState, read_run
+from chaos.journal import Journal
 
 AUDIT_FILE = "audit.json"
 
@@ -234,15 +235,8 @@ def _earnings(state: RunState, converged_at: float) -> tuple[int, int, int]:
 
 
 def _end_time(run_dir: Path, state: RunState) -> float:
-    journal = run_dir / "journal.jsonl"
-    if journal.exists():
-        lines = [line for line in journal.read_text().splitlines() if line.strip()]
-        for line in reversed(lines):
-            try:
-                return float(json.loads(line)["t"])
-            except (ValueError, KeyError, TypeError):
-                continue
-    return _converged_at(state)
+    events = Journal(run_dir).read()
+    return events[-1]["t"] if events else _converged_at(state)
 
 
 def write_audit(audit: Audit, run_dir: Path) -> Path:

@@ -6,15 +6,7 @@ from dataclasses import asdict, dataclass
 
 from chaos.engine.scenario import Hypothesis, Probe
 from chaos.report_model import percentile
-
-# symptom -> how a row shows it
-_SYMPTOM_COLUMNS = {
-    "zero_view_displays": "zero_views",
-    "stale_views": "stale_views",
-    "earnings_missing": "earnings_missing",
-    "repeated_feeds": "repeated_feed",
-    "generic_feeds": "generic_feed",
-}
+from loadtest.requests_reader import RequestRow
 
 
 @dataclass
@@ -52,22 +44,17 @@ class Check:
                 "probes": [p.to_data() for p in self.probes]}  # fmt: skip
 
 
-def finished_between(rows: Iterable[dict], start: float, end: float, started_after: float = 0.0) -> list[dict]:
+def finished_between(rows: Iterable[RequestRow], start: float, end: float,
+                     started_after: float = 0.0) -> list[RequestRow]:  # fmt: skip
     """Rows of requests that started at/after ``started_after`` and finished within [start, end)."""
-    chosen = []
-    for row in rows:
-        t = float(row["t"])
-        done = t + float(row["latency_ms"]) / 1000
-        if start <= done < end and t >= started_after:
-            chosen.append(row)
-    return chosen
+    return [r for r in rows if start <= r.finished < end and r.t >= started_after]
 
 
 # Fewer finished requests than this share of the steady state's rate: users are not being answered.
 STARVED_SHARE = 0.5
 
 
-def check(hypothesis: Hypothesis, rows: list[dict], t: float, phase: str, window: tuple[float, float],
+def check(hypothesis: Hypothesis, rows: list[RequestRow], t: float, phase: str, window: tuple[float, float],
           steady_rates: dict[str, float] | None = None) -> Check:  # fmt: skip
     """``steady_rates``: probe -> requests/s seen before the first fault. A success-rate probe whose requests
     stopped finishing (they hang on a dark data center) deviates instead of having "no data"."""
@@ -88,30 +75,26 @@ def steady_rates(before: Check) -> dict[str, float]:
     return {p.probe: p.requests / seconds for p in before.probes}
 
 
-def evaluate(probe: Probe, rows: list[dict], min_requests: int) -> ProbeResult:
+def evaluate(probe: Probe, rows: list[RequestRow], min_requests: int) -> ProbeResult:
     label = probe.label()
     if not rows:
         return ProbeResult(label, "no data", None, "", 0)
     if probe.symptom is not None:
         name, limit = probe.symptom.name, probe.symptom.max
-        if name in _SYMPTOM_COLUMNS:
-            value = sum(int(r[_SYMPTOM_COLUMNS[name]] or 0) for r in rows)
-        else:
-            action = "login" if name == "failed_logins" else "upload"
-            value = sum(1 for r in rows if r["action"] == action and r["ok"] != "1")
+        value = sum(r.symptom(name) for r in rows)
         status = "held" if value <= limit else "deviated"
         return ProbeResult(label, status, value, f"<= {limit}", len(rows), str(value))
     where = probe.success_rate or probe.p99
     assert where is not None
-    chosen = [r for r in rows if (where.action is None or r["action"] == where.action)
-              and (where.dc is None or r["dc"] == where.dc)]  # fmt: skip
+    chosen = [r for r in rows if (where.action is None or r.action == where.action)
+              and (where.dc is None or r.dc == where.dc)]  # fmt: skip
     if len(chosen) < min_requests:
         return ProbeResult(label, "no data", None, "", len(chosen))
     if probe.success_rate is not None:
-        rate = sum(1 for r in chosen if r["ok"] == "1") / len(chosen)
+        rate = sum(1 for r in chosen if r.ok) / len(chosen)
         status = "held" if rate >= probe.success_rate.min else "deviated"
         return ProbeResult(label, status, round(rate, 4), f">= {probe.success_rate.min}", len(chosen), f"{rate:.0%}")
     assert probe.p99 is not None
-    p99 = percentile([float(r["latency_ms"]) for r in chosen], 99)
+    p99 = percentile([r.latency_ms for r in chosen], 99)
     status = "held" if p99 is not None and p99 <= probe.p99.max_ms else "deviated"
     return ProbeResult(label, status, p99, f"<= {probe.p99.max_ms:g} ms", len(chosen), f"{p99:.0f} ms")

@@ -9,21 +9,22 @@ from rich.table import Table
 from rich.text import Text
 
 from chaos.report_model import percentile
+from loadtest.requests_reader import RequestRow
 
 
-def view(phase: str, elapsed_s: float, duration_s: float, rows: list[dict], window_s: float,
+def view(phase: str, elapsed_s: float, duration_s: float, rows: list[RequestRow], window_s: float,
          faults: list[str], verdict: bool | None) -> Group:  # fmt: skip
     """``rows``: requests.csv rows that finished in the last ``window_s``."""
-    by_dc: dict[str, list[dict]] = defaultdict(list)
+    by_dc: dict[str, list[RequestRow]] = defaultdict(list)
     for row in rows:
-        by_dc[row["dc"]].append(row)
+        by_dc[row.dc].append(row)
     table = Table(title=f"what users saw, last {window_s:g} s", title_justify="left")
     for column in ("data center", "requests", "success", "p99"):
         table.add_column(column, justify="left" if column == "data center" else "right")
     for dc, chosen in sorted(by_dc.items()):
-        ok = sum(1 for r in chosen if r["ok"] == "1")
+        ok = sum(1 for r in chosen if r.ok)
         rate = ok / len(chosen)
-        p99 = percentile([float(r["latency_ms"]) for r in chosen], 99)
+        p99 = percentile([r.latency_ms for r in chosen], 99)
         style = "green" if rate >= 0.95 else "yellow" if rate >= 0.8 else "red"
         table.add_row(dc, str(len(chosen)), f"[{style}]{rate:.0%}[/]", "-" if p99 is None else f"{p99:.0f} ms")
     mark = {True: "[green]holds[/]", False: "[red]deviated[/]", None: "[dim]not checked yet[/]"}[verdict]

@@ -7,16 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chaos.faults.model import Action, Duration, parse_action, parse_duration
+from services.common import symptoms
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
-ACTIONS = ("login", "feed", "view", "upload", "earnings")
-SYMPTOM_NAMES = ("zero_view_displays", "stale_views", "earnings_missing", "repeated_feeds", "generic_feeds",
-                 "failed_logins", "failed_uploads")  # fmt: skip
 
 
 class _Model(BaseModel):
@@ -40,9 +38,13 @@ class P99(Where):
 
 
 class Symptom(_Model):
-    name: Literal["zero_view_displays", "stale_views", "earnings_missing", "repeated_feeds", "generic_feeds",
-                  "failed_logins", "failed_uploads"]  # fmt: skip
+    name: str  # one of services/common/symptoms.py
     max: int = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return symptoms.symptom(name).name  # an unknown name is refused with the list of known ones
 
 
 class Probe(_Model):

@@ -18,8 +18,9 @@ from chaos.engine.plan import Plan, Step
 from chaos.engine.scenario import Scenario
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
-from chaos.loadgen import read_rows
 from chaos.runtime.base import Runtime
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import RequestRow, RequestsReader
 
 TICK_S = 1.0
 CHECK_EVERY_S = 2.0
@@ -31,13 +32,14 @@ class Walk:
     def __init__(self, scenario: Scenario, plan: Plan, runtime: Runtime, injector: FaultInjector, journal: Journal,
                  doc: JournalDoc, console: Console, stop: threading.Event, run_dir: Path) -> None:  # fmt: skip
         self.scenario, self.plan, self.runtime, self.injector = scenario, plan, runtime, injector
-        self.run_dir = run_dir
         self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
         self.hyp = scenario.hypothesis
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
         self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
         self.pending: list[Future] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
+        self.requests = RequestsReader(run_dir / REQUESTS_FILE)
+        self.recent: list[RequestRow] = []  # requests finished within the last window: all a check looks at
 
     def run(self) -> None:
         t0 = time.time()
@@ -137,7 +139,7 @@ class Walk:
             self._print_tick(now, result)
 
     def _check(self, now: float, phase: str, window: tuple[float, float], started_after: float = 0.0) -> Check:
-        rows = finished_between(read_rows(self.run_dir), *window, started_after=started_after)
+        rows = finished_between(self._recent(now), *window, started_after=started_after)
         result = check(self.hyp, rows, now, phase, window, self.rates)
         self.journal.record("hypothesis", phase=phase, met=result.met,
                             probes=[p.to_data() for p in result.probes])  # fmt: skip
@@ -153,9 +155,14 @@ class Walk:
         self.console.print(f"  {result.phase:>8} hypothesis {mark}: {shown}")
 
     def _redraw(self, now: float, t0: float, phase: str) -> None:
-        rows = finished_between(read_rows(self.run_dir), now - self.hyp.window, now)
+        rows = finished_between(self._recent(now), now - self.hyp.window, now)
         self.live.update(view(phase, now - t0, self.scenario.duration, rows, self.hyp.window,
                               self.injector.active_ids(), self.last_met), refresh=True)  # fmt: skip
+
+    def _recent(self, now: float) -> list[RequestRow]:
+        """The rows that finished within the window before ``now``, the file read only from where it was."""
+        self.recent = [r for r in self.recent + self.requests.read_new() if r.finished >= now - self.hyp.window]
+        return self.recent
 
     def _snapshot(self, phase: str) -> None:
         """Every running instance's counters as a phase starts: the report's retry amplification."""

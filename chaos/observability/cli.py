@@ -30,8 +30,8 @@ def cmd_prometheus(args: argparse.Namespace) -> int:
 
 
 def run_window(run_dir: Path) -> tuple[float, float] | None:
-    times = [float(event["t"]) for event in Journal(run_dir).read() if "t" in event]
-    return (min(times), max(times)) if times else None
+    events = Journal(run_dir).read()  # in time order
+    return (events[0]["t"], events[-1]["t"]) if events else None
 
 
 def _clock(t: float) -> str:

@@ -16,14 +16,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from chaos.observability.run_record import SYMPTOMS, RunRecord, load_run, percentile, series  # noqa: E402
+from chaos.observability.run_record import RunRecord, load_run, percentile, series  # noqa: E402
 from services.common.errors import BlackoutError  # noqa: E402
+from services.common.symptoms import SYMPTOMS  # noqa: E402
 
 PICTURE, NOTES = "timeline.png", "report.md"
 SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
 TIMELINE_EVENTS = {"start", "load-start", "phase", "power-off", "power-on", "fault-on", "fault-off", "profile",
                    "hypothesis", "recovered", "aborted", "end"}  # fmt: skip
-SYMPTOM_NAMES = ("zero-view displays", "stale/unavailable counts", "earnings missing", "repeated feeds", "generic feeds")
 RECOVERED_SHARE = 0.95  # users count as recovered once success is back to 95% of the baseline's
 
 
@@ -167,11 +167,12 @@ def notes(record: RunRecord) -> str:
         lat = [r.latency_ms for r in rs]
         out.append(f"| {phase} | {dc} | {len(rs)} | {_pct(sum(r.ok for r in rs), len(rs))} | "
                    f"{_ms(percentile(lat, 0.5))} | {_ms(percentile(lat, 0.99))} |")  # fmt: skip
-    out += ["", "## What users saw", "", "| phase | dc | failed actions | " + " | ".join(SYMPTOM_NAMES) + " |",
+    titles = " | ".join(s.title for s in SYMPTOMS)
+    out += ["", "## What users saw", "", f"| phase | dc | failed actions | {titles} |",
             "|---|---|---|" + "---:|" * len(SYMPTOMS)]  # fmt: skip
     for phase, dc, rs in rows:
         failed = _failed_actions(rs)
-        sums = [sum(r.symptoms[i] for r in rs) for i in range(len(SYMPTOMS))]
+        sums = [sum(r.symptom(s.name) for r in rs) for s in SYMPTOMS]
         out.append(f"| {phase} | {dc} | {failed} | " + " | ".join(str(s) for s in sums) + " |")
     out += ["", "## Detection and recovery", "", *detection_and_recovery(record), ""]
     out += verdict_and_audit(record.run_dir)

@@ -1,5 +1,6 @@
 """A finished run as the post-mortem needs it, read from the run directory alone: what users saw
-(``requests.csv``, see loadtest/records.py) and when things happened (``journal.jsonl``).
+(``requests.csv``, read by loadtest/requests_reader.py) and when things happened (``journal.jsonl``, read
+by chaos/journal.py).
 
 Power windows come from ``power-off``/``power-on`` events per data center; fault windows from
 ``fault-on``/``fault-off`` (a power cut made by the fault injector is drawn once, as power). A window
@@ -7,29 +8,15 @@ still open at the end of the journal closes at the run's end.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common.errors import ConfigError, UsageError
-
-REQUESTS_FILE = "requests.csv"
-JOURNAL_FILE = "journal.jsonl"
-SYMPTOMS = ("zero_views", "stale_views", "earnings_missing", "repeated_feed", "generic_feed")
-_NEEDED = ("t", "dc", "action", "ok", "latency_ms")
-
-
-@dataclass(frozen=True)
-class Request:
-    t: float
-    dc: str
-    action: str
-    ok: bool
-    latency_ms: float
-    symptoms: tuple[int, ...]  # in SYMPTOMS order
+from chaos.journal import JOURNAL, Event, read_events
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import RequestRow, read_all
+from services.common.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -43,8 +30,8 @@ class Window:
 @dataclass
 class RunRecord:
     run_dir: Path
-    requests: list[Request]
-    events: list[dict]
+    requests: list[RequestRow]
+    events: list[Event]
     windows: list[Window]
     phases: list[tuple[str, float]]  # (name, start) in order
     start: float
@@ -60,59 +47,15 @@ class RunRecord:
 
 
 def load_run(run_dir: Path) -> RunRecord:
-    requests = read_requests(run_dir / REQUESTS_FILE)
-    events = read_journal(run_dir / JOURNAL_FILE)
-    times = [float(e["t"]) for e in events] + [r.t for r in requests]
+    requests = read_all(run_dir / REQUESTS_FILE)
+    events = read_events(run_dir / JOURNAL)
+    times = [e["t"] for e in events] + [r.t for r in requests]
     if not times:
-        raise UsageError(f"{run_dir}: neither {REQUESTS_FILE} nor {JOURNAL_FILE} holds anything to report")
-    start, end = min(times), max(times + [r.t + r.latency_ms / 1000.0 for r in requests])
-    phases = [(str(e.get("phase")), float(e["t"])) for e in events if e.get("event") == "phase"]
-    meta = next((e for e in events if e.get("event") == "start"), {})
+        raise UsageError(f"{run_dir}: neither {REQUESTS_FILE} nor {JOURNAL} holds anything to report")
+    start, end = min(times), max(times + [r.finished for r in requests])
+    phases = [(str(e.get("phase")), e["t"]) for e in events if e["event"] == "phase"]
+    meta = next((e for e in events if e["event"] == "start"), {})
     return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta)
-
-
-def read_requests(path: Path) -> list[Request]:
-    if not path.exists():
-        raise UsageError(f"{path}: not found (a run directory holds the requests.csv its load generator wrote)")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in _NEEDED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfigError(str(path), f"column(s) {', '.join(missing)} missing from the header")
-        return [_request(row, path, line) for line, row in enumerate(reader, start=2)]
-
-
-def _request(row: dict, path: Path, line: int) -> Request:
-    try:
-        return Request(
-            t=_finite(row["t"]), dc=row["dc"], action=row["action"], ok=row["ok"] == "1",
-            latency_ms=_finite(row["latency_ms"]), symptoms=tuple(int(row.get(s) or 0) for s in SYMPTOMS),
-        )  # fmt: skip
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{path}:{line}", f"unreadable row ({exc})") from None
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
-
-
-def read_journal(path: Path) -> list[dict]:
-    if not path.exists():
-        raise UsageError(f"{path}: not found (every run writes its journal there)")
-    events = []
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            event = json.loads(text)
-            float(event["t"])
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{path}:{line}", "not a JSON object with a numeric field 't'") from None
-        events.append(event)
-    return sorted(events, key=lambda e: float(e["t"]))
 
 
 def fault_kind(event: dict) -> str:
@@ -162,7 +105,7 @@ def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
     """data center -> success ratio and p99 per time bin (by request start). Every bin from the first
     request to the run's end is there: a bin where no request started has None (users were stuck
     waiting, or gone), so a picture shows a gap instead of a line drawn across it."""
-    grouped: dict[str, dict[int, list[Request]]] = {}
+    grouped: dict[str, dict[int, list[RequestRow]]] = {}
     for r in record.requests:
         grouped.setdefault(r.dc, {}).setdefault(int((r.t - record.start) // width_s), []).append(r)
     last = int((record.end - record.start) // width_s)
@@ -172,7 +115,7 @@ def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
     return result
 
 
-def _bin(n: int, width_s: float, rs: list[Request]) -> Bin:
+def _bin(n: int, width_s: float, rs: list[RequestRow]) -> Bin:
     if not rs:
         return Bin((n + 0.5) * width_s, 0, None, None)
     return Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99))

@@ -12,10 +12,11 @@ from typing import Any
 from chaos.controller import Controller
 from chaos.engine.scenario import load_scenario
 from chaos.faults.injector import PROFILES
-from chaos.loadgen import read_rows
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.hidden import HiddenFault, draw
 from chaos.workshop.score import Score, lost_writes, score
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import RequestsReader
 from services.common.errors import ConflictError, UsageError
 from services.common.policy import load_profile
 
@@ -143,7 +144,8 @@ class Exercise:
         run = self.controller.run_state().get("result") or {}
         run_dir = Path(run["run_dir"]) if run.get("run_dir") else None
         hyp = load_scenario(self.hidden.path).hypothesis
-        rows = read_rows(run_dir) if run_dir else []
+        # what users saw until the run stopped (nothing, when it stopped before its load started)
+        rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
         onset = self.onset if self.onset is not None and self.onset <= ended else None
         panic_at = next((a["t"] for a in self.actions if a["action"] == "panic" and a["status"] == "succeeded"), None)
         result: Score = score(hyp, rows, onset, ended, [d["t"] for d in self.declarations],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
+from loadtest.requests_reader import RequestRow
 
 CHECK_EVERY_S = 2.0
 AUDIT_FILE = "audit.json"  # chaos/audit's record of a run
@@ -47,7 +48,8 @@ class Score:
         return asdict(self)
 
 
-def timeline_checks(hyp: Hypothesis, rows: list[dict], onset: float, end: float) -> list[tuple[float, bool | None]]:
+def timeline_checks(hyp: Hypothesis, rows: list[RequestRow], onset: float,
+                    end: float) -> list[tuple[float, bool | None]]:  # fmt: skip
     """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's rates spot starved windows."""
     before = check(hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before",
                    (onset - hyp.window, onset))  # fmt: skip
@@ -61,13 +63,13 @@ def timeline_checks(hyp: Hypothesis, rows: list[dict], onset: float, end: float)
     return checks
 
 
-def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, declarations: list[float],
+def score(hyp: Hypothesis, rows: list[RequestRow], onset: float | None, end: float, declarations: list[float],
           lost_writes: int | None = None, panic_at: float | None = None) -> Score:  # fmt: skip
     if onset is None:  # the fault never came (ended early): nothing to detect, every declaration a false alarm
         return Score(None, None, None, False, 0, 0, 0, 0, lost_writes, len(declarations),
                      START - FALSE_ALARM * len(declarations))  # fmt: skip
     # Checks stop with the users: after the load ends every window would look starved (deviated)
-    last_answer = max((float(r["t"]) + float(r["latency_ms"]) / 1000 for r in rows), default=onset)
+    last_answer = max((r.finished for r in rows), default=onset)
     checks = timeline_checks(hyp, rows, onset, min(end, last_answer))
     hurt_at = next((t for t, met in checks if met is False), None)
     mitigated = recovered = None
@@ -83,8 +85,8 @@ def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, de
             recovered = recovered if recovered is not None and recovered < panic_at else panic_at
     detected = next((t for t in sorted(declarations) if t >= onset), None)
     false_alarms = sum(1 for t in declarations if t < onset)
-    after_onset = [r for r in rows if float(r["t"]) >= onset]
-    failed = sum(1 for r in after_onset if r["ok"] != "1")
+    after_onset = [r for r in rows if r.t >= onset]
+    failed = sum(1 for r in after_onset if not r.ok)
     expected, unserved = missing(rows, onset, min(end, last_answer), failed)
     seconds = {name: (None if t is None else round(t - onset, 1))
                for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))}  # fmt: skip
@@ -99,10 +101,10 @@ def score(hyp: Hypothesis, rows: list[dict], onset: float | None, end: float, de
                  failed, expected, unserved, lost_writes, false_alarms, max(0, round(points)))  # fmt: skip
 
 
-def missing(rows: list[dict], onset: float, until: float, failed: int) -> tuple[int, int]:
+def missing(rows: list[RequestRow], onset: float, until: float, failed: int) -> tuple[int, int]:
     """(expected, unserved) after the onset: a failed request writes a row, a request that hangs on a dark data
     center writes none until it gives up, so the baseline's rate says how many answers users were owed."""
-    done = [(float(r["t"]) + float(r["latency_ms"]) / 1000, r["ok"] == "1") for r in rows]
+    done = [(r.finished, r.ok) for r in rows]
     start = max(min((d for d, _ in done), default=onset), onset - BASELINE_S)
     rate = sum(1 for d, _ in done if start <= d < onset) / (onset - start) if onset > start else 0.0
     expected = round(rate * max(0.0, until - onset))

@@ -2,22 +2,21 @@
 control room's charts draw. Read incrementally (only the bytes appended since the last call)."""
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from collections import defaultdict, deque
 from pathlib import Path
 
 from chaos.report_model import percentile
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import RequestsReader
 
-REQUESTS_CSV = "requests.csv"
 KEEP_S = 600.0  # rows older than this are dropped: the page shows at most the last few minutes
 
 
 def current_run_dir(runs_root: Path) -> Path | None:
     """The run whose users are being served now: the newest run directory with a requests.csv."""
     newest: tuple[float, Path] | None = None
-    for path in runs_root.glob(f"*/{REQUESTS_CSV}"):
+    for path in runs_root.glob(f"*/{REQUESTS_FILE}"):
         try:
             mtime = path.stat().st_mtime
         except OSError:
@@ -29,39 +28,19 @@ def current_run_dir(runs_root: Path) -> Path | None:
 
 class RequestWindow:
     def __init__(self) -> None:
-        self._file: Path | None = None
-        self._offset = 0
-        self._header: list[str] | None = None
-        self._partial = ""
+        self._requests: RequestsReader | None = None
         self._rows: deque[tuple[float, str, bool, float]] = deque()  # (finished at, dc, ok, latency ms)
         self._lock = threading.Lock()
 
     def follow(self, run_dir: Path | None) -> None:
-        path = run_dir / REQUESTS_CSV if run_dir else None
+        path = run_dir / REQUESTS_FILE if run_dir else None
         with self._lock:
-            if path != self._file:
-                self._file, self._offset, self._header, self._partial = path, 0, None, ""
+            if path != (self._requests.path if self._requests else None):
+                self._requests = RequestsReader(path) if path else None
                 self._rows.clear()
-            if path is None or not path.exists():
+            if self._requests is None:
                 return
-            with path.open("rb") as f:
-                f.seek(self._offset)
-                chunk = f.read()
-            self._offset += len(chunk)
-            text = self._partial + chunk.decode(errors="replace")
-            lines = text.split("\n")
-            self._partial = lines.pop()  # a line still being written
-            for record in csv.reader(io.StringIO("\n".join(lines))):
-                if self._header is None:
-                    self._header = record
-                    continue
-                row = dict(zip(self._header, record))
-                try:
-                    latency = float(row["latency_ms"])
-                    done = float(row["t"]) + latency / 1000
-                except (KeyError, ValueError):
-                    continue
-                self._rows.append((done, row.get("dc", "?"), row.get("ok") == "1", latency))
+            self._rows.extend((r.finished, r.dc, r.ok, r.latency_ms) for r in self._requests.read_new())
             if self._rows:
                 newest = max(r[0] for r in list(self._rows)[-50:])
                 while self._rows and self._rows[0][0] < newest - KEEP_S:

@@ -1,7 +1,8 @@
 """What users are shown instead of the truth, counted at the gateway where it is produced.
 
 Labels are closed sets (anything unexpected counts as ``other``): no user or video ids, so the number
-of series stays fixed however many users and videos there are.
+of series stays fixed however many users and videos there are. The values that mean a symptom come from
+the registry (services/common/symptoms.py), the healthy ones are listed here.
 """
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from services.common import symptoms
 from services.common.metrics import EARNINGS_SERVED, FEED_ITEMS
 
-SOURCES = frozenset({"personalized", "trending", "cached", "generic"})
-VIEW_STATUSES = frozenset({"ok", "stale", "unavailable"})
-EARNINGS_STATUSES = frozenset({"ok", "stale", "unavailable"})
+SOURCES = frozenset({"personalized", "trending", "cached"}) | symptoms.served_values(symptoms.FEED_ITEMS, "source")
+VIEW_STATUSES = frozenset({"ok"}) | symptoms.served_values(symptoms.FEED_ITEMS, "views_status")
+# stale earnings still show an amount: no symptom, but a label of its own
+EARNINGS_STATUSES = frozenset({"ok", "stale"}) | symptoms.served_values(symptoms.EARNINGS_SERVED, "status")
+ZERO = "zero"  # a failed view count read shown as 0 (the item claims ok): zero_view_displays
 
 
 def feed_item_labels(item: Mapping[str, Any], faked_zero: bool = False) -> tuple[str, str]:
     """(source, views_status) of one item; ``faked_zero``: a failed read shown as 0 views (status says ok)."""
     source = item.get("source")
-    status = "zero" if faked_zero else item.get("views_status")
+    status = ZERO if faked_zero else item.get("views_status")
     return (
         source if source in SOURCES else "other",
-        status if status == "zero" or status in VIEW_STATUSES else "other",
+        status if status in VIEW_STATUSES else "other",
     )
 
 

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from chaos.amplification import attach, service_attempts
+from loadtest.requests_reader import RequestRow
 
 
 def snap(phase: str, **instances: tuple[str, float, float]) -> dict:
@@ -23,6 +24,10 @@ def test_service_attempts_are_counter_increases_and_a_restart_counts_from_zero()
     assert service_attempts(events, "west") == {"baseline": 107, "outage": 600, "recovery": 50}
 
 
+def tried(tries: int, dc: str) -> RequestRow:
+    return RequestRow(t=0, dc=dc, action="feed", ok=True, latency_ms=1, tries=tries)
+
+
 def phases(*names: str) -> list[SimpleNamespace]:
     return [SimpleNamespace(phase=p, attempts_per_request=None, amplification=None, amplification_by_dc={}) for p in names]
 
@@ -32,8 +37,8 @@ def test_amplification_counts_the_apps_tries_too_and_compares_with_the_baseline(
               snap("recovery", gw=("east", 1, 1400)), snap("end", gw=("east", 1, 1400))]
     summary = phases("baseline", "outage", "recovery")
     rows = {
-        "baseline": [{"tries": 1, "dc": "east"}] * 100,  # (200 + 100) / 100 = 3 per action
-        "outage": [{"tries": 3, "dc": "east"}] * 50,  # (1200 + 150) / 50 = 27 per action
+        "baseline": [tried(1, "east")] * 100,  # (200 + 100) / 100 = 3 per action
+        "outage": [tried(3, "east")] * 50,  # (1200 + 150) / 50 = 27 per action
         "recovery": [],  # no user actions: no ratio
     }
     attach(summary, rows, events)
@@ -47,8 +52,8 @@ def test_per_data_center_amplification_uses_its_instances_and_its_users():
               snap("end", w=("west", 1, 1000))]  # east went dark during the outage
     summary = phases("baseline", "outage")
     rows = {
-        "baseline": [{"tries": 1, "dc": "east"}] * 50 + [{"tries": 1, "dc": "west"}] * 50,
-        "outage": [{"tries": 3, "dc": "east"}] * 10 + [{"tries": 1, "dc": "west"}] * 50,
+        "baseline": [tried(1, "east")] * 50 + [tried(1, "west")] * 50,
+        "outage": [tried(3, "east")] * 10 + [tried(1, "west")] * 50,
     }
     attach(summary, rows, events)
     assert summary[1].amplification_by_dc["west"] == pytest.approx(((900 + 50) / 50) / 3)

@@ -66,9 +66,9 @@ def run_dir(tmp_path: Path) -> Path:
     outage = [
         _row(T0 + 10.0, "feed", ok=0, status=0, latency=10000.0, attempts=0, calls=0),  # starts exactly at the mark
         _row(T0 + 11, "feed", ok=0, latency=3000.0, attempts=3, calls=1),
-        _row(T0 + 12, "feed", dc="dc-west", latency=20.0, attempts=2, calls=2, zero_views=3, stale_views=4),
+        _row(T0 + 12, "feed", dc="dc-west", latency=20.0, attempts=2, calls=2, zero_view_displays=3, stale_views=4),
         _row(T0 + 12.5, "feed", dc="dc-west", latency=30.0, attempts=2, calls=2, stale_views=10,
-             repeated_feed=1, generic_feed=1),
+             repeated_feeds=1, generic_feeds=1),
         _row(T0 + 13, "login", ok=0, latency=5000.0, attempts=3, calls=1),
         _row(T0 + 14, "upload", ok=0, latency=40.0, attempts=3, calls=1),
         _row(T0 + 15, "earnings", ok=1, latency=25.0, earnings_missing=1, attempts=3, calls=1),
@@ -122,15 +122,12 @@ def test_symptoms_and_amplification(run_dir: Path) -> None:
     s = build_summary(run_dir)
     base, out, rec = s.phases
     sy = out.symptoms
-    assert sy.zero_view_displays == 3
-    assert sy.stale_feeds == 2 and sy.stale_items == 14
-    assert sy.earnings_missing == 2
-    assert sy.failed_logins == 1 and sy.failed_uploads == 1
-    assert sy.repeated_feeds == 1 and sy.generic_feeds == 1
+    assert sy == {"zero_view_displays": 3, "stale_views": 14, "earnings_missing": 2, "failed_logins": 1,
+                  "failed_uploads": 1, "repeated_feeds": 1, "generic_feeds": 1}
     assert (out.attempts, out.calls) == (20, 10)
     assert out.retry_amplification == 2.0
     assert base.retry_amplification == 1.0
-    assert base.symptoms.failed_logins == 0
+    assert base.symptoms["failed_logins"] == 0
 
 
 def test_amplification_none_without_calls(tmp_path: Path) -> None:
@@ -179,7 +176,7 @@ def test_render_comparison_side_by_side(run_dir: Path, tmp_path: Path) -> None:
     b_dir = tmp_path / "run-b"
     b_dir.mkdir()
     _journal(b_dir)
-    _requests(b_dir, _baseline_rows() + [_row(T0 + 11, "feed", latency=77.0, attempts=5, calls=1, zero_views=9)])
+    _requests(b_dir, _baseline_rows() + [_row(T0 + 11, "feed", latency=77.0, attempts=5, calls=1, zero_view_displays=9)])
     a, b = build_summary(run_dir), build_summary(b_dir)
     console = Console(record=True, width=200)
     render_comparison(a, b, console)
@@ -196,7 +193,7 @@ def test_render_comparison_side_by_side(run_dir: Path, tmp_path: Path) -> None:
     ("journal.jsonl", '{"t": 1, "event": "phase", "phase": "baseline"}\nnot json\n', "line 2"),
     ("journal.jsonl", '{"t": "soon", "event": "phase", "phase": "baseline"}\n', "'t'"),
     ("journal.jsonl", '{"t": 1, "event": "power-off"}\n', "no phase marks"),
-    ("requests.csv", "t,user\n1,u\n", "missing columns"),
+    ("requests.csv", "t,user\n1,u\n", "missing column(s) dc, action, ok, latency_ms"),
     ("requests.csv", ",".join(REQUEST_COLUMNS) + "\nabc,u,dc-east,feed,1,200,1,1,1,0,0,0,0,0,\n", "line 2"),
     ("requests.csv", ",".join(REQUEST_COLUMNS) + "\n1,u,dc-east,feed,1\n", "line 2"),
 ])

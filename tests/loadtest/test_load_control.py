@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from chaos.loadgen import LoadGenerator, read_rows
+from chaos.loadgen import LoadGenerator
 from fakes.gateway import FakeGatewayServer
 from fakes.processes import wait_all_gone
 from loadtest.control import LoadControl, read_control, write_control
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import RequestRow, RequestsReader
 from services.common.errors import UsageError
 
 
@@ -38,8 +40,13 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout_s: float) -> Non
     raise AssertionError(f"not within {timeout_s}s: {what}")
 
 
+def _rows(run_dir: Path) -> list[RequestRow]:
+    """Every row written so far (none before the file is)."""
+    return RequestsReader(run_dir / REQUESTS_FILE).read_new()
+
+
 def _users(run_dir: Path, since: float = 0.0) -> set[str]:
-    return {r["user"] for r in read_rows(run_dir) if float(r["t"]) >= since}
+    return {r.user for r in _rows(run_dir) if r.t >= since}
 
 
 def _pids(load: LoadGenerator) -> list[int]:
@@ -64,11 +71,10 @@ def test_set_load_changes_users_and_edge_settings_of_a_running_locust(gateways, 
         load.set_load(client_attempts=3)
         since = time.time() + 1.0  # the locust processes poll the file every 0.25 s
         _wait_for("dc-east feeds tried 3 times", lambda: any(
-            r["dc"] == "dc-east" and r["action"] == "feed" and r["tries"] == "3" and float(r["t"]) >= since
-            for r in read_rows(tmp_path)), 20)
+            r.dc == "dc-east" and r.action == "feed" and r.tries == 3 and r.t >= since for r in _rows(tmp_path)), 20)
 
         load.set_load(users=0)  # every user stops
-        _wait_for("no requests", lambda: not read_rows(tmp_path, finished_since=time.time() - 1.5), 20)
+        _wait_for("no requests", lambda: not [r for r in _rows(tmp_path) if r.finished >= time.time() - 1.5], 20)
     finally:
         load.stop()
     assert wait_all_gone(_pids(load), 10) == []
@@ -88,8 +94,8 @@ def test_distributed_mode_master_and_workers_share_the_records(gateways, tmp_pat
     finally:
         load.stop()
     assert wait_all_gone(_pids(load), 10) == []
-    rows = read_rows(tmp_path)
-    assert rows and all(r["ok"] == "1" for r in rows if r["action"] == "login")
+    rows = _rows(tmp_path)
+    assert rows and all(r.ok for r in rows if r.action == "login")
     assert (tmp_path / "requests.csv").read_text().count("t,user,dc") == 1
 
 

@@ -14,7 +14,7 @@ def value(metrics: user_metrics.UserMetrics, name: str, labels: dict) -> float:
 
 def test_each_row_is_written_and_counted(tmp_path):
     recorder = user_metrics.exporting(CsvRecorder(tmp_path / "requests.csv", REQUEST_COLUMNS), tmp_path, environ={})
-    recorder.write(request_row(t=1.0, user="u", dc="dc-west", action="feed", ok=1, status=200, latency_ms=120.0, zero_views=3))
+    recorder.write(request_row(t=1.0, user="u", dc="dc-west", action="feed", ok=1, status=200, latency_ms=120.0, zero_view_displays=3))
     recorder.write(request_row(t=2.0, user="u", dc="dc-west", action="feed", ok=0, status=0, latency_ms=10000.0))
     recorder.write(request_row(t=3.0, user="u", dc="dc-east", action="login", ok=0, status=503, latency_ms=5.0))
     recorder.close()
@@ -23,7 +23,7 @@ def test_each_row_is_written_and_counted(tmp_path):
     assert value(m, "blackout_user_requests_total", {"action": "feed", "dc": "dc-west", "outcome": "ok"}) == 1
     assert value(m, "blackout_user_requests_total", {"action": "feed", "dc": "dc-west", "outcome": "no_answer"}) == 1
     assert value(m, "blackout_user_requests_total", {"action": "login", "dc": "dc-east", "outcome": "error"}) == 1
-    assert value(m, "blackout_user_symptoms_total", {"dc": "dc-west", "symptom": "zero_views"}) == 3
+    assert value(m, "blackout_user_symptoms_total", {"dc": "dc-west", "symptom": "zero_view_displays"}) == 3
     assert value(m, "blackout_user_request_duration_seconds_count", {"action": "feed", "dc": "dc-west"}) == 2
     assert value(m, "blackout_user_request_duration_seconds_bucket", {"action": "feed", "dc": "dc-west", "le": "0.25"}) == 1
 

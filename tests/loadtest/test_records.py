@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from loadtest import records as r
+from loadtest.requests_reader import read_all
 
 
 def item(vid: str, views: int | None = 0, status: str = "ok", source: str = "personalized") -> dict:
@@ -109,7 +110,7 @@ def test_csv_recorder_header_once_and_flush(tmp_path: Path) -> None:
     path = tmp_path / "run" / "requests.csv"
     rec = r.CsvRecorder(path, r.REQUEST_COLUMNS)
     rec.write(r.request_row(t=1.5, user="viewer-0001", dc="dc-east", action="feed", ok=True, status=200,
-                            latency_ms=12.25, attempts=2, calls=1, zero_views=1, error=""))
+                            latency_ms=12.25, attempts=2, calls=1, zero_view_displays=1, error=""))
     # flushed at once: visible to another reader before close
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(r.REQUEST_COLUMNS)
@@ -162,8 +163,8 @@ def test_csv_recorder_rows_from_concurrent_processes_stay_whole(tmp_path: Path) 
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)
     assert path.read_text().count("t,user,dc") == 1
-    rows = list(csv.DictReader(open(path, newline="")))
+    rows = read_all(path)  # every row parses: none torn
     assert len(rows) == 1600
     for w in range(4):
-        mine = [int(float(row["t"])) for row in rows if row["user"] == f"writer-{w}"]
+        mine = [int(row.t) for row in rows if row.user == f"writer-{w}"]
         assert mine == list(range(400))  # each writer's rows whole and in its own order

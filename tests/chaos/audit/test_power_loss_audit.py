@@ -13,6 +13,7 @@ from rich.console import Console
 
 from chaos.audit.ledger import view_writes
 from chaos.engine.run import RunOptions, RunResult, run_scenario
+from chaos.journal import Journal
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -51,8 +52,7 @@ def test_the_converge_design_loses_no_acknowledged_view_in_a_power_loss(converge
     assert audit["disagreed_s"] > 5  # dc-east's unshipped views reached dc-west only after power returned
     assert audit["users_equal"] is True and audit["earnings_checked"] > 0 and audit["earnings_mismatched"] == 0
     assert not any(r.startswith("data:") for r in converge.reasons)
-    reconciled = [json.loads(line) for line in (converge.run_dir / "journal.jsonl").read_text().splitlines()
-                  if '"reconciled"' in line]  # fmt: skip
+    reconciled = [e for e in Journal(converge.run_dir).read() if e["event"] == "reconciled"]
     assert reconciled and reconciled[0]["converged"] is True
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
+from loadtest.requests_reader import RequestRow
 
 
-def row(t: float, ok: bool = True, action: str = "feed", dc: str = "dc-west", latency_ms: float = 10, **extra) -> dict:
-    base = {"t": str(t), "ok": "1" if ok else "0", "action": action, "dc": dc, "latency_ms": str(latency_ms),
-            "zero_views": "0", "stale_views": "0", "earnings_missing": "0", "repeated_feed": "0", "generic_feed": "0"}
-    return base | {k: str(v) for k, v in extra.items()}  # fmt: skip
+def row(t: float, ok: bool = True, action: str = "feed", dc: str = "dc-west", latency_ms: float = 10,
+        **symptoms: int) -> RequestRow:  # fmt: skip
+    return RequestRow(t=t, dc=dc, action=action, ok=ok, latency_ms=latency_ms, counts=symptoms)
 
 
 HYP = Hypothesis.model_validate({
@@ -28,7 +28,7 @@ def test_every_probe_holds_on_a_healthy_window():
 
 def test_each_probe_deviates_on_its_own_evidence():
     rows = [row(t, ok=t % 3 != 0) for t in range(20)]  # a third fail
-    rows += [row(1, latency_ms=5000), row(2, zero_views=3), row(3, action="login", ok=False), row(4, action="login", ok=False)]
+    rows += [row(1, latency_ms=5000), row(2, zero_view_displays=3), row(3, action="login", ok=False), row(4, action="login", ok=False)]
     result = check(HYP, rows, 20, "during", (0, 20))
     assert [p.status for p in result.probes] == ["deviated"] * 4
     assert result.met is False
@@ -44,5 +44,5 @@ def test_a_thin_window_is_no_data_but_a_starved_one_deviates():
 
 def test_rows_are_chosen_by_when_they_finished_and_started():
     rows = [row(0, latency_ms=15_000), row(12), row(25)]
-    assert [r["t"] for r in finished_between(rows, 10, 20)] == ["0", "12"]
-    assert [r["t"] for r in finished_between(rows, 10, 20, started_after=5)] == ["12"]
+    assert [r.t for r in finished_between(rows, 10, 20)] == [0, 12]
+    assert [r.t for r in finished_between(rows, 10, 20, started_after=5)] == [12]

@@ -4,10 +4,12 @@ from __future__ import annotations
 from rich.console import Console
 
 from chaos.engine.live_view import view
+from loadtest.requests_reader import RequestRow
 
 
 def test_the_view_shows_each_data_center_and_the_faults_in_force():
-    rows = [{"dc": "dc-east", "ok": "1", "latency_ms": "12"}] * 3 + [{"dc": "dc-west", "ok": "0", "latency_ms": "9000"}]
+    rows = [RequestRow(t=0, dc="dc-east", action="feed", ok=True, latency_ms=12)] * 3
+    rows += [RequestRow(t=0, dc="dc-west", action="feed", ok=False, latency_ms=9000)]
     console = Console(record=True, width=100)
     console.print(view("outage", 23, 80, rows, 10, ["power-off-1"], False))
     text = console.export_text()

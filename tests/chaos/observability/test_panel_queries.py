@@ -117,8 +117,8 @@ class Users:
                 if action == "feed" and ok:
                     items = body["items"]
                     last_feed = records.feed_video_ids(items) or last_feed
-                    extra = {"zero_views": self.knowledge.zero_views(items), "stale_views": records.count_stale_views(items),
-                             "generic_feed": int(records.is_generic_feed(items))}  # fmt: skip
+                    extra = {"zero_view_displays": self.knowledge.zero_views(items), "stale_views": records.count_stale_views(items),
+                             "generic_feeds": int(records.is_generic_feed(items))}  # fmt: skip
                 if action == "earnings":
                     extra = {"earnings_missing": int(records.earnings_missing(ok, body))}
                 self.exported.observe(records.request_row(

@@ -9,7 +9,7 @@ import pytest
 from chaos.observability.postmortem import main, write_postmortem
 from chaos.observability.run_record import load_run
 from loadtest.records import REQUEST_COLUMNS, CsvRecorder, request_row
-from services.common.errors import ConfigError, UsageError
+from services.common.errors import ConfigError
 
 T0 = 1_700_000_000.0
 
@@ -38,7 +38,7 @@ def synthetic_run(run_dir: Path) -> Path:
         west_fails = dark and step % 2 == 0
         requests.write(request_row(t=T0 + s, user="u2", dc="dc-west", action="login" if west_fails else "feed",
                                    ok=int(not west_fails), status=503 if west_fails else 200,
-                                   latency_ms=3_000.0 if dark else 50.0, zero_views=10 if dark and not west_fails else 0))
+                                   latency_ms=3_000.0 if dark else 50.0, zero_view_displays=10 if dark and not west_fails else 0))
     requests.close()
     return run_dir
 
@@ -53,7 +53,9 @@ def test_picture_and_notes_tell_the_outage(tmp_path):
     assert "| outage | dc-east | 80 | 0.0% | 10.0 s | 10.0 s |" in text
     assert "| outage | dc-west | 80 | 50.0% | 3000 ms | 3000 ms |" in text
     assert "| baseline | dc-west | 80 | 100.0% | 50 ms | 50 ms |" in text
-    assert "| outage | dc-west | login 40/40 | 400 | 0 | 0 | 0 | 0 |" in text  # 40 feeds showed 10 zero views each
+    assert "| phase | dc | failed actions | zero-view displays | stale/unavailable view counts | earnings missing | " \
+           "failed logins | failed uploads | repeated feeds | generic feeds |" in text
+    assert "| outage | dc-west | login 40/40 | 400 | 0 | 0 | 40 | 0 | 0 | 0 |" in text  # 40 feeds showed 10 zero views each
     assert "First user error after power dc-east went down: 0.0 s later." in text
     assert "came back." in text and "not recovered" not in text
 
@@ -76,14 +78,14 @@ def test_a_run_that_never_recovers_says_so(tmp_path):
 
 
 def test_bad_input_is_named_by_file_and_line(tmp_path, capsys):
-    with pytest.raises(UsageError, match="requests.csv: not found"):
+    with pytest.raises(ConfigError, match="requests.csv: not found"):
         load_run(tmp_path)
     run = synthetic_run(tmp_path / "run")
     (run / "requests.csv").write_text("t,dc,action,ok\n1,dc-east,feed,1\n")
-    with pytest.raises(ConfigError, match="column\\(s\\) latency_ms missing"):
+    with pytest.raises(ConfigError, match="missing column\\(s\\) latency_ms"):
         load_run(run)
     (run / "requests.csv").write_text("t,dc,action,ok,latency_ms\n1,dc-east,feed,1,fast\n")
-    with pytest.raises(ConfigError, match="requests.csv:2: unreadable row"):
+    with pytest.raises(ConfigError, match="requests.csv: line 2: column 'latency_ms'"):
         load_run(run)
     assert main([str(run)]) == 2
     assert "postmortem: " in capsys.readouterr().err

@@ -5,17 +5,15 @@ import pytest
 
 from chaos.engine.scenario import Hypothesis
 from chaos.workshop.score import lost_writes, score
+from loadtest.requests_reader import RequestRow
 
 HYP = Hypothesis.model_validate({"window": "4s", "min_requests": 4, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]})
 
 
-def rows(start: float, end: float, ok: bool, per_s: int = 4) -> list[dict]:
+def rows(start: float, end: float, ok: bool, per_s: int = 4) -> list[RequestRow]:
     """``per_s`` feed requests a second finishing between start and end, all ok or all failed."""
-    out = []
-    for i in range(int((end - start) * per_s)):
-        t = start + i / per_s
-        out.append({"t": str(t), "latency_ms": "20", "action": "feed", "dc": "dc-west", "ok": "1" if ok else "0"})
-    return out
+    return [RequestRow(t=start + i / per_s, dc="dc-west", action="feed", ok=ok, latency_ms=20)
+            for i in range(int((end - start) * per_s))]  # fmt: skip
 
 
 def test_an_outage_met_by_a_team_gets_its_three_timers_from_the_onset():
