@@ -2,7 +2,8 @@
 
 For each profile, on its own local stack: log 100 users in, find the capacity (successful user actions/s
 at the knee: offered load stepped up until goodput stops following it), then offer 1x, 2x and 5x that
-capacity. Prints both curves (offered load vs goodput, p99 of what was served vs the deadline, share
+capacity; a level that serves more than the search found raises the capacity to its goodput. Each level
+also records the CPU each instance of the stack used. Prints both curves (offered load vs goodput, p99 of what was served vs the deadline, share
 refused fast, by the gateways' admission control or by the app's own adaptive throttling when the
 profile turns it on), saves JSON, exits 1 if a goal is missed. About 5 minutes. Run:
     .venv/bin/python benchmarks/overload.py [--profiles resilient naive --level-seconds 15]
@@ -46,8 +47,19 @@ async def find_capacity(loop: OpenLoop, step_s: float) -> tuple[float, list[dict
     return best, steps
 
 
-async def measure(profile_name: str, gateways: list[str], level_s: float, capacity: float | None = None,
-                  multiples: tuple[float, ...] = MULTIPLES) -> dict:
+def stack_cpu_s(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) each instance of the stack has used so far."""
+    used = {}
+    for name, pid in pids.items():
+        try:
+            used[name] = sum(psutil.Process(pid).cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            used[name] = 0.0
+    return used
+
+
+async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], level_s: float,
+                  capacity: float | None = None, multiples: tuple[float, ...] = MULTIPLES) -> dict:
     profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
     deadline_s = load_profile(stack.PROJECT / "profiles" / "resilient.yaml").request_deadline_s  # one yardstick
     async with OpenLoop(gateways, client_attempts=profile.client_attempts, deadline_s=deadline_s,
@@ -58,16 +70,22 @@ async def measure(profile_name: str, gateways: list[str], level_s: float, capaci
         if capacity is None:
             capacity, steps = await find_capacity(loop, STEP_S)
         print(f"  {profile_name}: capacity {capacity:.1f} actions/s", flush=True)
-        levels = []
+        measured: list[tuple[float, Level, dict]] = []
         me = psutil.Process()
         for multiple in multiples:
             await asyncio.sleep(SETTLE_S)
-            cpu0 = sum(me.cpu_times()[:2])
+            cpu0, stack0 = sum(me.cpu_times()[:2]), stack_cpu_s(pids)
             level: Level = await loop.offer(capacity * multiple, level_s)
-            row = {"multiple": multiple, **level.summary(capacity),
-                   "generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1)}
-            levels.append(row)
-            print(f"  {profile_name} {multiple:g}x: {row}", flush=True)
+            stack1 = stack_cpu_s(pids)
+            extra = {"generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1),
+                     # where the stack's CPU went: refusing 4x the capacity should cost the gateways little
+                     "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0}}
+            measured.append((multiple, level, extra))
+            print(f"  {profile_name} {multiple:g}x: goodput {level.goodput_per_s:.1f}/s, {extra}", flush=True)
+    # Capacity is the best goodput the stack showed in this run: on a shared machine a 6-s search step can
+    # land in a busy moment, and a level beating it proves the search low (never flatter a ratio with it).
+    capacity = max([capacity] + [level.goodput_per_s for _, level, _ in measured])
+    levels = [{"multiple": m, **level.summary(capacity), **extra} for m, level, extra in measured]
     return {"profile": profile_name, "capacity_per_s": round(capacity, 1), "capacity_steps": steps, "levels": levels}
 
 
@@ -78,7 +96,8 @@ def run_profile(profile_name: str, level_s: float, capacity: float | None = None
         gateways = list(runtime.topology.gateways().values())
         print(f"  {cpus.pin(runtime)}", flush=True)
         try:
-            return asyncio.run(measure(profile_name, gateways, level_s, capacity, multiples))
+            pids = {name: info["pid"] for name, info in runtime.status().items() if info.get("pid")}
+            return asyncio.run(measure(profile_name, gateways, pids, level_s, capacity, multiples))
         finally:
             cpus.unpin()
 
