@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import psutil
+from support.cpus import cpu_seconds
 from support.results import conclude
 from support.stub_gateway import stub_gateways
 
@@ -49,17 +50,6 @@ MEAN_THINK_S = 1.0  # loadtest/locustfile.py: wait_time = between(0.5, 1.5)
 LOGGED_IN_SLACK_S = 20.0  # beyond the ramp (users / spawn rate): the time locust may take to start them all
 GONE_WITHIN_S = 10.0
 SAMPLE_S = 0.05  # how often each process's state is sampled in the measured window
-
-
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds of each named process so far (0 for one already gone)."""
-    out = {}
-    for name, pid in pids.items():
-        try:
-            out[name] = sum(psutil.Process(pid).cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            out[name] = 0.0
-    return out
 
 
 def still_alive(pids: list[int], timeout_s: float) -> list[int]:

@@ -47,17 +47,6 @@ async def find_capacity(loop: OpenLoop, step_s: float) -> tuple[float, list[dict
     return best, steps
 
 
-def stack_cpu_s(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds (user + system) each instance of the stack has used so far."""
-    used = {}
-    for name, pid in pids.items():
-        try:
-            used[name] = sum(psutil.Process(pid).cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            used[name] = 0.0
-    return used
-
-
 async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], level_s: float,
                   capacity: float | None = None, multiples: tuple[float, ...] = MULTIPLES) -> dict:
     profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
@@ -74,9 +63,9 @@ async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], 
         me = psutil.Process()
         for multiple in multiples:
             await asyncio.sleep(SETTLE_S)
-            cpu0, stack0 = sum(me.cpu_times()[:2]), stack_cpu_s(pids)
+            cpu0, stack0 = sum(me.cpu_times()[:2]), cpus.cpu_seconds(pids)
             level: Level = await loop.offer(capacity * multiple, level_s)
-            stack1 = stack_cpu_s(pids)
+            stack1 = cpus.cpu_seconds(pids)
             extra = {"generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1),
                      # where the stack's CPU went: refusing 4x the capacity should cost the gateways little
                      "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0}}

@@ -45,3 +45,14 @@ def pin(runtime: LocalRuntime) -> str:
 def unpin() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(range(psutil.cpu_count() or 1)))
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds of each named process so far (0 for one already gone)."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = sum(psutil.Process(pid).cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            out[name] = 0.0
+    return out
