@@ -17,6 +17,13 @@ User number n = local number * worker count + worker index (unique across worker
 Sessions are reused as real apps do: a user logs in once, keeps its token until it expires or is
 refused (401), and opens a new session now and then (``NEW_SESSION_SHARE`` of its actions). A refused
 login is retried after an exponential, jittered pause (or the server's Retry-After), never at once.
+
+The HTTP client is locust's FastHttpUser (geventhttpclient): 0.68 ms of worker CPU per action against 1.62
+for python-requests under HttpUser (docs/benchmarks.md, load_generator). Its timeouts are per session, not per
+request, so a user holds two: ``self.client`` for plain tries (REQUEST_TIMEOUT_S) and, made on its first
+edge try, ``self.edge_client`` (EDGE_TRY_TIMEOUT_S). Each bounds the connect and every socket read or
+write, as requests' ``timeout=`` did; each keeps its connections alive between requests (loadtest/keepalive.py
+keeps that true past 1,023 open files).
 """
 from __future__ import annotations
 
@@ -30,11 +37,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from locust import HttpUser, between, events, task
+from locust import between, events, task
 
 import gevent
+from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.runners import MasterRunner
 
+from loadtest import keepalive
 from loadtest import metrics as user_metrics
 from loadtest import records
 from loadtest.control import CONTROL_ENV, ControlWatcher
@@ -44,6 +53,7 @@ from services.common.lifeline import watch_supervisor_from_env
 from services.common.seed import DEMO_PASSWORD
 
 watch_supervisor_from_env()  # started by `blackout outage`: stop when it dies
+keepalive.install()  # else users whose connection's descriptor is above 1023 reconnect on every request
 CATALOG_SIZE = 400
 UPLOAD_TAGS = ("outage", "datacenter", "cats", "music", "howto", "live")
 
@@ -166,28 +176,62 @@ def _close_records(**_: Any) -> None:
 
 
 def _retry_after(value: str | None) -> float:
-    """Seconds from a Retry-After header (the delta form); 0 when absent or not a number."""
+    """Seconds from a Retry-After header (the delta form); 0 when absent or not a number (or sent twice:
+    geventhttpclient gives a repeated header as a list)."""
     try:
         return min(max(float(value or 0), 0.0), LOGIN_BACKOFF_MAX_S)
-    except ValueError:
+    except (TypeError, ValueError):
         return 0.0
 
 
 def _json(response: Any) -> Any:
+    """The body as JSON (bytes straight to json.loads: no charset guessing); None when it is not JSON."""
+    content = response.content
+    if not content:
+        return None
     try:
-        return response.json()
-    except (ValueError, json.JSONDecodeError):
+        return json.loads(content)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
         return None
 
 
-class BlackoutUser(HttpUser):
+# Every status is an answer the user judges (resp.success()/failure()). geventhttpclient's default treats
+# 4xx/5xx as errors: it builds a debug log of the exchange and releases the connection before the body is
+# read (a body still in flight is cut short and its kept-alive connection closed).
+EVERY_STATUS = frozenset(range(100, 600))
+
+
+def _answer_every_status(session: FastHttpSession) -> FastHttpSession:
+    session.client.valid_response_codes = EVERY_STATUS
+    return session
+
+
+def _no_answer(response: Any) -> BaseException | None:
+    """Why a try got no whole HTTP answer (None when it got one): no connection, a timeout before the
+    status line, or one while the body was read (then the status is known but the body cut short;
+    python-requests reported that as no answer too)."""
+    return getattr(response, "error", None) or response.request_meta.get("exception")
+
+
+def _error_text(error: BaseException | None, dc: str) -> str:
+    # geventhttpclient wraps a timeout in RetriesExceeded(original=TimeoutError('timed out'))
+    error = getattr(error, "original", None) or error
+    return records.short_error(f"{type(error).__name__}: {error} ({dc})" if error else f"no response ({dc})")
+
+
+class BlackoutUser(FastHttpUser):
     """One demo account; every request goes to its home data center's gateway."""
 
     host = GATEWAYS[0][1]  # locust wants one; every request uses an absolute URL anyway
     wait_time = between(0.5, 1.5)
+    # self.client, made by FastHttpUser: the plain tries (connect, and each socket read or write)
+    network_timeout = connection_timeout = REQUEST_TIMEOUT_S
+    max_retries = 0  # the app's retries are _call's, counted in its rows: the client itself never retries
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
+        _answer_every_status(self.client)
+        self.edge_client: FastHttpSession | None = None  # the edge tries' session, made when first needed
         self.number = next(_user_numbers) * WORKER_COUNT + WORKER_INDEX
         if self.number >= MAX_USERS:
             sys.stderr.write(f"blackout locustfile: user {self.number} reuses account {self.number % MAX_USERS}\n")
@@ -208,6 +252,19 @@ class BlackoutUser(HttpUser):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
+    def _session(self, edge: bool) -> FastHttpSession:
+        """The client for a try: EDGE_TRY_TIMEOUT_S behind the edge, else REQUEST_TIMEOUT_S (self.client)."""
+        if not edge:
+            return self.client
+        if self.edge_client is None:  # as FastHttpUser makes self.client, with the edge's timeouts (own pool)
+            self.edge_client = _answer_every_status(FastHttpSession(
+                base_url=self.host, request_event=self.environment.events.request, user=self,
+                network_timeout=EDGE_TRY_TIMEOUT_S, connection_timeout=EDGE_TRY_TIMEOUT_S,
+                max_redirects=self.max_redirects, max_retries=self.max_retries, insecure=self.insecure,
+                concurrency=self.concurrency, headers=self.default_headers,
+            ))  # fmt: skip
+        return self.edge_client
+
     def _call(self, action: str, method: str, path: str, check: Callable[[int, Any], tuple[bool, str, dict]],
               **kwargs: Any) -> tuple[int, Any, float, float]:
         """Make one user request, judge it with ``check(status, body) -> (ok, error, extra columns)``, record a row.
@@ -225,10 +282,10 @@ class BlackoutUser(HttpUser):
         self.try_statuses: list[int] = []  # every try's status: a write's outcome depends on them all
         for try_number in range(1, tries + 1):
             dc, base_url = edge.route(self.dc) if edge is not None else (self.dc, self.base_url)
-            timeout = EDGE_TRY_TIMEOUT_S if edge is not None else REQUEST_TIMEOUT_S
-            with self.client.request(method, base_url + path, name=action, timeout=timeout,
-                                     catch_response=True, headers=self._headers(), **kwargs) as resp:
-                status = int(resp.status_code or 0)
+            with self._session(edge is not None).request(method, base_url + path, name=action, catch_response=True,
+                                                         headers=self._headers(), **kwargs) as resp:
+                failed = _no_answer(resp)
+                status = 0 if failed else int(resp.status_code or 0)
                 self.try_statuses.append(status)
                 attempts += records.parse_count_header(resp.headers.get("X-Blackout-Attempts") if status else None)
                 calls += records.parse_count_header(resp.headers.get("X-Blackout-Calls") if status else None)
@@ -241,9 +298,8 @@ class BlackoutUser(HttpUser):
                 t_done = time.time()
                 body = _json(resp) if status else None
                 if status == 0:
-                    err = getattr(resp, "error", None)
                     ok, extra = False, {}
-                    error = records.short_error(f"{type(err).__name__}: {err}" if err else "no response")
+                    error = _error_text(failed, dc)
                     if action == "earnings":
                         extra = {"earnings_missing": 1}
                 else:
