@@ -12,13 +12,13 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from support.child_server import child_server, listening_socket, url_of
 
 EXPIRES_AT = 4_102_444_800.0  # 2100-01-01: a session never expires during a benchmark
 BACKLOG = 4096  # thousands of users connect within seconds: a short queue would drop SYNs (1-s retries)
@@ -83,32 +83,11 @@ def _healthy(url: str) -> bool:
 def stub_gateways(dcs: tuple[str, ...] = ("dc-east", "dc-west"), start_timeout_s: float = 20.0) -> Iterator[StubGateways]:
     """Start one stub process listening for each of ``dcs`` (port 0, bound here and passed down); yield
     their URLs; stop the process (by its pid) on the way out, whatever happens."""
-    socks = []
-    for _ in dcs:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(BACKLOG)
-        sock.set_inheritable(True)
-        socks.append(sock)
-    urls = {dc: f"http://127.0.0.1:{sock.getsockname()[1]}" for dc, sock in zip(dcs, socks)}
-    fds = [sock.fileno() for sock in socks]
-    proc = subprocess.Popen([sys.executable, __file__, *map(str, fds)], pass_fds=fds)
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while not all(_healthy(url) for url in urls.values()):  # the sockets already accept: poll until served
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the stub gateways did not start (exit code {proc.poll()})")
-            time.sleep(0.05)  # poll interval
-        yield StubGateways(urls, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for sock in socks:
-            sock.close()
+    socks = [listening_socket(BACKLOG) for _ in dcs]
+    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks)}
+    ready = lambda: all(_healthy(url) for url in urls.values())  # noqa: E731
+    with child_server(__file__, socks, ready, "the stub gateways", start_timeout_s) as pid:
+        yield StubGateways(urls, pid)
 
 
 def serve(fds: list[int]) -> None:

@@ -3,13 +3,12 @@ uvicorn, in its own process on a socket the caller bound (port 0) and passed dow
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from support.child_server import child_server, listening_socket, url_of
 
 BODY = b'{"ok":true}'
 
@@ -25,32 +24,17 @@ async def app(scope: dict, receive: object, send: object) -> None:
 @contextmanager
 def tiny_server(start_timeout_s: float = 20.0) -> Iterator[str]:
     """Start the server; yield its base URL; stop it (by its pid) on the way out."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    proc = subprocess.Popen([sys.executable, __file__, str(sock.fileno())], pass_fds=(sock.fileno(),))
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:  # the socket already accepts; poll until the server answers
-            try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the tiny server did not start (exit code {proc.poll()})")
-            time.sleep(0.05)  # poll interval
-        yield url
-    finally:
-        proc.terminate()
+    sock = listening_socket(128)
+    url = url_of(sock)
+
+    def ready() -> bool:
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        sock.close()
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with child_server(__file__, [sock], ready, "the tiny server", start_timeout_s):
+        yield url
 
 
 if __name__ == "__main__":
