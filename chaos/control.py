@@ -191,6 +191,21 @@ def _owner_pid(path: Path) -> int | None:
         return None
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def supervisor_running(runs_root: Path) -> bool:
+    """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process."""
+    return (runs_root / CONTROL_FILE).exists() and pid_alive(ControlClient(runs_root).pid)
+
+
 class ControlClient:
     def __init__(self, runs_root: Path) -> None:
         path = runs_root / CONTROL_FILE

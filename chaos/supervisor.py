@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from chaos.control import CONTROL_FILE, ControlClient, ControlServer
+from chaos.control import CONTROL_FILE, ControlClient, ControlServer, pid_alive, supervisor_running
 from chaos.journal import Journal, new_run_dir
 from chaos.engine.run import topology_for
 from chaos.events import EventBus
@@ -37,7 +36,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     topology = load_topology(args.topology or topology_for(profile))
     args.runs.mkdir(parents=True, exist_ok=True)
-    if (args.runs / CONTROL_FILE).exists() and _alive(ControlClient(args.runs).pid):
+    if supervisor_running(args.runs):
         raise BlackoutError("a stack is already running: `blackout status` shows it, `blackout down` stops it")
     if args.detach:
         return _detach(args)
@@ -117,9 +116,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     client = ControlClient(args.runs)
     client.call("POST", "/shutdown")
     deadline = time.monotonic() + 30
-    while _alive(client.pid) and time.monotonic() < deadline:
+    while pid_alive(client.pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # poll interval
-    print("stopped" if not _alive(client.pid) else f"supervisor {client.pid} is still stopping")
+    print("stopped" if not pid_alive(client.pid) else f"supervisor {client.pid} is still stopping")
     return 0
 
 
@@ -159,15 +158,6 @@ def _print_status(console: Console, instances: dict) -> None:
         table.add_row(name, info["dc"], info["service"], str(info["port"]), f"[{style}]{info['state']}[/]", str(info["pid"] or "-"))
     console.print(table)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:

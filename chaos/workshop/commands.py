@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from chaos.control import CONTROL_FILE, ControlClient
+from chaos.control import ControlClient, supervisor_running
 from chaos.engine.run import topology_for
 from chaos.faults.injector import PROFILES
 from chaos.topology import Topology, load_topology
@@ -41,7 +40,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         draw(config, 0, Path(scratch))  # an unknown scenario is refused before any stack starts
     runs = team_runs(argparse.Namespace(runs=args.runs, board=args.board, team=config.team))
     runs.mkdir(parents=True, exist_ok=True)
-    if not (runs / CONTROL_FILE).exists() or not _alive(ControlClient(runs).pid):
+    if not supervisor_running(runs):
         topology_file = runs / "topology.yaml"
         topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
         print(f"starting team {config.team}'s stack in {runs} ...")
@@ -125,15 +124,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     print(write_leaderboard(args.board).read_text(), end="")
     return 0
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 def _line(view: dict) -> str:
