@@ -36,6 +36,9 @@ class LinkFaults:
         self._headers = {"Authorization": f"Bearer {admin_secret}"}
         self._faults: dict[str, LinkFault] = {}
         self._lock = threading.Lock()
+        # Held while a fault is pushed or deleted: a renewal caught mid-flight by remove() lands before the
+        # DELETE, never after it (a late PUT would bring a reverted fault back until its lease ran out).
+        self._pushing = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="link-faults")
         self._renewer = threading.Thread(target=self._renew_forever, name="lease-renewer", daemon=True)
@@ -43,17 +46,19 @@ class LinkFaults:
 
     def add(self, fault_id: str, instances: list[str], body: dict) -> dict[str, str]:
         fault = LinkFault(fault_id, instances, {**body, "lease_s": LEASE_S})
-        with self._lock:
-            self._faults[fault_id] = fault
-        fault.outcomes = self._push(fault)
+        with self._pushing:
+            with self._lock:
+                self._faults[fault_id] = fault
+            fault.outcomes = self._push(fault)
         return fault.outcomes
 
     def remove(self, fault_id: str) -> dict[str, str]:
-        with self._lock:
-            fault = self._faults.pop(fault_id, None)
-        if fault is None:
-            return {}
-        return dict(zip(fault.instances, self._pool.map(lambda n: self._delete(n, fault_id), fault.instances)))
+        with self._pushing:
+            with self._lock:
+                fault = self._faults.pop(fault_id, None)
+            if fault is None:
+                return {}
+            return dict(zip(fault.instances, self._pool.map(lambda n: self._delete(n, fault_id), fault.instances)))
 
     def active(self) -> list[str]:
         with self._lock:
@@ -86,14 +91,20 @@ class LinkFaults:
             return f"no answer ({type(exc).__name__}): its lease ends it"
         return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
-    def _renew_forever(self) -> None:
-        # Renewal re-PUTs the whole fault: an instance that was dark (or restarted) gets it back too.
-        while not self._stop.wait(RENEW_S):
-            with self._lock:
-                faults = list(self._faults.values())
-            for fault in faults:
-                if not self._stop.is_set():
+    def renew(self) -> None:
+        """Re-PUT every active fault whole: an instance that was dark (or restarted) gets it back too."""
+        with self._lock:
+            faults = list(self._faults.values())
+        for fault in faults:
+            with self._pushing:
+                with self._lock:
+                    still_active = self._faults.get(fault.id) is fault
+                if still_active and not self._stop.is_set():
                     fault.outcomes = self._push(fault)
+
+    def _renew_forever(self) -> None:
+        while not self._stop.wait(RENEW_S):
+            self.renew()
 
 
 def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[tuple[list[str], dict]]:

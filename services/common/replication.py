@@ -32,6 +32,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext
+from services.common.db import Database
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.http import DependencyClient
 from services.common.ids import Id
@@ -166,6 +167,21 @@ class Shipper:
     def waiting(self) -> dict[str, int]:
         """peer -> local records not yet acknowledged by it (what GET /replication/status answers)."""
         return {peer: self.log.unshipped(peer, 1)[1] for peer in self.peers}
+
+
+def read_cursor(db: Database, peer: str) -> int:
+    """The seq of the last local record ``peer`` acknowledged (0: none yet)."""
+    rows = db.query("SELECT seq FROM replication_cursors WHERE peer = ?", (peer,))
+    return rows[0]["seq"] if rows else 0
+
+
+def write_cursor(db: Database, peer: str, seq: int) -> None:
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO replication_cursors (peer, seq) VALUES (?, ?) "
+            "ON CONFLICT (peer) DO UPDATE SET seq = excluded.seq",
+            (peer, seq),
+        )
 
 
 def peer_clients(urls: list[str], dependency: str, ctx: ServiceContext) -> dict[str, DependencyClient]:

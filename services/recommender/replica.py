@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from services.common.ids import Id
-from services.common.replication import BATCH, KnownRequest, write_rollback
+from services.common.replication import BATCH, KnownRequest, read_cursor, write_cursor, write_rollback
 from services.recommender.catalog import COLUMNS, Catalog, Entry
 
 PATH = "/replication/videos"
@@ -56,15 +56,10 @@ class CatalogReplica:
         return len(new)
 
     def cursor(self, peer: str) -> int:
-        rows = self.db.query("SELECT seq FROM replication_cursors WHERE peer = ?", (peer,))
-        return rows[0]["seq"] if rows else 0
+        return read_cursor(self.db, peer)
 
     def set_cursor(self, peer: str, seq: int) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO replication_cursors (peer, seq) VALUES (?, ?) ON CONFLICT (peer) DO UPDATE SET seq = excluded.seq",
-                (peer, seq),
-            )
+        write_cursor(self.db, peer, seq)
 
     def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict]], int]:
         # rowids only grow here: a rewind deletes, and the cursor keeps pointing past what it deleted

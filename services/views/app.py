@@ -33,7 +33,9 @@ from services.common.app import build_context, create_service_app
 from services.common.db import Database
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
-from services.common.replication import BATCH, KnownRequest, Shipper, peer_clients, write_rollback
+from services.common.replication import (
+    BATCH, KnownRequest, Shipper, peer_clients, read_cursor, write_cursor, write_rollback,
+)
 from services.common.seed import seed_view_events
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings
@@ -158,16 +160,10 @@ class ViewLog:
         return self.db.path.with_suffix(".rollback.jsonl")
 
     def cursor(self, peer: str) -> int:
-        rows = self.db.query("SELECT seq FROM replication_cursors WHERE peer = ?", (peer,))
-        return rows[0]["seq"] if rows else 0
+        return read_cursor(self.db, peer)
 
     def set_cursor(self, peer: str, seq: int) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO replication_cursors (peer, seq) VALUES (?, ?) "
-                "ON CONFLICT (peer) DO UPDATE SET seq = excluded.seq",
-                (peer, seq),
-            )
+        write_cursor(self.db, peer, seq)
 
     def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict]], int]:
         """The next ``limit`` local events past ``peer``'s cursor as (seq, event), and how many are waiting.
