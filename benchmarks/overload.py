@@ -17,7 +17,9 @@ import asyncio
 import sys
 import time
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 from support import cpus, stack
 from support.open_loop import Level, OpenLoop
 from support.results import conclude
@@ -47,7 +49,26 @@ async def find_capacity(loop: OpenLoop, step_s: float) -> tuple[float, list[dict
     return best, steps
 
 
-async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], level_s: float,
+def shed_and_limits(urls: dict[str, str]) -> dict[str, tuple[float, float | None]]:
+    """Per instance: requests its admission control refused so far, and its adaptive limit now."""
+    out: dict[str, tuple[float, float | None]] = {}
+    for name, url in urls.items():
+        try:
+            text = httpx.get(url + "/metrics", timeout=2.0).text
+        except httpx.HTTPError:
+            continue
+        shed, limit = 0.0, None
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "blackout_overload_shed_total":
+                    shed += sample.value
+                elif sample.name == "blackout_admission_limit":
+                    limit = sample.value
+        out[name] = (shed, limit)
+    return out
+
+
+async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], urls: dict[str, str], level_s: float,
                   capacity: float | None = None, multiples: tuple[float, ...] = MULTIPLES) -> dict:
     profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
     deadline_s = load_profile(stack.PROJECT / "profiles" / "resilient.yaml").request_deadline_s  # one yardstick
@@ -63,12 +84,16 @@ async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], 
         me = psutil.Process()
         for multiple in multiples:
             await asyncio.sleep(SETTLE_S)
-            cpu0, stack0 = sum(me.cpu_times()[:2]), cpus.cpu_seconds(pids)
+            cpu0, stack0, shed0 = sum(me.cpu_times()[:2]), cpus.cpu_seconds(pids), shed_and_limits(urls)
             level: Level = await loop.offer(capacity * multiple, level_s)
-            stack1 = cpus.cpu_seconds(pids)
+            stack1, shed1 = cpus.cpu_seconds(pids), shed_and_limits(urls)
             extra = {"generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1),
                      # where the stack's CPU went: refusing 4x the capacity should cost the gateways little
-                     "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0}}
+                     "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0},
+                     # where refusals happen (the edge, or deeper after upstream work) and each limit at the end
+                     "shed_per_s": {n: round((shed1[n][0] - shed0[n][0]) / level_s, 1)
+                                    for n in shed1 if n in shed0 and shed1[n][0] > shed0[n][0]},
+                     "admission_limits": {n: shed1[n][1] for n in shed1 if shed1[n][1] is not None}}
             measured.append((multiple, level, extra))
             print(f"  {profile_name} {multiple:g}x: goodput {level.goodput_per_s:.1f}/s, {extra}", flush=True)
     # Capacity is the best goodput the stack showed in this run: on a shared machine a 6-s search step can
@@ -86,7 +111,8 @@ def run_profile(profile_name: str, level_s: float, capacity: float | None = None
         print(f"  {cpus.pin(runtime)}", flush=True)
         try:
             pids = {name: info["pid"] for name, info in runtime.status().items() if info.get("pid")}
-            return asyncio.run(measure(profile_name, gateways, pids, level_s, capacity, multiples))
+            urls = {name: runtime.topology.url(name) for name in pids}
+            return asyncio.run(measure(profile_name, gateways, pids, urls, level_s, capacity, multiples))
         finally:
             cpus.unpin()
 
