@@ -6,8 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
+from chaos.console import terminal
 from services.common.errors import BlackoutError, UsageError
 
 EXIT_USAGE = 2
@@ -43,7 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     summary = build_summary(args.run_dir)
     write_summary(summary, args.run_dir)
-    render_summary(summary, Console())
+    render_summary(summary, terminal())
     picture, text = write_postmortem(args.run_dir)
     print(f"written: {text} and {picture}")
     return 0
@@ -53,7 +52,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from chaos.report import build_summary
     from chaos.report_render import render_comparison
 
-    render_comparison(build_summary(args.run_a), build_summary(args.run_b), Console())
+    render_comparison(build_summary(args.run_a), build_summary(args.run_b), terminal())
     return 0
 
 

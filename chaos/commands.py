@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from rich.console import Console
 from rich.table import Table
 
+from chaos.console import terminal
 from chaos.control import ControlClient, ControlServer
 from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
@@ -57,7 +57,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     table = Table("scenario", "what happens", "users", "seconds")
     for scenario in library():
         table.add_row(scenario.name, scenario.description, str(scenario.load.users), f"{scenario.duration:g}")
-    Console().print(table)
+    terminal().print(table)
     print("run one: blackout run <scenario> [--profile profiles/resilient.yaml]   (make outage SCENARIO=<scenario>)")
     return 0
 

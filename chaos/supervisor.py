@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from chaos.console import terminal
 from chaos.control import CONTROL_FILE, ControlClient, ControlServer, pid_alive, supervisor_running
 from chaos.journal import Journal, new_run_dir
 from chaos.engine.run import topology_for
@@ -44,7 +45,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     bus = EventBus()
     journal = Journal(run_dir, bus)
     runtime = make_runtime(args.runtime, topology, run_dir, args.profile.resolve(), journal)
-    console = Console()
+    console = terminal()
     with Supervised(runtime, journal, bus, args.runs, run_dir, profile) as control:
         with console.status("starting the services..."):
             runtime.up()
@@ -104,7 +105,7 @@ def _detach(args: argparse.Namespace) -> int:
             tail = (args.runs / "supervisor.log").read_text(errors="replace").splitlines()[-5:]
             raise BlackoutError("the supervisor stopped while starting:\n" + "\n".join(tail))
         if (args.runs / CONTROL_FILE).exists():
-            _print_status(Console(), ControlClient(args.runs).call("GET", "/status")["instances"])
+            _print_status(terminal(), ControlClient(args.runs).call("GET", "/status")["instances"])
             print(f"supervisor pid {proc.pid}; stop everything with `blackout down`")
             return 0
         time.sleep(0.2)  # poll interval
@@ -123,7 +124,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _print_status(Console(), ControlClient(args.runs).call("GET", "/status")["instances"])
+    _print_status(terminal(), ControlClient(args.runs).call("GET", "/status")["instances"])
     return 0
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 
 from chaos.audit.check import audit_run, write_audit
 from chaos.audit.render import render_audit
+from chaos.console import terminal
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """Exit 1 when the audit found what the design forbids (its reasons), else 0."""
     audit = audit_run(args.run_dir)
     write_audit(audit, args.run_dir)
-    render_audit(audit, Console())
+    render_audit(audit, terminal())
     return 1 if audit.reasons else 0
 
 

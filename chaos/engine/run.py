@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 
 from chaos.audit.engine import audit_after_run, reconcile_quietly
+from chaos.console import terminal
 from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import make_plan
 from chaos.engine.scenario import load_scenario
@@ -85,7 +86,7 @@ def topology_for(profile: Profile) -> Path:
 
 
 def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
-    console = console or Console()
+    console = console or terminal()
     # Validate everything before starting anything.
     scenario = load_scenario(opts.scenario)
     profile = load_profile(opts.profile)
