@@ -49,23 +49,42 @@ async def find_capacity(loop: OpenLoop, step_s: float) -> tuple[float, list[dict
     return best, steps
 
 
-def shed_and_limits(urls: dict[str, str]) -> dict[str, tuple[float, float | None]]:
-    """Per instance: requests its admission control refused so far, and its adaptive limit now."""
-    out: dict[str, tuple[float, float | None]] = {}
+def scrape(urls: dict[str, str]) -> dict[str, dict]:
+    """Per instance, from its /metrics: requests its admission control refused so far, its adaptive limit
+    now, and its dependency calls so far by outcome (retries as their own key)."""
+    out: dict[str, dict] = {}
     for name, url in urls.items():
         try:
             text = httpx.get(url + "/metrics", timeout=2.0).text
         except httpx.HTTPError:
             continue
-        shed, limit = 0.0, None
+        seen: dict = {"shed": 0.0, "limit": None, "calls": {}}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == "blackout_overload_shed_total":
-                    shed += sample.value
+                    seen["shed"] += sample.value
                 elif sample.name == "blackout_admission_limit":
-                    limit = sample.value
-        out[name] = (shed, limit)
+                    seen["limit"] = sample.value
+                elif sample.name == "blackout_dependency_calls_total":
+                    outcome = sample.labels.get("outcome", "?")
+                    seen["calls"][outcome] = seen["calls"].get(outcome, 0.0) + sample.value
+                elif sample.name == "blackout_dependency_retries_total":
+                    seen["calls"]["retries"] = seen["calls"].get("retries", 0.0) + sample.value
+        out[name] = seen
     return out
+
+
+def per_second(before: dict[str, dict], after: dict[str, dict], seconds: float) -> dict:
+    """What changed over a level: refusals per instance, dependency calls per outcome (whole stack), per second;
+    and each instance's limit at the end."""
+    shed = {n: round((after[n]["shed"] - before[n]["shed"]) / seconds, 1)
+            for n in after if n in before and after[n]["shed"] > before[n]["shed"]}  # fmt: skip
+    calls: dict[str, float] = {}
+    for n in after:
+        for outcome, value in after[n]["calls"].items():
+            calls[outcome] = calls.get(outcome, 0.0) + value - before.get(n, {}).get("calls", {}).get(outcome, 0.0)
+    return {"shed_per_s": shed, "dependency_calls_per_s": {k: round(v / seconds, 1) for k, v in sorted(calls.items())},
+            "admission_limits": {n: after[n]["limit"] for n in after if after[n]["limit"] is not None}}
 
 
 async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], urls: dict[str, str], level_s: float,
@@ -84,16 +103,15 @@ async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], 
         me = psutil.Process()
         for multiple in multiples:
             await asyncio.sleep(SETTLE_S)
-            cpu0, stack0, shed0 = sum(me.cpu_times()[:2]), cpus.cpu_seconds(pids), shed_and_limits(urls)
+            cpu0, stack0, seen0 = sum(me.cpu_times()[:2]), cpus.cpu_seconds(pids), scrape(urls)
             level: Level = await loop.offer(capacity * multiple, level_s)
-            stack1, shed1 = cpus.cpu_seconds(pids), shed_and_limits(urls)
+            stack1, seen1 = cpus.cpu_seconds(pids), scrape(urls)
             extra = {"generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1),
                      # where the stack's CPU went: refusing 4x the capacity should cost the gateways little
                      "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0},
-                     # where refusals happen (the edge, or deeper after upstream work) and each limit at the end
-                     "shed_per_s": {n: round((shed1[n][0] - shed0[n][0]) / level_s, 1)
-                                    for n in shed1 if n in shed0 and shed1[n][0] > shed0[n][0]},
-                     "admission_limits": {n: shed1[n][1] for n in shed1 if shed1[n][1] is not None}}
+                     # where refusals happen (the edge, or deeper after upstream work), what the calls between
+                     # services did (timeouts and retries are work done twice), and each limit at the end
+                     **per_second(seen0, seen1, level_s)}
             measured.append((multiple, level, extra))
             print(f"  {profile_name} {multiple:g}x: goodput {level.goodput_per_s:.1f}/s, {extra}", flush=True)
     # Capacity is the best goodput the stack showed in this run: on a shared machine a 6-s search step can
