@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from chaos.console import terminal
 from chaos.journal import Journal
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.report import RunSummary, build_summary
@@ -79,7 +79,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     args = parser.parse_args()
-    console = Console()
+    console = terminal()
     dirs = {}
     for name in ("naive", "resilient"):
         dirs[name] = run_scenario(RunOptions(

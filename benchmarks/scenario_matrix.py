@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from chaos.console import terminal
 from chaos.engine.scenario import library
 from chaos.report import build_summary
 from services.common.errors import BlackoutError
@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     args = parser.parse_args()
-    console = Console()
+    console = terminal()
     chosen = [s for s in library() if not args.only or s.name in args.only.split(",")]
     rows = []
     for scenario in chosen:
