@@ -96,6 +96,10 @@ class Shipper:
         self.retry_s = retry_s
         self._sleep = sleep
         self.rewound: dict[str, int] = {}  # peer -> records discarded when rejoining it (async)
+        # Peers whose last shipment failed (and is still waiting: a failed batch stays unshipped, so the next
+        # try tells). Every data center takes writes, so what such a peer took since is not here either: this
+        # instance's counts are a lower bound (a 0 may be views it cannot see), not the truth.
+        self.unreachable: set[str] = set()
 
     async def ship_to(self, peer: str) -> int | None:
         """Ship the next batch to ``peer``: how many records it acknowledged, None when it failed."""
@@ -109,8 +113,10 @@ class Shipper:
         try:
             await self.peers[peer].post_json(self.path, body)
         except (DependencyError, DependencyRejected) as exc:
+            self.unreachable.add(peer)
             logger.warning("replication to %s failed (%d waiting): %s", peer, waiting, exc)
             return None
+        self.unreachable.discard(peer)
         await asyncio.to_thread(self.log.set_cursor, peer, batch[-1][0])
         lag.set(waiting - len(batch))
         return len(batch)

@@ -102,10 +102,10 @@ async def feed(
 
 async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[dict]) -> None:
     ids = [item["video_id"] for item in items]
+    honest = ctx.profiles.current.fallbacks.view_counts == "stale_or_unavailable"
     try:
-        counts = (await ctx.deps["views"].post_json("/views/counts", {"video_ids": ids}))["counts"]
+        answer = await ctx.deps["views"].post_json("/views/counts", {"video_ids": ids})
     except DependencyError:
-        honest = ctx.profiles.current.fallbacks.view_counts == "stale_or_unavailable"
         FALLBACKS.labels("view_counts_stale" if honest else "view_counts_zero").inc()
         for item in items:
             if not honest:  # what the outage showed users: a failed read rendered as 0 views
@@ -116,9 +116,18 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[d
                 item["views"], item["views_status"] = None, "unavailable"
         count_feed_items(items, faked_zero=not honest)
         return
-    memory.views.update(counts)
+    counts = answer["counts"]
+    # A views replica cut off from its peer cannot see the views taken in the other data center: its 0 means
+    # "none here", not "none". The honest policy does not show it as 0 views (the outage's symptom).
+    cut_off = honest and answer.get("complete") is False
     for item in items:
-        item["views"], item["views_status"] = counts.get(item["video_id"], 0), "ok"
+        vid, n = item["video_id"], counts.get(item["video_id"], 0)
+        if n == 0 and cut_off:
+            known = memory.views.get(vid)
+            item["views"], item["views_status"] = (known, "stale") if known else (None, "unavailable")
+        else:
+            item["views"], item["views_status"] = n, "ok"
+            memory.views[vid] = n
     count_feed_items(items)
 
 

@@ -205,7 +205,10 @@ async def log(request: Request) -> ViewLog:  # async: a sync dependency would co
 # take the log from app.state rather than through a dependency (one less level of FastAPI's solving).
 @router.post("/views/counts")
 async def batch_counts(body: CountsRequest, request: Request) -> Response:
-    return json_response({"counts": request.app.state.log.counts(body.video_ids)})
+    # complete: False while a replication peer is unreachable (its data center's views are not all here)
+    shipper = request.app.state.shipper
+    complete = not (shipper is not None and shipper.unreachable)
+    return json_response({"counts": request.app.state.log.counts(body.video_ids), "complete": complete})
 
 
 @router.get("/users/{user_id}/history")

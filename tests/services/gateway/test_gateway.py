@@ -20,6 +20,8 @@ class World:
     def __init__(self) -> None:
         self.down: set[str] = set()
         self.calls: list[str] = []
+        self.counts: dict[str, int] = {}  # views' answer per video (42 when not given)
+        self.complete = True  # False: the views replica is cut off from its peer
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         host, path = request.url.host.removesuffix(".test"), request.url.path
@@ -37,7 +39,8 @@ class World:
         if host == "recommender" and path == "/videos":
             return httpx.Response(201, json={"video_id": "up-1", **json.loads(request.content)})
         if host == "views" and path == "/views/counts":
-            return httpx.Response(200, json={"counts": {vid: 42 for vid in json.loads(request.content)["video_ids"]}})
+            counts = {vid: self.counts.get(vid, 42) for vid in json.loads(request.content)["video_ids"]}
+            return httpx.Response(200, json={"counts": counts, "complete": self.complete})
         if host == "views" and path == "/views":
             return httpx.Response(200, json={**json.loads(request.content), "counted": True})
         if host == "earnings":
@@ -74,6 +77,24 @@ def test_honest_fallback_shows_stale_or_unavailable_never_zero(gateway, world):
     world.down.add("views")
     items = gateway.get("/feed", headers=AUTH).json()["items"]
     assert {(i["views"], i["views_status"]) for i in items} == {(42, "stale")}
+
+
+def test_a_zero_from_a_views_replica_cut_off_from_its_peer_is_not_shown_under_the_honest_policy(gateway, world):
+    swap_profile(gateway, fallbacks=FallbackPolicy(view_counts="stale_or_unavailable"))
+    world.counts = {"video-0001": 42, "video-0002": 0}
+    gateway.get("/feed", headers=AUTH)  # the gateway learns video-0001 = 42; video-0002 has no views yet
+    world.counts, world.complete = {"video-0001": 0, "video-0002": 0}, False  # a partition: the other DC's views are not here
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert [(i["views"], i["views_status"]) for i in items] == [(42, "stale"), (None, "unavailable")]
+    world.complete = True  # the link healed: a 0 from a complete log is a real 0
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert [(i["views"], i["views_status"]) for i in items] == [(0, "ok"), (0, "ok")]
+
+
+def test_the_naive_gateway_shows_a_cut_off_replicas_zero(gateway, world):
+    world.counts, world.complete = {"video-0001": 0, "video-0002": 0}, False
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert {(i["views"], i["views_status"]) for i in items} == {(0, "ok")}
 
 
 def test_naive_feed_turns_generic_when_the_recommender_is_down(gateway, world):

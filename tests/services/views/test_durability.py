@@ -107,6 +107,10 @@ def wait_until(condition, what: str, timeout_s: float = 20.0) -> None:
         time.sleep(0.1)  # poll interval
 
 
+def complete(client: httpx.Client, url: str) -> bool:
+    return client.post(url + "/views/counts", json={"video_ids": ["video-0001"]}).json()["complete"]
+
+
 def shipping(client: httpx.Client, url: str) -> dict:
     return client.get(url + "/replication/status").json()
 
@@ -127,11 +131,14 @@ def test_logs_split_by_a_partition_merge_once_it_heals(tmp_path):
             assert both
             assert client.get(east + "/replication/status").json()["peers"] == {west: 11}  # nothing got across
             assert event_ids(client, east) == event_ids(client, west) == base + 11  # they disagree by content
+            # each side knows its counts lack the other's views: a 0 there is not "no views" (the gateway's cue)
+            wait_until(lambda: not complete(client, east) and not complete(client, west), "both sides cut off")
             injector.revert(split)
             wait_until(lambda: event_ids(client, east) == event_ids(client, west) == base + 21, "the merged set")
             # the peer has every event before the shipper records its acknowledgement: poll for the cursor
             wait_until(lambda: shipping(client, east)["peers"] == {west: 0}, "east's shipper caught up")
             assert shipping(client, east)["rewound"] == {}
+            wait_until(lambda: complete(client, east) and complete(client, west), "both sides whole again")
         finally:
             injector.revert_all()
             injector.close()
