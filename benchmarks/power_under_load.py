@@ -1,8 +1,8 @@
 """Benchmark: cutting and restoring a data center's power while the stack is saturated.
 
 The resilient stack under closed-loop feed load on dc-west's gateway, from a process of its own (enough
-connections to saturate two cores); each cycle powers dc-east off (time from the command until its last process is gone) and on
-again (time until every instance answers /healthz). Goals: power-off < 50 ms, power-on < 5 s.
+connections to saturate two cores); each cycle powers dc-east off (time from the command until its last
+process is gone) and on again (time until every instance answers /healthz). Goals: power-off < 50 ms, power-on < 5 s.
 
     .venv/bin/python benchmarks/power_under_load.py [--cycles 3 --connections 48]
 """

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
@@ -191,19 +192,9 @@ def _owner_pid(path: Path) -> int | None:
         return None
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
-
-
 def supervisor_running(runs_root: Path) -> bool:
     """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process."""
-    return (runs_root / CONTROL_FILE).exists() and pid_alive(ControlClient(runs_root).pid)
+    return (runs_root / CONTROL_FILE).exists() and psutil.pid_exists(ControlClient(runs_root).pid)
 
 
 class ControlClient:

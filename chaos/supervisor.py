@@ -13,11 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control import CONTROL_FILE, ControlClient, ControlServer, pid_alive, supervisor_running
+from chaos.control import CONTROL_FILE, ControlClient, ControlServer, supervisor_running
 from chaos.journal import Journal, new_run_dir
 from chaos.engine.run import topology_for
 from chaos.events import EventBus
@@ -117,9 +118,9 @@ def cmd_down(args: argparse.Namespace) -> int:
     client = ControlClient(args.runs)
     client.call("POST", "/shutdown")
     deadline = time.monotonic() + 30
-    while pid_alive(client.pid) and time.monotonic() < deadline:
+    while psutil.pid_exists(client.pid) and time.monotonic() < deadline:
         time.sleep(0.1)  # poll interval
-    print("stopped" if not pid_alive(client.pid) else f"supervisor {client.pid} is still stopping")
+    print("stopped" if not psutil.pid_exists(client.pid) else f"supervisor {client.pid} is still stopping")
     return 0
 
 
@@ -158,7 +159,6 @@ def _print_status(console: Console, instances: dict) -> None:
         style = "green" if info["state"] == "running" else "red"
         table.add_row(name, info["dc"], info["service"], str(info["port"]), f"[{style}]{info['state']}[/]", str(info["pid"] or "-"))
     console.print(table)
-
 
 
 def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from chaos.audit.check import audit_run, write_audit
 from chaos.audit.render import render_audit
 from chaos.console import terminal

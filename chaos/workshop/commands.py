@@ -125,7 +125,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _line(view: dict) -> str:
     detected = view["detected_after_s"]
     return (f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
