@@ -6,11 +6,12 @@ BLACKOUT := $(VENV)/bin/blackout
 PROFILE ?= naive
 SCENARIO ?= dc-power-loss
 USERS ?=
+THINK ?=
 SEED ?=
 DC ?= dc-east
 RUNTIME ?= local
 # optional flags, passed only when set
-RUN_FLAGS = $(if $(USERS),--users $(USERS)) $(if $(SEED),--seed $(SEED))
+RUN_FLAGS = $(if $(USERS),--users $(USERS)) $(if $(THINK),--think $(THINK)) $(if $(SEED),--seed $(SEED))
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
 IMAGE_FIRST = $(if $(filter docker,$(RUNTIME)),image)
 

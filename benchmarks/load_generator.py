@@ -7,14 +7,18 @@ second they made once all were in (or once the start gave up), what latency they
 locust process used (one near 100% of a core is saturated: that is where a bottleneck shows) and what an
 action costs the workers in CPU, hence how many worker cores the users' rate takes. About a minute, both
 cores busy. Prints the figures, saves JSON, exits 1 if a goal is missed. Run:
-    .venv/bin/python benchmarks/load_generator.py [--users 5000 --spawn-rate 500 --steady 20 --workers N]
+    .venv/bin/python benchmarks/load_generator.py [--users 5000 --think 5 15 --spawn-rate 500 --steady 20 --workers N]
+Users think as viewers do: 5-15 s between actions (a watched video, then the next), so 5,000 users ask for
+~500 actions/s, twice what the whole stack serves on one core here (benchmarks/overload.py): they are enough to
+saturate it. ``--think 0.5 1.5`` is the demo's compressed pace (~1 action/s a user): there it measures the
+generator's ceiling, how many actions/s its workers can make at all.
 Goals:
 - every user started: each user's first request is its login, so every account the users take appears in
   requests.csv (creators share the 30 creator accounts: 5,000 users take 4,280 accounts), and at least as
   many logins as users, within users / spawn rate + 20 s;
-- actions/s >= 90% of what the users ask for: a user acts, then thinks 0.5-1.5 s (the locustfile's
-  ``between(0.5, 1.5)``, 1 s on average), so with instant answers 5,000 users ask for 5,000 actions/s;
-  a generator that cannot keep up stretches every user's cycle and makes fewer;
+- actions/s >= 90% of what the users ask for: a user acts, then thinks (5-15 s, 10 s on average), so with
+  instant answers 5,000 users ask for 500 actions/s; a generator that cannot keep up stretches every user's
+  cycle and makes fewer;
 - latency p50 < 50 ms and p99 < 250 ms: the stub answers at once, so what a user waits is the generator's
   own delay (a busy worker's event loop, request handling). Blackout judges what the stack serves against
   the edge's 0.5-s try timeout and the resilient profile's 2-s deadline: with p99 under half the try
@@ -46,7 +50,7 @@ from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.accounts import MAX_USERS, account
 
-MEAN_THINK_S = 1.0  # loadtest/locustfile.py: wait_time = between(0.5, 1.5)
+VIEWER_THINK_S = (5.0, 15.0)
 LOGGED_IN_SLACK_S = 20.0  # beyond the ramp (users / spawn rate): the time locust may take to start them all
 GONE_WITHIN_S = 10.0
 SAMPLE_S = 0.05  # how often each process's state is sampled in the measured window
@@ -121,12 +125,13 @@ def window(pids: dict[str, int], seconds: float) -> dict:
     }  # fmt: skip
 
 
-def run(run_dir: Path, users: int, spawn_rate: float, steady_s: float, workers: int) -> dict:
+def run(run_dir: Path, users: int, think_s: tuple[float, float], spawn_rate: float, steady_s: float,
+        workers: int) -> dict:
     """Start the stubs and the generator, let every user in, measure ``steady_s``; stop all of it, whatever happens."""
-    result: dict = {"users": users, "spawn_rate": spawn_rate, "workers": workers}
+    result: dict = {"users": users, "think_s": think_s, "spawn_rate": spawn_rate, "workers": workers}
     pids: dict[str, int] = {}
     with stub_gateways() as stub:
-        load = LoadGenerator(run_dir, stub.urls, users, spawn_rate=spawn_rate, workers=workers, seed=1,
+        load = LoadGenerator(run_dir, stub.urls, users, spawn_rate=spawn_rate, workers=workers, seed=1, think_s=think_s,
                              max_seconds=users / spawn_rate + LOGGED_IN_SLACK_S + steady_s + 30)  # fmt: skip
         try:
             started = time.monotonic()
@@ -161,7 +166,9 @@ def run(run_dir: Path, users: int, spawn_rate: float, steady_s: float, workers: 
 def report(result: dict, users: int) -> list[tuple[str, str, str, bool]]:
     """Print the figures; the (figure, measured, goal, met) checks."""
     steady, accounts, cpu, wanting = result["steady"], result["accounts"], result["cpu_percent"], result["runnable_share"]
-    print(f"load generator: {users} users, {result['workers']} workers, spawn rate {result['spawn_rate']:g}/s; "
+    lo, hi = result["think_s"]
+    print(f"load generator: {users} users thinking {lo:g}-{hi:g} s, {result['workers']} workers, "
+          f"spawn rate {result['spawn_rate']:g}/s; "
           f"machine busy {result['machine_busy_percent']}% of {psutil.cpu_count()} cores, "
           f"load average {result['load_1m']}")  # fmt: skip
     print(f"  users: {accounts}; all in after {result['all_in_after_s']} s {result.get('start_problem', '')}")
@@ -169,11 +176,12 @@ def report(result: dict, users: int) -> list[tuple[str, str, str, bool]]:
     for name, percent in cpu.items():
         saturated = "  (saturated: always had work)" if wanting[name] >= 0.9 else ""
         print(f"  {name:>13}: CPU {percent:5.1f}% of a core, runnable in {wanting[name]:.0%} of samples{saturated}")
-    asked = users / MEAN_THINK_S
+    asked = users / ((lo + hi) / 2)
     per_action = result["worker_cpu_ms_per_action"]
     if per_action:
         print(f"  workers' CPU per action: {per_action} ms: the {asked:,.0f} actions/s the users ask take "
-              f"~{asked * per_action / 1000:.1f} cores of workers")
+              f"~{asked * per_action / 1000:.1f} cores of workers; one worker core makes up to "
+              f"~{1000 / per_action:,.0f} actions/s")
     rate, p50, p99, ok = (steady[k] or 0 for k in ("actions_per_s", "p50_ms", "p99_ms", "ok_share"))
     all_in = accounts["seen"] == accounts["expected"] and accounts["logins"] >= users
     return [
@@ -191,18 +199,22 @@ def report(result: dict, users: int) -> list[tuple[str, str, str, bool]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--think", type=float, nargs=2, default=list(VIEWER_THINK_S), metavar=("MIN", "MAX"),
+                        help="seconds each user pauses after an action (default: a viewer's 5-15)")
     parser.add_argument("--spawn-rate", type=float, default=500.0, help="users started per second, all workers together")
     parser.add_argument("--steady", type=float, default=20.0, help="seconds measured once every user is in")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="locust workers (default: one per core)")
     args = parser.parse_args(argv)
     if not 1 <= args.users <= MAX_USERS or not 1 <= args.spawn_rate <= 5000 or not 5 <= args.steady <= 120:
         parser.error(f"--users must be 1..{MAX_USERS}, --spawn-rate 1..5000 and --steady 5..120")
+    if not 0 <= args.think[0] <= args.think[1] <= 600 or args.think[1] == 0:
+        parser.error("--think MIN MAX must satisfy 0 <= MIN <= MAX <= 600 and MAX > 0")
     if not 1 <= args.workers <= 64:
         parser.error("--workers must be 1..64 (this benchmark is about distributed mode)")
     os.environ["NO_PROXY"] = "127.0.0.1"  # locust's requests must reach the stubs directly, whatever the shell says
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="blackout-bench-loadgen-") as scratch:
-        result = run(Path(scratch), args.users, args.spawn_rate, args.steady, args.workers)
+        result = run(Path(scratch), args.users, tuple(args.think), args.spawn_rate, args.steady, args.workers)
     return conclude("load_generator", result, report(result, args.users), started)
 
 

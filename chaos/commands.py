@@ -18,6 +18,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector, profile_file
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, runtime_factory
+from loadtest.control import MAX_THINK_S
 from services.common.errors import UsageError
 
 EXIT_DEVIATED = 1
@@ -31,10 +32,22 @@ def profile_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def think_range(text: str) -> tuple[float, float]:
+    """``--think 5-15``: each user's pause after an action, MIN-MAX seconds."""
+    lo, sep, hi = text.partition("-")
+    try:
+        think = (float(lo), float(hi if sep else lo))
+    except ValueError:
+        think = (-1.0, -1.0)
+    if not 0 <= think[0] <= think[1] <= MAX_THINK_S:
+        raise argparse.ArgumentTypeError(f"{text}: give MIN-MAX seconds, 0 <= MIN <= MAX <= {MAX_THINK_S:g} (e.g. 5-15)")
+    return think
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     bus = EventBus()
     options = RunOptions(scenario=args.scenario, profile=args.profile, topology=args.topology, seed=args.seed,
-                         users=args.users, runs_root=args.runs, bus=bus,
+                         users=args.users, think_s=args.think, runs_root=args.runs, bus=bus,
                          runtime_factory=runtime_factory(args.runtime))  # fmt: skip
     options.serve = _serving(args.runs, bus)
     result = run_scenario(options)
@@ -102,6 +115,9 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
         parser.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
         parser.add_argument("--seed", type=int, help="repeat a run: the seed its journal recorded")
         parser.add_argument("--users", type=users, help="simulated users (default: the scenario's)")
+        parser.add_argument("--think", type=think_range, metavar="MIN-MAX",
+                            help="seconds each user pauses after an action (default: the scenario's, else 0.5-1.5; "
+                                 "real viewers: 5-15)")
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
         parser.add_argument("--runtime", choices=RUNTIMES, default="local",
                             help="local processes, or Docker containers (image blackout:latest: make image)")

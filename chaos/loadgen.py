@@ -29,7 +29,7 @@ MASTER_FILE = "locust-master.json"  # written by the locustfile's master: the po
 # ~55 ms of scrypt: 20 at once queue for over a second on auth, and a naive stack (1 s timeouts, immediate
 # retries, users logged out when auth is slow) never comes back from that (the retry-storm scenario).
 DEFAULT_SPAWN_RATE = 5.0
-# One locust process drives this many users at ~1 action/s with under half a core: a worker spends 0.68 ms of
+# One locust process drives this many users at the demo's ~1 action/s with under half a core: a worker spends 0.68 ms of
 # CPU per action (FastHttpUser; docs/benchmarks.md, load_generator), 700 x 0.68 ms = 0.48 core. More users:
 # locust's master + one worker per core, rather than one process whose event loop falls behind its users
 # (their requests wait for it, and what they record as latency is the generator's).
@@ -41,9 +41,10 @@ class LoadGenerator:
     def __init__(
         self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float,
         edge_failover: bool = False, client_attempts: int = 1, spawn_rate: float | None = None,
-        workers: int | None = None, seed: int | None = None,
+        workers: int | None = None, seed: int | None = None, think_s: tuple[float, float] | None = None,
     ) -> None:  # fmt: skip
-        """``workers``: None picks (one per core above DISTRIBUTED_ABOVE users, else none); 0: one locust."""
+        """``workers``: None picks (one per core above DISTRIBUTED_ABOVE users, else none); 0: one locust.
+        ``think_s``: each user's pause after an action, (min, max) seconds; None: the demo's ~1 s."""
         if not 1 <= users <= MAX_USERS:
             raise UsageError(f"users must be 1..{MAX_USERS}, got {users}")
         self.run_dir = run_dir
@@ -55,7 +56,7 @@ class LoadGenerator:
         try:
             self.control = LoadControl(
                 users=users, spawn_rate=spawn_rate or DEFAULT_SPAWN_RATE, edge_failover=edge_failover,
-                client_attempts=client_attempts, max_seconds=max_seconds,
+                client_attempts=client_attempts, max_seconds=max_seconds, **({"think_s": think_s} if think_s else {}),
             )  # fmt: skip
         except ValueError as exc:
             raise UsageError(f"load generator: {exc}") from None
@@ -77,16 +78,15 @@ class LoadGenerator:
 
     def set_load(
         self, users: int | None = None, spawn_rate: float | None = None, edge_failover: bool | None = None,
-        client_attempts: int | None = None,
+        client_attempts: int | None = None, think_s: tuple[float, float] | None = None,
     ) -> None:  # fmt: skip
         """Change the running load: locust follows within a second (users at the given spawn rate)."""
         if users is not None and not 0 <= users <= MAX_USERS:
             raise UsageError(f"users must be 0..{MAX_USERS}, got {users}")
         with self._lock:
             try:
-                control = self.control.updated(
-                    users=users, spawn_rate=spawn_rate, edge_failover=edge_failover, client_attempts=client_attempts
-                )
+                control = self.control.updated(users=users, spawn_rate=spawn_rate, edge_failover=edge_failover,
+                                               client_attempts=client_attempts, think_s=think_s)
             except ValueError as exc:
                 raise UsageError(f"set_load: {exc}") from None
             write_control(self.control_path, control)

@@ -2,7 +2,8 @@
 
 ``chaos.loadgen.LoadGenerator.set_load`` rewrites it atomically (write a temporary file, then rename over);
 locust's shape (``loadtest.shape``) reads users and spawn rate from it every second, and every locust
-process re-reads the edge settings (failover, the app's attempts) when the file changes. Plain Python.
+process re-reads the edge settings (failover, the app's attempts) and the users' think time when the file
+changes. Plain Python.
 """
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ from typing import Any
 CONTROL_ENV = "BLACKOUT_LOAD_CONTROL"
 CONTROL_FILE = "load-control.json"
 MAX_CLIENT_ATTEMPTS = 5
+MAX_THINK_S = 600.0
+# A demo user acts about once a second: with 20 users the stack sees enough traffic to show a cascade within a
+# minute (time compressed). A real viewer watches a video for 5-15 s before the next action: load tests of many
+# users set think_s to that, so the users, not the seconds, carry the load.
+DEMO_THINK_S = (0.5, 1.5)
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class LoadControl:
     edge_failover: bool = False
     client_attempts: int = 1
     max_seconds: float = 3600.0  # the run stops here whatever the file says later
+    think_s: tuple[float, float] = DEMO_THINK_S  # each user waits uniformly between these after an action
 
     def __post_init__(self) -> None:
         problems = []
@@ -39,6 +46,11 @@ class LoadControl:
             problems.append(f"client_attempts must be 1..{MAX_CLIENT_ATTEMPTS}, got {self.client_attempts!r}")
         if not _positive(self.max_seconds):
             problems.append(f"max_seconds must be a number > 0, got {self.max_seconds!r}")
+        if _think_range(self.think_s):
+            object.__setattr__(self, "think_s", tuple(self.think_s))  # JSON gives a list
+        else:
+            problems.append(f"think_s must be [min, max] seconds with 0 <= min <= max <= {MAX_THINK_S:g}, "
+                            f"got {self.think_s!r}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -48,6 +60,14 @@ class LoadControl:
 
 def _positive(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _think_range(value: object) -> bool:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return False
+    lo, hi = value
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return numbers and 0 <= lo <= hi <= MAX_THINK_S
 
 
 def write_control(path: Path, control: LoadControl) -> None:

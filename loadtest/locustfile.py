@@ -6,7 +6,7 @@ Environment:
   BLACKOUT_REQUEST_TIMEOUT_S optional client timeout in seconds (default 10)
   BLACKOUT_SEED              optional, seeds each user's action choices (default "blackout")
   BLACKOUT_LOAD_CONTROL      optional, a control file (loadtest.control) this run follows live: users,
-                             spawn rate, edge failover, client attempts, max run time
+                             spawn rate, edge failover, client attempts, think time, max run time
   BLACKOUT_EDGE_FAILOVER     "1": a global load balancer fails users over (when there is no control file)
   BLACKOUT_CLIENT_ATTEMPTS   the app's own tries per action (when there is no control file; default 1)
   BLACKOUT_WORKER_INDEX, BLACKOUT_WORKER_COUNT   this process's slot among locust workers (default 0 of 1)
@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from locust import between, events, task
+from locust import events, task
 
 import gevent
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
@@ -46,7 +46,7 @@ from locust.runners import MasterRunner
 from loadtest import keepalive
 from loadtest import metrics as user_metrics
 from loadtest import records
-from loadtest.control import CONTROL_ENV, ControlWatcher
+from loadtest.control import CONTROL_ENV, DEMO_THINK_S, ControlWatcher
 from loadtest.edge import EdgeSettings
 from services.common.accounts import MAX_USERS, account
 from services.common.lifeline import watch_supervisor_from_env
@@ -223,7 +223,12 @@ class BlackoutUser(FastHttpUser):
     """One demo account; every request goes to its home data center's gateway."""
 
     host = GATEWAYS[0][1]  # locust wants one; every request uses an absolute URL anyway
-    wait_time = between(0.5, 1.5)
+
+    def wait_time(self) -> float:
+        """The think time after an action: the control file's range, live (the demo's without one)."""
+        lo, hi = CONTROL.control.think_s if CONTROL is not None else DEMO_THINK_S
+        return random.uniform(lo, hi)
+
     # self.client, made by FastHttpUser: the plain tries (connect, and each socket read or write)
     network_timeout = connection_timeout = REQUEST_TIMEOUT_S
     max_retries = 0  # the app's retries are _call's, counted in its rows: the client itself never retries

@@ -63,6 +63,7 @@ class RunOptions:
     topology: Path | None = None  # None: the topology the profile names
     seed: int | None = None  # None: a fresh one, recorded in the journal
     users: int | None = None  # None: the scenario's
+    think_s: tuple[float, float] | None = None  # None: the scenario's (else the demo's pace)
     runs_root: Path = Path("runs")
     any_ports: bool = False  # bind free ports (tests run beside a live demo)
     runtime_factory: RuntimeFactory = local_runtime
@@ -101,6 +102,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         topology = topology.with_any_ports()
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
     users = opts.users or scenario.load.users
+    think_s = opts.think_s or scenario.load.think_s
 
     run_dir = new_run_dir(opts.runs_root, f"{scenario.name}-{profile.name}")
     shutil.copy(opts.profile, run_dir / "profile.yaml")
@@ -108,7 +110,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     journal = Journal(run_dir, opts.bus)
     doc = JournalDoc(run_dir, scenario, profile.name, seed)
     journal.record("start", scenario=scenario.name, profile=profile.name, topology=topology.name, seed=seed,
-                   users=users, duration_s=scenario.duration)  # fmt: skip
+                   users=users, think_s=think_s, duration_s=scenario.duration)  # fmt: skip
     console.print(f"[bold]Blackout[/] {scenario.title} | profile {profile.name} | topology {topology.name} | seed {seed}")
     console.print(f"run directory: {run_dir}")
 
@@ -129,7 +131,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
                                                 say=console.print))  # fmt: skip
         load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=scenario.duration + 120,
                              edge_failover=profile.edge_failover, client_attempts=profile.client_attempts,
-                             spawn_rate=scenario.load.spawn_rate, seed=seed)  # fmt: skip
+                             spawn_rate=scenario.load.spawn_rate, seed=seed, think_s=think_s)  # fmt: skip
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
         if opts.serve is not None:
             stop_serving = opts.serve(runtime, injector, run_dir)

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chaos.faults.model import Action, Duration, parse_action, parse_duration
+from loadtest.control import MAX_THINK_S
 from services.common import symptoms
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
@@ -84,6 +85,14 @@ class Hypothesis(_Model):
 class LoadStep(_Model):
     users: int = Field(ge=1, le=100_000)
     spawn_rate: float | None = Field(None, gt=0)
+    think_s: tuple[float, float] | None = None  # each user's pause after an action, [min, max]; the demo's ~1 s
+
+    @field_validator("think_s")
+    @classmethod
+    def _think_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1] <= MAX_THINK_S:
+            raise ValueError(f"give [min, max] seconds with 0 <= min <= max <= {MAX_THINK_S:g}")
+        return value
 
 
 class Scenario(_Model):

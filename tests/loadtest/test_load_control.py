@@ -80,6 +80,35 @@ def test_set_load_changes_users_and_edge_settings_of_a_running_locust(gateways, 
     assert wait_all_gone(_pids(load), 10) == []
 
 
+def _gaps(rows: list[RequestRow], since: float) -> list[float]:
+    """Seconds from one action's start to the same user's next action's start (logins aside)."""
+    by_user: dict[str, list[float]] = {}
+    for row in rows:
+        if row.action != "login" and row.t >= since:
+            by_user.setdefault(row.user, []).append(row.t)
+    return [b - a for starts in by_user.values() for a, b in zip(sorted(starts), sorted(starts)[1:])]
+
+
+@pytest.mark.timeout(90)
+def test_users_think_as_long_as_the_control_says_live(gateways, tmp_path: Path) -> None:
+    east, _ = gateways
+    load = LoadGenerator(tmp_path, {"dc-east": east.url}, users=2, max_seconds=60, spawn_rate=10, workers=0,
+                         think_s=(2.0, 2.5))
+    try:
+        load.start()
+        load.wait_logged_in(timeout_s=20)
+        _wait_for("two pauses of each user", lambda: len(_gaps(_rows(tmp_path), 0.0)) >= 4, 30)
+        assert min(_gaps(_rows(tmp_path), 0.0)) >= 2.0  # the fake answers at once: the gap is the think time
+
+        load.set_load(think_s=(0.0, 0.1))
+        since = time.time() + 1.0  # each user finishes the pause it is in (<= 2.5 s) first
+        _wait_for("quick actions", lambda: len([g for g in _gaps(_rows(tmp_path), since + 2.5) if g < 0.5]) >= 10, 20)
+        assert read_control(load.control_path).think_s == (0.0, 0.1)
+    finally:
+        load.stop()
+    assert wait_all_gone(_pids(load), 10) == []
+
+
 @pytest.mark.timeout(90)
 def test_distributed_mode_master_and_workers_share_the_records(gateways, tmp_path: Path) -> None:
     east, west = gateways
@@ -119,11 +148,18 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         load.set_load(client_attempts=9)
     with pytest.raises(UsageError, match="users"):
         load.set_load(users=-1)
+    with pytest.raises(UsageError, match="think_s"):
+        load.set_load(think_s=(3.0, 1.0))
     with pytest.raises(UsageError, match="users"):
         LoadGenerator(tmp_path, {"dc-east": "http://127.0.0.1:9"}, users=10**6, max_seconds=5)
     path = tmp_path / "c.json"
     write_control(path, LoadControl(users=3, spawn_rate=1.5, edge_failover=True, client_attempts=2))
     assert read_control(path) == LoadControl(users=3, spawn_rate=1.5, edge_failover=True, client_attempts=2)
+    write_control(path, LoadControl(users=3, spawn_rate=1.5, think_s=(5, 15)))
+    assert read_control(path).think_s == (5, 15)  # JSON's list back as the pair
+    path.write_text('{"users": 3, "spawn_rate": 1, "think_s": [1, "x"]}')
+    with pytest.raises(ValueError, match="think_s"):
+        read_control(path)
     path.write_text('{"users": 3, "spawn_rate": 0, "speed": 1}')
     with pytest.raises(ValueError, match="speed"):
         read_control(path)

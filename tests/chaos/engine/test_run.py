@@ -57,7 +57,7 @@ def test_every_action_is_journaled_with_its_outcome(naive_result):
 @pytest.mark.parametrize(("deviated", "code"), [(True, 1), (False, 0)])
 def test_the_exit_code_is_the_verdict(monkeypatch, tmp_path, deviated, code):
     monkeypatch.setattr(commands, "run_scenario", lambda options: RunResult(tmp_path, deviated, []))
-    args = argparse.Namespace(scenario="dc-power-loss", profile=Path("p.yaml"), topology=None, seed=1, users=None, runtime="local",
+    args = argparse.Namespace(scenario="dc-power-loss", profile=Path("p.yaml"), topology=None, seed=1, users=None, think=None, runtime="local",
                               runs=tmp_path)  # fmt: skip
     assert commands.cmd_run(args) == code
 

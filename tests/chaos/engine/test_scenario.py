@@ -38,6 +38,8 @@ def test_a_name_outside_the_library_lists_the_library():
         (lambda d: d.pop("learn"), "field 'learn'"),
         (lambda d: d.update(colour="red"), "field 'colour'"),
         (lambda d: d["load"].update(users=0), "field 'load.users'"),
+        (lambda d: d["load"].update(think_s=[15, 5]), "field 'load.think_s'"),
+        (lambda d: d["load"].update(think_s=[5]), "field 'load.think_s.1'"),
         (lambda d: d["hypothesis"]["probes"].append({"success_rate": {"min": 2}}), "probes.3.success_rate.min"),
         (lambda d: d["hypothesis"]["probes"].append({"p99": {"max_ms": 1}, "symptom": {"name": "x", "max": 1}}),
          "probes.3"),
@@ -63,6 +65,13 @@ def test_a_bad_scenario_is_refused_naming_the_field(change, field):
     assert str(err.value).startswith("bad.yaml: ") and field in str(err.value)
 
 
+def test_a_scenario_may_set_how_long_its_users_think():
+    data = base()
+    data["load"]["think_s"] = [5, 15]
+    assert parse_scenario(data, "viewers.yaml").load.think_s == (5.0, 15.0)
+    assert parse_scenario(base(), "demo.yaml").load.think_s is None  # the demo's pace
+
+
 def test_yaml_booleans_do_not_sneak_in_as_field_names():
     data = base()
     data["timeline"] = [{"at": "1s", "flap": yaml.safe_load("{dc: dc-east, times: 2, off: 1s, on: 1s}")}]
@@ -81,3 +90,21 @@ def test_the_cli_refuses_a_bad_scenario_with_exit_2_and_no_traceback(tmp_path):
         assert result.returncode == 2, result.stderr
         assert "bad.yaml" in result.stderr and "timeline.0.at" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize("think", ["15-5", "fast", "-1-2", "1-900"])
+def test_the_cli_refuses_a_bad_think_time_before_anything_starts(tmp_path, think):
+    result = subprocess.run([sys.executable, "-m", "chaos.cli", "run", "dc-power-loss", "--think", think,
+                             "--runs", str(tmp_path / "runs")], capture_output=True, text=True, cwd=PROJECT,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--think" in result.stderr and "MIN-MAX" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_think_ranges_read_as_min_max_seconds():
+    from chaos.commands import think_range
+
+    assert think_range("5-15") == (5.0, 15.0)
+    assert think_range("2") == (2.0, 2.0)
+    assert think_range("0.5-1.5") == (0.5, 1.5)
