@@ -46,6 +46,7 @@ from support.stub_gateway import stub_gateways
 
 from chaos.loadgen import LoadGenerator
 from chaos.runtime.base import RuntimeError_
+from loadtest.control import think_range
 from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.accounts import MAX_USERS, account
@@ -207,14 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.users <= MAX_USERS or not 1 <= args.spawn_rate <= 5000 or not 5 <= args.steady <= 120:
         parser.error(f"--users must be 1..{MAX_USERS}, --spawn-rate 1..5000 and --steady 5..120")
-    if not 0 <= args.think[0] <= args.think[1] <= 600 or args.think[1] == 0:
-        parser.error("--think MIN MAX must satisfy 0 <= MIN <= MAX <= 600 and MAX > 0")
+    try:
+        think_s = think_range(args.think)
+    except ValueError as exc:
+        parser.error(f"--think: {exc}")
+    if think_s[1] == 0:
+        parser.error("--think: users that never pause ask for an unbounded rate; give MAX > 0")
     if not 1 <= args.workers <= 64:
         parser.error("--workers must be 1..64 (this benchmark is about distributed mode)")
     os.environ["NO_PROXY"] = "127.0.0.1"  # locust's requests must reach the stubs directly, whatever the shell says
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="blackout-bench-loadgen-") as scratch:
-        result = run(Path(scratch), args.users, tuple(args.think), args.spawn_rate, args.steady, args.workers)
+        result = run(Path(scratch), args.users, think_s, args.spawn_rate, args.steady, args.workers)
     return conclude("load_generator", result, report(result, args.users), started)
 
 

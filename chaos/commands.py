@@ -18,7 +18,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector, profile_file
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, runtime_factory
-from loadtest.control import MAX_THINK_S
+from loadtest.control import MAX_THINK_S, think_range
 from services.common.errors import UsageError
 
 EXIT_DEVIATED = 1
@@ -32,16 +32,14 @@ def profile_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def think_range(text: str) -> tuple[float, float]:
-    """``--think 5-15``: each user's pause after an action, MIN-MAX seconds."""
+def think(text: str) -> tuple[float, float]:
+    """``--think 5-15``: each user's pause after an action, MIN-MAX seconds (one number: always that long)."""
     lo, sep, hi = text.partition("-")
     try:
-        think = (float(lo), float(hi if sep else lo))
+        return think_range((float(lo), float(hi if sep else lo)))
     except ValueError:
-        think = (-1.0, -1.0)
-    if not 0 <= think[0] <= think[1] <= MAX_THINK_S:
-        raise argparse.ArgumentTypeError(f"{text}: give MIN-MAX seconds, 0 <= MIN <= MAX <= {MAX_THINK_S:g} (e.g. 5-15)")
-    return think
+        raise argparse.ArgumentTypeError(
+            f"{text}: give MIN-MAX seconds, 0 <= MIN <= MAX <= {MAX_THINK_S:g} (e.g. 5-15)") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -115,7 +113,7 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
         parser.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
         parser.add_argument("--seed", type=int, help="repeat a run: the seed its journal recorded")
         parser.add_argument("--users", type=users, help="simulated users (default: the scenario's)")
-        parser.add_argument("--think", type=think_range, metavar="MIN-MAX",
+        parser.add_argument("--think", type=think, metavar="MIN-MAX",
                             help="seconds each user pauses after an action (default: the scenario's, else 0.5-1.5; "
                                  "real viewers: 5-15)")
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")

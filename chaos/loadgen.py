@@ -29,10 +29,10 @@ MASTER_FILE = "locust-master.json"  # written by the locustfile's master: the po
 # ~55 ms of scrypt: 20 at once queue for over a second on auth, and a naive stack (1 s timeouts, immediate
 # retries, users logged out when auth is slow) never comes back from that (the retry-storm scenario).
 DEFAULT_SPAWN_RATE = 5.0
-# One locust process drives this many users at the demo's ~1 action/s with under half a core: a worker spends 0.68 ms of
-# CPU per action (FastHttpUser; docs/benchmarks.md, load_generator), 700 x 0.68 ms = 0.48 core. More users:
-# locust's master + one worker per core, rather than one process whose event loop falls behind its users
-# (their requests wait for it, and what they record as latency is the generator's).
+# One locust process drives this many users at the demo's ~1 action/s with under half a core: a worker
+# spends 0.68 ms of CPU per action (FastHttpUser; docs/benchmarks.md, load_generator), 700 x 0.68 ms = 0.48
+# core. More users: locust's master + one worker per core, rather than one process whose event loop falls
+# behind its users (their requests wait for it, and what they record as latency is the generator's).
 DISTRIBUTED_ABOVE = 700
 START_TIMEOUT_S = 30.0
 

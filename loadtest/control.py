@@ -46,11 +46,10 @@ class LoadControl:
             problems.append(f"client_attempts must be 1..{MAX_CLIENT_ATTEMPTS}, got {self.client_attempts!r}")
         if not _positive(self.max_seconds):
             problems.append(f"max_seconds must be a number > 0, got {self.max_seconds!r}")
-        if _think_range(self.think_s):
-            object.__setattr__(self, "think_s", tuple(self.think_s))  # JSON gives a list
-        else:
-            problems.append(f"think_s must be [min, max] seconds with 0 <= min <= max <= {MAX_THINK_S:g}, "
-                            f"got {self.think_s!r}")
+        try:
+            object.__setattr__(self, "think_s", think_range(self.think_s))  # JSON gives a list
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -59,15 +58,20 @@ class LoadControl:
 
 
 def _positive(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return _number(value) and value > 0  # type: ignore[operator]
 
 
-def _think_range(value: object) -> bool:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        return False
-    lo, hi = value
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    return numbers and 0 <= lo <= hi <= MAX_THINK_S
+def think_range(value: object) -> tuple[float, float]:
+    """A think time as (min, max) seconds; ValueError saying what one must be."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_number(v) for v in value):
+        lo, hi = value
+        if 0 <= lo <= hi <= MAX_THINK_S:
+            return float(lo), float(hi)
+    raise ValueError(f"think_s must be [min, max] seconds with 0 <= min <= max <= {MAX_THINK_S:g}, got {value!r}")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def write_control(path: Path, control: LoadControl) -> None:
