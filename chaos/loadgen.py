@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from chaos.runtime.base import RuntimeError_
-from loadtest.control import CONTROL_ENV, CONTROL_FILE, LoadControl, write_control
+from loadtest.control import CONTROL_ENV, CONTROL_FILE, DEMO_THINK_S, LoadControl, write_control
 from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestsReader
 from services.common.accounts import MAX_USERS, account
@@ -56,7 +56,7 @@ class LoadGenerator:
         try:
             self.control = LoadControl(
                 users=users, spawn_rate=spawn_rate or DEFAULT_SPAWN_RATE, edge_failover=edge_failover,
-                client_attempts=client_attempts, max_seconds=max_seconds, **({"think_s": think_s} if think_s else {}),
+                client_attempts=client_attempts, max_seconds=max_seconds, think_s=think_s or DEMO_THINK_S,
             )  # fmt: skip
         except ValueError as exc:
             raise UsageError(f"load generator: {exc}") from None

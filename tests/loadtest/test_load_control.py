@@ -86,7 +86,8 @@ def _gaps(rows: list[RequestRow], since: float) -> list[float]:
     for row in rows:
         if row.action != "login" and row.t >= since:
             by_user.setdefault(row.user, []).append(row.t)
-    return [b - a for starts in by_user.values() for a, b in zip(sorted(starts), sorted(starts)[1:])]
+    ordered = [sorted(starts) for starts in by_user.values()]
+    return [b - a for starts in ordered for a, b in zip(starts, starts[1:])]
 
 
 @pytest.mark.timeout(90)
