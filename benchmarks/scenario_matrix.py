@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from chaos.commands import think
+from chaos.commands import seeds, think
 from chaos.console import terminal
 from chaos.engine.scenario import library
 from chaos.report import build_summary
@@ -60,13 +60,6 @@ def run_one(scenario: str, profile: str, seed: int, runs: Path, load_flags: list
                    stderr=subprocess.DEVNULL, timeout=1800, check=False)  # fmt: skip
     [run_dir] = [d for d in set(runs.glob("*")) - before if d.is_dir()]
     return run_dir
-
-
-def seeds(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers") from None
 
 
 def expected_to_deviate(note: str) -> bool:

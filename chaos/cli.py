@@ -6,6 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from chaos.console import terminal
 from services.common.errors import BlackoutError, UsageError
 
@@ -49,15 +51,50 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from chaos.comparison import compare_groups, read_run
     from chaos.report import build_summary
-    from chaos.report_render import render_comparison
+    from chaos.report_render import render_comparison, render_group_comparison
 
-    render_comparison(build_summary(args.run_a), build_summary(args.run_b), terminal())
+    console = terminal()
+    if args.scenario:
+        if args.runs or args.against:
+            raise UsageError("give either --scenario (to run the groups) or run directories, not both")
+        group_a, group_b, labels = _run_groups(args, console)
+    elif args.against:
+        if not args.runs:
+            raise UsageError("give the runs of the first group before --against")
+        group_a, group_b, labels = args.runs, args.against, ("A", "B")
+    elif len(args.runs) == 2:
+        render_comparison(build_summary(args.runs[0]), build_summary(args.runs[1]), console)
+        return 0
+    else:
+        raise UsageError("give two runs, groups of runs (RUN... --against RUN...) or --scenario with --seeds")
+    rows = compare_groups([read_run(d) for d in group_a], [read_run(d) for d in group_b])
+    render_group_comparison(rows, labels, console)
     return 0
 
 
+def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path], list[Path], tuple[str, str]]:
+    """The scenario under each of the two profiles, once per seed, one after another: their run folders."""
+    from chaos.engine.run import RunOptions, run_scenario
+    from chaos.faults.injector import profile_file
+
+    names = args.profiles.split(",")
+    if len(names) != 2:
+        raise UsageError(f"--profiles takes two profiles, comma-separated (got '{args.profiles}')")
+    groups: tuple[list[Path], list[Path]] = ([], [])
+    for seed in args.seeds:
+        for group, name in zip(groups, names):
+            options = RunOptions(scenario=args.scenario, profile=profile_file(name), seed=seed, users=args.users,
+                                 think_s=args.think, runs_root=args.runs_root)  # fmt: skip
+            result = run_scenario(options, Console(quiet=True))
+            console.print(f"{name:10} seed {seed:<5} {'deviated' if result.deviated else 'held':9} {result.run_dir}")
+            group.append(result.run_dir)
+    return groups[0], groups[1], (names[0], names[1])
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from chaos.commands import add_scenario_commands
+    from chaos.commands import add_scenario_commands, seeds, think
     from chaos.observability.cli import add_prometheus_command
     from chaos.supervisor import add_supervisor_commands
     from chaos.workshop.commands import add_exercise_commands
@@ -75,9 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path)
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="print two runs side by side")
-    compare.add_argument("run_a", type=Path)
-    compare.add_argument("run_b", type=Path)
+    compare = sub.add_parser("compare", help="two runs side by side, or two groups of runs (several seeds each) "
+                             "figure by figure with 95%% intervals and significance")  # fmt: skip
+    compare.add_argument("runs", nargs="*", type=Path, help="run directories: two alone, or the first group")
+    compare.add_argument("--against", nargs="+", type=Path, metavar="RUN", help="run directories of the second group")
+    compare.add_argument("--scenario", help="run this scenario under both --profiles for every seed, then compare")
+    compare.add_argument("--profiles", default="naive,resilient", help="with --scenario: two, comma-separated")
+    compare.add_argument("--seeds", type=seeds, default=[7, 8, 9], metavar="S,S,...", help="with --scenario")
+    compare.add_argument("--users", type=_users, help="with --scenario: users for every run")
+    compare.add_argument("--think", type=think, metavar="MIN-MAX", help="with --scenario: each user's pause")
+    compare.add_argument("--runs-root", type=Path, default=Path("runs"), help="with --scenario: where runs go")
     compare.set_defaults(func=cmd_compare)
 
     add_supervisor_commands(sub)

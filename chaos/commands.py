@@ -42,6 +42,14 @@ def think(text: str) -> tuple[float, float]:
             f"{text}: give MIN-MAX seconds, 0 <= MIN <= MAX <= {MAX_THINK_S:g} (e.g. 5-15)") from None
 
 
+def seeds(text: str) -> list[int]:
+    """``--seeds 7,8,9``: one run per seed."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: give comma-separated integers (e.g. 7,8,9)") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     bus = EventBus()
     options = RunOptions(scenario=args.scenario, profile=args.profile, topology=args.topology, seed=args.seed,

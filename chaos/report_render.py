@@ -1,11 +1,12 @@
-"""Rich tables for run summaries: one run per phase, or two runs side by side."""
+"""Rich tables for run summaries: one run per phase, two runs side by side, or two groups of runs."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
+from chaos.comparison import Estimate, FigureComparison
 from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary
 from services.common.symptoms import SYMPTOMS
 
@@ -128,3 +129,28 @@ def render_comparison(a: RunSummary, b: RunSummary, console: Console,
             cells += [metric(a.phase(name)), metric(b.phase(name))]
         symptoms.add_row(*cells)
     console.print(symptoms)
+
+
+def render_group_comparison(rows: Sequence[FigureComparison], labels: tuple[str, str], console: Console) -> None:
+    """Each figure as mean [95% interval] per group, and whether the groups differ beyond their noise."""
+    la, lb = labels
+    table = Table(title=f"{la} vs {lb}: mean [95% interval]; significant = Welch's t-test p < 0.05")
+    for column in ("figure", la, lb, "p", "significant"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for row in rows:
+        table.add_row(row.figure, _estimate(row.figure, row.a), _estimate(row.figure, row.b),
+                      "-" if row.p_value is None else f"{row.p_value:.3f}",
+                      "[bold]yes[/]" if row.significant else "no")  # fmt: skip
+    console.print(table)
+
+
+def _estimate(figure: str, e: Estimate) -> str:
+    def show(v: float) -> str:
+        if figure.endswith(("success", "(share of runs)")):
+            return f"{v * 100:.1f}%"
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+    if e.mean is None:
+        return "-"
+    interval = "" if e.low is None or e.high is None else f" [{show(e.low)}, {show(e.high)}]"
+    return f"{show(e.mean)}{interval} (n={e.n})"
