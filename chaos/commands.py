@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def _serving(runs_root: Path, bus: EventBus) -> Callable[[Runtime, FaultInjector
         controller = Controller(runtime, injector, injector.journal, bus, runs_root)
         server = ControlServer(controller, runs_root, run_dir)
         server.start()
+        if not server.published:  # `up` (or another run) serves from this runs folder: its file stays
+            print(f"note: another stack's control API serves from {runs_root}; this run's is at {server.url}",
+                  file=sys.stderr)  # fmt: skip
         return server.stop
 
     return serve

@@ -26,9 +26,11 @@ from services.common.policy import Profile
 def setup(tmp_path, monkeypatch):
     monkeypatch.setattr(probe, "_probe", lambda port, by_port: {"healthy": True, "breakers": [], "profile": "naive"})
     runtime, bus = RecordingRuntime(), EventBus()
-    journal = Journal(tmp_path, bus)
+    team_runs = tmp_path / "teams" / "red"  # a team's stack, as `blackout exercise start` lays it out
+    team_runs.mkdir(parents=True)
+    journal = Journal(team_runs, bus)
     controller = Controller(runtime, FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive")),
-                            journal, bus, tmp_path)  # fmt: skip
+                            journal, bus, team_runs)  # fmt: skip
     runs: list[tuple] = []
     monkeypatch.setattr(controller, "start_run", lambda *args: runs.append(args) or {"running": True})
     client = TestClient(create_control_app(controller, "s3cret", threading.Event()), follow_redirects=False)
@@ -59,7 +61,7 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     client, controller, runtime, runs = setup
     client.headers["Authorization"] = "Bearer s3cret"
     started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss", "seed": 4,
-                                             "allow": ["power-on"], "board": str(tmp_path)})  # fmt: skip
+                                             "allow": ["power-on"], "leaderboard": True})  # fmt: skip
     assert started.status_code == 201, started.text
     assert runs and runs[0][0].endswith("exercise.yaml") and runs[0][2] == 4  # the hidden run, with the seed
     assert "scenario" not in json.dumps(started.json()) and "dc-power-loss" not in json.dumps(started.json())
@@ -81,10 +83,10 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     ended = client.post("/exercise/end").json()
     assert ended["state"] == "ended" and ended["hidden"]["scenario"] == "dc-power-loss"
     assert ended["declarations"][0]["names_target"] is True
-    draft = (tmp_path / "exercise").glob("*-red/postmortem-draft.md")
+    draft = (tmp_path / "teams" / "red" / "exercise").glob("*-red/postmortem-draft.md")
     text = next(draft).read_text()
     assert "team red" in text and 'declared: "dc-east is dark"' in text and "power-on dc-east (succeeded)" in text
-    assert "red" in (tmp_path / "leaderboard.md").read_text()
+    assert "red" in (tmp_path / "teams" / "leaderboard.md").read_text()  # the board: every team's folder
     assert client.post("/exercise/detect", json={"text": "late"}).status_code == 409
 
 
