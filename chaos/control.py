@@ -22,9 +22,11 @@ import anyio.to_thread
 import httpx
 import psutil
 import uvicorn
-from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chaos.controller import Controller
 from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
@@ -62,18 +64,33 @@ class KillSwitch:
         return await anyio.to_thread.run_sync(action, limiter=self._limiter)
 
 
+class TokenGate:
+    """Every call needs the token, checked before anything else is read: a call without it learns nothing
+    (not even what its body lacks) and waits for no thread. The header for clients; the control room's
+    cookie (or GET /room?token=) for a browser, whose changes must also come from the room's own page."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            if not token_matches(presented_token(request), self.token):
+                detail, status = "a valid control token is required (see runs/.control.json)", 401
+            else:
+                detail, status = forged(request), 403
+            if detail is not None:
+                await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_control_app(controller: Controller, token: str, shutdown: threading.Event,
                        max_streams: int = MAX_STREAMS) -> FastAPI:  # fmt: skip
-    async def authorized(request: Request) -> None:  # async: it must not wait for the threadpool either
-        # the header for clients; the control room's cookie (or GET /room?token=) for a browser
-        if not token_matches(presented_token(request), token):
-            raise HTTPException(status_code=401, detail="a valid control token is required (see runs/.control.json)")
-        if reason := forged(request):
-            raise HTTPException(status_code=403, detail=reason)
-
     gate = StreamGate(max_streams)  # /events and /room/events together
     kill_switch = KillSwitch()
-    app = FastAPI(title="blackout-control", dependencies=[Depends(authorized)])
+    app = FastAPI(title="blackout-control")
+    app.add_middleware(TokenGate, token=token)
     app.include_router(workshop_router(controller, shutdown, gate))  # the control room and the exercise
 
     @app.get("/status")
