@@ -82,6 +82,8 @@ def cmd_panic(args: argparse.Namespace) -> int:
     for rollback in answer["rollbacks"]:
         print(f"rolled back {rollback['id']}: {rollback['status']}")
     print("power: " + ", ".join(f"{dc} {'on' if on else 'OFF'}" for dc, on in answer["power"].items()))
+    if answer.get("pending"):
+        print(answer["pending"])  # a run was stopped: `blackout status` shows its rollbacks landing
     return 0
 
 

@@ -16,6 +16,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.faults.model import Action, PowerOn, parse_action
 from chaos.journal import Journal
+from chaos.library import profile_named
 from chaos.runtime.base import Runtime
 from services.common.errors import ConflictError, UsageError
 from services.common.policy import Profile
@@ -69,6 +70,8 @@ class Controller:
         action = parse_action(body, "request body", "body")
         if action.kind in ("flap", "load"):
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
+        if action.kind == "profile":  # a library name, never a path: the caller holds only a token
+            action = action.model_copy(update={"spec": str(profile_named(action.spec))})
         fault_id, output = self.injector.apply(action)
         if fault_id is not None and action.duration_s is not None:
             timer = threading.Timer(action.duration_s, self._expire, args=(fault_id,))
@@ -94,7 +97,7 @@ class Controller:
             self._panic_thread = threading.Thread(target=self._panic_after, args=(thread,), name="panic-after-run",
                                                   daemon=True)  # fmt: skip
             self._panic_thread.start()
-            self.journal.record("panic", stopped_run=True, results="after the run's rollbacks")
+            self.journal.record("panic", stopped_run=True, results=[], pending=True)
             return {"stopped_run": True, "rollbacks": [], "pending": "the run is stopping: its rollbacks run now, "
                     "then every remaining fault is undone", "power": self.runtime.powered()}  # fmt: skip
         results = self.injector.revert_all()

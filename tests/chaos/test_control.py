@@ -214,7 +214,7 @@ def test_a_second_server_beside_a_live_one_leaves_its_control_file_alone(setup, 
         (tmp_path / ".control.json").write_text(json.dumps(up))
         run = ControlServer(controller, tmp_path, tmp_path)
         run.start()
-        assert not run.published and json.loads((tmp_path / ".control.json").read_text()) == up
+        assert json.loads((tmp_path / ".control.json").read_text()) == up and not run.published
         assert httpx.get(run.url + "/status", headers={"Authorization": f"Bearer {run.token}"}).status_code == 200
         run.stop()
         assert json.loads((tmp_path / ".control.json").read_text()) == up
@@ -227,3 +227,15 @@ def test_a_second_server_beside_a_live_one_leaves_its_control_file_alone(setup, 
         assert stale.published and ControlClient(tmp_path).url == stale.url
     finally:
         stale.stop()
+
+
+def test_a_profile_fault_names_a_profile_of_the_library_never_a_file(control, secret_yaml):
+    client, runtime, _ = control
+    for spec in (str(secret_yaml), "../" + secret_yaml.stem, "x/../resilient"):
+        refused = client.post("/faults", json={"profile": spec})
+        assert refused.status_code == 404 and "hunter2" not in refused.text, spec
+    assert runtime.profiles == []
+    switched = client.post("/faults", json={"profile": "resilient"})
+    assert switched.status_code == 200 and runtime.profiles == ["resilient"]
+    assert client.delete(f"/faults/{switched.json()['id']}").status_code == 200
+    assert runtime.profiles == ["resilient", "naive"]  # the fault's rollback: the profile before it
