@@ -2,7 +2,9 @@
 
 `blackout up` and every scenario run serve it; `blackout status/power-off/power-on/fault/panic/down` are its
 clients; `GET /events` streams power, fault and hypothesis events (server-sent events) to a web page.
-OpenAPI at /docs.
+OpenAPI at /docs (behind the token too: in a browser, open /room?token=... first). Files are named by
+library name only (chaos/library.py), and the kill switch (/panic, /status, /shutdown) answers whatever
+the event streams and the other calls are doing.
 """
 from __future__ import annotations
 
