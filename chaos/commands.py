@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def _serving(runs_root: Path, bus: EventBus) -> Callable[[Runtime, FaultInjector
         controller = Controller(runtime, injector, injector.journal, bus, runs_root)
         server = ControlServer(controller, runs_root, run_dir)
         server.start()
+        if not server.published:  # `up` (or another run) serves from this runs folder: its file stays
+            print(f"note: another stack's control API serves from {runs_root}; this run's is at {server.url}",
+                  file=sys.stderr)  # fmt: skip
         return server.stop
 
     return serve
@@ -86,6 +90,8 @@ def cmd_panic(args: argparse.Namespace) -> int:
     for rollback in answer["rollbacks"]:
         print(f"rolled back {rollback['id']}: {rollback['status']}")
     print("power: " + ", ".join(f"{dc} {'on' if on else 'OFF'}" for dc, on in answer["power"].items()))
+    if answer.get("pending"):
+        print(answer["pending"])  # a run was stopped: `blackout status` shows its rollbacks landing
     return 0
 
 

@@ -2,61 +2,102 @@
 
 `blackout up` and every scenario run serve it; `blackout status/power-off/power-on/fault/panic/down` are its
 clients; `GET /events` streams power, fault and hypothesis events (server-sent events) to a web page.
-OpenAPI at /docs.
+OpenAPI at /docs (behind the token too: in a browser, open /room?token=... first). Files are named by
+library name only (chaos/library.py), and the kill switch (/panic, /status, /shutdown) answers whatever
+the event streams and the other calls are doing.
 """
 from __future__ import annotations
 
 import json
 import os
-import queue
 import secrets
 import socket
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import httpx
 import psutil
 import uvicorn
-from fastapi import Body, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chaos.controller import Controller
-from chaos.faults.injector import profile_file
+from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
+from chaos.library import profile_named, scenario_file
 from chaos.runtime.base import RuntimeError_
-from chaos.workshop.auth import presented_token, token_matches
+from chaos.workshop.auth import forged, presented_token, token_matches
 from chaos.workshop.routes import workshop_router
 from services.common.errors import BlackoutError, ConfigError, ConflictError, UsageError
-from services.common.policy import parse_profile
+from services.common.policy import LIBRARY_NAME, parse_profile
 
 CONTROL_FILE = ".control.json"  # under the runs root: how clients find the running stack
 START_TIMEOUT_S = 10.0
-KEEPALIVE_S = 15.0
+KILL_SWITCH_THREADS = 4
+T = TypeVar("T")
 
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    scenario: str = Field(min_length=1)
-    profile: str | None = None  # a profile name (profiles/<name>.yaml) or path
+    scenario: str = Field(pattern=LIBRARY_NAME, description="a scenario of the library (GET /scenarios), by name")
+    profile: str | None = Field(None, pattern=LIBRARY_NAME, description="a profile of profiles/, by name")
     seed: int | None = None
     users: int | None = Field(None, ge=1, le=100_000)
 
 
-def create_control_app(controller: Controller, token: str, shutdown: threading.Event) -> FastAPI:
-    def authorized(request: Request) -> None:
-        # the header for clients; the control room's cookie (or GET /room?token=) for a browser
-        if not token_matches(presented_token(request), token):
-            raise HTTPException(status_code=401, detail="a valid control token is required (see runs/.control.json)")
+class KillSwitch:
+    """A few threads of the kill switch's own (/panic, /status): the shared threadpool may be taken by slow
+    calls (DELETE /runs/current waits for a run's end) and the kill switch must answer anyway."""
 
-    app = FastAPI(title="blackout-control", dependencies=[Depends(authorized)])
-    app.include_router(workshop_router(controller, shutdown))  # the control room and the exercise
+    def __init__(self) -> None:
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, action: Callable[[], T]) -> T:
+        if self._limiter is None:  # made on the server's event loop, at the first call
+            self._limiter = anyio.CapacityLimiter(KILL_SWITCH_THREADS)
+        return await anyio.to_thread.run_sync(action, limiter=self._limiter)
+
+
+class TokenGate:
+    """Every call needs the token, checked before anything else is read: a call without it learns nothing
+    (not even what its body lacks) and waits for no thread. The header for clients; the control room's
+    cookie (or GET /room?token=) for a browser, whose changes must also come from the room's own page."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            if not token_matches(presented_token(request), self.token):
+                detail, status = "a valid control token is required (see runs/.control.json)", 401
+            else:
+                detail, status = forged(request), 403
+            if detail is not None:
+                await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_control_app(controller: Controller, token: str, shutdown: threading.Event,
+                       max_streams: int = MAX_STREAMS) -> FastAPI:  # fmt: skip
+    gate = StreamGate(max_streams)  # /events and /room/events together
+    kill_switch = KillSwitch()
+    app = FastAPI(title="blackout-control")
+    app.add_middleware(TokenGate, token=token)
+    app.include_router(workshop_router(controller, shutdown, gate))  # the control room and the exercise
 
     @app.get("/status")
-    def status() -> dict:
-        return controller.status()
+    async def status() -> dict:
+        return await kill_switch.run(controller.status)
 
     @app.get("/scenarios")
     def scenarios() -> list[dict]:
@@ -81,8 +122,8 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
         return _guarded(lambda: controller.remove(fault_id))
 
     @app.post("/panic")
-    def panic() -> dict:
-        return _guarded(controller.panic)
+    async def panic() -> dict:
+        return await kill_switch.run(lambda: _guarded(controller.panic))
 
     @app.put("/profile")
     def profile(body: dict = Body(...)) -> dict:
@@ -95,8 +136,9 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
     @app.post("/runs", status_code=202)
     def start_run(request: RunRequest) -> dict:
         def start() -> dict:
-            profile = profile_file(request.profile) if request.profile else None
-            return controller.start_run(request.scenario, profile, request.seed, request.users)
+            scenario = scenario_file(request.scenario, controller.runs_root)
+            profile = profile_named(request.profile) if request.profile else None
+            return controller.start_run(scenario, profile, request.seed, request.users)
 
         return _guarded(start)
 
@@ -109,11 +151,11 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
         return {"stopped": controller.stop_run(wait=True), **controller.run_state()}
 
     @app.get("/events")
-    def events() -> StreamingResponse:
-        return StreamingResponse(_stream(controller, shutdown), media_type="text/event-stream")
+    async def events() -> EventSourceResponse:
+        return event_stream(controller.bus, shutdown, gate, "blackout events")
 
     @app.post("/shutdown")
-    def stop() -> dict:
+    async def stop() -> dict:
         shutdown.set()
         return {"stopping": True}
 
@@ -133,20 +175,6 @@ def _guarded(action: Any) -> Any:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
-def _stream(controller: Controller, shutdown: threading.Event) -> Iterator[str]:
-    q = controller.bus.subscribe()
-    try:
-        yield ": blackout events\n\n"
-        while not shutdown.is_set():
-            try:
-                event = q.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            yield f"event: {event.get('event', 'message')}\ndata: {json.dumps(event, default=str)}\n\n"
-    finally:
-        controller.bus.unsubscribe(q)
-
-
 class ControlServer:
     """Serves the control API from a thread of the supervisor (or run) process."""
 
@@ -162,6 +190,7 @@ class ControlServer:
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        self.published = False  # whether clients find this server through the control file
 
     def start(self) -> None:
         """Serve, and only once it answers write the control file clients look for."""
@@ -171,13 +200,13 @@ class ControlServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise BlackoutError(f"the control API did not start on {self.url}")
             time.sleep(0.02)  # poll interval
-        fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the token is a key: owner only
-        with os.fdopen(fd, "w") as f:
-            json.dump({"url": self.url, "token": self.token, "pid": os.getpid(), "run_dir": str(self.run_dir)}, f)
+        info = {"url": self.url, "token": self.token, "pid": os.getpid(), "run_dir": str(self.run_dir)}
+        self.published = _publish(self.file, info)
 
     def stop(self) -> None:
-        if self.file.exists() and _owner_pid(self.file) == os.getpid():
-            self.file.unlink(missing_ok=True)
+        owner = _read_control(self.file)
+        if self.published and owner is not None and (owner.get("pid"), owner.get("url")) == (os.getpid(), self.url):
+            self.file.unlink(missing_ok=True)  # only our own: a newer server's file stays
         self.shutdown.set()
         self._server.should_exit = True
         if self._thread.is_alive():
@@ -185,11 +214,36 @@ class ControlServer:
         self._sock.close()
 
 
-def _owner_pid(path: Path) -> int | None:
+def _publish(path: Path, info: dict) -> bool:
+    """Write the control file whole (a temp file renamed over it: never torn, never through a symlink), in an
+    owner-only runs folder. False, writing nothing, while another live process serves from it: a `blackout
+    run` beside `up` leaves up's file alone, so clients keep finding the stack."""
+    current = _read_control(path)
+    pid = current.get("pid") if current else None
+    if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid):
+        return False
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)  # run folders hold journals and the supervisor's log
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # 0600: the token is a key
     try:
-        return json.loads(path.read_text()).get("pid")
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _read_control(path: Path) -> dict | None:
+    """The control file's content, or None (missing, a symlink, not JSON)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as f:
+            data = json.load(f)
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def supervisor_running(runs_root: Path) -> bool:

@@ -16,9 +16,12 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.faults.model import Action, PowerOn, parse_action
 from chaos.journal import Journal
+from chaos.library import profile_named
 from chaos.runtime.base import Runtime
 from services.common.errors import ConflictError, UsageError
 from services.common.policy import Profile
+
+RUN_STOP_TIMEOUT_S = 120.0  # a run's rollbacks and teardown
 
 
 class Controller:
@@ -33,6 +36,7 @@ class Controller:
         self.run_stop: threading.Event | None = None
         self.run_info: dict[str, Any] = {}
         self._timers: list[threading.Timer] = []
+        self._panic_thread: threading.Thread | None = None  # a panic's rollbacks, waiting for a run's end
         self._lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------------
@@ -66,6 +70,8 @@ class Controller:
         action = parse_action(body, "request body", "body")
         if action.kind in ("flap", "load"):
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
+        if action.kind == "profile":  # a library name, never a path: the caller holds only a token
+            action = action.model_copy(update={"spec": str(profile_named(action.spec))})
         fault_id, output = self.injector.apply(action)
         if fault_id is not None and action.duration_s is not None:
             timer = threading.Timer(action.duration_s, self._expire, args=(fault_id,))
@@ -81,13 +87,32 @@ class Controller:
         return self.injector.switch_profile(profile)
 
     def panic(self) -> dict:
-        """Stop the scenario run (its rollbacks run), undo every fault, restore every data center's power."""
-        stopped = self.stop_run(wait=True)
-        results = self.injector.revert_all()
-        self.journal.record("panic", results=results, stopped_run=stopped)
-        return {"stopped_run": stopped, "rollbacks": results, "power": self.runtime.powered()}
+        """Undo every fault and restore every data center's power; a scenario run is told to stop.
 
-    def start_run(self, scenario: str, profile: Path | None, seed: int | None, users: int | None) -> dict:
+        Answers at once: with a run in progress, the run's own thread rolls back its faults as soon as it
+        sees the stop, and this controller's rollbacks follow in the background once the run has ended
+        (never beside the run's: two rollbacks at once would both power the same data center on)."""
+        thread = self.run_thread
+        if self.stop_run(wait=False) and thread is not None:
+            self._panic_thread = threading.Thread(target=self._panic_after, args=(thread,), name="panic-after-run",
+                                                  daemon=True)  # fmt: skip
+            self._panic_thread.start()
+            self.journal.record("panic", stopped_run=True, results=[], pending=True)
+            return {"stopped_run": True, "rollbacks": [], "pending": "the run is stopping: its rollbacks run now, "
+                    "then every remaining fault is undone", "power": self.runtime.powered()}  # fmt: skip
+        results = self.injector.revert_all()
+        self.journal.record("panic", results=results, stopped_run=False)
+        return {"stopped_run": False, "rollbacks": results, "power": self.runtime.powered()}
+
+    def _panic_after(self, run: threading.Thread) -> None:
+        run.join(timeout=RUN_STOP_TIMEOUT_S)
+        try:
+            results = self.injector.revert_all()
+        except Exception as exc:  # in a thread: journaled, not lost
+            results = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}]
+        self.journal.record("panic-rollbacks", results=results)
+
+    def start_run(self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None) -> dict:
         from chaos.engine.run import RunOptions, borrowed, run_scenario
 
         with self._lock:
@@ -98,7 +123,7 @@ class Controller:
             if profile is not None:
                 opts.profile = profile
             self.run_stop = opts.stop
-            self.run_info = {"scenario": scenario, "seed": seed, "result": None}
+            self.run_info = {"scenario": Path(scenario).stem, "seed": seed, "result": None}
 
             def work() -> None:
                 try:
@@ -118,13 +143,15 @@ class Controller:
             return False
         stop.set()
         if wait:
-            thread.join(timeout=120)
+            thread.join(timeout=RUN_STOP_TIMEOUT_S)
         return True
 
     def close(self) -> None:
         for timer in self._timers:
             timer.cancel()
         self.stop_run(wait=True)
+        if self._panic_thread is not None:  # its rollbacks finish before the caller's own
+            self._panic_thread.join(timeout=RUN_STOP_TIMEOUT_S)
 
     def _expire(self, fault_id: str) -> None:
         try:

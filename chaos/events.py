@@ -4,13 +4,21 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
+from typing import Protocol
 
 HISTORY = 200  # a new subscriber first gets the recent past
+QUEUE_SIZE = 1000
+
+
+class Sink(Protocol):
+    """Where a subscriber's events go: a queue.Queue, or anything that takes events without blocking."""
+
+    def put_nowait(self, item: dict) -> None: ...
 
 
 class EventBus:
     def __init__(self) -> None:
-        self._subscribers: list[queue.Queue] = []
+        self._subscribers: list[Sink] = []
         self._history: deque[dict] = deque(maxlen=HISTORY)
         self._lock = threading.Lock()
 
@@ -25,14 +33,25 @@ class EventBus:
                 pass  # a stalled reader loses events rather than holding the run back
 
     def subscribe(self) -> queue.Queue:
-        q: queue.Queue = queue.Queue(maxsize=1000)
-        with self._lock:
-            for event in self._history:
-                q.put_nowait(event)
-            self._subscribers.append(q)
+        q: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self.attach(q)
         return q
 
-    def unsubscribe(self, q: queue.Queue) -> None:
+    def attach(self, sink: Sink) -> None:
+        """Send every event to ``sink`` from now on, the recent past first."""
+        with self._lock:
+            for event in self._history:
+                try:
+                    sink.put_nowait(event)
+                except queue.Full:
+                    break
+            self._subscribers.append(sink)
+
+    def unsubscribe(self, q: Sink) -> None:
         with self._lock:
             if q in self._subscribers:
                 self._subscribers.remove(q)
+
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscribers)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,12 +18,13 @@ import yaml
 from chaos.control import ControlClient, supervisor_running
 from chaos.engine.run import topology_for
 from chaos.faults.injector import PROFILES
+from chaos.library import LOCAL_SCENARIOS
 from chaos.topology import Topology, load_topology
-from chaos.workshop.config import ACTION_NAMES, TEAM, load_config
+from chaos.workshop.config import ACTION_NAMES, TEAM, ExerciseConfig, load_config
 from chaos.workshop.draft import write_leaderboard
 from chaos.workshop.hidden import draw
 from services.common.errors import BlackoutError, UsageError
-from services.common.policy import load_profile
+from services.common.policy import LIBRARY_NAME, load_profile
 
 BOARD = Path("runs") / "teams"
 
@@ -36,10 +39,11 @@ def cmd_start(args: argparse.Namespace) -> int:
                          profile=args.profile, allow=allow)  # fmt: skip
     profile_file = PROFILES / f"{config.profile}.yaml"
     topology = team_topology(profile_file, args.ports)
-    with tempfile.TemporaryDirectory() as scratch:
-        draw(config, 0, Path(scratch))  # an unknown scenario is refused before any stack starts
+    with tempfile.TemporaryDirectory() as scratch:  # an unknown scenario is refused before any stack starts
+        draw(stage_scenario(config, Path(scratch)), 0, Path(scratch) / "draw", Path(scratch))
     runs = team_runs(argparse.Namespace(runs=args.runs, board=args.board, team=config.team))
     runs.mkdir(parents=True, exist_ok=True)
+    config = stage_scenario(config, runs)
     if not supervisor_running(runs):
         topology_file = runs / "topology.yaml"
         topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
@@ -49,7 +53,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         if up.returncode != 0:
             raise BlackoutError(f"team {config.team}'s stack did not start: {up.stderr.strip() or up.stdout.strip()}")
     client = ControlClient(runs)
-    body = {**config.model_dump(mode="json"), "board": str(args.board.resolve()) if args.runs is None else str(runs.resolve().parent)}
+    body = {**config.model_dump(mode="json"), "leaderboard": True}  # the board: the folder holding the team's runs
     answer = client.call("POST", "/exercise", body)
     lo, hi = answer["fault_window_s"]
     print(f"team {answer['team']} is on call. Users are arriving; something will break {lo:g}-{hi:g} s later than you think.")
@@ -57,6 +61,22 @@ def cmd_start(args: argparse.Namespace) -> int:
     print(f"control room: {client.url}/room?token={client.token}")
     print(f"declare: blackout exercise detect \"...\" --team {answer['team']}    act: blackout exercise act power-on dc-east --team {answer['team']}")
     return 0
+
+
+def stage_scenario(config: ExerciseConfig, runs: Path) -> ExerciseConfig:
+    """A scenario given as a file goes into the stack's own library (<runs>/scenarios): the control API takes
+    library names only, never paths."""
+    if not config.scenario or Path(config.scenario).suffix not in (".yaml", ".yml"):
+        return config
+    source = Path(config.scenario)
+    if not re.fullmatch(LIBRARY_NAME, source.stem):
+        raise UsageError(f"{source}: a scenario file's name is lowercase letters, digits and dashes (.yaml)")
+    if not source.is_file():
+        raise UsageError(f"{source}: no such scenario file")
+    folder = runs / LOCAL_SCENARIOS
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / source.name.replace(".yml", ".yaml"))
+    return config.model_copy(update={"scenario": source.stem})
 
 
 def team_topology(profile_file: Path, ports: int | str) -> Topology:
@@ -132,8 +152,6 @@ def _line(view: dict) -> str:
 
 
 def _team(text: str) -> str:
-    import re
-
     if not re.fullmatch(TEAM[1:-1], text):
         raise argparse.ArgumentTypeError(f"{text}: a team name is 1-30 lowercase letters, digits or dashes")
     return text

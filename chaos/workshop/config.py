@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chaos.faults.model import Duration
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.policy import LIBRARY_NAME
 
 # The on-call engineer's remediation controls, each one of the controller's existing actions.
 ActionName = Literal["power-on", "power-off", "profile", "remove-fault", "panic"]
@@ -36,9 +37,9 @@ class ExerciseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     team: str = Field("team", pattern=TEAM)
-    scenario: str | None = None  # None: drawn from the library by the seed
+    scenario: str | None = None  # a library name (the CLI also takes a file); None: drawn by the seed
     seed: int | None = None  # None: a fresh one, revealed at the end
-    profile: str = "naive"  # the profile the stack starts the exercise with
+    profile: str = Field("naive", pattern=LIBRARY_NAME)  # the profile the stack starts the exercise with
     users: int | None = Field(None, ge=1, le=500)
     onset: Onset = Onset()
     # the round lasts at least this long under load (None: the scenario's duration plus the onset)

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.controller import Controller
+from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import load_scenario
-from chaos.faults.injector import PROFILES
+from chaos.library import profile_named
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.hidden import HiddenFault, draw
 from chaos.workshop.score import Score, lost_writes, score
@@ -21,7 +21,6 @@ from services.common.errors import ConflictError, UsageError
 from services.common.policy import load_profile
 
 MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
-RUN_STOP_TIMEOUT_S = 120.0
 # Run events that would give the answer away while the team plays (power is visible, like hosts going down).
 REVEALING = frozenset({"fault-on", "fault-off", "phase", "start", "metrics", "action", "load-start"})
 
@@ -33,7 +32,7 @@ class Exercise:
         self.folder = folder
         self.seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
         self.started = time.time()
-        self.hidden: HiddenFault = draw(config, self.seed, folder / ".hidden")
+        self.hidden: HiddenFault = draw(config, self.seed, folder / ".hidden", controller.runs_root)
         self.onset: float | None = None
         self.declarations: list[dict] = []
         self.actions: list[dict] = []
@@ -45,8 +44,8 @@ class Exercise:
         self._watcher = threading.Thread(target=self._watch, name="exercise-events", daemon=True)
 
     def start(self) -> None:
-        profile = PROFILES / f"{self.config.profile}.yaml"
-        load_profile(profile)  # an unknown name is refused here, before anything starts
+        profile = profile_named(self.config.profile)  # an unknown name is refused here, before anything starts
+        load_profile(profile)
         self._watcher.start()
         try:
             self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users)
@@ -96,11 +95,7 @@ class Exercise:
         if action in ("power-on", "power-off"):
             return c.power(target, action.removeprefix("power-"))
         if action == "profile":
-            path = PROFILES / f"{target}.yaml"
-            if not path.exists():
-                known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-                raise UsageError(f"no profile '{target}'; profiles: {known}")
-            return c.switch_profile(load_profile(path))
+            return c.switch_profile(load_profile(profile_named(target)))  # a name, never a path
         return c.remove(target)  # remove-fault
 
     # -- what everyone sees --------------------------------------------------------------------------

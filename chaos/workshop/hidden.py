@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from chaos.engine.scenario import LIBRARY, library_names, load_scenario
+from chaos.engine.scenario import library_names, load_scenario
+from chaos.library import scenario_file
 from chaos.faults.model import parse_duration
 from chaos.workshop.config import ExerciseConfig
 from services.common.errors import ConfigError
@@ -32,13 +33,13 @@ class HiddenFault:
         return asdict(self)
 
 
-def draw(config: ExerciseConfig, seed: int, into: Path) -> HiddenFault:
+def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None = None) -> HiddenFault:
+    """The hidden fault; a named scenario is looked up in the library folders (``runs_root``'s own first)."""
     rng = random.Random(seed)
-    name = config.scenario or rng.choice(library_names())
-    source = Path(name) if Path(name).suffix in (".yaml", ".yml") else LIBRARY / f"{name}.yaml"
-    scenario = load_scenario(source if source.exists() else name)  # an unknown name lists the library
+    source = scenario_file(config.scenario or rng.choice(library_names()), runs_root)  # unknown: lists them
+    scenario = load_scenario(source)
     offset = round(rng.uniform(config.onset.min, config.onset.max), 1)
-    data = yaml.safe_load(Path(source).read_text())
+    data = yaml.safe_load(source.read_text())
     data["duration"] = f"{max(scenario.duration + offset, config.round or 0):g}s"
     data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
     if config.hold:  # nothing heals by itself: restoring service is the team's job (or the end's rollbacks)

@@ -2,32 +2,35 @@
 as a router the control app includes: every route sits behind the app's token check."""
 from __future__ import annotations
 
-import json
-import queue
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
 
 from chaos.controller import Controller
+from chaos.event_stream import StreamGate, event_stream
 from chaos.journal import new_run_dir
 from chaos.workshop.auth import COOKIE, ROOM_PATH
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise
 from chaos.workshop.probe import InstanceProbe
 from chaos.workshop.window import RequestWindow, current_run_dir
+from services.common.policy import LIBRARY_NAME
 
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"room.js": "text/javascript", "room.css": "text/css"}
 
 
 class StartRequest(ExerciseConfig):
-    board: str | None = None  # the folder of every team's runs: the leaderboard goes there
+    scenario: str | None = Field(None, pattern=LIBRARY_NAME)  # over HTTP a library name, never a path
+    # also write the leaderboard of every team playing beside this one: in the folder holding this stack's
+    # runs folder (runs/teams/<team> -> runs/teams), which the server knows; never a folder the caller names
+    leaderboard: bool = False
 
 
 class Declaration(BaseModel):
@@ -58,7 +61,7 @@ class Desk:
         return self.exercise
 
 
-def workshop_router(controller: Controller, shutdown: threading.Event) -> APIRouter:
+def workshop_router(controller: Controller, shutdown: threading.Event, gate: StreamGate) -> APIRouter:
     from chaos.control import _guarded  # imported late: chaos.control includes this router
 
     desk = Desk(controller)
@@ -74,7 +77,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event) -> APIRou
 
     @router.get(ROOM_PATH + "/static/{name}", include_in_schema=False)
     def asset(name: str) -> FileResponse:
-        if name not in ASSETS:
+        if name not in ASSETS or not (STATIC / name).is_file():  # an asset missing from an install: 404, not 500
             raise HTTPException(status_code=404, detail=f"no asset '{name}'")
         return FileResponse(STATIC / name, media_type=ASSETS[name])
 
@@ -99,15 +102,20 @@ def workshop_router(controller: Controller, shutdown: threading.Event) -> APIRou
                 "series": desk.window.series(now, seconds, bucket)}  # fmt: skip
 
     @router.get(ROOM_PATH + "/events")
-    def events() -> StreamingResponse:
-        return StreamingResponse(_stream(controller, desk, shutdown), media_type="text/event-stream")
+    async def events() -> EventSourceResponse:
+        """The controller's events as the room may show them (an exercise hides the answer until it ends)."""
+
+        def shown(event: dict) -> dict | None:
+            return desk.exercise.redact(event) if desk.exercise else event
+
+        return event_stream(controller.bus, shutdown, gate, "blackout room events", shown)
 
     @router.post("/exercise", status_code=201)
     def start(request: StartRequest) -> dict:
         with desk.lock:
             if desk.exercise is not None and desk.exercise.result is None:
                 raise HTTPException(status_code=409, detail=f"team {desk.exercise.config.team} is playing: end it first")
-            config = ExerciseConfig.model_validate(request.model_dump(exclude={"board"}))
+            config = ExerciseConfig.model_validate(request.model_dump(exclude={"leaderboard"}))
             folder = new_run_dir(controller.runs_root / "exercise", config.team)
 
             def begin() -> Exercise:
@@ -116,7 +124,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event) -> APIRou
                 return exercise
 
             desk.exercise = _guarded(begin)
-            desk.board = Path(request.board) if request.board else None
+            desk.board = controller.runs_root.resolve().parent if request.leaderboard else None
             return desk.exercise.view()
 
     @router.get("/exercise")
@@ -140,22 +148,3 @@ def workshop_router(controller: Controller, shutdown: threading.Event) -> APIRou
         return _guarded(lambda: exercise.end(desk.board))
 
     return router
-
-
-def _stream(controller: Controller, desk: Desk, shutdown: threading.Event) -> Iterator[str]:
-    """The controller's events as the room may show them (an exercise hides the answer until it ends)."""
-    q = controller.bus.subscribe()
-    try:
-        yield ": blackout room events\n\n"
-        while not shutdown.is_set():
-            try:
-                event = q.get(timeout=1.0)
-            except queue.Empty:
-                yield ": keepalive\n\n"  # also how a closed tab is noticed: the write fails
-                continue
-            shown = desk.exercise.redact(event) if desk.exercise else event
-            if shown is not None:
-                yield f"event: {shown.get('event', 'message')}\ndata: {json.dumps(shown, default=str)}\n\n"
-    finally:
-        controller.bus.unsubscribe(q)
-

@@ -15,6 +15,8 @@ from services.common.errors import ConfigError
 from services.common.overload.policy import OverloadPolicy
 
 DependencyName = Literal["auth", "views", "recommender", "earnings"]
+# A library name (a profile's, a scenario's): it becomes part of file names, so nothing that can leave a folder
+LIBRARY_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
 class _Strict(BaseModel):
@@ -65,7 +67,7 @@ class FallbackPolicy(_Strict):
 
 
 class Profile(_Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(pattern=LIBRARY_NAME, description="lowercase letters, digits and dashes; names its files")
     description: str = ""
     topology: str = Field("fragile", pattern=r"^[a-z][a-z0-9-]{0,39}$", description="topologies/<name>.yaml it is for")
     edge_failover: bool = Field(False, description="the global load balancer sends users to a healthy data center")

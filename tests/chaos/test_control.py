@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from fakes.runtime import RecordingRuntime
 from fastapi.testclient import TestClient
 
-from chaos.control import ControlClient, ControlServer, _stream, create_control_app
+from chaos.control import ControlClient, ControlServer, create_control_app
 from chaos.controller import Controller
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
@@ -123,19 +126,6 @@ def test_a_run_request_is_validated(control):
     assert client.post("/runs", json={"scenario": "x", "colour": "red"}).status_code == 422
 
 
-def test_the_event_stream_carries_power_and_fault_events(setup):
-    _, _, shutdown, controller = setup
-    controller.power("dc-east", "off")  # before subscribing: a new subscriber gets the recent past
-    stream = _stream(controller, shutdown)
-    assert next(stream).startswith(":")
-    assert next(stream).startswith("event: fault-on\ndata: ")
-    controller.power("dc-east", "on")  # after subscribing: delivered live
-    live = next(stream)
-    assert live.startswith("event: fault-off") and '"by": "power_on"' in live
-    shutdown.set()
-    assert list(stream) == []  # the stream ends when the controller shuts down
-
-
 def test_shutdown_sets_the_event(control):
     client, _, shutdown = control
     assert client.post("/shutdown").status_code == 200
@@ -170,3 +160,82 @@ def test_a_client_reads_error_bodies_that_are_not_json(tmp_path, monkeypatch):
     monkeypatch.setattr(httpx, "request", lambda *a, **k: httpx.Response(500, text="<html>oops</html>"))
     with pytest.raises(BlackoutError, match="oops"):
         ControlClient(tmp_path).call("GET", "/status")
+
+
+@pytest.fixture
+def secret_yaml(tmp_path):
+    """A file outside the library whose lines a YAML error would quote."""
+    path = tmp_path.parent / f"{tmp_path.name}-secret.yaml"
+    path.write_text("password: hunter2: x\n")  # not valid YAML: the error points at this line
+    yield path
+    path.unlink()
+
+
+def test_over_http_files_are_named_from_the_library_never_by_path(control, secret_yaml, tmp_path):
+    client, runtime, _ = control
+    escape = client.put("/profile", json={"name": "x/../../../../../elsewhere/pwned"})
+    assert escape.status_code == 422 and "name" in escape.json()["detail"]
+    assert runtime.profiles == []  # the runtime, which names a file after the profile, was never asked
+    for body in ({"scenario": str(secret_yaml)}, {"scenario": "../" + secret_yaml.stem},
+                 {"scenario": "dc-power-loss", "profile": str(secret_yaml)}):  # fmt: skip
+        refused = client.post("/runs", json=body)
+        assert refused.status_code == 422, body
+        assert "hunter2" not in refused.text and "hunter2" not in client.get("/runs/current").text
+    unknown = client.post("/runs", json={"scenario": "meteor-strike"})
+    assert unknown.status_code == 404 and "dc-power-loss" in unknown.json()["detail"]  # lists the library
+
+
+def test_a_control_file_is_replaced_whole_and_never_written_through_a_symlink(setup, tmp_path):
+    _, _, _, controller = setup
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o755)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}")
+    (runs / ".control.json").symlink_to(elsewhere)  # planted: the token must not land in another file
+    server = ControlServer(controller, runs, tmp_path)
+    server.start()
+    try:
+        assert elsewhere.read_text() == "{}"
+        control = runs / ".control.json"
+        assert not control.is_symlink() and json.loads(control.read_text())["url"] == server.url
+        assert oct(control.stat().st_mode & 0o777) == "0o600" and oct(runs.stat().st_mode & 0o777) == "0o700"
+        assert [p.name for p in runs.iterdir()] == [".control.json"]  # no temp file left behind
+    finally:
+        server.stop()
+    assert not (runs / ".control.json").exists()
+
+
+def test_a_second_server_beside_a_live_one_leaves_its_control_file_alone(setup, tmp_path):
+    """`blackout run` next to `up`: up's control file must survive the run's start and its end."""
+    _, _, _, controller = setup
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the live `up`
+    try:
+        up = {"url": "http://127.0.0.1:9", "token": "up's", "pid": sleeper.pid, "run_dir": "up"}
+        (tmp_path / ".control.json").write_text(json.dumps(up))
+        run = ControlServer(controller, tmp_path, tmp_path)
+        run.start()
+        assert json.loads((tmp_path / ".control.json").read_text()) == up and not run.published
+        assert httpx.get(run.url + "/status", headers={"Authorization": f"Bearer {run.token}"}).status_code == 200
+        run.stop()
+        assert json.loads((tmp_path / ".control.json").read_text()) == up
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    stale = ControlServer(controller, tmp_path, tmp_path)  # its owner is gone now: a stale file is taken over
+    stale.start()
+    try:
+        assert stale.published and ControlClient(tmp_path).url == stale.url
+    finally:
+        stale.stop()
+
+
+def test_a_profile_fault_names_a_profile_of_the_library_never_a_file(control, secret_yaml):
+    client, runtime, _ = control
+    for spec in (str(secret_yaml), "../" + secret_yaml.stem, "x/../resilient"):
+        refused = client.post("/faults", json={"profile": spec})
+        assert refused.status_code == 404 and "hunter2" not in refused.text, spec
+    assert runtime.profiles == []
+    switched = client.post("/faults", json={"profile": "resilient"})
+    assert switched.status_code == 200 and runtime.profiles == ["resilient"]
+    assert client.delete(f"/faults/{switched.json()['id']}").status_code == 200
+    assert runtime.profiles == ["resilient", "naive"]  # the fault's rollback: the profile before it

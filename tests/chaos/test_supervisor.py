@@ -47,10 +47,11 @@ def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp
 
         # a scenario run on the running stack, started and followed through the control API
         auth = {"Authorization": f"Bearer {control['token']}"}
-        short = short_power_loss(tmp_path, off_at=2, on_at=5, duration=12, users=4)
-        started = httpx.post(control["url"] + "/runs", json={"scenario": str(short)}, headers=auth)
+        # (over HTTP a scenario is a library name: the stack's own library is <runs>/scenarios)
+        short = short_power_loss(runs / "scenarios", off_at=2, on_at=5, duration=12, users=4)
+        started = httpx.post(control["url"] + "/runs", json={"scenario": short.stem}, headers=auth)
         assert started.status_code == 202 and started.json()["running"] is True
-        again = httpx.post(control["url"] + "/runs", json={"scenario": str(short)}, headers=auth)
+        again = httpx.post(control["url"] + "/runs", json={"scenario": short.stem}, headers=auth)
         assert again.status_code == 409
         deadline = time.monotonic() + 120
         while (run := httpx.get(control["url"] + "/runs/current", headers=auth).json())["running"]:
@@ -60,6 +61,25 @@ def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp
         doc = json.loads((Path(run["result"]["run_dir"]) / "journal.json").read_text())
         assert doc["status"] == "completed" and [a["activity"] for a in doc["run"]][0] == {"power_off": "dc-east"}
         assert blackout("status", runs=runs).stdout.count("running") == 8  # the stack lives on after its run
+
+        # the kill switch during a run answers at once; the run rolls its faults back and stops early
+        dark = runs / "scenarios" / "long-dark.yaml"
+        dark.write_text(short_power_loss(tmp_path, off_at=2, on_at=40, duration=60, users=4).read_text())
+        assert httpx.post(control["url"] + "/runs", json={"scenario": "long-dark"}, headers=auth).status_code == 202
+        deadline = time.monotonic() + 60
+        while httpx.get(control["url"] + "/status", headers=auth).json()["power"]["dc-east"]:
+            assert time.monotonic() < deadline, "the run never cut dc-east"
+            time.sleep(0.1)  # poll interval
+        started_at = time.monotonic()
+        panic = httpx.post(control["url"] + "/panic", headers=auth, timeout=10)
+        assert panic.status_code == 200 and time.monotonic() - started_at < 1.0 and panic.json()["stopped_run"]
+        deadline = time.monotonic() + 120
+        while (run := httpx.get(control["url"] + "/runs/current", headers=auth).json())["running"]:
+            assert time.monotonic() < deadline, "the run never ended after the panic"
+            time.sleep(0.5)  # poll interval
+        assert httpx.get(control["url"] + "/status", headers=auth).json()["power"] == {"dc-east": True, "dc-west": True}
+        doc = json.loads((Path(run["result"]["run_dir"]) / "journal.json").read_text())
+        assert any("stopped early" in r for r in doc["reasons"]) and doc["rollbacks"][0]["status"] == "succeeded"
 
         switched = blackout("profile", str(PROJECT / "profiles" / "resilient.yaml"), runs=runs)
         assert switched.returncode == 0 and switched.stdout.count(": ok") == 8

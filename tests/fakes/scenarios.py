@@ -12,6 +12,7 @@ def variant(tmp_path: Path, name: str, **changes: object) -> Path:
     """The library scenario ``name`` with top-level fields replaced, written under ``tmp_path``."""
     data = yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
     data.update(changes)
+    tmp_path.mkdir(parents=True, exist_ok=True)  # e.g. a stack's own library, <runs>/scenarios
     path = tmp_path / f"{name}-short.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

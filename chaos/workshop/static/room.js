@@ -19,7 +19,8 @@ function say(text, info) {
 }
 
 async function api(method, path, body) {
-  const options = { method, credentials: "same-origin", headers: {} };
+  // the header tells the controller this change comes from the room's own page, not from another site's
+  const options = { method, credentials: "same-origin", headers: { "X-Blackout-Room": "1" } };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);

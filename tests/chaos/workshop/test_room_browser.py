@@ -79,7 +79,8 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
     url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
     driver = None
     try:
-        started = httpx.post(url + "/runs", json={"scenario": str(load_only(tmp_path))}, headers=auth, timeout=30)
+        scenario = load_only(runs / "scenarios").stem  # over HTTP a library name: the stack's own library
+        started = httpx.post(url + "/runs", json={"scenario": scenario}, headers=auth, timeout=30)
         assert started.status_code == 202, started.text
         driver = browser()
         driver.get(f"{url}/room?token={control['token']}")
@@ -130,7 +131,7 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
 
         # an exercise on the same stack: the page shows its clock and takes the team's declaration
         assert httpx.delete(url + "/runs/current", headers=auth, timeout=180).status_code == 200
-        config = {"team": "red", "scenario": str(load_only(tmp_path)), "seed": 3, "allow": ["power-on"],
+        config = {"team": "red", "scenario": scenario, "seed": 3, "allow": ["power-on"],
                   "onset": {"min": "60s", "max": "60s"}}  # fmt: skip
         assert httpx.post(url + "/exercise", json=config, headers=auth, timeout=30).status_code == 201
         driver.get(f"{url}/room?token={control['token']}")

@@ -3,22 +3,25 @@ was asked (no processes; the scenario run is replaced by a recorder, the instanc
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
 
 import pytest
 from fakes.runtime import RecordingRuntime
+from fakes.scenarios import variant
 from fastapi.testclient import TestClient
 
 from chaos.control import create_control_app
 from chaos.controller import Controller
 from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector
+from chaos.faults.injector import PROFILES, FaultInjector
 from chaos.journal import Journal
-from chaos.workshop import probe
+from chaos.workshop import probe, routes
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise
+from chaos.workshop.routes import ASSETS
 from services.common.policy import Profile
 
 
@@ -26,9 +29,11 @@ from services.common.policy import Profile
 def setup(tmp_path, monkeypatch):
     monkeypatch.setattr(probe, "_probe", lambda port, by_port: {"healthy": True, "breakers": [], "profile": "naive"})
     runtime, bus = RecordingRuntime(), EventBus()
-    journal = Journal(tmp_path, bus)
+    team_runs = tmp_path / "teams" / "red"  # a team's stack, as `blackout exercise start` lays it out
+    team_runs.mkdir(parents=True)
+    journal = Journal(team_runs, bus)
     controller = Controller(runtime, FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive")),
-                            journal, bus, tmp_path)  # fmt: skip
+                            journal, bus, team_runs)  # fmt: skip
     runs: list[tuple] = []
     monkeypatch.setattr(controller, "start_run", lambda *args: runs.append(args) or {"running": True})
     client = TestClient(create_control_app(controller, "s3cret", threading.Event()), follow_redirects=False)
@@ -59,7 +64,7 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     client, controller, runtime, runs = setup
     client.headers["Authorization"] = "Bearer s3cret"
     started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss", "seed": 4,
-                                             "allow": ["power-on"], "board": str(tmp_path)})  # fmt: skip
+                                             "allow": ["power-on"], "leaderboard": True})  # fmt: skip
     assert started.status_code == 201, started.text
     assert runs and runs[0][0].endswith("exercise.yaml") and runs[0][2] == 4  # the hidden run, with the seed
     assert "scenario" not in json.dumps(started.json()) and "dc-power-loss" not in json.dumps(started.json())
@@ -81,10 +86,10 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     ended = client.post("/exercise/end").json()
     assert ended["state"] == "ended" and ended["hidden"]["scenario"] == "dc-power-loss"
     assert ended["declarations"][0]["names_target"] is True
-    draft = (tmp_path / "exercise").glob("*-red/postmortem-draft.md")
+    draft = (tmp_path / "teams" / "red" / "exercise").glob("*-red/postmortem-draft.md")
     text = next(draft).read_text()
     assert "team red" in text and 'declared: "dc-east is dark"' in text and "power-on dc-east (succeeded)" in text
-    assert "red" in (tmp_path / "leaderboard.md").read_text()
+    assert "red" in (tmp_path / "teams" / "leaderboard.md").read_text()  # the board: every team's folder
     assert client.post("/exercise/detect", json={"text": "late"}).status_code == 409
 
 
@@ -97,3 +102,58 @@ def test_while_playing_the_team_does_not_see_the_answer(setup, tmp_path):
     assert exercise.redact({"t": now, "event": "hypothesis", "phase": "during", "met": False}) == {"t": now, "event": "hypothesis", "met": False}
     assert exercise.redact({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"  # hosts going down show
     exercise.close()
+
+
+def test_the_exercise_takes_library_names_only_and_never_quotes_a_file(setup, tmp_path):
+    client, controller, runtime, runs = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    secret = tmp_path / "secret.yaml"  # outside the stack's runs folder and the library
+    secret.write_text("password: hunter2: x\n")  # not valid YAML: an error would quote this line
+    sneaky = os.path.relpath(tmp_path / "secret", PROFILES)  # profiles/../../..../secret
+    for body in ({"scenario": str(secret)}, {"scenario": sneaky}, {"profile": sneaky}):
+        refused = client.post("/exercise", json={"team": "red", **body})
+        assert refused.status_code == 422 and "hunter2" not in refused.text, body
+    assert client.post("/exercise", json={"team": "red", "board": str(tmp_path / "x")}).status_code == 422
+    assert runs == []  # nothing started
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss", "allow": ["profile"]})
+    assert started.status_code == 201
+    act = client.post("/exercise/act", json={"action": "profile", "target": sneaky})
+    assert act.status_code == 404 and "hunter2" not in act.text and "not a path" in act.json()["detail"]
+    assert client.post("/exercise/act", json={"action": "profile", "target": "resilient"}).status_code == 200
+    assert runtime.profiles == ["resilient"]
+    client.post("/exercise/end")
+
+
+def test_a_stacks_own_scenario_is_found_by_name_in_its_runs_folder(setup):
+    client, controller, _, runs = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    variant(controller.runs_root / "scenarios", "dc-power-loss")  # <runs>/scenarios/dc-power-loss-short.yaml
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss-short", "seed": 2})
+    assert started.status_code == 201, started.text
+    assert client.post("/exercise/end").json()["hidden"]["scenario"] == "dc-power-loss-short"
+
+
+def test_a_change_with_the_rooms_cookie_needs_the_rooms_own_header(setup):
+    client, _, runtime, _ = setup
+    client.get("/room?token=s3cret")  # the browser now holds the cookie
+    assert client.get("/room/state").status_code == 200  # reading needs only the cookie
+    forged = client.post("/power/dc-east/off")  # a page of another port of 127.0.0.1 is the same site
+    assert forged.status_code == 403 and "X-Blackout-Room" in forged.json()["detail"]
+    cross = client.post("/power/dc-east/off", headers={"X-Blackout-Room": "1", "Sec-Fetch-Site": "same-site"})
+    assert cross.status_code == 403
+    assert runtime.power["dc-east"] is True
+    assert client.post("/power/dc-east/off", headers={"X-Blackout-Room": "1", "Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert runtime.power["dc-east"] is False
+
+
+def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path, monkeypatch):
+    client, *_ = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    for name, kind in ASSETS.items():
+        answer = client.get(f"/room/static/{name}")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind), name
+    html = (routes.STATIC / "room.html").read_text()
+    assert all(f"/room/static/{name}" in html for name in ASSETS)  # the page asks for each one
+    monkeypatch.setattr(routes, "STATIC", tmp_path)  # an install that lost its files
+    missing = client.get("/room/static/room.css")
+    assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
