@@ -13,11 +13,11 @@ from rich.console import Console
 
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector
+from chaos.faults.injector import ActiveFault, FaultInjector
 from chaos.faults.model import Action, PowerOn, parse_action
 from chaos.journal import Journal
 from chaos.runtime.base import Runtime
-from services.common.errors import ConflictError, UsageError
+from services.common.errors import BlackoutError, ConflictError, UsageError
 from services.common.policy import Profile
 
 
@@ -66,13 +66,13 @@ class Controller:
         action = parse_action(body, "request body", "body")
         if action.kind in ("flap", "load"):
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
-        fault_id, output = self.injector.apply(action)
-        if fault_id is not None and action.duration_s is not None:
-            timer = threading.Timer(action.duration_s, self._expire, args=(fault_id,))
+        fault, output = self.injector.begin(action)
+        if fault is not None and action.duration_s is not None:
+            timer = threading.Timer(action.duration_s, self._expire, args=(fault,))
             timer.daemon = True
             timer.start()
             self._timers.append(timer)
-        return {"id": fault_id, "output": output}
+        return {"id": fault.id if fault is not None else None, "output": output}
 
     def remove(self, fault_id: str) -> dict:
         return {"id": fault_id, "output": self.injector.revert(fault_id)}
@@ -126,9 +126,12 @@ class Controller:
             timer.cancel()
         self.stop_run(wait=True)
 
-    def _expire(self, fault_id: str) -> None:
+    def _expire(self, fault: ActiveFault) -> None:
+        """Revert this very fault: not a later one that took its id after it was removed by hand."""
         try:
-            self.injector.revert(fault_id)
+            self.injector.revert(fault.id, only=fault)
         except UsageError:
             pass  # removed by hand or by panic before its time
+        except BlackoutError:
+            pass  # its undo failed: the injector journaled it (fault-off-failed) and keeps it listed
 

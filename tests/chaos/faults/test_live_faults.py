@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from fakes.processes import alive
 
+from chaos.faults import link
 from chaos.faults.injector import FaultInjector
 from chaos.faults.link import LEASE_S
 from chaos.faults.model import parse_action
@@ -142,6 +144,43 @@ def test_power_returns_in_the_boot_order_asked(live):
     pids = event["pids"]
     assert pids["gateway-east"] < pids["views-east"] < pids["auth-east"]
     assert output["seconds"] >= 0.6  # two staggers
+
+
+def test_a_removal_waits_out_a_hung_carrier_instead_of_forgetting_its_fault(live):
+    runtime, injector = live
+    fault = apply(injector, {"brownout": {"target": "auth-east", "ms": 200}})
+    pid = runtime.status()["auth-east"]["pid"]
+    outcome: dict = {}
+    os.kill(pid, signal.SIGSTOP)  # hung, not dead: its port accepts and nothing answers
+    try:
+        removal = threading.Thread(target=lambda: outcome.update(injector.revert(fault)))
+        removal.start()
+        time.sleep(1.5)  # the length of the hang: longer than one DELETE waits for an answer
+        assert removal.is_alive() and fault in injector.active_ids()  # not forgotten while unconfirmed
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    removal.join(10)
+    assert outcome == {fault: {"auth-east": "ok"}}
+    assert faults_on(runtime, "auth-east") == [] and fault not in injector.active_ids()
+
+
+def test_dark_carriers_do_not_starve_the_renewals_of_the_others(live, monkeypatch):
+    runtime, injector = live
+    monkeypatch.setattr(link, "LEASE_S", 3.0)  # shorter leases, so the test is short; the ratio is what counts
+    monkeypatch.setattr(link, "RENEW_S", 0.5)
+    apply(injector, {"power_off": "dc-west"})
+    try:
+        for n in range(4):  # one after the other, four dark carriers' timeouts outlast a 3-s lease
+            apply(injector, {"brownout": {"target": "gateway-west", "ms": 10}, "id": f"dark-{n}"})
+        live_fault = apply(injector, {"brownout": {"target": "auth-east", "ms": 10}})
+        watched_until = time.monotonic() + 2 * 3.0
+        while time.monotonic() < watched_until:
+            assert [f["id"] for f in faults_on(runtime, "auth-east")] == [live_fault], "its lease ran out"
+            time.sleep(0.1)
+    finally:
+        results = injector.revert_all()  # the dark carriers' faults went with their processes: nothing fails
+    assert {r["status"] for r in results} == {"succeeded"}, results
+    assert faults_on(runtime, "auth-east") == [] and runtime.powered()["dc-west"]
 
 
 CONTROLLER = """
