@@ -20,7 +20,7 @@ from rich.table import Table
 from chaos.console import terminal
 from chaos.control import CONTROL_FILE, ControlClient, ControlServer, supervisor_running
 from chaos.journal import Journal, new_run_dir
-from chaos.engine.run import topology_for
+from chaos.engine.run import topology_for, uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller
@@ -80,16 +80,18 @@ class Supervised:
         self.server.start()
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            if self.controller is not None:
-                self.controller.close()
-            if self.injector is not None:
-                self.injector.revert_all()
-                self.injector.close()
-        finally:
-            if self.controller is not None:
-                self.server.stop()
-            self.runtime.down()
+        # A second Ctrl-C (or a SIGTERM) waits: stopping half-way would leave faults in force and power cut.
+        with uninterruptible():
+            try:
+                if self.controller is not None:
+                    self.controller.close()
+                if self.injector is not None:
+                    self.injector.revert_all()
+                    self.injector.close()
+            finally:
+                if self.controller is not None:
+                    self.server.stop()
+                self.runtime.down()
 
 
 def _detach(args: argparse.Namespace) -> int:

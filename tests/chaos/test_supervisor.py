@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import subprocess
 import sys
@@ -73,3 +74,42 @@ def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp
     assert wait_all_gone(pids, timeout_s=10) == []
     assert not (runs / ".control.json").exists()
     assert blackout("status", runs=runs).returncode == 1  # nothing is running: a clear message, no trace
+
+
+def test_a_second_ctrl_c_during_the_teardown_of_up_waits_until_everything_is_rolled_back(tmp_path):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    up = subprocess.Popen([sys.executable, "-m", "chaos.cli", "up", "--topology", str(topology_file), "--runs", str(runs)],
+                          cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs / ".control.json").exists():
+            assert up.poll() is None and time.monotonic() < deadline, "the stack never came up"
+            time.sleep(0.1)
+        control = json.loads((runs / ".control.json").read_text())
+        journal = Journal(Path(control["run_dir"]))
+        for dc in ("dc-east", "dc-west"):  # two data centers to power back on: a teardown that takes a while
+            assert blackout("power-off", dc, runs=runs).returncode == 0
+        up.send_signal(signal.SIGINT)
+        while not any(e["event"] == "power-on" for e in journal.read()):  # the teardown is under way
+            assert up.poll() is None and time.monotonic() < deadline, "no rollback began"
+            time.sleep(0.02)
+        up.send_signal(signal.SIGINT)  # impatient: Ctrl-C again
+        second = time.time()
+        _, stderr = up.communicate(timeout=120)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 130 and "Traceback" not in stderr, stderr
+    events = journal.read()
+    powered_on = [e for e in events if e["event"] == "power-on"]
+    assert [(e["dc"], e["healthy"]) for e in powered_on] == [("dc-west", True), ("dc-east", True)]
+    assert powered_on[1]["t"] > second  # the second Ctrl-C came while dc-east was coming back...
+    assert {e["id"] for e in events if e["event"] == "fault-off"} == {"power-off-1", "power-off-2"}  # ...and waited
+    pids = [control["pid"]] + [p for e in events for p in e.get("pids", {}).values()]
+    assert len(pids) == 1 + 8 + 8 and wait_all_gone(pids, timeout_s=10) == []
+    assert json.loads((Path(control["run_dir"]) / "state.json").read_text())["groups"] == {}
+    assert not (runs / ".control.json").exists()
