@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import uvicorn
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chaos.controller import Controller
 from chaos.faults.injector import profile_file
 from chaos.runtime.base import RuntimeError_
+from chaos.runtime.pids import existed_at
 from chaos.workshop.auth import presented_token, token_matches
 from chaos.workshop.routes import workshop_router
 from services.common.errors import BlackoutError, ConfigError, ConflictError, UsageError
@@ -193,8 +193,14 @@ def _owner_pid(path: Path) -> int | None:
 
 
 def supervisor_running(runs_root: Path) -> bool:
-    """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process."""
-    return (runs_root / CONTROL_FILE).exists() and psutil.pid_exists(ControlClient(runs_root).pid)
+    """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process that
+    already ran when the file was written (a later one only got the pid of a supervisor that was killed)."""
+    path = runs_root / CONTROL_FILE
+    try:
+        written = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return existed_at(ControlClient(runs_root).pid, written)
 
 
 class ControlClient:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 import subprocess
@@ -14,6 +15,7 @@ from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
 
 from chaos.journal import Journal
+from chaos.runtime.pids import CLOCK_SLACK_S
 from chaos.topology import load_topology
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -113,3 +115,33 @@ def test_a_second_ctrl_c_during_the_teardown_of_up_waits_until_everything_is_rol
     assert len(pids) == 1 + 8 + 8 and wait_all_gone(pids, timeout_s=10) == []
     assert json.loads((Path(control["run_dir"]) / "state.json").read_text())["groups"] == {}
     assert not (runs / ".control.json").exists()
+
+
+def test_the_control_file_of_a_killed_supervisor_does_not_block_up_once_its_pid_is_someone_elses(tmp_path):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    assert blackout("up", "--detach", "--topology", str(topology_file), runs=runs).returncode == 0
+    path = runs / ".control.json"
+    control, written = json.loads(path.read_text()), path.stat()
+    os.kill(control["pid"], signal.SIGKILL)  # no teardown: the control file stays behind
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=10) == []
+    while time.time() < written.st_mtime + 2 * CLOCK_SLACK_S:  # the stranger must start clearly after the file
+        time.sleep(0.1)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        # As if the kernel had handed the dead supervisor's pid to the stranger: the file names a live process.
+        path.write_text(json.dumps({**control, "pid": stranger.pid}))
+        os.utime(path, ns=(written.st_atime_ns, written.st_mtime_ns))
+        again = blackout("up", "--detach", "--topology", str(topology_file), runs=runs)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(path.read_text())["pid"] != stranger.pid
+        assert blackout("up", "--detach", "--topology", str(topology_file), runs=runs).returncode == 1  # a live one
+    finally:
+        down = blackout("down", runs=runs)
+        stranger.kill()
+        stranger.wait()
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not path.exists()
