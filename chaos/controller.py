@@ -130,8 +130,6 @@ class Controller:
         """Revert this very fault: not a later one that took its id after it was removed by hand."""
         try:
             self.injector.revert(fault.id, only=fault)
-        except UsageError:
-            pass  # removed by hand or by panic before its time
         except BlackoutError:
-            pass  # its undo failed: the injector journaled it (fault-off-failed) and keeps it listed
+            pass  # removed (or being removed) before its time; or its undo failed, journaled as fault-off-failed
 

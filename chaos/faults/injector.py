@@ -106,9 +106,11 @@ class FaultInjector:
         A fault whose undo fails stays active (and listed): the error is journaled and raised."""
         with self._lock:
             fault = self._active.get(fault_id)
-            if fault is None or fault.reverting or (only is not None and fault is not only):
+            if fault is None or (only is not None and fault is not only):
                 known = ", ".join(self.active_ids()) or "none"
                 raise UsageError(f"no active fault '{fault_id}'; active faults: {known}")
+            if fault.reverting:
+                raise ConflictError(f"fault '{fault_id}' is being reverted already")
             fault.reverting = True
         try:
             output = fault.undo()

@@ -96,8 +96,6 @@ class LinkFaults:
                 else:
                     del self._faults[fault_id]
         if left:
-            if self.journal is not None:
-                self.journal.record("fault-not-lifted", id=fault_id, outcomes=outcomes)
             raise FaultNotLifted(f"fault {fault_id} is still in force on {', '.join(left)} (no DELETE confirmed "
                                  f"within {REMOVE_WITHIN_S:g}s: {'; '.join(f'{n}: {outcomes[n]}' for n in left)}); "
                                  "it stays listed: remove it again")  # fmt: skip
@@ -133,8 +131,10 @@ class LinkFaults:
             for fault in current:
                 before, fault.outcomes = fault.outcomes, {name: calls[fault, name].result() for name in fault.instances}
                 failed = {n: o for n, o in fault.outcomes.items() if o.startswith(FAILED) and o != before.get(n)}
-                if failed and self.journal is not None:
-                    self.journal.record("lease-renewal-failed", id=fault.id, outcomes=failed)
+                if failed:  # once per new error, not every round
+                    log.warning("renewing fault %s failed: %s", fault.id, failed)
+                    if self.journal is not None:
+                        self.journal.record("lease-renewal-failed", id=fault.id, outcomes=failed)
         finally:
             for fault in held:
                 fault.lock.release()
@@ -155,7 +155,6 @@ class LinkFaults:
         try:
             return work(name, fault)
         except Exception as exc:  # one fault's (or carrier's) bug must not stop the calls for the others
-            log.exception("link fault %s on %s", fault.id, name)
             return f"{FAILED} ({type(exc).__name__}: {exc})"
 
     def _put(self, name: str, fault: LinkFault) -> str:
