@@ -37,7 +37,9 @@ FAILED = "error"  # an outcome of an unexpected exception (not an unanswered cal
 
 
 class FaultNotLifted(RuntimeError_):
-    """A carrier never confirmed a DELETE: the fault is still in force there (and still listed, and renewed)."""
+    """A carrier never confirmed a DELETE: the fault stays active there (still listed, still renewed), so what
+    the controller lists is what is in force. (A DELETE that timed out may land late; the next renewal puts
+    the fault back, as listed.)"""
 
 
 @dataclass(eq=False)
@@ -96,9 +98,9 @@ class LinkFaults:
                 else:
                     del self._faults[fault_id]
         if left:
-            raise FaultNotLifted(f"fault {fault_id} is still in force on {', '.join(left)} (no DELETE confirmed "
-                                 f"within {REMOVE_WITHIN_S:g}s: {'; '.join(f'{n}: {outcomes[n]}' for n in left)}); "
-                                 "it stays listed: remove it again")  # fmt: skip
+            raise FaultNotLifted(f"fault {fault_id} was not lifted on {', '.join(left)}: no DELETE confirmed within "
+                                 f"{REMOVE_WITHIN_S:g}s ({'; '.join(f'{n}: {outcomes[n]}' for n in left)}); it stays "
+                                 "active there, and listed: remove it again")  # fmt: skip
         return outcomes
 
     def active(self) -> list[str]:

@@ -21,7 +21,7 @@ from fakes.processes import alive
 
 from chaos.faults import link
 from chaos.faults.injector import FaultInjector
-from chaos.faults.link import LEASE_S
+from chaos.faults.link import LEASE_S, FaultNotLifted
 from chaos.faults.model import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
@@ -161,6 +161,29 @@ def test_a_removal_waits_out_a_hung_carrier_instead_of_forgetting_its_fault(live
         os.kill(pid, signal.SIGCONT)
     removal.join(10)
     assert outcome == {fault: {"auth-east": "ok"}}
+    assert faults_on(runtime, "auth-east") == [] and fault not in injector.active_ids()
+
+
+def test_a_removal_never_confirmed_is_reported_and_the_fault_stays_active(live, monkeypatch):
+    runtime, injector = live
+    monkeypatch.setattr(link, "REMOVE_WITHIN_S", 1.5)
+    fault = apply(injector, {"brownout": {"target": "auth-east", "ms": 200}})
+    pid = runtime.status()["auth-east"]["pid"]
+    os.kill(pid, signal.SIGSTOP)  # hung for longer than a removal retries
+    try:
+        with pytest.raises(FaultNotLifted, match=f"{fault} was not lifted on auth-east"):
+            injector.revert(fault)
+        assert fault in injector.active_ids()  # not a "successful" removal of a fault maybe still in force
+        failed = [e for e in Journal(runtime.run_dir).read() if e["event"] == "fault-off-failed"]
+        assert [e["id"] for e in failed] == [fault] and "FaultNotLifted" in failed[0]["error"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # Resumed, the instance runs the DELETEs that timed out; the renewals keep it as the controller lists it.
+    deadline = time.monotonic() + 3 * link.RENEW_S + 5
+    while [f["id"] for f in faults_on(runtime, "auth-east")] != [fault]:
+        assert time.monotonic() < deadline, "an active fault was not renewed"
+        time.sleep(0.1)
+    assert injector.revert(fault) == {fault: {"auth-east": "ok"}}
     assert faults_on(runtime, "auth-east") == [] and fault not in injector.active_ids()
 
 
