@@ -102,18 +102,26 @@ def _detach(args: argparse.Namespace) -> int:
     with (args.runs / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
+    try:
+        client = _wait_for_control(args.runs, proc)
+    except BaseException:  # a failure, or Ctrl-C: no stack may come up unseen behind it
+        proc.terminate()
+        raise
+    _print_status(terminal(), client.call("GET", "/status")["instances"])
+    print(f"supervisor pid {proc.pid}; stop everything with `blackout down`")
+    return 0
+
+
+def _wait_for_control(runs: Path, proc: subprocess.Popen) -> ControlClient:
     deadline = time.monotonic() + DETACH_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = (args.runs / "supervisor.log").read_text(errors="replace").splitlines()[-5:]
+            tail = (runs / "supervisor.log").read_text(errors="replace").splitlines()[-5:]
             raise BlackoutError("the supervisor stopped while starting:\n" + "\n".join(tail))
-        if (client := _control_of(args.runs, proc.pid)) is not None:
-            _print_status(terminal(), client.call("GET", "/status")["instances"])
-            print(f"supervisor pid {proc.pid}; stop everything with `blackout down`")
-            return 0
+        if (client := _control_of(runs, proc.pid)) is not None:
+            return client
         time.sleep(0.2)  # poll interval
-    proc.terminate()
-    raise RuntimeError_(f"the stack did not come up within {DETACH_TIMEOUT_S:g}s; see {args.runs / 'supervisor.log'}")
+    raise RuntimeError_(f"the stack did not come up within {DETACH_TIMEOUT_S:g}s; see {runs / 'supervisor.log'}")
 
 
 def _control_of(runs: Path, pid: int) -> ControlClient | None:

@@ -137,7 +137,8 @@ def test_the_control_file_of_a_killed_supervisor_does_not_block_up_once_its_pid_
         os.utime(path, ns=(written.st_atime_ns, written.st_mtime_ns))
         again = blackout("up", "--detach", "--topology", str(topology_file), runs=runs)
         assert again.returncode == 0, again.stderr
-        assert json.loads(path.read_text())["pid"] != stranger.pid
+        second = json.loads(path.read_text())
+        assert second["pid"] != stranger.pid
         assert blackout("up", "--detach", "--topology", str(topology_file), runs=runs).returncode == 1  # a live one
     finally:
         down = blackout("down", runs=runs)
@@ -145,3 +146,5 @@ def test_the_control_file_of_a_killed_supervisor_does_not_block_up_once_its_pid_
         stranger.wait()
     assert down.returncode == 0 and "stopped" in down.stdout
     assert not path.exists()
+    pids = [second["pid"]] + [p for e in Journal(Path(second["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert len(pids) == 1 + 8 and wait_all_gone(pids, timeout_s=10) == []
