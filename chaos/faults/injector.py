@@ -138,7 +138,9 @@ class FaultInjector:
                 event = self.runtime.power_on(dc)
                 results.append({"id": f"power-on-{dc}", "status": "succeeded", "output": _event(event)})
         if self.links is not None:
-            for fault_id in self.links.active():
+            # Parts of a fault whose revert just failed are left to it: it stays listed, and a later revert retries.
+            owned = {part for f in self.active() if f.action.kind in LINK_ACTIONS for part in f.output}
+            for fault_id in [i for i in self.links.active() if i not in owned]:
                 try:
                     self.links.remove(fault_id)
                 except FaultNotLifted as exc:
