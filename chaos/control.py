@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 import httpx
-import psutil
 import uvicorn
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -34,6 +33,7 @@ from chaos.controller import Controller
 from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
 from chaos.library import profile_named, scenario_file
 from chaos.runtime.base import RuntimeError_
+from chaos.runtime.pids import existed_at
 from chaos.workshop.auth import forged, presented_token, token_matches
 from chaos.workshop.routes import workshop_router
 from services.common.errors import BlackoutError, ConfigError, ConflictError, UsageError
@@ -220,8 +220,8 @@ def _publish(path: Path, info: dict) -> bool:
     run` beside `up` leaves up's file alone, so clients keep finding the stack."""
     current = _read_control(path)
     pid = current.get("pid") if current else None
-    if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid):
-        return False
+    if isinstance(pid, int) and pid != os.getpid() and existed_at(pid, path.lstat().st_mtime):
+        return False  # a reused pid is no owner (chaos/runtime/pids.py)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)  # run folders hold journals and the supervisor's log
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # 0600: the token is a key
@@ -247,8 +247,14 @@ def _read_control(path: Path) -> dict | None:
 
 
 def supervisor_running(runs_root: Path) -> bool:
-    """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process."""
-    return (runs_root / CONTROL_FILE).exists() and psutil.pid_exists(ControlClient(runs_root).pid)
+    """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process that
+    already ran when the file was written (a later one only got the pid of a supervisor that was killed)."""
+    path = runs_root / CONTROL_FILE
+    try:
+        written = path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return existed_at(ControlClient(runs_root).pid, written)
 
 
 class ControlClient:

@@ -13,12 +13,12 @@ from rich.console import Console
 
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector
+from chaos.faults.injector import ActiveFault, FaultInjector
 from chaos.faults.model import Action, PowerOn, parse_action
 from chaos.journal import Journal
 from chaos.library import profile_named
 from chaos.runtime.base import Runtime
-from services.common.errors import ConflictError, UsageError
+from services.common.errors import BlackoutError, ConflictError, UsageError
 from services.common.policy import Profile
 
 RUN_STOP_TIMEOUT_S = 120.0  # a run's rollbacks and teardown
@@ -72,13 +72,13 @@ class Controller:
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
         if action.kind == "profile":  # a library name, never a path: the caller holds only a token
             action = action.model_copy(update={"spec": str(profile_named(action.spec))})
-        fault_id, output = self.injector.apply(action)
-        if fault_id is not None and action.duration_s is not None:
-            timer = threading.Timer(action.duration_s, self._expire, args=(fault_id,))
+        fault, output = self.injector.begin(action)
+        if fault is not None and action.duration_s is not None:
+            timer = threading.Timer(action.duration_s, self._expire, args=(fault,))
             timer.daemon = True
             timer.start()
             self._timers.append(timer)
-        return {"id": fault_id, "output": output}
+        return {"id": fault.id if fault is not None else None, "output": output}
 
     def remove(self, fault_id: str) -> dict:
         return {"id": fault_id, "output": self.injector.revert(fault_id)}
@@ -153,9 +153,10 @@ class Controller:
         if self._panic_thread is not None:  # its rollbacks finish before the caller's own
             self._panic_thread.join(timeout=RUN_STOP_TIMEOUT_S)
 
-    def _expire(self, fault_id: str) -> None:
+    def _expire(self, fault: ActiveFault) -> None:
+        """Revert this very fault: not a later one that took its id after it was removed by hand."""
         try:
-            self.injector.revert(fault_id)
-        except UsageError:
-            pass  # removed by hand or by panic before its time
+            self.injector.revert(fault.id, only=fault)
+        except BlackoutError:
+            pass  # removed (or being removed) before its time; or its undo failed, journaled as fault-off-failed
 

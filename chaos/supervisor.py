@@ -13,20 +13,20 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control import CONTROL_FILE, ControlClient, ControlServer, supervisor_running
+from chaos.control import ControlClient, ControlServer, supervisor_running
 from chaos.journal import Journal, new_run_dir
-from chaos.engine.run import topology_for
+from chaos.engine.run import topology_for, uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, make_runtime
+from chaos.runtime.pids import is_process, start_time
 from chaos.topology import load_topology
 from services.common.errors import BlackoutError
 from services.common.policy import Profile, load_profile
@@ -80,16 +80,18 @@ class Supervised:
         self.server.start()
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            if self.controller is not None:
-                self.controller.close()
-            if self.injector is not None:
-                self.injector.revert_all()
-                self.injector.close()
-        finally:
-            if self.controller is not None:
-                self.server.stop()
-            self.runtime.down()
+        # A second Ctrl-C (or a SIGTERM) waits: stopping half-way would leave faults in force and power cut.
+        with uninterruptible():
+            try:
+                if self.controller is not None:
+                    self.controller.close()
+                if self.injector is not None:
+                    self.injector.revert_all()
+                    self.injector.close()
+            finally:
+                if self.controller is not None:
+                    self.server.stop()
+                self.runtime.down()
 
 
 def _detach(args: argparse.Namespace) -> int:
@@ -100,27 +102,46 @@ def _detach(args: argparse.Namespace) -> int:
     with (args.runs / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
+    try:
+        client = _wait_for_control(args.runs, proc)
+    except BaseException:  # a failure, or Ctrl-C: no stack may come up unseen behind it
+        proc.terminate()
+        raise
+    _print_status(terminal(), client.call("GET", "/status")["instances"])
+    print(f"supervisor pid {proc.pid}; stop everything with `blackout down`")
+    return 0
+
+
+def _wait_for_control(runs: Path, proc: subprocess.Popen) -> ControlClient:
     deadline = time.monotonic() + DETACH_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = (args.runs / "supervisor.log").read_text(errors="replace").splitlines()[-5:]
+            tail = (runs / "supervisor.log").read_text(errors="replace").splitlines()[-5:]
             raise BlackoutError("the supervisor stopped while starting:\n" + "\n".join(tail))
-        if (args.runs / CONTROL_FILE).exists():
-            _print_status(terminal(), ControlClient(args.runs).call("GET", "/status")["instances"])
-            print(f"supervisor pid {proc.pid}; stop everything with `blackout down`")
-            return 0
+        if (client := _control_of(runs, proc.pid)) is not None:
+            return client
         time.sleep(0.2)  # poll interval
-    proc.terminate()
-    raise RuntimeError_(f"the stack did not come up within {DETACH_TIMEOUT_S:g}s; see {args.runs / 'supervisor.log'}")
+    raise RuntimeError_(f"the stack did not come up within {DETACH_TIMEOUT_S:g}s; see {runs / 'supervisor.log'}")
+
+
+def _control_of(runs: Path, pid: int) -> ControlClient | None:
+    """The control file once ``pid`` wrote it: one left behind by a killed supervisor is not it."""
+    try:
+        client = ControlClient(runs)
+    except BlackoutError:
+        return None  # not there yet, or being written
+    return client if client.pid == pid else None
 
 
 def cmd_down(args: argparse.Namespace) -> int:
     client = ControlClient(args.runs)
+    started = start_time(client.pid)  # the supervisor, told from a later process that may get its pid
     client.call("POST", "/shutdown")
     deadline = time.monotonic() + 30
-    while psutil.pid_exists(client.pid) and time.monotonic() < deadline:
+    while started is not None and is_process(client.pid, started) and time.monotonic() < deadline:
         time.sleep(0.1)  # poll interval
-    print("stopped" if not psutil.pid_exists(client.pid) else f"supervisor {client.pid} is still stopping")
+    stopping = started is not None and is_process(client.pid, started)
+    print(f"supervisor {client.pid} is still stopping" if stopping else "stopped")
     return 0
 
 

@@ -153,7 +153,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         if not walking:
             raise  # it never started: the real cause is the message
     finally:
-        with _uninterruptible(), console.status("rolling back every fault and tearing down..."):
+        with uninterruptible(), console.status("rolling back every fault and tearing down..."):
             if injector is not None:
                 doc.rollbacks = injector.revert_all()
                 injector.close()
@@ -171,7 +171,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
 
 
 @contextmanager
-def _uninterruptible() -> Iterator[None]:
+def uninterruptible() -> Iterator[None]:
     """Rollbacks always run: a second Ctrl-C or a SIGTERM during them waits until they are done."""
     if threading.current_thread() is not threading.main_thread():
         yield

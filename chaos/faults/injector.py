@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from chaos.faults.link import LinkFaults, link_bodies
+from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
 from chaos.faults.model import LINK_ACTIONS, Action
 from chaos.journal import Journal
 from chaos.runtime.base import PowerEvent, Runtime
@@ -42,13 +42,14 @@ class LoadControl(Protocol):
                  edge_failover: bool | None = None, client_attempts: int | None = None) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)  # one instance is one fault: a later fault reusing its id is another
 class ActiveFault:
     id: str
     action: Action
     started: float  # time.time()
     undo: Callable[[], dict]
     output: dict = field(default_factory=dict)
+    reverting: bool = False  # its undo is running: it stays listed (and its id taken) until that succeeds
 
     def to_data(self) -> dict:
         return {"id": self.id, "action": self.action.to_data(), "started": self.started, "output": self.output}
@@ -68,7 +69,8 @@ class FaultInjector:
         self.load = load
         self.base_users = base_users
         self.on_change = on_change or (lambda: None)
-        self.links = LinkFaults(runtime.topology, runtime.admin_secret) if not unsupported & LINK_ACTIONS else None
+        self.links = None if unsupported & LINK_ACTIONS else LinkFaults(
+            runtime.topology, runtime.admin_secret, journal=journal, down=self._down)
         self._active: dict[str, ActiveFault] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -76,6 +78,11 @@ class FaultInjector:
     # -- applying ----------------------------------------------------------------------------------
     def apply(self, action: Action) -> tuple[str | None, dict]:
         """Take the action: the id of the fault now active (None for power_on, which restores) and its output."""
+        fault, output = self.begin(action)
+        return (fault.id if fault is not None else None), output
+
+    def begin(self, action: Action) -> tuple[ActiveFault | None, dict]:
+        """Take the action: the fault now active (None for power_on, which restores) and its output."""
         if action.kind not in self.runtime.supported_faults and action.kind not in ("power_on", "profile", "load"):
             raise UsageError(f"the {self.runtime.name} runtime cannot do {action.kind}; it supports: "
                              f"{', '.join(sorted(self.runtime.supported_faults))}")  # fmt: skip
@@ -92,15 +99,28 @@ class FaultInjector:
             self._active[fault.id] = fault
         self.journal.record("fault-on", id=fault.id, action=action.to_data(), output=fault.output)
         self.on_change()
-        return fault.id, fault.output
+        return fault, fault.output
 
-    def revert(self, fault_id: str) -> dict:
+    def revert(self, fault_id: str, only: ActiveFault | None = None) -> dict:
+        """Undo the fault; ``only``: undo it only if it is still that very fault (not a later one with its id).
+        A fault whose undo fails stays active (and listed): the error is journaled and raised."""
         with self._lock:
-            fault = self._active.pop(fault_id, None)
-        if fault is None:
-            known = ", ".join(self.active_ids()) or "none"
-            raise UsageError(f"no active fault '{fault_id}'; active faults: {known}")
-        output = fault.undo()
+            fault = self._active.get(fault_id)
+            if fault is None or (only is not None and fault is not only):
+                known = ", ".join(self.active_ids()) or "none"
+                raise UsageError(f"no active fault '{fault_id}'; active faults: {known}")
+            if fault.reverting:
+                raise ConflictError(f"fault '{fault_id}' is being reverted already")
+            fault.reverting = True
+        try:
+            output = fault.undo()
+        except BaseException as exc:
+            fault.reverting = False
+            self.journal.record("fault-off-failed", id=fault_id, kind=fault.action.kind, error=f"{type(exc).__name__}: {exc}")
+            raise
+        with self._lock:
+            if self._active.get(fault_id) is fault:
+                del self._active[fault_id]
         self.journal.record("fault-off", id=fault_id, kind=fault.action.kind, output=output)
         self.on_change()
         return output
@@ -118,8 +138,13 @@ class FaultInjector:
                 event = self.runtime.power_on(dc)
                 results.append({"id": f"power-on-{dc}", "status": "succeeded", "output": _event(event)})
         if self.links is not None:
-            for fault_id in self.links.active():
-                self.links.remove(fault_id)
+            # Parts of a fault whose revert just failed are left to it: it stays listed, and a later revert retries.
+            owned = {part for f in self.active() if f.action.kind in LINK_ACTIONS for part in f.output}
+            for fault_id in [i for i in self.links.active() if i not in owned]:
+                try:
+                    self.links.remove(fault_id)
+                except FaultNotLifted as exc:
+                    results.append({"id": fault_id, "status": "failed", "error": str(exc)})
         self.on_change()
         return results
 
@@ -188,7 +213,15 @@ class FaultInjector:
         output = {pid: self.links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts)}
 
         def undo() -> dict:
-            return {pid: self.links.remove(pid) for pid in ids}  # type: ignore[union-attr]
+            output, errors = {}, []
+            for pid in ids:  # every part, even after one failed: what was lifted stays lifted
+                try:
+                    output[pid] = self.links.remove(pid)  # type: ignore[union-attr]
+                except FaultNotLifted as exc:
+                    errors.append(str(exc))
+            if errors:
+                raise FaultNotLifted("; ".join(errors))
+            return output
 
         return ActiveFault(fault_id, action, time.time(), undo, output)
 
@@ -223,6 +256,9 @@ class FaultInjector:
             return {"users": self.base_users}
 
         return ActiveFault(fault_id, action, time.time(), undo, {"users": action.spec.users})
+
+    def _down(self, name: str) -> bool:
+        return self.runtime.status()[name]["state"] != "running"
 
     def _pick(self, name: str, choices: list[str]) -> str:
         return self.rng.choice(sorted(choices)) if name == "random" else name

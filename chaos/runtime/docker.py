@@ -11,8 +11,9 @@ never answer (timeouts, not "connection refused"), with no window between the ki
 power-on a port acts like a booting host's: connections are reset until the instance's process takes its
 socket (see ``_refuse_while_booting``).
 
-Every container carries ``blackout.run=<run id>``: `down`, Ctrl-C and the tests remove exactly those.
-Host networking creates no network, so there is none to remove.
+Every container carries ``blackout.run=<run id>``: `down`, Ctrl-C and the tests remove exactly those. A runtime
+that was killed (SIGKILL) removes nothing: the next `up` on this host sweeps its containers (their owner's pid and
+start time name a process that is gone). Host networking creates no network, so there is none to remove.
 """
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ class DockerRuntime(Runtime):
             self.engine.require_image(self.image)
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
+            swept = self.engine.sweep_orphans()  # left by a runtime that was killed: they may hold ports
+            if swept:
+                self.journal.record("swept", runtime="docker", containers=swept)
             for name, (_, inst) in self.topology.instances().items():
                 self._sockets[name] = bind(name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])

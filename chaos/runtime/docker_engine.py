@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from chaos.runtime.base import RuntimeError_
+from chaos.runtime.pids import is_process, start_time
 
 RUN_LABEL = "blackout.run"
-OWNER_LABEL = "blackout.owner"  # host:pid of the runtime that created it (for a human cleaning up by hand)
+OWNER_LABEL = "blackout.owner"  # host:pid of the runtime that created it
+OWNER_STARTED_LABEL = "blackout.owner-started"  # that process's start time: its pid alone may be reused
 HEALTHCHECK_INTERVAL_NS = 10_000_000_000  # Docker's own check (for `docker ps`); the runtime polls /healthz itself
 # The probe Docker runs inside the container: stdlib only, the instance's own port.
 HEALTH_PROBE = ("import os, urllib.request; "
@@ -54,7 +56,8 @@ class Engine:
 
     def create(self, name: str, image: str, labels: dict[str, str], env: dict[str, str], memory: str,
                run_dir: Path) -> None:  # fmt: skip
-        labels = {**labels, RUN_LABEL: self.run_id, OWNER_LABEL: f"{os.uname().nodename}:{os.getpid()}"}
+        labels = {**labels, RUN_LABEL: self.run_id, OWNER_LABEL: f"{os.uname().nodename}:{os.getpid()}",
+                  OWNER_STARTED_LABEL: repr(start_time(os.getpid()))}  # fmt: skip
         self.containers[name] = self.client.containers.create(
             image, name=f"blackout-{self.run_id}-{name}"[:120], labels=labels, environment=env,
             network_mode="host",  # only loopback traffic is allowed here; services find each other at 127.0.0.1
@@ -126,6 +129,23 @@ class Engine:
 
         return sorted(self._each(remove_one, found))
 
+    def sweep_orphans(self) -> list[str]:
+        """Remove the containers of earlier runs whose runtime died without `down` (SIGKILL, a crash): created
+        on this host by a process that is gone. A live run's containers are never touched. The names removed."""
+        found = self.client.containers.list(all=True, filters={"label": RUN_LABEL})
+        orphans = [c for c in found if c.labels.get(RUN_LABEL) != self.run_id and _orphaned(c.labels)]
+
+        def remove_one(container: object) -> str:
+            import docker
+
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass  # another runtime's sweep was first
+            return container.name
+
+        return sorted(self._each(remove_one, orphans))
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.client.close()
@@ -137,3 +157,15 @@ class Engine:
         if errors:
             raise RuntimeError_(f"docker: {errors[0]}") from errors[0]
         return [f.result() for f in futures]
+
+
+def _orphaned(labels: dict[str, str]) -> bool:
+    """Created on this host by a process that no longer runs (its pid gone, or someone else's by now)."""
+    host, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
+    if host != os.uname().nodename or not pid.isdigit():
+        return False  # another host's (or a hand-made) container: not ours to judge
+    try:
+        started = float(labels[OWNER_STARTED_LABEL])
+    except (KeyError, ValueError):
+        return start_time(int(pid)) is None  # labelled before start times were: only a gone pid is sure
+    return not is_process(int(pid), started)

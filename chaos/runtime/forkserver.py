@@ -31,6 +31,7 @@ class ForkedProcess:
         self._pidfd = os.pidfd_open(pid)
         self._returncode: int | None = None
         self._gone = False
+        self._closing = threading.Lock()  # kill() never signals a pidfd number closed (and reused) meanwhile
 
     def poll(self) -> int | None:
         if not self._gone and select.select([self._pidfd], [], [], 0)[0]:
@@ -51,14 +52,22 @@ class ForkedProcess:
         return self.poll()
 
     def _mark_gone(self) -> None:
-        self._gone = True
-        os.close(self._pidfd)  # its one use is over
+        with self._closing:
+            if not self._gone:
+                self._gone = True
+                os.close(self._pidfd)  # its one use is over
 
     def kill(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL through the pidfd: by pid, a process that already died (and was reaped by the zygote) could
+        have handed its number to a stranger."""
+        with self._closing:
+            if self._gone:
+                return
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it died just now
+
 
 class ForkServer:
     def __init__(self, log_path: Path) -> None:

@@ -26,6 +26,7 @@ import yaml
 from chaos.journal import Journal
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
 from chaos.runtime.forkserver import ForkedProcess, ForkServer
+from chaos.runtime.pids import start_time
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
 from services.common.policy import Profile
@@ -58,6 +59,7 @@ class LocalRuntime(Runtime):
         self._sockets: dict[str, socket.socket] = {}
         self._procs: dict[str, subprocess.Popen | ForkedProcess] = {}
         self._groups: dict[str, int] = {}
+        self._started: dict[str, float | None] = {}  # instance -> its process's start time (pids are reused)
         self._lock = threading.RLock()
         # Every process is started from this one long-lived thread: PR_SET_PDEATHSIG fires when the
         # *thread* that forked a child ends, so a child started from a short-lived worker thread (a web
@@ -111,9 +113,10 @@ class LocalRuntime(Runtime):
                 raise RuntimeError_(f"{dc} is already powered off")
             names = [n for n in self.topology.names(dc) if n in self._procs]
             started = time.monotonic()
-            _killpg(self._groups.pop(dc), signal.SIGKILL)
-            for name in names:
-                self._procs.pop(name).wait()
+            procs = [self._procs.pop(name) for name in names]
+            _killpg(self._groups.pop(dc), procs, signal.SIGKILL)
+            for proc in procs:
+                proc.wait()
             event = PowerEvent(dc, "off", tuple(names), time.monotonic() - started)
             self.journal.record("power-off", dc=dc, instances=names, seconds=event.seconds)
             self._write_state()
@@ -211,6 +214,8 @@ class LocalRuntime(Runtime):
     def _start(self, dc: str, names: list[str]) -> None:
         """Start ``names`` in ``dc``'s process group (a new group when the data center has none)."""
         assert self._spawner is not None, "the runtime is not up"
+        if not self._living(dc):
+            self._groups.pop(dc, None)  # its processes all died on their own: the group, and its number, are gone
         for name in names:
             # Right before this instance boots, not when its data center's power returns: with a boot
             # order, what queued during the stagger is as stale as what queued in the dark.
@@ -218,7 +223,11 @@ class LocalRuntime(Runtime):
             group = self._groups.get(dc, 0)
             proc = self._spawner.submit(self._spawn, dc, name, group).result()
             self._procs[name] = proc
+            self._started[name] = start_time(proc.pid)
             self._groups.setdefault(dc, proc.pid)  # the first process leads the group; the others join it
+
+    def _living(self, dc: str) -> list[subprocess.Popen | ForkedProcess]:
+        return [proc for name, proc in self._procs.items() if self.topology.dc_of(name) == dc and proc.poll() is None]
 
     def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen | ForkedProcess:
         inst = self.topology.instances()[name][1]
@@ -256,16 +265,14 @@ class LocalRuntime(Runtime):
 
     def _stop_dc(self, dc: str) -> None:
         group = self._groups.pop(dc)
-        _killpg(group, signal.SIGTERM)
+        procs = [self._procs.pop(name) for name in self.topology.names(dc) if name in self._procs]
+        _killpg(group, procs, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for name in self.topology.names(dc):
-            proc = self._procs.pop(name, None)
-            if proc is None:
-                continue
+        for proc in procs:
             try:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                _killpg(group, signal.SIGKILL)
+                _killpg(group, procs, signal.SIGKILL)
                 proc.wait()
 
     def _wait_healthy(self, names: list[str]) -> str:
@@ -299,17 +306,24 @@ class LocalRuntime(Runtime):
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
 
     def _write_state(self) -> None:
+        # Every pid with its start time: whoever reads this later can tell the process from one that got its pid.
         state = {
             "supervisor_pid": os.getpid(),
+            "supervisor_started": start_time(os.getpid()),
             "topology": self.topology.name,
             "groups": self._groups,
-            "instances": self.status(),
+            "instances": {name: {**info, "started": self._started.get(name) if info["pid"] else None}
+                          for name, info in self.status().items()},
         }
         (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
 
 
-def _killpg(group: int, sig: signal.Signals) -> None:
+def _killpg(group: int, members: list[subprocess.Popen | ForkedProcess], sig: signal.Signals) -> None:
+    """Signal a data center's process group while one of its members lives. A group whose processes all died
+    is gone, and its number may be another process's group by now: signalling it could kill a stranger."""
+    if not any(proc.poll() is None for proc in members):
+        return
     try:
         os.killpg(group, sig)
     except ProcessLookupError:
-        pass  # the whole group is already gone
+        pass  # the last of them died just now

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
 
 from chaos.journal import Journal
+from chaos.runtime.pids import CLOCK_SLACK_S
 from chaos.topology import load_topology
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -93,3 +96,75 @@ def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp
     assert wait_all_gone(pids, timeout_s=10) == []
     assert not (runs / ".control.json").exists()
     assert blackout("status", runs=runs).returncode == 1  # nothing is running: a clear message, no trace
+
+
+def test_a_second_ctrl_c_during_the_teardown_of_up_waits_until_everything_is_rolled_back(tmp_path):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    up = subprocess.Popen([sys.executable, "-m", "chaos.cli", "up", "--topology", str(topology_file), "--runs", str(runs)],
+                          cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs / ".control.json").exists():
+            assert up.poll() is None and time.monotonic() < deadline, "the stack never came up"
+            time.sleep(0.1)
+        control = json.loads((runs / ".control.json").read_text())
+        journal = Journal(Path(control["run_dir"]))
+        for dc in ("dc-east", "dc-west"):  # two data centers to power back on: a teardown that takes a while
+            assert blackout("power-off", dc, runs=runs).returncode == 0
+        up.send_signal(signal.SIGINT)
+        while not any(e["event"] == "power-on" for e in journal.read()):  # the teardown is under way
+            assert up.poll() is None and time.monotonic() < deadline, "no rollback began"
+            time.sleep(0.02)
+        up.send_signal(signal.SIGINT)  # impatient: Ctrl-C again
+        second = time.time()
+        _, stderr = up.communicate(timeout=120)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 130 and "Traceback" not in stderr, stderr
+    events = journal.read()
+    powered_on = [e for e in events if e["event"] == "power-on"]
+    assert [(e["dc"], e["healthy"]) for e in powered_on] == [("dc-west", True), ("dc-east", True)]
+    assert powered_on[1]["t"] > second  # the second Ctrl-C came while dc-east was coming back...
+    assert {e["id"] for e in events if e["event"] == "fault-off"} == {"power-off-1", "power-off-2"}  # ...and waited
+    pids = [control["pid"]] + [p for e in events for p in e.get("pids", {}).values()]
+    assert len(pids) == 1 + 8 + 8 and wait_all_gone(pids, timeout_s=10) == []
+    assert json.loads((Path(control["run_dir"]) / "state.json").read_text())["groups"] == {}
+    assert not (runs / ".control.json").exists()
+
+
+def test_the_control_file_of_a_killed_supervisor_does_not_block_up_once_its_pid_is_someone_elses(tmp_path):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    assert blackout("up", "--detach", "--topology", str(topology_file), runs=runs).returncode == 0
+    path = runs / ".control.json"
+    control, written = json.loads(path.read_text()), path.stat()
+    os.kill(control["pid"], signal.SIGKILL)  # no teardown: the control file stays behind
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=10) == []
+    while time.time() < written.st_mtime + 2 * CLOCK_SLACK_S:  # the stranger must start clearly after the file
+        time.sleep(0.1)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        # As if the kernel had handed the dead supervisor's pid to the stranger: the file names a live process.
+        path.write_text(json.dumps({**control, "pid": stranger.pid}))
+        os.utime(path, ns=(written.st_atime_ns, written.st_mtime_ns))
+        again = blackout("up", "--detach", "--topology", str(topology_file), runs=runs)
+        assert again.returncode == 0, again.stderr
+        second = json.loads(path.read_text())
+        assert second["pid"] != stranger.pid
+        assert blackout("up", "--detach", "--topology", str(topology_file), runs=runs).returncode == 1  # a live one
+    finally:
+        down = blackout("down", runs=runs)
+        stranger.kill()
+        stranger.wait()
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not path.exists()
+    pids = [second["pid"]] + [p for e in Journal(Path(second["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert len(pids) == 1 + 8 and wait_all_gone(pids, timeout_s=10) == []

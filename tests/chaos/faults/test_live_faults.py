@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from fakes.processes import alive
 
+from chaos.faults import link
 from chaos.faults.injector import FaultInjector
 from chaos.faults.link import LEASE_S
 from chaos.faults.model import parse_action
@@ -142,6 +144,67 @@ def test_power_returns_in_the_boot_order_asked(live):
     pids = event["pids"]
     assert pids["gateway-east"] < pids["views-east"] < pids["auth-east"]
     assert output["seconds"] >= 0.6  # two staggers
+
+
+def test_a_removal_waits_out_a_hung_carrier_instead_of_forgetting_its_fault(live):
+    runtime, injector = live
+    fault = apply(injector, {"brownout": {"target": "auth-east", "ms": 200}})
+    pid = runtime.status()["auth-east"]["pid"]
+    outcome: dict = {}
+    os.kill(pid, signal.SIGSTOP)  # hung, not dead: its port accepts and nothing answers
+    try:
+        removal = threading.Thread(target=lambda: outcome.update(injector.revert(fault)))
+        removal.start()
+        time.sleep(1.5)  # the length of the hang: longer than one DELETE waits for an answer
+        assert removal.is_alive() and fault in injector.active_ids()  # not forgotten while unconfirmed
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    removal.join(10)
+    assert outcome == {fault: {"auth-east": "ok"}}
+    assert faults_on(runtime, "auth-east") == [] and fault not in injector.active_ids()
+
+
+def test_a_removal_never_confirmed_is_reported_and_the_fault_stays_active(live, monkeypatch):
+    runtime, injector = live
+    monkeypatch.setattr(link, "REMOVE_WITHIN_S", 1.5)
+    fault = apply(injector, {"brownout": {"target": "auth-east", "ms": 200}})
+    pid = runtime.status()["auth-east"]["pid"]
+    os.kill(pid, signal.SIGSTOP)  # hung for longer than a removal retries
+    try:
+        [result] = injector.revert_all()  # a panic: one honest failure, not a success, and not two failures
+        assert (result["id"], result["status"]) == (fault, "failed")
+        assert f"FaultNotLifted: fault {fault} was not lifted on auth-east" in result["error"]
+        assert fault in injector.active_ids()  # still listed, as it may still be in force
+        failed = [e for e in Journal(runtime.run_dir).read() if e["event"] == "fault-off-failed"]
+        assert [e["id"] for e in failed] == [fault] and "FaultNotLifted" in failed[0]["error"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # Resumed, the instance runs the DELETEs that timed out; the renewals keep it as the controller lists it.
+    deadline = time.monotonic() + 3 * link.RENEW_S + 5
+    while [f["id"] for f in faults_on(runtime, "auth-east")] != [fault]:
+        assert time.monotonic() < deadline, "an active fault was not renewed"
+        time.sleep(0.1)
+    assert injector.revert(fault) == {fault: {"auth-east": "ok"}}
+    assert faults_on(runtime, "auth-east") == [] and fault not in injector.active_ids()
+
+
+def test_dark_carriers_do_not_starve_the_renewals_of_the_others(live, monkeypatch):
+    runtime, injector = live
+    monkeypatch.setattr(link, "LEASE_S", 3.0)  # shorter leases, so the test is short; the ratio is what counts
+    monkeypatch.setattr(link, "RENEW_S", 0.5)
+    apply(injector, {"power_off": "dc-west"})
+    try:
+        for n in range(4):  # one after the other, four dark carriers' timeouts outlast a 3-s lease
+            apply(injector, {"brownout": {"target": "gateway-west", "ms": 10}, "id": f"dark-{n}"})
+        live_fault = apply(injector, {"brownout": {"target": "auth-east", "ms": 10}})
+        watched_until = time.monotonic() + 2 * 3.0
+        while time.monotonic() < watched_until:
+            assert [f["id"] for f in faults_on(runtime, "auth-east")] == [live_fault], "its lease ran out"
+            time.sleep(0.1)
+    finally:
+        results = injector.revert_all()  # the dark carriers' faults went with their processes: nothing fails
+    assert {r["status"] for r in results} == {"succeeded"}, results
+    assert faults_on(runtime, "auth-east") == [] and runtime.powered()["dc-west"]
 
 
 CONTROLLER = """

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from fakes.processes import alive, wait_all_gone
 
 from chaos.journal import Journal
+from chaos.runtime import local
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
@@ -44,6 +46,31 @@ def test_each_data_center_is_one_process_group(stack):
     groups = {dc: {os.getpgid(s["pid"]) for s in status.values() if s["dc"] == dc} for dc in ("dc-east", "dc-west")}
     assert all(len(g) == 1 for g in groups.values())
     assert groups["dc-east"] != groups["dc-west"]
+
+
+def test_state_json_keeps_every_pid_with_its_start_time(stack):
+    state = json.loads((stack.run_dir / "state.json").read_text())
+    assert abs(state["supervisor_started"] - psutil.Process().create_time()) < 1
+    for name, info in state["instances"].items():
+        assert abs(info["started"] - psutil.Process(info["pid"]).create_time()) < 1, name
+
+
+def test_a_data_center_whose_processes_all_died_is_not_signalled_by_its_old_group_number(stack, monkeypatch):
+    west = {name: s["pid"] for name, s in stack.status().items() if s["dc"] == "dc-west"}
+    for pid in west.values():
+        os.kill(pid, signal.SIGKILL)  # they die on their own: not through the runtime
+    assert wait_all_gone(list(west.values()), timeout_s=10) == []
+    signalled: list[int] = []
+    killpg = os.killpg
+    monkeypatch.setattr(local.os, "killpg", lambda group, sig: (signalled.append(group), killpg(group, sig)))
+    stack.power_off("dc-west")  # the old group number is free now: it may be a stranger's group
+    assert signalled == []
+    assert stack.power_on("dc-west").healthy
+    pids = [s["pid"] for s in stack.status().values() if s["dc"] == "dc-west"]
+    assert not set(pids) & set(west.values()) and len({os.getpgid(pid) for pid in pids}) == 1  # a new group
+    stack.power_off("dc-west")  # a live group is signalled as before
+    assert len(signalled) == 1 and wait_all_gone(pids, timeout_s=10) == []
+    assert stack.power_on("dc-west").healthy
 
 
 def test_power_loss_kills_dc_east_and_the_cascade_reaches_dc_west(stack):
