@@ -4,7 +4,9 @@ For every video and every data center, the views recorded beyond the seed must l
 [acknowledged, acknowledged + unknown]: below, an acknowledged view was lost; above, something was
 counted twice (or a write reported as failed was applied). Besides: acknowledged events missing by id,
 how long the data centers' logs disagreed (from each event's ``stored_t`` in every log), uploads lost,
-auth replicas that differ, and earnings statements that do not match the reconciled views.
+auth replicas that differ, and earnings statements that do not match the reconciled views. Loss is judged
+against the design the run ran under (chaos/audit/design.py); missing evidence fails the audit instead
+(chaos/audit/evidence.py).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class DcUploads:
     instance: str
     dc: str
     present: int
-    lost_acked: int
+    lost_acked: int  # acknowledged uploads this catalog should hold and does not
     rolled_back: int
 
 
@@ -87,7 +89,9 @@ def audit_run(run_dir: Path) -> Audit:
     disagreed, longest = _union(spans)
     finals = [{vid: v.total(vid) for vid in set(v.seeded) | set(v.video_of.values())} for v in state.views]
     differing = {vid for f in finals for vid in f if len({g.get(vid, 0) for g in finals}) > 1}
-    catalogs = [_dc_uploads(c, uploads) for c in state.catalogs]
+    held = set().union(*(c.videos for c in state.catalogs))
+    catalogs = [_dc_uploads(c, uploads, held, bool(state.topology.instances()[c.instance][1].depends_on.get("recommender")))
+                for c in state.catalogs]  # fmt: skip
     checked, mismatched, early = _earnings(state, _converged_at(state))
     users = set(state.users.values())
     audit = Audit(
@@ -183,9 +187,11 @@ def _dc_views(v: ViewsState, writes: dict[str, ViewWrite], allowed: set[str]) ->
                    below, unexplained, above, doubled, rolled, lost[:5])  # fmt: skip
 
 
-def _dc_uploads(c: CatalogState, uploads: list[UploadWrite]) -> DcUploads:
+def _dc_uploads(c: CatalogState, uploads: list[UploadWrite], held: set[str], replicated: bool) -> DcUploads:
+    """A catalog that replicates must hold every acknowledged upload; one that does not (the fragile topology's)
+    holds only those it took, which the ledger does not say: there, lost is what no catalog holds."""
     acked = [u for u in uploads if u.outcome == "acked" and u.video_id]
-    lost = sum(1 for u in acked if u.video_id not in c.videos)
+    lost = sum(1 for u in acked if u.video_id not in c.videos and (replicated or u.video_id not in held))
     rolled = sum(1 for r in c.rolled_back if r.get("kind") == "upload")
     return DcUploads(c.instance, c.dc, len(c.stored), lost, rolled)
 

@@ -8,7 +8,7 @@ from chaos.audit.check import Audit
 
 
 def render_audit(audit: Audit, console: Console) -> None:
-    promise = "promises no acknowledged loss" if audit.promises_no_loss else "may lose only in-flight views it rolls back"
+    promise = "promises no acknowledged loss" if audit.promises_no_loss else "may lose in-flight views it rolls back"
     w = audit.writes
     profiles = ", ".join(audit.profiles)
     table = Table(title=f"Data audit | replication: {audit.design} ({promise}; profiles {profiles}) | view writes: "

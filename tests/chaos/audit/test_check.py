@@ -36,25 +36,40 @@ def topology() -> dict:
     return {"name": "two", "data_centers": {"dc-east": dc("east", "west"), "dc-west": dc("west", "east")}}
 
 
+def fragile() -> dict:
+    """One views log (dc-east); each data center's catalog keeps what it took, replicating nothing."""
+    def dc(side: str) -> dict:
+        return {f"recommender-{side}": {"service": "recommender", "port": 0, "depends_on": {"views": ["views-east"]}}}
+
+    return {"name": "fragile", "data_centers": {
+        "dc-east": {"instances": {"views-east": {"service": "views", "port": 0}, **dc("east")}},
+        "dc-west": {"instances": dc("west")}}}  # fmt: skip
+
+
 class RunDir:
     """A finished run's directory: topology, profile, ledger and each instance's database."""
 
-    def __init__(self, root: Path, design: str = "converge") -> None:
+    def __init__(self, root: Path, design: str = "converge", shape: dict | None = None) -> None:
         self.path = root
         (root / "data").mkdir(parents=True)
-        (root / "topology.yaml").write_text(parse_topology(topology(), "test").model_dump_json())
+        shape = shape or topology()
+        (root / "topology.yaml").write_text(parse_topology(shape, "test").model_dump_json())
         (root / "profile.yaml").write_text(f"name: p\nreplication: {design}\n")
-        self.logs = {side: ViewLog(Database(root / "data" / f"views-{side}.sqlite3", VIEWS_SCHEMA))
-                     for side in ("east", "west")}  # fmt: skip
+        instances = [name for dc in shape["data_centers"].values() for name in dc["instances"]]
+        self.logs = {name.removeprefix("views-"): ViewLog(Database(root / "data" / f"{name}.sqlite3", VIEWS_SCHEMA))
+                     for name in instances if name.startswith("views-")}  # fmt: skip
         for log in self.logs.values():
             log.seed(42)
         self.writes = CsvRecorder(root / "writes.csv", WRITE_COLUMNS)
         self.uploads = CsvRecorder(root / "uploads.csv", UPLOAD_COLUMNS)
         self.journal = Journal(root)
         self.journal.record("start")
-        for side in ("east", "west"):  # every replica the topology names left its database
-            Database(root / "data" / f"recommender-{side}.sqlite3", CATALOG_SCHEMA)
-            Database(root / "data" / f"earnings-{side}.sqlite3", EARNINGS_SCHEMA)
+        self.catalogs = {}  # every replica the topology names left its database
+        for name in instances:
+            if name.startswith("recommender-"):
+                self.catalogs[name] = Catalog(Database(root / "data" / f"{name}.sqlite3", CATALOG_SCHEMA), 42)
+            elif name.startswith("earnings-"):
+                Database(root / "data" / f"{name}.sqlite3", EARNINGS_SCHEMA)
 
     def write(self, event_id: str, outcome: str, stored: dict[str, float], video: str = VIDEO) -> None:
         """A view the ledger records with ``outcome``, present in the logs of ``stored`` (side -> when)."""
@@ -141,8 +156,7 @@ def test_double_counts_are_caught_in_the_log_and_in_what_reads_answer(tmp_path):
 def test_uploads_lost_and_earnings_that_do_not_match_the_views(tmp_path):
     run = RunDir(tmp_path)
     run.write("a1", "acked", {"east": T0, "west": T0})
-    catalogs = {side: Catalog(Database(tmp_path / "data" / f"recommender-{side}.sqlite3", CATALOG_SCHEMA), 42)
-                for side in ("east", "west")}  # fmt: skip
+    catalogs = {name.removeprefix("recommender-"): catalog for name, catalog in run.catalogs.items()}
     upload = catalogs["east"].add("clip", "creator-001", [])
     run.uploads.write({"video_id": upload.video_id, "title": "clip", "user": "creator-001", "dc": "dc-east",
                        "t_sent": T0, "t_done": T0, "outcome": "acked", "status": 201})  # fmt: skip
@@ -158,6 +172,20 @@ def test_uploads_lost_and_earnings_that_do_not_match_the_views(tmp_path):
     assert (audit.earnings_checked, audit.earnings_mismatched) == (2, 1)
     assert any("1 acknowledged uploads" in r for r in audit.reasons)
     assert "data: 1 of 2 earnings statements made after reconciliation do not match" in audit.reasons[-1]
+
+
+def test_a_single_copy_promises_no_loss_and_unreplicated_catalogs_keep_only_their_own(tmp_path):
+    run = RunDir(tmp_path, design="async", shape=fragile())
+    run.write("a1", "acked", {"east": T0})
+    run.write("a2", "acked", {})  # committed before it was acknowledged, yet not in the only log
+    upload = run.catalogs["recommender-west"].add("clip", "creator-001", [])  # west's catalog took it, east never will
+    run.uploads.write({"video_id": upload.video_id, "title": "clip", "user": "creator-001", "dc": "dc-west",
+                       "t_sent": T0, "t_done": T0, "outcome": "acked", "status": 201})  # fmt: skip
+    audit = run.audit()
+    assert audit.design == "single copy" and audit.promises_no_loss and audit.profiles == ["p"]
+    assert [u.lost_acked for u in audit.uploads_by_dc] == [0, 0]
+    assert audit.reasons[0].startswith("data: the single copy design promised no loss, yet 1 acknowledged views and "
+                                       "0 acknowledged uploads are missing")  # fmt: skip
 
 
 def test_rolled_back_views_are_reported_from_the_rollback_file(tmp_path):
