@@ -64,8 +64,12 @@ def _stack(run_dir: Path, events: list[Event], problems: list[str]) -> tuple[Pat
     lent = next((e for e in events if e["event"] == BORROWED), None)
     if lent is None:
         return run_dir, None, [e for e in events if e["event"] == "profile"]
-    stack_dir = Path(str(lent.get("stack_dir")))
     window = (events[0]["t"], events[-1]["t"])
+    if not isinstance(lent.get("stack_dir"), str):
+        problems.append(f"{run_dir / JOURNAL}: the {BORROWED!r} event has no field 'stack_dir' (where the stack's "
+                        "databases are)")  # fmt: skip
+        return run_dir, window, []
+    stack_dir = Path(lent["stack_dir"])
     try:
         stack_events = read_events(stack_dir / JOURNAL)
     except ConfigError as exc:

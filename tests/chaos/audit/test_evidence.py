@@ -14,6 +14,7 @@ import pytest
 from fakes.scenarios import variant
 from rich.console import Console
 
+from chaos.audit.evidence import BORROWED
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
 from chaos.engine.run import PROJECT_ROOT, RunOptions, run_scenario
@@ -126,3 +127,11 @@ def test_an_earnings_statement_that_does_not_match_the_views_fails_the_audit(cop
     code, found, _ = audit(run, capsys)
     assert code == 1 and found["earnings_mismatched"] == 1
     assert found["reasons"][0].startswith("data: 1 of ")
+
+
+def test_a_borrowed_run_whose_journal_does_not_say_where_the_stack_is_fails_naming_the_field(copy, capsys):
+    run = copy()
+    with (run / "journal.jsonl").open("a") as journal:
+        journal.write(json.dumps({"t": 1.0, "event": BORROWED}) + "\n")
+    code, found, _ = audit(run, capsys)
+    assert code == 1 and "'borrowed' event has no field 'stack_dir'" in found["reasons"][0]
