@@ -14,10 +14,13 @@ import pytest
 from fakes.scenarios import variant
 from rich.console import Console
 
+from chaos.audit.engine import audit_after_run
 from chaos.audit.evidence import BORROWED
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
+from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.run import PROJECT_ROOT, RunOptions, run_scenario
+from chaos.engine.scenario import load_scenario
 from services.views import aggregates
 
 RESILIENT = PROJECT_ROOT / "profiles" / "resilient.yaml"
@@ -135,3 +138,16 @@ def test_a_borrowed_run_whose_journal_does_not_say_where_the_stack_is_fails_nami
         journal.write(json.dumps({"t": 1.0, "event": BORROWED}) + "\n")
     code, found, _ = audit(run, capsys)
     assert code == 1 and "'borrowed' event has no field 'stack_dir'" in found["reasons"][0]
+
+
+def test_missing_evidence_joins_the_verdict_of_the_run_it_audits(copy):
+    """What the engine does after every run (chaos/audit/engine.py): an audit that could not be done is a reason
+    of the run's verdict, not a yellow note beside a run that held."""
+    run = copy()
+    (run / "data" / "views-west.sqlite3").unlink()
+    doc = JournalDoc(run, load_scenario(run / "scenario.yaml"), "resilient", 11)
+    console = Console(record=True, width=200)
+    audit_after_run(run, doc, console)
+    assert len(doc.reasons) == 1 and doc.reasons[0].startswith("audit: missing evidence: ")
+    assert "views-west.sqlite3 is missing" in doc.reasons[0] and "views-west.sqlite3" in console.export_text()
+    assert json.loads((run / "audit.json").read_text())["complete"] is False
