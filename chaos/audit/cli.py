@@ -4,14 +4,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chaos.audit.check import audit_run, write_audit
-from chaos.audit.render import render_audit
+from chaos.audit.check import audit_run, write_audit, write_failed
+from chaos.audit.errors import EvidenceError
+from chaos.audit.render import render_audit, render_failed
 from chaos.console import terminal
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """Exit 1 when the audit found what the design forbids (its reasons), else 0."""
-    audit = audit_run(args.run_dir)
+    """Exit 1 when the audit found what the design forbids, or lacked evidence (its reasons), else 0."""
+    try:
+        audit = audit_run(args.run_dir)
+    except EvidenceError as exc:
+        write_failed(exc.reasons, args.run_dir)
+        render_failed(exc.reasons, terminal())
+        return 1
     write_audit(audit, args.run_dir)
     render_audit(audit, terminal())
     return 1 if audit.reasons else 0

@@ -5,7 +5,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.audit.errors import AuditError
+from chaos.audit.errors import EvidenceError
 
 OUTCOMES = ("acked", "failed", "unknown", "pending")  # pending: sent, then nothing (unknown)
 
@@ -28,17 +28,22 @@ class UploadWrite:
 
 
 def _rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in needed if c not in (reader.fieldnames or [])]
-        if missing:
-            raise AuditError(f"{path}: no column {', '.join(missing)}")
-        rows = list(reader)
+    """The ledger's rows. The load generator creates the file as it starts, so a missing file is missing
+    evidence (never zero writes)."""
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in needed if c not in (reader.fieldnames or [])]
+            if missing:
+                raise EvidenceError([f"{path}: no column {', '.join(missing)}"])
+            rows = list(reader)
+    except FileNotFoundError:
+        raise EvidenceError([f"{path} is missing: the ledger of what users were told (the load writes it)"]) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise EvidenceError([f"{path}: cannot read: {exc}"]) from None
     for n, row in enumerate(rows, start=2):
         if row["outcome"] not in OUTCOMES:
-            raise AuditError(f"{path}:{n}: outcome {row['outcome']!r} is none of {', '.join(OUTCOMES)}")
+            raise EvidenceError([f"{path}:{n}: outcome {row['outcome']!r} is none of {', '.join(OUTCOMES)}"])
     return rows
 
 

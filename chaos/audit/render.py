@@ -8,9 +8,10 @@ from chaos.audit.check import Audit
 
 
 def render_audit(audit: Audit, console: Console) -> None:
-    promise = "promises no acknowledged loss" if audit.promises_no_loss else "may lose what was in flight"
+    promise = "promises no acknowledged loss" if audit.promises_no_loss else "may lose in-flight views it rolls back"
     w = audit.writes
-    table = Table(title=f"Data audit | replication: {audit.design} ({promise}) | view writes: "
+    profiles = ", ".join(audit.profiles)
+    table = Table(title=f"Data audit | replication: {audit.design} ({promise}; profiles {profiles}) | view writes: "
                         f"{w.get('acked', 0)} acked, {w.get('unknown', 0)} unknown, {w.get('failed', 0)} failed")  # fmt: skip
     for column in ("views log", "acked present", "acked lost", "unknown applied", "double counted",
                    "counter check", "rolled back", "uploads lost"):  # fmt: skip
@@ -20,6 +21,8 @@ def render_audit(audit: Audit, console: Console) -> None:
     for v in audit.views:
         out_of_range = v.below_range + v.above_range
         check = "[green]ok[/]" if not out_of_range else f"[red]{v.below_range} below, {v.above_range} above[/]"
+        if v.below_range and not v.below_unexplained and not v.above_range:
+            check = f"[yellow]{v.below_range} below (rolled back)[/]"
         up = uploads.get(v.dc)
         table.add_row(
             f"{v.instance} ({v.dc})", f"{v.acked_present}/{acked}", _bad(v.lost_acked), str(v.unknown_applied),
@@ -29,8 +32,11 @@ def render_audit(audit: Audit, console: Console) -> None:
     u = audit.uploads
     console.print(
         f"  uploads: {u.get('acked', 0)} acked, {u.get('unknown', 0)} unknown, {u.get('failed', 0)} failed | "
-        f"acknowledged views missing from every data center: {_bad(audit.lost_acked_everywhere)}"
+        f"acknowledged views missing from every data center: {_bad(audit.lost_acked_everywhere)} "
+        f"({_bad(audit.lost_everywhere_unrolled)} without a rollback record)"
     )
+    if audit.stack_dir != audit.run_dir:
+        console.print(f"  a borrowed stack: its databases read in {audit.stack_dir}, this run's events only")
     if len(audit.views) > 1:
         console.print(
             f"  data centers disagreed for {audit.disagreed_s:.1f}s in all (longest stretch "
@@ -44,6 +50,13 @@ def render_audit(audit: Audit, console: Console) -> None:
         f"{_bad(audit.earnings_mismatched)} not matching the views ({audit.earnings_before_reconciliation} older, not judged)"
     )
     for reason in audit.reasons:
+        console.print(f"  [red]{reason}[/]")
+
+
+def render_failed(reasons: list[str], console: Console) -> None:
+    """An audit that could not be done: every missing piece of evidence, named."""
+    console.print("[red bold]Data audit failed: evidence is missing[/]")
+    for reason in reasons:
         console.print(f"  [red]{reason}[/]")
 
 

@@ -1,5 +1,6 @@
-"""What every data center holds at the end of a run, read from the instances' SQLite files in
-RUN_DIR/data (the run directory alone suffices: no instance needs to be running)."""
+"""What every data center holds at the end of a run, read from the instances' SQLite files (RUN_DIR/data, or
+the borrowed stack's: chaos/audit/evidence.py); no instance needs to be running. Every replica the topology
+names must have left its database: one that did not is named, never skipped."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.audit.errors import AuditError
-from chaos.topology import Topology, load_topology
-from services.common.errors import ConfigError
+from chaos.audit.errors import EvidenceError
+from chaos.topology import Topology
 
 
 @dataclass
@@ -21,7 +21,8 @@ class ViewsState:
     stored: dict[str, float | None] = field(default_factory=dict)  # event_id -> stored_t (not the seed)
     video_of: dict[str, str] = field(default_factory=dict)  # event_id -> video_id (not the seed)
     by_video: Counter = field(default_factory=Counter)  # video_id -> events beyond the seed
-    seeded: Counter = field(default_factory=Counter)  # video_id -> seeded views
+    # video_id -> views before the run: the seed, and on a borrowed stack what other runs wrote
+    seeded: Counter = field(default_factory=Counter)
     aggregate: dict[str, int] = field(default_factory=dict)  # video_id -> what reads answer (view_counts)
     rolled_back: list[dict] = field(default_factory=list)  # what an async rejoin discarded
 
@@ -60,19 +61,27 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _rollbacks(path: Path) -> list[dict]:
+Window = tuple[float, float] | None  # a borrowed stack's run: only events made within it are the run's
+
+
+def _within(t: object, window: Window) -> bool:
+    return window is None or (isinstance(t, (int, float)) and window[0] <= t <= window[1])
+
+
+def _rollbacks(path: Path, window: Window) -> list[dict]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if _within(r.get("t"), window)]
 
 
-def read_views(path: Path, instance: str, dc: str) -> ViewsState:
-    state = ViewsState(instance, dc, rolled_back=_rollbacks(path.with_suffix(".rollback.jsonl")))
+def read_views(path: Path, instance: str, dc: str, window: Window = None) -> ViewsState:
+    state = ViewsState(instance, dc, rolled_back=_rollbacks(path.with_suffix(".rollback.jsonl"), window))
     with closing(_connect(path)) as conn:
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(events)")}
         stored = "stored_t" if "stored_t" in columns else "NULL"
-        for row in conn.execute(f"SELECT event_id, video_id, origin, {stored} AS stored_t FROM events"):
-            if row["origin"] == "seed":
+        for row in conn.execute(f"SELECT event_id, video_id, origin, t, {stored} AS stored_t FROM events"):
+            if row["origin"] == "seed" or not _within(row["t"], window):
                 state.seeded[row["video_id"]] += 1
             else:
                 state.stored[row["event_id"]] = row["stored_t"]
@@ -82,8 +91,8 @@ def read_views(path: Path, instance: str, dc: str) -> ViewsState:
     return state
 
 
-def read_catalog(path: Path, instance: str, dc: str) -> CatalogState:
-    state = CatalogState(instance, dc, rolled_back=_rollbacks(path.with_suffix(".rollback.jsonl")))
+def read_catalog(path: Path, instance: str, dc: str, window: Window = None) -> CatalogState:
+    state = CatalogState(instance, dc, rolled_back=_rollbacks(path.with_suffix(".rollback.jsonl"), window))
     with closing(_connect(path)) as conn:
         columns = {row["name"] for row in conn.execute("PRAGMA table_info(videos)")}
         extra = "origin, stored_t" if "origin" in columns else "'seed' AS origin, NULL AS stored_t"
@@ -94,31 +103,35 @@ def read_catalog(path: Path, instance: str, dc: str) -> CatalogState:
     return state
 
 
-def read_run(run_dir: Path) -> RunState:
-    try:
-        topology = load_topology(run_dir / "topology.yaml")
-    except ConfigError as exc:
-        raise AuditError(f"{run_dir} is not a finished run directory: {exc}") from None
-    data = run_dir / "data"
+def read_run(topology: Topology, data: Path, window: Window = None) -> RunState:
+    """Each views, recommender, auth and earnings instance of the topology, from ``data``/<name>.sqlite3;
+    every one missing or unreadable is named (EvidenceError)."""
     views: list[ViewsState] = []
     catalogs: list[CatalogState] = []
     users: dict[str, frozenset[tuple[str, str]]] = {}
     statements: dict[str, dict[str, tuple[int, float]]] = {}
+    problems: list[str] = []
     for name, (dc, inst) in sorted(topology.instances().items()):
+        if inst.service not in ("views", "recommender", "auth", "earnings"):
+            continue  # keeps no data
         path = data / f"{name}.sqlite3"
-        if not path.exists():
-            continue  # never started (or a runtime that keeps no files here)
-        if inst.service == "views":
-            views.append(read_views(path, name, dc))
-        elif inst.service == "recommender":
-            catalogs.append(read_catalog(path, name, dc))
-        elif inst.service == "auth":
-            with closing(_connect(path)) as conn:
-                users[name] = frozenset((r[0], r[1]) for r in conn.execute("SELECT user_id, role FROM users"))
-        elif inst.service == "earnings":
-            with closing(_connect(path)) as conn:
-                statements[name] = {r[0]: (r[1], r[2]) for r in conn.execute(
-                    "SELECT creator_id, views, computed_at FROM statements")}  # fmt: skip
-    if not views:
-        raise AuditError(f"{data}: no views instance's database: nothing to audit")
+        if not path.exists():  # every instance creates its database as it starts
+            problems.append(f"{path} is missing: the {inst.service} replica {name} of {dc} cannot be checked")
+            continue
+        try:
+            if inst.service == "views":
+                views.append(read_views(path, name, dc, window))
+            elif inst.service == "recommender":
+                catalogs.append(read_catalog(path, name, dc, window))
+            elif inst.service == "auth":
+                with closing(_connect(path)) as conn:
+                    users[name] = frozenset((r[0], r[1]) for r in conn.execute("SELECT user_id, role FROM users"))
+            else:
+                with closing(_connect(path)) as conn:
+                    statements[name] = {r[0]: (r[1], r[2]) for r in conn.execute(
+                        "SELECT creator_id, views, computed_at FROM statements")}  # fmt: skip
+        except (sqlite3.Error, OSError, ValueError) as exc:  # ValueError: a rollback line that is not JSON
+            problems.append(f"{path} (or its rollback file): cannot read: {exc}")
+    if problems:
+        raise EvidenceError(problems)
     return RunState(topology, views, catalogs, users, statements)

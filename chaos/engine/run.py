@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 
 from chaos.audit.engine import audit_after_run, reconcile_quietly
+from chaos.audit.evidence import BORROWED
 from chaos.console import terminal
 from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import make_plan
@@ -52,8 +53,16 @@ def local_runtime(topology: Topology, run_dir: Path, profile: Path, journal: Jou
 
 
 def borrowed(runtime: Runtime) -> RuntimeFactory:
-    """A factory lending a stack that is already up to a run (started from the control API)."""
-    return lambda topology, run_dir, profile, journal: BorrowedRuntime(runtime, profile)
+    """A factory lending a stack that is already up to a run (started from the control API). The run's journal
+    names the stack's own run directory: its databases, profile copies and journal are the run's evidence."""
+
+    def lend(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> Runtime:
+        stack_dir = getattr(runtime, "run_dir", None)  # local and docker stacks keep their files there
+        if stack_dir is not None:  # else the audit fails, naming what it could not find
+            journal.record(BORROWED, stack_dir=str(Path(stack_dir).resolve()))
+        return BorrowedRuntime(runtime, profile)
+
+    return lend
 
 
 @dataclass

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from chaos.audit.check import audit_run
-from chaos.audit.errors import AuditError
+from chaos.audit.errors import EvidenceError
 from chaos.cli import main
+from chaos.journal import Journal
 from chaos.topology import parse_topology
 from loadtest.records import UPLOAD_COLUMNS, WRITE_COLUMNS, CsvRecorder
 from services.common.db import Database
@@ -35,20 +36,40 @@ def topology() -> dict:
     return {"name": "two", "data_centers": {"dc-east": dc("east", "west"), "dc-west": dc("west", "east")}}
 
 
+def fragile() -> dict:
+    """One views log (dc-east); each data center's catalog keeps what it took, replicating nothing."""
+    def dc(side: str) -> dict:
+        return {f"recommender-{side}": {"service": "recommender", "port": 0, "depends_on": {"views": ["views-east"]}}}
+
+    return {"name": "fragile", "data_centers": {
+        "dc-east": {"instances": {"views-east": {"service": "views", "port": 0}, **dc("east")}},
+        "dc-west": {"instances": dc("west")}}}  # fmt: skip
+
+
 class RunDir:
     """A finished run's directory: topology, profile, ledger and each instance's database."""
 
-    def __init__(self, root: Path, design: str = "converge") -> None:
+    def __init__(self, root: Path, design: str = "converge", shape: dict | None = None) -> None:
         self.path = root
         (root / "data").mkdir(parents=True)
-        (root / "topology.yaml").write_text(parse_topology(topology(), "test").model_dump_json())
+        shape = shape or topology()
+        (root / "topology.yaml").write_text(parse_topology(shape, "test").model_dump_json())
         (root / "profile.yaml").write_text(f"name: p\nreplication: {design}\n")
-        self.logs = {side: ViewLog(Database(root / "data" / f"views-{side}.sqlite3", VIEWS_SCHEMA))
-                     for side in ("east", "west")}  # fmt: skip
+        instances = [name for dc in shape["data_centers"].values() for name in dc["instances"]]
+        self.logs = {name.removeprefix("views-"): ViewLog(Database(root / "data" / f"{name}.sqlite3", VIEWS_SCHEMA))
+                     for name in instances if name.startswith("views-")}  # fmt: skip
         for log in self.logs.values():
             log.seed(42)
         self.writes = CsvRecorder(root / "writes.csv", WRITE_COLUMNS)
         self.uploads = CsvRecorder(root / "uploads.csv", UPLOAD_COLUMNS)
+        self.journal = Journal(root)
+        self.journal.record("start")
+        self.catalogs = {}  # every replica the topology names left its database
+        for name in instances:
+            if name.startswith("recommender-"):
+                self.catalogs[name] = Catalog(Database(root / "data" / f"{name}.sqlite3", CATALOG_SCHEMA), 42)
+            elif name.startswith("earnings-"):
+                Database(root / "data" / f"{name}.sqlite3", EARNINGS_SCHEMA)
 
     def write(self, event_id: str, outcome: str, stored: dict[str, float], video: str = VIDEO) -> None:
         """A view the ledger records with ``outcome``, present in the logs of ``stored`` (side -> when)."""
@@ -92,14 +113,31 @@ def test_a_lost_acknowledged_view_fails_the_design_that_promised_none(tmp_path):
     assert (east.lost_acked, west.lost_acked) == (0, 1) and west.below_range == 1 and west.lost_examples == ["a2"]
     assert audit.disagree_at_end == 1 and audit.videos_differing_at_end == 1
     assert audit.disagreed_s == pytest.approx(9.0)  # from its arrival in east to the end of the run
-    assert len(audit.reasons) == 1 and "promised no loss" in audit.reasons[0]
+    assert "promised no loss" in audit.reasons[0] and "counter check" in audit.reasons[1] and len(audit.reasons) == 2
 
 
-def test_the_async_design_reports_its_loss_without_failing_on_it(tmp_path):
+def test_the_async_design_reports_its_rolled_back_loss_without_failing_on_it(tmp_path):
     run = RunDir(tmp_path, design="async")
-    run.write("a1", "acked", {})  # acknowledged, then discarded by a rejoin everywhere
+    run.write("a1", "acked", {"east": T0})
+    run.logs["east"].discard(["a1"], "test")  # in flight when east went dark: its rejoin discarded it, on record
     audit = run.audit()
-    assert audit.lost_acked_everywhere == 1 and not audit.promises_no_loss and audit.reasons == []
+    assert audit.lost_acked_everywhere == 1 and audit.lost_everywhere_unrolled == 0 and not audit.promises_no_loss
+    assert [(v.below_range, v.below_unexplained) for v in audit.views] == [(1, 0), (1, 0)]
+    assert audit.reasons == []
+
+
+def test_the_async_design_fails_on_a_loss_no_rollback_explains(tmp_path):
+    run = RunDir(tmp_path, design="async")
+    run.write("a1", "acked", {"east": T0})
+    run.logs["east"].discard(["a1"], "test")  # allowed
+    run.write("a2", "acked", {})  # acknowledged, then in no log and in no rollback record: lost for no reason
+    audit = run.audit()
+    assert (audit.lost_acked_everywhere, audit.lost_everywhere_unrolled) == (2, 1)
+    assert [v.below_unexplained for v in audit.views] == [1, 1]
+    counter, everywhere = audit.reasons
+    assert "counter check" in counter and "1 in views-east, 1 in views-west" in counter
+    assert everywhere.startswith("data: 1 acknowledged views are gone from every data center without a rollback")
+    assert "1 were, allowed" in everywhere
 
 
 def test_double_counts_are_caught_in_the_log_and_in_what_reads_answer(tmp_path):
@@ -118,8 +156,7 @@ def test_double_counts_are_caught_in_the_log_and_in_what_reads_answer(tmp_path):
 def test_uploads_lost_and_earnings_that_do_not_match_the_views(tmp_path):
     run = RunDir(tmp_path)
     run.write("a1", "acked", {"east": T0, "west": T0})
-    catalogs = {side: Catalog(Database(tmp_path / "data" / f"recommender-{side}.sqlite3", CATALOG_SCHEMA), 42)
-                for side in ("east", "west")}  # fmt: skip
+    catalogs = {name.removeprefix("recommender-"): catalog for name, catalog in run.catalogs.items()}
     upload = catalogs["east"].add("clip", "creator-001", [])
     run.uploads.write({"video_id": upload.video_id, "title": "clip", "user": "creator-001", "dc": "dc-east",
                        "t_sent": T0, "t_done": T0, "outcome": "acked", "status": 201})  # fmt: skip
@@ -134,6 +171,21 @@ def test_uploads_lost_and_earnings_that_do_not_match_the_views(tmp_path):
     assert lost == {"recommender-east": 0, "recommender-west": 1}
     assert (audit.earnings_checked, audit.earnings_mismatched) == (2, 1)
     assert any("1 acknowledged uploads" in r for r in audit.reasons)
+    assert "data: 1 of 2 earnings statements made after reconciliation do not match" in audit.reasons[-1]
+
+
+def test_a_single_copy_promises_no_loss_and_unreplicated_catalogs_keep_only_their_own(tmp_path):
+    run = RunDir(tmp_path, design="async", shape=fragile())
+    run.write("a1", "acked", {"east": T0})
+    run.write("a2", "acked", {})  # committed before it was acknowledged, yet not in the only log
+    upload = run.catalogs["recommender-west"].add("clip", "creator-001", [])  # west's catalog took it, east never will
+    run.uploads.write({"video_id": upload.video_id, "title": "clip", "user": "creator-001", "dc": "dc-west",
+                       "t_sent": T0, "t_done": T0, "outcome": "acked", "status": 201})  # fmt: skip
+    audit = run.audit()
+    assert audit.design == "single copy" and audit.promises_no_loss and audit.profiles == ["p"]
+    assert [u.lost_acked for u in audit.uploads_by_dc] == [0, 0]
+    assert audit.reasons[0].startswith("data: the single copy design promised no loss, yet 1 acknowledged views and "
+                                       "0 acknowledged uploads are missing")  # fmt: skip
 
 
 def test_rolled_back_views_are_reported_from_the_rollback_file(tmp_path):
@@ -158,12 +210,34 @@ def test_the_command_writes_audit_json_and_exits_with_the_verdict(tmp_path, caps
 def test_a_directory_that_is_not_a_run_is_refused_with_exit_2(tmp_path, capsys):
     assert main(["audit", str(tmp_path)]) == 2
     assert "not a finished run directory" in capsys.readouterr().err
-    (tmp_path / "topology.yaml").write_text(parse_topology(topology(), "t").model_dump_json())
-    with pytest.raises(AuditError, match="no views instance"):
+
+
+def test_every_missing_or_unreadable_piece_of_evidence_is_named_and_fails_the_audit(tmp_path, capsys):
+    run = RunDir(tmp_path)
+    run.write("a1", "acked", {"east": T0, "west": T0})
+    run.writes.close()
+    run.uploads.close()
+    (tmp_path / "data" / "views-west.sqlite3").unlink()
+    (tmp_path / "uploads.csv").unlink()
+    (tmp_path / "profile.yaml").write_text("name: p\nreplication: sometimes\n")
+    with pytest.raises(EvidenceError) as caught:
         audit_run(tmp_path)
-    (tmp_path / "data").mkdir()
-    # the ledger is checked too: an unknown outcome names the file and line
-    ViewLog(Database(tmp_path / "data" / "views-east.sqlite3", VIEWS_SCHEMA))
+    assert len(caught.value.problems) == 3  # all named at once, not the first only
+    assert main(["audit", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "audit.json").read_text())
+    assert saved["complete"] is False and "lost_acked_everywhere" not in saved  # nothing reads as measured
+    profile, database, ledger = saved["reasons"]
+    assert "views-west.sqlite3 is missing" in database and "views replica views-west of dc-west" in database
+    assert "profile.yaml" in profile and "replication" in profile
+    assert "uploads.csv is missing" in ledger
+    assert "views-west.sqlite3" in out and "uploads.csv" in out
+
+
+def test_a_ledger_row_of_no_known_outcome_names_the_file_and_line(tmp_path):
+    run = RunDir(tmp_path)
+    run.writes.close()
+    run.uploads.close()
     (tmp_path / "writes.csv").write_text(",".join(WRITE_COLUMNS) + "\ne1,u,dc-east,v,0,0,maybe,0\n")
-    with pytest.raises(AuditError, match=r"writes.csv:2: outcome 'maybe'"):
+    with pytest.raises(EvidenceError, match=r"writes.csv:2: outcome 'maybe'"):
         audit_run(tmp_path)
