@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
+from services.common.edge import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.fast_http import HttpClient
@@ -43,7 +44,8 @@ class ServiceContext:
 def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> ServiceContext:
     profile = load_profile(settings.profile) if settings.profile else Profile(name="default")
     profiles = ProfileHolder(profile)
-    http = make_http_client(transport)
+    # Every call this instance makes carries the stack's credential (fails fast here when it is missing).
+    http = make_http_client(transport, headers={SERVICE_KEY_HEADER: settings.service_key_bytes().decode()})
     faults = FaultRegistry()
     deps = {
         name: DependencyClient(name, urls, profiles, http, faults=faults)
@@ -149,6 +151,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app.add_middleware(AccountingMiddleware)
     # Outermost: a request refused for overload costs nothing but its 503 (read per request: live swaps).
     app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)
+    # Outside even that: a request naming a foreign Host (DNS rebinding) or an oversized body is refused first.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(host_check, settings=settings)
 
     @app.exception_handler(DependencyError)
     async def dependency_failed(request: Request, exc: DependencyError) -> JSONResponse:

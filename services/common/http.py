@@ -70,13 +70,14 @@ class _Call:
     failure: AttemptFailed | None = None
 
 
-def make_http_client(transport: httpx.AsyncBaseTransport | None = None) -> HttpClient:
+def make_http_client(transport: httpx.AsyncBaseTransport | None = None, headers: dict[str, str] | None = None) -> HttpClient:
     """HTTP/1.1 on asyncio (services/common/fast_http.py: a third of aiohttp's CPU per call, a sixth of
-    httpx's); an httpx.AsyncClient when a transport is given (tests: httpx.MockTransport)."""
+    httpx's); an httpx.AsyncClient when a transport is given (tests: httpx.MockTransport). ``headers`` go
+    with every call (the service credential: services/common/edge.py)."""
     if transport is None:
-        return WireClient()
+        return WireClient(headers=headers)
     # Timeouts are enforced per attempt by DependencyClient, so the client itself has none.
-    return httpx.AsyncClient(transport=transport, timeout=None)
+    return httpx.AsyncClient(transport=transport, timeout=None, headers=headers)
 
 
 class _Metrics:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
+from services.common.edge import USER_HEADER
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
@@ -141,7 +142,8 @@ async def watch(video_id: PathId, body: ViewRequest, request: Request, who: Iden
 @router.post("/videos", status_code=201)
 async def upload(body: UploadRequest, request: Request, who: Identity = Depends(fresh_caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
-    return await ctx.deps["recommender"].post_json("/videos", {**body.model_dump(), "creator_id": who.user_id})
+    # The creator is the verified caller, forwarded beside the service credential (never taken from a body).
+    return await ctx.deps["recommender"].post_json("/videos", body.model_dump(), headers={USER_HEADER: who.user_id})
 
 
 @router.get("/me/earnings")

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
+from services.common.edge import INTERNAL
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.replication import (
@@ -227,19 +228,19 @@ async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> Respon
     return json_response({"video_id": video_id, "views": views.counts([video_id])[video_id]})
 
 
-@router.post("/views", response_model=Recorded)
+@router.post("/views", response_model=Recorded, dependencies=INTERNAL)
 def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
     return Recorded(event_id=event.event_id, video_id=event.video_id, counted=views.append(event))
 
 
-@router.post("/replication/events", tags=["replication"])
+@router.post("/replication/events", tags=["replication"], dependencies=INTERNAL)
 def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) -> dict:
     """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
     origin = f"peer:{body.source}" if body.source else "peer"
     return {"applied": views.apply(body.events, origin)}
 
 
-@router.post("/replication/events/known", tags=["replication"])
+@router.post("/replication/events/known", tags=["replication"], dependencies=INTERNAL)
 def known_events(body: KnownRequest, views: ViewLog = Depends(log)) -> dict:
     """Which of these event ids are here: a peer rejoining under the async design keeps only those."""
     return {"known": views.known(body.ids)}
