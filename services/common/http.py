@@ -172,10 +172,10 @@ class DependencyClient:
             self._metrics.latency.observe(time.monotonic() - started)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
-        return _json_or_raise(self.name, await self.request("GET", path, **kwargs))
+        return json_or_raise(self.name, await self.request("GET", path, **kwargs))
 
     async def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
-        return _json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
+        return json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
 
     async def _logical_call(self, call: _Call) -> httpx.Response:
         if call.deadline_on:
@@ -266,7 +266,7 @@ class DependencyClient:
         return response
 
 
-def _json_or_raise(name: str, response: httpx.Response) -> Any:
+def json_or_raise(name: str, response: httpx.Response) -> Any:
     status = response.status_code
     if status == 429:  # an overloaded dependency shed the call undone: unavailable (fallbacks apply)
         raise DependencyError(name, "shed", f"429 {refusal_detail(response)}")

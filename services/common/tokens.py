@@ -10,7 +10,15 @@ import time
 
 from services.common.errors import BlackoutError
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# OWASP's figure for new hashes (N=2^17, r=8, p=1). Stored hashes keep the parameters they were made with
+# (the shipped demo accounts': 2^14, see services/auth/make_demo_users.py).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+
+
+def _maxmem(n: int, r: int, p: int) -> int:
+    """What scrypt needs (128 * r * (n + p + 2) bytes: 128 MiB at 2^17) plus room: OpenSSL refuses
+    anything over its 32 MiB default otherwise."""
+    return 128 * r * (n + p + 2) + (1 << 20)
 
 
 class TokenError(BlackoutError):
@@ -37,7 +45,8 @@ def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
     try:
         body, sig = token.split(".")
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(sig, expected):
+        # as bytes: compare_digest refuses str holding non-ASCII (a TypeError, once a 500)
+        if not hmac.compare_digest(sig.encode(), expected.encode()):
             raise TokenError("bad signature")
         claims = json.loads(_unb64(body))
     except (ValueError, json.JSONDecodeError) as exc:
@@ -51,7 +60,8 @@ def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = os.urandom(16) if salt is None else salt
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+                            maxmem=_maxmem(SCRYPT_N, SCRYPT_R, SCRYPT_P))  # fmt: skip
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
@@ -60,10 +70,21 @@ def check_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p))
+        n_, r_, p_ = int(n), int(r), int(p)
+        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=n_, r=r_, p=p_, maxmem=_maxmem(n_, r_, p_))
     except ValueError:
         return False
     return hmac.compare_digest(actual, _unb64(digest))
+
+
+def dummy_like(stored: str) -> str:
+    """A hash of a random password with ``stored``'s parameters: checked for an unknown user, so a wrong
+    password costs the same whether or not the account exists (the time taken does not tell)."""
+    scheme, n, r, p, _, _ = stored.split("$")
+    salt = os.urandom(16)
+    n_, r_, p_ = int(n), int(r), int(p)
+    digest = hashlib.scrypt(os.urandom(16), salt=salt, n=n_, r=r_, p=p_, maxmem=_maxmem(n_, r_, p_))
+    return f"{scheme}${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
 
 def bearer(authorization: str | None) -> str:
