@@ -158,7 +158,12 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[d
 async def watch(video_id: PathId, body: ViewRequest, request: Request, who: Identity = Depends(caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
     event = {"event_id": body.event_id, "video_id": video_id, "user_id": who.user_id}
-    return await ctx.deps["views"].post_json("/views", event)
+    try:
+        return await ctx.deps["views"].post_json("/views", event)
+    except DependencyRejected as exc:
+        if exc.status == 409:  # the user reused their event_id for another video: theirs to fix
+            raise HTTPException(status_code=409, detail=exc.detail) from None
+        raise
 
 
 @router.post("/videos", status_code=201)
