@@ -6,13 +6,17 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 
 from services.common.errors import BlackoutError
 
-# OWASP's figure for new hashes (N=2^17, r=8, p=1). Stored hashes keep the parameters they were made with
-# (the shipped demo accounts': 2^14, see services/auth/make_demo_users.py).
+# OWASP's figure for new hashes (N=2^17, r=8, p=1: ~0.5 s of CPU and 128 MiB each). Stored hashes keep the
+# parameters they were made with (the shipped demo accounts': 2^14, see services/auth/make_demo_users.py).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+# Hashes computed at once (the login threads wait their turn): more than the cores gain nothing (it is CPU
+# work) and each holds 128 * r * N bytes: 40 threads at 2^17 would want 5 GiB.
+_HASHING = threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
 def _maxmem(n: int, r: int, p: int) -> int:
@@ -58,11 +62,15 @@ def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
     return claims
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
+def _scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _HASHING:
+        return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=_maxmem(n, r, p))
+
+
+def hash_password(password: str, salt: bytes | None = None, n: int = SCRYPT_N) -> str:
     salt = os.urandom(16) if salt is None else salt
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                            maxmem=_maxmem(SCRYPT_N, SCRYPT_R, SCRYPT_P))  # fmt: skip
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    digest = _scrypt(password.encode(), salt, n, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def check_password(password: str, stored: str) -> bool:
@@ -70,8 +78,7 @@ def check_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        n_, r_, p_ = int(n), int(r), int(p)
-        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=n_, r=r_, p=p_, maxmem=_maxmem(n_, r_, p_))
+        actual = _scrypt(password.encode(), _unb64(salt), int(n), int(r), int(p))
     except ValueError:
         return False
     return hmac.compare_digest(actual, _unb64(digest))
@@ -82,8 +89,7 @@ def dummy_like(stored: str) -> str:
     password costs the same whether or not the account exists (the time taken does not tell)."""
     scheme, n, r, p, _, _ = stored.split("$")
     salt = os.urandom(16)
-    n_, r_, p_ = int(n), int(r), int(p)
-    digest = hashlib.scrypt(os.urandom(16), salt=salt, n=n_, r=r_, p=p_, maxmem=_maxmem(n_, r_, p_))
+    digest = _scrypt(os.urandom(16), salt, int(n), int(r), int(p))
     return f"{scheme}${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
 
