@@ -34,7 +34,7 @@ import yaml
 
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
-from services.common.edge import SERVICE_KEY_HEADER
+from services.common.perimeter import SERVICE_KEY_HEADER
 from support import results
 
 PROJECT = Path(__file__).resolve().parents[1]

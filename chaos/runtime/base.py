@@ -32,7 +32,7 @@ class Runtime(ABC):
     name: str
     topology: Topology
     admin_secret: str
-    service_key: str  # the stack's service credential: what internal routes demand (services/common/edge.py)
+    service_key: str  # the stack's service credential: what internal routes demand (services/common/perimeter.py)
     # The faults this runtime can apply (link faults go through the services' admin routes).
     supported_faults: frozenset[str] = frozenset(
         {"power_off", "power_on", "kill_instance", "latency", "errors", "blackhole", "partition", "brownout"}

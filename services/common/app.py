@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
-from services.common.edge import SERVICE_KEY_HEADER, BodyLimit, host_check
+from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.fast_http import HttpClient

@@ -73,7 +73,7 @@ class _Call:
 def make_http_client(transport: httpx.AsyncBaseTransport | None = None, headers: dict[str, str] | None = None) -> HttpClient:
     """HTTP/1.1 on asyncio (services/common/fast_http.py: a third of aiohttp's CPU per call, a sixth of
     httpx's); an httpx.AsyncClient when a transport is given (tests: httpx.MockTransport). ``headers`` go
-    with every call (the service credential: services/common/edge.py)."""
+    with every call (the service credential: services/common/perimeter.py)."""
     if transport is None:
         return WireClient(headers=headers)
     # Timeouts are enforced per attempt by DependencyClient, so the client itself has none.

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
-from services.common.edge import USER_HEADER
+from services.common.perimeter import USER_HEADER
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
 from services.common.http import json_or_raise, refusal_detail

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, create_service_app
 from services.common.db import Database
-from services.common.edge import INTERNAL, forwarded_user
+from services.common.perimeter import INTERNAL, forwarded_user
 from services.common.errors import DependencyError
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
@@ -28,7 +28,7 @@ RNG = random.Random()  # one for the process: seeding a fresh one per feed (from
 
 
 class Upload(BaseModel):
-    """The creator is not in the body: it is the user the gateway verified (services/common/edge.py)."""
+    """The creator is not in the body: it is the user the gateway verified (services/common/perimeter.py)."""
 
     title: str = Field(min_length=1, max_length=120)
     tags: list[Id] = Field(default=[], max_length=5)

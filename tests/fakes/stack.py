@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from services.common.edge import SERVICE_KEY_HEADER
+from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile
 from services.common.settings import ServiceSettings
 

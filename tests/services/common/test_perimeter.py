@@ -12,7 +12,7 @@ import psutil
 import pytest
 from fakes.one_dc import running
 
-from services.common.edge import MAX_BODY_BYTES, SERVICE_KEY_HEADER
+from services.common.perimeter import MAX_BODY_BYTES, SERVICE_KEY_HEADER
 from services.common.seed import DEMO_PASSWORD
 
 PROJECT = Path(__file__).resolve().parents[3]
