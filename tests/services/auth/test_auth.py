@@ -9,7 +9,7 @@ from fakes.one_dc import running
 from fakes.stack import SECRET, client_for
 
 from services.auth.app import LOGIN_MAX_FAILURES, LOGIN_WINDOW_S
-from services.common.edge import SERVICE_KEY_HEADER
+from services.common.perimeter import SERVICE_KEY_HEADER
 from services.gateway.app import LOGIN_CLIENT_MAX_FAILURES
 
 from services.common.accounts import MAX_VIEWERS

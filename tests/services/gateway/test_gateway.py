@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fakes.stack import SECRET, SERVICE_KEY, client_for, swap_profile
 
-from services.common.edge import SERVICE_KEY_HEADER, USER_HEADER
+from services.common.perimeter import SERVICE_KEY_HEADER, USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.tokens import issue_token
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 from fakes.stack import client_for, swap_profile
 
-from services.common.edge import USER_HEADER
+from services.common.perimeter import USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.seed import generic_feed
 

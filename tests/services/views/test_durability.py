@@ -16,7 +16,7 @@ from chaos.faults.injector import FaultInjector
 from chaos.faults.model import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
-from services.common.edge import SERVICE_KEY_HEADER
+from services.common.perimeter import SERVICE_KEY_HEADER
 from chaos.topology import parse_topology
 
 PROJECT = Path(__file__).resolve().parents[3]

@@ -13,7 +13,7 @@ from fakes.stack import client_for
 
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
-from services.common.edge import SERVICE_KEY_HEADER
+from services.common.perimeter import SERVICE_KEY_HEADER
 from chaos.topology import parse_topology
 from services.common.db import Database
 from services.common.http import DependencyClient
