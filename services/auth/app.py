@@ -11,8 +11,8 @@ from services.auth.accounts import seed_rows
 from services.auth.make_demo_users import DEMO_USERS_FILE
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
-from services.common.perimeter import INTERNAL
 from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
+from services.common.perimeter import INTERNAL
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenError, bearer, check_password, dummy_like, issue_token, verify_token
 

@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
-from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.fast_http import HttpClient
 from services.common.http import DependencyClient, make_http_client
 from services.common.overload import AdmissionMiddleware
+from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
@@ -149,7 +149,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     app.add_middleware(AccountingMiddleware)
-    # Outermost: a request refused for overload costs nothing but its 503 (read per request: live swaps).
+    # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
     app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)
     # Outside even that: a request naming a foreign Host (DNS rebinding) or an oversized body is refused first.
     app.add_middleware(BodyLimit)

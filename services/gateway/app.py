@@ -10,13 +10,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
-from services.common.perimeter import USER_HEADER
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
 from services.common.http import json_or_raise, refusal_detail
 from services.common.ids import Id, PathId
 from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
 from services.common.metrics import FALLBACKS
+from services.common.perimeter import USER_HEADER
 from services.common.policy import ProfileHolder
 from services.common.resilience import DEADLINE_HEADER, parse_header
 from services.common.responses import json_response

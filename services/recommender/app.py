@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, create_service_app
 from services.common.db import Database
-from services.common.perimeter import INTERNAL, forwarded_user
 from services.common.errors import DependencyError
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
+from services.common.perimeter import INTERNAL, forwarded_user
 from services.common.seed import generic_items
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings

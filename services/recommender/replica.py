@@ -13,8 +13,8 @@ import time
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from services.common.perimeter import INTERNAL
 from services.common.ids import Id
+from services.common.perimeter import INTERNAL
 from services.common.replication import BATCH, KnownRequest, read_cursor, write_cursor, write_rollback
 from services.recommender.catalog import COLUMNS, Catalog, Entry
 

@@ -32,10 +32,10 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
-from services.common.perimeter import INTERNAL
 from services.common.errors import ConflictError
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
+from services.common.perimeter import INTERNAL
 from services.common.replication import (
     BATCH, KnownRequest, Shipper, peer_clients, read_cursor, write_cursor, write_rollback,
 )

@@ -9,12 +9,11 @@ from fakes.one_dc import running
 from fakes.stack import SECRET, client_for
 
 from services.auth.app import LOGIN_MAX_FAILURES, LOGIN_WINDOW_S
-from services.common.perimeter import SERVICE_KEY_HEADER
-from services.gateway.app import LOGIN_CLIENT_MAX_FAILURES
-
 from services.common.accounts import MAX_VIEWERS
+from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.seed import DEMO_PASSWORD, N_VIEWERS
 from services.common.tokens import issue_token
+from services.gateway.app import LOGIN_CLIENT_MAX_FAILURES
 
 
 def test_login_returns_a_token_that_verifies(tmp_path):

@@ -16,8 +16,8 @@ from chaos.faults.injector import FaultInjector
 from chaos.faults.model import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
-from services.common.perimeter import SERVICE_KEY_HEADER
 from chaos.topology import parse_topology
+from services.common.perimeter import SERVICE_KEY_HEADER
 
 PROJECT = Path(__file__).resolve().parents[3]
 VIDEO = "video-0007"

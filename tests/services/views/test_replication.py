@@ -13,11 +13,11 @@ from fakes.stack import client_for
 
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
-from services.common.perimeter import SERVICE_KEY_HEADER
 from chaos.topology import parse_topology
 from services.common.db import Database
 from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG
+from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile, ProfileHolder
 from services.views.app import SCHEMA, ReplicatedEvent, Shipper, ViewEvent, ViewLog
 
