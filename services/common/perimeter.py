@@ -4,12 +4,13 @@
 - Host: only the names the service is reached by (127.0.0.1, localhost, its configured host; the Docker
   runtime uses host networking, so containers are reached at 127.0.0.1 too). A DNS-rebinding page in a
   browser on this machine sends its own name: it is refused (400) before any route runs.
-- Body: at most ``MAX_BODY_BYTES`` (the largest real body, a replication batch of 500 records, is ~60 KiB):
-  413 beyond, so nobody makes a service buffer and parse an arbitrarily large body.
+- Body: at most ``MAX_BODY_BYTES`` (the largest real body, a replication batch of 500 records, is ~100 KiB at
+  most): 413 beyond, so nobody makes a service buffer and parse an arbitrarily large body.
 - Credential: the runtime generates one per stack at ``up`` and hands it to every service
   (``BLACKOUT_SERVICE_KEY``); every call a service makes carries it (``SERVICE_KEY_HEADER``, see
-  ``services.common.http.make_http_client``), and internal write routes (replication, records a user's
-  action through the gateway made) refuse a request without it. Users never hold it: their writes come
+  ``services.common.http.make_http_client``), and internal routes (replication; the records a user's
+  action through the gateway makes; auth's /login and /verify, the gateway's to call) refuse a request
+  without it. Users never hold it: their writes come
   through the gateway, which forwards the user it verified (``USER_HEADER``).
 """
 from __future__ import annotations
