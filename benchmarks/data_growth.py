@@ -81,7 +81,8 @@ def bulk_load(data_dir: Path, count: int) -> tuple[float, float]:
 
 
 def app_for(data_dir: Path):  # noqa: ANN201 - a FastAPI app
-    settings = ServiceSettings(service="views", instance="views-bench", dc="dc-bench", port=1, data_dir=data_dir)
+    settings = ServiceSettings(service="views", instance="views-bench", dc="dc-bench", port=1, data_dir=data_dir,
+                               service_key="bench-service-key")  # fmt: skip
     return create_app(settings)
 
 
@@ -127,7 +128,7 @@ def time_queries(data_dir: Path, repeats: int) -> dict[str, dict[str, float]]:
 
 async def measure(dirs: dict[int, Path], rounds: int, per_round: int) -> dict[int, dict[str, list[float]]]:
     clients = {
-        size: httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(d)), base_url="http://views.bench")
+        size: httpx.AsyncClient(transport=httpx.ASGITransport(app=app_for(d)), base_url="http://127.0.0.1")
         for size, d in dirs.items()
     }
     try:

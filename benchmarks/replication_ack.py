@@ -34,6 +34,7 @@ import yaml
 
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
+from services.common.perimeter import SERVICE_KEY_HEADER
 from support import results
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def main() -> int:
         after_peer_ms: list[float] = []
         by_hand: set[str] = set()  # written to west by the benchmark itself, not by the shipper
         with LocalRuntime(topology(), run_dir, profile=run_dir / "converge.yaml") as runtime, \
-                httpx.Client(timeout=5.0) as client:  # fmt: skip
+                httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
             east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
             for n in range(args.writes * 2):
                 event = {"event_id": uuid.uuid4().hex, "video_id": VIDEO, "user_id": "viewer-0001"}

@@ -27,11 +27,12 @@ class PowerEvent:
 
 class Runtime(ABC):
     """A topology brought to life. ``topology`` holds the real ports once ``up`` returned; ``admin_secret``
-    opens every instance's /admin routes (profiles, faults)."""
+    opens every instance's /admin routes (profiles, faults), ``service_key`` their internal routes."""
 
     name: str
     topology: Topology
     admin_secret: str
+    service_key: str  # the stack's service credential: what internal routes demand (services/common/perimeter.py)
     # The faults this runtime can apply (link faults go through the services' admin routes).
     supported_faults: frozenset[str] = frozenset(
         {"power_off", "power_on", "kill_instance", "latency", "errors", "blackhole", "partition", "brownout"}

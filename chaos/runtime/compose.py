@@ -17,7 +17,7 @@ from chaos.runtime.docker import IMAGE, MEMORY_LIMITS
 from chaos.runtime.docker_engine import HEALTH_PROBE
 from chaos.topology import Topology, load_topology
 from services.common.errors import UsageError
-from services.common.settings import dependencies_env
+from services.common.settings import TOKEN_SERVICES, dependencies_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TOPOLOGY = PROJECT_ROOT / "topologies" / "fragile.yaml"
@@ -38,7 +38,7 @@ HEADER = """\
 #
 # restart: "no" everywhere: a data center whose power was cut stays dark until the controller restores it.
 # Each instance is labelled with its data center (blackout.dc), so one data center is one label:
-#   docker-compose up -d                      (needs BLACKOUT_TOKEN_SECRET and BLACKOUT_ADMIN_SECRET, different)
+#   docker-compose up -d      (needs BLACKOUT_TOKEN_SECRET, BLACKOUT_ADMIN_SECRET and BLACKOUT_SERVICE_KEY, all different)
 #   docker kill -s KILL $(docker ps -q --filter label=blackout.dc=dc-east)      # cut dc-east's power
 # Dead ports then refuse connections; `blackout up --runtime docker` (the Docker runtime) also makes them
 # hang like a powered-off host, and measures and journals every cut. Load: `docker-compose --profile load up`.
@@ -60,8 +60,10 @@ def compose_document(topology: Topology) -> dict:
                 "BLACKOUT_SERVICE": inst.service, "BLACKOUT_INSTANCE": name, "BLACKOUT_DC": dc,
                 "BLACKOUT_PORT": str(inst.port), "BLACKOUT_DATA_DIR": "/data",
                 "BLACKOUT_DEPENDENCIES": dependencies_env(topology.dependency_urls(name)),
-                "BLACKOUT_TOKEN_SECRET": "${BLACKOUT_TOKEN_SECRET:?set BLACKOUT_TOKEN_SECRET (signs users' tokens)}",
                 "BLACKOUT_ADMIN_SECRET": "${BLACKOUT_ADMIN_SECRET:?set BLACKOUT_ADMIN_SECRET (opens /admin routes)}",
+                "BLACKOUT_SERVICE_KEY": "${BLACKOUT_SERVICE_KEY:?set BLACKOUT_SERVICE_KEY (services' internal calls)}",
+                **({"BLACKOUT_TOKEN_SECRET": "${BLACKOUT_TOKEN_SECRET:?set BLACKOUT_TOKEN_SECRET (signs users' tokens)}"}
+                   if inst.service in TOKEN_SERVICES else {}),
             },  # fmt: skip
             "volumes": ["blackout-data:/data"],
             "healthcheck": {"test": ["CMD", "python", "-c", HEALTH_PROBE], "interval": "5s", "timeout": "5s",

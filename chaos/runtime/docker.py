@@ -32,7 +32,7 @@ from chaos.runtime.handoff import SocketHandoff
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
 from services.common.policy import Profile
-from services.common.settings import dependencies_env
+from services.common.settings import TOKEN_SERVICES, dependencies_env
 
 IMAGE = os.environ.get("BLACKOUT_IMAGE", "blackout:latest")
 # Per service: ~4x what an instance uses after serving (about 60 MiB, benchmarks/cold_start.py), except auth: each
@@ -60,6 +60,7 @@ class DockerRuntime(Runtime):
         self.run_id = f"{run_dir.name[-40:]}-{secrets.token_hex(4)}"
         self.token_secret = secrets.token_urlsafe(32)
         self.admin_secret = secrets.token_urlsafe(32)
+        self.service_key = secrets.token_urlsafe(32)
         self.engine: Engine | None = None
         self._sockets: dict = {}
         self._handoff: SocketHandoff | None = None
@@ -234,7 +235,8 @@ class DockerRuntime(Runtime):
             "BLACKOUT_PORT": str(inst.port), "BLACKOUT_HANDOFF": f"blackout-{self.run_id}",
             "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
             "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
-            "BLACKOUT_TOKEN_SECRET": self.token_secret, "BLACKOUT_ADMIN_SECRET": self.admin_secret,
+            "BLACKOUT_ADMIN_SECRET": self.admin_secret, "BLACKOUT_SERVICE_KEY": self.service_key,
+            **({"BLACKOUT_TOKEN_SECRET": self.token_secret} if inst.service in TOKEN_SERVICES else {}),
             **({"BLACKOUT_PROFILE": str(self.run_dir / ACTIVE_PROFILE)} if self.profile else {}),
         }  # fmt: skip
 

@@ -30,7 +30,7 @@ from chaos.runtime.pids import start_time
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
 from services.common.policy import Profile
-from services.common.settings import dependencies_env
+from services.common.settings import TOKEN_SERVICES, dependencies_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_S = 5.0
@@ -56,6 +56,7 @@ class LocalRuntime(Runtime):
         self.health_timeout_s = health_timeout_s
         self.token_secret = secrets.token_urlsafe(32)  # signs users' tokens
         self.admin_secret = secrets.token_urlsafe(32)  # opens the services' /admin routes: a different key
+        self.service_key = secrets.token_urlsafe(32)  # services' calls to each other's internal routes
         self._sockets: dict[str, socket.socket] = {}
         self._procs: dict[str, subprocess.Popen | ForkedProcess] = {}
         self._groups: dict[str, int] = {}
@@ -242,10 +243,14 @@ class LocalRuntime(Runtime):
             "BLACKOUT_LISTEN_FD": str(sock.fileno()),
             "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
             "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
-            "BLACKOUT_TOKEN_SECRET": self.token_secret,
             "BLACKOUT_ADMIN_SECRET": self.admin_secret,
+            "BLACKOUT_SERVICE_KEY": self.service_key,
             "BLACKOUT_SUPERVISOR_PID": str(os.getpid()),
         }
+        if inst.service in TOKEN_SERVICES:
+            env["BLACKOUT_TOKEN_SECRET"] = self.token_secret
+        else:  # not inherited from our own environment either
+            env.pop("BLACKOUT_TOKEN_SECRET", None)
         if self.profile is not None:
             env["BLACKOUT_PROFILE"] = str(self.profile)
         log_path = self.run_dir / "logs" / f"{name}.log"

@@ -21,6 +21,7 @@ from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_rout
 from services.common.fast_http import HttpClient
 from services.common.http import DependencyClient, make_http_client
 from services.common.overload import AdmissionMiddleware
+from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
@@ -43,7 +44,8 @@ class ServiceContext:
 def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> ServiceContext:
     profile = load_profile(settings.profile) if settings.profile else Profile(name="default")
     profiles = ProfileHolder(profile)
-    http = make_http_client(transport)
+    # Every call this instance makes carries the stack's credential (fails fast here when it is missing).
+    http = make_http_client(transport, headers={SERVICE_KEY_HEADER: settings.service_key_bytes().decode()})
     faults = FaultRegistry()
     deps = {
         name: DependencyClient(name, urls, profiles, http, faults=faults)
@@ -147,8 +149,11 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     app.add_middleware(AccountingMiddleware)
-    # Outermost: a request refused for overload costs nothing but its 503 (read per request: live swaps).
+    # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
     app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)
+    # Outside even that: a request naming a foreign Host (DNS rebinding) or an oversized body is refused first.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(host_check, settings=settings)
 
     @app.exception_handler(DependencyError)
     async def dependency_failed(request: Request, exc: DependencyError) -> JSONResponse:

@@ -132,7 +132,9 @@ class _Connection(asyncio.Protocol):
 
 
 class WireClient:
-    def __init__(self, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, max_connections: int = MAX_CONNECTIONS, headers: Mapping[str, str] | None = None) -> None:
+        """``headers``: sent with every request (the service credential), rendered once here."""
+        self._fixed = "".join(_header_line(name, value) for name, value in (headers or {}).items())
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._origins: dict[str, tuple[str, int]] = {}
         self._slots = asyncio.Semaphore(max_connections)
@@ -151,13 +153,12 @@ class WireClient:
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params)
         body = orjson.dumps(json) if json is not None else (content or b"")
-        lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin[0]}:{origin[1]}\r\nContent-Length: {len(body)}\r\n"]
+        lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin[0]}:{origin[1]}\r\nContent-Length: {len(body)}\r\n",
+                 self._fixed]  # fmt: skip
         if json is not None:
             lines.append("Content-Type: application/json\r\n")
         for name, value in (headers or {}).items():
-            if "\r" in value or "\n" in value:  # a header that would end the header block early
-                raise httpx.LocalProtocolError(f"header {name!r} holds a line break")
-            lines.append(f"{name}: {value}\r\n")
+            lines.append(_header_line(name, value))
         lines.append("\r\n")
         data = "".join(lines).encode("latin-1") + body
         async with self._slots:
@@ -202,3 +203,9 @@ class WireClient:
             for conn in conns:
                 conn.close()
         self._idle.clear()
+
+
+def _header_line(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:  # a header that would end the header block early
+        raise httpx.LocalProtocolError(f"header {name!r} holds a line break")
+    return f"{name}: {value}\r\n"

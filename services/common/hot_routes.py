@@ -26,9 +26,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.common.ids import ID_PATTERN
-
-ID = re.compile(ID_PATTERN)
+from services.common.ids import ID
 
 
 class Decline(Exception):

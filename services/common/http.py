@@ -70,13 +70,14 @@ class _Call:
     failure: AttemptFailed | None = None
 
 
-def make_http_client(transport: httpx.AsyncBaseTransport | None = None) -> HttpClient:
+def make_http_client(transport: httpx.AsyncBaseTransport | None = None, headers: dict[str, str] | None = None) -> HttpClient:
     """HTTP/1.1 on asyncio (services/common/fast_http.py: a third of aiohttp's CPU per call, a sixth of
-    httpx's); an httpx.AsyncClient when a transport is given (tests: httpx.MockTransport)."""
+    httpx's); an httpx.AsyncClient when a transport is given (tests: httpx.MockTransport). ``headers`` go
+    with every call (the service credential: services/common/perimeter.py)."""
     if transport is None:
-        return WireClient()
+        return WireClient(headers=headers)
     # Timeouts are enforced per attempt by DependencyClient, so the client itself has none.
-    return httpx.AsyncClient(transport=transport, timeout=None)
+    return httpx.AsyncClient(transport=transport, timeout=None, headers=headers)
 
 
 class _Metrics:
@@ -171,10 +172,10 @@ class DependencyClient:
             self._metrics.latency.observe(time.monotonic() - started)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
-        return _json_or_raise(self.name, await self.request("GET", path, **kwargs))
+        return json_or_raise(self.name, await self.request("GET", path, **kwargs))
 
     async def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
-        return _json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
+        return json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
 
     async def _logical_call(self, call: _Call) -> httpx.Response:
         if call.deadline_on:
@@ -265,7 +266,7 @@ class DependencyClient:
         return response
 
 
-def _json_or_raise(name: str, response: httpx.Response) -> Any:
+def json_or_raise(name: str, response: httpx.Response) -> Any:
     status = response.status_code
     if status == 429:  # an overloaded dependency shed the call undone: unavailable (fallbacks apply)
         raise DependencyError(name, "shed", f"429 {refusal_detail(response)}")

@@ -6,11 +6,23 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 
 from services.common.errors import BlackoutError
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+# OWASP's figure for new hashes (N=2^17, r=8, p=1: ~0.5 s of CPU and 128 MiB each). Stored hashes keep the
+# parameters they were made with (the shipped demo accounts': 2^14, see services/auth/make_demo_users.py).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+# Hashes computed at once (the login threads wait their turn): more than the cores gain nothing (it is CPU
+# work) and each holds 128 * r * N bytes: 40 threads at 2^17 would want 5 GiB.
+_HASHING = threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
+def _maxmem(n: int, r: int, p: int) -> int:
+    """What scrypt needs (128 * r * (n + p + 2) bytes: 128 MiB at 2^17) plus room: OpenSSL refuses
+    anything over its 32 MiB default otherwise."""
+    return 128 * r * (n + p + 2) + (1 << 20)
 
 
 class TokenError(BlackoutError):
@@ -37,7 +49,8 @@ def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
     try:
         body, sig = token.split(".")
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(sig, expected):
+        # as bytes: compare_digest refuses str holding non-ASCII (a TypeError, once a 500)
+        if not hmac.compare_digest(sig.encode(), expected.encode()):
             raise TokenError("bad signature")
         claims = json.loads(_unb64(body))
     except (ValueError, json.JSONDecodeError) as exc:
@@ -49,10 +62,15 @@ def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
     return claims
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
+def _scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _HASHING:
+        return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=_maxmem(n, r, p))
+
+
+def hash_password(password: str, salt: bytes | None = None, n: int = SCRYPT_N) -> str:
     salt = os.urandom(16) if salt is None else salt
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    digest = _scrypt(password.encode(), salt, n, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def check_password(password: str, stored: str) -> bool:
@@ -60,10 +78,19 @@ def check_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p))
+        actual = _scrypt(password.encode(), _unb64(salt), int(n), int(r), int(p))
     except ValueError:
         return False
     return hmac.compare_digest(actual, _unb64(digest))
+
+
+def dummy_like(stored: str) -> str:
+    """A hash of a random password with ``stored``'s parameters: checked for an unknown user, so a wrong
+    password costs the same whether or not the account exists (the time taken does not tell)."""
+    scheme, n, r, p, _, _ = stored.split("$")
+    salt = os.urandom(16)
+    digest = _scrypt(os.urandom(16), salt, int(n), int(r), int(p))
+    return f"{scheme}${n}${r}${p}${_b64(salt)}${_b64(digest)}"
 
 
 def bearer(authorization: str | None) -> str:

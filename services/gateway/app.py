@@ -12,8 +12,11 @@ from pydantic import BaseModel, Field
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
+from services.common.http import json_or_raise, refusal_detail
 from services.common.ids import Id, PathId
+from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
 from services.common.metrics import FALLBACKS
+from services.common.perimeter import USER_HEADER
 from services.common.policy import ProfileHolder
 from services.common.resilience import DEADLINE_HEADER, parse_header
 from services.common.responses import json_response
@@ -68,13 +71,33 @@ async def fresh_caller(request: Request, authorization: str | None = Header(None
 USER_FAULTS = {400, 401, 403, 422}
 
 
+# Per client address: after this many refused logins (401) within the window, its logins answer 429 until the
+# oldest leaves the window. Only failures count: the load tests log thousands of users in from 127.0.0.1, all
+# correctly. Auth also locks an account after a few failures (services/auth/app.py).
+LOGIN_CLIENT_MAX_FAILURES, LOGIN_CLIENT_WINDOW_S = 30, 60.0
+
+
+def _too_many(detail: str, retry_after: str) -> HTTPException:
+    return HTTPException(status_code=429, detail=detail, headers={"Retry-After": retry_after})
+
+
 @router.post("/login")
-async def login(body: Login, ctx: ServiceContext = Depends(context)) -> dict:
+async def login(body: Login, request: Request, ctx: ServiceContext = Depends(context)) -> dict:
+    failures: FailureLimiter = request.app.state.login_failures
+    client = request.client.host if request.client else "unknown"
+    wait = failures.retry_after(client)
+    if wait:
+        raise _too_many("too many failed logins from this client: try again later", str(wait))
     try:
-        answer = await ctx.deps["auth"].post_json("/login", body.model_dump())
+        response = await ctx.deps["auth"].request("POST", "/login", json=body.model_dump())
+        if response.status_code == 429 and LOCKOUT_HEADER in response.headers:  # auth locked the account
+            raise _too_many(refusal_detail(response), response.headers.get("retry-after", "1"))
+        answer = json_or_raise("auth", response)
     except DependencyError as exc:
         raise HTTPException(status_code=dependency_status(exc), detail=f"login unavailable: {exc}") from None
     except DependencyRejected as exc:
+        if exc.status == 401:
+            failures.failed(client)
         if exc.status in USER_FAULTS:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             raise HTTPException(status_code=exc.status, detail=exc.detail or "login refused", headers=headers) from None
@@ -135,13 +158,19 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[d
 async def watch(video_id: PathId, body: ViewRequest, request: Request, who: Identity = Depends(caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
     event = {"event_id": body.event_id, "video_id": video_id, "user_id": who.user_id}
-    return await ctx.deps["views"].post_json("/views", event)
+    try:
+        return await ctx.deps["views"].post_json("/views", event)
+    except DependencyRejected as exc:
+        if exc.status == 409:  # the user reused their event_id for another video: theirs to fix
+            raise HTTPException(status_code=409, detail=exc.detail) from None
+        raise
 
 
 @router.post("/videos", status_code=201)
 async def upload(body: UploadRequest, request: Request, who: Identity = Depends(fresh_caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
-    return await ctx.deps["recommender"].post_json("/videos", {**body.model_dump(), "creator_id": who.user_id})
+    # The creator is the verified caller, forwarded beside the service credential (never taken from a body).
+    return await ctx.deps["recommender"].post_json("/videos", body.model_dump(), headers={USER_HEADER: who.user_id})
 
 
 @router.get("/me/earnings")
@@ -211,5 +240,6 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     install_hot_routes(app, hot.ROUTES)
     app.add_middleware(EdgeDeadline, profiles=ctx.profiles)
     app.state.verifier = Verifier(ctx)
+    app.state.login_failures = FailureLimiter(LOGIN_CLIENT_MAX_FAILURES, LOGIN_CLIENT_WINDOW_S)
     app.state.memory = Memory()
     return app

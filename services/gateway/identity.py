@@ -24,7 +24,8 @@ class Identity:
 class Verifier:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        # token -> (identity, when verified (monotonic), when the token expires (epoch s))
+        self._cache: OrderedDict[str, tuple[Identity, float, float]] = OrderedDict()
 
     async def identify(self, token: str, fresh: bool = False) -> Identity:
         """fresh: a write that must not rely on a cached remote verification."""
@@ -37,7 +38,8 @@ class Verifier:
             return Identity(claims["sub"], claims["role"])
         now = time.monotonic()
         cached = self._cache.get(token)
-        if cached and not fresh and now - cached[1] < profile.token_cache_s:
+        # trusted for token_cache_s at most, and never past the token's own expiry
+        if cached and not fresh and now - cached[1] < profile.token_cache_s and time.time() < cached[2]:
             return cached[0]
         try:
             response = await self.ctx.deps["auth"].request("GET", "/verify", headers={"Authorization": f"Bearer {token}"})
@@ -54,11 +56,12 @@ class Verifier:
                 raise ValueError(response.status_code)
             body = response.json()
             identity = Identity(body["user_id"], body["role"])
+            expires_at = float(body["expires_at"])
         except (ValueError, KeyError, TypeError):  # auth or we got /verify wrong: not the user's fault
             raise HTTPException(
                 status_code=502, detail=f"cannot verify the session: auth answered {response.status_code} without an identity"
             ) from None
-        self._cache[token] = (identity, now)
+        self._cache[token] = (identity, now, expires_at)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return identity

@@ -6,7 +6,7 @@ import random
 from collections import OrderedDict
 
 import httpx
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, create_service_app
@@ -15,6 +15,7 @@ from services.common.errors import DependencyError
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
+from services.common.perimeter import INTERNAL, forwarded_user
 from services.common.seed import generic_items
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings
@@ -27,8 +28,9 @@ RNG = random.Random()  # one for the process: seeding a fresh one per feed (from
 
 
 class Upload(BaseModel):
+    """The creator is not in the body: it is the user the gateway verified (services/common/perimeter.py)."""
+
     title: str = Field(min_length=1, max_length=120)
-    creator_id: Id
     tags: list[Id] = Field(default=[], max_length=5)
 
 
@@ -74,9 +76,9 @@ async def recommendations(user_id: PathId, request: Request, limit: int = Query(
     return json_response({"user_id": user_id, "items": _fall_back(ctx, memory, catalog, user_id, limit, rng)})
 
 
-@router.post("/videos", status_code=201)
-def upload(body: Upload, request: Request) -> dict:
-    entry = request.app.state.catalog.add(body.title, body.creator_id, body.tags)
+@router.post("/videos", status_code=201, dependencies=INTERNAL)
+def upload(body: Upload, request: Request, creator_id: str = Depends(forwarded_user)) -> dict:
+    entry = request.app.state.catalog.add(body.title, creator_id, body.tags)
     return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from services.common.ids import Id
+from services.common.perimeter import INTERNAL
 from services.common.replication import BATCH, KnownRequest, read_cursor, write_cursor, write_rollback
 from services.recommender.catalog import COLUMNS, Catalog, Entry
 
@@ -99,14 +100,14 @@ class CatalogReplica:
 router = APIRouter(tags=["replication"])
 
 
-@router.post(PATH)
+@router.post(PATH, dependencies=INTERNAL)
 def receive_uploads(body: UploadBatch, request: Request) -> dict:
     """Uploads shipped by a peer; idempotent (by video_id), so a batch may be resent."""
     origin = f"peer:{body.source}" if body.source else "peer"
     return {"applied": request.app.state.replica.apply(body.events, origin)}
 
 
-@router.post(PATH + "/known")
+@router.post(PATH + "/known", dependencies=INTERNAL)
 def known_uploads(body: KnownRequest, request: Request) -> dict:
     return {"known": request.app.state.replica.known(body.ids)}
 

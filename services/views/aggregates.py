@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from services.common.db import Database
 
 TRENDING_WINDOW = 2000  # the most recent events that decide what is trending
-VERSION = f"1:{TRENDING_WINDOW}"  # a change of window (or of these tables) rebuilds them
+VERSION = f"2:{TRENDING_WINDOW}"  # a change of window (or of these tables, or the trigger) rebuilds them
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS view_counts (video_id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
@@ -53,8 +53,11 @@ CREATE TRIGGER IF NOT EXISTS events_aggregate AFTER INSERT ON events BEGIN
     UPDATE trending_counts SET n = n - 1 WHERE video_id = (
         SELECT video_id FROM trending_ring WHERE slot = (SELECT inserted % {TRENDING_WINDOW} FROM aggregate_state));
     DELETE FROM trending_counts WHERE n <= 0;
-    INSERT OR REPLACE INTO trending_ring (slot, video_id)
-        VALUES ((SELECT inserted % {TRENDING_WINDOW} FROM aggregate_state), new.video_id);
+    -- an upsert, not INSERT OR REPLACE: a trigger's OR-clause yields to the outer statement's (the appends'
+    -- INSERT OR IGNORE), so a full ring kept its old videos and trending drifted after two windows
+    INSERT INTO trending_ring (slot, video_id)
+        VALUES ((SELECT inserted % {TRENDING_WINDOW} FROM aggregate_state), new.video_id)
+        ON CONFLICT (slot) DO UPDATE SET video_id = excluded.video_id;
     INSERT INTO trending_counts (video_id, n) VALUES (new.video_id, 1)
         ON CONFLICT (video_id) DO UPDATE SET n = n + 1;
     UPDATE aggregate_state SET inserted = inserted + 1;
@@ -69,6 +72,8 @@ def ensure(db: Database) -> bool:
     if state and state[0]["version"] == VERSION:
         return False
     with db.transaction() as conn:
+        conn.execute("DROP TRIGGER IF EXISTS events_aggregate")  # the version's trigger (an older one may be there)
+        conn.execute(TRIGGER)
         rebuild(conn)
     return True
 

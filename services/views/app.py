@@ -23,16 +23,19 @@ an event reached *this* log: the audit (chaos/audit) measures from it how long d
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
+from services.common.errors import ConflictError
 from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
+from services.common.perimeter import INTERNAL
 from services.common.replication import (
     BATCH, KnownRequest, Shipper, peer_clients, read_cursor, write_cursor, write_rollback,
 )
@@ -41,19 +44,25 @@ from services.common.responses import json_response
 from services.common.settings import ServiceSettings
 from services.views import aggregates
 
-LOG_SCHEMA = """
+EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,  -- the user's idempotency key: unique per user, not across users
     video_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     t REAL NOT NULL,
     origin TEXT NOT NULL DEFAULT 'local',  -- 'seed', 'local' or 'peer:<instance>': only 'local' is shipped
-    stored_t REAL  -- when it reached this log (NULL for the seed)
+    stored_t REAL,  -- when it reached this log (NULL for the seed)
+    UNIQUE (user_id, event_id)
 );
+"""
+EVENTS_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_by_event_id ON events (event_id);
 CREATE INDEX IF NOT EXISTS events_by_video ON events (video_id);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_origin ON events (origin, seq);
+"""
+LOG_SCHEMA = EVENTS_TABLE + EVENTS_INDEXES + """
 -- per replication peer (its URL): the seq of the last local event it acknowledged
 CREATE TABLE IF NOT EXISTS replication_cursors (
     peer TEXT PRIMARY KEY,
@@ -97,6 +106,9 @@ class ViewLog:
         if "stored_t" not in {row["name"] for row in db.query("PRAGMA table_info(events)")}:
             with db.transaction() as conn:  # a log made before the column existed
                 conn.execute("ALTER TABLE events ADD COLUMN stored_t REAL")
+        if _global_event_ids(db):
+            with db.transaction() as conn:
+                _scope_event_ids(conn)
         aggregates.ensure(db)  # before any insert: the trigger needs the aggregates' state
 
     def seed(self, seed: int) -> None:
@@ -110,7 +122,9 @@ class ViewLog:
             )
 
     def append(self, event: ViewEvent) -> bool:
-        """Record a view; returns once it is committed (on disk): only then may it be acknowledged."""
+        """Record a view; returns once it is committed (on disk): only then may it be acknowledged.
+        False: this user already recorded this event_id for this video (a retry). ConflictError: this user
+        already used this event_id for another video (a key reused for different content)."""
         now = time.time()
         with self.db.transaction() as conn:
             cur = conn.execute(
@@ -118,7 +132,14 @@ class ViewLog:
                 "VALUES (?, ?, ?, ?, 'local', ?)",
                 (event.event_id, event.video_id, event.user_id, now, now),
             )
-            return cur.rowcount == 1
+            if cur.rowcount == 1:
+                return True
+            row = conn.execute(
+                "SELECT video_id FROM events WHERE user_id = ? AND event_id = ?", (event.user_id, event.event_id)
+            ).fetchone()
+        if row["video_id"] != event.video_id:
+            raise ConflictError(f"event_id {event.event_id}", f"already recorded for video {row['video_id']}")
+        return False
 
     # -- replication ------------------------------------------------------------------------------
     def apply(self, events: list[ReplicatedEvent], origin: str) -> int:
@@ -192,6 +213,31 @@ class ViewLog:
         return aggregates.trending(self.db, limit)
 
 
+def _global_event_ids(db: Database) -> bool:
+    """True for a log made when event_id was unique across users (a UNIQUE index on it alone)."""
+    for index in db.query("PRAGMA index_list(events)"):
+        if index["unique"] and [c["name"] for c in db.query(f"PRAGMA index_info('{index['name']}')")] == ["event_id"]:
+            return True
+    return False
+
+
+def _scope_event_ids(conn: sqlite3.Connection) -> None:
+    """Rebuild such a log under EVENTS_TABLE (SQLite cannot drop a column's UNIQUE in place), keeping the
+    seqs and the AUTOINCREMENT high mark (replication cursors point into them). Dropping the old table drops
+    its trigger and indexes: they are made again; the aggregates, derived from the same rows, stay."""
+    high = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    conn.execute(EVENTS_TABLE.replace("EXISTS events (", "EXISTS events_scoped ("))
+    conn.execute("INSERT INTO events_scoped (seq, event_id, video_id, user_id, t, origin, stored_t) "
+                 "SELECT seq, event_id, video_id, user_id, t, origin, stored_t FROM events")  # fmt: skip
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_scoped RENAME TO events")
+    if high is not None:
+        conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'", (high[0],))
+    for statement in (*EVENTS_INDEXES.split(";"), aggregates.TRIGGER):
+        if statement.strip():
+            conn.execute(statement)
+
+
 router = APIRouter(tags=["views"])
 
 
@@ -227,19 +273,23 @@ async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> Respon
     return json_response({"video_id": video_id, "views": views.counts([video_id])[video_id]})
 
 
-@router.post("/views", response_model=Recorded)
+@router.post("/views", response_model=Recorded, dependencies=INTERNAL)
 def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
-    return Recorded(event_id=event.event_id, video_id=event.video_id, counted=views.append(event))
+    try:
+        counted = views.append(event)
+    except ConflictError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    return Recorded(event_id=event.event_id, video_id=event.video_id, counted=counted)
 
 
-@router.post("/replication/events", tags=["replication"])
+@router.post("/replication/events", tags=["replication"], dependencies=INTERNAL)
 def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) -> dict:
     """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
     origin = f"peer:{body.source}" if body.source else "peer"
     return {"applied": views.apply(body.events, origin)}
 
 
-@router.post("/replication/events/known", tags=["replication"])
+@router.post("/replication/events/known", tags=["replication"], dependencies=INTERNAL)
 def known_events(body: KnownRequest, views: ViewLog = Depends(log)) -> dict:
     """Which of these event ids are here: a peer rejoining under the async design keeps only those."""
     return {"known": views.known(body.ids)}

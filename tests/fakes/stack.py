@@ -8,12 +8,16 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
+from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile
 from services.common.settings import ServiceSettings
 
 SECRET = "test-secret"  # signs users' tokens
 ADMIN_SECRET = "test-admin-secret"  # guards /admin/*
 ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+SERVICE_KEY = "test-service-key"  # the stack's service credential (internal routes)
+PEER = {SERVICE_KEY_HEADER: SERVICE_KEY}  # what a peer service sends
+LOCAL = "http://127.0.0.1"  # a Host the services accept (TestClient's default, testserver, is refused)
 PROJECT = Path(__file__).resolve().parents[2]
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -22,18 +26,19 @@ def settings_for(service: str, tmp_path: Path, deps: dict[str, list[str]] | None
                  profile: str | None = None) -> ServiceSettings:
     return ServiceSettings(
         service=service, instance=f"{service}-test", dc="dc-test", port=1, data_dir=tmp_path,
-        dependencies=deps or {}, token_secret=SECRET, admin_secret=ADMIN_SECRET,
+        dependencies=deps or {}, token_secret=SECRET, admin_secret=ADMIN_SECRET, service_key=SERVICE_KEY,
         profile=PROJECT / "profiles" / f"{profile}.yaml" if profile else None,
     )  # fmt: skip
 
 
 def client_for(service: str, tmp_path: Path, handler: Handler | None = None,
                deps: dict[str, list[str]] | None = None, profile: str | None = None) -> TestClient:
-    """A TestClient for `service`; every outgoing call goes to `handler` (default: 503 for everything)."""
+    """A TestClient for `service`, calling as a peer service would (with the service credential); every
+    outgoing call goes to `handler` (default: 503 for everything)."""
     transport = httpx.MockTransport(handler or (lambda request: httpx.Response(503)))
     module = importlib.import_module(f"services.{service}.app")
     app = module.create_app(settings_for(service, tmp_path, deps, profile), transport=transport)
-    return TestClient(app)
+    return TestClient(app, base_url=LOCAL, headers=PEER)
 
 
 def swap_profile(client: TestClient, **changes: object) -> None:

@@ -226,7 +226,7 @@ def test_a_fault_outlives_a_killed_controller_by_at_most_its_lease(tmp_path):
     secret = "admin-" + "x" * 20
     env = {**os.environ, "BLACKOUT_SERVICE": "auth", "BLACKOUT_INSTANCE": "auth-solo", "BLACKOUT_DC": "dc-a",
            "BLACKOUT_PORT": str(port), "BLACKOUT_LISTEN_FD": str(sock.fileno()), "BLACKOUT_DATA_DIR": str(tmp_path),
-           "BLACKOUT_TOKEN_SECRET": "t" * 32, "BLACKOUT_ADMIN_SECRET": secret}  # fmt: skip
+           "BLACKOUT_TOKEN_SECRET": "t" * 32, "BLACKOUT_ADMIN_SECRET": secret, "BLACKOUT_SERVICE_KEY": "k" * 32}  # fmt: skip
     # The instance is not the controller's child: like a container, it does not die with the controller.
     instance = subprocess.Popen([sys.executable, "-m", "services.common.runner"], env=env, cwd=PROJECT,
                                 pass_fds=(sock.fileno(),), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
+from fakes.stack import LOCAL, SERVICE_KEY
 
 from services.common.accounting import ATTEMPTS_HEADER
 from services.common.app import ServiceContext, build_context, context, create_service_app
@@ -51,6 +52,7 @@ def make_app(tmp_path: Path, views: Views, admin_secret: str | None = SECRET, pr
         dependencies={"views": ["http://views-dc1", "http://views-dc2"]},
         token_secret=TOKEN_SECRET,
         admin_secret=admin_secret,
+        service_key=SERVICE_KEY,
         profile=REPO / "profiles" / f"{profile}.yaml",
     )
     return create_service_app(build_context(settings, transport=httpx.MockTransport(views)), probe)
@@ -63,7 +65,7 @@ def views() -> Views:
 
 @pytest.fixture
 def client(tmp_path: Path, views: Views) -> Iterator[TestClient]:
-    with TestClient(make_app(tmp_path, views)) as test_client:
+    with TestClient(make_app(tmp_path, views), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -99,7 +101,7 @@ def test_admin_routes_need_the_instance_secret(client: TestClient, headers: dict
 
 
 def test_admin_is_disabled_without_a_secret(tmp_path: Path, views: Views):
-    with TestClient(make_app(tmp_path, views, admin_secret=None)) as test_client:
+    with TestClient(make_app(tmp_path, views, admin_secret=None), base_url=LOCAL) as test_client:
         answer = test_client.get("/admin/profile", headers={"Authorization": "Bearer "})
         assert answer.status_code == 403
         assert "admin disabled" in answer.json()["detail"]
@@ -164,7 +166,7 @@ def _sent_deadline(views: Views) -> float:
 
 def test_the_incoming_deadline_is_propagated_when_the_profile_says_so(tmp_path: Path, views: Views):
     views.dc1_status = 200
-    with TestClient(make_app(tmp_path, views, profile="resilient")) as test_client:
+    with TestClient(make_app(tmp_path, views, profile="resilient"), base_url=LOCAL) as test_client:
         assert test_client.get("/probe", headers={DEADLINE_HEADER: "800"}).status_code == 200
         assert 0 < _sent_deadline(views) <= 800
         # an exhausted budget is refused at the door: nothing is sent
@@ -187,20 +189,21 @@ def _gateway(tmp_path: Path, views: Views, profile: str) -> FastAPI:
     settings = ServiceSettings(
         service="gateway", instance="gateway-dc1", dc="dc1", port=18000, data_dir=tmp_path,
         dependencies={d: [f"http://{d}-dc1"] for d in ("auth", "views", "recommender", "earnings")},
-        token_secret=TOKEN_SECRET, admin_secret=SECRET, profile=REPO / "profiles" / f"{profile}.yaml",
+        token_secret=TOKEN_SECRET, admin_secret=SECRET, service_key=SERVICE_KEY,
+        profile=REPO / "profiles" / f"{profile}.yaml",
     )
     return create_app(settings, transport=httpx.MockTransport(views))
 
 
 @pytest.mark.parametrize("incoming, most", [(None, 2000), ("500", 500), ("60000", 2000), ("soon", 2000)])
 def test_the_gateway_gives_every_user_request_at_most_the_profile_budget(tmp_path, views, incoming, most):
-    with TestClient(_gateway(tmp_path, views, "resilient")) as gateway:
+    with TestClient(_gateway(tmp_path, views, "resilient"), base_url=LOCAL) as gateway:
         headers = {DEADLINE_HEADER: incoming} if incoming else {}
         gateway.post("/login", json={"username": "u1", "password": "pw"}, headers=headers)
         assert most - 100 < _sent_deadline(views) <= most
 
 
 def test_the_gateway_sets_no_deadline_under_naive(tmp_path, views):
-    with TestClient(_gateway(tmp_path, views, "naive")) as gateway:
+    with TestClient(_gateway(tmp_path, views, "naive"), base_url=LOCAL) as gateway:
         gateway.post("/login", json={"username": "u1", "password": "pw"})
         assert DEADLINE_HEADER not in views.requests[-1].headers

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from services.common.tokens import TokenError, check_password, hash_password, issue_token, verify_token
+from services.auth.make_demo_users import DEMO_SCRYPT_N, DEMO_USERS_FILE
+from services.common.seed import DEMO_PASSWORD
+from services.common.tokens import TokenError, check_password, dummy_like, hash_password, issue_token, verify_token
 
 
 def test_token_round_trip_and_expiry():
@@ -27,3 +31,21 @@ def test_password_hashes_are_salted_and_checked():
     assert first != second  # salted
     assert check_password("pw", first) and not check_password("PW", first)
     assert not check_password("pw", "md5$abc")
+
+
+def test_a_non_ascii_token_is_a_token_error_not_a_crash():
+    token, _ = issue_token("u1", "viewer", b"k", ttl_s=60, now=1000.0)
+    body, _ = token.split(".")
+    for bad in (f"{body}.sig\u00e9", "caf\u00e9.sig", "\u00e9.\u00e9"):
+        with pytest.raises(TokenError):
+            verify_token(bad, b"k", now=1001.0)
+
+
+def test_new_hashes_take_owasps_cost_and_older_ones_still_check_at_theirs():
+    new = hash_password("pw")
+    assert new.split("$")[1:4] == [str(2**17), "8", "1"]  # N=2^17, r=8, p=1: 128 MiB, past OpenSSL's default cap
+    assert check_password("pw", new) and not check_password("PW", new)
+    demo = json.loads(DEMO_USERS_FILE.read_text())[0]["password_hash"]  # shipped at 2^14 (make_demo_users)
+    assert demo.split("$")[1] == str(DEMO_SCRYPT_N) and check_password(DEMO_PASSWORD, demo)
+    dummy = dummy_like(demo)
+    assert dummy.split("$")[:4] == demo.split("$")[:4] and not check_password(DEMO_PASSWORD, dummy)

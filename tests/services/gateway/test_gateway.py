@@ -4,8 +4,9 @@ import json
 
 import httpx
 import pytest
-from fakes.stack import SECRET, client_for, swap_profile
+from fakes.stack import SECRET, SERVICE_KEY, client_for, swap_profile
 
+from services.common.perimeter import SERVICE_KEY_HEADER, USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.tokens import issue_token
 
@@ -37,10 +38,13 @@ class World:
             items = [{"video_id": f"video-{i:04d}", "title": "t", "creator_id": "c", "source": "personalized"} for i in (1, 2)]
             return httpx.Response(200, json={"user_id": "creator-001", "items": items})
         if host == "recommender" and path == "/videos":
-            return httpx.Response(201, json={"video_id": "up-1", **json.loads(request.content)})
+            sent = {"creator_id": request.headers.get(USER_HEADER), "key": request.headers.get(SERVICE_KEY_HEADER)}
+            return httpx.Response(201, json={"video_id": "up-1", **sent, **json.loads(request.content)})
         if host == "views" and path == "/views/counts":
             counts = {vid: self.counts.get(vid, 42) for vid in json.loads(request.content)["video_ids"]}
             return httpx.Response(200, json={"counts": counts, "complete": self.complete})
+        if host == "views" and path == "/views" and json.loads(request.content)["event_id"] == "reused":
+            return httpx.Response(409, json={"detail": "event_id reused: already recorded for video video-0001"})
         if host == "views" and path == "/views":
             return httpx.Response(200, json={**json.loads(request.content), "counted": True})
         if host == "earnings":
@@ -156,3 +160,14 @@ def test_responses_report_attempts_for_retry_amplification(gateway, world):
     # verify 1 + recommender 1 + views 3 (naive: 3 immediate attempts)
     assert answer.headers["X-Blackout-Attempts"] == "5"
     assert answer.headers["X-Blackout-Calls"] == "3"
+
+
+def test_an_upload_forwards_the_verified_user_and_the_service_credential(gateway):
+    upload = gateway.post("/videos", json={"title": "clip", "creator_id": "someone-else"}, headers=AUTH)
+    assert upload.status_code == 201
+    assert upload.json()["creator_id"] == "creator-001" and upload.json()["key"] == SERVICE_KEY
+
+
+def test_an_event_id_reused_for_another_video_is_the_users_409(gateway):
+    reused = gateway.post("/videos/video-0002/view", json={"event_id": "reused"}, headers=AUTH)
+    assert reused.status_code == 409 and "video-0001" in reused.json()["detail"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 from fakes.stack import client_for, swap_profile
 
+from services.common.perimeter import USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.seed import generic_feed
 
@@ -55,11 +56,15 @@ def test_ladder_falls_to_cached_then_trending_then_generic(tmp_path):
 
 def test_upload_is_indexed_under_its_creator(tmp_path):
     with client_for("recommender", tmp_path, healthy_views, VIEWS) as client:
-        created = client.post("/videos", json={"title": "My first clip", "creator_id": "creator-001", "tags": ["music"]})
-        assert created.status_code == 201
+        # the creator is the user the gateway verified and forwards; a creator_id in the body is not read
+        as_creator = {USER_HEADER: "creator-001"}
+        created = client.post("/videos", json={"title": "My first clip", "creator_id": "creator-002", "tags": ["music"]},
+                              headers=as_creator)  # fmt: skip
+        assert created.status_code == 201 and created.json()["creator_id"] == "creator-001"
         video_id = created.json()["video_id"]
         assert video_id in client.get("/creators/creator-001/videos").json()["video_ids"]
         assert client.get(f"/videos/{video_id}").json()["title"] == "My first clip"
         assert client.get("/videos/nope").status_code == 404
-        assert client.post("/videos", json={"title": "", "creator_id": "creator-001"}).status_code == 422
-        assert client.post("/videos", json={"title": "x", "creator_id": "creator-001", "tags": ["a"] * 6}).status_code == 422
+        assert client.post("/videos", json={"title": ""}, headers=as_creator).status_code == 422
+        assert client.post("/videos", json={"title": "x", "tags": ["a"] * 6}, headers=as_creator).status_code == 422
+        assert client.post("/videos", json={"title": "x"}).status_code == 400  # no verified user forwarded

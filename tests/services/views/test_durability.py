@@ -17,6 +17,7 @@ from chaos.faults.model import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
+from services.common.perimeter import SERVICE_KEY_HEADER
 
 PROJECT = Path(__file__).resolve().parents[3]
 VIDEO = "video-0007"
@@ -52,7 +53,7 @@ def started_pids(run_dir: Path) -> list[int]:
 
 
 def test_every_acknowledged_view_survives_a_sigkill_amid_writes(tmp_path):
-    with LocalRuntime(views_pair(replicate=False), tmp_path) as runtime, httpx.Client(timeout=5.0) as client:
+    with LocalRuntime(views_pair(replicate=False), tmp_path) as runtime, httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:
         east = runtime.topology.url("views-east")
         base = event_ids(client, east)
         acked: list[str] = []
@@ -85,7 +86,7 @@ def test_every_acknowledged_view_survives_a_sigkill_amid_writes(tmp_path):
 
 def test_racing_retries_of_one_view_count_once_and_replicate_once(tmp_path):
     with LocalRuntime(views_pair(), tmp_path, profile=converge_profile(tmp_path)) as runtime, \
-            httpx.Client(timeout=5.0) as client:  # fmt: skip
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = event_ids(client, east)
         # a user's retries race each other, at both data centers (the edge failed over mid-write)
@@ -117,7 +118,7 @@ def shipping(client: httpx.Client, url: str) -> dict:
 
 def test_logs_split_by_a_partition_merge_once_it_heals(tmp_path):
     with LocalRuntime(views_pair(), tmp_path, profile=converge_profile(tmp_path)) as runtime, \
-            httpx.Client(timeout=5.0) as client:  # fmt: skip
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = event_ids(client, east)
         injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))

@@ -17,6 +17,7 @@ from chaos.topology import parse_topology
 from services.common.db import Database
 from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG
+from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile, ProfileHolder
 from services.views.app import SCHEMA, ReplicatedEvent, Shipper, ViewEvent, ViewLog
 
@@ -241,7 +242,7 @@ def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
     )  # fmt: skip
     video = "video-0007"
     with LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
-            httpx.Client(timeout=5.0) as client:  # fmt: skip
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = count(client, east, video)
         assert base is not None and base == count(client, west, video)  # the same seeded history
