@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import yaml
 
 from services.common.errors import BlackoutError
 from chaos.topology import Topology
@@ -81,6 +83,18 @@ class Runtime(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+
+def profile_copy(run_dir: Path, name: str) -> Path:
+    """Where a run keeps the copy of a profile switched to live: the data audit reads it to learn the designs
+    the run ran under (chaos/audit/design.py)."""
+    return run_dir / f"profile-{name}.yaml"
+
+
+def keep_profile_copy(run_dir: Path, profile: Profile) -> Path:
+    path = profile_copy(run_dir, profile.name)
+    path.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+    return path
 
 
 def push_profile(urls: dict[str, str], secret: str, profile: Profile) -> dict[str, str]:

@@ -23,10 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
 
 from chaos.journal import Journal
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
+from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
 from chaos.runtime.docker_engine import Engine
 from chaos.runtime.handoff import SocketHandoff
 from chaos.runtime.sockets import bind, drop_queued_connections
@@ -193,7 +192,7 @@ class DockerRuntime(Runtime):
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         """Swap every running instance's profile live; containers started later read it from the same file."""
         with self._lock:
-            self._write_profile(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
+            self._write_profile(keep_profile_copy(self.run_dir, profile).read_text())
             running = [name for name, info in self.status().items() if info["state"] == "running"]
         results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
         self.journal.record("profile", profile=profile.name, results=results)

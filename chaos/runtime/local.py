@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import yaml
 
 from chaos.journal import Journal
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
+from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
 from chaos.runtime.forkserver import ForkedProcess, ForkServer
 from chaos.runtime.pids import start_time
 from chaos.runtime.sockets import bind, drop_queued_connections
@@ -199,9 +198,7 @@ class LocalRuntime(Runtime):
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         """Swap every running instance's profile live; instances powered on later start with it too."""
         with self._lock:
-            path = self.run_dir / f"profile-{profile.name}.yaml"
-            path.write_text(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False))
-            self.profile = path
+            self.profile = keep_profile_copy(self.run_dir, profile)
             running = [name for name, info in self.status().items() if info["state"] == "running"]
         results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
         self.journal.record("profile", profile=profile.name, results=results)

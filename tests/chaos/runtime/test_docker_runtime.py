@@ -16,11 +16,13 @@ from fakes.docker_lab import IMAGE, build_image, engine_or_skip, run_containers
 from fakes.scenarios import short_power_loss
 from rich.console import Console
 
+from chaos.audit.design import design_of
 from chaos.engine.run import RunOptions, borrowed, run_scenario
 from chaos.journal import Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.docker import DockerRuntime
 from chaos.topology import load_topology, parse_topology
+from services.common.policy import load_profile
 from services.common.seed import DEMO_PASSWORD
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -139,6 +141,19 @@ runtime.up()
 print(runtime.run_id, flush=True)
 time.sleep(600)
 """
+
+
+def test_a_live_profile_switch_leaves_the_copy_the_audit_reads(stack):
+    resilient = load_profile(PROJECT / "profiles" / "resilient.yaml")
+    try:
+        results = stack.switch_profile(resilient)
+        assert set(results.values()) == {"ok"}, results
+        switches = [e for e in Journal(stack.run_dir).read() if e["event"] == "profile"]
+        design = design_of(stack.topology, stack.run_dir, stack.run_dir, switches)
+        # (this bare stack has no scenario's profile.yaml; the switch's own copy must be readable)
+        assert not [p for p in design.problems if "profile-" in p] and design.profiles[-1] == "resilient"
+    finally:
+        stack.switch_profile(load_profile(NAIVE))
 
 
 def test_the_containers_of_a_killed_runtime_are_swept_at_the_next_up(client, tmp_path):
