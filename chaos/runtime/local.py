@@ -283,13 +283,16 @@ class LocalRuntime(Runtime):
         pending = set(names)
         with httpx.Client(timeout=2.0) as client:
             while pending:
+                with self._lock:
+                    procs = {name: self._procs.get(name) for name in pending}
+                if dark := sorted(name for name, proc in procs.items() if proc is None):
+                    return f"{', '.join(dark)} lost power again while starting"
+                # Every instance that exited, not only the first: one that dies can take its data center's
+                # process group with it, and the next to start then fails only because the group is gone.
+                if exited := [(n, p) for n, p in sorted(procs.items()) if p is not None and p.poll() is not None]:
+                    return "\n".join(f"{name} exited with code {proc.returncode} while starting; its log:\n"
+                                     f"{self._log_tail(name)}" for name, proc in exited)  # fmt: skip
                 for name in sorted(pending):
-                    with self._lock:
-                        proc = self._procs.get(name)
-                    if proc is None:
-                        return f"{name} lost power again while starting"
-                    if proc.poll() is not None:
-                        return f"{name} exited with code {proc.returncode} while starting; its log:\n{self._log_tail(name)}"
                     try:
                         if client.get(self.topology.url(name) + "/healthz").status_code == 200:
                             pending.discard(name)

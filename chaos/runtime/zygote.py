@@ -81,14 +81,19 @@ def _spawn(request: dict, fds: list[int], commands: socket.socket) -> int:
         return pid
     code = 1
     try:
-        os.setpgid(0, pgid)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        commands.close()
+        # the instance's own log first: whatever fails from here on is told there, not in the zygote's
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
         sys.stdout = os.fdopen(1, "w", buffering=1)
         sys.stderr = os.fdopen(2, "w", buffering=1)
+        try:
+            os.setpgid(0, pgid)
+        except PermissionError:
+            print(f"cannot join process group {pgid}: every process of this data center had exited", file=sys.stderr)
+            raise
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        commands.close()
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ["BLACKOUT_LISTEN_FD"] = str(listen_fd)
