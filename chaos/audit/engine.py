@@ -17,7 +17,6 @@ from rich.console import Console
 from chaos.audit.check import AUDIT_FILE, audit_run, write_audit, write_failed
 from chaos.audit.errors import EvidenceError
 from chaos.audit.render import render_audit, render_failed
-from chaos.engine.journal_doc import JournalDoc
 from chaos.journal import Journal
 from chaos.runtime.base import Runtime
 from services.common.errors import BlackoutError
@@ -76,26 +75,24 @@ def reconcile_quietly(runtime: Runtime, journal: Journal, console: Console) -> N
         console.print(f"[yellow]replication had not drained before teardown ({result['waiting']} waiting)[/]")
 
 
-def audit_after_run(run_dir: Path, doc: JournalDoc, console: Console) -> None:
-    """Audit the finished run directory; its reasons join the verdict, and so does an audit that could not be
-    done (a run is never passed on data nobody checked). Never stops the journal's writing."""
+def audit_after_run(run_dir: Path, console: Console) -> list[str]:
+    """Audit the finished run directory; its findings (reasons) join the verdict, and so does an audit that could
+    not be done (a run is never passed on data nobody checked). Never stops the journal's writing."""
     try:
         audit = audit_run(run_dir)
         write_audit(audit, run_dir)
     except EvidenceError as exc:
-        _failed(exc.reasons, run_dir, doc, console)
-        return
+        return _failed(exc.reasons, run_dir, console)
     except (BlackoutError, sqlite3.Error, OSError) as exc:
-        _failed([f"audit: not done: {exc}"], run_dir, doc, console)
-        return
+        return _failed([f"audit: not done: {exc}"], run_dir, console)
     render_audit(audit, console)
-    doc.reasons.extend(audit.reasons)
+    return list(audit.reasons)
 
 
-def _failed(reasons: list[str], run_dir: Path, doc: JournalDoc, console: Console) -> None:
+def _failed(reasons: list[str], run_dir: Path, console: Console) -> list[str]:
     try:
         write_failed(reasons, run_dir)
     except OSError as exc:
         reasons = [*reasons, f"audit: {AUDIT_FILE} not written: {exc}"]
     render_failed(reasons, console)
-    doc.reasons.extend(reasons)
+    return reasons

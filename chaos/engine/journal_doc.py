@@ -1,4 +1,5 @@
-"""``journal.json``: the run as one document shaped like Chaos Toolkit's journal, and the verdict.
+"""``journal.json``: the run as one document shaped like Chaos Toolkit's journal, with its verdict
+(chaos/engine/verdict.py).
 
 steady_states.before / during / after, every activity of the method (start, end, status, output), every
 rollback, the recovery (how long after the last fault was removed the hypothesis held again), the seed.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from chaos.engine.hypothesis import Check
 from chaos.engine.scenario import Scenario
+from chaos.engine.verdict import Evidence, Verdict
 
 JOURNAL_DOC = "journal.json"
 
@@ -29,43 +31,14 @@ class JournalDoc:
         self.run: list[dict] = []
         self.rollbacks: list[dict] = []
         self.recovery: dict | None = None
-        self.reasons: list[str] = []
-        self.deviated = False
 
     def start_recovery(self, removed_at: float, within_s: float | None) -> None:
         self.recovery = {"removed_at": removed_at, "within_s": within_s, "recovered_after_s": None}
 
-    def recovery_text(self) -> str:
-        assert self.recovery is not None
-        after = self.recovery["recovered_after_s"]
-        within = self.recovery["within_s"]
-        found = "never (within the run)" if after is None else f"held again {after:g}s after the last fault was removed"
-        return found + (f" (goal: within {within:g}s)" if within is not None else "")
+    def evidence(self) -> Evidence:
+        return Evidence(self.status, self.before, self.during, self.after, self.recovery, self.run)
 
-    def judge(self) -> None:
-        """The verdict: the hypothesis deviated when any check deviated or recovery came too late."""
-        if self.before is not None and self.before.met is False:
-            self.reasons.append("deviated before the first fault: " + _deviations(self.before))
-        elif self.before is not None:
-            missing = [p.probe for p in self.before.probes if p.status == "no data"]
-            if missing:  # nothing to compare with: the experiment proves nothing (Chaos Toolkit stops here)
-                self.reasons.append("no steady state before the first fault: no data for " + ", ".join(missing))
-        bad = [c for c in self.during if c.met is False]
-        if bad:
-            self.reasons.append(f"deviated during the faults at {len(bad)} of {len(self.during)} checks, "
-                                f"first: {_deviations(bad[0])}")  # fmt: skip
-        if self.after is not None and self.after.met is False:
-            self.reasons.append("deviated at the end: " + _deviations(self.after))
-        if self.recovery is not None and self.recovery["within_s"] is not None:
-            after = self.recovery["recovered_after_s"]
-            if after is None or after > self.recovery["within_s"]:
-                self.reasons.append(f"not recovered within {self.recovery['within_s']:g}s: {self.recovery_text()}")
-        failed = [r for r in self.run if r.get("status") == "failed"]
-        for record in failed:
-            self.reasons.append(f"action failed: {record['activity']}: {record.get('error')}")
-
-    def write(self) -> None:
-        self.deviated = bool(self.reasons) or self.status != "completed"
+    def write(self, verdict: Verdict) -> None:
         end = time.time()
         doc = {
             "blackout_version": "0.1.0",
@@ -73,8 +46,8 @@ class JournalDoc:
             "profile": self.profile,
             "seed": self.seed,
             "status": self.status,
-            "deviated": self.deviated,
-            "reasons": self.reasons,
+            "deviated": verdict.deviated,
+            "reasons": list(verdict.reasons),
             "start": _iso(self.start),
             "end": _iso(end),
             "duration": round(end - self.start, 3),
@@ -88,10 +61,6 @@ class JournalDoc:
             "rollbacks": self.rollbacks,
         }
         self.path.write_text(json.dumps(doc, indent=2, default=str))
-
-
-def _deviations(result: Check) -> str:
-    return "; ".join(f"{p.probe} was {p.shown}" for p in result.probes if p.status == "deviated")
 
 
 def _iso(t: float) -> str:

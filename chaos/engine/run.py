@@ -25,6 +25,7 @@ from chaos.console import terminal
 from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import make_plan
 from chaos.engine.scenario import load_scenario
+from chaos.engine.verdict import Verdict, judge, recovery_text
 from chaos.engine.walk import Walk
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
@@ -129,6 +130,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     stop_serving: Callable[[], None] = lambda: None
     observing = ExitStack()
     walking = False
+    findings: list[str] = []  # the walk's, the run's, the audit's: chaos/engine/verdict.py judges
     try:
         with console.status("starting the services..."):
             started = time.monotonic()
@@ -148,7 +150,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             journal.record("load-start", users=users, pid=load.start())
             load.wait_logged_in(timeout_s=LOGIN_TIMEOUT_S)
         walking = True
-        Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir).run()
+        findings += Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir).run()
         journal.record("end")
         doc.status = "completed"
     except KeyboardInterrupt:
@@ -157,7 +159,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         raise
     except Exception as exc:
         doc.status = "aborted"
-        doc.reasons.append(f"aborted: {type(exc).__name__}: {exc}")
+        findings.append(f"aborted: {type(exc).__name__}: {exc}")
         journal.record("aborted", reason=type(exc).__name__, detail=str(exc)[:500])
         if not walking:
             raise  # it never started: the real cause is the message
@@ -173,10 +175,11 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
                 reconcile_quietly(runtime, journal, console)
             runtime.down()
         if walking:
-            audit_after_run(run_dir, doc, console)
-        doc.write()
+            findings += audit_after_run(run_dir, console)
+        verdict = judge(doc.evidence(), findings)
+        doc.write(verdict)
         observing.close()  # the post-mortem reads the finished run directory
-    return _finish(run_dir, doc, console)
+    return _finish(run_dir, doc, verdict, console)
 
 
 @contextmanager
@@ -193,18 +196,18 @@ def uninterruptible() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _finish(run_dir: Path, doc: JournalDoc, console: Console) -> RunResult:
+def _finish(run_dir: Path, doc: JournalDoc, verdict: Verdict, console: Console) -> RunResult:
     try:
         summary = build_summary(run_dir)
         write_summary(summary, run_dir)
         render_summary(summary, console)
     except BlackoutError as exc:  # e.g. no request finished: the verdict still stands
         console.print(f"[yellow]no per-phase summary: {exc}[/]")
-    verdict = "[red bold]DEVIATED[/]" if doc.deviated else "[green bold]HELD[/]"
-    console.print(f"steady-state hypothesis: {verdict}")
-    for reason in doc.reasons:
+    held = "[red bold]DEVIATED[/]" if verdict.deviated else "[green bold]HELD[/]"
+    console.print(f"steady-state hypothesis: {held}")
+    for reason in verdict.reasons:
         console.print(f"  - {reason}")
     if doc.recovery is not None:
-        console.print(f"  recovery: {doc.recovery_text()}")
+        console.print(f"  recovery: {recovery_text(doc.recovery)}")
     console.print(f"everything is in {run_dir} (journal.json has the verdict)")
-    return RunResult(run_dir, doc.deviated, list(doc.reasons))
+    return RunResult(run_dir, verdict.deviated, list(verdict.reasons))

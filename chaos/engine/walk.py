@@ -27,7 +27,8 @@ CHECK_EVERY_S = 2.0
 
 
 class Walk:
-    """The plan of one run, in time, against its runtime; its findings go into the JournalDoc."""
+    """The plan of one run, in time, against its runtime; its checks go into the JournalDoc, and ``run`` returns what
+    else it found (chaos/engine/verdict.py judges)."""
 
     def __init__(self, scenario: Scenario, plan: Plan, runtime: Runtime, injector: FaultInjector, journal: Journal,
                  doc: JournalDoc, console: Console, stop: threading.Event, run_dir: Path) -> None:  # fmt: skip
@@ -40,8 +41,9 @@ class Walk:
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
         self.requests = RequestsReader(run_dir / REQUESTS_FILE)
         self.recent: list[RequestRow] = []  # requests finished within the last window: all a check looks at
+        self.findings: list[str] = []  # reasons beside the hypothesis checks (appended from the timeline thread too)
 
-    def run(self) -> None:
+    def run(self) -> list[str]:
         t0 = time.time()
         self.journal.record("phase", phase="baseline")
         self._snapshot("baseline")
@@ -69,11 +71,11 @@ class Walk:
             self.actor.shutdown(wait=True)  # a step in progress finishes; rollbacks come after it
         now = time.time()
         if self.stop.is_set():
-            self.doc.reasons.append(f"stopped early at {now - t0:.0f}s")
+            self.findings.append(f"stopped early at {now - t0:.0f}s")
         if self.doc.before is None:
             self.doc.before = self._check(now, "before", (max(t0, now - self.hyp.window), now))
         self.doc.after = self._check(now, "after", (now - self.hyp.window, now))
-        self.doc.judge()
+        return self.findings
 
     def _next_phase(self, phase: str, elapsed: float, t0: float, now: float) -> str:
         first_at, recovery_at = self.plan.first_fault_at, self.plan.recovery_at
@@ -117,7 +119,7 @@ class Walk:
         record["duration"] = record["end"] - started
         unhealthy = _unhealthy(record.get("output"))
         if unhealthy:
-            self.doc.reasons.append(f"{unhealthy} did not come back healthy after power-on")
+            self.findings.append(f"{unhealthy} did not come back healthy after power-on")
         self.doc.run.append(record)
 
     def _tick(self, now: float, phase: str) -> None:

@@ -18,9 +18,7 @@ from chaos.audit.engine import audit_after_run
 from chaos.audit.evidence import BORROWED
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
-from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.run import PROJECT_ROOT, RunOptions, run_scenario
-from chaos.engine.scenario import load_scenario
 from services.views import aggregates
 
 RESILIENT = PROJECT_ROOT / "profiles" / "resilient.yaml"
@@ -145,9 +143,8 @@ def test_missing_evidence_joins_the_verdict_of_the_run_it_audits(copy):
     of the run's verdict, not a yellow note beside a run that held."""
     run = copy()
     (run / "data" / "views-west.sqlite3").unlink()
-    doc = JournalDoc(run, load_scenario(run / "scenario.yaml"), "resilient", 11)
     console = Console(record=True, width=200)
-    audit_after_run(run, doc, console)
-    assert len(doc.reasons) == 1 and doc.reasons[0].startswith("audit: missing evidence: ")
-    assert "views-west.sqlite3 is missing" in doc.reasons[0] and "views-west.sqlite3" in console.export_text()
+    reasons = audit_after_run(run, console)
+    assert len(reasons) == 1 and reasons[0].startswith("audit: missing evidence: ")
+    assert "views-west.sqlite3 is missing" in reasons[0] and "views-west.sqlite3" in console.export_text()
     assert json.loads((run / "audit.json").read_text())["complete"] is False
