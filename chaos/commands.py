@@ -11,7 +11,8 @@ import yaml
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control import ControlClient, ControlServer
+from chaos.control import ControlServer
+from chaos.control_client import ControlClient
 from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
 from chaos.engine.scenario import library

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from scipy import stats
 
-from chaos.engine.journal_doc import JOURNAL_DOC
 from chaos.report import build_summary
 from chaos.report_model import PhaseSummary, RunSummary
+from chaos.rundir import JOURNAL_DOC
 from services.common.errors import UsageError
 from services.common.symptoms import SYMPTOMS
 

@@ -12,16 +12,14 @@ import json
 import os
 import secrets
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
-import httpx
 import uvicorn
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -29,17 +27,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chaos.control_client import CONTROL_FILE, publish, read_control
 from chaos.controller import Controller
 from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
+from chaos.guarded import guarded
 from chaos.library import profile_named, scenario_file
-from chaos.runtime.base import RuntimeError_
-from chaos.runtime.pids import existed_at
 from chaos.workshop.auth import forged, presented_token, token_matches
 from chaos.workshop.routes import workshop_router
-from services.common.errors import BlackoutError, ConfigError, ConflictError, UsageError
+from services.common.errors import BlackoutError
 from services.common.policy import LIBRARY_NAME, parse_profile
 
-CONTROL_FILE = ".control.json"  # under the runs root: how clients find the running stack
 START_TIMEOUT_S = 10.0
 KILL_SWITCH_THREADS = 4
 T = TypeVar("T")
@@ -107,7 +104,7 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
     def power(dc: str, action: str) -> dict:
         if action not in ("off", "on"):
             raise HTTPException(status_code=404, detail=f"unknown action '{action}': use off or on")
-        return _guarded(lambda: controller.power(dc, action))
+        return guarded(lambda: controller.power(dc, action))
 
     @app.get("/faults")
     def faults() -> list[dict]:
@@ -115,15 +112,15 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
 
     @app.post("/faults")
     def inject(body: dict = Body(..., examples=[{"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "20s"}])) -> dict:
-        return _guarded(lambda: controller.inject(body))
+        return guarded(lambda: controller.inject(body))
 
     @app.delete("/faults/{fault_id}")
     def remove(fault_id: str) -> dict:
-        return _guarded(lambda: controller.remove(fault_id))
+        return guarded(lambda: controller.remove(fault_id))
 
     @app.post("/panic")
     async def panic() -> dict:
-        return await kill_switch.run(lambda: _guarded(controller.panic))
+        return await kill_switch.run(lambda: guarded(controller.panic))
 
     @app.put("/profile")
     def profile(body: dict = Body(...)) -> dict:
@@ -131,7 +128,7 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
             chosen = parse_profile(body, "PUT /profile")
             return {"profile": chosen.name, "instances": controller.switch_profile(chosen)}
 
-        return _guarded(switch)
+        return guarded(switch)
 
     @app.post("/runs", status_code=202)
     def start_run(request: RunRequest) -> dict:
@@ -140,7 +137,7 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
             profile = profile_named(request.profile) if request.profile else None
             return controller.start_run(scenario, profile, request.seed, request.users)
 
-        return _guarded(start)
+        return guarded(start)
 
     @app.get("/runs/current")
     def current_run() -> dict:
@@ -160,19 +157,6 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
         return {"stopping": True}
 
     return app
-
-
-def _guarded(action: Any) -> Any:
-    """A user's mistake is a 4xx with the reason; a runtime that cannot do it now is a 409."""
-    try:
-        return action()
-    except ConfigError as exc:
-        raise HTTPException(status_code=422 if exc.source in ("request body", "PUT /profile") else 404,
-                            detail=str(exc)) from None  # fmt: skip
-    except (ConflictError, RuntimeError_) as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
-    except UsageError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
 class ControlServer:
@@ -201,10 +185,10 @@ class ControlServer:
                 raise BlackoutError(f"the control API did not start on {self.url}")
             time.sleep(0.02)  # poll interval
         info = {"url": self.url, "token": self.token, "pid": os.getpid(), "run_dir": str(self.run_dir)}
-        self.published = _publish(self.file, info)
+        self.published = publish(self.file, info)
 
     def stop(self) -> None:
-        owner = _read_control(self.file)
+        owner = read_control(self.file)
         if self.published and owner is not None and (owner.get("pid"), owner.get("url")) == (os.getpid(), self.url):
             self.file.unlink(missing_ok=True)  # only our own: a newer server's file stays
         self.shutdown.set()
@@ -212,76 +196,3 @@ class ControlServer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._sock.close()
-
-
-def _publish(path: Path, info: dict) -> bool:
-    """Write the control file whole (a temp file renamed over it: never torn, never through a symlink), in an
-    owner-only runs folder. False, writing nothing, while another live process serves from it: a `blackout
-    run` beside `up` leaves up's file alone, so clients keep finding the stack."""
-    current = _read_control(path)
-    pid = current.get("pid") if current else None
-    if isinstance(pid, int) and pid != os.getpid() and existed_at(pid, path.lstat().st_mtime):
-        return False  # a reused pid is no owner (chaos/runtime/pids.py)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)  # run folders hold journals and the supervisor's log
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # 0600: the token is a key
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(info, f)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _read_control(path: Path) -> dict | None:
-    """The control file's content, or None (missing, a symlink, not JSON)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def supervisor_running(runs_root: Path) -> bool:
-    """Whether a supervisor is up for ``runs_root``: its control file is there and names a live process that
-    already ran when the file was written (a later one only got the pid of a supervisor that was killed)."""
-    path = runs_root / CONTROL_FILE
-    try:
-        written = path.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return existed_at(ControlClient(runs_root).pid, written)
-
-
-class ControlClient:
-    def __init__(self, runs_root: Path) -> None:
-        path = runs_root / CONTROL_FILE
-        try:
-            info = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise BlackoutError(f"no running stack found ({path} is missing): start one with `blackout up`") from None
-        except ValueError:
-            raise BlackoutError(f"{path} is not valid JSON: remove it if no stack is running") from None
-        self.url, self.token, self.pid, self.run_dir = info["url"], info["token"], info["pid"], info["run_dir"]
-
-    def call(self, method: str, path: str, body: Any = None, timeout: float = 120.0) -> Any:
-        try:
-            response = httpx.request(
-                method, self.url + path, json=body, headers={"Authorization": f"Bearer {self.token}"}, timeout=timeout
-            )
-        except httpx.HTTPError as exc:
-            raise BlackoutError(f"the controller at {self.url} does not answer ({type(exc).__name__})") from None
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text[:500] or f"HTTP {response.status_code}"
-            if not isinstance(detail, str):
-                detail = json.dumps(detail)
-            # 404/409/422: the user named something that does not exist or cannot be now; a usage error
-            raise (UsageError(detail) if response.status_code in (404, 409, 422) else BlackoutError(detail))
-        return response.json()

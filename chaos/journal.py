@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from chaos.events import EventBus
+from chaos.rundir import JOURNAL
 from services.common.errors import ConfigError
 
-JOURNAL = "journal.jsonl"
 Event = dict[str, Any]  # a finite float "t" (epoch seconds) and a str "event", then the event's own fields
 
 

@@ -15,16 +15,15 @@ import threading
 import time
 from pathlib import Path
 
+from chaos.rundir import LOAD_CONTROL_FILE, LOCUST_LOG, MASTER_FILE, REQUESTS_FILE
 from chaos.runtime.base import RuntimeError_
-from loadtest.control import CONTROL_ENV, CONTROL_FILE, DEMO_THINK_S, LoadControl, write_control
-from loadtest.records import REQUESTS_FILE
+from loadtest.control import CONTROL_ENV, DEMO_THINK_S, LoadControl, write_control
 from loadtest.requests_reader import RequestsReader
 from services.common.accounts import MAX_USERS, account
 from services.common.errors import UsageError
 from services.common.lifeline import SUPERVISOR_ENV
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"
-MASTER_FILE = "locust-master.json"  # written by the locustfile's master: the port it bound
 # Users arrive at this rate unless told otherwise: a realistic ramp, not a login storm. Each login is
 # ~55 ms of scrypt: 20 at once queue for over a second on auth, and a naive stack (1 s timeouts, immediate
 # retries, users logged out when auth is slow) never comes back from that (the retry-storm scenario).
@@ -52,7 +51,7 @@ class LoadGenerator:
         self.gateways = gateways
         self.max_seconds = max_seconds
         self.workers = workers if workers is not None else (os.cpu_count() or 1) if users > DISTRIBUTED_ABOVE else 0
-        self.control_path = run_dir / CONTROL_FILE
+        self.control_path = run_dir / LOAD_CONTROL_FILE
         try:
             self.control = LoadControl(
                 users=users, spawn_rate=spawn_rate or DEFAULT_SPAWN_RATE, edge_failover=edge_failover,
@@ -132,7 +131,7 @@ class LoadGenerator:
         return self.proc.pid
 
     def _spawn(self, command: list[str], env: dict[str, str], process_group: int) -> subprocess.Popen:
-        with (self.run_dir / "locust.log").open("ab") as log:
+        with (self.run_dir / LOCUST_LOG).open("ab") as log:
             return subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 process_group=process_group,
@@ -151,7 +150,7 @@ class LoadGenerator:
     def _check_alive(self) -> None:
         for proc in [self.proc, *self.worker_procs]:
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError_(f"locust exited with code {proc.returncode}; see {self.run_dir / 'locust.log'}")
+                raise RuntimeError_(f"locust exited with code {proc.returncode}; see {self.run_dir / LOCUST_LOG}")
 
     def wait_logged_in(self, timeout_s: float) -> None:
         """Ready when every simulated user has made its first request (its login).

@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from chaos import amplification
-from chaos.journal import JOURNAL, Event, read_events
+from chaos.journal import Event, read_events
+from chaos.rundir import JOURNAL, PHASES_FILE, REQUESTS_FILE, SUMMARY_FILE
 from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary, percentile
-from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import ConfigError
 from services.common.symptoms import NAMES
 
-SUMMARY_FILE = "summary.json"
-PHASES_FILE = "phases.csv"
 
 
 def _rate(ok: int, count: int) -> float | None:

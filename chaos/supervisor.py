@@ -17,12 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control import ControlClient, ControlServer, supervisor_running
+from chaos.control import ControlServer
+from chaos.control_client import ControlClient, supervisor_running
 from chaos.journal import Journal, new_run_dir
 from chaos.engine.run import topology_for, uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller
+from chaos.rundir import STATE_FILE
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, make_runtime
@@ -171,7 +173,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def load_topology_name(client: ControlClient) -> str:
-    return json.loads((Path(client.run_dir) / "state.json").read_text())["topology"]
+    return json.loads((Path(client.run_dir) / STATE_FILE).read_text())["topology"]
 
 
 def _print_status(console: Console, instances: dict) -> None:

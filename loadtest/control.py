@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 CONTROL_ENV = "BLACKOUT_LOAD_CONTROL"
-CONTROL_FILE = "load-control.json"
 MAX_CLIENT_ATTEMPTS = 5
 MAX_THINK_S = 600.0
 # A demo user acts about once a second: with 20 users the stack sees enough traffic to show a cascade within a

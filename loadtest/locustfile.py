@@ -43,6 +43,7 @@ import gevent
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.runners import MasterRunner
 
+from chaos.rundir import MASTER_FILE, REQUESTS_FILE, UPLOADS_FILE, WRITES_FILE
 from loadtest import keepalive
 from loadtest import metrics as user_metrics
 from loadtest import records
@@ -134,15 +135,14 @@ EDGE_TRY_TIMEOUT_S = 0.5
 # Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
 RETRYABLE = {"feed", "earnings", "login", "view"}
 try:
-    REQUESTS = records.CsvRecorder(RUN_DIR / records.REQUESTS_FILE, records.REQUEST_COLUMNS)
-    WRITES = records.CsvRecorder(RUN_DIR / "writes.csv", records.WRITE_COLUMNS)
-    UPLOADS = records.CsvRecorder(RUN_DIR / "uploads.csv", records.UPLOAD_COLUMNS)
+    REQUESTS = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
+    WRITES = records.CsvRecorder(RUN_DIR / WRITES_FILE, records.WRITE_COLUMNS)
+    UPLOADS = records.CsvRecorder(RUN_DIR / UPLOADS_FILE, records.UPLOAD_COLUMNS)
 except (OSError, ValueError) as exc:
     _fail(f"cannot open the records in BLACKOUT_RUN_DIR={RUN_DIR}: {exc}")
 REQUESTS = user_metrics.exporting(REQUESTS, RUN_DIR)  # what users saw, for Prometheus too
 KNOWLEDGE = records.ViewKnowledge()  # shared by every user of this process
 _user_numbers = itertools.count()
-MASTER_FILE = "locust-master.json"  # the master's port, for workers started after it
 
 
 def _follow_control() -> None:

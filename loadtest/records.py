@@ -22,7 +22,6 @@ from typing import Any
 
 from services.common.symptoms import RECORDED
 
-REQUESTS_FILE = "requests.csv"
 REQUEST_COLUMNS: tuple[str, ...] = (
     "t", "user", "dc", "action", "ok", "status", "latency_ms", "tries", "attempts", "calls", *RECORDED, "error",
 )  # fmt: skip

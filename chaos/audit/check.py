@@ -18,8 +18,8 @@ from pathlib import Path
 from chaos.audit.evidence import gather
 from chaos.audit.ledger import UploadWrite, ViewWrite
 from chaos.audit.state import CatalogState, RunState, ViewsState
+from chaos.rundir import AUDIT_FILE
 
-AUDIT_FILE = "audit.json"
 
 
 @dataclass

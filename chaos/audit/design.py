@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.journal import Event
-from chaos.runtime.base import profile_copy
+from chaos.rundir import PROFILE_FILE, profile_copy
 from chaos.topology import Topology
 from services.common.errors import ConfigError
 from services.common.policy import load_profile
@@ -34,7 +34,7 @@ class Design:
 
 def design_of(topology: Topology, run_dir: Path, stack_dir: Path, switches: list[Event]) -> Design:
     """``switches``: the stack journal's "profile" events while the run lasted."""
-    paths = [run_dir / "profile.yaml"] + [profile_copy(stack_dir, str(e.get("profile"))) for e in switches]
+    paths = [run_dir / PROFILE_FILE] + [profile_copy(stack_dir, str(e.get("profile"))) for e in switches]
     names: list[str] = []
     replications: set[str] = set()
     problems: list[str] = []

@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from chaos.audit.check import AUDIT_FILE, audit_run, write_audit, write_failed
+from chaos.audit.check import audit_run, write_audit, write_failed
 from chaos.audit.errors import EvidenceError
 from chaos.audit.render import render_audit, render_failed
 from chaos.journal import Journal
+from chaos.rundir import AUDIT_FILE
 from chaos.runtime.base import Runtime
 from services.common.errors import BlackoutError
 from services.common.seed import creator_names

@@ -17,7 +17,8 @@ from chaos.audit.design import Design, design_of
 from chaos.audit.errors import AuditError, EvidenceError
 from chaos.audit.ledger import UploadWrite, ViewWrite, upload_writes, view_writes
 from chaos.audit.state import RunState, Window, read_run
-from chaos.journal import JOURNAL, Event, read_events
+from chaos.journal import Event, read_events
+from chaos.rundir import DATA_DIR, JOURNAL, TOPOLOGY_FILE
 from chaos.topology import Topology, load_topology
 from services.common.errors import ConfigError
 
@@ -38,7 +39,7 @@ class Evidence:
 
 def gather(run_dir: Path) -> Evidence:
     try:
-        topology = load_topology(run_dir / "topology.yaml")
+        topology = load_topology(run_dir / TOPOLOGY_FILE)
     except ConfigError as exc:
         raise AuditError(f"{run_dir} is not a finished run directory: {exc}") from None
     problems: list[str] = []
@@ -51,7 +52,7 @@ def gather(run_dir: Path) -> Evidence:
     stack_dir, window, switches = _stack(run_dir, events, problems)
     design = design_of(topology, run_dir, stack_dir, switches)
     problems += design.problems
-    state = _collect(problems, lambda: read_run(topology, stack_dir / "data", window))
+    state = _collect(problems, lambda: read_run(topology, stack_dir / DATA_DIR, window))
     writes = _collect(problems, lambda: view_writes(run_dir))
     uploads = _collect(problems, lambda: upload_writes(run_dir))
     if problems or state is None or writes is None or uploads is None:

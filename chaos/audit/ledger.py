@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.audit.errors import EvidenceError
+from chaos.rundir import UPLOADS_FILE, WRITES_FILE
 
 OUTCOMES = ("acked", "failed", "unknown", "pending")  # pending: sent, then nothing (unknown)
 
@@ -59,7 +60,7 @@ def view_writes(run_dir: Path) -> dict[str, ViewWrite]:
     written before it was sent; a write whose user never recorded an end (stopped mid-call) is unknown."""
     rank = {"acked": 3, "unknown": 2, "failed": 1, "pending": 0}
     found: dict[str, ViewWrite] = {}
-    for row in _rows(run_dir / "writes.csv", ("event_id", "video_id", "outcome", "t_done")):
+    for row in _rows(run_dir / WRITES_FILE, ("event_id", "video_id", "outcome", "t_done")):
         write = ViewWrite(row["event_id"], row["video_id"], row["outcome"], _t(row["t_done"]))
         old = found.get(write.event_id)
         if old is None or rank[write.outcome] > rank[old.outcome]:
@@ -71,5 +72,5 @@ def view_writes(run_dir: Path) -> dict[str, ViewWrite]:
 def upload_writes(run_dir: Path) -> list[UploadWrite]:
     return [
         UploadWrite(row["video_id"], row["title"], row["user"], row["outcome"], _t(row["t_done"]))
-        for row in _rows(run_dir / "uploads.csv", ("video_id", "title", "user", "outcome", "t_done"))
+        for row in _rows(run_dir / UPLOADS_FILE, ("video_id", "title", "user", "outcome", "t_done"))
     ]

@@ -13,8 +13,7 @@ from pathlib import Path
 from chaos.engine.hypothesis import Check
 from chaos.engine.scenario import Scenario
 from chaos.engine.verdict import Evidence, Verdict
-
-JOURNAL_DOC = "journal.json"
+from chaos.rundir import JOURNAL_DOC
 
 
 class JournalDoc:

@@ -34,6 +34,7 @@ from chaos.loadgen import LoadGenerator
 from chaos.observability.live import observe_run
 from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
+from chaos.rundir import PROFILE_FILE, SCENARIO_FILE, TOPOLOGY_FILE
 from chaos.runtime.base import Runtime
 from chaos.runtime.borrowed import BorrowedRuntime
 from chaos.runtime.local import LocalRuntime
@@ -115,8 +116,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     think_s = opts.think_s or scenario.load.think_s
 
     run_dir = new_run_dir(opts.runs_root, f"{scenario.name}-{profile.name}")
-    shutil.copy(opts.profile, run_dir / "profile.yaml")
-    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    shutil.copy(opts.profile, run_dir / PROFILE_FILE)
+    (run_dir / SCENARIO_FILE).write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     journal = Journal(run_dir, opts.bus)
     doc = JournalDoc(run_dir, scenario, profile.name, seed)
     journal.record("start", scenario=scenario.name, profile=profile.name, topology=topology.name, seed=seed,
@@ -124,7 +125,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     console.print(f"[bold]Blackout[/] {scenario.title} | profile {profile.name} | topology {topology.name} | seed {seed}")
     console.print(f"run directory: {run_dir}")
 
-    runtime = opts.runtime_factory(topology, run_dir, run_dir / "profile.yaml", journal)
+    runtime = opts.runtime_factory(topology, run_dir, run_dir / PROFILE_FILE, journal)
     load: LoadGenerator | None = None
     injector: FaultInjector | None = None
     stop_serving: Callable[[], None] = lambda: None
@@ -135,7 +136,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         with console.status("starting the services..."):
             started = time.monotonic()
             runtime.up()
-        (run_dir / "topology.yaml").write_text(runtime.topology.model_dump_json(indent=2))
+        (run_dir / TOPOLOGY_FILE).write_text(runtime.topology.model_dump_json(indent=2))
         console.print(f"{len(runtime.topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         if opts.observe:
             observing.enter_context(observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port,

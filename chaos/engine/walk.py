@@ -18,8 +18,8 @@ from chaos.engine.plan import Plan, Step
 from chaos.engine.scenario import Scenario
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
+from chaos.rundir import REQUESTS_FILE
 from chaos.runtime.base import Runtime
-from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, RequestsReader
 
 TICK_S = 1.0

@@ -17,10 +17,10 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from chaos.observability.run_record import RunRecord, load_run, percentile, series  # noqa: E402
+from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE  # noqa: E402
 from services.common.errors import BlackoutError  # noqa: E402
 from services.common.symptoms import SYMPTOMS  # noqa: E402
 
-PICTURE, NOTES = "timeline.png", "report.md"
 SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
 TIMELINE_EVENTS = {"start", "load-start", "phase", "power-off", "power-on", "fault-on", "fault-off", "profile",
                    "hypothesis", "recovered", "aborted", "end"}  # fmt: skip
@@ -182,7 +182,7 @@ def notes(record: RunRecord) -> str:
 def verdict_and_audit(run_dir: Path) -> list[str]:
     """The run's verdict (journal.json) and its data audit (audit.json), when the run wrote them."""
     out: list[str] = []
-    doc = _json(run_dir / "journal.json")
+    doc = _json(run_dir / JOURNAL_DOC)
     if doc is not None:
         verdict = "**deviated**" if doc.get("deviated") else "held"
         out += ["## Verdict", "", f"The steady-state hypothesis {verdict} (run {doc.get('status')}).", ""]
@@ -193,7 +193,7 @@ def verdict_and_audit(run_dir: Path) -> list[str]:
             out.append(f"- recovered {'never, within the run' if after is None else f'{after:g} s'} after the last "
                        f"fault was removed (goal: within {recovery.get('within_s')} s)")  # fmt: skip
         out.append("")
-    audit = _json(run_dir / "audit.json")
+    audit = _json(run_dir / AUDIT_FILE)
     if audit is not None:
         writes = audit.get("writes", {})
         out += ["## Data audit", "", f"Replication: {audit.get('design')}; view writes: "

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.journal import JOURNAL, Event, read_events
-from loadtest.records import REQUESTS_FILE
+from chaos.journal import Event, read_events
+from chaos.rundir import JOURNAL, REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import UsageError
 

@@ -9,6 +9,7 @@ import httpx
 import yaml
 
 from services.common.errors import BlackoutError
+from chaos.rundir import profile_copy
 from chaos.topology import Topology
 from services.common.policy import Profile
 
@@ -83,12 +84,6 @@ class Runtime(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.down()
-
-
-def profile_copy(run_dir: Path, name: str) -> Path:
-    """Where a run keeps the copy of a profile switched to live: the data audit reads it to learn the designs
-    the run ran under (chaos/audit/design.py)."""
-    return run_dir / f"profile-{name}.yaml"
 
 
 def keep_profile_copy(run_dir: Path, profile: Profile) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 
 from chaos.journal import Journal
+from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
 from chaos.runtime.docker_engine import Engine
 from chaos.runtime.handoff import SocketHandoff
@@ -40,7 +41,6 @@ IMAGE = os.environ.get("BLACKOUT_IMAGE", "blackout:latest")
 MEMORY_LIMITS = {"auth": "1g", "views": "256m", "earnings": "256m", "recommender": "256m", "gateway": "256m"}
 HEALTH_POLL_S = 0.05
 INSPECT_EVERY_S = 0.5  # asking Docker whether a container exited costs more than a /healthz
-ACTIVE_PROFILE = "active-profile.yaml"  # every container reads this path; switch_profile rewrites it
 
 
 class DockerRuntime(Runtime):
@@ -73,7 +73,7 @@ class DockerRuntime(Runtime):
             self.engine = Engine.connect(self.run_id)  # clear error when no engine answers
             self.engine.require_image(self.image)
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
             swept = self.engine.sweep_orphans()  # left by a runtime that was killed: they may hold ports
             if swept:
                 self.journal.record("swept", runtime="docker", containers=swept)
@@ -232,7 +232,7 @@ class DockerRuntime(Runtime):
         return {
             "BLACKOUT_SERVICE": inst.service, "BLACKOUT_INSTANCE": name, "BLACKOUT_DC": dc,
             "BLACKOUT_PORT": str(inst.port), "BLACKOUT_HANDOFF": f"blackout-{self.run_id}",
-            "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
+            "BLACKOUT_DATA_DIR": str(self.run_dir / DATA_DIR),
             "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
             "BLACKOUT_ADMIN_SECRET": self.admin_secret, "BLACKOUT_SERVICE_KEY": self.service_key,
             **({"BLACKOUT_TOKEN_SECRET": self.token_secret} if inst.service in TOKEN_SERVICES else {}),

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from chaos.journal import Journal
+from chaos.rundir import DATA_DIR, STATE_FILE
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
 from chaos.runtime.forkserver import ForkedProcess, ForkServer
 from chaos.runtime.pids import start_time
@@ -74,7 +75,7 @@ class LocalRuntime(Runtime):
     def up(self) -> None:
         with self._lock:
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "data").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
             self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
             if self.use_zygote:
                 self._zygote = self._spawner.submit(ForkServer, self.run_dir / "logs" / "zygote.log").result()
@@ -238,7 +239,7 @@ class LocalRuntime(Runtime):
             "BLACKOUT_DC": dc,
             "BLACKOUT_PORT": str(inst.port),
             "BLACKOUT_LISTEN_FD": str(sock.fileno()),
-            "BLACKOUT_DATA_DIR": str(self.run_dir / "data"),
+            "BLACKOUT_DATA_DIR": str(self.run_dir / DATA_DIR),
             "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
             "BLACKOUT_ADMIN_SECRET": self.admin_secret,
             "BLACKOUT_SERVICE_KEY": self.service_key,
@@ -320,7 +321,7 @@ class LocalRuntime(Runtime):
             "instances": {name: {**info, "started": self._started.get(name) if info["pid"] else None}
                           for name, info in self.status().items()},
         }
-        (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
 def _killpg(group: int, members: list[subprocess.Popen | ForkedProcess], sig: signal.Signals) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from chaos.control import ControlClient, supervisor_running
+from chaos.control_client import ControlClient, supervisor_running
 from chaos.engine.run import topology_for
 from chaos.faults.injector import PROFILES
 from chaos.library import LOCAL_SCENARIOS

@@ -8,17 +8,30 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from chaos.workshop.exercise import Exercise
+from chaos.rundir import NOTES, PICTURE
+from chaos.workshop.config import ExerciseConfig
+from chaos.workshop.hidden import HiddenFault
 
 SCORE_FILE = "score.json"
 SHOWN = {"power-off", "power-on", "fault-on", "fault-off", "phase", "recovered", "panic", "profile",
          "exercise-detect", "exercise-act", "end", "aborted"}  # fmt: skip
 
 
-def write_draft(ex: Exercise, folder: Path) -> Path:
+class PlayedExercise(Protocol):
+    """What a draft reads of an exercise (chaos/workshop/exercise.py, which writes it: typed here, not imported)."""
+
+    config: ExerciseConfig
+    seed: int
+    started: float
+    hidden: HiddenFault
+    declarations: list[dict]
+    events: list[dict]
+    result: dict | None
+
+
+def write_draft(ex: PlayedExercise, folder: Path) -> Path:
     assert ex.result is not None
     s, hidden = ex.result["score"], ex.hidden
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +63,7 @@ def write_draft(ex: Exercise, folder: Path) -> Path:
     if ex.result.get("run_dir"):
         run_dir = Path(ex.result["run_dir"])
         lines.append(f"- the run: `{run_dir}` (journal.json, requests.csv, logs/)")
-        for name in ("report.md", "timeline.png"):
+        for name in (NOTES, PICTURE):
             if (run_dir / name).exists():
                 lines.append(f"- {name}: `{run_dir / name}`")
     if ex.result.get("run_error"):
@@ -66,7 +79,7 @@ def write_draft(ex: Exercise, folder: Path) -> Path:
     return path
 
 
-def _timeline(ex: Exercise) -> list[tuple[dict, str, str]]:
+def _timeline(ex: PlayedExercise) -> list[tuple[dict, str, str]]:
     rows: list[tuple[dict, str, str]] = []
     last_met: object = "unset"
     for e in sorted(ex.events, key=lambda e: e.get("t", 0)):

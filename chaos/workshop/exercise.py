@@ -12,10 +12,11 @@ from typing import Any
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import load_scenario
 from chaos.library import profile_named
+from chaos.rundir import REQUESTS_FILE
 from chaos.workshop.config import ExerciseConfig
+from chaos.workshop.draft import write_draft, write_leaderboard
 from chaos.workshop.hidden import HiddenFault, draw
 from chaos.workshop.score import Score, lost_writes, score
-from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestsReader
 from services.common.errors import ConflictError, UsageError
 from services.common.policy import load_profile
@@ -126,8 +127,6 @@ class Exercise:
 
     # -- the end -------------------------------------------------------------------------------------
     def end(self, board: Path | None) -> dict:
-        from chaos.workshop.draft import write_draft, write_leaderboard
-
         if self.result is not None:
             return self.view()
         ended = time.time()

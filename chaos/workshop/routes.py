@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from chaos.controller import Controller
 from chaos.event_stream import StreamGate, event_stream
+from chaos.guarded import guarded
 from chaos.journal import new_run_dir
 from chaos.workshop.auth import COOKIE, ROOM_PATH
 from chaos.workshop.config import ExerciseConfig
@@ -62,8 +63,6 @@ class Desk:
 
 
 def workshop_router(controller: Controller, shutdown: threading.Event, gate: StreamGate) -> APIRouter:
-    from chaos.control import _guarded  # imported late: chaos.control includes this router
-
     desk = Desk(controller)
     router = APIRouter()
 
@@ -123,7 +122,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
                 exercise.start()
                 return exercise
 
-            desk.exercise = _guarded(begin)
+            desk.exercise = guarded(begin)
             desk.board = controller.runs_root.resolve().parent if request.leaderboard else None
             return desk.exercise.view()
 
@@ -133,18 +132,18 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
 
     @router.post("/exercise/detect")
     def detect(body: Declaration) -> dict:
-        return _guarded(lambda: desk.current().detect(body.text))
+        return guarded(lambda: desk.current().detect(body.text))
 
     @router.post("/exercise/act")
     def act(body: Remediation) -> dict:
         try:
-            return _guarded(lambda: desk.current().act(body.action, body.target))
+            return guarded(lambda: desk.current().act(body.action, body.target))
         except PermissionError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
 
     @router.post("/exercise/end")
     def end() -> dict:
         exercise = desk.current()
-        return _guarded(lambda: exercise.end(desk.board))
+        return guarded(lambda: exercise.end(desk.board))
 
     return router

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
+from chaos.rundir import AUDIT_FILE
 from loadtest.requests_reader import RequestRow
 
 CHECK_EVERY_S = 2.0
-AUDIT_FILE = "audit.json"  # chaos/audit's record of a run
 # Points lost, each capped: a team that never acts scores low but not below zero.
 START = 1000
 UNDETECTED, DETECT_PER_S, DETECT_CAP = 300, 2.0, 300

@@ -7,7 +7,7 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 from chaos.report_model import percentile
-from loadtest.records import REQUESTS_FILE
+from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import RequestsReader
 
 KEEP_S = 600.0  # rows older than this are dropped: the page shows at most the last few minutes

@@ -34,6 +34,7 @@ class Decline(Exception):
 
 
 Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+Endpoint = Callable[..., Awaitable[Any]]  # an app's own FastAPI endpoint function, called by a handler
 
 
 class HotRoute:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
+from services.gateway import hot
 from services.common.http import json_or_raise, refusal_detail
 from services.common.ids import Id, PathId
 from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
@@ -235,9 +236,7 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     settings.secret_bytes()  # fail fast: local verification needs the signing secret
     ctx = build_context(settings, transport)
     app = create_service_app(ctx, router)
-    from services.gateway import hot  # here: hot calls this module's endpoints
-
-    install_hot_routes(app, hot.ROUTES)
+    install_hot_routes(app, hot.routes(caller, feed))
     app.add_middleware(EdgeDeadline, profiles=ctx.profiles)
     app.state.verifier = Verifier(ctx)
     app.state.login_failures = FailureLimiter(LOGIN_CLIENT_MAX_FAILURES, LOGIN_CLIENT_WINDOW_S)

@@ -13,6 +13,7 @@ from services.common.app import ServiceContext, build_context, create_service_ap
 from services.common.db import Database
 from services.common.errors import DependencyError
 from services.common.hot_routes import install as install_hot_routes
+from services.recommender import hot
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.perimeter import INTERNAL, forwarded_user
@@ -113,9 +114,7 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     db = Database(settings.data_dir / f"{settings.instance}.sqlite3", SCHEMA)
     ctx.closers.append(db.close)
     app = create_service_app(ctx, router)
-    from services.recommender import hot  # here: hot calls this module's endpoints
-
-    install_hot_routes(app, hot.ROUTES)
+    install_hot_routes(app, hot.routes(recommendations))
     app.state.catalog = Catalog(db, settings.seed)
     app.state.memory = Memory()
     app.include_router(replica.router)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.common.hot_routes import HotRoute, path_id, query_int
-from services.recommender import app as recommender
+from services.common.hot_routes import Endpoint, HotRoute, path_id, query_int
 
 
-async def recommendations(request: Request, params: dict[str, str]) -> Response:
-    user_id = path_id(params, "user_id")
-    return await recommender.recommendations(user_id, request, query_int(request, "limit", 10, 1, 50))
+def routes(recommendations: Endpoint) -> list[HotRoute]:
+    """The fast path of the app's own endpoint (given by services/recommender/app.py, which imports this module)."""
 
+    async def fast_recommendations(request: Request, params: dict[str, str]) -> Response:
+        user_id = path_id(params, "user_id")
+        return await recommendations(user_id, request, query_int(request, "limit", 10, 1, 50))
 
-ROUTES = [HotRoute("GET", "/recommendations/{user_id}", recommendations)]
+    return [HotRoute("GET", "/recommendations/{user_id}", fast_recommendations)]

@@ -34,6 +34,7 @@ from services.common.app import build_context, create_service_app
 from services.common.db import Database
 from services.common.errors import ConflictError
 from services.common.hot_routes import install as install_hot_routes
+from services.views import hot
 from services.common.ids import Id, PathId
 from services.common.perimeter import INTERNAL
 from services.common.replication import (
@@ -309,9 +310,7 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     view_log.seed(settings.seed)
     ctx.closers.append(db.close)
     app = create_service_app(ctx, router)
-    from services.views import hot  # here: hot calls this module's endpoints
-
-    install_hot_routes(app, hot.ROUTES)
+    install_hot_routes(app, hot.routes(batch_counts, CountsRequest, user_history, trending))
     app.state.log = view_log
     app.state.shipper = None
     peers = settings.dependencies.get("views", [])

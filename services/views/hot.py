@@ -3,36 +3,37 @@ functions as the FastAPI routes, for well-formed requests only; FastAPI answers 
 from __future__ import annotations
 
 import orjson
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.common.hot_routes import ID, Decline, HotRoute, path_id, query_int
-from services.views import app as views
+from services.common.hot_routes import ID, Decline, Endpoint, HotRoute, path_id, query_int
 
 
-async def counts(request: Request, params: dict[str, str]) -> Response:
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        raise Decline
-    try:
-        body = orjson.loads(await request.body())
-    except ValueError:
-        raise Decline from None
-    ids = body.get("video_ids") if isinstance(body, dict) else None
-    if not isinstance(ids, list) or not 1 <= len(ids) <= 200 or not all(isinstance(i, str) and ID.fullmatch(i) for i in ids):
-        raise Decline
-    return await views.batch_counts(views.CountsRequest.model_construct(video_ids=ids), request)
+def routes(batch_counts: Endpoint, counts_request: type[BaseModel], user_history: Endpoint,
+           trending: Endpoint) -> list[HotRoute]:  # fmt: skip
+    """The fast path of the app's own endpoints (given by services/views/app.py, which imports this module)."""
 
+    async def counts(request: Request, params: dict[str, str]) -> Response:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise Decline
+        try:
+            body = orjson.loads(await request.body())
+        except ValueError:
+            raise Decline from None
+        ids = body.get("video_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 200 or not all(isinstance(i, str) and ID.fullmatch(i) for i in ids):
+            raise Decline
+        return await batch_counts(counts_request.model_construct(video_ids=ids), request)
 
-async def history(request: Request, params: dict[str, str]) -> Response:
-    return await views.user_history(path_id(params, "user_id"), request, query_int(request, "limit", 50, 1, 500))
+    async def history(request: Request, params: dict[str, str]) -> Response:
+        return await user_history(path_id(params, "user_id"), request, query_int(request, "limit", 50, 1, 500))
 
+    async def top(request: Request, params: dict[str, str]) -> Response:
+        return await trending(request, query_int(request, "limit", 20, 1, 200))
 
-async def trending(request: Request, params: dict[str, str]) -> Response:
-    return await views.trending(request, query_int(request, "limit", 20, 1, 200))
-
-
-ROUTES = [
-    HotRoute("POST", "/views/counts", counts),
-    HotRoute("GET", "/users/{user_id}/history", history),
-    HotRoute("GET", "/trending", trending),
-]
+    return [
+        HotRoute("POST", "/views/counts", counts),
+        HotRoute("GET", "/users/{user_id}/history", history),
+        HotRoute("GET", "/trending", top),
+    ]

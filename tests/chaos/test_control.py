@@ -13,7 +13,8 @@ import pytest
 from fakes.runtime import RecordingRuntime
 from fastapi.testclient import TestClient
 
-from chaos.control import ControlClient, ControlServer, create_control_app
+from chaos.control import ControlServer, create_control_app
+from chaos.control_client import ControlClient
 from chaos.controller import Controller
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.journal import JOURNAL, Journal, read_events
+from chaos.journal import Journal, read_events
+from chaos.rundir import JOURNAL
 from services.common.errors import ConfigError
 
 

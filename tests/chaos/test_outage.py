@@ -8,7 +8,7 @@ from fakes.processes import alive
 
 from chaos.journal import Journal
 from chaos.report import load_summary
-from loadtest.records import REQUESTS_FILE
+from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import read_all
 
 

@@ -11,7 +11,7 @@ from chaos.loadgen import LoadGenerator
 from fakes.gateway import FakeGatewayServer
 from fakes.processes import wait_all_gone
 from loadtest.control import LoadControl, read_control, write_control
-from loadtest.records import REQUESTS_FILE
+from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, RequestsReader
 from services.common.errors import UsageError
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from fakes.gateway import FakeGatewayServer
-from loadtest.records import REQUEST_COLUMNS, REQUESTS_FILE, WRITE_COLUMNS
+from chaos.rundir import REQUESTS_FILE
+from loadtest.records import REQUEST_COLUMNS, WRITE_COLUMNS
 from loadtest.requests_reader import read_all
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ from chaos.engine.run import RunResult
 from chaos.faults.injector import FaultInjector
 from chaos.faults.model import parse_action
 from chaos.journal import Journal
-from loadtest.control import CONTROL_FILE, read_control
+from chaos.rundir import LOAD_CONTROL_FILE
+from loadtest.control import read_control
 
 
 def doc(result: RunResult) -> dict:
@@ -39,7 +40,7 @@ def test_the_resilient_profile_holds_and_recovers_in_time(resilient_result):
 
 
 def test_the_scenarios_load_reaches_the_load_generator(naive_result):
-    control = read_control(naive_result.run_dir / CONTROL_FILE)
+    control = read_control(naive_result.run_dir / LOAD_CONTROL_FILE)
     assert (control.users, control.spawn_rate) == (10, 10)  # tests/fakes/scenarios.py: short_power_loss
 
 

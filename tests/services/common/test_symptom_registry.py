@@ -16,7 +16,8 @@ from chaos.observability.run_record import load_run
 from chaos.report import build_summary, phases_csv_columns
 from chaos.report_render import render_summary
 from loadtest.metrics import UserMetrics
-from loadtest.records import REQUEST_COLUMNS, REQUESTS_FILE, CsvRecorder, request_row
+from chaos.rundir import REQUESTS_FILE
+from loadtest.records import REQUEST_COLUMNS, CsvRecorder, request_row
 from loadtest.requests_reader import read_all
 from services.common import symptoms
 from services.common.metrics import EARNINGS_SERVED, FEED_ITEMS

@@ -1,0 +1,23 @@
+"""The control API's answer to a refused action (chaos/control.py and the workshop's routes): a user's mistake
+is a 4xx with the reason, never a 500."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+
+from chaos.runtime.base import RuntimeError_
+from services.common.errors import ConfigError, ConflictError, UsageError
+
+
+def guarded(action: Any) -> Any:
+    """A user's mistake is a 4xx with the reason; a runtime that cannot do it now is a 409."""
+    try:
+        return action()
+    except ConfigError as exc:
+        raise HTTPException(status_code=422 if exc.source in ("request body", "PUT /profile") else 404,
+                            detail=str(exc)) from None  # fmt: skip
+    except (ConflictError, RuntimeError_) as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except UsageError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
