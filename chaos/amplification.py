@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.journal import EventName
 from loadtest.requests_reader import RequestRow
 
 
@@ -47,7 +48,7 @@ def _increase(before: dict[str, dict], after: dict[str, dict], dc: str | None) -
 
 def service_attempts(events: list[dict], dc: str | None = None) -> dict[str, int]:
     """phase -> attempts the services (of one data center, or all) made to their dependencies during it."""
-    snapshots = [e for e in events if e.get("event") == "metrics"]
+    snapshots = [e for e in events if e.get("event") == EventName.METRICS]
     return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in zip(snapshots, snapshots[1:])}
 
 

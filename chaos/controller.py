@@ -15,7 +15,7 @@ from chaos.engine.scenario import library
 from chaos.events import EventBus
 from chaos.faults.injector import ActiveFault, FaultInjector
 from chaos.faults.model import Action, PowerOn, parse_action
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.library import profile_named
 from chaos.runtime.base import Runtime
 from services.common.errors import BlackoutError, ConflictError, UsageError
@@ -97,11 +97,11 @@ class Controller:
             self._panic_thread = threading.Thread(target=self._panic_after, args=(thread,), name="panic-after-run",
                                                   daemon=True)  # fmt: skip
             self._panic_thread.start()
-            self.journal.record("panic", stopped_run=True, results=[], pending=True)
+            self.journal.record(EventName.PANIC, stopped_run=True, results=[], pending=True)
             return {"stopped_run": True, "rollbacks": [], "pending": "the run is stopping: its rollbacks run now, "
                     "then every remaining fault is undone", "power": self.runtime.powered()}  # fmt: skip
         results = self.injector.revert_all()
-        self.journal.record("panic", results=results, stopped_run=False)
+        self.journal.record(EventName.PANIC, results=results, stopped_run=False)
         return {"stopped_run": False, "rollbacks": results, "power": self.runtime.powered()}
 
     def _panic_after(self, run: threading.Thread) -> None:
@@ -110,7 +110,7 @@ class Controller:
             results = self.injector.revert_all()
         except Exception as exc:  # in a thread: journaled, not lost
             results = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}]
-        self.journal.record("panic-rollbacks", results=results)
+        self.journal.record(EventName.PANIC_ROLLBACKS, results=results)
 
     def start_run(self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None) -> dict:
         from chaos.engine.run import RunOptions, borrowed, run_scenario

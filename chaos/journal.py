@@ -6,6 +6,7 @@ import json
 import math
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,38 @@ from chaos.rundir import JOURNAL
 from services.common.errors import ConfigError
 
 Event = dict[str, Any]  # a finite float "t" (epoch seconds) and a str "event", then the event's own fields
+
+
+class EventName(StrEnum):
+    """Every kind of event a journal holds: each writer and reader names it from here (a str: journal lines and
+    the control room's stream carry the plain name)."""
+
+    START = "start"  # a scenario run: scenario, profile, topology, seed, users, think_s, duration_s
+    LOAD_START = "load-start"
+    PHASE = "phase"  # baseline, outage, recovery
+    HYPOTHESIS = "hypothesis"  # a check: phase, met, probes
+    RECOVERED = "recovered"
+    METRICS = "metrics"  # every instance's counters as a phase starts
+    END = "end"
+    ABORTED = "aborted"
+    BORROWED = "borrowed"  # a run on a lent stack: stack_dir, where that stack keeps its files
+    RECONCILED = "reconciled"
+    UP = "up"
+    DOWN = "down"
+    SWEPT = "swept"  # Docker: containers left by an earlier run, removed
+    POWER_OFF = "power-off"
+    POWER_ON = "power-on"
+    KILL_INSTANCE = "kill-instance"
+    START_INSTANCE = "start-instance"
+    PROFILE = "profile"  # a profile switched to live
+    FAULT_ON = "fault-on"
+    FAULT_OFF = "fault-off"
+    FAULT_OFF_FAILED = "fault-off-failed"
+    LEASE_RENEWAL_FAILED = "lease-renewal-failed"
+    PANIC = "panic"
+    PANIC_ROLLBACKS = "panic-rollbacks"
+    EXERCISE_DETECT = "exercise-detect"
+    EXERCISE_ACT = "exercise-act"
 
 
 def new_run_dir(root: Path, scenario: str) -> Path:
@@ -34,7 +67,7 @@ class Journal:
         self.bus = bus
         self._lock = threading.Lock()  # several threads record (control API, engine, lease renewer)
 
-    def record(self, event: str, **fields: Any) -> dict:
+    def record(self, event: EventName, **fields: Any) -> dict:
         entry = {"t": time.time(), "event": event, **fields}
         with self._lock, self.path.open("a") as f:
             f.write(json.dumps(entry, default=str) + "\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos import amplification
-from chaos.journal import Event, read_events
+from chaos.journal import Event, EventName, read_events
 from chaos.rundir import JOURNAL, PHASES_FILE, REQUESTS_FILE, SUMMARY_FILE
 from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary, percentile
 from loadtest.requests_reader import RequestRow, read_all
@@ -55,14 +55,14 @@ def phase_marks(events: Sequence[Event], source: Path) -> tuple[list[tuple[float
     """Phase marks as (t, phase) in time order, and the end time (first ``end`` event) or None."""
     marks: list[tuple[float, str]] = []
     for event in events:
-        if event["event"] == "phase":
+        if event["event"] == EventName.PHASE:
             phase = event.get("phase")
             if not isinstance(phase, str) or not phase:
                 raise ConfigError(str(source), f"phase mark without a 'phase' name at t={event['t']}")
             marks.append((event["t"], phase))
     if not marks:
         raise ConfigError(str(source), "no phase marks ({\"event\": \"phase\", ...})")
-    end = next((e["t"] for e in events if e["event"] == "end"), None)
+    end = next((e["t"] for e in events if e["event"] == EventName.END), None)
     return marks, end
 
 

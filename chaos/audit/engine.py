@@ -17,7 +17,7 @@ from rich.console import Console
 from chaos.audit.check import audit_run, write_audit, write_failed
 from chaos.audit.errors import EvidenceError
 from chaos.audit.render import render_audit, render_failed
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.rundir import AUDIT_FILE
 from chaos.runtime.base import Runtime
 from services.common.errors import BlackoutError
@@ -50,7 +50,7 @@ def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_T
                     pass  # counted as not recomputed; the audit judges only statements made after convergence
     result = {"converged": waiting == 0, "waiting": waiting, "seconds": round(time.monotonic() - started, 2),
               "earnings_recomputed": recomputed}  # fmt: skip
-    journal.record("reconciled", **result)
+    journal.record(EventName.RECONCILED, **result)
     return result
 
 

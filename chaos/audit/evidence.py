@@ -17,13 +17,12 @@ from chaos.audit.design import Design, design_of
 from chaos.audit.errors import AuditError, EvidenceError
 from chaos.audit.ledger import UploadWrite, ViewWrite, upload_writes, view_writes
 from chaos.audit.state import RunState, Window, read_run
-from chaos.journal import Event, read_events
+from chaos.journal import Event, EventName, read_events
 from chaos.rundir import DATA_DIR, JOURNAL, TOPOLOGY_FILE
 from chaos.topology import Topology, load_topology
 from services.common.errors import ConfigError
 
 T = TypeVar("T")
-BORROWED = "borrowed"  # the journal event of a run on a lent stack: stack_dir, where that stack keeps its files
 
 
 @dataclass
@@ -62,12 +61,12 @@ def gather(run_dir: Path) -> Evidence:
 
 def _stack(run_dir: Path, events: list[Event], problems: list[str]) -> tuple[Path, Window, list[Event]]:
     """Where the services' files are, which of their events are this run's, and the profile switches."""
-    lent = next((e for e in events if e["event"] == BORROWED), None)
+    lent = next((e for e in events if e["event"] == EventName.BORROWED), None)
     if lent is None:
-        return run_dir, None, [e for e in events if e["event"] == "profile"]
+        return run_dir, None, [e for e in events if e["event"] == EventName.PROFILE]
     window = (events[0]["t"], events[-1]["t"])
     if not isinstance(lent.get("stack_dir"), str):
-        problems.append(f"{run_dir / JOURNAL}: the {BORROWED!r} event has no field 'stack_dir' (where the stack's "
+        problems.append(f"{run_dir / JOURNAL}: the '{EventName.BORROWED}' event has no field 'stack_dir' (where the stack's "
                         "databases are)")  # fmt: skip
         return run_dir, window, []
     stack_dir = Path(lent["stack_dir"])
@@ -76,7 +75,7 @@ def _stack(run_dir: Path, events: list[Event], problems: list[str]) -> tuple[Pat
     except ConfigError as exc:
         problems.append(f"{exc}: the lending stack's journal (the profile switches during this run)")
         stack_events = []
-    switches = [e for e in stack_events if e["event"] == "profile" and window[0] <= e["t"] <= window[1]]
+    switches = [e for e in stack_events if e["event"] == EventName.PROFILE and window[0] <= e["t"] <= window[1]]
     return stack_dir, window, switches
 
 

@@ -20,7 +20,6 @@ import yaml
 from rich.console import Console
 
 from chaos.audit.engine import audit_after_run, reconcile_quietly
-from chaos.audit.evidence import BORROWED
 from chaos.console import terminal
 from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import make_plan
@@ -29,7 +28,7 @@ from chaos.engine.verdict import Verdict, judge, recovery_text
 from chaos.engine.walk import Walk
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
-from chaos.journal import Journal, new_run_dir
+from chaos.journal import EventName, Journal, new_run_dir
 from chaos.loadgen import LoadGenerator
 from chaos.observability.live import observe_run
 from chaos.report import build_summary, write_summary
@@ -61,7 +60,7 @@ def borrowed(runtime: Runtime) -> RuntimeFactory:
     def lend(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> Runtime:
         stack_dir = getattr(runtime, "run_dir", None)  # local and docker stacks keep their files there
         if stack_dir is not None:  # else the audit fails, naming what it could not find
-            journal.record(BORROWED, stack_dir=str(Path(stack_dir).resolve()))
+            journal.record(EventName.BORROWED, stack_dir=str(Path(stack_dir).resolve()))
         return BorrowedRuntime(runtime, profile)
 
     return lend
@@ -120,7 +119,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     (run_dir / SCENARIO_FILE).write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     journal = Journal(run_dir, opts.bus)
     doc = JournalDoc(run_dir, scenario, profile.name, seed)
-    journal.record("start", scenario=scenario.name, profile=profile.name, topology=topology.name, seed=seed,
+    journal.record(EventName.START, scenario=scenario.name, profile=profile.name, topology=topology.name, seed=seed,
                    users=users, think_s=think_s, duration_s=scenario.duration)  # fmt: skip
     console.print(f"[bold]Blackout[/] {scenario.title} | profile {profile.name} | topology {topology.name} | seed {seed}")
     console.print(f"run directory: {run_dir}")
@@ -148,20 +147,20 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         if opts.serve is not None:
             stop_serving = opts.serve(runtime, injector, run_dir)
         with console.status(f"starting {users} users..."):
-            journal.record("load-start", users=users, pid=load.start())
+            journal.record(EventName.LOAD_START, users=users, pid=load.start())
             load.wait_logged_in(timeout_s=LOGIN_TIMEOUT_S)
         walking = True
         findings += Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir).run()
-        journal.record("end")
+        journal.record(EventName.END)
         doc.status = "completed"
     except KeyboardInterrupt:
         doc.status = "interrupted"
-        journal.record("aborted", reason="KeyboardInterrupt")
+        journal.record(EventName.ABORTED, reason="KeyboardInterrupt")
         raise
     except Exception as exc:
         doc.status = "aborted"
         findings.append(f"aborted: {type(exc).__name__}: {exc}")
-        journal.record("aborted", reason=type(exc).__name__, detail=str(exc)[:500])
+        journal.record(EventName.ABORTED, reason=type(exc).__name__, detail=str(exc)[:500])
         if not walking:
             raise  # it never started: the real cause is the message
     finally:

@@ -17,7 +17,7 @@ from chaos.engine.live_view import view
 from chaos.engine.plan import Plan, Step
 from chaos.engine.scenario import Scenario
 from chaos.faults.injector import FaultInjector
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.rundir import REQUESTS_FILE
 from chaos.runtime.base import Runtime
 from loadtest.requests_reader import RequestRow, RequestsReader
@@ -45,7 +45,7 @@ class Walk:
 
     def run(self) -> list[str]:
         t0 = time.time()
-        self.journal.record("phase", phase="baseline")
+        self.journal.record(EventName.PHASE, phase="baseline")
         self._snapshot("baseline")
         steps = list(self.plan.steps)
         phase = "baseline"
@@ -83,11 +83,11 @@ class Walk:
             self.doc.before = self._check(now, "before", (max(t0, now - self.hyp.window), now))
             self.rates = steady_rates(self.doc.before)
             self._snapshot("outage")
-            self.journal.record("phase", phase="outage")
+            self.journal.record(EventName.PHASE, phase="outage")
             return "outage"
         if phase == "outage" and recovery_at is not None and elapsed >= recovery_at:
             self._snapshot("recovery")
-            self.journal.record("phase", phase="recovery")
+            self.journal.record(EventName.PHASE, phase="recovery")
             self.doc.start_recovery(now, self.hyp.recovered_within)
             return "recovery"
         return phase
@@ -132,7 +132,7 @@ class Walk:
             result = self._check(now, "recovery", (max(since, now - self.hyp.window), now), started_after=since)
             if result.met and self.doc.recovery.get("recovered_after_s") is None:
                 self.doc.recovery["recovered_after_s"] = round(now - since, 1)
-                self.journal.record("recovered", after_s=now - since)
+                self.journal.record(EventName.RECOVERED, after_s=now - since)
             self._print_tick(now, result)
             return
         if self.hyp.during:
@@ -143,7 +143,7 @@ class Walk:
     def _check(self, now: float, phase: str, window: tuple[float, float], started_after: float = 0.0) -> Check:
         rows = finished_between(self._recent(now), *window, started_after=started_after)
         result = check(self.hyp, rows, now, phase, window, self.rates)
-        self.journal.record("hypothesis", phase=phase, met=result.met,
+        self.journal.record(EventName.HYPOTHESIS, phase=phase, met=result.met,
                             probes=[p.to_data() for p in result.probes])  # fmt: skip
         return result
 
@@ -170,7 +170,7 @@ class Walk:
         """Every running instance's counters as a phase starts: the report's retry amplification."""
         running = {name: (info["dc"], self.runtime.topology.url(name))
                    for name, info in self.runtime.status().items() if info["state"] == "running"}  # fmt: skip
-        self.journal.record("metrics", phase=phase, instances=scrape(running))
+        self.journal.record(EventName.METRICS, phase=phase, instances=scrape(running))
 
 
 def _unhealthy(output: object) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
 from chaos.faults.model import LINK_ACTIONS, Action
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.runtime.base import PowerEvent, Runtime
 from services.common.errors import ConflictError, UsageError
 from services.common.policy import Profile, load_profile
@@ -97,7 +97,7 @@ class FaultInjector:
             return None, fault
         with self._lock:
             self._active[fault.id] = fault
-        self.journal.record("fault-on", id=fault.id, action=action.to_data(), output=fault.output)
+        self.journal.record(EventName.FAULT_ON, id=fault.id, action=action.to_data(), output=fault.output)
         self.on_change()
         return fault, fault.output
 
@@ -116,12 +116,12 @@ class FaultInjector:
             output = fault.undo()
         except BaseException as exc:
             fault.reverting = False
-            self.journal.record("fault-off-failed", id=fault_id, kind=fault.action.kind, error=f"{type(exc).__name__}: {exc}")
+            self.journal.record(EventName.FAULT_OFF_FAILED, id=fault_id, kind=fault.action.kind, error=f"{type(exc).__name__}: {exc}")
             raise
         with self._lock:
             if self._active.get(fault_id) is fault:
                 del self._active[fault_id]
-        self.journal.record("fault-off", id=fault_id, kind=fault.action.kind, output=output)
+        self.journal.record(EventName.FAULT_OFF, id=fault_id, kind=fault.action.kind, output=output)
         self.on_change()
         return output
 
@@ -187,7 +187,7 @@ class FaultInjector:
             for fault in list(self._active.values()):
                 if fault.action.kind == "power_off" and fault.output.get("dc") == spec.dc:
                     del self._active[fault.id]
-                    self.journal.record("fault-off", id=fault.id, kind="power_off", output={"by": "power_on"})
+                    self.journal.record(EventName.FAULT_OFF, id=fault.id, kind="power_off", output={"by": "power_on"})
         return _event(self.runtime.power_on(spec.dc, list(spec.boot_order), spec.stagger))
 
     def _kill_instance(self, fault_id: str, action: Action) -> ActiveFault:

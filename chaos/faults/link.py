@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.topology import Topology
 
@@ -136,7 +136,7 @@ class LinkFaults:
                 if failed:  # once per new error, not every round
                     log.warning("renewing fault %s failed: %s", fault.id, failed)
                     if self.journal is not None:
-                        self.journal.record("lease-renewal-failed", id=fault.id, outcomes=failed)
+                        self.journal.record(EventName.LEASE_RENEWAL_FAILED, id=fault.id, outcomes=failed)
         finally:
             for fault in held:
                 fault.lock.release()

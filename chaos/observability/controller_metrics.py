@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, make_asgi_app, start_http_server
 
+from chaos.journal import EventName
 from chaos.observability.run_record import fault_kind
 
 PHASE_NONE = "none"
@@ -58,19 +59,19 @@ class ControllerMetrics:
     def observe(self, event: dict) -> None:
         """Follow the run's journal events (power-off/on, phase, fault-on/off, hypothesis) as they happen."""
         kind = event.get("event")
-        if kind in ("power-off", "power-on") and "dc" in event:
-            self.set_power(str(event["dc"]), kind == "power-on")
-        elif kind == "phase" and "phase" in event:
+        if kind in (EventName.POWER_OFF, EventName.POWER_ON) and "dc" in event:
+            self.set_power(str(event["dc"]), kind == EventName.POWER_ON)
+        elif kind == EventName.PHASE and "phase" in event:
             self.set_phase(str(event["phase"]))
-        elif kind == "hypothesis" and event.get("met") is not None:  # None: no data, neither held nor not
+        elif kind == EventName.HYPOTHESIS and event.get("met") is not None:  # None: no data, neither held nor not
             self.set_hypothesis(bool(event["met"]))
-        elif kind in ("fault-on", "fault-off"):
+        elif kind in (EventName.FAULT_ON, EventName.FAULT_OFF):
             self._follow_fault(event)
 
     def _follow_fault(self, event: dict) -> None:
         fault_id = str(event.get("id"))
         with self._lock:
-            if event["event"] == "fault-on":
+            if event["event"] == EventName.FAULT_ON:
                 kind = self._active[fault_id] = fault_kind(event)
             elif (kind := self._active.pop(fault_id, None)) is None:
                 return

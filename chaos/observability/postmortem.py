@@ -17,13 +17,14 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from chaos.observability.run_record import RunRecord, load_run, percentile, series  # noqa: E402
+from chaos.journal import EventName  # noqa: E402
 from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE  # noqa: E402
 from services.common.errors import BlackoutError  # noqa: E402
 from services.common.symptoms import SYMPTOMS  # noqa: E402
 
 SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
-TIMELINE_EVENTS = {"start", "load-start", "phase", "power-off", "power-on", "fault-on", "fault-off", "profile",
-                   "hypothesis", "recovered", "aborted", "end"}  # fmt: skip
+TIMELINE_EVENTS = {EventName.START, EventName.LOAD_START, EventName.PHASE, EventName.POWER_OFF, EventName.POWER_ON, EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PROFILE,
+                   EventName.HYPOTHESIS, EventName.RECOVERED, EventName.ABORTED, EventName.END}  # fmt: skip
 RECOVERED_SHARE = 0.95  # users count as recovered once success is back to 95% of the baseline's
 
 
@@ -87,7 +88,7 @@ def timeline(events: Sequence[dict]) -> list[dict]:
     for event in events:
         if event.get("event") not in TIMELINE_EVENTS:
             continue
-        if event["event"] == "hypothesis":
+        if event["event"] == EventName.HYPOTHESIS:
             if event.get("met") == verdict:
                 continue
             verdict = event.get("met")
@@ -97,14 +98,14 @@ def timeline(events: Sequence[dict]) -> list[dict]:
 
 def _describe(event: dict) -> str:
     kind = event["event"]
-    if kind == "hypothesis":
+    if kind == EventName.HYPOTHESIS:
         broken = [f"{p.get('probe')}: {p.get('shown')}" for p in event.get("probes", []) if p.get("status") == "deviated"]
         verdict = "holds" if event.get("met") else "**deviated**"
         return f"hypothesis {verdict} ({event.get('phase')})" + (": " + "; ".join(broken) if broken else "")
     details = {k: v for k, v in event.items() if k not in ("t", "event", "pids", "instances", "output", "results")}
-    if kind == "phase":
+    if kind == EventName.PHASE:
         return f"phase **{event.get('phase')}** begins"
-    if kind in ("power-off", "power-on"):
+    if kind in (EventName.POWER_OFF, EventName.POWER_ON):
         took = f" ({float(event['seconds']):.1f} s)" if "seconds" in event else ""
         return f"**{kind}** {event.get('dc')}{took}"
     return " ".join([kind, ", ".join(f"{k}={v}" for k, v in details.items() if k != "seconds")]).strip()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.journal import Event, read_events
+from chaos.journal import Event, EventName, read_events
 from chaos.rundir import JOURNAL, REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import UsageError
@@ -53,8 +53,8 @@ def load_run(run_dir: Path) -> RunRecord:
     if not times:
         raise UsageError(f"{run_dir}: neither {REQUESTS_FILE} nor {JOURNAL} holds anything to report")
     start, end = min(times), max(times + [r.finished for r in requests])
-    phases = [(str(e.get("phase")), e["t"]) for e in events if e["event"] == "phase"]
-    meta = next((e for e in events if e["event"] == "start"), {})
+    phases = [(str(e.get("phase")), e["t"]) for e in events if e["event"] == EventName.PHASE]
+    meta = next((e for e in events if e["event"] == EventName.START), {})
     return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta)
 
 
@@ -71,13 +71,13 @@ def windows(events: Iterable[dict], end: float) -> list[Window]:
     faults: dict[str, tuple[str, float]] = {}
     for event in events:
         kind, t = event.get("event"), float(event["t"])
-        if kind == "power-off" and "dc" in event:
+        if kind == EventName.POWER_OFF and "dc" in event:
             dark.setdefault(str(event["dc"]), t)
-        elif kind == "power-on" and str(event.get("dc")) in dark:
+        elif kind == EventName.POWER_ON and str(event.get("dc")) in dark:
             found.append(Window("power", str(event["dc"]), dark.pop(str(event["dc"])), t))
-        elif kind == "fault-on" and fault_kind(event) != "power_off":
+        elif kind == EventName.FAULT_ON and fault_kind(event) != "power_off":
             faults[str(event.get("id"))] = (fault_kind(event), t)
-        elif kind == "fault-off" and str(event.get("id")) in faults:
+        elif kind == EventName.FAULT_OFF and str(event.get("id")) in faults:
             label, began = faults.pop(str(event["id"]))
             found.append(Window("fault", label, began, t))
     found += [Window("power", dc, t, end) for dc, t in dark.items()]

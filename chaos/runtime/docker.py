@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
 from chaos.runtime.docker_engine import Engine
@@ -76,7 +76,7 @@ class DockerRuntime(Runtime):
             (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
             swept = self.engine.sweep_orphans()  # left by a runtime that was killed: they may hold ports
             if swept:
-                self.journal.record("swept", runtime="docker", containers=swept)
+                self.journal.record(EventName.SWEPT, runtime="docker", containers=swept)
             for name, (_, inst) in self.topology.instances().items():
                 self._sockets[name] = bind(name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
@@ -91,14 +91,14 @@ class DockerRuntime(Runtime):
         unhealthy = self._wait_healthy(list(self.topology.instances()))
         if unhealthy:
             raise RuntimeError_(unhealthy)
-        self.journal.record("up", topology=self.topology.name, runtime="docker", run_id=self.run_id, pids=dict(self._pids),
+        self.journal.record(EventName.UP, topology=self.topology.name, runtime="docker", run_id=self.run_id, pids=dict(self._pids),
                             ports={n: i.port for n, (_, i) in self.topology.instances().items()})  # fmt: skip
 
     def down(self) -> None:
         with self._lock:
             if self.engine is not None:
                 removed = self.engine.remove_all(self.run_dir / "logs")
-                self.journal.record("down", runtime="docker", run_id=self.run_id, removed=removed)
+                self.journal.record(EventName.DOWN, runtime="docker", run_id=self.run_id, removed=removed)
                 self.engine.close()
                 self.engine = None
             if self._handoff is not None:
@@ -119,7 +119,7 @@ class DockerRuntime(Runtime):
             seconds = self._engine().kill(names)
             self._cut(names)
         event = PowerEvent(dc, "off", tuple(names), seconds)
-        self.journal.record("power-off", dc=dc, instances=names, seconds=seconds, runtime="docker")
+        self.journal.record(EventName.POWER_OFF, dc=dc, instances=names, seconds=seconds, runtime="docker")
         return event
 
     def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
@@ -144,7 +144,7 @@ class DockerRuntime(Runtime):
         names = self.topology.names(dc)
         unhealthy = self._wait_healthy(names)
         event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record("power-on", dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
+        self.journal.record(EventName.POWER_ON, dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
                             runtime="docker", boot_order=[list(w) for w in waves])  # fmt: skip
         return event
 
@@ -157,7 +157,7 @@ class DockerRuntime(Runtime):
             self._cut([name])
             if not any(n in self._pids for n in self.topology.names(dc)):
                 self._dark.add(dc)  # the last of its data center
-        self.journal.record("kill-instance", dc=dc, instance=name, seconds=seconds, runtime="docker")
+        self.journal.record(EventName.KILL_INSTANCE, dc=dc, instance=name, seconds=seconds, runtime="docker")
         return PowerEvent(dc, "kill", (name,), seconds)
 
     def start_instance(self, name: str) -> PowerEvent:
@@ -171,7 +171,7 @@ class DockerRuntime(Runtime):
             self._start([name])
         unhealthy = self._wait_healthy([name])
         event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record("start-instance", dc=dc, instance=name, healthy=event.healthy, runtime="docker")
+        self.journal.record(EventName.START_INSTANCE, dc=dc, instance=name, healthy=event.healthy, runtime="docker")
         return event
 
     def powered(self) -> dict[str, bool]:
@@ -195,7 +195,7 @@ class DockerRuntime(Runtime):
             self._write_profile(keep_profile_copy(self.run_dir, profile).read_text())
             running = [name for name, info in self.status().items() if info["state"] == "running"]
         results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
-        self.journal.record("profile", profile=profile.name, results=results)
+        self.journal.record(EventName.PROFILE, profile=profile.name, results=results)
         return results
 
     # -- internals -------------------------------------------------------------------------------

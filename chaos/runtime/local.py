@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal
 from chaos.rundir import DATA_DIR, STATE_FILE
 from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
 from chaos.runtime.forkserver import ForkedProcess, ForkServer
@@ -88,7 +88,7 @@ class LocalRuntime(Runtime):
         unhealthy = self._wait_healthy(list(self.topology.instances()))
         if unhealthy:
             raise RuntimeError_(unhealthy)
-        self.journal.record("up", topology=self.topology.name, pids=self._pids(),
+        self.journal.record(EventName.UP, topology=self.topology.name, pids=self._pids(),
                             ports={n: i.port for n, (_, i) in self.topology.instances().items()})  # fmt: skip
 
     def down(self) -> None:
@@ -119,7 +119,7 @@ class LocalRuntime(Runtime):
             for proc in procs:
                 proc.wait()
             event = PowerEvent(dc, "off", tuple(names), time.monotonic() - started)
-            self.journal.record("power-off", dc=dc, instances=names, seconds=event.seconds)
+            self.journal.record(EventName.POWER_OFF, dc=dc, instances=names, seconds=event.seconds)
             self._write_state()
             return event
 
@@ -144,7 +144,7 @@ class LocalRuntime(Runtime):
         names = self.topology.names(dc)
         unhealthy = self._wait_healthy(names)
         event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record("power-on", dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
+        self.journal.record(EventName.POWER_ON, dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
                             pids=self._pids(dc), boot_order=[list(w) for w in waves])  # fmt: skip
         return event
 
@@ -160,7 +160,7 @@ class LocalRuntime(Runtime):
             event = PowerEvent(dc, "kill", (name,), time.monotonic() - started)
             if not any(n in self._procs for n in self.topology.names(dc)):
                 self._groups.pop(dc, None)  # the last of its data center: the group is gone
-            self.journal.record("kill-instance", dc=dc, instance=name, pid=proc.pid, seconds=event.seconds)
+            self.journal.record(EventName.KILL_INSTANCE, dc=dc, instance=name, pid=proc.pid, seconds=event.seconds)
             self._write_state()
             return event
 
@@ -174,7 +174,7 @@ class LocalRuntime(Runtime):
             self._write_state()
         unhealthy = self._wait_healthy([name])
         event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record("start-instance", dc=dc, instance=name, pid=self._procs[name].pid, healthy=event.healthy)
+        self.journal.record(EventName.START_INSTANCE, dc=dc, instance=name, pid=self._procs[name].pid, healthy=event.healthy)
         return event
 
     def status(self) -> dict[str, dict]:
@@ -202,7 +202,7 @@ class LocalRuntime(Runtime):
             self.profile = keep_profile_copy(self.run_dir, profile)
             running = [name for name, info in self.status().items() if info["state"] == "running"]
         results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
-        self.journal.record("profile", profile=profile.name, results=results)
+        self.journal.record(EventName.PROFILE, profile=profile.name, results=results)
         return results
 
     def _pids(self, dc: str | None = None) -> dict[str, int]:

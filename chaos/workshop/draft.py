@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from chaos.journal import EventName
 from chaos.rundir import NOTES, PICTURE
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.hidden import HiddenFault
 
 SCORE_FILE = "score.json"
-SHOWN = {"power-off", "power-on", "fault-on", "fault-off", "phase", "recovered", "panic", "profile",
-         "exercise-detect", "exercise-act", "end", "aborted"}  # fmt: skip
+SHOWN = {EventName.POWER_OFF, EventName.POWER_ON, EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PHASE, EventName.RECOVERED, EventName.PANIC, EventName.PROFILE,
+         EventName.EXERCISE_DETECT, EventName.EXERCISE_ACT, EventName.END, EventName.ABORTED}  # fmt: skip
 
 
 class PlayedExercise(Protocol):
@@ -84,20 +85,20 @@ def _timeline(ex: PlayedExercise) -> list[tuple[dict, str, str]]:
     last_met: object = "unset"
     for e in sorted(ex.events, key=lambda e: e.get("t", 0)):
         kind = e.get("event")
-        if kind == "hypothesis":
+        if kind == EventName.HYPOTHESIS:
             if e.get("met") != last_met:  # only when the verdict changes: a readable timeline
                 last_met = e.get("met")
                 rows.append((e, "users", {True: "hypothesis holds", False: "hypothesis deviates", None: "no data"}[e.get("met")]))
             continue
         if kind not in SHOWN:
             continue
-        if kind == "exercise-detect":
+        if kind == EventName.EXERCISE_DETECT:
             rows.append((e, "team", f"declared: \"{e.get('text', '')}\""))
-        elif kind == "exercise-act":
+        elif kind == EventName.EXERCISE_ACT:
             rows.append((e, "team", f"{e.get('action')} {e.get('target') or ''} ({e.get('status')})"))
         else:
             detail = e.get("dc") or e.get("phase") or e.get("id") or e.get("profile") or ""
-            if kind == "fault-on":
+            if kind == EventName.FAULT_ON:
                 detail = json.dumps(e.get("action"))
             rows.append((e, "system", f"{kind} {detail}".strip()))
     return rows

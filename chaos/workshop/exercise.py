@@ -11,6 +11,7 @@ from typing import Any
 
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import load_scenario
+from chaos.journal import EventName
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
 from chaos.workshop.config import ExerciseConfig
@@ -23,7 +24,7 @@ from services.common.policy import load_profile
 
 MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
 # Run events that would give the answer away while the team plays (power is visible, like hosts going down).
-REVEALING = frozenset({"fault-on", "fault-off", "phase", "start", "metrics", "action", "load-start"})
+REVEALING = frozenset({EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PHASE, EventName.START, EventName.METRICS, EventName.LOAD_START})
 
 
 class Exercise:
@@ -64,7 +65,7 @@ class Exercise:
         entry = {"t": time.time(), "text": text, "names_target": bool(named)}
         with self._lock:
             self.declarations.append(entry)
-        self.controller.journal.record("exercise-detect", team=self.config.team, text=text)
+        self.controller.journal.record(EventName.EXERCISE_DETECT, team=self.config.team, text=text)
         return {"t": entry["t"], "clock_s": round(entry["t"] - self.started, 1), "declarations": len(self.declarations)}
 
     def act(self, action: str, target: str | None) -> dict:
@@ -83,7 +84,7 @@ class Exercise:
         finally:
             with self._lock:
                 self.actions.append(entry)
-            self.controller.journal.record("exercise-act", team=self.config.team, action=action, target=target,
+            self.controller.journal.record(EventName.EXERCISE_ACT, team=self.config.team, action=action, target=target,
                                            status=entry["status"])  # fmt: skip
         return {"action": action, "target": target, "status": "succeeded", "output": entry["output"]}
 
@@ -121,7 +122,7 @@ class Exercise:
             return event
         if event.get("event") in REVEALING:
             return None
-        if event.get("event") == "hypothesis":
+        if event.get("event") == EventName.HYPOTHESIS:
             return {k: v for k, v in event.items() if k != "phase"}
         return event
 
@@ -171,5 +172,5 @@ class Exercise:
             with self._lock:
                 if len(self.events) < MAX_EVENTS:
                     self.events.append(event)
-            if event.get("event") == "phase" and event.get("phase") == "outage" and self.onset is None:
+            if event.get("event") == EventName.PHASE and event.get("phase") == "outage" and self.onset is None:
                 self.onset = float(event["t"])

@@ -13,7 +13,7 @@ import pytest
 from fakes.scenarios import variant
 from rich.console import Console
 
-from chaos.audit.evidence import BORROWED
+from chaos.journal import EventName
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
 from chaos.engine.run import PROJECT_ROOT, TOPOLOGIES, RunOptions, RunResult, borrowed, run_scenario
@@ -50,7 +50,7 @@ def audit_of(result: RunResult) -> dict:
 def test_each_borrowed_run_is_audited_in_the_stacks_databases(runs):
     stack_dir, first, second = runs
     for result in (first, second):
-        lent = [e for e in Journal(result.run_dir).read() if e["event"] == BORROWED]
+        lent = [e for e in Journal(result.run_dir).read() if e["event"] == EventName.BORROWED]
         assert [e["stack_dir"] for e in lent] == [str(stack_dir.resolve())]
         assert not (result.run_dir / "data").exists()  # the run itself has no databases: the stack's are read
         audit = audit_of(result)

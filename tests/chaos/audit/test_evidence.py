@@ -15,7 +15,7 @@ from fakes.scenarios import variant
 from rich.console import Console
 
 from chaos.audit.engine import audit_after_run
-from chaos.audit.evidence import BORROWED
+from chaos.journal import EventName
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
 from chaos.engine.run import PROJECT_ROOT, RunOptions, run_scenario
@@ -133,7 +133,7 @@ def test_an_earnings_statement_that_does_not_match_the_views_fails_the_audit(cop
 def test_a_borrowed_run_whose_journal_does_not_say_where_the_stack_is_fails_naming_the_field(copy, capsys):
     run = copy()
     with (run / "journal.jsonl").open("a") as journal:
-        journal.write(json.dumps({"t": 1.0, "event": BORROWED}) + "\n")
+        journal.write(json.dumps({"t": 1.0, "event": EventName.BORROWED}) + "\n")
     code, found, _ = audit(run, capsys)
     assert code == 1 and "'borrowed' event has no field 'stack_dir'" in found["reasons"][0]
 
