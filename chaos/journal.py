@@ -101,6 +101,18 @@ def read_events(path: Path) -> list[Event]:
     return sorted(events, key=lambda e: e["t"])
 
 
+def phase_marks(events: list[Event], source: Path) -> list[tuple[float, str]]:
+    """Every phase mark as (t, phase name), in the events' order; a mark without a name names the file."""
+    marks: list[tuple[float, str]] = []
+    for event in events:
+        if event["event"] == EventName.PHASE:
+            phase = event.get("phase")
+            if not isinstance(phase, str) or not phase:
+                raise ConfigError(str(source), f"phase mark without a 'phase' name at t={event['t']}")
+            marks.append((event["t"], phase))
+    return marks
+
+
 def _event(path: Path, n: int, line: str) -> Event:
     try:
         event = json.loads(line)

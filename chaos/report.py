@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos import amplification
-from chaos.journal import Event, EventName, read_events
+from chaos.journal import Event, EventName, phase_marks, read_events
 from chaos.rundir import JOURNAL, PHASES_FILE, REQUESTS_FILE, SUMMARY_FILE
 from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary, percentile
 from loadtest.requests_reader import RequestRow, read_all
@@ -51,15 +51,9 @@ def _order_actions(actions: Iterable[str]) -> list[str]:
 DISRUPTIVE_PHASES = {"outage"}
 
 
-def phase_marks(events: Sequence[Event], source: Path) -> tuple[list[tuple[float, str]], float | None]:
+def marks_and_end(events: Sequence[Event], source: Path) -> tuple[list[tuple[float, str]], float | None]:
     """Phase marks as (t, phase) in time order, and the end time (first ``end`` event) or None."""
-    marks: list[tuple[float, str]] = []
-    for event in events:
-        if event["event"] == EventName.PHASE:
-            phase = event.get("phase")
-            if not isinstance(phase, str) or not phase:
-                raise ConfigError(str(source), f"phase mark without a 'phase' name at t={event['t']}")
-            marks.append((event["t"], phase))
+    marks = phase_marks(list(events), source)
     if not marks:
         raise ConfigError(str(source), "no phase marks ({\"event\": \"phase\", ...})")
     end = next((e["t"] for e in events if e["event"] == EventName.END), None)
@@ -90,7 +84,7 @@ def _phase_summary(name: str, t_start: float, t_end: float | None, rows: list[Re
 def build_summary(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     events = read_events(run_dir / JOURNAL)
-    marks, end = phase_marks(events, run_dir / JOURNAL)
+    marks, end = marks_and_end(events, run_dir / JOURNAL)
     rows = read_all(run_dir / REQUESTS_FILE)
     starts = [t for t, _ in marks]
     grouped: dict[str, list[RequestRow]] = {}

@@ -16,7 +16,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from chaos.observability.run_record import RunRecord, load_run, percentile, series  # noqa: E402
+from chaos.observability.run_record import RunRecord, load_run, series  # noqa: E402
+from chaos.report_model import percentile  # noqa: E402
 from chaos.journal import EventName  # noqa: E402
 from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE  # noqa: E402
 from services.common.errors import BlackoutError  # noqa: E402
@@ -167,7 +168,7 @@ def notes(record: RunRecord) -> str:
     for phase, dc, rs in rows:
         lat = [r.latency_ms for r in rs]
         out.append(f"| {phase} | {dc} | {len(rs)} | {_pct(sum(r.ok for r in rs), len(rs))} | "
-                   f"{_ms(percentile(lat, 0.5))} | {_ms(percentile(lat, 0.99))} |")  # fmt: skip
+                   f"{_ms(percentile(lat, 50))} | {_ms(percentile(lat, 99))} |")  # fmt: skip
     titles = " | ".join(s.title for s in SYMPTOMS)
     out += ["", "## What users saw", "", f"| phase | dc | failed actions | {titles} |",
             "|---|---|---|" + "---:|" * len(SYMPTOMS)]  # fmt: skip

@@ -8,12 +8,12 @@ still open at the end of the journal closes at the run's end.
 """
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.journal import Event, EventName, read_events
+from chaos.bins import Bin, per_dc_bins
+from chaos.journal import Event, EventName, phase_marks, read_events
 from chaos.rundir import JOURNAL, REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import UsageError
@@ -53,7 +53,7 @@ def load_run(run_dir: Path) -> RunRecord:
     if not times:
         raise UsageError(f"{run_dir}: neither {REQUESTS_FILE} nor {JOURNAL} holds anything to report")
     start, end = min(times), max(times + [r.finished for r in requests])
-    phases = [(str(e.get("phase")), e["t"]) for e in events if e["event"] == EventName.PHASE]
+    phases = [(name, t) for t, name in phase_marks(events, run_dir / JOURNAL)]
     meta = next((e for e in events if e["event"] == EventName.START), {})
     return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta)
 
@@ -85,37 +85,9 @@ def windows(events: Iterable[dict], end: float) -> list[Window]:
     return sorted(found, key=lambda w: w.start)
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest rank, as the report computes it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-@dataclass(frozen=True)
-class Bin:
-    t: float  # seconds since the run's start, the bin's middle
-    requests: int
-    success: float | None
-    p99_ms: float | None
-
-
 def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
     """data center -> success ratio and p99 per time bin (by request start). Every bin from the first
     request to the run's end is there: a bin where no request started has None (users were stuck
     waiting, or gone), so a picture shows a gap instead of a line drawn across it."""
-    grouped: dict[str, dict[int, list[RequestRow]]] = {}
-    for r in record.requests:
-        grouped.setdefault(r.dc, {}).setdefault(int((r.t - record.start) // width_s), []).append(r)
-    last = int((record.end - record.start) // width_s)
-    result = {}
-    for dc, by_bin in sorted(grouped.items()):
-        result[dc] = [_bin(n, width_s, by_bin.get(n, [])) for n in range(min(by_bin), last + 1)]
-    return result
-
-
-def _bin(n: int, width_s: float, rs: list[RequestRow]) -> Bin:
-    if not rs:
-        return Bin((n + 0.5) * width_s, 0, None, None)
-    return Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99))
+    rows = ((r.t, r.dc, r.ok, r.latency_ms) for r in record.requests)
+    return per_dc_bins(rows, record.start, width_s, last=int((record.end - record.start) // width_s))

@@ -3,10 +3,10 @@ control room's charts draw. Read incrementally (only the bytes appended since th
 from __future__ import annotations
 
 import threading
-from collections import defaultdict, deque
+from collections import deque
 from pathlib import Path
 
-from chaos.report_model import percentile
+from chaos.bins import per_dc_bins
 from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import RequestsReader
 
@@ -49,20 +49,10 @@ class RequestWindow:
     def series(self, now: float, seconds: float, bucket_s: float) -> dict[str, list[dict]]:
         """dc -> buckets oldest first: {t (bucket end), requests, success (0..1 or None), p99_ms (or None)}."""
         start = now - seconds
-        buckets: dict[str, dict[int, list[tuple[bool, float]]]] = defaultdict(lambda: defaultdict(list))
         with self._lock:
-            for done, dc, ok, latency in self._rows:
-                if start <= done < now:
-                    buckets[dc][int((done - start) // bucket_s)].append((ok, latency))
-        count = int(seconds // bucket_s)
-        out: dict[str, list[dict]] = {}
-        for dc, by_index in sorted(buckets.items()):
-            out[dc] = []
-            for i in range(count):
-                rows = by_index.get(i, [])
-                out[dc].append({
-                    "t": round(start + (i + 1) * bucket_s, 3), "requests": len(rows),
-                    "success": round(sum(ok for ok, _ in rows) / len(rows), 4) if rows else None,
-                    "p99_ms": round(percentile([lat for _, lat in rows], 99), 1) if rows else None,
-                })  # fmt: skip
-        return out
+            rows = [row for row in self._rows if start <= row[0] < now]
+        bins = per_dc_bins(rows, start, bucket_s, last=int(seconds // bucket_s) - 1, first=0)
+        return {dc: [{"t": round(start + b.t + bucket_s / 2, 3), "requests": b.requests,
+                      "success": None if b.success is None else round(b.success, 4),
+                      "p99_ms": None if b.p99_ms is None else round(b.p99_ms, 1)} for b in dc_bins]
+                for dc, dc_bins in bins.items()}  # fmt: skip
