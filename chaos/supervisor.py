@@ -6,7 +6,6 @@ supervisor. Either way the supervisor owns every service process and serves the 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import subprocess
 import sys
@@ -19,12 +18,12 @@ from rich.table import Table
 from chaos.console import terminal
 from chaos.control import ControlServer
 from chaos.control_client import ControlClient, supervisor_running
-from chaos.journal import Journal, new_run_dir
+from chaos.journal import EventName, Journal, new_run_dir, read_events
 from chaos.engine.run import topology_for, uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller
-from chaos.rundir import STATE_FILE
+from chaos.rundir import JOURNAL
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, make_runtime
@@ -166,14 +165,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
     for name, outcome in answer["instances"].items():
         print(f"{name}: {outcome}")
     failed = [name for name, outcome in answer["instances"].items() if outcome != "ok"]
-    running = load_topology_name(client)
-    if profile.topology != running:
+    running = running_topology(client)
+    if running is not None and profile.topology != running:
         print(f"note: {profile.name} is meant for the '{profile.topology}' topology; this stack runs '{running}'")
     return 1 if failed else 0
 
 
-def load_topology_name(client: ControlClient) -> str:
-    return json.loads((Path(client.run_dir) / STATE_FILE).read_text())["topology"]
+def running_topology(client: ControlClient) -> str | None:
+    """The running stack's topology, from its journal's last ``up`` event: every runtime records it there (only the
+    local runtime writes state.json, so a Docker stack has none to read)."""
+    events = read_events(Path(client.run_dir) / JOURNAL)
+    return next((str(e["topology"]) for e in reversed(events) if e["event"] == EventName.UP and "topology" in e), None)
 
 
 def _print_status(console: Console, instances: dict) -> None:

@@ -14,7 +14,9 @@ import yaml
 from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
 
-from chaos.journal import Journal
+from chaos.control_client import CONTROL_FILE, ControlClient, publish
+from chaos.journal import EventName, Journal
+from chaos.supervisor import running_topology
 from chaos.runtime.pids import CLOCK_SLACK_S
 from chaos.topology import load_topology
 
@@ -168,3 +170,15 @@ def test_the_control_file_of_a_killed_supervisor_does_not_block_up_once_its_pid_
     assert not path.exists()
     pids = [second["pid"]] + [p for e in Journal(Path(second["run_dir"])).read() for p in e.get("pids", {}).values()]
     assert len(pids) == 1 + 8 and wait_all_gone(pids, timeout_s=10) == []
+
+
+def test_the_running_topology_comes_from_the_journal_every_runtime_writes(tmp_path):
+    """`blackout profile` notes a profile meant for another topology than the running one. It read that from
+    state.json, which only the local runtime writes: against a Docker stack the command crashed after switching.
+    The `up` event is recorded by every runtime (here as chaos/runtime/docker.py records it)."""
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    Journal(stack).record(EventName.UP, topology="fragile", runtime="docker", run_id="r1", pids={}, ports={})
+    publish(tmp_path / CONTROL_FILE, {"url": "http://127.0.0.1:9", "token": "t", "pid": os.getpid(), "run_dir": str(stack)})
+    assert not (stack / "state.json").exists()
+    assert running_topology(ControlClient(tmp_path)) == "fragile"
