@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
-from services.gateway import hot
 from services.common.http import json_or_raise, refusal_detail
 from services.common.ids import Id, PathId
 from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
@@ -24,6 +23,7 @@ from services.common.responses import json_response
 from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenError, bearer
+from services.gateway import hot
 from services.gateway.identity import Identity, Verifier
 from services.gateway.symptoms import count_earnings, count_feed_items
 

@@ -13,14 +13,13 @@ from services.common.app import ServiceContext, build_context, create_service_ap
 from services.common.db import Database
 from services.common.errors import DependencyError
 from services.common.hot_routes import install as install_hot_routes
-from services.recommender import hot
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.perimeter import INTERNAL, forwarded_user
 from services.common.seed import generic_items
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings
-from services.recommender import ranking
+from services.recommender import hot, ranking
 from services.recommender.catalog import SCHEMA, Catalog
 from services.recommender import replica
 

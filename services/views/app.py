@@ -34,7 +34,6 @@ from services.common.app import build_context, create_service_app
 from services.common.db import Database
 from services.common.errors import ConflictError
 from services.common.hot_routes import install as install_hot_routes
-from services.views import hot
 from services.common.ids import Id, PathId
 from services.common.perimeter import INTERNAL
 from services.common.replication import (
@@ -44,6 +43,7 @@ from services.common.seed import seed_view_events
 from services.common.responses import json_response
 from services.common.settings import ServiceSettings
 from services.views import aggregates
+from services.views import hot
 
 EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
