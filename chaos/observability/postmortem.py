@@ -227,7 +227,10 @@ def verdict_and_audit(run_dir: Path) -> list[str]:
     doc = _json(run_dir / "journal.json")
     if doc is not None:
         verdict = "**deviated**" if doc.get("deviated") else "held"
-        out += ["## Verdict", "", f"The steady-state hypothesis {verdict} (run {doc.get('status')}).", ""]
+        said = f"The steady-state hypothesis {verdict} (run {doc.get('status')})."
+        if doc.get("load_stopped_at_s") is not None:  # no users after that: nothing was measured, either way
+            said = f"**No verdict**: the load stopped at {doc['load_stopped_at_s']:g} s into the scenario."
+        out += ["## Verdict", "", said, ""]
         out += [f"- {reason}" for reason in doc.get("reasons", [])]
         recovery = doc.get("recovery") or {}
         if recovery:
