@@ -60,8 +60,8 @@ logger = logging.getLogger(__name__)
 class Inbound:
     """What each peer last said it still had to ship here (the ``waiting`` of its last batch or heartbeat).
 
-    A replica is caught up when every one of its ``peers`` said, within ``fresh_s``, that nothing was
-    waiting. It is kept in memory on purpose: a replica that rejoins after a power loss has heard nothing
+    A replica is caught up when every one of its ``peers`` said, within ``fresh_s``, that at most a batch
+    was waiting. It is kept in memory on purpose: a replica that rejoins after a power loss has heard nothing
     yet, so it is not caught up until its peers have shipped it what they took while it was dark."""
 
     def __init__(self, peers: int, fresh_s: float = FRESH_S, clock: Callable[[], float] = time.monotonic) -> None:
@@ -75,8 +75,11 @@ class Inbound:
             self._said[source] = (self._clock(), waiting)
 
     def caught_up(self) -> bool:
+        """Every peer said recently that less than a batch waits for this replica: under steady writes a
+        few always wait (written since the batch left), and they come with the next batch; a backlog from
+        a power loss is many batches."""
         now = self._clock()
-        vouching = sum(1 for t, waiting in self._said.values() if waiting == 0 and now - t <= self.fresh_s)
+        vouching = sum(1 for t, waiting in self._said.values() if waiting < BATCH and now - t <= self.fresh_s)
         return vouching >= self.peers
 
 

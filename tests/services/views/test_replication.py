@@ -276,11 +276,13 @@ def test_a_peer_vouches_only_by_saying_recently_that_nothing_waits():
     now = [100.0]
     inbound = Inbound(peers=1, fresh_s=5.0, clock=lambda: now[0])
     assert not inbound.caught_up()  # just started (a replica back from a power loss): nothing heard yet
-    inbound.heard("peer:views-east", 500)
-    assert not inbound.caught_up()  # a backlog is still on its way
+    inbound.heard("peer:views-east", 3000)
+    assert not inbound.caught_up()  # a backlog (many batches) is still on its way
     inbound.heard("peer:views-east", None)  # a sender that does not say proves nothing
     assert not inbound.caught_up()
     inbound.heard("peer:views-east", 0)
+    assert inbound.caught_up()
+    inbound.heard("peer:views-east", 12)  # steady writes: a few written since that batch left, due in the next
     assert inbound.caught_up()
     now[0] += 5.1
     assert not inbound.caught_up()  # silent for too long: it may be dark, taking views we do not see
