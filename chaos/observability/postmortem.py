@@ -83,9 +83,11 @@ def figure(record: RunRecord) -> Figure:
     for phase, t in record.phases:
         top.annotate(phase, (t - record.start, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
                      textcoords="offset points", fontsize=9, color="dimgrey", va="bottom")  # above the plot
-    for t, probes in _first_of_each_spell(deviations):
+    for n, (t, probes) in enumerate(_first_of_each_spell(deviations)):
+        late = t - record.start > 0.6 * (record.end - record.start)  # written leftwards, inside the picture
         seen.annotate("deviated: " + "; ".join(probes), (t - record.start, 1.0), xycoords=("data", "axes fraction"),
-                      xytext=(2, -10), textcoords="offset points", fontsize=8, color="#b00000", rotation=0)  # fmt: skip
+                      xytext=(-2 if late else 2, -10 - 10 * (n % 4)), textcoords="offset points", fontsize=8,
+                      color="#b00000", ha="right" if late else "left")  # fmt: skip (spells stacked, not overprinted)
     top.set_ylim(-2, 105)
     top.set_ylabel("success rate (%)")
     top.legend(loc="lower left", fontsize=8)
