@@ -318,7 +318,7 @@ def test_a_rejoining_replica_is_not_complete_before_it_caught_up(tmp_path):
     counts are behind, and it must not call them complete (the outage's 0 views came from such answers)."""
     video, fresh = "video-0007", "video-9001"  # a seeded video; one with no views but the ones below
     with LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
-            httpx.Client(timeout=5.0) as client:  # fmt: skip
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base, _ = counts_at(client, east, video)
         runtime.power_off("dc-west")
@@ -345,7 +345,7 @@ def test_a_lagging_replica_does_not_vouch_for_a_0_its_peer_contradicts(tmp_path)
     """East's shipments to west are slowed (as under load); a video's first views taken at east are not at
     west yet. West's 0 for it is not the truth: it answers east's count, or says it is not complete."""
     with LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
-            httpx.Client(timeout=5.0) as client:  # fmt: skip
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         wait_for_caught_up(client, west)
         injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
