@@ -27,6 +27,7 @@ class EventName(StrEnum):
     HYPOTHESIS = "hypothesis"  # a check: phase, met, probes
     RECOVERED = "recovered"
     METRICS = "metrics"  # every instance's counters as a phase starts
+    LOAD_STOPPED = "load-stopped"  # the users' load generator exited mid-run: at_s, phase
     END = "end"
     ABORTED = "aborted"
     BORROWED = "borrowed"  # a run on a lent stack: stack_dir, where that stack keeps its files

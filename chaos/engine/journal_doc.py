@@ -30,12 +30,13 @@ class JournalDoc:
         self.run: list[dict] = []
         self.rollbacks: list[dict] = []
         self.recovery: dict | None = None
+        self.load_stopped_at: float | None = None  # seconds into the walk when the users' load was gone
 
     def start_recovery(self, removed_at: float, within_s: float | None) -> None:
         self.recovery = {"removed_at": removed_at, "within_s": within_s, "recovered_after_s": None}
 
     def evidence(self) -> Evidence:
-        return Evidence(self.status, self.before, self.during, self.after, self.recovery, self.run)
+        return Evidence(self.status, self.before, self.during, self.after, self.recovery, self.run, self.load_stopped_at)
 
     def write(self, verdict: Verdict) -> None:
         end = time.time()
@@ -46,6 +47,7 @@ class JournalDoc:
             "seed": self.seed,
             "status": self.status,
             "deviated": verdict.deviated,
+            "load_stopped_at_s": self.load_stopped_at,
             "reasons": list(verdict.reasons),
             "start": _iso(self.start),
             "end": _iso(end),

@@ -29,7 +29,7 @@ from chaos.engine.walk import Walk
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import EventName, Journal, new_run_dir
-from chaos.loadgen import LoadGenerator
+from chaos.loadgen import LoadGenerator, load_limit
 from chaos.observability.live import observe_run
 from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
@@ -44,7 +44,6 @@ from services.common.policy import Profile, load_profile
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = PROJECT_ROOT / "topologies"
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
-LOGIN_TIMEOUT_S = 60.0
 
 RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]
 
@@ -140,7 +139,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         if opts.observe:
             observing.enter_context(observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port,
                                                 say=console.print))  # fmt: skip
-        load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=scenario.duration + 120,
+        limit = load_limit(users, scenario.load.spawn_rate, scenario.duration)
+        load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=limit,
                              edge_failover=profile.edge_failover, client_attempts=profile.client_attempts,
                              spawn_rate=scenario.load.spawn_rate, seed=seed, think_s=think_s)  # fmt: skip
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
@@ -148,11 +148,11 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             stop_serving = opts.serve(runtime, injector, run_dir)
         with console.status(f"starting {users} users..."):
             journal.record(EventName.LOAD_START, users=users, pid=load.start())
-            load.wait_logged_in(timeout_s=LOGIN_TIMEOUT_S)
+            load.wait_logged_in()
         walking = True
-        findings += Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir).run()
+        findings += Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running).run()
         journal.record(EventName.END)
-        doc.status = "completed"
+        doc.status = "completed" if doc.load_stopped_at is None else "load-stopped"
     except KeyboardInterrupt:
         doc.status = "interrupted"
         journal.record(EventName.ABORTED, reason="KeyboardInterrupt")
@@ -203,7 +203,10 @@ def _finish(run_dir: Path, doc: JournalDoc, verdict: Verdict, console: Console) 
         render_summary(summary, console)
     except BlackoutError as exc:  # e.g. no request finished: the verdict still stands
         console.print(f"[yellow]no per-phase summary: {exc}[/]")
-    held = "[red bold]DEVIATED[/]" if verdict.deviated else "[green bold]HELD[/]"
+    if doc.load_stopped_at is not None:
+        held = f"[yellow bold]NO VERDICT[/] (load stopped at {doc.load_stopped_at:g}s)"
+    else:
+        held = "[red bold]DEVIATED[/]" if verdict.deviated else "[green bold]HELD[/]"
     console.print(f"steady-state hypothesis: {held}")
     for reason in verdict.reasons:
         console.print(f"  - {reason}")

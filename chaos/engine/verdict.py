@@ -1,7 +1,8 @@
 """The verdict of a run, in one place: the walk, the audit and the run return findings (sentences); this pure
 function adds what the hypothesis checks, the recovery and the actions say, and decides.
 
-Deviated when there is any reason, or the run did not complete (interrupted, aborted).
+Deviated when there is any reason, or the run did not complete (interrupted, aborted); a run whose load stopped
+has no verdict on its checks (it counts as deviated, its one reason says why).
 """
 from __future__ import annotations
 
@@ -27,11 +28,16 @@ class Evidence:
     after: Check | None
     recovery: dict | None  # removed_at, within_s, recovered_after_s
     actions: Sequence[dict]  # the method's activity records
+    load_stopped_at: float | None = None  # seconds into the walk when the users' load was gone
 
 
 def judge(evidence: Evidence, findings: Sequence[str] = ()) -> Verdict:
     """The hypothesis deviated when any check deviated, recovery came too late, an action failed, or anything
     else found a reason (``findings``: the walk's, the run's, the audit's, in that order)."""
+    if evidence.load_stopped_at is not None:  # later checks saw no users, not a system: no verdict on them
+        stopped = (f"load stopped at {evidence.load_stopped_at:g}s into the scenario: the users' load generator "
+                   "exited, so the steady state could not be checked after it (no verdict)")  # fmt: skip
+        return Verdict(True, (stopped, *findings))
     reasons: list[str] = []
     before = evidence.before
     if before is not None and before.met is False:

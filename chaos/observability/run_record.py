@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from chaos.bins import Bin, per_dc_bins
 from chaos.journal import Event, EventName, phase_marks, read_events
-from chaos.rundir import JOURNAL, REQUESTS_FILE
+from chaos.rundir import JOURNAL, REQUESTS_FILE, SCENARIO_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import UsageError
 
@@ -37,6 +39,12 @@ class RunRecord:
     start: float
     end: float
     meta: dict = field(default_factory=dict)  # the journal's start event: scenario, profile, topology, seed
+    probed: tuple[str, ...] = ()  # the symptoms the scenario's hypothesis probes (scenario.yaml)
+
+    def deviations(self) -> list[tuple[float, list[str]]]:
+        """(time, the probes that deviated) for every hypothesis check that deviated."""
+        return [(float(e["t"]), [str(p.get("probe")) for p in e.get("probes", []) if p.get("status") == "deviated"])
+                for e in self.events if e.get("event") == EventName.HYPOTHESIS and e.get("met") is False]  # fmt: skip
 
     def phase_of(self, t: float) -> str | None:
         current = None
@@ -55,7 +63,18 @@ def load_run(run_dir: Path) -> RunRecord:
     start, end = min(times), max(times + [r.finished for r in requests])
     phases = [(name, t) for t, name in phase_marks(events, run_dir / JOURNAL)]
     meta = next((e for e in events if e["event"] == EventName.START), {})
-    return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta)
+    return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta, probed_symptoms(run_dir))
+
+
+def probed_symptoms(run_dir: Path) -> tuple[str, ...]:
+    """The symptom names the run's hypothesis probes; none when scenario.yaml is missing or unreadable
+    (a picture of an old or partial run still draws everything else)."""
+    try:
+        scenario = yaml.safe_load((run_dir / SCENARIO_FILE).read_text(encoding="utf-8"))
+        probes = scenario["hypothesis"]["probes"]
+        return tuple(str(p["symptom"]["name"]) for p in probes if isinstance(p, dict) and "symptom" in p)
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return ()
 
 
 def fault_kind(event: dict) -> str:
@@ -89,5 +108,5 @@ def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
     """data center -> success ratio and p99 per time bin (by request start). Every bin from the first
     request to the run's end is there: a bin where no request started has None (users were stuck
     waiting, or gone), so a picture shows a gap instead of a line drawn across it."""
-    rows = ((r.t, r.dc, r.ok, r.latency_ms) for r in record.requests)
-    return per_dc_bins(rows, record.start, width_s, last=int((record.end - record.start) // width_s))
+    return per_dc_bins(record.requests, lambda r: r.t, record.start, width_s,
+                       last=int((record.end - record.start) // width_s))

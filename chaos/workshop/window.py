@@ -8,7 +8,7 @@ from pathlib import Path
 
 from chaos.bins import per_dc_bins
 from chaos.rundir import REQUESTS_FILE
-from loadtest.requests_reader import RequestsReader
+from loadtest.requests_reader import RequestRow, RequestsReader
 
 KEEP_S = 600.0  # rows older than this are dropped: the page shows at most the last few minutes
 
@@ -29,7 +29,7 @@ def current_run_dir(runs_root: Path) -> Path | None:
 class RequestWindow:
     def __init__(self) -> None:
         self._requests: RequestsReader | None = None
-        self._rows: deque[tuple[float, str, bool, float]] = deque()  # (finished at, dc, ok, latency ms)
+        self._rows: deque[RequestRow] = deque()  # in the order they finished
         self._lock = threading.Lock()
 
     def follow(self, run_dir: Path | None) -> None:
@@ -40,18 +40,18 @@ class RequestWindow:
                 self._rows.clear()
             if self._requests is None:
                 return
-            self._rows.extend((r.finished, r.dc, r.ok, r.latency_ms) for r in self._requests.read_new())
+            self._rows.extend(self._requests.read_new())
             if self._rows:
-                newest = max(r[0] for r in list(self._rows)[-50:])
-                while self._rows and self._rows[0][0] < newest - KEEP_S:
+                newest = max(r.finished for r in list(self._rows)[-50:])
+                while self._rows and self._rows[0].finished < newest - KEEP_S:
                     self._rows.popleft()
 
     def series(self, now: float, seconds: float, bucket_s: float) -> dict[str, list[dict]]:
         """dc -> buckets oldest first: {t (bucket end), requests, success (0..1 or None), p99_ms (or None)}."""
         start = now - seconds
         with self._lock:
-            rows = [row for row in self._rows if start <= row[0] < now]
-        bins = per_dc_bins(rows, start, bucket_s, last=int(seconds // bucket_s) - 1, first=0)
+            rows = [r for r in self._rows if start <= r.finished < now]
+        bins = per_dc_bins(rows, lambda r: r.finished, start, bucket_s, last=int(seconds // bucket_s) - 1, first=0)
         return {dc: [{"t": round(start + b.t + bucket_s / 2, 3), "requests": b.requests,
                       "success": None if b.success is None else round(b.success, 4),
                       "p99_ms": None if b.p99_ms is None else round(b.p99_ms, 1)} for b in dc_bins]

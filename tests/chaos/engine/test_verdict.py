@@ -1,6 +1,8 @@
 """The verdict: which checks and findings make a run deviate (one pure function)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chaos.engine.hypothesis import Check, ProbeResult
 from chaos.engine.verdict import Evidence, judge
 
@@ -46,3 +48,10 @@ def test_findings_of_the_walk_the_run_and_the_audit_join_the_reasons_in_order():
 def test_a_run_that_did_not_complete_deviates_even_without_reasons():
     assert judge(evidence("held", ["held"], 3.0)).deviated is False
     assert judge(evidence("held", ["held"], 3.0, status="interrupted")).deviated is True
+
+
+def test_a_run_whose_load_stopped_has_no_verdict_on_its_checks():
+    stopped = replace(evidence("held", ["deviated"], None), status="load-stopped", load_stopped_at=42.0)
+    verdict = judge(stopped, ["audit: not done: x"])
+    assert verdict.deviated and verdict.reasons[0].startswith("load stopped at 42s into the scenario")
+    assert verdict.reasons[1:] == ("audit: not done: x",)  # the checks after it saw no users: not reasons
