@@ -19,7 +19,8 @@ from rich.table import Table
 from chaos.console import terminal
 from chaos.control import ControlClient, ControlServer, supervisor_running
 from chaos.journal import Journal, new_run_dir
-from chaos.engine.run import topology_for, uninterruptible
+from chaos.engine.fit import topology_for
+from chaos.engine.run import uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller

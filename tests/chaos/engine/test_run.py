@@ -12,7 +12,7 @@ from fakes.runtime import RecordingRuntime
 from chaos import commands
 from chaos.engine.run import RunResult
 from chaos.faults.injector import FaultInjector
-from chaos.faults.model import parse_action
+from chaos.faults.actions import parse_action
 from chaos.journal import Journal
 from loadtest.control import CONTROL_FILE, read_control
 
