@@ -21,6 +21,7 @@ from chaos.runtime.base import LINKS, Runtime
 from services.common.errors import ConflictError, UsageError
 from services.common.policy import Profile
 
+
 class FaultInjector:
     def __init__(
         self, runtime: Runtime, journal: Journal, rng: random.Random, *,
