@@ -17,6 +17,7 @@ from pathlib import Path
 
 from chaos.runtime.base import RuntimeError_
 from loadtest.control import CONTROL_ENV, CONTROL_FILE, DEMO_THINK_S, LoadControl, write_control
+from loadtest.metrics import PORT_ENV as METRICS_PORT_ENV
 from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestsReader
 from services.common.accounts import MAX_USERS, account
@@ -35,6 +36,17 @@ DEFAULT_SPAWN_RATE = 5.0
 # behind its users (their requests wait for it, and what they record as latency is the generator's).
 DISTRIBUTED_ABOVE = 700
 START_TIMEOUT_S = 30.0
+# How long a run waits, beyond the ramp, for every user's first request (its login).
+LOGIN_WAIT_S = 60.0
+# After the scenario's planned length: a step that overran, the last window's checks, the rollbacks.
+LIMIT_MARGIN_S = 120.0
+
+
+def load_limit(users: int, spawn_rate: float | None, scenario_s: float) -> float:
+    """How long locust may run (its own stop, should nothing stop it first) for a scenario of
+    ``scenario_s``: the users' arrival (users / spawn rate: 1,000 at 5/s take 200 s), the wait for
+    their logins, the scenario, and a margin. The scenario only starts once every user is in."""
+    return users / (spawn_rate or DEFAULT_SPAWN_RATE) + LOGIN_WAIT_S + scenario_s + LIMIT_MARGIN_S
 
 
 class LoadGenerator:
@@ -98,6 +110,9 @@ class LoadGenerator:
             "BLACKOUT_GATEWAYS": ",".join(f"{dc}={url}" for dc, url in self.gateways.items()),
             "BLACKOUT_RUN_DIR": str(self.run_dir),
             CONTROL_ENV: str(self.control_path),
+            # Every locust process serves what its users saw on a free port and names it in the run
+            # directory, where the run's Prometheus finds it (chaos.observability.prometheus).
+            METRICS_PORT_ENV: "0",
             SUPERVISOR_ENV: str(os.getpid()),
             **({"BLACKOUT_SEED": str(self.seed)} if self.seed is not None else {}),
         }
@@ -153,7 +168,12 @@ class LoadGenerator:
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError_(f"locust exited with code {proc.returncode}; see {self.run_dir / 'locust.log'}")
 
-    def wait_logged_in(self, timeout_s: float) -> None:
+    def running(self) -> bool:
+        """False once the one locust or any of its processes has exited (its users are gone)."""
+        procs = [self.proc, *self.worker_procs]
+        return self.proc is not None and all(p.poll() is None for p in procs)
+
+    def wait_logged_in(self, timeout_s: float = LOGIN_WAIT_S) -> None:
         """Ready when every simulated user has made its first request (its login).
 
         Users arrive at the spawn rate, so the wait allows for the ramp on top of ``timeout_s``.

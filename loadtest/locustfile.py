@@ -287,6 +287,7 @@ class BlackoutUser(FastHttpUser):
         self.try_statuses: list[int] = []  # every try's status: a write's outcome depends on them all
         for try_number in range(1, tries + 1):
             dc, base_url = edge.route(self.dc) if edge is not None else (self.dc, self.base_url)
+            self.try_sent_at = KNOWLEDGE.clock()  # what a feed is judged against: what was known when it was asked
             with self._session(edge is not None).request(method, base_url + path, name=action, catch_response=True,
                                                          headers=self._headers(), **kwargs) as resp:
                 failed = _no_answer(resp)
@@ -372,7 +373,7 @@ class BlackoutUser(FastHttpUser):
             items = body["items"]
             ids = records.feed_video_ids(items)
             extra = {  # the recorded symptoms of services/common/symptoms.py a feed can show
-                "zero_view_displays": KNOWLEDGE.zero_views(items),
+                "zero_view_displays": KNOWLEDGE.zero_views(items, asked_at=self.try_sent_at),
                 "stale_views": records.count_stale_views(items),
                 "repeated_feeds": int(records.is_repeated_feed(self.last_feed_ids, ids)),
                 "generic_feeds": int(records.is_generic_feed(items)),

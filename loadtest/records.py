@@ -16,7 +16,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -217,18 +217,23 @@ def earnings_missing(ok: bool, body: Any) -> bool:
 
 class ViewKnowledge:
     """What this process knows about view counts: the max count seen with views_status ok,
-    plus the number of views it had acknowledged (2xx with ``counted`` true) per video."""
+    plus the number of views it had acknowledged (2xx with ``counted`` true) per video, and since when
+    each video is known to have views (``clock``, monotonic)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_seen_ok: dict[str, int] = {}
         self.acked: dict[str, int] = {}
+        self.since: dict[str, float] = {}  # video -> when this process first knew it had views
+        self.clock = clock
 
     def known(self, video_id: str) -> int:
         """A lower bound on the video's true view count."""
         return max(self.max_seen_ok.get(video_id, 0), self.acked.get(video_id, 0))
 
-    def known_positive(self, items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-        return {vid: self.known(vid) for vid in feed_video_ids(items)}
+    def known_positive(self, items: Sequence[Mapping[str, Any]], before: float | None = None) -> dict[str, int]:
+        """What is known of each item's video; with ``before``, only what was known by then."""
+        return {vid: self.known(vid) if before is None or self.since.get(vid, before) < before else 0
+                for vid in feed_video_ids(items)}  # fmt: skip
 
     def observe_feed(self, items: Sequence[Mapping[str, Any]]) -> None:
         for item in items:
@@ -237,13 +242,17 @@ class ViewKnowledge:
                 vid = str(item.get("video_id"))
                 if views > self.max_seen_ok.get(vid, 0):
                     self.max_seen_ok[vid] = views
+                    self.since.setdefault(vid, self.clock())
 
     def observe_ack(self, video_id: str) -> None:
         self.acked[video_id] = self.acked.get(video_id, 0) + 1
+        self.since.setdefault(video_id, self.clock())
 
-    def zero_views(self, items: Sequence[Mapping[str, Any]]) -> int:
-        """Count zero-view displays against what was known *before* this feed, then learn from it."""
-        n = count_zero_views(items, self.known_positive(items))
+    def zero_views(self, items: Sequence[Mapping[str, Any]], asked_at: float | None = None) -> int:
+        """Count zero-view displays against what was known *before* this feed was asked (``asked_at``, on
+        ``clock``), then learn from it. A view acknowledged while the feed was on its way is concurrent
+        with the feed's read: a correct store may answer either way, so it is not held against it."""
+        n = count_zero_views(items, self.known_positive(items, asked_at))
         self.observe_feed(items)
         return n
 

@@ -31,6 +31,7 @@ class JournalDoc:
         self.recovery: dict | None = None
         self.reasons: list[str] = []
         self.deviated = False
+        self.load_stopped_at: float | None = None  # seconds into the walk when the users' load was gone
 
     def start_recovery(self, removed_at: float, within_s: float | None) -> None:
         self.recovery = {"removed_at": removed_at, "within_s": within_s, "recovered_after_s": None}
@@ -43,7 +44,12 @@ class JournalDoc:
         return found + (f" (goal: within {within:g}s)" if within is not None else "")
 
     def judge(self) -> None:
-        """The verdict: the hypothesis deviated when any check deviated or recovery came too late."""
+        """The verdict: the hypothesis deviated when any check deviated or recovery came too late.
+        A run whose load stopped has no verdict: its later checks saw no users, not a system."""
+        if self.load_stopped_at is not None:
+            self.reasons.append(f"load stopped at {self.load_stopped_at:g}s into the scenario: the users' load "
+                                "generator exited, so the steady state could not be checked after it (no verdict)")
+            return
         if self.before is not None and self.before.met is False:
             self.reasons.append("deviated before the first fault: " + _deviations(self.before))
         elif self.before is not None:
@@ -74,6 +80,7 @@ class JournalDoc:
             "seed": self.seed,
             "status": self.status,
             "deviated": self.deviated,
+            "load_stopped_at_s": self.load_stopped_at,
             "reasons": self.reasons,
             "start": _iso(self.start),
             "end": _iso(end),

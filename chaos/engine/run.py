@@ -30,8 +30,9 @@ from chaos.engine.walk import Walk
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal, new_run_dir
-from chaos.loadgen import LoadGenerator
+from chaos.loadgen import LoadGenerator, load_limit
 from chaos.observability.live import observe_run
+from chaos.observability.run_record import SCENARIO_FILE
 from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
 from chaos.runtime.base import Runtime
@@ -43,7 +44,6 @@ from services.common.policy import load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
-LOGIN_TIMEOUT_S = 60.0
 
 RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]
 
@@ -108,7 +108,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
 
     run_dir = new_run_dir(opts.runs_root, f"{scenario.name}-{profile.name}")
     shutil.copy(opts.profile, run_dir / "profile.yaml")
-    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    (run_dir / SCENARIO_FILE).write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     journal = Journal(run_dir, opts.bus)
     doc = JournalDoc(run_dir, scenario, profile.name, seed)
     journal.record("start", scenario=scenario.name, profile=profile.name, topology=topology.name, seed=seed,
@@ -131,7 +131,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         if opts.observe:
             observing.enter_context(observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port,
                                                 say=console.print))  # fmt: skip
-        load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=scenario.duration + 120,
+        limit = load_limit(users, scenario.load.spawn_rate, scenario.duration)
+        load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=limit,
                              edge_failover=profile.edge_failover, client_attempts=profile.client_attempts,
                              spawn_rate=scenario.load.spawn_rate, seed=seed, think_s=think_s)  # fmt: skip
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
@@ -139,11 +140,11 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             stop_serving = opts.serve(runtime, injector, run_dir)
         with console.status(f"starting {users} users..."):
             journal.record("load-start", users=users, pid=load.start())
-            load.wait_logged_in(timeout_s=LOGIN_TIMEOUT_S)
+            load.wait_logged_in()
         walking = True
-        Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir).run()
+        Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running).run()
         journal.record("end")
-        doc.status = "completed"
+        doc.status = "completed" if doc.load_stopped_at is None else "load-stopped"
     except KeyboardInterrupt:
         doc.status = "interrupted"
         journal.record("aborted", reason="KeyboardInterrupt")
@@ -193,7 +194,10 @@ def _finish(run_dir: Path, doc: JournalDoc, console: Console) -> RunResult:
         render_summary(summary, console)
     except BlackoutError as exc:  # e.g. no request finished: the verdict still stands
         console.print(f"[yellow]no per-phase summary: {exc}[/]")
-    verdict = "[red bold]DEVIATED[/]" if doc.deviated else "[green bold]HELD[/]"
+    if doc.load_stopped_at is not None:
+        verdict = f"[yellow bold]NO VERDICT[/] (load stopped at {doc.load_stopped_at:g}s)"
+    else:
+        verdict = "[red bold]DEVIATED[/]" if doc.deviated else "[green bold]HELD[/]"
     console.print(f"steady-state hypothesis: {verdict}")
     for reason in doc.reasons:
         console.print(f"  - {reason}")

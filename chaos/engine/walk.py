@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,8 +31,10 @@ class Walk:
     """The plan of one run, in time, against its runtime; its findings go into the JournalDoc."""
 
     def __init__(self, scenario: Scenario, plan: Plan, runtime: Runtime, injector: FaultInjector, journal: Journal,
-                 doc: JournalDoc, console: Console, stop: threading.Event, run_dir: Path) -> None:  # fmt: skip
+                 doc: JournalDoc, console: Console, stop: threading.Event, run_dir: Path,
+                 load_running: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
         self.scenario, self.plan, self.runtime, self.injector = scenario, plan, runtime, injector
+        self.load_running = load_running
         self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
         self.hyp = scenario.hypothesis
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
@@ -54,6 +57,12 @@ class Walk:
             while not self.stop.is_set():
                 now = time.time()
                 elapsed = now - t0
+                if not self.load_running():
+                    # Without users every later check is empty: the run has nothing left to measure.
+                    self.doc.load_stopped_at = round(elapsed, 1)
+                    self.journal.record("load-stopped", at_s=elapsed, phase=phase)
+                    self.console.print(f"[red bold]the load stopped at {elapsed:.0f}s ({phase}): no users left[/]")
+                    break
                 phase = self._next_phase(phase, elapsed, t0, now)
                 while steps and steps[0].at <= elapsed:
                     self.pending.append(self.actor.submit(self._take, steps.pop(0)))

@@ -1,11 +1,13 @@
-"""The post-mortem of a run, from its directory alone: ``timeline.png`` (success rate and p99 per data
-center over time, power cuts and faults shaded, phases marked) and ``report.md`` (timeline,
+"""The post-mortem of a run, from its directory alone: ``timeline.png`` (success rate, p99 and the
+symptoms the hypothesis probes per data center over time, power cuts and faults shaded, phases and every
+deviated hypothesis check marked) and ``report.md`` (timeline,
 impact per phase and data center, what users saw, detection and recovery).
 
 ``python -m chaos.observability.postmortem RUN_DIR`` rebuilds both.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Sequence
@@ -15,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from chaos.observability.run_record import RunRecord, load_run, percentile, series  # noqa: E402
 from services.common.errors import BlackoutError  # noqa: E402
@@ -25,6 +28,9 @@ SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
 TIMELINE_EVENTS = {"start", "load-start", "phase", "power-off", "power-on", "fault-on", "fault-off", "profile",
                    "hypothesis", "recovered", "aborted", "end"}  # fmt: skip
 RECOVERED_SHARE = 0.95  # users count as recovered once success is back to 95% of the baseline's
+PICTURED_SYMPTOMS = ("zero_view_displays", "stale_views")  # the outage's view counts: always drawn
+SYMPTOM_STYLES = ("-", "--", ":", "-.")  # a line style per symptom (a data center keeps its colour)
+_SYMPTOM_TITLES = {s.name: s.title for s in SYMPTOMS}
 
 
 def bin_width(record: RunRecord) -> float:
@@ -32,18 +38,35 @@ def bin_width(record: RunRecord) -> float:
     return min(10.0, max(1.0, round((record.end - record.start) / 60.0)))
 
 
+def plotted_symptoms(record: RunRecord) -> list[str]:
+    """What the hypothesis probes, and the view counts' symptoms (the outage's) whatever it probes."""
+    return list(dict.fromkeys([*record.probed, *PICTURED_SYMPTOMS]))
+
+
 def draw(record: RunRecord, path: Path) -> None:
+    fig = figure(record)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def figure(record: RunRecord) -> Figure:
+    """Success, p99, the symptoms the hypothesis probes and the request rate per data center over time."""
     width = bin_width(record)
-    fig, (top, bottom, rate) = plt.subplots(
-        3, 1, figsize=(11, 8), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 3, 1.5]}
+    fig, (top, bottom, seen, rate) = plt.subplots(
+        4, 1, figsize=(11, 10.5), sharex=True, constrained_layout=True, gridspec_kw={"height_ratios": [3, 3, 3, 1.5]}
     )
     nan = float("nan")  # an empty bin: a gap in the line, never a line drawn across it
+    symptoms = plotted_symptoms(record)
     for dc, bins in series(record, width).items():
         xs = [b.t for b in bins]
-        top.plot(xs, [nan if b.success is None else 100.0 * b.success for b in bins], marker=".", label=dc)
+        (line,) = top.plot(xs, [nan if b.success is None else 100.0 * b.success for b in bins], marker=".", label=dc)
         bottom.plot(xs, [nan if b.p99_ms is None else b.p99_ms / 1000.0 for b in bins], marker=".", label=dc)
+        for name, style in zip(symptoms, itertools.cycle(SYMPTOM_STYLES)):
+            seen.plot(xs, [nan if not b.requests else b.symptoms.get(name, 0) for b in bins], linestyle=style,
+                      marker=".", color=line.get_color(), label=f"{_SYMPTOM_TITLES[name]} @ {dc}")  # fmt: skip
         rate.plot(xs, [b.requests / width for b in bins], label=dc)
-    for axis in (top, bottom, rate):
+    deviations = record.deviations()
+    for axis in (top, bottom, seen, rate):
         shaded = set()
         for w in record.windows:
             color, alpha = SHADES[w.kind]
@@ -53,21 +76,42 @@ def draw(record: RunRecord, path: Path) -> None:
             shaded.add(name)
         for phase, t in record.phases:
             axis.axvline(t - record.start, color="grey", linestyle=":", linewidth=1)
+        for n, (t, _) in enumerate(deviations):  # every check the verdict failed on, on every panel
+            axis.axvline(t - record.start, color="#b00000", linewidth=0.8, alpha=0.7,
+                         label=f"hypothesis deviated ({len(deviations)} checks)" if n == 0 else None)  # fmt: skip
         axis.grid(True, alpha=0.3)
     for phase, t in record.phases:
         top.annotate(phase, (t - record.start, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
                      textcoords="offset points", fontsize=9, color="dimgrey", va="bottom")  # above the plot
+    for n, (t, probes) in enumerate(_first_of_each_spell(deviations)):
+        late = t - record.start > 0.6 * (record.end - record.start)  # written leftwards, inside the picture
+        seen.annotate("deviated: " + "; ".join(probes), (t - record.start, 1.0), xycoords=("data", "axes fraction"),
+                      xytext=(-2 if late else 2, -10 - 10 * (n % 4)), textcoords="offset points", fontsize=8,
+                      color="#b00000", ha="right" if late else "left")  # fmt: skip (spells stacked, not overprinted)
     top.set_ylim(-2, 105)
     top.set_ylabel("success rate (%)")
     top.legend(loc="lower left", fontsize=8)
     bottom.set_yscale("log")
     bottom.set_ylabel("p99 latency (s, log)")
+    seen.set_ylabel("symptoms users saw\n(per bin, symlog)")
+    seen.set_yscale("symlog", linthresh=1)  # one 0-view display must show beside hundreds of stale counts
+    seen.set_ylim(bottom=0)
+    seen.legend(loc="upper left", fontsize=8)
     rate.set_ylabel("requests\nstarted /s")
     rate.set_ylim(bottom=0)
     rate.set_xlabel(f"seconds since the run started ({width:g} s bins, by request start; a gap: no request started)")
     top.set_title(_title(record), pad=16)  # room for the phase names
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _first_of_each_spell(deviations: list[tuple[float, list[str]]], gap_s: float = 5.0) -> list[tuple[float, list[str]]]:
+    """The first deviated check of each run of consecutive ones (one label per spell, not one per check)."""
+    firsts, last = [], None
+    for t, probes in deviations:
+        if last is None or t - last > gap_s:
+            firsts.append((t, probes))
+        last = t
+    return firsts
 
 
 def _title(record: RunRecord) -> str:
@@ -185,7 +229,10 @@ def verdict_and_audit(run_dir: Path) -> list[str]:
     doc = _json(run_dir / "journal.json")
     if doc is not None:
         verdict = "**deviated**" if doc.get("deviated") else "held"
-        out += ["## Verdict", "", f"The steady-state hypothesis {verdict} (run {doc.get('status')}).", ""]
+        said = f"The steady-state hypothesis {verdict} (run {doc.get('status')})."
+        if doc.get("load_stopped_at_s") is not None:  # no users after that: nothing was measured, either way
+            said = f"**No verdict**: the load stopped at {doc['load_stopped_at_s']:g} s into the scenario."
+        out += ["## Verdict", "", said, ""]
         out += [f"- {reason}" for reason in doc.get("reasons", [])]
         recovery = doc.get("recovery") or {}
         if recovery:

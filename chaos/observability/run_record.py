@@ -13,10 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from chaos.journal import JOURNAL, Event, read_events
 from loadtest.records import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import UsageError
+from services.common.symptoms import RECORDED
+
+SCENARIO_FILE = "scenario.yaml"  # what ran, written by the scenario engine (chaos/engine/run.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,12 @@ class RunRecord:
     start: float
     end: float
     meta: dict = field(default_factory=dict)  # the journal's start event: scenario, profile, topology, seed
+    probed: tuple[str, ...] = ()  # the symptoms the scenario's hypothesis probes (scenario.yaml)
+
+    def deviations(self) -> list[tuple[float, list[str]]]:
+        """(time, the probes that deviated) for every hypothesis check that deviated."""
+        return [(float(e["t"]), [str(p.get("probe")) for p in e.get("probes", []) if p.get("status") == "deviated"])
+                for e in self.events if e.get("event") == "hypothesis" and e.get("met") is False]  # fmt: skip
 
     def phase_of(self, t: float) -> str | None:
         current = None
@@ -55,7 +66,18 @@ def load_run(run_dir: Path) -> RunRecord:
     start, end = min(times), max(times + [r.finished for r in requests])
     phases = [(str(e.get("phase")), e["t"]) for e in events if e["event"] == "phase"]
     meta = next((e for e in events if e["event"] == "start"), {})
-    return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta)
+    return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta, probed_symptoms(run_dir))
+
+
+def probed_symptoms(run_dir: Path) -> tuple[str, ...]:
+    """The symptom names the run's hypothesis probes; none when scenario.yaml is missing or unreadable
+    (a picture of an old or partial run still draws everything else)."""
+    try:
+        scenario = yaml.safe_load((run_dir / SCENARIO_FILE).read_text(encoding="utf-8"))
+        probes = scenario["hypothesis"]["probes"]
+        return tuple(str(p["symptom"]["name"]) for p in probes if isinstance(p, dict) and "symptom" in p)
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return ()
 
 
 def fault_kind(event: dict) -> str:
@@ -99,6 +121,7 @@ class Bin:
     requests: int
     success: float | None
     p99_ms: float | None
+    symptoms: dict[str, int] = field(default_factory=dict)  # recorded symptom -> how many users saw in the bin
 
 
 def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
@@ -118,4 +141,5 @@ def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
 def _bin(n: int, width_s: float, rs: list[RequestRow]) -> Bin:
     if not rs:
         return Bin((n + 0.5) * width_s, 0, None, None)
-    return Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99))
+    return Bin((n + 0.5) * width_s, len(rs), sum(r.ok for r in rs) / len(rs), percentile([r.latency_ms for r in rs], 0.99),
+               {name: sum(r.symptom(name) for r in rs) for name in RECORDED})

@@ -48,7 +48,39 @@ class KnownRequest(BaseModel):
     ids: list[Id] = Field(max_length=BATCH)
 IDLE_S = 0.2  # how often an idle shipper looks for new records
 RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
+# A shipper with heartbeats (the views log) still tells an idle peer this often that nothing waits for it:
+# without that word a receiver cannot tell "caught up" from "not heard from yet" (a replica just back).
+HEARTBEAT_S = 1.0
+# How long a peer's "nothing waits for you" counts: a few heartbeats, so one late heartbeat on a loaded
+# machine does not flip a replica to incomplete, yet a peer gone dark stops vouching within seconds.
+FRESH_S = 5.0
 logger = logging.getLogger(__name__)
+
+
+class Inbound:
+    """What each peer last said it still had to ship here (the ``waiting`` of its last batch or heartbeat).
+
+    A replica is caught up when every one of its ``peers`` said, within ``fresh_s``, that at most a batch
+    was waiting. It is kept in memory on purpose: a replica that rejoins after a power loss has heard nothing
+    yet, so it is not caught up until its peers have shipped it what they took while it was dark."""
+
+    def __init__(self, peers: int, fresh_s: float = FRESH_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.peers = peers
+        self.fresh_s = fresh_s
+        self._clock = clock
+        self._said: dict[str, tuple[float, int]] = {}  # source -> (when, waiting after that batch)
+
+    def heard(self, source: str, waiting: int | None) -> None:
+        if waiting is not None:  # a sender that does not say how much is left proves nothing
+            self._said[source] = (self._clock(), waiting)
+
+    def caught_up(self) -> bool:
+        """Every peer said recently that less than a batch waits for this replica: under steady writes a
+        few always wait (written since the batch left), and they come with the next batch; a backlog from
+        a power loss is many batches."""
+        now = self._clock()
+        vouching = sum(1 for t, waiting in self._said.values() if waiting < BATCH and now - t <= self.fresh_s)
+        return vouching >= self.peers
 
 
 class ReplicatedStore(Protocol):
@@ -83,7 +115,9 @@ class Shipper:
         batch: int = BATCH,
         idle_s: float = IDLE_S,
         retry_s: float = RETRY_S,
+        heartbeat_s: float | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.log = log
         self.peers = peers  # peer URL -> a client for that peer only
@@ -94,7 +128,10 @@ class Shipper:
         self.batch = min(batch, BATCH)
         self.idle_s = idle_s
         self.retry_s = retry_s
+        self.heartbeat_s = heartbeat_s  # None: an idle peer hears nothing (it does not track catch-up)
         self._sleep = sleep
+        self._clock = clock
+        self._last_sent: dict[str, float] = {}  # peer -> when it last acknowledged a batch or heartbeat
         self.rewound: dict[str, int] = {}  # peer -> records discarded when rejoining it (async)
         # Peers whose last shipment failed (and is still waiting: a failed batch stays unshipped, so the next
         # try tells). Every data center takes writes, so what such a peer took since is not here either: this
@@ -107,9 +144,10 @@ class Shipper:
         lag, lag_s = REPLICATION_LAG.labels(peer), REPLICATION_LAG_SECONDS.labels(peer)
         lag.set(waiting)
         lag_s.set(max(0.0, time.time() - batch[0][1][self.time_field]) if batch else 0.0)
-        if not batch:
+        if not batch and not self._heartbeat_due(peer):
             return 0
-        body = {"events": [record for _, record in batch], "source": self.source}
+        # "waiting": what is left for the peer after this batch; 0 tells it it has everything sent so far
+        body = {"events": [record for _, record in batch], "source": self.source, "waiting": waiting - len(batch)}
         try:
             await self.peers[peer].post_json(self.path, body)
         except (DependencyError, DependencyRejected) as exc:
@@ -117,9 +155,16 @@ class Shipper:
             logger.warning("replication to %s failed (%d waiting): %s", peer, waiting, exc)
             return None
         self.unreachable.discard(peer)
+        self._last_sent[peer] = self._clock()
+        if not batch:
+            return 0
         await asyncio.to_thread(self.log.set_cursor, peer, batch[-1][0])
         lag.set(waiting - len(batch))
         return len(batch)
+
+    def _heartbeat_due(self, peer: str) -> bool:
+        last = self._last_sent.get(peer)
+        return self.heartbeat_s is not None and (last is None or self._clock() - last >= self.heartbeat_s)
 
     async def ship_once(self) -> dict[str, int | None]:
         return {peer: await self.ship_to(peer) for peer in self.peers}

@@ -150,7 +150,8 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[d
             item["views"], item["views_status"] = (known, "stale") if known else (None, "unavailable")
         else:
             item["views"], item["views_status"] = n, "ok"
-            memory.views[vid] = n
+            if n > 0:  # a 0 is never worth showing again as "stale": the video may have views by then
+                memory.views[vid] = n
     count_feed_items(items)
 
 

@@ -23,6 +23,7 @@ an event reached *this* log: the audit (chaos/audit) measures from it how long d
 """
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 
@@ -32,12 +33,13 @@ from pydantic import BaseModel, Field
 
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
-from services.common.errors import ConflictError
+from services.common.errors import ConflictError, DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
+from services.common.http import DependencyClient
 from services.common.ids import Id, PathId
 from services.common.perimeter import INTERNAL
 from services.common.replication import (
-    BATCH, KnownRequest, Shipper, peer_clients, read_cursor, write_cursor, write_rollback,
+    BATCH, HEARTBEAT_S, Inbound, KnownRequest, Shipper, peer_clients, read_cursor, write_cursor, write_rollback,
 )
 from services.common.seed import seed_view_events
 from services.common.responses import json_response
@@ -70,6 +72,9 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 );
 """
 SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are served from
+# How long a read may wait for the peers to confirm its 0s: a fraction of a caller's 300-ms timeout. Past
+# it the 0s are answered as not complete (shown as unknown), never held up.
+CONFIRM_S = 0.1
 
 
 class ViewEvent(BaseModel):
@@ -94,6 +99,8 @@ class ReplicatedEvent(BaseModel):
 class ReplicationBatch(BaseModel):
     events: list[ReplicatedEvent] = Field(max_length=BATCH)
     source: Id | None = Field(None, description="the sending instance (recorded as the events' origin)")
+    waiting: int | None = Field(None, ge=0, description="events the sender still has for this instance after "
+                                "this batch (0: caught up); an empty batch with 0 is a heartbeat")
 
 
 class CountsRequest(BaseModel):
@@ -238,6 +245,44 @@ def _scope_event_ids(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+class Replica:
+    """What a replicated views instance can vouch for.
+
+    Logs are shipped asynchronously, so this log always lags its peers a little, and a lot after a power
+    loss (what the peers took while it was dark). A positive count that lags is still a true lower bound;
+    a 0 is not: it may be a video whose first views are at a peer and not here yet, and showing those as
+    0 views is the outage's symptom. So an answer is ``complete`` only when this instance reaches every
+    peer, has caught up with every one (each said recently that nothing is waiting for it: ``Inbound``),
+    and every 0 in it was confirmed by the peers' own logs; a 0 a peer contradicts is answered with the
+    peer's count (exact: none of that video's views are here). Otherwise the answer says ``complete:
+    false`` and the honest gateway shows its 0s as stale or unavailable, never as 0 views."""
+
+    def __init__(self, shipper: Shipper, inbound: Inbound) -> None:
+        self.shipper = shipper
+        self.inbound = inbound
+
+    async def vouch(self, counts: dict[str, int]) -> bool:
+        """Whether ``counts`` is complete; its 0s are replaced by what the peers count (in place)."""
+        if self.shipper.unreachable:
+            return False  # a peer cut off: what it took is not here, and it cannot confirm anything
+        zeros = [vid for vid, n in counts.items() if n == 0]
+        confirmed = True
+        for peer in self.shipper.peers.values() if zeros else ():
+            confirmed = await self._confirm(peer, zeros, counts) and confirmed
+        return confirmed and self.inbound.caught_up()
+
+    async def _confirm(self, peer: DependencyClient, zeros: list[str], counts: dict[str, int]) -> bool:
+        try:  # within CONFIRM_S: this answer must stay well inside its caller's timeout, or the caller's
+            # breaker opens on views and takes the writes down with the reads (seen at 200 users)
+            answer = await asyncio.wait_for(peer.post_json("/replication/counts", {"video_ids": zeros}), CONFIRM_S)
+            theirs = answer["counts"]
+            for vid in zeros:
+                counts[vid] = max(counts[vid], int(theirs.get(vid, 0)))
+        except (DependencyError, DependencyRejected, TimeoutError, KeyError, TypeError, ValueError, AttributeError):
+            return False  # no answer in time, or not one this service gives: nothing confirmed
+        return True
+
+
 router = APIRouter(tags=["views"])
 
 
@@ -251,10 +296,10 @@ async def log(request: Request) -> ViewLog:  # async: a sync dependency would co
 # take the log from app.state rather than through a dependency (one less level of FastAPI's solving).
 @router.post("/views/counts")
 async def batch_counts(body: CountsRequest, request: Request) -> Response:
-    # complete: False while a replication peer is unreachable (its data center's views are not all here)
-    shipper = request.app.state.shipper
-    complete = not (shipper is not None and shipper.unreachable)
-    return json_response({"counts": request.app.state.log.counts(body.video_ids), "complete": complete})
+    counts = request.app.state.log.counts(body.video_ids)
+    replica: Replica | None = request.app.state.replica
+    complete = True if replica is None else await replica.vouch(counts)
+    return json_response({"counts": counts, "complete": complete})
 
 
 @router.get("/users/{user_id}/history")
@@ -283,10 +328,19 @@ def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
 
 
 @router.post("/replication/events", tags=["replication"], dependencies=INTERNAL)
-def receive_replicated(body: ReplicationBatch, views: ViewLog = Depends(log)) -> dict:
+def receive_replicated(body: ReplicationBatch, request: Request, views: ViewLog = Depends(log)) -> dict:
     """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
     origin = f"peer:{body.source}" if body.source else "peer"
-    return {"applied": views.apply(body.events, origin)}
+    applied = views.apply(body.events, origin) if body.events else 0  # a heartbeat writes nothing
+    if request.app.state.replica is not None:  # after the insert: "nothing waiting" must be true once said
+        request.app.state.replica.inbound.heard(origin, body.waiting)
+    return {"applied": applied}
+
+
+@router.post("/replication/counts", tags=["replication"], dependencies=INTERNAL)
+async def local_counts(body: CountsRequest, request: Request) -> Response:
+    """Counts from this log alone (never asking its own peers: no ping-pong): what a peer checks its 0s with."""
+    return json_response({"counts": request.app.state.log.counts(body.video_ids)})
 
 
 @router.post("/replication/events/known", tags=["replication"], dependencies=INTERNAL)
@@ -298,8 +352,12 @@ def known_events(body: KnownRequest, views: ViewLog = Depends(log)) -> dict:
 @router.get("/replication/status", tags=["replication"])
 def replication_status(request: Request) -> dict:
     """Per peer, local events it has not acknowledged yet (0 everywhere: this log is shipped)."""
-    shipper = request.app.state.shipper
-    return {"peers": shipper.waiting() if shipper else {}, "rewound": shipper.rewound if shipper else {}}
+    replica: Replica | None = request.app.state.replica
+    if replica is None:
+        return {"peers": {}, "rewound": {}, "caught_up": True}
+    shipper = replica.shipper
+    return {"peers": shipper.waiting(), "rewound": shipper.rewound, "caught_up": replica.inbound.caught_up()}
+
 
 
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -313,11 +371,12 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
 
     install_hot_routes(app, hot.ROUTES)
     app.state.log = view_log
-    app.state.shipper = None
+    app.state.replica = None
     peers = settings.dependencies.get("views", [])
     if peers:
         design = lambda: ctx.profiles.current.replication  # noqa: E731 (read when the shipper starts)
-        shipper = Shipper(view_log, peer_clients(peers, "views", ctx), settings.instance, design=design)
+        shipper = Shipper(view_log, peer_clients(peers, "views", ctx), settings.instance, design=design,
+                          heartbeat_s=HEARTBEAT_S)  # fmt: skip
         ctx.background.append(shipper.run)
-        app.state.shipper = shipper
+        app.state.replica = Replica(shipper, Inbound(len(peers)))
     return app

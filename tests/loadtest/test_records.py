@@ -35,6 +35,18 @@ def test_view_knowledge_from_feeds_and_acks() -> None:
     assert k.known("v1") == 7  # a later 0 never lowers the max
 
 
+def test_a_feed_is_judged_by_what_was_known_when_it_was_asked() -> None:
+    now = [10.0]
+    k = r.ViewKnowledge(clock=lambda: now[0])
+    asked = k.clock()  # a feed leaves
+    now[0] = 10.2
+    k.observe_ack("v1")  # another user's first view of v1 is acknowledged while the feed is on its way
+    now[0] = 10.3
+    assert k.zero_views([item("v1", 0)], asked_at=asked) == 0  # concurrent with the read: either answer is right
+    assert k.zero_views([item("v1", 0)], asked_at=k.clock()) == 1  # asked after the ack: a 0 is wrong
+    assert k.zero_views([item("v1", 0)]) == 1  # no time given: everything known so far
+
+
 def test_stale_generic_repeated() -> None:
     items = [item("a", 1, "stale"), item("b", None, "unavailable"), item("c", 2, "ok")]
     assert r.count_stale_views(items) == 2

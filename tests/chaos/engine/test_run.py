@@ -3,18 +3,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from fakes.processes import alive
 from fakes.runtime import RecordingRuntime
+from fakes.scenarios import variant
+from rich.console import Console
 
-from chaos import commands
-from chaos.engine.run import RunResult
+from chaos import commands, loadgen
+from chaos.engine.run import RunOptions, RunResult, run_scenario
 from chaos.faults.injector import FaultInjector
 from chaos.faults.actions import parse_action
 from chaos.journal import Journal
+from chaos.observability.postmortem import verdict_and_audit
 from loadtest.control import CONTROL_FILE, read_control
+from loadtest.records import REQUESTS_FILE
+from loadtest.requests_reader import read_all
+
+PROJECT = Path(__file__).resolve().parents[3]
 
 
 def doc(result: RunResult) -> dict:
@@ -71,3 +83,64 @@ def test_the_same_seed_picks_the_same_victim(tmp_path):
 
     assert victim(11) == victim(11)
     assert len({victim(seed) for seed in range(12)}) > 1  # the seed decides, not the order of the names
+
+
+def quiet_scenario(tmp_path: Path, users: int, spawn_rate: float, duration: int) -> Path:
+    """A short scenario whose one fault is mild (users stay served): what is measured is the load itself."""
+    return variant(
+        tmp_path, "dc-power-loss", load={"users": users, "spawn_rate": spawn_rate}, duration=f"{duration}s",
+        timeline=[{"at": "2s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 5}, "for": "3s"}],
+        hypothesis={"window": "3s", "min_requests": 3, "probes": [{"success_rate": {"action": "feed", "min": 0.5}}]},
+    )  # fmt: skip
+
+
+def run_quietly(tmp_path: Path, scenario: Path) -> RunResult:
+    options = RunOptions(scenario=scenario, profile=PROJECT / "profiles" / "resilient.yaml", seed=3,
+                         runs_root=tmp_path / "runs", any_ports=True, observe=False)  # fmt: skip
+    return run_scenario(options, Console(record=True, width=120))
+
+
+def test_users_stay_through_the_scenario_when_their_ramp_outlasts_the_margin(tmp_path, monkeypatch):
+    """1,000 users at 5/s arrive over 200 s; the load generator's limit used to be the scenario + 120 s, so
+    they left as the last one came in. Here the same at small scale: a 10-s ramp, a 5-s margin."""
+    monkeypatch.setattr(loadgen, "LIMIT_MARGIN_S", 5.0)
+    monkeypatch.setattr(loadgen, "LOGIN_WAIT_S", 5.0)
+    duration = 12
+    result = run_quietly(tmp_path, quiet_scenario(tmp_path, users=10, spawn_rate=1.0, duration=duration))
+    journal = doc(result)
+    assert journal["status"] == "completed" and journal["load_stopped_at_s"] is None, journal["reasons"]
+    assert read_control(result.run_dir / CONTROL_FILE).max_seconds >= 10 + duration  # the ramp, then the scenario
+    events = Journal(result.run_dir).read()
+    walk_start = next(e["t"] for e in events if e["event"] == "phase")
+    started = [r.t for r in read_all(result.run_dir / REQUESTS_FILE)]
+    assert max(started) >= walk_start + duration - 2, "the users were gone before the scenario ended"
+    assert "load-stopped" not in {e["event"] for e in events}
+
+
+def test_a_run_whose_load_died_says_so_instead_of_a_verdict(tmp_path):
+    scenario = quiet_scenario(tmp_path, users=4, spawn_rate=4.0, duration=20)
+    killed: list[int] = []
+
+    def kill_the_load_once_the_walk_began() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = list((tmp_path / "runs").glob("*/journal.jsonl"))
+            events = Journal(runs[0].parent).read() if runs else []
+            pid = next((e["pid"] for e in events if e["event"] == "load-start"), None)
+            if pid is not None and any(e["event"] == "phase" for e in events):
+                os.killpg(pid, signal.SIGKILL)  # locust's process group: the one the load generator made
+                killed.append(pid)
+                return
+            time.sleep(0.2)  # poll interval
+
+    killer = threading.Thread(target=kill_the_load_once_the_walk_began, daemon=True)
+    killer.start()
+    result = run_quietly(tmp_path, scenario)
+    killer.join(timeout=5)
+    assert killed, "the run never started its load"
+    journal = doc(result)
+    assert journal["status"] == "load-stopped" and journal["load_stopped_at_s"] < 20
+    assert journal["reasons"][0].startswith(f"load stopped at {journal['load_stopped_at_s']:g}s")
+    assert not [r for r in journal["reasons"] if "no data" in r or r.startswith("deviated")], journal["reasons"]
+    assert f"**No verdict**: the load stopped at {journal['load_stopped_at_s']:g} s" in "\n".join(verdict_and_audit(result.run_dir))
+    assert not alive(killed)

@@ -113,3 +113,31 @@ def test_the_timeline_shows_the_hypothesis_only_when_its_verdict_changes(tmp_pat
     text = write_postmortem(run)[1].read_text()
     assert text.count("hypothesis") == 3
     assert "| +0:22.0 | hypothesis **deviated** (during): feed success >= 90%: 41% |" in text
+
+
+def test_the_picture_draws_what_the_hypothesis_probes_and_marks_every_deviated_check(tmp_path):
+    from chaos.observability.postmortem import figure
+
+    run = synthetic_run(tmp_path / "run")
+    (run / "scenario.yaml").write_text(
+        "hypothesis:\n  probes:\n    - success_rate: {action: feed, min: 0.9}\n    - symptom: {name: zero_view_displays, max: 0}\n"
+    )
+    probe = {"probe": "zero_view_displays <= 0", "status": "deviated", "shown": "400"}
+    with (run / "journal.jsonl").open("a") as journal:
+        for s, met in ((22, False), (24, False), (26, True), (38, False)):
+            event = {"t": T0 + s, "event": "hypothesis", "phase": "during", "met": met, "probes": [] if met else [probe]}
+            journal.write(json.dumps(event) + "\n")
+    fig = figure(load_run(run))
+    panels = {axis.get_ylabel().split("\n")[0]: axis for axis in fig.axes}
+    seen = panels["symptoms users saw"]
+    lines = {line.get_label(): line for line in seen.get_lines()}
+    # the probed symptom per data center, as many as users saw (40 feeds at dc-west x 10 zero views)
+    assert sum(v for v in lines["zero-view displays @ dc-west"].get_ydata() if v == v) == 400
+    assert sum(v for v in lines["zero-view displays @ dc-east"].get_ydata() if v == v) == 0
+    assert "stale/unavailable view counts @ dc-east" in lines
+    # each deviated check is a line on every panel, at its time; the check that held is not
+    for axis in fig.axes:
+        marks = sorted(line.get_xdata()[0] for line in axis.get_lines() if line.get_color() == "#b00000")
+        assert marks == [22, 24, 38]
+    labels = [text.get_text() for text in seen.texts]
+    assert labels == ["deviated: zero_view_displays <= 0", "deviated: zero_view_displays <= 0"]  # one per spell

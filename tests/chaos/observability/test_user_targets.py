@@ -19,7 +19,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 @pytest.mark.skipif(prometheus.binary() is None, reason="NO PROMETHEUS BINARY: apt-get install -y --no-install-recommends prometheus")
 def test_locust_exporters_are_found_and_scraped(tmp_path, monkeypatch):
-    monkeypatch.setenv(user_metrics.PORT_ENV, "0")  # the load generator passes its environment on
+    monkeypatch.delenv(user_metrics.PORT_ENV, raising=False)  # the load generator itself must ask for the port
     topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
     runtime = LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "naive.yaml")
     with runtime, prometheus.start_prometheus(runtime.topology, tmp_path, {}, port=0) as handle:

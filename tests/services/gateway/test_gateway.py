@@ -95,6 +95,17 @@ def test_a_zero_from_a_views_replica_cut_off_from_its_peer_is_not_shown_under_th
     assert [(i["views"], i["views_status"]) for i in items] == [(0, "ok"), (0, "ok")]
 
 
+def test_a_remembered_zero_is_never_shown_as_a_stale_count(gateway, world):
+    """A new video read as 0 (true then), then viewed; when views fails, the fallback must not show that
+    old 0: users would see 0 views of a video they just watched (found in a 200-user power-loss run)."""
+    swap_profile(gateway, fallbacks=FallbackPolicy(view_counts="stale_or_unavailable"))
+    world.counts = {"video-0001": 42, "video-0002": 0}
+    gateway.get("/feed", headers=AUTH)
+    world.down.add("views")  # overloaded or dark: the read fails, the fallback answers
+    items = gateway.get("/feed", headers=AUTH).json()["items"]
+    assert [(i["views"], i["views_status"]) for i in items] == [(42, "stale"), (None, "unavailable")]
+
+
 def test_the_naive_gateway_shows_a_cut_off_replicas_zero(gateway, world):
     world.counts, world.complete = {"video-0001": 0, "video-0002": 0}, False
     items = gateway.get("/feed", headers=AUTH).json()["items"]

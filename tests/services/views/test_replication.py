@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import httpx
 from fakes.processes import alive
 from fakes.stack import client_for
 
+from chaos.faults.injector import FaultInjector
+from chaos.faults.model import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
@@ -19,6 +22,7 @@ from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG
 from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile, ProfileHolder
+from services.common.replication import Inbound
 from services.views.app import SCHEMA, ReplicatedEvent, Shipper, ViewEvent, ViewLog
 
 PEER = "http://peer.test"
@@ -66,10 +70,10 @@ def test_a_bad_replication_batch_is_refused_naming_the_field(tmp_path):
 
 def test_only_an_instance_with_a_views_dependency_replicates(tmp_path):
     with client_for("views", tmp_path / "alone") as client:
-        assert client.app.state.shipper is None
+        assert client.app.state.replica is None
         assert client.app.state.ctx.background == []
     with client_for("views", tmp_path / "paired", deps={"views": [PEER + "/", "http://other.test"]}) as client:
-        shipper = client.app.state.shipper
+        shipper = client.app.state.replica.shipper
         assert list(shipper.peers) == [PEER, "http://other.test"]  # one client per peer: each gets everything
         assert all(dep.urls == [peer] for peer, dep in shipper.peers.items())
         assert shipper.source == "views-test"
@@ -225,8 +229,8 @@ def wait_for_count(client: httpx.Client, url: str, video: str, expected: int, ti
     raise AssertionError(f"{url} shows {seen} views of {video}, expected {expected} within {timeout_s:g}s")
 
 
-def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
-    topology = parse_topology(
+def views_pair():
+    return parse_topology(
         {
             "name": "replicated-views",
             "data_centers": {
@@ -240,6 +244,10 @@ def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
         },
         "test",
     )  # fmt: skip
+
+
+def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
+    topology = views_pair()
     video = "video-0007"
     with LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
             httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
@@ -262,3 +270,103 @@ def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
         assert count(client, east, video) == base + 6
     started = [pid for e in Journal(tmp_path).read() for pid in e.get("pids", {}).values()]
     assert started and not alive(started), "a process outlived the runtime"
+
+
+# -- what "complete" vouches for ------------------------------------------------------------------------
+def test_a_peer_vouches_only_by_saying_recently_that_nothing_waits():
+    now = [100.0]
+    inbound = Inbound(peers=1, fresh_s=5.0, clock=lambda: now[0])
+    assert not inbound.caught_up()  # just started (a replica back from a power loss): nothing heard yet
+    inbound.heard("peer:views-east", 3000)
+    assert not inbound.caught_up()  # a backlog (many batches) is still on its way
+    inbound.heard("peer:views-east", None)  # a sender that does not say proves nothing
+    assert not inbound.caught_up()
+    inbound.heard("peer:views-east", 0)
+    assert inbound.caught_up()
+    inbound.heard("peer:views-east", 12)  # steady writes: a few written since that batch left, due in the next
+    assert inbound.caught_up()
+    now[0] += 5.1
+    assert not inbound.caught_up()  # silent for too long: it may be dark, taking views we do not see
+
+
+def test_an_idle_shipper_sends_heartbeats_saying_nothing_waits(tmp_path):
+    log = open_log(tmp_path)
+    peer = Peer()
+    now = [0.0]
+
+    async def steps(shipper):
+        shipper.heartbeat_s, shipper._clock = 1.0, lambda: now[0]
+        first = await shipper.ship_once()  # never heard from: a heartbeat at once
+        second = await shipper.ship_once()  # within the second: nothing sent
+        log.append(ViewEvent(event_id="e1", video_id="video-0001", user_id="u"))
+        third = await shipper.ship_once()
+        now[0] += 1.0
+        return first, second, third, await shipper.ship_once()
+
+    assert run_with_shipper(log, peer, steps) == ({PEER: 0}, {PEER: 0}, {PEER: 1}, {PEER: 0})
+    assert [(len(b["events"]), b["waiting"]) for b in peer.batches] == [(0, 0), (1, 0), (0, 0)]
+    log.db.close()
+
+
+def counts_at(client: httpx.Client, url: str, video: str) -> tuple[int, bool]:
+    answer = client.post(url + "/views/counts", json={"video_ids": [video]}, timeout=5.0).json()
+    return answer["counts"][video], answer["complete"]
+
+
+def test_a_rejoining_replica_is_not_complete_before_it_caught_up(tmp_path):
+    """West comes back from a power loss while east took views: until east's backlog reached it, west's
+    counts are behind, and it must not call them complete (the outage's 0 views came from such answers)."""
+    video, fresh = "video-0007", "video-9001"  # a seeded video; one with no views but the ones below
+    with LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+        east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
+        base, _ = counts_at(client, east, video)
+        runtime.power_off("dc-west")
+        for n in range(300):
+            client.post(east + "/views", json={"event_id": f"dark-{n}", "video_id": video, "user_id": "u"})
+        client.post(east + "/views", json={"event_id": "first", "video_id": fresh, "user_id": "u"})
+        runtime.power_on("dc-west")  # returns once west is healthy: it answers reads from here on
+        answers = []
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            seen, complete = counts_at(client, west, video)
+            zero, zero_complete = counts_at(client, west, fresh)
+            answers.append((seen, complete, zero, zero_complete))
+            if complete and client.get(west + "/replication/status").json()["caught_up"]:
+                break
+        claimed = [a for a in answers if a[1] and a[0] != base + 300]
+        assert not claimed, f"complete before catching up (views of {video} expected {base + 300}): {claimed[:3]}"
+        assert not [a for a in answers if a[2] == 0 and a[3]], "a video with a view shown as 0, called complete"
+        assert answers[-1] == (base + 300, True, 1, True), f"never caught up: last {answers[-1]}"
+    assert not alive([pid for e in Journal(tmp_path).read() for pid in e.get("pids", {}).values()])
+
+
+def test_a_lagging_replica_does_not_vouch_for_a_0_its_peer_contradicts(tmp_path):
+    """East's shipments to west are slowed (as under load); a video's first views taken at east are not at
+    west yet. West's 0 for it is not the truth: it answers east's count, or says it is not complete."""
+    with LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+        east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
+        wait_for_caught_up(client, west)
+        injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
+        try:  # within the views timeout (300 ms): shipments get through, late
+            injector.apply(parse_action({"latency": {"from": "dc-east", "to": "dc-west", "ms": 200}}, "test", "body"))
+            answers = []
+            for n in range(5):
+                fresh = f"video-91{n:02d}"  # no views yet: its first ones come now, at east
+                assert client.post(east + "/views", json={"event_id": f"lag-{n}", "video_id": fresh, "user_id": "u"}).json()["counted"]
+                answers.append((fresh, *counts_at(client, west, fresh)))
+        finally:
+            injector.revert_all()
+            injector.close()
+        wrong = [a for a in answers if a[1] == 0 and a[2]]
+        assert not wrong, f"west vouched for 0 views of videos east had counted: {wrong}"
+        assert all(a[1] == 1 for a in answers if a[2]), answers
+    assert not alive([pid for e in Journal(tmp_path).read() for pid in e.get("pids", {}).values()])
+
+
+def wait_for_caught_up(client: httpx.Client, url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not client.get(url + "/replication/status").json()["caught_up"]:
+        assert time.monotonic() < deadline, f"{url} never caught up with its peer"
+        time.sleep(0.1)  # poll interval
