@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from chaos.engine.fit import TOPOLOGIES, topologies_for, validate
+from chaos.engine.run import RunOptions, run_scenario
 from chaos.engine.scenario import parse_scenario
 from chaos.topology import load_topology
 from services.common.errors import ConfigError
@@ -87,3 +88,11 @@ def test_every_scenario_of_the_library_fits_the_topologies_it_is_written_for():
         parsed = parse_scenario(yaml.safe_load(path.read_text()), str(path), path.stem)
         for topology in topologies_for(parsed, str(path)):
             validate(parsed, load_topology(topology), str(path))
+
+
+def test_a_run_refuses_a_scenario_that_does_not_fit_before_starting_anything(tmp_path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump(scenario([{"at": "5s", "power_off": "dc-nowhere"}])))
+    with pytest.raises(ConfigError, match=rf"^{bad}: field 'timeline.0.power_off': data center 'dc-nowhere'"):
+        run_scenario(RunOptions(scenario=bad, runs_root=tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()  # no run directory, no stack
