@@ -19,20 +19,27 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Each file on its own; a scenario also against the topologies it may meet (chaos.engine.fit)."""
+    from chaos.engine.fit import topologies_for, validate
     from chaos.engine.scenario import parse_scenario
-    from chaos.topology import parse_topology
+    from chaos.topology import load_topology, parse_topology
     from services.common.config_files import load_yaml
     from services.common.policy import parse_profile
 
     for path in args.files:
         data = load_yaml(path)
-        kind = "profile"
         if isinstance(data, dict) and "data_centers" in data:
-            kind = "topology"
+            parse_topology(data, str(path))
+            print(f"{path}: valid topology")
         elif isinstance(data, dict) and "timeline" in data:
-            kind = "scenario"
-        {"topology": parse_topology, "profile": parse_profile, "scenario": parse_scenario}[kind](data, str(path))
-        print(f"{path}: valid {kind}")
+            scenario = parse_scenario(data, str(path), path.stem)
+            topologies = [args.topology] if args.topology else topologies_for(scenario, str(path))
+            for topology in topologies:
+                validate(scenario, load_topology(topology), str(path))
+            print(f"{path}: valid scenario (topologies: {', '.join(t.stem for t in topologies)})")
+        else:
+            parse_profile(data, str(path))
+            print(f"{path}: valid profile")
     return 0
 
 
@@ -77,7 +84,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path], list[Path], tuple[str, str]]:
     """The scenario under each of the two profiles, once per seed, one after another: their run folders."""
     from chaos.engine.run import RunOptions, run_scenario
-    from chaos.faults.injector import profile_file
+    from chaos.profile_files import profile_file
 
     names = args.profiles.split(",")
     if len(names) != 2:
@@ -104,8 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_scenario_commands(sub, _users)
 
-    validate = sub.add_parser("validate", help="check topology and profile files without running anything")
+    validate = sub.add_parser("validate", help="check topology, profile and scenario files without running anything")
     validate.add_argument("files", nargs="+", type=Path)
+    validate.add_argument("--topology", type=Path, help="check scenarios against this topology (default: those of "
+                          "the profiles a scenario lists, else every one in topologies/)")  # fmt: skip
     validate.set_defaults(func=cmd_validate)
 
     report = sub.add_parser("report", help="rebuild and print a run's per-phase summary from its directory")

@@ -17,7 +17,8 @@ from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector, profile_file
+from chaos.faults.injector import FaultInjector
+from chaos.profile_files import profile_file
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RUNTIMES, runtime_factory
 from loadtest.control import MAX_THINK_S, think_range

@@ -39,6 +39,7 @@ from services.common.policy import LIBRARY_NAME, parse_profile
 
 START_TIMEOUT_S = 10.0
 KILL_SWITCH_THREADS = 4
+POWER = {"off": "power_off", "on": "power_on"}  # /power/{dc}/{action}: the URL's word -> the action kind
 T = TypeVar("T")
 
 
@@ -102,9 +103,9 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
 
     @app.post("/power/{dc}/{action}")
     def power(dc: str, action: str) -> dict:
-        if action not in ("off", "on"):
+        if action not in POWER:
             raise HTTPException(status_code=404, detail=f"unknown action '{action}': use off or on")
-        return guarded(lambda: controller.power(dc, action))
+        return guarded(lambda: controller.power(dc, POWER[action]))
 
     @app.get("/faults")
     def faults() -> list[dict]:

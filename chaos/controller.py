@@ -13,8 +13,9 @@ from rich.console import Console
 
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.injector import ActiveFault, FaultInjector
-from chaos.faults.model import Action, PowerOn, parse_action
+from chaos.faults.actions import KINDS, make, parse_action
+from chaos.faults.active import ActiveFault
+from chaos.faults.injector import FaultInjector
 from chaos.journal import EventName, Journal
 from chaos.library import profile_named
 from chaos.runtime.base import Runtime
@@ -58,21 +59,21 @@ class Controller:
                  "users": s.load.users, "duration_s": s.duration} for s in library()]  # fmt: skip
 
     # -- acting ------------------------------------------------------------------------------------
-    def power(self, dc: str, action: str) -> dict:
-        self.runtime.topology.require_dc(dc)
-        if action == "off":
-            fault_id, output = self.injector.apply(Action(kind="power_off", spec=dc))
-            return {**output, "fault_id": fault_id}
-        return self.injector.apply(Action(kind="power_on", spec=PowerOn(dc=dc)))[1]
+    def power(self, dc: str, kind: str) -> dict:
+        """``kind``: power_off or power_on (chaos.faults.actions) on the data center ``dc``."""
+        if kind not in ("power_off", "power_on"):
+            raise UsageError(f"unknown power action '{kind}': power_off or power_on")
+        fault_id, output = self.injector.apply(make(kind, dc, "power"), "power")
+        return {**output, "fault_id": fault_id} if kind == "power_off" else output
 
     def inject(self, body: object) -> dict:
         """One action as data, e.g. {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "10s"}."""
         action = parse_action(body, "request body", "body")
-        if action.kind in ("flap", "load"):
+        if not KINDS[action.kind].live:
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
         if action.kind == "profile":  # a library name, never a path: the caller holds only a token
             action = action.model_copy(update={"spec": str(profile_named(action.spec))})
-        fault, output = self.injector.begin(action)
+        fault, output = self.injector.begin(action, source="fault", where="body")  # an unknown target: 404
         if fault is not None and action.duration_s is not None:
             timer = threading.Timer(action.duration_s, self._expire, args=(fault,))
             timer.daemon = True

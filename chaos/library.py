@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from chaos.engine.scenario import LIBRARY
-from chaos.faults.injector import PROFILES
+from chaos.profile_files import PROFILES
 from services.common.errors import ConfigError
 from services.common.policy import LIBRARY_NAME
 

@@ -19,7 +19,8 @@ from chaos.console import terminal
 from chaos.control import ControlServer
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.journal import EventName, Journal, new_run_dir, read_events
-from chaos.engine.run import topology_for, uninterruptible
+from chaos.engine.fit import topology_for
+from chaos.engine.run import uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.controller import Controller

@@ -62,7 +62,7 @@ class Topology(BaseModel):
     def require_dc(self, dc: str) -> None:
         if dc not in self.data_centers:
             known = ", ".join(sorted(self.data_centers))
-            raise ConfigError(f"data center '{dc}'", f"unknown; known data centers: {known}")
+            raise ConfigError(f"data center '{dc}'", f"unknown in topology {self.name}; known data centers: {known}")
 
     def with_ports(self, allocate: Callable[[str], int]) -> Topology:
         """A copy with every port replaced by ``allocate(instance name)``."""
@@ -109,7 +109,7 @@ class Topology(BaseModel):
             return chosen
         raise ConfigError(
             f"'{name}'",
-            f"no data center, service or instance of that name; data centers: {', '.join(sorted(self.data_centers))}; "
+            f"no data center, service or instance of that name in topology {self.name}; data centers: {', '.join(sorted(self.data_centers))}; "
             f"services: {', '.join(sorted({s.service for _, s in instances.values()}))}; "
             f"instances: {', '.join(sorted(instances))}",
         )

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.faults.model import Action, PowerOn
-
-NOT_FAULTS = frozenset({"profile"})  # a profile switch is a remedy, not a fault: it does not start an outage
+from chaos.faults.actions import KINDS, make
+from chaos.faults.model import ActionBase
 
 
 @dataclass(frozen=True)
 class Step:
     at: float
-    action: Action | None = None  # apply this...
+    action: ActionBase | None = None  # apply this...
     revert: str | None = None  # ...or revert the fault with this id
 
     def describe(self) -> str:
@@ -28,7 +27,7 @@ class Plan:
     recovery_at: float | None  # the last fault is removed here (None: faults last until the run ends)
 
 
-def make_plan(timeline: list[tuple[float, Action]]) -> Plan:
+def make_plan(timeline: list[tuple[float, ActionBase]]) -> Plan:
     steps: list[Step] = []
     n = 0
     for at, action in timeline:
@@ -36,8 +35,8 @@ def make_plan(timeline: list[tuple[float, Action]]) -> Plan:
             spec = action.spec
             t = at
             for _ in range(spec.times):
-                steps.append(Step(t, Action(kind="power_off", spec=spec.dc)))
-                steps.append(Step(t + spec.off_for, Action(kind="power_on", spec=PowerOn(dc=spec.dc))))
+                steps.append(Step(t, make("power_off", spec.dc)))
+                steps.append(Step(t + spec.off_for, make("power_on", spec.dc)))
                 t += spec.off_for + spec.on_for
             continue
         n += 1
@@ -53,19 +52,24 @@ def make_plan(timeline: list[tuple[float, Action]]) -> Plan:
 
 
 def _phases(steps: list[Step]) -> tuple[float | None, float | None]:
-    """When the first fault starts, and when the last one ends, from the steps alone."""
-    active: set[str] = set()
+    """When the first fault starts, and when the last one ends, from the steps alone (a profile switch is a
+    remedy and a power-on a restore: neither starts an outage)."""
+    active: set[object] = set()
     first = recovery = None
     for step in steps:
-        if step.action is not None and step.action.kind not in NOT_FAULTS | {"power_on"}:
+        if step.action is not None and KINDS[step.action.kind].fault:
             first = step.at if first is None else first
-            key = step.action.id or f"{step.action.kind}:{step.action.spec}"
-            active.add(key)
+            active.add(_key(step.action))
             recovery = None
         elif step.revert is not None:
             active.discard(step.revert)
             recovery = step.at if not active else None
         elif step.action is not None and step.action.kind == "power_on":
-            active = {k for k in active if k != f"power_off:{step.action.spec.dc}"}
+            active.discard(_key(make("power_off", step.action.spec.dc)))  # the cut it restores
             recovery = step.at if not active else None
     return first, recovery
+
+
+def _key(action: ActionBase) -> object:
+    """Which fault a step starts: its id, else its kind and target (what a later power-on settles)."""
+    return action.id or (action.kind, repr(action.spec))

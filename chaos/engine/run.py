@@ -21,9 +21,10 @@ from rich.console import Console
 
 from chaos.audit.engine import audit_after_run, reconcile_quietly
 from chaos.console import terminal
+from chaos.engine.fit import topology_for, validate
 from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import make_plan
-from chaos.engine.scenario import load_scenario
+from chaos.engine.scenario import load_scenario, scenario_path
 from chaos.engine.verdict import Verdict, judge, recovery_text
 from chaos.engine.walk import Walk
 from chaos.events import EventBus
@@ -39,10 +40,9 @@ from chaos.runtime.borrowed import BorrowedRuntime
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
 from services.common.errors import BlackoutError
-from services.common.policy import Profile, load_profile
+from services.common.policy import load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TOPOLOGIES = PROJECT_ROOT / "topologies"
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
 
 RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]
@@ -91,22 +91,15 @@ class RunResult:
     reasons: list[str]
 
 
-def topology_for(profile: Profile) -> Path:
-    return TOPOLOGIES / f"{profile.topology}.yaml"
-
-
 def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     console = console or terminal()
     # Validate everything before starting anything.
-    scenario = load_scenario(opts.scenario)
+    source = scenario_path(opts.scenario)
+    scenario = load_scenario(source)
     profile = load_profile(opts.profile)
     topology = load_topology(opts.topology or topology_for(profile))
+    validate(scenario, topology, str(source))
     plan = make_plan(scenario.steps())
-    for step in plan.steps:
-        if step.action is not None and step.action.kind in ("power_off", "power_on", "flap"):
-            dc = step.action.spec if isinstance(step.action.spec, str) else step.action.spec.dc
-            if dc != "random":
-                topology.require_dc(dc)
     if opts.any_ports:
         topology = topology.with_any_ports()
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)

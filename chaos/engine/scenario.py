@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chaos.faults.model import Action, Duration, parse_action, parse_duration
+from chaos.faults.actions import parse_action
+from chaos.faults.model import ActionBase, Duration, parse_duration
 from loadtest.control import think_range
 from services.common import symptoms
 from services.common.config_files import describe, load_yaml
@@ -104,11 +105,11 @@ class Scenario(_Model):
     hypothesis: Hypothesis
     timeline: list[dict] = Field(min_length=1)
 
-    def steps(self, source: str = "") -> list[tuple[float, Action]]:
+    def steps(self, source: str = "") -> list[tuple[float, ActionBase]]:
         return parse_timeline(self.timeline, source or self.name, self.duration)
 
 
-def parse_timeline(raw: list[dict], source: str, duration: float) -> list[tuple[float, Action]]:
+def parse_timeline(raw: list[dict], source: str, duration: float) -> list[tuple[float, ActionBase]]:
     steps = []
     for n, item in enumerate(raw):
         where = f"timeline.{n}"
@@ -143,13 +144,19 @@ def parse_scenario(data: object, source: str, name: str = "") -> Scenario:
     return scenario
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """A scenario of the library by name (``dc-power-loss``) or any file by path."""
+def scenario_path(name_or_path: str | Path) -> Path:
+    """The file of a scenario of the library by name (``dc-power-loss``), or the file given by path."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = LIBRARY / f"{name_or_path}.yaml"
         if not path.exists():
             raise ConfigError(f"scenario '{name_or_path}'", f"unknown; scenarios: {', '.join(library_names())}")
+    return path
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A scenario of the library by name (``dc-power-loss``) or any file by path."""
+    path = scenario_path(name_or_path)
     return parse_scenario(load_yaml(path), str(path), path.stem)
 
 

@@ -9,50 +9,17 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
 
-from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
-from chaos.faults.model import LINK_ACTIONS, Action
+from chaos.faults.actions import KINDS, check_action
+from chaos.faults.active import ActiveFault, event_output
+from chaos.faults.handlers import LoadControl
+from chaos.faults.link import FaultNotLifted, LinkFaults
+from chaos.faults.model import ActionBase
 from chaos.journal import EventName, Journal
-from chaos.runtime.base import PowerEvent, Runtime
+from chaos.runtime.base import LINKS, Runtime
 from services.common.errors import ConflictError, UsageError
-from services.common.policy import Profile, load_profile
-
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
-
-
-def profile_file(text: str) -> Path:
-    """A profile file, or the name of one in profiles/ (``resilient``); an unknown name lists the known ones."""
-    path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    named = PROFILES / f"{text}.yaml"
-    if not named.exists():
-        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-        raise UsageError(f"{text}: no such profile file or name; profiles: {known}")
-    return named
-
-
-class LoadControl(Protocol):
-    def set_load(self, users: int | None = None, spawn_rate: float | None = None,
-                 edge_failover: bool | None = None, client_attempts: int | None = None) -> None: ...
-
-
-@dataclass(eq=False)  # one instance is one fault: a later fault reusing its id is another
-class ActiveFault:
-    id: str
-    action: Action
-    started: float  # time.time()
-    undo: Callable[[], dict]
-    output: dict = field(default_factory=dict)
-    reverting: bool = False  # its undo is running: it stays listed (and its id taken) until that succeeds
-
-    def to_data(self) -> dict:
-        return {"id": self.id, "action": self.action.to_data(), "started": self.started, "output": self.output}
+from services.common.policy import Profile
 
 
 class FaultInjector:
@@ -61,7 +28,6 @@ class FaultInjector:
         profile: Profile | None = None, load: LoadControl | None = None, base_users: int = 0,
         on_change: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
-        unsupported = (LINK_ACTIONS | {"power_off", "kill_instance"}) - runtime.supported_faults
         self.runtime = runtime
         self.journal = journal
         self.rng = rng
@@ -69,29 +35,33 @@ class FaultInjector:
         self.load = load
         self.base_users = base_users
         self.on_change = on_change or (lambda: None)
-        self.links = None if unsupported & LINK_ACTIONS else LinkFaults(
-            runtime.topology, runtime.admin_secret, journal=journal, down=self._down)
+        self.links = LinkFaults(runtime.topology, runtime.admin_secret, journal=journal, down=self._down) \
+            if LINKS in runtime.capabilities else None
         self._active: dict[str, ActiveFault] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
 
     # -- applying ----------------------------------------------------------------------------------
-    def apply(self, action: Action) -> tuple[str | None, dict]:
+    def apply(self, action: ActionBase, source: str = "action", where: str = "") -> tuple[str | None, dict]:
         """Take the action: the id of the fault now active (None for power_on, which restores) and its output."""
-        fault, output = self.begin(action)
+        fault, output = self.begin(action, source, where)
         return (fault.id if fault is not None else None), output
 
-    def begin(self, action: Action) -> tuple[ActiveFault | None, dict]:
-        """Take the action: the fault now active (None for power_on, which restores) and its output."""
-        if action.kind not in self.runtime.supported_faults and action.kind not in ("power_on", "profile", "load"):
-            raise UsageError(f"the {self.runtime.name} runtime cannot do {action.kind}; it supports: "
-                             f"{', '.join(sorted(self.runtime.supported_faults))}")  # fmt: skip
+    def begin(self, action: ActionBase, source: str = "action", where: str = "") -> tuple[ActiveFault | None, dict]:
+        """Take the action: the fault now active (None for power_on, which restores) and its output.
+        A target the topology lacks is refused naming ``source`` and the field (under ``where``)."""
+        kind = KINDS[action.kind]
+        if kind.capability is not None and kind.capability not in self.runtime.capabilities:
+            raise UsageError(f"the {self.runtime.name} runtime cannot do {action.kind}; it can do: "
+                             f"{', '.join(k.name for k in KINDS.values() if k.capability in self.runtime.capabilities)}")  # fmt: skip
+        if kind.handler is None:
+            raise UsageError(f"{action.kind} is unrolled into its steps by a scenario's plan: it needs a scenario run")
+        check_action(action, self.runtime.topology, source, where)
         fault_id = action.id or f"{action.kind.replace('_', '-')}-{next(self._ids)}"
         with self._lock:
             if fault_id in self._active:
                 raise ConflictError(f"a fault with id '{fault_id}' is active already")
-        handler = getattr(self, f"_{action.kind}")
-        fault = handler(fault_id, action)
+        fault = kind.handler(self, fault_id, action)
         if isinstance(fault, dict):  # power_on: nothing to undo
             self.on_change()
             return None, fault
@@ -136,10 +106,10 @@ class FaultInjector:
         for dc, on in self.runtime.powered().items():
             if not on:
                 event = self.runtime.power_on(dc)
-                results.append({"id": f"power-on-{dc}", "status": "succeeded", "output": _event(event)})
+                results.append({"id": f"power-on-{dc}", "status": "succeeded", "output": event_output(event)})
         if self.links is not None:
             # Parts of a fault whose revert just failed are left to it: it stays listed, and a later revert retries.
-            owned = {part for f in self.active() if f.action.kind in LINK_ACTIONS for part in f.output}
+            owned = {part for f in self.active() if KINDS[f.action.kind].capability == LINKS for part in f.output}
             for fault_id in [i for i in self.links.active() if i not in owned]:
                 try:
                     self.links.remove(fault_id)
@@ -166,78 +136,14 @@ class FaultInjector:
             counts[fault.action.kind] = counts.get(fault.action.kind, 0) + 1
         return counts
 
-    # -- one method per action -----------------------------------------------------------------------
-    def _power_off(self, fault_id: str, action: Action) -> ActiveFault:
-        dc = self._pick(action.spec, list(self.runtime.topology.data_centers))
-        self.runtime.topology.require_dc(dc)
-        event = self.runtime.power_off(dc)
-
-        def undo() -> dict:
-            if self.runtime.powered().get(dc, True):
-                return {"dc": dc, "note": "already powered on"}
-            return _event(self.runtime.power_on(dc))
-
-        return ActiveFault(fault_id, action, time.time(), undo, _event(event))
-
-    def _power_on(self, fault_id: str, action: Action) -> dict:
-        spec = action.spec
-        self.runtime.topology.require_dc(spec.dc)
-        # Restoring power settles the power_off that cut it: it has nothing left to undo.
+    # -- what the handlers (chaos.faults.handlers) use ----------------------------------------------
+    def settle_power_off(self, dc: str) -> None:
+        """Power is back on ``dc``: the power_off that cut it has nothing left to undo."""
         with self._lock:
             for fault in list(self._active.values()):
-                if fault.action.kind == "power_off" and fault.output.get("dc") == spec.dc:
+                if fault.action.kind == "power_off" and fault.output.get("dc") == dc:
                     del self._active[fault.id]
                     self.journal.record(EventName.FAULT_OFF, id=fault.id, kind="power_off", output={"by": "power_on"})
-        return _event(self.runtime.power_on(spec.dc, list(spec.boot_order), spec.stagger))
-
-    def _kill_instance(self, fault_id: str, action: Action) -> ActiveFault:
-        running = [n for n, info in self.runtime.status().items() if info["state"] == "running"]
-        candidates = [n for n in self.runtime.topology.find(action.spec) if n in running] if action.spec != "random" else running
-        if not candidates:
-            raise UsageError(f"no running instance matches '{action.spec}'; running: {', '.join(running) or 'none'}")
-        name = self.rng.choice(sorted(candidates))
-        event = self.runtime.kill_instance(name)
-
-        def undo() -> dict:
-            if self.runtime.status()[name]["state"] == "running" or not self.runtime.powered().get(event.dc, False):
-                return {"instance": name, "note": "running again already, or its data center is dark"}
-            return _event(self.runtime.start_instance(name))
-
-        return ActiveFault(fault_id, action, time.time(), undo, _event(event))
-
-    def _link(self, fault_id: str, action: Action) -> ActiveFault:
-        if self.links is None:
-            raise UsageError(f"the {self.runtime.name} runtime cannot inject link faults")
-        parts = link_bodies(self.runtime.topology, action.kind, action.spec, self.rng.randrange(2**31))
-        ids = [fault_id if len(parts) == 1 else f"{fault_id}.{n}" for n in range(1, len(parts) + 1)]
-        output = {pid: self.links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts)}
-
-        def undo() -> dict:
-            output, errors = {}, []
-            for pid in ids:  # every part, even after one failed: what was lifted stays lifted
-                try:
-                    output[pid] = self.links.remove(pid)  # type: ignore[union-attr]
-                except FaultNotLifted as exc:
-                    errors.append(str(exc))
-            if errors:
-                raise FaultNotLifted("; ".join(errors))
-            return output
-
-        return ActiveFault(fault_id, action, time.time(), undo, output)
-
-    _latency = _errors = _blackhole = _partition = _brownout = _link
-
-    def _profile(self, fault_id: str, action: Action) -> ActiveFault:
-        profile = load_profile(profile_file(action.spec))
-        before = self.base_profile
-        output = self.switch_profile(profile)
-
-        def undo() -> dict:
-            if before is None:
-                return {"note": "no profile to go back to"}
-            return self.switch_profile(before)
-
-        return ActiveFault(fault_id, action, time.time(), undo, {"profile": profile.name, "instances": output})
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         """Every instance, and the users' side too (edge failover, the app's own retries), follow the profile."""
@@ -246,24 +152,5 @@ class FaultInjector:
             self.load.set_load(edge_failover=profile.edge_failover, client_attempts=profile.client_attempts)
         return output
 
-    def _load(self, fault_id: str, action: Action) -> ActiveFault:
-        if self.load is None:
-            raise UsageError("no load generator is running: a load step needs a scenario run")
-        self.load.set_load(users=action.spec.users, spawn_rate=action.spec.spawn_rate)
-
-        def undo() -> dict:
-            self.load.set_load(users=self.base_users)  # type: ignore[union-attr]
-            return {"users": self.base_users}
-
-        return ActiveFault(fault_id, action, time.time(), undo, {"users": action.spec.users})
-
     def _down(self, name: str) -> bool:
         return self.runtime.status()[name]["state"] != "running"
-
-    def _pick(self, name: str, choices: list[str]) -> str:
-        return self.rng.choice(sorted(choices)) if name == "random" else name
-
-
-def _event(event: PowerEvent) -> dict[str, Any]:
-    return {"dc": event.dc, "action": event.action, "instances": list(event.instances), "seconds": event.seconds,
-            "healthy": event.healthy, "detail": event.detail}  # fmt: skip

@@ -1,18 +1,17 @@
-"""Every action a scenario timeline or the control API can take, as validated data.
+"""The shapes of the actions a scenario timeline or the control API can take: durations, names and specs.
 
-A timeline step is ``{at: 20s, <action>: <spec>, for: 30s (optional), id: name (optional)}`` with exactly
+Which kinds exist, and what each one is and does, is declared once in chaos.faults.actions. A timeline step is ``{at: 20s, <action>: <spec>, for: 30s (optional), id: name (optional)}`` with exactly
 one action key. ``for`` reverts the action that long after it was taken; without it a fault lasts until a
 later step undoes it (``power_on`` after ``power_off``) or the run ends, when every rollback runs.
 """
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from services.common.config_files import describe
-from services.common.errors import ConfigError
+from chaos.topology import ServiceName
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
@@ -43,7 +42,7 @@ class _Spec(BaseModel):
 
 class PowerOn(_Spec):
     dc: Name
-    boot_order: list[Literal["auth", "views", "earnings", "recommender", "gateway"]] = []
+    boot_order: list[ServiceName] = []
     stagger: Duration = 0.0
 
 
@@ -85,28 +84,10 @@ class Load(_Spec):
     spawn_rate: float | None = Field(None, gt=0, le=10_000)
 
 
-# action key -> the model of its value (a bare string is shorthand for the first field)
-ACTIONS: dict[str, type[BaseModel] | type[str]] = {
-    "power_off": str,
-    "power_on": PowerOn,
-    "flap": Flap,
-    "kill_instance": str,
-    "latency": Latency,
-    "errors": Errors,
-    "blackhole": Blackhole,
-    "partition": list,
-    "brownout": Brownout,
-    "profile": str,
-    "load": Load,
-}
-LINK_ACTIONS = frozenset({"latency", "errors", "blackhole", "partition", "brownout"})
-REVERSIBLE = frozenset({"power_off", "kill_instance", "profile", "load"}) | LINK_ACTIONS
+class ActionBase(BaseModel):
+    """What every action has; each kind is a subclass made by chaos.faults.actions from its declaration there."""
 
-
-class Action(BaseModel):
-    """One validated action: its kind and its spec (a model, or a name for power_off/kill_instance/profile)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     kind: str
     spec: Any
@@ -119,61 +100,9 @@ class Action(BaseModel):
 
     def to_data(self) -> dict:
         spec = self.spec.model_dump(mode="json", by_alias=True) if isinstance(self.spec, BaseModel) else self.spec
-        data: dict[str, Any] = {self.kind: spec}
+        data: dict[str, Any] = {self.kind: list(spec) if isinstance(spec, tuple) else spec}
         if self.duration_s is not None:
             data["for"] = f"{self.duration_s:g}s"
         if self.id:
             data["id"] = self.id
         return data
-
-
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,39}$")] | None = None
-    duration: Duration | None = Field(None, alias="for")
-
-    @model_validator(mode="after")
-    def _one_action(self) -> _Envelope:
-        keys = [k for k in (self.model_extra or {}) if k != "at"]
-        unknown = [k for k in keys if k not in ACTIONS]
-        if unknown:
-            raise ValueError(f"unknown action '{unknown[0]}'; actions: {', '.join(ACTIONS)}")
-        if len(keys) != 1:
-            raise ValueError(f"give exactly one action ({', '.join(ACTIONS)}), got {len(keys)}")
-        return self
-
-
-def parse_action(data: object, source: str, where: str) -> Action:
-    """Validate one action mapping (``at`` is the caller's); errors name ``source`` and the field."""
-    if not isinstance(data, dict):
-        raise ConfigError(source, f"field '{where}': a mapping such as {{power_off: dc-east}}")
-    try:
-        envelope = _Envelope.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(source, _prefixed(where, describe(exc))) from None
-    kind = next(k for k in (envelope.model_extra or {}) if k != "at")
-    value = data[kind]
-    model = ACTIONS[kind]
-    if kind == "power_on" and isinstance(value, str):
-        value = {"dc": value}
-    if kind == "partition":
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-            raise ConfigError(source, f"field '{where}.partition': two names, e.g. [dc-east, dc-west]")
-        spec: Any = tuple(value)
-    elif model is str:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(source, f"field '{where}.{kind}': a name, e.g. {kind}: dc-east")
-        spec = value
-    else:
-        try:
-            spec = model.model_validate(value)  # type: ignore[union-attr]
-        except ValidationError as exc:
-            raise ConfigError(source, _prefixed(f"{where}.{kind}", describe(exc))) from None
-    if envelope.duration is not None and kind not in REVERSIBLE:
-        raise ConfigError(source, f"field '{where}.for': {kind} cannot be reverted on a timer")
-    return Action(kind=kind, spec=spec, duration_s=envelope.duration, id=envelope.id)
-
-
-def _prefixed(where: str, text: str) -> str:
-    """pydantic's "field 'x': ..." made absolute: "field 'timeline.2.x': ..."."""
-    return re.sub(r"field '([^']*)'", lambda m: f"field '{where}" + ("" if m.group(1) == "(top level)" else f".{m.group(1)}") + "'", text).replace("Value error, ", "")

@@ -14,6 +14,12 @@ from chaos.topology import Topology
 from services.common.policy import Profile
 
 
+# What a runtime can do to its stack; each action kind names the one it needs (chaos.faults.actions).
+POWER = "power"  # cut and restore a data center's power
+KILL = "kill"  # SIGKILL one instance and start it again
+LINKS = "links"  # link faults, through the services' admin routes
+
+
 class RuntimeError_(BlackoutError):
     """An instance would not start, or the runtime could not do what it was asked."""
 
@@ -36,10 +42,7 @@ class Runtime(ABC):
     topology: Topology
     admin_secret: str
     service_key: str  # the stack's service credential: what internal routes demand (services/common/perimeter.py)
-    # The faults this runtime can apply (link faults go through the services' admin routes).
-    supported_faults: frozenset[str] = frozenset(
-        {"power_off", "power_on", "kill_instance", "latency", "errors", "blackhole", "partition", "brownout"}
-    )
+    capabilities: frozenset[str] = frozenset({POWER, KILL, LINKS})
 
     @abstractmethod
     def up(self) -> None: ...

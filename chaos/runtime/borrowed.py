@@ -19,7 +19,7 @@ class BorrowedRuntime(Runtime):
         self.run_profile = load_profile(profile)
         self.previous: Profile | None = None
 
-    def __getattr__(self, name: str) -> Any:  # name, topology, admin_secret, supported_faults, ...
+    def __getattr__(self, name: str) -> Any:  # name, topology, admin_secret, capabilities, ...
         return getattr(self.lender, name)
 
     @property
@@ -27,8 +27,8 @@ class BorrowedRuntime(Runtime):
         return self.lender.topology
 
     @property
-    def supported_faults(self) -> frozenset[str]:  # type: ignore[override]
-        return self.lender.supported_faults
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        return self.lender.capabilities
 
     def up(self) -> None:
         current = getattr(self.lender, "profile", None)

@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from chaos.control_client import ControlClient, supervisor_running
-from chaos.engine.run import topology_for
-from chaos.faults.injector import PROFILES
+from chaos.engine.fit import topology_for
+from chaos.profile_files import PROFILES
 from chaos.library import LOCAL_SCENARIOS
 from chaos.topology import Topology, load_topology
 from chaos.workshop.config import ACTION_NAMES, TEAM, ExerciseConfig, load_config

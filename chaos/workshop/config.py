@@ -12,9 +12,13 @@ from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
 from services.common.policy import LIBRARY_NAME
 
-# The on-call engineer's remediation controls, each one of the controller's existing actions.
-ActionName = Literal["power-on", "power-off", "profile", "remove-fault", "panic"]
-ACTION_NAMES: tuple[str, ...] = ("power-on", "power-off", "profile", "remove-fault", "panic")
+# The on-call engineer's remediation controls: the words of `blackout exercise act`, of `allow:` and of the
+# control room's buttons (dashed, like the CLI's `power-on`), each mapped here, and only here, to what it does:
+# an action kind of chaos.faults.actions, or one of the controller's own verbs.
+REMEDIATIONS: dict[str, str] = {"power-on": "power_on", "power-off": "power_off", "profile": "profile",
+                                "remove-fault": "remove", "panic": "panic"}  # fmt: skip
+ActionName = Literal[tuple(REMEDIATIONS)]  # type: ignore[valid-type]
+ACTION_NAMES: tuple[str, ...] = tuple(REMEDIATIONS)
 DEFAULT_ALLOW: tuple[str, ...] = ("power-on", "profile")
 TEAM = r"^[a-z0-9][a-z0-9-]{0,29}$"
 

@@ -14,7 +14,7 @@ from chaos.engine.scenario import load_scenario
 from chaos.journal import EventName
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
-from chaos.workshop.config import ExerciseConfig
+from chaos.workshop.config import REMEDIATIONS, ExerciseConfig
 from chaos.workshop.draft import write_draft, write_leaderboard
 from chaos.workshop.hidden import HiddenFault, draw
 from chaos.workshop.score import Score, lost_writes, score
@@ -90,15 +90,16 @@ class Exercise:
 
     def _dispatch(self, action: str, target: str | None) -> Any:
         c = self.controller
-        if action == "panic":
+        does = REMEDIATIONS[action]
+        if does == "panic":
             return c.panic()
         if not target:
             raise UsageError(f"'{action}' needs a target (a data center, a profile name or a fault id)")
-        if action in ("power-on", "power-off"):
-            return c.power(target, action.removeprefix("power-"))
-        if action == "profile":
+        if does in ("power_on", "power_off"):
+            return c.power(target, does)
+        if does == "profile":
             return c.switch_profile(load_profile(profile_named(target)))  # a name, never a path
-        return c.remove(target)  # remove-fault
+        return c.remove(target)
 
     # -- what everyone sees --------------------------------------------------------------------------
     def view(self) -> dict:

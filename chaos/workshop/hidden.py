@@ -12,7 +12,8 @@ import yaml
 
 from chaos.engine.scenario import library_names, load_scenario
 from chaos.library import scenario_file
-from chaos.faults.model import parse_duration
+from chaos.faults.actions import KINDS
+from chaos.faults.model import ActionBase, parse_duration
 from chaos.workshop.config import ExerciseConfig
 from services.common.errors import ConfigError
 
@@ -57,21 +58,10 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
     if not steps:
         raise ConfigError(str(source), "field 'timeline': the scenario has no fault to hide")
     return HiddenFault(scenario=scenario.name, title=scenario.title, offset_s=offset, first_fault_s=steps[0][0],
-                       targets=sorted({t for _, action in steps for t in _targets(action.to_data())}),
+                       targets=sorted({t for _, action in steps for t in _targets(action)}),
                        learn=scenario.learn.strip(), path=str(path))  # fmt: skip
 
 
-def _targets(data: object) -> list[str]:
-    """Every name an action mentions (dc-east, views-east, ...): the words a correct declaration contains."""
-    found: list[str] = []
-    if isinstance(data, str):
-        if data and not data[0].isdigit() and data != "random":
-            found.append(data)
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            if key not in ("for", "id", "boot_order", "ms", "jitter_ms", "rate", "stagger", "times", "off_for", "on_for"):
-                found += _targets(value)
-    elif isinstance(data, (list, tuple)):
-        for value in data:
-            found += _targets(value)
-    return found
+def _targets(action: ActionBase) -> list[str]:
+    """Every name an action aims at (dc-east, views-east, ...): the words a correct declaration contains."""
+    return [name for _, name, _ in KINDS[action.kind].targets(action.spec)]

@@ -4,12 +4,14 @@ from __future__ import annotations
 import random
 import time
 
+import pytest
 from fakes.runtime import RecordingRuntime
 
 from chaos.controller import Controller
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
+from services.common.errors import ConfigError, UsageError
 
 
 def test_a_timed_fault_never_removes_a_later_fault_that_reuses_its_id(tmp_path):
@@ -28,6 +30,21 @@ def test_a_timed_fault_never_removes_a_later_fault_that_reuses_its_id(tmp_path):
         # the 0.2-s timer of the first "k" has fired by now: the second "k" must be untouched
         assert injector.active_ids() == ["k"] and "auth-east" in runtime.killed
         assert [e["id"] for e in journal.read() if e["event"] == "fault-off"] == ["k", "later"]
+    finally:
+        controller.close()
+        injector.close()
+
+
+def test_an_action_on_a_target_the_stack_lacks_is_refused_naming_the_field(tmp_path):
+    runtime, journal = RecordingRuntime(), Journal(tmp_path)
+    injector = FaultInjector(runtime, journal, random.Random(1))
+    controller = Controller(runtime, injector, journal, EventBus(), tmp_path)
+    try:
+        with pytest.raises(ConfigError, match=r"^fault: field 'body.power_on.dc': data center 'dc-mars': unknown"):
+            controller.inject({"power_on": {"dc": "dc-mars", "boot_order": ["views"]}})
+        with pytest.raises(UsageError, match="flap needs a scenario run"):
+            controller.inject({"flap": {"dc": "dc-east", "times": 1, "off_for": "1s", "on_for": "1s"}})
+        assert runtime.power == {"dc-east": True, "dc-west": True} and injector.active() == []
     finally:
         controller.close()
         injector.close()

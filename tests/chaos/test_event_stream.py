@@ -71,7 +71,7 @@ def sse_events(lines: Iterator[str]) -> Iterator[dict]:
 
 def test_the_stream_carries_the_recent_past_then_live_events_and_ends_with_the_controller(served):
     server, controller, auth = served
-    controller.power("dc-east", "off")  # before subscribing: a new subscriber gets the recent past
+    controller.power("dc-east", "power_off")  # before subscribing: a new subscriber gets the recent past
     with httpx.stream("GET", server.url + "/events", headers=auth, timeout=10) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = stream.iter_lines()
@@ -79,7 +79,7 @@ def test_the_stream_carries_the_recent_past_then_live_events_and_ends_with_the_c
         events = sse_events(lines)
         past = next(events)
         assert past["event"] == "fault-on" and json.loads(past["data"])["id"] == "power-off-1"
-        controller.power("dc-east", "on")  # after subscribing: delivered live
+        controller.power("dc-east", "power_on")  # after subscribing: delivered live
         live = next(events)
         assert live["event"] == "fault-off" and json.loads(live["data"])["output"] == {"by": "power_on"}
         server.shutdown.set()
@@ -90,7 +90,7 @@ def test_the_stream_carries_the_recent_past_then_live_events_and_ends_with_the_c
 def test_hundreds_of_idle_streams_never_take_the_kill_switch_and_gone_clients_end_theirs(served):
     server, controller, auth = served
     port = int(server.url.rsplit(":", 1)[1])
-    controller.power("dc-east", "off")  # something for panic to undo
+    controller.power("dc-east", "power_off")  # something for panic to undo
     clients = [open_stream(port, server.token) for _ in range(MAX_STREAMS + 50)]
     try:
         answers = [status_line(sock) for sock in clients]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_
+from chaos.runtime.base import KILL, POWER, PowerEvent, Runtime, RuntimeError_
 from chaos.topology import load_topology
 from services.common.policy import Profile
 
@@ -12,7 +12,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 class RecordingRuntime(Runtime):
     name = "recording"
-    supported_faults = frozenset({"power_off", "power_on", "kill_instance"})  # no link faults: no services
+    capabilities = frozenset({POWER, KILL})  # no link faults: no services
 
     def __init__(self) -> None:
         self.topology = load_topology(PROJECT / "topologies" / "fragile.yaml")

@@ -16,7 +16,8 @@ from rich.console import Console
 from chaos.journal import EventName
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
-from chaos.engine.run import PROJECT_ROOT, TOPOLOGIES, RunOptions, RunResult, borrowed, run_scenario
+from chaos.engine.fit import TOPOLOGIES
+from chaos.engine.run import PROJECT_ROOT, RunOptions, RunResult, borrowed, run_scenario
 from chaos.journal import Journal, new_run_dir
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology

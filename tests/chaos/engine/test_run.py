@@ -19,7 +19,7 @@ from rich.console import Console
 from chaos import commands, loadgen
 from chaos.engine.run import RunOptions, RunResult, run_scenario
 from chaos.faults.injector import FaultInjector
-from chaos.faults.model import parse_action
+from chaos.faults.actions import parse_action
 from chaos.journal import Journal
 from chaos.observability.postmortem import verdict_and_audit
 from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE

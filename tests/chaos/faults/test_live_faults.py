@@ -22,7 +22,7 @@ from fakes.processes import alive
 from chaos.faults import link
 from chaos.faults.injector import FaultInjector
 from chaos.faults.link import LEASE_S
-from chaos.faults.model import parse_action
+from chaos.faults.actions import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology

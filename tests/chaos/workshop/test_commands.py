@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chaos.faults.injector import PROFILES
+from chaos.profile_files import PROFILES
 from chaos.workshop.commands import team_topology
 
 PROJECT = Path(__file__).resolve().parents[3]

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from chaos.control import create_control_app
 from chaos.controller import Controller
 from chaos.events import EventBus
-from chaos.faults.injector import PROFILES, FaultInjector
+from chaos.faults.injector import FaultInjector
+from chaos.profile_files import PROFILES
 from chaos.journal import Journal
 from chaos.workshop import probe, routes
 from chaos.workshop.config import ExerciseConfig

@@ -13,7 +13,7 @@ import yaml
 from fakes.processes import alive
 
 from chaos.faults.injector import FaultInjector
-from chaos.faults.model import parse_action
+from chaos.faults.actions import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology

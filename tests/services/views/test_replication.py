@@ -13,7 +13,7 @@ from fakes.processes import alive
 from fakes.stack import client_for
 
 from chaos.faults.injector import FaultInjector
-from chaos.faults.model import parse_action
+from chaos.faults.actions import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology

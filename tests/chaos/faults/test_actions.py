@@ -1,0 +1,96 @@
+"""The registry of actions: one declaration per kind, parsing (shorthands, one action per step, errors naming the
+field), targets checked against a topology, and dispatch through the declared handler."""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fakes.runtime import RecordingRuntime
+
+from chaos.faults.actions import ACTION, KINDS, check_action, make, parse_action
+from chaos.faults.injector import FaultInjector
+from chaos.faults.model import ActionBase
+from chaos.journal import Journal
+from chaos.runtime.base import KILL, LINKS, POWER
+from services.common.errors import ConfigError, UsageError
+
+
+def test_shorthands_and_round_trip():
+    on = parse_action({"power_on": "dc-east"}, "x", "body")
+    assert on.spec.dc == "dc-east" and on.spec.boot_order == []
+    latency = parse_action({"latency": {"from": "dc-west", "to": "views", "ms": 50}, "for": "3s", "id": "lag"}, "x", "b")
+    assert latency.to_data() == {"latency": {"from": "dc-west", "to": "views", "ms": 50.0, "jitter_ms": 0},
+                                 "for": "3s", "id": "lag"}  # fmt: skip
+    assert parse_action(latency.to_data(), "x", "b") == latency
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"partition": ["dc-east"]}, "field 'b.partition': two names"),
+        ({"power_off": ""}, "field 'b.power_off'"),
+        ({"errors": {"from": "dc-west", "to": "dc-east", "rate": 1.5}}, "field 'b.errors.rate'"),
+        ({"brownout": {"target": "views-east", "ms": 10, "extra": 1}}, "field 'b.brownout.extra'"),
+        ({"power_off": "dc-east", "kill_instance": "x"}, "exactly one action"),
+        ({"load": {"users": 10}, "id": "Bad Id"}, "field 'b.id'"),
+    ],
+)
+def test_bad_actions_name_the_field(body, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        parse_action(body, "x", "b")
+
+
+def test_every_kind_is_declared_once_with_its_properties():
+    chaos = Path(__file__).resolve().parents[3] / "chaos"
+    sources = {path: path.read_text() for path in chaos.rglob("*.py")}
+    for name, kind in KINDS.items():
+        declarations = [p for p, text in sources.items() for _ in re.finditer(rf'ActionKind\("{name}"', text)]
+        assert declarations == [chaos / "faults" / "actions.py"], name
+        assert kind.name == name and isinstance(kind.fault, bool) and isinstance(kind.reversible, bool)
+        assert kind.capability in (None, POWER, KILL, LINKS)
+        assert kind.handler is not None or not kind.live  # only what a plan unrolls (a flap) has no handler
+    assert not any('getattr(self, f"_' in text for text in sources.values())  # no dispatch by method name
+    assert {k for k, kind in KINDS.items() if not kind.fault} == {"power_on", "profile"}  # a restore, a remedy
+    assert {k for k, kind in KINDS.items() if not kind.reversible} == {"power_on", "flap"}
+
+
+def test_action_is_a_union_discriminated_by_kind():
+    for name, data in {"power_off": "dc-east", "power_on": "dc-east", "kill_instance": "random",
+                       "partition": ["dc-east", "dc-west"], "load": {"users": 3}}.items():  # fmt: skip
+        action = make(name, data)
+        assert type(action) is KINDS[name].model and isinstance(action, ActionBase)
+        assert ACTION.validate_python(action.model_dump()) == action
+        assert parse_action(action.to_data(), "x", "b") == action
+    with pytest.raises(ConfigError, match=r"power: field 'power_off': String should match"):
+        make("power_off", "DC East", "power")
+
+
+def test_targets_are_checked_against_the_topology_naming_the_field():
+    topology = RecordingRuntime().topology
+    check_action(parse_action({"latency": {"from": "gateway-west", "to": "views", "ms": 1}}, "x", "b"), topology, "x", "b")
+    with pytest.raises(ConfigError, match=r"^x: field 'b.latency.to': 'viewz': no data center, service or instance"):
+        check_action(parse_action({"latency": {"from": "dc-west", "to": "viewz", "ms": 1}}, "x", "b"), topology, "x", "b")
+
+
+def test_dispatch_goes_through_the_declared_handler_and_capability(tmp_path, monkeypatch):
+    runtime = RecordingRuntime()
+    injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
+    taken = []
+
+    def spy(inj, fault_id, action):
+        taken.append((inj, fault_id, action))
+        return {"spied": True}
+
+    monkeypatch.setitem(KINDS, "power_off", replace(KINDS["power_off"], handler=spy))
+    action = make("power_off", "dc-east")
+    assert injector.apply(action) == (None, {"spied": True})
+    assert taken == [(injector, "power-off-1", action)] and runtime.power["dc-east"]  # the spy, not the real cut
+    with pytest.raises(ConfigError, match="field 'power_off': data center 'dc-mars': unknown"):
+        injector.apply(make("power_off", "dc-mars"))
+    assert len(taken) == 1  # refused before its handler
+    with pytest.raises(UsageError, match="recording runtime cannot do blackhole; it can do: power_off, power_on"):
+        injector.apply(make("blackhole", {"from": "dc-west", "to": "dc-east"}))  # no links capability
+    injector.close()
