@@ -120,7 +120,7 @@ def load(runs_root: Path) -> Calibration:
     """The saved calibration; a clear error naming `blackout calibrate` when there is none (or it is unreadable)."""
     path = runs_root / CALIBRATION_FILE
     if not path.exists():
-        raise UsageError(f"this scenario sizes its load to the machine's capacity and {path} does not exist: "
+        raise UsageError(f"{path} does not exist, and load sized to the machine's capacity needs it: "
                          f"run `blackout calibrate` first (about a minute, on a quiet machine)")  # fmt: skip
     try:
         data = json.loads(path.read_text())

@@ -17,15 +17,6 @@ from services.common.errors import UsageError
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def calibrated(tmp_path_factory) -> Path:
-    """A real, short calibration through the command line: small steps, a low ceiling."""
-    runs = tmp_path_factory.mktemp("calibrated") / "runs"
-    code = main(["calibrate", "--runs", str(runs), "--step-seconds", "1", "--first-rate", "10", "--max-rate", "25"])
-    assert code == 0
-    return runs
-
-
 def test_calibrate_saves_the_capacity_with_the_date_the_cpus_and_the_profile(calibrated):
     saved = json.loads((calibrated / calibration.CALIBRATION_FILE).read_text())
     assert saved["profile"] == "naive" and saved["cpus"] >= 1 and saved["date"].endswith("Z")
