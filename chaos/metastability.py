@@ -80,11 +80,11 @@ class Recent:
 
 
 class Sweep:
-    """One profile's stack, its load and its injector, kept up across the cells."""
+    """One profile's load and injector (on its stack), kept up across the cells."""
 
-    def __init__(self, runtime: LocalRuntime, load: LoadGenerator, injector: FaultInjector, hypothesis: Hypothesis,
-                 recent: Recent, spawn_rate: float, say: Callable[[str], None]) -> None:  # fmt: skip
-        self.runtime, self.load, self.injector, self.hyp = runtime, load, injector, hypothesis
+    def __init__(self, load: LoadGenerator, injector: FaultInjector, hypothesis: Hypothesis, recent: Recent,
+                 spawn_rate: float, say: Callable[[str], None]) -> None:  # fmt: skip
+        self.load, self.injector, self.hyp = load, injector, hypothesis
         self.recent, self.spawn_rate, self.say = recent, spawn_rate, say
 
     def check(self, now: float, window: tuple[float, float], started_after: float = 0.0,
@@ -190,7 +190,7 @@ def sweep_profile(profile_path: Path, scenario: Scenario, calibration: Calibrati
                                  base_users=plan[0][1])  # fmt: skip
         load.start()
         load.wait_logged_in(timeout_s=LOGIN_WITHIN_S)
-        sweep = Sweep(runtime, load, injector, scenario.hypothesis, Recent(run_dir, 2 * scenario.hypothesis.window),
+        sweep = Sweep(load, injector, scenario.hypothesis, Recent(run_dir, 2 * scenario.hypothesis.window),
                       spawn_rate, say)  # fmt: skip
         trigger = trigger_of(scenario)
         for fraction, users, duration, repeat in plan:
