@@ -32,7 +32,7 @@ from services.common.policy import load_profile
 CALIBRATION_FILE = "calibration.json"
 TOPOLOGIES = Path(__file__).resolve().parents[1] / "topologies"
 SESSIONS = 100
-FIRST_RATE, STEP, MAX_RATE = 20.0, 1.4, 1500.0
+FIRST_RATE, STEP, MAX_RATE = 20.0, 1.4, 3000.0
 STEP_S = 6.0
 SETTLE_S = 3.0  # between steps: the stack drains what the last one left
 KEEPS_UP, GAINS = 0.85, 1.05
