@@ -68,8 +68,8 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
             users = next(e["users"] for e in _events(result.run_dir) if e.get("event") == "start")
             after = (journal.get("recovery") or {}).get("recovered_after_s")
             rows.append({"seed": seed, "profile": name, "users": users, "deviated": result.deviated,
-                         "recovered_after_s": after, "run_dir": str(result.run_dir)})  # fmt: skip
-            print(f"  seed {seed} {name:9} users {users}: recovered_after_s {after}", flush=True)
+                         "recovered_after_s": after, "reasons": result.reasons})  # fmt: skip
+            print(f"  seed {seed} {name:9} users {users}: recovered_after_s {after}; {result.reasons}", flush=True)
     return {"capacity_per_s": calibration.capacity_per_s, "recovered_within_s": within, "runs": rows}
 
 
