@@ -131,7 +131,10 @@ class Sweep:
             before = self.steady(users)
         if before is None:
             self.reset()
-            return Cell(profile, trigger_s, fraction, users, repeat, UNSTEADY, None, 0.0, None)
+            unsteady = Cell(profile, trigger_s, fraction, users, repeat, UNSTEADY, None, 0.0, None)
+            self.injector.journal.record("cell", **asdict(unsteady))
+            self.say(f"  {profile} trigger {trigger_s:g}s at {fraction:g}x capacity ({users} users): {UNSTEADY}")
+            return unsteady
         rates = steady_rates(before)
         fault_id, _ = self.injector.apply(trigger)
         time.sleep(trigger_s)  # the trigger's length, the variable swept (not a wait for readiness)
@@ -147,10 +150,10 @@ class Sweep:
                 break  # recovered: nothing more to learn from this cell
         verdict, after = classify([(c.t, c.met) for c in checks], removed, observe_s)
         rates_seen = [p.value for c in checks for p in c.probes if p.value is not None and c.met is not None]
-        if verdict == STUCK:
-            self.reset()
         cell = Cell(profile, trigger_s, fraction, users, repeat, verdict, after, round(time.time() - removed, 1),
                     round(min(rates_seen), 3) if rates_seen else None)  # fmt: skip
+        if verdict == STUCK:
+            self.reset()
         self.injector.journal.record("cell", **asdict(cell), removed_at=removed,
                                      checks=[c.to_data() for c in checks])  # the numbers behind the map
         self.say(f"  {profile} trigger {trigger_s:g}s at {fraction:g}x capacity ({users} users): {verdict}"
