@@ -86,7 +86,7 @@ def add_calibration_commands(sub: argparse._SubParsersAction) -> None:
     meta.add_argument("--profiles", default="naive,resilient", help="comma-separated, drawn side by side")
     meta.add_argument("--durations", type=_numbers, default=[5.0, 10.0, 15.0], metavar="S,S,...",
                       help="trigger durations, seconds")
-    meta.add_argument("--loads", type=_numbers, default=[0.1, 0.15, 0.2], metavar="F,F,...",
+    meta.add_argument("--loads", type=_numbers, default=[0.05, 0.1, 0.15], metavar="F,F,...",
                       help="load, fractions of the calibrated capacity")
     meta.add_argument("--repeats", type=int, choices=range(1, 6), default=1, metavar="1..5")
     meta.add_argument("--observe", type=_positive, default=20.0,
