@@ -27,7 +27,7 @@ from chaos.calibration import calibrate, local_stack
 from chaos.commands import seeds
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.engine.scenario import load_scenario
-from chaos.faults.injector import profile_file
+from chaos.profile_files import profile_file
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology

@@ -43,7 +43,7 @@ def cmd_metastability(args: argparse.Namespace) -> int:
 
     from chaos.calibration import load
     from chaos.engine.scenario import load_scenario
-    from chaos.faults.injector import profile_file
+    from chaos.profile_files import profile_file
     from chaos.metastability import draw, sweep_profile, write_csv
 
     scenario = load_scenario(args.scenario)

@@ -23,7 +23,8 @@ from chaos.calibration import Calibration
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis, Scenario
 from chaos.faults.injector import FaultInjector
-from chaos.faults.model import Action, parse_action
+from chaos.faults.actions import parse_action
+from chaos.faults.model import ActionBase
 from chaos.journal import Journal
 from chaos.loadgen import LoadGenerator
 from chaos.runtime.local import LocalRuntime
@@ -123,7 +124,7 @@ class Sweep:
             if now - last_finished >= DRAIN_QUIET_S:
                 return
 
-    def cell(self, profile: str, trigger: Action, trigger_s: float, fraction: float, users: int, repeat: int,
+    def cell(self, profile: str, trigger: ActionBase, trigger_s: float, fraction: float, users: int, repeat: int,
              observe_s: float) -> Cell:  # fmt: skip
         before = self.steady(users)
         if before is None:
