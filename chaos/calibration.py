@@ -116,9 +116,18 @@ def save(calibration: Calibration, runs_root: Path) -> Path:
     return path
 
 
+def saved(runs_root: Path) -> Path | None:
+    """The calibration a run under ``runs_root`` uses: its own, else the nearest of a folder holding it (a
+    workshop team's runs live in runs/teams/<team>; the machine, and so its calibration, is the workshop's)."""
+    for folder in (runs_root.resolve(), *runs_root.resolve().parents):
+        if (folder / CALIBRATION_FILE).exists():
+            return folder / CALIBRATION_FILE
+    return None
+
+
 def load(runs_root: Path) -> Calibration:
     """The saved calibration; a clear error naming `blackout calibrate` when there is none (or it is unreadable)."""
-    path = runs_root / CALIBRATION_FILE
+    path = saved(runs_root) or runs_root / CALIBRATION_FILE
     if not path.exists():
         raise UsageError(f"{path} does not exist, and load sized to the machine's capacity needs it: "
                          f"run `blackout calibrate` first (about a minute, on a quiet machine)")  # fmt: skip
