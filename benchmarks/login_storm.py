@@ -19,9 +19,9 @@ import sys
 import time
 
 from support import stack
-from support.open_loop import Outcome, OpenLoop
 from support.results import conclude
 
+from loadtest.open_loop import Outcome, OpenLoop
 from services.common.accounts import account
 from services.common.seed import DEMO_PASSWORD
 

@@ -21,32 +21,14 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from support import cpus, stack
-from support.open_loop import Level, OpenLoop
 from support.results import conclude
 
+from chaos.calibration import SESSIONS, STEP_S, find_capacity
+from loadtest.open_loop import Level, OpenLoop
 from services.common.policy import load_profile
 
 MULTIPLES = (1.0, 2.0, 5.0, 10.0)  # the SRE book: keep serving at 2x to 10x overload
-SESSIONS = 100
-FIRST_RATE, STEP, MAX_RATE = 20.0, 1.4, 1500.0
-STEP_S = 6.0
 SETTLE_S = 3.0  # between levels: the stack drains what the last one left
-
-
-async def find_capacity(loop: OpenLoop, step_s: float) -> tuple[float, list[dict]]:
-    """Step the offered rate up until goodput stops following it: two steps in a row that neither keep up
-    with the offer (85%) nor raise the best goodput by 5% (one noisy step on a shared machine is not a knee)."""
-    steps, best, rate, flat = [], 0.0, FIRST_RATE, 0
-    while rate <= MAX_RATE and flat < 2:
-        level = await loop.offer(rate, step_s)
-        steps.append(level.summary())
-        print(f"    capacity step: offered {rate:6.1f}/s -> goodput {level.goodput_per_s:6.1f}/s", flush=True)
-        keeps_up = level.goodput_per_s >= 0.85 * rate
-        flat = 0 if keeps_up or level.goodput_per_s > 1.05 * best else flat + 1
-        best = max(best, level.goodput_per_s)
-        rate *= STEP
-        await asyncio.sleep(SETTLE_S)
-    return best, steps
 
 
 def scrape(urls: dict[str, str]) -> dict[str, dict]:
@@ -97,7 +79,7 @@ async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], 
         print(f"  {profile_name}: {SESSIONS} sessions in {took:.1f}s", flush=True)
         steps: list[dict] = []
         if capacity is None:
-            capacity, steps = await find_capacity(loop, STEP_S)
+            capacity, steps = await find_capacity(loop, STEP_S, say=lambda line: print(line, flush=True))
         print(f"  {profile_name}: capacity {capacity:.1f} actions/s", flush=True)
         measured: list[tuple[float, Level, dict]] = []
         me = psutil.Process()

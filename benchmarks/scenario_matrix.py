@@ -8,6 +8,7 @@ verdict differs from that expectation.
 
     .venv/bin/python benchmarks/scenario_matrix.py [--only dc-power-loss,partition] [--seeds 7,8,9]
         [--users 200] [--think 5-15] [--profiles resilient]
+Scenarios sized to the machine (retry-storm) read `<runs>/calibration.json`: `blackout calibrate` first.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from pathlib import Path
 
 from rich.table import Table
 
+from chaos import calibration
 from chaos.commands import seeds, think
 from chaos.console import terminal
 from chaos.engine.scenario import library
 from chaos.report import build_summary
-from services.common.errors import BlackoutError
+from services.common.errors import BlackoutError, UsageError
 from support import results
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -79,6 +81,11 @@ def main() -> int:
                   *(["--think", f"{args.think[0]:g}-{args.think[1]:g}"] if args.think else [])]  # fmt: skip
     console = terminal()
     chosen = [s for s in library() if not args.only or s.name in args.only.split(",")]
+    if not args.users and any(s.load.capacity is not None for s in chosen):
+        try:
+            calibration.load(args.runs)  # retry-storm sizes its users to it: say so now, not after 10 minutes
+        except UsageError as exc:
+            parser.error(str(exc))
     rows = []
     for seed in args.seeds:
         for scenario in chosen:

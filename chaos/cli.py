@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_scenario_commands(sub, _users)
+    from chaos.calibration_commands import add_calibration_commands
+    add_calibration_commands(sub)
 
     validate = sub.add_parser("validate", help="check topology, profile and scenario files without running anything")
     validate.add_argument("files", nargs="+", type=Path)

@@ -81,7 +81,7 @@ def _serving(runs_root: Path, bus: EventBus) -> Callable[[Runtime, FaultInjector
 def cmd_scenarios(args: argparse.Namespace) -> int:
     table = Table("scenario", "what happens", "users", "seconds")
     for scenario in library():
-        table.add_row(scenario.name, scenario.description, str(scenario.load.users), f"{scenario.duration:g}")
+        table.add_row(scenario.name, scenario.description, scenario.load.describe(), f"{scenario.duration:g}")
     terminal().print(table)
     print("run one: blackout run <scenario> [--profile profiles/resilient.yaml]   (make outage SCENARIO=<scenario>)")
     return 0

@@ -56,7 +56,7 @@ class Controller:
     @staticmethod
     def scenarios() -> list[dict]:
         return [{"name": s.name, "title": s.title, "description": s.description, "learn": s.learn,
-                 "users": s.load.users, "duration_s": s.duration} for s in library()]  # fmt: skip
+                 "users": s.load.users, "capacity": s.load.capacity, "duration_s": s.duration} for s in library()]  # fmt: skip
 
     # -- acting ------------------------------------------------------------------------------------
     def power(self, dc: str, kind: str) -> dict:

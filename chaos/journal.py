@@ -48,6 +48,7 @@ class EventName(StrEnum):
     PANIC_ROLLBACKS = "panic-rollbacks"
     EXERCISE_DETECT = "exercise-detect"
     EXERCISE_ACT = "exercise-act"
+    CELL = "cell"  # the metastability map: one cell's load, fault and outcome (chaos/metastability.py)
 
 
 def new_run_dir(root: Path, scenario: str) -> Path:

@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 
 from chaos.audit.engine import audit_after_run, reconcile_quietly
+from chaos.calibration import sized_users
 from chaos.console import terminal
 from chaos.engine.fit import topology_for, validate
 from chaos.engine.journal_doc import JournalDoc
@@ -103,8 +104,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     if opts.any_ports:
         topology = topology.with_any_ports()
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
-    users = opts.users or scenario.load.users
     think_s = opts.think_s or scenario.load.think_s
+    users = opts.users or scenario.load.users or sized_users(scenario.load.capacity, opts.runs_root, think_s)
 
     run_dir = new_run_dir(opts.runs_root, f"{scenario.name}-{profile.name}")
     shutil.copy(opts.profile, run_dir / PROFILE_FILE)

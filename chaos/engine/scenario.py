@@ -84,7 +84,11 @@ class Hypothesis(_Model):
 
 
 class LoadStep(_Model):
-    users: int = Field(ge=1, le=100_000)
+    """Users, either a number or sized to this machine: ``capacity: 0.8`` is as many users as offer 0.8 x the
+    capacity ``blackout calibrate`` measured (a lesson about load near capacity holds on any machine)."""
+
+    users: int | None = Field(None, ge=1, le=100_000)
+    capacity: float | None = Field(None, gt=0, le=10)  # a fraction of the calibrated capacity
     spawn_rate: float | None = Field(None, gt=0)
     think_s: tuple[float, float] | None = None  # each user's pause after an action, [min, max]; the demo's ~1 s
 
@@ -92,6 +96,15 @@ class LoadStep(_Model):
     @classmethod
     def _think_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         return None if value is None else think_range(value)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> LoadStep:
+        if (self.users is None) == (self.capacity is None):
+            raise ValueError("give exactly one of users (a number) or capacity (a fraction of `blackout calibrate`'s)")
+        return self
+
+    def describe(self) -> str:
+        return str(self.users) if self.users is not None else f"{self.capacity:g}x capacity"
 
 
 class Scenario(_Model):

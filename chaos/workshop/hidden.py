@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from chaos.calibration import saved
 from chaos.engine.scenario import library_names, load_scenario
 from chaos.library import scenario_file
 from chaos.faults.actions import KINDS
@@ -37,7 +38,7 @@ class HiddenFault:
 def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None = None) -> HiddenFault:
     """The hidden fault; a named scenario is looked up in the library folders (``runs_root``'s own first)."""
     rng = random.Random(seed)
-    source = scenario_file(config.scenario or rng.choice(library_names()), runs_root)  # unknown: lists them
+    source = scenario_file(config.scenario or rng.choice(_drawable(config, runs_root)), runs_root)  # unknown: lists them
     scenario = load_scenario(source)
     offset = round(rng.uniform(config.onset.min, config.onset.max), 1)
     data = yaml.safe_load(source.read_text())
@@ -46,8 +47,8 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
     if config.hold:  # nothing heals by itself: restoring service is the team's job (or the end's rollbacks)
         data["timeline"] = [{k: v for k, v in step.items() if k != "for"} for step in data["timeline"] if "power_on" not in step]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
-    if config.users is not None:
-        data["load"] = {**data.get("load", {}), "users": config.users}
+    if config.users is not None:  # the instructor's number of users, in place of the scenario's (or its sizing)
+        data["load"] = {**{k: v for k, v in data.get("load", {}).items() if k != "capacity"}, "users": config.users}
     into.mkdir(parents=True, exist_ok=True)
     path = into / f"{HIDDEN_NAME}.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the answer: the instructor's eyes only
@@ -60,6 +61,13 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
     return HiddenFault(scenario=scenario.name, title=scenario.title, offset_s=offset, first_fault_s=steps[0][0],
                        targets=sorted({t for _, action in steps for t in _targets(action)}),
                        learn=scenario.learn.strip(), path=str(path))  # fmt: skip
+
+
+def _drawable(config: ExerciseConfig, runs_root: Path | None) -> list[str]:
+    """The library scenarios a round can run now: one sized to the machine's capacity only once the machine
+    is calibrated (or the instructor gave the users), so a draw never lands on a round that cannot start."""
+    calibrated = config.users is not None or saved(runs_root or Path("runs")) is not None
+    return [name for name in library_names() if calibrated or load_scenario(name).load.capacity is None]
 
 
 def _targets(action: ActionBase) -> list[str]:

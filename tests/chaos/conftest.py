@@ -38,3 +38,15 @@ def naive_run(naive_result) -> Path:
 @pytest.fixture(scope="session")
 def resilient_run(resilient_result) -> Path:
     return resilient_result.run_dir
+
+
+@pytest.fixture(scope="session")
+def calibrated(tmp_path_factory) -> Path:
+    """A runs folder holding a real, short calibration made through the command line (small steps, a low
+    ceiling): what `blackout calibrate` leaves for scenarios sized to the capacity."""
+    from chaos.cli import main
+
+    runs = tmp_path_factory.mktemp("calibrated") / "runs"
+    code = main(["calibrate", "--runs", str(runs), "--step-seconds", "1", "--first-rate", "10", "--max-rate", "25"])
+    assert code == 0
+    return runs

@@ -48,3 +48,22 @@ def test_bad_choices_are_refused_naming_the_field(tmp_path):
     assert "allow.1" in str(error.value) and "onset" in str(error.value) and str(bad) in str(error.value)
     with pytest.raises(ConfigError, match="team"):
         load_config(None, team="Team Red!")
+
+
+def test_an_uncalibrated_machine_never_draws_a_scenario_sized_to_its_capacity(tmp_path):
+    needs = [n for n in library_names() if load_scenario(n).load.capacity is not None]
+    assert needs  # retry-storm is sized to the machine
+    runs = tmp_path / "runs" / "teams" / "red"
+    drawn = {draw(ExerciseConfig(), seed, tmp_path / str(seed), runs).scenario for seed in range(40)}
+    assert not drawn & set(needs) and len(drawn) > 3
+    # once the machine is calibrated (the workshop's runs folder, above the team's), every scenario can come
+    runs.mkdir(parents=True)
+    (tmp_path / "runs" / "calibration.json").write_text("{}")
+    drawn = {draw(ExerciseConfig(), seed, tmp_path / f"c{seed}", runs).scenario for seed in range(40)}
+    assert drawn & set(needs)
+
+
+def test_the_instructors_users_replace_a_scenarios_sizing(tmp_path):
+    hidden = draw(ExerciseConfig(scenario="retry-storm", users=30), 1, tmp_path)
+    load = load_scenario(hidden.path).load
+    assert (load.users, load.capacity) == (30, None)

@@ -1,0 +1,107 @@
+"""Benchmark: retry-storm, sized to the machine, teaches the same lesson on a fast and on a slow machine.
+
+Calibrates right before (`blackout calibrate`'s path, on the same CPU budget the runs get), then runs the
+retry-storm scenario for every seed under naive and resilient, and reads each run's journal: the verdict and
+recovered_after_s. ``--cpu-share 0.5`` makes the machine slower: the stack (every instance, and the zygote
+later ones fork from) runs in a CPU cgroup capped at half a core, for the calibration and the runs alike.
+Run:
+    .venv/bin/python benchmarks/retry_storm.py [--seeds 1,2,3,4,5] [--cpu-share 0.5]
+Goals: naive never recovers (recovered_after_s is null) and resilient recovers within the scenario's
+recovered_within, in every seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from rich.console import Console
+from support.cpu_share import CpuShare, cpu_share
+from support.results import conclude
+
+from chaos.calibration import calibrate, local_stack
+from chaos.commands import seeds
+from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.scenario import load_scenario
+from chaos.profile_files import profile_file
+from chaos.journal import Journal
+from chaos.runtime.local import LocalRuntime
+from chaos.topology import Topology
+
+SCENARIO = "retry-storm"
+
+
+class Capped(LocalRuntime):
+    """A local stack whose processes run inside a CPU cgroup once they are up."""
+
+    share: CpuShare | None = None
+
+    def up(self) -> None:
+        super().up()
+        if self.share is not None:
+            self.share.add_stack(self)
+
+
+def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
+    Capped.share = share
+
+    def stack(profile: Path, scratch: Path) -> LocalRuntime:
+        return Capped(local_stack(profile, scratch).topology, scratch, profile=profile)
+
+    def runtime(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> LocalRuntime:
+        return Capped(topology, run_dir, profile=profile, journal=journal)
+
+    calibration = calibrate(profile_file("naive"), runs_root, stack=stack, say=lambda line: print(line, flush=True))
+    print(f"capacity {calibration.capacity_per_s:g} actions/s", flush=True)
+    within = load_scenario(SCENARIO).hypothesis.recovered_within
+    rows = []
+    for seed in seed_list:
+        for name in ("naive", "resilient"):
+            options = RunOptions(scenario=SCENARIO, profile=profile_file(name), seed=seed, runs_root=runs_root,
+                                 any_ports=True, runtime_factory=runtime, observe=False)  # fmt: skip
+            result = run_scenario(options, Console(quiet=True))
+            journal = json.loads((result.run_dir / "journal.json").read_text())
+            users = next(e["users"] for e in _events(result.run_dir) if e.get("event") == "start")
+            after = (journal.get("recovery") or {}).get("recovered_after_s")
+            rows.append({"seed": seed, "profile": name, "users": users, "deviated": result.deviated,
+                         "recovered_after_s": after, "reasons": result.reasons})  # fmt: skip
+            print(f"  seed {seed} {name:9} users {users}: recovered_after_s {after}; {result.reasons}", flush=True)
+    return {"capacity_per_s": calibration.capacity_per_s, "recovered_within_s": within, "runs": rows}
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=seeds, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--cpu-share", type=float, help="cap the stack at this share of one core (needs root)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="blackout-retry-storm-") as scratch:
+        with cpu_share(args.cpu_share) if args.cpu_share else nullcontext() as share:
+            result = run(args.seeds, Path(scratch), share)
+            if share is not None:
+                result["cgroup_cpu_stat"] = share.stat()  # the cap at work: periods throttled
+    result["cpu_share"] = args.cpu_share
+    within = result["recovered_within_s"]
+    naive = [r for r in result["runs"] if r["profile"] == "naive"]
+    resilient = [r for r in result["runs"] if r["profile"] == "resilient"]
+    checks = [
+        ("naive never recovers", f"{sum(r['recovered_after_s'] is None for r in naive)}/{len(naive)} seeds",
+         "every seed", all(r["recovered_after_s"] is None for r in naive)),
+        ("resilient recovers", f"{sum(r['recovered_after_s'] is not None and r['recovered_after_s'] <= within for r in resilient)}"
+         f"/{len(resilient)} seeds within {within:g}s", "every seed",
+         all(r["recovered_after_s"] is not None and r["recovered_after_s"] <= within for r in resilient)),
+    ]  # fmt: skip
+    name = "retry_storm" + (f"_share{args.cpu_share:g}" if args.cpu_share else "")
+    return conclude(name, result, checks, started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
