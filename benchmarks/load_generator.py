@@ -48,7 +48,7 @@ from support.stub_gateway import stub_gateways
 from chaos.commands import think
 from chaos.loadgen import LoadGenerator
 from chaos.runtime.base import RuntimeError_
-from loadtest.records import REQUESTS_FILE
+from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.accounts import MAX_USERS, account
 

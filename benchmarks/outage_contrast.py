@@ -17,7 +17,7 @@ from chaos.console import terminal
 from chaos.journal import Journal
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.report import RunSummary, build_summary
-from loadtest.records import REQUESTS_FILE
+from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import read_all
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ from chaos.loadgen import LoadGenerator
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
 from loadtest.control import DEMO_THINK_S
-from loadtest.records import REQUESTS_FILE
+from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, RequestsReader
 from services.common.errors import UsageError
 from services.common.policy import load_profile
