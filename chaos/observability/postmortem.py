@@ -98,7 +98,7 @@ def figure(record: RunRecord) -> Figure:
     bottom.set_ylabel("p99 latency (s, log)")
     seen.set_ylabel("symptoms users saw\n(per bin, symlog)")
     seen.set_yscale("symlog", linthresh=1)  # one 0-view display must show beside hundreds of stale counts
-    seen.set_ylim(bottom=0)
+    seen.set_ylim(bottom=0, top=max(seen.get_ylim()[1], 10))  # no symptom at all: a 0-10 scale, not 0-0.05
     seen.legend(loc="upper left", fontsize=8)
     rate.set_ylabel("requests\nstarted /s")
     rate.set_ylim(bottom=0)
