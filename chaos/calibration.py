@@ -28,6 +28,7 @@ from loadtest.control import DEMO_THINK_S
 from loadtest.open_loop import OpenLoop
 from services.common.errors import UsageError
 from services.common.policy import load_profile
+from services.common.atomic_file import write_atomically
 
 CALIBRATION_FILE = "calibration.json"
 TOPOLOGIES = Path(__file__).resolve().parents[1] / "topologies"
@@ -110,9 +111,7 @@ def calibrate(profile: Path, runs_root: Path, step_s: float = STEP_S, max_rate: 
 def save(calibration: Calibration, runs_root: Path) -> Path:
     runs_root.mkdir(parents=True, exist_ok=True)
     path = runs_root / CALIBRATION_FILE
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(asdict(calibration), indent=2))
-    partial.replace(path)  # atomic: a run reading it never sees half a file
+    write_atomically(path, json.dumps(asdict(calibration), indent=2), mode=0o644)  # a run never reads half of it
     return path
 
 

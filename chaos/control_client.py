@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from chaos.runtime.pids import existed_at
+from services.common.atomic_file import write_atomically
 from services.common.errors import BlackoutError, UsageError
 
 CONTROL_FILE = ".control.json"  # under the runs root: how clients find the running stack
@@ -26,14 +26,7 @@ def publish(path: Path, info: dict) -> bool:
         return False  # a reused pid is no owner (chaos/runtime/pids.py)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)  # run folders hold journals and the supervisor's log
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".control-", suffix=".tmp")  # 0600: the token is a key
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(info, f)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(info))  # 0600: the token is a key
     return True
 
 

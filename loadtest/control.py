@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from services.common.atomic_file import write_atomically
 
 CONTROL_ENV = "BLACKOUT_LOAD_CONTROL"
 MAX_CLIENT_ATTEMPTS = 5
@@ -75,15 +76,7 @@ def _number(value: object) -> bool:
 
 def write_control(path: Path, control: LoadControl) -> None:
     """Replace the file in one step: a reader sees the old settings or the new ones, never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(control), f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(asdict(control)))
 
 
 def read_control(path: Path) -> LoadControl:

@@ -19,6 +19,7 @@ import yaml
 
 from chaos.topology import Topology
 from services.common.errors import ConfigError
+from services.common.atomic_file import write_atomically
 
 SCRAPE_INTERVAL = "1s"  # the demo's phases last seconds: coarser scrapes would blur the cascade
 WINDOW = "10s"  # rate window of every rule: ten scrapes
@@ -158,6 +159,4 @@ def write_user_targets(targets_dir: Path, ports: dict[str, int]) -> None:
 
 def _write_atomically(path: Path, entries: list[dict]) -> None:
     """Prometheus re-reads a targets file when it changes: it must never see half of one."""
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(entries, indent=2))
-    partial.replace(path)
+    write_atomically(path, json.dumps(entries, indent=2), mode=0o644)  # Prometheus may run as another user

@@ -4,8 +4,6 @@ leaderboard of every team that played under the same folder."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +12,7 @@ from chaos.journal import EventName
 from chaos.rundir import NOTES, PICTURE
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.hidden import HiddenFault
+from services.common.atomic_file import write_atomically
 
 SCORE_FILE = "score.json"
 SHOWN = {EventName.POWER_OFF, EventName.POWER_ON, EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PHASE, EventName.RECOVERED, EventName.PANIC, EventName.PROFILE,
@@ -140,8 +139,4 @@ def _write_json(path: Path, data: object) -> None:
 
 def _write_text(path: Path, text: str) -> None:
     """Atomic: two teams ending at once each write a whole board, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, text)
