@@ -10,6 +10,7 @@ PSS: shared pages split between the processes sharing them).
 
 Goals: up() < 5 s (median of the runs); sum of RSS < 1 GiB. Prints, saves JSON, exits 1 if missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,10 @@ import statistics
 import sys
 
 import httpx
-
-from services.common.seed import DEMO_PASSWORD
 from support import load, results
 from support.stack import memory_bytes, running, topology, url
+
+from services.common.seed import DEMO_PASSWORD
 
 UP_GOAL_S = 5.0
 MEMORY_GOAL = 1 << 30  # 1 GiB
@@ -45,7 +46,9 @@ def main() -> int:
         parser.error("--runs must be 1..10 and --load-seconds 0..60")
     topo = topology("resilient")
     if len(topo.instances()) != INSTANCES:
-        raise SystemExit(f"topologies/resilient.yaml has {len(topo.instances())} instances, this benchmark wants {INSTANCES}")
+        raise SystemExit(
+            f"topologies/resilient.yaml has {len(topo.instances())} instances, this benchmark wants {INSTANCES}"
+        )
     ups: list[float] = []
     memory: dict[str, dict[str, int]] = {}
     feeds_per_s = 0.0
@@ -62,18 +65,34 @@ def main() -> int:
     rss, pss = sum(m["rss"] for m in memory.values()), sum(m["pss"] for m in memory.values())
     idle_rss = sum(m["rss"] for m in idle.values())
     mib = 1 << 20
-    print(f"memory of {len(memory)} instances after {args.load_seconds:g} s of feeds ({feeds_per_s:.0f}/s): "
-          f"RSS {rss / mib:.0f} MiB (idle {idle_rss / mib:.0f} MiB), PSS {pss / mib:.0f} MiB; "
-          f"largest {max(memory, key=lambda k: memory[k]['rss'])} {max(m['rss'] for m in memory.values()) / mib:.0f} MiB")  # fmt: skip
+    print(
+        f"memory of {len(memory)} instances after {args.load_seconds:g} s of feeds ({feeds_per_s:.0f}/s): "
+        f"RSS {rss / mib:.0f} MiB (idle {idle_rss / mib:.0f} MiB), PSS {pss / mib:.0f} MiB; "
+        f"largest {max(memory, key=lambda k: memory[k]['rss'])} {max(m['rss'] for m in memory.values()) / mib:.0f} MiB"
+    )
     up_met, mem_met = up < UP_GOAL_S, rss < MEMORY_GOAL
-    print(results.verdict(f"cold start of {INSTANCES} instances (median of {args.runs})", f"{up:.2f} s", f"< {UP_GOAL_S:g} s", up_met))
+    print(
+        results.verdict(
+            f"cold start of {INSTANCES} instances (median of {args.runs})", f"{up:.2f} s", f"< {UP_GOAL_S:g} s", up_met
+        )
+    )
     print(results.verdict("local stack memory (sum of RSS)", f"{rss / mib:.0f} MiB", "< 1024 MiB", mem_met))
-    path = results.save("cold_start", {
-        "goal": {"up_s": UP_GOAL_S, "memory_bytes": MEMORY_GOAL}, "met": up_met and mem_met,
-        "measured": {"up_s_median": round(up, 3), "up_s_runs": [round(u, 3) for u in ups],
-                     "rss_bytes": rss, "pss_bytes": pss, "idle_rss_bytes": idle_rss, "feeds_per_s_during": round(feeds_per_s, 1)},
-        "per_instance": memory,
-    })  # fmt: skip
+    path = results.save(
+        "cold_start",
+        {
+            "goal": {"up_s": UP_GOAL_S, "memory_bytes": MEMORY_GOAL},
+            "met": up_met and mem_met,
+            "measured": {
+                "up_s_median": round(up, 3),
+                "up_s_runs": [round(u, 3) for u in ups],
+                "rss_bytes": rss,
+                "pss_bytes": pss,
+                "idle_rss_bytes": idle_rss,
+                "feeds_per_s_during": round(feeds_per_s, 1),
+            },
+            "per_instance": memory,
+        },
+    )
     print(f"saved {path}")
     return 0 if up_met and mem_met else 1
 

@@ -13,6 +13,7 @@ the same answers computed straight from the log (the queries before the aggregat
 Goal: each endpoint's median at the large size <= 1.5x its median at the small size. Prints the
 figures, saves JSON under benchmarks/results/, exits 1 when a goal is missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from support import results
 
 from services.common.db import Database
 from services.common.settings import ServiceSettings
 from services.views import aggregates
 from services.views.app import LOG_SCHEMA, create_app
-from support import results
 
 GOAL = 1.5
 VIEWERS = [f"viewer-{i:04d}" for i in range(1, 201)]
@@ -45,13 +46,22 @@ ENDPOINTS = {
 }
 # The same answers straight from the log: what the reads cost before the aggregates.
 FROM_THE_LOG = {
-    "counts": ("SELECT video_id, COUNT(*) FROM events WHERE video_id IN ({}) GROUP BY video_id".format(
-        ",".join("?" * len(FEED_VIDEOS))), FEED_VIDEOS),
-    "history": ("SELECT video_id, MAX(seq) AS last FROM events WHERE user_id = ? GROUP BY video_id "
-                "ORDER BY last DESC LIMIT 30", [USER]),
-    "trending": ("SELECT video_id, COUNT(*) AS n FROM (SELECT video_id FROM events ORDER BY seq DESC LIMIT 2000) "
-                 "GROUP BY video_id ORDER BY n DESC, video_id LIMIT 40", []),
-}  # fmt: skip
+    "counts": (
+        "SELECT video_id, COUNT(*) FROM events WHERE video_id IN ({}) GROUP BY video_id".format(
+            ",".join("?" * len(FEED_VIDEOS))
+        ),
+        FEED_VIDEOS,
+    ),
+    "history": (
+        "SELECT video_id, MAX(seq) AS last FROM events WHERE user_id = ? GROUP BY video_id ORDER BY last DESC LIMIT 30",
+        [USER],
+    ),
+    "trending": (
+        "SELECT video_id, COUNT(*) AS n FROM (SELECT video_id FROM events ORDER BY seq DESC LIMIT 2000) "
+        "GROUP BY video_id ORDER BY n DESC, video_id LIMIT 40",
+        [],
+    ),
+}
 
 
 def events(count: int, seed: int = 1) -> Iterator[tuple[str, str, str, float]]:
@@ -80,13 +90,21 @@ def bulk_load(data_dir: Path, count: int) -> tuple[float, float]:
     return loaded, time.perf_counter() - started
 
 
-def app_for(data_dir: Path):  # noqa: ANN201 - a FastAPI app
-    settings = ServiceSettings(service="views", instance="views-bench", dc="dc-bench", port=1, data_dir=data_dir,
-                               service_key="bench-service-key")  # fmt: skip
+def app_for(data_dir: Path):
+    settings = ServiceSettings(
+        service="views",
+        instance="views-bench",
+        dc="dc-bench",
+        port=1,
+        data_dir=data_dir,
+        service_key="bench-service-key",
+    )
     return create_app(settings)
 
 
-async def time_endpoints(clients: dict[int, httpx.AsyncClient], rounds: int, per_round: int) -> dict[int, dict[str, list[float]]]:
+async def time_endpoints(
+    clients: dict[int, httpx.AsyncClient], rounds: int, per_round: int
+) -> dict[int, dict[str, list[float]]]:
     """Microseconds per request, per size and endpoint; sizes alternate within every round."""
     timings: dict[int, dict[str, list[float]]] = {size: {name: [] for name in ENDPOINTS} for size in clients}
     for _ in range(rounds):
@@ -161,8 +179,10 @@ def main() -> int:
         queries = {size: time_queries(d, repeats=args.rounds * 10) for size, d in dirs.items()}
     small, large = args.small, args.large
     figures, met = {}, True
-    print(f"\n{'endpoint':<10}{'median @' + format(small, ','):>16}{'median @' + format(large, ','):>18}{'ratio':>8}"
-          f"{'query alone':>16}{'ratio':>8}{'from the log (before)':>30}")  # fmt: skip
+    print(
+        f"\n{'endpoint':<10}{'median @' + format(small, ','):>16}{'median @' + format(large, ','):>18}{'ratio':>8}"
+        f"{'query alone':>16}{'ratio':>8}{'from the log (before)':>30}"
+    )
     for name in ENDPOINTS:
         a, b = statistics.median(timings[small][name]), statistics.median(timings[large][name])
         ratio = b / a
@@ -170,21 +190,37 @@ def main() -> int:
         la, lb = queries[small]["from_the_log"][name], queries[large]["from_the_log"][name]
         met &= ratio <= GOAL
         figures[name] = {
-            "median_us": {str(small): round(a, 1), str(large): round(b, 1)}, "ratio": round(ratio, 3),
-            "query_us": {str(small): round(qa, 1), str(large): round(qb, 1)}, "query_ratio": round(qb / qa, 3),
+            "median_us": {str(small): round(a, 1), str(large): round(b, 1)},
+            "ratio": round(ratio, 3),
+            "query_us": {str(small): round(qa, 1), str(large): round(qb, 1)},
+            "query_ratio": round(qb / qa, 3),
             "from_the_log_us": {str(small): round(la, 1), str(large): round(lb, 1)},
-        }  # fmt: skip
-        print(f"{name:<10}{a:>13.0f} us{b:>15.0f} us{ratio:>7.2f}x{qa:>8.0f}->{qb:.0f} us{qb / qa:>7.2f}x"
-              f"{la:>14.0f} -> {lb:.0f} us")  # fmt: skip
+        }
+        print(
+            f"{name:<10}{a:>13.0f} us{b:>15.0f} us{ratio:>7.2f}x{qa:>8.0f}->{qb:.0f} us{qb / qa:>7.2f}x"
+            f"{la:>14.0f} -> {lb:.0f} us"
+        )
     worst = max(figures, key=lambda n: figures[n]["ratio"])
-    print(results.verdict(f"cost at {large:,} / at {small:,} events (worst: {worst})",
-                          f"{figures[worst]['ratio']:.2f}x", f"<= {GOAL}x", met))  # fmt: skip
-    path = results.save("data_growth", {
-        "goal": {"max_ratio": GOAL}, "met": met, "sizes": [small, large], "endpoints": figures,
-        "how": "in-process ASGI (httpx.ASGITransport), median of rounds x per-round requests, sizes alternating",
-        "load_seconds": {str(s): round(v[0], 2) for s, v in loads.items()},
-        "aggregate_build_seconds": {str(s): round(v[1], 2) for s, v in loads.items()},
-    })  # fmt: skip
+    print(
+        results.verdict(
+            f"cost at {large:,} / at {small:,} events (worst: {worst})",
+            f"{figures[worst]['ratio']:.2f}x",
+            f"<= {GOAL}x",
+            met,
+        )
+    )
+    path = results.save(
+        "data_growth",
+        {
+            "goal": {"max_ratio": GOAL},
+            "met": met,
+            "sizes": [small, large],
+            "endpoints": figures,
+            "how": "in-process ASGI (httpx.ASGITransport), median of rounds x per-round requests, sizes alternating",
+            "load_seconds": {str(s): round(v[0], 2) for s, v in loads.items()},
+            "aggregate_build_seconds": {str(s): round(v[1], 2) for s, v in loads.items()},
+        },
+    )
     print(f"saved {path}")
     return 0 if met else 1
 

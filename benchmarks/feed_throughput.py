@@ -11,6 +11,7 @@ in, then drives the dc-east gateway with a closed-loop generator (N connections,
 load (needs `pip install -e '.[bench]'`). Prints both rates, the bound and the ratio; saves JSON
 under benchmarks/results/; exits 1 when the goal is missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,11 @@ import sys
 from pathlib import Path
 
 import httpx
+from support import load, results
+from support.stack import cpu_seconds, running, topology, url
 
 from services.common.accounting import CALLS_HEADER
 from services.common.seed import DEMO_PASSWORD
-from support import load, results
-from support.stack import cpu_seconds, running, topology, url
 
 GOAL = 0.70
 USER = "viewer-0002"
@@ -68,10 +69,24 @@ def start_flame_graphs(runtime: object, out: Path, seconds: float, fmt: str) -> 
     status = runtime.status()  # type: ignore[attr-defined]
     return [
         subprocess.Popen(
-            [spy, "record", "--pid", str(status[name]["pid"]), "--duration", str(int(seconds)), "--rate", "200",
-             "--format", fmt, "--output", str(out / f"{name}.{SUFFIX[fmt]}"), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                spy,
+                "record",
+                "--pid",
+                str(status[name]["pid"]),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "200",
+                "--format",
+                fmt,
+                "--output",
+                str(out / f"{name}.{SUFFIX[fmt]}"),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for name in PROFILED
     ]
 
@@ -91,15 +106,23 @@ def _costed(runtime: object, cpu: dict[str, float], target: str, opts: dict) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--connections", type=int, default=16,
-                        help="enough to saturate 2 cores; more only queues (and trips admission control)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="enough to saturate 2 cores; more only queues (and trips admission control)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--runs", type=int, default=3, help="alternating healthz/feed runs; medians are reported")
     parser.add_argument("--limit", type=int, default=10, help="items per feed")
     parser.add_argument("--flame", type=Path, help="write py-spy flame graphs of the feed load here")
-    parser.add_argument("--flame-format", choices=sorted(SUFFIX), default="flamegraph",
-                        help="flamegraph (SVG), raw (collapsed stacks) or speedscope")
+    parser.add_argument(
+        "--flame-format",
+        choices=sorted(SUFFIX),
+        default="flamegraph",
+        help="flamegraph (SVG), raw (collapsed stacks) or speedscope",
+    )
     args = parser.parse_args()
     if not 1 <= args.runs <= 10:
         parser.error("--runs must be 1..10")
@@ -114,8 +137,14 @@ def main() -> int:
         cpu: dict[str, dict[str, float]] = {"healthz": {}, "feed": {}}
         for i in range(args.runs):
             healthz_runs.append(_costed(runtime, cpu["healthz"], gateway + "/healthz", opts))
-            spies = start_flame_graphs(runtime, args.flame, args.seconds + args.warmup, args.flame_format) if args.flame and i == 0 else []
-            feed_runs.append(_costed(runtime, cpu["feed"], feed_url, {**opts, "headers": headers, "judge": fully_served}))
+            spies = (
+                start_flame_graphs(runtime, args.flame, args.seconds + args.warmup, args.flame_format)
+                if args.flame and i == 0
+                else []
+            )
+            feed_runs.append(
+                _costed(runtime, cpu["feed"], feed_url, {**opts, "headers": headers, "judge": fully_served})
+            )
             for spy in spies:
                 spy.wait(timeout=60)
     healthz = statistics.median(r.per_second for r in healthz_runs)
@@ -127,10 +156,14 @@ def main() -> int:
     ratio = statistics.median(pairs) if pairs else 0.0
     ratio_of_medians = feed / bound if bound else 0.0
     feed_p50 = statistics.median(r.percentile(50) or 0.0 for r in feed_runs)
-    print(f"healthz  {healthz:8.0f}/s   (median of {args.runs} runs, {args.connections} connections, {args.seconds:g} s each)")
+    print(
+        f"healthz  {healthz:8.0f}/s   (median of {args.runs} runs, {args.connections} connections, {args.seconds:g} s each)"
+    )
     not_ok = sum(r.degraded + sum(n for st, n in r.statuses.items() if not 200 <= st < 300) for r in feed_runs)
-    print(f"feed     {feed:8.0f}/s   p50 {feed_p50:.1f} ms   ({handlings} request handlings per feed; "
-          f"{not_ok} answers refused or from a fallback, not counted)")
+    print(
+        f"feed     {feed:8.0f}/s   p50 {feed_p50:.1f} ms   ({handlings} request handlings per feed; "
+        f"{not_ok} answers refused or from a fallback, not counted)"
+    )
     print(f"bound    {bound:8.0f}/s   = healthz / {handlings}")
     for kind, costs in cpu.items():
         shown = ", ".join(f"{n} {c / args.runs:.2f}" for n, c in sorted(costs.items(), key=lambda kv: -kv[1]))
@@ -138,27 +171,42 @@ def main() -> int:
     healthz_cpu = sum(cpu["healthz"].values()) / args.runs
     feed_cpu = sum(cpu["feed"].values()) / args.runs
     in_healthz = feed_cpu / healthz_cpu if healthz_cpu else 0.0
-    print(f"a feed costs {feed_cpu:.2f} ms of CPU across the stack = {in_healthz:.1f} healthz handlings "
-          f"(the bound assumes {handlings}); less disturbed by other work than the rates")
+    print(
+        f"a feed costs {feed_cpu:.2f} ms of CPU across the stack = {in_healthz:.1f} healthz handlings "
+        f"(the bound assumes {handlings}); less disturbed by other work than the rates"
+    )
     print(f"ratio per run pair: {', '.join(f'{r:.0%}' for r in pairs)}; ratio of the medians {ratio_of_medians:.0%}")
     busy = max(r.load_1m for r in healthz_runs + feed_runs)
     if busy > (os.cpu_count() or 1):
-        print(f"note: load average reached {busy:.1f} on {os.cpu_count()} cores during the runs: other work took CPU "
-              "from the stack; the feed (three processes) loses more of it than healthz (one)")
+        print(
+            f"note: load average reached {busy:.1f} on {os.cpu_count()} cores during the runs: other work took CPU "
+            "from the stack; the feed (three processes) loses more of it than healthz (one)"
+        )
     line = results.verdict("feed / bound (median of run pairs)", f"{ratio:.0%}", f">= {GOAL:.0%}", ratio >= GOAL)
     print(line)
-    path = results.save("feed_throughput", {
-        "goal": {"feed_over_bound": GOAL},
-        "measured": {"healthz_per_s": round(healthz, 1), "feed_per_s": round(feed, 1), "handlings_per_feed": handlings,
-                     "bound_per_s": round(bound, 1), "feed_over_bound": round(ratio, 3), "feed_over_bound_per_pair": [round(r, 3) for r in pairs],
-                     "ratio_of_medians": round(ratio_of_medians, 3), "feed_p50_ms": round(feed_p50, 2),
-                     "feed_cpu_ms": round(feed_cpu, 3), "healthz_cpu_ms": round(healthz_cpu, 3),
-                     "feed_cpu_in_healthz_handlings": round(in_healthz, 2)},
-        "met": ratio >= GOAL,
-        "runs": {"healthz": [r.summary() for r in healthz_runs], "feed": [r.summary() for r in feed_runs]},
-        "cpu_ms_per_request": {k: {n: round(c / args.runs, 3) for n, c in v.items()} for k, v in cpu.items()},
-        "flame_graphs": str(args.flame) if args.flame else None,
-    })  # fmt: skip
+    path = results.save(
+        "feed_throughput",
+        {
+            "goal": {"feed_over_bound": GOAL},
+            "measured": {
+                "healthz_per_s": round(healthz, 1),
+                "feed_per_s": round(feed, 1),
+                "handlings_per_feed": handlings,
+                "bound_per_s": round(bound, 1),
+                "feed_over_bound": round(ratio, 3),
+                "feed_over_bound_per_pair": [round(r, 3) for r in pairs],
+                "ratio_of_medians": round(ratio_of_medians, 3),
+                "feed_p50_ms": round(feed_p50, 2),
+                "feed_cpu_ms": round(feed_cpu, 3),
+                "healthz_cpu_ms": round(healthz_cpu, 3),
+                "feed_cpu_in_healthz_handlings": round(in_healthz, 2),
+            },
+            "met": ratio >= GOAL,
+            "runs": {"healthz": [r.summary() for r in healthz_runs], "feed": [r.summary() for r in feed_runs]},
+            "cpu_ms_per_request": {k: {n: round(c / args.runs, 3) for n, c in v.items()} for k, v in cpu.items()},
+            "flame_graphs": str(args.flame) if args.flame else None,
+        },
+    )
     print(f"saved {path}")
     return 0 if ratio >= GOAL else 1
 

@@ -30,6 +30,7 @@ Goals:
   cycles stretched: the stub keeps uvicorn's default, as the real gateways do);
 - every process it started (master, workers, stub) gone at the end, on an error or Ctrl-C too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,8 @@ from support.stub_gateway import stub_gateways
 
 from chaos.commands import think
 from chaos.loadgen import LoadGenerator
-from chaos.runtime.base import RuntimeError_
 from chaos.rundir import REQUESTS_FILE
+from chaos.runtime.base import RuntimeError_
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.accounts import MAX_USERS, account
 
@@ -83,14 +84,16 @@ def steady_figures(rows: list[RequestRow], since: float, until: float) -> dict:
     chosen = [r for r in rows if since <= r.t < until]
     latencies = [r.latency_ms for r in chosen]
     return {
-        "window_s": round(until - since, 1), "actions": len(chosen),
+        "window_s": round(until - since, 1),
+        "actions": len(chosen),
         "actions_per_s": round(len(chosen) / (until - since), 1),
         "ok_share": round(sum(r.ok for r in chosen) / len(chosen), 5) if chosen else None,
-        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
         "max_ms": round(max(latencies), 1) if latencies else None,
         "by_action": {a: sum(1 for r in chosen if r.action == a) for a in sorted({r.action for r in chosen})},
         "errors": sorted({r.error for r in chosen if not r.ok})[:5],
-    }  # fmt: skip
+    }
 
 
 def runnable(pids: dict[str, int]) -> dict[str, bool]:
@@ -121,20 +124,31 @@ def window(pids: dict[str, int], seconds: float) -> dict:
     cpu1, machine1, until = cpu_seconds(pids), psutil.cpu_times(), time.time()
     busy = sum(machine1) - machine1.idle - (sum(machine0) - machine0.idle)
     return {
-        "since": since, "until": until, "cpu_s": {n: cpu1[n] - cpu0[n] for n in pids},
+        "since": since,
+        "until": until,
+        "cpu_s": {n: cpu1[n] - cpu0[n] for n in pids},
         "runnable_share": {n: round(k / taken, 2) for n, k in samples.items()},
         "machine_busy_percent": round(100 * busy / (sum(machine1) - sum(machine0)), 1),
-    }  # fmt: skip
+    }
 
 
-def run(run_dir: Path, users: int, think_s: tuple[float, float], spawn_rate: float, steady_s: float,
-        workers: int) -> dict:
+def run(
+    run_dir: Path, users: int, think_s: tuple[float, float], spawn_rate: float, steady_s: float, workers: int
+) -> dict:
     """Start the stubs and the generator, let every user in, measure ``steady_s``; stop all of it, whatever happens."""
     result: dict = {"users": users, "think_s": think_s, "spawn_rate": spawn_rate, "workers": workers}
     pids: dict[str, int] = {}
     with stub_gateways() as stub:
-        load = LoadGenerator(run_dir, stub.urls, users, spawn_rate=spawn_rate, workers=workers, seed=1, think_s=think_s,
-                             max_seconds=users / spawn_rate + LOGGED_IN_SLACK_S + think_s[1] + steady_s + 30)  # fmt: skip
+        load = LoadGenerator(
+            run_dir,
+            stub.urls,
+            users,
+            spawn_rate=spawn_rate,
+            workers=workers,
+            seed=1,
+            think_s=think_s,
+            max_seconds=users / spawn_rate + LOGGED_IN_SLACK_S + think_s[1] + steady_s + 30,
+        )
         try:
             started = time.monotonic()
             pids["master"] = load.start()
@@ -159,8 +173,11 @@ def run(run_dir: Path, users: int, think_s: tuple[float, float], spawn_rate: flo
     result["runnable_share"] = measured["runnable_share"]
     rows = read_all(run_dir / REQUESTS_FILE)
     expected = {account(n % MAX_USERS)[0] for n in range(users)}
-    result["accounts"] = {"expected": len(expected), "seen": len(expected & {r.user for r in rows}),
-                          "logins": sum(1 for r in rows if r.action == "login")}  # fmt: skip
+    result["accounts"] = {
+        "expected": len(expected),
+        "seen": len(expected & {r.user for r in rows}),
+        "logins": sum(1 for r in rows if r.action == "login"),
+    }
     result["steady"] = steady = steady_figures(rows, since, until)
     # What an action costs the workers, so a reader can tell how many cores the users' asked rate takes.
     worker_s = sum(s for name, s in spent.items() if name.startswith("worker"))
@@ -170,12 +187,19 @@ def run(run_dir: Path, users: int, think_s: tuple[float, float], spawn_rate: flo
 
 def report(result: dict, users: int) -> list[tuple[str, str, str, bool]]:
     """Print the figures; the (figure, measured, goal, met) checks."""
-    steady, accounts, cpu, wanting = result["steady"], result["accounts"], result["cpu_percent"], result["runnable_share"]
+    steady, accounts, cpu, wanting = (
+        result["steady"],
+        result["accounts"],
+        result["cpu_percent"],
+        result["runnable_share"],
+    )
     lo, hi = result["think_s"]
-    print(f"load generator: {users} users thinking {lo:g}-{hi:g} s, {result['workers']} workers, "
-          f"spawn rate {result['spawn_rate']:g}/s; "
-          f"machine busy {result['machine_busy_percent']}% of {psutil.cpu_count()} cores, "
-          f"load average {result['load_1m']}")  # fmt: skip
+    print(
+        f"load generator: {users} users thinking {lo:g}-{hi:g} s, {result['workers']} workers, "
+        f"spawn rate {result['spawn_rate']:g}/s; "
+        f"machine busy {result['machine_busy_percent']}% of {psutil.cpu_count()} cores, "
+        f"load average {result['load_1m']}"
+    )
     print(f"  users: {accounts}; all in after {result['all_in_after_s']} s {result.get('start_problem', '')}")
     print(f"  steady window: {steady}")
     for name, percent in cpu.items():
@@ -184,31 +208,55 @@ def report(result: dict, users: int) -> list[tuple[str, str, str, bool]]:
     asked = users / ((lo + hi) / 2)
     per_action = result["worker_cpu_ms_per_action"]
     if per_action:
-        print(f"  workers' CPU per action: {per_action} ms: the {asked:,.0f} actions/s the users ask take "
-              f"~{asked * per_action / 1000:.1f} cores of workers; one worker core makes up to "
-              f"~{1000 / per_action:,.0f} actions/s")
+        print(
+            f"  workers' CPU per action: {per_action} ms: the {asked:,.0f} actions/s the users ask take "
+            f"~{asked * per_action / 1000:.1f} cores of workers; one worker core makes up to "
+            f"~{1000 / per_action:,.0f} actions/s"
+        )
     rate, p50, p99, ok = (steady[k] or 0 for k in ("actions_per_s", "p50_ms", "p99_ms", "ok_share"))
     all_in = accounts["seen"] == accounts["expected"] and accounts["logins"] >= users
     return [
-        ("users started", f"{accounts['seen']}/{accounts['expected']} accounts, {accounts['logins']} logins, "
-         f"all in after {result['all_in_after_s']} s", f"all {users} (every account, >= {users} logins)", all_in),
-        ("actions/s in the window", f"{rate:,.0f}/s = {rate / asked:.0%} of the {asked:,.0f}/s the users ask",
-         ">= 90%", rate >= 0.9 * asked),
-        ("latency users saw from the stub", f"p50 {p50} ms, p99 {p99} ms", "p50 < 50 ms, p99 < 250 ms",
-         steady["actions"] > 0 and p50 < 50 and p99 < 250),
+        (
+            "users started",
+            f"{accounts['seen']}/{accounts['expected']} accounts, {accounts['logins']} logins, "
+            f"all in after {result['all_in_after_s']} s",
+            f"all {users} (every account, >= {users} logins)",
+            all_in,
+        ),
+        (
+            "actions/s in the window",
+            f"{rate:,.0f}/s = {rate / asked:.0%} of the {asked:,.0f}/s the users ask",
+            ">= 90%",
+            rate >= 0.9 * asked,
+        ),
+        (
+            "latency users saw from the stub",
+            f"p50 {p50} ms, p99 {p99} ms",
+            "p50 < 50 ms, p99 < 250 ms",
+            steady["actions"] > 0 and p50 < 50 and p99 < 250,
+        ),
         ("requests answered 2xx", f"{ok:.2%}", ">= 99.9%", ok >= 0.999),
         ("every process it started gone", f"{len(result['left_running'])} left", "0", not result["left_running"]),
-    ]  # fmt: skip
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=5000)
-    parser.add_argument("--think", type=think, default=VIEWER_THINK_S, metavar="MIN-MAX",
-                        help="seconds each user pauses after an action (default: a viewer's 5-15)")
-    parser.add_argument("--spawn-rate", type=float, default=500.0, help="users started per second, all workers together")
+    parser.add_argument(
+        "--think",
+        type=think,
+        default=VIEWER_THINK_S,
+        metavar="MIN-MAX",
+        help="seconds each user pauses after an action (default: a viewer's 5-15)",
+    )
+    parser.add_argument(
+        "--spawn-rate", type=float, default=500.0, help="users started per second, all workers together"
+    )
     parser.add_argument("--steady", type=float, default=20.0, help="seconds measured once every user is in")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="locust workers (default: one per core)")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="locust workers (default: one per core)"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.users <= MAX_USERS or not 1 <= args.spawn_rate <= 5000 or not 5 <= args.steady <= 120:
         parser.error(f"--users must be 1..{MAX_USERS}, --spawn-rate 1..5000 and --steady 5..120")

@@ -9,6 +9,7 @@ JSON, exits 1 if a goal is missed. About 1-2 minutes. Run: .venv/bin/python benc
 Goals: feeds after the storm >= 99% successful with p99 within the 2-s deadline; feeds during it >= 90%;
 every stormer logged in within 120 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import time
 from support import stack
 from support.results import conclude
 
-from loadtest.open_loop import Outcome, OpenLoop
+from loadtest.open_loop import OpenLoop, Outcome
 from services.common.accounts import account
 from services.common.seed import DEMO_PASSWORD
 
@@ -45,7 +46,8 @@ async def storm(loop: OpenLoop, users: int, within_s: float, first_user: int) ->
         failures = 0
         while time.monotonic() - started < GIVE_UP_S:
             status, body, latency = await loop._send(
-                "POST", gateway + "/login", {"username": account(n)[0], "password": DEMO_PASSWORD})
+                "POST", gateway + "/login", {"username": account(n)[0], "password": DEMO_PASSWORD}
+            )
             tries.append((status, latency))
             if status == 200 and isinstance(body, dict):
                 done_at.append(time.monotonic() - started)
@@ -56,20 +58,24 @@ async def storm(loop: OpenLoop, users: int, within_s: float, first_user: int) ->
     await asyncio.gather(*(one(first_user + i) for i in range(users)))
     refused = [lat for status, lat in tries if status in (429, 503)]
     return {
-        "users": users, "within_s": within_s, "logged_in": len(done_at),
+        "users": users,
+        "within_s": within_s,
+        "logged_in": len(done_at),
         "all_in_after_s": round(max(done_at), 1) if len(done_at) == users else None,
         "median_in_after_s": round(statistics.median(done_at), 1) if done_at else None,
-        "login_requests": len(tries), "refused": len(refused),
+        "login_requests": len(tries),
+        "refused": len(refused),
         "refused_p99_ms": round(statistics.quantiles(refused, n=100)[98] * 1000, 1) if len(refused) > 1 else None,
         "statuses": {str(s): sum(1 for t, _ in tries if t == s) for s in sorted({t for t, _ in tries})},
-    }  # fmt: skip
+    }
 
 
 def phase(outcomes: list[Outcome], start: float, end: float) -> dict:
     chosen = [o for o in outcomes if start <= o.started < end]
     served = sorted(o.latency_s * 1000 for o in chosen if 200 <= o.status < 300)
     return {
-        "actions": len(chosen), "success_rate": round(sum(o.ok for o in chosen) / len(chosen), 4) if chosen else None,
+        "actions": len(chosen),
+        "success_rate": round(sum(o.ok for o in chosen) / len(chosen), 4) if chosen else None,
         "served_p99_ms": round(statistics.quantiles(served, n=100)[98], 1) if len(served) > 1 else None,
     }
 
@@ -84,7 +90,7 @@ async def acting(loop: OpenLoop, per_second: float, stop: asyncio.Event, outcome
         task.add_done_callback(lambda t: (tasks.discard(t), outcomes.append(t.result())))
         try:
             await asyncio.wait_for(stop.wait(), timeout=rng.expovariate(per_second))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     if tasks:
         await asyncio.wait(set(tasks), timeout=15)
@@ -135,14 +141,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  user actions {name:>6}: {figures}")
     after, during = actions["after"], actions["during"]
     checks = [
-        ("feeds after the storm", f"{after['success_rate']:.1%} ok, p99 {after['served_p99_ms']} ms",
-         ">= 99% ok, p99 <= 2000 ms",
-         (after["success_rate"] or 0) >= 0.99 and (after["served_p99_ms"] or 1e9) <= 2000),
+        (
+            "feeds after the storm",
+            f"{after['success_rate']:.1%} ok, p99 {after['served_p99_ms']} ms",
+            ">= 99% ok, p99 <= 2000 ms",
+            (after["success_rate"] or 0) >= 0.99 and (after["served_p99_ms"] or 1e9) <= 2000,
+        ),
         ("feeds during the storm", f"{during['success_rate']:.1%} ok", ">= 90%", (during["success_rate"] or 0) >= 0.9),
-        ("stormers logged in", f"{logins['logged_in']}/{args.users}, all in after {logins['all_in_after_s']} s",
-         f"all within {GIVE_UP_S:g} s", logins["logged_in"] == args.users),
+        (
+            "stormers logged in",
+            f"{logins['logged_in']}/{args.users}, all in after {logins['all_in_after_s']} s",
+            f"all within {GIVE_UP_S:g} s",
+            logins["logged_in"] == args.users,
+        ),
         ("every instance still running", str(healthy), "True", healthy),
-    ]  # fmt: skip
+    ]
     return conclude("login_storm", result, checks, started)
 
 

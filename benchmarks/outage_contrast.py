@@ -4,6 +4,7 @@ Runs the dc-power-loss scenario twice on local processes (about 3 minutes), prin
 its goal, and exits 1 if a goal was missed. Run: `make bench` or
     .venv/bin/python benchmarks/outage_contrast.py [--scenario dc-power-loss --users 20 --seed N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ from pathlib import Path
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.journal import Journal
 from chaos.engine.run import RunOptions, run_scenario
+from chaos.journal import Journal
 from chaos.report import RunSummary, build_summary
 from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import read_all
@@ -54,22 +55,62 @@ def check(naive_dir: Path, resilient_dir: Path) -> list[Goal]:
     west = n_out.feed_success_by_dc.get("dc-west")
     return [
         Goal("naive", "dc-west feed success in the outage", west, "< 50%", west is not None and west < 0.5),
-        Goal("naive", "retry amplification @ dc-west in the outage", n_out.amplification_by_dc.get("dc-west"), "> 3x",
-             (n_out.amplification_by_dc.get("dc-west") or 0) > 3),
-        Goal("naive", "0-view displays in the outage", n_out.symptoms["zero_view_displays"], "> 0", n_out.symptoms["zero_view_displays"] > 0),
-        Goal("naive", "earnings missing in the outage", n_out.symptoms["earnings_missing"], "> 0", n_out.symptoms["earnings_missing"] > 0),
+        Goal(
+            "naive",
+            "retry amplification @ dc-west in the outage",
+            n_out.amplification_by_dc.get("dc-west"),
+            "> 3x",
+            (n_out.amplification_by_dc.get("dc-west") or 0) > 3,
+        ),
+        Goal(
+            "naive",
+            "0-view displays in the outage",
+            n_out.symptoms["zero_view_displays"],
+            "> 0",
+            n_out.symptoms["zero_view_displays"] > 0,
+        ),
+        Goal(
+            "naive",
+            "earnings missing in the outage",
+            n_out.symptoms["earnings_missing"],
+            "> 0",
+            n_out.symptoms["earnings_missing"] > 0,
+        ),
         Goal("naive", "seconds to recover after power-on", n_rec, "> resilient", n_rec > r_rec),
-        Goal("resilient", "feed success in the outage (all users)", r_out.actions["feed"].success_rate, ">= 99%",
-             (r_out.actions["feed"].success_rate or 0) >= 0.99),
-        *[Goal("resilient", f"feed success in the outage @ {dc}", rate, ">= 99%", (rate or 0) >= 0.99)
-          for dc, rate in sorted(r_out.feed_success_by_dc.items())],
-        Goal("resilient", "0-view displays in the outage", r_out.symptoms["zero_view_displays"], "== 0", r_out.symptoms["zero_view_displays"] == 0),
-        Goal("resilient", "p99 feed latency outage / baseline", r_out_p99 / r_base_p99 if r_base_p99 else None, "<= 3x",
-             bool(r_base_p99) and r_out_p99 <= 3 * r_base_p99),
+        Goal(
+            "resilient",
+            "feed success in the outage (all users)",
+            r_out.actions["feed"].success_rate,
+            ">= 99%",
+            (r_out.actions["feed"].success_rate or 0) >= 0.99,
+        ),
+        *[
+            Goal("resilient", f"feed success in the outage @ {dc}", rate, ">= 99%", (rate or 0) >= 0.99)
+            for dc, rate in sorted(r_out.feed_success_by_dc.items())
+        ],
+        Goal(
+            "resilient",
+            "0-view displays in the outage",
+            r_out.symptoms["zero_view_displays"],
+            "== 0",
+            r_out.symptoms["zero_view_displays"] == 0,
+        ),
+        Goal(
+            "resilient",
+            "p99 feed latency outage / baseline",
+            r_out_p99 / r_base_p99 if r_base_p99 else None,
+            "<= 3x",
+            bool(r_base_p99) and r_out_p99 <= 3 * r_base_p99,
+        ),
         Goal("resilient", "seconds to recover after power-on", r_rec, "<= 5 s", r_rec <= 5),
-        Goal("resilient", "retry amplification in the outage", r_out.amplification, "<= 1.2x",
-             r_out.amplification is not None and r_out.amplification <= 1.2),
-    ]  # fmt: skip
+        Goal(
+            "resilient",
+            "retry amplification in the outage",
+            r_out.amplification,
+            "<= 1.2x",
+            r_out.amplification is not None and r_out.amplification <= 1.2,
+        ),
+    ]
 
 
 def main() -> int:
@@ -82,10 +123,16 @@ def main() -> int:
     console = terminal()
     dirs = {}
     for name in ("naive", "resilient"):
-        dirs[name] = run_scenario(RunOptions(
-            scenario=args.scenario, profile=PROJECT / "profiles" / f"{name}.yaml", users=args.users, seed=args.seed,
-            runs_root=args.runs,
-        ), console).run_dir  # fmt: skip
+        dirs[name] = run_scenario(
+            RunOptions(
+                scenario=args.scenario,
+                profile=PROJECT / "profiles" / f"{name}.yaml",
+                users=args.users,
+                seed=args.seed,
+                runs_root=args.runs,
+            ),
+            console,
+        ).run_dir
     goals = check(dirs["naive"], dirs["resilient"])
     table = Table("profile", "figure", "measured", "goal", "met", title="power loss of dc-east: goals")
     for g in goals:

@@ -10,6 +10,7 @@ profile turns it on), saves JSON, exits 1 if a goal is missed. About 5 minutes. 
 Goals: the resilient stack keeps >= 90% of its capacity at 2x, 5x and 10x with p99 of served within the
 deadline; the naive stack's goodput collapses (< 50% of its capacity at 5x).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,22 +60,39 @@ def scrape(urls: dict[str, str]) -> dict[str, dict]:
 def per_second(before: dict[str, dict], after: dict[str, dict], seconds: float) -> dict:
     """What changed over a level: refusals per instance, dependency calls per outcome (whole stack), per second;
     and each instance's limit at the end."""
-    shed = {n: round((after[n]["shed"] - before[n]["shed"]) / seconds, 1)
-            for n in after if n in before and after[n]["shed"] > before[n]["shed"]}  # fmt: skip
+    shed = {
+        n: round((after[n]["shed"] - before[n]["shed"]) / seconds, 1)
+        for n in after
+        if n in before and after[n]["shed"] > before[n]["shed"]
+    }
     calls: dict[str, float] = {}
     for n in after:
         for outcome, value in after[n]["calls"].items():
             calls[outcome] = calls.get(outcome, 0.0) + value - before.get(n, {}).get("calls", {}).get(outcome, 0.0)
-    return {"shed_per_s": shed, "dependency_calls_per_s": {k: round(v / seconds, 1) for k, v in sorted(calls.items())},
-            "admission_limits": {n: after[n]["limit"] for n in after if after[n]["limit"] is not None}}
+    return {
+        "shed_per_s": shed,
+        "dependency_calls_per_s": {k: round(v / seconds, 1) for k, v in sorted(calls.items())},
+        "admission_limits": {n: after[n]["limit"] for n in after if after[n]["limit"] is not None},
+    }
 
 
-async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], urls: dict[str, str], level_s: float,
-                  capacity: float | None = None, multiples: tuple[float, ...] = MULTIPLES) -> dict:
+async def measure(
+    profile_name: str,
+    gateways: list[str],
+    pids: dict[str, int],
+    urls: dict[str, str],
+    level_s: float,
+    capacity: float | None = None,
+    multiples: tuple[float, ...] = MULTIPLES,
+) -> dict:
     profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
     deadline_s = load_profile(stack.PROJECT / "profiles" / "resilient.yaml").request_deadline_s  # one yardstick
-    async with OpenLoop(gateways, client_attempts=profile.client_attempts, deadline_s=deadline_s,
-                        throttle=profile.overload.client_throttle) as loop:
+    async with OpenLoop(
+        gateways,
+        client_attempts=profile.client_attempts,
+        deadline_s=deadline_s,
+        throttle=profile.overload.client_throttle,
+    ) as loop:
         took = await loop.login(SESSIONS)
         print(f"  {profile_name}: {SESSIONS} sessions in {took:.1f}s", flush=True)
         steps: list[dict] = []
@@ -88,12 +106,14 @@ async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], 
             cpu0, stack0, seen0 = sum(me.cpu_times()[:2]), cpus.cpu_seconds(pids), scrape(urls)
             level: Level = await loop.offer(capacity * multiple, level_s)
             stack1, seen1 = cpus.cpu_seconds(pids), scrape(urls)
-            extra = {"generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1),
-                     # where the stack's CPU went: refusing 4x the capacity should cost the gateways little
-                     "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0},
-                     # where refusals happen (the edge, or deeper after upstream work), what the calls between
-                     # services did (timeouts and retries are work done twice), and each limit at the end
-                     **per_second(seen0, seen1, level_s)}
+            extra = {
+                "generator_cpu_percent": round(100 * (sum(me.cpu_times()[:2]) - cpu0) / level_s, 1),
+                # where the stack's CPU went: refusing 4x the capacity should cost the gateways little
+                "stack_cpu_percent": {n: round(100 * (stack1[n] - stack0[n]) / level_s) for n in stack0},
+                # where refusals happen (the edge, or deeper after upstream work), what the calls between
+                # services did (timeouts and retries are work done twice), and each limit at the end
+                **per_second(seen0, seen1, level_s),
+            }
             measured.append((multiple, level, extra))
             print(f"  {profile_name} {multiple:g}x: goodput {level.goodput_per_s:.1f}/s, {extra}", flush=True)
     # Capacity is the best goodput the stack showed in this run: on a shared machine a 6-s search step can
@@ -103,8 +123,9 @@ async def measure(profile_name: str, gateways: list[str], pids: dict[str, int], 
     return {"profile": profile_name, "capacity_per_s": round(capacity, 1), "capacity_steps": steps, "levels": levels}
 
 
-def run_profile(profile_name: str, level_s: float, capacity: float | None = None,
-                multiples: tuple[float, ...] = MULTIPLES) -> dict:
+def run_profile(
+    profile_name: str, level_s: float, capacity: float | None = None, multiples: tuple[float, ...] = MULTIPLES
+) -> dict:
     profile = load_profile(stack.PROJECT / "profiles" / f"{profile_name}.yaml")
     with stack.running(stack.topology(profile.topology), profile_name) as runtime:
         gateways = list(runtime.topology.gateways().values())
@@ -118,16 +139,22 @@ def run_profile(profile_name: str, level_s: float, capacity: float | None = None
 
 
 def print_curves(results: list[dict]) -> None:
-    print("\noffered load vs goodput (successful user actions/s; served = 2xx; deadline "
-          f"{results[0]['levels'][0]['deadline_ms']:.0f} ms)")
-    print(f"{'profile':10} {'load':>5} {'offered/s':>10} {'goodput/s':>10} {'of capacity':>12} "
-          f"{'p99 served ms':>14} {'refused fast':>13} {'failed slow':>12}")
+    print(
+        "\noffered load vs goodput (successful user actions/s; served = 2xx; deadline "
+        f"{results[0]['levels'][0]['deadline_ms']:.0f} ms)"
+    )
+    print(
+        f"{'profile':10} {'load':>5} {'offered/s':>10} {'goodput/s':>10} {'of capacity':>12} "
+        f"{'p99 served ms':>14} {'refused fast':>13} {'failed slow':>12}"
+    )
     for result in results:
         for row in result["levels"]:
-            print(f"{result['profile']:10} {row['multiple']:>4g}x {row['offered_per_s']:>10.1f} "
-                  f"{row['goodput_per_s']:>10.1f} {row['goodput_of_capacity']:>11.0%} "
-                  f"{row['served_p99_ms'] if row['served_p99_ms'] is not None else '-':>14} "
-                  f"{row['refused_fast_share']:>12.0%} {row['failed_slow_share']:>11.0%}")
+            print(
+                f"{result['profile']:10} {row['multiple']:>4g}x {row['offered_per_s']:>10.1f} "
+                f"{row['goodput_per_s']:>10.1f} {row['goodput_of_capacity']:>11.0%} "
+                f"{row['served_p99_ms'] if row['served_p99_ms'] is not None else '-':>14} "
+                f"{row['refused_fast_share']:>12.0%} {row['failed_slow_share']:>11.0%}"
+            )
 
 
 def goals(results: list[dict]) -> list[tuple[str, str, str, bool]]:
@@ -142,8 +169,9 @@ def goals(results: list[dict]) -> list[tuple[str, str, str, bool]]:
                 out.append((f"resilient goodput at {m:g}x", f"{share:.0%} of capacity", ">= 90%", share >= 0.9))
             worst = max((row["served_p99_ms"] or 0.0) for row in levels.values())
             deadline = levels[1.0]["deadline_ms"]
-            out.append(("resilient p99 of served", f"{worst:.0f} ms (worst level)", f"<= {deadline:.0f} ms",
-                        worst <= deadline))
+            out.append(
+                ("resilient p99 of served", f"{worst:.0f} ms (worst level)", f"<= {deadline:.0f} ms", worst <= deadline)
+            )
         elif name == "naive":
             share = levels[5.0]["goodput_of_capacity"]
             out.append(("naive goodput at 5x (collapse)", f"{share:.0%} of capacity", "< 50%", share < 0.5))

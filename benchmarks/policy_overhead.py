@@ -12,6 +12,7 @@ calls, so drift and noisy neighbours hit both alike.
 Goal: p50(guarded) - p50(bare) < 0.2 ms, taken as the median over adjacent blocks of the difference of
 their p50s. Prints both kinds, the CPU per call, saves JSON, exits 1 if missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,12 @@ from pathlib import Path
 
 import httpx
 import psutil
+from support import results
+from support.tiny_server import tiny_server
 
 from services.common.http import DependencyClient, make_http_client
 from services.common.policy import ProfileHolder, load_profile
 from services.common.resilience import set_deadline
-from support import results
-from support.tiny_server import tiny_server
 
 GOAL_MS = 0.2
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "resilient.yaml"
@@ -72,12 +73,18 @@ async def measure(url: str, transport: httpx.AsyncBaseTransport | None, calls: i
     finally:
         await http.aclose()
     figures = {
-        kind: {"p50_ms": statistics.median(s), "p99_ms": statistics.quantiles(s, n=100)[98],
-               "cpu_ms_per_call": 1000.0 * cpu[kind] / len(s), "calls": len(s)}
+        kind: {
+            "p50_ms": statistics.median(s),
+            "p99_ms": statistics.quantiles(s, n=100)[98],
+            "cpu_ms_per_call": 1000.0 * cpu[kind] / len(s),
+            "calls": len(s),
+        }
         for kind, s in samples.items()
-    }  # fmt: skip
-    figures["pairs"] = {"overhead_p50_ms": statistics.median(p["guarded"] - p["bare"] for p in block_p50s),
-                        "blocks": len(block_p50s)}  # fmt: skip
+    }
+    figures["pairs"] = {
+        "overhead_p50_ms": statistics.median(p["guarded"] - p["bare"] for p in block_p50s),
+        "blocks": len(block_p50s),
+    }
     return figures
 
 
@@ -91,6 +98,7 @@ def main() -> int:
         parser.error("need 1 <= --block <= --calls <= 100000")
     try:
         import uvloop
+
         run = uvloop.run  # what uvicorn runs the services on
     except ImportError:
         run = asyncio.run
@@ -110,18 +118,29 @@ def main() -> int:
     for kind in ("bare", "guarded"):
         f = figures[kind]
         print(f"{kind:<8} p50 {f['p50_ms']:.3f} ms   p99 {f['p99_ms']:.3f} ms   cpu {f['cpu_ms_per_call']:.3f} ms/call")
-    print(f"overhead p50 {overhead:.3f} ms (median of {figures['pairs']['blocks']} block pairs; "
-          f"of the overall p50s {guarded['p50_ms'] - bare['p50_ms']:.3f} ms), "
-          f"cpu {guarded['cpu_ms_per_call'] - bare['cpu_ms_per_call']:.3f} ms per call")
+    print(
+        f"overhead p50 {overhead:.3f} ms (median of {figures['pairs']['blocks']} block pairs; "
+        f"of the overall p50s {guarded['p50_ms'] - bare['p50_ms']:.3f} ms), "
+        f"cpu {guarded['cpu_ms_per_call'] - bare['cpu_ms_per_call']:.3f} ms per call"
+    )
     met = overhead < GOAL_MS
     print(results.verdict("policy overhead per call (p50)", f"{overhead:.3f} ms", f"< {GOAL_MS} ms", met))
-    path = results.save("policy_overhead", {
-        "goal": {"overhead_p50_ms": GOAL_MS}, "met": met, "target": target,
-        "measured": {"overhead_p50_ms": round(overhead, 4),
-                     "overhead_cpu_ms": round(guarded["cpu_ms_per_call"] - bare["cpu_ms_per_call"], 4)},
-        "calls": {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in f.items()} for k, f in figures.items()},
-        "load_1m_after": round(psutil.getloadavg()[0], 2),
-    })  # fmt: skip
+    path = results.save(
+        "policy_overhead",
+        {
+            "goal": {"overhead_p50_ms": GOAL_MS},
+            "met": met,
+            "target": target,
+            "measured": {
+                "overhead_p50_ms": round(overhead, 4),
+                "overhead_cpu_ms": round(guarded["cpu_ms_per_call"] - bare["cpu_ms_per_call"], 4),
+            },
+            "calls": {
+                k: {m: round(v, 4) if isinstance(v, float) else v for m, v in f.items()} for k, f in figures.items()
+            },
+            "load_1m_after": round(psutil.getloadavg()[0], 2),
+        },
+    )
     print(f"saved {path}")
     return 0 if met else 1
 

@@ -10,6 +10,7 @@ reported stopped by the engine). Power-on (until every instance answers /healthz
 Goal: a container data center's cut stays under 1 s (a power cut must look instant to the callers' timeouts).
 Prints, saves JSON, exits 1 if missed; exits 2 with a reason when no Docker engine answers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,11 @@ def cycles(runtime: Runtime, count: int) -> dict[str, list[float]]:
 
 
 def summary(figures: dict[str, list[float]]) -> dict[str, float]:
-    return {"off_ms_median": round(statistics.median(figures["off_s"]) * 1000, 1),
-            "off_ms_max": round(max(figures["off_s"]) * 1000, 1),
-            "on_s_median": round(statistics.median(figures["on_s"]), 2)}  # fmt: skip
+    return {
+        "off_ms_median": round(statistics.median(figures["off_s"]) * 1000, 1),
+        "off_ms_max": round(max(figures["off_s"]) * 1000, 1),
+        "on_s_median": round(statistics.median(figures["on_s"]), 2),
+    }
 
 
 def main() -> int:
@@ -66,13 +69,27 @@ def main() -> int:
                     return 2
                 raise
             measured[name] = {**summary(figures), "runs": figures}
-            print(f"{name:>6}: {DC} power-off {measured[name]['off_ms_median']:.0f} ms median "
-                  f"(max {measured[name]['off_ms_max']:.0f} ms), power-on {measured[name]['on_s_median']:.2f} s median")  # fmt: skip
+            print(
+                f"{name:>6}: {DC} power-off {measured[name]['off_ms_median']:.0f} ms median "
+                f"(max {measured[name]['off_ms_max']:.0f} ms), power-on {measured[name]['on_s_median']:.2f} s median"
+            )
     off = measured["docker"]["off_ms_median"] / 1000
     met = off < GOAL_S
-    print(results.verdict(f"{DC}'s containers cut (median of {args.cycles})", f"{off * 1000:.0f} ms", f"< {GOAL_S * 1000:.0f} ms", met))
-    path = results.save("power_off_containers", {"goal": {"off_s": GOAL_S}, "met": met, "cycles": args.cycles,
-                                                 "instances": len(topo.data_centers[DC].instances), "measured": measured})  # fmt: skip
+    print(
+        results.verdict(
+            f"{DC}'s containers cut (median of {args.cycles})", f"{off * 1000:.0f} ms", f"< {GOAL_S * 1000:.0f} ms", met
+        )
+    )
+    path = results.save(
+        "power_off_containers",
+        {
+            "goal": {"off_s": GOAL_S},
+            "met": met,
+            "cycles": args.cycles,
+            "instances": len(topo.data_centers[DC].instances),
+            "measured": measured,
+        },
+    )
     print(f"saved {path}")
     return 0 if met else 1
 

@@ -6,6 +6,7 @@ process is gone) and on again (time until every instance answers /healthz). Goal
 
     .venv/bin/python benchmarks/power_under_load.py [--cycles 3 --connections 48]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,9 @@ import sys
 import time
 
 import httpx
+from support import load, results, stack
 
 from services.common.seed import DEMO_PASSWORD
-from support import load, results, stack
 
 OFF_GOAL_MS = 50.0
 ON_GOAL_S = 5.0
@@ -38,8 +39,11 @@ def main() -> int:
         # The load runs in its own process, as locust does beside a real controller: a thread here would hold
         # the GIL the power-off needs between reaping one killed process and the next.
         saturating = multiprocessing.get_context("spawn").Process(
-            target=load.run, args=(gateway + "/feed?limit=10",), daemon=True,
-            kwargs={"connections": args.connections, "seconds": seconds, "warmup_s": 1.0, "headers": headers})
+            target=load.run,
+            args=(gateway + "/feed?limit=10",),
+            daemon=True,
+            kwargs={"connections": args.connections, "seconds": seconds, "warmup_s": 1.0, "headers": headers},
+        )
         saturating.start()
         time.sleep(3.0)  # the load's ramp: the cut must come under full load
         for _ in range(args.cycles):
@@ -62,8 +66,9 @@ def main() -> int:
     print(f"load average during the cuts: {', '.join(f'{v:.1f}' for v in loads)}")
     print(results.verdict("power-off, saturated", f"{off_ms:.0f} ms", f"< {OFF_GOAL_MS:g} ms", off_ms < OFF_GOAL_MS))
     print(results.verdict("power-on to healthy, saturated", f"{on_s:.2f} s", f"< {ON_GOAL_S:g} s", on_s < ON_GOAL_S))
-    saved = results.save("power_under_load", {"power_off_ms": offs, "power_on_s": ons, "load_1m": loads,
-                                              "connections": args.connections})  # fmt: skip
+    saved = results.save(
+        "power_under_load", {"power_off_ms": offs, "power_on_s": ons, "load_1m": loads, "connections": args.connections}
+    )
     print(f"saved {saved}")
     return 0 if off_ms < OFF_GOAL_MS and on_s < ON_GOAL_S else 1
 

@@ -17,6 +17,7 @@ commit at views-east (``stored_t`` in both logs), with the shipper polling every
 Goal: replication lag p99 <= 1 s under this trickle. Prints the figures, saves JSON under
 benchmarks/results/, exits 1 when the goal is missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,11 @@ from pathlib import Path
 
 import httpx
 import yaml
+from support import results
 
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
 from services.common.perimeter import SERVICE_KEY_HEADER
-from support import results
 
 PROJECT = Path(__file__).resolve().parents[1]
 LAG_GOAL_S = 1.0
@@ -46,10 +47,16 @@ def topology():
     def views(other: str) -> dict:
         return {"service": "views", "port": 0, "depends_on": {"views": [other]}}
 
-    return parse_topology({"name": "views-pair", "data_centers": {
-        "dc-east": {"instances": {"views-east": views("views-west")}},
-        "dc-west": {"instances": {"views-west": views("views-east")}},
-    }}, "benchmark")  # fmt: skip
+    return parse_topology(
+        {
+            "name": "views-pair",
+            "data_centers": {
+                "dc-east": {"instances": {"views-east": views("views-west")}},
+                "dc-west": {"instances": {"views-west": views("views-east")}},
+            },
+        },
+        "benchmark",
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -75,8 +82,10 @@ def main() -> int:
         local_ms: list[float] = []
         after_peer_ms: list[float] = []
         by_hand: set[str] = set()  # written to west by the benchmark itself, not by the shipper
-        with LocalRuntime(topology(), run_dir, profile=run_dir / "converge.yaml") as runtime, \
-                httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+        with (
+            LocalRuntime(topology(), run_dir, profile=run_dir / "converge.yaml") as runtime,
+            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+        ):
             east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
             for n in range(args.writes * 2):
                 event = {"event_id": uuid.uuid4().hex, "video_id": VIDEO, "user_id": "viewer-0001"}
@@ -92,21 +101,33 @@ def main() -> int:
             deadline = time.monotonic() + 30
             while client.get(east + "/replication/status").json()["peers"].get(west) and time.monotonic() < deadline:
                 time.sleep(0.1)  # poll until shipped (bounded by the deadline)
-        at_east, at_west = stored(run_dir / "data" / "views-east.sqlite3"), stored(run_dir / "data" / "views-west.sqlite3")
+        at_east, at_west = (
+            stored(run_dir / "data" / "views-east.sqlite3"),
+            stored(run_dir / "data" / "views-west.sqlite3"),
+        )
     # only the events the shipper carried (the odd ones were written to west by hand)
     lags = [at_west[e] - t for e, t in at_east.items() if e in at_west and e not in by_hand]
     lag_p99 = percentile(lags, 0.99) if lags else float("inf")
     figures = {
         "writes_per_mode": args.writes,
         "local_ack_ms": {"p50": round(statistics.median(local_ms), 2), "p99": round(percentile(local_ms, 0.99), 2)},
-        "ack_after_peer_ms": {"p50": round(statistics.median(after_peer_ms), 2),
-                              "p99": round(percentile(after_peer_ms, 0.99), 2)},  # fmt: skip
-        "replication_lag_s": {"p50": round(statistics.median(lags), 3) if lags else None, "p99": round(lag_p99, 3),
-                              "events": len(lags)},  # fmt: skip
+        "ack_after_peer_ms": {
+            "p50": round(statistics.median(after_peer_ms), 2),
+            "p99": round(percentile(after_peer_ms, 0.99), 2),
+        },
+        "replication_lag_s": {
+            "p50": round(statistics.median(lags), 3) if lags else None,
+            "p99": round(lag_p99, 3),
+            "events": len(lags),
+        },
     }
-    print(f"local ack (async, converge): p50 {figures['local_ack_ms']['p50']} ms, p99 {figures['local_ack_ms']['p99']} ms")
-    print(f"ack after the peer has it:   p50 {figures['ack_after_peer_ms']['p50']} ms, "
-          f"p99 {figures['ack_after_peer_ms']['p99']} ms (+ a cross-DC round trip between real data centers)")  # fmt: skip
+    print(
+        f"local ack (async, converge): p50 {figures['local_ack_ms']['p50']} ms, p99 {figures['local_ack_ms']['p99']} ms"
+    )
+    print(
+        f"ack after the peer has it:   p50 {figures['ack_after_peer_ms']['p50']} ms, "
+        f"p99 {figures['ack_after_peer_ms']['p99']} ms (+ a cross-DC round trip between real data centers)"
+    )
     print(f"replication lag of {len(lags)} shipped events: p50 {figures['replication_lag_s']['p50']} s")
     met = lag_p99 <= LAG_GOAL_S
     print(results.verdict("replication lag p99", f"{lag_p99:.3f} s", f"<= {LAG_GOAL_S:g} s", met))

@@ -9,6 +9,7 @@ Run:
 Goals: naive never recovers (recovered_after_s is null) and resilient recovers within the scenario's
 recovered_within, in every seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ from chaos.calibration import calibrate, local_stack
 from chaos.commands import seeds
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.engine.scenario import load_scenario
-from chaos.profile_files import profile_file
 from chaos.journal import Journal
+from chaos.profile_files import profile_file
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology
 
@@ -61,14 +62,29 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
     rows = []
     for seed in seed_list:
         for name in ("naive", "resilient"):
-            options = RunOptions(scenario=SCENARIO, profile=profile_file(name), seed=seed, runs_root=runs_root,
-                                 any_ports=True, runtime_factory=runtime, observe=False)  # fmt: skip
+            options = RunOptions(
+                scenario=SCENARIO,
+                profile=profile_file(name),
+                seed=seed,
+                runs_root=runs_root,
+                any_ports=True,
+                runtime_factory=runtime,
+                observe=False,
+            )
             result = run_scenario(options, Console(quiet=True))
             journal = json.loads((result.run_dir / "journal.json").read_text())
             users = next(e["users"] for e in _events(result.run_dir) if e.get("event") == "start")
             after = (journal.get("recovery") or {}).get("recovered_after_s")
-            rows.append({"seed": seed, "profile": name, "users": users, "deviated": result.deviated,
-                         "recovered_after_s": after, "reasons": result.reasons})  # fmt: skip
+            rows.append(
+                {
+                    "seed": seed,
+                    "profile": name,
+                    "users": users,
+                    "deviated": result.deviated,
+                    "recovered_after_s": after,
+                    "reasons": result.reasons,
+                }
+            )
             print(f"  seed {seed} {name:9} users {users}: recovered_after_s {after}; {result.reasons}", flush=True)
     return {"capacity_per_s": calibration.capacity_per_s, "recovered_within_s": within, "runs": rows}
 
@@ -93,12 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     naive = [r for r in result["runs"] if r["profile"] == "naive"]
     resilient = [r for r in result["runs"] if r["profile"] == "resilient"]
     checks = [
-        ("naive never recovers", f"{sum(r['recovered_after_s'] is None for r in naive)}/{len(naive)} seeds",
-         "every seed", all(r["recovered_after_s"] is None for r in naive)),
-        ("resilient recovers", f"{sum(r['recovered_after_s'] is not None and r['recovered_after_s'] <= within for r in resilient)}"
-         f"/{len(resilient)} seeds within {within:g}s", "every seed",
-         all(r["recovered_after_s"] is not None and r["recovered_after_s"] <= within for r in resilient)),
-    ]  # fmt: skip
+        (
+            "naive never recovers",
+            f"{sum(r['recovered_after_s'] is None for r in naive)}/{len(naive)} seeds",
+            "every seed",
+            all(r["recovered_after_s"] is None for r in naive),
+        ),
+        (
+            "resilient recovers",
+            f"{sum(r['recovered_after_s'] is not None and r['recovered_after_s'] <= within for r in resilient)}"
+            f"/{len(resilient)} seeds within {within:g}s",
+            "every seed",
+            all(r["recovered_after_s"] is not None and r["recovered_after_s"] <= within for r in resilient),
+        ),
+    ]
     name = "retry_storm" + (f"_share{args.cpu_share:g}" if args.cpu_share else "")
     return conclude(name, result, checks, started)
 

@@ -10,6 +10,7 @@ verdict differs from that expectation.
         [--users 200] [--think 5-15] [--profiles resilient]
 Scenarios sized to the machine (retry-storm) read `<runs>/calibration.json`: `blackout calibrate` first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from rich.table import Table
+from support import results
 
 from chaos import calibration
 from chaos.commands import seeds, think
@@ -26,7 +28,6 @@ from chaos.console import terminal
 from chaos.engine.scenario import library
 from chaos.report import build_summary
 from services.common.errors import BlackoutError, UsageError
-from support import results
 
 PROJECT = Path(__file__).resolve().parents[1]
 PROFILES = ("naive", "resilient")
@@ -57,9 +58,27 @@ def story(run_dir: Path) -> dict:
 def run_one(scenario: str, profile: str, seed: int, runs: Path, load_flags: list[str]) -> Path:
     """`blackout run`, as a user runs it, in its own process; its run directory."""
     before = set(runs.glob("*")) if runs.exists() else set()
-    subprocess.run([sys.executable, "-m", "chaos.cli", "run", scenario, "--profile", profile, "--seed", str(seed),
-                    "--runs", str(runs), *load_flags], cwd=PROJECT, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=1800, check=False)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaos.cli",
+            "run",
+            scenario,
+            "--profile",
+            profile,
+            "--seed",
+            str(seed),
+            "--runs",
+            str(runs),
+            *load_flags,
+        ],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=1800,
+        check=False,
+    )
     [run_dir] = [d for d in set(runs.glob("*")) - before if d.is_dir()]
     return run_dir
 
@@ -77,8 +96,10 @@ def main() -> int:
     parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated (default naive,resilient)")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     args = parser.parse_args()
-    load_flags = [*(["--users", str(args.users)] if args.users else []),
-                  *(["--think", f"{args.think[0]:g}-{args.think[1]:g}"] if args.think else [])]  # fmt: skip
+    load_flags = [
+        *(["--users", str(args.users)] if args.users else []),
+        *(["--think", f"{args.think[0]:g}-{args.think[1]:g}"] if args.think else []),
+    ]
     console = terminal()
     chosen = [s for s in library() if not args.only or s.name in args.only.split(",")]
     if not args.users and any(s.load.capacity is not None for s in chosen):
@@ -92,22 +113,43 @@ def main() -> int:
             for profile in args.profiles.split(","):
                 figures = story(run_one(scenario.name, profile, seed, args.runs, load_flags))
                 expected = expected_to_deviate(scenario.profiles.get(profile, "holds"))
-                rows.append({"scenario": scenario.name, "profile": profile, "seed": seed,
-                             "expected_deviation": expected, **figures})  # fmt: skip
-                console.print(f"{scenario.name:22} {profile:10} seed {seed:<4}"
-                              f" {'DEVIATED' if figures['deviated'] else 'held':9} {figures['run_dir']}")  # fmt: skip
+                rows.append(
+                    {
+                        "scenario": scenario.name,
+                        "profile": profile,
+                        "seed": seed,
+                        "expected_deviation": expected,
+                        **figures,
+                    }
+                )
+                console.print(
+                    f"{scenario.name:22} {profile:10} seed {seed:<4}"
+                    f" {'DEVIATED' if figures['deviated'] else 'held':9} {figures['run_dir']}"
+                )
     users = f"{args.users} users" if args.users else "each scenario's users"
-    table = Table("scenario", "profile", "seed", "verdict", "as expected", "feed ok during", "p99 during",
-                  "recovered after", title=f"every scenario, {users}")  # fmt: skip
+    table = Table(
+        "scenario",
+        "profile",
+        "seed",
+        "verdict",
+        "as expected",
+        "feed ok during",
+        "p99 during",
+        "recovered after",
+        title=f"every scenario, {users}",
+    )
     for row in rows:
         success = row["feed_success_during"]
         table.add_row(
-            row["scenario"], row["profile"], str(row["seed"]), "deviated" if row["deviated"] else "held",
+            row["scenario"],
+            row["profile"],
+            str(row["seed"]),
+            "deviated" if row["deviated"] else "held",
             "yes" if row["deviated"] == row["expected_deviation"] else "[red]NO[/]",
             "-" if success is None else f"{success:.0%}",
             "-" if row["feed_p99_ms_during"] is None else f"{row['feed_p99_ms_during']:.0f} ms",
             "never" if row["recovered_after_s"] is None else f"{row['recovered_after_s']:g} s",
-        )  # fmt: skip
+        )
     console.print(table)
     record = {"seeds": args.seeds, "users": args.users, "think_s": args.think, "runs": rows}
     print(f"saved {results.save('scenario_matrix', record)}")

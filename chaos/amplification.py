@@ -6,6 +6,7 @@ attempts are the counters' increases (a restarted instance counts from zero; a d
 plus the app's own tries recorded by the load generator. Amplification compares attempts per user
 action with the baseline's.
 """
+
 from __future__ import annotations
 
 import httpx

@@ -9,6 +9,7 @@ scenario says ``load: {capacity: 0.8}`` to get as many users as offer 0.8 x that
 The stack and the generator share the machine's cores here, as the stack and locust do in a run (no pinning):
 the figure is what a run on this machine can get.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,9 +27,9 @@ from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
 from loadtest.control import DEMO_THINK_S
 from loadtest.open_loop import OpenLoop
+from services.common.atomic_file import write_atomically
 from services.common.errors import UsageError
 from services.common.policy import load_profile
-from services.common.atomic_file import write_atomically
 
 CALIBRATION_FILE = "calibration.json"
 TOPOLOGIES = Path(__file__).resolve().parents[1] / "topologies"
@@ -56,9 +57,14 @@ class Calibration:
         return max(1, round(fraction * self.capacity_per_s * (think_s[0] + think_s[1]) / 2))
 
 
-async def find_capacity(loop: OpenLoop, step_s: float = STEP_S, first_rate: float = FIRST_RATE,
-                        max_rate: float = MAX_RATE, settle_s: float = SETTLE_S,
-                        say: Callable[[str], None] = print) -> tuple[float, list[dict]]:  # fmt: skip
+async def find_capacity(
+    loop: OpenLoop,
+    step_s: float = STEP_S,
+    first_rate: float = FIRST_RATE,
+    max_rate: float = MAX_RATE,
+    settle_s: float = SETTLE_S,
+    say: Callable[[str], None] = print,
+) -> tuple[float, list[dict]]:
     """Step the offered rate up until goodput stops following it: two steps in a row that neither keep up
     with the offer (85%) nor raise the best goodput by 5% (one noisy step on a shared machine is not a knee)."""
     steps, best, rate, flat = [], 0.0, first_rate, 0
@@ -79,9 +85,17 @@ def local_stack(profile: Path, scratch: Path) -> LocalRuntime:
     return LocalRuntime(topology, scratch, profile=profile)
 
 
-def calibrate(profile: Path, runs_root: Path, step_s: float = STEP_S, max_rate: float = MAX_RATE,
-              sessions: int = SESSIONS, first_rate: float = FIRST_RATE, settle_s: float = SETTLE_S,
-              stack: RuntimeFactory = local_stack, say: Callable[[str], None] = print) -> Calibration:  # fmt: skip
+def calibrate(
+    profile: Path,
+    runs_root: Path,
+    step_s: float = STEP_S,
+    max_rate: float = MAX_RATE,
+    sessions: int = SESSIONS,
+    first_rate: float = FIRST_RATE,
+    settle_s: float = SETTLE_S,
+    stack: RuntimeFactory = local_stack,
+    say: Callable[[str], None] = print,
+) -> Calibration:
     """Start the stack with ``profile`` on free ports, find its capacity, save it in ``runs_root``."""
     policy = load_profile(profile)
     deadline_s = policy.request_deadline_s
@@ -101,9 +115,14 @@ def calibrate(profile: Path, runs_root: Path, step_s: float = STEP_S, max_rate: 
             runtime.down()
     if capacity <= 0:
         raise UsageError("calibration: no user action succeeded; is the machine overloaded? see the steps above")
-    result = Calibration(capacity_per_s=round(capacity, 1), profile=policy.name, cpus=os.cpu_count() or 1,
-                         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), machine=platform.node(),
-                         steps=steps)  # fmt: skip
+    result = Calibration(
+        capacity_per_s=round(capacity, 1),
+        profile=policy.name,
+        cpus=os.cpu_count() or 1,
+        date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=platform.node(),
+        steps=steps,
+    )
     save(result, runs_root)
     return result
 
@@ -128,13 +147,18 @@ def load(runs_root: Path) -> Calibration:
     """The saved calibration; a clear error naming `blackout calibrate` when there is none (or it is unreadable)."""
     path = saved(runs_root) or runs_root / CALIBRATION_FILE
     if not path.exists():
-        raise UsageError(f"{path} does not exist, and load sized to the machine's capacity needs it: "
-                         f"run `blackout calibrate` first (about a minute, on a quiet machine)")  # fmt: skip
+        raise UsageError(
+            f"{path} does not exist, and load sized to the machine's capacity needs it: "
+            f"run `blackout calibrate` first (about a minute, on a quiet machine)"
+        )
     try:
         data = json.loads(path.read_text())
         calibration = Calibration(**data)
-        if not (isinstance(calibration.capacity_per_s, (int, float)) and math.isfinite(calibration.capacity_per_s)
-                and calibration.capacity_per_s > 0):
+        if not (
+            isinstance(calibration.capacity_per_s, (int, float))
+            and math.isfinite(calibration.capacity_per_s)
+            and calibration.capacity_per_s > 0
+        ):
             raise ValueError("capacity_per_s must be a number > 0")
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{path}: not a calibration ({exc}); run `blackout calibrate` again") from None

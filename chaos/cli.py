@@ -1,4 +1,5 @@
 """The `blackout` command. Bad input gets one clear line and exit code 2, never a stack trace."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from chaos.observability.postmortem import write_postmortem
     from chaos.report import build_summary, write_summary
     from chaos.report_render import render_summary
-
-    from chaos.observability.postmortem import write_postmortem
 
     summary = build_summary(args.run_dir)
     write_summary(summary, args.run_dir)
@@ -92,8 +92,14 @@ def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path],
     groups: tuple[list[Path], list[Path]] = ([], [])
     for seed in args.seeds:
         for group, name in zip(groups, names):
-            options = RunOptions(scenario=args.scenario, profile=profile_file(name), seed=seed, users=args.users,
-                                 think_s=args.think, runs_root=args.runs_root)  # fmt: skip
+            options = RunOptions(
+                scenario=args.scenario,
+                profile=profile_file(name),
+                seed=seed,
+                users=args.users,
+                think_s=args.think,
+                runs_root=args.runs_root,
+            )
             result = run_scenario(options, Console(quiet=True))
             console.print(f"{name:10} seed {seed:<5} {'deviated' if result.deviated else 'held':9} {result.run_dir}")
             group.append(result.run_dir)
@@ -111,20 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_scenario_commands(sub, _users)
     from chaos.calibration_commands import add_calibration_commands
+
     add_calibration_commands(sub)
 
     validate = sub.add_parser("validate", help="check topology, profile and scenario files without running anything")
     validate.add_argument("files", nargs="+", type=Path)
-    validate.add_argument("--topology", type=Path, help="check scenarios against this topology (default: those of "
-                          "the profiles a scenario lists, else every one in topologies/)")  # fmt: skip
+    validate.add_argument(
+        "--topology",
+        type=Path,
+        help="check scenarios against this topology (default: those of "
+        "the profiles a scenario lists, else every one in topologies/)",
+    )
     validate.set_defaults(func=cmd_validate)
 
     report = sub.add_parser("report", help="rebuild and print a run's per-phase summary from its directory")
     report.add_argument("run_dir", type=Path)
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="two runs side by side, or two groups of runs (several seeds each) "
-                             "figure by figure with 95%% intervals and significance")  # fmt: skip
+    compare = sub.add_parser(
+        "compare",
+        help="two runs side by side, or two groups of runs (several seeds each) "
+        "figure by figure with 95%% intervals and significance",
+    )
     compare.add_argument("runs", nargs="*", type=Path, help="run directories: two alone, or the first group")
     compare.add_argument("--against", nargs="+", type=Path, metavar="RUN", help="run directories of the second group")
     compare.add_argument("--scenario", help="run this scenario under both --profiles for every seed, then compare")
@@ -137,10 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_supervisor_commands(sub)
     from chaos.audit.cli import add_audit_command
+
     add_audit_command(sub)
     add_prometheus_command(sub)
     add_exercise_commands(sub)
     from chaos.runtime.compose import add_compose_command
+
     add_compose_command(sub)
     return parser
 

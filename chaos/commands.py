@@ -1,4 +1,5 @@
 """`blackout run/outage/scenarios/panic/fault`: scenarios and faults from the command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,8 @@ def think(text: str) -> tuple[float, float]:
         return think_range((float(lo), float(hi if sep else lo)))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text}: give MIN-MAX seconds, 0 <= MIN <= MAX <= {MAX_THINK_S:g} (e.g. 5-15)") from None
+            f"{text}: give MIN-MAX seconds, 0 <= MIN <= MAX <= {MAX_THINK_S:g} (e.g. 5-15)"
+        ) from None
 
 
 def seeds(text: str) -> list[int]:
@@ -55,9 +57,17 @@ def seeds(text: str) -> list[int]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     bus = EventBus()
-    options = RunOptions(scenario=args.scenario, profile=args.profile, topology=args.topology, seed=args.seed,
-                         users=args.users, think_s=args.think, runs_root=args.runs, bus=bus,
-                         runtime_factory=runtime_factory(args.runtime))  # fmt: skip
+    options = RunOptions(
+        scenario=args.scenario,
+        profile=args.profile,
+        topology=args.topology,
+        seed=args.seed,
+        users=args.users,
+        think_s=args.think,
+        runs_root=args.runs,
+        bus=bus,
+        runtime_factory=runtime_factory(args.runtime),
+    )
     options.serve = _serving(args.runs, bus)
     result = run_scenario(options)
     return EXIT_DEVIATED if result.deviated else 0
@@ -71,8 +81,10 @@ def _serving(runs_root: Path, bus: EventBus) -> Callable[[Runtime, FaultInjector
         server = ControlServer(controller, runs_root, run_dir)
         server.start()
         if not server.published:  # `up` (or another run) serves from this runs folder: its file stays
-            print(f"note: another stack's control API serves from {runs_root}; this run's is at {server.url}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"note: another stack's control API serves from {runs_root}; this run's is at {server.url}",
+                file=sys.stderr,
+            )
         return server.stop
 
     return serve
@@ -117,24 +129,37 @@ def cmd_fault(args: argparse.Namespace) -> int:
 
 
 def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> None:
-    for name, text in (("run", "run a scenario (a name from `blackout scenarios`, or a YAML file)"),
-                       ("outage", "the power-loss demo: `blackout run dc-power-loss`")):  # fmt: skip
+    for name, text in (
+        ("run", "run a scenario (a name from `blackout scenarios`, or a YAML file)"),
+        ("outage", "the power-loss demo: `blackout run dc-power-loss`"),
+    ):
         parser = sub.add_parser(name, help=text)
         if name == "run":
             parser.add_argument("scenario", help="scenario name or file")
         else:
             parser.add_argument("--scenario", default="dc-power-loss", help="scenario name or file")
-        parser.add_argument("--profile", type=profile_path, default=DEFAULT_PROFILE,
-                            help="resilience profile: a name (naive, resilient) or a YAML file")
+        parser.add_argument(
+            "--profile",
+            type=profile_path,
+            default=DEFAULT_PROFILE,
+            help="resilience profile: a name (naive, resilient) or a YAML file",
+        )
         parser.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
         parser.add_argument("--seed", type=int, help="repeat a run: the seed its journal recorded")
         parser.add_argument("--users", type=users, help="simulated users (default: the scenario's)")
-        parser.add_argument("--think", type=think, metavar="MIN-MAX",
-                            help="seconds each user pauses after an action (default: the scenario's, else 0.5-1.5; "
-                                 "real viewers: 5-15)")
+        parser.add_argument(
+            "--think",
+            type=think,
+            metavar="MIN-MAX",
+            help="seconds each user pauses after an action (default: the scenario's, else 0.5-1.5; real viewers: 5-15)",
+        )
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
-        parser.add_argument("--runtime", choices=RUNTIMES, default="local",
-                            help="local processes, or Docker containers (image blackout:latest: make image)")
+        parser.add_argument(
+            "--runtime",
+            choices=RUNTIMES,
+            default="local",
+            help="local processes, or Docker containers (image blackout:latest: make image)",
+        )
         parser.set_defaults(func=cmd_run)
 
     scenarios = sub.add_parser("scenarios", help="list the scenario library with each one's purpose")
@@ -146,7 +171,9 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
 
     fault = sub.add_parser("fault", help="inject, list or remove a fault on the running stack")
     verbs = fault.add_subparsers(dest="fault_command", required=True)
-    add = verbs.add_parser("add", help='e.g. blackout fault add "{latency: {from: dc-west, to: dc-east, ms: 300}, for: 20s}"')
+    add = verbs.add_parser(
+        "add", help='e.g. blackout fault add "{latency: {from: dc-west, to: dc-east, ms: 300}, for: 20s}"'
+    )
     add.add_argument("spec", help="the action as YAML/JSON, the same as a timeline step without `at`")
     remove = verbs.add_parser("remove", help="remove a fault by id")
     remove.add_argument("id")

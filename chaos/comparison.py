@@ -5,6 +5,7 @@ mean with a 95% confidence interval (Student's t) per group, and whether the dif
 One run against one says nothing about noise: on a shared laptop the same scenario's p99 moves by 2x from
 one run to the next, so a difference counts only when it stands out from the runs' own spread.
 """
+
 from __future__ import annotations
 
 import json

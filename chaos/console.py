@@ -1,4 +1,5 @@
 """The console every command prints its tables to."""
+
 from __future__ import annotations
 
 import os

@@ -6,9 +6,9 @@ OpenAPI at /docs (behind the token too: in a browser, open /room?token=... first
 library name only (chaos/library.py), and the kill switch (/panic, /status, /shutdown) answers whatever
 the event streams and the other calls are doing.
 """
+
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -85,8 +85,9 @@ class TokenGate:
         await self.app(scope, receive, send)
 
 
-def create_control_app(controller: Controller, token: str, shutdown: threading.Event,
-                       max_streams: int = MAX_STREAMS) -> FastAPI:  # fmt: skip
+def create_control_app(
+    controller: Controller, token: str, shutdown: threading.Event, max_streams: int = MAX_STREAMS
+) -> FastAPI:
     gate = StreamGate(max_streams)  # /events and /room/events together
     kill_switch = KillSwitch()
     app = FastAPI(title="blackout-control")
@@ -112,7 +113,9 @@ def create_control_app(controller: Controller, token: str, shutdown: threading.E
         return [f.to_data() for f in controller.injector.active()]
 
     @app.post("/faults")
-    def inject(body: dict = Body(..., examples=[{"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "20s"}])) -> dict:
+    def inject(
+        body: dict = Body(..., examples=[{"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "20s"}]),
+    ) -> dict:
         return guarded(lambda: controller.inject(body))
 
     @app.delete("/faults/{fault_id}")

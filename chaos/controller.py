@@ -3,6 +3,7 @@
 The control API (chaos/control.py) is its HTTP face. Everything it changes goes through the fault injector,
 so `panic` (and the end of every run) can undo all of it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,8 +27,9 @@ RUN_STOP_TIMEOUT_S = 120.0  # a run's rollbacks and teardown
 
 
 class Controller:
-    def __init__(self, runtime: Runtime, injector: FaultInjector, journal: Journal, bus: EventBus,
-                 runs_root: Path) -> None:  # fmt: skip
+    def __init__(
+        self, runtime: Runtime, injector: FaultInjector, journal: Journal, bus: EventBus, runs_root: Path
+    ) -> None:
         self.runtime = runtime
         self.injector = injector
         self.journal = journal
@@ -55,8 +57,18 @@ class Controller:
 
     @staticmethod
     def scenarios() -> list[dict]:
-        return [{"name": s.name, "title": s.title, "description": s.description, "learn": s.learn,
-                 "users": s.load.users, "capacity": s.load.capacity, "duration_s": s.duration} for s in library()]  # fmt: skip
+        return [
+            {
+                "name": s.name,
+                "title": s.title,
+                "description": s.description,
+                "learn": s.learn,
+                "users": s.load.users,
+                "capacity": s.load.capacity,
+                "duration_s": s.duration,
+            }
+            for s in library()
+        ]
 
     # -- acting ------------------------------------------------------------------------------------
     def power(self, dc: str, kind: str) -> dict:
@@ -95,12 +107,17 @@ class Controller:
         (never beside the run's: two rollbacks at once would both power the same data center on)."""
         thread = self.run_thread
         if self.stop_run(wait=False) and thread is not None:
-            self._panic_thread = threading.Thread(target=self._panic_after, args=(thread,), name="panic-after-run",
-                                                  daemon=True)  # fmt: skip
+            self._panic_thread = threading.Thread(
+                target=self._panic_after, args=(thread,), name="panic-after-run", daemon=True
+            )
             self._panic_thread.start()
             self.journal.record(EventName.PANIC, stopped_run=True, results=[], pending=True)
-            return {"stopped_run": True, "rollbacks": [], "pending": "the run is stopping: its rollbacks run now, "
-                    "then every remaining fault is undone", "power": self.runtime.powered()}  # fmt: skip
+            return {
+                "stopped_run": True,
+                "rollbacks": [],
+                "pending": "the run is stopping: its rollbacks run now, then every remaining fault is undone",
+                "power": self.runtime.powered(),
+            }
         results = self.injector.revert_all()
         self.journal.record(EventName.PANIC, results=results, stopped_run=False)
         return {"stopped_run": False, "rollbacks": results, "power": self.runtime.powered()}
@@ -119,8 +136,14 @@ class Controller:
         with self._lock:
             if self.run_thread is not None and self.run_thread.is_alive():
                 raise ConflictError(f"a run is in progress ({self.run_info.get('scenario')}): stop it first")
-            opts = RunOptions(scenario=scenario, seed=seed, users=users, runs_root=self.runs_root,
-                              runtime_factory=borrowed(self.runtime), bus=self.bus)  # fmt: skip
+            opts = RunOptions(
+                scenario=scenario,
+                seed=seed,
+                users=users,
+                runs_root=self.runs_root,
+                runtime_factory=borrowed(self.runtime),
+                bus=self.bus,
+            )
             if profile is not None:
                 opts.profile = profile
             self.run_stop = opts.stop
@@ -129,8 +152,11 @@ class Controller:
             def work() -> None:
                 try:
                     result = run_scenario(opts, Console(quiet=True))
-                    self.run_info["result"] = {"run_dir": str(result.run_dir), "deviated": result.deviated,
-                                               "reasons": result.reasons}  # fmt: skip
+                    self.run_info["result"] = {
+                        "run_dir": str(result.run_dir),
+                        "deviated": result.deviated,
+                        "reasons": result.reasons,
+                    }
                 except Exception as exc:  # reported through the status, not lost in a thread
                     self.run_info["result"] = {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -160,4 +186,3 @@ class Controller:
             self.injector.revert(fault.id, only=fault)
         except BlackoutError:
             pass  # removed (or being removed) before its time; or its undo failed, journaled as fault-off-failed
-

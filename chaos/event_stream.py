@@ -4,6 +4,7 @@ Each stream waits on the server's event loop, never in Starlette's threadpool: t
 pool (40 threads), and idle streams holding it once left /panic unanswered. sse-starlette pings the client
 and ends the stream when the client goes; at most ``limit`` streams are open at once (503 beyond).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,8 +53,11 @@ class StreamGate:
     def enter(self) -> None:
         with self._lock:
             if self.open >= self.limit:
-                raise HTTPException(status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
-                                    detail=f"{self.limit} event streams are open already: close one, retry later")  # fmt: skip
+                raise HTTPException(
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                    detail=f"{self.limit} event streams are open already: close one, retry later",
+                )
             self.open += 1
 
     def leave(self) -> None:
@@ -76,8 +80,13 @@ class _Subscription:
             self.gate.leave()
 
 
-def event_stream(bus: EventBus, shutdown: threading.Event, gate: StreamGate, comment: str,
-                 shown: Callable[[dict], dict | None] = lambda event: event) -> EventSourceResponse:  # fmt: skip
+def event_stream(
+    bus: EventBus,
+    shutdown: threading.Event,
+    gate: StreamGate,
+    comment: str,
+    shown: Callable[[dict], dict | None] = lambda event: event,
+) -> EventSourceResponse:
     """The bus's events (the recent past first), each as ``shown`` makes it (None: left out)."""
     subscription = _Subscription(bus, gate)
 

@@ -1,4 +1,5 @@
 """In-process publish/subscribe of the run's events (power, faults, hypothesis): what the control API streams."""
+
 from __future__ import annotations
 
 import queue

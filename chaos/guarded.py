@@ -1,5 +1,6 @@
 """The control API's answer to a refused action (chaos/control.py and the workshop's routes): a user's mistake
 is a 4xx with the reason, never a 500."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,9 @@ def guarded(action: Any) -> Any:
     try:
         return action()
     except ConfigError as exc:
-        raise HTTPException(status_code=422 if exc.source in ("request body", "PUT /profile") else 404,
-                            detail=str(exc)) from None  # fmt: skip
+        raise HTTPException(
+            status_code=422 if exc.source in ("request body", "PUT /profile") else 404, detail=str(exc)
+        ) from None
     except (ConflictError, RuntimeError_) as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except UsageError as exc:

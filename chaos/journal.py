@@ -1,5 +1,6 @@
 """The run directory, the single record of a run, and its event journal (one JSON object per line): its
 writer (``Journal``) and its one reader (``read_events``)."""
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ the package's scenarios or profiles, and a stack's own ``<runs>/scenarios`` (wri
 stack, never through the API). A path never is: the API must neither read nor write outside its folders.
 The CLI keeps taking paths (chaos.engine.scenario.load_scenario, chaos.faults.injector.profile_file).
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ One locust, or (many users) locust's distributed mode: a master and one worker p
 generator is never the bottleneck. Either way the run follows a control file (``loadtest.control``):
 ``set_load`` changes users, spawn rate and the edge settings of a running load, live.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,10 +51,18 @@ def load_limit(users: int, spawn_rate: float | None, scenario_s: float) -> float
 
 class LoadGenerator:
     def __init__(
-        self, run_dir: Path, gateways: dict[str, str], users: int, max_seconds: float,
-        edge_failover: bool = False, client_attempts: int = 1, spawn_rate: float | None = None,
-        workers: int | None = None, seed: int | None = None, think_s: tuple[float, float] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        run_dir: Path,
+        gateways: dict[str, str],
+        users: int,
+        max_seconds: float,
+        edge_failover: bool = False,
+        client_attempts: int = 1,
+        spawn_rate: float | None = None,
+        workers: int | None = None,
+        seed: int | None = None,
+        think_s: tuple[float, float] | None = None,
+    ) -> None:
         """``workers``: None picks (one per core above DISTRIBUTED_ABOVE users, else none); 0: one locust.
         ``think_s``: each user's pause after an action, (min, max) seconds; None: the demo's ~1 s."""
         if not 1 <= users <= MAX_USERS:
@@ -66,9 +75,13 @@ class LoadGenerator:
         self.control_path = run_dir / LOAD_CONTROL_FILE
         try:
             self.control = LoadControl(
-                users=users, spawn_rate=spawn_rate or DEFAULT_SPAWN_RATE, edge_failover=edge_failover,
-                client_attempts=client_attempts, max_seconds=max_seconds, think_s=think_s or DEMO_THINK_S,
-            )  # fmt: skip
+                users=users,
+                spawn_rate=spawn_rate or DEFAULT_SPAWN_RATE,
+                edge_failover=edge_failover,
+                client_attempts=client_attempts,
+                max_seconds=max_seconds,
+                think_s=think_s or DEMO_THINK_S,
+            )
         except ValueError as exc:
             raise UsageError(f"load generator: {exc}") from None
         self._lock = threading.Lock()
@@ -88,16 +101,25 @@ class LoadGenerator:
         return self.control.client_attempts
 
     def set_load(
-        self, users: int | None = None, spawn_rate: float | None = None, edge_failover: bool | None = None,
-        client_attempts: int | None = None, think_s: tuple[float, float] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        users: int | None = None,
+        spawn_rate: float | None = None,
+        edge_failover: bool | None = None,
+        client_attempts: int | None = None,
+        think_s: tuple[float, float] | None = None,
+    ) -> None:
         """Change the running load: locust follows within a second (users at the given spawn rate)."""
         if users is not None and not 0 <= users <= MAX_USERS:
             raise UsageError(f"users must be 0..{MAX_USERS}, got {users}")
         with self._lock:
             try:
-                control = self.control.updated(users=users, spawn_rate=spawn_rate, edge_failover=edge_failover,
-                                               client_attempts=client_attempts, think_s=think_s)
+                control = self.control.updated(
+                    users=users,
+                    spawn_rate=spawn_rate,
+                    edge_failover=edge_failover,
+                    client_attempts=client_attempts,
+                    think_s=think_s,
+                )
             except ValueError as exc:
                 raise UsageError(f"set_load: {exc}") from None
             write_control(self.control_path, control)
@@ -123,21 +145,57 @@ class LoadGenerator:
             write_control(self.control_path, self.control)
         (self.run_dir / MASTER_FILE).unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--stop-timeout", "5",
-            "--only-summary", "--loglevel", "WARNING", "--host", next(iter(self.gateways.values())),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--stop-timeout",
+            "5",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--host",
+            next(iter(self.gateways.values())),
+        ]
         if self.workers:
             # Port 0: the master binds a free port and writes it to MASTER_FILE (never pick one and bind later).
-            command += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", "0",
-                        "--expect-workers", str(self.workers), "--expect-workers-max-wait", str(int(START_TIMEOUT_S))]
+            command += [
+                "--master",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                "0",
+                "--expect-workers",
+                str(self.workers),
+                "--expect-workers-max-wait",
+                str(int(START_TIMEOUT_S)),
+            ]
         self.proc = self._spawn(command, self._env(), process_group=0)
         if self.workers:
             try:
                 port = self._master_port()
                 for index in range(self.workers):
-                    env = {**self._env(), "BLACKOUT_WORKER_INDEX": str(index), "BLACKOUT_WORKER_COUNT": str(self.workers)}
-                    worker = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host",
-                              "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING"]
+                    env = {
+                        **self._env(),
+                        "BLACKOUT_WORKER_INDEX": str(index),
+                        "BLACKOUT_WORKER_COUNT": str(self.workers),
+                    }
+                    worker = [
+                        sys.executable,
+                        "-m",
+                        "locust",
+                        "-f",
+                        str(LOCUSTFILE),
+                        "--worker",
+                        "--master-host",
+                        "127.0.0.1",
+                        "--master-port",
+                        str(port),
+                        "--loglevel",
+                        "WARNING",
+                    ]
                     # Same process group as the master: one killpg stops the whole load generator.
                     self.worker_procs.append(self._spawn(worker, env, process_group=self.proc.pid))
             except BaseException:
@@ -148,9 +206,13 @@ class LoadGenerator:
     def _spawn(self, command: list[str], env: dict[str, str], process_group: int) -> subprocess.Popen:
         with (self.run_dir / LOCUST_LOG).open("ab") as log:
             return subprocess.Popen(
-                command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 process_group=process_group,
-            )  # fmt: skip
+            )
 
     def _master_port(self) -> int:
         path = self.run_dir / MASTER_FILE

@@ -10,6 +10,7 @@ took) when a check holds within ``observe_s``, **stuck** when none does. A stuck
 next cell (users to 0 until requests stop, then the users again); a cell whose load is not steady before the
 trigger is **unsteady** (the load alone is too much: no trigger needed).
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,15 +23,15 @@ from pathlib import Path
 from chaos.calibration import Calibration
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis, Scenario
-from chaos.faults.injector import FaultInjector
 from chaos.faults.actions import parse_action
+from chaos.faults.injector import FaultInjector
 from chaos.faults.model import ActionBase
 from chaos.journal import EventName, Journal
 from chaos.loadgen import LoadGenerator
+from chaos.rundir import REQUESTS_FILE
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
 from loadtest.control import DEMO_THINK_S
-from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import RequestRow, RequestsReader
 from services.common.errors import UsageError
 from services.common.policy import load_profile
@@ -85,13 +86,21 @@ class Recent:
 class Sweep:
     """One profile's load and injector (on its stack), kept up across the cells."""
 
-    def __init__(self, load: LoadGenerator, injector: FaultInjector, hypothesis: Hypothesis, recent: Recent,
-                 spawn_rate: float, say: Callable[[str], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        load: LoadGenerator,
+        injector: FaultInjector,
+        hypothesis: Hypothesis,
+        recent: Recent,
+        spawn_rate: float,
+        say: Callable[[str], None],
+    ) -> None:
         self.load, self.injector, self.hyp = load, injector, hypothesis
         self.recent, self.spawn_rate, self.say = recent, spawn_rate, say
 
-    def check(self, now: float, window: tuple[float, float], started_after: float = 0.0,
-              rates: dict[str, float] | None = None) -> Check:  # fmt: skip
+    def check(
+        self, now: float, window: tuple[float, float], started_after: float = 0.0, rates: dict[str, float] | None = None
+    ) -> Check:
         rows = finished_between(self.recent.read(now), *window, started_after=started_after)
         return check(self.hyp, rows, now, "sweep", window, rates)
 
@@ -124,8 +133,16 @@ class Sweep:
             if now - last_finished >= DRAIN_QUIET_S:
                 return
 
-    def cell(self, profile: str, trigger: ActionBase, trigger_s: float, fraction: float, users: int, repeat: int,
-             observe_s: float) -> Cell:  # fmt: skip
+    def cell(
+        self,
+        profile: str,
+        trigger: ActionBase,
+        trigger_s: float,
+        fraction: float,
+        users: int,
+        repeat: int,
+        observe_s: float,
+    ) -> Cell:
         before = self.steady(users)
         if before is None:
             self.reset()  # a stack that is down from the load alone: start it over once
@@ -145,20 +162,33 @@ class Sweep:
         while time.time() - removed < observe_s:
             time.sleep(CHECK_EVERY_S)
             now = time.time()
-            checks.append(self.check(now, (max(removed, now - self.hyp.window), now), started_after=removed,
-                                     rates=rates))  # fmt: skip
+            checks.append(
+                self.check(now, (max(removed, now - self.hyp.window), now), started_after=removed, rates=rates)
+            )
             if checks[-1].met:
                 break  # recovered: nothing more to learn from this cell
         verdict, after = classify([(c.t, c.met) for c in checks], removed, observe_s)
         rates_seen = [p.value for c in checks for p in c.probes if p.value is not None and c.met is not None]
-        cell = Cell(profile, trigger_s, fraction, users, repeat, verdict, after, round(time.time() - removed, 1),
-                    round(min(rates_seen), 3) if rates_seen else None)  # fmt: skip
+        cell = Cell(
+            profile,
+            trigger_s,
+            fraction,
+            users,
+            repeat,
+            verdict,
+            after,
+            round(time.time() - removed, 1),
+            round(min(rates_seen), 3) if rates_seen else None,
+        )
         if verdict == STUCK:
             self.reset()
-        self.injector.journal.record(EventName.CELL, **asdict(cell), removed_at=removed,
-                                     checks=[c.to_data() for c in checks])  # the numbers behind the map
-        self.say(f"  {profile} trigger {trigger_s:g}s at {fraction:g}x capacity ({users} users): {verdict}"
-                 + (f" after {after:g}s" if after is not None else ""))  # fmt: skip
+        self.injector.journal.record(
+            EventName.CELL, **asdict(cell), removed_at=removed, checks=[c.to_data() for c in checks]
+        )  # the numbers behind the map
+        self.say(
+            f"  {profile} trigger {trigger_s:g}s at {fraction:g}x capacity ({users} users): {verdict}"
+            + (f" after {after:g}s" if after is not None else "")
+        )
         return cell
 
 
@@ -170,9 +200,18 @@ def trigger_of(scenario: Scenario) -> dict:
     return step
 
 
-def sweep_profile(profile_path: Path, scenario: Scenario, calibration: Calibration, durations: list[float],
-                  fractions: list[float], repeats: int, out_dir: Path, observe_s: float, seed: int = 7,
-                  say: Callable[[str], None] = print) -> list[Cell]:  # fmt: skip
+def sweep_profile(
+    profile_path: Path,
+    scenario: Scenario,
+    calibration: Calibration,
+    durations: list[float],
+    fractions: list[float],
+    repeats: int,
+    out_dir: Path,
+    observe_s: float,
+    seed: int = 7,
+    say: Callable[[str], None] = print,
+) -> list[Cell]:
     """Every cell on one stack with ``profile_path``, started on free ports and always torn down."""
     policy = load_profile(profile_path)
     run_dir = out_dir / policy.name
@@ -189,15 +228,25 @@ def sweep_profile(profile_path: Path, scenario: Scenario, calibration: Calibrati
     cells: list[Cell] = []
     try:
         runtime.up()
-        load = LoadGenerator(run_dir, runtime.topology.gateways(), plan[0][1], max_seconds=seconds,
-                             edge_failover=policy.edge_failover, client_attempts=policy.client_attempts,
-                             spawn_rate=spawn_rate, seed=seed, think_s=think)  # fmt: skip
-        injector = FaultInjector(runtime, journal, random.Random(seed), profile=policy, load=load,
-                                 base_users=plan[0][1])  # fmt: skip
+        load = LoadGenerator(
+            run_dir,
+            runtime.topology.gateways(),
+            plan[0][1],
+            max_seconds=seconds,
+            edge_failover=policy.edge_failover,
+            client_attempts=policy.client_attempts,
+            spawn_rate=spawn_rate,
+            seed=seed,
+            think_s=think,
+        )
+        injector = FaultInjector(
+            runtime, journal, random.Random(seed), profile=policy, load=load, base_users=plan[0][1]
+        )
         load.start()
         load.wait_logged_in(timeout_s=LOGIN_WITHIN_S)
-        sweep = Sweep(load, injector, scenario.hypothesis, Recent(run_dir, 2 * scenario.hypothesis.window),
-                      spawn_rate, say)  # fmt: skip
+        sweep = Sweep(
+            load, injector, scenario.hypothesis, Recent(run_dir, 2 * scenario.hypothesis.window), spawn_rate, say
+        )
         trigger = trigger_of(scenario)
         for fraction, users, duration, repeat in plan:
             action = parse_action(trigger, scenario.name, "timeline.0")
@@ -238,7 +287,9 @@ def draw(cells: list[Cell], path: Path, title: str) -> None:
     for ax, profile in zip(axes[0], profiles):
         for x, duration in enumerate(durations):
             for y, fraction in enumerate(fractions):
-                here = [c for c in cells if c.profile == profile and c.trigger_s == duration and c.load_fraction == fraction]
+                here = [
+                    c for c in cells if c.profile == profile and c.trigger_s == duration and c.load_fraction == fraction
+                ]
                 if not here:
                     continue
                 stuck = sum(c.verdict == STUCK for c in here)
@@ -246,7 +297,8 @@ def draw(cells: list[Cell], path: Path, title: str) -> None:
                 ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1, color=colors[worst]))
                 afters = [c.recovered_after_s for c in here if c.recovered_after_s is not None]
                 label = {STUCK: f"stuck\n{stuck}/{len(here)}", UNSTEADY: "down\nbefore"}.get(
-                    worst, f"{max(afters):g} s" if afters else "")
+                    worst, f"{max(afters):g} s" if afters else ""
+                )
                 ax.text(x, y, label, ha="center", va="center", fontsize=9, color="white")
         ax.set_xlim(-0.5, len(durations) - 0.5)
         ax.set_ylim(-0.5, len(fractions) - 0.5)
@@ -255,8 +307,12 @@ def draw(cells: list[Cell], path: Path, title: str) -> None:
         ax.set_xlabel("trigger duration")
         ax.set_ylabel("load (fraction of calibrated capacity)")
         ax.set_title(profile)
-    figure.legend(handles=[Patch(color=colors[k], label=k) for k in (RECOVERED, STUCK, UNSTEADY)],
-                  loc="lower center", ncol=3, frameon=False)  # fmt: skip
+    figure.legend(
+        handles=[Patch(color=colors[k], label=k) for k in (RECOVERED, STUCK, UNSTEADY)],
+        loc="lower center",
+        ncol=3,
+        frameon=False,
+    )
     figure.suptitle(title, fontsize=10)
     figure.tight_layout(rect=(0, 0.08, 1, 0.95))
     figure.savefig(path, dpi=110)

@@ -1,4 +1,5 @@
 """Profile files by path or by name in profiles/: how the CLI and a scenario's `profile` step name one."""
+
 from __future__ import annotations
 
 from pathlib import Path

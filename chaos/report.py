@@ -11,6 +11,7 @@ A request belongs to the phase during which it *started*; rows before the first 
 and at or after the end mark are left out. Percentiles use the nearest-rank method over every request
 of the group, failures included. Rendering lives in ``chaos/report_render.py``.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -22,12 +23,11 @@ from typing import Any
 
 from chaos import amplification
 from chaos.journal import Event, EventName, phase_marks, read_events
-from chaos.rundir import JOURNAL, PHASES_FILE, REQUESTS_FILE, SUMMARY_FILE
 from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary, percentile
+from chaos.rundir import JOURNAL, PHASES_FILE, REQUESTS_FILE, SUMMARY_FILE
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import ConfigError
 from services.common.symptoms import NAMES
-
 
 
 def _rate(ok: int, count: int) -> float | None:
@@ -37,8 +37,13 @@ def _rate(ok: int, count: int) -> float | None:
 def action_stats(rows: Sequence[RequestRow]) -> ActionStats:
     latencies = [r.latency_ms for r in rows]
     ok = sum(1 for r in rows if r.ok)
-    return ActionStats(count=len(rows), ok=ok, success_rate=_rate(ok, len(rows)),
-                       p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99))
+    return ActionStats(
+        count=len(rows),
+        ok=ok,
+        success_rate=_rate(ok, len(rows)),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+    )
 
 
 def _order_actions(actions: Iterable[str]) -> list[str]:
@@ -55,12 +60,13 @@ def marks_and_end(events: Sequence[Event], source: Path) -> tuple[list[tuple[flo
     """Phase marks as (t, phase) in time order, and the end time (first ``end`` event) or None."""
     marks = phase_marks(list(events), source)
     if not marks:
-        raise ConfigError(str(source), "no phase marks ({\"event\": \"phase\", ...})")
+        raise ConfigError(str(source), 'no phase marks ({"event": "phase", ...})')
     end = next((e["t"] for e in events if e["event"] == EventName.END), None)
     return marks, end
 
 
 # --- building ---------------------------------------------------------------------------------
+
 
 def _phase_summary(name: str, t_start: float, t_end: float | None, rows: list[RequestRow]) -> PhaseSummary:
     by_action: dict[str, list[RequestRow]] = defaultdict(list)
@@ -72,10 +78,16 @@ def _phase_summary(name: str, t_start: float, t_end: float | None, rows: list[Re
     attempts, calls = sum(r.attempts for r in rows), sum(r.calls for r in rows)
     dc_stats = {dc: {a: action_stats(acts[a]) for a in _order_actions(acts)} for dc, acts in sorted(by_dc.items())}
     return PhaseSummary(
-        phase=name, t_start=t_start, t_end=t_end, requests=len(rows),
+        phase=name,
+        t_start=t_start,
+        t_end=t_end,
+        requests=len(rows),
         success_rate=_rate(sum(1 for r in rows if r.ok), len(rows)),
         actions={a: action_stats(by_action[a]) for a in _order_actions(by_action)},
-        by_dc=dc_stats, symptoms=symptoms, attempts=attempts, calls=calls,
+        by_dc=dc_stats,
+        symptoms=symptoms,
+        attempts=attempts,
+        calls=calls,
         retry_amplification=attempts / calls if calls else None,
         feed_success_by_dc={dc: (s["feed"].success_rate if "feed" in s else None) for dc, s in dc_stats.items()},
     )
@@ -113,6 +125,7 @@ def build_summary(run_dir: Path) -> RunSummary:
 
 # --- writing ----------------------------------------------------------------------------------
 
+
 def phases_csv_columns(summary: RunSummary) -> list[str]:
     actions = _order_actions({a for p in summary.phases for a in p.actions} | set(ACTION_ORDER))
     dcs = sorted({dc for p in summary.phases for dc in p.feed_success_by_dc})
@@ -124,13 +137,27 @@ def phases_csv_columns(summary: RunSummary) -> list[str]:
 
 
 def phase_row(p: PhaseSummary) -> dict[str, Any]:
-    row: dict[str, Any] = {"phase": p.phase, "t_start": p.t_start, "t_end": p.t_end, "requests": p.requests,
-                           "success_rate": p.success_rate, "attempts": p.attempts, "calls": p.calls,
-                           "retry_amplification": p.retry_amplification,
-                           "attempts_per_request": p.attempts_per_request, "amplification": p.amplification}
+    row: dict[str, Any] = {
+        "phase": p.phase,
+        "t_start": p.t_start,
+        "t_end": p.t_end,
+        "requests": p.requests,
+        "success_rate": p.success_rate,
+        "attempts": p.attempts,
+        "calls": p.calls,
+        "retry_amplification": p.retry_amplification,
+        "attempts_per_request": p.attempts_per_request,
+        "amplification": p.amplification,
+    }
     for a, s in p.actions.items():
-        row.update({f"{a}_count": s.count, f"{a}_success_rate": s.success_rate,
-                    f"{a}_p50_ms": s.p50_ms, f"{a}_p99_ms": s.p99_ms})
+        row.update(
+            {
+                f"{a}_count": s.count,
+                f"{a}_success_rate": s.success_rate,
+                f"{a}_p50_ms": s.p50_ms,
+                f"{a}_p99_ms": s.p99_ms,
+            }
+        )
     row.update(p.symptoms)
     row.update({f"feed_success_{dc}": v for dc, v in p.feed_success_by_dc.items()})
     return row

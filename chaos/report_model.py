@@ -1,5 +1,6 @@
 """The one model of a run's report: what the builder (chaos/report.py) makes and every renderer (terminal,
 markdown, picture) reads. It depends on neither, so nothing imports in a circle."""
+
 from __future__ import annotations
 
 import math

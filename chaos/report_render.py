@@ -1,4 +1,5 @@
 """Rich tables for run summaries: one run per phase, two runs side by side, or two groups of runs."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -52,16 +53,25 @@ def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
         for s in SYMPTOMS
     ]
     metrics.append(("attempts per call (answered)", lambda p: "-" if p is None else fmt_amp(p.retry_amplification)))
-    metrics.append(("attempts per user action", lambda p: "-" if p is None or p.attempts_per_request is None
-                     else f"{p.attempts_per_request:.2f}"))
+    metrics.append(
+        (
+            "attempts per user action",
+            lambda p: "-" if p is None or p.attempts_per_request is None else f"{p.attempts_per_request:.2f}",
+        )
+    )
     metrics.append(("retry amplification (end to end)", lambda p: "-" if p is None else fmt_amp(p.amplification)))
     for dc in sorted({dc for s in summaries for p in s.phases for dc in p.amplification_by_dc}):
-        metrics.append((f"retry amplification @ {dc}",
-                        lambda p, dc=dc: "-" if p is None else fmt_amp(p.amplification_by_dc.get(dc))))
+        metrics.append(
+            (
+                f"retry amplification @ {dc}",
+                lambda p, dc=dc: "-" if p is None else fmt_amp(p.amplification_by_dc.get(dc)),
+            )
+        )
     dcs = sorted({dc for s in summaries for p in s.phases for dc in p.feed_success_by_dc})
     for dc in dcs:
-        metrics.append((f"feed success @ {dc}",
-                        lambda p, dc=dc: "-" if p is None else fmt_pct(p.feed_success_by_dc.get(dc))))
+        metrics.append(
+            (f"feed success @ {dc}", lambda p, dc=dc: "-" if p is None else fmt_pct(p.feed_success_by_dc.get(dc)))
+        )
     metrics.append(("requests", lambda p: "-" if p is None else str(p.requests)))
     return metrics
 
@@ -89,12 +99,12 @@ def render_summary(summary: RunSummary, console: Console) -> None:
         symptoms.add_row(label, *[metric(p) for p in phases])
     console.print(symptoms)
     if summary.warmup_requests or summary.after_end_requests:
-        console.print(f"(left out: {summary.warmup_requests} warm-up requests, "
-                      f"{summary.after_end_requests} after the end mark)")
+        console.print(
+            f"(left out: {summary.warmup_requests} warm-up requests, {summary.after_end_requests} after the end mark)"
+        )
 
 
-def render_comparison(a: RunSummary, b: RunSummary, console: Console,
-                      labels: tuple[str, str] | None = None) -> None:
+def render_comparison(a: RunSummary, b: RunSummary, console: Console, labels: tuple[str, str] | None = None) -> None:
     """Two runs side by side: for each phase, run A and run B columns of the same metrics."""
     la, lb = labels or (a.run, b.run)
     if la == lb:
@@ -112,8 +122,11 @@ def render_comparison(a: RunSummary, b: RunSummary, console: Console,
             if sa is None and sb is None:
                 continue
             cells = [_label(action, dc)]
-            for get, fmt in ((lambda s: s.success_rate, fmt_pct), (lambda s: s.p50_ms, fmt_ms),
-                             (lambda s: s.p99_ms, fmt_ms)):
+            for get, fmt in (
+                (lambda s: s.success_rate, fmt_pct),
+                (lambda s: s.p50_ms, fmt_ms),
+                (lambda s: s.p99_ms, fmt_ms),
+            ):
                 cells += [fmt(get(sa)) if sa else "-", fmt(get(sb)) if sb else "-"]
             table.add_row(*cells)
         console.print(table)
@@ -138,9 +151,13 @@ def render_group_comparison(rows: Sequence[FigureComparison], labels: tuple[str,
     for column in ("figure", la, lb, "p", "significant"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows:
-        table.add_row(row.figure, _estimate(row.figure, row.a), _estimate(row.figure, row.b),
-                      "-" if row.p_value is None else f"{row.p_value:.3f}",
-                      "[bold]yes[/]" if row.significant else "no")  # fmt: skip
+        table.add_row(
+            row.figure,
+            _estimate(row.figure, row.a),
+            _estimate(row.figure, row.b),
+            "-" if row.p_value is None else f"{row.p_value:.3f}",
+            "[bold]yes[/]" if row.significant else "no",
+        )
     console.print(table)
 
 

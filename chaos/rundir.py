@@ -3,6 +3,7 @@ generator and its locustfile, the audit, the report, the post-mortem, the worksh
 
 It imports nothing of the project: loadtest's locustfile and every chaos package can use it without a cycle.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

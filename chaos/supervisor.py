@@ -3,6 +3,7 @@
 `up` runs in the foreground (Ctrl-C tears everything down) or, with --detach, as a background
 supervisor. Either way the supervisor owns every service process and serves the control API.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,14 @@ from rich.table import Table
 from chaos.console import terminal
 from chaos.control import ControlServer
 from chaos.control_client import ControlClient, supervisor_running
-from chaos.journal import EventName, Journal, new_run_dir, read_events
+from chaos.controller import Controller
 from chaos.engine.fit import topology_for
 from chaos.engine.run import uninterruptible
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
-from chaos.controller import Controller
+from chaos.journal import EventName, Journal, new_run_dir, read_events
 from chaos.rundir import JOURNAL
-from chaos.runtime.base import RuntimeError_
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import Runtime, RuntimeError_
 from chaos.runtime.choice import RUNTIMES, make_runtime
 from chaos.runtime.pids import is_process, start_time
 from chaos.topology import load_topology
@@ -64,8 +64,9 @@ class Supervised:
     """A stack under a controller: on leaving (normally, Ctrl-C, SIGTERM, an exception) every fault is rolled
     back, the control API stops and every process is gone."""
 
-    def __init__(self, runtime: Runtime, journal: Journal, bus: EventBus, runs_root: Path, run_dir: Path,
-                 profile: Profile) -> None:  # fmt: skip
+    def __init__(
+        self, runtime: Runtime, journal: Journal, bus: EventBus, runs_root: Path, run_dir: Path, profile: Profile
+    ) -> None:
         self.runtime, self.journal, self.bus, self.runs_root, self.run_dir = runtime, journal, bus, runs_root, run_dir
         self.profile = profile
         self.injector: FaultInjector | None = None
@@ -97,13 +98,24 @@ class Supervised:
 
 
 def _detach(args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "chaos.cli", "up", "--profile", str(args.profile), "--runs", str(args.runs),
-               "--runtime", args.runtime]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "chaos.cli",
+        "up",
+        "--profile",
+        str(args.profile),
+        "--runs",
+        str(args.runs),
+        "--runtime",
+        args.runtime,
+    ]
     if args.topology:
         command += ["--topology", str(args.topology)]
     with (args.runs / "supervisor.log").open("ab") as log:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         client = _wait_for_control(args.runs, proc)
     except BaseException:  # a failure, or Ctrl-C: no stack may come up unseen behind it
@@ -183,7 +195,14 @@ def _print_status(console: Console, instances: dict) -> None:
     table = Table("instance", "data center", "service", "port", "state", "pid")
     for name, info in instances.items():
         style = "green" if info["state"] == "running" else "red"
-        table.add_row(name, info["dc"], info["service"], str(info["port"]), f"[{style}]{info['state']}[/]", str(info["pid"] or "-"))
+        table.add_row(
+            name,
+            info["dc"],
+            info["service"],
+            str(info["port"]),
+            f"[{style}]{info['state']}[/]",
+            str(info["pid"] or "-"),
+        )
     console.print(table)
 
 
@@ -201,7 +220,10 @@ def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
     runs_option(up)
     up.set_defaults(func=cmd_up)
 
-    for name, func, text in (("down", cmd_down, "stop everything `up` started"), ("status", cmd_status, "show every instance")):
+    for name, func, text in (
+        ("down", cmd_down, "stop everything `up` started"),
+        ("status", cmd_status, "show every instance"),
+    ):
         parser = sub.add_parser(name, help=text)
         runs_option(parser)
         parser.set_defaults(func=func)
@@ -212,7 +234,10 @@ def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
     switch.set_defaults(func=cmd_profile)
 
     for action in ("off", "on"):
-        parser = sub.add_parser(f"power-{action}", help=("cut the power of" if action == "off" else "restore the power of") + " a whole data center")
+        parser = sub.add_parser(
+            f"power-{action}",
+            help=("cut the power of" if action == "off" else "restore the power of") + " a whole data center",
+        )
         parser.add_argument("dc", help="data center, e.g. dc-east")
         runs_option(parser)
         parser.set_defaults(func=cmd_power, action=action)

@@ -1,4 +1,5 @@
 """The declarative topology: data centers, the service instances in each, their ports and dependencies."""
+
 from __future__ import annotations
 
 import re
@@ -121,7 +122,9 @@ def check(topology: Topology, source: str) -> Topology:
     seen: Counter[str] = Counter(n for c in topology.data_centers.values() for n in c.instances)
     for name, count in seen.items():
         if count > 1:
-            raise ConfigError(source, f"field 'data_centers.*.instances.{name}': instance name used in {count} data centers")
+            raise ConfigError(
+                source, f"field 'data_centers.*.instances.{name}': instance name used in {count} data centers"
+            )
     for dc in topology.data_centers:
         if not _matches(dc):
             raise ConfigError(source, f"field 'data_centers.{dc}': a name must match {NAME}")
@@ -134,7 +137,9 @@ def check(topology: Topology, source: str) -> Topology:
             raise ConfigError(source, f"field '{where}.port': port {inst.port} is also used by {ports[inst.port]}")
         if inst.port:
             if inst.port < 1024:
-                raise ConfigError(source, f"field '{where}.port': {inst.port} is privileged; use 1024-65535, or 0 for any")
+                raise ConfigError(
+                    source, f"field '{where}.port': {inst.port} is privileged; use 1024-65535, or 0 for any"
+                )
             ports[inst.port] = name
         for dep, targets in inst.depends_on.items():
             if not targets:
@@ -144,7 +149,8 @@ def check(topology: Topology, source: str) -> Topology:
                     raise ConfigError(source, f"field '{where}.depends_on.{dep}': no instance named '{target}'")
                 if instances[target][1].service != dep:
                     raise ConfigError(
-                        source, f"field '{where}.depends_on.{dep}': '{target}' is a {instances[target][1].service}, not a {dep}"
+                        source,
+                        f"field '{where}.depends_on.{dep}': '{target}' is a {instances[target][1].service}, not a {dep}",
                     )
         for dep in REQUIRED_DEPENDENCIES[inst.service]:
             if dep not in inst.depends_on:

@@ -5,6 +5,7 @@ locust's shape (``loadtest.shape``) reads users and spawn rate from it every sec
 process re-reads the edge settings (failover, the app's attempts) and the users' think time when the file
 changes. Plain Python.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,11 @@ class LoadControl:
             problems.append(f"spawn_rate must be a number > 0, got {self.spawn_rate!r}")
         if not isinstance(self.edge_failover, bool):
             problems.append(f"edge_failover must be true or false, got {self.edge_failover!r}")
-        if (isinstance(self.client_attempts, bool) or not isinstance(self.client_attempts, int)
-                or not 1 <= self.client_attempts <= MAX_CLIENT_ATTEMPTS):
+        if (
+            isinstance(self.client_attempts, bool)
+            or not isinstance(self.client_attempts, int)
+            or not 1 <= self.client_attempts <= MAX_CLIENT_ATTEMPTS
+        ):
             problems.append(f"client_attempts must be 1..{MAX_CLIENT_ATTEMPTS}, got {self.client_attempts!r}")
         if not _positive(self.max_seconds):
             problems.append(f"max_seconds must be a number > 0, got {self.max_seconds!r}")
@@ -53,7 +57,7 @@ class LoadControl:
         if problems:
             raise ValueError("; ".join(problems))
 
-    def updated(self, **changes: Any) -> "LoadControl":
+    def updated(self, **changes: Any) -> LoadControl:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

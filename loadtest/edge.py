@@ -3,6 +3,7 @@
 Active checks (GET /healthz every 50 ms) and passive ones (a user request that got no answer) mark a
 gateway down; two good checks in a row bring it back, so users return home after power-on.
 """
+
 from __future__ import annotations
 
 import gevent

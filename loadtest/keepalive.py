@@ -7,6 +7,7 @@ A locust worker driving thousands of users holds thousands of connections, so mo
 one new TCP connection per request, more CPU on both ends, and connects stuck in SYN retries (seconds).
 ``install()`` replaces that check with poll(2), which has no such limit (as urllib3 did for the same bug).
 """
+
 from __future__ import annotations
 
 import select

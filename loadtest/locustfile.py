@@ -25,6 +25,7 @@ edge try, ``self.edge_client`` (EDGE_TRY_TIMEOUT_S). Each bounds the connect and
 write, as requests' ``timeout=`` did; each keeps its connections alive between requests (loadtest/keepalive.py
 keeps that true past 1,023 open files).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -34,19 +35,18 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-from locust import events, task
+from typing import Any
 
 import gevent
+from locust import events, task
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.runners import MasterRunner
 
 from chaos.rundir import MASTER_FILE, REQUESTS_FILE, UPLOADS_FILE, WRITES_FILE
-from loadtest import keepalive
+from loadtest import keepalive, records
 from loadtest import metrics as user_metrics
-from loadtest import records
 from loadtest.control import CONTROL_ENV, DEMO_THINK_S, ControlWatcher
 from loadtest.edge import EdgeSettings
 from services.common.accounts import MAX_USERS, account
@@ -262,16 +262,25 @@ class BlackoutUser(FastHttpUser):
         if not edge:
             return self.client
         if self.edge_client is None:  # as FastHttpUser makes self.client, with the edge's timeouts (own pool)
-            self.edge_client = _answer_every_status(FastHttpSession(
-                base_url=self.host, request_event=self.environment.events.request, user=self,
-                network_timeout=EDGE_TRY_TIMEOUT_S, connection_timeout=EDGE_TRY_TIMEOUT_S,
-                max_redirects=self.max_redirects, max_retries=self.max_retries, insecure=self.insecure,
-                concurrency=self.concurrency, headers=self.default_headers,
-            ))  # fmt: skip
+            self.edge_client = _answer_every_status(
+                FastHttpSession(
+                    base_url=self.host,
+                    request_event=self.environment.events.request,
+                    user=self,
+                    network_timeout=EDGE_TRY_TIMEOUT_S,
+                    connection_timeout=EDGE_TRY_TIMEOUT_S,
+                    max_redirects=self.max_redirects,
+                    max_retries=self.max_retries,
+                    insecure=self.insecure,
+                    concurrency=self.concurrency,
+                    headers=self.default_headers,
+                )
+            )
         return self.edge_client
 
-    def _call(self, action: str, method: str, path: str, check: Callable[[int, Any], tuple[bool, str, dict]],
-              **kwargs: Any) -> tuple[int, Any, float, float]:
+    def _call(
+        self, action: str, method: str, path: str, check: Callable[[int, Any], tuple[bool, str, dict]], **kwargs: Any
+    ) -> tuple[int, Any, float, float]:
         """Make one user request, judge it with ``check(status, body) -> (ok, error, extra columns)``, record a row.
 
         Requests safe to repeat are tried up to CLIENT_ATTEMPTS times on no answer or a 5xx (the app's own
@@ -288,8 +297,9 @@ class BlackoutUser(FastHttpUser):
         for try_number in range(1, tries + 1):
             dc, base_url = edge.route(self.dc) if edge is not None else (self.dc, self.base_url)
             self.try_sent_at = KNOWLEDGE.clock()  # what a feed is judged against: what was known when it was asked
-            with self._session(edge is not None).request(method, base_url + path, name=action, catch_response=True,
-                                                         headers=self._headers(), **kwargs) as resp:
+            with self._session(edge is not None).request(
+                method, base_url + path, name=action, catch_response=True, headers=self._headers(), **kwargs
+            ) as resp:
                 failed = _no_answer(resp)
                 status = 0 if failed else int(resp.status_code or 0)
                 self.try_statuses.append(status)
@@ -317,11 +327,22 @@ class BlackoutUser(FastHttpUser):
                     resp.success()
                 else:
                     resp.failure(error or f"HTTP {status}")
-                REQUESTS.write(records.request_row(
-                    t=t0, user=self.username, dc=self.dc, action=action, ok=int(ok), status=status,
-                    latency_ms=round(latency_ms, 3), tries=try_number, attempts=attempts, calls=calls, error=error,
-                    **extra,
-                ))
+                REQUESTS.write(
+                    records.request_row(
+                        t=t0,
+                        user=self.username,
+                        dc=self.dc,
+                        action=action,
+                        ok=int(ok),
+                        status=status,
+                        latency_ms=round(latency_ms, 3),
+                        tries=try_number,
+                        attempts=attempts,
+                        calls=calls,
+                        error=error,
+                        **extra,
+                    )
+                )
                 return status, body, t0, t_done
         raise AssertionError("unreachable: the last try always records")  # pragma: no cover
 
@@ -332,6 +353,7 @@ class BlackoutUser(FastHttpUser):
                 return False, f"HTTP {status}", {}
             reason = validate(body)
             return (reason is None), (f"malformed: {reason}" if reason else ""), {}
+
         return check
 
     # --- actions ------------------------------------------------------------------------------
@@ -354,8 +376,13 @@ class BlackoutUser(FastHttpUser):
         getattr(self, action)()
 
     def login(self) -> None:
-        status, body, _, _ = self._call("login", "POST", "/login", self._judge(records.validate_login),
-                                        json={"username": self.username, "password": DEMO_PASSWORD})
+        status, body, _, _ = self._call(
+            "login",
+            "POST",
+            "/login",
+            self._judge(records.validate_login),
+            json={"username": self.username, "password": DEMO_PASSWORD},
+        )
         if 200 <= status < 300 and records.validate_login(body) is None:
             self.token, self.token_expires_at = body["token"], float(body["expires_at"])
             self.login_failures = 0
@@ -380,6 +407,7 @@ class BlackoutUser(FastHttpUser):
             }
             self.last_feed_ids = ids
             return True, "", extra
+
         self._call("feed", "GET", "/feed?limit=10", check)
 
     def view(self) -> None:
@@ -387,15 +415,36 @@ class BlackoutUser(FastHttpUser):
         event_id = uuid.uuid4().hex
         # Written before sending (Jepsen's "invoke"): a user stopped mid-request (a load step down, the
         # end of the run) still leaves its write in the ledger, as pending, i.e. of unknown outcome.
-        WRITES.write({"event_id": event_id, "user": self.username, "dc": self.dc, "video_id": video_id,
-                      "t_sent": time.time(), "t_done": "", "outcome": "pending", "status": ""})
+        WRITES.write(
+            {
+                "event_id": event_id,
+                "user": self.username,
+                "dc": self.dc,
+                "video_id": video_id,
+                "t_sent": time.time(),
+                "t_done": "",
+                "outcome": "pending",
+                "status": "",
+            }
+        )
         status, body, t_sent, t_done = self._call(
-            "view", "POST", f"/videos/{video_id}/view", self._judge(records.validate_view), json={"event_id": event_id})
+            "view", "POST", f"/videos/{video_id}/view", self._judge(records.validate_view), json={"event_id": event_id}
+        )
         outcome = records.classify_tries(self.try_statuses)
         if outcome == "acked" and isinstance(body, dict) and body.get("counted"):
             KNOWLEDGE.observe_ack(video_id)
-        WRITES.write({"event_id": event_id, "user": self.username, "dc": self.dc, "video_id": video_id,
-                      "t_sent": t_sent, "t_done": t_done, "outcome": outcome, "status": status})
+        WRITES.write(
+            {
+                "event_id": event_id,
+                "user": self.username,
+                "dc": self.dc,
+                "video_id": video_id,
+                "t_sent": t_sent,
+                "t_done": t_done,
+                "outcome": outcome,
+                "status": status,
+            }
+        )
 
     def earnings(self) -> None:
         def check(status: int, body: Any) -> tuple[bool, str, dict]:
@@ -404,13 +453,25 @@ class BlackoutUser(FastHttpUser):
             if ok and missing:
                 error = "earnings_cents is null"
             return ok, error, {"earnings_missing": int(missing)}
+
         self._call("earnings", "GET", "/me/earnings", check)
 
     def upload(self) -> None:
         title = f"{self.username} clip {self.rng.randint(1, 10**6)}"
         tags = self.rng.sample(UPLOAD_TAGS, 2)
         status, body, t_sent, t_done = self._call(
-            "upload", "POST", "/videos", self._judge(records.validate_upload), json={"title": title, "tags": tags})
+            "upload", "POST", "/videos", self._judge(records.validate_upload), json={"title": title, "tags": tags}
+        )
         video_id = body.get("video_id", "") if isinstance(body, dict) and 200 <= status < 300 else ""
-        UPLOADS.write({"video_id": video_id, "title": title, "user": self.username, "dc": self.dc, "t_sent": t_sent,
-                       "t_done": t_done, "outcome": records.classify_tries(self.try_statuses), "status": status})
+        UPLOADS.write(
+            {
+                "video_id": video_id,
+                "title": title,
+                "user": self.username,
+                "dc": self.dc,
+                "t_sent": t_sent,
+                "t_done": t_done,
+                "outcome": records.classify_tries(self.try_statuses),
+                "status": status,
+            }
+        )

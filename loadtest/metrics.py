@@ -7,6 +7,7 @@ and the CSV are fed from the same row and cannot disagree. With ``BLACKOUT_LOCUS
 ``RUN_DIR/locust-metrics-<pid>.port`` (one per locust process: a master and its workers each
 serve their own) for whoever configures Prometheus (chaos/observability/prometheus.py watches them).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,17 +36,24 @@ class UserMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "blackout_user_requests_total", "User requests by action, home data center and outcome (ok, error, no_answer)",
-            ["action", "dc", "outcome"], registry=self.registry,
-        )  # fmt: skip
+            "blackout_user_requests_total",
+            "User requests by action, home data center and outcome (ok, error, no_answer)",
+            ["action", "dc", "outcome"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "blackout_user_request_duration_seconds", "Time a user waited, the app's own retries included",
-            ["action", "dc"], buckets=BUCKETS, registry=self.registry,
-        )  # fmt: skip
+            "blackout_user_request_duration_seconds",
+            "Time a user waited, the app's own retries included",
+            ["action", "dc"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
         self.symptoms = Counter(
-            "blackout_user_symptoms_total", "Symptoms users saw (feed items for the view-count ones), by data center",
-            ["dc", "symptom"], registry=self.registry,
-        )  # fmt: skip
+            "blackout_user_symptoms_total",
+            "Symptoms users saw (feed items for the view-count ones), by data center",
+            ["dc", "symptom"],
+            registry=self.registry,
+        )
 
     def observe(self, row: Mapping[str, Any]) -> None:
         action, dc = str(row["action"]), str(row["dc"])

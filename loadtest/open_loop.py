@@ -8,6 +8,7 @@ client throttling, throttles itself adaptively per gateway (the SRE book's clien
 most of its requests refused refuses some locally, status ``THROTTLED``, instead of making the gateway
 spend CPU refusing them). Only 127.0.0.1 is ever called.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -64,17 +65,26 @@ class Level:
         refused_fast = sum(o.status in REFUSALS and o.latency_s <= FAST_REFUSAL_S for o in self.outcomes)
         p99 = statistics.quantiles(served, n=100, method="inclusive")[98] if len(served) > 1 else None
         out = {
-            "offered_per_s": round(self.offered_per_s, 1), "seconds": self.seconds, "actions": n,
+            "offered_per_s": round(self.offered_per_s, 1),
+            "seconds": self.seconds,
+            "actions": n,
             "goodput_per_s": round(self.goodput_per_s, 1),
-            "served": len(served), "served_p50_ms": _r(statistics.median(served) if served else None),
-            "served_p99_ms": _r(p99), "deadline_ms": self.deadline_s * 1000,
+            "served": len(served),
+            "served_p50_ms": _r(statistics.median(served) if served else None),
+            "served_p99_ms": _r(p99),
+            "deadline_ms": self.deadline_s * 1000,
             "refused_fast_share": round(refused_fast / n, 3) if n else None,
             "throttled_by_app_share": round(sum(o.status == THROTTLED for o in self.outcomes) / n, 3) if n else None,
-            "failed_slow_share": round(sum(not o.ok and not (o.status in REFUSALS and o.latency_s <= FAST_REFUSAL_S)
-                                           for o in self.outcomes) / n, 3) if n else None,
+            "failed_slow_share": round(
+                sum(not o.ok and not (o.status in REFUSALS and o.latency_s <= FAST_REFUSAL_S) for o in self.outcomes)
+                / n,
+                3,
+            )
+            if n
+            else None,
             "statuses": {str(k): v for k, v in sorted(Counter(o.status for o in self.outcomes).items())},
             "dropped_by_generator": self.dropped,
-        }  # fmt: skip
+        }
         if capacity:
             out["goodput_of_capacity"] = round(self.goodput_per_s / capacity, 3)
         return out
@@ -92,9 +102,13 @@ def _check_loopback(urls: list[str]) -> None:
 
 class OpenLoop:
     def __init__(
-        self, gateways: list[str], client_attempts: int = 1, deadline_s: float = 2.0, seed: int = 7,
+        self,
+        gateways: list[str],
+        client_attempts: int = 1,
+        deadline_s: float = 2.0,
+        seed: int = 7,
         throttle: ClientThrottlePolicy | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         _check_loopback(gateways)
         self.throttle = throttle if throttle is not None and throttle.enabled else None
         self.throttles = {gateway: ClientThrottle() for gateway in gateways}
@@ -106,7 +120,7 @@ class OpenLoop:
         self.sessions: list[tuple[str, str]] = []  # (gateway URL, token)
         self.session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> "OpenLoop":
+    async def __aenter__(self) -> OpenLoop:
         connector = aiohttp.TCPConnector(limit=POOL_PER_GATEWAY * len(self.gateways), limit_per_host=POOL_PER_GATEWAY)
         self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=USER_TIMEOUT_S))
         return self
@@ -129,8 +143,9 @@ class OpenLoop:
                 while True:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"could not log {users} users in within {within_s:g}s")
-                    status, body, _ = await self._send("POST", gateway + "/login",
-                                                       {"username": account(n)[0], "password": DEMO_PASSWORD})
+                    status, body, _ = await self._send(
+                        "POST", gateway + "/login", {"username": account(n)[0], "password": DEMO_PASSWORD}
+                    )
                     if status == 200 and isinstance(body, dict):
                         self.sessions.append((gateway, body["token"]))
                         break
@@ -140,8 +155,9 @@ class OpenLoop:
         await asyncio.gather(*(one_by_one() for _ in range(concurrency)))
         return time.monotonic() - started
 
-    async def _send(self, method: str, url: str, payload: dict | None, token: str | None = None
-                    ) -> tuple[int, object, float]:  # fmt: skip
+    async def _send(
+        self, method: str, url: str, payload: dict | None, token: str | None = None
+    ) -> tuple[int, object, float]:
         assert self.session is not None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         sent = time.monotonic()
@@ -149,7 +165,7 @@ class OpenLoop:
             async with self.session.request(method, url, json=payload, headers=headers) as response:
                 body = await response.json(content_type=None) if response.status == 200 else None
                 return response.status, body, time.monotonic() - sent
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return 0, None, time.monotonic() - sent
 
     async def action(self) -> Outcome:
@@ -178,8 +194,9 @@ class OpenLoop:
         latency = time.monotonic() - started
         if throttle is not None:
             throttle.record(self.throttle, accepted=0 < status < 500)  # type: ignore[arg-type]
-        return Outcome(ok=200 <= status < 300 and latency <= self.deadline_s, status=status, latency_s=latency,
-                       started=started)
+        return Outcome(
+            ok=200 <= status < 300 and latency <= self.deadline_s, status=status, latency_s=latency, started=started
+        )
 
     async def offer(self, per_second: float, seconds: float) -> Level:
         """Arrivals at ``per_second`` (exponential gaps) for ``seconds``; waits for the answers (bounded)."""

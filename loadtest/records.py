@@ -9,6 +9,7 @@ Three CSV files live in the run directory, appended to by every locust process o
 
 Rows are written whole as they happen (see ``CsvRecorder``), so a killed locust still leaves its record.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,15 +24,40 @@ from typing import Any
 from services.common.symptoms import RECORDED
 
 REQUEST_COLUMNS: tuple[str, ...] = (
-    "t", "user", "dc", "action", "ok", "status", "latency_ms", "tries", "attempts", "calls", *RECORDED, "error",
-)  # fmt: skip
+    "t",
+    "user",
+    "dc",
+    "action",
+    "ok",
+    "status",
+    "latency_ms",
+    "tries",
+    "attempts",
+    "calls",
+    *RECORDED,
+    "error",
+)
 WRITE_COLUMNS: tuple[str, ...] = (
-    "event_id", "user", "dc", "video_id", "t_sent", "t_done", "outcome", "status",
+    "event_id",
+    "user",
+    "dc",
+    "video_id",
+    "t_sent",
+    "t_done",
+    "outcome",
+    "status",
 )
 # uploads.csv: one row per upload; video_id is known only when acknowledged (the recommender mints it),
 # so an upload of unknown outcome is recognized in a catalog by its (creator, title).
 UPLOAD_COLUMNS: tuple[str, ...] = (
-    "video_id", "title", "user", "dc", "t_sent", "t_done", "outcome", "status",
+    "video_id",
+    "title",
+    "user",
+    "dc",
+    "t_sent",
+    "t_done",
+    "outcome",
+    "status",
 )
 ERROR_MAX_CHARS = 200
 
@@ -39,6 +65,7 @@ _STALE_STATUSES = frozenset({"stale", "unavailable"})
 
 
 # --- configuration ---------------------------------------------------------------------------
+
 
 def parse_gateways(spec: str | None) -> list[tuple[str, str]]:
     """Parse ``"dc-east=http://127.0.0.1:8000,dc-west=http://127.0.0.1:9000"`` into (dc, base URL) pairs.
@@ -133,6 +160,7 @@ def short_error(text: object) -> str:
 
 # --- body validation: None when well formed, else a short reason -----------------------------
 
+
 def _missing(body: Any, keys: Iterable[str]) -> str | None:
     if not isinstance(body, dict):
         return "body is not a JSON object"
@@ -181,6 +209,7 @@ def validate_earnings(body: Any) -> str | None:
 
 # --- symptoms (pure) ---------------------------------------------------------------------------
 
+
 def feed_video_ids(items: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(item.get("video_id")) for item in items]
 
@@ -188,8 +217,10 @@ def feed_video_ids(items: Sequence[Mapping[str, Any]]) -> list[str]:
 def count_zero_views(items: Sequence[Mapping[str, Any]], known_positive: Mapping[str, int]) -> int:
     """Items displayed with ``views == 0`` although the video is known to have views (> 0 in ``known_positive``)."""
     return sum(
-        1 for item in items
-        if item.get("views") == 0 and not isinstance(item.get("views"), bool)
+        1
+        for item in items
+        if item.get("views") == 0
+        and not isinstance(item.get("views"), bool)
         and known_positive.get(str(item.get("video_id")), 0) > 0
     )
 
@@ -231,8 +262,10 @@ class ViewKnowledge:
 
     def known_positive(self, items: Sequence[Mapping[str, Any]], before: float | None = None) -> dict[str, int]:
         """What is known of each item's video; with ``before``, only what was known by then."""
-        return {vid: self.known(vid) if before is None or self.since.get(vid, before) < before else 0
-                for vid in feed_video_ids(items)}  # fmt: skip
+        return {
+            vid: self.known(vid) if before is None or self.since.get(vid, before) < before else 0
+            for vid in feed_video_ids(items)
+        }
 
     def observe_feed(self, items: Sequence[Mapping[str, Any]]) -> None:
         for item in items:
@@ -257,6 +290,7 @@ class ViewKnowledge:
 
 
 # --- CSV writing -------------------------------------------------------------------------------
+
 
 def _fmt(value: Any) -> Any:
     if isinstance(value, bool):
@@ -332,9 +366,15 @@ class CsvRecorder:
 def request_row(**fields: Any) -> dict[str, Any]:
     """A ``requests.csv`` row with defaults (0 / empty) for every symptom column not given."""
     row: dict[str, Any] = {
-        "ok": 0, "status": 0, "latency_ms": 0.0, "tries": 1, "attempts": 0, "calls": 0, **dict.fromkeys(RECORDED, 0),
+        "ok": 0,
+        "status": 0,
+        "latency_ms": 0.0,
+        "tries": 1,
+        "attempts": 0,
+        "calls": 0,
+        **dict.fromkeys(RECORDED, 0),
         "error": "",
-    }  # fmt: skip
+    }
     unknown = set(fields) - set(REQUEST_COLUMNS)
     if unknown:
         raise ValueError(f"unknown requests.csv columns {sorted(unknown)}")

@@ -6,6 +6,7 @@ reads it once it is whole). Every complete row must parse; a bad one names the f
 t, dc, action, ok and latency_ms are required: a column missing from an older file reads as its default
 (a symptom added since reads 0).
 """
+
 from __future__ import annotations
 
 import csv
@@ -100,12 +101,19 @@ class RequestsReader:
         raw = dict(zip(columns, fields))
         counts = {name: n for name in RECORDED if (n := self._int(raw, name, line))}
         return RequestRow(
-            t=self._float(raw, "t", line), dc=raw["dc"], action=raw["action"], ok=bool(self._int(raw, "ok", line)),
-            latency_ms=self._float(raw, "latency_ms", line), user=raw.get("user", ""),
-            status=self._int(raw, "status", line), tries=self._int(raw, "tries", line, default=1),
-            attempts=self._int(raw, "attempts", line), calls=self._int(raw, "calls", line),
-            counts=counts or _NO_SYMPTOMS, error=raw.get("error", ""),
-        )  # fmt: skip
+            t=self._float(raw, "t", line),
+            dc=raw["dc"],
+            action=raw["action"],
+            ok=bool(self._int(raw, "ok", line)),
+            latency_ms=self._float(raw, "latency_ms", line),
+            user=raw.get("user", ""),
+            status=self._int(raw, "status", line),
+            tries=self._int(raw, "tries", line, default=1),
+            attempts=self._int(raw, "attempts", line),
+            calls=self._int(raw, "calls", line),
+            counts=counts or _NO_SYMPTOMS,
+            error=raw.get("error", ""),
+        )
 
     def _int(self, raw: dict[str, str], column: str, line: int, default: int = 0) -> int:
         if column not in raw:

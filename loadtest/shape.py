@@ -4,6 +4,7 @@ The locustfile imports ``ControlledShape`` only when ``BLACKOUT_LOAD_CONTROL`` n
 plain ``locust -u N -r R -t T`` run keeps its command-line options. Only the master (or a lone locust)
 runs the shape; workers receive their share of users from it.
 """
+
 from __future__ import annotations
 
 import os

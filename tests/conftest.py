@@ -1,4 +1,5 @@
 """Shared test setup: make ``tests/fakes`` importable as ``fakes`` (the tests tree has no __init__.py)."""
+
 from __future__ import annotations
 
 import sys

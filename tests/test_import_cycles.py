@@ -1,6 +1,7 @@
 """No import cycles between modules, nor between packages, counting every import: at the top, inside functions
 and under TYPE_CHECKING (a cycle hidden in a late import is still a cycle: the two modules cannot be understood,
 tested or moved apart). The graph is read from the source with ``ast``: nothing is imported."""
+
 from __future__ import annotations
 
 import ast

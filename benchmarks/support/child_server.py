@@ -1,4 +1,5 @@
 """A benchmark's server in a child process, on sockets bound here (port 0) and handed down, stopped by its pid."""
+
 from __future__ import annotations
 
 import os
@@ -27,15 +28,18 @@ def url_of(sock: socket.socket) -> str:
 
 
 @contextmanager
-def child_server(script: str, socks: list[socket.socket], ready: Callable[[], bool], what: str,
-                 start_timeout_s: float = 20.0) -> Iterator[int]:
+def child_server(
+    script: str, socks: list[socket.socket], ready: Callable[[], bool], what: str, start_timeout_s: float = 20.0
+) -> Iterator[int]:
     """Run ``python script FD...`` serving ``socks``; poll ``ready()`` until it holds (the sockets already
     accept, so a request waits rather than fails); yield the child's pid; stop it and close the sockets
     on the way out, whatever happens."""
     fds = [sock.fileno() for sock in socks]
     # the script runs with its own folder first on sys.path: it imports support.* as its parent did
     path = os.pathsep.join(filter(None, [str(BENCHMARKS), os.environ.get("PYTHONPATH")]))
-    proc = subprocess.Popen([sys.executable, script, *map(str, fds)], pass_fds=fds, env={**os.environ, "PYTHONPATH": path})
+    proc = subprocess.Popen(
+        [sys.executable, script, *map(str, fds)], pass_fds=fds, env={**os.environ, "PYTHONPATH": path}
+    )
     try:
         deadline = time.monotonic() + start_timeout_s
         while not ready():

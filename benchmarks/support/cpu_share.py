@@ -5,6 +5,7 @@ cgroup v2 (``cpu.max``) when the cpu controller is enabled there, else cgroup v1
 every thread of the processes inside. Needs root. The group is created here and removed on the way out
 (its processes moved back to where this process is first): nothing is left behind.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ would steal CPU from the stack and make any stack look like it collapses. Pinnin
 (every thread) to all cores but the last and the generator to the last keeps the stack's budget fixed
 across offered loads. Linux only; elsewhere (or on one core) nothing is pinned and the output says so.
 """
+
 from __future__ import annotations
 
 import os

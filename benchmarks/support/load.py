@@ -1,5 +1,6 @@
 """A bounded closed-loop load generator: N connections, each sending its next request as soon as the
 last one was answered, for a fixed time, to 127.0.0.1 only. Saturation throughput, not a user model."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,12 +44,19 @@ class Rate:
 
     def summary(self) -> dict:
         return {
-            "url": self.url, "connections": self.connections, "seconds": round(self.seconds, 2),
-            "ok": self.ok, "degraded": self.degraded, "per_second": round(self.per_second, 1),
-            "p50_ms": _round(self.percentile(50)), "p99_ms": _round(self.percentile(99)),
-            "statuses": {str(k): v for k, v in sorted(self.statuses.items())}, "errors": dict(self.errors),
-            "generator_cpu_percent": round(self.generator_cpu_percent, 1), "load_1m": round(self.load_1m, 2),
-        }  # fmt: skip
+            "url": self.url,
+            "connections": self.connections,
+            "seconds": round(self.seconds, 2),
+            "ok": self.ok,
+            "degraded": self.degraded,
+            "per_second": round(self.per_second, 1),
+            "p50_ms": _round(self.percentile(50)),
+            "p99_ms": _round(self.percentile(99)),
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "errors": dict(self.errors),
+            "generator_cpu_percent": round(self.generator_cpu_percent, 1),
+            "load_1m": round(self.load_1m, 2),
+        }
 
 
 def _round(value: float | None) -> float | None:
@@ -68,9 +76,15 @@ def _check_loopback(url: str) -> None:
 
 
 async def closed_loop(
-    url: str, *, connections: int = 32, seconds: float = 10.0, warmup_s: float = 2.0,
-    headers: dict[str, str] | None = None, timeout_s: float = 10.0, judge: Callable[[bytes], bool] | None = None,
-) -> Rate:  # fmt: skip
+    url: str,
+    *,
+    connections: int = 32,
+    seconds: float = 10.0,
+    warmup_s: float = 2.0,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 10.0,
+    judge: Callable[[bytes], bool] | None = None,
+) -> Rate:
     """GET ``url`` from ``connections`` concurrent keep-alive connections; count 2xx answers per second
     (only those ``judge(body)`` accepts, when given: a cheap fallback answer is no measure of capacity)."""
     _check_loopback(url)
@@ -95,7 +109,7 @@ async def closed_loop(
                         body = await response.read()
                         status = response.status
                         retry_after = _seconds(response.headers.get("Retry-After"))
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     status, error, retry_after = 0, type(exc).__name__, None
                 else:
                     error = ""

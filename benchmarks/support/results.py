@@ -1,4 +1,5 @@
 """Where benchmark figures go: one JSON file per run under benchmarks/results/, and a verdict line."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,13 @@ def conclude(benchmark: str, figures: dict[str, Any], checks: list[tuple[str, st
     """Print each (figure, measured, goal, met), save them with ``figures``; the exit code (1: a goal missed)."""
     for figure, measured, goal, met in checks:
         print(verdict(figure, measured, goal, met))
-    path = save(benchmark, {**figures, "goals": [
-        {"figure": f, "measured": m, "goal": g, "met": ok} for f, m, g, ok in checks],
-        "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
+    path = save(
+        benchmark,
+        {
+            **figures,
+            "goals": [{"figure": f, "measured": m, "goal": g, "met": ok} for f, m, g, ok in checks],
+            "seconds": round(time.monotonic() - started, 1),
+        },
+    )
     print(f"saved {path}")
     return 0 if all(met for *_, met in checks) else 1

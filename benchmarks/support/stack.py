@@ -1,4 +1,5 @@
 """Start a real local stack for a benchmark on ports no other running stack holds, and always tear it down."""
+
 from __future__ import annotations
 
 import tempfile

@@ -6,6 +6,7 @@ wait for is the generator itself. tests/fakes/gateway.py is a faithful fake (Fas
 but costs a FastAPI request handling per call, in the caller's own process: at thousands of requests a
 second it would be what is measured.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,17 +29,29 @@ def _encoded(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-FEED_ITEMS = [{"video_id": f"video-{n:04d}", "title": f"Video {n}", "creator_id": f"creator-{n % 30 + 1:03d}",
-               "source": "personalized", "views": n, "views_status": "ok"} for n in range(1, 11)]  # fmt: skip
+FEED_ITEMS = [
+    {
+        "video_id": f"video-{n:04d}",
+        "title": f"Video {n}",
+        "creator_id": f"creator-{n % 30 + 1:03d}",
+        "source": "personalized",
+        "views": n,
+        "views_status": "ok",
+    }
+    for n in range(1, 11)
+]
 # (method, path or prefix) -> (status, body); a prefix ends with "/" (a path parameter follows it).
 ROUTES: dict[tuple[str, str], tuple[int, bytes]] = {
     ("GET", "/healthz"): (200, _encoded({"status": "ok"})),
-    ("POST", "/login"): (200, _encoded({"token": "stub", "user_id": "stub", "role": "viewer", "expires_at": EXPIRES_AT})),
+    ("POST", "/login"): (
+        200,
+        _encoded({"token": "stub", "user_id": "stub", "role": "viewer", "expires_at": EXPIRES_AT}),
+    ),
     ("GET", "/feed"): (200, _encoded({"user_id": "stub", "items": FEED_ITEMS})),
     ("POST", "/videos/"): (200, _encoded({"event_id": "stub", "video_id": "video-0001", "counted": True})),
     ("POST", "/videos"): (201, _encoded({"video_id": "video-u0001", "title": "stub", "creator_id": "creator-001"})),
     ("GET", "/me/earnings"): (200, _encoded({"creator_id": "stub", "views": 1, "earnings_cents": 10, "status": "ok"})),
-}  # fmt: skip
+}
 NOT_FOUND = (404, _encoded({"detail": "not found"}))
 
 
@@ -56,8 +69,12 @@ async def app(scope: dict, receive: object, send: object) -> None:
     if scope["type"] != "http":
         return
     status, body = route(scope["method"], scope["path"])
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-blackout-attempts", b"1"), (b"x-blackout-calls", b"1")]  # fmt: skip
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-blackout-attempts", b"1"),
+        (b"x-blackout-calls", b"1"),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[operator]
     await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
 
@@ -80,7 +97,9 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def stub_gateways(dcs: tuple[str, ...] = ("dc-east", "dc-west"), start_timeout_s: float = 20.0) -> Iterator[StubGateways]:
+def stub_gateways(
+    dcs: tuple[str, ...] = ("dc-east", "dc-west"), start_timeout_s: float = 20.0
+) -> Iterator[StubGateways]:
     """Start one stub process listening for each of ``dcs`` (port 0, bound here and passed down); yield
     their URLs; stop the process (by its pid) on the way out, whatever happens."""
     socks = [listening_socket(BACKLOG) for _ in dcs]

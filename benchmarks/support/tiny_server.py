@@ -1,5 +1,6 @@
 """The smallest HTTP server worth calling: a raw ASGI app answering `{"ok":true}` to everything, under
 uvicorn, in its own process on a socket the caller bound (port 0) and passed down. Loopback only."""
+
 from __future__ import annotations
 
 import socket
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+
 from support.child_server import child_server, listening_socket, url_of
 
 BODY = b'{"ok":true}'
@@ -16,8 +18,13 @@ BODY = b'{"ok":true}'
 async def app(scope: dict, receive: object, send: object) -> None:
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,  # type: ignore[operator]
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": BODY})  # type: ignore[operator]
 
 

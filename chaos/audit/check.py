@@ -8,6 +8,7 @@ auth replicas that differ, and earnings statements that do not match the reconci
 against the design the run ran under (chaos/audit/design.py); missing evidence fails the audit instead
 (chaos/audit/evidence.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,6 @@ from chaos.audit.evidence import gather
 from chaos.audit.ledger import UploadWrite, ViewWrite
 from chaos.audit.state import CatalogState, RunState, ViewsState
 from chaos.rundir import AUDIT_FILE
-
 
 
 @dataclass
@@ -90,21 +90,35 @@ def audit_run(run_dir: Path) -> Audit:
     finals = [{vid: v.total(vid) for vid in set(v.seeded) | set(v.video_of.values())} for v in state.views]
     differing = {vid for f in finals for vid in f if len({g.get(vid, 0) for g in finals}) > 1}
     held = set().union(*(c.videos for c in state.catalogs))
-    catalogs = [_dc_uploads(c, uploads, held, bool(state.topology.instances()[c.instance][1].depends_on.get("recommender")))
-                for c in state.catalogs]  # fmt: skip
+    catalogs = [
+        _dc_uploads(c, uploads, held, bool(state.topology.instances()[c.instance][1].depends_on.get("recommender")))
+        for c in state.catalogs
+    ]
     checked, mismatched, early = _earnings(state, _converged_at(state))
     users = set(state.users.values())
     audit = Audit(
-        run_dir=str(run_dir), stack_dir=str(ev.stack_dir), design=ev.design.name, profiles=list(ev.design.profiles),
+        run_dir=str(run_dir),
+        stack_dir=str(ev.stack_dir),
+        design=ev.design.name,
+        profiles=list(ev.design.profiles),
         promises_no_loss=ev.design.promises_no_loss,
-        writes=dict(Counter(w.outcome for w in writes.values())), uploads=dict(Counter(u.outcome for u in uploads)),
-        views=views, uploads_by_dc=catalogs, lost_acked_everywhere=len(gone),
+        writes=dict(Counter(w.outcome for w in writes.values())),
+        uploads=dict(Counter(u.outcome for u in uploads)),
+        views=views,
+        uploads_by_dc=catalogs,
+        lost_acked_everywhere=len(gone),
         lost_everywhere_unrolled=sum(1 for e in gone if e not in allowed),
-        disagreed_s=round(disagreed, 3), longest_disagreement_s=round(longest, 3), max_lag_s=round(lag, 3),
-        disagree_at_end=at_end, videos_differing_at_end=len(differing),
+        disagreed_s=round(disagreed, 3),
+        longest_disagreement_s=round(longest, 3),
+        max_lag_s=round(lag, 3),
+        disagree_at_end=at_end,
+        videos_differing_at_end=len(differing),
         users_equal=(len(users) == 1) if len(state.users) > 1 else None,
-        earnings_checked=checked, earnings_mismatched=mismatched, earnings_before_reconciliation=early, reasons=[],
-    )  # fmt: skip
+        earnings_checked=checked,
+        earnings_mismatched=mismatched,
+        earnings_before_reconciliation=early,
+        reasons=[],
+    )
     audit.reasons = verdict(audit)
     return audit
 
@@ -117,29 +131,47 @@ def verdict(audit: Audit) -> list[str]:
     lost = sum(v.lost_acked for v in audit.views)
     lost_uploads = sum(u.lost_acked for u in audit.uploads_by_dc)
     if audit.promises_no_loss and (lost or lost_uploads):
-        reasons.append(f"data: the {audit.design} design promised no loss, yet {lost} acknowledged views and "
-                       f"{lost_uploads} acknowledged uploads are missing (audit.json)")  # fmt: skip
+        reasons.append(
+            f"data: the {audit.design} design promised no loss, yet {lost} acknowledged views and "
+            f"{lost_uploads} acknowledged uploads are missing (audit.json)"
+        )
     below = {v.instance: v.below_unexplained for v in audit.views if v.below_unexplained}
     if below:
         where = ", ".join(f"{n} in {name}" for name, n in below.items())
-        allows = ("promises no loss" if audit.promises_no_loss
-                  else "may lose only the in-flight views a rejoin rolled back, and these are beyond them")  # fmt: skip
-        reasons.append(f"data: counter check: videos with fewer views than acknowledged ({where}); "
-                       f"the {audit.design} design {allows} (audit.json)")  # fmt: skip
+        allows = (
+            "promises no loss"
+            if audit.promises_no_loss
+            else "may lose only the in-flight views a rejoin rolled back, and these are beyond them"
+        )
+        reasons.append(
+            f"data: counter check: videos with fewer views than acknowledged ({where}); "
+            f"the {audit.design} design {allows} (audit.json)"
+        )
     if audit.lost_everywhere_unrolled:
         allowed = audit.lost_acked_everywhere - audit.lost_everywhere_unrolled
-        reasons.append(f"data: {audit.lost_everywhere_unrolled} acknowledged views are gone from every data center"
-                       + ("" if audit.promises_no_loss else
-                          f" without a rollback record (the async design may lose only the in-flight views a rejoin "
-                          f"rolls back: {allowed} were, allowed)") + " (audit.json)")  # fmt: skip
+        reasons.append(
+            f"data: {audit.lost_everywhere_unrolled} acknowledged views are gone from every data center"
+            + (
+                ""
+                if audit.promises_no_loss
+                else f" without a rollback record (the async design may lose only the in-flight views a rejoin "
+                f"rolls back: {allowed} were, allowed)"
+            )
+            + " (audit.json)"
+        )
     doubled = sum(v.double_counted for v in audit.views)
     if doubled:
         failed = sum(v.failed_applied for v in audit.views)
-        reasons.append(f"data: {doubled} views counted beyond acknowledged + unknown (double counts"
-                       + (f"; {failed} were writes the ledger called failed" if failed else "") + "; audit.json)")
+        reasons.append(
+            f"data: {doubled} views counted beyond acknowledged + unknown (double counts"
+            + (f"; {failed} were writes the ledger called failed" if failed else "")
+            + "; audit.json)"
+        )
     if audit.earnings_mismatched:
-        reasons.append(f"data: {audit.earnings_mismatched} of {audit.earnings_checked} earnings statements made after "
-                       "reconciliation do not match the reconciled views (audit.json)")  # fmt: skip
+        reasons.append(
+            f"data: {audit.earnings_mismatched} of {audit.earnings_checked} earnings statements made after "
+            "reconciliation do not match the reconciled views (audit.json)"
+        )
     if audit.users_equal is False:
         reasons.append("data: the auth replicas hold different users (audit.json)")
     return reasons
@@ -183,8 +215,21 @@ def _dc_views(v: ViewsState, writes: dict[str, ViewWrite], allowed: set[str]) ->
     # what reads answer must be the log's size: an aggregate above it counts a view twice
     doubled += sum(max(0, n - v.total(vid)) for vid, n in v.aggregate.items())
     rolled = sum(1 for r in v.rolled_back if r.get("kind") == "view")
-    return DcViews(v.instance, v.dc, acked_present, len(lost), unknown_applied, failed_applied, unexpected,
-                   below, unexplained, above, doubled, rolled, lost[:5])  # fmt: skip
+    return DcViews(
+        v.instance,
+        v.dc,
+        acked_present,
+        len(lost),
+        unknown_applied,
+        failed_applied,
+        unexpected,
+        below,
+        unexplained,
+        above,
+        doubled,
+        rolled,
+        lost[:5],
+    )
 
 
 def _dc_uploads(c: CatalogState, uploads: list[UploadWrite], held: set[str], replicated: bool) -> DcUploads:

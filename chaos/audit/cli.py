@@ -1,4 +1,5 @@
 """``blackout audit RUN_DIR``: the data audit of a finished run, from its directory alone."""
+
 from __future__ import annotations
 
 import argparse

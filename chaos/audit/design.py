@@ -4,6 +4,7 @@ profile.yaml) and each profile switched to while it ran: a "profile" event in th
 profile's copy beside it (profile-<name>.yaml, written by the runtime as it switches).
 
 Across switches the weakest design holds: views acknowledged under async may be rolled back later."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ audit judges the state the design converges to, not a snapshot in the middle of 
 running replicated store (views logs, catalogs) has shipped everything to its peers, then every
 earnings instance recomputes each creator's statement from the reconciled views.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -48,8 +49,12 @@ def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_T
                     recomputed += client.get(f"{url}/creators/{creator}/earnings").status_code == 200
                 except httpx.HTTPError:
                     pass  # counted as not recomputed; the audit judges only statements made after convergence
-    result = {"converged": waiting == 0, "waiting": waiting, "seconds": round(time.monotonic() - started, 2),
-              "earnings_recomputed": recomputed}  # fmt: skip
+    result = {
+        "converged": waiting == 0,
+        "waiting": waiting,
+        "seconds": round(time.monotonic() - started, 2),
+        "earnings_recomputed": recomputed,
+    }
     journal.record(EventName.RECONCILED, **result)
     return result
 

@@ -6,6 +6,7 @@ what users were told; the profiles say which design holds (chaos/audit/design.py
 run directory, which the run's journal names (its "borrowed" event); the stack keeps other runs' data there
 too, so only events made while this run lasted are judged. Everything missing or unreadable is named at
 once (EvidenceError): the audit never passes on evidence it did not see."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from chaos.audit.ledger import UploadWrite, ViewWrite, upload_writes, view_write
 from chaos.audit.state import RunState, Window, read_run
 from chaos.journal import Event, EventName, read_events
 from chaos.rundir import DATA_DIR, JOURNAL, TOPOLOGY_FILE
-from chaos.topology import Topology, load_topology
+from chaos.topology import load_topology
 from services.common.errors import ConfigError
 
 T = TypeVar("T")
@@ -66,8 +67,10 @@ def _stack(run_dir: Path, events: list[Event], problems: list[str]) -> tuple[Pat
         return run_dir, None, [e for e in events if e["event"] == EventName.PROFILE]
     window = (events[0]["t"], events[-1]["t"])
     if not isinstance(lent.get("stack_dir"), str):
-        problems.append(f"{run_dir / JOURNAL}: the '{EventName.BORROWED}' event has no field 'stack_dir' (where the stack's "
-                        "databases are)")  # fmt: skip
+        problems.append(
+            f"{run_dir / JOURNAL}: the '{EventName.BORROWED}' event has no field 'stack_dir' (where the stack's "
+            "databases are)"
+        )
         return run_dir, window, []
     stack_dir = Path(lent["stack_dir"])
     try:

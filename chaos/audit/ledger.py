@@ -1,4 +1,5 @@
 """What the load generator was told: writes.csv (views) and uploads.csv, one row per write."""
+
 from __future__ import annotations
 
 import csv
@@ -65,8 +66,10 @@ def view_writes(run_dir: Path) -> dict[str, ViewWrite]:
         old = found.get(write.event_id)
         if old is None or rank[write.outcome] > rank[old.outcome]:
             found[write.event_id] = write
-    return {e: (w if w.outcome != "pending" else ViewWrite(w.event_id, w.video_id, "unknown", w.t_done))
-            for e, w in found.items()}  # fmt: skip
+    return {
+        e: (w if w.outcome != "pending" else ViewWrite(w.event_id, w.video_id, "unknown", w.t_done))
+        for e, w in found.items()
+    }
 
 
 def upload_writes(run_dir: Path) -> list[UploadWrite]:

@@ -1,4 +1,5 @@
 """The audit as the run prints it: one row per data center, then the cross-data-center findings."""
+
 from __future__ import annotations
 
 from rich.console import Console
@@ -11,10 +12,20 @@ def render_audit(audit: Audit, console: Console) -> None:
     promise = "promises no acknowledged loss" if audit.promises_no_loss else "may lose in-flight views it rolls back"
     w = audit.writes
     profiles = ", ".join(audit.profiles)
-    table = Table(title=f"Data audit | replication: {audit.design} ({promise}; profiles {profiles}) | view writes: "
-                        f"{w.get('acked', 0)} acked, {w.get('unknown', 0)} unknown, {w.get('failed', 0)} failed")  # fmt: skip
-    for column in ("views log", "acked present", "acked lost", "unknown applied", "double counted",
-                   "counter check", "rolled back", "uploads lost"):  # fmt: skip
+    table = Table(
+        title=f"Data audit | replication: {audit.design} ({promise}; profiles {profiles}) | view writes: "
+        f"{w.get('acked', 0)} acked, {w.get('unknown', 0)} unknown, {w.get('failed', 0)} failed"
+    )
+    for column in (
+        "views log",
+        "acked present",
+        "acked lost",
+        "unknown applied",
+        "double counted",
+        "counter check",
+        "rolled back",
+        "uploads lost",
+    ):
         table.add_column(column, justify="left" if column == "views log" else "right")
     uploads = {u.dc: u for u in audit.uploads_by_dc}
     acked = w.get("acked", 0)
@@ -25,9 +36,15 @@ def render_audit(audit: Audit, console: Console) -> None:
             check = f"[yellow]{v.below_range} below (rolled back)[/]"
         up = uploads.get(v.dc)
         table.add_row(
-            f"{v.instance} ({v.dc})", f"{v.acked_present}/{acked}", _bad(v.lost_acked), str(v.unknown_applied),
-            _bad(v.double_counted), check, str(v.rolled_back), _bad(up.lost_acked) if up else "-",
-        )  # fmt: skip
+            f"{v.instance} ({v.dc})",
+            f"{v.acked_present}/{acked}",
+            _bad(v.lost_acked),
+            str(v.unknown_applied),
+            _bad(v.double_counted),
+            check,
+            str(v.rolled_back),
+            _bad(up.lost_acked) if up else "-",
+        )
     console.print(table)
     u = audit.uploads
     console.print(

@@ -1,6 +1,7 @@
 """What every data center holds at the end of a run, read from the instances' SQLite files (RUN_DIR/data, or
 the borrowed stack's: chaos/audit/evidence.py); no instance needs to be running. Every replica the topology
 names must have left its database: one that did not is named, never skipped."""
+
 from __future__ import annotations
 
 import json
@@ -128,8 +129,10 @@ def read_run(topology: Topology, data: Path, window: Window = None) -> RunState:
                     users[name] = frozenset((r[0], r[1]) for r in conn.execute("SELECT user_id, role FROM users"))
             else:
                 with closing(_connect(path)) as conn:
-                    statements[name] = {r[0]: (r[1], r[2]) for r in conn.execute(
-                        "SELECT creator_id, views, computed_at FROM statements")}  # fmt: skip
+                    statements[name] = {
+                        r[0]: (r[1], r[2])
+                        for r in conn.execute("SELECT creator_id, views, computed_at FROM statements")
+                    }
         except (sqlite3.Error, OSError, ValueError) as exc:  # ValueError: a rollback line that is not JSON
             problems.append(f"{path} (or its rollback file): cannot read: {exc}")
     if problems:

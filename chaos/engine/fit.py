@@ -4,6 +4,7 @@ One check for `blackout run` (before anything starts), `blackout validate` and t
 go through run). A scenario file alone cannot say which topology it will meet: the profile a run uses names
 it (``topology_for``); ``topologies_for`` gives those a file is checked against when none is given.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Checking the steady-state hypothesis against what users saw (requests.csv rows)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -40,12 +41,18 @@ class Check:
         return True if any(p.status == "held" for p in self.probes) else None
 
     def to_data(self) -> dict:
-        return {"t": self.t, "phase": self.phase, "window": list(self.window), "steady_state_met": self.met,
-                "probes": [p.to_data() for p in self.probes]}  # fmt: skip
+        return {
+            "t": self.t,
+            "phase": self.phase,
+            "window": list(self.window),
+            "steady_state_met": self.met,
+            "probes": [p.to_data() for p in self.probes],
+        }
 
 
-def finished_between(rows: Iterable[RequestRow], start: float, end: float,
-                     started_after: float = 0.0) -> list[RequestRow]:  # fmt: skip
+def finished_between(
+    rows: Iterable[RequestRow], start: float, end: float, started_after: float = 0.0
+) -> list[RequestRow]:
     """Rows of requests that started at/after ``started_after`` and finished within [start, end)."""
     return [r for r in rows if start <= r.finished < end and r.t >= started_after]
 
@@ -54,8 +61,14 @@ def finished_between(rows: Iterable[RequestRow], start: float, end: float,
 STARVED_SHARE = 0.5
 
 
-def check(hypothesis: Hypothesis, rows: list[RequestRow], t: float, phase: str, window: tuple[float, float],
-          steady_rates: dict[str, float] | None = None) -> Check:  # fmt: skip
+def check(
+    hypothesis: Hypothesis,
+    rows: list[RequestRow],
+    t: float,
+    phase: str,
+    window: tuple[float, float],
+    steady_rates: dict[str, float] | None = None,
+) -> Check:
     """``steady_rates``: probe -> requests/s seen before the first fault. A success-rate probe whose requests
     stopped finishing (they hang on a dark data center) deviates instead of having "no data"."""
     seconds = max(window[1] - window[0], 1e-9)
@@ -63,9 +76,19 @@ def check(hypothesis: Hypothesis, rows: list[RequestRow], t: float, phase: str, 
     for probe in hypothesis.probes:
         result = evaluate(probe, rows, hypothesis.min_requests)
         expected = (steady_rates or {}).get(result.probe, 0.0) * seconds
-        if probe.success_rate is not None and expected >= hypothesis.min_requests and result.requests < STARVED_SHARE * expected:
-            result = ProbeResult(result.probe, "deviated", result.value, result.tolerance, result.requests,
-                                 f"only {result.requests} of ~{expected:.0f} requests answered")  # fmt: skip
+        if (
+            probe.success_rate is not None
+            and expected >= hypothesis.min_requests
+            and result.requests < STARVED_SHARE * expected
+        ):
+            result = ProbeResult(
+                result.probe,
+                "deviated",
+                result.value,
+                result.tolerance,
+                result.requests,
+                f"only {result.requests} of ~{expected:.0f} requests answered",
+            )
         results.append(result)
     return Check(t, phase, window, results)
 
@@ -86,8 +109,9 @@ def evaluate(probe: Probe, rows: list[RequestRow], min_requests: int) -> ProbeRe
         return ProbeResult(label, status, value, f"<= {limit}", len(rows), str(value))
     where = probe.success_rate or probe.p99
     assert where is not None
-    chosen = [r for r in rows if (where.action is None or r.action == where.action)
-              and (where.dc is None or r.dc == where.dc)]  # fmt: skip
+    chosen = [
+        r for r in rows if (where.action is None or r.action == where.action) and (where.dc is None or r.dc == where.dc)
+    ]
     if len(chosen) < min_requests:
         return ProbeResult(label, "no data", None, "", len(chosen))
     if probe.success_rate is not None:

@@ -4,6 +4,7 @@
 steady_states.before / during / after, every activity of the method (start, end, status, output), every
 rollback, the recovery (how long after the last fault was removed the hypothesis held again), the seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ class JournalDoc:
         self.recovery = {"removed_at": removed_at, "within_s": within_s, "recovered_after_s": None}
 
     def evidence(self) -> Evidence:
-        return Evidence(self.status, self.before, self.during, self.after, self.recovery, self.run, self.load_stopped_at)
+        return Evidence(
+            self.status, self.before, self.during, self.after, self.recovery, self.run, self.load_stopped_at
+        )
 
     def write(self, verdict: Verdict) -> None:
         end = time.time()

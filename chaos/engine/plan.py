@@ -2,6 +2,7 @@
 
 Pure data, computed before anything starts, so validating a scenario and running it are separate.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

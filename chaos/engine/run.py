@@ -4,11 +4,12 @@ The hypothesis is checked before the first fault, at every tick while faults are
 fault is removed (how long until it held again) and at the end. Every run leaves ``journal.json`` (Chaos
 Toolkit's shape) and its verdict: deviated (exit 1) or held (exit 0). Rollbacks run whatever happens.
 """
+
 from __future__ import annotations
 
 import random
-import signal
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -112,9 +113,19 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     (run_dir / SCENARIO_FILE).write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     journal = Journal(run_dir, opts.bus)
     doc = JournalDoc(run_dir, scenario, profile.name, seed)
-    journal.record(EventName.START, scenario=scenario.name, profile=profile.name, topology=topology.name, seed=seed,
-                   users=users, think_s=think_s, duration_s=scenario.duration)  # fmt: skip
-    console.print(f"[bold]Blackout[/] {scenario.title} | profile {profile.name} | topology {topology.name} | seed {seed}")
+    journal.record(
+        EventName.START,
+        scenario=scenario.name,
+        profile=profile.name,
+        topology=topology.name,
+        seed=seed,
+        users=users,
+        think_s=think_s,
+        duration_s=scenario.duration,
+    )
+    console.print(
+        f"[bold]Blackout[/] {scenario.title} | profile {profile.name} | topology {topology.name} | seed {seed}"
+    )
     console.print(f"run directory: {run_dir}")
 
     runtime = opts.runtime_factory(topology, run_dir, run_dir / PROFILE_FILE, journal)
@@ -131,12 +142,21 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         (run_dir / TOPOLOGY_FILE).write_text(runtime.topology.model_dump_json(indent=2))
         console.print(f"{len(runtime.topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         if opts.observe:
-            observing.enter_context(observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port,
-                                                say=console.print))  # fmt: skip
+            observing.enter_context(
+                observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port, say=console.print)
+            )
         limit = load_limit(users, scenario.load.spawn_rate, scenario.duration)
-        load = LoadGenerator(run_dir, runtime.topology.gateways(), users, max_seconds=limit,
-                             edge_failover=profile.edge_failover, client_attempts=profile.client_attempts,
-                             spawn_rate=scenario.load.spawn_rate, seed=seed, think_s=think_s)  # fmt: skip
+        load = LoadGenerator(
+            run_dir,
+            runtime.topology.gateways(),
+            users,
+            max_seconds=limit,
+            edge_failover=profile.edge_failover,
+            client_attempts=profile.client_attempts,
+            spawn_rate=scenario.load.spawn_rate,
+            seed=seed,
+            think_s=think_s,
+        )
         injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
         if opts.serve is not None:
             stop_serving = opts.serve(runtime, injector, run_dir)
@@ -144,7 +164,9 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             journal.record(EventName.LOAD_START, users=users, pid=load.start())
             load.wait_logged_in()
         walking = True
-        findings += Walk(scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running).run()
+        findings += Walk(
+            scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running
+        ).run()
         journal.record(EventName.END)
         doc.status = "completed" if doc.load_stopped_at is None else "load-stopped"
     except KeyboardInterrupt:

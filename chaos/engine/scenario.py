@@ -2,6 +2,7 @@
 
 Validated completely before anything starts: a bad file is refused naming the file, the field and why.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -152,8 +153,11 @@ def parse_scenario(data: object, source: str, name: str = "") -> Scenario:
     last = max(at + (action.duration_s or 0) for at, action in steps)
     hyp = scenario.hypothesis
     if hyp.recovered_within is not None and last + hyp.recovered_within > scenario.duration:
-        raise ConfigError(source, f"field 'duration': {scenario.duration:g}s leaves no room to see recovery "
-                                  f"within {hyp.recovered_within:g}s after the last fault ({last:g}s)")  # fmt: skip
+        raise ConfigError(
+            source,
+            f"field 'duration': {scenario.duration:g}s leaves no room to see recovery "
+            f"within {hyp.recovered_within:g}s after the last fault ({last:g}s)",
+        )
     return scenario
 
 

@@ -4,6 +4,7 @@ function adds what the hypothesis checks, the recovery and the actions say, and 
 Deviated when there is any reason, or the run did not complete (interrupted, aborted); a run whose load stopped
 has no verdict on its checks (it counts as deviated, its one reason says why).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,8 +36,10 @@ def judge(evidence: Evidence, findings: Sequence[str] = ()) -> Verdict:
     """The hypothesis deviated when any check deviated, recovery came too late, an action failed, or anything
     else found a reason (``findings``: the walk's, the run's, the audit's, in that order)."""
     if evidence.load_stopped_at is not None:  # later checks saw no users, not a system: no verdict on them
-        stopped = (f"load stopped at {evidence.load_stopped_at:g}s into the scenario: the users' load generator "
-                   "exited, so the steady state could not be checked after it (no verdict)")  # fmt: skip
+        stopped = (
+            f"load stopped at {evidence.load_stopped_at:g}s into the scenario: the users' load generator "
+            "exited, so the steady state could not be checked after it (no verdict)"
+        )
         return Verdict(True, (stopped, *findings))
     reasons: list[str] = []
     before = evidence.before
@@ -48,8 +51,9 @@ def judge(evidence: Evidence, findings: Sequence[str] = ()) -> Verdict:
             reasons.append("no steady state before the first fault: no data for " + ", ".join(missing))
     bad = [c for c in evidence.during if c.met is False]
     if bad:
-        reasons.append(f"deviated during the faults at {len(bad)} of {len(evidence.during)} checks, "
-                       f"first: {_deviations(bad[0])}")  # fmt: skip
+        reasons.append(
+            f"deviated during the faults at {len(bad)} of {len(evidence.during)} checks, first: {_deviations(bad[0])}"
+        )
     if evidence.after is not None and evidence.after.met is False:
         reasons.append("deviated at the end: " + _deviations(evidence.after))
     recovery = evidence.recovery

@@ -1,5 +1,6 @@
 """Walking a plan in time: steps run one after another on their own thread while the main loop ticks the
 hypothesis checks, marks the phases (baseline, outage, recovery) and snapshots every instance's counters."""
+
 from __future__ import annotations
 
 import threading
@@ -31,9 +32,19 @@ class Walk:
     """The plan of one run, in time, against its runtime; its checks go into the JournalDoc, and ``run`` returns what
     else it found (chaos/engine/verdict.py judges)."""
 
-    def __init__(self, scenario: Scenario, plan: Plan, runtime: Runtime, injector: FaultInjector, journal: Journal,
-                 doc: JournalDoc, console: Console, stop: threading.Event, run_dir: Path,
-                 load_running: Callable[[], bool] = lambda: True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        scenario: Scenario,
+        plan: Plan,
+        runtime: Runtime,
+        injector: FaultInjector,
+        journal: Journal,
+        doc: JournalDoc,
+        console: Console,
+        stop: threading.Event,
+        run_dir: Path,
+        load_running: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.scenario, self.plan, self.runtime, self.injector = scenario, plan, runtime, injector
         self.load_running = load_running
         self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
@@ -111,8 +122,11 @@ class Walk:
 
     def _take(self, step: Step) -> None:
         started = time.time()
-        record = {"activity": step.action.to_data() if step.action else {"revert": step.revert},
-                  "at_s": step.at, "start": started}  # fmt: skip
+        record = {
+            "activity": step.action.to_data() if step.action else {"revert": step.revert},
+            "at_s": step.at,
+            "start": started,
+        }
         try:
             if step.action is not None:
                 record["fault_id"], record["output"] = self.injector.apply(step.action)
@@ -152,8 +166,9 @@ class Walk:
     def _check(self, now: float, phase: str, window: tuple[float, float], started_after: float = 0.0) -> Check:
         rows = finished_between(self._recent(now), *window, started_after=started_after)
         result = check(self.hyp, rows, now, phase, window, self.rates)
-        self.journal.record(EventName.HYPOTHESIS, phase=phase, met=result.met,
-                            probes=[p.to_data() for p in result.probes])  # fmt: skip
+        self.journal.record(
+            EventName.HYPOTHESIS, phase=phase, met=result.met, probes=[p.to_data() for p in result.probes]
+        )
         return result
 
     def _print_tick(self, now: float, result: Check) -> None:
@@ -167,8 +182,18 @@ class Walk:
 
     def _redraw(self, now: float, t0: float, phase: str) -> None:
         rows = finished_between(self._recent(now), now - self.hyp.window, now)
-        self.live.update(view(phase, now - t0, self.scenario.duration, rows, self.hyp.window,
-                              self.injector.active_ids(), self.last_met), refresh=True)  # fmt: skip
+        self.live.update(
+            view(
+                phase,
+                now - t0,
+                self.scenario.duration,
+                rows,
+                self.hyp.window,
+                self.injector.active_ids(),
+                self.last_met,
+            ),
+            refresh=True,
+        )
 
     def _recent(self, now: float) -> list[RequestRow]:
         """The rows that finished within the window before ``now``, the file read only from where it was."""
@@ -177,8 +202,11 @@ class Walk:
 
     def _snapshot(self, phase: str) -> None:
         """Every running instance's counters as a phase starts: the report's retry amplification."""
-        running = {name: (info["dc"], self.runtime.topology.url(name))
-                   for name, info in self.runtime.status().items() if info["state"] == "running"}  # fmt: skip
+        running = {
+            name: (info["dc"], self.runtime.topology.url(name))
+            for name, info in self.runtime.status().items()
+            if info["state"] == "running"
+        }
         self.journal.record(EventName.METRICS, phase=phase, instances=scrape(running))
 
 

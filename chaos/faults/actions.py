@@ -6,6 +6,7 @@ topology it targets, which runtime capability it needs, and its handler (chaos.f
 the discriminated union of one pydantic model per kind; ``check_action`` is the one place an action's targets
 are checked against a topology (scenario validation, runs and the control API all come here).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,11 +15,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from chaos.faults import handlers
-from chaos.faults.model import (ActionBase, Blackhole, Brownout, Duration, Errors, Flap, Latency, Load, Name,
-                                PowerOn)  # fmt: skip
+from chaos.faults.model import ActionBase, Blackhole, Brownout, Duration, Errors, Flap, Latency, Load, Name, PowerOn
 from chaos.runtime.base import KILL, LINKS, POWER
 from chaos.topology import Topology
 from services.common.config_files import describe
@@ -71,37 +80,104 @@ def _named(scope: str) -> Callable[[Any], list[Target]]:
     return lambda name: [] if name == RANDOM else [("", name, scope)]
 
 
-KINDS: dict[str, ActionKind] = {kind.name: kind for kind in (
-    ActionKind("power_off", Name, fault=True, reversible=True, targets=_named(DC), capability=POWER,
-               handler=handlers.power_off),
-    ActionKind("power_on", Annotated[PowerOn, BeforeValidator(_power_on_shorthand)], fault=False, reversible=False,
-               targets=lambda spec: [("dc", spec.dc, DC)], capability=POWER, handler=handlers.power_on),
-    ActionKind("flap", Flap, fault=True, reversible=False, targets=lambda spec: [("dc", spec.dc, DC)],
-               capability=POWER, handler=None, live=False),
-    ActionKind("kill_instance", Name, fault=True, reversible=True, targets=_named(ANY), capability=KILL,
-               handler=handlers.kill_instance),
-    ActionKind("latency", Latency, fault=True, reversible=True, targets=_link, capability=LINKS, handler=handlers.link),
-    ActionKind("errors", Errors, fault=True, reversible=True, targets=_link, capability=LINKS, handler=handlers.link),
-    ActionKind("blackhole", Blackhole, fault=True, reversible=True, targets=_link, capability=LINKS,
-               handler=handlers.link),
-    ActionKind("partition", Annotated[tuple[Name, Name], BeforeValidator(_two_names)], fault=True, reversible=True,
-               targets=lambda pair: [("0", pair[0], ANY), ("1", pair[1], ANY)], capability=LINKS,
-               handler=handlers.link),
-    ActionKind("brownout", Brownout, fault=True, reversible=True, targets=lambda spec: [("target", spec.target, ANY)],
-               capability=LINKS, handler=handlers.link),
-    ActionKind("profile", Annotated[str, Field(min_length=1)], fault=False, reversible=True, targets=lambda _: [],
-               capability=None, handler=handlers.profile),
-    ActionKind("load", Load, fault=True, reversible=True, targets=lambda _: [], capability=None,
-               handler=handlers.load, live=False),
-)}  # fmt: skip
+KINDS: dict[str, ActionKind] = {
+    kind.name: kind
+    for kind in (
+        ActionKind(
+            "power_off",
+            Name,
+            fault=True,
+            reversible=True,
+            targets=_named(DC),
+            capability=POWER,
+            handler=handlers.power_off,
+        ),
+        ActionKind(
+            "power_on",
+            Annotated[PowerOn, BeforeValidator(_power_on_shorthand)],
+            fault=False,
+            reversible=False,
+            targets=lambda spec: [("dc", spec.dc, DC)],
+            capability=POWER,
+            handler=handlers.power_on,
+        ),
+        ActionKind(
+            "flap",
+            Flap,
+            fault=True,
+            reversible=False,
+            targets=lambda spec: [("dc", spec.dc, DC)],
+            capability=POWER,
+            handler=None,
+            live=False,
+        ),
+        ActionKind(
+            "kill_instance",
+            Name,
+            fault=True,
+            reversible=True,
+            targets=_named(ANY),
+            capability=KILL,
+            handler=handlers.kill_instance,
+        ),
+        ActionKind(
+            "latency", Latency, fault=True, reversible=True, targets=_link, capability=LINKS, handler=handlers.link
+        ),
+        ActionKind(
+            "errors", Errors, fault=True, reversible=True, targets=_link, capability=LINKS, handler=handlers.link
+        ),
+        ActionKind(
+            "blackhole", Blackhole, fault=True, reversible=True, targets=_link, capability=LINKS, handler=handlers.link
+        ),
+        ActionKind(
+            "partition",
+            Annotated[tuple[Name, Name], BeforeValidator(_two_names)],
+            fault=True,
+            reversible=True,
+            targets=lambda pair: [("0", pair[0], ANY), ("1", pair[1], ANY)],
+            capability=LINKS,
+            handler=handlers.link,
+        ),
+        ActionKind(
+            "brownout",
+            Brownout,
+            fault=True,
+            reversible=True,
+            targets=lambda spec: [("target", spec.target, ANY)],
+            capability=LINKS,
+            handler=handlers.link,
+        ),
+        ActionKind(
+            "profile",
+            Annotated[str, Field(min_length=1)],
+            fault=False,
+            reversible=True,
+            targets=lambda _: [],
+            capability=None,
+            handler=handlers.profile,
+        ),
+        ActionKind(
+            "load",
+            Load,
+            fault=True,
+            reversible=True,
+            targets=lambda _: [],
+            capability=None,
+            handler=handlers.load,
+            live=False,
+        ),
+    )
+}
 
 # One model per kind, made from its declaration: `kind` is the tag of the union.
 _MODELS: dict[str, type[ActionBase]] = {
-    name: create_model(f"{name.title().replace('_', '')}Action", __base__=ActionBase,
-                       kind=(Literal[name], name), spec=(kind.spec, ...))  # type: ignore[call-overload]
+    name: create_model(
+        f"{name.title().replace('_', '')}Action", __base__=ActionBase, kind=(Literal[name], name), spec=(kind.spec, ...)
+    )  # type: ignore[call-overload]
     for name, kind in KINDS.items()
-}  # fmt: skip
-Action = Annotated[Union[tuple(_MODELS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
+}
+# Union over a runtime tuple: the | operator cannot spell a union built from the registry
+Action = Annotated[Union[tuple(_MODELS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 ACTION: TypeAdapter = TypeAdapter(Action)
 
 
@@ -165,4 +241,8 @@ def check_name(name: str, scope: str, topology: Topology, source: str, path: str
 
 def _prefixed(where: str, text: str) -> str:
     """pydantic's "field 'x': ..." made absolute: "field 'timeline.2.x': ..."."""
-    return re.sub(r"field '([^']*)'", lambda m: f"field '{where}" + ("" if m.group(1) == "(top level)" else f".{m.group(1)}") + "'", text).replace("Value error, ", "")
+    return re.sub(
+        r"field '([^']*)'",
+        lambda m: f"field '{where}" + ("" if m.group(1) == "(top level)" else f".{m.group(1)}") + "'",
+        text,
+    ).replace("Value error, ", "")

@@ -1,4 +1,5 @@
 """A fault in force: what was done, when, and how to undo it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,5 +24,11 @@ class ActiveFault:
 
 
 def event_output(event: PowerEvent) -> dict[str, Any]:
-    return {"dc": event.dc, "action": event.action, "instances": list(event.instances), "seconds": event.seconds,
-            "healthy": event.healthy, "detail": event.detail}  # fmt: skip
+    return {
+        "dc": event.dc,
+        "action": event.action,
+        "instances": list(event.instances),
+        "seconds": event.seconds,
+        "healthy": event.healthy,
+        "detail": event.detail,
+    }

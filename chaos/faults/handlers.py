@@ -3,6 +3,7 @@
 A handler takes the injector (its runtime, seeded draws, link faults, load), the fault's id and the action, and
 returns the fault now active with its undo, or a dict when nothing stays to undo (a power-on restores).
 """
+
 from __future__ import annotations
 
 import random
@@ -19,8 +20,13 @@ from services.common.policy import Profile, load_profile
 
 
 class LoadControl(Protocol):
-    def set_load(self, users: int | None = None, spawn_rate: float | None = None,
-                 edge_failover: bool | None = None, client_attempts: int | None = None) -> None: ...
+    def set_load(
+        self,
+        users: int | None = None,
+        spawn_rate: float | None = None,
+        edge_failover: bool | None = None,
+        client_attempts: int | None = None,
+    ) -> None: ...
 
 
 class Injector(Protocol):
@@ -58,7 +64,9 @@ def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict:
 
 def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     running = [n for n, info in inj.runtime.status().items() if info["state"] == "running"]
-    candidates = [n for n in inj.runtime.topology.find(action.spec) if n in running] if action.spec != "random" else running
+    candidates = (
+        [n for n in inj.runtime.topology.find(action.spec) if n in running] if action.spec != "random" else running
+    )
     if not candidates:
         raise UsageError(f"no running instance matches '{action.spec}'; running: {', '.join(running) or 'none'}")
     name = inj.rng.choice(sorted(candidates))

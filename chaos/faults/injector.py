@@ -4,6 +4,7 @@
 restored to every dark data center, the profile and the load put back. It runs at the end of every run, on
 Ctrl-C, SIGTERM and exceptions, and `blackout panic` calls it on a live stack.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -24,10 +25,16 @@ from services.common.policy import Profile
 
 class FaultInjector:
     def __init__(
-        self, runtime: Runtime, journal: Journal, rng: random.Random, *,
-        profile: Profile | None = None, load: LoadControl | None = None, base_users: int = 0,
+        self,
+        runtime: Runtime,
+        journal: Journal,
+        rng: random.Random,
+        *,
+        profile: Profile | None = None,
+        load: LoadControl | None = None,
+        base_users: int = 0,
         on_change: Callable[[], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.runtime = runtime
         self.journal = journal
         self.rng = rng
@@ -35,8 +42,11 @@ class FaultInjector:
         self.load = load
         self.base_users = base_users
         self.on_change = on_change or (lambda: None)
-        self.links = LinkFaults(runtime.topology, runtime.admin_secret, journal=journal, down=self._down) \
-            if LINKS in runtime.capabilities else None
+        self.links = (
+            LinkFaults(runtime.topology, runtime.admin_secret, journal=journal, down=self._down)
+            if LINKS in runtime.capabilities
+            else None
+        )
         self._active: dict[str, ActiveFault] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -52,8 +62,10 @@ class FaultInjector:
         A target the topology lacks is refused naming ``source`` and the field (under ``where``)."""
         kind = KINDS[action.kind]
         if kind.capability is not None and kind.capability not in self.runtime.capabilities:
-            raise UsageError(f"the {self.runtime.name} runtime cannot do {action.kind}; it can do: "
-                             f"{', '.join(k.name for k in KINDS.values() if k.capability in self.runtime.capabilities)}")  # fmt: skip
+            raise UsageError(
+                f"the {self.runtime.name} runtime cannot do {action.kind}; it can do: "
+                f"{', '.join(k.name for k in KINDS.values() if k.capability in self.runtime.capabilities)}"
+            )
         if kind.handler is None:
             raise UsageError(f"{action.kind} is unrolled into its steps by a scenario's plan: it needs a scenario run")
         check_action(action, self.runtime.topology, source, where)
@@ -86,7 +98,9 @@ class FaultInjector:
             output = fault.undo()
         except BaseException as exc:
             fault.reverting = False
-            self.journal.record(EventName.FAULT_OFF_FAILED, id=fault_id, kind=fault.action.kind, error=f"{type(exc).__name__}: {exc}")
+            self.journal.record(
+                EventName.FAULT_OFF_FAILED, id=fault_id, kind=fault.action.kind, error=f"{type(exc).__name__}: {exc}"
+            )
             raise
         with self._lock:
             if self._active.get(fault_id) is fault:

@@ -5,6 +5,7 @@ Why in the services and not in a proxy between them: the shared HTTP client (lat
 calls to given targets) and a server middleware (brownout) exist in every runtime, local processes and
 containers alike, and need no change of addresses; a proxy per link would have to be rebuilt per runtime.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,14 @@ class LinkFault:
 
 
 class LinkFaults:
-    def __init__(self, topology: Topology, admin_secret: str, *, journal: Journal | None = None,
-                 down: Callable[[str], bool] = lambda name: False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        topology: Topology,
+        admin_secret: str,
+        *,
+        journal: Journal | None = None,
+        down: Callable[[str], bool] = lambda name: False,
+    ) -> None:
         """``down(name)``: the instance has no process (powered off, killed), so no fault either: a DELETE
         it cannot answer needs no retry."""
         self.topology = topology
@@ -98,9 +105,11 @@ class LinkFaults:
                 else:
                     del self._faults[fault_id]
         if left:
-            raise FaultNotLifted(f"fault {fault_id} was not lifted on {', '.join(left)}: no DELETE confirmed within "
-                                 f"{REMOVE_WITHIN_S:g}s ({'; '.join(f'{n}: {outcomes[n]}' for n in left)}); it stays "
-                                 "active there, and listed: remove it again")  # fmt: skip
+            raise FaultNotLifted(
+                f"fault {fault_id} was not lifted on {', '.join(left)}: no DELETE confirmed within "
+                f"{REMOVE_WITHIN_S:g}s ({'; '.join(f'{n}: {outcomes[n]}' for n in left)}); it stays "
+                "active there, and listed: remove it again"
+            )
         return outcomes
 
     def active(self) -> list[str]:
@@ -128,7 +137,9 @@ class LinkFaults:
         try:
             with self._lock:
                 current = [f for f in held if self._faults.get(f.id) is f and not self._stop.is_set()]
-            calls = {(f, name): self._pool.submit(self._call, f, name, self._put) for f in current for name in f.instances}
+            calls = {
+                (f, name): self._pool.submit(self._call, f, name, self._put) for f in current for name in f.instances
+            }
             wait(calls.values())
             for fault in current:
                 before, fault.outcomes = fault.outcomes, {name: calls[fault, name].result() for name in fault.instances}
@@ -161,23 +172,31 @@ class LinkFaults:
 
     def _put(self, name: str, fault: LinkFault) -> str:
         try:
-            answer = httpx.put(f"{self.topology.url(name)}/admin/faults/{fault.id}", json=fault.body,
-                               headers=self._headers, timeout=CALL_TIMEOUT_S)  # fmt: skip
+            answer = httpx.put(
+                f"{self.topology.url(name)}/admin/faults/{fault.id}",
+                json=fault.body,
+                headers=self._headers,
+                timeout=CALL_TIMEOUT_S,
+            )
         except httpx.HTTPError as exc:
             return f"no answer ({type(exc).__name__}): renewed when it is back"
         return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
 
     def _lift(self, name: str, fault: LinkFault) -> str:
         """DELETE until the carrier confirms (or is down), for at most REMOVE_WITHIN_S."""
-        retrying = Retrying(stop=stop_after_delay(REMOVE_WITHIN_S), wait=wait_exponential(multiplier=0.1, max=1.0),
-                            retry=retry_if_result(lambda outcome: not outcome.startswith(LIFTED)),
-                            retry_error_callback=lambda state: state.outcome.result())  # fmt: skip
+        retrying = Retrying(
+            stop=stop_after_delay(REMOVE_WITHIN_S),
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            retry=retry_if_result(lambda outcome: not outcome.startswith(LIFTED)),
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
         return retrying(self._delete, name, fault.id)
 
     def _delete(self, name: str, fault_id: str) -> str:
         try:
-            answer = httpx.delete(f"{self.topology.url(name)}/admin/faults/{fault_id}", headers=self._headers,
-                                  timeout=CALL_TIMEOUT_S)  # fmt: skip
+            answer = httpx.delete(
+                f"{self.topology.url(name)}/admin/faults/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
+            )
         except httpx.HTTPError as exc:
             if self._down(name):
                 return f"{LIFTED}: down, the fault went with its process"
@@ -188,13 +207,29 @@ class LinkFaults:
 def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[tuple[list[str], dict]]:
     """(instances to carry it, body) for one link action; a partition is a blackhole both ways."""
     if kind == "brownout":
-        return [(topology.find(spec.target), {"kind": "brownout", "targets": [], "latency_ms": spec.ms,  # type: ignore[attr-defined]
-                                              "jitter_ms": spec.jitter_ms, "seed": seed})]  # type: ignore[attr-defined]
+        return [
+            (
+                topology.find(spec.target),
+                {
+                    "kind": "brownout",
+                    "targets": [],
+                    "latency_ms": spec.ms,  # type: ignore[attr-defined]
+                    "jitter_ms": spec.jitter_ms,
+                    "seed": seed,
+                },
+            )
+        ]  # type: ignore[attr-defined]
     if kind == "partition":
         a, b = spec  # type: ignore[misc]
-        return link_bodies(topology, "blackhole", _Pair(a, b), seed) + link_bodies(topology, "blackhole", _Pair(b, a), seed)
+        return link_bodies(topology, "blackhole", _Pair(a, b), seed) + link_bodies(
+            topology, "blackhole", _Pair(b, a), seed
+        )
     sources, targets = topology.find(spec.source), topology.find(spec.to)  # type: ignore[attr-defined]
-    body: dict = {"kind": {"errors": "error"}.get(kind, kind), "targets": [topology.url(t) for t in targets], "seed": seed}
+    body: dict = {
+        "kind": {"errors": "error"}.get(kind, kind),
+        "targets": [topology.url(t) for t in targets],
+        "seed": seed,
+    }
     if kind == "latency":
         body |= {"latency_ms": spec.ms, "jitter_ms": spec.jitter_ms}  # type: ignore[attr-defined]
     if kind == "errors":

@@ -4,6 +4,7 @@ Which kinds exist, and what each one is and does, is declared once in chaos.faul
 one action key. ``for`` reverts the action that long after it was taken; without it a fault lasts until a
 later step undoes it (``power_on`` after ``power_off``) or the run ends, when every rollback runs.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """`blackout prometheus RUN_DIR`: serve a finished run's recorded samples again (for Grafana or the
 Prometheus UI) until Ctrl-C."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,9 @@ def cmd_prometheus(args: argparse.Namespace) -> int:
         window = run_window(args.run_dir)
         if window is not None:
             start, end = window
-            print(f"the run: {_clock(start)} to {_clock(end)} (UTC); graph: {handle.url}/graph?{_graph_query(start, end)}")
+            print(
+                f"the run: {_clock(start)} to {_clock(end)} (UTC); graph: {handle.url}/graph?{_graph_query(start, end)}"
+            )
         print("Grafana: see grafana/provisioning (datasource uid blackout-prometheus). Ctrl-C stops.")
         while handle.process.poll() is None:
             time.sleep(0.5)  # wait for Ctrl-C (or Prometheus dying)
@@ -39,10 +42,14 @@ def _clock(t: float) -> str:
 
 
 def _graph_query(start: float, end: float) -> str:
-    return urlencode({
-        "g0.expr": "dc_service:blackout_http_success_ratio:rate10s", "g0.tab": "0",
-        "g0.range_input": f"{max(1, int(end - start) + 60)}s", "g0.end_input": _clock(end + 30),
-    })  # fmt: skip
+    return urlencode(
+        {
+            "g0.expr": "dc_service:blackout_http_success_ratio:rate10s",
+            "g0.tab": "0",
+            "g0.range_input": f"{max(1, int(end - start) + 60)}s",
+            "g0.end_input": _clock(end + 30),
+        }
+    )
 
 
 def add_prometheus_command(sub: argparse._SubParsersAction) -> None:

@@ -7,6 +7,7 @@ ASGI app (mount it on the control API: ``app.mount("/metrics", metrics_asgi_app(
 skips the API's token check, which Prometheus could not pass) or ``serve_metrics`` (its own port).
 A registry of its own, not the process-wide default: only these series, whatever else runs here.
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,13 +26,22 @@ PHASE_NONE = "none"
 class ControllerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.power = Gauge("blackout_dc_power", "1 while the data center has power, 0 while it is cut", ["dc"], registry=self.registry)
-        self.faults = Gauge("blackout_controller_faults_active", "Faults in force, by kind", ["kind"], registry=self.registry)
+        self.power = Gauge(
+            "blackout_dc_power", "1 while the data center has power, 0 while it is cut", ["dc"], registry=self.registry
+        )
+        self.faults = Gauge(
+            "blackout_controller_faults_active", "Faults in force, by kind", ["kind"], registry=self.registry
+        )
         self.phase = Gauge(
-            "blackout_scenario_phase", "1 for the scenario phase in force, 0 for the others seen", ["phase"], registry=self.registry
+            "blackout_scenario_phase",
+            "1 for the scenario phase in force, 0 for the others seen",
+            ["phase"],
+            registry=self.registry,
         )
         self.hypothesis = Gauge(
-            "blackout_hypothesis_ok", "1 while the steady-state hypothesis holds, 0 once violated", registry=self.registry
+            "blackout_hypothesis_ok",
+            "1 while the steady-state hypothesis holds, 0 once violated",
+            registry=self.registry,
         )
         self._lock = threading.Lock()
         self._phase = PHASE_NONE

@@ -7,6 +7,7 @@ signal and then *becomes* the program (execv keeps the pid and the signal settin
 Linux sends the signal when the *thread* that started it ends: start it from a thread that outlives it
 (``observe_run`` starts and stops Prometheus on the same thread).
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -9,6 +9,7 @@ The scenario engine wraps its run in one context manager::
 ``bus`` is the run's event bus (anything with ``subscribe() -> queue`` and ``unsubscribe(queue)``); without
 one, call ``CONTROLLER.observe(event)`` (or the ``set_*`` functions) yourself.
 """
+
 from __future__ import annotations
 
 import queue
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from chaos.observability.controller_metrics import CONTROLLER, ControllerMetrics, MetricsServer, serve_metrics
 from chaos.observability import prometheus
+from chaos.observability.controller_metrics import CONTROLLER, ControllerMetrics, MetricsServer, serve_metrics
 from chaos.observability.prometheus import INSTALL_HINT, PrometheusError, PrometheusHandle
 from chaos.topology import Topology
 from services.common.errors import BlackoutError
@@ -41,9 +42,14 @@ class Observation:
 
 @contextmanager
 def observe_run(
-    topology: Topology, run_dir: Path, bus: Bus | None = None, *, port: int = 9090,
-    metrics: ControllerMetrics = CONTROLLER, say: Callable[[str], Any] = print,
-) -> Iterator[Observation]:  # fmt: skip
+    topology: Topology,
+    run_dir: Path,
+    bus: Bus | None = None,
+    *,
+    port: int = 9090,
+    metrics: ControllerMetrics = CONTROLLER,
+    say: Callable[[str], Any] = print,
+) -> Iterator[Observation]:
     for dc in topology.data_centers:
         metrics.set_power(dc, True)
     controller = serve_metrics(metrics, port=0)

@@ -5,6 +5,7 @@ impact per phase and data center, what users saw, detection and recovery).
 
 ``python -m chaos.observability.postmortem RUN_DIR`` rebuilds both.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -16,20 +17,31 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from chaos.journal import EventName  # noqa: E402
-from chaos.observability.run_record import RunRecord, load_run, series  # noqa: E402
-from chaos.report_model import percentile  # noqa: E402
-from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE  # noqa: E402
-from services.common.errors import BlackoutError  # noqa: E402
-from services.common.symptoms import SYMPTOMS  # noqa: E402
+from chaos.journal import EventName
+from chaos.observability.run_record import RunRecord, load_run, series
+from chaos.report_model import percentile
+from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE
+from services.common.errors import BlackoutError
+from services.common.symptoms import SYMPTOMS
 
 SHADES = {"power": ("#d62728", 0.15), "fault": ("#ff7f0e", 0.15)}
-TIMELINE_EVENTS = {EventName.START, EventName.LOAD_START, EventName.PHASE, EventName.POWER_OFF, EventName.POWER_ON,
-                   EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PROFILE, EventName.HYPOTHESIS, EventName.RECOVERED,
-                   EventName.ABORTED, EventName.END}  # fmt: skip
+TIMELINE_EVENTS = {
+    EventName.START,
+    EventName.LOAD_START,
+    EventName.PHASE,
+    EventName.POWER_OFF,
+    EventName.POWER_ON,
+    EventName.FAULT_ON,
+    EventName.FAULT_OFF,
+    EventName.PROFILE,
+    EventName.HYPOTHESIS,
+    EventName.RECOVERED,
+    EventName.ABORTED,
+    EventName.END,
+}
 RECOVERED_SHARE = 0.95  # users count as recovered once success is back to 95% of the baseline's
 PICTURED_SYMPTOMS = ("zero_view_displays", "stale_views")  # the outage's view counts: always drawn
 SYMPTOM_STYLES = ("-", "--", ":", "-.")  # a line style per symptom (a data center keeps its colour)
@@ -65,8 +77,14 @@ def figure(record: RunRecord) -> Figure:
         (line,) = top.plot(xs, [nan if b.success is None else 100.0 * b.success for b in bins], marker=".", label=dc)
         bottom.plot(xs, [nan if b.p99_ms is None else b.p99_ms / 1000.0 for b in bins], marker=".", label=dc)
         for name, style in zip(symptoms, itertools.cycle(SYMPTOM_STYLES)):
-            seen.plot(xs, [nan if not b.requests else b.symptoms.get(name, 0) for b in bins], linestyle=style,
-                      marker=".", color=line.get_color(), label=f"{_SYMPTOM_TITLES[name]} @ {dc}")  # fmt: skip
+            seen.plot(
+                xs,
+                [nan if not b.requests else b.symptoms.get(name, 0) for b in bins],
+                linestyle=style,
+                marker=".",
+                color=line.get_color(),
+                label=f"{_SYMPTOM_TITLES[name]} @ {dc}",
+            )
         rate.plot(xs, [b.requests / width for b in bins], label=dc)
     deviations = record.deviations()
     for axis in (top, bottom, seen, rate):
@@ -74,23 +92,48 @@ def figure(record: RunRecord) -> Figure:
         for w in record.windows:
             color, alpha = SHADES[w.kind]
             name = f"{'power off' if w.kind == 'power' else 'fault'} {w.label}"
-            axis.axvspan(w.start - record.start, w.end - record.start, color=color, alpha=alpha,
-                         label=None if name in shaded else name)  # fmt: skip
+            axis.axvspan(
+                w.start - record.start,
+                w.end - record.start,
+                color=color,
+                alpha=alpha,
+                label=None if name in shaded else name,
+            )
             shaded.add(name)
         for phase, t in record.phases:
             axis.axvline(t - record.start, color="grey", linestyle=":", linewidth=1)
         for n, (t, _) in enumerate(deviations):  # every check the verdict failed on, on every panel
-            axis.axvline(t - record.start, color="#b00000", linewidth=0.8, alpha=0.7,
-                         label=f"hypothesis deviated ({len(deviations)} checks)" if n == 0 else None)  # fmt: skip
+            axis.axvline(
+                t - record.start,
+                color="#b00000",
+                linewidth=0.8,
+                alpha=0.7,
+                label=f"hypothesis deviated ({len(deviations)} checks)" if n == 0 else None,
+            )
         axis.grid(True, alpha=0.3)
     for phase, t in record.phases:
-        top.annotate(phase, (t - record.start, 1.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
-                     textcoords="offset points", fontsize=9, color="dimgrey", va="bottom")  # above the plot
+        top.annotate(
+            phase,
+            (t - record.start, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=9,
+            color="dimgrey",
+            va="bottom",
+        )  # above the plot
     for n, (t, probes) in enumerate(_first_of_each_spell(deviations)):
         late = t - record.start > 0.6 * (record.end - record.start)  # written leftwards, inside the picture
-        seen.annotate("deviated: " + "; ".join(probes), (t - record.start, 1.0), xycoords=("data", "axes fraction"),
-                      xytext=(-2 if late else 2, -10 - 10 * (n % 4)), textcoords="offset points", fontsize=8,
-                      color="#b00000", ha="right" if late else "left")  # fmt: skip (spells stacked, not overprinted)
+        seen.annotate(
+            "deviated: " + "; ".join(probes),
+            (t - record.start, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(-2 if late else 2, -10 - 10 * (n % 4)),
+            textcoords="offset points",
+            fontsize=8,
+            color="#b00000",
+            ha="right" if late else "left",
+        )  # spells stacked, not overprinted
     top.set_ylim(-2, 105)
     top.set_ylabel("success rate (%)")
     top.legend(loc="lower left", fontsize=8)
@@ -107,7 +150,9 @@ def figure(record: RunRecord) -> Figure:
     return fig
 
 
-def _first_of_each_spell(deviations: list[tuple[float, list[str]]], gap_s: float = 5.0) -> list[tuple[float, list[str]]]:
+def _first_of_each_spell(
+    deviations: list[tuple[float, list[str]]], gap_s: float = 5.0
+) -> list[tuple[float, list[str]]]:
     """The first deviated check of each run of consecutive ones (one label per spell, not one per check)."""
     firsts, last = [], None
     for t, probes in deviations:
@@ -145,7 +190,9 @@ def timeline(events: Sequence[dict]) -> list[dict]:
 def _describe(event: dict) -> str:
     kind = event["event"]
     if kind == EventName.HYPOTHESIS:
-        broken = [f"{p.get('probe')}: {p.get('shown')}" for p in event.get("probes", []) if p.get("status") == "deviated"]
+        broken = [
+            f"{p.get('probe')}: {p.get('shown')}" for p in event.get("probes", []) if p.get("status") == "deviated"
+        ]
         verdict = "holds" if event.get("met") else "**deviated**"
         return f"hypothesis {verdict} ({event.get('phase')})" + (": " + "; ".join(broken) if broken else "")
     details = {k: v for k, v in event.items() if k not in ("t", "event", "pids", "instances", "output", "results")}
@@ -182,8 +229,10 @@ def detection_and_recovery(record: RunRecord) -> list[str]:
         return ["No power cut or fault in the journal: nothing to detect."]
     lines = []
     errors = [r.t for r in record.requests if not r.ok and r.t >= first.start]
-    lines.append(f"- First user error after {first.kind} {first.label} went down: "
-                 + (f"{errors[0] - first.start:.1f} s later." if errors else "none: users saw no error."))  # fmt: skip
+    lines.append(
+        f"- First user error after {first.kind} {first.label} went down: "
+        + (f"{errors[0] - first.start:.1f} s later." if errors else "none: users saw no error.")
+    )
     before = [r for r in record.requests if r.t < first.start]
     base = sum(r.ok for r in before) / len(before) if before else 1.0
     width = bin_width(record)
@@ -191,13 +240,18 @@ def detection_and_recovery(record: RunRecord) -> list[str]:
     by_time: dict[float, list] = {}
     for b in after:
         by_time.setdefault(b.t, []).append(b)
-    recovered = next((t for t, bs in sorted(by_time.items()) if all((b.success or 0) >= RECOVERED_SHARE * base for b in bs)), None)
+    recovered = next(
+        (t for t, bs in sorted(by_time.items()) if all((b.success or 0) >= RECOVERED_SHARE * base for b in bs)), None
+    )
     lines.append(f"- Baseline success before it: {100 * base:.1f}%.")
     lines.append(
         f"- Users back to {RECOVERED_SHARE:.0%} of the baseline in every data center "
-        + (f"{record.start + recovered - width / 2 - first.end:.0f} s after {first.label} came back."
-           if recovered is not None else "never before the run ended: **not recovered**.")
-    )  # fmt: skip
+        + (
+            f"{record.start + recovered - width / 2 - first.end:.0f} s after {first.label} came back."
+            if recovered is not None
+            else "never before the run ended: **not recovered**."
+        )
+    )
     return lines
 
 
@@ -206,17 +260,31 @@ def notes(record: RunRecord) -> str:
     out = [f"# Post-mortem: {_title(record)}", ""]
     facts = [f"{k} {meta[k]}" for k in ("scenario", "profile", "topology", "seed", "users") if k in meta]
     out += [f"Run `{record.run_dir.name}`: " + (", ".join(facts) or "no start event in the journal") + ".", ""]
-    out += [f"![success rate and p99 per data center]({PICTURE})", "", "## Timeline", "", "| time | event |", "|---|---|"]
+    out += [
+        f"![success rate and p99 per data center]({PICTURE})",
+        "",
+        "## Timeline",
+        "",
+        "| time | event |",
+        "|---|---|",
+    ]
     out += [f"| {_clock(record, float(e['t']))} | {_describe(e)} |" for e in timeline(record.events)]
     out += ["", "## Impact", "", "| phase | dc | requests | success | p50 | p99 |", "|---|---|---:|---:|---:|---:|"]
     rows = impact_rows(record)
     for phase, dc, rs in rows:
         lat = [r.latency_ms for r in rs]
-        out.append(f"| {phase} | {dc} | {len(rs)} | {_pct(sum(r.ok for r in rs), len(rs))} | "
-                   f"{_ms(percentile(lat, 50))} | {_ms(percentile(lat, 99))} |")  # fmt: skip
+        out.append(
+            f"| {phase} | {dc} | {len(rs)} | {_pct(sum(r.ok for r in rs), len(rs))} | "
+            f"{_ms(percentile(lat, 50))} | {_ms(percentile(lat, 99))} |"
+        )
     titles = " | ".join(s.title for s in SYMPTOMS)
-    out += ["", "## What users saw", "", f"| phase | dc | failed actions | {titles} |",
-            "|---|---|---|" + "---:|" * len(SYMPTOMS)]  # fmt: skip
+    out += [
+        "",
+        "## What users saw",
+        "",
+        f"| phase | dc | failed actions | {titles} |",
+        "|---|---|---|" + "---:|" * len(SYMPTOMS),
+    ]
     for phase, dc, rs in rows:
         failed = _failed_actions(rs)
         sums = [sum(r.symptom(s.name) for r in rs) for s in SYMPTOMS]
@@ -240,17 +308,28 @@ def verdict_and_audit(run_dir: Path) -> list[str]:
         recovery = doc.get("recovery") or {}
         if recovery:
             after = recovery.get("recovered_after_s")
-            out.append(f"- recovered {'never, within the run' if after is None else f'{after:g} s'} after the last "
-                       f"fault was removed (goal: within {recovery.get('within_s')} s)")  # fmt: skip
+            out.append(
+                f"- recovered {'never, within the run' if after is None else f'{after:g} s'} after the last "
+                f"fault was removed (goal: within {recovery.get('within_s')} s)"
+            )
         out.append("")
     audit = _json(run_dir / AUDIT_FILE)
     if audit is not None:
         writes = audit.get("writes", {})
-        out += ["## Data audit", "", f"Replication: {audit.get('design')}; view writes: "
-                + ", ".join(f"{n} {k}" for k, n in sorted(writes.items())), "",
-                "| instance | acked present | lost acked | double counted | unknown applied |", "|---|---:|---:|---:|---:|"]
-        out += [f"| {v['instance']} | {v['acked_present']} | {v['lost_acked']} | {v['double_counted']} | "
-                f"{v['unknown_applied']} |" for v in audit.get("views", [])]  # fmt: skip
+        out += [
+            "## Data audit",
+            "",
+            f"Replication: {audit.get('design')}; view writes: "
+            + ", ".join(f"{n} {k}" for k, n in sorted(writes.items())),
+            "",
+            "| instance | acked present | lost acked | double counted | unknown applied |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {v['instance']} | {v['acked_present']} | {v['lost_acked']} | {v['double_counted']} | "
+            f"{v['unknown_applied']} |"
+            for v in audit.get("views", [])
+        ]
         out += ["", *[f"- {reason}" for reason in audit.get("reasons", [])], ""]
     return out
 

@@ -5,6 +5,7 @@
 logs the port the kernel gave it, which we read back); a fixed port that turns out to be taken is
 retried once on port 0, so a second demo beside a first still gets its own Prometheus.
 """
+
 from __future__ import annotations
 
 import os
@@ -131,18 +132,26 @@ def _launch_once(program: str, config: Path, directory: Path, port: int) -> Prom
     log_path = directory / "prometheus.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     command = [
-        sys.executable, "-m", "chaos.observability.lifeline_exec", str(os.getpid()), program,
+        sys.executable,
+        "-m",
+        "chaos.observability.lifeline_exec",
+        str(os.getpid()),
+        program,
         f"--config.file={config}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--storage.tsdb.retention.time={RETENTION}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-lifecycle",
-    ]  # fmt: skip
+    ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=directory,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
             env={**os.environ, "PYTHONPATH": _project_path()},
-        )  # fmt: skip
+        )
     try:
         bound = _wait_listening(process, log_path, offset)
         url = f"http://127.0.0.1:{bound}"

@@ -6,6 +6,7 @@ Power windows come from ``power-off``/``power-on`` events per data center; fault
 ``fault-on``/``fault-off`` (a power cut made by the fault injector is drawn once, as power). A window
 still open at the end of the journal closes at the run's end.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -43,8 +44,11 @@ class RunRecord:
 
     def deviations(self) -> list[tuple[float, list[str]]]:
         """(time, the probes that deviated) for every hypothesis check that deviated."""
-        return [(float(e["t"]), [str(p.get("probe")) for p in e.get("probes", []) if p.get("status") == "deviated"])
-                for e in self.events if e.get("event") == EventName.HYPOTHESIS and e.get("met") is False]  # fmt: skip
+        return [
+            (float(e["t"]), [str(p.get("probe")) for p in e.get("probes", []) if p.get("status") == "deviated"])
+            for e in self.events
+            if e.get("event") == EventName.HYPOTHESIS and e.get("met") is False
+        ]
 
     def phase_of(self, t: float) -> str | None:
         current = None
@@ -63,7 +67,9 @@ def load_run(run_dir: Path) -> RunRecord:
     start, end = min(times), max(times + [r.finished for r in requests])
     phases = [(name, t) for t, name in phase_marks(events, run_dir / JOURNAL)]
     meta = next((e for e in events if e["event"] == EventName.START), {})
-    return RunRecord(run_dir, requests, events, windows(events, end), phases, start, end, meta, probed_symptoms(run_dir))
+    return RunRecord(
+        run_dir, requests, events, windows(events, end), phases, start, end, meta, probed_symptoms(run_dir)
+    )
 
 
 def probed_symptoms(run_dir: Path) -> tuple[str, ...]:
@@ -108,5 +114,6 @@ def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
     """data center -> success ratio and p99 per time bin (by request start). Every bin from the first
     request to the run's end is there: a bin where no request started has None (users were stuck
     waiting, or gone), so a picture shows a gap instead of a line drawn across it."""
-    return per_dc_bins(record.requests, lambda r: r.t, record.start, width_s,
-                       last=int((record.end - record.start) // width_s))
+    return per_dc_bins(
+        record.requests, lambda r: r.t, record.start, width_s, last=int((record.end - record.start) // width_s)
+    )

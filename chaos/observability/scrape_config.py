@@ -8,6 +8,7 @@ their number is bounded by the topology. The services' targets are written to a 
 Recording rules precompute what the dashboards and the report read most: success ratio and p99 per
 service and data center, retry amplification per data center, and the same as the users saw them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from chaos.topology import Topology
-from services.common.errors import ConfigError
 from services.common.atomic_file import write_atomically
+from services.common.errors import ConfigError
 
 SCRAPE_INTERVAL = "1s"  # the demo's phases last seconds: coarser scrapes would blur the cascade
 WINDOW = "10s"  # rate window of every rule: ten scrapes
@@ -70,7 +71,11 @@ def recording_rules() -> dict:
     }
     return {
         "groups": [
-            {"name": "blackout", "interval": SCRAPE_INTERVAL, "rules": [{"record": k, "expr": v} for k, v in rules.items()]}
+            {
+                "name": "blackout",
+                "interval": SCRAPE_INTERVAL,
+                "rules": [{"record": k, "expr": v} for k, v in rules.items()],
+            }
         ]
     }
 
@@ -87,7 +92,12 @@ def target_names(topology: Topology) -> list[dict]:
     """Metric relabelling: a dependency's ``target`` label (the URL a service calls) becomes the instance
     name, so a breaker reads "views-east", not a port number that changes from run to run."""
     return [
-        {"source_labels": ["target"], "regex": re.escape(topology.url(name)), "target_label": "target", "replacement": name}
+        {
+            "source_labels": ["target"],
+            "regex": re.escape(topology.url(name)),
+            "target_label": "target",
+            "replacement": name,
+        }
         for name in sorted(topology.instances())
     ]
 
@@ -111,7 +121,11 @@ def scrape_config(
     targets_file: Path, rules_file: Path, extra_targets: dict[str, str], relabel: list[dict] | None = None
 ) -> dict:
     return {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL, "scrape_timeout": "900ms"},
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+            "scrape_timeout": "900ms",
+        },
         "rule_files": [str(rules_file)],
         "scrape_configs": [
             # The file is re-read when it changes; 1 s keeps a restarted topology's targets current.
@@ -120,7 +134,10 @@ def scrape_config(
                 "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}],
                 "metric_relabel_configs": relabel or [],
             },
-            {"job_name": USERS_JOB, "file_sd_configs": [{"files": [str(users_file(targets_file.parent))], "refresh_interval": "1s"}]},
+            {
+                "job_name": USERS_JOB,
+                "file_sd_configs": [{"files": [str(users_file(targets_file.parent))], "refresh_interval": "1s"}],
+            },
             *(_extra_job(name, url) for name, url in sorted(extra_targets.items())),
         ],
     }
@@ -152,7 +169,8 @@ def users_file(targets_dir: Path) -> Path:
 def write_user_targets(targets_dir: Path, ports: dict[str, int]) -> None:
     """One target per load-generator process (process id -> metrics port)."""
     entries = [
-        {"targets": [f"127.0.0.1:{port}"], "labels": {"instance": f"locust-{pid}"}} for pid, port in sorted(ports.items())
+        {"targets": [f"127.0.0.1:{port}"], "labels": {"instance": f"locust-{pid}"}}
+        for pid, port in sorted(ports.items())
     ]
     _write_atomically(users_file(targets_dir), entries)
 

@@ -1,4 +1,5 @@
 """One interface for every runtime: bring a topology up and down, cut and restore a data center's power."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -8,11 +9,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-from services.common.errors import BlackoutError
 from chaos.rundir import profile_copy
 from chaos.topology import Topology
+from services.common.errors import BlackoutError
 from services.common.policy import Profile
-
 
 # What a runtime can do to its stack; each action kind names the one it needs (chaos.faults.actions).
 POWER = "power"  # cut and restore a data center's power

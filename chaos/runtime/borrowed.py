@@ -3,6 +3,7 @@
 The run neither starts nor stops it: ``up`` switches it to the run's profile, ``down`` switches it back.
 Everything else is the lender's.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`--runtime local|docker`: which runtime a run or a stack uses (both behind chaos.runtime.base.Runtime)."""
+
 from __future__ import annotations
 
 from pathlib import Path

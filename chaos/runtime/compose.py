@@ -4,6 +4,7 @@ The file is committed; `blackout compose --check` (and a test) fails when it dif
 generates, so the two cannot drift apart. Compose runs the stack; the controller's power cuts need the Docker
 runtime (`blackout up --runtime docker`), which starts the same image with the same settings itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,24 +58,40 @@ def compose_document(topology: Topology) -> dict:
             "mem_limit": MEMORY_LIMITS[inst.service],
             "labels": {"blackout.dc": dc, "blackout.instance": name, "blackout.service": inst.service},
             "environment": {
-                "BLACKOUT_SERVICE": inst.service, "BLACKOUT_INSTANCE": name, "BLACKOUT_DC": dc,
-                "BLACKOUT_PORT": str(inst.port), "BLACKOUT_DATA_DIR": "/data",
+                "BLACKOUT_SERVICE": inst.service,
+                "BLACKOUT_INSTANCE": name,
+                "BLACKOUT_DC": dc,
+                "BLACKOUT_PORT": str(inst.port),
+                "BLACKOUT_DATA_DIR": "/data",
                 "BLACKOUT_DEPENDENCIES": dependencies_env(topology.dependency_urls(name)),
                 "BLACKOUT_ADMIN_SECRET": "${BLACKOUT_ADMIN_SECRET:?set BLACKOUT_ADMIN_SECRET (opens /admin routes)}",
                 "BLACKOUT_SERVICE_KEY": "${BLACKOUT_SERVICE_KEY:?set BLACKOUT_SERVICE_KEY (services' internal calls)}",
-                **({"BLACKOUT_TOKEN_SECRET": "${BLACKOUT_TOKEN_SECRET:?set BLACKOUT_TOKEN_SECRET (signs users' tokens)}"}
-                   if inst.service in TOKEN_SERVICES else {}),
-            },  # fmt: skip
+                **(
+                    {
+                        "BLACKOUT_TOKEN_SECRET": "${BLACKOUT_TOKEN_SECRET:?set BLACKOUT_TOKEN_SECRET (signs users' tokens)}"
+                    }
+                    if inst.service in TOKEN_SERVICES
+                    else {}
+                ),
+            },
             "volumes": ["blackout-data:/data"],
-            "healthcheck": {"test": ["CMD", "python", "-c", HEALTH_PROBE], "interval": "5s", "timeout": "5s",
-                            "retries": 3, "start_period": "10s"},  # fmt: skip
+            "healthcheck": {
+                "test": ["CMD", "python", "-c", HEALTH_PROBE],
+                "interval": "5s",
+                "timeout": "5s",
+                "retries": 3,
+                "start_period": "10s",
+            },
         }
     services["prometheus"] = {
         "image": PROMETHEUS_IMAGE,
         "network_mode": "host",
         "restart": "no",
-        "command": [f"--config.file={PROMETHEUS_IN_CONTAINER}/prometheus.yml", "--storage.tsdb.path=/prometheus",
-                    "--web.listen-address=127.0.0.1:9090"],  # fmt: skip
+        "command": [
+            f"--config.file={PROMETHEUS_IN_CONTAINER}/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            "--web.listen-address=127.0.0.1:9090",
+        ],
         "volumes": [f"./{PROMETHEUS_DIR}:{PROMETHEUS_IN_CONTAINER}:ro"],
         "labels": {"blackout.role": "observability"},
     }
@@ -88,8 +105,10 @@ def compose_document(topology: Topology) -> dict:
             "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
             "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": "/var/lib/grafana/dashboards/blackout/cascade.json",
         },
-        "volumes": ["./grafana/provisioning:/etc/grafana/provisioning:ro",
-                    "./grafana/dashboards:/var/lib/grafana/dashboards/blackout:ro"],  # fmt: skip
+        "volumes": [
+            "./grafana/provisioning:/etc/grafana/provisioning:ro",
+            "./grafana/dashboards:/var/lib/grafana/dashboards/blackout:ro",
+        ],
         "labels": {"blackout.role": "observability"},
         "profiles": ["grafana"],
     }
@@ -99,8 +118,17 @@ def compose_document(topology: Topology) -> dict:
         "network_mode": "host",
         "restart": "no",
         "entrypoint": ["python", "-m", "locust"],
-        "command": ["-f", "loadtest/locustfile.py", "--headless", "--users", str(LOAD_USERS), "--spawn-rate", "10",
-                    "--host", next(iter(topology.gateways().values()))],  # fmt: skip
+        "command": [
+            "-f",
+            "loadtest/locustfile.py",
+            "--headless",
+            "--users",
+            str(LOAD_USERS),
+            "--spawn-rate",
+            "10",
+            "--host",
+            next(iter(topology.gateways().values())),
+        ],
         "environment": {"BLACKOUT_GATEWAYS": gateways, "BLACKOUT_RUN_DIR": "/data/locust"},
         "volumes": ["blackout-data:/data"],
         "labels": {"blackout.role": "load"},
@@ -131,11 +159,16 @@ def generated_files(topology: Topology, source: str) -> dict[str, str]:
 
 def cmd_compose(args: argparse.Namespace) -> int:
     topology = load_topology(args.topology)
-    source = args.topology.resolve().relative_to(PROJECT_ROOT) if args.topology.resolve().is_relative_to(PROJECT_ROOT) \
-        else args.topology  # fmt: skip
+    source = (
+        args.topology.resolve().relative_to(PROJECT_ROOT)
+        if args.topology.resolve().is_relative_to(PROJECT_ROOT)
+        else args.topology
+    )
     files = generated_files(topology, str(source))
     if args.check:
-        stale = [p for p, text in files.items() if not (args.output / p).exists() or (args.output / p).read_text() != text]
+        stale = [
+            p for p, text in files.items() if not (args.output / p).exists() or (args.output / p).read_text() != text
+        ]
         if stale:
             raise UsageError(f"out of date with {source}: {', '.join(stale)}; run `blackout compose`")
         print(f"up to date with {source}: {', '.join(files)}")

@@ -5,6 +5,7 @@ It runs the service like a local process does (services.common.runner). Under th
 the connection stays open as a lifeline (see chaos/runtime/handoff.py); under plain `docker-compose up` the
 service binds BLACKOUT_PORT itself.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,9 @@ def main() -> int:
     def from_runtime(settings: object) -> socket.socket:
         # Asked for only once the app is built: until then the runtime resets connections to the port, as a
         # host that is up but not yet listening would, instead of queueing work for a process still importing.
-        fd, lifeline = fetch_listener(handoff, os.environ.get("BLACKOUT_INSTANCE", "?"),
-                                      os.environ.get("BLACKOUT_ADMIN_SECRET", ""))  # fmt: skip
+        fd, lifeline = fetch_listener(
+            handoff, os.environ.get("BLACKOUT_INSTANCE", "?"), os.environ.get("BLACKOUT_ADMIN_SECRET", "")
+        )
         die_with(lifeline)
         return socket.socket(fileno=fd)
 

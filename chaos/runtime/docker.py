@@ -15,6 +15,7 @@ Every container carries ``blackout.run=<run id>``: `down`, Ctrl-C and the tests 
 that was killed (SIGKILL) removes nothing: the next `up` on this host sweeps its containers (their owner's pid and
 start time name a process that is gone). Host networking creates no network, so there is none to remove.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,6 @@ import secrets
 import threading
 import time
 from pathlib import Path
-
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
@@ -47,9 +47,16 @@ class DockerRuntime(Runtime):
     name = "docker"
 
     def __init__(
-        self, topology: Topology, run_dir: Path, *, profile: Path | None = None, journal: Journal | None = None,
-        health_timeout_s: float = 60.0, image: str = IMAGE, memory: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        topology: Topology,
+        run_dir: Path,
+        *,
+        profile: Path | None = None,
+        journal: Journal | None = None,
+        health_timeout_s: float = 60.0,
+        image: str = IMAGE,
+        memory: dict[str, str] | None = None,
+    ) -> None:
         self.topology = topology
         self.run_dir = run_dir.resolve()  # mounted at the same path in every container
         self.profile = profile
@@ -91,8 +98,14 @@ class DockerRuntime(Runtime):
         unhealthy = self._wait_healthy(list(self.topology.instances()))
         if unhealthy:
             raise RuntimeError_(unhealthy)
-        self.journal.record(EventName.UP, topology=self.topology.name, runtime="docker", run_id=self.run_id, pids=dict(self._pids),
-                            ports={n: i.port for n, (_, i) in self.topology.instances().items()})  # fmt: skip
+        self.journal.record(
+            EventName.UP,
+            topology=self.topology.name,
+            runtime="docker",
+            run_id=self.run_id,
+            pids=dict(self._pids),
+            ports={n: i.port for n, (_, i) in self.topology.instances().items()},
+        )
 
     def down(self) -> None:
         with self._lock:
@@ -144,8 +157,15 @@ class DockerRuntime(Runtime):
         names = self.topology.names(dc)
         unhealthy = self._wait_healthy(names)
         event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(EventName.POWER_ON, dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
-                            runtime="docker", boot_order=[list(w) for w in waves])  # fmt: skip
+        self.journal.record(
+            EventName.POWER_ON,
+            dc=dc,
+            seconds=event.seconds,
+            healthy=event.healthy,
+            detail=unhealthy,
+            runtime="docker",
+            boot_order=[list(w) for w in waves],
+        )
         return event
 
     def kill_instance(self, name: str) -> PowerEvent:
@@ -185,8 +205,13 @@ class DockerRuntime(Runtime):
             for name, (dc, inst) in self.topology.instances().items():
                 running = states.get(name) == "running"
                 state = "running" if running else ("powered-off" if name not in self._pids else "exited")
-                result[name] = {"dc": dc, "service": inst.service, "port": inst.port, "state": state,
-                                "pid": self._pids.get(name) if running else None}  # fmt: skip
+                result[name] = {
+                    "dc": dc,
+                    "service": inst.service,
+                    "port": inst.port,
+                    "state": state,
+                    "pid": self._pids.get(name) if running else None,
+                }
             return result
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
@@ -230,14 +255,18 @@ class DockerRuntime(Runtime):
     def _env(self, name: str) -> dict[str, str]:
         dc, inst = self.topology.instances()[name]
         return {
-            "BLACKOUT_SERVICE": inst.service, "BLACKOUT_INSTANCE": name, "BLACKOUT_DC": dc,
-            "BLACKOUT_PORT": str(inst.port), "BLACKOUT_HANDOFF": f"blackout-{self.run_id}",
+            "BLACKOUT_SERVICE": inst.service,
+            "BLACKOUT_INSTANCE": name,
+            "BLACKOUT_DC": dc,
+            "BLACKOUT_PORT": str(inst.port),
+            "BLACKOUT_HANDOFF": f"blackout-{self.run_id}",
             "BLACKOUT_DATA_DIR": str(self.run_dir / DATA_DIR),
             "BLACKOUT_DEPENDENCIES": dependencies_env(self.topology.dependency_urls(name)),
-            "BLACKOUT_ADMIN_SECRET": self.admin_secret, "BLACKOUT_SERVICE_KEY": self.service_key,
+            "BLACKOUT_ADMIN_SECRET": self.admin_secret,
+            "BLACKOUT_SERVICE_KEY": self.service_key,
             **({"BLACKOUT_TOKEN_SECRET": self.token_secret} if inst.service in TOKEN_SERVICES else {}),
             **({"BLACKOUT_PROFILE": str(self.run_dir / ACTIVE_PROFILE)} if self.profile else {}),
-        }  # fmt: skip
+        }
 
     def _write_profile(self, text: str | None) -> None:
         if text is None:
@@ -272,7 +301,9 @@ class DockerRuntime(Runtime):
                         pass
                     exited = self.engine.exited(name) if inspect and self.engine is not None else None
                     if exited is not None:
-                        return f"{name} exited with code {exited} while starting; its log:\n{self.engine.log_tail(name)}"
+                        return (
+                            f"{name} exited with code {exited} while starting; its log:\n{self.engine.log_tail(name)}"
+                        )
                 if not pending:
                     break
                 if time.monotonic() > deadline:

@@ -3,6 +3,7 @@
 Every container this creates carries ``blackout.run=<run id>``; every query and removal filters on it, so
 nothing here can touch a container another run (or anyone else) created.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,10 @@ OWNER_LABEL = "blackout.owner"  # host:pid of the runtime that created it
 OWNER_STARTED_LABEL = "blackout.owner-started"  # that process's start time: its pid alone may be reused
 HEALTHCHECK_INTERVAL_NS = 10_000_000_000  # Docker's own check (for `docker ps`); the runtime polls /healthz itself
 # The probe Docker runs inside the container: stdlib only, the instance's own port.
-HEALTH_PROBE = ("import os, urllib.request; "
-                "urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['BLACKOUT_PORT'], timeout=2)")  # fmt: skip
+HEALTH_PROBE = (
+    "import os, urllib.request; "
+    "urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['BLACKOUT_PORT'], timeout=2)"
+)
 T = TypeVar("T")
 
 
@@ -51,22 +54,36 @@ class Engine:
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound:
-            raise RuntimeError_(f"no image '{image}': build it with `make image` "
-                                f"(docker build --network host -t {image} .)") from None  # fmt: skip
+            raise RuntimeError_(
+                f"no image '{image}': build it with `make image` (docker build --network host -t {image} .)"
+            ) from None
 
-    def create(self, name: str, image: str, labels: dict[str, str], env: dict[str, str], memory: str,
-               run_dir: Path) -> None:  # fmt: skip
-        labels = {**labels, RUN_LABEL: self.run_id, OWNER_LABEL: f"{os.uname().nodename}:{os.getpid()}",
-                  OWNER_STARTED_LABEL: repr(start_time(os.getpid()))}  # fmt: skip
+    def create(
+        self, name: str, image: str, labels: dict[str, str], env: dict[str, str], memory: str, run_dir: Path
+    ) -> None:
+        labels = {
+            **labels,
+            RUN_LABEL: self.run_id,
+            OWNER_LABEL: f"{os.uname().nodename}:{os.getpid()}",
+            OWNER_STARTED_LABEL: repr(start_time(os.getpid())),
+        }
         self.containers[name] = self.client.containers.create(
-            image, name=f"blackout-{self.run_id}-{name}"[:120], labels=labels, environment=env,
+            image,
+            name=f"blackout-{self.run_id}-{name}"[:120],
+            labels=labels,
+            environment=env,
             network_mode="host",  # only loopback traffic is allowed here; services find each other at 127.0.0.1
             restart_policy={"Name": "no"},  # a killed data center stays dark until the controller powers it on
-            mem_limit=memory, user=f"{os.getuid()}:{os.getgid()}",  # files in the run directory stay the user's
+            mem_limit=memory,
+            user=f"{os.getuid()}:{os.getgid()}",  # files in the run directory stay the user's
             volumes={str(run_dir): {"bind": str(run_dir), "mode": "rw"}},
-            healthcheck={"test": ["CMD", "python", "-c", HEALTH_PROBE], "interval": HEALTHCHECK_INTERVAL_NS,
-                         "timeout": 5_000_000_000, "retries": 3},  # a Python start can take seconds on a busy machine
-        )  # fmt: skip
+            healthcheck={
+                "test": ["CMD", "python", "-c", HEALTH_PROBE],
+                "interval": HEALTHCHECK_INTERVAL_NS,
+                "timeout": 5_000_000_000,
+                "retries": 3,
+            },  # a Python start can take seconds on a busy machine
+        )
 
     def start(self, names: list[str]) -> dict[str, int]:
         """Start the containers at once; instance -> the pid of its process on this host."""

@@ -3,6 +3,7 @@
 The instances are the zygote's children, not ours: a pidfd tells when one is gone (no waitpid needed,
 and no zombie looks alive), the zygote tells its exit code.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,11 +76,19 @@ class ForkServer:
         os.set_inheritable(theirs.fileno(), True)
         with log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", f"import os, sys; os.dup2({theirs.fileno()}, 3); "
-                 "from chaos.runtime.zygote import main; sys.exit(main())"],
-                cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=(theirs.fileno(),), process_group=0,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-c",
+                    f"import os, sys; os.dup2({theirs.fileno()}, 3); "
+                    "from chaos.runtime.zygote import main; sys.exit(main())",
+                ],
+                cwd=PROJECT_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(theirs.fileno(),),
+                process_group=0,
+            )
         theirs.close()
         self._sock = ours
         self._lock = threading.Lock()  # one request and its answer at a time
@@ -93,8 +102,9 @@ class ForkServer:
 
     def spawn(self, env: dict[str, str], listen_fd: int, log_path: Path, pgid: int) -> ForkedProcess:
         with log_path.open("ab") as log, self._lock:
-            socket.send_fds(self._sock, [json.dumps({"op": "spawn", "env": env, "pgid": pgid}).encode()],
-                            [listen_fd, log.fileno()])  # fmt: skip
+            socket.send_fds(
+                self._sock, [json.dumps({"op": "spawn", "env": env, "pgid": pgid}).encode()], [listen_fd, log.fileno()]
+            )
             pid = self._receive()["pid"]
         return ForkedProcess(pid, self)
 

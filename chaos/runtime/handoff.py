@@ -11,6 +11,7 @@ keeps accepting into its backlog, exactly like a local process; there is no mome
 The connection stays open as a lifeline: the entrypoint exits when it closes, so containers die with the
 runtime even when it is SIGKILLed (the local runtime's children do the same with PR_SET_PDEATHSIG).
 """
+
 from __future__ import annotations
 
 import hmac

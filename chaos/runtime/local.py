@@ -6,6 +6,7 @@ connections that never get an answer (a dead host behind a live switch) instead 
 A topology port of 0 means "any": the runtime binds port 0 and rewrites the topology with the port it got,
 so nothing can take a port between choosing and binding it.
 """
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,12 @@ class LocalRuntime(Runtime):
         unhealthy = self._wait_healthy(list(self.topology.instances()))
         if unhealthy:
             raise RuntimeError_(unhealthy)
-        self.journal.record(EventName.UP, topology=self.topology.name, pids=self._pids(),
-                            ports={n: i.port for n, (_, i) in self.topology.instances().items()})  # fmt: skip
+        self.journal.record(
+            EventName.UP,
+            topology=self.topology.name,
+            pids=self._pids(),
+            ports={n: i.port for n, (_, i) in self.topology.instances().items()},
+        )
 
     def down(self) -> None:
         with self._lock:
@@ -144,8 +149,15 @@ class LocalRuntime(Runtime):
         names = self.topology.names(dc)
         unhealthy = self._wait_healthy(names)
         event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(EventName.POWER_ON, dc=dc, seconds=event.seconds, healthy=event.healthy, detail=unhealthy,
-                            pids=self._pids(dc), boot_order=[list(w) for w in waves])  # fmt: skip
+        self.journal.record(
+            EventName.POWER_ON,
+            dc=dc,
+            seconds=event.seconds,
+            healthy=event.healthy,
+            detail=unhealthy,
+            pids=self._pids(dc),
+            boot_order=[list(w) for w in waves],
+        )
         return event
 
     def kill_instance(self, name: str) -> PowerEvent:
@@ -174,7 +186,9 @@ class LocalRuntime(Runtime):
             self._write_state()
         unhealthy = self._wait_healthy([name])
         event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(EventName.START_INSTANCE, dc=dc, instance=name, pid=self._procs[name].pid, healthy=event.healthy)
+        self.journal.record(
+            EventName.START_INSTANCE, dc=dc, instance=name, pid=self._procs[name].pid, healthy=event.healthy
+        )
         return event
 
     def status(self) -> dict[str, dict]:
@@ -291,8 +305,10 @@ class LocalRuntime(Runtime):
                 # Every instance that exited, not only the first: one that dies can take its data center's
                 # process group with it, and the next to start then fails only because the group is gone.
                 if exited := [(n, p) for n, p in sorted(procs.items()) if p is not None and p.poll() is not None]:
-                    return "\n".join(f"{name} exited with code {proc.returncode} while starting; its log:\n"
-                                     f"{self._log_tail(name)}" for name, proc in exited)  # fmt: skip
+                    return "\n".join(
+                        f"{name} exited with code {proc.returncode} while starting; its log:\n{self._log_tail(name)}"
+                        for name, proc in exited
+                    )
                 for name in sorted(pending):
                     try:
                         if client.get(self.topology.url(name) + "/healthz").status_code == 200:
@@ -302,8 +318,10 @@ class LocalRuntime(Runtime):
                 if not pending:
                     break
                 if time.monotonic() > deadline:
-                    return (f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} "
-                            f"(logs in {self.run_dir / 'logs'})")  # fmt: skip
+                    return (
+                        f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} "
+                        f"(logs in {self.run_dir / 'logs'})"
+                    )
                 time.sleep(HEALTH_POLL_S)
         return ""
 
@@ -318,8 +336,10 @@ class LocalRuntime(Runtime):
             "supervisor_started": start_time(os.getpid()),
             "topology": self.topology.name,
             "groups": self._groups,
-            "instances": {name: {**info, "started": self._started.get(name) if info["pid"] else None}
-                          for name, info in self.status().items()},
+            "instances": {
+                name: {**info, "started": self._started.get(name) if info["pid"] else None}
+                for name, info in self.status().items()
+            },
         }
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 

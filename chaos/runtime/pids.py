@@ -4,6 +4,7 @@ A pid written to a file (the control file, state.json, a container's owner label
 kernel hands the number to the next process that needs one. So wherever a pid is kept, its start time is kept
 (or known) too, and a process counts only if its start time fits.
 """
+
 from __future__ import annotations
 
 import psutil

@@ -3,6 +3,7 @@
 Holding them is what makes a dead port hang (the kernel still accepts into the backlog) instead of
 refusing, and binding port 0 here is what lets tests run beside anything without a port race.
 """
+
 from __future__ import annotations
 
 import socket

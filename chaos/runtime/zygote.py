@@ -10,6 +10,7 @@ Protocol (``chaos/runtime/forkserver.py`` is the client), over a SOCK_SEQPACKET 
 ``{"pid": N}``; ``{"op": "status", "pid": N}`` -> ``{"code": int|None}``. EOF: exit (children follow,
 by their parent-death signal).
 """
+
 from __future__ import annotations
 
 import ctypes

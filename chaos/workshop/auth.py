@@ -1,5 +1,6 @@
 """Where a control call's token may come from: the Authorization header (CLI, scripts) or the control room's
 cookie (the browser). A token in the URL is accepted only by GET /room, which trades it for the cookie."""
+
 from __future__ import annotations
 
 import hmac

@@ -2,6 +2,7 @@
 
 Each team plays on its own stack in its own runs folder (runs/teams/<team>, with its own .control.json), on
 ports the runtime picks (or a port block of the instructor's), so several teams share one machine."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ import yaml
 
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.engine.fit import topology_for
-from chaos.profile_files import PROFILES
 from chaos.library import LOCAL_SCENARIOS
+from chaos.profile_files import PROFILES
 from chaos.topology import Topology, load_topology
 from chaos.workshop.config import ACTION_NAMES, TEAM, ExerciseConfig, load_config
 from chaos.workshop.draft import write_leaderboard
@@ -35,8 +36,15 @@ def team_runs(args: argparse.Namespace) -> Path:
 
 def cmd_start(args: argparse.Namespace) -> int:
     allow = [a.strip() for a in args.allow.split(",") if a.strip()] if args.allow else None
-    config = load_config(args.config, team=args.team, scenario=args.scenario, seed=args.seed, users=args.users,
-                         profile=args.profile, allow=allow)  # fmt: skip
+    config = load_config(
+        args.config,
+        team=args.team,
+        scenario=args.scenario,
+        seed=args.seed,
+        users=args.users,
+        profile=args.profile,
+        allow=allow,
+    )
     profile_file = PROFILES / f"{config.profile}.yaml"
     topology = team_topology(profile_file, args.ports)
     with tempfile.TemporaryDirectory() as scratch:  # an unknown scenario is refused before any stack starts
@@ -48,18 +56,37 @@ def cmd_start(args: argparse.Namespace) -> int:
         topology_file = runs / "topology.yaml"
         topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
         print(f"starting team {config.team}'s stack in {runs} ...")
-        up = subprocess.run([sys.executable, "-m", "chaos.cli", "up", "--detach", "--profile", str(profile_file),
-                             "--topology", str(topology_file), "--runs", str(runs)], capture_output=True, text=True)  # fmt: skip
+        up = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "chaos.cli",
+                "up",
+                "--detach",
+                "--profile",
+                str(profile_file),
+                "--topology",
+                str(topology_file),
+                "--runs",
+                str(runs),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if up.returncode != 0:
             raise BlackoutError(f"team {config.team}'s stack did not start: {up.stderr.strip() or up.stdout.strip()}")
     client = ControlClient(runs)
     body = {**config.model_dump(mode="json"), "leaderboard": True}  # the board: the folder holding the team's runs
     answer = client.call("POST", "/exercise", body)
     lo, hi = answer["fault_window_s"]
-    print(f"team {answer['team']} is on call. Users are arriving; something will break {lo:g}-{hi:g} s later than you think.")
+    print(
+        f"team {answer['team']} is on call. Users are arriving; something will break {lo:g}-{hi:g} s later than you think."
+    )
     print(f"allowed actions: {', '.join(answer['allow']) or 'none'} (at most {answer['actions_left']})")
     print(f"control room: {client.url}/room?token={client.token}")
-    print(f"declare: blackout exercise detect \"...\" --team {answer['team']}    act: blackout exercise act power-on dc-east --team {answer['team']}")
+    print(
+        f'declare: blackout exercise detect "..." --team {answer["team"]}    act: blackout exercise act power-on dc-east --team {answer["team"]}'
+    )
     return 0
 
 
@@ -98,7 +125,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_act(args: argparse.Namespace) -> int:
-    answer = ControlClient(team_runs(args)).call("POST", "/exercise/act", {"action": args.action, "target": args.target})
+    answer = ControlClient(team_runs(args)).call(
+        "POST", "/exercise/act", {"action": args.action, "target": args.target}
+    )
     print(f"{answer['action']} {answer['target'] or ''}: {answer['status']}")
     return 0
 
@@ -120,14 +149,18 @@ def cmd_end(args: argparse.Namespace) -> int:
     client = ControlClient(runs)
     view = client.call("POST", "/exercise/end", timeout=300)
     s = view["score"]
-    print(f"team {view['team']}: {view['hidden']['title']} (scenario {view['hidden']['scenario']}, "
-          f"{view['hidden']['offset_s']:g}s late, seed {view['seed']})")  # fmt: skip
+    print(
+        f"team {view['team']}: {view['hidden']['title']} (scenario {view['hidden']['scenario']}, "
+        f"{view['hidden']['offset_s']:g}s late, seed {view['seed']})"
+    )
     for name in ("detect", "mitigate", "recover"):
         value = s[f"{name}_s"]
         print(f"  time to {name}: {'never' if value is None else f'{value:g} s'}")
-    print(f"  requests not served after the onset: ~{s['unserved']} of ~{s['expected']} ({s['failed']} failed, the rest never "
-          f"answered); false alarms: {s['false_alarms']}; "
-          f"lost writes: {'not measured' if s['lost_writes'] is None else s['lost_writes']}")  # fmt: skip
+    print(
+        f"  requests not served after the onset: ~{s['unserved']} of ~{s['expected']} ({s['failed']} failed, the rest never "
+        f"answered); false alarms: {s['false_alarms']}; "
+        f"lost writes: {'not measured' if s['lost_writes'] is None else s['lost_writes']}"
+    )
     print(f"  score: {s['points']}")
     print(f"post-mortem draft: {view['draft']}")
     if view.get("leaderboard"):
@@ -147,8 +180,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _line(view: dict) -> str:
     detected = view["detected_after_s"]
-    return (f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
-            f"{len(view['actions'])} actions, detected: {'no' if detected is None else f'{detected:g}s after the fault'}")
+    return (
+        f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
+        f"{len(view['actions'])} actions, detected: {'no' if detected is None else f'{detected:g}s after the fault'}"
+    )
 
 
 def _team(text: str) -> str:
@@ -174,16 +209,22 @@ def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--board", type=Path, default=BOARD, help="the folder every team plays under")
         parser.add_argument("--runs", type=Path, help="the team's runs folder (default: <board>/<team>)")
 
-    start = verbs.add_parser("start", help="start the team's stack under load; a fault comes at a moment nobody is told")
+    start = verbs.add_parser(
+        "start", help="start the team's stack under load; a fault comes at a moment nobody is told"
+    )
     which = start.add_mutually_exclusive_group()
     which.add_argument("--scenario", help="a scenario of the library (default: drawn by the seed)")
     which.add_argument("--random", action="store_true", help="draw the scenario from the library (the default)")
     start.add_argument("--seed", type=int, help="repeat an exercise: the same scenario, moment and victims")
     start.add_argument("--profile", help="the profile the stack starts with (a name in profiles/; default naive)")
     start.add_argument("--users", type=int, help="simulated users (default: the scenario's)")
-    start.add_argument("--allow", help=f"remediation actions the team may take, comma-separated: {', '.join(ACTION_NAMES)}")
+    start.add_argument(
+        "--allow", help=f"remediation actions the team may take, comma-separated: {', '.join(ACTION_NAMES)}"
+    )
     start.add_argument("--config", type=Path, help="an exercise YAML (team, scenario, seed, onset, allow, max_actions)")
-    start.add_argument("--ports", type=_ports, default="any", help="'any' (default) or the first port of the team's block")
+    start.add_argument(
+        "--ports", type=_ports, default="any", help="'any' (default) or the first port of the team's block"
+    )
     where(start)
     start.set_defaults(func=cmd_start)
 
@@ -203,11 +244,15 @@ def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
     where(status)
     status.set_defaults(func=cmd_status)
 
-    room = verbs.add_parser("room", help="print the control room's link (it carries the token: share it with the team only)")
+    room = verbs.add_parser(
+        "room", help="print the control room's link (it carries the token: share it with the team only)"
+    )
     where(room)
     room.set_defaults(func=cmd_room)
 
-    end = verbs.add_parser("end", help="stop the fault, reveal it, score the team, write the post-mortem draft and the leaderboard")
+    end = verbs.add_parser(
+        "end", help="stop the fault, reveal it, score the team, write the post-mortem draft and the leaderboard"
+    )
     end.add_argument("--down", action="store_true", help="also stop the team's stack")
     where(end)
     end.set_defaults(func=cmd_end)

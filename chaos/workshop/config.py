@@ -1,5 +1,6 @@
 """What the instructor sets for an exercise: the scenario (or a draw), when the fault may come, and which
 remediation actions the trainees may take. Plain data, from the CLI or a YAML file (`--config`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,13 @@ from services.common.policy import LIBRARY_NAME
 # The on-call engineer's remediation controls: the words of `blackout exercise act`, of `allow:` and of the
 # control room's buttons (dashed, like the CLI's `power-on`), each mapped here, and only here, to what it does:
 # an action kind of chaos.faults.actions, or one of the controller's own verbs.
-REMEDIATIONS: dict[str, str] = {"power-on": "power_on", "power-off": "power_off", "profile": "profile",
-                                "remove-fault": "remove", "panic": "panic"}  # fmt: skip
+REMEDIATIONS: dict[str, str] = {
+    "power-on": "power_on",
+    "power-off": "power_off",
+    "profile": "profile",
+    "remove-fault": "remove",
+    "panic": "panic",
+}
 ActionName = Literal[tuple(REMEDIATIONS)]  # type: ignore[valid-type]
 ACTION_NAMES: tuple[str, ...] = tuple(REMEDIATIONS)
 DEFAULT_ALLOW: tuple[str, ...] = ("power-on", "profile")

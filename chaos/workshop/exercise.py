@@ -1,5 +1,6 @@
 """One team's hidden-fault exercise, living in the controller's process: the hidden scenario run on the team's
 stack, the team's declarations and actions, the events seen, and at the end the timers, score and draft."""
+
 from __future__ import annotations
 
 import queue
@@ -24,7 +25,9 @@ from services.common.policy import load_profile
 
 MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
 # Run events that would give the answer away while the team plays (power is visible, like hosts going down).
-REVEALING = frozenset({EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PHASE, EventName.START, EventName.METRICS, EventName.LOAD_START})
+REVEALING = frozenset(
+    {EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PHASE, EventName.START, EventName.METRICS, EventName.LOAD_START}
+)
 
 
 class Exercise:
@@ -71,7 +74,9 @@ class Exercise:
     def act(self, action: str, target: str | None) -> dict:
         self._require_open()
         if action not in self.config.allow:
-            raise PermissionError(f"'{action}' is not allowed in this exercise; allowed: {', '.join(self.config.allow) or 'none'}")
+            raise PermissionError(
+                f"'{action}' is not allowed in this exercise; allowed: {', '.join(self.config.allow) or 'none'}"
+            )
         if len(self.actions) >= self.config.max_actions:
             raise PermissionError(f"the instructor allowed {self.config.max_actions} actions; all are spent")
         entry: dict[str, Any] = {"t": time.time(), "action": action, "target": target}
@@ -84,8 +89,9 @@ class Exercise:
         finally:
             with self._lock:
                 self.actions.append(entry)
-            self.controller.journal.record(EventName.EXERCISE_ACT, team=self.config.team, action=action, target=target,
-                                           status=entry["status"])  # fmt: skip
+            self.controller.journal.record(
+                EventName.EXERCISE_ACT, team=self.config.team, action=action, target=target, status=entry["status"]
+            )
         return {"action": action, "target": target, "status": "succeeded", "output": entry["output"]}
 
     def _dispatch(self, action: str, target: str | None) -> Any:
@@ -106,13 +112,17 @@ class Exercise:
         now = self.result["ended"] if self.result else time.time()  # the clock stops at the end
         detected = next((d["t"] for d in self.declarations if self.onset is not None and d["t"] >= self.onset), None)
         data = {
-            "team": self.config.team, "state": "ended" if self.result else "running",
-            "started": self.started, "clock_s": round(now - self.started, 1), "allow": list(self.config.allow),
+            "team": self.config.team,
+            "state": "ended" if self.result else "running",
+            "started": self.started,
+            "clock_s": round(now - self.started, 1),
+            "allow": list(self.config.allow),
             "actions_left": self.config.max_actions - len(self.actions),
             "declarations": [{**d, "names_target": None} if not self.result else d for d in self.declarations],
-            "actions": self.actions, "detected_after_s": None if detected is None else round(detected - self.onset, 1),
+            "actions": self.actions,
+            "detected_after_s": None if detected is None else round(detected - self.onset, 1),
             "fault_window_s": [self.config.onset.min, self.config.onset.max],
-        }  # fmt: skip
+        }
         if self.result:
             data.update(self.result)
         return data
@@ -144,11 +154,24 @@ class Exercise:
         rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
         onset = self.onset if self.onset is not None and self.onset <= ended else None
         panic_at = next((a["t"] for a in self.actions if a["action"] == "panic" and a["status"] == "succeeded"), None)
-        result: Score = score(hyp, rows, onset, ended, [d["t"] for d in self.declarations],
-                              lost_writes(run_dir) if run_dir else None, panic_at)  # fmt: skip
-        self.result = {"score": result.to_data(), "hidden": self.hidden.to_data(), "seed": self.seed,
-                       "onset": onset, "ended": ended, "run_dir": str(run_dir) if run_dir else None,
-                       "run_error": run.get("error")}  # fmt: skip
+        result: Score = score(
+            hyp,
+            rows,
+            onset,
+            ended,
+            [d["t"] for d in self.declarations],
+            lost_writes(run_dir) if run_dir else None,
+            panic_at,
+        )
+        self.result = {
+            "score": result.to_data(),
+            "hidden": self.hidden.to_data(),
+            "seed": self.seed,
+            "onset": onset,
+            "ended": ended,
+            "run_dir": str(run_dir) if run_dir else None,
+            "run_error": run.get("error"),
+        }
         self.result["draft"] = str(write_draft(self, self.folder))
         if board is not None:
             self.result["leaderboard"] = str(write_leaderboard(board))

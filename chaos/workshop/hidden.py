@@ -1,6 +1,7 @@
 """The fault the trainees are not told: a library scenario, drawn by the seed or named by the instructor,
 whose timeline is pushed later by an offset the seed draws. Written where the run can load it under a
 neutral name, so the run directory, the status and the events never name the scenario."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ import yaml
 
 from chaos.calibration import saved
 from chaos.engine.scenario import library_names, load_scenario
-from chaos.library import scenario_file
 from chaos.faults.actions import KINDS
 from chaos.faults.model import ActionBase, parse_duration
+from chaos.library import scenario_file
 from chaos.workshop.config import ExerciseConfig
 from services.common.errors import ConfigError
 
@@ -38,14 +39,18 @@ class HiddenFault:
 def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None = None) -> HiddenFault:
     """The hidden fault; a named scenario is looked up in the library folders (``runs_root``'s own first)."""
     rng = random.Random(seed)
-    source = scenario_file(config.scenario or rng.choice(_drawable(config, runs_root)), runs_root)  # unknown: lists them
+    source = scenario_file(
+        config.scenario or rng.choice(_drawable(config, runs_root)), runs_root
+    )  # unknown: lists them
     scenario = load_scenario(source)
     offset = round(rng.uniform(config.onset.min, config.onset.max), 1)
     data = yaml.safe_load(source.read_text())
     data["duration"] = f"{max(scenario.duration + offset, config.round or 0):g}s"
     data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
     if config.hold:  # nothing heals by itself: restoring service is the team's job (or the end's rollbacks)
-        data["timeline"] = [{k: v for k, v in step.items() if k != "for"} for step in data["timeline"] if "power_on" not in step]
+        data["timeline"] = [
+            {k: v for k, v in step.items() if k != "for"} for step in data["timeline"] if "power_on" not in step
+        ]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
     if config.users is not None:  # the instructor's number of users, in place of the scenario's (or its sizing)
         data["load"] = {**{k: v for k, v in data.get("load", {}).items() if k != "capacity"}, "users": config.users}
@@ -58,9 +63,15 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
     steps = shifted.steps(str(path))
     if not steps:
         raise ConfigError(str(source), "field 'timeline': the scenario has no fault to hide")
-    return HiddenFault(scenario=scenario.name, title=scenario.title, offset_s=offset, first_fault_s=steps[0][0],
-                       targets=sorted({t for _, action in steps for t in _targets(action)}),
-                       learn=scenario.learn.strip(), path=str(path))  # fmt: skip
+    return HiddenFault(
+        scenario=scenario.name,
+        title=scenario.title,
+        offset_s=offset,
+        first_fault_s=steps[0][0],
+        targets=sorted({t for _, action in steps for t in _targets(action)}),
+        learn=scenario.learn.strip(),
+        path=str(path),
+    )
 
 
 def _drawable(config: ExerciseConfig, runs_root: Path | None) -> list[str]:

@@ -1,6 +1,7 @@
 """What the control room shows per instance beyond the controller's status: is it answering (/healthz), which
 profile it runs, and its circuit breakers' states (from its /metrics), probed concurrently with short timeouts
 so a dark instance costs one timeout, not a stall."""
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,10 @@ class InstanceProbe:
             probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
             self._cached = (time.monotonic(), probed)
         down = {"healthy": False, "breakers": []}
-        return {name: {**info, **(probed.get(name, down) if info["state"] == "running" else down)}
-                for name, info in status.items()}  # fmt: skip
+        return {
+            name: {**info, **(probed.get(name, down) if info["state"] == "running" else down)}
+            for name, info in status.items()
+        }
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -54,6 +57,11 @@ def _probe(port: int, by_port: dict[str, str]) -> dict:
         return out
     for dependency, target, value in _BREAKER.findall(metrics):
         port_of_target = target.rsplit(":", 1)[-1]
-        out["breakers"].append({"dependency": dependency, "target": by_port.get(port_of_target, target),
-                                "state": STATES.get(int(float(value)), value)})  # fmt: skip
+        out["breakers"].append(
+            {
+                "dependency": dependency,
+                "target": by_port.get(port_of_target, target),
+                "state": STATES.get(int(float(value)), value),
+            }
+        )
     return out

@@ -1,5 +1,6 @@
 """The control room (GET /room, its assets, state, chart window and filtered events) and the exercise routes,
 as a router the control app includes: every route sits behind the app's token check."""
+
 from __future__ import annotations
 
 import threading
@@ -86,19 +87,24 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         exercise = desk.exercise
         return {
             "data_centers": {dc: list(center.instances) for dc, center in topology.data_centers.items()},
-            "instances": desk.probe.instances(), "power": controller.runtime.powered(),
+            "instances": desk.probe.instances(),
+            "power": controller.runtime.powered(),
             "faults": [] if exercise and not exercise.result else [f.to_data() for f in controller.injector.active()],
             "run": {"running": controller.run_state()["running"]},
             "exercise": exercise.view() if exercise else None,
-        }  # fmt: skip
+        }
 
     @router.get(ROOM_PATH + "/window")
     def window(seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)) -> dict:
         run_dir = current_run_dir(controller.runs_root)
         desk.window.follow(run_dir)
         now = time.time()
-        return {"now": now, "run_dir": str(run_dir) if run_dir else None, "bucket_s": bucket,
-                "series": desk.window.series(now, seconds, bucket)}  # fmt: skip
+        return {
+            "now": now,
+            "run_dir": str(run_dir) if run_dir else None,
+            "bucket_s": bucket,
+            "series": desk.window.series(now, seconds, bucket),
+        }
 
     @router.get(ROOM_PATH + "/events")
     async def events() -> EventSourceResponse:
@@ -113,7 +119,9 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
     def start(request: StartRequest) -> dict:
         with desk.lock:
             if desk.exercise is not None and desk.exercise.result is None:
-                raise HTTPException(status_code=409, detail=f"team {desk.exercise.config.team} is playing: end it first")
+                raise HTTPException(
+                    status_code=409, detail=f"team {desk.exercise.config.team} is playing: end it first"
+                )
             config = ExerciseConfig.model_validate(request.model_dump(exclude={"leaderboard"}))
             folder = new_run_dir(controller.runs_root / "exercise", config.team)
 

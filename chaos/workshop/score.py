@@ -7,6 +7,7 @@
 Checks are recomputed every CHECK_EVERY_S over the run's own rows, so they do not depend on the run living
 to its end (a panic stops it). A fault that never hurt users has nothing to mitigate: 0 s, no impact.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,13 @@ class Score:
         return asdict(self)
 
 
-def timeline_checks(hyp: Hypothesis, rows: list[RequestRow], onset: float,
-                    end: float) -> list[tuple[float, bool | None]]:  # fmt: skip
+def timeline_checks(
+    hyp: Hypothesis, rows: list[RequestRow], onset: float, end: float
+) -> list[tuple[float, bool | None]]:
     """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's rates spot starved windows."""
-    before = check(hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before",
-                   (onset - hyp.window, onset))  # fmt: skip
+    before = check(
+        hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before", (onset - hyp.window, onset)
+    )
     rates = steady_rates(before)
     checks = []
     t = onset + CHECK_EVERY_S
@@ -63,11 +66,19 @@ def timeline_checks(hyp: Hypothesis, rows: list[RequestRow], onset: float,
     return checks
 
 
-def score(hyp: Hypothesis, rows: list[RequestRow], onset: float | None, end: float, declarations: list[float],
-          lost_writes: int | None = None, panic_at: float | None = None) -> Score:  # fmt: skip
+def score(
+    hyp: Hypothesis,
+    rows: list[RequestRow],
+    onset: float | None,
+    end: float,
+    declarations: list[float],
+    lost_writes: int | None = None,
+    panic_at: float | None = None,
+) -> Score:
     if onset is None:  # the fault never came (ended early): nothing to detect, every declaration a false alarm
-        return Score(None, None, None, False, 0, 0, 0, 0, lost_writes, len(declarations),
-                     START - FALSE_ALARM * len(declarations))  # fmt: skip
+        return Score(
+            None, None, None, False, 0, 0, 0, 0, lost_writes, len(declarations), START - FALSE_ALARM * len(declarations)
+        )
     # Checks stop with the users: after the load ends every window would look starved (deviated)
     last_answer = max((r.finished for r in rows), default=onset)
     checks = timeline_checks(hyp, rows, onset, min(end, last_answer))
@@ -88,8 +99,10 @@ def score(hyp: Hypothesis, rows: list[RequestRow], onset: float | None, end: flo
     after_onset = [r for r in rows if r.t >= onset]
     failed = sum(1 for r in after_onset if not r.ok)
     expected, unserved = missing(rows, onset, min(end, last_answer), failed)
-    seconds = {name: (None if t is None else round(t - onset, 1))
-               for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))}  # fmt: skip
+    seconds = {
+        name: (None if t is None else round(t - onset, 1))
+        for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))
+    }
     points = START
     points -= UNDETECTED if seconds["detect"] is None else min(DETECT_CAP, DETECT_PER_S * seconds["detect"])
     points -= UNMITIGATED if seconds["mitigate"] is None else min(MITIGATE_CAP, MITIGATE_PER_S * seconds["mitigate"])
@@ -97,8 +110,19 @@ def score(hyp: Hypothesis, rows: list[RequestRow], onset: float | None, end: flo
     points -= UNSERVED_SHARE_WEIGHT * min(1.0, unserved / expected if expected else 0.0)
     points -= FALSE_ALARM * false_alarms
     points -= min(LOST_WRITES_CAP, LOST_WRITE * (lost_writes or 0))
-    return Score(seconds["detect"], seconds["mitigate"], seconds["recover"], hurt_at is not None, len(after_onset),
-                 failed, expected, unserved, lost_writes, false_alarms, max(0, round(points)))  # fmt: skip
+    return Score(
+        seconds["detect"],
+        seconds["mitigate"],
+        seconds["recover"],
+        hurt_at is not None,
+        len(after_onset),
+        failed,
+        expected,
+        unserved,
+        lost_writes,
+        false_alarms,
+        max(0, round(points)),
+    )
 
 
 def missing(rows: list[RequestRow], onset: float, until: float, failed: int) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """Per data center success rate and p99 over the last minutes, from the current run's requests.csv: what the
 control room's charts draw. Read incrementally (only the bytes appended since the last call)."""
+
 from __future__ import annotations
 
 import threading
@@ -52,7 +53,15 @@ class RequestWindow:
         with self._lock:
             rows = [r for r in self._rows if start <= r.finished < now]
         bins = per_dc_bins(rows, lambda r: r.finished, start, bucket_s, last=int(seconds // bucket_s) - 1, first=0)
-        return {dc: [{"t": round(start + b.t + bucket_s / 2, 3), "requests": b.requests,
-                      "success": None if b.success is None else round(b.success, 4),
-                      "p99_ms": None if b.p99_ms is None else round(b.p99_ms, 1)} for b in dc_bins]
-                for dc, dc_bins in bins.items()}  # fmt: skip
+        return {
+            dc: [
+                {
+                    "t": round(start + b.t + bucket_s / 2, 3),
+                    "requests": b.requests,
+                    "success": None if b.success is None else round(b.success, 4),
+                    "p99_ms": None if b.p99_ms is None else round(b.p99_ms, 1),
+                }
+                for b in dc_bins
+            ]
+            for dc, dc_bins in bins.items()
+        }

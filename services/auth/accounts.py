@@ -5,6 +5,7 @@ viewers all share the demo password, so they share one precomputed scrypt hash (
 viewer, salt included): passwords are still stored hashed, never in clear, and a login still pays the
 full scrypt cost. Sharing a salt is acceptable only because these are public demo credentials.
 """
+
 from __future__ import annotations
 
 import json

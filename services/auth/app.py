@@ -1,4 +1,5 @@
 """auth: the user store. Logs users in (scrypt-hashed passwords) and verifies signed, expiring tokens."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,7 +56,8 @@ class UserStore:
     def seed(self, demo_users_file: Path) -> None:
         with self.db.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO users (user_id, role, password_hash) VALUES (?, ?, ?)", seed_rows(demo_users_file)
+                "INSERT OR IGNORE INTO users (user_id, role, password_hash) VALUES (?, ?, ?)",
+                seed_rows(demo_users_file),
             )
 
     def find(self, user_id: str) -> tuple[str, str] | None:
@@ -81,8 +83,11 @@ def login(body: LoginRequest, request: Request, users: UserStore = Depends(store
     lockout: FailureLimiter = request.app.state.lockout
     wait = lockout.retry_after(body.username)
     if wait:
-        raise HTTPException(status_code=429, detail="too many failed logins for this account: try again later",
-                            headers={"Retry-After": str(wait), LOCKOUT_HEADER: "account"})  # fmt: skip
+        raise HTTPException(
+            status_code=429,
+            detail="too many failed logins for this account: try again later",
+            headers={"Retry-After": str(wait), LOCKOUT_HEADER: "account"},
+        )
     found = users.find(body.username)
     # An unknown user's password is checked against a dummy hash of the same cost: the time taken must not
     # tell which accounts exist.

@@ -3,6 +3,7 @@
 Hashing 230 passwords with scrypt takes ~13 s, too slow for every start, so the hashes ship as data.
 Run: python -m services.auth.make_demo_users
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Each service adds its own attempts to those its dependencies report in their response headers,
 so the gateway's headers count the whole call tree below one user request (as far as answers came back).
 """
+
 from __future__ import annotations
 
 from contextvars import ContextVar
@@ -19,7 +20,7 @@ class RequestAccount:
 
     def add_reported(self, headers: object) -> None:
         """Add what a dependency reports for its own subtree."""
-        get = getattr(headers, "get")
+        get = headers.get
         try:
             self.attempts += int(get(ATTEMPTS_HEADER, 0))
             self.calls += int(get(CALLS_HEADER, 0))

@@ -5,6 +5,7 @@ accounts (the people who own the catalog), so creators are shared between users 
 devices); every other user is a viewer of its own, ``viewer-0001`` .. ``viewer-<MAX_VIEWERS>``.
 The first 200 viewers and the 30 creators are the seeded demo world (services.common.seed).
 """
+
 from __future__ import annotations
 
 from functools import cache

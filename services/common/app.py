@@ -1,5 +1,6 @@
 """The FastAPI app every service is built on: /healthz, /metrics, /admin/profile, /admin/faults, accounting headers,
 deadline propagation (when the profile asks for it), clear errors."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,12 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
-from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.fast_http import HttpClient
+from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
 from services.common.http import DependencyClient, make_http_client
+from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.overload import AdmissionMiddleware
 from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
-from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
 from services.common.settings import ServiceSettings
@@ -114,7 +115,8 @@ def admin_guard(settings: ServiceSettings) -> Callable[..., Any]:
         # compare_digest: the time taken must not tell a caller how much of the secret it got right
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
             raise HTTPException(
-                status_code=401, detail="admin routes need Authorization: Bearer <secret>",
+                status_code=401,
+                detail="admin routes need Authorization: Bearer <secret>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 

@@ -3,6 +3,7 @@
 The content goes to a temporary file beside the target (never through a symlink at the target's name),
 which is then renamed over it; on any failure the temporary file is removed.
 """
+
 from __future__ import annotations
 
 import os

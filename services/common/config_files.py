@@ -1,4 +1,5 @@
 """Reading configuration files (topologies, profiles, scenarios) with errors that name file and field."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """SQLite storage for one service instance: one file, WAL, synchronous=FULL (a power cut loses nothing acked)."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -1,4 +1,5 @@
 """The one base exception of Blackout, and the errors a user sees as clear messages."""
+
 from __future__ import annotations
 
 

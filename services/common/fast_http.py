@@ -14,6 +14,7 @@ a request sent into that closing would fail for nothing. A request that does not
 by the caller's timeout, refused, cut) closes its connection: its answer may still come, and must not
 be read as the next request's. Failures are httpx's errors, as callers expect.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -153,8 +154,10 @@ class WireClient:
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params)
         body = orjson.dumps(json) if json is not None else (content or b"")
-        lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin[0]}:{origin[1]}\r\nContent-Length: {len(body)}\r\n",
-                 self._fixed]  # fmt: skip
+        lines = [
+            f"{method} {target} HTTP/1.1\r\nHost: {origin[0]}:{origin[1]}\r\nContent-Length: {len(body)}\r\n",
+            self._fixed,
+        ]
         if json is not None:
             lines.append("Content-Type: application/json\r\n")
         for name, value in (headers or {}).items():

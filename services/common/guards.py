@@ -6,6 +6,7 @@ A `DependencyClient` holds one `Guards` and rebuilds it when the profile in forc
 next call gets fresh ones built from the new policy: breakers start closed, the budget full, the
 bulkhead empty. A swap to an *equal* policy keeps the state (re-applying a profile resets nothing).
 """
+
 from __future__ import annotations
 
 import time

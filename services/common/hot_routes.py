@@ -13,6 +13,7 @@ It sits innermost among the app's middleware, so accounting, deadlines, admissio
 brownouts apply to it as to any route; exceptions an endpoint raises go to the app's own exception
 handlers. ``scope["route"]`` is set so metrics are labelled with the route's path.
 """
+
 from __future__ import annotations
 
 import inspect

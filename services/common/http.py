@@ -20,6 +20,7 @@ when it sheds a call undone: that is a ``DependencyError`` (outcome ``shed``), s
 ``error``) when any attempt went out, so ``deadline``, ``rejected`` and ``short_circuited`` always
 mean "nothing was sent" (see ``services.common.app.dependency_status``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,7 +71,9 @@ class _Call:
     failure: AttemptFailed | None = None
 
 
-def make_http_client(transport: httpx.AsyncBaseTransport | None = None, headers: dict[str, str] | None = None) -> HttpClient:
+def make_http_client(
+    transport: httpx.AsyncBaseTransport | None = None, headers: dict[str, str] | None = None
+) -> HttpClient:
     """HTTP/1.1 on asyncio (services/common/fast_http.py: a third of aiohttp's CPU per call, a sixth of
     httpx's); an httpx.AsyncClient when a transport is given (tests: httpx.MockTransport). ``headers`` go
     with every call (the service credential: services/common/perimeter.py)."""

@@ -1,4 +1,5 @@
 """Shapes of identifiers every service validates at its edge."""
+
 from __future__ import annotations
 
 import re

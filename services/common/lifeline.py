@@ -1,4 +1,5 @@
 """Die with the supervisor that started us, so a crashed `blackout` leaves no process behind."""
+
 from __future__ import annotations
 
 import ctypes

@@ -6,6 +6,7 @@ Only failures count, so a client that logs in correctly (the load tests: thousan
 hit; here a success must cost nothing and only a failure is recorded, in a few lines, in memory.
 State is per process: each auth instance (one per data center) counts on its own.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,14 @@ LOCKOUT_HEADER = "X-Blackout-Lockout"
 
 
 class FailureLimiter:
-    def __init__(self, max_failures: int, window_s: float, *, max_keys: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        max_failures: int,
+        window_s: float,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
         self.max_keys = max_keys  # bounded memory: the least recently failed keys are forgotten first

@@ -1,4 +1,5 @@
 """Prometheus metrics every service exports on /metrics (one registry per process)."""
+
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -13,10 +14,14 @@ DEP_CALLS = Counter(
     "Logical calls to a dependency by final outcome (success, error, timeout, short_circuited, rejected)",
     ["dependency", "outcome"],
 )
-DEP_ATTEMPTS = Counter("blackout_dependency_attempts_total", "HTTP attempts, retries included", ["dependency", "target"])
+DEP_ATTEMPTS = Counter(
+    "blackout_dependency_attempts_total", "HTTP attempts, retries included", ["dependency", "target"]
+)
 DEP_RETRIES = Counter("blackout_dependency_retries_total", "Attempts after the first", ["dependency"])
 DEP_LATENCY = Histogram(
-    "blackout_dependency_call_duration_seconds", "Logical call time, retries included", ["dependency"],
+    "blackout_dependency_call_duration_seconds",
+    "Logical call time, retries included",
+    ["dependency"],
     buckets=LATENCY_BUCKETS,
 )
 FALLBACKS = Counter("blackout_fallbacks_total", "Answers served from a fallback", ["kind"])

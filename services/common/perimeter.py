@@ -13,6 +13,7 @@
   without it. Users never hold it: their writes come
   through the gateway, which forwards the user it verified (``USER_HEADER``).
 """
+
 from __future__ import annotations
 
 import hmac

@@ -3,6 +3,7 @@
 A profile is chosen at start (a YAML file under ``profiles/``) and can be swapped live.
 Validation is separate from use: ``load_profile`` refuses a bad file naming the file and the field.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -79,7 +80,8 @@ class Profile(_Strict):
     fallbacks: FallbackPolicy = FallbackPolicy()
     # How the systems of record (views log, catalog) replicate: services/common/replication.py
     replication: Literal["async", "converge"] = Field(
-        "async", description="async: log shipping, a rejoining DC discards what it had not shipped; converge: merged logs"
+        "async",
+        description="async: log shipping, a rejoining DC discards what it had not shipped; converge: merged logs",
     )
     overload: OverloadPolicy = Field(OverloadPolicy(), description="admission control, client throttling (off)")
     default: DependencyPolicy = DependencyPolicy()

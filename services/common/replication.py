@@ -18,6 +18,7 @@ Two designs, chosen by the profile's ``replication`` field (services/common/poli
   the logs are merged (each side ships its tail when it returns, nothing is discarded), so every
   count is the size of the merged set. An acknowledged record is lost only if its disk is.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -46,6 +47,8 @@ class KnownRequest(BaseModel):
     """A shipper asks a returning peer which of these records it already has (both logs use it)."""
 
     ids: list[Id] = Field(max_length=BATCH)
+
+
 IDLE_S = 0.2  # how often an idle shipper looks for new records
 RETRY_S = 1.0  # how long a shipper waits after a peer failed before trying it again
 # A shipper with heartbeats (the views log) still tells an idle peer this often that nothing waits for it:
@@ -237,7 +240,9 @@ def write_cursor(db: Database, peer: str, seq: int) -> None:
 
 def peer_clients(urls: list[str], dependency: str, ctx: ServiceContext) -> dict[str, DependencyClient]:
     """One client per peer (each must receive every record; one client over all would fail over to one)."""
-    return {url.rstrip("/"): DependencyClient(dependency, [url], ctx.profiles, ctx.http, faults=ctx.faults) for url in urls}
+    return {
+        url.rstrip("/"): DependencyClient(dependency, [url], ctx.profiles, ctx.http, faults=ctx.faults) for url in urls
+    }
 
 
 def write_rollback(path: Path, records: list[dict], reason: str) -> None:

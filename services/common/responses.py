@@ -5,6 +5,7 @@ and then encode it with the standard library: for a 40-video trending list that 
 route's own work (orjson encodes it in a tenth of the standard library's time). Routes on the feed's
 path return ``json_response(...)`` instead; their content is plain JSON already.
 """
+
 from __future__ import annotations
 
 from typing import Any

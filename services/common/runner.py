@@ -4,6 +4,7 @@ The listening socket may be inherited from the runtime (BLACKOUT_LISTEN_FD). The
 open, so when this process is killed the port does not refuse connections: they hang, like a powered-off
 host behind a live switch, and callers see timeouts rather than instant errors.
 """
+
 from __future__ import annotations
 
 import importlib

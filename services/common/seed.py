@@ -2,6 +2,7 @@
 
 Every service instance seeds its own store from here, so two instances of one service start identical.
 """
+
 from __future__ import annotations
 
 import random

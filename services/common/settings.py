@@ -1,4 +1,5 @@
 """Configuration of one service instance, from the environment (fails fast on a missing address)."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def load_settings(**overrides: object) -> ServiceSettings:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         raise ConfigError(f"BLACKOUT_{field.upper()}", err["msg"]) from None
-    if settings.admin_secret and settings.token_secret and (
-        settings.admin_secret.get_secret_value() == settings.token_secret.get_secret_value()
+    if (
+        settings.admin_secret
+        and settings.token_secret
+        and (settings.admin_secret.get_secret_value() == settings.token_secret.get_secret_value())
     ):
         raise ConfigError("BLACKOUT_ADMIN_SECRET", "must differ from BLACKOUT_TOKEN_SECRET (else admins mint tokens)")
     key = settings.service_key.get_secret_value() if settings.service_key else ""

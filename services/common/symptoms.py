@@ -6,6 +6,7 @@ Every place that names a symptom reads it from here: the load generator's ``requ
 chaos/observability/postmortem.py) and the gateway's closed label sets (services/gateway/symptoms.py).
 A new symptom is one entry here plus the code that detects it (the locustfile, for a recorded one).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,21 +36,30 @@ class Symptom:
 
 SYMPTOMS: tuple[Symptom, ...] = (
     # feed items shown with 0 views although the user knew the video had some (a failed read shown as 0)
-    Symptom("zero_view_displays", "zero-view displays", "feed",
-            served_as=ServedAs(FEED_ITEMS, "views_status", ("zero",))),
+    Symptom(
+        "zero_view_displays", "zero-view displays", "feed", served_as=ServedAs(FEED_ITEMS, "views_status", ("zero",))
+    ),
     # feed items whose view count was marked stale or unavailable
-    Symptom("stale_views", "stale/unavailable view counts", "feed",
-            served_as=ServedAs(FEED_ITEMS, "views_status", ("stale", "unavailable"))),
+    Symptom(
+        "stale_views",
+        "stale/unavailable view counts",
+        "feed",
+        served_as=ServedAs(FEED_ITEMS, "views_status", ("stale", "unavailable")),
+    ),
     # a creator asked for earnings and got none (a failure, or `earnings_cents: null`)
-    Symptom("earnings_missing", "earnings missing", "earnings",
-            served_as=ServedAs(EARNINGS_SERVED, "status", ("unavailable",))),
+    Symptom(
+        "earnings_missing",
+        "earnings missing",
+        "earnings",
+        served_as=ServedAs(EARNINGS_SERVED, "status", ("unavailable",)),
+    ),
     Symptom("failed_logins", "failed logins", "login", recorded=False),
     Symptom("failed_uploads", "failed uploads", "upload", recorded=False),
     # the same video list as the user's previous feed
     Symptom("repeated_feeds", "repeated feeds", "feed"),
     # every item of the feed is the generic fallback, nothing personal
     Symptom("generic_feeds", "generic feeds", "feed", served_as=ServedAs(FEED_ITEMS, "source", ("generic",))),
-)  # fmt: skip
+)
 NAMES: tuple[str, ...] = tuple(s.name for s in SYMPTOMS)
 RECORDED: tuple[str, ...] = tuple(s.name for s in SYMPTOMS if s.recorded)  # requests.csv's symptom columns
 _BY_NAME = {s.name: s for s in SYMPTOMS}
@@ -65,5 +75,9 @@ def symptom(name: str) -> Symptom:
 
 def served_values(metric: str, label: str) -> frozenset[str]:
     """The values of one label of a gateway counter that mean a symptom."""
-    return frozenset(v for s in SYMPTOMS if s.served_as and (s.served_as.metric, s.served_as.label) == (metric, label)
-                     for v in s.served_as.values)  # fmt: skip
+    return frozenset(
+        v
+        for s in SYMPTOMS
+        if s.served_as and (s.served_as.metric, s.served_as.label) == (metric, label)
+        for v in s.served_as.values
+    )

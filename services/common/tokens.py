@@ -1,4 +1,5 @@
 """Signed, expiring tokens (HMAC-SHA256) and hashed passwords (scrypt). Standard library only."""
+
 from __future__ import annotations
 
 import base64

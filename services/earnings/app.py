@@ -1,4 +1,5 @@
 """earnings: what a creator has earned, computed from the views of that creator's videos."""
+
 from __future__ import annotations
 
 import asyncio

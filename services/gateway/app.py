@@ -1,4 +1,5 @@
 """gateway: the feed gateway, the only service users call. Composes auth, recommender, views and earnings."""
+
 from __future__ import annotations
 
 import time
@@ -109,9 +110,7 @@ async def login(body: Login, request: Request, ctx: ServiceContext = Depends(con
 
 
 @router.get("/feed")
-async def feed(
-    request: Request, limit: int = Query(10, ge=1, le=50), who: Identity = Depends(caller)
-) -> Response:
+async def feed(request: Request, limit: int = Query(10, ge=1, le=50), who: Identity = Depends(caller)) -> Response:
     ctx: ServiceContext = request.app.state.ctx
     try:
         recs = await ctx.deps["recommender"].get_json(f"/recommendations/{who.user_id}", params={"limit": limit})

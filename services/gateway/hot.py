@@ -1,6 +1,7 @@
 """GET /feed on the fast path (services/common/hot_routes.py): the same caller check and endpoint
 function as the FastAPI route, for well-formed requests with a valid session only; FastAPI answers
 everything else (a bad limit, a missing or expired token) with its own errors."""
+
 from __future__ import annotations
 
 from fastapi import HTTPException

@@ -1,4 +1,5 @@
 """Who is calling: tokens verified locally (signed tokens need no round trip) or remotely at auth."""
+
 from __future__ import annotations
 
 import time
@@ -42,7 +43,9 @@ class Verifier:
         if cached and not fresh and now - cached[1] < profile.token_cache_s and time.time() < cached[2]:
             return cached[0]
         try:
-            response = await self.ctx.deps["auth"].request("GET", "/verify", headers={"Authorization": f"Bearer {token}"})
+            response = await self.ctx.deps["auth"].request(
+                "GET", "/verify", headers={"Authorization": f"Bearer {token}"}
+            )
         except DependencyError as exc:
             if profile.fallbacks.sessions == "logout":
                 FALLBACKS.labels("session_logout").inc()
@@ -59,7 +62,8 @@ class Verifier:
             expires_at = float(body["expires_at"])
         except (ValueError, KeyError, TypeError):  # auth or we got /verify wrong: not the user's fault
             raise HTTPException(
-                status_code=502, detail=f"cannot verify the session: auth answered {response.status_code} without an identity"
+                status_code=502,
+                detail=f"cannot verify the session: auth answered {response.status_code} without an identity",
             ) from None
         self._cache[token] = (identity, now, expires_at)
         if len(self._cache) > CACHE_SIZE:

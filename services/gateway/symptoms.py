@@ -4,6 +4,7 @@ Labels are closed sets (anything unexpected counts as ``other``): no user or vid
 of series stays fixed however many users and videos there are. The values that mean a symptom come from
 the registry (services/common/symptoms.py), the healthy ones are listed here.
 """
+
 from __future__ import annotations
 
 from collections import Counter

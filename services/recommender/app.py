@@ -1,4 +1,5 @@
 """recommender: owns the video catalog and builds each user's feed from their history and what trends."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,12 +17,11 @@ from services.common.hot_routes import install as install_hot_routes
 from services.common.ids import Id, PathId
 from services.common.metrics import FALLBACKS
 from services.common.perimeter import INTERNAL, forwarded_user
-from services.common.seed import generic_items
 from services.common.responses import json_response
+from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
-from services.recommender import hot, ranking
+from services.recommender import hot, ranking, replica
 from services.recommender.catalog import SCHEMA, Catalog
-from services.recommender import replica
 
 CACHED_USERS = 10_000
 RNG = random.Random()  # one for the process: seeding a fresh one per feed (from os.urandom) costs more than it gives
@@ -95,7 +95,9 @@ def creator_videos(creator_id: PathId, request: Request) -> dict:
     return {"creator_id": creator_id, "video_ids": request.app.state.catalog.by_creator(creator_id)}
 
 
-def _fall_back(ctx: ServiceContext, memory: Memory, catalog: Catalog, user_id: str, limit: int, rng: random.Random) -> list[dict]:
+def _fall_back(
+    ctx: ServiceContext, memory: Memory, catalog: Catalog, user_id: str, limit: int, rng: random.Random
+) -> list[dict]:
     """naive: straight to generic content. ladder: personalized -> cached -> trending -> generic."""
     if ctx.profiles.current.fallbacks.recommendations == "ladder":
         if user_id in memory.feeds:
@@ -123,8 +125,13 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     if peers:  # uploads replicate by the views log's rules (services/common/replication.py)
         from services.common.replication import Shipper, peer_clients
 
-        app.state.shipper = Shipper(app.state.replica, peer_clients(peers, "recommender", ctx), settings.instance,
-                                    path=replica.PATH, time_field="created_at",
-                                    design=lambda: ctx.profiles.current.replication)  # fmt: skip
+        app.state.shipper = Shipper(
+            app.state.replica,
+            peer_clients(peers, "recommender", ctx),
+            settings.instance,
+            path=replica.PATH,
+            time_field="created_at",
+            design=lambda: ctx.profiles.current.replication,
+        )
         ctx.background.append(app.state.shipper.run)
     return app

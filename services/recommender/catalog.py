@@ -1,4 +1,5 @@
 """The video catalog the recommender owns: SQLite on disk, mirrored in memory for ranking."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The feed's recommender route on the fast path (services/common/hot_routes.py): the same endpoint
 function as the FastAPI route, for well-formed requests only; FastAPI answers everything else."""
+
 from __future__ import annotations
 
 from starlette.requests import Request

@@ -1,4 +1,5 @@
 """How a feed is chosen, and the ladder it falls down when the views service cannot be read."""
+
 from __future__ import annotations
 
 import random
@@ -11,7 +12,9 @@ def item(entry: Entry, source: str) -> dict:
     return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "source": source}
 
 
-def personalized(catalog: Catalog, history: list[str], trending: list[str], limit: int, rng: random.Random) -> list[dict]:
+def personalized(
+    catalog: Catalog, history: list[str], trending: list[str], limit: int, rng: random.Random
+) -> list[dict]:
     """Unwatched videos of the creators and tags the user watches, mixed with what is trending."""
     watched = set(history)
     seen = [catalog.entries[v] for v in history if v in catalog.entries]
@@ -24,7 +27,10 @@ def personalized(catalog: Catalog, history: list[str], trending: list[str], limi
     picks = [item(e, "personalized") for e in sample_where(catalog.ordered, candidate, (limit + 1) // 2, rng)]
     chosen = {p["video_id"] for p in picks}
     fresh_trending = [v for v in trending if v not in watched and v not in chosen and v in catalog.entries]
-    picks += [item(catalog.entries[v], "trending") for v in rng.sample(fresh_trending, min(len(fresh_trending), limit - len(picks)))]
+    picks += [
+        item(catalog.entries[v], "trending")
+        for v in rng.sample(fresh_trending, min(len(fresh_trending), limit - len(picks)))
+    ]
     rng.shuffle(picks)
     return picks
 

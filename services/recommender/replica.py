@@ -5,6 +5,7 @@ peers. Local uploads (origin 'local') are shipped in rowid order past each peer'
 (services/common/replication.py; the profile's ``replication`` picks async or converge); received
 uploads are inserted by video_id, ignoring duplicates, and join the in-memory catalog at once.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,10 +73,18 @@ class CatalogReplica:
         )
         waiting = self.db.query("SELECT COUNT(*) AS n FROM videos WHERE origin = 'local' AND rowid > ?", (after,))
         batch = [
-            (row["rowid"], {"video_id": row["video_id"], "title": row["title"], "creator_id": row["creator_id"],
-                            "tags": json.loads(row["tags"]), "created_at": row["created_at"]})
+            (
+                row["rowid"],
+                {
+                    "video_id": row["video_id"],
+                    "title": row["title"],
+                    "creator_id": row["creator_id"],
+                    "tags": json.loads(row["tags"]),
+                    "created_at": row["created_at"],
+                },
+            )
             for row in rows
-        ]  # fmt: skip
+        ]
         return batch, waiting[0]["n"]
 
     def tail(self, peer: str) -> list[str]:
@@ -89,8 +98,12 @@ class CatalogReplica:
 
     def discard(self, ids: list[str], reason: str) -> int:
         marks = ",".join("?" * len(ids))
-        rows = self.db.query(f"SELECT video_id, title, creator_id, created_at FROM videos WHERE video_id IN ({marks})", ids)
-        write_rollback(self.db.path.with_suffix(".rollback.jsonl"), [{"kind": "upload", **dict(r)} for r in rows], reason)
+        rows = self.db.query(
+            f"SELECT video_id, title, creator_id, created_at FROM videos WHERE video_id IN ({marks})", ids
+        )
+        write_rollback(
+            self.db.path.with_suffix(".rollback.jsonl"), [{"kind": "upload", **dict(r)} for r in rows], reason
+        )
         with self.db.transaction() as conn:
             gone = conn.execute(f"DELETE FROM videos WHERE origin = 'local' AND video_id IN ({marks})", ids).rowcount
         self.catalog.forget(set(ids))

@@ -16,6 +16,7 @@ Whatever writes events (a view, a replicated batch, the seed, a bulk load) keeps
 ``ensure`` rebuilds them from the log once when they are missing or were built for another window
 (a database made before they existed, or one bulk-loaded before the trigger was created).
 """
+
 from __future__ import annotations
 
 import sqlite3

@@ -21,6 +21,7 @@ merges the logs and loses nothing acknowledged. An event is acknowledged only on
 (synchronous=FULL: on disk), so a SIGKILL right after the answer loses nothing. ``stored_t`` is when
 an event reached *this* log: the audit (chaos/audit) measures from it how long data centers disagreed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,13 +40,20 @@ from services.common.http import DependencyClient
 from services.common.ids import Id, PathId
 from services.common.perimeter import INTERNAL
 from services.common.replication import (
-    BATCH, HEARTBEAT_S, Inbound, KnownRequest, Shipper, peer_clients, read_cursor, write_cursor, write_rollback,
+    BATCH,
+    HEARTBEAT_S,
+    Inbound,
+    KnownRequest,
+    Shipper,
+    peer_clients,
+    read_cursor,
+    write_cursor,
+    write_rollback,
 )
-from services.common.seed import seed_view_events
 from services.common.responses import json_response
+from services.common.seed import seed_view_events
 from services.common.settings import ServiceSettings
-from services.views import aggregates
-from services.views import hot
+from services.views import aggregates, hot
 
 EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -65,13 +73,17 @@ CREATE INDEX IF NOT EXISTS events_by_video ON events (video_id);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_origin ON events (origin, seq);
 """
-LOG_SCHEMA = EVENTS_TABLE + EVENTS_INDEXES + """
+LOG_SCHEMA = (
+    EVENTS_TABLE
+    + EVENTS_INDEXES
+    + """
 -- per replication peer (its URL): the seq of the last local event it acknowledged
 CREATE TABLE IF NOT EXISTS replication_cursors (
     peer TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 );
 """
+)
 SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are served from
 # How long a read may wait for the peers to confirm its 0s: a fraction of a caller's 300-ms timeout. Past
 # it the 0s are answered as not complete (shown as unknown), never held up.
@@ -100,8 +112,12 @@ class ReplicatedEvent(BaseModel):
 class ReplicationBatch(BaseModel):
     events: list[ReplicatedEvent] = Field(max_length=BATCH)
     source: Id | None = Field(None, description="the sending instance (recorded as the events' origin)")
-    waiting: int | None = Field(None, ge=0, description="events the sender still has for this instance after "
-                                "this batch (0: caught up); an empty batch with 0 is a heartbeat")
+    waiting: int | None = Field(
+        None,
+        ge=0,
+        description="events the sender still has for this instance after "
+        "this batch (0: caught up); an empty batch with 0 is a heartbeat",
+    )
 
 
 class CountsRequest(BaseModel):
@@ -235,8 +251,10 @@ def _scope_event_ids(conn: sqlite3.Connection) -> None:
     its trigger and indexes: they are made again; the aggregates, derived from the same rows, stay."""
     high = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
     conn.execute(EVENTS_TABLE.replace("EXISTS events (", "EXISTS events_scoped ("))
-    conn.execute("INSERT INTO events_scoped (seq, event_id, video_id, user_id, t, origin, stored_t) "
-                 "SELECT seq, event_id, video_id, user_id, t, origin, stored_t FROM events")  # fmt: skip
+    conn.execute(
+        "INSERT INTO events_scoped (seq, event_id, video_id, user_id, t, origin, stored_t) "
+        "SELECT seq, event_id, video_id, user_id, t, origin, stored_t FROM events"
+    )
     conn.execute("DROP TABLE events")
     conn.execute("ALTER TABLE events_scoped RENAME TO events")
     if high is not None:
@@ -360,7 +378,6 @@ def replication_status(request: Request) -> dict:
     return {"peers": shipper.waiting(), "rewound": shipper.rewound, "caught_up": replica.inbound.caught_up()}
 
 
-
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     ctx = build_context(settings, transport)
     db = Database(settings.data_dir / f"{settings.instance}.sqlite3", SCHEMA)
@@ -374,8 +391,9 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     peers = settings.dependencies.get("views", [])
     if peers:
         design = lambda: ctx.profiles.current.replication  # noqa: E731 (read when the shipper starts)
-        shipper = Shipper(view_log, peer_clients(peers, "views", ctx), settings.instance, design=design,
-                          heartbeat_s=HEARTBEAT_S)  # fmt: skip
+        shipper = Shipper(
+            view_log, peer_clients(peers, "views", ctx), settings.instance, design=design, heartbeat_s=HEARTBEAT_S
+        )
         ctx.background.append(shipper.run)
         app.state.replica = Replica(shipper, Inbound(len(peers)))
     return app

@@ -1,5 +1,6 @@
 """The feed's three views reads on the fast path (services/common/hot_routes.py): the same endpoint
 functions as the FastAPI routes, for well-formed requests only; FastAPI answers everything else."""
+
 from __future__ import annotations
 
 import orjson
@@ -10,8 +11,9 @@ from starlette.responses import Response
 from services.common.hot_routes import ID, Decline, Endpoint, HotRoute, path_id, query_int
 
 
-def routes(batch_counts: Endpoint, counts_request: type[BaseModel], user_history: Endpoint,
-           trending: Endpoint) -> list[HotRoute]:  # fmt: skip
+def routes(
+    batch_counts: Endpoint, counts_request: type[BaseModel], user_history: Endpoint, trending: Endpoint
+) -> list[HotRoute]:
     """The fast path of the app's own endpoints (given by services/views/app.py, which imports this module)."""
 
     async def counts(request: Request, params: dict[str, str]) -> Response:
@@ -22,7 +24,11 @@ def routes(batch_counts: Endpoint, counts_request: type[BaseModel], user_history
         except ValueError:
             raise Decline from None
         ids = body.get("video_ids") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 200 or not all(isinstance(i, str) and ID.fullmatch(i) for i in ids):
+        if (
+            not isinstance(ids, list)
+            or not 1 <= len(ids) <= 200
+            or not all(isinstance(i, str) and ID.fullmatch(i) for i in ids)
+        ):
             raise Decline
         return await batch_counts(counts_request.model_construct(video_ids=ids), request)
 

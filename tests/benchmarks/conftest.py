@@ -1,4 +1,5 @@
 """Make ``benchmarks/support`` importable as ``support``, as the benchmark scripts see it (run from benchmarks/)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Real scenario runs shared by the end-to-end tests (each takes ~40 s, so each runs once per session)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,12 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def _run(profile: str, root: Path) -> RunResult:
     options = RunOptions(
-        scenario=short_power_loss(root), profile=PROJECT / "profiles" / f"{profile}.yaml", seed=7,
-        runs_root=root / "runs", any_ports=True,
-    )  # fmt: skip
+        scenario=short_power_loss(root),
+        profile=PROJECT / "profiles" / f"{profile}.yaml",
+        seed=7,
+        runs_root=root / "runs",
+        any_ports=True,
+    )
     return run_scenario(options, Console(record=True, width=120))
 
 

@@ -9,8 +9,11 @@ from loadtest.requests_reader import RequestRow
 
 
 def snap(phase: str, **instances: tuple[str, float, float]) -> dict:
-    return {"event": "metrics", "phase": phase,
-            "instances": {n: {"dc": dc, "start": st, "attempts": a} for n, (dc, st, a) in instances.items()}}
+    return {
+        "event": "metrics",
+        "phase": phase,
+        "instances": {n: {"dc": dc, "start": st, "attempts": a} for n, (dc, st, a) in instances.items()},
+    }
 
 
 def test_service_attempts_are_counter_increases_and_a_restart_counts_from_zero():
@@ -29,12 +32,18 @@ def tried(tries: int, dc: str) -> RequestRow:
 
 
 def phases(*names: str) -> list[SimpleNamespace]:
-    return [SimpleNamespace(phase=p, attempts_per_request=None, amplification=None, amplification_by_dc={}) for p in names]
+    return [
+        SimpleNamespace(phase=p, attempts_per_request=None, amplification=None, amplification_by_dc={}) for p in names
+    ]
 
 
 def test_amplification_counts_the_apps_tries_too_and_compares_with_the_baseline():
-    events = [snap("baseline", gw=("east", 1, 0)), snap("outage", gw=("east", 1, 200)),
-              snap("recovery", gw=("east", 1, 1400)), snap("end", gw=("east", 1, 1400))]
+    events = [
+        snap("baseline", gw=("east", 1, 0)),
+        snap("outage", gw=("east", 1, 200)),
+        snap("recovery", gw=("east", 1, 1400)),
+        snap("end", gw=("east", 1, 1400)),
+    ]
     summary = phases("baseline", "outage", "recovery")
     rows = {
         "baseline": [tried(1, "east")] * 100,  # (200 + 100) / 100 = 3 per action
@@ -48,8 +57,11 @@ def test_amplification_counts_the_apps_tries_too_and_compares_with_the_baseline(
 
 
 def test_per_data_center_amplification_uses_its_instances_and_its_users():
-    events = [snap("baseline", e=("east", 1, 0), w=("west", 1, 0)), snap("outage", e=("east", 1, 100), w=("west", 1, 100)),
-              snap("end", w=("west", 1, 1000))]  # east went dark during the outage
+    events = [
+        snap("baseline", e=("east", 1, 0), w=("west", 1, 0)),
+        snap("outage", e=("east", 1, 100), w=("west", 1, 100)),
+        snap("end", w=("west", 1, 1000)),
+    ]  # east went dark during the outage
     summary = phases("baseline", "outage")
     rows = {
         "baseline": [tried(1, "east")] * 50 + [tried(1, "west")] * 50,

@@ -1,4 +1,5 @@
 """`blackout calibrate` measures this machine's capacity and saves it; scenarios size their users to it."""
+
 from __future__ import annotations
 
 import json
@@ -28,17 +29,27 @@ def test_calibrate_saves_the_capacity_with_the_date_the_cpus_and_the_profile(cal
 
 def short_relative(tmp_path: Path, fraction: float) -> Path:
     """retry-storm, shortened, with its load a fraction of the calibrated capacity."""
-    return variant(tmp_path, "retry-storm", load={"capacity": fraction, "spawn_rate": 20}, duration="8s",
-                   hypothesis={"window": "3s", "min_requests": 3, "during": False, "probes": [
-                       {"success_rate": {"min": 0.5}}]},
-                   timeline=[{"at": "3s", "brownout": {"target": "auth-east", "ms": 10}, "for": "1s"}])  # fmt: skip
+    return variant(
+        tmp_path,
+        "retry-storm",
+        load={"capacity": fraction, "spawn_rate": 20},
+        duration="8s",
+        hypothesis={"window": "3s", "min_requests": 3, "during": False, "probes": [{"success_rate": {"min": 0.5}}]},
+        timeline=[{"at": "3s", "brownout": {"target": "auth-east", "ms": 10}, "for": "1s"}],
+    )
 
 
 def test_a_scenario_sized_to_the_capacity_runs_that_many_users(calibrated, tmp_path):
     scenario = short_relative(tmp_path, 0.2)
     assert main(["validate", str(scenario)]) == 0
-    options = RunOptions(scenario=scenario, profile=PROJECT / "profiles" / "naive.yaml", seed=3, runs_root=calibrated,
-                         any_ports=True, observe=False)  # fmt: skip
+    options = RunOptions(
+        scenario=scenario,
+        profile=PROJECT / "profiles" / "naive.yaml",
+        seed=3,
+        runs_root=calibrated,
+        any_ports=True,
+        observe=False,
+    )
     result = run_scenario(options, Console(quiet=True))
     capacity = json.loads((calibrated / calibration.CALIBRATION_FILE).read_text())["capacity_per_s"]
     start = next(e for e in Journal(result.run_dir).read() if e["event"] == "start")

@@ -1,5 +1,6 @@
 """`blackout validate` through the CLI's own entry point: a scenario naming what its topology lacks is refused
 with exit 2 and one line naming the file and the field, never a stack trace."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,15 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, name: str, timeline: list[dict], probes: list[dict] | None = None) -> Path:
-    data = {"title": "t", "description": "d", "learn": "l", "load": {"users": 2}, "duration": "60s",
-            "hypothesis": {"probes": probes or [{"success_rate": {"min": 0.5}}]}, "timeline": timeline}
+    data = {
+        "title": "t",
+        "description": "d",
+        "learn": "l",
+        "load": {"users": 2},
+        "duration": "60s",
+        "hypothesis": {"probes": probes or [{"success_rate": {"min": 0.5}}]},
+        "timeline": timeline,
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data))
     return path
@@ -26,8 +34,11 @@ def write(tmp_path: Path, name: str, timeline: list[dict], probes: list[dict] | 
         ([{"at": "5s", "power_off": "dc-nowhere"}], None, "timeline.0.power_off"),
         ([{"at": "5s", "kill_instance": "gateway-mars"}], None, "timeline.0.kill_instance"),
         ([{"at": "5s", "blackhole": {"from": "payments", "to": "dc-east"}}], None, "timeline.0.blackhole.from"),
-        ([{"at": "5s", "power_off": "dc-east"}], [{"success_rate": {"dc": "dc-eats", "min": 0.9}}],
-         "hypothesis.probes.0.success_rate.dc"),
+        (
+            [{"at": "5s", "power_off": "dc-east"}],
+            [{"success_rate": {"dc": "dc-eats", "min": 0.9}}],
+            "hypothesis.probes.0.success_rate.dc",
+        ),
     ],
 )
 def test_validate_refuses_a_scenario_naming_an_unknown_target(tmp_path, capsys, timeline, probes, field):
@@ -47,7 +58,11 @@ def test_validate_checks_a_scenario_against_the_topology_given(tmp_path, capsys)
 
 
 def test_validate_passes_the_library(capsys):
-    files = sorted(str(p) for folder in ("topologies", "profiles", "chaos/scenarios") for p in (PROJECT / folder).glob("*.yaml"))
+    files = sorted(
+        str(p) for folder in ("topologies", "profiles", "chaos/scenarios") for p in (PROJECT / folder).glob("*.yaml")
+    )
     assert cli.main(["validate", *files]) == 0
     out = capsys.readouterr().out
-    assert out.count("valid scenario (topologies: fragile, resilient)") == len(list((PROJECT / "chaos/scenarios").glob("*.yaml")))
+    assert out.count("valid scenario (topologies: fragile, resilient)") == len(
+        list((PROJECT / "chaos/scenarios").glob("*.yaml"))
+    )

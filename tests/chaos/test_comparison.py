@@ -1,4 +1,5 @@
 """Groups of runs compared with intervals: the statistics, and `blackout compare` on real runs."""
+
 from __future__ import annotations
 
 import pytest

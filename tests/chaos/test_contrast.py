@@ -1,4 +1,5 @@
 """The point of the testbed: the same power loss, naive vs resilient policies, contrasted both ways."""
+
 from __future__ import annotations
 
 from chaos.report import build_summary

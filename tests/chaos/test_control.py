@@ -1,4 +1,5 @@
 """The control API against a runtime that records what it was asked (no processes)."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,16 @@ def control(setup):
 
 def test_every_action_needs_the_token(control):
     client, runtime, _ = control
-    calls = [("post", "/power/dc-east/off"), ("get", "/status"), ("post", "/faults"), ("post", "/panic"),
-             ("get", "/scenarios"), ("post", "/runs"), ("get", "/events"), ("post", "/shutdown")]  # fmt: skip
+    calls = [
+        ("post", "/power/dc-east/off"),
+        ("get", "/status"),
+        ("post", "/faults"),
+        ("post", "/panic"),
+        ("get", "/scenarios"),
+        ("post", "/runs"),
+        ("get", "/events"),
+        ("post", "/shutdown"),
+    ]
     for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}):
         for method, path in calls:
             assert getattr(client, method)(path, headers=headers).status_code == 401, path
@@ -158,8 +167,9 @@ def test_a_server_that_never_started_stops_cleanly(setup, tmp_path):
 def test_a_client_reads_error_bodies_that_are_not_json(tmp_path, monkeypatch):
     import httpx
 
-    (tmp_path / ".control.json").write_text(json.dumps({"url": "http://127.0.0.1:1", "token": "t", "pid": 1,
-                                                        "run_dir": "x"}))  # fmt: skip
+    (tmp_path / ".control.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:1", "token": "t", "pid": 1, "run_dir": "x"})
+    )
     monkeypatch.setattr(httpx, "request", lambda *a, **k: httpx.Response(500, text="<html>oops</html>"))
     with pytest.raises(BlackoutError, match="oops"):
         ControlClient(tmp_path).call("GET", "/status")
@@ -179,8 +189,11 @@ def test_over_http_files_are_named_from_the_library_never_by_path(control, secre
     escape = client.put("/profile", json={"name": "x/../../../../../elsewhere/pwned"})
     assert escape.status_code == 422 and "name" in escape.json()["detail"]
     assert runtime.profiles == []  # the runtime, which names a file after the profile, was never asked
-    for body in ({"scenario": str(secret_yaml)}, {"scenario": "../" + secret_yaml.stem},
-                 {"scenario": "dc-power-loss", "profile": str(secret_yaml)}):  # fmt: skip
+    for body in (
+        {"scenario": str(secret_yaml)},
+        {"scenario": "../" + secret_yaml.stem},
+        {"scenario": "dc-power-loss", "profile": str(secret_yaml)},
+    ):
         refused = client.post("/runs", json=body)
         assert refused.status_code == 422, body
         assert "hunter2" not in refused.text and "hunter2" not in client.get("/runs/current").text

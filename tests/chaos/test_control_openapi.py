@@ -1,6 +1,7 @@
 """The control API fuzzed from its own OpenAPI (schemathesis): no call answers 5xx, and without the token no
 call changes anything. A real Controller over a runtime that records what it was asked: nothing real is
 powered off; a scenario run is recorded, not started (it would start users)."""
+
 from __future__ import annotations
 
 import copy
@@ -47,8 +48,13 @@ def fuzz(schema: schemathesis.BaseSchema, call: object, skip: tuple[str, ...] = 
         for mode in GenerationMode:
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))  # fmt: skip
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def one(case: schemathesis.Case) -> None:
                 nonlocal done
                 done += 1
@@ -63,9 +69,17 @@ def fuzz(schema: schemathesis.BaseSchema, call: object, skip: tuple[str, ...] = 
 
 def snapshot(controller: Controller, shutdown: threading.Event, runs: list) -> dict:
     runtime = controller.runtime
-    return copy.deepcopy({"power": runtime.powered(), "killed": runtime.killed, "profiles": runtime.profiles,
-                          "faults": controller.injector.active_ids(), "shutdown": shutdown.is_set(), "runs": runs,
-                          "journal": controller.journal.read()})  # fmt: skip
+    return copy.deepcopy(
+        {
+            "power": runtime.powered(),
+            "killed": runtime.killed,
+            "profiles": runtime.profiles,
+            "faults": controller.injector.active_ids(),
+            "shutdown": shutdown.is_set(),
+            "runs": runs,
+            "journal": controller.journal.read(),
+        }
+    )
 
 
 def test_without_the_token_no_call_changes_anything(api):

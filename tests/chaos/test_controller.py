@@ -1,4 +1,5 @@
 """The controller's own timers, against a runtime that records what it was asked (no processes)."""
+
 from __future__ import annotations
 
 import random

@@ -1,5 +1,6 @@
 """The control API's event streams on a real server (uvicorn on a free port) with real clients: what they carry,
 and that hundreds of idle or vanished ones never take the kill switch (/panic, /status, /shutdown) away."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,10 @@ def served(tmp_path):
 def open_stream(port: int, token: str) -> socket.socket:
     """A client that asks for /events and then reads nothing: an idle tab, a stalled proxy."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                 f"Accept: text/event-stream\r\n\r\n".encode())  # fmt: skip
+    sock.sendall(
+        f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        f"Accept: text/event-stream\r\n\r\n".encode()
+    )
     return sock
 
 

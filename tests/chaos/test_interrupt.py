@@ -1,4 +1,5 @@
 """Ctrl-C in the middle of the demo tears everything down: services, load generator, all of it."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import time
 from pathlib import Path
 
 import yaml
-from fakes.scenarios import short_power_loss
 from fakes.processes import wait_all_gone
+from fakes.scenarios import short_power_loss
 
 from chaos.journal import Journal
 from chaos.topology import load_topology
@@ -24,10 +25,24 @@ def test_ctrl_c_during_the_outage_leaves_nothing_behind(tmp_path):
     topology_file.write_text(yaml.safe_dump(topology.model_dump()))
     runs = tmp_path / "runs"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "chaos.cli", "run", str(short_power_loss(tmp_path, off_at=3, on_at=63, duration=70)),
-         "--topology", str(topology_file), "--runs", str(runs), "--users", "4"],
-        cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chaos.cli",
+            "run",
+            str(short_power_loss(tmp_path, off_at=3, on_at=63, duration=70)),
+            "--topology",
+            str(topology_file),
+            "--runs",
+            str(runs),
+            "--users",
+            "4",
+        ],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         journal = None
@@ -69,5 +84,10 @@ def test_ctrl_c_during_the_outage_leaves_nothing_behind(tmp_path):
 
 
 def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)], capture_output=True,
-                          text=True, cwd=PROJECT, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=60,
+    )

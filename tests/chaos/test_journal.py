@@ -1,4 +1,5 @@
 """The journal: written one event a line, read back by its one reader in time order, a torn last line left out."""
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,16 @@ def test_a_last_line_being_written_is_left_out(tmp_path: Path):
     assert [e["event"] for e in read_events(path)] == ["start", "end"]
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    ('{"t": 1, "event": "start"}\nnot json\n{"t": 3, "event": "end"}\n', "line 2: not JSON"),
-    ('[1, 2]\n', "line 1: not a JSON object"),
-    ('{"t": "soon", "event": "start"}\n', "line 1: field 't' must be a number"),
-    ('{"t": true, "event": "start"}\n', "line 1: field 't' must be a number"),
-    ('{"t": 1}\n', "line 1: field 'event' must be a string"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"t": 1, "event": "start"}\nnot json\n{"t": 3, "event": "end"}\n', "line 2: not JSON"),
+        ("[1, 2]\n", "line 1: not a JSON object"),
+        ('{"t": "soon", "event": "start"}\n', "line 1: field 't' must be a number"),
+        ('{"t": true, "event": "start"}\n', "line 1: field 't' must be a number"),
+        ('{"t": 1}\n', "line 1: field 'event' must be a string"),
+    ],
+)
 def test_a_bad_complete_line_names_the_file_and_line(tmp_path: Path, content: str, reason: str):
     path = tmp_path / JOURNAL
     path.write_text(content)

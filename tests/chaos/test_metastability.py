@@ -1,4 +1,5 @@
 """The metastability map: a real sweep's cell is classified recovered or stuck from its own checks."""
+
 from __future__ import annotations
 
 import csv
@@ -16,12 +17,25 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_a_real_cell_is_classified_from_its_checks_after_the_trigger(calibrated, tmp_path):
-    scenario = load_scenario(variant(
-        tmp_path, "retry-storm", load={"capacity": 0.1, "spawn_rate": 20},
-        hypothesis={"window": "3s", "min_requests": 3, "during": False, "probes": [{"success_rate": {"min": 0.5}}]},
-    ))  # fmt: skip
-    cells = sweep_profile(PROJECT / "profiles" / "naive.yaml", scenario, calibration.load(calibrated), [2.0], [0.1],
-                          1, tmp_path / "sweep", observe_s=12.0, say=lambda line: None)  # fmt: skip
+    scenario = load_scenario(
+        variant(
+            tmp_path,
+            "retry-storm",
+            load={"capacity": 0.1, "spawn_rate": 20},
+            hypothesis={"window": "3s", "min_requests": 3, "during": False, "probes": [{"success_rate": {"min": 0.5}}]},
+        )
+    )
+    cells = sweep_profile(
+        PROJECT / "profiles" / "naive.yaml",
+        scenario,
+        calibration.load(calibrated),
+        [2.0],
+        [0.1],
+        1,
+        tmp_path / "sweep",
+        observe_s=12.0,
+        say=lambda line: None,
+    )
     [cell] = cells
     # a 2-s stall of auth at a tenth of the capacity: the stack comes back, and says how fast
     assert cell.verdict == RECOVERED and cell.recovered_after_s is not None and 0 < cell.recovered_after_s <= 12
@@ -33,7 +47,9 @@ def test_a_real_cell_is_classified_from_its_checks_after_the_trigger(calibrated,
     write_csv(cells, tmp_path / "map.csv")
     draw(cells, tmp_path / "map.png", "test")
     with (tmp_path / "map.csv").open() as rows:
-        assert [(r["profile"], r["verdict"], r["trigger_s"]) for r in csv.DictReader(rows)] == [("naive", "recovered", "2.0")]
+        assert [(r["profile"], r["verdict"], r["trigger_s"]) for r in csv.DictReader(rows)] == [
+            ("naive", "recovered", "2.0")
+        ]
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,4 +1,5 @@
 """End to end: the real local stack on free ports, locust driving it, dc-east losing power, then back."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,11 @@ def test_the_outage_shows_the_cascade_in_dc_west(run_dir):
     # dc-east's gateway lost power: no feed of its users finished before the power came back
     power_on = next(e["t"] for e in Journal(run_dir).read() if e["event"] == "phase" and e["phase"] == "recovery")
     power_off = next(e["t"] for e in Journal(run_dir).read() if e["event"] == "phase" and e["phase"] == "outage")
-    east = [r for r in read_all(run_dir / REQUESTS_FILE) if r.dc == "dc-east" and r.action == "feed" and r.ok
-            and power_off <= r.t < power_on]
+    east = [
+        r
+        for r in read_all(run_dir / REQUESTS_FILE)
+        if r.dc == "dc-east" and r.action == "feed" and r.ok and power_off <= r.t < power_on
+    ]
     assert all(r.finished >= power_on for r in east)
     symptoms = outage.symptoms
     assert symptoms["generic_feeds"] > 0  # dc-west's recommender cannot read the views log

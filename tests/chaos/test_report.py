@@ -1,4 +1,5 @@
 """chaos.report: phase assignment, statistics, symptoms, files and rendering from a synthetic run dir."""
+
 from __future__ import annotations
 
 import csv
@@ -8,11 +9,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from chaos.report import (
+    build_summary,
+    load_summary,
+    write_summary,
+)
 from chaos.report_model import percentile
 from chaos.report_render import render_comparison, render_summary
-from chaos.report import (
-    build_summary, load_summary, write_summary,
-)
 from loadtest.records import REQUEST_COLUMNS
 from services.common.errors import ConfigError
 
@@ -33,8 +36,18 @@ def _journal(run_dir: Path, extra: list[dict] | None = None) -> None:
 
 def _row(t: float, action: str, ok: int = 1, dc: str = "dc-east", latency: float = 10.0, **kw) -> dict:
     row = {c: 0 for c in REQUEST_COLUMNS}
-    row.update(t=t, user="viewer-0001", dc=dc, action=action, ok=ok, status=200 if ok else 503,
-               latency_ms=latency, attempts=1, calls=1, error="" if ok else "HTTP 503")
+    row.update(
+        t=t,
+        user="viewer-0001",
+        dc=dc,
+        action=action,
+        ok=ok,
+        status=200 if ok else 503,
+        latency_ms=latency,
+        attempts=1,
+        calls=1,
+        error="" if ok else "HTTP 503",
+    )
     row.update(kw)
     return row
 
@@ -67,8 +80,17 @@ def run_dir(tmp_path: Path) -> Path:
         _row(T0 + 10.0, "feed", ok=0, status=0, latency=10000.0, attempts=0, calls=0),  # starts exactly at the mark
         _row(T0 + 11, "feed", ok=0, latency=3000.0, attempts=3, calls=1),
         _row(T0 + 12, "feed", dc="dc-west", latency=20.0, attempts=2, calls=2, zero_view_displays=3, stale_views=4),
-        _row(T0 + 12.5, "feed", dc="dc-west", latency=30.0, attempts=2, calls=2, stale_views=10,
-             repeated_feeds=1, generic_feeds=1),
+        _row(
+            T0 + 12.5,
+            "feed",
+            dc="dc-west",
+            latency=30.0,
+            attempts=2,
+            calls=2,
+            stale_views=10,
+            repeated_feeds=1,
+            generic_feeds=1,
+        ),
         _row(T0 + 13, "login", ok=0, latency=5000.0, attempts=3, calls=1),
         _row(T0 + 14, "upload", ok=0, latency=40.0, attempts=3, calls=1),
         _row(T0 + 15, "earnings", ok=1, latency=25.0, earnings_missing=1, attempts=3, calls=1),
@@ -122,8 +144,15 @@ def test_symptoms_and_amplification(run_dir: Path) -> None:
     s = build_summary(run_dir)
     base, out, rec = s.phases
     sy = out.symptoms
-    assert sy == {"zero_view_displays": 3, "stale_views": 14, "earnings_missing": 2, "failed_logins": 1,
-                  "failed_uploads": 1, "repeated_feeds": 1, "generic_feeds": 1}
+    assert sy == {
+        "zero_view_displays": 3,
+        "stale_views": 14,
+        "earnings_missing": 2,
+        "failed_logins": 1,
+        "failed_uploads": 1,
+        "repeated_feeds": 1,
+        "generic_feeds": 1,
+    }
     assert (out.attempts, out.calls) == (20, 10)
     assert out.retry_amplification == 2.0
     assert base.retry_amplification == 1.0
@@ -163,8 +192,20 @@ def test_render_summary_contains_numbers(run_dir: Path) -> None:
     console = Console(record=True, width=200)
     render_summary(build_summary(run_dir), console)
     text = console.export_text()
-    for expected in ("baseline", "outage", "recovery", "100.0%", "50.0%", "10000", "zero-view displays",
-                     "2.00x", "feed @ dc-west", "failed logins", "earnings missing", "warm-up"):
+    for expected in (
+        "baseline",
+        "outage",
+        "recovery",
+        "100.0%",
+        "50.0%",
+        "10000",
+        "zero-view displays",
+        "2.00x",
+        "feed @ dc-west",
+        "failed logins",
+        "earnings missing",
+        "warm-up",
+    ):
         assert expected in text, expected
     zero_line = next(line for line in text.splitlines() if "zero-view displays" in line)
     assert _cells(zero_line) == ["zero-view displays", "0", "3", "0"]
@@ -176,7 +217,9 @@ def test_render_comparison_side_by_side(run_dir: Path, tmp_path: Path) -> None:
     b_dir = tmp_path / "run-b"
     b_dir.mkdir()
     _journal(b_dir)
-    _requests(b_dir, _baseline_rows() + [_row(T0 + 11, "feed", latency=77.0, attempts=5, calls=1, zero_view_displays=9)])
+    _requests(
+        b_dir, _baseline_rows() + [_row(T0 + 11, "feed", latency=77.0, attempts=5, calls=1, zero_view_displays=9)]
+    )
     a, b = build_summary(run_dir), build_summary(b_dir)
     console = Console(record=True, width=200)
     render_comparison(a, b, console)
@@ -189,14 +232,17 @@ def test_render_comparison_side_by_side(run_dir: Path, tmp_path: Path) -> None:
     assert "5.00x" in text and "2.00x" in text
 
 
-@pytest.mark.parametrize("name, content, needle", [
-    ("journal.jsonl", '{"t": 1, "event": "phase", "phase": "baseline"}\nnot json\n', "line 2"),
-    ("journal.jsonl", '{"t": "soon", "event": "phase", "phase": "baseline"}\n', "'t'"),
-    ("journal.jsonl", '{"t": 1, "event": "power-off"}\n', "no phase marks"),
-    ("requests.csv", "t,user\n1,u\n", "missing column(s) dc, action, ok, latency_ms"),
-    ("requests.csv", ",".join(REQUEST_COLUMNS) + "\nabc,u,dc-east,feed,1,200,1,1,1,0,0,0,0,0,\n", "line 2"),
-    ("requests.csv", ",".join(REQUEST_COLUMNS) + "\n1,u,dc-east,feed,1\n", "line 2"),
-])
+@pytest.mark.parametrize(
+    "name, content, needle",
+    [
+        ("journal.jsonl", '{"t": 1, "event": "phase", "phase": "baseline"}\nnot json\n', "line 2"),
+        ("journal.jsonl", '{"t": "soon", "event": "phase", "phase": "baseline"}\n', "'t'"),
+        ("journal.jsonl", '{"t": 1, "event": "power-off"}\n', "no phase marks"),
+        ("requests.csv", "t,user\n1,u\n", "missing column(s) dc, action, ok, latency_ms"),
+        ("requests.csv", ",".join(REQUEST_COLUMNS) + "\nabc,u,dc-east,feed,1,200,1,1,1,0,0,0,0,0,\n", "line 2"),
+        ("requests.csv", ",".join(REQUEST_COLUMNS) + "\n1,u,dc-east,feed,1\n", "line 2"),
+    ],
+)
 def test_malformed_files_name_the_file(run_dir: Path, name: str, content: str, needle: str) -> None:
     (run_dir / name).write_text(content)
     with pytest.raises(ConfigError) as info:
@@ -215,11 +261,14 @@ def test_missing_files_name_the_file(run_dir: Path, name: str) -> None:
 
 def test_a_request_in_flight_when_the_power_goes_out_counts_in_the_outage(tmp_path: Path) -> None:
     _journal(tmp_path)
-    _requests(tmp_path, [
-        _row(T0 + 9.9, "feed", ok=0, latency=3000.0),  # started in the baseline, hit by the power cut
-        _row(T0 + 9.9, "feed", latency=50.0),  # finished before it: stays in the baseline
-        _row(T0 + 19.9, "feed", ok=0, latency=3000.0),  # in flight at power-on: stays in the outage
-    ])
+    _requests(
+        tmp_path,
+        [
+            _row(T0 + 9.9, "feed", ok=0, latency=3000.0),  # started in the baseline, hit by the power cut
+            _row(T0 + 9.9, "feed", latency=50.0),  # finished before it: stays in the baseline
+            _row(T0 + 19.9, "feed", ok=0, latency=3000.0),  # in flight at power-on: stays in the outage
+        ],
+    )
     summary = build_summary(tmp_path)
     assert summary.phase("baseline").actions["feed"].count == 1
     assert summary.phase("baseline").actions["feed"].success_rate == 1.0

@@ -1,12 +1,13 @@
 """`blackout up -d`, power-off/on, live profile switch and `down`, as a user runs them."""
+
 from __future__ import annotations
 
 import json
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,8 @@ from fakes.scenarios import short_power_loss
 
 from chaos.control_client import CONTROL_FILE, ControlClient, publish
 from chaos.journal import EventName, Journal
-from chaos.supervisor import running_topology
 from chaos.runtime.pids import CLOCK_SLACK_S
+from chaos.supervisor import running_topology
 from chaos.topology import load_topology
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -26,8 +27,11 @@ PROJECT = Path(__file__).resolve().parents[2]
 def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)],
-        capture_output=True, text=True, cwd=PROJECT, timeout=180,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=180,
+    )
 
 
 def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp_path):
@@ -89,7 +93,8 @@ def test_a_stack_started_in_the_background_is_driven_and_stopped_by_commands(tmp
         switched = blackout("profile", str(PROJECT / "profiles" / "resilient.yaml"), runs=runs)
         assert switched.returncode == 0 and switched.stdout.count(": ok") == 8
         port = httpx.get(control["url"] + "/status", headers={"Authorization": f"Bearer {control['token']}"}).json()[
-            "instances"]["gateway-west"]["port"]  # fmt: skip
+            "instances"
+        ]["gateway-west"]["port"]
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["profile"] == "resilient"
     finally:
         down = blackout("down", runs=runs)
@@ -105,8 +110,13 @@ def test_a_second_ctrl_c_during_the_teardown_of_up_waits_until_everything_is_rol
     topology_file = tmp_path / "topology.yaml"
     topology_file.write_text(yaml.safe_dump(topology.model_dump()))
     runs = tmp_path / "runs"
-    up = subprocess.Popen([sys.executable, "-m", "chaos.cli", "up", "--topology", str(topology_file), "--runs", str(runs)],
-                          cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    up = subprocess.Popen(
+        [sys.executable, "-m", "chaos.cli", "up", "--topology", str(topology_file), "--runs", str(runs)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (runs / ".control.json").exists():
@@ -179,6 +189,8 @@ def test_the_running_topology_comes_from_the_journal_every_runtime_writes(tmp_pa
     stack = tmp_path / "stack"
     stack.mkdir()
     Journal(stack).record(EventName.UP, topology="fragile", runtime="docker", run_id="r1", pids={}, ports={})
-    publish(tmp_path / CONTROL_FILE, {"url": "http://127.0.0.1:9", "token": "t", "pid": os.getpid(), "run_dir": str(stack)})
+    publish(
+        tmp_path / CONTROL_FILE, {"url": "http://127.0.0.1:9", "token": "t", "pid": os.getpid(), "run_dir": str(stack)}
+    )
     assert not (stack / "state.json").exists()
     assert running_topology(ControlClient(tmp_path)) == "fragile"

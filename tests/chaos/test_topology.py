@@ -35,20 +35,38 @@ def test_the_fragile_topology_keeps_the_systems_of_record_in_dc_east():
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d["data_centers"]["dc-east"]["instances"]["auth-east"].update(service="billing"),
-         "field 'data_centers.dc-east.instances.auth-east.service'"),
-        (lambda d: d["data_centers"]["dc-west"]["instances"]["gateway-west"].update(port=8001),
-         "field 'data_centers.dc-west.instances.gateway-west.port': port 8001 is also used by auth-east"),
-        (lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"]["depends_on"].update(views=["views-nowhere"]),
-         "no instance named 'views-nowhere'"),
-        (lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"]["depends_on"].update(views=[]),
-         "depends on nothing"),
-        (lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"]["depends_on"].update(views=["auth-east"]),
-         "'auth-east' is a auth, not a views"),
-        (lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"].pop("depends_on"),
-         "a recommender needs 'views'"),
-        (lambda d: d["data_centers"]["dc-west"]["instances"]["gateway-west"].update(colour="red"),
-         "field 'data_centers.dc-west.instances.gateway-west.colour'"),
+        (
+            lambda d: d["data_centers"]["dc-east"]["instances"]["auth-east"].update(service="billing"),
+            "field 'data_centers.dc-east.instances.auth-east.service'",
+        ),
+        (
+            lambda d: d["data_centers"]["dc-west"]["instances"]["gateway-west"].update(port=8001),
+            "field 'data_centers.dc-west.instances.gateway-west.port': port 8001 is also used by auth-east",
+        ),
+        (
+            lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"]["depends_on"].update(
+                views=["views-nowhere"]
+            ),
+            "no instance named 'views-nowhere'",
+        ),
+        (
+            lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"]["depends_on"].update(views=[]),
+            "depends on nothing",
+        ),
+        (
+            lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"]["depends_on"].update(
+                views=["auth-east"]
+            ),
+            "'auth-east' is a auth, not a views",
+        ),
+        (
+            lambda d: d["data_centers"]["dc-west"]["instances"]["recommender-west"].pop("depends_on"),
+            "a recommender needs 'views'",
+        ),
+        (
+            lambda d: d["data_centers"]["dc-west"]["instances"]["gateway-west"].update(colour="red"),
+            "field 'data_centers.dc-west.instances.gateway-west.colour'",
+        ),
     ],
 )
 def test_a_malformed_topology_is_refused_naming_the_field(data, mutate, expected):
@@ -88,7 +106,9 @@ def test_cli_refuses_a_missing_file_and_bad_yaml_clearly(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("data_centers: [unclosed")
     for path, reason in ((tmp_path / "missing.yaml", "cannot read"), (broken, "not valid YAML")):
-        result = subprocess.run([sys.executable, "-m", "chaos.cli", "validate", str(path)], capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "chaos.cli", "validate", str(path)], capture_output=True, text=True
+        )
         assert result.returncode == 2 and reason in result.stderr and "Traceback" not in result.stderr
 
 

@@ -1,4 +1,5 @@
 """A real Controller over a runtime that records what it was asked: the control API with no processes."""
+
 from __future__ import annotations
 
 import random

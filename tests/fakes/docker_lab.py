@@ -1,4 +1,5 @@
 """A Docker engine and the Blackout image for the Docker runtime's tests, or a loud reason to skip them."""
+
 from __future__ import annotations
 
 import shutil
@@ -21,8 +22,10 @@ def engine_or_skip():
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception as exc:  # no SDK, no socket, no daemon: every one means "not tested here"
-        pytest.skip(f"NO DOCKER ENGINE ({type(exc).__name__}: {str(exc)[:160]}): the Docker runtime was NOT tested; "
-                    "start one with `bash /work/shared/docker-lab/setup.sh` (see README, Docker)")  # fmt: skip
+        pytest.skip(
+            f"NO DOCKER ENGINE ({type(exc).__name__}: {str(exc)[:160]}): the Docker runtime was NOT tested; "
+            "start one with `bash /work/shared/docker-lab/setup.sh` (see README, Docker)"
+        )
     return client
 
 
@@ -30,8 +33,12 @@ def build_image() -> float:
     """Build the image from this tree (the layer cache makes a rebuild after a code edit a few seconds)."""
     docker = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker") or "docker"
     started = time.monotonic()
-    done = subprocess.run([docker, "build", "--network", "host", "-q", "-t", IMAGE, str(PROJECT)],
-                          capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)  # fmt: skip
+    done = subprocess.run(
+        [docker, "build", "--network", "host", "-q", "-t", IMAGE, str(PROJECT)],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
     assert done.returncode == 0, f"docker build failed:\n{done.stderr[-3000:]}"
     return time.monotonic() - started
 

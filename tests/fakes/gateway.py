@@ -6,6 +6,7 @@ background thread on a free port::
     with FakeGatewayServer("dc-east") as gw:
         requests.get(gw.url + "/healthz")
 """
+
 from __future__ import annotations
 
 import socket
@@ -104,8 +105,16 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
         items = []
         for k in range(min(limit, 50)):
             vid = f"video-{(start + k) % 400 + 1:04d}"
-            items.append({"video_id": vid, "title": f"Video {vid}", "creator_id": f"creator-{(start + k) % 30 + 1:03d}",
-                          "source": "personalized", "views": st.views.get(vid, 0), "views_status": "ok"})
+            items.append(
+                {
+                    "video_id": vid,
+                    "title": f"Video {vid}",
+                    "creator_id": f"creator-{(start + k) % 30 + 1:03d}",
+                    "source": "personalized",
+                    "views": st.views.get(vid, 0),
+                    "views_status": "ok",
+                }
+            )
         _blackout_headers(response, attempts=2, calls=2)
         return {"user_id": user, "items": items}
 
@@ -155,8 +164,9 @@ class FakeGatewayServer:
         self.app = make_app(dc, state)
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       name=f"fake-gateway-{dc}", daemon=True)  # fmt: skip
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name=f"fake-gateway-{dc}", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -166,7 +176,7 @@ class FakeGatewayServer:
     def state(self) -> FakeState:
         return self.app.state.fake
 
-    def start(self, deadline_s: float = 10.0) -> "FakeGatewayServer":
+    def start(self, deadline_s: float = 10.0) -> FakeGatewayServer:
         self.thread.start()
         deadline = time.monotonic() + deadline_s
         last: Exception | None = None
@@ -189,7 +199,7 @@ class FakeGatewayServer:
             self.thread.join(timeout_s)
         self.sock.close()
 
-    def __enter__(self) -> "FakeGatewayServer":
+    def __enter__(self) -> FakeGatewayServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

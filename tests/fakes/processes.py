@@ -1,4 +1,5 @@
 """Checks that a test left no process behind."""
+
 from __future__ import annotations
 
 import time

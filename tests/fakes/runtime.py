@@ -1,4 +1,5 @@
 """A runtime that records what it was asked, with no processes: for the controller's and engine's tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,6 +55,13 @@ class RecordingRuntime(Runtime):
         return {"gateway-west": "ok"}
 
     def status(self) -> dict[str, dict]:
-        return {name: {"dc": dc, "service": inst.service, "port": inst.port, "pid": None,
-                       "state": "running" if self.power[dc] and name not in self.killed else "powered-off"}
-                for name, (dc, inst) in self.topology.instances().items()}  # fmt: skip
+        return {
+            name: {
+                "dc": dc,
+                "service": inst.service,
+                "port": inst.port,
+                "pid": None,
+                "state": "running" if self.power[dc] and name not in self.killed else "powered-off",
+            }
+            for name, (dc, inst) in self.topology.instances().items()
+        }

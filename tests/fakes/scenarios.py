@@ -1,4 +1,5 @@
 """Short variants of library scenarios for end-to-end tests: scenarios are data, so a test writes its own."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,12 +21,21 @@ def variant(tmp_path: Path, name: str, **changes: object) -> Path:
 
 def short_power_loss(tmp_path: Path, off_at: int = 6, on_at: int = 16, duration: int = 26, users: int = 10) -> Path:
     return variant(
-        tmp_path, "dc-power-loss", load={"users": users, "spawn_rate": 10}, duration=f"{duration}s",
+        tmp_path,
+        "dc-power-loss",
+        load={"users": users, "spawn_rate": 10},
+        duration=f"{duration}s",
         timeline=[{"at": f"{off_at}s", "power_off": "dc-east"}, {"at": f"{on_at}s", "power_on": "dc-east"}],
-        hypothesis={"window": "5s", "min_requests": 5, "recovered_within": f"{duration - on_at - 2}s",
-                    "probes": [{"success_rate": {"action": "feed", "min": 0.9}},
-                               {"symptom": {"name": "zero_view_displays", "max": 0}}]},
-    )  # fmt: skip
+        hypothesis={
+            "window": "5s",
+            "min_requests": 5,
+            "recovered_within": f"{duration - on_at - 2}s",
+            "probes": [
+                {"success_rate": {"action": "feed", "min": 0.9}},
+                {"symptom": {"name": "zero_view_displays", "max": 0}},
+            ],
+        },
+    )
 
 
 def unshipped_power_loss(tmp_path: Path, users: int = 10, duration: int = 55) -> Path:
@@ -33,9 +43,19 @@ def unshipped_power_loss(tmp_path: Path, users: int = 10, duration: int = 55) ->
     loses power with ~25 s of acknowledged views unshipped: what each replication design does with them.
     (A long window: on a loaded machine the users' first views may come many seconds into the run.)"""
     return variant(
-        tmp_path, "dc-power-loss", load={"users": users}, duration=f"{duration}s",
-        timeline=[{"at": "1s", "blackhole": {"from": "views-east", "to": "views-west"}, "for": "28s"},
-                  {"at": "26s", "power_off": "dc-east"}, {"at": "36s", "power_on": "dc-east"}],
-        hypothesis={"window": "5s", "min_requests": 5, "recovered_within": f"{duration - 38}s",
-                    "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
-    )  # fmt: skip
+        tmp_path,
+        "dc-power-loss",
+        load={"users": users},
+        duration=f"{duration}s",
+        timeline=[
+            {"at": "1s", "blackhole": {"from": "views-east", "to": "views-west"}, "for": "28s"},
+            {"at": "26s", "power_off": "dc-east"},
+            {"at": "36s", "power_on": "dc-east"},
+        ],
+        hypothesis={
+            "window": "5s",
+            "min_requests": 5,
+            "recovered_within": f"{duration - 38}s",
+            "probes": [{"success_rate": {"action": "feed", "min": 0.9}}],
+        },
+    )

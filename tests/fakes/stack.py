@@ -1,4 +1,5 @@
 """Build one service's app for tests, its dependencies answered by an httpx.MockTransport."""
+
 from __future__ import annotations
 
 import importlib
@@ -22,17 +23,30 @@ PROJECT = Path(__file__).resolve().parents[2]
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def settings_for(service: str, tmp_path: Path, deps: dict[str, list[str]] | None = None,
-                 profile: str | None = None) -> ServiceSettings:
+def settings_for(
+    service: str, tmp_path: Path, deps: dict[str, list[str]] | None = None, profile: str | None = None
+) -> ServiceSettings:
     return ServiceSettings(
-        service=service, instance=f"{service}-test", dc="dc-test", port=1, data_dir=tmp_path,
-        dependencies=deps or {}, token_secret=SECRET, admin_secret=ADMIN_SECRET, service_key=SERVICE_KEY,
+        service=service,
+        instance=f"{service}-test",
+        dc="dc-test",
+        port=1,
+        data_dir=tmp_path,
+        dependencies=deps or {},
+        token_secret=SECRET,
+        admin_secret=ADMIN_SECRET,
+        service_key=SERVICE_KEY,
         profile=PROJECT / "profiles" / f"{profile}.yaml" if profile else None,
-    )  # fmt: skip
+    )
 
 
-def client_for(service: str, tmp_path: Path, handler: Handler | None = None,
-               deps: dict[str, list[str]] | None = None, profile: str | None = None) -> TestClient:
+def client_for(
+    service: str,
+    tmp_path: Path,
+    handler: Handler | None = None,
+    deps: dict[str, list[str]] | None = None,
+    profile: str | None = None,
+) -> TestClient:
     """A TestClient for `service`, calling as a peer service would (with the service credential); every
     outgoing call goes to `handler` (default: 503 for everything)."""
     transport = httpx.MockTransport(handler or (lambda request: httpx.Response(503)))

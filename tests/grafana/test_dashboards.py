@@ -1,4 +1,5 @@
 """The committed dashboards are exactly what grafana/generate.py builds, and they hang together."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,7 +30,9 @@ def test_check_mode_reports_a_stale_dashboard(tmp_path, monkeypatch, capsys):
 
 
 def test_uids_are_fixed_and_every_query_uses_the_provisioned_datasource():
-    datasource = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "blackout.yaml").read_text())["datasources"][0]
+    datasource = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "blackout.yaml").read_text())[
+        "datasources"
+    ][0]
     boards = {name: json.loads(text) for name, text in generate.render_all().items()}
     assert {b["uid"] for b in boards.values()} == {"blackout-cascade", "blackout-service", "blackout-policies"}
     for board in boards.values():

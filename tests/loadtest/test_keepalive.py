@@ -1,4 +1,5 @@
 """Kept-alive connections stay in use however many files a locust worker holds open (loadtest/keepalive.py)."""
+
 from __future__ import annotations
 
 import resource
@@ -90,7 +91,8 @@ print(len(accepted))
 
 def test_a_locust_process_with_many_files_open_reuses_its_connections(many_files) -> None:
     # in a process of its own: gevent's monkey patching, as in locust
-    proc = subprocess.run([sys.executable, "-c", REUSE % {"high": HIGH}], cwd=REPO, capture_output=True, text=True,
-                          timeout=30)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", REUSE % {"high": HIGH}], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["1"]  # 10 requests, one connection (without install(): 10)

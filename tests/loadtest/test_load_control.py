@@ -1,4 +1,5 @@
 """The load generator under live control, and in locust's distributed mode: a real locust against fake gateways."""
+
 from __future__ import annotations
 
 import time
@@ -6,12 +7,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from chaos.loadgen import LoadGenerator
 from fakes.gateway import FakeGatewayServer
 from fakes.processes import wait_all_gone
-from loadtest.control import LoadControl, read_control, write_control
+
+from chaos.loadgen import LoadGenerator
 from chaos.rundir import REQUESTS_FILE
+from loadtest.control import LoadControl, read_control, write_control
 from loadtest.requests_reader import RequestRow, RequestsReader
 from services.common.errors import UsageError
 
@@ -56,8 +57,9 @@ def _pids(load: LoadGenerator) -> list[int]:
 @pytest.mark.timeout(90)
 def test_set_load_changes_users_and_edge_settings_of_a_running_locust(gateways, tmp_path: Path) -> None:
     east, west = gateways
-    load = LoadGenerator(tmp_path, {"dc-east": east.url, "dc-west": west.url}, users=2, max_seconds=60,
-                         spawn_rate=10, workers=0)
+    load = LoadGenerator(
+        tmp_path, {"dc-east": east.url, "dc-west": west.url}, users=2, max_seconds=60, spawn_rate=10, workers=0
+    )
     try:
         load.start()
         load.wait_logged_in(timeout_s=20)
@@ -70,8 +72,13 @@ def test_set_load_changes_users_and_edge_settings_of_a_running_locust(gateways, 
         east.state.feed_status = 503  # dc-east's feeds fail; the app tries once (client_attempts 1)
         load.set_load(client_attempts=3)
         since = time.time() + 1.0  # the locust processes poll the file every 0.25 s
-        _wait_for("dc-east feeds tried 3 times", lambda: any(
-            r.dc == "dc-east" and r.action == "feed" and r.tries == 3 and r.t >= since for r in _rows(tmp_path)), 20)
+        _wait_for(
+            "dc-east feeds tried 3 times",
+            lambda: any(
+                r.dc == "dc-east" and r.action == "feed" and r.tries == 3 and r.t >= since for r in _rows(tmp_path)
+            ),
+            20,
+        )
 
         load.set_load(users=0)  # every user stops
         _wait_for("no requests", lambda: not [r for r in _rows(tmp_path) if r.finished >= time.time() - 1.5], 20)
@@ -93,8 +100,9 @@ def _gaps(rows: list[RequestRow], since: float) -> list[float]:
 @pytest.mark.timeout(90)
 def test_users_think_as_long_as_the_control_says_live(gateways, tmp_path: Path) -> None:
     east, _ = gateways
-    load = LoadGenerator(tmp_path, {"dc-east": east.url}, users=2, max_seconds=60, spawn_rate=10, workers=0,
-                         think_s=(2.0, 2.5))
+    load = LoadGenerator(
+        tmp_path, {"dc-east": east.url}, users=2, max_seconds=60, spawn_rate=10, workers=0, think_s=(2.0, 2.5)
+    )
     try:
         load.start()
         load.wait_logged_in(timeout_s=20)
@@ -113,8 +121,9 @@ def test_users_think_as_long_as_the_control_says_live(gateways, tmp_path: Path) 
 @pytest.mark.timeout(90)
 def test_distributed_mode_master_and_workers_share_the_records(gateways, tmp_path: Path) -> None:
     east, west = gateways
-    load = LoadGenerator(tmp_path, {"dc-east": east.url, "dc-west": west.url}, users=8, max_seconds=60,
-                         spawn_rate=20, workers=2)
+    load = LoadGenerator(
+        tmp_path, {"dc-east": east.url, "dc-west": west.url}, users=8, max_seconds=60, spawn_rate=20, workers=2
+    )
     try:
         load.start()
         assert len(load.worker_procs) == 2

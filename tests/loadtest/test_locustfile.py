@@ -1,4 +1,5 @@
 """Run the real locustfile headless against a fake gateway on 127.0.0.1 and check the records."""
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from fakes.gateway import FakeGatewayServer
+
 from chaos.rundir import REQUESTS_FILE
 from loadtest.records import REQUEST_COLUMNS, WRITE_COLUMNS
 from loadtest.requests_reader import read_all
@@ -37,17 +38,35 @@ def test_locustfile_headless_against_fake_gateways(tmp_path: Path) -> None:
         east.start()
         west.start()
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.update({
-            "BLACKOUT_GATEWAYS": f"dc-east={east.url},dc-west={west.url}",
-            "BLACKOUT_RUN_DIR": str(run_dir),
-            "BLACKOUT_REQUEST_TIMEOUT_S": "5",
-            "BLACKOUT_SEED": "blackout",  # per-user action sequences are seeded: user 0 watches by its 2nd action
-            "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-        })
+        env.update(
+            {
+                "BLACKOUT_GATEWAYS": f"dc-east={east.url},dc-west={west.url}",
+                "BLACKOUT_RUN_DIR": str(run_dir),
+                "BLACKOUT_REQUEST_TIMEOUT_S": "5",
+                "BLACKOUT_SEED": "blackout",  # per-user action sequences are seeded: user 0 watches by its 2nd action
+                "NO_PROXY": "127.0.0.1",
+                "no_proxy": "127.0.0.1",
+            }
+        )
         proc = subprocess.run(
-            [str(LOCUST), "-f", "loadtest/locustfile.py", "--headless", "-u", "4", "-r", "4", "-t", "4s",
-             "--only-summary"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=45,
+            [
+                str(LOCUST),
+                "-f",
+                "loadtest/locustfile.py",
+                "--headless",
+                "-u",
+                "4",
+                "-r",
+                "4",
+                "-t",
+                "4s",
+                "--only-summary",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=45,
         )
     finally:
         east.stop()
@@ -123,13 +142,36 @@ def silent_gateway(healthz: bool = False) -> Iterator[str]:
 
 def _locust(run_dir: Path, gateways: str, users: int, seconds: int, **env_extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("BLACKOUT_")}
-    env.update({"BLACKOUT_GATEWAYS": gateways, "BLACKOUT_RUN_DIR": str(run_dir), "BLACKOUT_SEED": "blackout",
-                "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", **env_extra})  # fmt: skip
+    env.update(
+        {
+            "BLACKOUT_GATEWAYS": gateways,
+            "BLACKOUT_RUN_DIR": str(run_dir),
+            "BLACKOUT_SEED": "blackout",
+            "NO_PROXY": "127.0.0.1",
+            "no_proxy": "127.0.0.1",
+            **env_extra,
+        }
+    )
     return subprocess.Popen(
-        [str(LOCUST), "-f", "loadtest/locustfile.py", "--headless", "-u", str(users), "-r", str(users), "-t",
-         f"{seconds}s", "--only-summary"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            str(LOCUST),
+            "-f",
+            "loadtest/locustfile.py",
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--only-summary",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> str:
@@ -143,8 +185,11 @@ def test_a_try_at_a_silent_gateway_ends_at_the_request_timeout_with_status_0(tmp
     west = FakeGatewayServer("dc-west").start()
     try:
         with silent_gateway() as east:
-            err = _finish(_locust(tmp_path, f"dc-east={east},dc-west={west.url}", users=2, seconds=5,
-                                  BLACKOUT_REQUEST_TIMEOUT_S="1"))  # fmt: skip
+            err = _finish(
+                _locust(
+                    tmp_path, f"dc-east={east},dc-west={west.url}", users=2, seconds=5, BLACKOUT_REQUEST_TIMEOUT_S="1"
+                )
+            )
     finally:
         west.stop()
     rows = read_all(tmp_path / REQUESTS_FILE)
@@ -162,8 +207,16 @@ def test_edge_failover_leaves_a_silent_data_center_at_the_try_timeout_for_anothe
     west = FakeGatewayServer("dc-west").start()
     try:
         with silent_gateway(healthz=True) as east:  # the edge's health checks pass: only user tries find it out
-            err = _finish(_locust(tmp_path, f"dc-east={east},dc-west={west.url}", users=2, seconds=5,
-                                  BLACKOUT_REQUEST_TIMEOUT_S="5", BLACKOUT_EDGE_FAILOVER="1"))  # fmt: skip
+            err = _finish(
+                _locust(
+                    tmp_path,
+                    f"dc-east={east},dc-west={west.url}",
+                    users=2,
+                    seconds=5,
+                    BLACKOUT_REQUEST_TIMEOUT_S="5",
+                    BLACKOUT_EDGE_FAILOVER="1",
+                )
+            )
     finally:
         west.stop()
     rows = read_all(tmp_path / REQUESTS_FILE)
@@ -204,7 +257,7 @@ def test_a_refused_session_logs_in_again(tmp_path: Path) -> None:
                 refused += 1
                 assert r.action != "login" and not r.ok and r.error == "HTTP 401", r
                 # the user dropped the refused token: its very next action logs in again, and gets a new one
-                assert mine[n + 1:] and mine[n + 1].action == "login" and mine[n + 1].ok, mine[n:]
+                assert mine[n + 1 :] and mine[n + 1].action == "login" and mine[n + 1].ok, mine[n:]
             else:
                 assert r.ok, r
     assert refused >= 2, rows
@@ -215,7 +268,11 @@ def test_locustfile_fails_fast_without_gateways(tmp_path: Path) -> None:
     env["BLACKOUT_RUN_DIR"] = str(tmp_path)
     proc = subprocess.run(
         [str(LOCUST), "-f", "loadtest/locustfile.py", "--headless", "-u", "1", "-r", "1", "-t", "1s", "--only-summary"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode != 0
     assert "BLACKOUT_GATEWAYS" in proc.stderr

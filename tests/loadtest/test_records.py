@@ -1,4 +1,5 @@
 """loadtest.records: symptom detection, validation, config parsing and CSV writing."""
+
 from __future__ import annotations
 
 import csv
@@ -11,11 +12,18 @@ from loadtest.requests_reader import read_all
 
 
 def item(vid: str, views: int | None = 0, status: str = "ok", source: str = "personalized") -> dict:
-    return {"video_id": vid, "title": vid, "creator_id": "creator-001", "source": source,
-            "views": views, "views_status": status}
+    return {
+        "video_id": vid,
+        "title": vid,
+        "creator_id": "creator-001",
+        "source": source,
+        "views": views,
+        "views_status": status,
+    }
 
 
 # --- symptoms ---------------------------------------------------------------------------------
+
 
 def test_count_zero_views_only_when_known_positive() -> None:
     items = [item("v1", 0), item("v2", 0), item("v3", 5), item("v4", None, "unavailable")]
@@ -79,7 +87,15 @@ def test_validation() -> None:
 
 def test_classify_write_and_headers() -> None:
     assert [r.classify_write(s) for s in (200, 201, 404, 503, 0, 302, 502, 504)] == [
-        "acked", "acked", "failed", "failed", "unknown", "unknown", "unknown", "unknown"]
+        "acked",
+        "acked",
+        "failed",
+        "failed",
+        "unknown",
+        "unknown",
+        "unknown",
+        "unknown",
+    ]
     assert r.parse_count_header("3") == 3
     assert r.parse_count_header(None) == 0
     assert r.parse_count_header("x") == 0
@@ -98,9 +114,12 @@ def test_a_write_tried_several_times_failed_only_if_every_try_surely_did_nothing
 
 # --- configuration ----------------------------------------------------------------------------
 
+
 def test_parse_gateways() -> None:
     assert r.parse_gateways("dc-east=http://127.0.0.1:8000, dc-west=http://127.0.0.1:9000/") == [
-        ("dc-east", "http://127.0.0.1:8000"), ("dc-west", "http://127.0.0.1:9000")]
+        ("dc-east", "http://127.0.0.1:8000"),
+        ("dc-west", "http://127.0.0.1:9000"),
+    ]
     for bad in (None, "", "dc-east", "dc-east=", "=http://x", "dc-east=ftp://x", "a=http://x,a=http://y"):
         with pytest.raises(ValueError):
             r.parse_gateways(bad)
@@ -118,11 +137,25 @@ def test_demo_accounts_distinct_and_mixed() -> None:
 
 # --- CSV ----------------------------------------------------------------------------------------
 
+
 def test_csv_recorder_header_once_and_flush(tmp_path: Path) -> None:
     path = tmp_path / "run" / "requests.csv"
     rec = r.CsvRecorder(path, r.REQUEST_COLUMNS)
-    rec.write(r.request_row(t=1.5, user="viewer-0001", dc="dc-east", action="feed", ok=True, status=200,
-                            latency_ms=12.25, attempts=2, calls=1, zero_view_displays=1, error=""))
+    rec.write(
+        r.request_row(
+            t=1.5,
+            user="viewer-0001",
+            dc="dc-east",
+            action="feed",
+            ok=True,
+            status=200,
+            latency_ms=12.25,
+            attempts=2,
+            calls=1,
+            zero_view_displays=1,
+            error="",
+        )
+    )
     # flushed at once: visible to another reader before close
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(r.REQUEST_COLUMNS)
@@ -158,8 +191,9 @@ def test_short_error() -> None:
 def _append_rows(path: str, writer: int, n: int) -> None:
     rec = r.CsvRecorder(path, r.REQUEST_COLUMNS)
     for i in range(n):
-        rec.write(r.request_row(t=float(i), user=f"writer-{writer}", dc="dc-east", action="feed",
-                                error="x" * (i % 300)))  # rows of many sizes
+        rec.write(
+            r.request_row(t=float(i), user=f"writer-{writer}", dc="dc-east", action="feed", error="x" * (i % 300))
+        )  # rows of many sizes
     rec.close()
 
 

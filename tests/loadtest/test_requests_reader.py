@@ -1,4 +1,5 @@
 """The one reader of requests.csv: typed rows, all at once or as they come, a torn last line never read."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,13 +13,37 @@ from services.common.errors import ConfigError
 
 def test_rows_are_typed_as_the_recorder_wrote_them(tmp_path: Path):
     recorder = CsvRecorder(tmp_path / "requests.csv", REQUEST_COLUMNS)
-    recorder.write(request_row(t=1.5, user="viewer-0001", dc="dc-east", action="feed", ok=1, status=200,
-                               latency_ms=250.0, tries=2, attempts=3, calls=1, zero_view_displays=4))  # fmt: skip
+    recorder.write(
+        request_row(
+            t=1.5,
+            user="viewer-0001",
+            dc="dc-east",
+            action="feed",
+            ok=1,
+            status=200,
+            latency_ms=250.0,
+            tries=2,
+            attempts=3,
+            calls=1,
+            zero_view_displays=4,
+        )
+    )
     recorder.write(request_row(t=2.0, user="creator-001", dc="dc-west", action="login", status=503, error="HTTP 503"))
     recorder.close()
     feed, login = read_all(tmp_path / "requests.csv")
-    assert feed == RequestRow(t=1.5, dc="dc-east", action="feed", ok=True, latency_ms=250.0, user="viewer-0001",
-                              status=200, tries=2, attempts=3, calls=1, counts={"zero_view_displays": 4})  # fmt: skip
+    assert feed == RequestRow(
+        t=1.5,
+        dc="dc-east",
+        action="feed",
+        ok=True,
+        latency_ms=250.0,
+        user="viewer-0001",
+        status=200,
+        tries=2,
+        attempts=3,
+        calls=1,
+        counts={"zero_view_displays": 4},
+    )
     assert feed.finished == 1.75 and feed.symptom("zero_view_displays") == 4 and feed.symptom("stale_views") == 0
     assert not login.ok and login.error == "HTTP 503" and login.symptom("failed_logins") == 1
     assert feed.symptom("failed_logins") == 0  # a symptom belongs to its action's requests
@@ -49,12 +74,18 @@ def test_columns_missing_from_an_older_file_read_as_their_defaults(tmp_path: Pat
     assert (row.status, row.tries, row.attempts, row.counts, row.user) == (0, 1, 0, {}, "")
 
 
-@pytest.mark.parametrize(("content", "reason"), [
-    ("t,user\n1,u\n", "missing column(s) dc, action, ok, latency_ms"),
-    ("t,dc,action,ok,latency_ms\n1,dc-east,feed,1,5\nsoon,dc-east,feed,1,5\n", "line 3: column 't': 'soon'"),
-    ("t,dc,action,ok,latency_ms\n1,dc-east,feed,1,inf\n", "line 2: column 'latency_ms': 'inf' is not a finite number"),
-    ("t,dc,action,ok,latency_ms\n1,dc-east,feed\n", "line 2: 3 fields, the header has 5"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("t,user\n1,u\n", "missing column(s) dc, action, ok, latency_ms"),
+        ("t,dc,action,ok,latency_ms\n1,dc-east,feed,1,5\nsoon,dc-east,feed,1,5\n", "line 3: column 't': 'soon'"),
+        (
+            "t,dc,action,ok,latency_ms\n1,dc-east,feed,1,inf\n",
+            "line 2: column 'latency_ms': 'inf' is not a finite number",
+        ),
+        ("t,dc,action,ok,latency_ms\n1,dc-east,feed\n", "line 2: 3 fields, the header has 5"),
+    ],
+)
 def test_a_bad_complete_row_names_the_file_and_line(tmp_path: Path, content: str, reason: str):
     path = tmp_path / "requests.csv"
     path.write_text(content)

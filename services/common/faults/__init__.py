@@ -4,6 +4,7 @@
 instance, `BrownoutMiddleware` (middleware.py) the server-side kind, `fault_router` (routes.py) the
 admin routes. The shared HTTP client asks the registry before every attempt.
 """
+
 from services.common.faults.middleware import BrownoutMiddleware
 from services.common.faults.model import FAULT_ID_PATTERN, KINDS, Fault, FaultSpec
 from services.common.faults.registry import FAULT_HEADER, FaultRegistry

@@ -1,4 +1,5 @@
 """Brownout: the instance answers, but slowly. Pure ASGI, so it costs one dict check when no fault is active."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ The wire format is fixed (the controller is coded against it): ``PUT /admin/faul
 client on attempts to the listed ``targets`` (empty: every dependency call); ``brownout`` acts on the
 instance's own incoming requests and ignores ``targets``.
 """
+
 from __future__ import annotations
 
 import random

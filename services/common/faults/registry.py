@@ -9,6 +9,7 @@ latency waits, a blackhole waits forever (the caller's timeout fires, as with a 
 answers a synthetic 503 without sending anything. The server side (`brownout`) is awaited by
 `BrownoutMiddleware` before each request it delays.
 """
+
 from __future__ import annotations
 
 import asyncio

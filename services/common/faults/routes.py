@@ -3,6 +3,7 @@
 Every route sits behind the instance's admin guard (BLACKOUT_ADMIN_SECRET). Bad input is a 422 whose
 ``detail`` names the field, e.g. ``PUT /admin/faults/f1: field 'lease_s': Input should be ...``.
 """
+
 from __future__ import annotations
 
 import re

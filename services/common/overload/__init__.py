@@ -1,10 +1,16 @@
 """Overload protection: admission control in every service, adaptive throttling in every client."""
+
 from services.common.overload.admission import AdmissionMiddleware, priority_of
 from services.common.overload.limit import AIMDLimit
 from services.common.overload.policy import AdmissionPolicy, ClientThrottlePolicy, OverloadPolicy
 from services.common.overload.throttle import ClientThrottle
 
 __all__ = [
-    "AIMDLimit", "AdmissionMiddleware", "AdmissionPolicy", "ClientThrottle", "ClientThrottlePolicy",
-    "OverloadPolicy", "priority_of",
+    "AIMDLimit",
+    "AdmissionMiddleware",
+    "AdmissionPolicy",
+    "ClientThrottle",
+    "ClientThrottlePolicy",
+    "OverloadPolicy",
+    "priority_of",
 ]

@@ -10,6 +10,7 @@ wait to be read (``LoopLag``): the queue in front of the app, which the app itse
 
 Pure ASGI and outermost: refusing costs a counter and a short answer, nothing else.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,9 +95,15 @@ class AdmissionMiddleware:
 
 async def _refuse(send: Any, reason: str, retry_after_s: int) -> None:
     body = json.dumps({"detail": reason}).encode()
-    await send({
-        "type": "http.response.start", "status": 503,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after_s).encode())],
-    })  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(retry_after_s).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -4,6 +4,7 @@ Admission control only sees a request once the event loop gets to it; under over
 that (socket buffers, a loop busy with other work, a CPU shared with other processes) is where queueing
 happens. A timer every ``interval`` measures it: the delay past its due time, smoothed (EWMA).
 """
+
 from __future__ import annotations
 
 import asyncio

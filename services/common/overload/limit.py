@@ -6,6 +6,7 @@ judged per window (as long as the latency target): when their mean latency excee
 shrinks multiplicatively, otherwise a limit that was in use grows by one. The mean, not every slow
 answer: on a busy machine a few slow answers are noise, a slow window is queueing.
 """
+
 from __future__ import annotations
 
 import time

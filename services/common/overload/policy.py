@@ -1,4 +1,5 @@
 """Overload protection as profile data (``Profile.overload``): everything off unless a profile turns it on."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,7 +25,7 @@ class AdmissionPolicy(_Strict):
     retry_after_s: int = Field(1, ge=0, le=3600, description="sent with every 503 it answers")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "AdmissionPolicy":
+    def _ordered(self) -> AdmissionPolicy:
         if not self.min_limit <= self.initial_limit <= self.max_limit:
             raise ValueError("need min_limit <= initial_limit <= max_limit")
         return self

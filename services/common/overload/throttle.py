@@ -12,6 +12,7 @@ lock the client out: after a burst of failures p is near 1, each call raises ``r
 dependency that has recovered). Counting calls sent, every accepted call lowers p, and a recovered
 dependency gets its traffic back within seconds.
 """
+
 from __future__ import annotations
 
 import random

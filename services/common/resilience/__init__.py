@@ -3,6 +3,7 @@
 Each is built from the plain-data policies in ``services.common.policy`` and takes an injectable
 monotonic clock where time matters, so behaviour over time is testable without sleeping.
 """
+
 from services.common.resilience.backoff import backoff_s, retrying, wait_strategy
 from services.common.resilience.breaker import AsyncCircuitBreaker
 from services.common.resilience.budget import RetryBudget

@@ -8,6 +8,7 @@ Why ``before_retry`` is a stop condition: it is consulted only once tenacity has
 is wanted and the attempt limit is not reached, so a retry-budget token is withdrawn exactly when
 a retry will really happen; returning False stops and re-raises the last error.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -25,6 +25,7 @@ Stale outcomes: every state change bumps a generation number. An outcome is reco
 state has not changed since the call was admitted, so a slow call admitted while closed cannot
 decide a later half-open trial, nor re-open (and reset the timer of) an already open breaker.
 """
+
 from __future__ import annotations
 
 import logging

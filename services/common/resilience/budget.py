@@ -14,6 +14,7 @@ Two pools back the budget:
 
 Time comes from an injectable monotonic ``clock`` so tests can move it without sleeping.
 """
+
 from __future__ import annotations
 
 import time

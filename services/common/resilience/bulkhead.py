@@ -4,6 +4,7 @@ Why reject instead of queue: a queue in front of a slow dependency just converts
 into ours and holds our workers hostage; failing fast keeps the rest of the service responsive
 and lets fallbacks run while there is still time for them.
 """
+
 from __future__ import annotations
 
 from types import TracebackType

@@ -6,6 +6,7 @@ share a clock. Each hop turns the header into an absolute deadline on its own mo
 and, when calling onwards, sends what is left at that moment. Work whose caller has already
 given up is then refused at the door (504) instead of being done for nobody.
 """
+
 from __future__ import annotations
 
 import json

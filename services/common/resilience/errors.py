@@ -1,4 +1,5 @@
 """Errors raised by the resilience primitives, so callers can tell *why* a call was refused."""
+
 from __future__ import annotations
 
 from services.common.errors import BlackoutError

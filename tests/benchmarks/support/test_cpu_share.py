@@ -1,4 +1,5 @@
 """A CPU cgroup caps what is added to it at its share of a core, and leaves nothing behind."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """The stub gateways answer every route the locustfile calls with a body its validators accept, and stop."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,12 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _call(base_url: str, method: str, path: str) -> tuple[int, Any, str | None]:
-    request = urllib.request.Request(base_url + path, method=method, data=b'{"x":1}' if method == "POST" else None,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        base_url + path,
+        method=method,
+        data=b'{"x":1}' if method == "POST" else None,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with _NO_PROXY.open(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read()), answer.headers.get("X-Blackout-Calls")

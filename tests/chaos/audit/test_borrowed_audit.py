@@ -2,6 +2,7 @@
 under naive, as `blackout up` leaves it; two runs of the resilient profile borrow it one after the other. The
 services' databases are in the stack's run directory, which each run's journal names; each audit judges only
 the views its own run wrote, though the logs hold both runs'. The module takes ~50 s."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,11 @@ import pytest
 from fakes.scenarios import variant
 from rich.console import Console
 
-from chaos.journal import EventName
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
 from chaos.engine.fit import TOPOLOGIES
 from chaos.engine.run import PROJECT_ROOT, RunOptions, RunResult, borrowed, run_scenario
-from chaos.journal import Journal, new_run_dir
+from chaos.journal import EventName, Journal, new_run_dir
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
 
@@ -29,16 +29,29 @@ HYPOTHESIS = {"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"a
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, RunResult, RunResult]:
     root = tmp_path_factory.mktemp("borrowed")
-    power_loss = variant(root, "dc-power-loss", load={"users": 6, "spawn_rate": 6}, duration="16s",
-                         timeline=[{"at": "4s", "power_off": "dc-east"}, {"at": "9s", "power_on": "dc-east"}],
-                         hypothesis=HYPOTHESIS)  # fmt: skip
+    power_loss = variant(
+        root,
+        "dc-power-loss",
+        load={"users": 6, "spawn_rate": 6},
+        duration="16s",
+        timeline=[{"at": "4s", "power_off": "dc-east"}, {"at": "9s", "power_on": "dc-east"}],
+        hypothesis=HYPOTHESIS,
+    )
     stack_dir = new_run_dir(root / "runs", "up-resilient")
     topology = load_topology(TOPOLOGIES / "resilient.yaml").with_any_ports()
     with LocalRuntime(topology, stack_dir, profile=PROFILES / "naive.yaml", journal=Journal(stack_dir)) as stack:
         results = [
-            run_scenario(RunOptions(scenario=power_loss, profile=PROFILES / "resilient.yaml", seed=seed,
-                                    runs_root=root / "runs", runtime_factory=borrowed(stack), observe=False),
-                         Console(record=True, width=160))  # fmt: skip
+            run_scenario(
+                RunOptions(
+                    scenario=power_loss,
+                    profile=PROFILES / "resilient.yaml",
+                    seed=seed,
+                    runs_root=root / "runs",
+                    runtime_factory=borrowed(stack),
+                    observe=False,
+                ),
+                Console(record=True, width=160),
+            )
             for seed in (3, 4)
         ]
     return stack_dir, results[0], results[1]

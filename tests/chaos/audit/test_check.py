@@ -1,4 +1,5 @@
 """The audit on run directories built by hand: each finding appears when (and only when) it happened."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ from chaos.topology import parse_topology
 from loadtest.records import UPLOAD_COLUMNS, WRITE_COLUMNS, CsvRecorder
 from services.common.db import Database
 from services.earnings.app import SCHEMA as EARNINGS_SCHEMA
-from services.recommender.catalog import Catalog
 from services.recommender.catalog import SCHEMA as CATALOG_SCHEMA
+from services.recommender.catalog import Catalog
 from services.views.app import SCHEMA as VIEWS_SCHEMA
 from services.views.app import ViewLog
 
@@ -25,25 +26,38 @@ VIDEO = "video-0001"
 
 def topology() -> dict:
     def dc(side: str, other: str) -> dict:
-        return {"instances": {
-            f"views-{side}": {"service": "views", "port": 0, "depends_on": {"views": [f"views-{other}"]}},
-            f"recommender-{side}": {"service": "recommender", "port": 0,
-                                    "depends_on": {"views": [f"views-{side}"], "recommender": [f"recommender-{other}"]}},
-            f"earnings-{side}": {"service": "earnings", "port": 0,
-                                 "depends_on": {"views": [f"views-{side}"], "recommender": [f"recommender-{side}"]}},
-        }}  # fmt: skip
+        return {
+            "instances": {
+                f"views-{side}": {"service": "views", "port": 0, "depends_on": {"views": [f"views-{other}"]}},
+                f"recommender-{side}": {
+                    "service": "recommender",
+                    "port": 0,
+                    "depends_on": {"views": [f"views-{side}"], "recommender": [f"recommender-{other}"]},
+                },
+                f"earnings-{side}": {
+                    "service": "earnings",
+                    "port": 0,
+                    "depends_on": {"views": [f"views-{side}"], "recommender": [f"recommender-{side}"]},
+                },
+            }
+        }
 
     return {"name": "two", "data_centers": {"dc-east": dc("east", "west"), "dc-west": dc("west", "east")}}
 
 
 def fragile() -> dict:
     """One views log (dc-east); each data center's catalog keeps what it took, replicating nothing."""
+
     def dc(side: str) -> dict:
         return {f"recommender-{side}": {"service": "recommender", "port": 0, "depends_on": {"views": ["views-east"]}}}
 
-    return {"name": "fragile", "data_centers": {
-        "dc-east": {"instances": {"views-east": {"service": "views", "port": 0}, **dc("east")}},
-        "dc-west": {"instances": dc("west")}}}  # fmt: skip
+    return {
+        "name": "fragile",
+        "data_centers": {
+            "dc-east": {"instances": {"views-east": {"service": "views", "port": 0}, **dc("east")}},
+            "dc-west": {"instances": dc("west")},
+        },
+    }
 
 
 class RunDir:
@@ -56,8 +70,11 @@ class RunDir:
         (root / "topology.yaml").write_text(parse_topology(shape, "test").model_dump_json())
         (root / "profile.yaml").write_text(f"name: p\nreplication: {design}\n")
         instances = [name for dc in shape["data_centers"].values() for name in dc["instances"]]
-        self.logs = {name.removeprefix("views-"): ViewLog(Database(root / "data" / f"{name}.sqlite3", VIEWS_SCHEMA))
-                     for name in instances if name.startswith("views-")}  # fmt: skip
+        self.logs = {
+            name.removeprefix("views-"): ViewLog(Database(root / "data" / f"{name}.sqlite3", VIEWS_SCHEMA))
+            for name in instances
+            if name.startswith("views-")
+        }
         for log in self.logs.values():
             log.seed(42)
         self.writes = CsvRecorder(root / "writes.csv", WRITE_COLUMNS)
@@ -73,12 +90,25 @@ class RunDir:
 
     def write(self, event_id: str, outcome: str, stored: dict[str, float], video: str = VIDEO) -> None:
         """A view the ledger records with ``outcome``, present in the logs of ``stored`` (side -> when)."""
-        self.writes.write({"event_id": event_id, "user": "viewer-0001", "dc": "dc-east", "video_id": video,
-                           "t_sent": T0, "t_done": T0, "outcome": outcome, "status": 200})  # fmt: skip
+        self.writes.write(
+            {
+                "event_id": event_id,
+                "user": "viewer-0001",
+                "dc": "dc-east",
+                "video_id": video,
+                "t_sent": T0,
+                "t_done": T0,
+                "outcome": outcome,
+                "status": 200,
+            }
+        )
         for side, t in stored.items():
             with self.logs[side].db.transaction() as conn:
-                conn.execute("INSERT INTO events (event_id, video_id, user_id, t, origin, stored_t) "
-                             "VALUES (?, ?, 'viewer-0001', ?, 'local', ?)", (event_id, video, t, t))  # fmt: skip
+                conn.execute(
+                    "INSERT INTO events (event_id, video_id, user_id, t, origin, stored_t) "
+                    "VALUES (?, ?, 'viewer-0001', ?, 'local', ?)",
+                    (event_id, video, t, t),
+                )
 
     def audit(self):
         self.writes.close()
@@ -158,10 +188,22 @@ def test_uploads_lost_and_earnings_that_do_not_match_the_views(tmp_path):
     run.write("a1", "acked", {"east": T0, "west": T0})
     catalogs = {name.removeprefix("recommender-"): catalog for name, catalog in run.catalogs.items()}
     upload = catalogs["east"].add("clip", "creator-001", [])
-    run.uploads.write({"video_id": upload.video_id, "title": "clip", "user": "creator-001", "dc": "dc-east",
-                       "t_sent": T0, "t_done": T0, "outcome": "acked", "status": 201})  # fmt: skip
+    run.uploads.write(
+        {
+            "video_id": upload.video_id,
+            "title": "clip",
+            "user": "creator-001",
+            "dc": "dc-east",
+            "t_sent": T0,
+            "t_done": T0,
+            "outcome": "acked",
+            "status": 201,
+        }
+    )
     creator = catalogs["east"].entries[VIDEO].creator_id
-    right = sum(run.logs["east"].counts([v for v, e in catalogs["east"].entries.items() if e.creator_id == creator]).values())
+    right = sum(
+        run.logs["east"].counts([v for v, e in catalogs["east"].entries.items() if e.creator_id == creator]).values()
+    )
     for side, views in (("east", right), ("west", right - 1)):
         db = Database(tmp_path / "data" / f"earnings-{side}.sqlite3", EARNINGS_SCHEMA)
         with db.transaction() as conn:  # computed after every log last changed: they must match
@@ -179,13 +221,24 @@ def test_a_single_copy_promises_no_loss_and_unreplicated_catalogs_keep_only_thei
     run.write("a1", "acked", {"east": T0})
     run.write("a2", "acked", {})  # committed before it was acknowledged, yet not in the only log
     upload = run.catalogs["recommender-west"].add("clip", "creator-001", [])  # west's catalog took it, east never will
-    run.uploads.write({"video_id": upload.video_id, "title": "clip", "user": "creator-001", "dc": "dc-west",
-                       "t_sent": T0, "t_done": T0, "outcome": "acked", "status": 201})  # fmt: skip
+    run.uploads.write(
+        {
+            "video_id": upload.video_id,
+            "title": "clip",
+            "user": "creator-001",
+            "dc": "dc-west",
+            "t_sent": T0,
+            "t_done": T0,
+            "outcome": "acked",
+            "status": 201,
+        }
+    )
     audit = run.audit()
     assert audit.design == "single copy" and audit.promises_no_loss and audit.profiles == ["p"]
     assert [u.lost_acked for u in audit.uploads_by_dc] == [0, 0]
-    assert audit.reasons[0].startswith("data: the single copy design promised no loss, yet 1 acknowledged views and "
-                                       "0 acknowledged uploads are missing")  # fmt: skip
+    assert audit.reasons[0].startswith(
+        "data: the single copy design promised no loss, yet 1 acknowledged views and 0 acknowledged uploads are missing"
+    )
 
 
 def test_rolled_back_views_are_reported_from_the_rollback_file(tmp_path):

@@ -1,6 +1,7 @@
 """The audit's evidence, on a real run: one short run of the resilient profile that switches to naive for a few
 seconds under load (produced once for the module), then copies of its directory with a piece of evidence
 deleted or changed. Each is a failed audit naming what is wrong; none passes on what it did not see."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,10 @@ from fakes.scenarios import variant
 from rich.console import Console
 
 from chaos.audit.engine import audit_after_run
-from chaos.journal import EventName
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
 from chaos.engine.run import PROJECT_ROOT, RunOptions, run_scenario
+from chaos.journal import EventName
 from services.views import aggregates
 
 RESILIENT = PROJECT_ROOT / "profiles" / "resilient.yaml"
@@ -28,12 +29,16 @@ RESILIENT = PROJECT_ROOT / "profiles" / "resilient.yaml"
 def run_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("evidence")
     scenario = variant(
-        root, "dc-power-loss", load={"users": 6, "spawn_rate": 6}, duration="16s",
+        root,
+        "dc-power-loss",
+        load={"users": 6, "spawn_rate": 6},
+        duration="16s",
         timeline=[{"at": "3s", "profile": "naive", "for": "4s"}],
         hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.5}}]},
-    )  # fmt: skip
-    options = RunOptions(scenario=scenario, profile=RESILIENT, seed=11, runs_root=root / "runs", any_ports=True,
-                         observe=False)  # fmt: skip
+    )
+    options = RunOptions(
+        scenario=scenario, profile=RESILIENT, seed=11, runs_root=root / "runs", any_ports=True, observe=False
+    )
     return run_scenario(options, Console(record=True, width=160)).run_dir
 
 
@@ -67,8 +72,10 @@ def test_a_missing_replica_database_is_a_failed_audit_naming_it(copy, capsys):
     (run / "data" / "views-west.sqlite3").unlink()
     code, found, out = audit(run, capsys)
     assert code == 1 and found["complete"] is False
-    assert found["reasons"] == [f"audit: missing evidence: {run / 'data' / 'views-west.sqlite3'} is missing: "
-                                "the views replica views-west of dc-west cannot be checked"]  # fmt: skip
+    assert found["reasons"] == [
+        f"audit: missing evidence: {run / 'data' / 'views-west.sqlite3'} is missing: "
+        "the views replica views-west of dc-west cannot be checked"
+    ]
     assert "views-west.sqlite3" in out
 
 
@@ -106,8 +113,10 @@ def test_views_lost_everywhere_without_a_rollback_fail_even_the_async_design(cop
     code, found, _ = audit(run, capsys)
     assert code == 1 and found["lost_acked_everywhere"] == found["lost_everywhere_unrolled"] == 1
     counter, everywhere, earnings = found["reasons"]
-    assert counter.startswith("data: counter check: videos with fewer views than acknowledged (1 in views-east, "
-                              "1 in views-west); the async design may lose only the in-flight views")  # fmt: skip
+    assert counter.startswith(
+        "data: counter check: videos with fewer views than acknowledged (1 in views-east, "
+        "1 in views-west); the async design may lose only the in-flight views"
+    )
     assert everywhere.startswith("data: 1 acknowledged views are gone from every data center without a rollback")
     assert "earnings statements made after reconciliation do not match" in earnings  # they counted the lost view
 

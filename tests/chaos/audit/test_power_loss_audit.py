@@ -1,6 +1,7 @@
 """End to end: dc-east loses power with ~25 s of acknowledged views unshipped (its replication link
 stalled from the start). The audit of the converge design finds nothing lost; the async design's audit shows
 the loss it allows, and the rollback files say which views went. Each run takes ~70 s."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,14 @@ def _run(design: str, root: Path) -> RunResult:
     profile = yaml.safe_load((PROJECT / "profiles" / "resilient.yaml").read_text())
     path = root / f"resilient-{design}.yaml"
     path.write_text(yaml.safe_dump({**profile, "name": f"resilient-{design}", "replication": design}))
-    options = RunOptions(scenario=unshipped_power_loss(root), profile=path, seed=7, runs_root=root / "runs",
-                         any_ports=True, observe=False)  # fmt: skip
+    options = RunOptions(
+        scenario=unshipped_power_loss(root),
+        profile=path,
+        seed=7,
+        runs_root=root / "runs",
+        any_ports=True,
+        observe=False,
+    )
     return run_scenario(options, Console(record=True, width=160))
 
 
@@ -66,7 +73,9 @@ def test_the_async_design_loses_what_was_in_flight_and_says_which(async_):
     assert east["below_range"] > 0 and east["below_unexplained"] == west["below_unexplained"] == 0
     assert east["double_counted"] == 0
     assert audit["disagree_at_end"] == 0  # the data centers agree again: on the smaller history
-    rolled = [json.loads(line) for line in (async_.run_dir / "data" / "views-east.rollback.jsonl").read_text().splitlines()]
+    rolled = [
+        json.loads(line) for line in (async_.run_dir / "data" / "views-east.rollback.jsonl").read_text().splitlines()
+    ]
     outcome = {event_id: write.outcome for event_id, write in view_writes(async_.run_dir).items()}
     discarded = {outcome[r["event_id"]] for r in rolled}
     assert "acked" in discarded and discarded <= {"acked", "unknown"}  # users were told these were saved

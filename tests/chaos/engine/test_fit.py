@@ -1,5 +1,6 @@
 """A scenario fits a topology: every data center, service and instance its steps and probes name exists; a
 mistake is refused naming the file and the field."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,16 @@ FRAGILE = load_topology(TOPOLOGIES / "fragile.yaml")
 
 
 def scenario(timeline: list[dict], probes: list[dict] | None = None, **extra: object) -> dict:
-    return {"title": "t", "description": "d", "learn": "l", "load": {"users": 2}, "duration": "60s",
-            "hypothesis": {"probes": probes or [{"success_rate": {"min": 0.5}}]}, "timeline": timeline, **extra}
+    return {
+        "title": "t",
+        "description": "d",
+        "learn": "l",
+        "load": {"users": 2},
+        "duration": "60s",
+        "hypothesis": {"probes": probes or [{"success_rate": {"min": 0.5}}]},
+        "timeline": timeline,
+        **extra,
+    }
 
 
 def refusal(data: dict, topology=FRAGILE) -> str:
@@ -32,11 +41,21 @@ def refusal(data: dict, topology=FRAGILE) -> str:
     [
         ([{"at": "5s", "power_off": "dc-nowhere"}], "timeline.0.power_off", "dc-nowhere"),
         ([{"at": "5s", "power_on": {"dc": "dc-nowhere"}}], "timeline.0.power_on.dc", "dc-nowhere"),
-        ([{"at": "5s", "flap": {"dc": "dc-nowehre", "times": 1, "off_for": "1s", "on_for": "1s"}}],
-         "timeline.0.flap.dc", "dc-nowehre"),
-        ([{"at": "5s", "kill_instance": "views-east"}, {"at": "9s", "kill_instance": "gateway-mars"}],
-         "timeline.1.kill_instance", "gateway-mars"),
-        ([{"at": "5s", "latency": {"from": "dc-west", "to": "payments", "ms": 10}}], "timeline.0.latency.to", "payments"),
+        (
+            [{"at": "5s", "flap": {"dc": "dc-nowehre", "times": 1, "off_for": "1s", "on_for": "1s"}}],
+            "timeline.0.flap.dc",
+            "dc-nowehre",
+        ),
+        (
+            [{"at": "5s", "kill_instance": "views-east"}, {"at": "9s", "kill_instance": "gateway-mars"}],
+            "timeline.1.kill_instance",
+            "gateway-mars",
+        ),
+        (
+            [{"at": "5s", "latency": {"from": "dc-west", "to": "payments", "ms": 10}}],
+            "timeline.0.latency.to",
+            "payments",
+        ),
         ([{"at": "5s", "partition": ["dc-east", "dc-mars"]}], "timeline.0.partition.1", "dc-mars"),
         ([{"at": "5s", "brownout": {"target": "auth-west", "ms": 10}}], "timeline.0.brownout.target", "auth-west"),
     ],
@@ -60,10 +79,15 @@ def test_a_probe_on_an_unknown_data_center_is_refused_not_left_without_data():
 
 
 def test_what_the_topology_has_passes_and_random_is_the_seeds_choice():
-    ok = scenario([{"at": "5s", "power_off": "random"}, {"at": "6s", "kill_instance": "recommender"},
-                   {"at": "7s", "errors": {"from": "gateway-west", "to": "views-east", "rate": 0.5}},
-                   {"at": "8s", "power_on": "dc-east"}],
-                  [{"success_rate": {"dc": "dc-west", "min": 0.5}}])  # fmt: skip
+    ok = scenario(
+        [
+            {"at": "5s", "power_off": "random"},
+            {"at": "6s", "kill_instance": "recommender"},
+            {"at": "7s", "errors": {"from": "gateway-west", "to": "views-east", "rate": 0.5}},
+            {"at": "8s", "power_on": "dc-east"},
+        ],
+        [{"success_rate": {"dc": "dc-west", "min": 0.5}}],
+    )
     validate(parse_scenario(ok, "ok.yaml"), FRAGILE, "ok.yaml")
 
 
@@ -77,7 +101,9 @@ def test_a_scenario_meets_the_topologies_of_the_profiles_it_lists_else_every_one
     listed = parse_scenario(scenario([{"at": "5s", "power_off": "dc-east"}], profiles={"naive": "deviates"}), "s")
     assert topologies_for(listed, "s") == [TOPOLOGIES / "fragile.yaml"]
     unlisted = parse_scenario(scenario([{"at": "5s", "power_off": "dc-east"}]), "s")
-    assert topologies_for(unlisted, "s") == sorted(TOPOLOGIES.glob("*.yaml")) and len(topologies_for(unlisted, "s")) >= 2
+    assert (
+        topologies_for(unlisted, "s") == sorted(TOPOLOGIES.glob("*.yaml")) and len(topologies_for(unlisted, "s")) >= 2
+    )
     unknown = parse_scenario(scenario([{"at": "5s", "power_off": "dc-east"}], profiles={"reckless": "?"}), "s.yaml")
     with pytest.raises(ConfigError, match=r"s.yaml: field 'profiles.reckless': reckless: no such profile"):
         topologies_for(unknown, "s.yaml")

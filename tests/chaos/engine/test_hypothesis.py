@@ -1,4 +1,5 @@
 """Probes over what users saw: success, p99, symptoms; starved windows deviate, thin ones have no data."""
+
 from __future__ import annotations
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
@@ -6,18 +7,24 @@ from chaos.engine.scenario import Hypothesis
 from loadtest.requests_reader import RequestRow
 
 
-def row(t: float, ok: bool = True, action: str = "feed", dc: str = "dc-west", latency_ms: float = 10,
-        **symptoms: int) -> RequestRow:  # fmt: skip
+def row(
+    t: float, ok: bool = True, action: str = "feed", dc: str = "dc-west", latency_ms: float = 10, **symptoms: int
+) -> RequestRow:
     return RequestRow(t=t, dc=dc, action=action, ok=ok, latency_ms=latency_ms, counts=symptoms)
 
 
-HYP = Hypothesis.model_validate({
-    "window": "10s", "min_requests": 5,
-    "probes": [{"success_rate": {"action": "feed", "dc": "dc-west", "min": 0.9}},
-               {"p99": {"action": "feed", "max_ms": 500}},
-               {"symptom": {"name": "zero_view_displays", "max": 0}},
-               {"symptom": {"name": "failed_logins", "max": 1}}],
-})  # fmt: skip
+HYP = Hypothesis.model_validate(
+    {
+        "window": "10s",
+        "min_requests": 5,
+        "probes": [
+            {"success_rate": {"action": "feed", "dc": "dc-west", "min": 0.9}},
+            {"p99": {"action": "feed", "max_ms": 500}},
+            {"symptom": {"name": "zero_view_displays", "max": 0}},
+            {"symptom": {"name": "failed_logins", "max": 1}},
+        ],
+    }
+)
 
 
 def test_every_probe_holds_on_a_healthy_window():
@@ -28,7 +35,12 @@ def test_every_probe_holds_on_a_healthy_window():
 
 def test_each_probe_deviates_on_its_own_evidence():
     rows = [row(t, ok=t % 3 != 0) for t in range(20)]  # a third fail
-    rows += [row(1, latency_ms=5000), row(2, zero_view_displays=3), row(3, action="login", ok=False), row(4, action="login", ok=False)]
+    rows += [
+        row(1, latency_ms=5000),
+        row(2, zero_view_displays=3),
+        row(3, action="login", ok=False),
+        row(4, action="login", ok=False),
+    ]
     result = check(HYP, rows, 20, "during", (0, 20))
     assert [p.status for p in result.probes] == ["deviated"] * 4
     assert result.met is False

@@ -1,4 +1,5 @@
 """The live terminal view: phase, time, faults, and per data center what users saw in the last seconds."""
+
 from __future__ import annotations
 
 from rich.console import Console

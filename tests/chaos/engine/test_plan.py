@@ -1,4 +1,5 @@
 """Timelines become concrete steps: flaps unrolled, timed faults paired with reverts, phases found."""
+
 from __future__ import annotations
 
 from chaos.engine.plan import make_plan
@@ -12,7 +13,13 @@ def steps(raw: list[dict], duration: float = 100):
 def test_a_flap_unrolls_into_power_offs_and_ons():
     plan = steps([{"at": "10s", "flap": {"dc": "dc-east", "times": 3, "off_for": "2s", "on_for": "5s"}}])
     assert [(s.at, s.action.kind) for s in plan.steps] == [
-        (10, "power_off"), (12, "power_on"), (17, "power_off"), (19, "power_on"), (24, "power_off"), (26, "power_on")]
+        (10, "power_off"),
+        (12, "power_on"),
+        (17, "power_off"),
+        (19, "power_on"),
+        (24, "power_off"),
+        (26, "power_on"),
+    ]
     assert (plan.first_fault_at, plan.recovery_at) == (10, 26)
 
 
@@ -23,8 +30,12 @@ def test_a_timed_fault_is_reverted_by_id():
 
 
 def test_recovery_starts_only_when_the_last_fault_is_gone():
-    plan = steps([{"at": "20s", "load": {"users": 150}, "for": "15s"},
-                  {"at": "22s", "brownout": {"target": "views-east", "ms": 1500}, "for": "10s"}])
+    plan = steps(
+        [
+            {"at": "20s", "load": {"users": 150}, "for": "15s"},
+            {"at": "22s", "brownout": {"target": "views-east", "ms": 1500}, "for": "10s"},
+        ]
+    )
     assert plan.first_fault_at == 20 and plan.recovery_at == 35  # the load spike outlasts the brownout
 
 

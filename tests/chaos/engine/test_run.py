@@ -1,4 +1,5 @@
 """The verdict follows the hypothesis: naive deviates in a power loss, resilient holds; journal.json has it all."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,8 @@ from rich.console import Console
 
 from chaos import commands, loadgen
 from chaos.engine.run import RunOptions, RunResult, run_scenario
-from chaos.faults.injector import FaultInjector
 from chaos.faults.actions import parse_action
+from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.observability.postmortem import verdict_and_audit
 from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE
@@ -69,8 +70,16 @@ def test_every_action_is_journaled_with_its_outcome(naive_result):
 @pytest.mark.parametrize(("deviated", "code"), [(True, 1), (False, 0)])
 def test_the_exit_code_is_the_verdict(monkeypatch, tmp_path, deviated, code):
     monkeypatch.setattr(commands, "run_scenario", lambda options: RunResult(tmp_path, deviated, []))
-    args = argparse.Namespace(scenario="dc-power-loss", profile=Path("p.yaml"), topology=None, seed=1, users=None, think=None, runtime="local",
-                              runs=tmp_path)  # fmt: skip
+    args = argparse.Namespace(
+        scenario="dc-power-loss",
+        profile=Path("p.yaml"),
+        topology=None,
+        seed=1,
+        users=None,
+        think=None,
+        runtime="local",
+        runs=tmp_path,
+    )
     assert commands.cmd_run(args) == code
 
 
@@ -88,15 +97,24 @@ def test_the_same_seed_picks_the_same_victim(tmp_path):
 def quiet_scenario(tmp_path: Path, users: int, spawn_rate: float, duration: int) -> Path:
     """A short scenario whose one fault is mild (users stay served): what is measured is the load itself."""
     return variant(
-        tmp_path, "dc-power-loss", load={"users": users, "spawn_rate": spawn_rate}, duration=f"{duration}s",
+        tmp_path,
+        "dc-power-loss",
+        load={"users": users, "spawn_rate": spawn_rate},
+        duration=f"{duration}s",
         timeline=[{"at": "2s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 5}, "for": "3s"}],
         hypothesis={"window": "3s", "min_requests": 3, "probes": [{"success_rate": {"action": "feed", "min": 0.5}}]},
-    )  # fmt: skip
+    )
 
 
 def run_quietly(tmp_path: Path, scenario: Path) -> RunResult:
-    options = RunOptions(scenario=scenario, profile=PROJECT / "profiles" / "resilient.yaml", seed=3,
-                         runs_root=tmp_path / "runs", any_ports=True, observe=False)  # fmt: skip
+    options = RunOptions(
+        scenario=scenario,
+        profile=PROJECT / "profiles" / "resilient.yaml",
+        seed=3,
+        runs_root=tmp_path / "runs",
+        any_ports=True,
+        observe=False,
+    )
     return run_scenario(options, Console(record=True, width=120))
 
 
@@ -142,5 +160,7 @@ def test_a_run_whose_load_died_says_so_instead_of_a_verdict(tmp_path):
     assert journal["status"] == "load-stopped" and journal["load_stopped_at_s"] < 20
     assert journal["reasons"][0].startswith(f"load stopped at {journal['load_stopped_at_s']:g}s")
     assert not [r for r in journal["reasons"] if "no data" in r or r.startswith("deviated")], journal["reasons"]
-    assert f"**No verdict**: the load stopped at {journal['load_stopped_at_s']:g} s" in "\n".join(verdict_and_audit(result.run_dir))
+    assert f"**No verdict**: the load stopped at {journal['load_stopped_at_s']:g} s" in "\n".join(
+        verdict_and_audit(result.run_dir)
+    )
     assert not alive(killed)

@@ -1,4 +1,5 @@
 """Scenario files are validated completely before anything starts; errors name the file and the field."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,15 @@ from chaos.engine.scenario import LIBRARY, library, library_names, load_scenario
 from services.common.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[3]
-REQUIRED = {"dc-power-loss", "flapping-generator", "wrong-boot-order", "brownout", "partition", "retry-storm",
-            "single-instance-kill"}  # fmt: skip
+REQUIRED = {
+    "dc-power-loss",
+    "flapping-generator",
+    "wrong-boot-order",
+    "brownout",
+    "partition",
+    "retry-storm",
+    "single-instance-kill",
+}
 
 
 def base() -> dict:
@@ -41,19 +49,27 @@ def test_a_name_outside_the_library_lists_the_library():
         (lambda d: d["load"].update(think_s=[15, 5]), "field 'load.think_s'"),
         (lambda d: d["load"].update(think_s=[5]), "field 'load.think_s.1'"),
         (lambda d: d["hypothesis"]["probes"].append({"success_rate": {"min": 2}}), "probes.3.success_rate.min"),
-        (lambda d: d["hypothesis"]["probes"].append({"p99": {"max_ms": 1}, "symptom": {"name": "x", "max": 1}}),
-         "probes.3"),
+        (
+            lambda d: d["hypothesis"]["probes"].append({"p99": {"max_ms": 1}, "symptom": {"name": "x", "max": 1}}),
+            "probes.3",
+        ),
         (lambda d: d["timeline"].append({"at": "10s"}), "field 'timeline.2': give exactly one action"),
         (lambda d: d["timeline"].append({"power_off": "dc-east"}), "field 'timeline.2.at'"),
         (lambda d: d["timeline"].append({"at": "soon", "power_off": "dc-east"}), "field 'timeline.2.at'"),
         (lambda d: d["timeline"].append({"at": "500s", "power_off": "dc-east"}), "not before the end"),
         (lambda d: d["timeline"].append({"at": "1s", "meteor": "dc-east"}), "unknown action 'meteor'"),
-        (lambda d: d["timeline"].append({"at": "1s", "latency": {"from": "dc-west", "to": "dc-east"}}),
-         "field 'timeline.2.latency.ms'"),
-        (lambda d: d["timeline"].append({"at": "1s", "power_on": "dc-east", "for": "3s"}),
-         "field 'timeline.2.for': power_on cannot be reverted"),
-        (lambda d: d["timeline"].append({"at": "70s", "partition": ["dc-east", "dc-west"], "for": "20s"}),
-         "field 'timeline.2.for'"),
+        (
+            lambda d: d["timeline"].append({"at": "1s", "latency": {"from": "dc-west", "to": "dc-east"}}),
+            "field 'timeline.2.latency.ms'",
+        ),
+        (
+            lambda d: d["timeline"].append({"at": "1s", "power_on": "dc-east", "for": "3s"}),
+            "field 'timeline.2.for': power_on cannot be reverted",
+        ),
+        (
+            lambda d: d["timeline"].append({"at": "70s", "partition": ["dc-east", "dc-west"], "for": "20s"}),
+            "field 'timeline.2.for'",
+        ),
         (lambda d: d.update(duration="55s"), "field 'duration'"),
     ],
 )
@@ -85,8 +101,9 @@ def test_the_cli_refuses_a_bad_scenario_with_exit_2_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))
     for command in (["validate", str(bad)], ["run", str(bad), "--runs", str(tmp_path / "runs")]):
-        result = subprocess.run([sys.executable, "-m", "chaos.cli", *command], capture_output=True, text=True,
-                                cwd=PROJECT, timeout=60)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "chaos.cli", *command], capture_output=True, text=True, cwd=PROJECT, timeout=60
+        )
         assert result.returncode == 2, result.stderr
         assert "bad.yaml" in result.stderr and "timeline.0.at" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()  # refused before anything started
@@ -94,9 +111,13 @@ def test_the_cli_refuses_a_bad_scenario_with_exit_2_and_no_traceback(tmp_path):
 
 @pytest.mark.parametrize("think", ["15-5", "fast", "-1-2", "1-900"])
 def test_the_cli_refuses_a_bad_think_time_before_anything_starts(tmp_path, think):
-    result = subprocess.run([sys.executable, "-m", "chaos.cli", "run", "dc-power-loss", "--think", think,
-                             "--runs", str(tmp_path / "runs")], capture_output=True, text=True, cwd=PROJECT,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", "run", "dc-power-loss", "--think", think, "--runs", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert "--think" in result.stderr and "MIN-MAX" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()

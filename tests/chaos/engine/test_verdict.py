@@ -1,4 +1,5 @@
 """The verdict: which checks and findings make a run deviate (one pure function)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,9 +13,14 @@ def result(status: str) -> ProbeResult:
 
 
 def evidence(before: str, during: list[str], recovered_after: float | None, status: str = "completed") -> Evidence:
-    return Evidence(status, Check(0, "before", (0, 1), [result(before)]),
-                    [Check(1, "during", (0, 1), [result(s)]) for s in during], None,
-                    {"removed_at": 2, "within_s": 15, "recovered_after_s": recovered_after}, [])  # fmt: skip
+    return Evidence(
+        status,
+        Check(0, "before", (0, 1), [result(before)]),
+        [Check(1, "during", (0, 1), [result(s)]) for s in during],
+        None,
+        {"removed_at": 2, "within_s": 15, "recovered_after_s": recovered_after},
+        [],
+    )
 
 
 def judged(before: str, during: list[str], recovered_after: float | None, tmp_path=None) -> list[str]:
@@ -42,7 +48,9 @@ def test_findings_of_the_walk_the_run_and_the_audit_join_the_reasons_in_order():
     verdict = judge(evidence("held", ["deviated"], 3.0), ["stopped early at 5s", "audit: not done: x"])
     assert verdict.deviated
     assert verdict.reasons[0].startswith("deviated during the faults") and verdict.reasons[1:] == (
-        "stopped early at 5s", "audit: not done: x")
+        "stopped early at 5s",
+        "audit: not done: x",
+    )
 
 
 def test_a_run_that_did_not_complete_deviates_even_without_reasons():

@@ -1,5 +1,6 @@
 """The registry of actions: one declaration per kind, parsing (shorthands, one action per step, errors naming the
 field), targets checked against a topology, and dispatch through the declared handler."""
+
 from __future__ import annotations
 
 import random
@@ -21,9 +22,14 @@ from services.common.errors import ConfigError, UsageError
 def test_shorthands_and_round_trip():
     on = parse_action({"power_on": "dc-east"}, "x", "body")
     assert on.spec.dc == "dc-east" and on.spec.boot_order == []
-    latency = parse_action({"latency": {"from": "dc-west", "to": "views", "ms": 50}, "for": "3s", "id": "lag"}, "x", "b")
-    assert latency.to_data() == {"latency": {"from": "dc-west", "to": "views", "ms": 50.0, "jitter_ms": 0},
-                                 "for": "3s", "id": "lag"}  # fmt: skip
+    latency = parse_action(
+        {"latency": {"from": "dc-west", "to": "views", "ms": 50}, "for": "3s", "id": "lag"}, "x", "b"
+    )
+    assert latency.to_data() == {
+        "latency": {"from": "dc-west", "to": "views", "ms": 50.0, "jitter_ms": 0},
+        "for": "3s",
+        "id": "lag",
+    }
     assert parse_action(latency.to_data(), "x", "b") == latency
 
 
@@ -47,7 +53,7 @@ def test_every_kind_is_declared_once_with_its_properties():
     chaos = Path(__file__).resolve().parents[3] / "chaos"
     sources = {path: path.read_text() for path in chaos.rglob("*.py")}
     for name, kind in KINDS.items():
-        declarations = [p for p, text in sources.items() for _ in re.finditer(rf'ActionKind\("{name}"', text)]
+        declarations = [p for p, text in sources.items() for _ in re.finditer(rf'ActionKind\(\s*"{name}"', text)]
         assert declarations == [chaos / "faults" / "actions.py"], name
         assert kind.name == name and isinstance(kind.fault, bool) and isinstance(kind.reversible, bool)
         assert kind.capability in (None, POWER, KILL, LINKS)
@@ -58,8 +64,13 @@ def test_every_kind_is_declared_once_with_its_properties():
 
 
 def test_action_is_a_union_discriminated_by_kind():
-    for name, data in {"power_off": "dc-east", "power_on": "dc-east", "kill_instance": "random",
-                       "partition": ["dc-east", "dc-west"], "load": {"users": 3}}.items():  # fmt: skip
+    for name, data in {
+        "power_off": "dc-east",
+        "power_on": "dc-east",
+        "kill_instance": "random",
+        "partition": ["dc-east", "dc-west"],
+        "load": {"users": 3},
+    }.items():
         action = make(name, data)
         assert type(action) is KINDS[name].model and isinstance(action, ActionBase)
         assert ACTION.validate_python(action.model_dump()) == action
@@ -70,9 +81,13 @@ def test_action_is_a_union_discriminated_by_kind():
 
 def test_targets_are_checked_against_the_topology_naming_the_field():
     topology = RecordingRuntime().topology
-    check_action(parse_action({"latency": {"from": "gateway-west", "to": "views", "ms": 1}}, "x", "b"), topology, "x", "b")
+    check_action(
+        parse_action({"latency": {"from": "gateway-west", "to": "views", "ms": 1}}, "x", "b"), topology, "x", "b"
+    )
     with pytest.raises(ConfigError, match=r"^x: field 'b.latency.to': 'viewz': no data center, service or instance"):
-        check_action(parse_action({"latency": {"from": "dc-west", "to": "viewz", "ms": 1}}, "x", "b"), topology, "x", "b")
+        check_action(
+            parse_action({"latency": {"from": "dc-west", "to": "viewz", "ms": 1}}, "x", "b"), topology, "x", "b"
+        )
 
 
 def test_dispatch_goes_through_the_declared_handler_and_capability(tmp_path, monkeypatch):

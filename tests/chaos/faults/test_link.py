@@ -1,4 +1,5 @@
 """LinkFaults' renewals and removals, with the instances' admin API faked (no processes, no sockets)."""
+
 from __future__ import annotations
 
 import threading

@@ -2,6 +2,7 @@
 
 And the safety net: a fault whose controller is SIGKILLed expires by itself (its lease runs out).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,9 @@ import pytest
 from fakes.processes import alive
 
 from chaos.faults import link
+from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
 from chaos.faults.link import LEASE_S
-from chaos.faults.actions import parse_action
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
@@ -46,8 +47,11 @@ def live(tmp_path_factory):
 
 
 def faults_on(runtime: LocalRuntime, name: str) -> list[dict]:
-    answer = httpx.get(runtime.topology.url(name) + "/admin/faults",
-                       headers={"Authorization": f"Bearer {runtime.admin_secret}"}, timeout=5)  # fmt: skip
+    answer = httpx.get(
+        runtime.topology.url(name) + "/admin/faults",
+        headers={"Authorization": f"Bearer {runtime.admin_secret}"},
+        timeout=5,
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -136,8 +140,11 @@ def test_a_killed_instance_dies_alone_and_comes_back(live):
 def test_power_returns_in_the_boot_order_asked(live):
     runtime, injector = live
     fault = apply(injector, {"power_off": "dc-east"})
-    _, output = injector.apply(parse_action(
-        {"power_on": {"dc": "dc-east", "boot_order": ["gateway", "views"], "stagger": "300ms"}}, "test", "body"))
+    _, output = injector.apply(
+        parse_action(
+            {"power_on": {"dc": "dc-east", "boot_order": ["gateway", "views"], "stagger": "300ms"}}, "test", "body"
+        )
+    )
     assert output["healthy"] and fault not in injector.active_ids()
     event = [e for e in Journal(runtime.run_dir).read() if e["event"] == "power-on"][-1]
     assert event["boot_order"] == [["gateway-east"], ["views-east"], ["auth-east", "earnings-east", "recommender-east"]]
@@ -224,15 +231,33 @@ def test_a_fault_outlives_a_killed_controller_by_at_most_its_lease(tmp_path):
     sock.listen(64)
     port = sock.getsockname()[1]
     secret = "admin-" + "x" * 20
-    env = {**os.environ, "BLACKOUT_SERVICE": "auth", "BLACKOUT_INSTANCE": "auth-solo", "BLACKOUT_DC": "dc-a",
-           "BLACKOUT_PORT": str(port), "BLACKOUT_LISTEN_FD": str(sock.fileno()), "BLACKOUT_DATA_DIR": str(tmp_path),
-           "BLACKOUT_TOKEN_SECRET": "t" * 32, "BLACKOUT_ADMIN_SECRET": secret, "BLACKOUT_SERVICE_KEY": "k" * 32}  # fmt: skip
+    env = {
+        **os.environ,
+        "BLACKOUT_SERVICE": "auth",
+        "BLACKOUT_INSTANCE": "auth-solo",
+        "BLACKOUT_DC": "dc-a",
+        "BLACKOUT_PORT": str(port),
+        "BLACKOUT_LISTEN_FD": str(sock.fileno()),
+        "BLACKOUT_DATA_DIR": str(tmp_path),
+        "BLACKOUT_TOKEN_SECRET": "t" * 32,
+        "BLACKOUT_ADMIN_SECRET": secret,
+        "BLACKOUT_SERVICE_KEY": "k" * 32,
+    }
     # The instance is not the controller's child: like a container, it does not die with the controller.
-    instance = subprocess.Popen([sys.executable, "-m", "services.common.runner"], env=env, cwd=PROJECT,
-                                pass_fds=(sock.fileno(),), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    instance = subprocess.Popen(
+        [sys.executable, "-m", "services.common.runner"],
+        env=env,
+        cwd=PROJECT,
+        pass_fds=(sock.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {secret}"}
-    topology = {"name": "solo", "data_centers": {"dc-a": {"instances": {"auth-solo": {"service": "auth", "port": port}}}}}
+    topology = {
+        "name": "solo",
+        "data_centers": {"dc-a": {"instances": {"auth-solo": {"service": "auth", "port": port}}}},
+    }
     controller = None
     try:
         deadline = time.monotonic() + 30
@@ -244,8 +269,12 @@ def test_a_fault_outlives_a_killed_controller_by_at_most_its_lease(tmp_path):
                 pass
             assert time.monotonic() < deadline, "the instance did not start"
             time.sleep(0.1)
-        controller = subprocess.Popen([sys.executable, "-c", CONTROLLER.format(topology=topology, secret=secret)],
-                                      cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        controller = subprocess.Popen(
+            [sys.executable, "-c", CONTROLLER.format(topology=topology, secret=secret)],
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert json.loads(controller.stdout.readline().replace("'", '"')) == {"auth-solo": "ok"}
         controller.send_signal(signal.SIGKILL)  # no cleanup, no DELETE: only the lease can end the fault
         controller.wait()

@@ -1,4 +1,5 @@
 """Durations as data: 20s, 500ms, 2m, or seconds."""
+
 from __future__ import annotations
 
 import pytest

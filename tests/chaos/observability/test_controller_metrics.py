@@ -1,4 +1,5 @@
 """The controller's gauges: power, faults, phase and hypothesis, served on their own registry."""
+
 from __future__ import annotations
 
 import httpx
@@ -13,8 +14,9 @@ from chaos.observability.controller_metrics import ControllerMetrics, metrics_as
 def samples(text: str) -> dict[tuple[str, tuple], float]:
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text) for s in family.samples
-    }  # fmt: skip
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_power_faults_phase_and_hypothesis_are_served_over_http():

@@ -1,4 +1,5 @@
 """A run observed while it goes: gauges follow the journal's events, Prometheus records, a post-mortem at the end."""
+
 from __future__ import annotations
 
 import queue
@@ -77,7 +78,10 @@ def test_a_run_is_recorded_and_ends_with_a_post_mortem(tmp_path):
     if prometheus.binary() is None:
         assert said[0] == INSTALL_HINT and handle is None
     else:
-        assert handle is not None and said[0] == f"Prometheus records the run on {handle.url} (dashboards: docker compose up grafana)"
+        assert (
+            handle is not None
+            and said[0] == f"Prometheus records the run on {handle.url} (dashboards: docker compose up grafana)"
+        )
         assert not alive([handle.process.pid])
 
 
@@ -86,7 +90,10 @@ def test_without_requests_the_run_says_why_there_is_no_post_mortem(tmp_path, mon
     said: list[str] = []
     with observe_run(TOPOLOGY, tmp_path, port=0, metrics=ControllerMetrics(), say=said.append):
         pass
-    assert said == [INSTALL_HINT, f"no post-mortem: {tmp_path / 'requests.csv'}: not found (a run directory holds the requests.csv its load generator wrote)"]
+    assert said == [
+        INSTALL_HINT,
+        f"no post-mortem: {tmp_path / 'requests.csv'}: not found (a run directory holds the requests.csv its load generator wrote)",
+    ]
 
 
 def test_the_module_functions_feed_the_shared_registry():
@@ -110,7 +117,9 @@ def test_a_prometheus_that_will_not_start_does_not_stop_the_run(tmp_path, monkey
 
     monkeypatch.setattr(prometheus, "start_prometheus", broken)
     said: list[str] = []
-    with observe_run(TOPOLOGY, synthetic_run(tmp_path / "run"), port=0, metrics=ControllerMetrics(), say=said.append) as seen:
+    with observe_run(
+        TOPOLOGY, synthetic_run(tmp_path / "run"), port=0, metrics=ControllerMetrics(), say=said.append
+    ) as seen:
         assert seen.prometheus is None
     assert said[0].startswith("no live metrics: Prometheus exited with code 1")
     assert said[-1].startswith("post-mortem: ")

@@ -7,6 +7,7 @@ are served), locust's users (exporting what they saw on the port each process re
 (which finds those ports) and the controller's gauges. The test then serves the run's recorded samples
 again, as `blackout prometheus runs/<run>` does, and queries them.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ GRAFANA = PROJECT / "grafana"
 DRILL_DOWN_SERVICE = "gateway"  # the $service the drill-down is checked with: it calls every dependency
 # What users saw, exported by the load generator: empty in every real run until `blackout run` gave locust
 # its metrics port.
-USER_PANELS = ("Users: success ratio per data center", "Users: p99 latency per action", "Symptoms users saw",
-               "Fallbacks served")  # fmt: skip
+USER_PANELS = (
+    "Users: success ratio per data center",
+    "Users: p99 latency per action",
+    "Symptoms users saw",
+    "Fallbacks served",
+)
 
 # (dashboard, panel or annotation title, refId) -> why it may be empty in a power loss.
 MAY_BE_EMPTY = {
@@ -65,7 +70,9 @@ def expressions() -> list[tuple[tuple[str, str, str], str]]:
 
 
 def query_range(url: str, expr: str, start: float, end: float) -> dict:
-    answer = httpx.get(url + "/api/v1/query_range", params={"query": expr, "start": start, "end": end, "step": "1s"}, timeout=30)
+    answer = httpx.get(
+        url + "/api/v1/query_range", params={"query": expr, "start": start, "end": end, "step": "1s"}, timeout=30
+    )
     return answer.json()
 
 
@@ -74,10 +81,14 @@ def recorded_outage(tmp_path_factory):
     """A real `blackout run` of a power loss, its samples served again: (Prometheus URL, start, end)."""
     root = tmp_path_factory.mktemp("observed-run")
     options = RunOptions(
-        scenario=short_power_loss(root, off_at=8, on_at=22, duration=32), profile=PROJECT / "profiles" / "resilient.yaml",
-        topology=PROJECT / "topologies" / "fragile.yaml", seed=7, runs_root=root / "runs", any_ports=True,
+        scenario=short_power_loss(root, off_at=8, on_at=22, duration=32),
+        profile=PROJECT / "profiles" / "resilient.yaml",
+        topology=PROJECT / "topologies" / "fragile.yaml",
+        seed=7,
+        runs_root=root / "runs",
+        any_ports=True,
         prometheus_port=0,
-    )  # fmt: skip
+    )
     run_dir = run_scenario(options, Console(record=True, width=120)).run_dir
     events = Journal(run_dir).read()
     start, end = events[0]["t"], next(e["t"] for e in events if e["event"] == "end")
@@ -102,4 +113,5 @@ def test_every_panel_and_annotation_query_parses_and_shows_the_outage(recorded_o
     assert {key[1] for key in users} == set(USER_PANELS)  # the dashboards still have those panels
     assert not [key for key in users if key in empty], "the users' panels showed nothing"
     assert not empty - set(MAY_BE_EMPTY), "queries that showed nothing in a power loss:\n" + "\n".join(
-        map(str, sorted(empty - set(MAY_BE_EMPTY))))
+        map(str, sorted(empty - set(MAY_BE_EMPTY)))
+    )

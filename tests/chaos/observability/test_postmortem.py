@@ -1,4 +1,5 @@
 """The post-mortem of a small synthetic run: a picture and notes from the run directory alone."""
+
 from __future__ import annotations
 
 import json
@@ -33,12 +34,30 @@ def synthetic_run(run_dir: Path) -> Path:
     for step in range(240):  # one request per data center every 0.25 s
         s = step * 0.25
         dark = 20 <= s < 40
-        requests.write(request_row(t=T0 + s, user="u1", dc="dc-east", action="feed", ok=int(not dark),
-                                   status=0 if dark else 200, latency_ms=10_000.0 if dark else 40.0))
+        requests.write(
+            request_row(
+                t=T0 + s,
+                user="u1",
+                dc="dc-east",
+                action="feed",
+                ok=int(not dark),
+                status=0 if dark else 200,
+                latency_ms=10_000.0 if dark else 40.0,
+            )
+        )
         west_fails = dark and step % 2 == 0
-        requests.write(request_row(t=T0 + s, user="u2", dc="dc-west", action="login" if west_fails else "feed",
-                                   ok=int(not west_fails), status=503 if west_fails else 200,
-                                   latency_ms=3_000.0 if dark else 50.0, zero_view_displays=10 if dark and not west_fails else 0))
+        requests.write(
+            request_row(
+                t=T0 + s,
+                user="u2",
+                dc="dc-west",
+                action="login" if west_fails else "feed",
+                ok=int(not west_fails),
+                status=503 if west_fails else 200,
+                latency_ms=3_000.0 if dark else 50.0,
+                zero_view_displays=10 if dark and not west_fails else 0,
+            )
+        )
     requests.close()
     return run_dir
 
@@ -53,9 +72,13 @@ def test_picture_and_notes_tell_the_outage(tmp_path):
     assert "| outage | dc-east | 80 | 0.0% | 10.0 s | 10.0 s |" in text
     assert "| outage | dc-west | 80 | 50.0% | 3000 ms | 3000 ms |" in text
     assert "| baseline | dc-west | 80 | 100.0% | 50 ms | 50 ms |" in text
-    assert "| phase | dc | failed actions | zero-view displays | stale/unavailable view counts | earnings missing | " \
-           "failed logins | failed uploads | repeated feeds | generic feeds |" in text
-    assert "| outage | dc-west | login 40/40 | 400 | 0 | 0 | 40 | 0 | 0 | 0 |" in text  # 40 feeds showed 10 zero views each
+    assert (
+        "| phase | dc | failed actions | zero-view displays | stale/unavailable view counts | earnings missing | "
+        "failed logins | failed uploads | repeated feeds | generic feeds |" in text
+    )
+    assert (
+        "| outage | dc-west | login 40/40 | 400 | 0 | 0 | 40 | 0 | 0 | 0 |" in text
+    )  # 40 feeds showed 10 zero views each
     assert "First user error after power dc-east went down: 0.0 s later." in text
     assert "came back." in text and "not recovered" not in text
 
@@ -108,7 +131,13 @@ def test_the_timeline_shows_the_hypothesis_only_when_its_verdict_changes(tmp_pat
     probe = {"probe": "feed success >= 90%", "status": "deviated", "shown": "41%"}
     with (run / "journal.jsonl").open("a") as journal:
         for s, met in ((21, True), (22, False), (23, False), (41, True)):
-            event = {"t": T0 + s, "event": "hypothesis", "phase": "during", "met": met, "probes": [] if met else [probe]}
+            event = {
+                "t": T0 + s,
+                "event": "hypothesis",
+                "phase": "during",
+                "met": met,
+                "probes": [] if met else [probe],
+            }
             journal.write(json.dumps(event) + "\n")
     text = write_postmortem(run)[1].read_text()
     assert text.count("hypothesis") == 3
@@ -125,7 +154,13 @@ def test_the_picture_draws_what_the_hypothesis_probes_and_marks_every_deviated_c
     probe = {"probe": "zero_view_displays <= 0", "status": "deviated", "shown": "400"}
     with (run / "journal.jsonl").open("a") as journal:
         for s, met in ((22, False), (24, False), (26, True), (38, False)):
-            event = {"t": T0 + s, "event": "hypothesis", "phase": "during", "met": met, "probes": [] if met else [probe]}
+            event = {
+                "t": T0 + s,
+                "event": "hypothesis",
+                "phase": "during",
+                "met": met,
+                "probes": [] if met else [probe],
+            }
             journal.write(json.dumps(event) + "\n")
     fig = figure(load_run(run))
     panels = {axis.get_ylabel().split("\n")[0]: axis for axis in fig.axes}

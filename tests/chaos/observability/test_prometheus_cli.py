@@ -1,4 +1,5 @@
 """`blackout prometheus RUN_DIR`: a finished run's samples served again until Ctrl-C."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,9 @@ from chaos.topology import load_topology
 PROJECT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.skipif(prometheus.binary() is None, reason="NO PROMETHEUS BINARY: apt-get install -y --no-install-recommends prometheus")
+@pytest.mark.skipif(
+    prometheus.binary() is None, reason="NO PROMETHEUS BINARY: apt-get install -y --no-install-recommends prometheus"
+)
 def test_a_run_is_served_again_and_ctrl_c_stops_it(tmp_path):
     Journal(tmp_path).record("start")
     with start_prometheus(load_topology(PROJECT / "topologies" / "fragile.yaml"), tmp_path, {}, port=0) as live:
@@ -36,7 +39,9 @@ def test_a_run_is_served_again_and_ctrl_c_stops_it(tmp_path):
         first = cli.stdout.readline()
         url = re.search(r"on (http://127\.0\.0\.1:\d+)", first).group(1)
         assert "the run:" in cli.stdout.readline()
-        assert httpx.get(url + "/api/v1/query", params={"query": "count_over_time(up[1h])"}, timeout=5).json()["data"]["result"]
+        assert httpx.get(url + "/api/v1/query", params={"query": "count_over_time(up[1h])"}, timeout=5).json()["data"][
+            "result"
+        ]
         pid = _pid_of(url)
     finally:
         cli.send_signal(signal.SIGINT)

@@ -1,4 +1,5 @@
 """A real Prometheus process: started on a port it binds itself, queried, stopped without a trace."""
+
 from __future__ import annotations
 
 import socket

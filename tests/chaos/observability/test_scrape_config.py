@@ -1,4 +1,5 @@
 """The generated Prometheus configuration: every instance a target, labelled from the topology."""
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,19 @@ def test_every_instance_is_a_target_labelled_by_service_instance_and_dc(name):
 
 def test_written_files_are_valid_for_prometheus(tmp_path):
     topology = load_topology(PROJECT / "topologies" / "resilient.yaml")
-    config = write_config(topology, tmp_path, {"controller": "http://127.0.0.1:7001/metrics", "locust": "http://127.0.0.1:7002/"})
+    config = write_config(
+        topology, tmp_path, {"controller": "http://127.0.0.1:7001/metrics", "locust": "http://127.0.0.1:7002/"}
+    )
     parsed = yaml.safe_load(config.read_text())
     jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
     assert set(jobs) == {"blackout-services", "blackout-users", "controller", "locust"}
-    assert jobs["controller"]["static_configs"] == [{"targets": ["127.0.0.1:7001"], "labels": {"instance": "controller"}}]
+    assert jobs["controller"]["static_configs"] == [
+        {"targets": ["127.0.0.1:7001"], "labels": {"instance": "controller"}}
+    ]
     assert jobs["locust"]["metrics_path"] == "/"
-    renames = {r["regex"].replace("\\", ""): r["replacement"] for r in jobs["blackout-services"]["metric_relabel_configs"]}
+    renames = {
+        r["regex"].replace("\\", ""): r["replacement"] for r in jobs["blackout-services"]["metric_relabel_configs"]
+    }
     assert renames["http://127.0.0.1:9002"] == "views-west"  # a breaker's target reads as an instance name
     assert len(renames) == 10
     assert len(json.loads((tmp_path / "targets" / "services.json").read_text())) == 10

@@ -1,4 +1,5 @@
 """Real locust processes export what users saw, and the run's Prometheus finds and scrapes them."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ from loadtest import metrics as user_metrics
 PROJECT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.skipif(prometheus.binary() is None, reason="NO PROMETHEUS BINARY: apt-get install -y --no-install-recommends prometheus")
+@pytest.mark.skipif(
+    prometheus.binary() is None, reason="NO PROMETHEUS BINARY: apt-get install -y --no-install-recommends prometheus"
+)
 def test_locust_exporters_are_found_and_scraped(tmp_path, monkeypatch):
     monkeypatch.delenv(user_metrics.PORT_ENV, raising=False)  # the load generator itself must ask for the port
     topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
@@ -29,11 +32,18 @@ def test_locust_exporters_are_found_and_scraped(tmp_path, monkeypatch):
             load.wait_logged_in(timeout_s=60)
             deadline = time.monotonic() + 30
             while True:  # until Prometheus has scraped a logged-in user from a locust process
-                result = httpx.get(handle.url + "/api/v1/query", timeout=5, params={
-                    "query": 'sum by (job, instance) (blackout_user_requests_total{action="login", outcome="ok"})'}).json()
+                result = httpx.get(
+                    handle.url + "/api/v1/query",
+                    timeout=5,
+                    params={
+                        "query": 'sum by (job, instance) (blackout_user_requests_total{action="login", outcome="ok"})'
+                    },
+                ).json()
                 if result["data"]["result"]:
                     break
-                assert time.monotonic() < deadline, f"no user metrics scraped; ports: {user_metrics.bound_ports(tmp_path)}"
+                assert time.monotonic() < deadline, (
+                    f"no user metrics scraped; ports: {user_metrics.bound_ports(tmp_path)}"
+                )
                 time.sleep(0.2)  # poll interval
         finally:
             load.stop()

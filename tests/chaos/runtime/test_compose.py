@@ -1,13 +1,12 @@
 """docker-compose.yml is generated from the topology; the committed one must be what `blackout compose` writes."""
+
 from __future__ import annotations
 
 import argparse
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 
 from chaos.runtime.compose import DEFAULT_TOPOLOGY, PROJECT_ROOT, cmd_compose, compose_document, generated_files
 from chaos.topology import load_topology
@@ -43,15 +42,31 @@ def test_every_instance_is_a_labelled_host_network_container_on_its_local_port()
     assert all(s["network_mode"] == "host" for s in services.values())
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed: the file's syntax was not checked")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose is not installed: the file's syntax was not checked"
+)
 def test_docker_compose_accepts_the_file():
-    env = {"BLACKOUT_TOKEN_SECRET": "a", "BLACKOUT_ADMIN_SECRET": "b", "BLACKOUT_SERVICE_KEY": "c",
-           "PATH": "/usr/bin:/bin:/usr/local/bin"}  # fmt: skip
-    done = subprocess.run(["docker-compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "-q"],
-                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    env = {
+        "BLACKOUT_TOKEN_SECRET": "a",
+        "BLACKOUT_ADMIN_SECRET": "b",
+        "BLACKOUT_SERVICE_KEY": "c",
+        "PATH": "/usr/bin:/bin:/usr/local/bin",
+    }
+    done = subprocess.run(
+        ["docker-compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
-    missing = subprocess.run(["docker-compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "-q"],
-                             env={"PATH": env["PATH"]}, capture_output=True, text=True, timeout=60)  # fmt: skip
+    missing = subprocess.run(
+        ["docker-compose", "-f", str(PROJECT_ROOT / "docker-compose.yml"), "config", "-q"],
+        env={"PATH": env["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     secrets = ("BLACKOUT_TOKEN_SECRET", "BLACKOUT_ADMIN_SECRET", "BLACKOUT_SERVICE_KEY")
     assert missing.returncode != 0 and any(name in missing.stderr for name in secrets)
 
@@ -74,10 +89,16 @@ def test_the_compose_prometheus_accepts_its_generated_config():
     try:
         client.images.get("prom/prometheus:v2.42.0")
     except Exception:
-        pytest.skip("NO prom/prometheus:v2.42.0 IMAGE (the docker lab's setup builds it): Compose's Prometheus config was NOT checked")
+        pytest.skip(
+            "NO prom/prometheus:v2.42.0 IMAGE (the docker lab's setup builds it): Compose's Prometheus config was NOT checked"
+        )
     output = client.containers.run(
-        "prom/prometheus:v2.42.0", ["check", "config", "/etc/prometheus/prometheus.yml"], entrypoint="promtool",
-        network_mode="host", remove=True, labels={"blackout.role": "test"},
+        "prom/prometheus:v2.42.0",
+        ["check", "config", "/etc/prometheus/prometheus.yml"],
+        entrypoint="promtool",
+        network_mode="host",
+        remove=True,
+        labels={"blackout.role": "test"},
         volumes={str(PROJECT_ROOT / "docker" / "prometheus"): {"bind": "/etc/prometheus", "mode": "ro"}},
-    ).decode()  # fmt: skip
+    ).decode()
     assert "SUCCESS" in output and "rules found" in output

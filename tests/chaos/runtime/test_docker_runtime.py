@@ -2,6 +2,7 @@
 
 Skipped, loudly, where no Docker engine answers (`bash /work/shared/docker-lab/setup.sh` starts one).
 """
+
 from __future__ import annotations
 
 import json
@@ -106,17 +107,39 @@ def test_a_short_power_loss_under_load_in_containers(stack, client, tmp_path):
     """The scenario engine drives the module's stack (one stack per module keeps the suite quick): the same run,
     report and verdict as on local processes; the stack's teardown then checks that no container is left."""
     since = time.time()
-    options = RunOptions(scenario=short_power_loss(tmp_path), profile=NAIVE, seed=7, runs_root=tmp_path / "runs",
-                         runtime_factory=borrowed(stack), observe=False)  # fmt: skip
+    options = RunOptions(
+        scenario=short_power_loss(tmp_path),
+        profile=NAIVE,
+        seed=7,
+        runs_root=tmp_path / "runs",
+        runtime_factory=borrowed(stack),
+        observe=False,
+    )
     result = run_scenario(options, Console(record=True, width=120))
     walked_until = next(e["t"] for e in Journal(result.run_dir).read() if e["event"] == "end")
-    events = list(client.events(since=since, until=walked_until, decode=True,
-                                filters={"type": "container", "label": f"blackout.run={stack.run_id}"}))  # fmt: skip
-    during = [(e["Action"], e["Actor"]["Attributes"]["blackout.instance"]) for e in events if e["Action"] in ("start", "die")]
+    events = list(
+        client.events(
+            since=since,
+            until=walked_until,
+            decode=True,
+            filters={"type": "container", "label": f"blackout.run={stack.run_id}"},
+        )
+    )
+    during = [
+        (e["Action"], e["Actor"]["Attributes"]["blackout.instance"]) for e in events if e["Action"] in ("start", "die")
+    ]
     east = set(stack.topology.data_centers["dc-east"].instances)
     died = [name for action, name in during if action == "die"]
-    shown = [(round(e["timeNano"] / 1e9 - since, 2), e["Action"], e["Actor"]["Attributes"].get("blackout.instance"),
-              e["Actor"]["Attributes"].get("exitCode")) for e in events if e["Action"] in ("start", "die", "kill", "oom")]  # fmt: skip
+    shown = [
+        (
+            round(e["timeNano"] / 1e9 - since, 2),
+            e["Action"],
+            e["Actor"]["Attributes"].get("blackout.instance"),
+            e["Actor"]["Attributes"].get("exitCode"),
+        )
+        for e in events
+        if e["Action"] in ("start", "die", "kill", "oom")
+    ]
     assert sorted(died) == sorted(east), shown  # exactly dc-east's containers died, each once
     first_death = next(i for i, (action, _) in enumerate(during) if action == "die")
     assert sorted(n for a, n in during[first_death:] if a == "start") == sorted(east)  # ...and came back
@@ -128,7 +151,9 @@ def test_a_short_power_loss_under_load_in_containers(stack, client, tmp_path):
     assert off["action"] == "off" and set(off["instances"]) == east and off["seconds"] > 0
     assert on["action"] == "on" and on["healthy"] is True
     assert {s["state"] for s in stack.status().values()} == {"running"}
-    print(f"dc-east's {len(east)} containers SIGKILLed in {off['seconds'] * 1000:.0f} ms, healthy again in {on['seconds']:.1f}s")
+    print(
+        f"dc-east's {len(east)} containers SIGKILLed in {off['seconds'] * 1000:.0f} ms, healthy again in {on['seconds']:.1f}s"
+    )
 
 
 KILLED_CONTROLLER = """
@@ -159,8 +184,12 @@ def test_a_live_profile_switch_leaves_the_copy_the_audit_reads(stack):
 def test_the_containers_of_a_killed_runtime_are_swept_at_the_next_up(client, tmp_path):
     topology = {"name": "solo", "data_centers": {"dc-a": {"instances": {"auth-solo": {"service": "auth", "port": 0}}}}}
     (tmp_path / "killed").mkdir()
-    controller = subprocess.Popen([sys.executable, "-c", KILLED_CONTROLLER.format(topology=topology, image=IMAGE),
-                                   str(tmp_path / "killed")], cwd=PROJECT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    controller = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CONTROLLER.format(topology=topology, image=IMAGE), str(tmp_path / "killed")],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         killed_run = controller.stdout.readline().strip()
     finally:

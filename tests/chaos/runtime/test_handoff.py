@@ -1,4 +1,5 @@
 """Handing a held listening socket to a "container" (here: this process) and the lifeline back."""
+
 from __future__ import annotations
 
 import secrets
@@ -42,10 +43,13 @@ def test_the_instance_gets_the_same_listening_socket_and_a_dead_copy_leaves_the_
     lifeline.close()
 
 
-@pytest.mark.parametrize(("instance", "secret", "reason"), [
-    ("auth-east", "wrong", "wrong secret"),
-    ("views-east", "the-secret", "no instance 'views-east'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("instance", "secret", "reason"),
+    [
+        ("auth-east", "wrong", "wrong secret"),
+        ("views-east", "the-secret", "no instance 'views-east'"),
+    ],
+)
 def test_a_wrong_secret_or_instance_gets_no_socket(served, capsys, instance, secret, reason):
     name, _, _ = served
     with pytest.raises(SystemExit) as exit_:

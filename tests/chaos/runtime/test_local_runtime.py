@@ -1,4 +1,5 @@
 """The real local stack: real processes on free loopback ports, really killed."""
+
 from __future__ import annotations
 
 import json
@@ -95,7 +96,9 @@ def test_power_loss_kills_dc_east_and_the_cascade_reaches_dc_west(stack):
         items = during.json()["items"]
         assert {i["source"] for i in items} == {"generic"}  # recommender-west cannot read the views log
         assert {i["views"] for i in items} == {0}  # and every count shows 0: the outage's symptom
-        assert client.post(west + "/videos/video-0001/view", json={"event_id": "lost"}, headers=headers).status_code >= 500
+        assert (
+            client.post(west + "/videos/video-0001/view", json={"event_id": "lost"}, headers=headers).status_code >= 500
+        )
 
         stack.power_on("dc-east")
 

@@ -1,4 +1,5 @@
 """A pid together with its start time tells a process from a later one that got the same number."""
+
 from __future__ import annotations
 
 import os

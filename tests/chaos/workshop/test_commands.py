@@ -1,4 +1,5 @@
 """`blackout exercise` refuses bad input before starting anything, and places each team's stack."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,7 +13,9 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 
 def blackout(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos.cli", *args], capture_output=True, text=True, cwd=PROJECT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args], capture_output=True, text=True, cwd=PROJECT, timeout=60
+    )
 
 
 def test_a_port_block_gives_each_instance_the_next_port_and_any_leaves_it_to_the_runtime():
@@ -24,9 +27,13 @@ def test_a_port_block_gives_each_instance_the_next_port_and_any_leaves_it_to_the
 
 def test_bad_input_is_refused_with_exit_2_and_no_stack_starts(tmp_path):
     board = tmp_path / "teams"
-    for args, says in ((["--scenario", "meteor-strike"], "unknown; scenarios:"), (["--profile", "reckless"], "no profile 'reckless'"),
-                       (["--allow", "reboot"], "allow.0"), (["--ports", "80"], "first port of a free block"),
-                       (["--team", "Red Team"], "lowercase")):  # fmt: skip
+    for args, says in (
+        (["--scenario", "meteor-strike"], "unknown; scenarios:"),
+        (["--profile", "reckless"], "no profile 'reckless'"),
+        (["--allow", "reboot"], "allow.0"),
+        (["--ports", "80"], "first port of a free block"),
+        (["--team", "Red Team"], "lowercase"),
+    ):
         result = blackout("exercise", "start", *args, "--board", str(board))
         assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr

@@ -1,6 +1,7 @@
 """Two teams play the same hidden power loss side by side on one machine, each on its own stack (own ports, own
 runs folder and .control.json), through the `blackout exercise` commands: red finds it and restores power,
 blue does nothing; the timers and the leaderboard tell them apart."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,13 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 
 def exercise(*args: str, board: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos.cli", "exercise", *args, "--board", str(board)],
-                          capture_output=True, text=True, cwd=PROJECT, timeout=240)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", "exercise", *args, "--board", str(board)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=240,
+    )
 
 
 def poll(check, timeout_s: float, what: str):
@@ -47,10 +53,30 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
     # hold: the power loss does not heal by itself; only a team that acts gets its users back
     config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nallow: [power-on, profile]\n")
     board = tmp_path / "teams"
-    starts = {team: subprocess.Popen([sys.executable, "-m", "chaos.cli", "exercise", "start", "--team", team, "--seed",
-                                      str(seed), "--config", str(config), "--board", str(board)], cwd=PROJECT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for team, seed in (("red", 1), ("blue", 2))}  # fmt: skip
+    starts = {
+        team: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaos.cli",
+                "exercise",
+                "start",
+                "--team",
+                team,
+                "--seed",
+                str(seed),
+                "--config",
+                str(config),
+                "--board",
+                str(board),
+            ],
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for team, seed in (("red", 1), ("blue", 2))
+    }
     controls: dict[str, dict] = {}
     try:
         for team, proc in starts.items():
@@ -59,13 +85,18 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
             assert "/room?token=" in out and "dc-power-loss" not in out  # the link, not the answer
             controls[team] = json.loads((board / team / ".control.json").read_text())
         auth = {team: {"Authorization": f"Bearer {c['token']}"} for team, c in controls.items()}
-        ports = {team: {i["port"] for i in httpx.get(c["url"] + "/status", headers=auth[team]).json()["instances"].values()}
-                 for team, c in controls.items()}  # fmt: skip
+        ports = {
+            team: {i["port"] for i in httpx.get(c["url"] + "/status", headers=auth[team]).json()["instances"].values()}
+            for team, c in controls.items()
+        }
         assert not ports["red"] & ports["blue"] and controls["red"]["url"] != controls["blue"]["url"]
 
         red = controls["red"]
-        poll(lambda: not httpx.get(red["url"] + "/status", headers=auth["red"]).json()["power"]["dc-east"], 90,
-             "the hidden power loss never came")  # fmt: skip
+        poll(
+            lambda: not httpx.get(red["url"] + "/status", headers=auth["red"]).json()["power"]["dc-east"],
+            90,
+            "the hidden power loss never came",
+        )
         # red acts once its users are hurt (a check deviated), as an on-call engineer would: acting within
         # the first second would leave nothing to mitigate and make the score's assertions a race
         poll(lambda: users_hurt(board / "red"), 60, "red's users were never hurt")
@@ -76,8 +107,11 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
         act = exercise("act", "power-on", "dc-east", "--team", "red", board=board)
         assert act.returncode == 0, act.stderr
         for team, c in controls.items():
-            poll(lambda: not httpx.get(c["url"] + "/runs/current", headers=auth[team]).json()["running"], 120,
-                 f"{team}'s run never ended")  # fmt: skip
+            poll(
+                lambda: not httpx.get(c["url"] + "/runs/current", headers=auth[team]).json()["running"],
+                120,
+                f"{team}'s run never ended",
+            )
         ended = {team: exercise("end", "--down", "--team", team, board=board) for team in controls}
         for team, result in ended.items():
             assert result.returncode == 0, result.stderr
@@ -85,8 +119,12 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
     finally:
         for team, c in controls.items():
             if (board / team / ".control.json").exists():
-                subprocess.run([sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / team)], cwd=PROJECT,
-                               capture_output=True, timeout=60)  # fmt: skip
+                subprocess.run(
+                    [sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / team)],
+                    cwd=PROJECT,
+                    capture_output=True,
+                    timeout=60,
+                )
     scores = {e["team"]: e for e in json.loads((board / "leaderboard.json").read_text())}
     assert scores["red"]["detect_s"] is not None and scores["blue"]["detect_s"] is None
     assert scores["red"]["users_hurt"] and scores["red"]["requests"] > 0
@@ -96,6 +134,9 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
     assert [e["team"] for e in json.loads((board / "leaderboard.json").read_text())] == ["red", "blue"]
     draft = next((board / "red" / "exercise").glob("*-red/postmortem-draft.md")).read_text()
     assert 'declared: "dc-east lost power"' in draft and "power-off dc-east" in draft
-    pids = [p for c in controls.values() for p in
-            [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]]
+    pids = [
+        p
+        for c in controls.values()
+        for p in [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]
+    ]
     assert wait_all_gone(pids, timeout_s=20) == []

@@ -1,4 +1,5 @@
 """The hidden fault: drawn by the seed, pushed later by the onset, written where only the instructor looks."""
+
 from __future__ import annotations
 
 import pytest

@@ -2,6 +2,7 @@
 cut dc-east's power by clicking, see it go dark and the success chart react, restore it, toggle a fault;
 a wrong token is refused; an exercise shows its clock and takes a declaration. Skips, saying why, without
 Debian's chromium + chromium-driver or the selenium package."""
+
 from __future__ import annotations
 
 import json
@@ -38,26 +39,42 @@ except ImportError:  # pragma: no cover - the skip below says it
 pytestmark = pytest.mark.skipif(
     webdriver is None or not CHROMIUM or not DRIVER,
     reason="needs a real browser: apt-get install chromium chromium-driver, and pip install selenium "
-           "(.ci/run installs both where it can)",
-)  # fmt: skip
+    "(.ci/run installs both where it can)",
+)
 
 
 def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)],
-                          capture_output=True, text=True, cwd=PROJECT, timeout=180)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args, "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=180,
+    )
 
 
 def load_only(tmp_path: Path) -> Path:
     """Users for 150 s; the only timeline step is a 1 ms latency near the end: the power cut is the test's."""
-    return variant(tmp_path, "dc-power-loss", load={"users": 8}, duration="150s",
-                   timeline=[{"at": "140s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 1}, "for": "5s"}],
-                   hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]})  # fmt: skip
+    return variant(
+        tmp_path,
+        "dc-power-loss",
+        load={"users": 8},
+        duration="150s",
+        timeline=[{"at": "140s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 1}, "for": "5s"}],
+        hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+    )
 
 
 def browser() -> webdriver.Chrome:
     options = Options()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1300"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1300",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(DRIVER), options=options)
 
@@ -115,7 +132,8 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         driver.find_element(By.CSS_SELECTOR, "#fault-form button").click()
         wait.until(lambda d: "latency" in d.find_element(By.ID, "faults").text)
         assert [f["action"] for f in httpx.get(url + "/faults", headers=auth).json()] == [
-            {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300.0, "jitter_ms": 0.0}, "for": "60s"}]
+            {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300.0, "jitter_ms": 0.0}, "for": "60s"}
+        ]
         driver.find_element(By.CSS_SELECTOR, "#faults button[data-fault]").click()
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#faults button[data-fault]"))
         assert httpx.get(url + "/faults", headers=auth).json() == []
@@ -131,17 +149,29 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
 
         # an exercise on the same stack: the page shows its clock and takes the team's declaration
         assert httpx.delete(url + "/runs/current", headers=auth, timeout=180).status_code == 200
-        config = {"team": "red", "scenario": scenario, "seed": 3, "allow": ["power-on"],
-                  "onset": {"min": "60s", "max": "60s"}}  # fmt: skip
+        config = {
+            "team": "red",
+            "scenario": scenario,
+            "seed": 3,
+            "allow": ["power-on"],
+            "onset": {"min": "60s", "max": "60s"},
+        }
         assert httpx.post(url + "/exercise", json=config, headers=auth, timeout=30).status_code == 201
         driver.get(f"{url}/room?token={control['token']}")
-        wait.until(lambda d: d.find_element(By.ID, "exercise").is_displayed() and "team red" in d.find_element(By.ID, "team").text.lower())
+        wait.until(
+            lambda d: (
+                d.find_element(By.ID, "exercise").is_displayed()
+                and "team red" in d.find_element(By.ID, "team").text.lower()
+            )
+        )
         assert not driver.find_element(By.ID, "faults-panel").is_displayed()  # trainees remediate, they do not inject
         assert driver.find_element(By.ID, "power-dc-east").get_attribute("disabled")  # power-off is not allowed
         driver.find_element(By.ID, "detect-text").send_keys("feeds are slow in dc-west")
         driver.find_element(By.CSS_SELECTOR, "#detect-form button").click()
         wait.until(lambda d: "feeds are slow in dc-west" in d.find_element(By.ID, "declarations").text)
-        assert httpx.get(url + "/exercise", headers=auth).json()["declarations"][0]["text"] == "feeds are slow in dc-west"
+        assert (
+            httpx.get(url + "/exercise", headers=auth).json()["declarations"][0]["text"] == "feeds are slow in dc-west"
+        )
         assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
         wait.until(lambda d: d.find_elements(By.ID, "ex-points"))  # the score, revealed on the page
         assert not driver.find_element(By.ID, "detect-form").is_displayed()  # the round is over

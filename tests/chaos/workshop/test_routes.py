@@ -1,5 +1,6 @@
 """The control room's and the exercise's routes on the control app, against a runtime that records what it
 was asked (no processes; the scenario run is replaced by a recorder, the instance probe by a stub)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ from chaos.control import create_control_app
 from chaos.controller import Controller
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
-from chaos.profile_files import PROFILES
 from chaos.journal import Journal
+from chaos.profile_files import PROFILES
 from chaos.workshop import probe, routes
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise
@@ -33,8 +34,13 @@ def setup(tmp_path, monkeypatch):
     team_runs = tmp_path / "teams" / "red"  # a team's stack, as `blackout exercise start` lays it out
     team_runs.mkdir(parents=True)
     journal = Journal(team_runs, bus)
-    controller = Controller(runtime, FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive")),
-                            journal, bus, team_runs)  # fmt: skip
+    controller = Controller(
+        runtime,
+        FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive")),
+        journal,
+        bus,
+        team_runs,
+    )
     runs: list[tuple] = []
     monkeypatch.setattr(controller, "start_run", lambda *args: runs.append(args) or {"running": True})
     client = TestClient(create_control_app(controller, "s3cret", threading.Event()), follow_redirects=False)
@@ -64,8 +70,10 @@ def test_the_room_trades_a_right_token_for_an_http_only_cookie_and_refuses_a_wro
 def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     client, controller, runtime, runs = setup
     client.headers["Authorization"] = "Bearer s3cret"
-    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss", "seed": 4,
-                                             "allow": ["power-on"], "leaderboard": True})  # fmt: skip
+    started = client.post(
+        "/exercise",
+        json={"team": "red", "scenario": "dc-power-loss", "seed": 4, "allow": ["power-on"], "leaderboard": True},
+    )
     assert started.status_code == 201, started.text
     assert runs and runs[0][0].endswith("exercise.yaml") and runs[0][2] == 4  # the hidden run, with the seed
     assert "scenario" not in json.dumps(started.json()) and "dc-power-loss" not in json.dumps(started.json())
@@ -100,8 +108,14 @@ def test_while_playing_the_team_does_not_see_the_answer(setup, tmp_path):
     now = time.time() + 1
     assert exercise.redact({"t": now, "event": "fault-on", "action": {"partition": ["dc-east", "dc-west"]}}) is None
     assert exercise.redact({"t": now, "event": "phase", "phase": "outage"}) is None
-    assert exercise.redact({"t": now, "event": "hypothesis", "phase": "during", "met": False}) == {"t": now, "event": "hypothesis", "met": False}
-    assert exercise.redact({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"  # hosts going down show
+    assert exercise.redact({"t": now, "event": "hypothesis", "phase": "during", "met": False}) == {
+        "t": now,
+        "event": "hypothesis",
+        "met": False,
+    }
+    assert (
+        exercise.redact({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"
+    )  # hosts going down show
     exercise.close()
 
 
@@ -143,7 +157,10 @@ def test_a_change_with_the_rooms_cookie_needs_the_rooms_own_header(setup):
     cross = client.post("/power/dc-east/off", headers={"X-Blackout-Room": "1", "Sec-Fetch-Site": "same-site"})
     assert cross.status_code == 403
     assert runtime.power["dc-east"] is True
-    assert client.post("/power/dc-east/off", headers={"X-Blackout-Room": "1", "Sec-Fetch-Site": "same-origin"}).status_code == 200
+    assert (
+        client.post("/power/dc-east/off", headers={"X-Blackout-Room": "1", "Sec-Fetch-Site": "same-origin"}).status_code
+        == 200
+    )
     assert runtime.power["dc-east"] is False
 
 

@@ -1,4 +1,5 @@
 """Timers and points from what users saw: synthetic requests.csv rows, a real hypothesis."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,13 +8,17 @@ from chaos.engine.scenario import Hypothesis
 from chaos.workshop.score import lost_writes, score
 from loadtest.requests_reader import RequestRow
 
-HYP = Hypothesis.model_validate({"window": "4s", "min_requests": 4, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]})
+HYP = Hypothesis.model_validate(
+    {"window": "4s", "min_requests": 4, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]}
+)
 
 
 def rows(start: float, end: float, ok: bool, per_s: int = 4) -> list[RequestRow]:
     """``per_s`` feed requests a second finishing between start and end, all ok or all failed."""
-    return [RequestRow(t=start + i / per_s, dc="dc-west", action="feed", ok=ok, latency_ms=20)
-            for i in range(int((end - start) * per_s))]  # fmt: skip
+    return [
+        RequestRow(t=start + i / per_s, dc="dc-west", action="feed", ok=ok, latency_ms=20)
+        for i in range(int((end - start) * per_s))
+    ]
 
 
 def test_an_outage_met_by_a_team_gets_its_three_timers_from_the_onset():
@@ -23,7 +28,9 @@ def test_an_outage_met_by_a_team_gets_its_three_timers_from_the_onset():
     assert s.users_hurt and s.detect_s == 12.0 and s.false_alarms == 1
     assert 30 <= s.mitigate_s <= 36 and s.recover_s == s.mitigate_s  # success back above 90% once the window clears
     assert s.requests == len(rows(100, 170, True)) and s.failed == 120
-    assert 276 <= s.expected <= 280 and s.unserved == 120  # every owed answer came (the last as the load ends): 120 failed
+    assert (
+        276 <= s.expected <= 280 and s.unserved == 120
+    )  # every owed answer came (the last as the load ends): 120 failed
     assert s.lost_writes is None
     assert 0 < s.points < 1000
 

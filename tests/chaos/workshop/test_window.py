@@ -1,4 +1,5 @@
 """The charts' numbers: per data center success and p99 in buckets, read incrementally from requests.csv."""
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,13 @@ def line(t: float, dc: str, ok: bool, latency_ms: float) -> str:
 
 
 def test_buckets_per_data_center_with_gaps_where_nothing_finished(tmp_path):
-    (tmp_path / "requests.csv").write_text(HEADER + "".join(
-        [line(100 + i * 0.5, "dc-east", True, 10 * (i + 1)) for i in range(10)]  # all finish in [100, 105)
-        + [line(100 + i, "dc-west", i % 2 == 0, 100) for i in range(4)]))  # fmt: skip
+    (tmp_path / "requests.csv").write_text(
+        HEADER
+        + "".join(
+            [line(100 + i * 0.5, "dc-east", True, 10 * (i + 1)) for i in range(10)]  # all finish in [100, 105)
+            + [line(100 + i, "dc-west", i % 2 == 0, 100) for i in range(4)]
+        )
+    )
     window = RequestWindow()
     window.follow(tmp_path)
     series = window.series(now=110.0, seconds=15, bucket_s=5)

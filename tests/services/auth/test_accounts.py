@@ -1,4 +1,5 @@
 """Load-test accounts: derived from the user number, every one known to auth, passwords stored hashed."""
+
 from __future__ import annotations
 
 from fakes.stack import client_for

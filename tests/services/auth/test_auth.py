@@ -73,10 +73,14 @@ def _login(client: httpx.Client, url: str, user: str, password: str) -> httpx.Re
 def test_a_non_ascii_bearer_token_is_refused_not_a_500(stack):
     token = "Bearer caf\u00e9.sig\u00e9".encode()  # UTF-8 bytes in the header, as a client may send
     with httpx.Client(timeout=10.0) as client:
-        auth = client.get(stack.topology.url("auth-1") + "/verify",
-                          headers=[("Authorization", token), (SERVICE_KEY_HEADER, stack.service_key)])  # fmt: skip
+        auth = client.get(
+            stack.topology.url("auth-1") + "/verify",
+            headers=[("Authorization", token), (SERVICE_KEY_HEADER, stack.service_key)],
+        )
         assert auth.status_code == 401 and auth.json()["detail"]
-        assert client.get(stack.topology.url("gateway-1") + "/feed", headers=[("Authorization", token)]).status_code == 401
+        assert (
+            client.get(stack.topology.url("gateway-1") + "/feed", headers=[("Authorization", token)]).status_code == 401
+        )
 
 
 def test_a_wrong_password_takes_as_long_for_an_unknown_user_as_for_a_known_one(stack):

@@ -1,4 +1,5 @@
 """The service app: /admin/profile (auth, validation, live swap) and deadline propagation, over MockTransport."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes.stack import LOCAL, SERVICE_KEY
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
-from fakes.stack import LOCAL, SERVICE_KEY
 
 from services.common.accounting import ATTEMPTS_HEADER
 from services.common.app import ServiceContext, build_context, context, create_service_app
@@ -187,9 +188,15 @@ def _gateway(tmp_path: Path, views: Views, profile: str) -> FastAPI:
     from services.gateway.app import create_app
 
     settings = ServiceSettings(
-        service="gateway", instance="gateway-dc1", dc="dc1", port=18000, data_dir=tmp_path,
+        service="gateway",
+        instance="gateway-dc1",
+        dc="dc1",
+        port=18000,
+        data_dir=tmp_path,
         dependencies={d: [f"http://{d}-dc1"] for d in ("auth", "views", "recommender", "earnings")},
-        token_secret=TOKEN_SECRET, admin_secret=SECRET, service_key=SERVICE_KEY,
+        token_secret=TOKEN_SECRET,
+        admin_secret=SECRET,
+        service_key=SERVICE_KEY,
         profile=REPO / "profiles" / f"{profile}.yaml",
     )
     return create_app(settings, transport=httpx.MockTransport(views))

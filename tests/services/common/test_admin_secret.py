@@ -1,4 +1,5 @@
 """The admin secret is not the token secret: neither opens what the other guards."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,15 @@ def test_a_user_token_signed_with_the_admin_secret_is_rejected(tmp_path: Path):
 
 
 def test_the_admin_secret_comes_from_its_own_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    env = {"SERVICE": "auth", "INSTANCE": "auth-1", "DC": "dc1", "PORT": "1", "DATA_DIR": str(tmp_path),
-           "TOKEN_SECRET": "t0ken", "ADMIN_SECRET": "adm1n"}  # fmt: skip
+    env = {
+        "SERVICE": "auth",
+        "INSTANCE": "auth-1",
+        "DC": "dc1",
+        "PORT": "1",
+        "DATA_DIR": str(tmp_path),
+        "TOKEN_SECRET": "t0ken",
+        "ADMIN_SECRET": "adm1n",
+    }
     for name, value in env.items():
         monkeypatch.setenv(f"BLACKOUT_{name}", value)
     settings = load_settings()
@@ -40,6 +48,13 @@ def test_the_admin_secret_comes_from_its_own_variable(tmp_path: Path, monkeypatc
 
 def test_an_admin_secret_equal_to_the_token_secret_is_refused(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
-        load_settings(service="auth", instance="auth-1", dc="dc1", port=1, data_dir=tmp_path,
-                      token_secret="same", admin_secret="same")  # fmt: skip
+        load_settings(
+            service="auth",
+            instance="auth-1",
+            dc="dc1",
+            port=1,
+            data_dir=tmp_path,
+            token_secret="same",
+            admin_secret="same",
+        )
     assert info.value.source == "BLACKOUT_ADMIN_SECRET"

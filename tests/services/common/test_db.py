@@ -1,4 +1,5 @@
 """The services' SQLite store: a transaction whose COMMIT fails is rolled back, and the store goes on."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -1,4 +1,5 @@
 """What get_json/post_json make of a dependency's 4xx: a refusal with its status and reason, never "unavailable"."""
+
 from __future__ import annotations
 
 import asyncio

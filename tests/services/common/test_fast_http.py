@@ -1,4 +1,5 @@
 """The services' aiohttp client against a real loopback server: httpx's types in, httpx's types out."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,13 @@ from services.common.fast_http import WireClient
 
 async def echo(request: web.Request) -> web.Response:
     body = await request.read()
-    answer = {"method": request.method, "query": dict(request.query), "body": body.decode(),
-              "content_type": request.headers.get("Content-Type"), "deadline": request.headers.get("X-Blackout-Deadline-Ms")}
+    answer = {
+        "method": request.method,
+        "query": dict(request.query),
+        "body": body.decode(),
+        "content_type": request.headers.get("Content-Type"),
+        "deadline": request.headers.get("X-Blackout-Deadline-Ms"),
+    }
     return web.json_response(answer, status=int(request.query.get("status", 200)), headers={"X-Blackout-Calls": "3"})
 
 
@@ -37,7 +43,7 @@ async def chunked(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    for part in (b'{"parts":', b' [1, 2', b", 3]}"):
+    for part in (b'{"parts":', b" [1, 2", b", 3]}"):
         await response.write(part)
     await response.write_eof()
     return response
@@ -71,8 +77,9 @@ def run_with_server(body) -> object:
 
 def test_a_request_carries_params_json_and_headers_and_answers_like_an_httpx_response():
     async def body(client: WireClient, base: str) -> None:
-        answer = await client.request("POST", base + "/echo", params={"limit": 30}, json={"a": [1, 2]},
-                                      headers={"X-Blackout-Deadline-Ms": "250"})  # fmt: skip
+        answer = await client.request(
+            "POST", base + "/echo", params={"limit": 30}, json={"a": [1, 2]}, headers={"X-Blackout-Deadline-Ms": "250"}
+        )
         assert answer.status_code == 200
         assert answer.headers["x-blackout-calls"] == "3"  # case-insensitive, as httpx's
         got = answer.json()

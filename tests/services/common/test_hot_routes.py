@@ -1,4 +1,5 @@
 """The fast path answers exactly as FastAPI's routes do, and leaves everything it should not take to them."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,10 @@ def answers(client: TestClient) -> list[tuple[int, object]]:
 
 
 def test_views_answers_are_the_same_with_and_without_the_fast_path(tmp_path):
-    with client_for("views", tmp_path / "fast") as fast, without_fast_path(client_for("views", tmp_path / "plain")) as plain:
+    with (
+        client_for("views", tmp_path / "fast") as fast,
+        without_fast_path(client_for("views", tmp_path / "plain")) as plain,
+    ):
         got, expected = answers(fast), answers(plain)
     assert got == expected
     assert [status for status, _ in got][:4] == [200] * 4 and all(status == 422 for status, _ in got[4:])
@@ -65,7 +69,10 @@ class Downstream:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.host == "recommender.test":
             items = [{"video_id": "video-0001", "title": "t", "creator_id": "c", "source": "personalized"}]
-            return httpx.Response(self.recommender_status, json={"user_id": "viewer-0002", "items": items} if self.recommender_status == 200 else {"detail": "no"})
+            return httpx.Response(
+                self.recommender_status,
+                json={"user_id": "viewer-0002", "items": items} if self.recommender_status == 200 else {"detail": "no"},
+            )
         if request.url.host == "views.test":
             return httpx.Response(200, json={"counts": {vid: 3 for vid in json.loads(request.content)["video_ids"]}})
         return httpx.Response(404)
@@ -83,8 +90,19 @@ def gateway(tmp_path):
 def test_the_feed_on_the_fast_path_is_the_routes_feed(gateway):
     fast = gateway.get("/feed", params={"limit": 3}, headers=AUTH)
     assert fast.status_code == 200
-    assert fast.json() == {"user_id": "viewer-0002", "items": [
-        {"video_id": "video-0001", "title": "t", "creator_id": "c", "source": "personalized", "views": 3, "views_status": "ok"}]}
+    assert fast.json() == {
+        "user_id": "viewer-0002",
+        "items": [
+            {
+                "video_id": "video-0001",
+                "title": "t",
+                "creator_id": "c",
+                "source": "personalized",
+                "views": 3,
+                "views_status": "ok",
+            }
+        ],
+    }
 
 
 def test_a_bad_session_or_limit_gets_fastapis_own_answer(gateway):

@@ -1,4 +1,5 @@
 """DependencyClient under a profile, with httpx.MockTransport standing in for the downstream services."""
+
 from __future__ import annotations
 
 import asyncio
@@ -329,8 +330,8 @@ def test_the_deadline_caps_the_attempt_timeout_and_stops_retries():
     down = Downstream(slow)
     breaker = {"enabled": True, "failure_threshold": 1}
     client, _ = client_for(
-        down, profile(deadline_propagation=True, timeout_s=5.0, retries={"attempts": 3}, breaker=breaker,
-                      failover=True),
+        down,
+        profile(deadline_propagation=True, timeout_s=5.0, retries={"attempts": 3}, breaker=breaker, failover=True),
     )
 
     async def body() -> str:

@@ -1,5 +1,6 @@
 """Real service processes: a foreign Host, an oversized body and a caller without the stack's service
 credential are refused; peers holding the credential (and users through the gateway) are served."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ from services.common.seed import DEMO_PASSWORD
 
 PROJECT = Path(__file__).resolve().parents[3]
 FOREIGN = {"Host": "attacker.example"}  # what a DNS-rebinding page in a local browser sends
-FORGED = {"events": [{"event_id": "forged-1", "video_id": "video-0005", "user_id": "viewer-0001", "t": 1.0}],
-          "source": "attacker"}  # fmt: skip
+FORGED = {
+    "events": [{"event_id": "forged-1", "video_id": "video-0005", "user_id": "viewer-0001", "t": 1.0}],
+    "source": "attacker",
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,9 @@ def test_a_forged_replication_batch_is_refused_and_not_counted(stack, client):
 def test_views_are_recorded_only_through_the_gateway(stack, client):
     views, gateway = stack.topology.url("views-1"), stack.topology.url("gateway-1")
     before = views_of(client, views, "video-0006")
-    direct = client.post(views + "/views", json={"event_id": "e-direct", "video_id": "video-0006", "user_id": "viewer-0001"})
+    direct = client.post(
+        views + "/views", json={"event_id": "e-direct", "video_id": "video-0006", "user_id": "viewer-0001"}
+    )
     assert direct.status_code == 401
     auth = login(client, gateway, "viewer-0004")
     watched = client.post(gateway + "/videos/video-0006/view", json={"event_id": "e-gw"}, headers=auth)
@@ -117,8 +122,20 @@ def test_only_auth_and_the_gateway_hold_the_token_secret(stack):
 
 
 def test_a_service_without_the_service_key_does_not_start(tmp_path: Path):
-    env = {"PATH": os.environ["PATH"], "BLACKOUT_SERVICE": "views", "BLACKOUT_INSTANCE": "views-1",
-           "BLACKOUT_DC": "dc-1", "BLACKOUT_PORT": "1", "BLACKOUT_DATA_DIR": str(tmp_path)}  # fmt: skip
-    ended = subprocess.run([sys.executable, "-m", "services.common.runner"], env=env, cwd=PROJECT,
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    env = {
+        "PATH": os.environ["PATH"],
+        "BLACKOUT_SERVICE": "views",
+        "BLACKOUT_INSTANCE": "views-1",
+        "BLACKOUT_DC": "dc-1",
+        "BLACKOUT_PORT": "1",
+        "BLACKOUT_DATA_DIR": str(tmp_path),
+    }
+    ended = subprocess.run(
+        [sys.executable, "-m", "services.common.runner"],
+        env=env,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ended.returncode == 2 and "BLACKOUT_SERVICE_KEY" in ended.stderr

@@ -1,5 +1,6 @@
 """The two replication designs at the shipper: async rewinds a rejoining instance's unshipped tail to
 what the (promoted) peer has; converge merges it. The same rules for the views log and the catalog."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,7 @@ def run_shipper(store, peer: PromotedPeer, design: str, **kwargs) -> Shipper:
     async def main() -> Shipper:
         async with httpx.AsyncClient(transport=httpx.MockTransport(peer.handle)) as http:
             client = DependencyClient("views", [PEER], ProfileHolder(Profile(name="test")), http)
-            shipper = Shipper(store, {PEER: client}, "east", design=lambda: design, idle_s=0.01, retry_s=0.01,
-                              **kwargs)  # fmt: skip
+            shipper = Shipper(store, {PEER: client}, "east", design=lambda: design, idle_s=0.01, retry_s=0.01, **kwargs)
             task = asyncio.create_task(shipper.run())
             for _ in range(500):  # settled: rejoined, and nothing waiting (a bounded number of polls)
                 await asyncio.sleep(0.01)
@@ -154,7 +154,11 @@ def test_replication_lag_is_exported_in_records_and_seconds(tmp_path):
             peer.up = True
             await shipper.ship_to(PEER)
             await shipper.ship_to(PEER)
-            return *waiting, REPLICATION_LAG.labels(PEER)._value.get(), REPLICATION_LAG_SECONDS.labels(PEER)._value.get()
+            return (
+                *waiting,
+                REPLICATION_LAG.labels(PEER)._value.get(),
+                REPLICATION_LAG_SECONDS.labels(PEER)._value.get(),
+            )
 
     before = time.time()
     events, seconds, events_after, seconds_after = asyncio.run(main())

@@ -1,5 +1,6 @@
 """The symptom registry is the one list: requests.csv, the user metrics, the gateway's labels, the scenarios'
 probes and every table of the report all follow it, in its order."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from chaos.observability.postmortem import notes
 from chaos.observability.run_record import load_run
 from chaos.report import build_summary, phases_csv_columns
 from chaos.report_render import render_summary
-from loadtest.metrics import UserMetrics
 from chaos.rundir import REQUESTS_FILE
+from loadtest.metrics import UserMetrics
 from loadtest.records import REQUEST_COLUMNS, CsvRecorder, request_row
 from loadtest.requests_reader import read_all
 from services.common import symptoms
@@ -31,13 +32,27 @@ TITLES = [s.title for s in SYMPTOMS]
 @pytest.fixture
 def each_symptom_once(tmp_path: Path) -> Path:
     """A one-phase run whose requests show every symptom exactly once, each on its own action's request."""
-    (tmp_path / "journal.jsonl").write_text("".join(json.dumps(e) + "\n" for e in [
-        {"t": T0, "event": "phase", "phase": "baseline"}, {"t": T0 + 60, "event": "end"}]))  # fmt: skip
+    (tmp_path / "journal.jsonl").write_text(
+        "".join(
+            json.dumps(e) + "\n"
+            for e in [{"t": T0, "event": "phase", "phase": "baseline"}, {"t": T0 + 60, "event": "end"}]
+        )
+    )
     recorder = CsvRecorder(tmp_path / REQUESTS_FILE, REQUEST_COLUMNS)
     for n, s in enumerate(SYMPTOMS):
         shown = {s.name: 1} if s.recorded else {}
-        recorder.write(request_row(t=T0 + n, user="u", dc="dc-east", action=s.action, ok=int(s.recorded),
-                                   status=200 if s.recorded else 503, latency_ms=10.0, **shown))  # fmt: skip
+        recorder.write(
+            request_row(
+                t=T0 + n,
+                user="u",
+                dc="dc-east",
+                action=s.action,
+                ok=int(s.recorded),
+                status=200 if s.recorded else 503,
+                latency_ms=10.0,
+                **shown,
+            )
+        )
     recorder.close()
     return tmp_path
 
@@ -82,16 +97,20 @@ def test_the_terminal_and_the_post_mortem_tables_list_every_symptom_in_order(eac
 
 def test_user_metrics_label_each_recorded_symptom_by_its_name():
     metrics = UserMetrics()
-    metrics.observe(request_row(t=1, user="u", dc="dc-east", action="feed", ok=1, status=200,
-                                **dict.fromkeys(RECORDED, 2)))  # fmt: skip
+    metrics.observe(
+        request_row(t=1, user="u", dc="dc-east", action="feed", ok=1, status=200, **dict.fromkeys(RECORDED, 2))
+    )
     for name in RECORDED:
         labels = {"dc": "dc-east", "symptom": name}
         assert metrics.registry.get_sample_value("blackout_user_symptoms_total", labels) == 2
 
 
 def test_the_gateway_counts_each_symptom_it_can_see_under_a_label_it_allows():
-    closed = {(symptoms.FEED_ITEMS, "source"): SOURCES, (symptoms.FEED_ITEMS, "views_status"): VIEW_STATUSES,
-              (symptoms.EARNINGS_SERVED, "status"): EARNINGS_STATUSES}  # fmt: skip
+    closed = {
+        (symptoms.FEED_ITEMS, "source"): SOURCES,
+        (symptoms.FEED_ITEMS, "views_status"): VIEW_STATUSES,
+        (symptoms.EARNINGS_SERVED, "status"): EARNINGS_STATUSES,
+    }
     counters = {c.describe()[0].name + "_total" for c in (FEED_ITEMS, EARNINGS_SERVED)}  # the names they export
     assert {symptoms.FEED_ITEMS, symptoms.EARNINGS_SERVED} == counters
     served = [s.served_as for s in SYMPTOMS if s.served_as is not None]

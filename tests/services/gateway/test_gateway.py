@@ -31,11 +31,20 @@ class World:
             return httpx.Response(503)
         if host == "auth" and path == "/verify":
             ok = request.headers.get("authorization") == f"Bearer {TOKEN}"
-            return httpx.Response(200, json={"user_id": "creator-001", "role": "creator", "expires_at": 9e9}) if ok else httpx.Response(401)
+            return (
+                httpx.Response(200, json={"user_id": "creator-001", "role": "creator", "expires_at": 9e9})
+                if ok
+                else httpx.Response(401)
+            )
         if host == "auth" and path == "/login":
-            return httpx.Response(200, json={"token": TOKEN, "user_id": "creator-001", "role": "creator", "expires_at": 9e9})
+            return httpx.Response(
+                200, json={"token": TOKEN, "user_id": "creator-001", "role": "creator", "expires_at": 9e9}
+            )
         if host == "recommender" and path.startswith("/recommendations/"):
-            items = [{"video_id": f"video-{i:04d}", "title": "t", "creator_id": "c", "source": "personalized"} for i in (1, 2)]
+            items = [
+                {"video_id": f"video-{i:04d}", "title": "t", "creator_id": "c", "source": "personalized"}
+                for i in (1, 2)
+            ]
             return httpx.Response(200, json={"user_id": "creator-001", "items": items})
         if host == "recommender" and path == "/videos":
             sent = {"creator_id": request.headers.get(USER_HEADER), "key": request.headers.get(SERVICE_KEY_HEADER)}
@@ -48,7 +57,9 @@ class World:
         if host == "views" and path == "/views":
             return httpx.Response(200, json={**json.loads(request.content), "counted": True})
         if host == "earnings":
-            return httpx.Response(200, json={"creator_id": "creator-001", "views": 10, "earnings_cents": 4, "status": "ok"})
+            return httpx.Response(
+                200, json={"creator_id": "creator-001", "views": 10, "earnings_cents": 4, "status": "ok"}
+            )
         return httpx.Response(404)
 
 
@@ -66,7 +77,9 @@ def gateway(tmp_path, world):
 def test_feed_attaches_view_counts(gateway):
     body = gateway.get("/feed", headers=AUTH).json()
     assert [(i["video_id"], i["views"], i["views_status"]) for i in body["items"]] == [
-        ("video-0001", 42, "ok"), ("video-0002", 42, "ok")]
+        ("video-0001", 42, "ok"),
+        ("video-0002", 42, "ok"),
+    ]
 
 
 def test_naive_feed_shows_zero_views_when_views_is_down(gateway, world):
@@ -87,7 +100,10 @@ def test_a_zero_from_a_views_replica_cut_off_from_its_peer_is_not_shown_under_th
     swap_profile(gateway, fallbacks=FallbackPolicy(view_counts="stale_or_unavailable"))
     world.counts = {"video-0001": 42, "video-0002": 0}
     gateway.get("/feed", headers=AUTH)  # the gateway learns video-0001 = 42; video-0002 has no views yet
-    world.counts, world.complete = {"video-0001": 0, "video-0002": 0}, False  # a partition: the other DC's views are not here
+    world.counts, world.complete = (
+        {"video-0001": 0, "video-0002": 0},
+        False,
+    )  # a partition: the other DC's views are not here
     items = gateway.get("/feed", headers=AUTH).json()["items"]
     assert [(i["views"], i["views_status"]) for i in items] == [(42, "stale"), (None, "unavailable")]
     world.complete = True  # the link healed: a 0 from a complete log is a real 0

@@ -1,4 +1,5 @@
 """Real processes: the gateway's cache of remote verifications never outlives the token it verified."""
+
 from __future__ import annotations
 
 import time

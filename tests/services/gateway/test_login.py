@@ -1,4 +1,5 @@
 """The gateway's /login: auth's refusals reach the user with auth's reason; outages and our bugs do not look like bad passwords."""
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,9 @@ def test_bad_credentials_are_a_401_with_auths_reason(gateway, auth):
 
 
 def test_a_name_auth_finds_malformed_is_a_422_with_the_field(gateway, auth):
-    auth.answer = httpx.Response(422, json={"detail": [{"loc": ["body", "username"], "msg": "String should match pattern"}]})
+    auth.answer = httpx.Response(
+        422, json={"detail": [{"loc": ["body", "username"], "msg": "String should match pattern"}]}
+    )
     answer = login(gateway)
     assert answer.status_code == 422 and "body.username" in answer.json()["detail"]
 

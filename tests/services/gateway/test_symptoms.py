@@ -1,4 +1,5 @@
 """Symptoms are counted at the gateway where they are produced, with closed label sets."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """sample_where: the uniform sample of the qualifying entries a full scan would give, from ~k tests."""
+
 from __future__ import annotations
 
 import random
@@ -29,11 +30,17 @@ def test_when_few_qualify_all_of_them_are_found():
 def test_every_qualifying_entry_is_as_likely_as_any_other():
     qualifying = {e.video_id for e in ENTRIES[::40]}  # 10 of 400: the scan fallback is exercised too
     rng = random.Random(5)
-    hits = Counter(p.video_id for _ in range(5000) for p in sample_where(ENTRIES, lambda e: e.video_id in qualifying, 3, rng))
+    hits = Counter(
+        p.video_id for _ in range(5000) for p in sample_where(ENTRIES, lambda e: e.video_id in qualifying, 3, rng)
+    )
     assert set(hits) == qualifying
     assert max(hits.values()) < 1.15 * min(hits.values())  # 1,500 expected each
 
     common = random.Random(6)
-    hits = Counter(p.video_id for _ in range(20000) for p in sample_where(ENTRIES, lambda e: e.creator_id == "creator-0", 5, common))
+    hits = Counter(
+        p.video_id
+        for _ in range(20000)
+        for p in sample_where(ENTRIES, lambda e: e.creator_id == "creator-0", 5, common)
+    )
     expected = 20000 * 5 / sum(1 for e in ENTRIES if e.creator_id == "creator-0")
     assert all(0.8 * expected < n < 1.2 * expected for n in hits.values())

@@ -14,7 +14,9 @@ def healthy_views(request: httpx.Request) -> httpx.Response:
     if request.url.path.startswith("/users/"):
         return httpx.Response(200, json={"user_id": "u", "video_ids": ["video-0001", "video-0002"]})
     if request.url.path == "/trending":
-        return httpx.Response(200, json={"videos": [{"video_id": f"video-{i:04d}", "views": 50 - i} for i in range(1, 41)]})
+        return httpx.Response(
+            200, json={"videos": [{"video_id": f"video-{i:04d}", "views": 50 - i} for i in range(1, 41)]}
+        )
     return httpx.Response(404)
 
 
@@ -58,8 +60,11 @@ def test_upload_is_indexed_under_its_creator(tmp_path):
     with client_for("recommender", tmp_path, healthy_views, VIEWS) as client:
         # the creator is the user the gateway verified and forwards; a creator_id in the body is not read
         as_creator = {USER_HEADER: "creator-001"}
-        created = client.post("/videos", json={"title": "My first clip", "creator_id": "creator-002", "tags": ["music"]},
-                              headers=as_creator)  # fmt: skip
+        created = client.post(
+            "/videos",
+            json={"title": "My first clip", "creator_id": "creator-002", "tags": ["music"]},
+            headers=as_creator,
+        )
         assert created.status_code == 201 and created.json()["creator_id"] == "creator-001"
         video_id = created.json()["video_id"]
         assert video_id in client.get("/creators/creator-001/videos").json()["video_ids"]

@@ -1,4 +1,5 @@
 """The catalog's replication routes: received uploads join the catalog once; bad batches get a 422."""
+
 from __future__ import annotations
 
 from fakes.stack import client_for

@@ -1,4 +1,5 @@
 """The aggregates the views reads are served from always equal what the log itself says."""
+
 from __future__ import annotations
 
 import random
@@ -14,12 +15,18 @@ from services.views.app import LOG_SCHEMA, SCHEMA, ReplicatedEvent, ViewEvent, V
 def from_the_log(db: Database, user_id: str) -> tuple[dict[str, int], list[str], list[tuple[str, int]]]:
     """counts, history and trending computed the slow way, straight from the events."""
     counts = {r[0]: r[1] for r in db.query("SELECT video_id, COUNT(*) FROM events GROUP BY video_id")}
-    history = [r[0] for r in db.query(
-        "SELECT video_id, MAX(seq) AS last FROM events WHERE user_id = ? GROUP BY video_id ORDER BY last DESC", (user_id,))]
-    recent = Counter(r[0] for r in db.query(
-        "SELECT video_id FROM events ORDER BY seq DESC LIMIT ?", (aggregates.TRENDING_WINDOW,)))
+    history = [
+        r[0]
+        for r in db.query(
+            "SELECT video_id, MAX(seq) AS last FROM events WHERE user_id = ? GROUP BY video_id ORDER BY last DESC",
+            (user_id,),
+        )
+    ]
+    recent = Counter(
+        r[0] for r in db.query("SELECT video_id FROM events ORDER BY seq DESC LIMIT ?", (aggregates.TRENDING_WINDOW,))
+    )
     trending = sorted(recent.items(), key=lambda kv: (-kv[1], kv[0]))
-    return counts, history, trending  # fmt: skip
+    return counts, history, trending
 
 
 def served(log: ViewLog, videos: list[str], user_id: str) -> tuple[dict[str, int], list[str], list[tuple[str, int]]]:
@@ -36,8 +43,10 @@ def test_views_retries_and_replicated_batches_keep_every_aggregate_exact(tmp_pat
         if rng.random() < 0.8:  # a retry repeats its event: same key, same video (another video would be a 409)
             log.append(ViewEvent(event_id=f"e{key}", video_id=videos[key % 60], user_id=rng.choice(["u1", "u2", "u3"])))
         else:
-            batch = [ReplicatedEvent(event_id=f"p{rng.randrange(800)}", video_id=rng.choice(videos), user_id="u1", t=1.0)
-                     for _ in range(rng.randrange(1, 6))]  # fmt: skip
+            batch = [
+                ReplicatedEvent(event_id=f"p{rng.randrange(800)}", video_id=rng.choice(videos), user_id="u1", t=1.0)
+                for _ in range(rng.randrange(1, 6))
+            ]
             log.apply(batch, "peer:other")
     assert served(log, videos, "u1") == from_the_log(log.db, "u1")
     assert served(log, videos, "u2") == from_the_log(log.db, "u2")
@@ -49,7 +58,14 @@ def test_a_log_loaded_without_aggregates_gets_them_built_once(tmp_path: Path):
     with bare.transaction() as conn:
         conn.executemany(
             "INSERT INTO events (event_id, video_id, user_id, t, origin) VALUES (?, ?, ?, 0, 'seed')",
-            [(f"b{n}", f"video-{n % 37:04d}", f"u{n % 3}", ) for n in range(4321)],
+            [
+                (
+                    f"b{n}",
+                    f"video-{n % 37:04d}",
+                    f"u{n % 3}",
+                )
+                for n in range(4321)
+            ],
         )
     bare.close()
     db = Database(path, SCHEMA)

@@ -1,5 +1,6 @@
 """Real views processes: an acknowledged view survives a SIGKILL right after its answer; retries of one
 event count once however they race; two logs split by a partition converge once it heals."""
+
 from __future__ import annotations
 
 import random
@@ -12,8 +13,8 @@ import httpx
 import yaml
 from fakes.processes import alive
 
-from chaos.faults.injector import FaultInjector
 from chaos.faults.actions import parse_action
+from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
@@ -27,10 +28,16 @@ def views_pair(replicate: bool = True):
     def views(other: str) -> dict:
         return {"service": "views", "port": 0, **({"depends_on": {"views": [other]}} if replicate else {})}
 
-    return parse_topology({"name": "views-pair", "data_centers": {
-        "dc-east": {"instances": {"views-east": views("views-west")}},
-        "dc-west": {"instances": {"views-west": views("views-east")}},
-    }}, "test")  # fmt: skip
+    return parse_topology(
+        {
+            "name": "views-pair",
+            "data_centers": {
+                "dc-east": {"instances": {"views-east": views("views-west")}},
+                "dc-west": {"instances": {"views-west": views("views-east")}},
+            },
+        },
+        "test",
+    )
 
 
 def converge_profile(tmp_path: Path) -> Path:
@@ -53,7 +60,10 @@ def started_pids(run_dir: Path) -> list[int]:
 
 
 def test_every_acknowledged_view_survives_a_sigkill_amid_writes(tmp_path):
-    with LocalRuntime(views_pair(replicate=False), tmp_path) as runtime, httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:
+    with (
+        LocalRuntime(views_pair(replicate=False), tmp_path) as runtime,
+        httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+    ):
         east = runtime.topology.url("views-east")
         base = event_ids(client, east)
         acked: list[str] = []
@@ -85,8 +95,10 @@ def test_every_acknowledged_view_survives_a_sigkill_amid_writes(tmp_path):
 
 
 def test_racing_retries_of_one_view_count_once_and_replicate_once(tmp_path):
-    with LocalRuntime(views_pair(), tmp_path, profile=converge_profile(tmp_path)) as runtime, \
-            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+    with (
+        LocalRuntime(views_pair(), tmp_path, profile=converge_profile(tmp_path)) as runtime,
+        httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+    ):
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = event_ids(client, east)
         # a user's retries race each other, at both data centers (the edge failed over mid-write)
@@ -117,8 +129,10 @@ def shipping(client: httpx.Client, url: str) -> dict:
 
 
 def test_logs_split_by_a_partition_merge_once_it_heals(tmp_path):
-    with LocalRuntime(views_pair(), tmp_path, profile=converge_profile(tmp_path)) as runtime, \
-            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+    with (
+        LocalRuntime(views_pair(), tmp_path, profile=converge_profile(tmp_path)) as runtime,
+        httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+    ):
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = event_ids(client, east)
         injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))

@@ -1,5 +1,6 @@
 """Replication of the views log between data centers: the receiving route, the shipper, and two real
 instances (one per data center) that catch up after a power loss."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,8 @@ import httpx
 from fakes.processes import alive
 from fakes.stack import client_for
 
-from chaos.faults.injector import FaultInjector
 from chaos.faults.actions import parse_action
+from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
@@ -47,7 +48,10 @@ def test_replicated_events_are_applied_once_and_keep_their_time(tmp_path):
         again = {k: v for k, v in event(1).items() if k != "t"}
         assert client.post("/views", json=again).json()["counted"] is False
         rows = client.app.state.log.db.query("SELECT t, origin FROM events WHERE event_id IN ('r1', 'r3') ORDER BY t")
-        assert [(r["t"], r["origin"]) for r in rows] == [(1_800_000_001.0, "peer:views-east"), (1_800_000_003.0, "peer")]
+        assert [(r["t"], r["origin"]) for r in rows] == [
+            (1_800_000_001.0, "peer:views-east"),
+            (1_800_000_003.0, "peer"),
+        ]
 
 
 def test_a_bad_replication_batch_is_refused_naming_the_field(tmp_path):
@@ -234,30 +238,40 @@ def views_pair():
         {
             "name": "replicated-views",
             "data_centers": {
-                "dc-east": {"instances": {
-                    "views-east": {"service": "views", "port": 0, "depends_on": {"views": ["views-west"]}},
-                }},
-                "dc-west": {"instances": {
-                    "views-west": {"service": "views", "port": 0, "depends_on": {"views": ["views-east"]}},
-                }},
+                "dc-east": {
+                    "instances": {
+                        "views-east": {"service": "views", "port": 0, "depends_on": {"views": ["views-west"]}},
+                    }
+                },
+                "dc-west": {
+                    "instances": {
+                        "views-west": {"service": "views", "port": 0, "depends_on": {"views": ["views-east"]}},
+                    }
+                },
             },
         },
         "test",
-    )  # fmt: skip
+    )
 
 
 def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
     topology = views_pair()
     video = "video-0007"
-    with LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
-            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+    with (
+        LocalRuntime(topology, tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime,
+        httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+    ):
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base = count(client, east, video)
         assert base is not None and base == count(client, west, video)  # the same seeded history
-        assert client.post(east + "/views", json={"event_id": "x1", "video_id": video, "user_id": "u"}).json()["counted"]
+        assert client.post(east + "/views", json={"event_id": "x1", "video_id": video, "user_id": "u"}).json()[
+            "counted"
+        ]
         wait_for_count(client, west, video, base + 1)
         # west writes too, and east gets it: both directions, and nothing ping-pongs back as new
-        assert client.post(west + "/views", json={"event_id": "w1", "video_id": video, "user_id": "u"}).json()["counted"]
+        assert client.post(west + "/views", json={"event_id": "w1", "video_id": video, "user_id": "u"}).json()[
+            "counted"
+        ]
         wait_for_count(client, east, video, base + 2)
 
         runtime.power_off("dc-west")
@@ -317,8 +331,10 @@ def test_a_rejoining_replica_is_not_complete_before_it_caught_up(tmp_path):
     """West comes back from a power loss while east took views: until east's backlog reached it, west's
     counts are behind, and it must not call them complete (the outage's 0 views came from such answers)."""
     video, fresh = "video-0007", "video-9001"  # a seeded video; one with no views but the ones below
-    with LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
-            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+    with (
+        LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime,
+        httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+    ):
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         base, _ = counts_at(client, east, video)
         runtime.power_off("dc-west")
@@ -344,8 +360,10 @@ def test_a_rejoining_replica_is_not_complete_before_it_caught_up(tmp_path):
 def test_a_lagging_replica_does_not_vouch_for_a_0_its_peer_contradicts(tmp_path):
     """East's shipments to west are slowed (as under load); a video's first views taken at east are not at
     west yet. West's 0 for it is not the truth: it answers east's count, or says it is not complete."""
-    with LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime, \
-            httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client:  # fmt: skip
+    with (
+        LocalRuntime(views_pair(), tmp_path, profile=PROJECT / "profiles" / "resilient.yaml") as runtime,
+        httpx.Client(timeout=5.0, headers={SERVICE_KEY_HEADER: runtime.service_key}) as client,
+    ):
         east, west = runtime.topology.url("views-east"), runtime.topology.url("views-west")
         wait_for_caught_up(client, west)
         injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
@@ -354,7 +372,9 @@ def test_a_lagging_replica_does_not_vouch_for_a_0_its_peer_contradicts(tmp_path)
             answers = []
             for n in range(5):
                 fresh = f"video-91{n:02d}"  # no views yet: its first ones come now, at east
-                assert client.post(east + "/views", json={"event_id": f"lag-{n}", "video_id": fresh, "user_id": "u"}).json()["counted"]
+                assert client.post(
+                    east + "/views", json={"event_id": f"lag-{n}", "video_id": fresh, "user_id": "u"}
+                ).json()["counted"]
                 answers.append((fresh, *counts_at(client, west, fresh)))
         finally:
             injector.revert_all()

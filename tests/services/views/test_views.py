@@ -84,14 +84,25 @@ CREATE TABLE events (
 def test_a_log_made_with_global_event_ids_is_rebuilt_keeping_its_events_and_seqs(tmp_path):
     with sqlite3.connect(tmp_path / "views-test.sqlite3") as conn:  # the instance's file (fakes.stack)
         conn.executescript(OLD_EVENTS)
-        conn.executemany("INSERT INTO events (seq, event_id, video_id, user_id, t) VALUES (?, ?, 'video-0001', ?, 1)",
-                         [(1, "a", "viewer-0001"), (2, "b", "viewer-0002"), (9, "c", "viewer-0003")])  # fmt: skip
+        conn.executemany(
+            "INSERT INTO events (seq, event_id, video_id, user_id, t) VALUES (?, ?, 'video-0001', ?, 1)",
+            [(1, "a", "viewer-0001"), (2, "b", "viewer-0002"), (9, "c", "viewer-0003")],
+        )
         conn.execute("DELETE FROM events WHERE seq = 9")  # a discarded tail: its seq must never come back
     with client_for("views", tmp_path) as client:
         assert client.get("/videos/video-0001/views").json()["views"] == 2
-        assert client.post("/views", json={"event_id": "a", "video_id": "video-0002", "user_id": "viewer-0002"}).json()[
-            "counted"] is True  # fmt: skip
-        assert client.post("/views", json={"event_id": "a", "video_id": "video-0002", "user_id": "viewer-0001"}).status_code == 409
+        assert (
+            client.post("/views", json={"event_id": "a", "video_id": "video-0002", "user_id": "viewer-0002"}).json()[
+                "counted"
+            ]
+            is True
+        )
+        assert (
+            client.post(
+                "/views", json={"event_id": "a", "video_id": "video-0002", "user_id": "viewer-0001"}
+            ).status_code
+            == 409
+        )
         assert client.get("/videos/video-0002/views").json()["views"] == 1  # the trigger came back with the table
     with sqlite3.connect(tmp_path / "views-test.sqlite3") as conn:
         seqs = [row[0] for row in conn.execute("SELECT seq FROM events ORDER BY seq")]

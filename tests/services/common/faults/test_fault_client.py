@@ -1,4 +1,5 @@
 """Client-side faults in DependencyClient, with httpx.MockTransport standing in for the dependency."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """FaultRegistry on its own: leases on a fake clock, renewal, removal, the gauge, seeded draws."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The admin routes the chaos controller drives: /admin/faults on a real service app (auth)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """Faults seen from outside a running service: a partitioned dependency and a browned-out instance."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """AdmissionMiddleware on a real app: fast 503s past the limit, a small share for logins, health never refused."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +10,9 @@ from fastapi import FastAPI
 from services.common.overload import AdmissionMiddleware, AdmissionPolicy, priority_of
 from services.common.overload.metrics import SHED
 
-POLICY = AdmissionPolicy(enabled=True, initial_limit=10, min_limit=2, max_limit=10, login_share=0.2,
-                         latency_target_s=5.0, retry_after_s=2)
+POLICY = AdmissionPolicy(
+    enabled=True, initial_limit=10, min_limit=2, max_limit=10, login_share=0.2, latency_target_s=5.0, retry_after_s=2
+)
 
 
 def make_app(policy: AdmissionPolicy) -> tuple[FastAPI, asyncio.Event]:
@@ -94,4 +96,9 @@ async def _test_off_admits_everything_and_a_live_switch_turns_it_on() -> None:
 
 def test_priorities() -> None:
     assert [priority_of(p) for p in ("/healthz", "/metrics", "/admin/profile", "/login", "/feed")] == [
-        "critical", "critical", "critical", "login", "normal"]
+        "critical",
+        "critical",
+        "critical",
+        "login",
+        "normal",
+    ]

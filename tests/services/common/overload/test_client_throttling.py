@@ -1,4 +1,5 @@
 """The shared HTTP client throttles itself when a dependency refuses most calls (httpx.MockTransport)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,9 +34,10 @@ def _client(
         return httpx.Response(status["now"], json={})
 
     profile = Profile(
-        name="t", default=DependencyPolicy(timeout_s=1.0),
+        name="t",
+        default=DependencyPolicy(timeout_s=1.0),
         overload=OverloadPolicy(client_throttle=ClientThrottlePolicy(enabled=throttle)),
-    )  # fmt: skip
+    )
     http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     name = f"throttled{next(_names)}"
     return DependencyClient(name, ["http://dep"], ProfileHolder(profile), http, clock=clock or Clock()), seen

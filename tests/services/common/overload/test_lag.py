@@ -1,4 +1,5 @@
 """LoopLag: a loop kept busy makes its timer late, and the lag says so; an idle loop shows none."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """AIMDLimit: per window, +1 while answers are fast and the limit in use, x factor when slow or requests wait."""
+
 from __future__ import annotations
 
 from services.common.overload import AdmissionPolicy, AIMDLimit
@@ -12,8 +13,15 @@ class Clock:
         return self.now
 
 
-POLICY = AdmissionPolicy(enabled=True, initial_limit=10, min_limit=4, max_limit=12, latency_target_s=0.1,
-                         loop_lag_target_s=0.05, decrease_factor=0.5)
+POLICY = AdmissionPolicy(
+    enabled=True,
+    initial_limit=10,
+    min_limit=4,
+    max_limit=12,
+    latency_target_s=0.1,
+    loop_lag_target_s=0.05,
+    decrease_factor=0.5,
+)
 
 
 def _window(limit: AIMDLimit, clock: Clock, latencies: list[float], in_flight: int, waiting_s: float = 0.0) -> None:

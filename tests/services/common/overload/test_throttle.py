@@ -1,4 +1,5 @@
 """ClientThrottle: the SRE book's adaptive throttling, with a fake clock and a fixed random draw."""
+
 from __future__ import annotations
 
 import pytest

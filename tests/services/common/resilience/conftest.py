@@ -1,4 +1,5 @@
 """Shared helpers: a hand-driven clock, so time-based behaviour is tested without sleeping."""
+
 from __future__ import annotations
 
 import pytest

@@ -62,7 +62,9 @@ class Recorder:
         self.sleeps.append(seconds)
 
 
-def run_attempts(policy: RetryPolicy, outcomes: list[BaseException | str], retry_if=lambda e: isinstance(e, Flaky), before_retry=None):
+def run_attempts(
+    policy: RetryPolicy, outcomes: list[BaseException | str], retry_if=lambda e: isinstance(e, Flaky), before_retry=None
+):
     calls = 0
     sleep = Recorder()
 
@@ -79,7 +81,7 @@ def run_attempts(policy: RetryPolicy, outcomes: list[BaseException | str], retry
 
     try:
         result: object = asyncio.run(main())
-    except BaseException as exc:  # noqa: BLE001 - the test inspects what escaped
+    except BaseException as exc:
         result = exc
     return result, calls, sleep.sleeps
 
@@ -133,11 +135,14 @@ def test_retry_budget_limits_retries_across_calls(clock):
     assert isinstance(result, Flaky) and calls == 1  # the budget is empty now
 
 
-@pytest.mark.parametrize("policy", [
-    RetryPolicy(attempts=5, backoff="none", base_s=0.5),
-    RetryPolicy(attempts=8, backoff="exponential", base_s=0.1, max_s=1.0, jitter="none"),
-    RetryPolicy(attempts=8, backoff="exponential", base_s=0.02, max_s=0.2, jitter="none"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "policy",
+    [
+        RetryPolicy(attempts=5, backoff="none", base_s=0.5),
+        RetryPolicy(attempts=8, backoff="exponential", base_s=0.1, max_s=1.0, jitter="none"),
+        RetryPolicy(attempts=8, backoff="exponential", base_s=0.02, max_s=0.2, jitter="none"),
+    ],
+)
 def test_backoff_s_is_the_tenacity_strategys_wait(policy):
     assert [backoff_s(policy, n) for n in range(1, 8)] == pytest.approx(waits(policy, 7))
 

@@ -52,7 +52,9 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def make(clock: Callable[[], float], threshold: int = 3, timeout: float = 5.0, **kw: Any) -> tuple[AsyncCircuitBreaker, list[tuple[str, str, str]]]:
+def make(
+    clock: Callable[[], float], threshold: int = 3, timeout: float = 5.0, **kw: Any
+) -> tuple[AsyncCircuitBreaker, list[tuple[str, str, str]]]:
     changes: list[tuple[str, str, str]] = []
     cb = AsyncCircuitBreaker(
         "views", threshold, timeout, clock=clock, on_state_change=lambda *c: changes.append(c), **kw
@@ -163,7 +165,10 @@ def test_failed_trial_reopens_and_restarts_the_timer(clock):
         clock.advance(0.001)
         assert cb.state == "half-open"
         assert [c[1:] for c in changes] == [
-            ("closed", "open"), ("open", "half-open"), ("half-open", "open"), ("open", "half-open"),
+            ("closed", "open"),
+            ("open", "half-open"),
+            ("half-open", "open"),
+            ("open", "half-open"),
         ]
 
     asyncio.run(main())
@@ -315,4 +320,3 @@ def test_rejects_nonsense_parameters():
         AsyncCircuitBreaker("x", 0, 1.0)
     with pytest.raises(ValueError):
         AsyncCircuitBreaker("x", 1, 0.0)
-

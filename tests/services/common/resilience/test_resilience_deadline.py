@@ -38,7 +38,9 @@ def test_parse_header_accepts_numbers(value, ms):
     assert parse_header(value) == ms
 
 
-@pytest.mark.parametrize("value, reason", [("", "empty"), ("soon", "not a number"), ("nan", "finite"), ("inf", "finite")])
+@pytest.mark.parametrize(
+    "value, reason", [("", "empty"), ("soon", "not a number"), ("nan", "finite"), ("inf", "finite")]
+)
 def test_parse_header_rejects_with_a_reason(value, reason):
     with pytest.raises(ValueError, match=reason):
         parse_header(value)
