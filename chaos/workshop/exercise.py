@@ -285,6 +285,8 @@ class Exercise:
                     continue
                 reader = RequestsReader(run_dir / REQUESTS_FILE)
             self.pager.feed(r for r in reader.read_new() if r.t >= self.started)
+            if not self.controller.run_state()["running"]:
+                return  # the users are gone: their silence now is no outage
             page = self.pager.check(time.time())
             if page is not None:
                 self.controller.journal.record(

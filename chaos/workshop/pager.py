@@ -7,12 +7,19 @@ The workbook's fast-burn pair is 1 h and 5 min for a 30-day SLO: 14.4x for 1 h s
 A round lasts minutes, so the windows are scaled to it: the long window is 1/24 of the round (an hour of a day),
 at least LONG_MIN_S so it holds enough requests; the short one is 1/12 of the long one (5 min of an hour), at
 least SHORT_MIN_S. A request is good when it succeeded within LATENCY_SLO_MS (the library's feed p99 bound).
+
+A request hanging on a dark data center writes no row until its user gives up (tens of seconds), so a window
+of silence would look healthy: as the score does (chaos/workshop/score.py ``missing``), the pager counts the
+requests users were owed and did not get as bad. What they are owed: the median rate of finished requests over
+the long windows seen so far this round (per data center and for all users): a median, so neither a burst
+nor the outage itself moves it much (the maximum would page on a chance dip of a few requests).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from loadtest.requests_reader import RequestRow
@@ -43,7 +50,7 @@ class Burn:
     scope: str  # a data center's users, or ALL
     long: float  # burn rates: the share of bad requests / the error budget
     short: float
-    requests: int  # in the short window
+    requests: int  # in the short window, the owed ones that never finished included
 
 
 def good(row: RequestRow) -> bool:
@@ -58,16 +65,35 @@ def burn_rate(outcomes: Iterable[bool]) -> tuple[float, int]:
     return (seen.count(False) / len(seen)) / (1.0 - SLO), len(seen)
 
 
-def burns(rows: Iterable[RequestRow], now: float, windows: Windows) -> list[Burn]:
-    """The burn rates of every data center's users and of all users, over the two windows ending at ``now``."""
+def burns(
+    rows: Iterable[RequestRow], now: float, windows: Windows, owed: Mapping[str, float] | None = None
+) -> list[Burn]:
+    """The burn rates of every data center's users and of all users, over the two windows ending at ``now``;
+    ``owed``: scope -> requests a second users were owed (the ones missing from a window count as bad)."""
     recent = [(r.dc, good(r), r.finished) for r in rows if now - windows.long_s < r.finished <= now]
     found = []
-    for scope in [ALL, *sorted({dc for dc, _, _ in recent})]:
+    for scope in [ALL, *sorted({dc for dc, _, _ in recent} | set(owed or {}) - {ALL})]:
         mine = [(ok, t) for dc, ok, t in recent if scope in (ALL, dc)]
-        long, _ = burn_rate(ok for ok, _ in mine)
-        short, n = burn_rate(ok for ok, t in mine if t > now - windows.short_s)
+        rate = (owed or {}).get(scope, 0.0)
+        long, _ = burn_rate(_with_missing([ok for ok, _ in mine], rate * windows.long_s))
+        short, n = burn_rate(_with_missing([ok for ok, t in mine if t > now - windows.short_s], rate * windows.short_s))
         found.append(Burn(scope, round(long, 1), round(short, 1), n))
     return found
+
+
+def _with_missing(outcomes: list[bool], expected: float) -> list[bool]:
+    """The window's outcomes, plus a bad one for each request users were owed that never finished."""
+    return outcomes + [False] * max(0, int(expected) - len(outcomes))
+
+
+def finished_rates(rows: Iterable[RequestRow], now: float, window_s: float) -> dict[str, float]:
+    """Requests a second that finished over the window ending at ``now``, per data center and for ALL."""
+    counts: dict[str, int] = {ALL: 0}
+    for r in rows:
+        if now - window_s < r.finished <= now:
+            counts[ALL] += 1
+            counts[r.dc] = counts.get(r.dc, 0) + 1
+    return {scope: n / window_s for scope, n in counts.items()}
 
 
 def firing(found: list[Burn]) -> Burn | None:
@@ -106,6 +132,8 @@ class Pager:
         self.page: Page | None = None
         self._rows: deque[RequestRow] = deque()
         self._first: float | None = None
+        self._rates: dict[str, list[float]] = {}  # scope -> its rate of finished requests at every check
+        self.owed: dict[str, float] = {}  # scope -> the median of those
 
     def feed(self, rows: Iterable[RequestRow]) -> None:
         for row in rows:
@@ -118,7 +146,10 @@ class Pager:
             self._rows.popleft()
         if self.page is not None or self._first is None or now - self._first < self.windows.long_s:
             return None  # one page a round; and never before a whole long window of users was seen
-        burn = firing(burns(self._rows, now, self.windows))
+        for scope, rate in finished_rates(self._rows, now, self.windows.long_s).items():
+            self._rates.setdefault(scope, []).append(rate)
+            self.owed[scope] = statistics.median(self._rates[scope])
+        burn = firing(burns(self._rows, now, self.windows, self.owed))
         if burn is None:
             return None
         self.page = Page(now, burn.scope, burn.long, burn.short, self.windows.long_s, self.windows.short_s)

@@ -65,3 +65,28 @@ def test_the_pager_pages_once_and_never_before_a_whole_long_window_of_users():
     assert "gateway" == page.runbooks[0] and "14.4x" in page.text()
     pager.feed(rows(125, 130, False))
     assert pager.check(130.0) is None and pager.page is page  # one page a round
+
+
+def test_requests_hanging_on_a_dark_data_center_page_though_no_row_says_so():
+    """dc-east's users wait on a dark gateway and write no row until they give up: silence is not health."""
+    pager = Pager(Windows(20.0, 5.0))
+    healthy = rows(0, 40, True, "dc-east") + rows(0, 40, True, "dc-west")
+    fired = None
+    for now in range(1, 60):
+        pager.feed(r for r in healthy if now - 1 < r.finished <= now)
+        if now > 40:
+            pager.feed(rows(now - 1, now, True, "dc-west"))  # dc-west's users are still served
+        fired = pager.check(float(now)) or fired
+        if now <= 40:
+            assert fired is None, now  # a steady baseline never pages
+    assert fired is not None and fired.scope == "dc-east" and 41 <= fired.t <= 44
+    assert pager.owed["dc-east"] == 10.0  # what dc-east's users were owed a second, untouched by the silence
+
+
+def test_a_chance_dip_of_a_few_requests_does_not_page():
+    pager = Pager(Windows(20.0, 5.0))
+    steady = rows(0, 120, True, per_s=6)
+    dips = [r for i, r in enumerate(steady) if not (600 <= i < 660 and i % 10 == 0)]  # a tenth missing for 10 s
+    for now in range(1, 120):
+        pager.feed(r for r in dips if now - 1 < r.finished <= now)
+        assert pager.check(float(now)) is None, now
