@@ -76,14 +76,15 @@ class Exercise:
         if fault not in fault_types.NAMES:
             raise ConfigError("request body", f"field 'fault': unknown; fault types: {', '.join(fault_types.NAMES)}")
         place = self.place(where)
-        entry = {"t": time.time(), "symptom": symptom, "where": place.name, "fault": fault, "text": text.strip()}
+        now = time.time()
+        entry = {"t": now, "symptom": symptom, "where": place.name, "fault": fault, "text": text.strip()}
         entry["names_target"] = place.name in self.hidden.targets
         with self._lock:
             self.declarations.append(entry)
         self.controller.journal.record(
             EventName.EXERCISE_DETECT, team=self.config.team, symptom=symptom, where=place.name, fault=fault, text=text
         )
-        return {"t": entry["t"], "clock_s": round(entry["t"] - self.started, 1), "declarations": len(self.declarations)}
+        return {"t": now, "clock_s": round(now - self.started, 1), "declarations": len(self.declarations)}
 
     def place(self, name: str) -> Place:
         """``name`` resolved in the stack's topology; an unknown one is refused with what exists."""
