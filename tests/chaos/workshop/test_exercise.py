@@ -50,8 +50,11 @@ def users_hurt(team_dir: Path) -> bool:
 def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path):
     scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
     config = tmp_path / "exercise.yaml"
-    # hold: the power loss does not heal by itself; only a team that acts gets its users back
-    config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nallow: [power-on, profile]\n")
+    # hold: the power loss does not heal by itself; only a team that acts gets its users back. Users for 60 s:
+    # on a busy machine each CLI call takes seconds, and red must act while its round still runs
+    config.write_text(
+        f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nround: 60s\nallow: [power-on, profile]\n"
+    )
     board = tmp_path / "teams"
     starts = {
         team: subprocess.Popen(
