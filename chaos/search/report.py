@@ -41,6 +41,7 @@ def to_data(results: Sequence[SearchResult], replays: Sequence[Replay], meta: di
                 "depth": r.depth,
                 "baseline": r.baseline.verdict if r.baseline else None,
                 "minimal_broken": [names(c) for c in r.minimal_broken],
+                "why": [_why(r, c) for c in r.minimal_broken],
                 "minimal_degraded": [names(c) for c in r.minimal_degraded],
             }
             for r in results
@@ -59,6 +60,14 @@ def to_data(results: Sequence[SearchResult], replays: Sequence[Replay], meta: di
     }
 
 
+def _why(result: SearchResult, cut: frozenset[Atom]) -> str:
+    """What the user saw under the cut set: the last try's status, the time, and the reason."""
+    outcome = result.outcomes.get(cut)
+    if outcome is None:
+        return ""
+    return f"HTTP {outcome.status} after {outcome.latency_ms:.0f} ms: {outcome.detail}"[:160]
+
+
 def notes(data: dict) -> str:
     lines = [
         f"# Fault-space search: profile {data['profile']}, topology {data['topology']}",
@@ -73,7 +82,13 @@ def notes(data: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for a in data["actions"]:
-        cuts = "<br>".join(" + ".join(c) or "(no fault at all)" for c in a["minimal_broken"]) or "none"
+        cuts = (
+            "<br>".join(
+                f"{' + '.join(c) or '(no fault at all)'} ({why})"
+                for c, why in zip(a["minimal_broken"], a["why"], strict=True)
+            )
+            or "none"
+        )
         depth = a["depth"] if a["depth"] is not None else f"> {a['max_faults']}"
         lines.append(
             f"| {a['action']} | {depth} | {cuts} | {a['experiments']} | {a['brute_force']} | "

@@ -235,6 +235,11 @@ class DependencyClient:
         and almost every call succeeds at once. A retry needs a retryable failure (``AttemptFailed``,
         not by the deadline), an attempt left, then a token from the budget (asked in that order, so
         a retry that could not happen costs no token); the last error is raised as itself."""
+        if call.experiment is not None and call.policy.breaker.enabled and call.experiment.fault_for(target):
+            # An experiment stands for a lasting fault: by then the breaker of a target failing every call is open
+            # (after its first few failures), so the call moves on at once; the onset is the live replay's to show.
+            call.experiment.record(target, "short_circuited")
+            raise CircuitOpen(f"{self.name}@{target}", "open (a request-scoped fault)")
         breaker = call.guards.breaker(target) if call.experiment is None else None
         retries = call.policy.retries
         attempt = 1

@@ -14,9 +14,11 @@ applies the faults naming this instance as source (or any source) to attempts to
 (``crash``: refused at once; ``blackhole``: no answer until the caller's timeout; ``error``: a synthetic 503;
 ``slow``: the call is made, its answer comes after the caller's timeout), and records the request's lineage:
 every attempt, ``<caller instance> <target> <outcome>``, returned in ``LINEAGE_HEADER`` with those of the
-dependencies below. Such a request is an experiment on a quiet stack: its calls neither consult nor feed the
-breakers, the retry budget and the client throttle that real traffic shares (so thousands of experiments
-disturb no user and do not depend on one another), and the gateway verifies its session afresh.
+dependencies below. Such a request is an experiment standing for a *lasting* fault on a quiet stack: its calls
+neither consult nor feed the breakers, the retry budget and the client throttle that real traffic shares (so
+thousands of experiments disturb no user and do not depend on one another); where the profile has breakers, a
+target the fault set fails is skipped as its open breaker would skip it once the fault has lasted a few calls;
+and the gateway verifies the session afresh (a lasting fault outlives its few seconds of session cache).
 """
 
 from __future__ import annotations
