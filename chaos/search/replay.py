@@ -9,10 +9,12 @@ and a workshop card; it is *confirmed* when its hypothesis deviated while the fa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import yaml
 from rich.console import Console
 
@@ -20,15 +22,18 @@ from chaos.engine.run import RunOptions, borrowed, run_scenario
 from chaos.engine.scenario import load_scenario
 from chaos.runtime.base import Runtime
 from chaos.search.atoms import POWER, Atom
-from chaos.search.oracle import Entry
+from chaos.search.oracle import USERNAME, Entry
 from chaos.topology import Topology
 from services.common.policy import Profile
+from services.common.seed import DEMO_PASSWORD
 from services.common.symptoms import SYMPTOMS
 
 USERS = 10
 FAULT_AT_S, FAULT_FOR_S, AFTER_S = 8, 12, 6
 PAST_TIMEOUT_MS = 200  # "slow": answered this long after the caller's timeout
 DURING = "deviated during the faults"  # chaos/engine/verdict.py's reason when a check during the faults deviated
+BEFORE = ("deviated before the first fault", "no steady state before the first fault")  # verdict.py's, too
+READY_WITHIN_S, READY_POLL_S, READY_IN_A_ROW = 60.0, 0.5, 3
 
 
 @dataclass
@@ -37,7 +42,7 @@ class Replay:
     entries: list[Entry]
     scenario: Path
     run_dir: Path | None = None
-    confirmed: bool | None = None  # None: not run
+    confirmed: bool | None = None  # None: not run, or no steady state before the faults (inconclusive)
     reasons: tuple[str, ...] = ()
 
 
@@ -100,17 +105,52 @@ def write_scenario(path: Path, data: dict) -> Path:
     return path
 
 
-def replay(item: Replay, runtime: Runtime, profile_path: Path, seed: int, runs_root: Path) -> Replay:
-    """Run the replay's scenario on ``runtime`` (the search's stack, lent as the control API lends one)."""
-    options = RunOptions(
-        scenario=item.scenario,
-        profile=profile_path,
-        seed=seed,
-        runs_root=runs_root,
-        runtime_factory=borrowed(runtime),
-        observe=False,
-    )
-    result = run_scenario(options, Console(quiet=True))
-    item.run_dir, item.reasons = result.run_dir, tuple(result.reasons)
-    item.confirmed = any(reason.startswith(DURING) for reason in result.reasons)
+def replay(item: Replay, runtime: Runtime, profile_path: Path, seed: int, runs_root: Path, attempts: int = 2) -> Replay:
+    """Run the replay's scenario on ``runtime`` (the search's stack, lent as the control API lends one), once the
+    stack serves again after the previous replay; a replay whose steady state did not hold before its faults
+    proves nothing either way and runs once more."""
+    for _ in range(attempts):
+        wait_ready(runtime.topology)
+        options = RunOptions(
+            scenario=item.scenario,
+            profile=profile_path,
+            seed=seed,
+            runs_root=runs_root,
+            runtime_factory=borrowed(runtime),
+            observe=False,
+        )
+        result = run_scenario(options, Console(quiet=True))
+        item.run_dir, item.reasons = result.run_dir, tuple(result.reasons)
+        if any(reason.startswith(BEFORE) for reason in result.reasons):
+            item.confirmed = None
+            continue
+        item.confirmed = any(reason.startswith(DURING) for reason in result.reasons)
+        break
     return item
+
+
+def wait_ready(topology: Topology) -> None:
+    """Until every gateway serves a login and a feed several times in a row: the services a replay restarted
+    (a power-on, a killed instance) take logins again only once warm, and a replay starting before would
+    judge the restart, not its faults. RuntimeError after READY_WITHIN_S."""
+    deadline = time.monotonic() + READY_WITHIN_S
+    with httpx.Client(timeout=2.0) as client:
+        for url in topology.gateways().values():
+            in_a_row = 0
+            while in_a_row < READY_IN_A_ROW:
+                in_a_row = in_a_row + 1 if _serves(client, url) else 0
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the stack did not serve again within {READY_WITHIN_S:g}s ({url})")
+                if in_a_row < READY_IN_A_ROW:
+                    time.sleep(READY_POLL_S)  # poll interval
+
+
+def _serves(client: httpx.Client, url: str) -> bool:
+    try:
+        login = client.post(f"{url}/login", json={"username": USERNAME, "password": DEMO_PASSWORD})
+        if login.status_code != 200:
+            return False
+        token = login.json()["token"]
+        return client.get(f"{url}/feed", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
