@@ -40,7 +40,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 1 if unconfirmed else 0
 
 
-def add_search_command(sub: argparse._SubParsersAction) -> None:
+def add_search_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     search = sub.add_parser(
         "search", help="find the smallest sets of faults that break a user action (lineage-driven, request-scoped)"
     )

@@ -112,7 +112,7 @@ class Oracle:
             return home
         return next((dc for dc in self.gateways if dc not in down), home)
 
-    def _request(self, action: str) -> tuple[str, str, dict | None]:
+    def _request(self, action: str) -> tuple[str, str, dict[str, Any] | None]:
         if action == "feed":
             return "GET", "/feed?limit=10", None
         if action == "view":
@@ -123,11 +123,11 @@ class Oracle:
             return "POST", "/videos", {"title": f"search clip {uuid.uuid4().hex[:8]}", "tags": ["outage"]}
         return "GET", "/me/earnings", None
 
-    def _login_body(self) -> dict:
+    def _login_body(self) -> dict[str, str]:
         return {"username": USERNAME, "password": DEMO_PASSWORD}
 
     async def _send(
-        self, dc: str, method: str, path: str, payload: dict | None, chosen: frozenset[Atom]
+        self, dc: str, method: str, path: str, payload: dict[str, Any] | None, chosen: frozenset[Atom]
     ) -> tuple[int, Any, Support, str]:
         """One try at ``dc``'s gateway: (status, JSON body, support, error); status 0 is no answer."""
         url = self.gateways[dc]

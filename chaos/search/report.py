@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from chaos.search.atoms import POWER, Atom, atoms
 from chaos.search.engine import SearchResult
@@ -22,7 +23,9 @@ def names(cut: frozenset[Atom]) -> list[str]:
     return [a.name for a in sorted(cut)]
 
 
-def to_data(results: Sequence[SearchResult], replays: Sequence[Replay], meta: dict, topology: Topology) -> dict:
+def to_data(
+    results: Sequence[SearchResult], replays: Sequence[Replay], meta: dict[str, Any], topology: Topology
+) -> dict[str, Any]:
     return {
         **meta,
         "topology": topology.name,
@@ -68,7 +71,7 @@ def _why(result: SearchResult, cut: frozenset[Atom]) -> str:
     return f"HTTP {outcome.status} after {outcome.latency_ms:.0f} ms: {outcome.detail}"[:160]
 
 
-def notes(data: dict) -> str:
+def notes(data: dict[str, Any]) -> str:
     lines = [
         f"# Fault-space search: profile {data['profile']}, topology {data['topology']}",
         "",
@@ -111,7 +114,7 @@ def notes(data: dict) -> str:
     return "\n".join(lines)
 
 
-def write(out_dir: Path, data: dict, topology: Topology) -> Path:
+def write(out_dir: Path, data: dict[str, Any], topology: Topology) -> Path:
     (out_dir / SEARCH_JSON).write_text(json.dumps(data, indent=2))
     (out_dir / SEARCH_NOTES).write_text(notes(data))
     cuts = [frozenset(tuple(c)) for a in data["actions"] for c in a["minimal_broken"]]

@@ -7,6 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -19,7 +20,8 @@ from chaos.runtime.local import LocalRuntime
 from chaos.search import report
 from chaos.search.atoms import atoms, cuts
 from chaos.search.engine import Search, SearchResult
-from chaos.search.oracle import ACTIONS, Entry, Oracle
+from chaos.search.oracle import ACTIONS, Entry, Oracle, Outcome
+from chaos.search.pruning import FaultSet
 from chaos.search.replay import Replay, replay, scenario, write_scenario
 from chaos.topology import Topology, load_topology
 from services.common.policy import Profile, load_profile
@@ -45,7 +47,7 @@ class SearchRun:
     out_dir: Path
     results: list[SearchResult]
     replays: list[Replay] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def run_search(opts: SearchOptions, console: Console) -> SearchRun:
@@ -103,7 +105,7 @@ async def _search_all(
         for n, entry in enumerate(entries):
             share = (deadline - time.monotonic()) / (len(entries) - n)  # an equal share of what is left
 
-            async def experiment(chosen: frozenset, entry: Entry = entry) -> object:
+            async def experiment(chosen: FaultSet, entry: Entry = entry) -> Outcome:
                 return await oracle.run(entry, chosen)
 
             search = Search(entry.label, experiment, atom_cuts, opts.max_faults, share, opts.seed, opts.parallel)
@@ -119,7 +121,7 @@ async def _search_all(
 
 def _replays(results: list[SearchResult], topology: Topology, profile: Profile, out_dir: Path) -> list[Replay]:
     """One replay per distinct minimal cut set (with every action it breaks), in the order found."""
-    breaks: dict[frozenset, list[Entry]] = {}
+    breaks: dict[FaultSet, list[Entry]] = {}
     for result in results:
         action, _, dc = result.label.partition(" @ ")
         for cut in result.minimal_broken:

@@ -54,7 +54,6 @@ from services.common.metrics import (
     DEP_RETRIES,
 )
 from services.common.overload import ClientThrottle
-from services.common.overload.policy import ClientThrottlePolicy
 from services.common.policy import DependencyPolicy, ProfileHolder
 from services.common.resilience import BulkheadFull, CircuitOpen, DeadlineExceeded, backoff_s, check
 
@@ -111,9 +110,6 @@ class _Metrics:
         return child
 
 
-_NO_THROTTLE = ClientThrottlePolicy(enabled=False)
-
-
 class DependencyClient:
     def __init__(
         self,
@@ -166,10 +162,9 @@ class DependencyClient:
         started = time.monotonic()
         outcome: str | None = None
         throttling = profile.overload.client_throttle
-        if experiment is not None:
-            throttling = _NO_THROTTLE
+        throttled = throttling.enabled and experiment is None  # an experiment neither meets nor feeds the throttle
         try:
-            if throttling.enabled and not self.throttle.admit(throttling):
+            if throttled and not self.throttle.admit(throttling):
                 raise DependencyError(self.name, "throttled", "refused locally: the dependency refuses most calls")
             response = await self._logical_call(call)
             outcome = "success"
@@ -180,7 +175,7 @@ class DependencyClient:
         finally:
             if outcome is not None:  # a cancelled call has no outcome
                 self._metrics.calls(outcome).inc()
-                if throttling.enabled and outcome != "throttled":
+                if throttled and outcome != "throttled":
                     self.throttle.record(throttling, accepted=outcome == "success")
             self._metrics.latency.observe(time.monotonic() - started)
 
