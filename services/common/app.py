@@ -27,6 +27,7 @@ from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
 from services.common.settings import ServiceSettings
+from services.common.tokens import TokenError, bearer
 
 
 @dataclass
@@ -111,9 +112,12 @@ def admin_guard(settings: ServiceSettings) -> Callable[..., Any]:
     async def require_admin(authorization: str | None = Header(None)) -> None:
         if not secret:
             raise HTTPException(status_code=403, detail="admin disabled: this instance has no BLACKOUT_ADMIN_SECRET")
-        scheme, _, token = (authorization or "").partition(" ")
+        try:
+            token = bearer(authorization)
+        except TokenError:
+            token = ""
         # compare_digest: the time taken must not tell a caller how much of the secret it got right
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
+        if not token or not hmac.compare_digest(token.encode(), secret):
             raise HTTPException(
                 status_code=401,
                 detail="admin routes need Authorization: Bearer <secret>",

@@ -164,6 +164,13 @@ def test_logins_fail_clearly_while_auth_is_down(gateway, world):
 def test_missing_or_bad_tokens_get_401(gateway):
     assert gateway.get("/feed").status_code == 401
     assert gateway.get("/feed", headers={"Authorization": "Bearer nope"}).status_code == 401
+    for malformed in ("Bearer", "Basic abc", "bearer", "Bearer  "):
+        assert gateway.get("/feed", headers={"Authorization": malformed}).status_code == 401, malformed
+
+
+def test_the_bearer_scheme_is_case_insensitive(gateway):
+    token = AUTH["Authorization"].partition(" ")[2]
+    assert gateway.get("/feed", headers={"Authorization": f"bearer {token}"}).status_code == 200
 
 
 def test_view_write_reaches_the_log_with_the_callers_identity(gateway, world):
