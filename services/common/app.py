@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
+from services.common.api import ADMIN_PROFILE, HEALTHZ, METRICS
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.fast_http import HttpClient
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
@@ -170,7 +171,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         # Not mapped by the route to its caller's 4xx: our own request was wrong, a bug (502), not an outage.
         return JSONResponse({"detail": f"bad request to a dependency: {exc}"}, status_code=502)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get(HEALTHZ, tags=["ops"])
     async def healthz() -> dict:
         return {
             "status": "ok",
@@ -180,17 +181,17 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
             "profile": ctx.profiles.current.name,
         }
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get(METRICS, tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     admin = [Depends(admin_guard(settings))]
 
-    @app.get("/admin/profile", tags=["ops"], dependencies=admin)
+    @app.get(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
     async def get_profile() -> dict:
         return ctx.profiles.current.model_dump(mode="json")
 
-    @app.put("/admin/profile", tags=["ops"], dependencies=admin)
+    @app.put(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
     async def put_profile(request: Request) -> JSONResponse:
         """Swap the profile live: the next dependency call runs under it (breakers etc. rebuilt)."""
         try:
