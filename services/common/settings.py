@@ -9,12 +9,12 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.errors import ConfigError
-from services.common.names import ServiceName
+from services.common.names import DependencyName, ServiceName
 
 # The only services given the token-signing secret: auth signs, the gateway may verify locally.
-TOKEN_SERVICES = ("auth", "gateway")
+TOKEN_SERVICES: tuple[ServiceName, ...] = ("auth", "gateway")
 # What each service calls; a missing address for one of these stops the service at start.
-REQUIRED_DEPENDENCIES: dict[ServiceName, tuple[str, ...]] = {
+REQUIRED_DEPENDENCIES: dict[ServiceName, tuple[DependencyName, ...]] = {
     "auth": (),
     "views": (),
     "earnings": ("views", "recommender"),

@@ -105,7 +105,7 @@ async def feed(
     ctx: ServiceContext = request.app.state.ctx
     try:
         recs: recommender_api.Feed = await ctx.deps["recommender"].get_json(
-            recommender_api.RECOMMENDATIONS.format(user_id=who.user_id), params={"limit": limit}
+            recommender_api.recommendations_path(who.user_id), params={"limit": limit}
         )
         items = recs["items"]
     except DependencyError:

@@ -22,7 +22,7 @@ from services.common.settings import ServiceSettings
 from services.recommender import api, hot, ranking, replica
 from services.recommender.api import Upload
 from services.recommender.catalog import SCHEMA, Catalog
-from services.views.api import HISTORY, TRENDING
+from services.views.api import TRENDING, history_path
 
 CACHED_USERS = 10_000
 RNG = random.Random()  # one for the process: seeding a fresh one per feed (from os.urandom) costs more than it gives
@@ -56,7 +56,7 @@ async def recommendations(
     rng = RNG
     views = ctx.deps["views"]
     history, trending = await asyncio.gather(
-        views.get_json(HISTORY.format(user_id=user_id), params={"limit": 30}),
+        views.get_json(history_path(user_id), params={"limit": 30}),
         views.get_json(TRENDING, params={"limit": 40}),
         return_exceptions=True,
     )

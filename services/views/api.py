@@ -19,6 +19,14 @@ RECORD = "/views"  # POST ViewEvent -> Recorded (internal: the gateway's, with t
 REPLICATION_EVENTS = "/replication/events"  # POST ReplicationBatch (and + services.common.api.KNOWN)
 REPLICATION_COUNTS = "/replication/counts"  # POST CountsRequest -> Counts without "complete": this log alone
 
+_HISTORY_HEAD, _, _HISTORY_TAIL = HISTORY.partition("{user_id}")
+
+
+def history_path(user_id: str) -> str:
+    """HISTORY for one user: by concatenation, on every feed (str.format costs ten times as much)."""
+    return _HISTORY_HEAD + user_id + _HISTORY_TAIL
+
+
 COUNTS_BATCH = 200  # the most video ids one counts request may carry: callers split longer lists
 HISTORY_LIMIT, HISTORY_MAX = 50, 500
 TRENDING_LIMIT, TRENDING_MAX = 20, 200
