@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from loadtest.requests_reader import RequestRow
+from services.common.names import GATEWAY, SERVICES
 
 SLO = 0.99  # of users' requests are good: the error budget is 1%
 FAST_BURN = 14.4
@@ -31,7 +32,7 @@ LONG_MIN_S, SHORT_MIN_S = 20.0, 5.0
 MIN_REQUESTS = 5  # fewer requests in the short window: too few to page on
 ALL = "all users"
 # docs/runbooks/<service>.md: the page links them, the gateway first (users' requests enter there)
-RUNBOOKS = ("gateway", "auth", "views", "recommender", "earnings")
+RUNBOOKS: tuple[str, ...] = (GATEWAY, *(s for s in SERVICES if s != GATEWAY))
 
 
 @dataclass(frozen=True)
