@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import statistics
 import sys
@@ -132,7 +133,7 @@ def time_queries(data_dir: Path, repeats: int) -> dict[str, dict[str, float]]:
         medians: dict[str, dict[str, float]] = {"aggregates": {}, "from_the_log": {}}
         for name in ENDPOINTS:
             sql, params = FROM_THE_LOG[name]
-            for kind, work in (("aggregates", reads[name]), ("from_the_log", lambda: db.read(sql, params))):
+            for kind, work in (("aggregates", reads[name]), ("from_the_log", functools.partial(db.read, sql, params))):
                 samples = []
                 for _ in range(repeats):
                     started = time.perf_counter()

@@ -152,7 +152,9 @@ def main() -> int:
     bound = healthz / handlings
     # Each feed run follows its own healthz run: a pair shares whatever else the machine was doing then,
     # so the median of the pairs' ratios is the figure (the ratio of the medians is shown beside it).
-    pairs = [f.per_second / (h.per_second / handlings) for h, f in zip(healthz_runs, feed_runs) if h.per_second]
+    pairs = [
+        f.per_second / (h.per_second / handlings) for h, f in zip(healthz_runs, feed_runs, strict=True) if h.per_second
+    ]
     ratio = statistics.median(pairs) if pairs else 0.0
     ratio_of_medians = feed / bound if bound else 0.0
     feed_p50 = statistics.median(r.percentile(50) or 0.0 for r in feed_runs)

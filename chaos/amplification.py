@@ -9,6 +9,8 @@ action with the baseline's.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,7 +52,7 @@ def _increase(before: dict[str, dict], after: dict[str, dict], dc: str | None) -
 def service_attempts(events: list[dict], dc: str | None = None) -> dict[str, int]:
     """phase -> attempts the services (of one data center, or all) made to their dependencies during it."""
     snapshots = [e for e in events if e.get("event") == EventName.METRICS]
-    return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in zip(snapshots, snapshots[1:])}
+    return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in pairwise(snapshots)}
 
 
 def _per_action(phases: list, rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]) -> dict[str, float]:

@@ -284,7 +284,7 @@ def draw(cells: list[Cell], path: Path, title: str) -> None:
     fractions = sorted({c.load_fraction for c in cells})
     colors = {RECOVERED: "#4caf50", STUCK: "#e53935", UNSTEADY: "#9e9e9e"}
     figure, axes = plt.subplots(1, len(profiles), figsize=(4.5 * len(profiles), 4), squeeze=False)
-    for ax, profile in zip(axes[0], profiles):
+    for ax, profile in zip(axes[0], profiles, strict=True):
         for x, duration in enumerate(durations):
             for y, fraction in enumerate(fractions):
                 here = [

@@ -103,7 +103,7 @@ def stub_gateways(
     """Start one stub process listening for each of ``dcs`` (port 0, bound here and passed down); yield
     their URLs; stop the process (by its pid) on the way out, whatever happens."""
     socks = [listening_socket(BACKLOG) for _ in dcs]
-    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks)}
+    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks, strict=True)}
     ready = lambda: all(_healthy(url) for url in urls.values())  # noqa: E731
     with child_server(__file__, socks, ready, "the stub gateways", start_timeout_s) as pid:
         yield StubGateways(urls, pid)

@@ -131,7 +131,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     runtime = opts.runtime_factory(topology, run_dir, run_dir / PROFILE_FILE, journal)
     load: LoadGenerator | None = None
     injector: FaultInjector | None = None
-    stop_serving: Callable[[], None] = lambda: None
+    stop_serving: Callable[[], None] | None = None
     observing = ExitStack()
     walking = False
     findings: list[str] = []  # the walk's, the run's, the audit's: chaos/engine/verdict.py judges
@@ -184,7 +184,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             if injector is not None:
                 doc.rollbacks = injector.revert_all()
                 injector.close()
-            stop_serving()
+            if stop_serving is not None:
+                stop_serving()
             if load is not None:
                 load.stop()
             if walking:  # the data audit: reconcile while the stack is up, audit its files once it is down

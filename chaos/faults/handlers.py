@@ -86,7 +86,9 @@ def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
         raise UsageError(f"the {inj.runtime.name} runtime cannot inject link faults")
     parts = link_bodies(inj.runtime.topology, action.kind, action.spec, inj.rng.randrange(2**31))
     ids = [fault_id if len(parts) == 1 else f"{fault_id}.{n}" for n in range(1, len(parts) + 1)]
-    output: dict[str, Any] = {pid: links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts)}
+    output: dict[str, Any] = {
+        pid: links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts, strict=True)
+    }
 
     def undo() -> dict:
         output, errors = {}, []

@@ -162,7 +162,7 @@ class LinkFaults:
     def _each(self, fault: LinkFault, work: Callable[[str, LinkFault], str]) -> dict[str, str]:
         """``work`` on every carrier at once; instance -> outcome."""
         futures = [self._pool.submit(self._call, fault, name, work) for name in fault.instances]
-        return dict(zip(fault.instances, (f.result() for f in futures)))
+        return dict(zip(fault.instances, (f.result() for f in futures), strict=True))
 
     def _call(self, fault: LinkFault, name: str, work: Callable[[str, LinkFault], str]) -> str:
         try:

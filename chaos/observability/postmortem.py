@@ -100,7 +100,7 @@ def figure(record: RunRecord) -> Figure:
                 label=None if name in shaded else name,
             )
             shaded.add(name)
-        for phase, t in record.phases:
+        for _, t in record.phases:
             axis.axvline(t - record.start, color="grey", linestyle=":", linewidth=1)
         for n, (t, _) in enumerate(deviations):  # every check the verdict failed on, on every panel
             axis.axvline(

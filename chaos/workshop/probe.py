@@ -32,7 +32,7 @@ class InstanceProbe:
         else:
             by_port = {str(info["port"]): name for name, info in status.items()}
             names = [name for name, info in status.items() if info["state"] == "running"]
-            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
+            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names), strict=True))
             self._cached = (time.monotonic(), probed)
         down = {"healthy": False, "breakers": []}
         return {
