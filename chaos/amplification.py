@@ -10,6 +10,7 @@ action with the baseline's.
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,7 +19,7 @@ from chaos.journal import EventName
 from loadtest.requests_reader import RequestRow
 
 
-def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
+def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
     """instance -> {"dc", "start", "attempts"} for each (dc, url) that answers."""
     found = {}
     with httpx.Client(timeout=1.0) as client:
@@ -38,7 +39,7 @@ def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
     return found
 
 
-def _increase(before: dict[str, dict], after: dict[str, dict], dc: str | None) -> float:
+def _increase(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], dc: str | None) -> float:
     total = 0.0
     for name, now in after.items():
         if dc is not None and now.get("dc") != dc:
@@ -49,13 +50,15 @@ def _increase(before: dict[str, dict], after: dict[str, dict], dc: str | None) -
     return total
 
 
-def service_attempts(events: list[dict], dc: str | None = None) -> dict[str, int]:
+def service_attempts(events: list[dict[str, Any]], dc: str | None = None) -> dict[str, int]:
     """phase -> attempts the services (of one data center, or all) made to their dependencies during it."""
     snapshots = [e for e in events if e.get("event") == EventName.METRICS]
     return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in pairwise(snapshots)}
 
 
-def _per_action(phases: list, rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]) -> dict[str, float]:
+def _per_action(
+    phases: list[Any], rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]
+) -> dict[str, float]:
     return {
         p.phase: (attempts[p.phase] + sum(r.tries for r in rows)) / len(rows)
         for p in phases
@@ -68,7 +71,7 @@ def _versus_baseline(per_action: dict[str, float]) -> dict[str, float]:
     return {phase: value / base for phase, value in per_action.items()} if base else {}
 
 
-def attach(phases: list, rows_by_phase: dict[str, list[RequestRow]], events: list[dict]) -> None:
+def attach(phases: list[Any], rows_by_phase: dict[str, list[RequestRow]], events: list[dict[str, Any]]) -> None:
     """Set attempts_per_request, amplification and amplification_by_dc on each phase summary with data.
 
     Per data center: the attempts of that data center's instances and the tries of the users whose home

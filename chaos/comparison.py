@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scipy import stats
 
@@ -70,18 +71,18 @@ def compare_values(figure: str, a: Sequence[float], b: Sequence[float]) -> Figur
 
 
 # -- the figures of a run -----------------------------------------------------------------------------------
-Figure = Callable[[RunSummary, dict], float | None]
+Figure = Callable[[RunSummary, dict[str, Any]], float | None]
 
 
 def _phase_figure(phase: str, get: Callable[[PhaseSummary], float | None]) -> Figure:
-    def figure(summary: RunSummary, journal: dict) -> float | None:
+    def figure(summary: RunSummary, journal: dict[str, Any]) -> float | None:
         found = summary.phase(phase)
         return None if found is None else get(found)
 
     return figure
 
 
-def _recovered_after(summary: RunSummary, journal: dict) -> float | None:
+def _recovered_after(summary: RunSummary, journal: dict[str, Any]) -> float | None:
     return (journal.get("recovery") or {}).get("recovered_after_s")
 
 
@@ -105,7 +106,7 @@ def figures(phases: Sequence[str]) -> dict[str, Figure]:
 @dataclass(frozen=True)
 class GroupRun:
     summary: RunSummary
-    journal: dict
+    journal: dict[str, Any]
 
 
 def read_run(run_dir: Path) -> GroupRun:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from chaos.calibration import Calibration
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
@@ -192,7 +193,7 @@ class Sweep:
         return cell
 
 
-def trigger_of(scenario: Scenario) -> dict:
+def trigger_of(scenario: Scenario) -> dict[str, Any]:
     """The scenario's first timeline step as an action without its offset and duration (the sweep sets it)."""
     step = dict(scenario.timeline[0])
     step.pop("at", None)

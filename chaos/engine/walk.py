@@ -51,7 +51,7 @@ class Walk:
         self.hyp = scenario.hypothesis
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
         self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
-        self.pending: list[Future] = []
+        self.pending: list[Future[None]] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
         self.requests = RequestsReader(run_dir / REQUESTS_FILE)
         self.recent: list[RequestRow] = []  # requests finished within the last window: all a check looks at

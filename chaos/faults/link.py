@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
@@ -49,7 +50,7 @@ class LinkFault:
 
     id: str
     instances: list[str]
-    body: dict
+    body: dict[str, Any]
     outcomes: dict[str, str] = field(default_factory=dict)
     # Held while the fault is pushed, renewed or deleted: a renewal caught mid-flight by remove() lands
     # before the DELETE, never after it (a late PUT would bring a lifted fault back until its lease ran out).
@@ -78,7 +79,7 @@ class LinkFaults:
         self._renewer = threading.Thread(target=self._renew_forever, name="lease-renewer", daemon=True)
         self._renewer.start()
 
-    def add(self, fault_id: str, instances: list[str], body: dict) -> dict[str, str]:
+    def add(self, fault_id: str, instances: list[str], body: dict[str, Any]) -> dict[str, str]:
         fault = LinkFault(fault_id, list(instances), {**body, "lease_s": LEASE_S})
         with fault.lock:
             with self._lock:
@@ -204,7 +205,7 @@ class LinkFaults:
         return LIFTED if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
-def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[tuple[list[str], dict]]:
+def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[tuple[list[str], dict[str, Any]]]:
     """(instances to carry it, body) for one link action; a partition is a blackhole both ways."""
     if kind == "brownout":
         return [
@@ -225,7 +226,7 @@ def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[
             topology, "blackhole", _Pair(b, a), seed
         )
     sources, targets = topology.find(spec.source), topology.find(spec.to)  # type: ignore[attr-defined]
-    body: dict = {
+    body: dict[str, Any] = {
         "kind": {"errors": "error"}.get(kind, kind),
         "targets": [topology.url(t) for t in targets],
         "seed": seed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -74,7 +75,7 @@ class Runtime(ABC):
         """Swap the resilience profile of every running instance live: instance -> outcome."""
 
     @abstractmethod
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         """instance -> {"dc", "service", "port", "state": "running" | "powered-off" | "exited", "pid"}."""
 
     def __enter__(self) -> Runtime:

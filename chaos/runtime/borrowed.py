@@ -59,5 +59,5 @@ class BorrowedRuntime(Runtime):
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         return self.lender.switch_profile(profile)
 
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         return self.lender.status()

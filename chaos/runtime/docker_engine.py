@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.pids import is_process, start_time
@@ -167,7 +167,7 @@ class Engine:
         self._pool.shutdown(wait=True)
         self.client.close()
 
-    def _each(self, work: Callable[[T], object], items: Iterable[T]) -> list:
+    def _each(self, work: Callable[[T], object], items: Iterable[T]) -> list[Any]:
         """``work`` on every item at once; the first error is raised after all have finished."""
         futures = [self._pool.submit(work, item) for item in items]
         errors = [f.exception() for f in futures if f.exception() is not None]

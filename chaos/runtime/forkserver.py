@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from chaos.runtime.base import RuntimeError_
 
@@ -126,7 +127,7 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait()
 
-    def _receive(self) -> dict:
+    def _receive(self) -> dict[str, Any]:
         message = self._sock.recv(1 << 20)
         if not message:
             raise RuntimeError_("the zygote is gone")

@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import traceback
+from typing import Any
 
 SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
 COMMAND_FD = 3
@@ -70,7 +71,7 @@ def main() -> int:
         commands.send(json.dumps({"pid": pid}).encode())
 
 
-def _spawn(request: dict, fds: list[int], commands: socket.socket) -> int:
+def _spawn(request: dict[str, Any], fds: list[int], commands: socket.socket) -> int:
     listen_fd, log_fd = fds
     pgid = int(request["pgid"])
     pid = os.fork()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -178,7 +179,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _line(view: dict) -> str:
+def _line(view: dict[str, Any]) -> str:
     detected = view["detected_after_s"]
     return (
         f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
@@ -200,7 +201,7 @@ def _ports(text: str) -> int | str:
     return int(text)
 
 
-def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
+def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exercise = sub.add_parser("exercise", help="a hidden-fault exercise for a team: start, detect, act, end")
     verbs = exercise.add_subparsers(dest="exercise_command", required=True)
 

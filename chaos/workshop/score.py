@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
@@ -45,7 +46,7 @@ class Score:
     false_alarms: int
     points: int
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 

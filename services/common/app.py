@@ -65,7 +65,7 @@ class AccountingMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -73,7 +73,7 @@ class AccountingMiddleware:
         started = time.monotonic()
         status = 500
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -167,7 +167,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         return JSONResponse({"detail": f"bad request to a dependency: {exc}"}, status_code=502)
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
             "service": settings.service,
@@ -183,7 +183,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     admin = [Depends(admin_guard(settings))]
 
     @app.get("/admin/profile", tags=["ops"], dependencies=admin)
-    async def get_profile() -> dict:
+    async def get_profile() -> dict[str, Any]:
         return ctx.profiles.current.model_dump(mode="json")
 
     @app.put("/admin/profile", tags=["ops"], dependencies=admin)

@@ -39,7 +39,7 @@ class HttpClient(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Headers(dict):
+class Headers(dict[str, Any]):
     """Answer headers by lower-case name; ``get``/``[]`` take any case (as httpx's do)."""
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]

@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -89,7 +89,7 @@ class Inbound:
 class ReplicatedStore(Protocol):
     """What a Shipper needs from a store (services.views.app.ViewLog, services.recommender.replica)."""
 
-    def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict]], int]: ...
+    def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict[str, Any]]], int]: ...
     def set_cursor(self, peer: str, seq: int) -> None: ...
 
 
@@ -245,7 +245,7 @@ def peer_clients(urls: list[str], dependency: str, ctx: ServiceContext) -> dict[
     }
 
 
-def write_rollback(path: Path, records: list[dict], reason: str) -> None:
+def write_rollback(path: Path, records: list[dict[str, Any]], reason: str) -> None:
     """Append what a rewind discarded, durably, before it is deleted: the evidence an audit reads."""
     now = time.time()
     lines = "".join(json.dumps({**r, "discarded_at": now, "reason": reason}) + "\n" for r in records)

@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
 from services.common.errors import BlackoutError
 
@@ -46,7 +47,7 @@ def issue_token(user_id: str, role: str, secret: bytes, ttl_s: int, now: float |
     return f"{body}.{sig}", claims["exp"]
 
 
-def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
+def verify_token(token: str, secret: bytes, now: float | None = None) -> dict[str, Any]:
     try:
         body, sig = token.split(".")
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
