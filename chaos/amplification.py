@@ -28,7 +28,7 @@ def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
                 text = client.get(url + "/metrics").text
             except httpx.HTTPError:
                 continue
-            values = {"dc": dc, "start": 0.0, "attempts": 0.0}
+            values: dict[str, Any] = {"dc": dc, "start": 0.0, "attempts": 0.0}
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
                     if sample.name == "process_start_time_seconds":
@@ -45,8 +45,10 @@ def _increase(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]
         if dc is not None and now.get("dc") != dc:
             continue
         then = before.get(name)
-        same_process = then is not None and then["start"] == now["start"]
-        total += now["attempts"] - then["attempts"] if same_process else now["attempts"]
+        if then is not None and then["start"] == now["start"]:  # the same process: its counter kept counting
+            total += now["attempts"] - then["attempts"]
+        else:
+            total += now["attempts"]
     return total
 
 

@@ -74,6 +74,10 @@ def compare_values(figure: str, a: Sequence[float], b: Sequence[float]) -> Figur
 Figure = Callable[[RunSummary, dict[str, Any]], float | None]
 
 
+def _symptom_count(name: str) -> Callable[[PhaseSummary], float | None]:
+    return lambda p: float(p.symptoms.get(name, 0))
+
+
 def _phase_figure(phase: str, get: Callable[[PhaseSummary], float | None]) -> Figure:
     def figure(summary: RunSummary, journal: dict[str, Any]) -> float | None:
         found = summary.phase(phase)
@@ -95,9 +99,7 @@ def figures(phases: Sequence[str]) -> dict[str, Figure]:
             phase, lambda p: p.actions["feed"].p99_ms if "feed" in p.actions else None
         )
         for symptom in SYMPTOMS:
-            chosen[f"{phase}: {symptom.title}"] = _phase_figure(
-                phase, lambda p, name=symptom.name: float(p.symptoms.get(name, 0))
-            )
+            chosen[f"{phase}: {symptom.title}"] = _phase_figure(phase, _symptom_count(symptom.name))
     chosen["recovered after s"] = _recovered_after
     chosen["deviated (share of runs)"] = lambda summary, journal: float(bool(journal.get("deviated")))
     return chosen

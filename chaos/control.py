@@ -75,6 +75,7 @@ class TokenGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
+            detail: str | None
             if not token_matches(presented_token(request), self.token):
                 detail, status = "a valid control token is required (see runs/.control.json)", 401
             else:

@@ -231,8 +231,8 @@ class LoadGenerator:
 
     def running(self) -> bool:
         """False once the one locust or any of its processes has exited (its users are gone)."""
-        procs = [self.proc, *self.worker_procs]
-        return self.proc is not None and all(p.poll() is None for p in procs)
+        main = self.proc
+        return main is not None and all(p.poll() is None for p in [main, *self.worker_procs])
 
     def wait_logged_in(self, timeout_s: float = LOGIN_WAIT_S) -> None:
         """Ready when every simulated user has made its first request (its login).

@@ -152,9 +152,9 @@ def check(topology: Topology, source: str) -> Topology:
                         source,
                         f"field '{where}.depends_on.{dep}': '{target}' is a {instances[target][1].service}, not a {dep}",
                     )
-        for dep in REQUIRED_DEPENDENCIES[inst.service]:
-            if dep not in inst.depends_on:
-                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{dep}'")
+        for needed in REQUIRED_DEPENDENCIES[inst.service]:
+            if needed not in inst.depends_on:
+                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{needed}'")
     return topology
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -122,7 +123,7 @@ class Walk:
 
     def _take(self, step: Step) -> None:
         started = time.time()
-        record = {
+        record: dict[str, Any] = {
             "activity": step.action.to_data() if step.action else {"revert": step.revert},
             "at_s": step.at,
             "start": started,

@@ -170,4 +170,5 @@ class FaultInjector:
         return output
 
     def _down(self, name: str) -> bool:
-        return self.runtime.status()[name]["state"] != "running"
+        state: str = self.runtime.status()[name]["state"]
+        return state != "running"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from chaos.journal import EventName, Journal
 from chaos.runtime.base import RuntimeError_
@@ -189,7 +189,7 @@ class LinkFaults:
             stop=stop_after_delay(REMOVE_WITHIN_S),
             wait=wait_exponential(multiplier=0.1, max=1.0),
             retry=retry_if_result(lambda outcome: not outcome.startswith(LIFTED)),
-            retry_error_callback=lambda state: state.outcome.result(),
+            retry_error_callback=_last_answer,
         )
         return retrying(self._delete, name, fault.id)
 
@@ -205,8 +205,16 @@ class LinkFaults:
         return LIFTED if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
-def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[tuple[list[str], dict[str, Any]]]:
-    """(instances to carry it, body) for one link action; a partition is a blackhole both ways."""
+def _last_answer(state: RetryCallState) -> str:
+    """The carrier's last answer, once the deadline passed (tenacity calls this after an attempt: it has one)."""
+    assert state.outcome is not None
+    answer: str = state.outcome.result()
+    return answer
+
+
+def link_bodies(topology: Topology, kind: str, spec: Any, seed: int) -> list[tuple[list[str], dict[str, Any]]]:
+    """(instances to carry it, body) for one link action; a partition is a blackhole both ways. ``spec`` is
+    the kind's value (its type follows from ``kind``: chaos/faults/actions.py KINDS)."""
     if kind == "brownout":
         return [
             (
@@ -214,27 +222,27 @@ def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[
                 {
                     "kind": "brownout",
                     "targets": [],
-                    "latency_ms": spec.ms,  # type: ignore[attr-defined]
+                    "latency_ms": spec.ms,
                     "jitter_ms": spec.jitter_ms,
                     "seed": seed,
                 },
             )
-        ]  # type: ignore[attr-defined]
+        ]
     if kind == "partition":
-        a, b = spec  # type: ignore[misc]
+        a, b = spec
         return link_bodies(topology, "blackhole", _Pair(a, b), seed) + link_bodies(
             topology, "blackhole", _Pair(b, a), seed
         )
-    sources, targets = topology.find(spec.source), topology.find(spec.to)  # type: ignore[attr-defined]
+    sources, targets = topology.find(spec.source), topology.find(spec.to)
     body: dict[str, Any] = {
         "kind": {"errors": "error"}.get(kind, kind),
         "targets": [topology.url(t) for t in targets],
         "seed": seed,
     }
     if kind == "latency":
-        body |= {"latency_ms": spec.ms, "jitter_ms": spec.jitter_ms}  # type: ignore[attr-defined]
+        body |= {"latency_ms": spec.ms, "jitter_ms": spec.jitter_ms}
     if kind == "errors":
-        body["error_rate"] = spec.rate  # type: ignore[attr-defined]
+        body["error_rate"] = spec.rate
     return [(sources, body)]
 
 

@@ -80,6 +80,7 @@ class ControllerMetrics:
 
     def _follow_fault(self, event: dict[str, Any]) -> None:
         fault_id = str(event.get("id"))
+        kind: str | None
         with self._lock:
             if event["event"] == EventName.FAULT_ON:
                 kind = self._active[fault_id] = fault_kind(event)

@@ -338,9 +338,10 @@ def verdict_and_audit(run_dir: Path) -> list[str]:
 
 def _json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data
 
 
 def _failed_actions(rs: Sequence[RequestRow]) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaos.journal import Journal
 from chaos.runtime.base import Runtime
 from chaos.topology import Topology
+
+if TYPE_CHECKING:  # the alias alone: the run engine is not imported at run time for it
+    from chaos.engine.run import RuntimeFactory
 
 RUNTIMES = ("local", "docker")
 
@@ -21,6 +25,6 @@ def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | N
     return LocalRuntime(topology, run_dir, profile=profile, journal=journal)
 
 
-def runtime_factory(kind: str):  # -> chaos.engine.run.RuntimeFactory
+def runtime_factory(kind: str) -> RuntimeFactory:
     """A RunOptions.runtime_factory for ``kind``."""
     return lambda topology, run_dir, profile, journal: make_runtime(kind, topology, run_dir, profile, journal)

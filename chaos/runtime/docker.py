@@ -300,11 +300,10 @@ class DockerRuntime(Runtime):
                             continue
                     except httpx.HTTPError:
                         pass
-                    exited = self.engine.exited(name) if inspect and self.engine is not None else None
-                    if exited is not None:
-                        return (
-                            f"{name} exited with code {exited} while starting; its log:\n{self.engine.log_tail(name)}"
-                        )
+                    engine = self.engine if inspect else None
+                    exited = engine.exited(name) if engine is not None else None
+                    if engine is not None and exited is not None:
+                        return f"{name} exited with code {exited} while starting; its log:\n{engine.log_tail(name)}"
                 if not pending:
                     break
                 if time.monotonic() > deadline:

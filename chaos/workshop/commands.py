@@ -32,7 +32,8 @@ BOARD = Path("runs") / "teams"
 
 
 def team_runs(args: argparse.Namespace) -> Path:
-    return args.runs or (args.board / args.team)
+    runs: Path = args.runs or (args.board / args.team)
+    return runs
 
 
 def cmd_start(args: argparse.Namespace) -> int:

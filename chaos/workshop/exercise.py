@@ -65,7 +65,7 @@ class Exercise:
             raise UsageError("a declaration says what you found in 1-500 characters, e.g. 'dc-east lost power'")
         self._require_open()
         named = [t for t in self.hidden.targets if t in text.lower()]
-        entry = {"t": time.time(), "text": text, "names_target": bool(named)}
+        entry: dict[str, Any] = {"t": time.time(), "text": text, "names_target": bool(named)}
         with self._lock:
             self.declarations.append(entry)
         self.controller.journal.record(EventName.EXERCISE_DETECT, team=self.config.team, text=text)
