@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +38,7 @@ class ServiceContext:
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and
     # cancelled (and awaited) when it stops, before the HTTP client and the closers are closed.
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     faults: FaultRegistry = field(default_factory=FaultRegistry)  # injected by the chaos controller
 
 
@@ -56,7 +56,8 @@ def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport
 
 
 def context(request: Request) -> ServiceContext:
-    return request.app.state.ctx
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
 
 
 class AccountingMiddleware:
@@ -129,7 +130,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The fault sweeper drops expired faults even on an instance that gets no traffic.
-        tasks = [asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)]
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)
+        ]
         try:
             yield
         finally:
@@ -142,8 +145,12 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     # FastAPI's native OpenTelemetry bridge is off: nothing here configures a provider, yet asking
     # whether one is configured cost every request a few percent of its CPU. /metrics is Prometheus.
-    telemetry_off = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title=f"blackout-{settings.service}", version="0.1.0", lifespan=lifespan, telemetry=telemetry_off)
+    app = FastAPI(
+        title=f"blackout-{settings.service}",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.ctx = ctx
     # Added first, so it runs inside accounting (whose headers then cover its 504s too). Consulted per
     # request: a profile swapped live turns propagation on or off at once. A brownout runs inside the

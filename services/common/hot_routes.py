@@ -71,7 +71,7 @@ class _Recorded:
         self._seen: list[dict[str, Any]] = []
 
     async def __call__(self) -> dict[str, Any]:
-        message = await self._receive()
+        message: dict[str, Any] = await self._receive()
         self._seen.append(message)
         return message
 

@@ -71,7 +71,7 @@ class BodyLimit:
 
         async def counted() -> dict[str, Any]:
             nonlocal seen
-            message = await receive()
+            message: dict[str, Any] = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise HTTPException(status_code=413, detail=self._reason())

@@ -59,6 +59,8 @@ async def recommendations(user_id: PathId, request: Request, limit: int = Query(
     memory: Memory = request.app.state.memory
     rng = RNG
     views = ctx.deps["views"]
+    history: object
+    trending: object  # an answer, or the DependencyError that took its place
     history, trending = await asyncio.gather(
         views.get_json(f"/users/{user_id}/history", params={"limit": 30}),
         views.get_json("/trending", params={"limit": 40}),
