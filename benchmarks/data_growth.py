@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from support import results
@@ -40,7 +41,7 @@ VIEWERS = [f"viewer-{i:04d}" for i in range(1, 201)]
 VIDEOS = [f"video-{i:04d}" for i in range(1, 401)]
 FEED_VIDEOS = VIDEOS[:10]  # the most popular: the most rows behind their counts
 USER = VIEWERS[1]
-ENDPOINTS = {
+ENDPOINTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "counts": ("POST", "/views/counts", {"json": {"video_ids": FEED_VIDEOS}}),
     "history": ("GET", f"/users/{USER}/history", {"params": {"limit": 30}}),
     "trending": ("GET", "/trending", {"params": {"limit": 40}}),
@@ -179,7 +180,8 @@ def main() -> int:
         timings = asyncio.run(measure(dirs, args.rounds, args.per_round))
         queries = {size: time_queries(d, repeats=args.rounds * 10) for size, d in dirs.items()}
     small, large = args.small, args.large
-    figures, met = {}, True
+    figures: dict[str, dict[str, Any]] = {}
+    met = True
     print(
         f"\n{'endpoint':<10}{'median @' + format(small, ','):>16}{'median @' + format(large, ','):>18}{'ratio':>8}"
         f"{'query alone':>16}{'ratio':>8}{'from the log (before)':>30}"

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from starlette.types import Receive, Scope, Send
+
 from support.child_server import child_server, listening_socket, url_of
 
 EXPIRES_AT = 4_102_444_800.0  # 2100-01-01: a session never expires during a benchmark
@@ -65,7 +67,7 @@ def route(method: str, path: str) -> tuple[int, bytes]:
     return NOT_FOUND
 
 
-async def app(scope: dict, receive: object, send: object) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     status, body = route(scope["method"], scope["path"])
@@ -75,8 +77,8 @@ async def app(scope: dict, receive: object, send: object) -> None:
         (b"x-blackout-attempts", b"1"),
         (b"x-blackout-calls", b"1"),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass(frozen=True)

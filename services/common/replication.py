@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field
 
@@ -175,7 +175,7 @@ class Shipper:
     async def rewind(self, peer: str) -> int | None:
         """async design, on rejoining: discard the unshipped local records ``peer`` does not have.
         How many were discarded; None when the peer did not answer (try again later)."""
-        log: RewindableStore = self.log  # type: ignore[assignment]
+        log = cast(RewindableStore, self.log)  # _run_peer rewinds only a store that has a tail
         tail = await asyncio.to_thread(log.tail, peer)
         unknown: list[str] = []
         for start in range(0, len(tail), BATCH):
