@@ -37,7 +37,7 @@ from chaos.observability.live import observe_run
 from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
 from chaos.rundir import PROFILE_FILE, SCENARIO_FILE, TOPOLOGY_FILE
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import Runtime, RuntimeFactory
 from chaos.runtime.borrowed import BorrowedRuntime
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
@@ -46,8 +46,6 @@ from services.common.policy import load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
-
-RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]
 
 
 def local_runtime(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> Runtime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import yaml
 
+from chaos.journal import Journal
 from chaos.rundir import profile_copy
 from chaos.topology import Topology
 from services.common.errors import BlackoutError
@@ -107,3 +109,7 @@ def push_profile(urls: dict[str, str], secret: str, profile: Profile) -> dict[st
             except httpx.HTTPError as exc:
                 results[name] = f"no answer ({type(exc).__name__})"
     return results
+
+
+# (topology, run directory, profile file, journal) -> the runtime a run drives (chaos.engine.run.RunOptions)
+RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from chaos.journal import Journal
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import Runtime, RuntimeFactory
 from chaos.topology import Topology
-
-if TYPE_CHECKING:  # the alias alone: the run engine is not imported at run time for it
-    from chaos.engine.run import RuntimeFactory
 
 RUNTIMES = ("local", "docker")
 
