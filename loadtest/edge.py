@@ -12,6 +12,11 @@ import requests
 CHECK_INTERVAL_S = 0.05
 CHECK_TIMEOUT_S = 0.1
 UP_AFTER = 2  # consecutive good checks before a gateway takes users again
+# The app's timeout for one try behind the edge (each try's connect and every read); the fault-space search's
+# oracle (chaos/search/oracle.py) plays the same app.
+EDGE_TRY_TIMEOUT_S = 0.5
+# Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
+RETRYABLE = frozenset({"feed", "earnings", "login", "view"})
 
 
 class EdgeRouter:

@@ -48,7 +48,7 @@ from chaos.rundir import MASTER_FILE, REQUESTS_FILE, UPLOADS_FILE, WRITES_FILE
 from loadtest import keepalive, records
 from loadtest import metrics as user_metrics
 from loadtest.control import CONTROL_ENV, DEMO_THINK_S, ControlWatcher
-from loadtest.edge import EdgeSettings
+from loadtest.edge import EDGE_TRY_TIMEOUT_S, RETRYABLE, EdgeSettings
 from services.common.accounts import MAX_USERS, account
 from services.common.lifeline import watch_supervisor_from_env
 from services.common.seed import DEMO_PASSWORD
@@ -131,9 +131,6 @@ def _edge_from_env() -> EdgeSettings:
 LIVE = _edge_from_env()
 if CONTROL is not None:
     LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts)
-EDGE_TRY_TIMEOUT_S = 0.5
-# Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
-RETRYABLE = {"feed", "earnings", "login", "view"}
 try:
     REQUESTS: user_metrics.Recorder = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / WRITES_FILE, records.WRITE_COLUMNS)

@@ -20,6 +20,7 @@ from services.common import accounting
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.fast_http import HttpClient
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
+from services.common.faults.scoped import RequestFaultsMiddleware
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.overload import AdmissionMiddleware
@@ -157,6 +158,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     # deadline, so the delay it injects eats the request's budget as a slow server would.
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
+    # A request-scoped fault set (the fault-space search's experiments) is verified before accounting counts it.
+    admin_secret = settings.admin_secret.get_secret_value().encode() if settings.admin_secret else b""
+    app.add_middleware(RequestFaultsMiddleware, instance=settings.instance, admin_secret=admin_secret)
     app.add_middleware(AccountingMiddleware)
     # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
     app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)

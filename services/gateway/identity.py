@@ -10,6 +10,7 @@ from fastapi import HTTPException
 
 from services.common.app import ServiceContext
 from services.common.errors import DependencyError
+from services.common.faults import scoped
 from services.common.metrics import FALLBACKS
 from services.common.tokens import TokenError, verify_token
 
@@ -29,8 +30,10 @@ class Verifier:
         self._cache: OrderedDict[str, tuple[Identity, float, float]] = OrderedDict()
 
     async def identify(self, token: str, fresh: bool = False) -> Identity:
-        """fresh: a write that must not rely on a cached remote verification."""
+        """fresh: a write that must not rely on a cached remote verification (nor may an experiment, which
+        stands for a request after the cache's few seconds: services/common/faults/scoped.py)."""
         profile = self.ctx.profiles.current
+        fresh = fresh or scoped.current() is not None
         if profile.local_token_verification:
             try:
                 claims = verify_token(token, self.ctx.settings.secret_bytes())
