@@ -21,6 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 from chaos.journal import EventName, Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.topology import Topology
+from services.common.api import ADMIN_FAULTS
 
 log = logging.getLogger("blackout.faults")
 
@@ -174,7 +175,7 @@ class LinkFaults:
     def _put(self, name: str, fault: LinkFault) -> str:
         try:
             answer = httpx.put(
-                f"{self.topology.url(name)}/admin/faults/{fault.id}",
+                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault.id}",
                 json=fault.body,
                 headers=self._headers,
                 timeout=CALL_TIMEOUT_S,
@@ -196,7 +197,7 @@ class LinkFaults:
     def _delete(self, name: str, fault_id: str) -> str:
         try:
             answer = httpx.delete(
-                f"{self.topology.url(name)}/admin/faults/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
+                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
             )
         except httpx.HTTPError as exc:
             if self._down(name):
