@@ -1,0 +1,181 @@
+"""Data centers as machines: each data center is a network namespace of its own, joined to the others by a link.
+
+Layout (``P`` is a random prefix per stack, so parallel stacks never collide)::
+
+    host  --P-h (10.231.N.1)--+
+                              |  bridge "wan" in namespace P-wan
+    P-dc-east  wan0 (10.231.N.10) --+
+    P-dc-west  wan0 (10.231.N.11) --+
+
+Every data center has its own address and loopback; its instances listen on its address and reach their
+dependencies at the other data center's address, across the WAN bridge. The host (the controller, the users'
+edge, Prometheus) reaches every data center through its own link to the bridge. The bridge sits in a namespace
+of its own so the host's firewall (Docker's FORWARD policy, br_netfilter) never sees the traffic between
+data centers, and because removing the namespaces removes every link, bridge, qdisc and nftables rule with them.
+
+Power off = the data center's link down (its packets dropped: keep-alive connections stall mid-request, SYNs
+go unanswered, nothing is refused, as with a dead host) and SIGKILL to its process group. Network faults
+(``impair``: netem delay, jitter, loss, corruption, rate; ``cut``: nftables drops) act on a data center's link
+whatever the application does. Ownership and cleanup after a dead controller: chaos/runtime/netns_owner.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from chaos.journal import Journal
+from chaos.runtime import netlink, netns_owner
+from chaos.runtime.base import PowerEvent, RuntimeError_
+from chaos.runtime.local import LocalRuntime
+from chaos.runtime.sockets import bind
+from chaos.topology import Topology
+
+WAN = "wan"  # the bridge, and the suffix of its namespace
+DC_LINK = "wan0"  # a data center's end of its link (each namespace has its own names)
+HOST_ADDRESS = 1  # 10.231.N.1: the host's end
+FIRST_DC_ADDRESS = 10
+
+
+class NetnsRuntime(LocalRuntime):
+    name = "netns"
+
+    def __init__(
+        self,
+        topology: Topology,
+        run_dir: Path,
+        *,
+        profile: Path | None = None,
+        journal: Journal | None = None,
+        health_timeout_s: float = 60.0,
+    ) -> None:
+        super().__init__(topology, run_dir, profile=profile, journal=journal, health_timeout_s=health_timeout_s)
+        self.use_zygote = True  # instances join their namespace in the zygote's child, before they start
+        self.prefix = f"bo{secrets.token_hex(3)}"  # <= 15-char link names: "bo" + 6 hex + "h"
+        dcs = list(topology.data_centers)
+        self.namespaces = {dc: f"{self.prefix}-{dc}" for dc in dcs}
+        self.wan_namespace = f"{self.prefix}-{WAN}"
+        self.host_link = f"{self.prefix}h"
+        self._ports = {dc: f"dc{i}" for i, dc in enumerate(dcs)}  # each data center's port on the bridge
+        self._record: netns_owner.OwnerRecord | None = None
+        self._watcher: subprocess.Popen | None = None
+        self._net_lock = threading.Lock()
+        self._impaired: set[str] = set()  # data centers whose link carries a qdisc of ours
+        self._cut: dict[str, set[str]] = {}  # data center -> addresses it drops
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def up(self) -> None:
+        if why := netlink.why_unsupported():
+            raise RuntimeError_(why)
+        started = time.monotonic()
+        self._build_network()
+        self.network_seconds = time.monotonic() - started
+        super().up()
+
+    def down(self) -> None:
+        try:
+            super().down()
+        finally:
+            self._tear_down_network()
+
+    def power_off(self, dc: str) -> PowerEvent:
+        self.topology.require_dc(dc)
+        started = time.monotonic()
+        # The link first: from this moment nothing leaves or reaches the data center, as when a host dies.
+        netlink.set_link(self.wan_namespace, self._ports[dc], up=False)
+        event = super().power_off(dc)
+        return replace(event, seconds=time.monotonic() - started)
+
+    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
+        self.topology.require_dc(dc)
+        if self.powered().get(dc):
+            raise RuntimeError_(f"{dc} is already powered on")
+        started = time.monotonic()
+        netlink.set_link(self.wan_namespace, self._ports[dc], up=True)
+        netlink.wait_operstate_up([(self.wan_namespace, self._ports[dc]), (self.namespaces[dc], DC_LINK)])
+        event = super().power_on(dc, boot_order, stagger_s)
+        return replace(event, seconds=time.monotonic() - started)
+
+    def link_up(self, dc: str) -> bool:
+        return netlink.link_is_up(self.wan_namespace, self._ports[dc])
+
+    # -- network faults --------------------------------------------------------------------------
+    def impair(self, source: str, to: str, netem: list[str]) -> None:
+        """netem (e.g. ["delay", "300ms", "100ms"], ["loss", "5%"], ["rate", "1mbit"]) on what ``source`` sends
+        to ``to``'s address; replaces ``source``'s previous impairment."""
+        for dc in (source, to):
+            self.topology.require_dc(dc)
+        with self._net_lock:
+            netlink.set_netem(self.namespaces[source], DC_LINK, netem, [self.topology.address(to)])
+            self._impaired.add(source)
+
+    def repair(self, source: str) -> None:
+        with self._net_lock:
+            netlink.clear_netem(self.namespaces[source], DC_LINK)
+            self._impaired.discard(source)
+
+    def cut(self, a: str, b: str) -> None:
+        """Partition ``a`` from ``b``: each drops every packet to or from the other (nftables in its namespace)."""
+        for dc in (a, b):
+            self.topology.require_dc(dc)
+        with self._net_lock:
+            for here, there in ((a, b), (b, a)):
+                self._cut.setdefault(here, set()).add(self.topology.address(there))
+                netlink.set_drops(self.namespaces[here], sorted(self._cut[here]))
+
+    def heal(self, a: str, b: str) -> None:
+        with self._net_lock:
+            for here, there in ((a, b), (b, a)):
+                self._cut.get(here, set()).discard(self.topology.address(there))
+                netlink.set_drops(self.namespaces[here], sorted(self._cut.get(here, set())))
+
+    # -- internals -------------------------------------------------------------------------------
+    def _listen(self, dc: str, name: str, port: int):  # -> socket.socket
+        address = self.topology.address(dc)
+        return netlink.in_namespace(self.namespaces[dc], lambda: bind(name, port, address))
+
+    def _namespace(self, dc: str) -> Path | None:
+        return netlink.netns_path(self.namespaces[dc])
+
+    def _build_network(self) -> None:
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        record = netns_owner.claim(self.prefix, [*self.namespaces.values(), self.wan_namespace], self.host_link)
+        self._record = record
+        self._watcher = netns_owner.start_watcher(record, self.run_dir / "logs" / "netns-watcher.log")
+        subnet = f"{netns_owner.SUBNET_BASE}.{record.subnet}"
+        netlink.add_namespace(self.wan_namespace)
+        netlink.add_bridge(self.wan_namespace, WAN)
+        netlink.add_veth(self.host_link, None, "host", self.wan_namespace)
+        netlink.enslave(self.wan_namespace, "host", WAN)
+        netlink.set_link(self.wan_namespace, "host", up=True)
+        netlink.add_address(None, self.host_link, f"{subnet}.{HOST_ADDRESS}/24")
+        netlink.set_link(None, self.host_link, up=True)
+        addresses = {}
+        for i, (dc, namespace) in enumerate(self.namespaces.items()):
+            netlink.add_namespace(namespace)
+            port = self._ports[dc]
+            netlink.add_veth(DC_LINK, namespace, port, self.wan_namespace)
+            netlink.enslave(self.wan_namespace, port, WAN)
+            netlink.set_link(self.wan_namespace, port, up=True)
+            addresses[dc] = f"{subnet}.{FIRST_DC_ADDRESS + i}"
+            netlink.add_address(namespace, DC_LINK, f"{addresses[dc]}/24")
+            netlink.set_link(namespace, DC_LINK, up=True)
+        netlink.wait_operstate_up(
+            [(None, self.host_link), *((self.wan_namespace, port) for port in self._ports.values())]
+            + [(namespace, DC_LINK) for namespace in self.namespaces.values()]
+        )
+        self.topology = self.topology.with_addresses(addresses)
+
+    def _tear_down_network(self) -> None:
+        if self._record is not None:
+            with netns_owner.records_lock():
+                netns_owner.remove(self._record)
+            self._record = None
+        if self._watcher is not None:
+            self._watcher.terminate()
+            self._watcher.wait()
+            self._watcher = None
