@@ -216,7 +216,12 @@ def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
     up.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
-    up.add_argument("--runtime", choices=RUNTIMES, default="local", help="local processes, a network namespace per data center (Linux, root), or Docker containers")
+    up.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="local",
+        help="local processes, a network namespace per data center (Linux, root), or Docker containers",
+    )
     runs_option(up)
     up.set_defaults(func=cmd_up)
 

@@ -191,8 +191,26 @@ def set_netem(namespace: str, device: str, netem: list[str], towards: list[str])
     run(*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "prio", "bands", "4")
     run(*tc, "qdisc", "add", "dev", device, "parent", "1:4", "handle", "40:", "netem", *netem)
     for address in towards:
-        run(*tc, "filter", "add", "dev", device, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-            "match", "ip", "dst", f"{address}/32", "flowid", "1:4")
+        run(
+            *tc,
+            "filter",
+            "add",
+            "dev",
+            device,
+            "parent",
+            "1:",
+            "protocol",
+            "ip",
+            "prio",
+            "1",
+            "u32",
+            "match",
+            "ip",
+            "dst",
+            f"{address}/32",
+            "flowid",
+            "1:4",
+        )
 
 
 def clear_netem(namespace: str, device: str) -> None:
@@ -203,20 +221,17 @@ def clear_netem(namespace: str, device: str) -> None:
 PARTITION_TABLE = "blackout"
 
 
-def set_drops(namespace: str, addresses: list[str]) -> None:
-    """Drop every packet to or from ``addresses`` in ``namespace`` (a partition as a firewall sees it: SYNs
-    and segments vanish, nothing is refused). Replaces the namespace's previous drops."""
+def set_drops(namespace: str, rules: list[str]) -> None:
+    """Replace the namespace's drops with ``rules`` (nft statements of its output chain, e.g.
+    ``ip daddr 10.231.0.10 drop``): a firewall's partition, SYNs and segments vanish, nothing is refused."""
     clear_drops(namespace)
-    if not addresses:
+    if not rules:
         return
-    wanted = ", ".join(addresses)
-    rules = (
-        f"table inet {PARTITION_TABLE} {{\n"
-        f"  chain input {{ type filter hook input priority 0; ip saddr {{ {wanted} }} drop; }}\n"
-        f"  chain output {{ type filter hook output priority 0; ip daddr {{ {wanted} }} drop; }}\n"
-        "}\n"
+    body = "".join(f"    {rule};\n" for rule in rules)
+    table = (
+        f"table inet {PARTITION_TABLE} {{\n  chain output {{\n    type filter hook output priority 0;\n{body}  }}\n}}\n"
     )
-    run("ip", "netns", "exec", namespace, "nft", "-f", "-", stdin=rules)
+    run("ip", "netns", "exec", namespace, "nft", "-f", "-", stdin=table)
 
 
 def clear_drops(namespace: str) -> None:

@@ -30,10 +30,11 @@ from pathlib import Path
 
 from chaos.journal import Journal
 from chaos.runtime import netlink, netns_owner
-from chaos.runtime.base import PowerEvent, RuntimeError_
+from chaos.runtime.base import KILL, LINKS, NETWORK, POWER, PowerEvent, RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.runtime.sockets import bind
 from chaos.topology import Topology
+from services.common.errors import UsageError
 
 WAN = "wan"  # the bridge, and the suffix of its namespace
 DC_LINK = "wan0"  # a data center's end of its link (each namespace has its own names)
@@ -43,6 +44,7 @@ FIRST_DC_ADDRESS = 10
 
 class NetnsRuntime(LocalRuntime):
     name = "netns"
+    capabilities = frozenset({POWER, KILL, LINKS, NETWORK})
 
     def __init__(
         self,
@@ -64,8 +66,8 @@ class NetnsRuntime(LocalRuntime):
         self._record: netns_owner.OwnerRecord | None = None
         self._watcher: subprocess.Popen | None = None
         self._net_lock = threading.Lock()
-        self._impaired: set[str] = set()  # data centers whose link carries a qdisc of ours
-        self._cut: dict[str, set[str]] = {}  # data center -> addresses it drops
+        self._impaired: dict[str, tuple[str, str]] = {}  # fault -> (source, to): one qdisc per link
+        self._drops: dict[str, dict[str, list[str]]] = {}  # fault -> data center -> its nft rules
 
     # -- lifecycle -------------------------------------------------------------------------------
     def up(self) -> None:
@@ -104,34 +106,48 @@ class NetnsRuntime(LocalRuntime):
         return netlink.link_is_up(self.wan_namespace, self._ports[dc])
 
     # -- network faults --------------------------------------------------------------------------
-    def impair(self, source: str, to: str, netem: list[str]) -> None:
+    def impair(self, fault_id: str, source: str, to: str, netem: list[str]) -> None:
         """netem (e.g. ["delay", "300ms", "100ms"], ["loss", "5%"], ["rate", "1mbit"]) on what ``source`` sends
-        to ``to``'s address; replaces ``source``'s previous impairment."""
+        to ``to``'s address: its calls wait going out, their answers coming back. One per data center's link."""
         for dc in (source, to):
             self.topology.require_dc(dc)
         with self._net_lock:
+            holder = next((f for f, (dc, _) in self._impaired.items() if dc == source), None)
+            if holder is not None:
+                raise UsageError(f"{source}'s link already carries fault {holder}: remove it first")
             netlink.set_netem(self.namespaces[source], DC_LINK, netem, [self.topology.address(to)])
-            self._impaired.add(source)
+            self._impaired[fault_id] = (source, to)
 
-    def repair(self, source: str) -> None:
+    def repair(self, fault_id: str) -> None:
         with self._net_lock:
-            netlink.clear_netem(self.namespaces[source], DC_LINK)
-            self._impaired.discard(source)
+            held = self._impaired.pop(fault_id, None)
+            if held is not None:
+                netlink.clear_netem(self.namespaces[held[0]], DC_LINK)
 
-    def cut(self, a: str, b: str) -> None:
-        """Partition ``a`` from ``b``: each drops every packet to or from the other (nftables in its namespace)."""
-        for dc in (a, b):
+    def block(self, fault_id: str, source: str, to: str, both_ways: bool) -> None:
+        """Drop ``source``'s calls to ``to`` (nftables in ``source``'s namespace: the connections it opens; calls
+        the other way still get their answers), or, ``both_ways``, every packet between the two."""
+        for dc in (source, to):
             self.topology.require_dc(dc)
         with self._net_lock:
-            for here, there in ((a, b), (b, a)):
-                self._cut.setdefault(here, set()).add(self.topology.address(there))
-                netlink.set_drops(self.namespaces[here], sorted(self._cut[here]))
+            if both_ways:
+                self._drops[fault_id] = {
+                    source: [f"ip daddr {self.topology.address(to)} drop"],
+                    to: [f"ip daddr {self.topology.address(source)} drop"],
+                }
+            else:
+                self._drops[fault_id] = {source: [f"ip daddr {self.topology.address(to)} ct direction original drop"]}
+            self._apply_drops(set(self._drops[fault_id]))
 
-    def heal(self, a: str, b: str) -> None:
+    def unblock(self, fault_id: str) -> None:
         with self._net_lock:
-            for here, there in ((a, b), (b, a)):
-                self._cut.get(here, set()).discard(self.topology.address(there))
-                netlink.set_drops(self.namespaces[here], sorted(self._cut.get(here, set())))
+            rules = self._drops.pop(fault_id, {})
+            self._apply_drops(set(rules))
+
+    def _apply_drops(self, dcs: set[str]) -> None:
+        for dc in sorted(dcs):
+            rules = [rule for by_dc in self._drops.values() for rule in by_dc.get(dc, [])]
+            netlink.set_drops(self.namespaces[dc], rules)
 
     # -- internals -------------------------------------------------------------------------------
     def _listen(self, dc: str, name: str, port: int):  # -> socket.socket
