@@ -83,7 +83,9 @@ def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFau
 class NetworkControl(Protocol):
     """What a runtime with the NETWORK capability offers (chaos.runtime.netns.NetnsRuntime)."""
 
-    def impair(self, fault_id: str, source: str, to: str, netem: list[str]) -> None: ...
+    netem: bool
+
+    def impair(self, fault_id: str, source: str, to: str, *, netem: list[str]) -> None: ...
 
     def repair(self, fault_id: str) -> None: ...
 
@@ -132,9 +134,11 @@ def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFa
     if source not in centers or to not in centers or source == to:
         return None
     net = cast(NetworkControl, inj.runtime)
+    if action.kind == "latency" and not net.netem:
+        return None  # this kernel cannot delay packets (no sch_netem): the services' client delays the calls
     if action.kind == "latency":
         netem = ["delay", f"{spec.ms:g}ms"] + ([f"{spec.jitter_ms:g}ms"] if spec.jitter_ms else [])  # type: ignore[attr-defined]
-        net.impair(fault_id, source, to, netem)
+        net.impair(fault_id, source, to, netem=netem)
         output: dict[str, Any] = {"layer": "network", "netem": " ".join(netem), "from": source, "to": to}
 
         def undo() -> dict:

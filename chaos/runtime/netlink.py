@@ -182,15 +182,22 @@ def qdiscs(namespace: str, device: str) -> str:
     return run("ip", "netns", "exec", namespace, "tc", "qdisc", "show", "dev", device)
 
 
-def set_netem(namespace: str, device: str, netem: list[str], towards: list[str]) -> None:
-    """Impair what leaves ``device`` for the addresses ``towards`` (netem's delay, jitter, loss, corrupt, rate):
-    a prio qdisc whose fourth band holds netem, and one u32 filter per address steering into it. Traffic to
-    anything else (the users' edge, the same data center) is untouched."""
+UNLIMITED = "10gbit"  # an htb class's rate when only netem is wanted: no limit a veth here reaches
+
+
+def set_shaping(namespace: str, device: str, towards: list[str], rate: str = UNLIMITED, netem: list[str] = ()) -> None:
+    """Shape what leaves ``device`` for the addresses ``towards``: an htb root whose one class holds ``rate``
+    (and, below it, netem's delay, jitter, corruption when given), and a u32 filter per address steering into
+    it. htb's default 0 sends anything else straight out: the users' edge and the data center itself are
+    untouched. htb and u32 rather than prio: they are what the smallest kernels here still build."""
     tc = ["ip", "netns", "exec", namespace, "tc"]
-    clear_netem(namespace, device)
-    run(*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "prio", "bands", "4")
-    run(*tc, "qdisc", "add", "dev", device, "parent", "1:4", "handle", "40:", "netem", *netem)
+    clear_shaping(namespace, device)
+    run(*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "htb", "default", "0")
+    run(*tc, "class", "add", "dev", device, "parent", "1:", "classid", "1:1", "htb", "rate", rate, "ceil", rate)
+    if netem:
+        run(*tc, "qdisc", "add", "dev", device, "parent", "1:1", "handle", "10:", "netem", *netem)
     for address in towards:
+        match = ["match", "ip", "dst", f"{address}/32"]
         run(
             *tc,
             "filter",
@@ -204,16 +211,22 @@ def set_netem(namespace: str, device: str, netem: list[str], towards: list[str])
             "prio",
             "1",
             "u32",
-            "match",
-            "ip",
-            "dst",
-            f"{address}/32",
+            *match,
             "flowid",
-            "1:4",
+            "1:1",
         )
 
 
-def clear_netem(namespace: str, device: str) -> None:
+def has_netem(namespace: str, device: str) -> bool:
+    """Whether this kernel has netem (sch_netem): tried on ``device`` and removed at once."""
+    tc = ["ip", "netns", "exec", namespace, "tc"]
+    run(*tc, "qdisc", "add", "dev", device, "root", "handle", "1:", "netem", "delay", "1ms", check=False)
+    present = "netem" in qdiscs(namespace, device)
+    clear_shaping(namespace, device)
+    return present
+
+
+def clear_shaping(namespace: str, device: str) -> None:
     run("ip", "netns", "exec", namespace, "tc", "qdisc", "del", "dev", device, "root", check=False)
 
 

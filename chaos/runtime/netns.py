@@ -14,9 +14,10 @@ of its own so the host's firewall (Docker's FORWARD policy, br_netfilter) never 
 data centers, and because removing the namespaces removes every link, bridge, qdisc and nftables rule with them.
 
 Power off = the data center's link down (its packets dropped: keep-alive connections stall mid-request, SYNs
-go unanswered, nothing is refused, as with a dead host) and SIGKILL to its process group. Network faults
-(``impair``: netem delay, jitter, loss, corruption, rate; ``cut``: nftables drops) act on a data center's link
-whatever the application does. Ownership and cleanup after a dead controller: chaos/runtime/netns_owner.py.
+go unanswered, nothing is refused, as with a dead host) and SIGKILL to its process group. Network faults act on
+a data center's link whatever the application does: ``impair`` (tc htb rate limits, and netem delay, jitter,
+corruption where the kernel has netem) and ``block`` (nftables drops in the namespace: partitions, one-way
+blackholes, random loss). Ownership and cleanup after a dead controller: chaos/runtime/netns_owner.py.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class NetnsRuntime(LocalRuntime):
         self.wan_namespace = f"{self.prefix}-{WAN}"
         self.host_link = f"{self.prefix}h"
         self._ports = {dc: f"dc{i}" for i, dc in enumerate(dcs)}  # each data center's port on the bridge
+        self.host_address = ""  # the host's end of the WAN (the controller, the users' edge, Prometheus)
+        self.netem = False  # whether the kernel has netem (probed at up): delay and jitter in the kernel
         self._record: netns_owner.OwnerRecord | None = None
         self._watcher: subprocess.Popen | None = None
         self._net_lock = threading.Lock()
@@ -106,37 +109,47 @@ class NetnsRuntime(LocalRuntime):
         return netlink.link_is_up(self.wan_namespace, self._ports[dc])
 
     # -- network faults --------------------------------------------------------------------------
-    def impair(self, fault_id: str, source: str, to: str, netem: list[str]) -> None:
-        """netem (e.g. ["delay", "300ms", "100ms"], ["loss", "5%"], ["rate", "1mbit"]) on what ``source`` sends
-        to ``to``'s address: its calls wait going out, their answers coming back. One per data center's link."""
+    def impair(
+        self, fault_id: str, source: str, to: str, *, rate: str = netlink.UNLIMITED, netem: list[str] = ()
+    ) -> None:
+        """Shape what ``source`` sends to ``to``'s address: a rate limit (tc htb, e.g. "1mbit") and/or netem
+        (e.g. ["delay", "300ms", "100ms"], ["corrupt", "1%"]; needs a kernel with netem, see ``netem``). Its
+        calls wait going out, their answers coming back. One shaping per data center's link at a time."""
         for dc in (source, to):
             self.topology.require_dc(dc)
+        if netem and not self.netem:
+            raise RuntimeError_("this kernel has no netem (sch_netem): delay, jitter and corruption cannot be made")
         with self._net_lock:
             holder = next((f for f, (dc, _) in self._impaired.items() if dc == source), None)
             if holder is not None:
                 raise UsageError(f"{source}'s link already carries fault {holder}: remove it first")
-            netlink.set_netem(self.namespaces[source], DC_LINK, netem, [self.topology.address(to)])
+            netlink.set_shaping(self.namespaces[source], DC_LINK, [self.topology.address(to)], rate, list(netem))
             self._impaired[fault_id] = (source, to)
 
     def repair(self, fault_id: str) -> None:
         with self._net_lock:
             held = self._impaired.pop(fault_id, None)
             if held is not None:
-                netlink.clear_netem(self.namespaces[held[0]], DC_LINK)
+                netlink.clear_shaping(self.namespaces[held[0]], DC_LINK)
 
-    def block(self, fault_id: str, source: str, to: str, both_ways: bool) -> None:
+    def block(self, fault_id: str, source: str, to: str, both_ways: bool, loss_percent: int = 100) -> None:
         """Drop ``source``'s calls to ``to`` (nftables in ``source``'s namespace: the connections it opens; calls
-        the other way still get their answers), or, ``both_ways``, every packet between the two."""
+        the other way still get their answers), or, ``both_ways``, every packet between the two; below 100
+        ``loss_percent``, that share of those packets, at random (packet loss)."""
         for dc in (source, to):
             self.topology.require_dc(dc)
+        if not 0 < loss_percent <= 100:
+            raise UsageError(f"loss_percent must be 1..100, not {loss_percent}")
+        odds = "" if loss_percent == 100 else f"numgen random mod 100 < {loss_percent} "
         with self._net_lock:
             if both_ways:
                 self._drops[fault_id] = {
-                    source: [f"ip daddr {self.topology.address(to)} drop"],
-                    to: [f"ip daddr {self.topology.address(source)} drop"],
+                    source: [f"ip daddr {self.topology.address(to)} {odds}drop"],
+                    to: [f"ip daddr {self.topology.address(source)} {odds}drop"],
                 }
             else:
-                self._drops[fault_id] = {source: [f"ip daddr {self.topology.address(to)} ct direction original drop"]}
+                rule = f"ip daddr {self.topology.address(to)} ct direction original {odds}drop"
+                self._drops[fault_id] = {source: [rule]}
             self._apply_drops(set(self._drops[fault_id]))
 
     def unblock(self, fault_id: str) -> None:
@@ -168,9 +181,11 @@ class NetnsRuntime(LocalRuntime):
         netlink.add_veth(self.host_link, None, "host", self.wan_namespace)
         netlink.enslave(self.wan_namespace, "host", WAN)
         netlink.set_link(self.wan_namespace, "host", up=True)
-        netlink.add_address(None, self.host_link, f"{subnet}.{HOST_ADDRESS}/24")
+        self.host_address = f"{subnet}.{HOST_ADDRESS}"
+        netlink.add_address(None, self.host_link, f"{self.host_address}/24")
         netlink.set_link(None, self.host_link, up=True)
         addresses = {}
+        dcs = list(self.namespaces)
         for i, (dc, namespace) in enumerate(self.namespaces.items()):
             netlink.add_namespace(namespace)
             port = self._ports[dc]
@@ -184,6 +199,7 @@ class NetnsRuntime(LocalRuntime):
             [(None, self.host_link), *((self.wan_namespace, port) for port in self._ports.values())]
             + [(namespace, DC_LINK) for namespace in self.namespaces.values()]
         )
+        self.netem = netlink.has_netem(self.namespaces[dcs[0]], DC_LINK)
         self.topology = self.topology.with_addresses(addresses)
 
     def _tear_down_network(self) -> None:
