@@ -26,6 +26,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import EventName, Journal, new_run_dir, read_events
 from chaos.rundir import JOURNAL
+from chaos.runtime import netlink, netns_owner
 from chaos.runtime.base import Runtime, RuntimeError_
 from chaos.runtime.choice import RUNTIMES, make_runtime
 from chaos.runtime.pids import is_process, start_time
@@ -148,6 +149,9 @@ def _control_of(runs: Path, pid: int) -> ControlClient | None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    # What a netns stack whose controller was SIGKILLed (and its watcher with it) left: namespaces, links
+    if not netlink.why_unsupported() and (removed := netns_owner.sweep()):
+        print(f"removed what dead netns stacks left: {', '.join(removed)}")
     client = ControlClient(args.runs)
     started = start_time(client.pid)  # the supervisor, told from a later process that may get its pid
     client.call("POST", "/shutdown")

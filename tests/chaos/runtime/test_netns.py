@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 from fakes.processes import alive, wait_all_gone
+from fakes.scenarios import short_power_loss
 
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
@@ -361,3 +362,35 @@ def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
     assert "netem" not in netlink.qdiscs(west, DC_LINK)
     for namespace in (west, east):
         assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
+
+
+def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
+    """`blackout run --runtime netns` interrupted while its stack is up: the rollbacks and the teardown run, and
+    no namespace, link or record of it remains."""
+    scenario = short_power_loss(tmp_path / "scenarios", users=2)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos.cli", "run", str(scenario), "--runtime", "netns", "--runs", str(runs)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        record = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            record = next((r for r in netns_owner.records() if r.pid == proc.pid), None)
+            if record is not None and list(runs.glob(f"*/{STATE_FILE}")):
+                break  # its namespaces are made and its instances started
+            time.sleep(0.1)
+        assert record is not None and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        pids = instance_pids(next(runs.glob(f"*/{STATE_FILE}")).parent)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not leftovers(record.prefix), leftovers(record.prefix)  # at once: the run tore down, not the watcher
+    assert not wait_all_gone(pids, 10)
