@@ -145,7 +145,7 @@ def test_a_rate_limit_shapes_only_what_goes_to_the_other_data_center(stack):
     west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
     east_address, host_address = stack.topology.address("dc-east"), stack.host_address
     size = 300_000  # 2.4 Mbit: over a second at 2 mbit/s, milliseconds unshaped
-    assert transfer_seconds(west, east, east_address, size) < 0.5
+    before = transfer_seconds(west, east, east_address, size)
     stack.impair("narrow", "dc-west", "dc-east", rate="2mbit")
     try:
         assert "htb" in netlink.qdiscs(west, DC_LINK)
@@ -153,10 +153,15 @@ def test_a_rate_limit_shapes_only_what_goes_to_the_other_data_center(stack):
         to_the_edge = transfer_seconds(west, None, host_address, size)
     finally:
         stack.repair("narrow")
-    assert shaped >= 1.0, shaped
-    assert to_the_edge < 0.5, to_the_edge  # the users' edge is not behind it
+    after = transfer_seconds(west, east, east_address, size)
+    assert shaped >= 1.0, shaped  # 2.4 Mbit through 2 mbit/s (less htb's first burst)
+    assert max(before, after, to_the_edge) < shaped / 3, (
+        before,
+        after,
+        to_the_edge,
+        shaped,
+    )  # the edge is not behind it
     assert "htb" not in netlink.qdiscs(west, DC_LINK)
-    assert transfer_seconds(west, east, east_address, size) < 0.5
 
 
 def test_netem_delays_only_what_goes_to_the_other_data_center(stack):
@@ -328,7 +333,9 @@ def test_a_network_partition_hangs_a_naive_caller_and_a_resilient_one_fails_over
         prefix = runtime.prefix
     timeout_s = naive.for_dependency("views").timeout_s
     assert naive_status != 200 and naive_s >= timeout_s, (naive_status, naive_s)  # waited out dc-east, then failed
-    assert resilient_status == 200 and resilient_s < timeout_s, (resilient_status, resilient_s)  # dc-west took it
+    # dc-west took it, without waiting out what the naive caller waited out (a bound relative to that: on a loaded
+    # machine the failover itself can take a while)
+    assert resilient_status == 200 and resilient_s < naive_s, (resilient_status, resilient_s, naive_s)
     assert faults.json() == [], faults.text
     assert not wait_no_leftovers(prefix)
 
