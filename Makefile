@@ -12,6 +12,7 @@ DC ?= dc-east
 RUNTIME ?= local
 # optional flags, passed only when set
 RUN_FLAGS = $(if $(USERS),--users $(USERS)) $(if $(THINK),--think $(THINK)) $(if $(SEED),--seed $(SEED))
+# RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc)
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
 IMAGE_FIRST = $(if $(filter docker,$(RUNTIME)),image)
 
@@ -29,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
+outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=netns|docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
 	@# exit 1 means "the hypothesis deviated": the expected lesson of the naive profile, not a broken demo
 	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME) $(RUN_FLAGS) || [ $$? -eq 1 ]
 

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,9 +73,11 @@ def add_namespace(name: str) -> None:
 
 def delete_namespace(name: str) -> None:
     """Deleting a namespace takes its interfaces (and their qdiscs, and its nftables rules) with it; a veth
-    whose peer was inside goes too."""
+    whose peer was inside goes too. One already gone is fine (another cleaner may race us): only one that
+    stays is an error."""
+    done = run("ip", "netns", "delete", name, check=False)
     if name in namespaces():
-        run("ip", "netns", "delete", name)
+        raise NetlinkError(f"namespace {name} could not be deleted {done}".strip())
 
 
 def netns_path(name: str) -> Path:
@@ -168,8 +170,11 @@ def host_links() -> list[str]:
 
 
 def delete_host_link(name: str) -> None:
+    """Delete the host's end of a veth; gone already is fine: it goes by itself when its peer's namespace is
+    destroyed, which may happen between a look and the delete."""
+    run("ip", "link", "delete", name, check=False)
     if name in host_links():
-        run("ip", "link", "delete", name)
+        raise NetlinkError(f"link {name} could not be deleted")
 
 
 def used_subnets() -> str:
@@ -185,7 +190,9 @@ def qdiscs(namespace: str, device: str) -> str:
 UNLIMITED = "10gbit"  # an htb class's rate when only netem is wanted: no limit a veth here reaches
 
 
-def set_shaping(namespace: str, device: str, towards: list[str], rate: str = UNLIMITED, netem: list[str] = ()) -> None:
+def set_shaping(
+    namespace: str, device: str, towards: list[str], rate: str = UNLIMITED, netem: Sequence[str] = ()
+) -> None:
     """Shape what leaves ``device`` for the addresses ``towards``: an htb root whose one class holds ``rate``
     (and, below it, netem's delay, jitter, corruption when given), and a u32 filter per address steering into
     it. htb's default 0 sends anything else straight out: the users' edge and the data center itself are

@@ -23,9 +23,11 @@ blackholes, random loss). Ownership and cleanup after a dead controller: chaos/r
 from __future__ import annotations
 
 import secrets
+import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +112,7 @@ class NetnsRuntime(LocalRuntime):
 
     # -- network faults --------------------------------------------------------------------------
     def impair(
-        self, fault_id: str, source: str, to: str, *, rate: str = netlink.UNLIMITED, netem: list[str] = ()
+        self, fault_id: str, source: str, to: str, *, rate: str = netlink.UNLIMITED, netem: Sequence[str] = ()
     ) -> None:
         """Shape what ``source`` sends to ``to``'s address: a rate limit (tc htb, e.g. "1mbit") and/or netem
         (e.g. ["delay", "300ms", "100ms"], ["corrupt", "1%"]; needs a kernel with netem, see ``netem``). Its
@@ -163,7 +165,7 @@ class NetnsRuntime(LocalRuntime):
             netlink.set_drops(self.namespaces[dc], rules)
 
     # -- internals -------------------------------------------------------------------------------
-    def _listen(self, dc: str, name: str, port: int):  # -> socket.socket
+    def _listen(self, dc: str, name: str, port: int) -> socket.socket:
         address = self.topology.address(dc)
         return netlink.in_namespace(self.namespaces[dc], lambda: bind(name, port, address))
 

@@ -96,17 +96,26 @@ def claim(prefix: str, namespaces: list[str], host_link: str) -> OwnerRecord:
 
 
 def remove(record: OwnerRecord) -> list[str]:
-    """Delete what ``record`` names (only names with its prefix), then the record; what was removed."""
-    removed = []
+    """Delete what ``record`` names (only names with its prefix), then the record; what was removed. Every item
+    is tried; if one stays, the record stays too (the next sweep tries again) and NetlinkError says which."""
+    removed, errors = [], []
     existing = set(netlink.namespaces())
     for name in record.namespaces:
         if name.startswith(record.prefix) and name in existing:
-            netlink.delete_namespace(name)
-            removed.append(f"netns {name}")
+            try:
+                netlink.delete_namespace(name)
+                removed.append(f"netns {name}")
+            except netlink.NetlinkError as exc:
+                errors.append(str(exc))
     # Normally gone with its peer in the WAN namespace; a peer still held by a dying process keeps it a moment.
     if record.host_link.startswith(record.prefix) and record.host_link in netlink.host_links():
-        netlink.delete_host_link(record.host_link)
-        removed.append(f"link {record.host_link}")
+        try:
+            netlink.delete_host_link(record.host_link)
+            removed.append(f"link {record.host_link}")
+        except netlink.NetlinkError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise netlink.NetlinkError(f"stack {record.prefix} not fully removed: {'; '.join(errors)}")
     record.path.unlink(missing_ok=True)
     return removed
 
@@ -116,7 +125,10 @@ def sweep() -> list[str]:
     removed = []
     for record in records():
         if not record.alive():
-            removed += remove(record)
+            try:
+                removed += remove(record)
+            except netlink.NetlinkError as exc:  # one stuck stack must not stop a new one from starting
+                removed.append(f"(not all: {exc})")
     return removed
 
 
