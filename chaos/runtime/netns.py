@@ -68,6 +68,7 @@ class NetnsRuntime(LocalRuntime):
         self._ports = {dc: f"dc{i}" for i, dc in enumerate(dcs)}  # each data center's port on the bridge
         self.host_address = ""  # the host's end of the WAN (the controller, the users' edge, Prometheus)
         self.netem = False  # whether the kernel has netem (probed at up): delay and jitter in the kernel
+        self.network_seconds = 0.0  # how long `up` took to build the network (docs/benchmarks.md)
         self._record: netns_owner.OwnerRecord | None = None
         self._watcher: subprocess.Popen | None = None
         self._net_lock = threading.Lock()
