@@ -25,7 +25,6 @@ from pathlib import Path
 
 from chaos.runtime.netlink import enter
 
-SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
 COMMAND_FD = 3
 MAX_MESSAGE = 1 << 20
 
@@ -41,6 +40,7 @@ def main() -> int:
     if os.getppid() != parent:
         return 1
     from services.common import runner  # noqa: F401  the point: import everything once, before any fork
+    from services.common.names import SERVICES
 
     for service in SERVICES:
         importlib.import_module(f"services.{service}.app")
