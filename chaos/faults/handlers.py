@@ -131,7 +131,7 @@ def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFa
     if NETWORK not in inj.runtime.capabilities or action.kind not in NETWORK_KINDS:
         return None
     spec = action.spec
-    source, to = spec if action.kind == "partition" else (spec.source, spec.to)  # type: ignore[attr-defined]
+    source, to = spec if action.kind == "partition" else (spec.source, spec.to)
     centers = inj.runtime.topology.data_centers
     if source not in centers or to not in centers or source == to:
         return None
@@ -139,11 +139,11 @@ def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFa
     if action.kind == "latency" and not net.netem:
         return None  # this kernel cannot delay packets (no sch_netem): the services' client delays the calls
     if action.kind == "latency":
-        netem = ["delay", f"{spec.ms:g}ms"] + ([f"{spec.jitter_ms:g}ms"] if spec.jitter_ms else [])  # type: ignore[attr-defined]
+        netem = ["delay", f"{spec.ms:g}ms"] + ([f"{spec.jitter_ms:g}ms"] if spec.jitter_ms else [])
         net.impair(fault_id, source, to, netem=netem)
         output: dict[str, Any] = {"layer": "network", "netem": " ".join(netem), "from": source, "to": to}
 
-        def undo() -> dict:
+        def undo() -> dict[str, Any]:
             net.repair(fault_id)
             return {"layer": "network", "removed": "netem"}
 
@@ -152,7 +152,7 @@ def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFa
         net.block(fault_id, source, to, both_ways)
         output = {"layer": "network", "drops": "both ways" if both_ways else "one way", "from": source, "to": to}
 
-        def undo() -> dict:
+        def undo() -> dict[str, Any]:
             net.unblock(fault_id)
             return {"layer": "network", "removed": "drops"}
 

@@ -70,7 +70,7 @@ class NetnsRuntime(LocalRuntime):
         self.netem = False  # whether the kernel has netem (probed at up): delay and jitter in the kernel
         self.network_seconds = 0.0  # how long `up` took to build the network (docs/benchmarks.md)
         self._record: netns_owner.OwnerRecord | None = None
-        self._watcher: subprocess.Popen | None = None
+        self._watcher: subprocess.Popen[bytes] | None = None
         self._net_lock = threading.Lock()
         self._impaired: dict[str, tuple[str, str]] = {}  # fault -> (source, to): one qdisc per link
         self._drops: dict[str, dict[str, list[str]]] = {}  # fault -> data center -> its nft rules

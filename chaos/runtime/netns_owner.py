@@ -132,7 +132,7 @@ def sweep() -> list[str]:
     return removed
 
 
-def start_watcher(record: OwnerRecord, log_path: Path) -> subprocess.Popen:
+def start_watcher(record: OwnerRecord, log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "chaos.runtime.netns_owner", str(record.path)],
