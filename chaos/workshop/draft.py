@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from chaos.journal import EventName
 from chaos.rundir import NOTES, PICTURE
@@ -43,11 +43,11 @@ class PlayedExercise(Protocol):
     seed: int
     started: float
     hidden: HiddenFault
-    declarations: list[dict]
-    actions: list[dict]
-    hints: list[dict]
-    events: list[dict]
-    result: dict | None
+    declarations: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+    hints: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    result: dict[str, Any] | None
 
 
 def write_draft(ex: PlayedExercise, folder: Path) -> Path:
@@ -139,8 +139,8 @@ def write_draft(ex: PlayedExercise, folder: Path) -> Path:
     return path
 
 
-def _timeline(ex: PlayedExercise) -> list[tuple[dict, str, str]]:
-    rows: list[tuple[dict, str, str]] = []
+def _timeline(ex: PlayedExercise) -> list[tuple[dict[str, Any], str, str]]:
+    rows: list[tuple[dict[str, Any], str, str]] = []
     last_met: object = "unset"
     for e in sorted(ex.events, key=lambda e: e.get("t", 0)):
         kind = e.get("event")
@@ -185,7 +185,7 @@ def write_leaderboard(board: Path) -> Path:
             scores.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a team's file being written right now: it joins the next board
-    rounds: dict[tuple[str, str], dict[str, dict]] = {}
+    rounds: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for entry in sorted(scores, key=lambda e: e["started"]):
         best = rounds.setdefault((entry.get("round_id", "round"), entry["scenario"]), {})
         if entry["team"] not in best or entry["points"] > best[entry["team"]]["points"]:
@@ -256,12 +256,12 @@ def _when(ex: PlayedExercise) -> str:
     return "the first fault never came (the round ended before it)."
 
 
-def _declared(d: dict) -> str:
+def _declared(d: dict[str, Any]) -> str:
     said = f"{d.get('symptom')} at {d.get('where')}, {d.get('fault')}"
     return said + (f' ("{d["text"]}")' if d.get("text") else "")
 
 
-def _ack(s: dict) -> str:
+def _ack(s: dict[str, Any]) -> str:
     if not s.get("paged"):
         return "no page"
     return "never" if s.get("ack_s") is None else f"{s['ack_s']:g} s"

@@ -43,12 +43,12 @@ class Exercise:
         self.started = time.time()
         self.hidden: HiddenFault = draw(config, self.seed, folder / ".hidden", controller.runs_root)
         self.onset: float | None = None
-        self.declarations: list[dict] = []
-        self.actions: list[dict] = []
-        self.events: list[dict] = []
-        self.hints: list[dict] = []  # the card's hints the room asked for, in order
+        self.declarations: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.hints: list[dict[str, Any]] = []  # the card's hints the room asked for, in order
         self.pager = Pager(Windows.for_round(self.hidden.round_s))
-        self.result: dict | None = None  # set by end()
+        self.result: dict[str, Any] | None = None  # set by end()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._queue = controller.bus.subscribe()
@@ -67,7 +67,7 @@ class Exercise:
             raise
 
     # -- what the team does ------------------------------------------------------------------------
-    def detect(self, symptom: str, where: str, fault: str, text: str = "") -> dict:
+    def detect(self, symptom: str, where: str, fault: str, text: str = "") -> dict[str, Any]:
         """A structured declaration: what users see (SIGNS), where (a data center, service or instance of this
         stack) and the fault type (chaos/faults/fault_types.py); ``text``: the team's own words."""
         self._require_open()
@@ -96,7 +96,7 @@ class Exercise:
         dcs = frozenset(topology.dc_of(i) for i in instances)
         return Place(name, instances, dcs, name in topology.data_centers)
 
-    def hint(self) -> dict:
+    def hint(self) -> dict[str, Any]:
         """The card's next hint: the ladder goes from vague to nearly the answer, each dearer (HINT_COSTS)."""
         self._require_open()
         ladder = (self.hidden.card or {}).get("hints") or []
@@ -109,7 +109,7 @@ class Exercise:
         self.controller.journal.record(EventName.EXERCISE_HINT, team=self.config.team, n=n + 1, cost=HINT_COSTS[n])
         return {**entry, "hints_left": len(ladder) - n - 1}
 
-    def ack(self) -> dict:
+    def ack(self) -> dict[str, Any]:
         """The team acknowledges the page: its time to acknowledge is scored (only the first ack counts)."""
         self._require_open()
         page = self.pager.page
@@ -123,7 +123,7 @@ class Exercise:
                 )
         return page.to_data()
 
-    def act(self, action: str, target: str | None) -> dict:
+    def act(self, action: str, target: str | None) -> dict[str, Any]:
         self._require_open()
         if action not in self.config.allow:
             raise PermissionError(
@@ -160,7 +160,7 @@ class Exercise:
         return c.remove(target)
 
     # -- what everyone sees --------------------------------------------------------------------------
-    def view(self) -> dict:
+    def view(self) -> dict[str, Any]:
         now = self.result["ended"] if self.result else time.time()  # the clock stops at the end
         detected = next((d["t"] for d in self.declarations if self.onset is not None and d["t"] >= self.onset), None)
         data = {
@@ -194,7 +194,7 @@ class Exercise:
             "fault": list(fault_types.NAMES),
         }
 
-    def redact(self, event: dict) -> dict | None:
+    def redact(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The event as the team may see it while playing: None for those that would tell the answer."""
         if self.result or event.get("t", 0) < self.started:
             return event
@@ -205,7 +205,7 @@ class Exercise:
         return event
 
     # -- the end -------------------------------------------------------------------------------------
-    def end(self, board: Path | None) -> dict:
+    def end(self, board: Path | None) -> dict[str, Any]:
         if self.result is not None:
             return self.view()
         ended = time.time()

@@ -8,6 +8,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -26,7 +27,7 @@ CONTROL_LEARN = (
     "what lets a team say 'nothing is wrong' with confidence, and declaring an incident costs users' trust too."
 )
 CONTROL = "no fault (control round)"
-CONTROL_CARD: dict = {  # a control round's card: the same ladder of hints as any round, and no model answer
+CONTROL_CARD: dict[str, Any] = {  # a control round's card: the same ladder of hints as any round, and no model answer
     "look_for": [
         "each data center's success and p99 against the baseline of the first minute",
         "every instance healthy, no breaker open, no power event",
@@ -60,10 +61,10 @@ class HiddenFault:
     path: str  # the shifted scenario file the run loads
     control: bool = False  # no fault: the team should declare nothing
     fault_types: list[str] = field(default_factory=list)  # chaos/faults/fault_types.py, of the timeline's faults
-    card: dict | None = None  # the scenario's card (chaos/engine/scenario.py Card), None for a control round
+    card: dict[str, Any] | None = None  # the scenario's card (chaos/engine/scenario.py Card), None for a control round
     round_s: float = 0.0  # how long the round's users are served: the pager's windows scale to it
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -21,6 +21,7 @@ import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from loadtest.requests_reader import RequestRow
 from services.common.names import GATEWAY, SERVICES
@@ -113,7 +114,7 @@ class Page:
     acked_at: float | None = None
     runbooks: tuple[str, ...] = RUNBOOKS
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
     def text(self) -> str:

@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
@@ -100,7 +101,7 @@ class Score:
     false_alarms: int
     localization: float  # 1, AROUND or 0: the diagnosis' place
     root_cause: bool  # the diagnosis' fault type
-    diagnosis: dict | None  # the last declaration: symptom, where, fault
+    diagnosis: dict[str, Any] | None  # the last declaration: symptom, where, fault
     hints: int
     actions: int
     harmful: list[str]  # the actions after which users' success fell
@@ -108,7 +109,7 @@ class Score:
     penalties: dict[str, int] = field(default_factory=dict)  # penalty -> points lost
     points: int = 0
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 
