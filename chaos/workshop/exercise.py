@@ -180,8 +180,6 @@ class Exercise:
         # what users saw until the run stopped (nothing, when it stopped before its load started)
         rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
         onset = self.onset if self.onset is not None and self.onset <= ended else None
-        # panic is the instructor's lever (POST /panic), never a team's: it stops the round, and the clocks
-        panic_at = next((e["t"] for e in self.events if e.get("event") == EventName.PANIC), None)
         result: Score = score(
             hyp,
             rows,
@@ -189,8 +187,7 @@ class Exercise:
             ended,
             [d["t"] for d in self.declarations],
             lost_writes(run_dir) if run_dir else None,
-            panic_at,
-        )
+        )  # no panic: it is the instructor's lever, never a team's fix (the team is scored on what users saw)
         self.result = {
             "score": result.to_data(),
             "hidden": self.hidden.to_data(),

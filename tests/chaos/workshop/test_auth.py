@@ -190,8 +190,6 @@ def test_a_teams_link_reaches_the_room_and_its_exercise_and_nothing_names_the_fa
         assert stat.S_IMODE(exercise_root.stat().st_mode) == 0o700
         assert stat.S_IMODE((team_runs / ".control.json").stat().st_mode) == 0o600
         assert stat.S_IMODE((team_runs / "scenarios").stat().st_mode) == 0o700
-        answer = next(exercise_root.glob("*-gold/*-exercise-*/scenario.yaml"))  # the round's run: the instructor's
-        assert hidden["title"] in answer.read_text()
         assert stat.S_IMODE(next(exercise_root.glob("*-gold/.hidden/exercise.yaml")).stat().st_mode) == 0o600
         visible = team_visible_files(team_runs)
         assert any(p.name == "gateway-west.log" for p in visible)  # the services' logs: the team's to read
@@ -200,6 +198,8 @@ def test_a_teams_link_reaches_the_room_and_its_exercise_and_nothing_names_the_fa
             content = path.read_bytes()
             for word in (*TELLING, hidden["title"], scenario.stem):
                 assert word.encode() not in content, (path, word)
+        answer = next(exercise_root.glob("*-gold/*-exercise-*/scenario.yaml"))  # the round's run: the instructor's
+        assert hidden["title"] in answer.read_text()
 
         ended = cli("exercise", "end", "--team", "gold", "--board", str(board))
         assert ended.returncode == 0, ended.stderr
