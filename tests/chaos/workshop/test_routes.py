@@ -177,3 +177,23 @@ def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path
     monkeypatch.setattr(routes, "STATIC", tmp_path)  # an install that lost its files
     missing = client.get("/room/static/room.css")
     assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
+
+
+def test_during_an_exercise_the_instructor_sees_everything_and_the_team_its_share(setup):
+    client, controller, runtime, runs = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    assert client.post("/faults", json={"kill_instance": "views-east"}, headers=instructor).status_code == 200
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss"}, headers=instructor).json()
+    code = started["team_code"]
+    assert runs[0][-1]["runs_root"].parent.name == "exercise"  # the round runs in the instructor's folder
+    team = {"Authorization": f"Bearer {code}"}
+    assert client.get("/room/state", headers=instructor).json()["faults"]  # the instructor's hand-made fault
+    assert client.get("/room/state", headers=team).json()["faults"] == []
+    assert client.get("/exercise", headers=instructor).json()["team_code"] == code
+    assert "team_code" not in client.get("/exercise", headers=team).json()
+    # the instructor's own routes stay the instructor's during the exercise; the team's code reaches none
+    assert client.post("/power/dc-west/off", headers=instructor).status_code == 200
+    assert client.post("/power/dc-west/on", headers=team).status_code == 403
+    assert runtime.power["dc-west"] is False
+    client.post("/exercise/end", headers=instructor)
+    assert "team_code" not in client.get("/exercise", headers=team).json()  # the link still shows the result
