@@ -22,7 +22,7 @@ from fakes.control import recording_controller
 from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
 
-from chaos.control import ControlServer
+from chaos.control_api import ControlServer
 from chaos.journal import Journal
 
 PROJECT = Path(__file__).resolve().parents[3]
