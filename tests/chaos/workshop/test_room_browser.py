@@ -198,7 +198,7 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         "dc-power-loss",
         title="A test power loss",
         load={"users": 4, "spawn_rate": 10},
-        duration="40s",
+        duration="300s",  # held dark until the team acts (or `down` ends it): a slow machine has the time
         timeline=[{"at": "2s", "power_off": "dc-east"}],
         hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
     )
@@ -253,6 +253,7 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         shots.mkdir(parents=True, exist_ok=True)
         assert driver.save_screenshot(str(shots / "room-team-link.png"))
         # the allowed action from the page: power-on dc-east
+        assert driver.find_element(By.ID, "power-dc-east").text == "Restore power"
         driver.find_element(By.ID, "power-dc-east").click()
         wait.until(lambda d: "dark" not in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
         actions = httpx.get(url + "/exercise", headers=auth).json()["actions"]
