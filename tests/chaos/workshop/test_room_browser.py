@@ -255,7 +255,9 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         # the allowed action from the page: power-on dc-east
         assert driver.find_element(By.ID, "power-dc-east").text == "Restore power"
         driver.find_element(By.ID, "power-dc-east").click()
-        wait.until(lambda d: "dark" not in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
+        # the action is the team's once it returned (power comes back while it still waits for health)
+        wait.until(lambda d: "power-on dc-east: succeeded" in d.find_element(By.ID, "declarations").text)
+        assert "dark" not in driver.find_element(By.ID, "dc-dc-east").get_attribute("class")
         actions = httpx.get(url + "/exercise", headers=auth).json()["actions"]
         assert [(a["action"], a["target"], a["status"]) for a in actions] == [("power-on", "dc-east", "succeeded")]
 
