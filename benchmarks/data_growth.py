@@ -30,19 +30,20 @@ import httpx
 from support import results
 
 from services.common.db import Database
+from services.common.seed import N_VIDEOS, N_VIEWERS, video_name, viewer_name
 from services.common.settings import ServiceSettings
-from services.views import aggregates
+from services.views import aggregates, api
 from services.views.app import LOG_SCHEMA, create_app
 
 GOAL = 1.5
-VIEWERS = [f"viewer-{i:04d}" for i in range(1, 201)]
-VIDEOS = [f"video-{i:04d}" for i in range(1, 401)]
+VIEWERS = [viewer_name(i) for i in range(1, N_VIEWERS + 1)]
+VIDEOS = [video_name(i) for i in range(1, N_VIDEOS + 1)]
 FEED_VIDEOS = VIDEOS[:10]  # the most popular: the most rows behind their counts
 USER = VIEWERS[1]
 ENDPOINTS = {
-    "counts": ("POST", "/views/counts", {"json": {"video_ids": FEED_VIDEOS}}),
-    "history": ("GET", f"/users/{USER}/history", {"params": {"limit": 30}}),
-    "trending": ("GET", "/trending", {"params": {"limit": 40}}),
+    "counts": ("POST", api.COUNTS, {"json": {"video_ids": FEED_VIDEOS}}),
+    "history": ("GET", api.HISTORY.format(user_id=USER), {"params": {"limit": 30}}),
+    "trending": ("GET", api.TRENDING, {"params": {"limit": 40}}),
 }
 # The same answers straight from the log: what the reads cost before the aggregates.
 FROM_THE_LOG = {

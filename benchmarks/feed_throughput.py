@@ -28,7 +28,9 @@ from support import load, results
 from support.stack import cpu_seconds, running, topology, url
 
 from services.common.accounting import CALLS_HEADER
+from services.common.api import HEALTHZ
 from services.common.seed import DEMO_PASSWORD
+from services.gateway import api as gateway_api
 
 GOAL = 0.70
 USER = "viewer-0002"
@@ -38,7 +40,7 @@ SUFFIX = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}
 
 
 def login(gateway: str) -> dict[str, str]:
-    answer = httpx.post(gateway + "/login", json={"username": USER, "password": DEMO_PASSWORD}, timeout=30)
+    answer = httpx.post(gateway + gateway_api.LOGIN, json={"username": USER, "password": DEMO_PASSWORD}, timeout=30)
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['token']}"}
 
@@ -136,7 +138,7 @@ def main() -> int:
         healthz_runs, feed_runs = [], []
         cpu: dict[str, dict[str, float]] = {"healthz": {}, "feed": {}}
         for i in range(args.runs):
-            healthz_runs.append(_costed(runtime, cpu["healthz"], gateway + "/healthz", opts))
+            healthz_runs.append(_costed(runtime, cpu["healthz"], gateway + HEALTHZ, opts))
             spies = (
                 start_flame_graphs(runtime, args.flame, args.seconds + args.warmup, args.flame_format)
                 if args.flame and i == 0

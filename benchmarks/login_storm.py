@@ -25,6 +25,7 @@ from support.results import conclude
 from loadtest.open_loop import OpenLoop, Outcome
 from services.common.accounts import account
 from services.common.seed import DEMO_PASSWORD
+from services.gateway import api as gateway_api
 
 SESSIONS = 100
 ACTIONS_PER_S = 40.0
@@ -46,7 +47,7 @@ async def storm(loop: OpenLoop, users: int, within_s: float, first_user: int) ->
         failures = 0
         while time.monotonic() - started < GIVE_UP_S:
             status, body, latency = await loop._send(
-                "POST", gateway + "/login", {"username": account(n)[0], "password": DEMO_PASSWORD}
+                "POST", gateway + gateway_api.LOGIN, {"username": account(n)[0], "password": DEMO_PASSWORD}
             )
             tries.append((status, latency))
             if status == 200 and isinstance(body, dict):

@@ -30,6 +30,7 @@ from support.tiny_server import tiny_server
 from services.common.http import DependencyClient, make_http_client
 from services.common.policy import ProfileHolder, load_profile
 from services.common.resilience import set_deadline
+from services.views.api import TRENDING
 
 GOAL_MS = 0.2
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "resilient.yaml"
@@ -43,11 +44,11 @@ async def measure(url: str, transport: httpx.AsyncBaseTransport | None, calls: i
     block_p50s: list[dict[str, float]] = []  # per block pair: each kind's p50 (adjacent in time)
 
     async def bare_call() -> None:
-        response = await http.request("GET", url + "/trending")
+        response = await http.request("GET", url + TRENDING)
         await response.aread()
 
     async def guarded_call() -> None:
-        await guarded.request("GET", "/trending")
+        await guarded.request("GET", TRENDING)
 
     kinds = {"bare": bare_call, "guarded": guarded_call}
     try:

@@ -6,15 +6,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import ServiceName
 from services.common.settings import REQUIRED_DEPENDENCIES
 
-ServiceName = Literal["auth", "views", "earnings", "recommender", "gateway"]
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
 
 

@@ -21,6 +21,7 @@ from chaos.audit.render import render_audit, render_failed
 from chaos.journal import EventName, Journal
 from chaos.rundir import AUDIT_FILE
 from chaos.runtime.base import Runtime
+from services.common.api import REPLICATION_STATUS
 from services.common.errors import BlackoutError
 from services.common.seed import creator_names
 
@@ -64,7 +65,7 @@ def _waiting(client: httpx.Client, urls: list[str]) -> int | None:
     total = 0
     for url in urls:
         try:
-            answer = client.get(url + "/replication/status")
+            answer = client.get(url + REPLICATION_STATUS)
             total += sum(answer.json()["peers"].values())
         except (httpx.HTTPError, ValueError, KeyError):
             return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chaos.audit.errors import EvidenceError
 from chaos.topology import Topology
+from services.common.names import GATEWAY
 
 
 @dataclass
@@ -113,7 +114,7 @@ def read_run(topology: Topology, data: Path, window: Window = None) -> RunState:
     statements: dict[str, dict[str, tuple[int, float]]] = {}
     problems: list[str] = []
     for name, (dc, inst) in sorted(topology.instances().items()):
-        if inst.service not in ("views", "recommender", "auth", "earnings"):
+        if inst.service == GATEWAY:
             continue  # keeps no data
         path = data / f"{name}.sqlite3"
         if not path.exists():  # every instance creates its database as it starts

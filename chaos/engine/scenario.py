@@ -6,7 +6,6 @@ Validated completely before anything starts: a bad file is refused naming the fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -16,6 +15,7 @@ from loadtest.control import think_range
 from services.common import symptoms
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import UserAction
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -25,7 +25,7 @@ class _Model(BaseModel):
 
 
 class Where(_Model):
-    action: Literal["login", "feed", "view", "upload", "earnings"] | None = None
+    action: UserAction | None = None
     dc: str | None = None
 
     def label(self) -> str:

@@ -20,6 +20,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponenti
 from chaos.journal import EventName, Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.topology import Topology
+from services.common.api import ADMIN_FAULTS
 
 log = logging.getLogger("blackout.faults")
 
@@ -173,7 +174,7 @@ class LinkFaults:
     def _put(self, name: str, fault: LinkFault) -> str:
         try:
             answer = httpx.put(
-                f"{self.topology.url(name)}/admin/faults/{fault.id}",
+                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault.id}",
                 json=fault.body,
                 headers=self._headers,
                 timeout=CALL_TIMEOUT_S,
@@ -195,7 +196,7 @@ class LinkFaults:
     def _delete(self, name: str, fault_id: str) -> str:
         try:
             answer = httpx.delete(
-                f"{self.topology.url(name)}/admin/faults/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
+                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
             )
         except httpx.HTTPError as exc:
             if self._down(name):

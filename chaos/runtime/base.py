@@ -11,6 +11,7 @@ import yaml
 
 from chaos.rundir import profile_copy
 from chaos.topology import Topology
+from services.common.api import ADMIN_PROFILE
 from services.common.errors import BlackoutError
 from services.common.policy import Profile
 
@@ -101,7 +102,7 @@ def push_profile(urls: dict[str, str], secret: str, profile: Profile) -> dict[st
     with httpx.Client(timeout=5.0, headers={"Authorization": f"Bearer {secret}"}) as client:
         for name, url in urls.items():
             try:
-                answer = client.put(url + "/admin/profile", json=profile.model_dump(mode="json"))
+                answer = client.put(url + ADMIN_PROFILE, json=profile.model_dump(mode="json"))
                 results[name] = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
             except httpx.HTTPError as exc:
                 results[name] = f"no answer ({type(exc).__name__})"

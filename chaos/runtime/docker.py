@@ -31,6 +31,7 @@ from chaos.runtime.docker_engine import Engine
 from chaos.runtime.handoff import SocketHandoff
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
+from services.common.api import HEALTHZ
 from services.common.policy import Profile
 from services.common.settings import TOKEN_SERVICES, dependencies_env
 
@@ -294,7 +295,7 @@ class DockerRuntime(Runtime):
                             return f"{name} lost power again while starting"
                         booting = self._refuse_while_booting(name)
                     try:
-                        if not booting and client.get(self.topology.url(name) + "/healthz").status_code == 200:
+                        if not booting and client.get(self.topology.url(name) + HEALTHZ).status_code == 200:
                             pending.discard(name)
                             continue
                     except httpx.HTTPError:

@@ -30,6 +30,7 @@ from chaos.runtime.forkserver import ForkedProcess, ForkServer
 from chaos.runtime.pids import start_time
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
+from services.common.api import HEALTHZ
 from services.common.policy import Profile
 from services.common.settings import TOKEN_SERVICES, dependencies_env
 
@@ -311,7 +312,7 @@ class LocalRuntime(Runtime):
                     )
                 for name in sorted(pending):
                     try:
-                        if client.get(self.topology.url(name) + "/healthz").status_code == 200:
+                        if client.get(self.topology.url(name) + HEALTHZ).status_code == 200:
                             pending.discard(name)
                     except httpx.HTTPError:
                         pass

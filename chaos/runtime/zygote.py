@@ -22,7 +22,6 @@ import socket
 import sys
 import traceback
 
-SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
 COMMAND_FD = 3
 MAX_MESSAGE = 1 << 20
 
@@ -38,6 +37,7 @@ def main() -> int:
     if os.getppid() != parent:
         return 1
     from services.common import runner  # noqa: F401  the point: import everything once, before any fork
+    from services.common.names import SERVICES
 
     for service in SERVICES:
         importlib.import_module(f"services.{service}.app")

@@ -19,6 +19,8 @@ from enum import StrEnum
 from fastapi import Request
 from starlette.types import Scope
 
+from services.common.tokens import TokenError, bearer
+
 ROOM_PATH = "/room"
 # The control room's page sends this header with every change it asks for. A page of another origin cannot
 # (a custom header needs a CORS preflight this API never grants), while the SameSite cookie alone goes along
@@ -57,7 +59,10 @@ class Keys:
         """The caller's role from the first credential it presents (None: no valid one)."""
         header = request.headers.get("authorization")
         if header:
-            return self._of(header.removeprefix("Bearer ").strip())
+            try:
+                return self._of(bearer(header))
+            except TokenError:
+                return None  # no bearer token in it: a 401 like any wrong one
         if request.url.path == ROOM_PATH and request.method in SAFE_METHODS:
             if "token" in request.query_params:
                 return Role.INSTRUCTOR if _same(request.query_params["token"], self.token) else None

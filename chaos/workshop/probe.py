@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from chaos.runtime.base import Runtime
+from services.common.api import HEALTHZ
 
 TIMEOUT_S = 0.8
 CACHE_S = 1.0  # several tabs polling cost the services one probe a second
@@ -49,7 +50,7 @@ def _probe(port: int, by_port: dict[str, str]) -> dict:
     out: dict = {"healthy": False, "breakers": []}
     try:
         with httpx.Client(timeout=TIMEOUT_S) as client:
-            health = client.get(base + "/healthz")
+            health = client.get(base + HEALTHZ)
             out["healthy"] = health.status_code == 200
             out["profile"] = health.json().get("profile") if out["healthy"] else None
             metrics = client.get(base + "/metrics").text

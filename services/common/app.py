@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
+from services.common.api import ADMIN_PROFILE, HEALTHZ, METRICS
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.fast_http import HttpClient
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
+from services.common.faults.scoped import RequestFaultsMiddleware
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.overload import AdmissionMiddleware
@@ -27,6 +29,7 @@ from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
 from services.common.settings import ServiceSettings
+from services.common.tokens import TokenError, bearer
 
 
 @dataclass
@@ -111,9 +114,12 @@ def admin_guard(settings: ServiceSettings) -> Callable[..., Any]:
     async def require_admin(authorization: str | None = Header(None)) -> None:
         if not secret:
             raise HTTPException(status_code=403, detail="admin disabled: this instance has no BLACKOUT_ADMIN_SECRET")
-        scheme, _, token = (authorization or "").partition(" ")
+        try:
+            token = bearer(authorization)
+        except TokenError:
+            token = ""
         # compare_digest: the time taken must not tell a caller how much of the secret it got right
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
+        if not token or not hmac.compare_digest(token.encode(), secret):
             raise HTTPException(
                 status_code=401,
                 detail="admin routes need Authorization: Bearer <secret>",
@@ -150,6 +156,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     # deadline, so the delay it injects eats the request's budget as a slow server would.
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
+    # A request-scoped fault set (the fault-space search's experiments) is verified before accounting counts it.
+    admin_secret = settings.admin_secret.get_secret_value().encode() if settings.admin_secret else b""
+    app.add_middleware(RequestFaultsMiddleware, instance=settings.instance, admin_secret=admin_secret)
     app.add_middleware(AccountingMiddleware)
     # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
     app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)
@@ -166,7 +175,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         # Not mapped by the route to its caller's 4xx: our own request was wrong, a bug (502), not an outage.
         return JSONResponse({"detail": f"bad request to a dependency: {exc}"}, status_code=502)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get(HEALTHZ, tags=["ops"])
     async def healthz() -> dict:
         return {
             "status": "ok",
@@ -176,17 +185,17 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
             "profile": ctx.profiles.current.name,
         }
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get(METRICS, tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     admin = [Depends(admin_guard(settings))]
 
-    @app.get("/admin/profile", tags=["ops"], dependencies=admin)
+    @app.get(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
     async def get_profile() -> dict:
         return ctx.profiles.current.model_dump(mode="json")
 
-    @app.put("/admin/profile", tags=["ops"], dependencies=admin)
+    @app.put(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
     async def put_profile(request: Request) -> JSONResponse:
         """Swap the profile live: the next dependency call runs under it (breakers etc. rebuilt)."""
         try:

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import DependencyName
 from services.common.overload.policy import OverloadPolicy
 
-DependencyName = Literal["auth", "views", "recommender", "earnings"]
 # A library name (a profile's, a scenario's): it becomes part of file names, so nothing that can leave a folder
 LIBRARY_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
 

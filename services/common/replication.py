@@ -32,6 +32,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from services.common.api import KNOWN
 from services.common.app import ServiceContext
 from services.common.db import Database
 from services.common.errors import DependencyError, DependencyRejected
@@ -112,7 +113,7 @@ class Shipper:
         peers: dict[str, DependencyClient],
         source: str,
         *,
-        path: str = "/replication/events",
+        path: str,
         time_field: str = "t",
         design: Callable[[], str] = lambda: "converge",
         batch: int = BATCH,
@@ -181,7 +182,7 @@ class Shipper:
         for start in range(0, len(tail), BATCH):
             ids = tail[start : start + BATCH]
             try:
-                answer = await self.peers[peer].post_json(self.path + "/known", {"ids": ids})
+                answer = await self.peers[peer].post_json(self.path + KNOWN, {"ids": ids})
             except (DependencyError, DependencyRejected) as exc:
                 logger.warning("rejoining %s: no answer (%s); the tail waits", peer, exc)
                 return None

@@ -27,12 +27,25 @@ class Video:
     tags: tuple[str, ...]
 
 
+# The demo world's names, from their number (1-based): the one place their format is written.
+def viewer_name(n: int) -> str:
+    return f"viewer-{n:04d}"
+
+
+def creator_name(n: int) -> str:
+    return f"creator-{n:03d}"
+
+
+def video_name(n: int) -> str:
+    return f"video-{n:04d}"
+
+
 def viewer_names() -> list[str]:
-    return [f"viewer-{i:04d}" for i in range(1, N_VIEWERS + 1)]
+    return [viewer_name(i) for i in range(1, N_VIEWERS + 1)]
 
 
 def creator_names() -> list[str]:
-    return [f"creator-{i:03d}" for i in range(1, N_CREATORS + 1)]
+    return [creator_name(i) for i in range(1, N_CREATORS + 1)]
 
 
 @cache
@@ -41,7 +54,7 @@ def catalog(seed: int = 42) -> tuple[Video, ...]:
     creators = creator_names()
     return tuple(
         Video(
-            video_id=f"video-{i:04d}",
+            video_id=video_name(i),
             title=" ".join(rng.sample(_WORDS, 3)).capitalize(),
             creator_id=creators[rng.randrange(len(creators))],
             tags=tuple(rng.sample(TAGS, 2)),

@@ -9,12 +9,12 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.errors import ConfigError
+from services.common.names import DependencyName, ServiceName
 
-SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
 # The only services given the token-signing secret: auth signs, the gateway may verify locally.
-TOKEN_SERVICES = ("auth", "gateway")
+TOKEN_SERVICES: tuple[ServiceName, ...] = ("auth", "gateway")
 # What each service calls; a missing address for one of these stops the service at start.
-REQUIRED_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+REQUIRED_DEPENDENCIES: dict[ServiceName, tuple[DependencyName, ...]] = {
     "auth": (),
     "views": (),
     "earnings": ("views", "recommender"),
@@ -26,7 +26,7 @@ REQUIRED_DEPENDENCIES: dict[str, tuple[str, ...]] = {
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLACKOUT_", extra="ignore")
 
-    service: str = Field(pattern="^(auth|views|earnings|recommender|gateway)$")
+    service: ServiceName
     instance: str = Field(min_length=1)
     dc: str = Field(min_length=1)
     host: str = "127.0.0.1"

@@ -95,6 +95,11 @@ def dummy_like(stored: str) -> str:
 
 
 def bearer(authorization: str | None) -> str:
-    if not authorization or not authorization.startswith("Bearer "):
+    """The token of an ``Authorization: Bearer <token>`` header: the one parser of it (the services, the admin
+    routes, the control API). The scheme is case-insensitive (RFC 7235); a header without one, another scheme
+    or an empty token is a TokenError (the callers answer 401)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise TokenError("missing bearer token")
-    return authorization.removeprefix("Bearer ").strip()
+    return token

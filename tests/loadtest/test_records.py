@@ -125,16 +125,6 @@ def test_parse_gateways() -> None:
             r.parse_gateways(bad)
 
 
-def test_demo_accounts_distinct_and_mixed() -> None:
-    accounts = r.demo_accounts()
-    assert len(accounts) == 230 and len({u for u, _ in accounts}) == 230
-    first100 = accounts[:100]
-    assert 13 <= sum(role == "creator" for _, role in first100) <= 17
-    creators = [i for i, (_, role) in enumerate(accounts[:40]) if role == "creator"]
-    assert {i % 2 for i in creators} == {0, 1}  # creators land in both data centers
-    assert all(u.startswith("creator-") == (role == "creator") for u, role in accounts)
-
-
 # --- CSV ----------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from services.common.db import Database
 from services.views import aggregates
-from services.views.app import LOG_SCHEMA, SCHEMA, ReplicatedEvent, ViewEvent, ViewLog
+from services.views.api import ReplicatedEvent, ViewEvent
+from services.views.app import LOG_SCHEMA, SCHEMA, ViewLog
 
 
 def from_the_log(db: Database, user_id: str) -> tuple[dict[str, int], list[str], list[tuple[str, int]]]:
