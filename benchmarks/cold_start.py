@@ -21,6 +21,7 @@ import httpx
 from support import load, results
 from support.stack import memory_bytes, running, topology, url
 
+from chaos.runtime.local import LocalRuntime
 from services.common.seed import DEMO_PASSWORD, viewer_name
 from services.gateway import api as gateway_api
 
@@ -29,9 +30,9 @@ MEMORY_GOAL = 1 << 30  # 1 GiB
 INSTANCES = 10
 
 
-def serve_some_feeds(runtime: object, seconds: float) -> float:
+def serve_some_feeds(runtime: LocalRuntime, seconds: float) -> float:
     """Feeds per second through one gateway (so the memory figure is of a stack that has worked)."""
-    gateway = url(runtime, "gateway-east")  # type: ignore[arg-type]
+    gateway = url(runtime, "gateway-east")
     token = httpx.post(
         gateway + gateway_api.LOGIN, json={"username": viewer_name(3), "password": DEMO_PASSWORD}, timeout=30
     )

@@ -83,12 +83,17 @@ def phase(outcomes: list[Outcome], start: float, end: float) -> dict:
 
 async def acting(loop: OpenLoop, per_second: float, stop: asyncio.Event, outcomes: list[Outcome]) -> None:
     """Open-loop actions of the logged-in users until ``stop``; every outcome lands in ``outcomes``."""
-    tasks: set[asyncio.Task] = set()
+    tasks: set[asyncio.Task[Outcome]] = set()
     rng = random.Random(3)
+
+    def done(task: asyncio.Task[Outcome]) -> None:
+        tasks.discard(task)
+        outcomes.append(task.result())
+
     while not stop.is_set():
         task = asyncio.create_task(loop.action())
         tasks.add(task)
-        task.add_done_callback(lambda t: (tasks.discard(t), outcomes.append(t.result())))
+        task.add_done_callback(done)
         try:
             await asyncio.wait_for(stop.wait(), timeout=rng.expovariate(per_second))
         except TimeoutError:

@@ -20,7 +20,9 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -97,6 +99,7 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.block <= args.calls <= 100_000:
         parser.error("need 1 <= --block <= --calls <= 100000")
+    run: Callable[[Coroutine[Any, Any, dict[str, dict[str, Any]]]], dict[str, dict[str, Any]]]
     try:
         import uvloop
 

@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import gevent
 from locust import events, task
@@ -71,7 +71,7 @@ LOGIN_BACKOFF_BASE_S, LOGIN_BACKOFF_MAX_S = 0.5, 5.0
 CONTROL_POLL_S = 0.25
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"blackout locustfile: {message}\n")
     raise SystemExit(2)
 
@@ -133,7 +133,7 @@ LIVE = _edge_from_env()
 if CONTROL is not None:
     LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts)
 try:
-    REQUESTS = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
+    REQUESTS: user_metrics.Recorder = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / WRITES_FILE, records.WRITE_COLUMNS)
     UPLOADS = records.CsvRecorder(RUN_DIR / UPLOADS_FILE, records.UPLOAD_COLUMNS)
 except (OSError, ValueError) as exc:
@@ -143,9 +143,9 @@ KNOWLEDGE = records.ViewKnowledge()  # shared by every user of this process
 _user_numbers = itertools.count()
 
 
-def _follow_control() -> None:
+def _follow_control(watcher: ControlWatcher) -> None:
     while True:
-        control = CONTROL.current()  # type: ignore[union-attr]
+        control = watcher.current()
         LIVE.apply(control.edge_failover, control.client_attempts)
         gevent.sleep(CONTROL_POLL_S)
 
@@ -158,7 +158,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         tmp.write_text(json.dumps({"port": environment.runner.server.port, "pid": os.getpid()}))
         os.replace(tmp, RUN_DIR / MASTER_FILE)
     elif CONTROL is not None:
-        gevent.spawn(_follow_control)
+        gevent.spawn(_follow_control, CONTROL)
 
 
 @events.test_start.add_listener
@@ -200,7 +200,8 @@ EVERY_STATUS = frozenset(range(100, 600))
 
 
 def _answer_every_status(session: FastHttpSession) -> FastHttpSession:
-    session.client.valid_response_codes = EVERY_STATUS
+    # geventhttpclient declares it a class variable; set on the instance, it holds for this session alone
+    session.client.valid_response_codes = EVERY_STATUS  # type: ignore[misc]
     return session
 
 

@@ -178,10 +178,15 @@ class OpenLoop:
             view = gateway_api.VIEW.format(video_id=video_name(self.rng.randint(1, N_VIDEOS)))
             method, url, payload = "POST", gateway + view, {"event_id": uuid.uuid4().hex}
         started = time.monotonic()
-        throttle = self.throttles[gateway] if self.throttle is not None else None
-        if throttle is not None and (
-            not throttle.admit(self.throttle)  # type: ignore[arg-type]
-            or self.in_flight[gateway] >= POOL_PER_GATEWAY  # every connection busy: refuse, do not queue
+        policy = self.throttle
+        throttle = self.throttles[gateway] if policy is not None else None
+        if (
+            policy is not None
+            and throttle is not None
+            and (
+                not throttle.admit(policy)
+                or self.in_flight[gateway] >= POOL_PER_GATEWAY  # every connection busy: refuse, do not queue
+            )
         ):
             return Outcome(ok=False, status=THROTTLED, latency_s=0.0, started=started)
         status = 0
@@ -194,8 +199,8 @@ class OpenLoop:
         finally:
             self.in_flight[gateway] -= 1
         latency = time.monotonic() - started
-        if throttle is not None:
-            throttle.record(self.throttle, accepted=0 < status < 500)  # type: ignore[arg-type]
+        if policy is not None and throttle is not None:
+            throttle.record(policy, accepted=0 < status < 500)
         return Outcome(
             ok=200 <= status < 300 and latency <= self.deadline_s, status=status, latency_s=latency, started=started
         )

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from starlette.types import Receive, Scope, Send
+
 from services.common.api import HEALTHZ
 from services.common.seed import N_CREATORS, creator_name, video_name
 from services.gateway import api as gateway
@@ -76,7 +78,7 @@ def route(method: str, path: str) -> tuple[int, bytes]:
     return NOT_FOUND
 
 
-async def app(scope: dict, receive: object, send: object) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     status, body = route(scope["method"], scope["path"])
@@ -86,8 +88,8 @@ async def app(scope: dict, receive: object, send: object) -> None:
         (b"x-blackout-attempts", b"1"),
         (b"x-blackout-calls", b"1"),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def stub_gateways(
     """Start one stub process listening for each of ``dcs`` (port 0, bound here and passed down); yield
     their URLs; stop the process (by its pid) on the way out, whatever happens."""
     socks = [listening_socket(BACKLOG) for _ in dcs]
-    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks)}
+    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks, strict=True)}
     ready = lambda: all(_healthy(url) for url in urls.values())  # noqa: E731
     with child_server(__file__, socks, ready, "the stub gateways", start_timeout_s) as pid:
         yield StubGateways(urls, pid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -29,7 +30,7 @@ RECONCILE_TIMEOUT_S = 30.0
 POLL_S = 0.2
 
 
-def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_TIMEOUT_S) -> dict:
+def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_TIMEOUT_S) -> dict[str, Any]:
     """Wait until nothing is left to ship, then recompute earnings; what happened, also journaled."""
     started = time.monotonic()
     running = {name: info for name, info in runtime.status().items() if info.get("state") == "running"}

@@ -10,6 +10,7 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaos.audit.errors import EvidenceError
 from chaos.topology import Topology
@@ -22,11 +23,11 @@ class ViewsState:
     dc: str
     stored: dict[str, float | None] = field(default_factory=dict)  # event_id -> stored_t (not the seed)
     video_of: dict[str, str] = field(default_factory=dict)  # event_id -> video_id (not the seed)
-    by_video: Counter = field(default_factory=Counter)  # video_id -> events beyond the seed
+    by_video: Counter[str] = field(default_factory=Counter)  # video_id -> events beyond the seed
     # video_id -> views before the run: the seed, and on a borrowed stack what other runs wrote
-    seeded: Counter = field(default_factory=Counter)
+    seeded: Counter[str] = field(default_factory=Counter)
     aggregate: dict[str, int] = field(default_factory=dict)  # video_id -> what reads answer (view_counts)
-    rolled_back: list[dict] = field(default_factory=list)  # what an async rejoin discarded
+    rolled_back: list[dict[str, Any]] = field(default_factory=list)  # what an async rejoin discarded
 
     def count(self, video_id: str) -> int:
         """The video's views in this log beyond the seed (what the ledger accounts for)."""
@@ -42,7 +43,7 @@ class CatalogState:
     dc: str
     videos: dict[str, tuple[str, str]] = field(default_factory=dict)  # video_id -> (creator, title)
     stored: dict[str, float | None] = field(default_factory=dict)  # uploads only: video_id -> stored_t
-    rolled_back: list[dict] = field(default_factory=list)
+    rolled_back: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,7 +71,7 @@ def _within(t: object, window: Window) -> bool:
     return window is None or (isinstance(t, (int, float)) and window[0] <= t <= window[1])
 
 
-def _rollbacks(path: Path, window: Window) -> list[dict]:
+def _rollbacks(path: Path, window: Window) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

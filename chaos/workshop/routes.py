@@ -86,7 +86,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
             raise HTTPException(status_code=404, detail=f"no asset '{name}'")
         return FileResponse(STATIC / name, media_type=ASSETS[name])
 
-    def shown(request: Request, exercise: Exercise) -> dict:
+    def shown(request: Request, exercise: Exercise) -> dict[str, Any]:
         """The exercise as this caller may see it (the team code for the instructor only)."""
         view = exercise.view()
         if role_of(request) is Role.INSTRUCTOR:
@@ -94,7 +94,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         return view
 
     @router.get(ROOM_PATH + "/state")
-    def state(request: Request) -> dict:
+    def state(request: Request) -> dict[str, Any]:
         topology = controller.runtime.topology
         exercise = desk.exercise
         team = role_of(request) is Role.TEAM
@@ -113,7 +113,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
     @router.get(ROOM_PATH + "/window")
     def window(
         request: Request, seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)
-    ) -> dict:
+    ) -> dict[str, Any]:
         # an exercise's round runs in the instructor's folder (chaos/workshop/exercise.py): the charts follow it
         run_dir = current_run_dir(desk.exercise.folder if desk.exercise else controller.runs_root)
         desk.window.follow(run_dir)
@@ -132,13 +132,13 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         if role_of(request) is Role.INSTRUCTOR:
             return event_stream(controller.bus, shutdown, gate, "blackout room events")
 
-        def for_team(event: dict) -> dict | None:
+        def for_team(event: dict[str, Any]) -> dict[str, Any] | None:
             return desk.exercise.for_team(event) if desk.exercise else None
 
         return event_stream(controller.bus, shutdown, gate, "blackout room events", for_team)
 
     @router.post("/exercise", status_code=201)
-    def start(request: StartRequest, http: Request) -> dict:
+    def start(request: StartRequest, http: Request) -> dict[str, Any]:
         with desk.lock:
             if desk.exercise is not None and desk.exercise.result is None:
                 raise HTTPException(
@@ -158,22 +158,22 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
             return shown(http, desk.exercise)
 
     @router.get("/exercise")
-    def view(request: Request) -> dict:
+    def view(request: Request) -> dict[str, Any]:
         return shown(request, desk.current())
 
     @router.post("/exercise/detect")
-    def detect(body: Declaration) -> dict:
+    def detect(body: Declaration) -> dict[str, Any]:
         return guarded(lambda: desk.current().detect(body.text))
 
     @router.post("/exercise/act")
-    def act(body: Remediation) -> dict:
+    def act(body: Remediation) -> dict[str, Any]:
         try:
             return guarded(lambda: desk.current().act(body.action, body.target))
         except PermissionError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
 
     @router.post("/exercise/end")
-    def end() -> dict:
+    def end() -> dict[str, Any]:
         exercise = desk.current()
         return guarded(lambda: exercise.end(desk.board))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +41,7 @@ class ServiceContext:
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and
     # cancelled (and awaited) when it stops, before the HTTP client and the closers are closed.
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     faults: FaultRegistry = field(default_factory=FaultRegistry)  # injected by the chaos controller
 
 
@@ -59,7 +59,8 @@ def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport
 
 
 def context(request: Request) -> ServiceContext:
-    return request.app.state.ctx
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
 
 
 class AccountingMiddleware:
@@ -68,7 +69,7 @@ class AccountingMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -76,7 +77,7 @@ class AccountingMiddleware:
         started = time.monotonic()
         status = 500
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -135,7 +136,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The fault sweeper drops expired faults even on an instance that gets no traffic.
-        tasks = [asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)]
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)
+        ]
         try:
             yield
         finally:
@@ -148,8 +151,12 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     # FastAPI's native OpenTelemetry bridge is off: nothing here configures a provider, yet asking
     # whether one is configured cost every request a few percent of its CPU. /metrics is Prometheus.
-    telemetry_off = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title=f"blackout-{settings.service}", version="0.1.0", lifespan=lifespan, telemetry=telemetry_off)
+    app = FastAPI(
+        title=f"blackout-{settings.service}",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.ctx = ctx
     # Added first, so it runs inside accounting (whose headers then cover its 504s too). Consulted per
     # request: a profile swapped live turns propagation on or off at once. A brownout runs inside the
@@ -176,7 +183,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         return JSONResponse({"detail": f"bad request to a dependency: {exc}"}, status_code=502)
 
     @app.get(HEALTHZ, tags=["ops"])
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
             "service": settings.service,
@@ -192,7 +199,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     admin = [Depends(admin_guard(settings))]
 
     @app.get(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
-    async def get_profile() -> dict:
+    async def get_profile() -> dict[str, Any]:
         return ctx.profiles.current.model_dump(mode="json")
 
     @app.put(ADMIN_PROFILE, tags=["ops"], dependencies=admin)

@@ -7,7 +7,7 @@ Validation is separate from use: ``load_profile`` refuses a bad file naming the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -88,7 +88,8 @@ class Profile(_Strict):
     dependencies: dict[DependencyName, DependencyPolicy] = {}
 
     def for_dependency(self, name: str) -> DependencyPolicy:
-        return self.dependencies.get(name, self.default)  # type: ignore[call-overload]
+        # the keys were checked against DependencyName; any other name finds no entry: the default
+        return self.dependencies.get(cast(DependencyName, name), self.default)
 
 
 def parse_profile(data: object, source: str) -> Profile:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 DEMO_PASSWORD = "blackout-demo"
 N_VIEWERS, N_CREATORS, N_VIDEOS = 200, 30, 400
@@ -89,7 +90,7 @@ def seed_view_events(seed: int = 42) -> list[tuple[str, str, str, float]]:
     return [(eid, vid, uid, 1_700_000_000.0 + i) for i, (eid, vid, uid, _) in enumerate(events)]
 
 
-def generic_items(limit: int, seed: int = 42) -> list[dict]:
+def generic_items(limit: int, seed: int = 42) -> list[dict[str, Any]]:
     """The generic feed as feed items (what every user sees when nothing better can be read)."""
     return [
         {"video_id": v.video_id, "title": v.title, "creator_id": v.creator_id, "source": "generic"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,10 +58,10 @@ class ServiceSettings(BaseSettings):
         return self.service_key.get_secret_value().encode()
 
 
-def load_settings(**overrides: object) -> ServiceSettings:
+def load_settings(**overrides: Any) -> ServiceSettings:
     """Read and check the environment; raise ConfigError naming the variable that is wrong."""
     try:
-        settings = ServiceSettings(**overrides)  # type: ignore[arg-type]
+        settings = ServiceSettings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"

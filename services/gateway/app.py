@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -110,13 +110,13 @@ async def feed(
         items = recs["items"]
     except DependencyError:
         FALLBACKS.labels("feed_generic").inc()
-        items = generic_items(limit, ctx.settings.seed)
+        items = cast(list[recommender_api.FeedItem], generic_items(limit, ctx.settings.seed))  # the same keys
     if items:
         await _attach_view_counts(ctx, request.app.state.memory, items)
     return json_response({"user_id": who.user_id, "items": items})
 
 
-async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[dict]) -> None:
+async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[recommender_api.FeedItem]) -> None:
     ids = [item["video_id"] for item in items]
     honest = ctx.profiles.current.fallbacks.view_counts == "stale_or_unavailable"
     try:

@@ -55,6 +55,8 @@ async def recommendations(
     memory: Memory = request.app.state.memory
     rng = RNG
     views = ctx.deps["views"]
+    history: object
+    trending: object  # an answer, or the DependencyError that took its place
     history, trending = await asyncio.gather(
         views.get_json(history_path(user_id), params={"limit": 30}),
         views.get_json(TRENDING, params={"limit": 40}),

@@ -7,7 +7,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.common.hot_routes import ID, Decline, Endpoint, HotRoute, path_id, query_int
+from services.common.hot_routes import Decline, Endpoint, HotRoute, path_id, query_int
+from services.common.ids import ID
 from services.views.api import (
     COUNTS,
     COUNTS_BATCH,

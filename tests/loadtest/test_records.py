@@ -78,7 +78,7 @@ def test_validation() -> None:
     assert r.validate_feed({"user_id": "u", "items": [item("a")]}) is None
     assert "items" in r.validate_feed({"user_id": "u"})
     assert "item 0" in r.validate_feed({"user_id": "u", "items": [{"video_id": "a"}]})
-    assert "views" in r.validate_feed({"user_id": "u", "items": [item("a", "3")]})  # type: ignore[arg-type]
+    assert "views" in r.validate_feed({"user_id": "u", "items": [item("a", "3")]})
     assert r.validate_feed(["not", "a", "dict"]) == "body is not a JSON object"
     assert r.validate_view({"event_id": "e", "video_id": "v", "counted": True}) is None
     assert r.validate_upload({"video_id": "v"}) is not None

@@ -22,7 +22,7 @@ class BrownoutMiddleware:
         self.app = app
         self.faults = faults
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not spared(scope.get("path", "")):
             await self.faults.brownout()
         await self.app(scope, receive, send)

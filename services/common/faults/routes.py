@@ -44,15 +44,15 @@ def fault_router(faults: FaultRegistry, guard: Callable[..., Any]) -> APIRouter:
         return JSONResponse({"id": fault.id, "kind": fault.kind, "expires_in_s": expires_in_s})
 
     @router.get("")
-    async def list_faults() -> list[dict]:
+    async def list_faults() -> list[dict[str, Any]]:
         return faults.active()
 
     @router.delete("/{fault_id}")
-    async def delete_fault(fault_id: str) -> dict:
+    async def delete_fault(fault_id: str) -> dict[str, Any]:
         return {"removed": faults.remove(fault_id)}
 
     @router.delete("")
-    async def delete_all_faults() -> dict:
+    async def delete_all_faults() -> dict[str, Any]:
         return {"removed": faults.clear()}
 
     return router
