@@ -309,7 +309,7 @@ class Exercise:
         reader: RequestsReader | None = None
         while not self._closed.wait(PAGER_EVERY_S):
             if reader is None:
-                run_dir = current_run_dir(self.controller.runs_root)
+                run_dir = current_run_dir(self.folder)  # the round runs in the exercise's own folder
                 if run_dir is None or run_dir.stat().st_mtime < self.started:
                     continue
                 reader = RequestsReader(run_dir / REQUESTS_FILE)

@@ -237,3 +237,17 @@ def test_during_an_exercise_the_instructor_sees_everything_and_the_team_its_shar
     assert runtime.power["dc-west"] is False
     client.post("/exercise/end", headers=instructor)
     assert "team_code" not in client.get("/exercise", headers=team).json()  # the link still shows the result
+
+
+def test_a_team_asks_for_hints_acks_and_reads_runbooks_with_its_own_code(setup):
+    client, *_ = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    started = client.post("/exercise", json={"team": "red", "scenario": "partition"}, headers=instructor).json()
+    team = {"Authorization": f"Bearer {started['team_code']}"}
+    hint = client.post("/exercise/hint", headers=team)
+    assert hint.status_code == 200 and hint.json()["text"] == load_scenario("partition").card.hints[0]
+    ack = client.post("/exercise/ack", headers=team)
+    assert ack.status_code == 409 and "has not paged" in ack.json()["detail"]  # past the role check: no page yet
+    assert client.get("/room/runbooks/views", headers=team).status_code == 200
+    assert client.post("/exercise/end", headers=team).status_code == 403  # the end stays the instructor's
+    client.post("/exercise/end", headers=instructor)
