@@ -26,11 +26,12 @@ from support.results import conclude
 
 from chaos.calibration import calibrate, local_stack
 from chaos.commands import seeds
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.engine.scenario import load_scenario
 from chaos.journal import Journal
 from chaos.profile_files import profile_file
 from chaos.runtime.local import LocalRuntime
+from chaos.stack import run_scenario
 from chaos.topology import Topology
 
 SCENARIO = "retry-storm"
@@ -68,7 +69,7 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
                 seed=seed,
                 runs_root=runs_root,
                 any_ports=True,
-                runtime_factory=runtime,
+                runtime=runtime,
                 observe=False,
             )
             result = run_scenario(options, Console(quiet=True))
