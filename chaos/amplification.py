@@ -12,6 +12,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.instance_client import SCRAPE_S, InstanceClient
 from chaos.journal import EventName
 from loadtest.requests_reader import RequestRow
 
@@ -19,7 +20,7 @@ from loadtest.requests_reader import RequestRow
 def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
     """instance -> {"dc", "start", "attempts"} for each (dc, url) that answers."""
     found = {}
-    with httpx.Client(timeout=1.0) as client:
+    with InstanceClient(SCRAPE_S) as client:
         for name, (dc, url) in urls.items():
             try:
                 text = client.get(url + "/metrics").text
@@ -50,7 +51,10 @@ def _increase(before: dict[str, dict], after: dict[str, dict], dc: str | None) -
 def service_attempts(events: list[dict], dc: str | None = None) -> dict[str, int]:
     """phase -> attempts the services (of one data center, or all) made to their dependencies during it."""
     snapshots = [e for e in events if e.get("event") == EventName.METRICS]
-    return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in zip(snapshots, snapshots[1:])}
+    return {
+        b["phase"]: int(_increase(b["instances"], a["instances"], dc))
+        for b, a in zip(snapshots, snapshots[1:], strict=False)
+    }
 
 
 def _per_action(phases: list, rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]) -> dict[str, float]:

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from chaos.instance_client import PROBE_S, InstanceClient
 from chaos.runtime.base import Runtime
 
-TIMEOUT_S = 0.8
 CACHE_S = 1.0  # several tabs polling cost the services one probe a second
 _BREAKER = re.compile(r'^blackout_breaker_state\{dependency="([^"]*)",target="([^"]*)"\} ([0-9.]+)$', re.M)
 STATES = {0: "closed", 1: "half-open", 2: "open"}
@@ -32,7 +32,7 @@ class InstanceProbe:
         else:
             by_port = {str(info["port"]): name for name, info in status.items()}
             names = [name for name, info in status.items() if info["state"] == "running"]
-            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
+            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names), strict=True))
             self._cached = (time.monotonic(), probed)
         down = {"healthy": False, "breakers": []}
         return {
@@ -48,7 +48,7 @@ def _probe(port: int, by_port: dict[str, str]) -> dict:
     base = f"http://127.0.0.1:{port}"
     out: dict = {"healthy": False, "breakers": []}
     try:
-        with httpx.Client(timeout=TIMEOUT_S) as client:
+        with InstanceClient(PROBE_S) as client:
             health = client.get(base + "/healthz")
             out["healthy"] = health.status_code == 200
             out["profile"] = health.json().get("profile") if out["healthy"] else None
