@@ -2,7 +2,7 @@
 the controller and its control API, built in this order and torn down in the reverse one. Every step of the
 teardown runs even when one before it fails, and none is cut short by a second Ctrl-C or a SIGTERM.
 
-`blackout up` (chaos/supervisor.py) builds one and keeps it up; `blackout run` (chaos/commands.py) builds one for
+`blackout up` (chaos/supervisor.py) builds one and keeps it up; `blackout run` (chaos/scenario_commands.py) builds one for
 the run; a run started from the control API, or a workshop exercise's hidden run, borrows the stack that is up
 (its runtime lent, chaos/runtime/borrowed.py): such a stack serves no control API of its own, so a controller
 never builds another controller.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from chaos.control import ControlServer
+from chaos.control_api import ControlServer
 from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, RunResult, run_on
 from chaos.events import EventBus
