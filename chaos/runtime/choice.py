@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos.journal import Journal
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import Runtime, RuntimeError_
 from chaos.runtime.borrowed import lend
 from chaos.topology import Topology
 
@@ -33,7 +33,7 @@ def build_runtime(
     """The runtime ``choice`` names, not yet up."""
     if isinstance(choice, Runtime):
         if profile is None:
-            raise ValueError("a borrowed stack runs the borrower's profile: give its file")
+            raise RuntimeError_("a borrowed stack runs the borrower's profile: give its file")
         return lend(choice, profile, journal)
     if isinstance(choice, str):
         return make_runtime(choice, topology, run_dir, profile, journal)
