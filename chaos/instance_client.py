@@ -10,6 +10,8 @@ from types import TracebackType
 
 import httpx
 
+from services.common.api import HEALTHZ
+
 # How long one call may wait for its answer, per use. A dark instance accepts connections and never answers, so
 # each is as short as its use allows.
 HEALTH_S = 2.0  # /healthz while an instance boots
@@ -50,7 +52,7 @@ class InstanceClient:
     def healthy(self, base_url: str) -> bool:
         """Whether the instance answers /healthz with 200 now; no answer is not healthy."""
         try:
-            return self._http.get(base_url + "/healthz").status_code == 200
+            return self._http.get(base_url + HEALTHZ).status_code == 200
         except httpx.HTTPError:
             return False
 

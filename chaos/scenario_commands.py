@@ -105,7 +105,9 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> None:
+def add_scenario_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], users: Callable[[str], int]
+) -> None:
     for name, text in (
         ("run", "run a scenario (a name from `blackout scenarios`, or a YAML file)"),
         ("outage", "the power-loss demo: `blackout run dc-power-loss`"),

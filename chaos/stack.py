@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -56,7 +57,7 @@ class Stack:
         self.injector: FaultInjector | None = None
         self.controller: Controller | None = None
         self.server: ControlServer | None = None
-        self.rollbacks: list[dict] = []  # what the teardown rolled back
+        self.rollbacks: list[dict[str, Any]] = []  # what the teardown rolled back
         self._teardown = ExitStack()
 
     def __enter__(self) -> Stack:
@@ -113,7 +114,7 @@ class Stack:
         return self.injector
 
     # -- tearing down, in reverse ------------------------------------------------------------------
-    def close(self) -> list[dict]:
+    def close(self) -> list[dict[str, Any]]:
         """Tear everything down (again: a no-op); the rollbacks it made."""
         with uninterruptible():
             self._teardown.close()
@@ -137,7 +138,7 @@ class Stack:
     # -- lending -----------------------------------------------------------------------------------
     def lend_run(
         self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None, stop: threading.Event
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A scenario run on this stack (POST /runs, a workshop exercise): its outcome, as the control API shows it."""
         assert self.runtime is not None, "the stack is not up"
         opts = RunOptions(

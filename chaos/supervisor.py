@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -73,7 +74,7 @@ def _detach(args: argparse.Namespace) -> int:
     if args.topology:
         command += ["--topology", str(args.topology)]
     with (args.runs / "supervisor.log").open("ab") as log:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen[bytes](
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
@@ -86,7 +87,7 @@ def _detach(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_control(runs: Path, proc: subprocess.Popen) -> ControlClient:
+def _wait_for_control(runs: Path, proc: subprocess.Popen[bytes]) -> ControlClient:
     deadline = time.monotonic() + DETACH_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -151,7 +152,7 @@ def running_topology(client: ControlClient) -> str | None:
     return next((str(e["topology"]) for e in reversed(events) if e["event"] == EventName.UP and "topology" in e), None)
 
 
-def _print_status(console: Console, instances: dict) -> None:
+def _print_status(console: Console, instances: dict[str, Any]) -> None:
     table = Table("instance", "data center", "service", "port", "state", "pid")
     for name, info in instances.items():
         style = "green" if info["state"] == "running" else "red"
@@ -166,7 +167,7 @@ def _print_status(console: Console, instances: dict) -> None:
     console.print(table)
 
 
-def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
+def add_supervisor_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from chaos.engine.run import DEFAULT_PROFILE
 
     def runs_option(parser: argparse.ArgumentParser) -> None:

@@ -6,15 +6,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import ServiceName
 from services.common.settings import REQUIRED_DEPENDENCIES
 
-ServiceName = Literal["auth", "views", "earnings", "recommender", "gateway"]
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
 
 
@@ -152,9 +151,9 @@ def check(topology: Topology, source: str) -> Topology:
                         source,
                         f"field '{where}.depends_on.{dep}': '{target}' is a {instances[target][1].service}, not a {dep}",
                     )
-        for dep in REQUIRED_DEPENDENCIES[inst.service]:
-            if dep not in inst.depends_on:
-                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{dep}'")
+        for needed in REQUIRED_DEPENDENCIES[inst.service]:
+            if needed not in inst.depends_on:
+                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{needed}'")
     return topology
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 from rich.console import Console
@@ -63,7 +63,7 @@ class RunStack(Protocol):
         self, profile: Profile, rng: random.Random, *, load: LoadControl | None = None, base_users: int = 0
     ) -> FaultInjector: ...
 
-    def close(self) -> list[dict]: ...
+    def close(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass

@@ -48,7 +48,7 @@ def power_off(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     dc = inj.rng.choice(sorted(inj.runtime.topology.data_centers)) if action.spec == "random" else action.spec
     event = inj.runtime.power_off(dc)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if inj.runtime.powered().get(dc, True):
             return {"dc": dc, "note": "already powered on"}
         return event_output(inj.runtime.power_on(dc))
@@ -56,7 +56,7 @@ def power_off(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     return ActiveFault(fault_id, action, time.time(), undo, event_output(event))
 
 
-def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict:
+def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict[str, Any]:
     spec = action.spec
     inj.settle_power_off(spec.dc)  # restoring power settles the power_off that cut it: nothing left to undo
     return event_output(inj.runtime.power_on(spec.dc, list(spec.boot_order), spec.stagger))
@@ -72,7 +72,7 @@ def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFau
     name = inj.rng.choice(sorted(candidates))
     event = inj.runtime.kill_instance(name)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if inj.runtime.status()[name]["state"] == "running" or not inj.runtime.powered().get(event.dc, False):
             return {"instance": name, "note": "running again already, or its data center is dark"}
         return event_output(inj.runtime.start_instance(name))
@@ -86,9 +86,11 @@ def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
         raise UsageError(f"the {inj.runtime.name} runtime cannot inject link faults")
     parts = link_bodies(inj.runtime.topology, action.kind, action.spec, inj.rng.randrange(2**31))
     ids = [fault_id if len(parts) == 1 else f"{fault_id}.{n}" for n in range(1, len(parts) + 1)]
-    output: dict[str, Any] = {pid: links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts)}
+    output: dict[str, Any] = {
+        pid: links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts, strict=True)
+    }
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         output, errors = {}, []
         for pid in ids:  # every part, even after one failed: what was lifted stays lifted
             try:
@@ -107,7 +109,7 @@ def profile(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     before = inj.base_profile
     output = inj.switch_profile(chosen)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if before is None:
             return {"note": "no profile to go back to"}
         return inj.switch_profile(before)
@@ -121,7 +123,7 @@ def load(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
         raise UsageError("no load generator is running: a load step needs a scenario run")
     control.set_load(users=action.spec.users, spawn_rate=action.spec.spawn_rate)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         control.set_load(users=inj.base_users)
         return {"users": inj.base_users}
 

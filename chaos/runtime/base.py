@@ -11,6 +11,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -18,6 +19,7 @@ from chaos.instance_client import ADMIN_S, HEALTH_S, InstanceClient
 from chaos.journal import EventName, Journal
 from chaos.rundir import profile_copy
 from chaos.topology import Topology
+from services.common.api import ADMIN_PROFILE
 from services.common.errors import BlackoutError
 from services.common.policy import Profile
 
@@ -81,7 +83,7 @@ class Runtime(ABC):
         """Swap the resilience profile of every running instance live: instance -> outcome."""
 
     @abstractmethod
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         """instance -> {"dc", "service", "port", "state": "running" | "powered-off" | "exited", "pid"}."""
 
     def __enter__(self) -> Runtime:
@@ -197,9 +199,7 @@ class InstanceRuntime(Runtime):
             running = [name for name, info in self.status().items() if info["state"] == "running"]
         with InstanceClient(ADMIN_S, admin_secret=self.admin_secret) as client:
             body = profile.model_dump(mode="json")
-            results = {
-                name: client.outcome("PUT", self.topology.url(name) + "/admin/profile", body) for name in running
-            }
+            results = {name: client.outcome("PUT", self.topology.url(name) + ADMIN_PROFILE, body) for name in running}
         self.journal.record(EventName.PROFILE, profile=profile.name, results=results)
         return results
 

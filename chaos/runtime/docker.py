@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
@@ -67,7 +68,7 @@ class DockerRuntime(InstanceRuntime):
         self.admin_secret = secrets.token_urlsafe(32)
         self.service_key = secrets.token_urlsafe(32)
         self.engine: Engine | None = None
-        self._sockets: dict = {}
+        self._sockets: dict[str, Any] = {}
         self._handoff: SocketHandoff | None = None
         self._dark: set[str] = set(topology.data_centers)  # data centers without power (all, until up)
         self._pids: dict[str, int] = {}
@@ -151,7 +152,7 @@ class DockerRuntime(InstanceRuntime):
         with self._lock:
             return {dc: dc not in self._dark for dc in self.topology.data_centers}
 
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         states = self.engine.states() if self.engine is not None else {}
         with self._lock:
             result = {}

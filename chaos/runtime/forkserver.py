@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from chaos.runtime.base import RuntimeError_
 
@@ -113,7 +114,7 @@ class ForkServer:
         while True:  # the zygote reaps on SIGCHLD: a moment after the pidfd said "gone"
             with self._lock:
                 self._sock.sendall(json.dumps({"op": "status", "pid": pid}).encode())
-                code = self._receive()["code"]
+                code: int | None = self._receive()["code"]
             if code is not None or time.monotonic() > deadline:
                 return code
             time.sleep(0.01)
@@ -126,8 +127,9 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait()
 
-    def _receive(self) -> dict:
+    def _receive(self) -> dict[str, Any]:
         message = self._sock.recv(1 << 20)
         if not message:
             raise RuntimeError_("the zygote is gone")
-        return json.loads(message)
+        answer: dict[str, Any] = json.loads(message)
+        return answer

@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import DATA_DIR, STATE_FILE
@@ -56,7 +57,7 @@ class LocalRuntime(InstanceRuntime):
         self.admin_secret = secrets.token_urlsafe(32)  # opens the services' /admin routes: a different key
         self.service_key = secrets.token_urlsafe(32)  # services' calls to each other's internal routes
         self._sockets: dict[str, socket.socket] = {}
-        self._procs: dict[str, subprocess.Popen | ForkedProcess] = {}
+        self._procs: dict[str, subprocess.Popen[bytes] | ForkedProcess] = {}
         self._groups: dict[str, int] = {}
         self._started: dict[str, float | None] = {}  # instance -> its process's start time (pids are reused)
         self._lock = threading.RLock()
@@ -141,7 +142,7 @@ class LocalRuntime(InstanceRuntime):
             self._write_state()
             return event
 
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             result = {}
             for name, (dc, inst) in self.topology.instances().items():
@@ -209,10 +210,10 @@ class LocalRuntime(InstanceRuntime):
             self._started[name] = start_time(proc.pid)
             self._groups.setdefault(dc, proc.pid)  # the first process leads the group; the others join it
 
-    def _living(self, dc: str) -> list[subprocess.Popen | ForkedProcess]:
+    def _living(self, dc: str) -> list[subprocess.Popen[bytes] | ForkedProcess]:
         return [proc for name, proc in self._procs.items() if self.topology.dc_of(name) == dc and proc.poll() is None]
 
-    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen | ForkedProcess:
+    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen[bytes] | ForkedProcess:
         inst = self.topology.instances()[name][1]
         sock = self._sockets[name]
         env = {
@@ -239,7 +240,7 @@ class LocalRuntime(InstanceRuntime):
         if self._zygote is not None:
             return self._zygote.spawn(env, sock.fileno(), log_path, group)
         with log_path.open("ab") as log:
-            return subprocess.Popen(
+            return subprocess.Popen[bytes](
                 [sys.executable, "-m", "services.common.runner"],
                 env=env,
                 cwd=PROJECT_ROOT,
@@ -281,7 +282,7 @@ class LocalRuntime(InstanceRuntime):
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
-def _killpg(group: int, members: list[subprocess.Popen | ForkedProcess], sig: signal.Signals) -> None:
+def _killpg(group: int, members: list[subprocess.Popen[bytes] | ForkedProcess], sig: signal.Signals) -> None:
     """Signal a data center's process group while one of its members lives. A group whose processes all died
     is gone, and its number may be another process's group by now: signalling it could kill a stranger."""
     if not any(proc.poll() is None for proc in members):

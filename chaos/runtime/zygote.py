@@ -21,8 +21,8 @@ import signal
 import socket
 import sys
 import traceback
+from typing import Any
 
-SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
 COMMAND_FD = 3
 MAX_MESSAGE = 1 << 20
 
@@ -38,6 +38,7 @@ def main() -> int:
     if os.getppid() != parent:
         return 1
     from services.common import runner  # noqa: F401  the point: import everything once, before any fork
+    from services.common.names import SERVICES
 
     for service in SERVICES:
         importlib.import_module(f"services.{service}.app")
@@ -70,7 +71,7 @@ def main() -> int:
         commands.send(json.dumps({"pid": pid}).encode())
 
 
-def _spawn(request: dict, fds: list[int], commands: socket.socket) -> int:
+def _spawn(request: dict[str, Any], fds: list[int], commands: socket.socket) -> int:
     listen_fd, log_fd = fds
     pgid = int(request["pgid"])
     pid = os.fork()
