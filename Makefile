@@ -19,6 +19,7 @@ RUNTIME_LOCK := requirements-runtime.lock
 # universal: one resolution with markers for every OS and machine, for Python 3.11 and later
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
+# RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc)
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
 IMAGE_FIRST = $(if $(filter docker,$(RUNTIME)),image)
 
@@ -48,7 +49,7 @@ lint: install ## ruff (format and lint) and mypy over the code; any finding fail
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
+outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=netns|docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
 	@# exit 1 means "the hypothesis deviated": the expected lesson of the naive profile, not a broken demo
 	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME) $(RUN_FLAGS) || [ $$? -eq 1 ]
 

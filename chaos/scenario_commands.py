@@ -137,7 +137,7 @@ def add_scenario_commands(
             "--runtime",
             choices=RUNTIMES,
             default="local",
-            help="local processes, or Docker containers (image blackout:latest: make image)",
+            help="local processes, a network namespace per data center (netns: Linux, root), or Docker containers (image blackout:latest: make image)",
         )
         parser.set_defaults(func=cmd_run)
 

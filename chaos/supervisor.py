@@ -22,6 +22,7 @@ from chaos.control_client import ControlClient, supervisor_running
 from chaos.engine.fit import topology_for
 from chaos.journal import EventName, new_run_dir, read_events
 from chaos.rundir import JOURNAL
+from chaos.runtime import netlink, netns_owner
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.choice import RUNTIMES
 from chaos.runtime.pids import is_process, start_time
@@ -109,6 +110,9 @@ def _control_of(runs: Path, pid: int) -> ControlClient | None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    # What a netns stack whose controller was SIGKILLed (and its watcher with it) left: namespaces, links
+    if not netlink.why_unsupported() and (removed := netns_owner.sweep()):
+        print(f"removed what dead netns stacks left: {', '.join(removed)}")
     client = ControlClient(args.runs)
     started = start_time(client.pid)  # the supervisor, told from a later process that may get its pid
     client.call("POST", "/shutdown")
@@ -177,7 +181,12 @@ def add_supervisor_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     up.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
     up.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
-    up.add_argument("--runtime", choices=RUNTIMES, default="local", help="local processes or Docker containers")
+    up.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="local",
+        help="local processes, a network namespace per data center (Linux, root), or Docker containers",
+    )
     runs_option(up)
     up.set_defaults(func=cmd_up)
 

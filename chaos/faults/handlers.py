@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from chaos.faults.active import ActiveFault, event_output
 from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
 from chaos.faults.model import ActionBase
 from chaos.profile_files import profile_file
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import NETWORK, Runtime
 from services.common.errors import UsageError
 from services.common.policy import Profile, load_profile
 
@@ -80,7 +80,28 @@ def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFau
     return ActiveFault(fault_id, action, time.time(), undo, event_output(event))
 
 
+class NetworkControl(Protocol):
+    """What a runtime with the NETWORK capability offers (chaos.runtime.netns.NetnsRuntime)."""
+
+    netem: bool
+
+    def impair(self, fault_id: str, source: str, to: str, *, netem: list[str]) -> None: ...
+
+    def repair(self, fault_id: str) -> None: ...
+
+    def block(self, fault_id: str, source: str, to: str, both_ways: bool) -> None: ...
+
+    def unblock(self, fault_id: str) -> None: ...
+
+
+# Faults the kernel can make between two data centers; errors (a synthetic 503) and brownouts (a slow server)
+# are the application's own behaviour and stay in the services.
+NETWORK_KINDS = ("latency", "blackhole", "partition")
+
+
 def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    if network := _network_fault(inj, fault_id, action):
+        return network
     links = inj.links
     if links is None:
         raise UsageError(f"the {inj.runtime.name} runtime cannot inject link faults")
@@ -100,6 +121,40 @@ def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
         if errors:
             raise FaultNotLifted("; ".join(errors))
         return output
+
+    return ActiveFault(fault_id, action, time.time(), undo, output)
+
+
+def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault | None:
+    """The fault in the kernel, on the data centers' links, when the runtime can and both ends are data centers;
+    None: the services inject it (a service or instance end, or a runtime without network control)."""
+    if NETWORK not in inj.runtime.capabilities or action.kind not in NETWORK_KINDS:
+        return None
+    spec = action.spec
+    source, to = spec if action.kind == "partition" else (spec.source, spec.to)
+    centers = inj.runtime.topology.data_centers
+    if source not in centers or to not in centers or source == to:
+        return None
+    net = cast(NetworkControl, inj.runtime)
+    if action.kind == "latency" and not net.netem:
+        return None  # this kernel cannot delay packets (no sch_netem): the services' client delays the calls
+    if action.kind == "latency":
+        netem = ["delay", f"{spec.ms:g}ms"] + ([f"{spec.jitter_ms:g}ms"] if spec.jitter_ms else [])
+        net.impair(fault_id, source, to, netem=netem)
+        output: dict[str, Any] = {"layer": "network", "netem": " ".join(netem), "from": source, "to": to}
+
+        def undo() -> dict[str, Any]:
+            net.repair(fault_id)
+            return {"layer": "network", "removed": "netem"}
+
+    else:
+        both_ways = action.kind == "partition"
+        net.block(fault_id, source, to, both_ways)
+        output = {"layer": "network", "drops": "both ways" if both_ways else "one way", "from": source, "to": to}
+
+        def undo() -> dict[str, Any]:
+            net.unblock(fault_id)
+            return {"layer": "network", "removed": "drops"}
 
     return ActiveFault(fault_id, action, time.time(), undo, output)
 

@@ -84,7 +84,10 @@ def recording_rules() -> dict[str, Any]:
 def service_targets(topology: Topology) -> list[dict[str, Any]]:
     """The file_sd entries: one per instance, labelled by service, instance name and data center."""
     return [
-        {"targets": [f"127.0.0.1:{inst.port}"], "labels": {"service": inst.service, "instance": name, "dc": dc}}
+        {
+            "targets": [urlsplit(topology.url(name)).netloc],
+            "labels": {"service": inst.service, "instance": name, "dc": dc},
+        }
         for name, (dc, inst) in sorted(topology.instances().items())
     ]
 

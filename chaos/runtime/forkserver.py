@@ -101,11 +101,13 @@ class ForkServer:
             raise RuntimeError_(f"the zygote did not start; see {log_path}") from None
         self.pid = ready["ready"]
 
-    def spawn(self, env: dict[str, str], listen_fd: int, log_path: Path, pgid: int) -> ForkedProcess:
+    def spawn(
+        self, env: dict[str, str], listen_fd: int, log_path: Path, pgid: int, netns: Path | None = None
+    ) -> ForkedProcess:
+        """``netns``: the network namespace (a pinned /run/netns file) the instance joins before it starts."""
+        request = {"op": "spawn", "env": env, "pgid": pgid, "netns": str(netns) if netns else None}
         with log_path.open("ab") as log, self._lock:
-            socket.send_fds(
-                self._sock, [json.dumps({"op": "spawn", "env": env, "pgid": pgid}).encode()], [listen_fd, log.fileno()]
-            )
+            socket.send_fds(self._sock, [json.dumps(request).encode()], [listen_fd, log.fileno()])
             pid = self._receive()["pid"]
         return ForkedProcess(pid, self)
 

@@ -78,8 +78,8 @@ class LocalRuntime(InstanceRuntime):
             self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
             if self.use_zygote:
                 self._zygote = self._spawner.submit(ForkServer, self.run_dir / "logs" / "zygote.log").result()
-            for name, (_, inst) in self.topology.instances().items():
-                self._sockets[name] = bind(name, inst.port)
+            for name, (dc, inst) in self.topology.instances().items():
+                self._sockets[name] = self._listen(dc, name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
             for dc in self.topology.data_centers:
                 self._start(dc, self.topology.names(dc))
@@ -195,6 +195,14 @@ class LocalRuntime(InstanceRuntime):
         )
 
     # -- internals -------------------------------------------------------------------------------
+    def _listen(self, dc: str, name: str, port: int) -> socket.socket:
+        """The listening socket the runtime holds for ``name`` (a subclass may bind it elsewhere)."""
+        return bind(name, port, self.topology.address(dc))
+
+    def _namespace(self, dc: str) -> Path | None:
+        """The network namespace ``dc``'s processes join (None: this process's own)."""
+        return None
+
     def _start(self, dc: str, names: list[str]) -> None:
         """Start ``names`` in ``dc``'s process group (a new group when the data center has none)."""
         assert self._spawner is not None, "the runtime is not up"
@@ -222,6 +230,7 @@ class LocalRuntime(InstanceRuntime):
             "BLACKOUT_SERVICE": inst.service,
             "BLACKOUT_INSTANCE": name,
             "BLACKOUT_DC": dc,
+            "BLACKOUT_HOST": self.topology.address(dc),
             "BLACKOUT_PORT": str(inst.port),
             "BLACKOUT_LISTEN_FD": str(sock.fileno()),
             "BLACKOUT_DATA_DIR": str(self.run_dir / DATA_DIR),
@@ -238,7 +247,7 @@ class LocalRuntime(InstanceRuntime):
             env["BLACKOUT_PROFILE"] = str(self.profile)
         log_path = self.run_dir / "logs" / f"{name}.log"
         if self._zygote is not None:
-            return self._zygote.spawn(env, sock.fileno(), log_path, group)
+            return self._zygote.spawn(env, sock.fileno(), log_path, group, self._namespace(dc))
         with log_path.open("ab") as log:
             return subprocess.Popen[bytes](
                 [sys.executable, "-m", "services.common.runner"],
