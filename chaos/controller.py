@@ -29,7 +29,13 @@ class Runner(Protocol):
     is set; its outcome: {"run_dir", "deviated", "reasons"}."""
 
     def __call__(
-        self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None, stop: threading.Event
+        self,
+        scenario: str | Path,
+        profile: Path | None,
+        seed: int | None,
+        users: int | None,
+        stop: threading.Event,
+        runs_root: Path,
     ) -> dict[str, Any]: ...
 
 
@@ -148,8 +154,14 @@ class Controller:
         self.journal.record(EventName.PANIC_ROLLBACKS, results=results)
 
     def start_run(
-        self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None
+        self,
+        scenario: str | Path,
+        profile: Path | None,
+        seed: int | None,
+        users: int | None,
+        runs_root: Path | None = None,
     ) -> dict[str, Any]:
+        """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private)."""
         runner = self.runner
         if runner is None:
             raise ConflictError("this stack is running its own scenario (`blackout run`): start runs on `blackout up`")
@@ -162,7 +174,7 @@ class Controller:
 
             def work() -> None:
                 try:
-                    self.run_info["result"] = runner(scenario, profile, seed, users, stop)
+                    self.run_info["result"] = runner(scenario, profile, seed, users, stop, runs_root or self.runs_root)
                 except Exception as exc:  # reported through the status, not lost in a thread
                     self.run_info["result"] = {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -137,16 +137,23 @@ class Stack:
 
     # -- lending -----------------------------------------------------------------------------------
     def lend_run(
-        self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None, stop: threading.Event
+        self,
+        scenario: str | Path,
+        profile: Path | None,
+        seed: int | None,
+        users: int | None,
+        stop: threading.Event,
+        runs_root: Path,
     ) -> dict[str, Any]:
-        """A scenario run on this stack (POST /runs, a workshop exercise): its outcome, as the control API shows it."""
+        """A scenario run on this stack (POST /runs, a workshop exercise), its folder under ``runs_root``: its
+        outcome, as the control API shows it."""
         assert self.runtime is not None, "the stack is not up"
         opts = RunOptions(
             scenario=scenario,
             profile=profile or DEFAULT_PROFILE,
             seed=seed,
             users=users,
-            runs_root=self.runs_root,
+            runs_root=runs_root,
             runtime=self.runtime,
             bus=self.bus,
             stop=stop,
