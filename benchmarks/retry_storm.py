@@ -54,7 +54,7 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
     def stack(profile: Path, scratch: Path) -> LocalRuntime:
         return Capped(local_stack(profile, scratch).topology, scratch, profile=profile)
 
-    def runtime(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> LocalRuntime:
+    def runtime(topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> LocalRuntime:
         return Capped(topology, run_dir, profile=profile, journal=journal)
 
     calibration = calibrate(profile_file("naive"), runs_root, stack=stack, say=lambda line: print(line, flush=True))
