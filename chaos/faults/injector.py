@@ -19,7 +19,7 @@ from chaos.faults.link import FaultNotLifted, LinkFaults
 from chaos.faults.model import ActionBase
 from chaos.journal import EventName, Journal
 from chaos.runtime.base import LINKS, Runtime
-from services.common.errors import ConflictError, UsageError
+from services.common.errors import BlackoutError, ConflictError, UsageError
 from services.common.policy import Profile
 
 
@@ -48,6 +48,8 @@ class FaultInjector:
             else None
         )
         self._active: dict[str, ActiveFault] = {}
+        # data centers an operator powered on by hand: a flapping generator's later steps pass them by
+        self.stable_power: set[str] = set()
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
 
@@ -158,6 +160,25 @@ class FaultInjector:
                 if fault.action.kind == "power_off" and fault.output.get("dc") == dc:
                     del self._active[fault.id]
                     self.journal.record(EventName.FAULT_OFF, id=fault.id, kind="power_off", output={"by": "power_on"})
+
+    def settle(self, kind: str, instance: str) -> list[str]:
+        """``instance`` is a new process: the faults of ``kind`` that lived in it alone (a kill, a brownout) are
+        over; each is reverted (its undo finds nothing left to do, or lifts what a renewal would put back)."""
+        settled = []
+        for fault in self.active():
+            if fault.action.kind == kind and self._lives_in(fault) == [instance]:
+                try:
+                    self.revert(fault.id, only=fault)
+                    settled.append(fault.id)
+                except BlackoutError:
+                    pass  # being reverted by someone else, or its undo failed (journaled): it stays listed
+        return settled
+
+    def _lives_in(self, fault: ActiveFault) -> list[str]:
+        if fault.action.kind == "kill_instance":
+            return list(fault.output.get("instances", []))
+        target = getattr(fault.action.spec, "target", None)
+        return self.runtime.topology.find(target) if isinstance(target, str) else []
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         """Every instance, and the users' side too (edge failover, the app's own retries), follow the profile."""

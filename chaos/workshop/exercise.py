@@ -12,6 +12,7 @@ from typing import Any
 
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import load_scenario
+from chaos.faults.actions import make
 from chaos.journal import EventName
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
@@ -71,7 +72,7 @@ class Exercise:
         self.controller.journal.record(EventName.EXERCISE_DETECT, team=self.config.team, text=text)
         return {"t": entry["t"], "clock_s": round(entry["t"] - self.started, 1), "declarations": len(self.declarations)}
 
-    def act(self, action: str, target: str | None) -> dict:
+    def act(self, action: str, target: str | dict | None) -> dict:
         self._require_open()
         if action not in self.config.allow:
             raise PermissionError(
@@ -94,18 +95,22 @@ class Exercise:
             )
         return {"action": action, "target": target, "status": "succeeded", "output": entry["output"]}
 
-    def _dispatch(self, action: str, target: str | None) -> Any:
+    def _dispatch(self, action: str, target: str | dict | None) -> Any:
         c = self.controller
         does = REMEDIATIONS[action]
         if does == "panic":
             return c.panic()
         if not target:
-            raise UsageError(f"'{action}' needs a target (a data center, a profile name or a fault id)")
-        if does in ("power_on", "power_off"):
+            raise UsageError(f"'{action}' needs a target (a data center, an instance, a profile name or a fault id)")
+        if does == "remove":
+            if not isinstance(target, str):
+                raise UsageError("remove-fault takes the id of a fault or of a lever pulled")
+            return c.remove(target)
+        if does == "power_off":
+            if not isinstance(target, str):
+                raise UsageError("power-off takes a data center")
             return c.power(target, does)
-        if does == "profile":
-            return c.switch_profile(load_profile(profile_named(target)))  # a name, never a path
-        return c.remove(target)
+        return c.lever(make(does, _spec(does, target), "act"))
 
     # -- what everyone sees --------------------------------------------------------------------------
     def view(self) -> dict:
@@ -198,3 +203,17 @@ class Exercise:
                     self.events.append(event)
             if event.get("event") == EventName.PHASE and event.get("phase") == "outage" and self.onset is None:
                 self.onset = float(event["t"])
+
+
+def _spec(kind: str, target: str | dict) -> object:
+    """A lever's spec from the team's target: a mapping as it is, else the one word the lever is named by."""
+    if isinstance(target, dict):
+        return target
+    if kind == "deploy":
+        return {"profile": target}
+    if kind == "shed_logins":
+        try:
+            return {"per_s": float(target)}
+        except ValueError:
+            raise UsageError(f"shed-logins takes logins per second per gateway, e.g. 5; got {target!r}") from None
+    return target

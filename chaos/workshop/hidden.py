@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -31,6 +31,8 @@ class HiddenFault:
     targets: list[str]  # data centers / services / instances the faults name: a declaration naming one is on target
     learn: str
     path: str  # the shifted scenario file the run loads
+    held: str = ""  # in a held round: what stays broken until a lever clears it
+    cleared_by: list[dict] = field(default_factory=list)  # the levers that clear it (the scenario's hold)
 
     def to_data(self) -> dict:
         return asdict(self)
@@ -46,12 +48,13 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
     offset = round(rng.uniform(config.onset.min, config.onset.max), 1)
     data = yaml.safe_load(source.read_text())
     data["duration"] = f"{max(scenario.duration + offset, config.round or 0):g}s"
-    data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
     if config.hold:  # nothing heals by itself: restoring service is the team's job (or the end's rollbacks)
-        data["timeline"] = [
-            {k: v for k, v in step.items() if k != "for"} for step in data["timeline"] if "power_on" not in step
-        ]
+        if scenario.hold is None:
+            raise ConfigError(str(source), "field 'hold': the scenario declares no held round (hold: true needs it)")
+        data["timeline"] = data["hold"]["timeline"]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
+    data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
+    data.pop("hold", None)  # the run plays one timeline; the card (hold.cleared_by) stays the instructor's
     if config.users is not None:  # the instructor's number of users, in place of the scenario's (or its sizing)
         data["load"] = {**{k: v for k, v in data.get("load", {}).items() if k != "capacity"}, "users": config.users}
     into.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,8 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
         targets=sorted({t for _, action in steps for t in _targets(action)}),
         learn=scenario.learn.strip(),
         path=str(path),
+        held=scenario.hold.broken.strip() if config.hold and scenario.hold else "",
+        cleared_by=list(scenario.hold.cleared_by) if config.hold and scenario.hold else [],
     )
 
 

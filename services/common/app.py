@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common import accounting
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.fast_http import HttpClient
-from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
+from services.common.faults import BrownoutMiddleware, FaultRegistry, LoginLimitMiddleware, fault_router
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.overload import AdmissionMiddleware
@@ -149,6 +149,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     # request: a profile swapped live turns propagation on or off at once. A brownout runs inside the
     # deadline, so the delay it injects eats the request's budget as a slow server would.
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
+    app.add_middleware(LoginLimitMiddleware, faults=ctx.faults)  # an operator's lever: refused logins still counted
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     app.add_middleware(AccountingMiddleware)
     # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
