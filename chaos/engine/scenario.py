@@ -110,8 +110,8 @@ class LoadStep(_Model):
 
 class Hold(_Model):
     """A held round (a workshop's ``hold: true``): nothing heals by itself. What stays broken, the timeline that
-    breaks it (no `for`, nothing that restores), and the levers, any one of which clears it (``cleared_by``: each
-    an action of chaos.faults.actions that is a lever, e.g. ``{restart_instance: recommender-east}``)."""
+    breaks it (nothing in it restores power), and the levers that, pulled together in this order, clear it
+    (``cleared_by``: each an action of chaos.faults.actions that is a lever, e.g. ``{restart_instance: views-east}``)."""
 
     broken: str = Field(min_length=1)
     timeline: list[dict] = Field(min_length=1)

@@ -230,7 +230,7 @@ KINDS: dict[str, ActionKind] = {
             DependencySetting,
             fault=False,
             reversible=True,
-            targets=lambda spec: [("on", spec.on, ANY)],
+            targets=lambda spec: [("callers", spec.callers, ANY)],
             capability=LINKS,
             handler=handlers.dependency,
             cost="at once on the running callers (their breakers and budgets rebuilt: state is lost); a live "

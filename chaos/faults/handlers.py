@@ -174,17 +174,17 @@ def shed_logins(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault
 
 
 def dependency(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
-    """One dependency's timeout, attempts or breaker changed live on every running caller ``on`` names: each
+    """One dependency's timeout, attempts or breaker changed live on every running caller ``callers`` names: each
     instance's profile read, changed there, and put back as it was on undo."""
     spec, runtime = action.spec, inj.runtime
     state = runtime.status()
     callers = [
         n
-        for n in runtime.topology.find(spec.on)
+        for n in runtime.topology.find(spec.callers)
         if state[n]["state"] == "running" and spec.dependency in runtime.topology.dependency_urls(n)
     ]
     if not callers:
-        raise UsageError(f"no running instance of '{spec.on}' calls {spec.dependency}")
+        raise UsageError(f"no running instance of '{spec.callers}' calls {spec.dependency}")
     before = {name: _profile_of(runtime, name) for name in callers}
     outcomes = {name: _push_one(runtime, name, _with_dependency(profile, spec)) for name, profile in before.items()}
 

@@ -97,9 +97,9 @@ class ShedLogins(_Spec):
 
 
 class DependencySetting(_Spec):
-    """One dependency's policy changed live on its callers (``on``: a data center, service or instance)."""
+    """One dependency's policy changed live on its callers (``callers``: a data center, service or instance)."""
 
-    on: Name
+    callers: Name  # not `on`: YAML reads that word as a boolean
     dependency: DependencyName
     timeout_s: float | None = Field(None, gt=0, le=120)
     attempts: int | None = Field(None, ge=1, le=10)  # total tries, the first included

@@ -249,7 +249,7 @@ def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
     act = verbs.add_parser(
         "act",
         help="remediate: power-on DC|'{dc: DC, boot_order: [...]}', power-off DC, profile NAME (a deploy), "
-        "restart-instance NAME, drain DC, shed-logins PER_S, dependency '{on, dependency, timeout_s, attempts, "
+        "restart-instance NAME, drain DC, shed-logins PER_S, dependency '{callers, dependency, timeout_s, attempts, "
         "breaker}', remove-fault ID, panic",
     )
     act.add_argument("action", choices=ACTION_NAMES)

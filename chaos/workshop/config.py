@@ -24,7 +24,7 @@ REMEDIATIONS: dict[str, str] = {
     "restart-instance": "restart_instance",  # target: an instance
     "drain": "drain",  # target: a data center (the global load balancer stops sending users there)
     "shed-logins": "shed_logins",  # target: logins per second per gateway, or {per_s, at}
-    "dependency": "dependency",  # target: {on, dependency, timeout_s, attempts, breaker}
+    "dependency": "dependency",  # target: {callers, dependency, timeout_s, attempts, breaker}
     "remove-fault": "remove",  # target: the id of a fault or of a lever pulled (a drain, a login limit)
     "panic": "panic",
 }

@@ -6,6 +6,7 @@ Each case takes ~40-60 s (one stack for the module; a Prometheus per run when in
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -35,6 +36,9 @@ PROFILES = PROJECT_ROOT / "profiles"
 WORDS = {kind: word for word, kind in REMEDIATIONS.items()}  # what a team types for each lever
 USERS = 6
 CLEAR_WITHIN_S = 45.0  # from pulling the lever until a check holds: the lever's cost, plus a window or two
+# retry-storm's lever (a deploy of the resilient profile) is not held to a time here: on a loaded 2-core machine
+# the storm drained 35-55 s after the deploy, sometimes beyond any budget worth a test; its held half is tested
+UNTIMED = {"retry-storm"}
 
 
 def hypothesis(window: str = "5s", recovered: str = "8s", **extra: object) -> dict:
@@ -93,6 +97,14 @@ CASES: dict[str, tuple[dict, list[dict]]] = {
         {"timeline": [{"at": "3s", "partition": ["dc-east", "dc-west"], "for": "10s"}], "hypothesis": hypothesis()},
         [{"at": "3s", "partition": ["dc-east", "dc-west"]}],
     ),
+    "retry-storm": (
+        {
+            "load": {"users": 30, "spawn_rate": 10},
+            "timeline": [{"at": "3s", "brownout": {"target": "auth-east", "ms": 1500, "jitter_ms": 500}, "for": "10s"}],
+            "hypothesis": {**load_scenario("retry-storm").hypothesis.model_dump(mode="json"), "recovered_within": 10.0},
+        },
+        [{"at": "3s", "brownout": {"target": "auth-east", "ms": 1500, "jitter_ms": 500}, "for": "10s"}],
+    ),
     "single-instance-kill": (
         {
             "timeline": [{"at": "3s", "kill_instance": "recommender", "for": "10s"}],
@@ -135,14 +147,9 @@ def short_held(runs: Path, name: str) -> tuple[Path, float]:
     fields, held = CASES[name]
     library = load_scenario(name)
     assert library.hold is not None
-    path = variant(
-        runs / LOCAL_SCENARIOS,
-        name,
-        load={"users": USERS, "spawn_rate": 10},
-        duration="40s",
-        hold={"broken": library.hold.broken, "timeline": held, "cleared_by": library.hold.cleared_by},
-        **fields,
-    )
+    hold = {"broken": library.hold.broken, "timeline": held, "cleared_by": library.hold.cleared_by}
+    changes = {"load": {"users": USERS, "spawn_rate": 10}, "duration": "40s", "hold": hold, **fields}
+    path = variant(runs / LOCAL_SCENARIOS, name, **changes)
     scenario = load_scenario(path)
     plan = make_plan(scenario.steps())
     assert plan.first_fault_at is not None and plan.recovery_at is not None
@@ -168,7 +175,7 @@ def wait_for(condition, timeout_s: float, what: str):
     return result
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(set(CASES) - UNTIMED))
 def test_a_held_round_stays_broken_until_its_lever(controller, tmp_path, name):
     path, healed_after = short_held(controller.runs_root, name)
     card = load_scenario(name).hold
@@ -178,8 +185,8 @@ def test_a_held_round_stays_broken_until_its_lever(controller, tmp_path, name):
         seed=7,
         onset=Onset(min=1.0, max=1.0),
         hold=True,
-        users=USERS,
-        round=150.0,
+        users=load_scenario(path).load.users,
+        round=240.0,
         allow=list(REMEDIATIONS),
     )
     exercise = Exercise(controller, config, tmp_path / "team")
@@ -191,6 +198,8 @@ def test_a_held_round_stays_broken_until_its_lever(controller, tmp_path, name):
         wait_for(lambda: time.time() >= onset + healed_after + window, 120, "unreachable")
         late = checks(exercise, onset + healed_after)
         assert late and not any(c["met"] for c in late), late
+        if name in UNTIMED:
+            return
         for lever in card.cleared_by:
             action = parse_action(lever, "card", "cleared_by")
             spec = (
@@ -215,7 +224,34 @@ def test_a_held_round_stays_broken_until_its_lever(controller, tmp_path, name):
             cuts = [e for e in exercise.events if e.get("event") == EventName.POWER_OFF and e["t"] > pulled]
         assert not cuts, cuts
     finally:
+        for c in checks(exercise, 0):
+            print(
+                round(c["t"] - (exercise.onset or 0), 1), c["met"], [(p["probe"], p.get("shown")) for p in c["probes"]]
+            )
         exercise.end(None)
     assert exercise.result is not None and exercise.result["run_error"] is None
     stranded = yaml.safe_dump(controller.status()["faults"])
     assert controller.status()["faults"] == [], stranded
+
+
+def test_a_held_retry_storm_outlives_its_trigger(controller, tmp_path):
+    test_a_held_round_stays_broken_until_its_lever(controller, tmp_path, "retry-storm")
+
+
+def test_a_profile_switched_on_the_stack_during_a_run_reaches_the_runs_users_edge(controller):
+    """The supervisor's `PUT /profile` (Controller.switch_profile) while a run borrows the stack: the run's users
+    (its load generator: the app's retries, the balancer's failover) follow it, not only the instances."""
+    path, _ = short_held(controller.runs_root, "dc-power-loss")
+    controller.start_run(path, None, 3, USERS)
+    try:
+        run = wait_for(lambda: controller.run_injector, 90, "the run never started its users")
+        control = run.load.control_path
+        wait_for(control.exists, 30, "no load control file")
+        assert json.loads(control.read_text())["edge_failover"] is False  # naive: users stay home
+        controller.switch_profile(load_profile(PROFILES / "resilient.yaml"))
+        edge = json.loads(control.read_text())
+        assert (edge["edge_failover"], edge["client_attempts"]) == (True, 1)
+    finally:
+        controller.stop_run(wait=True)
+        controller.switch_profile(load_profile(PROFILES / "naive.yaml"))
+    assert controller.run_injector is None  # detached when its rollbacks began
