@@ -90,11 +90,11 @@ class Controller:
         if kind not in ("power_off", "power_on"):
             raise UsageError(f"unknown power action '{kind}': power_off or power_on")
         if kind == "power_on":
-            return self.lever(make(kind, dc, "power"))
+            return self.lever(make(kind, dc, "power"))["output"]
         fault_id, output = self.injector.apply(make(kind, dc, "power"), "power")
         return {**output, "fault_id": fault_id}
 
-    def lever(self, action: ActionBase) -> dict:
+    def lever(self, action: ActionBase, source: str = "lever") -> dict:
         """Pull one lever (chaos.faults.actions: a live action that starts no outage) where it acts: on the run
         in progress, else on the stack. A power-on also puts its data center on stable power: a flapping
         generator stops driving it, and when every instance runs already that is all it does."""
@@ -108,26 +108,24 @@ class Controller:
             action = action.model_copy(update={"spec": spec})
         injector = self.levers()
         if action.kind == "power_on":
-            check_action(action, self.runtime.topology, "lever", "body")
+            check_action(action, self.runtime.topology, source, "body")
             dc = action.spec.dc
             injector.stable_power.add(dc)
             state = self.runtime.status()
             if all(state[n]["state"] == "running" for n in self.runtime.topology.names(dc)):
-                return {"dc": dc, "note": "every instance runs: the data center is on stable power now"}
-        fault, output = injector.begin(action, source="lever", where="body")
+                return {"id": None, "output": {"dc": dc, "note": "every instance runs: it is on stable power now"}}
+        fault, output = injector.begin(action, source=source, where="body")
         if fault is not None and action.duration_s is not None:
             self._expire_later(fault, action.duration_s)
-        return {"id": fault.id if fault is not None else None, "output": output} if fault is not None else output
+        return {"id": fault.id if fault is not None else None, "output": output}  # None: nothing stays to undo
 
     def inject(self, body: object) -> dict:
         """One action as data, e.g. {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "10s"}."""
         action = parse_action(body, "request body", "body")
         if not KINDS[action.kind].live:
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
-        if action.kind == "profile":  # a library name, never a path: the caller holds only a token
-            action = action.model_copy(update={"spec": str(profile_named(action.spec))})
-        if KINDS[action.kind].lever and action.kind != "profile":
-            return self.lever(action)
+        if KINDS[action.kind].lever:
+            return self.lever(action, source="fault")
         fault, output = self.injector.begin(action, source="fault", where="body")  # an unknown target: 404
         if fault is not None and action.duration_s is not None:
             self._expire_later(fault, action.duration_s)
