@@ -34,6 +34,7 @@ class LoadControl(Protocol):
         spawn_rate: float | None = None,
         edge_failover: bool | None = None,
         client_attempts: int | None = None,
+        think_s: tuple[float, float] | None = None,
         drained: dict[str, float] | None = None,
     ) -> None: ...
 
