@@ -46,10 +46,10 @@ from support.cpus import cpu_seconds
 from support.results import conclude
 from support.stub_gateway import stub_gateways
 
-from chaos.commands import think
 from chaos.loadgen import LoadGenerator
 from chaos.rundir import REQUESTS_FILE
 from chaos.runtime.base import RuntimeError_
+from chaos.scenario_commands import think
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.accounts import MAX_USERS, account
 

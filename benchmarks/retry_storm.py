@@ -25,12 +25,12 @@ from support.cpu_share import CpuShare, cpu_share
 from support.results import conclude
 
 from chaos.calibration import calibrate, local_stack
-from chaos.commands import seeds
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.engine.scenario import load_scenario
 from chaos.journal import Journal
 from chaos.profile_files import profile_file
 from chaos.runtime.local import LocalRuntime
+from chaos.scenario_commands import seeds
 from chaos.topology import Topology
 
 SCENARIO = "retry-storm"

@@ -23,10 +23,10 @@ from rich.table import Table
 from support import results
 
 from chaos import calibration
-from chaos.commands import seeds, think
 from chaos.console import terminal
 from chaos.engine.scenario import library
 from chaos.report import build_summary
+from chaos.scenario_commands import seeds, think
 from services.common.errors import BlackoutError, UsageError
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chaos.commands import profile_path
+from chaos.scenario_commands import profile_path
 from services.common.errors import UsageError
 
 

@@ -107,8 +107,8 @@ def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path],
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chaos.commands import add_scenario_commands, seeds, think
     from chaos.observability.cli import add_prometheus_command
+    from chaos.scenario_commands import add_scenario_commands, seeds, think
     from chaos.supervisor import add_supervisor_commands
     from chaos.workshop.commands import add_exercise_commands
 

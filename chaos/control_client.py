@@ -1,5 +1,5 @@
 """The control file and the control API's client: how `blackout` commands find the running stack (under the runs
-root) and call it. The server is chaos/control.py; this side needs none of it."""
+root) and call it. The server is chaos/control_api.py; this side needs none of it."""
 
 from __future__ import annotations
 

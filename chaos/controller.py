@@ -1,6 +1,6 @@
 """The chaos controller of one running stack: power, faults, profile, scenario runs, panic, and the events.
 
-The control API (chaos/control.py) is its HTTP face. Everything it changes goes through the fault injector,
+The control API (chaos/control_api.py) is its HTTP face. Everything it changes goes through the fault injector,
 so `panic` (and the end of every run) can undo all of it.
 """
 

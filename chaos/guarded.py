@@ -1,4 +1,4 @@
-"""The control API's answer to a refused action (chaos/control.py and the workshop's routes): a user's mistake
+"""The control API's answer to a refused action (chaos/control_api.py and the workshop's routes): a user's mistake
 is a 4xx with the reason, never a 500."""
 
 from __future__ import annotations

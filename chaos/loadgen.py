@@ -242,9 +242,11 @@ class LoadGenerator:
         return self.proc is not None and all(p.poll() is None for p in procs)
 
     def wait_logged_in(self, timeout_s: float = LOGIN_WAIT_S) -> None:
-        """Ready when every simulated user has made its first request (its login).
+        """Ready when every simulated user has logged in: made a first request that succeeded.
 
-        Users arrive at the spawn rate, so the wait allows for the ramp on top of ``timeout_s``.
+        A refused login does not count: a stack that sheds logins while the users arrive (on a loaded machine)
+        would otherwise start the experiment with nobody able to use it, and its "before" steady state would
+        have no data. Users arrive at the spawn rate, so the wait allows for the ramp on top of ``timeout_s``.
         """
         budget = timeout_s + self.control.users / self.control.spawn_rate
         deadline = time.monotonic() + budget
@@ -253,11 +255,14 @@ class LoadGenerator:
         expected = len({account(n % MAX_USERS)[0] for n in range(self.control.users)})
         while time.monotonic() < deadline:
             self._check_alive()
-            seen.update(row.user for row in requests.read_new())
+            seen.update(row.user for row in requests.read_new() if row.ok)
             if len(seen) >= expected:
                 return
             time.sleep(0.2)  # poll interval
-        raise RuntimeError_(f"the load generator's users did not all start within {budget:g}s")
+        raise RuntimeError_(
+            f"the load generator's users did not all log in within {budget:g}s ({len(seen)} of {expected} "
+            "accounts did): the stack was not healthy before the experiment"
+        )
 
     def stop(self) -> None:
         if self.proc is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 # The run's record
 JOURNAL = "journal.jsonl"  # every event, one JSON object a line (chaos/journal.py)
-JOURNAL_DOC = "journal.json"  # the run as Chaos Toolkit's journal, with its verdict (chaos/engine/journal_doc.py)
+JOURNAL_DOC = "journal.json"  # the run as Chaos Toolkit's journal, with its verdict (chaos/engine/toolkit_journal.py)
 AUDIT_FILE = "audit.json"  # the data audit (chaos/audit/check.py)
 SUMMARY_FILE = "summary.json"  # the per-phase summary (chaos/report.py)
 PHASES_FILE = "phases.csv"  # the same, one row a phase

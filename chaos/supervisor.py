@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control import ControlServer
+from chaos.control_api import ControlServer
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.controller import Controller
 from chaos.engine.fit import topology_for

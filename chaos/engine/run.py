@@ -24,9 +24,9 @@ from chaos.audit.engine import audit_after_run, reconcile_quietly
 from chaos.calibration import sized_users
 from chaos.console import terminal
 from chaos.engine.fit import topology_for, validate
-from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.plan import make_plan
 from chaos.engine.scenario import load_scenario, scenario_path
+from chaos.engine.toolkit_journal import JournalDoc
 from chaos.engine.verdict import Verdict, judge, recovery_text
 from chaos.engine.walk import Walk
 from chaos.events import EventBus

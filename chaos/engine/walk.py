@@ -14,10 +14,10 @@ from rich.live import Live
 
 from chaos.amplification import scrape
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
-from chaos.engine.journal_doc import JournalDoc
 from chaos.engine.live_view import view
 from chaos.engine.plan import Plan, Step
 from chaos.engine.scenario import Scenario
+from chaos.engine.toolkit_journal import JournalDoc
 from chaos.faults.injector import FaultInjector
 from chaos.journal import EventName, Journal
 from chaos.rundir import REQUESTS_FILE

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fakes.control import recording_controller
 
-from chaos.control import ControlServer
+from chaos.control_api import ControlServer
 from chaos.event_stream import MAX_STREAMS
 
 KILL_SWITCH_S = 1.0  # what the kill switch must answer within

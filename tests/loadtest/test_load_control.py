@@ -12,6 +12,7 @@ from fakes.processes import wait_all_gone
 
 from chaos.loadgen import LoadGenerator
 from chaos.rundir import REQUESTS_FILE
+from chaos.runtime.base import RuntimeError_
 from loadtest.control import LoadControl, read_control, write_control
 from loadtest.requests_reader import RequestRow, RequestsReader
 from services.common.errors import UsageError
@@ -185,3 +186,16 @@ def test_ready_when_every_account_has_acted_although_creators_share_accounts(tmp
         rec.write(request_row(t=1.0, user=account(n)[0], dc="dc-east", action="login", ok=1, status=200))
     rec.close()
     load.wait_logged_in(timeout_s=1)  # no locust: the records alone say every user started
+
+
+def test_a_refused_login_is_not_ready(tmp_path: Path) -> None:
+    from loadtest.records import REQUEST_COLUMNS, CsvRecorder, request_row
+    from services.common.accounts import account
+
+    load = LoadGenerator(tmp_path, {"dc-east": "http://127.0.0.1:9"}, users=2, max_seconds=5, workers=0)
+    rec = CsvRecorder(tmp_path / "requests.csv", REQUEST_COLUMNS)
+    rec.write(request_row(t=1.0, user=account(0)[0], dc="dc-east", action="login", ok=1, status=200))
+    rec.write(request_row(t=1.0, user=account(1)[0], dc="dc-east", action="login", ok=0, status=503))
+    rec.close()
+    with pytest.raises(RuntimeError_, match="1 of 2 accounts did"):
+        load.wait_logged_in(timeout_s=0.5)

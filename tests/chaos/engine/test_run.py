@@ -17,7 +17,7 @@ from fakes.runtime import RecordingRuntime
 from fakes.scenarios import variant
 from rich.console import Console
 
-from chaos import commands, loadgen
+from chaos import loadgen, scenario_commands
 from chaos.engine.run import RunOptions, RunResult, run_scenario
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
@@ -69,7 +69,7 @@ def test_every_action_is_journaled_with_its_outcome(naive_result):
 
 @pytest.mark.parametrize(("deviated", "code"), [(True, 1), (False, 0)])
 def test_the_exit_code_is_the_verdict(monkeypatch, tmp_path, deviated, code):
-    monkeypatch.setattr(commands, "run_scenario", lambda options: RunResult(tmp_path, deviated, []))
+    monkeypatch.setattr(scenario_commands, "run_scenario", lambda options: RunResult(tmp_path, deviated, []))
     args = argparse.Namespace(
         scenario="dc-power-loss",
         profile=Path("p.yaml"),
@@ -80,7 +80,7 @@ def test_the_exit_code_is_the_verdict(monkeypatch, tmp_path, deviated, code):
         runtime="local",
         runs=tmp_path,
     )
-    assert commands.cmd_run(args) == code
+    assert scenario_commands.cmd_run(args) == code
 
 
 def test_the_same_seed_picks_the_same_victim(tmp_path):

@@ -124,7 +124,7 @@ def test_the_cli_refuses_a_bad_think_time_before_anything_starts(tmp_path, think
 
 
 def test_think_ranges_read_as_min_max_seconds():
-    from chaos.commands import think
+    from chaos.scenario_commands import think
 
     assert think("5-15") == (5.0, 15.0)
     assert think("2") == (2.0, 2.0)

@@ -14,7 +14,7 @@ from fakes.runtime import RecordingRuntime
 from fakes.scenarios import variant
 from fastapi.testclient import TestClient
 
-from chaos.control import create_control_app
+from chaos.control_api import create_control_app
 from chaos.controller import Controller
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector

@@ -17,7 +17,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from chaos.control import create_control_app
+from chaos.control_api import create_control_app
 from chaos.controller import Controller
 
 TOKEN = "s3cret"

@@ -12,7 +12,7 @@ import yaml
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control import ControlServer
+from chaos.control_api import ControlServer
 from chaos.control_client import ControlClient
 from chaos.controller import Controller
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario

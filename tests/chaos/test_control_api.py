@@ -14,7 +14,7 @@ import pytest
 from fakes.runtime import RecordingRuntime
 from fastapi.testclient import TestClient
 
-from chaos.control import ControlServer, create_control_app
+from chaos.control_api import ControlServer, create_control_app
 from chaos.control_client import ControlClient
 from chaos.controller import Controller
 from chaos.events import EventBus
