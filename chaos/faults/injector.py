@@ -18,7 +18,7 @@ from chaos.faults.handlers import LoadControl
 from chaos.faults.link import FaultNotLifted, LinkFaults
 from chaos.faults.model import ActionBase
 from chaos.journal import EventName, Journal
-from chaos.runtime.base import LINKS, Runtime
+from chaos.runtime.base import LINKS, Runtime, RuntimeError_
 from services.common.errors import BlackoutError, ConflictError, UsageError
 from services.common.policy import Profile
 
@@ -112,7 +112,8 @@ class FaultInjector:
         return output
 
     def revert_all(self) -> list[dict]:
-        """Undo every active fault, newest first, then power on any data center still dark."""
+        """Undo every active fault, newest first, then power on any data center still dark and start any instance
+        still dark in a lit one."""
         results = []
         for fault_id in reversed(self.active_ids()):
             try:
@@ -123,6 +124,15 @@ class FaultInjector:
             if not on:
                 event = self.runtime.power_on(dc)
                 results.append({"id": f"power-on-{dc}", "status": "succeeded", "output": event_output(event)})
+        # A data center powered on in part (a boot that stalled, `rest: dark`) gets its dark instances back too.
+        powered = self.runtime.powered()
+        for name, info in self.runtime.status().items():
+            if info["state"] != "running" and powered.get(info["dc"], False):
+                try:
+                    event = self.runtime.start_instance(name)
+                    results.append({"id": f"start-{name}", "status": "succeeded", "output": event_output(event)})
+                except RuntimeError_ as exc:
+                    results.append({"id": f"start-{name}", "status": "failed", "error": str(exc)})
         if self.links is not None:
             # Parts of a fault whose revert just failed are left to it: it stays listed, and a later revert retries.
             owned = {part for f in self.active() if KINDS[f.action.kind].capability == LINKS for part in f.output}
