@@ -48,7 +48,7 @@ class Controller:
         self._lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------------
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {
             "instances": self.runtime.status(),
             "power": self.runtime.powered(),
@@ -65,12 +65,12 @@ class Controller:
         """Where a lever acts: the run in progress, else the stack's own injector."""
         return self.run_injector or self.injector
 
-    def run_state(self) -> dict:
+    def run_state(self) -> dict[str, Any]:
         running = self.run_thread is not None and self.run_thread.is_alive()
         return {**self.run_info, "running": running}
 
     @staticmethod
-    def scenarios() -> list[dict]:
+    def scenarios() -> list[dict[str, Any]]:
         return [
             {
                 "name": s.name,
@@ -85,16 +85,17 @@ class Controller:
         ]
 
     # -- acting ------------------------------------------------------------------------------------
-    def power(self, dc: str, kind: str) -> dict:
+    def power(self, dc: str, kind: str) -> dict[str, Any]:
         """``kind``: power_off or power_on (chaos.faults.actions) on the data center ``dc``."""
         if kind not in ("power_off", "power_on"):
             raise UsageError(f"unknown power action '{kind}': power_off or power_on")
         if kind == "power_on":
-            return self.lever(make(kind, dc, "power"))["output"]
+            output: dict[str, Any] = self.lever(make(kind, dc, "power"))["output"]
+            return output
         fault_id, output = self.injector.apply(make(kind, dc, "power"), "power")
         return {**output, "fault_id": fault_id}
 
-    def lever(self, action: ActionBase, source: str = "lever") -> dict:
+    def lever(self, action: ActionBase, source: str = "lever") -> dict[str, Any]:
         """Pull one lever (chaos.faults.actions: a live action that starts no outage) where it acts: on the run
         in progress, else on the stack. A power-on also puts its data center on stable power: a flapping
         generator stops driving it, and when every instance runs already that is all it does."""
@@ -119,7 +120,7 @@ class Controller:
             self._expire_later(fault, action.duration_s)
         return {"id": fault.id if fault is not None else None, "output": output}  # None: nothing stays to undo
 
-    def inject(self, body: object) -> dict:
+    def inject(self, body: object) -> dict[str, Any]:
         """One action as data, e.g. {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "10s"}."""
         action = parse_action(body, "request body", "body")
         if not KINDS[action.kind].live:
@@ -137,7 +138,7 @@ class Controller:
         timer.start()
         self._timers.append(timer)
 
-    def remove(self, fault_id: str) -> dict:
+    def remove(self, fault_id: str) -> dict[str, Any]:
         """Undo a fault of the stack's, or a lever pulled during the run in progress."""
         run = self.run_injector
         if run is not None and fault_id not in self.injector.active_ids():
@@ -149,7 +150,7 @@ class Controller:
         """Every instance and the users' edge of the run in progress (its load generator) follow the profile."""
         return self.levers().switch_profile(profile)
 
-    def panic(self) -> dict:
+    def panic(self) -> dict[str, Any]:
         """Undo every fault and restore every data center's power; a scenario run is told to stop.
 
         Answers at once: with a run in progress, the run's own thread rolls back its faults as soon as it
@@ -180,7 +181,9 @@ class Controller:
             results = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}]
         self.journal.record(EventName.PANIC_ROLLBACKS, results=results)
 
-    def start_run(self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None) -> dict:
+    def start_run(
+        self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None
+    ) -> dict[str, Any]:
         from chaos.engine.run import RunOptions, borrowed, run_scenario
 
         with self._lock:

@@ -10,9 +10,16 @@ from __future__ import annotations
 import gevent
 import requests
 
+from services.common.api import HEALTHZ
+
 CHECK_INTERVAL_S = 0.05
 CHECK_TIMEOUT_S = 0.1
 UP_AFTER = 2  # consecutive good checks before a gateway takes users again
+# The app's timeout for one try behind the edge (each try's connect and every read); the fault-space search's
+# oracle (chaos/search/oracle.py) plays the same app.
+EDGE_TRY_TIMEOUT_S = 0.5
+# Safe to send twice: reads, logins, and view writes (idempotent by event_id). Uploads are not.
+RETRYABLE = frozenset({"feed", "earnings", "login", "view"})
 
 
 class EdgeRouter:
@@ -52,7 +59,7 @@ class EdgeRouter:
         while True:
             for dc, url in self.gateways.items():
                 try:
-                    healthy = session.get(url + "/healthz", timeout=CHECK_TIMEOUT_S).status_code == 200
+                    healthy = session.get(url + HEALTHZ, timeout=CHECK_TIMEOUT_S).status_code == 200
                 except requests.RequestException:
                     healthy = False
                 self.observe(dc, healthy)

@@ -6,7 +6,7 @@ Validated completely before anything starts: a bad file is refused naming the fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -16,6 +16,7 @@ from loadtest.control import think_range
 from services.common import symptoms
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import UserAction
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -25,7 +26,7 @@ class _Model(BaseModel):
 
 
 class Where(_Model):
-    action: Literal["login", "feed", "view", "upload", "earnings"] | None = None
+    action: UserAction | None = None
     dc: str | None = None
 
     def label(self) -> str:
@@ -114,8 +115,8 @@ class Hold(_Model):
     (``cleared_by``: each an action of chaos.faults.actions that is a lever, e.g. ``{restart_instance: views-east}``)."""
 
     broken: str = Field(min_length=1)
-    timeline: list[dict] = Field(min_length=1)
-    cleared_by: list[dict] = Field(min_length=1)
+    timeline: list[dict[str, Any]] = Field(min_length=1)
+    cleared_by: list[dict[str, Any]] = Field(min_length=1)
 
 
 class Scenario(_Model):
@@ -127,7 +128,7 @@ class Scenario(_Model):
     load: LoadStep
     duration: Duration
     hypothesis: Hypothesis
-    timeline: list[dict] = Field(min_length=1)
+    timeline: list[dict[str, Any]] = Field(min_length=1)
     hold: Hold | None = None  # a workshop's held round; without it the scenario cannot be played held
 
     def steps(self, source: str = "") -> list[tuple[float, ActionBase]]:
@@ -135,7 +136,7 @@ class Scenario(_Model):
 
 
 def parse_timeline(
-    raw: list[dict], source: str, duration: float, field: str = "timeline"
+    raw: list[dict[str, Any]], source: str, duration: float, field: str = "timeline"
 ) -> list[tuple[float, ActionBase]]:
     steps = []
     for n, item in enumerate(raw):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 
@@ -16,7 +16,7 @@ from chaos.faults.active import ActiveFault, event_output
 from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
 from chaos.faults.model import ActionBase
 from chaos.profile_files import profile_file
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, push_profile
+from chaos.runtime.base import NETWORK, PowerEvent, Runtime, RuntimeError_, push_profile
 from loadtest.control import DRAIN_TTL_S
 from services.common.errors import UsageError
 from services.common.policy import Profile, load_profile, parse_profile
@@ -61,7 +61,7 @@ def power_off(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     dc = inj.rng.choice(sorted(inj.runtime.topology.data_centers)) if action.spec == "random" else action.spec
     event = inj.runtime.power_off(dc)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if inj.runtime.powered().get(dc, True):
             return {"dc": dc, "note": "already powered on"}
         return event_output(inj.runtime.power_on(dc))
@@ -69,7 +69,7 @@ def power_off(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     return ActiveFault(fault_id, action, time.time(), undo, event_output(event))
 
 
-def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict:
+def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict[str, Any]:
     """Power to a dark data center (its services in the boot order, ``stagger`` apart), or to the dark instances
     of a partly lit one (a boot that stalled); with ``rest: dark`` the services the order leaves out stay dark."""
     spec, runtime = action.spec, inj.runtime
@@ -88,7 +88,7 @@ def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict:
     return _start_in_waves(inj, spec.dc, [[n for n in wave if n in dark] for wave in waves], spec.stagger)
 
 
-def _start_in_waves(inj: Injector, dc: str, waves: list[list[str]], stagger_s: float) -> dict:
+def _start_in_waves(inj: Injector, dc: str, waves: list[list[str]], stagger_s: float) -> dict[str, Any]:
     """Start these dark instances wave by wave (each instance waits for its health); the output of a power-on."""
     started, events = time.monotonic(), []
     for n, wave in enumerate(w for w in waves if w):
@@ -113,7 +113,7 @@ def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFau
     name = inj.rng.choice(sorted(candidates))
     event = inj.runtime.kill_instance(name)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if inj.runtime.status()[name]["state"] == "running" or not inj.runtime.powered().get(event.dc, False):
             return {"instance": name, "note": "running again already, or its data center is dark"}
         return event_output(inj.runtime.start_instance(name))
@@ -121,7 +121,7 @@ def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFau
     return ActiveFault(fault_id, action, time.time(), undo, event_output(event))
 
 
-def restart_instance(inj: Injector, fault_id: str, action: ActionBase) -> dict:
+def restart_instance(inj: Injector, fault_id: str, action: ActionBase) -> dict[str, Any]:
     """Start one instance again: a dead one is started, a running one SIGKILLed first (a restart); either way
     the instance is a new process, so a fault living in the old one (a kill, a brownout) is settled."""
     runtime = inj.runtime
@@ -155,7 +155,7 @@ def drain(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     at = time.time()
     control.set_load(drained={**before, dc: at})
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         control.set_load(drained={d: t for d, t in control.drained.items() if d != dc})
         return {"dc": dc, "undrained": True, "users_back_within_s": DRAIN_TTL_S}
 
@@ -189,7 +189,7 @@ def dependency(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     before = {name: _profile_of(runtime, name) for name in callers}
     outcomes = {name: _push_one(runtime, name, _with_dependency(profile, spec)) for name, profile in before.items()}
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         state = runtime.status()
         return {name: _push_one(runtime, name, p) for name, p in before.items() if state[name]["state"] == "running"}
 
@@ -226,7 +226,28 @@ def _with_dependency(profile: Profile, spec: Any) -> Profile:
     )
 
 
+class NetworkControl(Protocol):
+    """What a runtime with the NETWORK capability offers (chaos.runtime.netns.NetnsRuntime)."""
+
+    netem: bool
+
+    def impair(self, fault_id: str, source: str, to: str, *, netem: list[str]) -> None: ...
+
+    def repair(self, fault_id: str) -> None: ...
+
+    def block(self, fault_id: str, source: str, to: str, both_ways: bool) -> None: ...
+
+    def unblock(self, fault_id: str) -> None: ...
+
+
+# Faults the kernel can make between two data centers; errors (a synthetic 503) and brownouts (a slow server)
+# are the application's own behaviour and stay in the services.
+NETWORK_KINDS = ("latency", "blackhole", "partition")
+
+
 def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    if network := _network_fault(inj, fault_id, action):
+        return network
     links = inj.links
     if links is None:
         raise UsageError(f"the {inj.runtime.name} runtime cannot inject link faults")
@@ -236,7 +257,7 @@ def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
         pid: links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts, strict=True)
     }
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         output, errors = {}, []
         for pid in ids:  # every part, even after one failed: what was lifted stays lifted
             try:
@@ -250,12 +271,46 @@ def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     return ActiveFault(fault_id, action, time.time(), undo, output)
 
 
+def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault | None:
+    """The fault in the kernel, on the data centers' links, when the runtime can and both ends are data centers;
+    None: the services inject it (a service or instance end, or a runtime without network control)."""
+    if NETWORK not in inj.runtime.capabilities or action.kind not in NETWORK_KINDS:
+        return None
+    spec = action.spec
+    source, to = spec if action.kind == "partition" else (spec.source, spec.to)
+    centers = inj.runtime.topology.data_centers
+    if source not in centers or to not in centers or source == to:
+        return None
+    net = cast(NetworkControl, inj.runtime)
+    if action.kind == "latency" and not net.netem:
+        return None  # this kernel cannot delay packets (no sch_netem): the services' client delays the calls
+    if action.kind == "latency":
+        netem = ["delay", f"{spec.ms:g}ms"] + ([f"{spec.jitter_ms:g}ms"] if spec.jitter_ms else [])
+        net.impair(fault_id, source, to, netem=netem)
+        output: dict[str, Any] = {"layer": "network", "netem": " ".join(netem), "from": source, "to": to}
+
+        def undo() -> dict[str, Any]:
+            net.repair(fault_id)
+            return {"layer": "network", "removed": "netem"}
+
+    else:
+        both_ways = action.kind == "partition"
+        net.block(fault_id, source, to, both_ways)
+        output = {"layer": "network", "drops": "both ways" if both_ways else "one way", "from": source, "to": to}
+
+        def undo() -> dict[str, Any]:
+            net.unblock(fault_id)
+            return {"layer": "network", "removed": "drops"}
+
+    return ActiveFault(fault_id, action, time.time(), undo, output)
+
+
 def profile(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     chosen = load_profile(profile_file(action.spec))
     before = inj.base_profile
     output = inj.switch_profile(chosen)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if before is None:
             return {"note": "no profile to go back to"}
         return inj.switch_profile(before)
@@ -276,7 +331,7 @@ def deploy(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
             time.sleep(action.spec.step)  # the deploy's bake time per instance: its cost, not a readiness wait
     output = inj.switch_profile(chosen)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         if before is None:
             return {"note": "no profile to go back to"}
         return inj.switch_profile(before)
@@ -302,7 +357,7 @@ def load(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     control = _load(inj, "step up")
     control.set_load(users=action.spec.users, spawn_rate=action.spec.spawn_rate)
 
-    def undo() -> dict:
+    def undo() -> dict[str, Any]:
         control.set_load(users=inj.base_users)
         return {"users": inj.base_users}
 

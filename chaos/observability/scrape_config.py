@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -44,7 +45,7 @@ def _served(selector: str) -> str:
     return f"rate(blackout_http_requests_total{{{selector}}}[{WINDOW}])"
 
 
-def recording_rules() -> dict:
+def recording_rules() -> dict[str, Any]:
     """The rules file: one group evaluated every scrape."""
     user_all = f"rate(blackout_user_requests_total[{WINDOW}])"
     user_ok = f'rate(blackout_user_requests_total{{outcome="ok"}}[{WINDOW}])'
@@ -80,15 +81,18 @@ def recording_rules() -> dict:
     }
 
 
-def service_targets(topology: Topology) -> list[dict]:
+def service_targets(topology: Topology) -> list[dict[str, Any]]:
     """The file_sd entries: one per instance, labelled by service, instance name and data center."""
     return [
-        {"targets": [f"127.0.0.1:{inst.port}"], "labels": {"service": inst.service, "instance": name, "dc": dc}}
+        {
+            "targets": [urlsplit(topology.url(name)).netloc],
+            "labels": {"service": inst.service, "instance": name, "dc": dc},
+        }
         for name, (dc, inst) in sorted(topology.instances().items())
     ]
 
 
-def target_names(topology: Topology) -> list[dict]:
+def target_names(topology: Topology) -> list[dict[str, Any]]:
     """Metric relabelling: a dependency's ``target`` label (the URL a service calls) becomes the instance
     name, so a breaker reads "views-east", not a port number that changes from run to run."""
     return [
@@ -102,7 +106,7 @@ def target_names(topology: Topology) -> list[dict]:
     ]
 
 
-def _extra_job(name: str, url: str) -> dict:
+def _extra_job(name: str, url: str) -> dict[str, Any]:
     """A scrape job for one more endpoint (the controller, the load generator), given as a full URL."""
     if not JOB_NAME.fullmatch(name):
         raise ConfigError(f"extra target '{name}'", f"a job name must match {JOB_NAME.pattern}")
@@ -118,8 +122,8 @@ def _extra_job(name: str, url: str) -> dict:
 
 
 def scrape_config(
-    targets_file: Path, rules_file: Path, extra_targets: dict[str, str], relabel: list[dict] | None = None
-) -> dict:
+    targets_file: Path, rules_file: Path, extra_targets: dict[str, str], relabel: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
@@ -175,6 +179,6 @@ def write_user_targets(targets_dir: Path, ports: dict[str, int]) -> None:
     _write_atomically(users_file(targets_dir), entries)
 
 
-def _write_atomically(path: Path, entries: list[dict]) -> None:
+def _write_atomically(path: Path, entries: list[dict[str, Any]]) -> None:
     """Prometheus re-reads a targets file when it changes: it must never see half of one."""
     write_atomically(path, json.dumps(entries, indent=2), mode=0o644)  # Prometheus may run as another user

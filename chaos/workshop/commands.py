@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -31,7 +32,8 @@ BOARD = Path("runs") / "teams"
 
 
 def team_runs(args: argparse.Namespace) -> Path:
-    return args.runs or (args.board / args.team)
+    runs: Path = args.runs or (args.board / args.team)
+    return runs
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -132,7 +134,7 @@ def cmd_act(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target(text: str | None) -> str | dict | None:
+def _target(text: str | None) -> str | dict[str, Any] | None:
     """A name, or a lever's spec written as a YAML mapping: '{dc: dc-east, boot_order: [auth, views]}'."""
     if text is None or not text.lstrip().startswith("{"):
         return text
@@ -191,7 +193,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _line(view: dict) -> str:
+def _line(view: dict[str, Any]) -> str:
     detected = view["detected_after_s"]
     return (
         f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
@@ -213,7 +215,7 @@ def _ports(text: str) -> int | str:
     return int(text)
 
 
-def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
+def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exercise = sub.add_parser("exercise", help="a hidden-fault exercise for a team: start, detect, act, end")
     verbs = exercise.add_subparsers(dest="exercise_command", required=True)
 

@@ -8,6 +8,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,9 +33,9 @@ class HiddenFault:
     learn: str
     path: str  # the shifted scenario file the run loads
     held: str = ""  # in a held round: what stays broken until a lever clears it
-    cleared_by: list[dict] = field(default_factory=list)  # the levers that clear it (the scenario's hold)
+    cleared_by: list[dict[str, Any]] = field(default_factory=list)  # the levers that clear it (the scenario's hold)
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -34,8 +34,8 @@ import orjson
 
 from services.common import accounting
 from services.common.errors import DependencyError, DependencyRejected
-from services.common.fast_http import HttpClient, WireClient
-from services.common.faults import FaultRegistry
+from services.common.fast_http import HttpClient, Reply, WireClient
+from services.common.faults import FaultRegistry, scoped
 from services.common.guards import (
     AttemptFailed,
     Guards,
@@ -68,6 +68,9 @@ class _Call:
     method: str
     path: str
     kwargs: dict[str, Any]
+    # A request-scoped experiment (services/common/faults/scoped.py): its faults act on this call's attempts, which
+    # neither consult nor feed the breakers, the retry budget and the throttle real traffic shares.
+    experiment: scoped.Experiment | None = None
     failure: AttemptFailed | None = None
 
 
@@ -149,17 +152,19 @@ class DependencyClient:
             )
         return current
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         """Return the first response below 500 (4xx included: the caller decides); raise DependencyError."""
         profile = self.profiles.current
         policy = profile.for_dependency(self.name)
-        call = _Call(policy, self.guards(policy), profile.deadline_propagation, method, path, kwargs)
+        experiment = scoped.current()
+        call = _Call(policy, self.guards(policy), profile.deadline_propagation, method, path, kwargs, experiment)
         accounting.current().calls += 1
         started = time.monotonic()
         outcome: str | None = None
         throttling = profile.overload.client_throttle
+        throttled = throttling.enabled and experiment is None  # an experiment neither meets nor feeds the throttle
         try:
-            if throttling.enabled and not self.throttle.admit(throttling):
+            if throttled and not self.throttle.admit(throttling):
                 raise DependencyError(self.name, "throttled", "refused locally: the dependency refuses most calls")
             response = await self._logical_call(call)
             outcome = "success"
@@ -170,7 +175,7 @@ class DependencyClient:
         finally:
             if outcome is not None:  # a cancelled call has no outcome
                 self._metrics.calls(outcome).inc()
-                if throttling.enabled and outcome != "throttled":
+                if throttled and outcome != "throttled":
                     self.throttle.record(throttling, accepted=outcome == "success")
             self._metrics.latency.observe(time.monotonic() - started)
 
@@ -180,7 +185,7 @@ class DependencyClient:
     async def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
         return json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
 
-    async def _logical_call(self, call: _Call) -> httpx.Response:
+    async def _logical_call(self, call: _Call) -> Reply:
         if call.deadline_on:
             try:
                 check()
@@ -199,7 +204,7 @@ class DependencyClient:
             BULKHEAD_REJECTED.labels(self.name).inc()
             raise DependencyError(self.name, "rejected", str(exc)) from None
 
-    async def _over_targets(self, call: _Call) -> httpx.Response:
+    async def _over_targets(self, call: _Call) -> Reply:
         targets = self.urls if call.policy.failover else self.urls[:1]
         refused = out_of_time = ""
         for target in targets:
@@ -219,13 +224,18 @@ class DependencyClient:
             raise DependencyError(self.name, "deadline", out_of_time)
         raise DependencyError(self.name, "short_circuited", refused)
 
-    async def _call_target(self, call: _Call, target: str) -> httpx.Response:
+    async def _call_target(self, call: _Call, target: str) -> Reply:
         """Attempts on one target under the retry policy: what ``resilience.retrying`` (tenacity) does,
         unrolled: building tenacity's objects for every call cost more than the rest of the policies,
         and almost every call succeeds at once. A retry needs a retryable failure (``AttemptFailed``,
         not by the deadline), an attempt left, then a token from the budget (asked in that order, so
         a retry that could not happen costs no token); the last error is raised as itself."""
-        breaker = call.guards.breaker(target)
+        if call.experiment is not None and call.policy.breaker.enabled and call.experiment.fault_for(target):
+            # An experiment stands for a lasting fault: by then the breaker of a target failing every call is open
+            # (after its first few failures), so the call moves on at once; the onset is the live replay's to show.
+            call.experiment.record(target, "short_circuited")
+            raise CircuitOpen(f"{self.name}@{target}", "open (a request-scoped fault)")
+        breaker = call.guards.breaker(target) if call.experiment is None else None
         retries = call.policy.retries
         attempt = 1
         while True:
@@ -238,24 +248,48 @@ class DependencyClient:
                 return await breaker.call(self._attempt, call, target, timeout_s, capped)
             except AttemptFailed as exc:
                 call.failure = exc
-                if not is_dependency_failure(exc) or attempt >= retries.attempts or not call.guards.allow_retry():
+                if not is_dependency_failure(exc) or attempt >= retries.attempts:
+                    raise
+                if call.experiment is None and not call.guards.allow_retry():
                     raise
             wait = backoff_s(retries, attempt)
             await (sleep_within_deadline(self._sleep) if call.deadline_on else self._sleep)(wait)
             attempt += 1
 
-    async def _attempt(self, call: _Call, target: str, timeout_s: float, capped: bool) -> httpx.Response:
+    async def _attempt(self, call: _Call, target: str, timeout_s: float, capped: bool) -> Reply:
         account = accounting.current()
         account.attempts += 1
         self._metrics.attempts(target).inc()
         kwargs = with_deadline_header(call.kwargs) if call.deadline_on else call.kwargs
+        if call.experiment is None:
+            response = await self._timed(call, target, timeout_s, capped, kwargs)
+        else:
+            response = await self._experiment_attempt(call.experiment, call, target, timeout_s, capped, kwargs)
+        account.add_reported(response.headers)
+        if response.status_code >= 500:
+            raise AttemptFailed("error", f"{target} answered {response.status_code}")
+        return response
+
+    async def _timed(
+        self,
+        call: _Call,
+        target: str,
+        timeout_s: float,
+        capped: bool,
+        kwargs: dict[str, Any],
+        scoped_kind: str | None = None,
+    ) -> Reply:
         try:
             async with asyncio.timeout(timeout_s):
                 # An injected fault acts inside the timeout: a delay or a blackhole can time the attempt out.
-                response = await self.faults.before_attempt(target) if self.faults is not None else None
+                response: Reply | None = await self.faults.before_attempt(target) if self.faults is not None else None
+                if response is None:
+                    response = await _scoped_attempt(scoped_kind, target) if scoped_kind else None
                 if response is None:
                     response = await self.http.request(call.method, target + call.path, **kwargs)
                 await response.aread()
+                if scoped_kind == "slow":
+                    await asyncio.Event().wait()  # answered, but only after the caller's timeout
         except TimeoutError:
             why = " (the request's deadline)" if capped else ""
             raise AttemptFailed("timeout", f"{target} did not answer within {timeout_s:.3g}s{why}", capped) from None
@@ -263,13 +297,43 @@ class DependencyClient:
             raise AttemptFailed("timeout", f"{target} timed out") from None
         except httpx.HTTPError as exc:
             raise AttemptFailed("error", f"{target}: {type(exc).__name__}") from None
-        account.add_reported(response.headers)
-        if response.status_code >= 500:
-            raise AttemptFailed("error", f"{target} answered {response.status_code}")
+        return response
+
+    async def _experiment_attempt(
+        self,
+        experiment: scoped.Experiment,
+        call: _Call,
+        target: str,
+        timeout_s: float,
+        capped: bool,
+        kwargs: dict[str, Any],
+    ) -> Reply:
+        """An attempt of a request-scoped experiment: its fault applied, its header passed on, its lineage kept."""
+        headers = {**(kwargs.get("headers") or {}), scoped.REQUEST_FAULTS_HEADER: experiment.header}
+        try:
+            response = await self._timed(
+                call, target, timeout_s, capped, {**kwargs, "headers": headers}, experiment.fault_for(target)
+            )
+        except AttemptFailed as exc:
+            experiment.record(target, exc.outcome)
+            raise
+        experiment.record(target, "error" if response.status_code >= 500 else "ok")
+        experiment.adopt(response.headers.get(scoped.LINEAGE_HEADER))
         return response
 
 
-def json_or_raise(name: str, response: httpx.Response) -> Any:
+async def _scoped_attempt(kind: str, target: str) -> httpx.Response | None:
+    """What a request-scoped fault makes of an attempt before anything is sent (None: send it)."""
+    if kind == "crash":  # nothing listens there: refused at once
+        raise httpx.ConnectError(f"{target}: connection refused (request-scoped crash)")
+    if kind == "blackhole":
+        await asyncio.Event().wait()  # only the caller's timeout ends this
+    if kind == "error":
+        return httpx.Response(503, json={"detail": "request-scoped fault: error"})
+    return None
+
+
+def json_or_raise(name: str, response: Reply) -> Any:
     status = response.status_code
     if status == 429:  # an overloaded dependency shed the call undone: unavailable (fallbacks apply)
         raise DependencyError(name, "shed", f"429 {refusal_detail(response)}")
@@ -281,7 +345,7 @@ def json_or_raise(name: str, response: httpx.Response) -> Any:
         raise DependencyError(name, "error", "answer is not JSON") from None
 
 
-def refusal_detail(response: httpx.Response) -> str:
+def refusal_detail(response: Reply) -> str:
     """The reason a 4xx gives (FastAPI's ``detail``: a string, or a list of validation errors), short."""
     try:
         detail = response.json().get("detail")

@@ -32,12 +32,19 @@ class Symptom:
     # True: the load generator counts it per request (a requests.csv column); False: a failed `action` is it
     recorded: bool = True
     served_as: ServedAs | None = None  # None: the gateway cannot tell (only the user can)
+    # True: the user is shown something false (a failure, not a degradation: the fault-space search's oracle,
+    # chaos/search/oracle.py); False: an honest sign that something is missing or old
+    misleads: bool = False
 
 
 SYMPTOMS: tuple[Symptom, ...] = (
     # feed items shown with 0 views although the user knew the video had some (a failed read shown as 0)
     Symptom(
-        "zero_view_displays", "zero-view displays", "feed", served_as=ServedAs(FEED_ITEMS, "views_status", ("zero",))
+        "zero_view_displays",
+        "zero-view displays",
+        "feed",
+        served_as=ServedAs(FEED_ITEMS, "views_status", ("zero",)),
+        misleads=True,
     ),
     # feed items whose view count was marked stale or unavailable
     Symptom(

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException
 
+from services.auth.api import VERIFY
 from services.common.app import ServiceContext
 from services.common.errors import DependencyError
+from services.common.faults import scoped
 from services.common.metrics import FALLBACKS
 from services.common.tokens import TokenError, verify_token
 
@@ -29,8 +31,10 @@ class Verifier:
         self._cache: OrderedDict[str, tuple[Identity, float, float]] = OrderedDict()
 
     async def identify(self, token: str, fresh: bool = False) -> Identity:
-        """fresh: a write that must not rely on a cached remote verification."""
+        """fresh: a write that must not rely on a cached remote verification (nor may an experiment, which
+        stands for a request after the cache's few seconds: services/common/faults/scoped.py)."""
         profile = self.ctx.profiles.current
+        fresh = fresh or scoped.current() is not None
         if profile.local_token_verification:
             try:
                 claims = verify_token(token, self.ctx.settings.secret_bytes())
@@ -43,9 +47,7 @@ class Verifier:
         if cached and not fresh and now - cached[1] < profile.token_cache_s and time.time() < cached[2]:
             return cached[0]
         try:
-            response = await self.ctx.deps["auth"].request(
-                "GET", "/verify", headers={"Authorization": f"Bearer {token}"}
-            )
+            response = await self.ctx.deps["auth"].request("GET", VERIFY, headers={"Authorization": f"Bearer {token}"})
         except DependencyError as exc:
             if profile.fallbacks.sessions == "logout":
                 FALLBACKS.labels("session_logout").inc()

@@ -7,11 +7,12 @@ import json
 import math
 from typing import Any
 
+from services.common.api import HEALTHZ, METRICS
 from services.common.faults.registry import FaultRegistry
 
 # Operations stay fast under a brownout: health checks, scrapes and the controller's own admin calls
 # (which must be able to lift the fault) are never delayed.
-SPARED_PATHS = ("/healthz", "/metrics")
+SPARED_PATHS = (HEALTHZ, METRICS)
 SPARED_PREFIX = "/admin/"
 
 
@@ -24,7 +25,7 @@ class BrownoutMiddleware:
         self.app = app
         self.faults = faults
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not spared(scope.get("path", "")):
             await self.faults.brownout()
         await self.app(scope, receive, send)
@@ -38,7 +39,7 @@ class LoginLimitMiddleware:
         self.app = app
         self.faults = faults
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope.get("path") == "/login":
             wait = self.faults.login_wait_s()
             if wait is not None:
