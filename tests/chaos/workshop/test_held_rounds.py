@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -41,12 +42,13 @@ CLEAR_WITHIN_S = 45.0  # from pulling the lever until a check holds: the lever's
 # healed by itself in 2, and its lever (a deploy of resilient) drained it only ~35 s after the deploy and more.
 
 
-def hypothesis(window: str = "5s", recovered: str = "8s", **extra: object) -> dict:
-    probes = [
+def hypothesis(window: str = "5s", recovered: str = "8s", probes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The cards' probes over a short window; ``probes``: more of the card's own."""
+    common = [
         {"success_rate": {"action": "feed", "min": 0.9}},
         {"symptom": {"name": "zero_view_displays", "max": 0}},
     ]
-    return {"window": window, "min_requests": 5, "recovered_within": recovered, "probes": probes, **extra}
+    return {"window": window, "min_requests": 5, "recovered_within": recovered, "probes": common + (probes or [])}
 
 
 POWER_OFF = {"at": "3s", "power_off": "dc-east"}
@@ -94,7 +96,11 @@ CASES: dict[str, tuple[dict, list[dict]]] = {
         [{"at": "3s", "brownout": {"target": "views-east", "ms": 800, "jitter_ms": 400}}],
     ),
     "partition": (
-        {"timeline": [{"at": "3s", "partition": ["dc-east", "dc-west"], "for": "10s"}], "hypothesis": hypothesis()},
+        {
+            "timeline": [{"at": "3s", "partition": ["dc-east", "dc-west"], "for": "10s"}],
+            # the card's own probe of dc-west's users: served again only once they are sent elsewhere
+            "hypothesis": hypothesis(probes=[{"success_rate": {"action": "feed", "dc": "dc-west", "min": 0.9}}]),
+        },
         [{"at": "3s", "partition": ["dc-east", "dc-west"]}],
     ),
     "single-instance-kill": (
