@@ -15,13 +15,13 @@ import httpx
 from chaos.faults.active import ActiveFault, event_output
 from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
 from chaos.faults.model import ActionBase
+from chaos.instance_client import ADMIN_S, InstanceClient
 from chaos.profile_files import profile_file
-from chaos.runtime.base import NETWORK, PowerEvent, Runtime, RuntimeError_, push_profile
+from chaos.runtime.base import NETWORK, PowerEvent, Runtime, RuntimeError_
 from loadtest.control import DRAIN_TTL_S
+from services.common.api import ADMIN_PROFILE
 from services.common.errors import UsageError
 from services.common.policy import Profile, load_profile, parse_profile
-
-ADMIN_TIMEOUT_S = 5.0
 
 
 class LoadControl(Protocol):
@@ -198,18 +198,20 @@ def dependency(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
 
 def _profile_of(runtime: Runtime, name: str) -> Profile:
     """The profile in force on one instance, from its admin route."""
-    headers = {"Authorization": f"Bearer {runtime.admin_secret}"}
-    try:
-        answer = httpx.get(runtime.topology.url(name) + "/admin/profile", headers=headers, timeout=ADMIN_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise RuntimeError_(f"{name} did not say its profile ({type(exc).__name__})") from None
+    with InstanceClient(ADMIN_S, admin_secret=runtime.admin_secret) as client:
+        try:
+            answer = client.get(runtime.topology.url(name) + ADMIN_PROFILE)
+        except httpx.HTTPError as exc:
+            raise RuntimeError_(f"{name} did not say its profile ({type(exc).__name__})") from None
     if answer.status_code != 200:
         raise RuntimeError_(f"{name} did not say its profile: HTTP {answer.status_code}")
     return parse_profile(answer.json(), f"{name}'s profile")
 
 
 def _push_one(runtime: Runtime, name: str, profile: Profile) -> str:
-    return push_profile({name: runtime.topology.url(name)}, runtime.admin_secret, profile)[name]
+    """One instance's profile swapped live: "ok" or why not."""
+    with InstanceClient(ADMIN_S, admin_secret=runtime.admin_secret) as client:
+        return client.outcome("PUT", runtime.topology.url(name) + ADMIN_PROFILE, profile.model_dump(mode="json"))
 
 
 def _with_dependency(profile: Profile, spec: Any) -> Profile:

@@ -22,12 +22,10 @@ from chaos.engine.fit import TOPOLOGIES
 from chaos.engine.plan import make_plan
 from chaos.engine.run import PROJECT_ROOT
 from chaos.engine.scenario import load_scenario
-from chaos.events import EventBus
 from chaos.faults.actions import parse_action
-from chaos.faults.injector import FaultInjector
-from chaos.journal import EventName, Journal, new_run_dir
+from chaos.journal import EventName, new_run_dir
 from chaos.library import LOCAL_SCENARIOS
-from chaos.runtime.local import LocalRuntime
+from chaos.stack import Stack
 from chaos.topology import load_topology
 from chaos.workshop.config import REMEDIATIONS, ExerciseConfig, Onset
 from chaos.workshop.exercise import Exercise
@@ -122,21 +120,15 @@ CASES: dict[str, tuple[dict, list[dict]]] = {
 
 
 @pytest.fixture(scope="module")
-def controller(tmp_path_factory) -> Iterator[Controller]:
+def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
+    """A stack as `blackout up` builds it (the composition root), lending itself to runs."""
     runs = tmp_path_factory.mktemp("held") / "runs"
-    stack_dir = new_run_dir(runs, "up-fragile")
-    bus = EventBus()
-    journal = Journal(stack_dir, bus)
-    topology = load_topology(TOPOLOGIES / "fragile.yaml").with_any_ports()
-    with LocalRuntime(topology, stack_dir, profile=PROFILES / "naive.yaml", journal=journal) as runtime:
-        injector = FaultInjector(runtime, journal, random.Random(1), profile=load_profile(PROFILES / "naive.yaml"))
-        controller = Controller(runtime, injector, journal, bus, runs)
-        try:
-            yield controller
-        finally:
-            controller.close()
-            injector.revert_all()
-            injector.close()
+    with Stack(runs, serve=True, runs=True) as stack:
+        stack.open(new_run_dir(runs, "up-fragile"))
+        stack.power_up(load_topology(TOPOLOGIES / "fragile.yaml").with_any_ports(), PROFILES / "naive.yaml")
+        stack.arm(load_profile(PROFILES / "naive.yaml"), random.Random(1))
+        assert stack.controller is not None
+        yield stack.controller
 
 
 def short_held(runs: Path, name: str) -> tuple[Path, float]:
