@@ -33,7 +33,7 @@ from chaos.controller import Controller
 from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
 from chaos.guarded import guarded
 from chaos.library import profile_named, scenario_file
-from chaos.workshop.auth import Keys, Role, forged, team_may
+from chaos.workshop.auth import Keys, Role, forged, may
 from chaos.workshop.routes import workshop_router
 from services.common.errors import BlackoutError
 from services.common.policy import LIBRARY_NAME, parse_profile
@@ -68,7 +68,7 @@ class KillSwitch:
 class TokenGate:
     """Every call needs a token, checked before anything else is read: a call without one learns nothing
     (not even what its body lacks) and waits for no thread. The control token reaches every route; a team's
-    code only the room and its exercise (403 elsewhere). A change made with a room cookie must also come
+    code only the room and its exercise, a watcher's the room read-only (403 elsewhere). A change made with a room cookie must also come
     from the room's own page. The role found is left in the request's state for the routes."""
 
     def __init__(self, app: ASGIApp, keys: Keys) -> None:
@@ -84,12 +84,14 @@ class TokenGate:
                     "a valid control token is required (see runs/.control.json), or a team's code from its link",
                     401,
                 )
-            elif role is Role.TEAM and not team_may(request.method, request.url.path):
-                detail, status = (
-                    f"a team's code reaches the control room, GET /exercise, detect, act, hint and ack only: "
-                    f"{request.method} {request.url.path} is the instructor's",
-                    403,
+            elif not may(role, request.method, request.url.path):
+                reaches = (
+                    "a team's code reaches the control room, GET /exercise, detect, act, hint, ack, roles and "
+                    "status updates only"
+                    if role is Role.TEAM
+                    else "a watcher's code reaches the control room and GET /exercise only, read-only"
                 )
+                detail, status = f"{reaches}: {request.method} {request.url.path} is the instructor's", 403
             else:
                 detail, status = forged(request), 403
             if detail is not None:

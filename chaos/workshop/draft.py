@@ -47,6 +47,8 @@ class PlayedExercise(Protocol):
     actions: list[dict[str, Any]]
     hints: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    roles: dict[str, str]
+    status_updates: list[dict[str, Any]]
     result: dict[str, Any] | None
 
 
@@ -59,6 +61,9 @@ def write_draft(ex: PlayedExercise, folder: Path) -> Path:
         "",
         f"Exercise started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.started))}, seed {ex.seed}, "
         f"profile at the start: {ex.config.profile}.",
+        "",
+        "Roles: "
+        + (", ".join(f"{slot.replace('_', ' ')}: {name}" for slot, name in ex.roles.items() if name) or "not set"),
         "",
         "## What happened (revealed)",
         "",
@@ -102,6 +107,13 @@ def write_draft(ex: PlayedExercise, folder: Path) -> Path:
     lines += [f"| {e['t'] - ex.started:7.1f}s | {who} | {what} |" for e, who, what in _timeline(ex)]
     lines += ["", "## The team's declarations", ""]
     lines += [f"- {d['t'] - ex.started:.0f}s: {_declared(d)}" for d in ex.declarations] or ["- none"]
+    lines += ["", "## Status updates (as sent)", ""]
+    lines += [
+        f"- {u['t'] - ex.started:.0f}s ({time.strftime('%H:%M:%S', time.localtime(u['t']))})"
+        + (f" {u['by']}" if u["by"] else "")
+        + f": {u['text']}"
+        for u in ex.status_updates
+    ] or ["- none"]
     lines += ["", "## Evidence", ""]
     if ex.result.get("run_dir"):
         run_dir = Path(ex.result["run_dir"])
