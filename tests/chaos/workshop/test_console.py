@@ -196,8 +196,8 @@ def test_a_second_fault_is_part_of_the_rounds_truth(setup, tmp_path):
     _, controller, runtime, _ = setup
     exercise = Exercise(controller, ExerciseConfig(team="red", scenario="dc-power-loss", seed=1), tmp_path / "ex")
     before = exercise.truth(onset=time.time())
-    assert "views-west" not in before.instances and "process-crash" not in before.fault_types
-    exercise.add_fault("kill_instance", "views-west")
+    assert "recommender-west" not in before.instances and "process-crash" not in before.fault_types
+    exercise.add_fault("kill_instance", "recommender-west")
     after = exercise.truth(onset=time.time())
-    assert "views-west" in after.instances and {"power-loss", "process-crash"} <= after.fault_types
+    assert "recommender-west" in after.instances and {"power-loss", "process-crash"} <= after.fault_types
     exercise.close()
