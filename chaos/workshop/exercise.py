@@ -184,9 +184,10 @@ class Exercise:
         with self._lock:
             if len(self.status_updates) >= MAX_STATUS_UPDATES:
                 raise ConflictError(f"{MAX_STATUS_UPDATES} status updates already: that is the round's limit")
-            entry = {"t": time.time(), "text": text.strip(), "by": self.roles["communications"]}
+            now = time.time()
+            entry: dict[str, Any] = {"t": now, "text": text.strip(), "by": self.roles["communications"]}
             self.status_updates.append(entry)
-        return {**entry, "clock_s": round(entry["t"] - self.started, 1)}
+        return {**entry, "clock_s": round(now - self.started, 1)}
 
     def ack(self) -> dict[str, Any]:
         """The team acknowledges the page: its time to acknowledge is scored (only the first ack counts)."""
