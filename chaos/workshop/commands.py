@@ -93,7 +93,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     )
     print(f"allowed actions: {', '.join(answer['allow']) or 'none'} (at most {answer['actions_left']})")
     print(f"the team's link (give it to team {answer['team']} only): {client.url}/room?code={answer['team_code']}")
+    print(f"the watchers' link (read-only, Wheel of Misfortune): {client.url}/room?watch={answer['watch_code']}")
     print(f"the instructor's control room (never the team's): {client.url}/room?token={client.token}")
+    print(f"the game master's console (after the instructor's link, same browser): {client.url}/console")
     print(
         f'declare: blackout exercise detect "..." --team {answer["team"]}    act: blackout exercise act power-on dc-east --team {answer["team"]}'
     )
@@ -178,10 +180,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_room(args: argparse.Namespace) -> int:
     client = ControlClient(team_runs(args))
     try:
-        print(f"the team's link: {client.url}/room?code={client.call('GET', '/exercise')['team_code']}")
+        view = client.call("GET", "/exercise")
+        print(f"the team's link: {client.url}/room?code={view['team_code']}")
+        print(f"the watchers' link: {client.url}/room?watch={view['watch_code']}")
     except UsageError:
         pass  # no exercise on this stack (404): there is no team link, only the instructor's
     print(f"the instructor's control room: {client.url}/room?token={client.token}")
+    print(f"the game master's console: {client.url}/console")
     return 0
 
 

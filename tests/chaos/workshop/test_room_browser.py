@@ -392,6 +392,7 @@ def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_
         assert started.returncode == 0, started.stderr
         url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
         codes = httpx.get(url + "/exercise", headers=auth).json()
+        assert f"{url}/room?watch={codes['watch_code']}" in started.stdout and f"{url}/console" in started.stdout
         watch = {"Authorization": f"Bearer {codes['watch_code']}"}
         console, room = browser(), browser()
         drivers += [console, room]
