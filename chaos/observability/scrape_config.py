@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,21 +81,25 @@ def recording_rules() -> dict:
     }
 
 
-def service_targets(topology: Topology) -> list[dict]:
-    """The file_sd entries: one per instance, labelled by service, instance name and data center."""
+def service_targets(topology: Topology, address: Callable[[str], str] | None = None) -> list[dict]:
+    """The file_sd entries: one per instance, labelled by service, instance name and data center. ``address``:
+    instance -> host:port where Prometheus reaches it (default: 127.0.0.1 and the instance's port)."""
+    where = address or (lambda name: f"127.0.0.1:{topology.instances()[name][1].port}")
     return [
-        {"targets": [f"127.0.0.1:{inst.port}"], "labels": {"service": inst.service, "instance": name, "dc": dc}}
+        {"targets": [where(name)], "labels": {"service": inst.service, "instance": name, "dc": dc}}
         for name, (dc, inst) in sorted(topology.instances().items())
     ]
 
 
-def target_names(topology: Topology) -> list[dict]:
+def target_names(topology: Topology, url: Callable[[str], str] | None = None) -> list[dict]:
     """Metric relabelling: a dependency's ``target`` label (the URL a service calls) becomes the instance
-    name, so a breaker reads "views-east", not a port number that changes from run to run."""
+    name, so a breaker reads "views-east", not a port number that changes from run to run. ``url``: instance ->
+    the URL the services call it at (default: the topology's, on 127.0.0.1)."""
+    url_of = url or topology.url
     return [
         {
             "source_labels": ["target"],
-            "regex": re.escape(topology.url(name)),
+            "regex": re.escape(url_of(name)),
             "target_label": "target",
             "replacement": name,
         }
