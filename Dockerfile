@@ -1,13 +1,6 @@
 # One image for every Python part of Blackout: the five services, the chaos controller and locust.
 # Build (host networking: only loopback traffic is allowed on our machines):
 #   docker build --network host -t blackout:latest .
-# Stage 1: the dependency list alone, out of pyproject.toml. Stage 2 copies only that list, so an edit to
-# pyproject.toml that leaves the dependencies alone (version, pytest options, package data) keeps the cache.
-FROM python:3.11-slim AS requirements
-COPY pyproject.toml /tmp/
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt
-
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,9 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when the list changes, not on every code edit.
-COPY --from=requirements /tmp/requirements.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt && rm -rf /tmp/requirements.txt /root/.cache
+# Dependencies in their own layer, from the runtime lock (`make lock`: the versions CI tested, with their
+# hashes): rebuilt only when the lock changes, not on every code or pyproject.toml edit.
+COPY requirements-runtime.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock && rm -rf /tmp/requirements.lock /root/.cache
 
 # The code last (the layer that changes most). No `pip install .`: PYTHONPATH=/app finds the packages.
 COPY services /app/services

@@ -12,24 +12,44 @@ DC ?= dc-east
 RUNTIME ?= local
 # optional flags, passed only when set
 RUN_FLAGS = $(if $(USERS),--users $(USERS)) $(if $(THINK),--think $(THINK)) $(if $(SEED),--seed $(SEED))
+# every pinned version with its hashes: make install and CI install requirements.lock, the image
+# requirements-runtime.lock (the runtime dependencies alone, at the same versions); `make lock` writes both
+LOCK := requirements.lock
+RUNTIME_LOCK := requirements-runtime.lock
+# universal: one resolution with markers for every OS and machine, for Python 3.11 and later
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
+# RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc)
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
 IMAGE_FIRST = $(if $(filter docker,$(RUNTIME)),image)
 
-.PHONY: help install outage scenarios panic test bench up down status power-off power-on profile validate clean
+.PHONY: help install lock lint outage scenarios panic test bench up down status power-off power-on profile validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## create the virtualenv and install Blackout (e.g. make install)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit("Blackout needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@# the lock carries hashes, so pip checks every file; the project itself on top, without resolving again
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
+lock: install ## re-pin the dependencies after editing pyproject.toml; UPGRADE=1 takes the newest releases (e.g. make lock UPGRADE=1)
+	$(UV_COMPILE) --extra test -o $(LOCK)
+	@# the image's list is constrained by the full lock: the same version of every package in both
+	$(UV_COMPILE) -c $(LOCK) -o $(RUNTIME_LOCK)
+
+lint: install ## ruff (format and lint) and mypy over the code; any finding fails (e.g. make lint)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=netns|docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
 	@# exit 1 means "the hypothesis deviated": the expected lesson of the naive profile, not a broken demo
 	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME) $(RUN_FLAGS) || [ $$? -eq 1 ]
 
@@ -39,7 +59,7 @@ scenarios: install ## list the scenario library (e.g. make scenarios)
 panic: ## remove every fault and restore all power on the running stack (e.g. make panic)
 	$(BLACKOUT) panic
 
-test: install ## the whole suite; every test tears its processes down (e.g. make test)
+test: install lint ## the linters, then the whole suite; every test tears its processes down (e.g. make test)
 	$(PY) -m pytest
 
 bench: install ## naive vs resilient under the same power loss, checked against the goals (e.g. make bench)

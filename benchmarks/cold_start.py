@@ -21,20 +21,26 @@ import httpx
 from support import load, results
 from support.stack import memory_bytes, running, topology, url
 
-from services.common.seed import DEMO_PASSWORD
+from chaos.runtime.local import LocalRuntime
+from services.common.seed import DEMO_PASSWORD, viewer_name
+from services.gateway import api as gateway_api
 
 UP_GOAL_S = 5.0
 MEMORY_GOAL = 1 << 30  # 1 GiB
 INSTANCES = 10
 
 
-def serve_some_feeds(runtime: object, seconds: float) -> float:
+def serve_some_feeds(runtime: LocalRuntime, seconds: float) -> float:
     """Feeds per second through one gateway (so the memory figure is of a stack that has worked)."""
-    gateway = url(runtime, "gateway-east")  # type: ignore[arg-type]
-    token = httpx.post(gateway + "/login", json={"username": "viewer-0003", "password": DEMO_PASSWORD}, timeout=30)
+    gateway = url(runtime, "gateway-east")
+    token = httpx.post(
+        gateway + gateway_api.LOGIN, json={"username": viewer_name(3), "password": DEMO_PASSWORD}, timeout=30
+    )
     token.raise_for_status()
     headers = {"Authorization": f"Bearer {token.json()['token']}"}
-    return load.run(gateway + "/feed", connections=8, seconds=seconds, warmup_s=0.5, headers=headers).per_second
+    return load.run(
+        gateway + gateway_api.FEED, connections=8, seconds=seconds, warmup_s=0.5, headers=headers
+    ).per_second
 
 
 def main() -> int:

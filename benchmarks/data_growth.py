@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import statistics
 import sys
@@ -25,24 +26,26 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from support import results
 
 from services.common.db import Database
+from services.common.seed import N_VIDEOS, N_VIEWERS, video_name, viewer_name
 from services.common.settings import ServiceSettings
-from services.views import aggregates
+from services.views import aggregates, api
 from services.views.app import LOG_SCHEMA, create_app
 
 GOAL = 1.5
-VIEWERS = [f"viewer-{i:04d}" for i in range(1, 201)]
-VIDEOS = [f"video-{i:04d}" for i in range(1, 401)]
+VIEWERS = [viewer_name(i) for i in range(1, N_VIEWERS + 1)]
+VIDEOS = [video_name(i) for i in range(1, N_VIDEOS + 1)]
 FEED_VIDEOS = VIDEOS[:10]  # the most popular: the most rows behind their counts
 USER = VIEWERS[1]
-ENDPOINTS = {
-    "counts": ("POST", "/views/counts", {"json": {"video_ids": FEED_VIDEOS}}),
-    "history": ("GET", f"/users/{USER}/history", {"params": {"limit": 30}}),
-    "trending": ("GET", "/trending", {"params": {"limit": 40}}),
+ENDPOINTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "counts": ("POST", api.COUNTS, {"json": {"video_ids": FEED_VIDEOS}}),
+    "history": ("GET", api.HISTORY.format(user_id=USER), {"params": {"limit": 30}}),
+    "trending": ("GET", api.TRENDING, {"params": {"limit": 40}}),
 }
 # The same answers straight from the log: what the reads cost before the aggregates.
 FROM_THE_LOG = {
@@ -132,7 +135,7 @@ def time_queries(data_dir: Path, repeats: int) -> dict[str, dict[str, float]]:
         medians: dict[str, dict[str, float]] = {"aggregates": {}, "from_the_log": {}}
         for name in ENDPOINTS:
             sql, params = FROM_THE_LOG[name]
-            for kind, work in (("aggregates", reads[name]), ("from_the_log", lambda: db.read(sql, params))):
+            for kind, work in (("aggregates", reads[name]), ("from_the_log", functools.partial(db.read, sql, params))):
                 samples = []
                 for _ in range(repeats):
                     started = time.perf_counter()
@@ -178,7 +181,8 @@ def main() -> int:
         timings = asyncio.run(measure(dirs, args.rounds, args.per_round))
         queries = {size: time_queries(d, repeats=args.rounds * 10) for size, d in dirs.items()}
     small, large = args.small, args.large
-    figures, met = {}, True
+    figures: dict[str, dict[str, Any]] = {}
+    met = True
     print(
         f"\n{'endpoint':<10}{'median @' + format(small, ','):>16}{'median @' + format(large, ','):>18}{'ratio':>8}"
         f"{'query alone':>16}{'ratio':>8}{'from the log (before)':>30}"

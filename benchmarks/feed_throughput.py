@@ -27,8 +27,11 @@ import httpx
 from support import load, results
 from support.stack import cpu_seconds, running, topology, url
 
+from chaos.runtime.local import LocalRuntime
 from services.common.accounting import CALLS_HEADER
+from services.common.api import HEALTHZ
 from services.common.seed import DEMO_PASSWORD
+from services.gateway import api as gateway_api
 
 GOAL = 0.70
 USER = "viewer-0002"
@@ -38,7 +41,7 @@ SUFFIX = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}
 
 
 def login(gateway: str) -> dict[str, str]:
-    answer = httpx.post(gateway + "/login", json={"username": USER, "password": DEMO_PASSWORD}, timeout=30)
+    answer = httpx.post(gateway + gateway_api.LOGIN, json={"username": USER, "password": DEMO_PASSWORD}, timeout=30)
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['token']}"}
 
@@ -61,12 +64,12 @@ def handlings_per_feed(feed_url: str, headers: dict[str, str]) -> int:
     return 1 + int(answer.headers[CALLS_HEADER])
 
 
-def start_flame_graphs(runtime: object, out: Path, seconds: float, fmt: str) -> list[subprocess.Popen]:
+def start_flame_graphs(runtime: LocalRuntime, out: Path, seconds: float, fmt: str) -> list[subprocess.Popen]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         raise SystemExit("--flame needs py-spy: .venv/bin/pip install -e '.[bench]'")
     out.mkdir(parents=True, exist_ok=True)
-    status = runtime.status()  # type: ignore[attr-defined]
+    status = runtime.status()
     return [
         subprocess.Popen(
             [
@@ -91,11 +94,11 @@ def start_flame_graphs(runtime: object, out: Path, seconds: float, fmt: str) -> 
     ]
 
 
-def _costed(runtime: object, cpu: dict[str, float], target: str, opts: dict) -> load.Rate:
+def _costed(runtime: LocalRuntime, cpu: dict[str, float], target: str, opts: dict) -> load.Rate:
     """One closed-loop run; adds each instance's CPU ms per answered request (whole run, warm-up included) to ``cpu``."""
-    before = cpu_seconds(runtime)  # type: ignore[arg-type]
+    before = cpu_seconds(runtime)
     rate = load.run(target, **opts)
-    after = cpu_seconds(runtime)  # type: ignore[arg-type]
+    after = cpu_seconds(runtime)
     answered = max(1.0, rate.per_second * (opts["seconds"] + opts["warmup_s"]))
     for name, used in after.items():
         cost = 1000.0 * (used - before.get(name, used)) / answered
@@ -136,7 +139,7 @@ def main() -> int:
         healthz_runs, feed_runs = [], []
         cpu: dict[str, dict[str, float]] = {"healthz": {}, "feed": {}}
         for i in range(args.runs):
-            healthz_runs.append(_costed(runtime, cpu["healthz"], gateway + "/healthz", opts))
+            healthz_runs.append(_costed(runtime, cpu["healthz"], gateway + HEALTHZ, opts))
             spies = (
                 start_flame_graphs(runtime, args.flame, args.seconds + args.warmup, args.flame_format)
                 if args.flame and i == 0
@@ -152,7 +155,9 @@ def main() -> int:
     bound = healthz / handlings
     # Each feed run follows its own healthz run: a pair shares whatever else the machine was doing then,
     # so the median of the pairs' ratios is the figure (the ratio of the medians is shown beside it).
-    pairs = [f.per_second / (h.per_second / handlings) for h, f in zip(healthz_runs, feed_runs) if h.per_second]
+    pairs = [
+        f.per_second / (h.per_second / handlings) for h, f in zip(healthz_runs, feed_runs, strict=True) if h.per_second
+    ]
     ratio = statistics.median(pairs) if pairs else 0.0
     ratio_of_medians = feed / bound if bound else 0.0
     feed_p50 = statistics.median(r.percentile(50) or 0.0 for r in feed_runs)

@@ -25,6 +25,7 @@ from support.results import conclude
 from loadtest.open_loop import OpenLoop, Outcome
 from services.common.accounts import account
 from services.common.seed import DEMO_PASSWORD
+from services.gateway import api as gateway_api
 
 SESSIONS = 100
 ACTIONS_PER_S = 40.0
@@ -46,7 +47,7 @@ async def storm(loop: OpenLoop, users: int, within_s: float, first_user: int) ->
         failures = 0
         while time.monotonic() - started < GIVE_UP_S:
             status, body, latency = await loop._send(
-                "POST", gateway + "/login", {"username": account(n)[0], "password": DEMO_PASSWORD}
+                "POST", gateway + gateway_api.LOGIN, {"username": account(n)[0], "password": DEMO_PASSWORD}
             )
             tries.append((status, latency))
             if status == 200 and isinstance(body, dict):
@@ -82,12 +83,17 @@ def phase(outcomes: list[Outcome], start: float, end: float) -> dict:
 
 async def acting(loop: OpenLoop, per_second: float, stop: asyncio.Event, outcomes: list[Outcome]) -> None:
     """Open-loop actions of the logged-in users until ``stop``; every outcome lands in ``outcomes``."""
-    tasks: set[asyncio.Task] = set()
+    tasks: set[asyncio.Task[Outcome]] = set()
     rng = random.Random(3)
+
+    def done(task: asyncio.Task[Outcome]) -> None:
+        tasks.discard(task)
+        outcomes.append(task.result())
+
     while not stop.is_set():
         task = asyncio.create_task(loop.action())
         tasks.add(task)
-        task.add_done_callback(lambda t: (tasks.discard(t), outcomes.append(t.result())))
+        task.add_done_callback(done)
         try:
             await asyncio.wait_for(stop.wait(), timeout=rng.expovariate(per_second))
         except TimeoutError:

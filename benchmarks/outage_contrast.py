@@ -17,7 +17,8 @@ from rich.table import Table
 from chaos.console import terminal
 from chaos.engine.run import RunOptions, run_scenario
 from chaos.journal import Journal
-from chaos.report import RunSummary, build_summary
+from chaos.report import build_summary
+from chaos.report_model import PhaseSummary, RunSummary
 from chaos.rundir import REQUESTS_FILE
 from loadtest.requests_reader import read_all
 
@@ -33,12 +34,19 @@ class Goal:
     met: bool
 
 
+def _phase(summary: RunSummary, name: str) -> PhaseSummary:
+    found = summary.phase(name)
+    if found is None:  # a run that ended early: no figure to check
+        raise SystemExit(f"run {summary.run} has no {name} phase (see its journal)")
+    return found
+
+
 def recovery_seconds(run_dir: Path, summary: RunSummary) -> float:
     """From power-on until the last user request started after it that failed or was slow (> 3x baseline p99)."""
     events = Journal(run_dir).read()
     start = next(e["t"] for e in events if e.get("phase") == "recovery")
     end = next(e["t"] for e in events if e["event"] == "end")
-    slow_ms = 3 * (summary.phase("baseline").actions["feed"].p99_ms or 0)
+    slow_ms = 3 * (_phase(summary, "baseline").actions["feed"].p99_ms or 0)
     last_bad = start
     for row in read_all(run_dir / REQUESTS_FILE):
         if start <= row.t < end and (not row.ok or (row.action == "feed" and row.latency_ms > slow_ms)):
@@ -48,9 +56,9 @@ def recovery_seconds(run_dir: Path, summary: RunSummary) -> float:
 
 def check(naive_dir: Path, resilient_dir: Path) -> list[Goal]:
     naive, resilient = build_summary(naive_dir), build_summary(resilient_dir)
-    n_out, r_out = naive.phase("outage"), resilient.phase("outage")
+    n_out, r_out = _phase(naive, "outage"), _phase(resilient, "outage")
     n_rec, r_rec = recovery_seconds(naive_dir, naive), recovery_seconds(resilient_dir, resilient)
-    r_base_p99 = resilient.phase("baseline").actions["feed"].p99_ms or 0
+    r_base_p99 = _phase(resilient, "baseline").actions["feed"].p99_ms or 0
     r_out_p99 = r_out.actions["feed"].p99_ms or 0
     west = n_out.feed_success_by_dc.get("dc-west")
     return [

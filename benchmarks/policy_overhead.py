@@ -20,7 +20,9 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -30,6 +32,7 @@ from support.tiny_server import tiny_server
 from services.common.http import DependencyClient, make_http_client
 from services.common.policy import ProfileHolder, load_profile
 from services.common.resilience import set_deadline
+from services.views.api import TRENDING
 
 GOAL_MS = 0.2
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "resilient.yaml"
@@ -43,11 +46,11 @@ async def measure(url: str, transport: httpx.AsyncBaseTransport | None, calls: i
     block_p50s: list[dict[str, float]] = []  # per block pair: each kind's p50 (adjacent in time)
 
     async def bare_call() -> None:
-        response = await http.request("GET", url + "/trending")
+        response = await http.request("GET", url + TRENDING)
         await response.aread()
 
     async def guarded_call() -> None:
-        await guarded.request("GET", "/trending")
+        await guarded.request("GET", TRENDING)
 
     kinds = {"bare": bare_call, "guarded": guarded_call}
     try:
@@ -96,6 +99,7 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.block <= args.calls <= 100_000:
         parser.error("need 1 <= --block <= --calls <= 100000")
+    run: Callable[[Coroutine[Any, Any, dict[str, dict[str, Any]]]], dict[str, dict[str, Any]]]
     try:
         import uvloop
 

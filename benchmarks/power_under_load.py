@@ -18,7 +18,8 @@ import time
 import httpx
 from support import load, results, stack
 
-from services.common.seed import DEMO_PASSWORD
+from services.common.seed import DEMO_PASSWORD, viewer_name
+from services.gateway import api as gateway_api
 
 OFF_GOAL_MS = 50.0
 ON_GOAL_S = 5.0
@@ -32,7 +33,9 @@ def main() -> int:
     offs, ons, loads = [], [], []
     with stack.running(stack.topology("resilient"), "resilient") as runtime:
         gateway = stack.url(runtime, "gateway-west")
-        login = httpx.post(gateway + "/login", json={"username": "viewer-0002", "password": DEMO_PASSWORD}, timeout=30)
+        login = httpx.post(
+            gateway + gateway_api.LOGIN, json={"username": viewer_name(2), "password": DEMO_PASSWORD}, timeout=30
+        )
         login.raise_for_status()
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
         seconds = 8.0 * args.cycles + 6
@@ -40,7 +43,7 @@ def main() -> int:
         # the GIL the power-off needs between reaping one killed process and the next.
         saturating = multiprocessing.get_context("spawn").Process(
             target=load.run,
-            args=(gateway + "/feed?limit=10",),
+            args=(f"{gateway}{gateway_api.FEED}?limit={gateway_api.FEED_LIMIT}",),
             daemon=True,
             kwargs={"connections": args.connections, "seconds": seconds, "warmup_s": 1.0, "headers": headers},
         )

@@ -36,7 +36,9 @@ from support import results
 
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import parse_topology
+from services.common.api import REPLICATION_STATUS
 from services.common.perimeter import SERVICE_KEY_HEADER
+from services.views import api as views_api
 
 PROJECT = Path(__file__).resolve().parents[1]
 LAG_GOAL_S = 1.0
@@ -90,16 +92,16 @@ def main() -> int:
             for n in range(args.writes * 2):
                 event = {"event_id": uuid.uuid4().hex, "video_id": VIDEO, "user_id": "viewer-0001"}
                 started = time.perf_counter()
-                client.post(east + "/views", json=event).raise_for_status()
+                client.post(east + views_api.RECORD, json=event).raise_for_status()
                 if n % 2:
                     by_hand.add(event["event_id"])
                     shipped = {"events": [{**event, "t": time.time()}], "source": "views-east"}
-                    client.post(west + "/replication/events", json=shipped).raise_for_status()
+                    client.post(west + views_api.REPLICATION_EVENTS, json=shipped).raise_for_status()
                     after_peer_ms.append((time.perf_counter() - started) * 1000)
                 else:
                     local_ms.append((time.perf_counter() - started) * 1000)
             deadline = time.monotonic() + 30
-            while client.get(east + "/replication/status").json()["peers"].get(west) and time.monotonic() < deadline:
+            while client.get(east + REPLICATION_STATUS).json()["peers"].get(west) and time.monotonic() < deadline:
                 time.sleep(0.1)  # poll until shipped (bounded by the deadline)
         at_east, at_west = (
             stored(run_dir / "data" / "views-east.sqlite3"),

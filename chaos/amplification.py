@@ -9,6 +9,9 @@ action with the baseline's.
 
 from __future__ import annotations
 
+from itertools import pairwise
+from typing import Any
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -16,7 +19,7 @@ from chaos.journal import EventName
 from loadtest.requests_reader import RequestRow
 
 
-def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
+def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
     """instance -> {"dc", "start", "attempts"} for each (dc, url) that answers."""
     found = {}
     with httpx.Client(timeout=1.0) as client:
@@ -25,7 +28,7 @@ def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
                 text = client.get(url + "/metrics").text
             except httpx.HTTPError:
                 continue
-            values = {"dc": dc, "start": 0.0, "attempts": 0.0}
+            values: dict[str, Any] = {"dc": dc, "start": 0.0, "attempts": 0.0}
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
                     if sample.name == "process_start_time_seconds":
@@ -36,24 +39,28 @@ def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict]:
     return found
 
 
-def _increase(before: dict[str, dict], after: dict[str, dict], dc: str | None) -> float:
+def _increase(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], dc: str | None) -> float:
     total = 0.0
     for name, now in after.items():
         if dc is not None and now.get("dc") != dc:
             continue
         then = before.get(name)
-        same_process = then is not None and then["start"] == now["start"]
-        total += now["attempts"] - then["attempts"] if same_process else now["attempts"]
+        if then is not None and then["start"] == now["start"]:  # the same process: its counter kept counting
+            total += now["attempts"] - then["attempts"]
+        else:
+            total += now["attempts"]
     return total
 
 
-def service_attempts(events: list[dict], dc: str | None = None) -> dict[str, int]:
+def service_attempts(events: list[dict[str, Any]], dc: str | None = None) -> dict[str, int]:
     """phase -> attempts the services (of one data center, or all) made to their dependencies during it."""
     snapshots = [e for e in events if e.get("event") == EventName.METRICS]
-    return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in zip(snapshots, snapshots[1:])}
+    return {b["phase"]: int(_increase(b["instances"], a["instances"], dc)) for b, a in pairwise(snapshots)}
 
 
-def _per_action(phases: list, rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]) -> dict[str, float]:
+def _per_action(
+    phases: list[Any], rows_by_phase: dict[str, list[RequestRow]], attempts: dict[str, int]
+) -> dict[str, float]:
     return {
         p.phase: (attempts[p.phase] + sum(r.tries for r in rows)) / len(rows)
         for p in phases
@@ -66,7 +73,7 @@ def _versus_baseline(per_action: dict[str, float]) -> dict[str, float]:
     return {phase: value / base for phase, value in per_action.items()} if base else {}
 
 
-def attach(phases: list, rows_by_phase: dict[str, list[RequestRow]], events: list[dict]) -> None:
+def attach(phases: list[Any], rows_by_phase: dict[str, list[RequestRow]], events: list[dict[str, Any]]) -> None:
     """Set attempts_per_request, amplification and amplification_by_dc on each phase summary with data.
 
     Per data center: the attempts of that data center's instances and the tries of the users whose home

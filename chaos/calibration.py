@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import load_topology
@@ -49,7 +50,7 @@ class Calibration:
     cpus: int
     date: str  # UTC, ISO 8601
     machine: str
-    steps: list[dict]  # offered/s -> goodput/s of every step of the search
+    steps: list[dict[str, Any]]  # offered/s -> goodput/s of every step of the search
 
     def users_for(self, fraction: float, think_s: tuple[float, float]) -> int:
         """Closed-loop users offering ``fraction`` x the capacity: each acts about once per mean think time
@@ -64,7 +65,7 @@ async def find_capacity(
     max_rate: float = MAX_RATE,
     settle_s: float = SETTLE_S,
     say: Callable[[str], None] = print,
-) -> tuple[float, list[dict]]:
+) -> tuple[float, list[dict[str, Any]]]:
     """Step the offered rate up until goodput stops following it: two steps in a row that neither keep up
     with the offer (85%) nor raise the best goodput by 5% (one noisy step on a shared machine is not a knee)."""
     steps, best, rate, flat = [], 0.0, first_rate, 0
@@ -105,7 +106,7 @@ def calibrate(
             runtime.up()
             gateways = list(runtime.topology.gateways().values())
 
-            async def search() -> tuple[float, list[dict]]:
+            async def search() -> tuple[float, list[dict[str, Any]]]:
                 async with OpenLoop(gateways, client_attempts=policy.client_attempts, deadline_s=deadline_s) as loop:
                     await loop.login(min(sessions, 100))
                     return await find_capacity(loop, step_s, first_rate, max_rate, settle_s, say)

@@ -90,7 +90,7 @@ def cmd_metastability(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_calibration_commands(sub: argparse._SubParsersAction) -> None:
+def add_calibration_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from chaos.calibration import FIRST_RATE, MAX_RATE, STEP_S
     from chaos.engine.run import DEFAULT_PROFILE
 

@@ -91,7 +91,7 @@ def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path],
         raise UsageError(f"--profiles takes two profiles, comma-separated (got '{args.profiles}')")
     groups: tuple[list[Path], list[Path]] = ([], [])
     for seed in args.seeds:
-        for group, name in zip(groups, names):
+        for group, name in zip(groups, names, strict=True):
             options = RunOptions(
                 scenario=args.scenario,
                 profile=profile_file(name),
@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except UsageError as exc:
         print(f"blackout: {exc}", file=sys.stderr)
         return EXIT_USAGE

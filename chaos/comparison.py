@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scipy import stats
 
@@ -70,18 +71,22 @@ def compare_values(figure: str, a: Sequence[float], b: Sequence[float]) -> Figur
 
 
 # -- the figures of a run -----------------------------------------------------------------------------------
-Figure = Callable[[RunSummary, dict], float | None]
+Figure = Callable[[RunSummary, dict[str, Any]], float | None]
+
+
+def _symptom_count(name: str) -> Callable[[PhaseSummary], float | None]:
+    return lambda p: float(p.symptoms.get(name, 0))
 
 
 def _phase_figure(phase: str, get: Callable[[PhaseSummary], float | None]) -> Figure:
-    def figure(summary: RunSummary, journal: dict) -> float | None:
+    def figure(summary: RunSummary, journal: dict[str, Any]) -> float | None:
         found = summary.phase(phase)
         return None if found is None else get(found)
 
     return figure
 
 
-def _recovered_after(summary: RunSummary, journal: dict) -> float | None:
+def _recovered_after(summary: RunSummary, journal: dict[str, Any]) -> float | None:
     return (journal.get("recovery") or {}).get("recovered_after_s")
 
 
@@ -94,9 +99,7 @@ def figures(phases: Sequence[str]) -> dict[str, Figure]:
             phase, lambda p: p.actions["feed"].p99_ms if "feed" in p.actions else None
         )
         for symptom in SYMPTOMS:
-            chosen[f"{phase}: {symptom.title}"] = _phase_figure(
-                phase, lambda p, name=symptom.name: float(p.symptoms.get(name, 0))
-            )
+            chosen[f"{phase}: {symptom.title}"] = _phase_figure(phase, _symptom_count(symptom.name))
     chosen["recovered after s"] = _recovered_after
     chosen["deviated (share of runs)"] = lambda summary, journal: float(bool(journal.get("deviated")))
     return chosen
@@ -105,7 +108,7 @@ def figures(phases: Sequence[str]) -> dict[str, Figure]:
 @dataclass(frozen=True)
 class GroupRun:
     summary: RunSummary
-    journal: dict
+    journal: dict[str, Any]
 
 
 def read_run(run_dir: Path) -> GroupRun:

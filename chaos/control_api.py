@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -75,6 +75,7 @@ class TokenGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
+            detail: str | None
             if not token_matches(presented_token(request), self.token):
                 detail, status = "a valid control token is required (see runs/.control.json)", 401
             else:
@@ -95,48 +96,50 @@ def create_control_app(
     app.include_router(workshop_router(controller, shutdown, gate))  # the control room and the exercise
 
     @app.get("/status")
-    async def status() -> dict:
+    async def status() -> dict[str, Any]:
         return await kill_switch.run(controller.status)
 
     @app.get("/scenarios")
-    def scenarios() -> list[dict]:
+    def scenarios() -> list[dict[str, Any]]:
         return controller.scenarios()
 
     @app.post("/power/{dc}/{action}")
-    def power(dc: str, action: str) -> dict:
+    def power(dc: str, action: str) -> dict[str, Any]:
         if action not in POWER:
             raise HTTPException(status_code=404, detail=f"unknown action '{action}': use off or on")
         return guarded(lambda: controller.power(dc, POWER[action]))
 
     @app.get("/faults")
-    def faults() -> list[dict]:
+    def faults() -> list[dict[str, Any]]:
         return [f.to_data() for f in controller.injector.active()]
 
     @app.post("/faults")
     def inject(
-        body: dict = Body(..., examples=[{"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "20s"}]),
-    ) -> dict:
+        body: dict[str, Any] = Body(
+            ..., examples=[{"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "20s"}]
+        ),
+    ) -> dict[str, Any]:
         return guarded(lambda: controller.inject(body))
 
     @app.delete("/faults/{fault_id}")
-    def remove(fault_id: str) -> dict:
+    def remove(fault_id: str) -> dict[str, Any]:
         return guarded(lambda: controller.remove(fault_id))
 
     @app.post("/panic")
-    async def panic() -> dict:
+    async def panic() -> dict[str, Any]:
         return await kill_switch.run(lambda: guarded(controller.panic))
 
     @app.put("/profile")
-    def profile(body: dict = Body(...)) -> dict:
-        def switch() -> dict:
+    def profile(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        def switch() -> dict[str, Any]:
             chosen = parse_profile(body, "PUT /profile")
             return {"profile": chosen.name, "instances": controller.switch_profile(chosen)}
 
         return guarded(switch)
 
     @app.post("/runs", status_code=202)
-    def start_run(request: RunRequest) -> dict:
-        def start() -> dict:
+    def start_run(request: RunRequest) -> dict[str, Any]:
+        def start() -> dict[str, Any]:
             scenario = scenario_file(request.scenario, controller.runs_root)
             profile = profile_named(request.profile) if request.profile else None
             return controller.start_run(scenario, profile, request.seed, request.users)
@@ -144,11 +147,11 @@ def create_control_app(
         return guarded(start)
 
     @app.get("/runs/current")
-    def current_run() -> dict:
+    def current_run() -> dict[str, Any]:
         return controller.run_state()
 
     @app.delete("/runs/current")
-    def stop_run() -> dict:
+    def stop_run() -> dict[str, Any]:
         return {"stopped": controller.stop_run(wait=True), **controller.run_state()}
 
     @app.get("/events")
@@ -156,7 +159,7 @@ def create_control_app(
         return event_stream(controller.bus, shutdown, gate, "blackout events")
 
     @app.post("/shutdown")
-    async def stop() -> dict:
+    async def stop() -> dict[str, Any]:
         shutdown.set()
         return {"stopping": True}
 

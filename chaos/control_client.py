@@ -17,7 +17,7 @@ from services.common.errors import BlackoutError, UsageError
 CONTROL_FILE = ".control.json"  # under the runs root: how clients find the running stack
 
 
-def publish(path: Path, info: dict) -> bool:
+def publish(path: Path, info: dict[str, Any]) -> bool:
     """Write the control file whole (a temp file renamed over it: never torn, never through a symlink), in an
     owner-only runs folder. False, writing nothing, while another live process serves from it: a `blackout
     run` beside `up` leaves up's file alone, so clients keep finding the stack."""
@@ -31,7 +31,7 @@ def publish(path: Path, info: dict) -> bool:
     return True
 
 
-def read_control(path: Path) -> dict | None:
+def read_control(path: Path) -> dict[str, Any] | None:
     """The control file's content, or None (missing, a symlink, not JSON)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)

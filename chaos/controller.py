@@ -43,7 +43,7 @@ class Controller:
         self._lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------------
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {
             "instances": self.runtime.status(),
             "power": self.runtime.powered(),
@@ -51,12 +51,12 @@ class Controller:
             "run": self.run_state(),
         }
 
-    def run_state(self) -> dict:
+    def run_state(self) -> dict[str, Any]:
         running = self.run_thread is not None and self.run_thread.is_alive()
         return {**self.run_info, "running": running}
 
     @staticmethod
-    def scenarios() -> list[dict]:
+    def scenarios() -> list[dict[str, Any]]:
         return [
             {
                 "name": s.name,
@@ -71,14 +71,14 @@ class Controller:
         ]
 
     # -- acting ------------------------------------------------------------------------------------
-    def power(self, dc: str, kind: str) -> dict:
+    def power(self, dc: str, kind: str) -> dict[str, Any]:
         """``kind``: power_off or power_on (chaos.faults.actions) on the data center ``dc``."""
         if kind not in ("power_off", "power_on"):
             raise UsageError(f"unknown power action '{kind}': power_off or power_on")
         fault_id, output = self.injector.apply(make(kind, dc, "power"), "power")
         return {**output, "fault_id": fault_id} if kind == "power_off" else output
 
-    def inject(self, body: object) -> dict:
+    def inject(self, body: object) -> dict[str, Any]:
         """One action as data, e.g. {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "10s"}."""
         action = parse_action(body, "request body", "body")
         if not KINDS[action.kind].live:
@@ -93,13 +93,13 @@ class Controller:
             self._timers.append(timer)
         return {"id": fault.id if fault is not None else None, "output": output}
 
-    def remove(self, fault_id: str) -> dict:
+    def remove(self, fault_id: str) -> dict[str, Any]:
         return {"id": fault_id, "output": self.injector.revert(fault_id)}
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         return self.injector.switch_profile(profile)
 
-    def panic(self) -> dict:
+    def panic(self) -> dict[str, Any]:
         """Undo every fault and restore every data center's power; a scenario run is told to stop.
 
         Answers at once: with a run in progress, the run's own thread rolls back its faults as soon as it
@@ -130,7 +130,9 @@ class Controller:
             results = [{"status": "failed", "error": f"{type(exc).__name__}: {exc}"}]
         self.journal.record(EventName.PANIC_ROLLBACKS, results=results)
 
-    def start_run(self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None) -> dict:
+    def start_run(
+        self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None
+    ) -> dict[str, Any]:
         from chaos.engine.run import RunOptions, borrowed, run_scenario
 
         with self._lock:

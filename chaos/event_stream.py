@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import HTTPException
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -29,15 +30,15 @@ class LoopSink:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_SIZE)
 
-    def put_nowait(self, item: dict) -> None:
+    def put_nowait(self, item: dict[str, Any]) -> None:
         try:
             self._loop.call_soon_threadsafe(self._put, item)
         except RuntimeError:
             pass  # the loop is closed: the server has stopped
 
-    def _put(self, item: dict) -> None:
+    def _put(self, item: dict[str, Any]) -> None:
         if not self.queue.full():  # a stalled reader loses events rather than holding the publisher back
             self.queue.put_nowait(item)
 
@@ -85,7 +86,7 @@ def event_stream(
     shutdown: threading.Event,
     gate: StreamGate,
     comment: str,
-    shown: Callable[[dict], dict | None] = lambda event: event,
+    shown: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda event: event,
 ) -> EventSourceResponse:
     """The bus's events (the recent past first), each as ``shown`` makes it (None: left out)."""
     subscription = _Subscription(bus, gate)

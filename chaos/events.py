@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from typing import Protocol
+from typing import Any, Protocol
 
 HISTORY = 200  # a new subscriber first gets the recent past
 QUEUE_SIZE = 1000
@@ -14,16 +14,16 @@ QUEUE_SIZE = 1000
 class Sink(Protocol):
     """Where a subscriber's events go: a queue.Queue, or anything that takes events without blocking."""
 
-    def put_nowait(self, item: dict) -> None: ...
+    def put_nowait(self, item: dict[str, Any]) -> None: ...
 
 
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: list[Sink] = []
-        self._history: deque[dict] = deque(maxlen=HISTORY)
+        self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self._lock = threading.Lock()
 
-    def publish(self, event: dict) -> None:
+    def publish(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._history.append(event)
             subscribers = list(self._subscribers)
@@ -33,8 +33,8 @@ class EventBus:
             except queue.Full:
                 pass  # a stalled reader loses events rather than holding the run back
 
-    def subscribe(self) -> queue.Queue:
-        q: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+    def subscribe(self) -> queue.Queue[dict[str, Any]]:
+        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=QUEUE_SIZE)
         self.attach(q)
         return q
 

@@ -3,15 +3,18 @@ is a 4xx with the reason, never a 500."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import HTTPException
 
 from chaos.runtime.base import RuntimeError_
 from services.common.errors import ConfigError, ConflictError, UsageError
 
+T = TypeVar("T")
 
-def guarded(action: Any) -> Any:
+
+def guarded(action: Callable[[], T]) -> T:
     """A user's mistake is a 4xx with the reason; a runtime that cannot do it now is a 409."""
     try:
         return action()

@@ -70,7 +70,7 @@ class Journal:
         self.bus = bus
         self._lock = threading.Lock()  # several threads record (control API, engine, lease renewer)
 
-    def record(self, event: EventName, **fields: Any) -> dict:
+    def record(self, event: EventName, **fields: Any) -> dict[str, Any]:
         entry = {"t": time.time(), "event": event, **fields}
         with self._lock, self.path.open("a") as f:
             f.write(json.dumps(entry, default=str) + "\n")

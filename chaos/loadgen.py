@@ -85,8 +85,8 @@ class LoadGenerator:
         except ValueError as exc:
             raise UsageError(f"load generator: {exc}") from None
         self._lock = threading.Lock()
-        self.proc: subprocess.Popen | None = None  # the master, or the one locust
-        self.worker_procs: list[subprocess.Popen] = []
+        self.proc: subprocess.Popen[bytes] | None = None  # the master, or the one locust
+        self.worker_procs: list[subprocess.Popen[bytes]] = []
 
     @property
     def users(self) -> int:
@@ -203,9 +203,9 @@ class LoadGenerator:
                 raise
         return self.proc.pid
 
-    def _spawn(self, command: list[str], env: dict[str, str], process_group: int) -> subprocess.Popen:
+    def _spawn(self, command: list[str], env: dict[str, str], process_group: int) -> subprocess.Popen[bytes]:
         with (self.run_dir / LOCUST_LOG).open("ab") as log:
-            return subprocess.Popen(
+            return subprocess.Popen[bytes](
                 command,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -231,8 +231,8 @@ class LoadGenerator:
 
     def running(self) -> bool:
         """False once the one locust or any of its processes has exited (its users are gone)."""
-        procs = [self.proc, *self.worker_procs]
-        return self.proc is not None and all(p.poll() is None for p in procs)
+        main = self.proc
+        return main is not None and all(p.poll() is None for p in [main, *self.worker_procs])
 
     def wait_logged_in(self, timeout_s: float = LOGIN_WAIT_S) -> None:
         """Ready when every simulated user has logged in: made a first request that succeeded.

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from chaos.calibration import Calibration
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
@@ -192,7 +193,7 @@ class Sweep:
         return cell
 
 
-def trigger_of(scenario: Scenario) -> dict:
+def trigger_of(scenario: Scenario) -> dict[str, Any]:
     """The scenario's first timeline step as an action without its offset and duration (the sweep sets it)."""
     step = dict(scenario.timeline[0])
     step.pop("at", None)
@@ -284,7 +285,7 @@ def draw(cells: list[Cell], path: Path, title: str) -> None:
     fractions = sorted({c.load_fraction for c in cells})
     colors = {RECOVERED: "#4caf50", STUCK: "#e53935", UNSTEADY: "#9e9e9e"}
     figure, axes = plt.subplots(1, len(profiles), figsize=(4.5 * len(profiles), 4), squeeze=False)
-    for ax, profile in zip(axes[0], profiles):
+    for ax, profile in zip(axes[0], profiles, strict=True):
         for x, duration in enumerate(durations):
             for y, fraction in enumerate(fractions):
                 here = [

@@ -100,11 +100,12 @@ def build_summary(run_dir: Path) -> RunSummary:
     rows = read_all(run_dir / REQUESTS_FILE)
     starts = [t for t, _ in marks]
     grouped: dict[str, list[RequestRow]] = {}
-    spans: dict[str, list[float | None]] = {}
+    began: dict[str, float] = {}  # a phase spans from its first mark to the end of its last
+    ended: dict[str, float | None] = {}
     for i, (t, name) in enumerate(marks):  # phases in order of first mark; a repeated name merges
         grouped.setdefault(name, [])
-        nxt = starts[i + 1] if i + 1 < len(marks) else end
-        spans.setdefault(name, [t, nxt])[1] = nxt
+        began.setdefault(name, t)
+        ended[name] = starts[i + 1] if i + 1 < len(marks) else end
     warmup = after_end = 0
     for r in rows:
         if end is not None and r.t >= end:
@@ -118,7 +119,7 @@ def build_summary(run_dir: Path) -> RunSummary:
         if i + 1 < len(marks) and marks[i + 1][1] in DISRUPTIVE_PHASES and r.finished > starts[i + 1]:
             i += 1
         grouped[marks[i][1]].append(r)
-    phases = [_phase_summary(name, spans[name][0], spans[name][1], grouped[name]) for name in grouped]
+    phases = [_phase_summary(name, began[name], ended[name], grouped[name]) for name in grouped]
     amplification.attach(phases, grouped, events)
     return RunSummary(run=run_dir.name, phases=phases, warmup_requests=warmup, after_end_requests=after_end)
 

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-ACTION_ORDER = ("login", "feed", "view", "upload", "earnings")
+from services.common.names import USER_ACTIONS
+
+ACTION_ORDER = USER_ACTIONS  # the order reports list them in
 
 
 class ActionStats(BaseModel):

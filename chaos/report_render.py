@@ -12,6 +12,8 @@ from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSumma
 from services.common.symptoms import SYMPTOMS
 
 Metric = Callable[[PhaseSummary | None], str]
+# one figure of an action's stats, and how it is shown
+Column = tuple[Callable[[ActionStats], float | None], Callable[[float | None], str]]
 
 
 def fmt_pct(rate: float | None) -> str:
@@ -49,8 +51,7 @@ def _label(action: str, dc: str | None) -> str:
 
 def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
     metrics: list[tuple[str, Metric]] = [  # a summary saved before a symptom was added has "-" for it
-        (s.title, lambda p, name=s.name: "-" if p is None or name not in p.symptoms else str(p.symptoms[name]))
-        for s in SYMPTOMS
+        (s.title, _symptom(s.name)) for s in SYMPTOMS
     ]
     metrics.append(("attempts per call (answered)", lambda p: "-" if p is None else fmt_amp(p.retry_amplification)))
     metrics.append(
@@ -61,19 +62,24 @@ def _symptom_metrics(*summaries: RunSummary) -> list[tuple[str, Metric]]:
     )
     metrics.append(("retry amplification (end to end)", lambda p: "-" if p is None else fmt_amp(p.amplification)))
     for dc in sorted({dc for s in summaries for p in s.phases for dc in p.amplification_by_dc}):
-        metrics.append(
-            (
-                f"retry amplification @ {dc}",
-                lambda p, dc=dc: "-" if p is None else fmt_amp(p.amplification_by_dc.get(dc)),
-            )
-        )
+        metrics.append((f"retry amplification @ {dc}", _amplification_at(dc)))
     dcs = sorted({dc for s in summaries for p in s.phases for dc in p.feed_success_by_dc})
     for dc in dcs:
-        metrics.append(
-            (f"feed success @ {dc}", lambda p, dc=dc: "-" if p is None else fmt_pct(p.feed_success_by_dc.get(dc)))
-        )
+        metrics.append((f"feed success @ {dc}", _feed_success_at(dc)))
     metrics.append(("requests", lambda p: "-" if p is None else str(p.requests)))
     return metrics
+
+
+def _symptom(name: str) -> Metric:
+    return lambda p: "-" if p is None or name not in p.symptoms else str(p.symptoms[name])
+
+
+def _amplification_at(dc: str) -> Metric:
+    return lambda p: "-" if p is None else fmt_amp(p.amplification_by_dc.get(dc))
+
+
+def _feed_success_at(dc: str) -> Metric:
+    return lambda p: "-" if p is None else fmt_pct(p.feed_success_by_dc.get(dc))
 
 
 def render_summary(summary: RunSummary, console: Console) -> None:
@@ -114,19 +120,20 @@ def render_comparison(a: RunSummary, b: RunSummary, console: Console, labels: tu
         pa, pb = a.phase(name), b.phase(name)
         table = Table(title=f"Phase {name}: {la} vs {lb} (latency ms)")
         table.add_column("action", style="bold")
-        for metric in ("ok %", "p50", "p99"):
-            table.add_column(f"{metric}\n{la}", justify="right")
-            table.add_column(f"{metric}\n{lb}", justify="right")
+        for heading in ("ok %", "p50", "p99"):
+            table.add_column(f"{heading}\n{la}", justify="right")
+            table.add_column(f"{heading}\n{lb}", justify="right")
         for action, dc in _action_rows(a, b):
             sa, sb = _stats(pa, action, dc), _stats(pb, action, dc)
             if sa is None and sb is None:
                 continue
             cells = [_label(action, dc)]
-            for get, fmt in (
+            columns: tuple[Column, ...] = (
                 (lambda s: s.success_rate, fmt_pct),
                 (lambda s: s.p50_ms, fmt_ms),
                 (lambda s: s.p99_ms, fmt_ms),
-            ):
+            )
+            for get, fmt in columns:
                 cells += [fmt(get(sa)) if sa else "-", fmt(get(sb)) if sb else "-"]
             table.add_row(*cells)
         console.print(table)

@@ -128,7 +128,9 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> None:
+def add_scenario_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], users: Callable[[str], int]
+) -> None:
     for name, text in (
         ("run", "run a scenario (a name from `blackout scenarios`, or a YAML file)"),
         ("outage", "the power-loss demo: `blackout run dc-power-loss`"),
@@ -158,7 +160,7 @@ def add_scenario_commands(sub: argparse._SubParsersAction, users: Callable) -> N
             "--runtime",
             choices=RUNTIMES,
             default="local",
-            help="local processes, or Docker containers (image blackout:latest: make image)",
+            help="local processes, a network namespace per data center (netns: Linux, root), or Docker containers (image blackout:latest: make image)",
         )
         parser.set_defaults(func=cmd_run)
 

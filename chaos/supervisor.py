@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +27,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import EventName, Journal, new_run_dir, read_events
 from chaos.rundir import JOURNAL
+from chaos.runtime import netlink, netns_owner
 from chaos.runtime.base import Runtime, RuntimeError_
 from chaos.runtime.choice import RUNTIMES, make_runtime
 from chaos.runtime.pids import is_process, start_time
@@ -113,7 +115,7 @@ def _detach(args: argparse.Namespace) -> int:
     if args.topology:
         command += ["--topology", str(args.topology)]
     with (args.runs / "supervisor.log").open("ab") as log:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen[bytes](
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
@@ -126,7 +128,7 @@ def _detach(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_control(runs: Path, proc: subprocess.Popen) -> ControlClient:
+def _wait_for_control(runs: Path, proc: subprocess.Popen[bytes]) -> ControlClient:
     deadline = time.monotonic() + DETACH_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -148,6 +150,9 @@ def _control_of(runs: Path, pid: int) -> ControlClient | None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    # What a netns stack whose controller was SIGKILLed (and its watcher with it) left: namespaces, links
+    if not netlink.why_unsupported() and (removed := netns_owner.sweep()):
+        print(f"removed what dead netns stacks left: {', '.join(removed)}")
     client = ControlClient(args.runs)
     started = start_time(client.pid)  # the supervisor, told from a later process that may get its pid
     client.call("POST", "/shutdown")
@@ -191,7 +196,7 @@ def running_topology(client: ControlClient) -> str | None:
     return next((str(e["topology"]) for e in reversed(events) if e["event"] == EventName.UP and "topology" in e), None)
 
 
-def _print_status(console: Console, instances: dict) -> None:
+def _print_status(console: Console, instances: dict[str, Any]) -> None:
     table = Table("instance", "data center", "service", "port", "state", "pid")
     for name, info in instances.items():
         style = "green" if info["state"] == "running" else "red"
@@ -206,7 +211,7 @@ def _print_status(console: Console, instances: dict) -> None:
     console.print(table)
 
 
-def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
+def add_supervisor_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from chaos.engine.run import DEFAULT_PROFILE
 
     def runs_option(parser: argparse.ArgumentParser) -> None:
@@ -216,7 +221,12 @@ def add_supervisor_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--topology", type=Path, help="topology YAML (default: the one the profile names)")
     up.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     up.add_argument("-d", "--detach", action="store_true", help="run the supervisor in the background")
-    up.add_argument("--runtime", choices=RUNTIMES, default="local", help="local processes or Docker containers")
+    up.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="local",
+        help="local processes, a network namespace per data center (Linux, root), or Docker containers",
+    )
     runs_option(up)
     up.set_defaults(func=cmd_up)
 

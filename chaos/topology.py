@@ -6,16 +6,16 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import ServiceName
 from services.common.settings import REQUIRED_DEPENDENCIES
 
-ServiceName = Literal["auth", "views", "earnings", "recommender", "gateway"]
 NAME = r"^[a-z][a-z0-9-]{0,39}$"
+LOOPBACK = "127.0.0.1"  # where every data center listens unless its runtime gave it an address of its own
 
 
 class Instance(BaseModel):
@@ -40,13 +40,26 @@ class Topology(BaseModel):
     name: str = Field(pattern=NAME)
     description: str = ""
     data_centers: dict[str, DataCenter] = Field(min_length=1)
+    # data center -> its address, set by a runtime that gives each data center a network of its own
+    # (chaos/runtime/netns.py); never read from a file: a topology cannot point the stack at another host.
+    _addresses: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def instances(self) -> dict[str, tuple[str, Instance]]:
         """instance name -> (data center, instance)."""
         return {name: (dc, inst) for dc, center in self.data_centers.items() for name, inst in center.instances.items()}
 
+    def address(self, dc: str) -> str:
+        return self._addresses.get(dc, LOOPBACK)
+
     def url(self, instance: str) -> str:
-        return f"http://127.0.0.1:{self.instances()[instance][1].port}"
+        dc, inst = self.instances()[instance]
+        return f"http://{self.address(dc)}:{inst.port}"
+
+    def with_addresses(self, addresses: dict[str, str]) -> Topology:
+        """A copy whose data centers listen on ``addresses`` (data center -> IPv4 address)."""
+        copy = self.model_copy(deep=True)
+        copy._addresses = dict(addresses)
+        return copy
 
     def dependency_urls(self, instance: str) -> dict[str, list[str]]:
         _, inst = self.instances()[instance]
@@ -152,9 +165,9 @@ def check(topology: Topology, source: str) -> Topology:
                         source,
                         f"field '{where}.depends_on.{dep}': '{target}' is a {instances[target][1].service}, not a {dep}",
                     )
-        for dep in REQUIRED_DEPENDENCIES[inst.service]:
-            if dep not in inst.depends_on:
-                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{dep}'")
+        for needed in REQUIRED_DEPENDENCIES[inst.service]:
+            if needed not in inst.depends_on:
+                raise ConfigError(source, f"field '{where}.depends_on': a {inst.service} needs '{needed}'")
     return topology
 
 

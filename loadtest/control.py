@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from services.common.atomic_file import write_atomically
 
@@ -62,7 +62,7 @@ class LoadControl:
 
 
 def _positive(value: object) -> bool:
-    return _number(value) and value > 0  # type: ignore[operator]
+    return _number(value) and value > 0
 
 
 def think_range(value: object) -> tuple[float, float]:
@@ -74,7 +74,7 @@ def think_range(value: object) -> tuple[float, float]:
     raise ValueError(f"think_s must be [min, max] seconds with 0 <= min <= max <= {MAX_THINK_S:g}, got {value!r}")
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gevent
 import requests
 
+from services.common.api import HEALTHZ
+
 CHECK_INTERVAL_S = 0.05
 CHECK_TIMEOUT_S = 0.1
 UP_AFTER = 2  # consecutive good checks before a gateway takes users again
@@ -56,7 +58,7 @@ class EdgeRouter:
         while True:
             for dc, url in self.gateways.items():
                 try:
-                    healthy = session.get(url + "/healthz", timeout=CHECK_TIMEOUT_S).status_code == 200
+                    healthy = session.get(url + HEALTHZ, timeout=CHECK_TIMEOUT_S).status_code == 200
                 except requests.RequestException:
                     healthy = False
                 self.observe(dc, healthy)

@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import gevent
 from locust import events, task
@@ -51,11 +51,12 @@ from loadtest.control import CONTROL_ENV, DEMO_THINK_S, ControlWatcher
 from loadtest.edge import EDGE_TRY_TIMEOUT_S, RETRYABLE, EdgeSettings
 from services.common.accounts import MAX_USERS, account
 from services.common.lifeline import watch_supervisor_from_env
-from services.common.seed import DEMO_PASSWORD
+from services.common.seed import DEMO_PASSWORD, N_VIDEOS, video_name
+from services.gateway import api as gateway
 
 watch_supervisor_from_env()  # started by `blackout outage`: stop when it dies
 keepalive.install()  # else users whose connection's descriptor is above 1023 reconnect on every request
-CATALOG_SIZE = 400
+FEED_PAGE = f"{gateway.FEED}?limit={gateway.FEED_LIMIT}"  # what the app shows: a page of the default size
 UPLOAD_TAGS = ("outage", "datacenter", "cats", "music", "howto", "live")
 
 # action -> weight; feed dominates, watching follows a feed, creators also check earnings and upload.
@@ -70,7 +71,7 @@ LOGIN_BACKOFF_BASE_S, LOGIN_BACKOFF_MAX_S = 0.5, 5.0
 CONTROL_POLL_S = 0.25
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"blackout locustfile: {message}\n")
     raise SystemExit(2)
 
@@ -132,7 +133,7 @@ LIVE = _edge_from_env()
 if CONTROL is not None:
     LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts)
 try:
-    REQUESTS = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
+    REQUESTS: user_metrics.Recorder = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / WRITES_FILE, records.WRITE_COLUMNS)
     UPLOADS = records.CsvRecorder(RUN_DIR / UPLOADS_FILE, records.UPLOAD_COLUMNS)
 except (OSError, ValueError) as exc:
@@ -142,9 +143,9 @@ KNOWLEDGE = records.ViewKnowledge()  # shared by every user of this process
 _user_numbers = itertools.count()
 
 
-def _follow_control() -> None:
+def _follow_control(watcher: ControlWatcher) -> None:
     while True:
-        control = CONTROL.current()  # type: ignore[union-attr]
+        control = watcher.current()
         LIVE.apply(control.edge_failover, control.client_attempts)
         gevent.sleep(CONTROL_POLL_S)
 
@@ -157,7 +158,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         tmp.write_text(json.dumps({"port": environment.runner.server.port, "pid": os.getpid()}))
         os.replace(tmp, RUN_DIR / MASTER_FILE)
     elif CONTROL is not None:
-        gevent.spawn(_follow_control)
+        gevent.spawn(_follow_control, CONTROL)
 
 
 @events.test_start.add_listener
@@ -199,7 +200,8 @@ EVERY_STATUS = frozenset(range(100, 600))
 
 
 def _answer_every_status(session: FastHttpSession) -> FastHttpSession:
-    session.client.valid_response_codes = EVERY_STATUS
+    # geventhttpclient declares it a class variable; set on the instance, it holds for this session alone
+    session.client.valid_response_codes = EVERY_STATUS  # type: ignore[misc]
     return session
 
 
@@ -376,7 +378,7 @@ class BlackoutUser(FastHttpUser):
         status, body, _, _ = self._call(
             "login",
             "POST",
-            "/login",
+            gateway.LOGIN,
             self._judge(records.validate_login),
             json={"username": self.username, "password": DEMO_PASSWORD},
         )
@@ -405,10 +407,10 @@ class BlackoutUser(FastHttpUser):
             self.last_feed_ids = ids
             return True, "", extra
 
-        self._call("feed", "GET", "/feed?limit=10", check)
+        self._call("feed", "GET", FEED_PAGE, check)
 
     def view(self) -> None:
-        video_id = self.rng.choice(self.last_feed_ids or [f"video-{self.rng.randint(1, CATALOG_SIZE):04d}"])
+        video_id = self.rng.choice(self.last_feed_ids or [video_name(self.rng.randint(1, N_VIDEOS))])
         event_id = uuid.uuid4().hex
         # Written before sending (Jepsen's "invoke"): a user stopped mid-request (a load step down, the
         # end of the run) still leaves its write in the ledger, as pending, i.e. of unknown outcome.
@@ -425,7 +427,11 @@ class BlackoutUser(FastHttpUser):
             }
         )
         status, body, t_sent, t_done = self._call(
-            "view", "POST", f"/videos/{video_id}/view", self._judge(records.validate_view), json={"event_id": event_id}
+            "view",
+            "POST",
+            gateway.VIEW.format(video_id=video_id),
+            self._judge(records.validate_view),
+            json={"event_id": event_id},
         )
         outcome = records.classify_tries(self.try_statuses)
         if outcome == "acked" and isinstance(body, dict) and body.get("counted"):
@@ -451,13 +457,13 @@ class BlackoutUser(FastHttpUser):
                 error = "earnings_cents is null"
             return ok, error, {"earnings_missing": int(missing)}
 
-        self._call("earnings", "GET", "/me/earnings", check)
+        self._call("earnings", "GET", gateway.EARNINGS, check)
 
     def upload(self) -> None:
         title = f"{self.username} clip {self.rng.randint(1, 10**6)}"
         tags = self.rng.sample(UPLOAD_TAGS, 2)
         status, body, t_sent, t_done = self._call(
-            "upload", "POST", "/videos", self._judge(records.validate_upload), json={"title": title, "tags": tags}
+            "upload", "POST", gateway.UPLOAD, self._judge(records.validate_upload), json={"title": title, "tags": tags}
         )
         video_id = body.get("video_id", "") if isinstance(body, dict) and 200 <= status < 300 else ""
         UPLOADS.write(

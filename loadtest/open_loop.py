@@ -24,8 +24,10 @@ import aiohttp
 
 from services.common.accounts import account
 from services.common.overload import ClientThrottle, ClientThrottlePolicy
-from services.common.seed import DEMO_PASSWORD, N_VIDEOS
+from services.common.seed import DEMO_PASSWORD, N_VIDEOS, video_name
+from services.gateway import api as gateway_api
 
+FEED_PAGE = f"{gateway_api.FEED}?limit={gateway_api.FEED_LIMIT}"
 MAX_IN_FLIGHT = 5000  # past this the generator drops arrivals (counted) rather than grow without bound
 # Connections per gateway, as an edge proxy keeps a pool of keep-alive connections to each backend: an
 # action waits for a free one (that wait is part of its latency), no storm of new TCP connections.
@@ -144,7 +146,7 @@ class OpenLoop:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"could not log {users} users in within {within_s:g}s")
                     status, body, _ = await self._send(
-                        "POST", gateway + "/login", {"username": account(n)[0], "password": DEMO_PASSWORD}
+                        "POST", gateway + gateway_api.LOGIN, {"username": account(n)[0], "password": DEMO_PASSWORD}
                     )
                     if status == 200 and isinstance(body, dict):
                         self.sessions.append((gateway, body["token"]))
@@ -171,15 +173,20 @@ class OpenLoop:
     async def action(self) -> Outcome:
         gateway, token = self.sessions[self.rng.randrange(len(self.sessions))]
         if self.rng.random() < 0.6:
-            method, url, payload = "GET", gateway + "/feed?limit=10", None
+            method, url, payload = "GET", gateway + FEED_PAGE, None
         else:
-            video = f"video-{self.rng.randint(1, N_VIDEOS):04d}"
-            method, url, payload = "POST", gateway + f"/videos/{video}/view", {"event_id": uuid.uuid4().hex}
+            view = gateway_api.VIEW.format(video_id=video_name(self.rng.randint(1, N_VIDEOS)))
+            method, url, payload = "POST", gateway + view, {"event_id": uuid.uuid4().hex}
         started = time.monotonic()
-        throttle = self.throttles[gateway] if self.throttle is not None else None
-        if throttle is not None and (
-            not throttle.admit(self.throttle)  # type: ignore[arg-type]
-            or self.in_flight[gateway] >= POOL_PER_GATEWAY  # every connection busy: refuse, do not queue
+        policy = self.throttle
+        throttle = self.throttles[gateway] if policy is not None else None
+        if (
+            policy is not None
+            and throttle is not None
+            and (
+                not throttle.admit(policy)
+                or self.in_flight[gateway] >= POOL_PER_GATEWAY  # every connection busy: refuse, do not queue
+            )
         ):
             return Outcome(ok=False, status=THROTTLED, latency_s=0.0, started=started)
         status = 0
@@ -192,8 +199,8 @@ class OpenLoop:
         finally:
             self.in_flight[gateway] -= 1
         latency = time.monotonic() - started
-        if throttle is not None:
-            throttle.record(self.throttle, accepted=0 < status < 500)  # type: ignore[arg-type]
+        if policy is not None and throttle is not None:
+            throttle.record(policy, accepted=0 < status < 500)
         return Outcome(
             ok=200 <= status < 300 and latency <= self.deadline_s, status=status, latency_s=latency, started=started
         )

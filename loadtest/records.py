@@ -93,26 +93,6 @@ def parse_gateways(spec: str | None) -> list[tuple[str, str]]:
     return gateways
 
 
-def demo_accounts(viewers: int = 200, creators: int = 30, creator_share: float = 0.15) -> list[tuple[str, str]]:
-    """Every seeded demo account as (username, role), creators spread evenly (~``creator_share``).
-
-    Deterministic: user number ``i`` of a run takes ``demo_accounts()[i % len(...)]``.
-    """
-    viewer_names = [f"viewer-{i:04d}" for i in range(1, viewers + 1)]
-    creator_names = [f"creator-{i:03d}" for i in range(1, creators + 1)]
-    out: list[tuple[str, str]] = []
-    vi = ci = 0
-    for i in range(viewers + creators):
-        want_creators = int((i + 1) * creator_share + 0.5)
-        if ci < len(creator_names) and (ci < want_creators or vi >= len(viewer_names)):
-            out.append((creator_names[ci], "creator"))
-            ci += 1
-        else:
-            out.append((viewer_names[vi], "viewer"))
-            vi += 1
-    return out
-
-
 def parse_count_header(value: str | None) -> int:
     """An ``X-Blackout-Attempts`` / ``X-Blackout-Calls`` header as an int; missing or malformed -> 0."""
     if value is None:

@@ -98,7 +98,7 @@ class RequestsReader:
     def _row(self, columns: list[str], fields: list[str], line: int) -> RequestRow:
         if len(fields) != len(columns):
             raise ConfigError(str(self.path), f"line {line}: {len(fields)} fields, the header has {len(columns)}")
-        raw = dict(zip(columns, fields))
+        raw = dict(zip(columns, fields, strict=True))
         counts = {name: n for name in RECORDED if (n := self._int(raw, name, line))}
         return RequestRow(
             t=self._float(raw, "t", line),

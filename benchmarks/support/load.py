@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -139,10 +140,10 @@ async def closed_loop(
     return rate
 
 
-def run(url: str, **kwargs: object) -> Rate:
+def run(url: str, **kwargs: Any) -> Rate:
     """closed_loop on a fresh event loop (uvloop when installed: the generator should cost as little as it can)."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(closed_loop(url, **kwargs))  # type: ignore[arg-type]
-    return uvloop.run(closed_loop(url, **kwargs))  # type: ignore[arg-type]
+        return asyncio.run(closed_loop(url, **kwargs))
+    return uvloop.run(closed_loop(url, **kwargs))

@@ -19,6 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from starlette.types import Receive, Scope, Send
+
+from services.common.api import HEALTHZ
+from services.common.seed import N_CREATORS, creator_name, video_name
+from services.gateway import api as gateway
 from support.child_server import child_server, listening_socket, url_of
 
 EXPIRES_AT = 4_102_444_800.0  # 2100-01-01: a session never expires during a benchmark
@@ -31,9 +36,9 @@ def _encoded(body: object) -> bytes:
 
 FEED_ITEMS = [
     {
-        "video_id": f"video-{n:04d}",
+        "video_id": video_name(n),
         "title": f"Video {n}",
-        "creator_id": f"creator-{n % 30 + 1:03d}",
+        "creator_id": creator_name(n % N_CREATORS + 1),
         "source": "personalized",
         "views": n,
         "views_status": "ok",
@@ -41,16 +46,24 @@ FEED_ITEMS = [
     for n in range(1, 11)
 ]
 # (method, path or prefix) -> (status, body); a prefix ends with "/" (a path parameter follows it).
+_VIEW_HEAD, _, VIEW_SUFFIX = gateway.VIEW.partition("{video_id}")  # "/videos/", "/view"
+VIEW_PREFIX = ("POST", _VIEW_HEAD)
 ROUTES: dict[tuple[str, str], tuple[int, bytes]] = {
-    ("GET", "/healthz"): (200, _encoded({"status": "ok"})),
-    ("POST", "/login"): (
+    ("GET", HEALTHZ): (200, _encoded({"status": "ok"})),
+    ("POST", gateway.LOGIN): (
         200,
         _encoded({"token": "stub", "user_id": "stub", "role": "viewer", "expires_at": EXPIRES_AT}),
     ),
-    ("GET", "/feed"): (200, _encoded({"user_id": "stub", "items": FEED_ITEMS})),
-    ("POST", "/videos/"): (200, _encoded({"event_id": "stub", "video_id": "video-0001", "counted": True})),
-    ("POST", "/videos"): (201, _encoded({"video_id": "video-u0001", "title": "stub", "creator_id": "creator-001"})),
-    ("GET", "/me/earnings"): (200, _encoded({"creator_id": "stub", "views": 1, "earnings_cents": 10, "status": "ok"})),
+    ("GET", gateway.FEED): (200, _encoded({"user_id": "stub", "items": FEED_ITEMS})),
+    (VIEW_PREFIX[0], VIEW_PREFIX[1]): (200, _encoded({"event_id": "stub", "video_id": video_name(1), "counted": True})),
+    ("POST", gateway.UPLOAD): (
+        201,
+        _encoded({"video_id": "video-u0001", "title": "stub", "creator_id": creator_name(1)}),
+    ),
+    ("GET", gateway.EARNINGS): (
+        200,
+        _encoded({"creator_id": "stub", "views": 1, "earnings_cents": 10, "status": "ok"}),
+    ),
 }
 NOT_FOUND = (404, _encoded({"detail": "not found"}))
 
@@ -60,12 +73,12 @@ def route(method: str, path: str) -> tuple[int, bytes]:
     exact = ROUTES.get((method, path))
     if exact is not None:
         return exact
-    if method == "POST" and path.startswith("/videos/") and path.endswith("/view"):
-        return ROUTES[("POST", "/videos/")]
+    if method == VIEW_PREFIX[0] and path.startswith(VIEW_PREFIX[1]) and path.endswith(VIEW_SUFFIX):
+        return ROUTES[VIEW_PREFIX]
     return NOT_FOUND
 
 
-async def app(scope: dict, receive: object, send: object) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     status, body = route(scope["method"], scope["path"])
@@ -75,8 +88,8 @@ async def app(scope: dict, receive: object, send: object) -> None:
         (b"x-blackout-attempts", b"1"),
         (b"x-blackout-calls", b"1"),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.
 
 def _healthy(url: str) -> bool:
     try:
-        with _NO_PROXY.open(url + "/healthz", timeout=1.0) as answer:
+        with _NO_PROXY.open(url + HEALTHZ, timeout=1.0) as answer:
             return answer.status == 200
     except OSError:
         return False
@@ -103,7 +116,7 @@ def stub_gateways(
     """Start one stub process listening for each of ``dcs`` (port 0, bound here and passed down); yield
     their URLs; stop the process (by its pid) on the way out, whatever happens."""
     socks = [listening_socket(BACKLOG) for _ in dcs]
-    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks)}
+    urls = {dc: url_of(sock) for dc, sock in zip(dcs, socks, strict=True)}
     ready = lambda: all(_healthy(url) for url in urls.values())  # noqa: E731
     with child_server(__file__, socks, ready, "the stub gateways", start_timeout_s) as pid:
         yield StubGateways(urls, pid)

@@ -9,23 +9,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from starlette.types import Receive, Scope, Send
 
 from support.child_server import child_server, listening_socket, url_of
 
 BODY = b'{"ok":true}'
 
 
-async def app(scope: dict, receive: object, send: object) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     await send(
         {
             "type": "http.response.start",
-            "status": 200,  # type: ignore[operator]
+            "status": 200,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())],
         }
     )
-    await send({"type": "http.response.body", "body": BODY})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": BODY})
 
 
 @contextmanager

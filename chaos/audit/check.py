@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaos.audit.evidence import gather
 from chaos.audit.ledger import UploadWrite, ViewWrite
@@ -72,7 +73,7 @@ class Audit:
     earnings_before_reconciliation: int
     reasons: list[str]
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -184,9 +185,9 @@ def _rolled_back_views(state: RunState) -> set[str]:
 
 def _dc_views(v: ViewsState, writes: dict[str, ViewWrite], allowed: set[str]) -> DcViews:
     """``allowed``: acknowledged views the design may lose (the async design's rolled-back ones)."""
-    acked_by_video: Counter = Counter()
-    allowed_by_video: Counter = Counter()
-    unknown_by_video: Counter = Counter()
+    acked_by_video: Counter[str] = Counter()
+    allowed_by_video: Counter[str] = Counter()
+    unknown_by_video: Counter[str] = Counter()
     lost: list[str] = []
     unknown_applied = failed_applied = acked_present = 0
     for w in writes.values():

@@ -24,7 +24,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1 if audit.reasons else 0
 
 
-def add_audit_command(sub: argparse._SubParsersAction) -> None:
+def add_audit_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="check a finished run's data against what users were told (Jepsen-style)")
     audit.add_argument("run_dir", type=Path)
     audit.set_defaults(func=cmd_audit)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -21,6 +22,7 @@ from chaos.audit.render import render_audit, render_failed
 from chaos.journal import EventName, Journal
 from chaos.rundir import AUDIT_FILE
 from chaos.runtime.base import Runtime
+from services.common.api import REPLICATION_STATUS
 from services.common.errors import BlackoutError
 from services.common.seed import creator_names
 
@@ -28,7 +30,7 @@ RECONCILE_TIMEOUT_S = 30.0
 POLL_S = 0.2
 
 
-def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_TIMEOUT_S) -> dict:
+def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_TIMEOUT_S) -> dict[str, Any]:
     """Wait until nothing is left to ship, then recompute earnings; what happened, also journaled."""
     started = time.monotonic()
     running = {name: info for name, info in runtime.status().items() if info.get("state") == "running"}
@@ -64,7 +66,7 @@ def _waiting(client: httpx.Client, urls: list[str]) -> int | None:
     total = 0
     for url in urls:
         try:
-            answer = client.get(url + "/replication/status")
+            answer = client.get(url + REPLICATION_STATUS)
             total += sum(answer.json()["peers"].values())
         except (httpx.HTTPError, ValueError, KeyError):
             return None

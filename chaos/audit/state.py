@@ -10,9 +10,11 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaos.audit.errors import EvidenceError
 from chaos.topology import Topology
+from services.common.names import GATEWAY
 
 
 @dataclass
@@ -21,11 +23,11 @@ class ViewsState:
     dc: str
     stored: dict[str, float | None] = field(default_factory=dict)  # event_id -> stored_t (not the seed)
     video_of: dict[str, str] = field(default_factory=dict)  # event_id -> video_id (not the seed)
-    by_video: Counter = field(default_factory=Counter)  # video_id -> events beyond the seed
+    by_video: Counter[str] = field(default_factory=Counter)  # video_id -> events beyond the seed
     # video_id -> views before the run: the seed, and on a borrowed stack what other runs wrote
-    seeded: Counter = field(default_factory=Counter)
+    seeded: Counter[str] = field(default_factory=Counter)
     aggregate: dict[str, int] = field(default_factory=dict)  # video_id -> what reads answer (view_counts)
-    rolled_back: list[dict] = field(default_factory=list)  # what an async rejoin discarded
+    rolled_back: list[dict[str, Any]] = field(default_factory=list)  # what an async rejoin discarded
 
     def count(self, video_id: str) -> int:
         """The video's views in this log beyond the seed (what the ledger accounts for)."""
@@ -41,7 +43,7 @@ class CatalogState:
     dc: str
     videos: dict[str, tuple[str, str]] = field(default_factory=dict)  # video_id -> (creator, title)
     stored: dict[str, float | None] = field(default_factory=dict)  # uploads only: video_id -> stored_t
-    rolled_back: list[dict] = field(default_factory=list)
+    rolled_back: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -69,7 +71,7 @@ def _within(t: object, window: Window) -> bool:
     return window is None or (isinstance(t, (int, float)) and window[0] <= t <= window[1])
 
 
-def _rollbacks(path: Path, window: Window) -> list[dict]:
+def _rollbacks(path: Path, window: Window) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -113,7 +115,7 @@ def read_run(topology: Topology, data: Path, window: Window = None) -> RunState:
     statements: dict[str, dict[str, tuple[int, float]]] = {}
     problems: list[str] = []
     for name, (dc, inst) in sorted(topology.instances().items()):
-        if inst.service not in ("views", "recommender", "auth", "earnings"):
+        if inst.service == GATEWAY:
             continue  # keeps no data
         path = data / f"{name}.sqlite3"
         if not path.exists():  # every instance creates its database as it starts

@@ -25,9 +25,9 @@ def validate(scenario: Scenario, topology: Topology, source: str) -> None:
         where = f"timeline.{n}"
         check_action(parse_action(item, source, where), topology, source, where)
     for n, probe in enumerate(scenario.hypothesis.probes):
-        for kind, where in (("success_rate", probe.success_rate), ("p99", probe.p99)):
-            if where is not None and where.dc is not None:
-                check_name(where.dc, DC, topology, source, f"hypothesis.probes.{n}.{kind}.dc")
+        for kind, check in (("success_rate", probe.success_rate), ("p99", probe.p99)):
+            if check is not None and check.dc is not None:
+                check_name(check.dc, DC, topology, source, f"hypothesis.probes.{n}.{kind}.dc")
 
 
 def topology_for(profile: Profile) -> Path:

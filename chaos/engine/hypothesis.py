@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from chaos.engine.scenario import Hypothesis, Probe
 from chaos.report_model import percentile
@@ -19,7 +20,7 @@ class ProbeResult:
     requests: int
     shown: str = "-"  # the value as a person reads it (95%, 1200 ms, 3)
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -40,7 +41,7 @@ class Check:
             return False
         return True if any(p.status == "held" for p in self.probes) else None
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return {
             "t": self.t,
             "phase": self.phase,

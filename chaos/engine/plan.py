@@ -41,11 +41,12 @@ def make_plan(timeline: list[tuple[float, ActionBase]]) -> Plan:
                 t += spec.off_for + spec.on_for
             continue
         n += 1
-        if action.duration_s is not None:
+        duration_s = action.duration_s
+        if duration_s is not None:
             fault_id = action.id or f"{action.kind.replace('_', '-')}-{n}"
             action = action.model_copy(update={"id": fault_id})
             steps.append(Step(at, action))
-            steps.append(Step(at + action.duration_s, revert=fault_id))
+            steps.append(Step(at + duration_s, revert=fault_id))
         else:
             steps.append(Step(at, action))
     steps.sort(key=lambda s: s.at)  # stable: a revert and a new fault at the same instant keep their order

@@ -37,7 +37,7 @@ from chaos.observability.live import observe_run
 from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
 from chaos.rundir import PROFILE_FILE, SCENARIO_FILE, TOPOLOGY_FILE
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import Runtime, RuntimeFactory
 from chaos.runtime.borrowed import BorrowedRuntime
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
@@ -46,8 +46,6 @@ from services.common.policy import load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
-
-RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]
 
 
 def local_runtime(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> Runtime:
@@ -131,7 +129,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     runtime = opts.runtime_factory(topology, run_dir, run_dir / PROFILE_FILE, journal)
     load: LoadGenerator | None = None
     injector: FaultInjector | None = None
-    stop_serving: Callable[[], None] = lambda: None
+    stop_serving: Callable[[], None] | None = None
     observing = ExitStack()
     walking = False
     findings: list[str] = []  # the walk's, the run's, the audit's: chaos/engine/verdict.py judges
@@ -184,7 +182,8 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             if injector is not None:
                 doc.rollbacks = injector.revert_all()
                 injector.close()
-            stop_serving()
+            if stop_serving is not None:
+                stop_serving()
             if load is not None:
                 load.stop()
             if walking:  # the data audit: reconcile while the stack is up, audit its files once it is down

@@ -6,7 +6,7 @@ Validated completely before anything starts: a bad file is refused naming the fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -16,6 +16,7 @@ from loadtest.control import think_range
 from services.common import symptoms
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import UserAction
 
 LIBRARY = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -25,7 +26,7 @@ class _Model(BaseModel):
 
 
 class Where(_Model):
-    action: Literal["login", "feed", "view", "upload", "earnings"] | None = None
+    action: UserAction | None = None
     dc: str | None = None
 
     def label(self) -> str:
@@ -117,13 +118,13 @@ class Scenario(_Model):
     load: LoadStep
     duration: Duration
     hypothesis: Hypothesis
-    timeline: list[dict] = Field(min_length=1)
+    timeline: list[dict[str, Any]] = Field(min_length=1)
 
     def steps(self, source: str = "") -> list[tuple[float, ActionBase]]:
         return parse_timeline(self.timeline, source or self.name, self.duration)
 
 
-def parse_timeline(raw: list[dict], source: str, duration: float) -> list[tuple[float, ActionBase]]:
+def parse_timeline(raw: list[dict[str, Any]], source: str, duration: float) -> list[tuple[float, ActionBase]]:
     steps = []
     for n, item in enumerate(raw):
         where = f"timeline.{n}"

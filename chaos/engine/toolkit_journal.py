@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from chaos.engine.hypothesis import Check
 from chaos.engine.scenario import Scenario
@@ -28,9 +29,9 @@ class JournalDoc:
         self.before: Check | None = None
         self.during: list[Check] = []
         self.after: Check | None = None
-        self.run: list[dict] = []
-        self.rollbacks: list[dict] = []
-        self.recovery: dict | None = None
+        self.run: list[dict[str, Any]] = []
+        self.rollbacks: list[dict[str, Any]] = []
+        self.recovery: dict[str, Any] | None = None
         self.load_stopped_at: float | None = None  # seconds into the walk when the users' load was gone
 
     def start_recovery(self, removed_at: float, within_s: float | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chaos.engine.hypothesis import Check
 
@@ -27,8 +28,8 @@ class Evidence:
     before: Check | None
     during: Sequence[Check]
     after: Check | None
-    recovery: dict | None  # removed_at, within_s, recovered_after_s
-    actions: Sequence[dict]  # the method's activity records
+    recovery: dict[str, Any] | None  # removed_at, within_s, recovered_after_s
+    actions: Sequence[dict[str, Any]]  # the method's activity records
     load_stopped_at: float | None = None  # seconds into the walk when the users' load was gone
 
 
@@ -68,7 +69,7 @@ def judge(evidence: Evidence, findings: Sequence[str] = ()) -> Verdict:
     return Verdict(bool(reasons) or evidence.status != "completed", tuple(reasons))
 
 
-def recovery_text(recovery: dict) -> str:
+def recovery_text(recovery: dict[str, Any]) -> str:
     after = recovery["recovered_after_s"]
     within = recovery["within_s"]
     found = "never (within the run)" if after is None else f"held again {after:g}s after the last fault was removed"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -51,7 +52,7 @@ class Walk:
         self.hyp = scenario.hypothesis
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
         self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
-        self.pending: list[Future] = []
+        self.pending: list[Future[None]] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
         self.requests = RequestsReader(run_dir / REQUESTS_FILE)
         self.recent: list[RequestRow] = []  # requests finished within the last window: all a check looks at
@@ -122,7 +123,7 @@ class Walk:
 
     def _take(self, step: Step) -> None:
         started = time.time()
-        record = {
+        record: dict[str, Any] = {
             "activity": step.action.to_data() if step.action else {"revert": step.revert},
             "at_s": step.at,
             "start": started,

@@ -68,7 +68,7 @@ class ActionKind:
         return _MODELS[self.name]
 
     @cached_property
-    def adapter(self) -> TypeAdapter:
+    def adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.spec)
 
 
@@ -169,16 +169,19 @@ KINDS: dict[str, ActionKind] = {
     )
 }
 
-# One model per kind, made from its declaration: `kind` is the tag of the union.
-_MODELS: dict[str, type[ActionBase]] = {
-    name: create_model(
-        f"{name.title().replace('_', '')}Action", __base__=ActionBase, kind=(Literal[name], name), spec=(kind.spec, ...)
-    )  # type: ignore[call-overload]
-    for name, kind in KINDS.items()
-}
-# Union over a runtime tuple: the | operator cannot spell a union built from the registry
-Action = Annotated[Union[tuple(_MODELS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
-ACTION: TypeAdapter = TypeAdapter(Action)
+
+def _model(name: str, kind: ActionKind) -> type[ActionBase]:
+    """The model of one kind, made from its declaration: `kind` is the tag of the union."""
+    tag: Any = Literal[name]  # a type made at run time: pydantic reads it, the type checker cannot
+    return create_model(
+        f"{name.title().replace('_', '')}Action", __base__=ActionBase, kind=(tag, name), spec=(kind.spec, ...)
+    )
+
+
+_MODELS: dict[str, type[ActionBase]] = {name: _model(name, kind) for name, kind in KINDS.items()}
+# Union over a runtime tuple: the | operator cannot spell a union built from the registry (a value to the checker)
+Action: Any = Annotated[Union[tuple(_MODELS.values())], Field(discriminator="kind")]  # noqa: UP007
+ACTION: TypeAdapter[ActionBase] = TypeAdapter(Action)
 
 
 def make(kind: str, spec: object, source: str = "action", **fields: Any) -> ActionBase:

@@ -15,11 +15,11 @@ class ActiveFault:
     id: str
     action: ActionBase
     started: float  # time.time()
-    undo: Callable[[], dict]
-    output: dict = field(default_factory=dict)
+    undo: Callable[[], dict[str, Any]]
+    output: dict[str, Any] = field(default_factory=dict)
     reverting: bool = False  # its undo is running: it stays listed (and its id taken) until that succeeds
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return {"id": self.id, "action": self.action.to_data(), "started": self.started, "output": self.output}
 
 

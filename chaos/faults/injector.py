@@ -11,6 +11,7 @@ import itertools
 import random
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from chaos.faults.actions import KINDS, check_action
 from chaos.faults.active import ActiveFault, event_output
@@ -52,12 +53,14 @@ class FaultInjector:
         self._ids = itertools.count(1)
 
     # -- applying ----------------------------------------------------------------------------------
-    def apply(self, action: ActionBase, source: str = "action", where: str = "") -> tuple[str | None, dict]:
+    def apply(self, action: ActionBase, source: str = "action", where: str = "") -> tuple[str | None, dict[str, Any]]:
         """Take the action: the id of the fault now active (None for power_on, which restores) and its output."""
         fault, output = self.begin(action, source, where)
         return (fault.id if fault is not None else None), output
 
-    def begin(self, action: ActionBase, source: str = "action", where: str = "") -> tuple[ActiveFault | None, dict]:
+    def begin(
+        self, action: ActionBase, source: str = "action", where: str = ""
+    ) -> tuple[ActiveFault | None, dict[str, Any]]:
         """Take the action: the fault now active (None for power_on, which restores) and its output.
         A target the topology lacks is refused naming ``source`` and the field (under ``where``)."""
         kind = KINDS[action.kind]
@@ -83,7 +86,7 @@ class FaultInjector:
         self.on_change()
         return fault, fault.output
 
-    def revert(self, fault_id: str, only: ActiveFault | None = None) -> dict:
+    def revert(self, fault_id: str, only: ActiveFault | None = None) -> dict[str, Any]:
         """Undo the fault; ``only``: undo it only if it is still that very fault (not a later one with its id).
         A fault whose undo fails stays active (and listed): the error is journaled and raised."""
         with self._lock:
@@ -109,7 +112,7 @@ class FaultInjector:
         self.on_change()
         return output
 
-    def revert_all(self) -> list[dict]:
+    def revert_all(self) -> list[dict[str, Any]]:
         """Undo every active fault, newest first, then power on any data center still dark."""
         results = []
         for fault_id in reversed(self.active_ids()):
@@ -167,4 +170,5 @@ class FaultInjector:
         return output
 
     def _down(self, name: str) -> bool:
-        return self.runtime.status()[name]["state"] != "running"
+        state: str = self.runtime.status()[name]["state"]
+        return state != "running"

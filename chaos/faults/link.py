@@ -13,13 +13,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from chaos.journal import EventName, Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.topology import Topology
+from services.common.api import ADMIN_FAULTS
 
 log = logging.getLogger("blackout.faults")
 
@@ -49,7 +51,7 @@ class LinkFault:
 
     id: str
     instances: list[str]
-    body: dict
+    body: dict[str, Any]
     outcomes: dict[str, str] = field(default_factory=dict)
     # Held while the fault is pushed, renewed or deleted: a renewal caught mid-flight by remove() lands
     # before the DELETE, never after it (a late PUT would bring a lifted fault back until its lease ran out).
@@ -78,7 +80,7 @@ class LinkFaults:
         self._renewer = threading.Thread(target=self._renew_forever, name="lease-renewer", daemon=True)
         self._renewer.start()
 
-    def add(self, fault_id: str, instances: list[str], body: dict) -> dict[str, str]:
+    def add(self, fault_id: str, instances: list[str], body: dict[str, Any]) -> dict[str, str]:
         fault = LinkFault(fault_id, list(instances), {**body, "lease_s": LEASE_S})
         with fault.lock:
             with self._lock:
@@ -162,7 +164,7 @@ class LinkFaults:
     def _each(self, fault: LinkFault, work: Callable[[str, LinkFault], str]) -> dict[str, str]:
         """``work`` on every carrier at once; instance -> outcome."""
         futures = [self._pool.submit(self._call, fault, name, work) for name in fault.instances]
-        return dict(zip(fault.instances, (f.result() for f in futures)))
+        return dict(zip(fault.instances, (f.result() for f in futures), strict=True))
 
     def _call(self, fault: LinkFault, name: str, work: Callable[[str, LinkFault], str]) -> str:
         try:
@@ -173,7 +175,7 @@ class LinkFaults:
     def _put(self, name: str, fault: LinkFault) -> str:
         try:
             answer = httpx.put(
-                f"{self.topology.url(name)}/admin/faults/{fault.id}",
+                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault.id}",
                 json=fault.body,
                 headers=self._headers,
                 timeout=CALL_TIMEOUT_S,
@@ -188,14 +190,14 @@ class LinkFaults:
             stop=stop_after_delay(REMOVE_WITHIN_S),
             wait=wait_exponential(multiplier=0.1, max=1.0),
             retry=retry_if_result(lambda outcome: not outcome.startswith(LIFTED)),
-            retry_error_callback=lambda state: state.outcome.result(),
+            retry_error_callback=_last_answer,
         )
         return retrying(self._delete, name, fault.id)
 
     def _delete(self, name: str, fault_id: str) -> str:
         try:
             answer = httpx.delete(
-                f"{self.topology.url(name)}/admin/faults/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
+                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
             )
         except httpx.HTTPError as exc:
             if self._down(name):
@@ -204,8 +206,16 @@ class LinkFaults:
         return LIFTED if answer.status_code == 200 else f"HTTP {answer.status_code}"
 
 
-def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[tuple[list[str], dict]]:
-    """(instances to carry it, body) for one link action; a partition is a blackhole both ways."""
+def _last_answer(state: RetryCallState) -> str:
+    """The carrier's last answer, once the deadline passed (tenacity calls this after an attempt: it has one)."""
+    assert state.outcome is not None
+    answer: str = state.outcome.result()
+    return answer
+
+
+def link_bodies(topology: Topology, kind: str, spec: Any, seed: int) -> list[tuple[list[str], dict[str, Any]]]:
+    """(instances to carry it, body) for one link action; a partition is a blackhole both ways. ``spec`` is
+    the kind's value (its type follows from ``kind``: chaos/faults/actions.py KINDS)."""
     if kind == "brownout":
         return [
             (
@@ -213,27 +223,27 @@ def link_bodies(topology: Topology, kind: str, spec: object, seed: int) -> list[
                 {
                     "kind": "brownout",
                     "targets": [],
-                    "latency_ms": spec.ms,  # type: ignore[attr-defined]
+                    "latency_ms": spec.ms,
                     "jitter_ms": spec.jitter_ms,
                     "seed": seed,
                 },
             )
-        ]  # type: ignore[attr-defined]
+        ]
     if kind == "partition":
-        a, b = spec  # type: ignore[misc]
+        a, b = spec
         return link_bodies(topology, "blackhole", _Pair(a, b), seed) + link_bodies(
             topology, "blackhole", _Pair(b, a), seed
         )
-    sources, targets = topology.find(spec.source), topology.find(spec.to)  # type: ignore[attr-defined]
-    body: dict = {
+    sources, targets = topology.find(spec.source), topology.find(spec.to)
+    body: dict[str, Any] = {
         "kind": {"errors": "error"}.get(kind, kind),
         "targets": [topology.url(t) for t in targets],
         "seed": seed,
     }
     if kind == "latency":
-        body |= {"latency_ms": spec.ms, "jitter_ms": spec.jitter_ms}  # type: ignore[attr-defined]
+        body |= {"latency_ms": spec.ms, "jitter_ms": spec.jitter_ms}
     if kind == "errors":
-        body["error_rate"] = spec.rate  # type: ignore[attr-defined]
+        body["error_rate"] = spec.rate
     return [(sources, body)]
 
 

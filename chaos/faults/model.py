@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chaos.topology import ServiceName
+from services.common.names import ServiceName
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
@@ -99,7 +99,7 @@ class ActionBase(BaseModel):
         spec = self.spec.model_dump(by_alias=True) if isinstance(self.spec, BaseModel) else self.spec
         return f"{self.kind} {spec}" + (f" for {self.duration_s:g}s" if self.duration_s is not None else "")
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         spec = self.spec.model_dump(mode="json", by_alias=True) if isinstance(self.spec, BaseModel) else self.spec
         data: dict[str, Any] = {self.kind: list(spec) if isinstance(spec, tuple) else spec}
         if self.duration_s is not None:

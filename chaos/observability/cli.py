@@ -52,7 +52,7 @@ def _graph_query(start: float, end: float) -> str:
     )
 
 
-def add_prometheus_command(sub: argparse._SubParsersAction) -> None:
+def add_prometheus_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("prometheus", help="serve a finished run's metrics again with a real Prometheus")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--port", type=int, default=9090, help="127.0.0.1 port (0: any free one; taken: another)")

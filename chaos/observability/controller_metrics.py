@@ -66,7 +66,7 @@ class ControllerMetrics:
     def set_hypothesis(self, ok: bool) -> None:
         self.hypothesis.set(1 if ok else 0)
 
-    def observe(self, event: dict) -> None:
+    def observe(self, event: dict[str, Any]) -> None:
         """Follow the run's journal events (power-off/on, phase, fault-on/off, hypothesis) as they happen."""
         kind = event.get("event")
         if kind in (EventName.POWER_OFF, EventName.POWER_ON) and "dc" in event:
@@ -78,8 +78,9 @@ class ControllerMetrics:
         elif kind in (EventName.FAULT_ON, EventName.FAULT_OFF):
             self._follow_fault(event)
 
-    def _follow_fault(self, event: dict) -> None:
+    def _follow_fault(self, event: dict[str, Any]) -> None:
         fault_id = str(event.get("id"))
+        kind: str | None
         with self._lock:
             if event["event"] == EventName.FAULT_ON:
                 kind = self._active[fault_id] = fault_kind(event)

@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -24,6 +25,7 @@ from chaos.journal import EventName
 from chaos.observability.run_record import RunRecord, load_run, series
 from chaos.report_model import percentile
 from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE
+from loadtest.requests_reader import RequestRow
 from services.common.errors import BlackoutError
 from services.common.symptoms import SYMPTOMS
 
@@ -100,7 +102,7 @@ def figure(record: RunRecord) -> Figure:
                 label=None if name in shaded else name,
             )
             shaded.add(name)
-        for phase, t in record.phases:
+        for _, t in record.phases:
             axis.axvline(t - record.start, color="grey", linestyle=":", linewidth=1)
         for n, (t, _) in enumerate(deviations):  # every check the verdict failed on, on every panel
             axis.axvline(
@@ -173,7 +175,7 @@ def _clock(record: RunRecord, t: float) -> str:
     return f"+{int(s // 60)}:{s % 60:04.1f}"
 
 
-def timeline(events: Sequence[dict]) -> list[dict]:
+def timeline(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events worth a line; the hypothesis only when its verdict changes (it is checked every tick)."""
     kept, verdict = [], None
     for event in events:
@@ -187,7 +189,7 @@ def timeline(events: Sequence[dict]) -> list[dict]:
     return kept
 
 
-def _describe(event: dict) -> str:
+def _describe(event: dict[str, Any]) -> str:
     kind = event["event"]
     if kind == EventName.HYPOTHESIS:
         broken = [
@@ -212,9 +214,9 @@ def _pct(ok: int, n: int) -> str:
     return f"{100.0 * ok / n:.1f}%" if n else "-"
 
 
-def impact_rows(record: RunRecord) -> list[tuple[str, str, list]]:
+def impact_rows(record: RunRecord) -> list[tuple[str, str, list[Any]]]:
     """(phase, dc, requests) for each phase and data center, in time order."""
-    groups: dict[tuple[str, str], list] = {}
+    groups: dict[tuple[str, str], list[Any]] = {}
     for r in record.requests:
         phase = record.phase_of(r.t)
         if phase is not None:
@@ -237,7 +239,7 @@ def detection_and_recovery(record: RunRecord) -> list[str]:
     base = sum(r.ok for r in before) / len(before) if before else 1.0
     width = bin_width(record)
     after = [b for bins in series(record, width).values() for b in bins if record.start + b.t - width / 2 >= first.end]
-    by_time: dict[float, list] = {}
+    by_time: dict[float, list[Any]] = {}
     for b in after:
         by_time.setdefault(b.t, []).append(b)
     recovered = next(
@@ -334,14 +336,15 @@ def verdict_and_audit(run_dir: Path) -> list[str]:
     return out
 
 
-def _json(path: Path) -> dict | None:
+def _json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data
 
 
-def _failed_actions(rs: Sequence) -> str:
+def _failed_actions(rs: Sequence[RequestRow]) -> str:
     counts: dict[str, list[int]] = {}
     for r in rs:
         counts.setdefault(r.action, [0, 0])[0] += 1

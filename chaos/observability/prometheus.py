@@ -46,7 +46,7 @@ class PrometheusError(BlackoutError):
 @dataclass
 class PrometheusHandle:
     url: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     directory: Path
     notes: list[str] = field(default_factory=list)  # e.g. "port 9090 was taken: listening on 40123"
     on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -144,7 +144,7 @@ def _launch_once(program: str, config: Path, directory: Path, port: int) -> Prom
         "--web.enable-lifecycle",
     ]
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
+        process = subprocess.Popen[bytes](
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -179,7 +179,7 @@ def _failure(log_path: Path, offset: int, what: str) -> PrometheusError:
     return PrometheusError(f"Prometheus {what}; the end of {log_path}:\n{tail}")
 
 
-def _wait_listening(process: subprocess.Popen, log_path: Path, offset: int) -> int:
+def _wait_listening(process: subprocess.Popen[bytes], log_path: Path, offset: int) -> int:
     """The port Prometheus bound, read from its log (it logs the real port when asked for port 0)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -194,7 +194,7 @@ def _wait_listening(process: subprocess.Popen, log_path: Path, offset: int) -> i
     raise _failure(log_path, offset, f"did not start listening within {START_TIMEOUT_S:g}s")
 
 
-def _wait_ready(process: subprocess.Popen, url: str, log_path: Path, offset: int) -> None:
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log_path: Path, offset: int) -> None:
     """Poll /-/ready (200 once the TSDB is open and the config loaded) until the deadline."""
     deadline = time.monotonic() + START_TIMEOUT_S
     with httpx.Client(timeout=2.0) as client:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -39,7 +40,7 @@ class RunRecord:
     phases: list[tuple[str, float]]  # (name, start) in order
     start: float
     end: float
-    meta: dict = field(default_factory=dict)  # the journal's start event: scenario, profile, topology, seed
+    meta: dict[str, Any] = field(default_factory=dict)  # the journal's start event: scenario, profile, topology, seed
     probed: tuple[str, ...] = ()  # the symptoms the scenario's hypothesis probes (scenario.yaml)
 
     def deviations(self) -> list[tuple[float, list[str]]]:
@@ -83,14 +84,14 @@ def probed_symptoms(run_dir: Path) -> tuple[str, ...]:
         return ()
 
 
-def fault_kind(event: dict) -> str:
+def fault_kind(event: dict[str, Any]) -> str:
     action = event.get("action")
     if isinstance(action, dict):
         return next((k for k in action if k not in ("for", "id")), "fault")
     return str(event.get("kind", "fault"))
 
 
-def windows(events: Iterable[dict], end: float) -> list[Window]:
+def windows(events: Iterable[dict[str, Any]], end: float) -> list[Window]:
     found: list[Window] = []
     dark: dict[str, float] = {}
     faults: dict[str, tuple[str, float]] = {}

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -45,7 +46,7 @@ def _served(selector: str) -> str:
     return f"rate(blackout_http_requests_total{{{selector}}}[{WINDOW}])"
 
 
-def recording_rules() -> dict:
+def recording_rules() -> dict[str, Any]:
     """The rules file: one group evaluated every scrape."""
     user_all = f"rate(blackout_user_requests_total[{WINDOW}])"
     user_ok = f'rate(blackout_user_requests_total{{outcome="ok"}}[{WINDOW}])'
@@ -81,20 +82,23 @@ def recording_rules() -> dict:
     }
 
 
-def service_targets(topology: Topology, address: Callable[[str], str] | None = None) -> list[dict]:
-    """The file_sd entries: one per instance, labelled by service, instance name and data center. ``address``:
-    instance -> host:port where Prometheus reaches it (default: 127.0.0.1 and the instance's port)."""
-    where = address or (lambda name: f"127.0.0.1:{topology.instances()[name][1].port}")
+def service_targets(topology: Topology, url: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+    """The file_sd entries: one per instance, labelled by service, instance name and data center. ``url``:
+    instance -> the URL it is reached at (default: the topology's)."""
+    url_of = url or topology.url
     return [
-        {"targets": [where(name)], "labels": {"service": inst.service, "instance": name, "dc": dc}}
+        {
+            "targets": [urlsplit(url_of(name)).netloc],
+            "labels": {"service": inst.service, "instance": name, "dc": dc},
+        }
         for name, (dc, inst) in sorted(topology.instances().items())
     ]
 
 
-def target_names(topology: Topology, url: Callable[[str], str] | None = None) -> list[dict]:
+def target_names(topology: Topology, url: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
     """Metric relabelling: a dependency's ``target`` label (the URL a service calls) becomes the instance
     name, so a breaker reads "views-east", not a port number that changes from run to run. ``url``: instance ->
-    the URL the services call it at (default: the topology's, on 127.0.0.1)."""
+    the URL the services call it at (default: the topology's)."""
     url_of = url or topology.url
     return [
         {
@@ -107,7 +111,7 @@ def target_names(topology: Topology, url: Callable[[str], str] | None = None) ->
     ]
 
 
-def _extra_job(name: str, url: str) -> dict:
+def _extra_job(name: str, url: str) -> dict[str, Any]:
     """A scrape job for one more endpoint (the controller, the load generator), given as a full URL."""
     if not JOB_NAME.fullmatch(name):
         raise ConfigError(f"extra target '{name}'", f"a job name must match {JOB_NAME.pattern}")
@@ -123,8 +127,8 @@ def _extra_job(name: str, url: str) -> dict:
 
 
 def scrape_config(
-    targets_file: Path, rules_file: Path, extra_targets: dict[str, str], relabel: list[dict] | None = None
-) -> dict:
+    targets_file: Path, rules_file: Path, extra_targets: dict[str, str], relabel: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "global": {
             "scrape_interval": SCRAPE_INTERVAL,
@@ -180,6 +184,6 @@ def write_user_targets(targets_dir: Path, ports: dict[str, int]) -> None:
     _write_atomically(users_file(targets_dir), entries)
 
 
-def _write_atomically(path: Path, entries: list[dict]) -> None:
+def _write_atomically(path: Path, entries: list[dict[str, Any]]) -> None:
     """Prometheus re-reads a targets file when it changes: it must never see half of one."""
     write_atomically(path, json.dumps(entries, indent=2), mode=0o644)  # Prometheus may run as another user

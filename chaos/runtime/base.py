@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
 
+from chaos.journal import Journal
 from chaos.rundir import profile_copy
 from chaos.topology import Topology
+from services.common.api import ADMIN_PROFILE
 from services.common.errors import BlackoutError
 from services.common.policy import Profile
 
@@ -18,6 +22,7 @@ from services.common.policy import Profile
 POWER = "power"  # cut and restore a data center's power
 KILL = "kill"  # SIGKILL one instance and start it again
 LINKS = "links"  # link faults, through the services' admin routes
+NETWORK = "network"  # link faults between data centers in the kernel: netem, nftables drops (chaos.runtime.netns)
 
 
 class RuntimeError_(BlackoutError):
@@ -74,7 +79,7 @@ class Runtime(ABC):
         """Swap the resilience profile of every running instance live: instance -> outcome."""
 
     @abstractmethod
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         """instance -> {"dc", "service", "port", "state": "running" | "powered-off" | "exited", "pid"}."""
 
     def __enter__(self) -> Runtime:
@@ -101,8 +106,12 @@ def push_profile(urls: dict[str, str], secret: str, profile: Profile) -> dict[st
     with httpx.Client(timeout=5.0, headers={"Authorization": f"Bearer {secret}"}) as client:
         for name, url in urls.items():
             try:
-                answer = client.put(url + "/admin/profile", json=profile.model_dump(mode="json"))
+                answer = client.put(url + ADMIN_PROFILE, json=profile.model_dump(mode="json"))
                 results[name] = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
             except httpx.HTTPError as exc:
                 results[name] = f"no answer ({type(exc).__name__})"
     return results
+
+
+# (topology, run directory, profile file, journal) -> the runtime a run drives (chaos.engine.run.RunOptions)
+RuntimeFactory = Callable[[Topology, Path, Path, Journal], Runtime]

@@ -23,6 +23,8 @@ class BorrowedRuntime(Runtime):
     def __getattr__(self, name: str) -> Any:  # name, topology, admin_secret, capabilities, ...
         return getattr(self.lender, name)
 
+    # Read-only views of the lender's: Runtime declares them plain attributes, which mypy will not let a
+    # property override; nothing sets them on a borrowed runtime.
     @property
     def topology(self) -> Topology:  # type: ignore[override]
         return self.lender.topology
@@ -59,5 +61,5 @@ class BorrowedRuntime(Runtime):
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         return self.lender.switch_profile(profile)
 
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         return self.lender.status()

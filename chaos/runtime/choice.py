@@ -1,14 +1,14 @@
-"""`--runtime local|docker`: which runtime a run or a stack uses (both behind chaos.runtime.base.Runtime)."""
+"""`--runtime local|netns|docker`: which runtime a run or a stack uses (all behind chaos.runtime.base.Runtime)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from chaos.journal import Journal
-from chaos.runtime.base import Runtime
+from chaos.runtime.base import Runtime, RuntimeFactory
 from chaos.topology import Topology
 
-RUNTIMES = ("local", "docker")
+RUNTIMES = ("local", "netns", "docker")
 
 
 def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> Runtime:
@@ -16,11 +16,15 @@ def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | N
         from chaos.runtime.docker import DockerRuntime  # the Docker SDK only when asked for
 
         return DockerRuntime(topology, run_dir, profile=profile, journal=journal)
+    if kind == "netns":
+        from chaos.runtime.netns import NetnsRuntime  # Linux and root only
+
+        return NetnsRuntime(topology, run_dir, profile=profile, journal=journal)
     from chaos.runtime.local import LocalRuntime
 
     return LocalRuntime(topology, run_dir, profile=profile, journal=journal)
 
 
-def runtime_factory(kind: str):  # -> chaos.engine.run.RuntimeFactory
+def runtime_factory(kind: str) -> RuntimeFactory:
     """A RunOptions.runtime_factory for ``kind``."""
     return lambda topology, run_dir, profile, journal: make_runtime(kind, topology, run_dir, profile, journal)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,8 +48,8 @@ HEADER = """\
 """
 
 
-def compose_document(topology: Topology) -> dict:
-    services: dict[str, dict] = {}
+def compose_document(topology: Topology) -> dict[str, Any]:
+    services: dict[str, dict[str, Any]] = {}
     for name, (dc, inst) in topology.instances().items():
         services[name] = {
             "image": IMAGE,
@@ -180,7 +181,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_compose_command(sub: argparse._SubParsersAction) -> None:
+def add_compose_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("compose", help="generate docker-compose.yml (and Prometheus's config) from a topology")
     parser.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY, help="topology YAML (default: fragile)")
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT, help="directory to write into (the project)")

@@ -23,6 +23,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
@@ -31,6 +32,7 @@ from chaos.runtime.docker_engine import Engine
 from chaos.runtime.handoff import SocketHandoff
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
+from services.common.api import HEALTHZ
 from services.common.policy import Profile
 from services.common.settings import TOKEN_SERVICES, dependencies_env
 
@@ -68,7 +70,7 @@ class DockerRuntime(Runtime):
         self.admin_secret = secrets.token_urlsafe(32)
         self.service_key = secrets.token_urlsafe(32)
         self.engine: Engine | None = None
-        self._sockets: dict = {}
+        self._sockets: dict[str, Any] = {}
         self._handoff: SocketHandoff | None = None
         self._dark: set[str] = set(topology.data_centers)  # data centers without power (all, until up)
         self._pids: dict[str, int] = {}
@@ -198,7 +200,7 @@ class DockerRuntime(Runtime):
         with self._lock:
             return {dc: dc not in self._dark for dc in self.topology.data_centers}
 
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         states = self.engine.states() if self.engine is not None else {}
         with self._lock:
             result = {}
@@ -294,16 +296,15 @@ class DockerRuntime(Runtime):
                             return f"{name} lost power again while starting"
                         booting = self._refuse_while_booting(name)
                     try:
-                        if not booting and client.get(self.topology.url(name) + "/healthz").status_code == 200:
+                        if not booting and client.get(self.topology.url(name) + HEALTHZ).status_code == 200:
                             pending.discard(name)
                             continue
                     except httpx.HTTPError:
                         pass
-                    exited = self.engine.exited(name) if inspect and self.engine is not None else None
-                    if exited is not None:
-                        return (
-                            f"{name} exited with code {exited} while starting; its log:\n{self.engine.log_tail(name)}"
-                        )
+                    engine = self.engine if inspect else None
+                    exited = engine.exited(name) if engine is not None else None
+                    if engine is not None and exited is not None:
+                        return f"{name} exited with code {exited} while starting; its log:\n{engine.log_tail(name)}"
                 if not pending:
                     break
                 if time.monotonic() > deadline:

@@ -11,10 +11,14 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.pids import is_process, start_time
+
+if TYPE_CHECKING:  # imported when a runtime connects: the SDK is slow to import and only this runtime needs it
+    from docker import DockerClient
+    from docker.models.containers import Container
 
 RUN_LABEL = "blackout.run"
 OWNER_LABEL = "blackout.owner"  # host:pid of the runtime that created it
@@ -29,10 +33,10 @@ T = TypeVar("T")
 
 
 class Engine:
-    def __init__(self, client: object, run_id: str) -> None:
+    def __init__(self, client: DockerClient, run_id: str) -> None:
         self.client = client
         self.run_id = run_id
-        self.containers: dict[str, object] = {}  # instance -> container
+        self.containers: dict[str, Container] = {}  # instance -> container
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker")
 
     @classmethod
@@ -73,7 +77,9 @@ class Engine:
             labels=labels,
             environment=env,
             network_mode="host",  # only loopback traffic is allowed here; services find each other at 127.0.0.1
-            restart_policy={"Name": "no"},  # a killed data center stays dark until the controller powers it on
+            # a killed data center stays dark until the controller powers it on (types-docker knows only
+            # "always" and "on-failure" here; the Engine API takes "no")
+            restart_policy={"Name": "no"},  # type: ignore[arg-type]
             mem_limit=memory,
             user=f"{os.getuid()}:{os.getgid()}",  # files in the run directory stay the user's
             volumes={str(run_dir): {"bind": str(run_dir), "mode": "rw"}},
@@ -116,7 +122,7 @@ class Engine:
     def states(self) -> dict[str, str]:
         """instance -> Docker's state ("running", "exited", "created", ...), in one call."""
         found = self.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
-        return {c.labels.get("blackout.instance", c.name): c.status for c in found}
+        return {_instance(c): c.status for c in found}
 
     def exited(self, name: str) -> int | None:
         """The exit code when the container stopped, else None."""
@@ -135,8 +141,8 @@ class Engine:
 
         found = self.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"})
 
-        def remove_one(container: object) -> str:
-            name = container.labels.get("blackout.instance", container.name)
+        def remove_one(container: Container) -> str:
+            name = _instance(container)
             try:
                 (logs_dir / f"{name}.log").write_bytes(container.logs())
             except (docker.errors.APIError, OSError):
@@ -152,14 +158,14 @@ class Engine:
         found = self.client.containers.list(all=True, filters={"label": RUN_LABEL})
         orphans = [c for c in found if c.labels.get(RUN_LABEL) != self.run_id and _orphaned(c.labels)]
 
-        def remove_one(container: object) -> str:
+        def remove_one(container: Container) -> str:
             import docker
 
             try:
                 container.remove(force=True)
             except docker.errors.NotFound:
                 pass  # another runtime's sweep was first
-            return container.name
+            return str(container.name)  # Docker names every container
 
         return sorted(self._each(remove_one, orphans))
 
@@ -167,13 +173,18 @@ class Engine:
         self._pool.shutdown(wait=True)
         self.client.close()
 
-    def _each(self, work: Callable[[T], object], items: Iterable[T]) -> list:
+    def _each(self, work: Callable[[T], object], items: Iterable[T]) -> list[Any]:
         """``work`` on every item at once; the first error is raised after all have finished."""
         futures = [self._pool.submit(work, item) for item in items]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise RuntimeError_(f"docker: {errors[0]}") from errors[0]
         return [f.result() for f in futures]
+
+
+def _instance(container: Container) -> str:
+    """The instance a container runs: its label, else its own name (Docker names every container)."""
+    return container.labels.get("blackout.instance", str(container.name))
 
 
 def _orphaned(labels: dict[str, str]) -> bool:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from chaos.runtime.base import RuntimeError_
 
@@ -100,11 +101,13 @@ class ForkServer:
             raise RuntimeError_(f"the zygote did not start; see {log_path}") from None
         self.pid = ready["ready"]
 
-    def spawn(self, env: dict[str, str], listen_fd: int, log_path: Path, pgid: int) -> ForkedProcess:
+    def spawn(
+        self, env: dict[str, str], listen_fd: int, log_path: Path, pgid: int, netns: Path | None = None
+    ) -> ForkedProcess:
+        """``netns``: the network namespace (a pinned /run/netns file) the instance joins before it starts."""
+        request = {"op": "spawn", "env": env, "pgid": pgid, "netns": str(netns) if netns else None}
         with log_path.open("ab") as log, self._lock:
-            socket.send_fds(
-                self._sock, [json.dumps({"op": "spawn", "env": env, "pgid": pgid}).encode()], [listen_fd, log.fileno()]
-            )
+            socket.send_fds(self._sock, [json.dumps(request).encode()], [listen_fd, log.fileno()])
             pid = self._receive()["pid"]
         return ForkedProcess(pid, self)
 
@@ -113,7 +116,7 @@ class ForkServer:
         while True:  # the zygote reaps on SIGCHLD: a moment after the pidfd said "gone"
             with self._lock:
                 self._sock.sendall(json.dumps({"op": "status", "pid": pid}).encode())
-                code = self._receive()["code"]
+                code: int | None = self._receive()["code"]
             if code is not None or time.monotonic() > deadline:
                 return code
             time.sleep(0.01)
@@ -126,8 +129,9 @@ class ForkServer:
             self.proc.kill()
             self.proc.wait()
 
-    def _receive(self) -> dict:
+    def _receive(self) -> dict[str, Any]:
         message = self._sock.recv(1 << 20)
         if not message:
             raise RuntimeError_("the zygote is gone")
-        return json.loads(message)
+        answer: dict[str, Any] = json.loads(message)
+        return answer

@@ -78,10 +78,7 @@ class Manifests:
 
     def url(self, instance: str) -> str:
         """Where the other pods reach an instance: its Service's cluster DNS name, at the topology's port."""
-        return f"http://{self.address(instance)}"
-
-    def address(self, instance: str) -> str:
-        return f"{instance}.{self.namespace}.svc:{self.topology.instances()[instance][1].port}"
+        return f"http://{instance}.{self.namespace}.svc:{self.topology.instances()[instance][1].port}"
 
     def labels(self, instance: str) -> dict[str, str]:
         dc, inst = self.topology.instances()[instance]
@@ -221,7 +218,7 @@ class Manifests:
         data = {
             "prometheus.yml": yaml.safe_dump(config, sort_keys=False),
             "rules.yml": yaml.safe_dump(recording_rules(), sort_keys=False, width=200),
-            "services.json": json.dumps(service_targets(self.topology, address=self.address), indent=2),
+            "services.json": json.dumps(service_targets(self.topology, url=self.url), indent=2),
             "users.json": "[]",
         }
         targets = ["services.json", "users.json"]

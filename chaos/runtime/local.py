@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,6 +31,7 @@ from chaos.runtime.forkserver import ForkedProcess, ForkServer
 from chaos.runtime.pids import start_time
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
+from services.common.api import HEALTHZ
 from services.common.policy import Profile
 from services.common.settings import TOKEN_SERVICES, dependencies_env
 
@@ -59,7 +61,7 @@ class LocalRuntime(Runtime):
         self.admin_secret = secrets.token_urlsafe(32)  # opens the services' /admin routes: a different key
         self.service_key = secrets.token_urlsafe(32)  # services' calls to each other's internal routes
         self._sockets: dict[str, socket.socket] = {}
-        self._procs: dict[str, subprocess.Popen | ForkedProcess] = {}
+        self._procs: dict[str, subprocess.Popen[bytes] | ForkedProcess] = {}
         self._groups: dict[str, int] = {}
         self._started: dict[str, float | None] = {}  # instance -> its process's start time (pids are reused)
         self._lock = threading.RLock()
@@ -80,8 +82,8 @@ class LocalRuntime(Runtime):
             self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
             if self.use_zygote:
                 self._zygote = self._spawner.submit(ForkServer, self.run_dir / "logs" / "zygote.log").result()
-            for name, (_, inst) in self.topology.instances().items():
-                self._sockets[name] = bind(name, inst.port)
+            for name, (dc, inst) in self.topology.instances().items():
+                self._sockets[name] = self._listen(dc, name, inst.port)
             self.topology = self.topology.with_ports(lambda name: self._sockets[name].getsockname()[1])
             for dc in self.topology.data_centers:
                 self._start(dc, self.topology.names(dc))
@@ -191,7 +193,7 @@ class LocalRuntime(Runtime):
         )
         return event
 
-    def status(self) -> dict[str, dict]:
+    def status(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             result = {}
             for name, (dc, inst) in self.topology.instances().items():
@@ -224,6 +226,14 @@ class LocalRuntime(Runtime):
         return {name: self._procs[name].pid for name in names if name in self._procs}
 
     # -- internals -------------------------------------------------------------------------------
+    def _listen(self, dc: str, name: str, port: int) -> socket.socket:
+        """The listening socket the runtime holds for ``name`` (a subclass may bind it elsewhere)."""
+        return bind(name, port, self.topology.address(dc))
+
+    def _namespace(self, dc: str) -> Path | None:
+        """The network namespace ``dc``'s processes join (None: this process's own)."""
+        return None
+
     def _start(self, dc: str, names: list[str]) -> None:
         """Start ``names`` in ``dc``'s process group (a new group when the data center has none)."""
         assert self._spawner is not None, "the runtime is not up"
@@ -239,10 +249,10 @@ class LocalRuntime(Runtime):
             self._started[name] = start_time(proc.pid)
             self._groups.setdefault(dc, proc.pid)  # the first process leads the group; the others join it
 
-    def _living(self, dc: str) -> list[subprocess.Popen | ForkedProcess]:
+    def _living(self, dc: str) -> list[subprocess.Popen[bytes] | ForkedProcess]:
         return [proc for name, proc in self._procs.items() if self.topology.dc_of(name) == dc and proc.poll() is None]
 
-    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen | ForkedProcess:
+    def _spawn(self, dc: str, name: str, group: int) -> subprocess.Popen[bytes] | ForkedProcess:
         inst = self.topology.instances()[name][1]
         sock = self._sockets[name]
         env = {
@@ -251,6 +261,7 @@ class LocalRuntime(Runtime):
             "BLACKOUT_SERVICE": inst.service,
             "BLACKOUT_INSTANCE": name,
             "BLACKOUT_DC": dc,
+            "BLACKOUT_HOST": self.topology.address(dc),
             "BLACKOUT_PORT": str(inst.port),
             "BLACKOUT_LISTEN_FD": str(sock.fileno()),
             "BLACKOUT_DATA_DIR": str(self.run_dir / DATA_DIR),
@@ -267,9 +278,9 @@ class LocalRuntime(Runtime):
             env["BLACKOUT_PROFILE"] = str(self.profile)
         log_path = self.run_dir / "logs" / f"{name}.log"
         if self._zygote is not None:
-            return self._zygote.spawn(env, sock.fileno(), log_path, group)
+            return self._zygote.spawn(env, sock.fileno(), log_path, group, self._namespace(dc))
         with log_path.open("ab") as log:
-            return subprocess.Popen(
+            return subprocess.Popen[bytes](
                 [sys.executable, "-m", "services.common.runner"],
                 env=env,
                 cwd=PROJECT_ROOT,
@@ -311,7 +322,7 @@ class LocalRuntime(Runtime):
                     )
                 for name in sorted(pending):
                     try:
-                        if client.get(self.topology.url(name) + "/healthz").status_code == 200:
+                        if client.get(self.topology.url(name) + HEALTHZ).status_code == 200:
                             pending.discard(name)
                     except httpx.HTTPError:
                         pass
@@ -344,7 +355,7 @@ class LocalRuntime(Runtime):
         (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
-def _killpg(group: int, members: list[subprocess.Popen | ForkedProcess], sig: signal.Signals) -> None:
+def _killpg(group: int, members: list[subprocess.Popen[bytes] | ForkedProcess], sig: signal.Signals) -> None:
     """Signal a data center's process group while one of its members lives. A group whose processes all died
     is gone, and its number may be another process's group by now: signalling it could kill a stranger."""
     if not any(proc.poll() is None for proc in members):

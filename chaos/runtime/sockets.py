@@ -12,11 +12,11 @@ import struct
 from chaos.runtime.base import RuntimeError_
 
 
-def bind(name: str, port: int) -> socket.socket:
+def bind(name: str, port: int, host: str = "127.0.0.1") -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("127.0.0.1", port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise RuntimeError_(

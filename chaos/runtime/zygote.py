@@ -6,7 +6,7 @@ process is up in well under a second: a powered-on host booting from a warm imag
 own database and event loop after the fork, so it shares nothing live with its siblings.
 
 Protocol (``chaos/runtime/forkserver.py`` is the client), over a SOCK_SEQPACKET socket on fd 3:
-``{"op": "spawn", "env": {...}, "pgid": 0|N}`` with two fds (the listening socket, the log file) ->
+``{"op": "spawn", "env": {...}, "pgid": 0|N, "netns": null|path}`` with two fds (the listening socket, the log file) ->
 ``{"pid": N}``; ``{"op": "status", "pid": N}`` -> ``{"code": int|None}``. EOF: exit (children follow,
 by their parent-death signal).
 """
@@ -21,8 +21,11 @@ import signal
 import socket
 import sys
 import traceback
+from pathlib import Path
+from typing import Any
 
-SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
+from chaos.runtime.netlink import enter
+
 COMMAND_FD = 3
 MAX_MESSAGE = 1 << 20
 
@@ -38,6 +41,7 @@ def main() -> int:
     if os.getppid() != parent:
         return 1
     from services.common import runner  # noqa: F401  the point: import everything once, before any fork
+    from services.common.names import SERVICES
 
     for service in SERVICES:
         importlib.import_module(f"services.{service}.app")
@@ -70,7 +74,7 @@ def main() -> int:
         commands.send(json.dumps({"pid": pid}).encode())
 
 
-def _spawn(request: dict, fds: list[int], commands: socket.socket) -> int:
+def _spawn(request: dict[str, Any], fds: list[int], commands: socket.socket) -> int:
     listen_fd, log_fd = fds
     pgid = int(request["pgid"])
     pid = os.fork()
@@ -93,6 +97,8 @@ def _spawn(request: dict, fds: list[int], commands: socket.socket) -> int:
         except PermissionError:
             print(f"cannot join process group {pgid}: every process of this data center had exited", file=sys.stderr)
             raise
+        if request.get("netns"):
+            enter(Path(request["netns"]))  # before the instance makes any socket: its calls leave from there
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         commands.close()
         os.environ.clear()

@@ -7,6 +7,8 @@ import hmac
 
 from fastapi import Request
 
+from services.common.tokens import TokenError, bearer
+
 COOKIE = "blackout_control"
 ROOM_PATH = "/room"
 # The control room's page sends this header with every change it asks for. A page of another origin cannot
@@ -19,7 +21,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def presented_token(request: Request) -> str:
     header = request.headers.get("authorization")
     if header:
-        return header.removeprefix("Bearer ").strip()
+        try:
+            return bearer(header)
+        except TokenError:
+            return ""  # matches no token: a 401 like any wrong one
     if request.url.path == ROOM_PATH and "token" in request.query_params:
         return request.query_params["token"]
     return request.cookies.get(COOKIE, "")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -31,7 +32,8 @@ BOARD = Path("runs") / "teams"
 
 
 def team_runs(args: argparse.Namespace) -> Path:
-    return args.runs or (args.board / args.team)
+    runs: Path = args.runs or (args.board / args.team)
+    return runs
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -178,7 +180,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _line(view: dict) -> str:
+def _line(view: dict[str, Any]) -> str:
     detected = view["detected_after_s"]
     return (
         f"team {view['team']}: {view['state']}, clock {view['clock_s']:.0f}s, {len(view['declarations'])} declarations, "
@@ -200,7 +202,7 @@ def _ports(text: str) -> int | str:
     return int(text)
 
 
-def add_exercise_commands(sub: argparse._SubParsersAction) -> None:
+def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exercise = sub.add_parser("exercise", help="a hidden-fault exercise for a team: start, detect, act, end")
     verbs = exercise.add_subparsers(dest="exercise_command", required=True)
 

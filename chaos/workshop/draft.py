@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from chaos.journal import EventName
 from chaos.rundir import NOTES, PICTURE
@@ -39,9 +39,9 @@ class PlayedExercise(Protocol):
     seed: int
     started: float
     hidden: HiddenFault
-    declarations: list[dict]
-    events: list[dict]
-    result: dict | None
+    declarations: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    result: dict[str, Any] | None
 
 
 def write_draft(ex: PlayedExercise, folder: Path) -> Path:
@@ -132,8 +132,8 @@ def write_draft(ex: PlayedExercise, folder: Path) -> Path:
     return path
 
 
-def _timeline(ex: PlayedExercise) -> list[tuple[dict, str, str]]:
-    rows: list[tuple[dict, str, str]] = []
+def _timeline(ex: PlayedExercise) -> list[tuple[dict[str, Any], str, str]]:
+    rows: list[tuple[dict[str, Any], str, str]] = []
     last_met: object = "unset"
     for e in sorted(ex.events, key=lambda e: e.get("t", 0)):
         kind = e.get("event")
@@ -171,7 +171,7 @@ def write_leaderboard(board: Path) -> Path:
             scores.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a team's file being written right now: it joins the next board
-    best: dict[str, dict] = {}
+    best: dict[str, dict[str, Any]] = {}
     for entry in scores:
         if entry["team"] not in best or entry["points"] > best[entry["team"]]["points"]:
             best[entry["team"]] = entry

@@ -39,10 +39,10 @@ class Exercise:
         self.started = time.time()
         self.hidden: HiddenFault = draw(config, self.seed, folder / ".hidden", controller.runs_root)
         self.onset: float | None = None
-        self.declarations: list[dict] = []
-        self.actions: list[dict] = []
-        self.events: list[dict] = []
-        self.result: dict | None = None  # set by end()
+        self.declarations: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None  # set by end()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._queue = controller.bus.subscribe()
@@ -59,19 +59,19 @@ class Exercise:
             raise
 
     # -- what the team does ------------------------------------------------------------------------
-    def detect(self, text: str) -> dict:
+    def detect(self, text: str) -> dict[str, Any]:
         text = text.strip()
         if not text or len(text) > 500:
             raise UsageError("a declaration says what you found in 1-500 characters, e.g. 'dc-east lost power'")
         self._require_open()
         named = [t for t in self.hidden.targets if t in text.lower()]
-        entry = {"t": time.time(), "text": text, "names_target": bool(named)}
+        entry: dict[str, Any] = {"t": time.time(), "text": text, "names_target": bool(named)}
         with self._lock:
             self.declarations.append(entry)
         self.controller.journal.record(EventName.EXERCISE_DETECT, team=self.config.team, text=text)
         return {"t": entry["t"], "clock_s": round(entry["t"] - self.started, 1), "declarations": len(self.declarations)}
 
-    def act(self, action: str, target: str | None) -> dict:
+    def act(self, action: str, target: str | None) -> dict[str, Any]:
         self._require_open()
         if action not in self.config.allow:
             raise PermissionError(
@@ -108,7 +108,7 @@ class Exercise:
         return c.remove(target)
 
     # -- what everyone sees --------------------------------------------------------------------------
-    def view(self) -> dict:
+    def view(self) -> dict[str, Any]:
         now = self.result["ended"] if self.result else time.time()  # the clock stops at the end
         detected = next((d["t"] for d in self.declarations if self.onset is not None and d["t"] >= self.onset), None)
         data = {
@@ -127,7 +127,7 @@ class Exercise:
             data.update(self.result)
         return data
 
-    def redact(self, event: dict) -> dict | None:
+    def redact(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The event as the team may see it while playing: None for those that would tell the answer."""
         if self.result or event.get("t", 0) < self.started:
             return event
@@ -138,7 +138,7 @@ class Exercise:
         return event
 
     # -- the end -------------------------------------------------------------------------------------
-    def end(self, board: Path | None) -> dict:
+    def end(self, board: Path | None) -> dict[str, Any]:
         if self.result is not None:
             return self.view()
         ended = time.time()

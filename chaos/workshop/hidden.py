@@ -8,6 +8,7 @@ import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ class HiddenFault:
     learn: str
     path: str  # the shifted scenario file the run loads
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
 from chaos.runtime.base import Runtime
+from services.common.api import HEALTHZ
 
 TIMEOUT_S = 0.8
 CACHE_S = 1.0  # several tabs polling cost the services one probe a second
@@ -22,9 +24,9 @@ class InstanceProbe:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="room-probe")
-        self._cached: tuple[float, dict] | None = None
+        self._cached: tuple[float, dict[str, Any]] | None = None
 
-    def instances(self) -> dict[str, dict]:
+    def instances(self) -> dict[str, dict[str, Any]]:
         """The runtime's status, always fresh (power shows at once), with the probes' findings (cached)."""
         status = self.runtime.status()
         if self._cached and time.monotonic() - self._cached[0] < CACHE_S:
@@ -32,7 +34,7 @@ class InstanceProbe:
         else:
             by_port = {str(info["port"]): name for name, info in status.items()}
             names = [name for name, info in status.items() if info["state"] == "running"]
-            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names)))
+            probed = dict(zip(names, self._pool.map(lambda n: _probe(status[n]["port"], by_port), names), strict=True))
             self._cached = (time.monotonic(), probed)
         down = {"healthy": False, "breakers": []}
         return {
@@ -44,12 +46,12 @@ class InstanceProbe:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _probe(port: int, by_port: dict[str, str]) -> dict:
+def _probe(port: int, by_port: dict[str, str]) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
-    out: dict = {"healthy": False, "breakers": []}
+    out: dict[str, Any] = {"healthy": False, "breakers": []}
     try:
         with httpx.Client(timeout=TIMEOUT_S) as client:
-            health = client.get(base + "/healthz")
+            health = client.get(base + HEALTHZ)
             out["healthy"] = health.status_code == 200
             out["profile"] = health.json().get("profile") if out["healthy"] else None
             metrics = client.get(base + "/metrics").text

@@ -82,7 +82,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         return FileResponse(STATIC / name, media_type=ASSETS[name])
 
     @router.get(ROOM_PATH + "/state")
-    def state() -> dict:
+    def state() -> dict[str, Any]:
         topology = controller.runtime.topology
         exercise = desk.exercise
         return {
@@ -95,7 +95,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         }
 
     @router.get(ROOM_PATH + "/window")
-    def window(seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)) -> dict:
+    def window(seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)) -> dict[str, Any]:
         run_dir = current_run_dir(controller.runs_root)
         desk.window.follow(run_dir)
         now = time.time()
@@ -110,13 +110,13 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
     async def events() -> EventSourceResponse:
         """The controller's events as the room may show them (an exercise hides the answer until it ends)."""
 
-        def shown(event: dict) -> dict | None:
+        def shown(event: dict[str, Any]) -> dict[str, Any] | None:
             return desk.exercise.redact(event) if desk.exercise else event
 
         return event_stream(controller.bus, shutdown, gate, "blackout room events", shown)
 
     @router.post("/exercise", status_code=201)
-    def start(request: StartRequest) -> dict:
+    def start(request: StartRequest) -> dict[str, Any]:
         with desk.lock:
             if desk.exercise is not None and desk.exercise.result is None:
                 raise HTTPException(
@@ -135,22 +135,22 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
             return desk.exercise.view()
 
     @router.get("/exercise")
-    def view() -> dict:
+    def view() -> dict[str, Any]:
         return desk.current().view()
 
     @router.post("/exercise/detect")
-    def detect(body: Declaration) -> dict:
+    def detect(body: Declaration) -> dict[str, Any]:
         return guarded(lambda: desk.current().detect(body.text))
 
     @router.post("/exercise/act")
-    def act(body: Remediation) -> dict:
+    def act(body: Remediation) -> dict[str, Any]:
         try:
             return guarded(lambda: desk.current().act(body.action, body.target))
         except PermissionError as exc:
             raise HTTPException(status_code=403, detail=str(exc)) from None
 
     @router.post("/exercise/end")
-    def end() -> dict:
+    def end() -> dict[str, Any]:
         exercise = desk.current()
         return guarded(lambda: exercise.end(desk.board))
 

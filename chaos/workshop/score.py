@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from chaos.engine.hypothesis import check, finished_between, steady_rates
 from chaos.engine.scenario import Hypothesis
@@ -45,7 +46,7 @@ class Score:
     false_alarms: int
     points: int
 
-    def to_data(self) -> dict:
+    def to_data(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -103,7 +104,7 @@ def score(
         name: (None if t is None else round(t - onset, 1))
         for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))
     }
-    points = START
+    points: float = START
     points -= UNDETECTED if seconds["detect"] is None else min(DETECT_CAP, DETECT_PER_S * seconds["detect"])
     points -= UNMITIGATED if seconds["mitigate"] is None else min(MITIGATE_CAP, MITIGATE_PER_S * seconds["mitigate"])
     points -= UNRECOVERED if seconds["recover"] is None else min(RECOVER_CAP, RECOVER_PER_S * seconds["recover"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from chaos.bins import per_dc_bins
 from chaos.rundir import REQUESTS_FILE
@@ -47,7 +48,7 @@ class RequestWindow:
                 while self._rows and self._rows[0].finished < newest - KEEP_S:
                     self._rows.popleft()
 
-    def series(self, now: float, seconds: float, bucket_s: float) -> dict[str, list[dict]]:
+    def series(self, now: float, seconds: float, bucket_s: float) -> dict[str, list[dict[str, Any]]]:
         """dc -> buckets oldest first: {t (bucket end), requests, success (0..1 or None), p99_ms (or None)}."""
         start = now - seconds
         with self._lock:

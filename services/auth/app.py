@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
-from pydantic import BaseModel, Field
 
 from services.auth.accounts import seed_rows
+from services.auth.api import LOGIN, VERIFY, Identity, LoginRequest, LoginResponse
 from services.auth.make_demo_users import DEMO_USERS_FILE
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
@@ -24,29 +24,10 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL
 );
 """
-USERNAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 # Per account: after this many wrong passwords within the window, logins to it answer 429 until the oldest
 # failure leaves the window (the correct password too: else guessing just goes on). A correct load test never
 # fails a login, so never trips it; an attacker can lock an account for at most the window.
 LOGIN_MAX_FAILURES, LOGIN_WINDOW_S = 5, 300.0
-
-
-class LoginRequest(BaseModel):
-    username: str = Field(pattern=USERNAME)
-    password: str = Field(min_length=1, max_length=256)
-
-
-class LoginResponse(BaseModel):
-    token: str
-    user_id: str
-    role: str
-    expires_at: float
-
-
-class Identity(BaseModel):
-    user_id: str
-    role: str
-    expires_at: float
 
 
 class UserStore:
@@ -76,7 +57,7 @@ def store(request: Request) -> UserStore:
 
 
 # Both routes are the gateway's to call (users log in through it): the service credential is required.
-@router.post("/login", response_model=LoginResponse, dependencies=INTERNAL)
+@router.post(LOGIN, response_model=LoginResponse, dependencies=INTERNAL)
 def login(body: LoginRequest, request: Request, users: UserStore = Depends(store)) -> LoginResponse:
     # A sync endpoint: scrypt is CPU-bound and runs in the threadpool, not on the event loop.
     settings: ServiceSettings = request.app.state.ctx.settings
@@ -99,7 +80,7 @@ def login(body: LoginRequest, request: Request, users: UserStore = Depends(store
     return LoginResponse(token=token, user_id=body.username, role=found[0], expires_at=expires)
 
 
-@router.get("/verify", response_model=Identity, dependencies=INTERNAL)
+@router.get(VERIFY, response_model=Identity, dependencies=INTERNAL)
 async def verify(request: Request, authorization: str | None = Header(None)) -> Identity:
     settings: ServiceSettings = request.app.state.ctx.settings
     try:

@@ -6,8 +6,10 @@ so the gateway's headers count the whole call tree below one user request (as fa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 ATTEMPTS_HEADER = "X-Blackout-Attempts"
 CALLS_HEADER = "X-Blackout-Calls"
@@ -18,7 +20,7 @@ class RequestAccount:
     attempts: int = 0
     calls: int = 0
 
-    def add_reported(self, headers: object) -> None:
+    def add_reported(self, headers: Mapping[str, Any]) -> None:
         """Add what a dependency reports for its own subtree."""
         get = headers.get
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from services.common.seed import N_CREATORS
+from services.common.seed import N_CREATORS, creator_name, viewer_name
 
 MAX_USERS = 20_000
 CREATOR_SHARE = 0.15
@@ -27,8 +27,8 @@ def account(i: int) -> tuple[str, str]:
         raise ValueError(f"user number {i} is outside 0..{MAX_USERS - 1}")
     creators = _creators_before(i)
     if _creators_before(i + 1) > creators:
-        return f"creator-{creators % N_CREATORS + 1:03d}", "creator"
-    return f"viewer-{i - creators + 1:04d}", "viewer"
+        return creator_name(creators % N_CREATORS + 1), "creator"
+    return viewer_name(i - creators + 1), "viewer"
 
 
 MAX_VIEWERS = MAX_USERS - _creators_before(MAX_USERS)
@@ -37,7 +37,7 @@ MAX_VIEWERS = MAX_USERS - _creators_before(MAX_USERS)
 @cache
 def viewer_usernames() -> tuple[str, ...]:
     """Every viewer account any simulated user can take."""
-    return tuple(f"viewer-{n:04d}" for n in range(1, MAX_VIEWERS + 1))
+    return tuple(viewer_name(n) for n in range(1, MAX_VIEWERS + 1))
 
 
 def is_account(username: str) -> bool:
@@ -46,5 +46,5 @@ def is_account(username: str) -> bool:
         return False
     n = int(number)
     if prefix == "viewer":
-        return 1 <= n <= MAX_VIEWERS and username == f"viewer-{n:04d}"
-    return prefix == "creator" and 1 <= n <= N_CREATORS and username == f"creator-{n:03d}"
+        return 1 <= n <= MAX_VIEWERS and username == viewer_name(n)
+    return prefix == "creator" and 1 <= n <= N_CREATORS and username == creator_name(n)

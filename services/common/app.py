@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import accounting
+from services.common.api import ADMIN_PROFILE, HEALTHZ, METRICS
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.fast_http import HttpClient
 from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
@@ -28,6 +29,7 @@ from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
 from services.common.settings import ServiceSettings
+from services.common.tokens import TokenError, bearer
 
 
 @dataclass
@@ -39,7 +41,7 @@ class ServiceContext:
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and
     # cancelled (and awaited) when it stops, before the HTTP client and the closers are closed.
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     faults: FaultRegistry = field(default_factory=FaultRegistry)  # injected by the chaos controller
 
 
@@ -57,7 +59,8 @@ def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport
 
 
 def context(request: Request) -> ServiceContext:
-    return request.app.state.ctx
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
 
 
 class AccountingMiddleware:
@@ -66,7 +69,7 @@ class AccountingMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -74,7 +77,7 @@ class AccountingMiddleware:
         started = time.monotonic()
         status = 500
 
-        async def send_with_headers(message: dict) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -112,9 +115,12 @@ def admin_guard(settings: ServiceSettings) -> Callable[..., Any]:
     async def require_admin(authorization: str | None = Header(None)) -> None:
         if not secret:
             raise HTTPException(status_code=403, detail="admin disabled: this instance has no BLACKOUT_ADMIN_SECRET")
-        scheme, _, token = (authorization or "").partition(" ")
+        try:
+            token = bearer(authorization)
+        except TokenError:
+            token = ""
         # compare_digest: the time taken must not tell a caller how much of the secret it got right
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
+        if not token or not hmac.compare_digest(token.encode(), secret):
             raise HTTPException(
                 status_code=401,
                 detail="admin routes need Authorization: Bearer <secret>",
@@ -130,7 +136,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The fault sweeper drops expired faults even on an instance that gets no traffic.
-        tasks = [asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)]
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(run()) for run in (*ctx.background, ctx.faults.sweep_forever)
+        ]
         try:
             yield
         finally:
@@ -143,8 +151,12 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
 
     # FastAPI's native OpenTelemetry bridge is off: nothing here configures a provider, yet asking
     # whether one is configured cost every request a few percent of its CPU. /metrics is Prometheus.
-    telemetry_off = {"tracing": False, "metrics": False, "logs": False}
-    app = FastAPI(title=f"blackout-{settings.service}", version="0.1.0", lifespan=lifespan, telemetry=telemetry_off)
+    app = FastAPI(
+        title=f"blackout-{settings.service}",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.ctx = ctx
     # Added first, so it runs inside accounting (whose headers then cover its 504s too). Consulted per
     # request: a profile swapped live turns propagation on or off at once. A brownout runs inside the
@@ -170,8 +182,8 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
         # Not mapped by the route to its caller's 4xx: our own request was wrong, a bug (502), not an outage.
         return JSONResponse({"detail": f"bad request to a dependency: {exc}"}, status_code=502)
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict:
+    @app.get(HEALTHZ, tags=["ops"])
+    async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
             "service": settings.service,
@@ -180,17 +192,17 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
             "profile": ctx.profiles.current.name,
         }
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get(METRICS, tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     admin = [Depends(admin_guard(settings))]
 
-    @app.get("/admin/profile", tags=["ops"], dependencies=admin)
-    async def get_profile() -> dict:
+    @app.get(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
+    async def get_profile() -> dict[str, Any]:
         return ctx.profiles.current.model_dump(mode="json")
 
-    @app.put("/admin/profile", tags=["ops"], dependencies=admin)
+    @app.put(ADMIN_PROFILE, tags=["ops"], dependencies=admin)
     async def put_profile(request: Request) -> JSONResponse:
         """Swap the profile live: the next dependency call runs under it (breakers etc. rebuilt)."""
         try:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class Database:
@@ -43,11 +44,11 @@ class Database:
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         """A read on the reader connection: sees every committed write, never blocks behind one.
         For short, indexed reads only (it may run on the event loop)."""
         with self._read_lock:

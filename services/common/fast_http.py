@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
 import httptools
@@ -34,15 +34,24 @@ MAX_CONNECTIONS = 256
 class HttpClient(Protocol):
     """What services need of an HTTP client (httpx.AsyncClient has it too)."""
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response | Answer: ...
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> Reply: ...
 
     async def aclose(self) -> None: ...
 
 
-class Headers(dict):
+class Headers(dict[str, Any]):
     """Answer headers by lower-case name; ``get``/``[]`` take any case (as httpx's do)."""
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return dict.get(self, key.lower(), default)
 
     def __getitem__(self, key: str) -> Any:
@@ -73,6 +82,10 @@ class Answer:
         return self.content.decode("utf-8", errors="replace")
 
 
+# What a call answers: an Answer on the wire, an httpx.Response from a test's transport or an injected fault
+Reply = httpx.Response | Answer
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -85,7 +98,7 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream connection's transport is one
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -68,17 +68,17 @@ class _Recorded:
 
     def __init__(self, receive: Any) -> None:
         self._receive = receive
-        self._seen: list[dict] = []
+        self._seen: list[dict[str, Any]] = []
 
-    async def __call__(self) -> dict:
-        message = await self._receive()
+    async def __call__(self) -> dict[str, Any]:
+        message: dict[str, Any] = await self._receive()
         self._seen.append(message)
         return message
 
     def replay(self) -> Any:
         pending = list(self._seen)
 
-        async def receive() -> dict:
+        async def receive() -> dict[str, Any]:
             return pending.pop(0) if pending else await self._receive()
 
         return receive
@@ -90,7 +90,7 @@ class HotRoutes:
         self.routes = routes
         self.fastapi_app = fastapi_app
 
-    def _match(self, scope: dict) -> tuple[HotRoute, dict[str, str]] | None:
+    def _match(self, scope: dict[str, Any]) -> tuple[HotRoute, dict[str, str]] | None:
         for route in self.routes:
             if route.method == scope["method"]:
                 found = route.pattern.match(scope["path"])
@@ -98,7 +98,7 @@ class HotRoutes:
                     return route, found.groupdict()
         return None
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         matched = self._match(scope) if scope["type"] == "http" else None
         if matched is None:
             await self.app(scope, receive, send)

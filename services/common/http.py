@@ -34,7 +34,7 @@ import orjson
 
 from services.common import accounting
 from services.common.errors import DependencyError, DependencyRejected
-from services.common.fast_http import HttpClient, WireClient
+from services.common.fast_http import HttpClient, Reply, WireClient
 from services.common.faults import FaultRegistry, scoped
 from services.common.guards import (
     AttemptFailed,
@@ -152,7 +152,7 @@ class DependencyClient:
             )
         return current
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         """Return the first response below 500 (4xx included: the caller decides); raise DependencyError."""
         profile = self.profiles.current
         policy = profile.for_dependency(self.name)
@@ -185,7 +185,7 @@ class DependencyClient:
     async def post_json(self, path: str, payload: Any, **kwargs: Any) -> Any:
         return json_or_raise(self.name, await self.request("POST", path, json=payload, **kwargs))
 
-    async def _logical_call(self, call: _Call) -> httpx.Response:
+    async def _logical_call(self, call: _Call) -> Reply:
         if call.deadline_on:
             try:
                 check()
@@ -204,7 +204,7 @@ class DependencyClient:
             BULKHEAD_REJECTED.labels(self.name).inc()
             raise DependencyError(self.name, "rejected", str(exc)) from None
 
-    async def _over_targets(self, call: _Call) -> httpx.Response:
+    async def _over_targets(self, call: _Call) -> Reply:
         targets = self.urls if call.policy.failover else self.urls[:1]
         refused = out_of_time = ""
         for target in targets:
@@ -224,7 +224,7 @@ class DependencyClient:
             raise DependencyError(self.name, "deadline", out_of_time)
         raise DependencyError(self.name, "short_circuited", refused)
 
-    async def _call_target(self, call: _Call, target: str) -> httpx.Response:
+    async def _call_target(self, call: _Call, target: str) -> Reply:
         """Attempts on one target under the retry policy: what ``resilience.retrying`` (tenacity) does,
         unrolled: building tenacity's objects for every call cost more than the rest of the policies,
         and almost every call succeeds at once. A retry needs a retryable failure (``AttemptFailed``,
@@ -256,7 +256,7 @@ class DependencyClient:
             await (sleep_within_deadline(self._sleep) if call.deadline_on else self._sleep)(wait)
             attempt += 1
 
-    async def _attempt(self, call: _Call, target: str, timeout_s: float, capped: bool) -> httpx.Response:
+    async def _attempt(self, call: _Call, target: str, timeout_s: float, capped: bool) -> Reply:
         account = accounting.current()
         account.attempts += 1
         self._metrics.attempts(target).inc()
@@ -278,11 +278,11 @@ class DependencyClient:
         capped: bool,
         kwargs: dict[str, Any],
         scoped_kind: str | None = None,
-    ) -> httpx.Response:
+    ) -> Reply:
         try:
             async with asyncio.timeout(timeout_s):
                 # An injected fault acts inside the timeout: a delay or a blackhole can time the attempt out.
-                response = await self.faults.before_attempt(target) if self.faults is not None else None
+                response: Reply | None = await self.faults.before_attempt(target) if self.faults is not None else None
                 if response is None:
                     response = await _scoped_attempt(scoped_kind, target) if scoped_kind else None
                 if response is None:
@@ -307,7 +307,7 @@ class DependencyClient:
         timeout_s: float,
         capped: bool,
         kwargs: dict[str, Any],
-    ) -> httpx.Response:
+    ) -> Reply:
         """An attempt of a request-scoped experiment: its fault applied, its header passed on, its lineage kept."""
         headers = {**(kwargs.get("headers") or {}), scoped.REQUEST_FAULTS_HEADER: experiment.header}
         try:
@@ -333,7 +333,7 @@ async def _scoped_attempt(kind: str, target: str) -> httpx.Response | None:
     return None
 
 
-def json_or_raise(name: str, response: httpx.Response) -> Any:
+def json_or_raise(name: str, response: Reply) -> Any:
     status = response.status_code
     if status == 429:  # an overloaded dependency shed the call undone: unavailable (fallbacks apply)
         raise DependencyError(name, "shed", f"429 {refusal_detail(response)}")
@@ -345,7 +345,7 @@ def json_or_raise(name: str, response: httpx.Response) -> Any:
         raise DependencyError(name, "error", "answer is not JSON") from None
 
 
-def refusal_detail(response: httpx.Response) -> str:
+def refusal_detail(response: Reply) -> str:
     """The reason a 4xx gives (FastAPI's ``detail``: a string, or a list of validation errors), short."""
     try:
         detail = response.json().get("detail")

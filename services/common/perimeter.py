@@ -53,7 +53,7 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -69,9 +69,9 @@ class BodyLimit:
     def _counting(self, receive: Any) -> Callable[[], Any]:
         seen = 0
 
-        async def counted() -> dict:
+        async def counted() -> dict[str, Any]:
             nonlocal seen
-            message = await receive()
+            message: dict[str, Any] = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise HTTPException(status_code=413, detail=self._reason())
@@ -82,7 +82,7 @@ class BodyLimit:
     def _reason(self) -> str:
         return f"request body over {self.max_bytes} bytes"
 
-    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await PlainTextResponse(self._reason(), status_code=413)(scope, receive, send)
 
 

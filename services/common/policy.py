@@ -7,15 +7,15 @@ Validation is separate from use: ``load_profile`` refuses a bad file naming the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.config_files import describe, load_yaml
 from services.common.errors import ConfigError
+from services.common.names import DependencyName
 from services.common.overload.policy import OverloadPolicy
 
-DependencyName = Literal["auth", "views", "recommender", "earnings"]
 # A library name (a profile's, a scenario's): it becomes part of file names, so nothing that can leave a folder
 LIBRARY_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
@@ -88,7 +88,8 @@ class Profile(_Strict):
     dependencies: dict[DependencyName, DependencyPolicy] = {}
 
     def for_dependency(self, name: str) -> DependencyPolicy:
-        return self.dependencies.get(name, self.default)  # type: ignore[call-overload]
+        # the keys were checked against DependencyName; any other name finds no entry: the default
+        return self.dependencies.get(cast(DependencyName, name), self.default)
 
 
 def parse_profile(data: object, source: str) -> Profile:

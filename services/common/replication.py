@@ -28,10 +28,11 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, Field
 
+from services.common.api import KNOWN
 from services.common.app import ServiceContext
 from services.common.db import Database
 from services.common.errors import DependencyError, DependencyRejected
@@ -89,7 +90,7 @@ class Inbound:
 class ReplicatedStore(Protocol):
     """What a Shipper needs from a store (services.views.app.ViewLog, services.recommender.replica)."""
 
-    def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict]], int]: ...
+    def unshipped(self, peer: str, limit: int) -> tuple[list[tuple[int, dict[str, Any]]], int]: ...
     def set_cursor(self, peer: str, seq: int) -> None: ...
 
 
@@ -112,7 +113,7 @@ class Shipper:
         peers: dict[str, DependencyClient],
         source: str,
         *,
-        path: str = "/replication/events",
+        path: str,
         time_field: str = "t",
         design: Callable[[], str] = lambda: "converge",
         batch: int = BATCH,
@@ -175,13 +176,13 @@ class Shipper:
     async def rewind(self, peer: str) -> int | None:
         """async design, on rejoining: discard the unshipped local records ``peer`` does not have.
         How many were discarded; None when the peer did not answer (try again later)."""
-        log: RewindableStore = self.log  # type: ignore[assignment]
+        log = cast(RewindableStore, self.log)  # _run_peer rewinds only a store that has a tail
         tail = await asyncio.to_thread(log.tail, peer)
         unknown: list[str] = []
         for start in range(0, len(tail), BATCH):
             ids = tail[start : start + BATCH]
             try:
-                answer = await self.peers[peer].post_json(self.path + "/known", {"ids": ids})
+                answer = await self.peers[peer].post_json(self.path + KNOWN, {"ids": ids})
             except (DependencyError, DependencyRejected) as exc:
                 logger.warning("rejoining %s: no answer (%s); the tail waits", peer, exc)
                 return None
@@ -245,7 +246,7 @@ def peer_clients(urls: list[str], dependency: str, ctx: ServiceContext) -> dict[
     }
 
 
-def write_rollback(path: Path, records: list[dict], reason: str) -> None:
+def write_rollback(path: Path, records: list[dict[str, Any]], reason: str) -> None:
     """Append what a rewind discarded, durably, before it is deleted: the evidence an audit reads."""
     now = time.time()
     lines = "".join(json.dumps({**r, "discarded_at": now, "reason": reason}) + "\n" for r in records)

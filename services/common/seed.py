@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 DEMO_PASSWORD = "blackout-demo"
 N_VIEWERS, N_CREATORS, N_VIDEOS = 200, 30, 400
@@ -27,12 +28,25 @@ class Video:
     tags: tuple[str, ...]
 
 
+# The demo world's names, from their number (1-based): the one place their format is written.
+def viewer_name(n: int) -> str:
+    return f"viewer-{n:04d}"
+
+
+def creator_name(n: int) -> str:
+    return f"creator-{n:03d}"
+
+
+def video_name(n: int) -> str:
+    return f"video-{n:04d}"
+
+
 def viewer_names() -> list[str]:
-    return [f"viewer-{i:04d}" for i in range(1, N_VIEWERS + 1)]
+    return [viewer_name(i) for i in range(1, N_VIEWERS + 1)]
 
 
 def creator_names() -> list[str]:
-    return [f"creator-{i:03d}" for i in range(1, N_CREATORS + 1)]
+    return [creator_name(i) for i in range(1, N_CREATORS + 1)]
 
 
 @cache
@@ -41,7 +55,7 @@ def catalog(seed: int = 42) -> tuple[Video, ...]:
     creators = creator_names()
     return tuple(
         Video(
-            video_id=f"video-{i:04d}",
+            video_id=video_name(i),
             title=" ".join(rng.sample(_WORDS, 3)).capitalize(),
             creator_id=creators[rng.randrange(len(creators))],
             tags=tuple(rng.sample(TAGS, 2)),
@@ -76,7 +90,7 @@ def seed_view_events(seed: int = 42) -> list[tuple[str, str, str, float]]:
     return [(eid, vid, uid, 1_700_000_000.0 + i) for i, (eid, vid, uid, _) in enumerate(events)]
 
 
-def generic_items(limit: int, seed: int = 42) -> list[dict]:
+def generic_items(limit: int, seed: int = 42) -> list[dict[str, Any]]:
     """The generic feed as feed items (what every user sees when nothing better can be read)."""
     return [
         {"video_id": v.video_id, "title": v.title, "creator_id": v.creator_id, "source": "generic"}

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.errors import ConfigError
+from services.common.names import DependencyName, ServiceName
 
-SERVICES = ("auth", "views", "earnings", "recommender", "gateway")
 # The only services given the token-signing secret: auth signs, the gateway may verify locally.
-TOKEN_SERVICES = ("auth", "gateway")
+TOKEN_SERVICES: tuple[ServiceName, ...] = ("auth", "gateway")
 # What each service calls; a missing address for one of these stops the service at start.
-REQUIRED_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+REQUIRED_DEPENDENCIES: dict[ServiceName, tuple[DependencyName, ...]] = {
     "auth": (),
     "views": (),
     "earnings": ("views", "recommender"),
@@ -26,7 +27,7 @@ REQUIRED_DEPENDENCIES: dict[str, tuple[str, ...]] = {
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLACKOUT_", extra="ignore")
 
-    service: str = Field(pattern="^(auth|views|earnings|recommender|gateway)$")
+    service: ServiceName
     instance: str = Field(min_length=1)
     dc: str = Field(min_length=1)
     host: str = "127.0.0.1"
@@ -57,10 +58,10 @@ class ServiceSettings(BaseSettings):
         return self.service_key.get_secret_value().encode()
 
 
-def load_settings(**overrides: object) -> ServiceSettings:
+def load_settings(**overrides: Any) -> ServiceSettings:
     """Read and check the environment; raise ConfigError naming the variable that is wrong."""
     try:
-        settings = ServiceSettings(**overrides)  # type: ignore[arg-type]
+        settings = ServiceSettings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"

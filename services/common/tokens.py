@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from typing import Any
 
 from services.common.errors import BlackoutError
 
@@ -40,13 +41,14 @@ def _unb64(text: str) -> bytes:
 
 def issue_token(user_id: str, role: str, secret: bytes, ttl_s: int, now: float | None = None) -> tuple[str, float]:
     issued = time.time() if now is None else now
-    claims = {"sub": user_id, "role": role, "iat": int(issued), "exp": issued + ttl_s}
+    expires = issued + ttl_s
+    claims = {"sub": user_id, "role": role, "iat": int(issued), "exp": expires}
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     sig = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-    return f"{body}.{sig}", claims["exp"]
+    return f"{body}.{sig}", expires
 
 
-def verify_token(token: str, secret: bytes, now: float | None = None) -> dict:
+def verify_token(token: str, secret: bytes, now: float | None = None) -> dict[str, Any]:
     try:
         body, sig = token.split(".")
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
@@ -95,6 +97,11 @@ def dummy_like(stored: str) -> str:
 
 
 def bearer(authorization: str | None) -> str:
-    if not authorization or not authorization.startswith("Bearer "):
+    """The token of an ``Authorization: Bearer <token>`` header: the one parser of it (the services, the admin
+    routes, the control API). The scheme is case-insensitive (RFC 7235); a header without one, another scheme
+    or an empty token is a TokenError (the callers answer 401)."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise TokenError("missing bearer token")
-    return authorization.removeprefix("Bearer ").strip()
+    return token

@@ -15,9 +15,11 @@ from services.common.errors import DependencyError
 from services.common.ids import PathId
 from services.common.metrics import FALLBACKS
 from services.common.settings import ServiceSettings
+from services.earnings.api import EARNINGS
+from services.recommender.api import CREATOR_VIDEOS
+from services.views.api import COUNTS, COUNTS_BATCH
 
 CENTS_PER_1000_VIEWS = 400
-BATCH = 200  # the views service's batch limit
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS statements (
     creator_id TEXT PRIMARY KEY,
@@ -30,18 +32,16 @@ CREATE TABLE IF NOT EXISTS statements (
 router = APIRouter(tags=["earnings"])
 
 
-@router.get("/creators/{creator_id}/earnings")
+@router.get(EARNINGS)
 async def earnings(creator_id: PathId, request: Request) -> dict:
     """Computed fresh from the views log; the last statement is kept to show, marked stale, when that fails."""
     ctx: ServiceContext = request.app.state.ctx
     db: Database = request.app.state.db
     try:
-        owned = await ctx.deps["recommender"].get_json(f"/creators/{creator_id}/videos")
+        owned = await ctx.deps["recommender"].get_json(CREATOR_VIDEOS.format(creator_id=creator_id))
         video_ids: list[str] = owned["video_ids"]
-        batches = [video_ids[i : i + BATCH] for i in range(0, len(video_ids), BATCH)]
-        answers = await asyncio.gather(
-            *(ctx.deps["views"].post_json("/views/counts", {"video_ids": b}) for b in batches)
-        )
+        batches = [video_ids[i : i + COUNTS_BATCH] for i in range(0, len(video_ids), COUNTS_BATCH)]
+        answers = await asyncio.gather(*(ctx.deps["views"].post_json(COUNTS, {"video_ids": b}) for b in batches))
     except DependencyError:
         if ctx.profiles.current.fallbacks.earnings != "stale":
             raise

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
+from services.auth import api as auth_api
 from services.common.app import ServiceContext, build_context, context, create_service_app, dependency_status
 from services.common.errors import DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
 from services.common.http import json_or_raise, refusal_detail
-from services.common.ids import Id, PathId
+from services.common.ids import PathId
 from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
 from services.common.metrics import FALLBACKS
 from services.common.perimeter import USER_HEADER
@@ -24,25 +24,14 @@ from services.common.responses import json_response
 from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenError, bearer
-from services.gateway import hot
+from services.earnings.api import EARNINGS, Statement
+from services.gateway import api, hot
 from services.gateway.identity import Identity, Verifier
 from services.gateway.symptoms import count_earnings, count_feed_items
+from services.recommender import api as recommender_api
+from services.views import api as views_api
 
 router = APIRouter(tags=["gateway"])
-
-
-class Login(BaseModel):
-    username: Id
-    password: str = Field(min_length=1, max_length=256)
-
-
-class ViewRequest(BaseModel):
-    event_id: Id
-
-
-class UploadRequest(BaseModel):
-    title: str = Field(min_length=1, max_length=120)
-    tags: list[Id] = Field(default=[], max_length=5)
 
 
 class Memory:
@@ -83,15 +72,15 @@ def _too_many(detail: str, retry_after: str) -> HTTPException:
     return HTTPException(status_code=429, detail=detail, headers={"Retry-After": retry_after})
 
 
-@router.post("/login")
-async def login(body: Login, request: Request, ctx: ServiceContext = Depends(context)) -> dict:
+@router.post(api.LOGIN)
+async def login(body: api.LoginRequest, request: Request, ctx: ServiceContext = Depends(context)) -> dict:
     failures: FailureLimiter = request.app.state.login_failures
     client = request.client.host if request.client else "unknown"
     wait = failures.retry_after(client)
     if wait:
         raise _too_many("too many failed logins from this client: try again later", str(wait))
     try:
-        response = await ctx.deps["auth"].request("POST", "/login", json=body.model_dump())
+        response = await ctx.deps["auth"].request("POST", auth_api.LOGIN, json=body.model_dump())
         if response.status_code == 429 and LOCKOUT_HEADER in response.headers:  # auth locked the account
             raise _too_many(refusal_detail(response), response.headers.get("retry-after", "1"))
         answer = json_or_raise("auth", response)
@@ -109,25 +98,29 @@ async def login(body: Login, request: Request, ctx: ServiceContext = Depends(con
     return answer
 
 
-@router.get("/feed")
-async def feed(request: Request, limit: int = Query(10, ge=1, le=50), who: Identity = Depends(caller)) -> Response:
+@router.get(api.FEED)
+async def feed(
+    request: Request, limit: int = Query(api.FEED_LIMIT, ge=1, le=api.FEED_MAX), who: Identity = Depends(caller)
+) -> Response:
     ctx: ServiceContext = request.app.state.ctx
     try:
-        recs = await ctx.deps["recommender"].get_json(f"/recommendations/{who.user_id}", params={"limit": limit})
+        recs: recommender_api.Feed = await ctx.deps["recommender"].get_json(
+            recommender_api.recommendations_path(who.user_id), params={"limit": limit}
+        )
         items = recs["items"]
     except DependencyError:
         FALLBACKS.labels("feed_generic").inc()
-        items = generic_items(limit, ctx.settings.seed)
+        items = cast(list[recommender_api.FeedItem], generic_items(limit, ctx.settings.seed))  # the same keys
     if items:
         await _attach_view_counts(ctx, request.app.state.memory, items)
     return json_response({"user_id": who.user_id, "items": items})
 
 
-async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[dict]) -> None:
+async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[recommender_api.FeedItem]) -> None:
     ids = [item["video_id"] for item in items]
     honest = ctx.profiles.current.fallbacks.view_counts == "stale_or_unavailable"
     try:
-        answer = await ctx.deps["views"].post_json("/views/counts", {"video_ids": ids})
+        answer: views_api.Counts = await ctx.deps["views"].post_json(views_api.COUNTS, {"video_ids": ids})
     except DependencyError:
         FALLBACKS.labels("view_counts_stale" if honest else "view_counts_zero").inc()
         for item in items:
@@ -155,31 +148,33 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[d
     count_feed_items(items)
 
 
-@router.post("/videos/{video_id}/view")
-async def watch(video_id: PathId, body: ViewRequest, request: Request, who: Identity = Depends(caller)) -> dict:
+@router.post(api.VIEW)
+async def watch(video_id: PathId, body: api.ViewRequest, request: Request, who: Identity = Depends(caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
     event = {"event_id": body.event_id, "video_id": video_id, "user_id": who.user_id}
     try:
-        return await ctx.deps["views"].post_json("/views", event)
+        return await ctx.deps["views"].post_json(views_api.RECORD, event)
     except DependencyRejected as exc:
         if exc.status == 409:  # the user reused their event_id for another video: theirs to fix
             raise HTTPException(status_code=409, detail=exc.detail) from None
         raise
 
 
-@router.post("/videos", status_code=201)
-async def upload(body: UploadRequest, request: Request, who: Identity = Depends(fresh_caller)) -> dict:
+@router.post(api.UPLOAD, status_code=201)
+async def upload(body: api.UploadRequest, request: Request, who: Identity = Depends(fresh_caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
     # The creator is the verified caller, forwarded beside the service credential (never taken from a body).
-    return await ctx.deps["recommender"].post_json("/videos", body.model_dump(), headers={USER_HEADER: who.user_id})
+    return await ctx.deps["recommender"].post_json(
+        recommender_api.UPLOAD, body.model_dump(), headers={USER_HEADER: who.user_id}
+    )
 
 
-@router.get("/me/earnings")
+@router.get(api.EARNINGS)
 async def my_earnings(request: Request, who: Identity = Depends(caller)) -> dict:
     ctx: ServiceContext = request.app.state.ctx
     memory: Memory = request.app.state.memory
     try:
-        answer = await ctx.deps["earnings"].get_json(f"/creators/{who.user_id}/earnings")
+        answer: Statement = await ctx.deps["earnings"].get_json(EARNINGS.format(creator_id=who.user_id))
     except DependencyError:
         last = memory.earnings.get(who.user_id)
         if ctx.profiles.current.fallbacks.earnings == "stale" and last is not None:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.hot_routes import Decline, Endpoint, HotRoute, query_int
+from services.gateway.api import FEED, FEED_LIMIT, FEED_MAX
 
 
 def routes(caller: Endpoint, feed: Endpoint) -> list[HotRoute]:
@@ -16,11 +17,11 @@ def routes(caller: Endpoint, feed: Endpoint) -> list[HotRoute]:
     this module)."""
 
     async def fast_feed(request: Request, params: dict[str, str]) -> Response:
-        limit = query_int(request, "limit", 10, 1, 50)
+        limit = query_int(request, "limit", FEED_LIMIT, 1, FEED_MAX)
         try:
             who = await caller(request, request.headers.get("authorization"))
         except HTTPException:
             raise Decline from None  # nothing was done yet: FastAPI's route says why, as always
         return await feed(request, limit, who)
 
-    return [HotRoute("GET", "/feed", fast_feed)]
+    return [HotRoute("GET", FEED, fast_feed)]

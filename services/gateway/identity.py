@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException
 
+from services.auth.api import VERIFY
 from services.common.app import ServiceContext
 from services.common.errors import DependencyError
 from services.common.faults import scoped
@@ -46,9 +47,7 @@ class Verifier:
         if cached and not fresh and now - cached[1] < profile.token_cache_s and time.time() < cached[2]:
             return cached[0]
         try:
-            response = await self.ctx.deps["auth"].request(
-                "GET", "/verify", headers={"Authorization": f"Bearer {token}"}
-            )
+            response = await self.ctx.deps["auth"].request("GET", VERIFY, headers={"Authorization": f"Bearer {token}"})
         except DependencyError as exc:
             if profile.fallbacks.sessions == "logout":
                 FALLBACKS.labels("session_logout").inc()

@@ -8,30 +8,24 @@ from collections import OrderedDict
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
 
 from services.common.app import ServiceContext, build_context, create_service_app
 from services.common.db import Database
 from services.common.errors import DependencyError
 from services.common.hot_routes import install as install_hot_routes
-from services.common.ids import Id, PathId
+from services.common.ids import PathId
 from services.common.metrics import FALLBACKS
 from services.common.perimeter import INTERNAL, forwarded_user
 from services.common.responses import json_response
 from services.common.seed import generic_items
 from services.common.settings import ServiceSettings
-from services.recommender import hot, ranking, replica
+from services.recommender import api, hot, ranking, replica
+from services.recommender.api import Upload
 from services.recommender.catalog import SCHEMA, Catalog
+from services.views.api import TRENDING, history_path
 
 CACHED_USERS = 10_000
 RNG = random.Random()  # one for the process: seeding a fresh one per feed (from os.urandom) costs more than it gives
-
-
-class Upload(BaseModel):
-    """The creator is not in the body: it is the user the gateway verified (services/common/perimeter.py)."""
-
-    title: str = Field(min_length=1, max_length=120)
-    tags: list[Id] = Field(default=[], max_length=5)
 
 
 class Memory:
@@ -52,16 +46,20 @@ router = APIRouter(tags=["recommender"])
 
 
 # The feed's route first: FastAPI tries a router's routes in order, several us each.
-@router.get("/recommendations/{user_id}")
-async def recommendations(user_id: PathId, request: Request, limit: int = Query(10, ge=1, le=50)) -> Response:
+@router.get(api.RECOMMENDATIONS)
+async def recommendations(
+    user_id: PathId, request: Request, limit: int = Query(api.FEED_LIMIT, ge=1, le=api.FEED_MAX)
+) -> Response:
     ctx: ServiceContext = request.app.state.ctx
     catalog: Catalog = request.app.state.catalog
     memory: Memory = request.app.state.memory
     rng = RNG
     views = ctx.deps["views"]
+    history: object
+    trending: object  # an answer, or the DependencyError that took its place
     history, trending = await asyncio.gather(
-        views.get_json(f"/users/{user_id}/history", params={"limit": 30}),
-        views.get_json("/trending", params={"limit": 40}),
+        views.get_json(history_path(user_id), params={"limit": 30}),
+        views.get_json(TRENDING, params={"limit": 40}),
         return_exceptions=True,
     )
     for failure in (history, trending):
@@ -76,13 +74,13 @@ async def recommendations(user_id: PathId, request: Request, limit: int = Query(
     return json_response({"user_id": user_id, "items": _fall_back(ctx, memory, catalog, user_id, limit, rng)})
 
 
-@router.post("/videos", status_code=201, dependencies=INTERNAL)
+@router.post(api.UPLOAD, status_code=201, dependencies=INTERNAL)
 def upload(body: Upload, request: Request, creator_id: str = Depends(forwarded_user)) -> dict:
     entry = request.app.state.catalog.add(body.title, creator_id, body.tags)
     return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
 
 
-@router.get("/videos/{video_id}")
+@router.get(api.VIDEO)
 def video(video_id: PathId, request: Request) -> dict:
     entry = request.app.state.catalog.entries.get(video_id)
     if entry is None:
@@ -90,7 +88,7 @@ def video(video_id: PathId, request: Request) -> dict:
     return {"video_id": entry.video_id, "title": entry.title, "creator_id": entry.creator_id, "tags": list(entry.tags)}
 
 
-@router.get("/creators/{creator_id}/videos")
+@router.get(api.CREATOR_VIDEOS)
 def creator_videos(creator_id: PathId, request: Request) -> dict:
     return {"creator_id": creator_id, "video_ids": request.app.state.catalog.by_creator(creator_id)}
 
@@ -129,7 +127,7 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
             app.state.replica,
             peer_clients(peers, "recommender", ctx),
             settings.instance,
-            path=replica.PATH,
+            path=api.REPLICATION_VIDEOS,
             time_field="created_at",
             design=lambda: ctx.profiles.current.replication,
         )

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.common.hot_routes import Endpoint, HotRoute, path_id, query_int
+from services.recommender.api import FEED_LIMIT, FEED_MAX, RECOMMENDATIONS
 
 
 def routes(recommendations: Endpoint) -> list[HotRoute]:
@@ -14,6 +15,6 @@ def routes(recommendations: Endpoint) -> list[HotRoute]:
 
     async def fast_recommendations(request: Request, params: dict[str, str]) -> Response:
         user_id = path_id(params, "user_id")
-        return await recommendations(user_id, request, query_int(request, "limit", 10, 1, 50))
+        return await recommendations(user_id, request, query_int(request, "limit", FEED_LIMIT, 1, FEED_MAX))
 
-    return [HotRoute("GET", "/recommendations/{user_id}", fast_recommendations)]
+    return [HotRoute("GET", RECOMMENDATIONS, fast_recommendations)]

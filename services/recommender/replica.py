@@ -14,12 +14,12 @@ import time
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from services.common.api import KNOWN, REPLICATION_STATUS
 from services.common.ids import Id
 from services.common.perimeter import INTERNAL
 from services.common.replication import BATCH, KnownRequest, read_cursor, write_cursor, write_rollback
+from services.recommender.api import REPLICATION_VIDEOS
 from services.recommender.catalog import COLUMNS, Catalog, Entry
-
-PATH = "/replication/videos"
 
 
 class ReplicatedUpload(BaseModel):
@@ -113,19 +113,19 @@ class CatalogReplica:
 router = APIRouter(tags=["replication"])
 
 
-@router.post(PATH, dependencies=INTERNAL)
+@router.post(REPLICATION_VIDEOS, dependencies=INTERNAL)
 def receive_uploads(body: UploadBatch, request: Request) -> dict:
     """Uploads shipped by a peer; idempotent (by video_id), so a batch may be resent."""
     origin = f"peer:{body.source}" if body.source else "peer"
     return {"applied": request.app.state.replica.apply(body.events, origin)}
 
 
-@router.post(PATH + "/known", dependencies=INTERNAL)
+@router.post(REPLICATION_VIDEOS + KNOWN, dependencies=INTERNAL)
 def known_uploads(body: KnownRequest, request: Request) -> dict:
     return {"known": request.app.state.replica.known(body.ids)}
 
 
-@router.get("/replication/status")
+@router.get(REPLICATION_STATUS)
 def replication_status(request: Request) -> dict:
     shipper = request.app.state.shipper
     return {"peers": shipper.waiting() if shipper else {}, "rewound": shipper.rewound if shipper else {}}

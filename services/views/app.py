@@ -30,17 +30,16 @@ import time
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
 
+from services.common.api import KNOWN, REPLICATION_STATUS
 from services.common.app import build_context, create_service_app
 from services.common.db import Database
 from services.common.errors import ConflictError, DependencyError, DependencyRejected
 from services.common.hot_routes import install as install_hot_routes
 from services.common.http import DependencyClient
-from services.common.ids import Id, PathId
+from services.common.ids import PathId
 from services.common.perimeter import INTERNAL
 from services.common.replication import (
-    BATCH,
     HEARTBEAT_S,
     Inbound,
     KnownRequest,
@@ -53,7 +52,8 @@ from services.common.replication import (
 from services.common.responses import json_response
 from services.common.seed import seed_view_events
 from services.common.settings import ServiceSettings
-from services.views import aggregates, hot
+from services.views import aggregates, api, hot
+from services.views.api import CountsRequest, Recorded, ReplicatedEvent, ReplicationBatch, ViewEvent
 
 EVENTS_TABLE = """
 CREATE TABLE IF NOT EXISTS events (
@@ -88,40 +88,6 @@ SCHEMA = LOG_SCHEMA + aggregates.SCHEMA  # the log, and what its reads are serve
 # How long a read may wait for the peers to confirm its 0s: a fraction of a caller's 300-ms timeout. Past
 # it the 0s are answered as not complete (shown as unknown), never held up.
 CONFIRM_S = 0.1
-
-
-class ViewEvent(BaseModel):
-    event_id: Id
-    video_id: Id
-    user_id: Id
-
-
-class Recorded(BaseModel):
-    event_id: str
-    video_id: str
-    counted: bool = Field(description="false when this event_id was already recorded (an idempotent retry)")
-
-
-class ReplicatedEvent(BaseModel):
-    event_id: Id
-    video_id: Id
-    user_id: Id
-    t: float = Field(ge=0, allow_inf_nan=False, description="when the event was recorded at its origin")
-
-
-class ReplicationBatch(BaseModel):
-    events: list[ReplicatedEvent] = Field(max_length=BATCH)
-    source: Id | None = Field(None, description="the sending instance (recorded as the events' origin)")
-    waiting: int | None = Field(
-        None,
-        ge=0,
-        description="events the sender still has for this instance after "
-        "this batch (0: caught up); an empty batch with 0 is a heartbeat",
-    )
-
-
-class CountsRequest(BaseModel):
-    video_ids: list[Id] = Field(min_length=1, max_length=200)
 
 
 class ViewLog:
@@ -293,7 +259,7 @@ class Replica:
     async def _confirm(self, peer: DependencyClient, zeros: list[str], counts: dict[str, int]) -> bool:
         try:  # within CONFIRM_S: this answer must stay well inside its caller's timeout, or the caller's
             # breaker opens on views and takes the writes down with the reads (seen at 200 users)
-            answer = await asyncio.wait_for(peer.post_json("/replication/counts", {"video_ids": zeros}), CONFIRM_S)
+            answer = await asyncio.wait_for(peer.post_json(api.REPLICATION_COUNTS, {"video_ids": zeros}), CONFIRM_S)
             theirs = answer["counts"]
             for vid in zeros:
                 counts[vid] = max(counts[vid], int(theirs.get(vid, 0)))
@@ -313,31 +279,34 @@ async def log(request: Request) -> ViewLog:  # async: a sync dependency would co
 # loop than a hop to the thread pool. Writes stay sync (a thread): their commit waits for an fsync.
 # The feed's three reads come first (FastAPI tries a router's routes in order, several us each) and
 # take the log from app.state rather than through a dependency (one less level of FastAPI's solving).
-@router.post("/views/counts")
+@router.post(api.COUNTS)
 async def batch_counts(body: CountsRequest, request: Request) -> Response:
     counts = request.app.state.log.counts(body.video_ids)
     replica: Replica | None = request.app.state.replica
     complete = True if replica is None else await replica.vouch(counts)
-    return json_response({"counts": counts, "complete": complete})
+    answer: api.Counts = {"counts": counts, "complete": complete}
+    return json_response(answer)
 
 
-@router.get("/users/{user_id}/history")
-async def user_history(user_id: PathId, request: Request, limit: int = Query(50, ge=1, le=500)) -> Response:
+@router.get(api.HISTORY)
+async def user_history(
+    user_id: PathId, request: Request, limit: int = Query(api.HISTORY_LIMIT, ge=1, le=api.HISTORY_MAX)
+) -> Response:
     return json_response({"user_id": user_id, "video_ids": request.app.state.log.history(user_id, limit)})
 
 
-@router.get("/trending")
-async def trending(request: Request, limit: int = Query(20, ge=1, le=200)) -> Response:
+@router.get(api.TRENDING)
+async def trending(request: Request, limit: int = Query(api.TRENDING_LIMIT, ge=1, le=api.TRENDING_MAX)) -> Response:
     top = request.app.state.log.trending(limit)
     return json_response({"videos": [{"video_id": vid, "views": n} for vid, n in top]})
 
 
-@router.get("/videos/{video_id}/views")
+@router.get(api.VIDEO_VIEWS)
 async def video_views(video_id: PathId, views: ViewLog = Depends(log)) -> Response:
     return json_response({"video_id": video_id, "views": views.counts([video_id])[video_id]})
 
 
-@router.post("/views", response_model=Recorded, dependencies=INTERNAL)
+@router.post(api.RECORD, response_model=Recorded, dependencies=INTERNAL)
 def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
     try:
         counted = views.append(event)
@@ -346,7 +315,7 @@ def record_view(event: ViewEvent, views: ViewLog = Depends(log)) -> Recorded:
     return Recorded(event_id=event.event_id, video_id=event.video_id, counted=counted)
 
 
-@router.post("/replication/events", tags=["replication"], dependencies=INTERNAL)
+@router.post(api.REPLICATION_EVENTS, tags=["replication"], dependencies=INTERNAL)
 def receive_replicated(body: ReplicationBatch, request: Request, views: ViewLog = Depends(log)) -> dict:
     """Events shipped by a replication peer; idempotent (by event_id), so a batch may be resent."""
     origin = f"peer:{body.source}" if body.source else "peer"
@@ -356,19 +325,19 @@ def receive_replicated(body: ReplicationBatch, request: Request, views: ViewLog 
     return {"applied": applied}
 
 
-@router.post("/replication/counts", tags=["replication"], dependencies=INTERNAL)
+@router.post(api.REPLICATION_COUNTS, tags=["replication"], dependencies=INTERNAL)
 async def local_counts(body: CountsRequest, request: Request) -> Response:
     """Counts from this log alone (never asking its own peers: no ping-pong): what a peer checks its 0s with."""
     return json_response({"counts": request.app.state.log.counts(body.video_ids)})
 
 
-@router.post("/replication/events/known", tags=["replication"], dependencies=INTERNAL)
+@router.post(api.REPLICATION_EVENTS + KNOWN, tags=["replication"], dependencies=INTERNAL)
 def known_events(body: KnownRequest, views: ViewLog = Depends(log)) -> dict:
     """Which of these event ids are here: a peer rejoining under the async design keeps only those."""
     return {"known": views.known(body.ids)}
 
 
-@router.get("/replication/status", tags=["replication"])
+@router.get(REPLICATION_STATUS, tags=["replication"])
 def replication_status(request: Request) -> dict:
     """Per peer, local events it has not acknowledged yet (0 everywhere: this log is shipped)."""
     replica: Replica | None = request.app.state.replica
@@ -385,14 +354,19 @@ def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | 
     view_log.seed(settings.seed)
     ctx.closers.append(db.close)
     app = create_service_app(ctx, router)
-    install_hot_routes(app, hot.routes(batch_counts, CountsRequest, user_history, trending))
+    install_hot_routes(app, hot.routes(batch_counts, user_history, trending))
     app.state.log = view_log
     app.state.replica = None
     peers = settings.dependencies.get("views", [])
     if peers:
         design = lambda: ctx.profiles.current.replication  # noqa: E731 (read when the shipper starts)
         shipper = Shipper(
-            view_log, peer_clients(peers, "views", ctx), settings.instance, design=design, heartbeat_s=HEARTBEAT_S
+            view_log,
+            peer_clients(peers, "views", ctx),
+            settings.instance,
+            path=api.REPLICATION_EVENTS,
+            design=design,
+            heartbeat_s=HEARTBEAT_S,
         )
         ctx.background.append(shipper.run)
         app.state.replica = Replica(shipper, Inbound(len(peers)))

@@ -61,6 +61,14 @@ def test_every_action_needs_the_token(control):
     assert runtime.power["dc-east"] is True
 
 
+def test_the_bearer_scheme_is_read_case_insensitively_and_a_malformed_header_is_a_401(control):
+    client, _, _ = control
+    assert client.get("/status", headers={"Authorization": "bearer s3cret"}).status_code == 200
+    for header in ("Bearer", "Basic s3cret", "s3cret", "bearer  "):
+        answer = client.get("/status", headers={"Authorization": header})
+        assert answer.status_code == 401, header
+
+
 def test_power_off_and_on(control):
     client, runtime, _ = control
     off = client.post("/power/dc-east/off").json()

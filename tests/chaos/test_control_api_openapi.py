@@ -29,7 +29,7 @@ STREAMS = ("GET /events", "GET /room/events")  # endless with the token: tests/c
 def api(tmp_path) -> Iterator[tuple[schemathesis.BaseSchema, Controller, threading.Event, list]]:
     controller = recording_controller(tmp_path / "runs")  # the exercise's leaderboard goes beside it
     runs: list[tuple] = []
-    controller.start_run = lambda *args: runs.append(args) or controller.run_state()  # type: ignore[method-assign]
+    controller.start_run = lambda *args: runs.append(args) or controller.run_state()
     shutdown = threading.Event()
     app = create_control_app(controller, TOKEN, shutdown)
     schema = schemathesis.openapi.from_dict(app.openapi())  # read here: /openapi.json needs the token too
@@ -58,7 +58,7 @@ def fuzz(schema: schemathesis.BaseSchema, call: object, skip: tuple[str, ...] = 
             def one(case: schemathesis.Case) -> None:
                 nonlocal done
                 done += 1
-                call(case)  # type: ignore[operator]
+                call(case)
 
             try:
                 one()

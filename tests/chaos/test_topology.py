@@ -125,3 +125,15 @@ def test_find_names_a_data_center_a_service_or_an_instance():
     assert {topology.instances()[n][1].service for n in topology.find("gateway")} == {"gateway"}
     with pytest.raises(ConfigError, match="data centers: dc-east, dc-west.*instances: .*views-east"):
         topology.find("dc-north")
+
+
+def test_a_data_center_given_an_address_is_called_there_by_everyone():
+    """The netns runtime gives each data center an address of its own: URLs, dependencies and gateways follow it,
+    and a later copy (ports bound) keeps it."""
+    topology = load_topology(FRAGILE)
+    assert topology.url("views-east") == "http://127.0.0.1:8002"
+    placed = topology.with_addresses({"dc-east": "10.231.0.10", "dc-west": "10.231.0.11"}).with_ports(lambda n: 7000)
+    assert placed.url("views-east") == "http://10.231.0.10:7000"
+    assert placed.dependency_urls("gateway-west")["auth"] == ["http://10.231.0.10:7000"]
+    assert placed.gateways() == {"dc-east": "http://10.231.0.10:7000", "dc-west": "http://10.231.0.11:7000"}
+    assert topology.url("views-east") == "http://127.0.0.1:8002"  # the original is untouched

@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-DEMO_PASSWORD = "blackout-demo"
+from services.common.accounts import MAX_USERS, account
+from services.common.api import HEALTHZ
+from services.common.seed import DEMO_PASSWORD, N_CREATORS, N_VIDEOS, creator_name, video_name
+from services.common.tokens import TokenError, bearer
+from services.gateway import api
+from services.gateway.api import LoginRequest, UploadRequest, ViewRequest
+
 TOKEN_TTL_S = 3600.0
 
 
 def _demo_users() -> dict[str, str]:
-    from services.common.accounts import MAX_USERS, account
-
     return dict(account(i) for i in range(MAX_USERS))
 
 
@@ -40,20 +43,6 @@ class FakeState:
     uploads: list[dict] = field(default_factory=list)
     feed_status: int | None = None  # set: every feed is answered with this status (a failing gateway)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class LoginBody(BaseModel):
-    username: str
-    password: str
-
-
-class ViewBody(BaseModel):
-    event_id: str
-
-
-class UploadBody(BaseModel):
-    title: str
-    tags: list[str] = []
 
 
 def _blackout_headers(response: Response, attempts: int = 1, calls: int = 1) -> None:
@@ -74,19 +63,20 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
         return response
 
     def user_of(authorization: str | None) -> str:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise HTTPException(401, "missing token")
-        entry = st.tokens.get(authorization.removeprefix("Bearer "))
+        try:
+            entry = st.tokens.get(bearer(authorization))
+        except TokenError:
+            raise HTTPException(401, "missing token") from None
         if entry is None or entry[1] < time.time():
             raise HTTPException(401, "invalid or expired token")
         return entry[0]
 
-    @app.get("/healthz")
+    @app.get(HEALTHZ)
     def healthz() -> dict:
         return {"status": "ok", "dc": dc}
 
-    @app.post("/login")
-    def login(body: LoginBody, response: Response):
+    @app.post(api.LOGIN)
+    def login(body: LoginRequest, response: Response):
         role = st.users.get(body.username)
         if role is None or body.password != DEMO_PASSWORD:
             return JSONResponse({"detail": "bad credentials"}, status_code=401)
@@ -96,20 +86,20 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
         _blackout_headers(response)
         return {"token": token, "user_id": body.username, "role": role, "expires_at": expires_at}
 
-    @app.get("/feed")
-    def feed(response: Response, limit: int = 10, authorization: str | None = Header(None)):
+    @app.get(api.FEED)
+    def feed(response: Response, limit: int = api.FEED_LIMIT, authorization: str | None = Header(None)):
         user = user_of(authorization)
         if st.feed_status is not None:
             return JSONResponse({"detail": "failing on purpose"}, status_code=st.feed_status)
-        start = (sum(map(ord, user)) * 7) % 400
+        start = (sum(map(ord, user)) * 7) % N_VIDEOS
         items = []
-        for k in range(min(limit, 50)):
-            vid = f"video-{(start + k) % 400 + 1:04d}"
+        for k in range(min(limit, api.FEED_MAX)):
+            vid = video_name((start + k) % N_VIDEOS + 1)
             items.append(
                 {
                     "video_id": vid,
                     "title": f"Video {vid}",
-                    "creator_id": f"creator-{(start + k) % 30 + 1:03d}",
+                    "creator_id": creator_name((start + k) % N_CREATORS + 1),
                     "source": "personalized",
                     "views": st.views.get(vid, 0),
                     "views_status": "ok",
@@ -118,8 +108,8 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
         _blackout_headers(response, attempts=2, calls=2)
         return {"user_id": user, "items": items}
 
-    @app.post("/videos/{video_id}/view")
-    def view(video_id: str, body: ViewBody, response: Response, authorization: str | None = Header(None)):
+    @app.post(api.VIEW)
+    def view(video_id: str, body: ViewRequest, response: Response, authorization: str | None = Header(None)):
         user_of(authorization)
         with st.lock:
             counted = body.event_id not in st.events
@@ -129,8 +119,8 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
         _blackout_headers(response)
         return {"event_id": body.event_id, "video_id": video_id, "counted": counted}
 
-    @app.post("/videos", status_code=201)
-    def upload(body: UploadBody, response: Response, authorization: str | None = Header(None)):
+    @app.post(api.UPLOAD, status_code=201)
+    def upload(body: UploadRequest, response: Response, authorization: str | None = Header(None)):
         user = user_of(authorization)
         if st.users.get(user) != "creator":
             raise HTTPException(403, "only creators upload")
@@ -139,7 +129,7 @@ def make_app(dc: str = "dc-east", state: FakeState | None = None) -> FastAPI:
         _blackout_headers(response)
         return video
 
-    @app.get("/me/earnings")
+    @app.get(api.EARNINGS)
     def earnings(response: Response, authorization: str | None = Header(None)):
         user = user_of(authorization)
         _blackout_headers(response, attempts=3, calls=1)
@@ -184,7 +174,7 @@ class FakeGatewayServer:
             if not self.thread.is_alive():
                 raise RuntimeError(f"fake gateway {self.dc} exited during start")
             try:
-                with _NO_PROXY.open(self.url + "/healthz", timeout=0.5) as r:
+                with _NO_PROXY.open(self.url + HEALTHZ, timeout=0.5) as r:
                     if r.status == 200:
                         return self
             except OSError as exc:

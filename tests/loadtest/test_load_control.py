@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def _gaps(rows: list[RequestRow], since: float) -> list[float]:
         if row.action != "login" and row.t >= since:
             by_user.setdefault(row.user, []).append(row.t)
     ordered = [sorted(starts) for starts in by_user.values()]
-    return [b - a for starts in ordered for a, b in zip(starts, starts[1:])]
+    return [b - a for starts in ordered for a, b in pairwise(starts)]
 
 
 @pytest.mark.timeout(90)

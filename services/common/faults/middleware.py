@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.api import HEALTHZ, METRICS
 from services.common.faults.registry import FaultRegistry
 
 # Operations stay fast under a brownout: health checks, scrapes and the controller's own admin calls
 # (which must be able to lift the fault) are never delayed.
-SPARED_PATHS = ("/healthz", "/metrics")
+SPARED_PATHS = (HEALTHZ, METRICS)
 SPARED_PREFIX = "/admin/"
 
 
@@ -21,7 +22,7 @@ class BrownoutMiddleware:
         self.app = app
         self.faults = faults
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not spared(scope.get("path", "")):
             await self.faults.brownout()
         await self.app(scope, receive, send)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -71,6 +71,6 @@ class Fault:
         """error: True for the fraction ``error_rate`` of attempts."""
         return self.spec.error_rate > 0 and self.rng.random() < self.spec.error_rate
 
-    def describe(self, now: float) -> dict:
+    def describe(self, now: float) -> dict[str, Any]:
         left = round(max(0.0, self.expires_at - now), 3)
         return {"id": self.id, **self.spec.model_dump(mode="json"), "expires_in_s": left}

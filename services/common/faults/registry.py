@@ -17,6 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -77,7 +78,7 @@ class FaultRegistry:
             self.remove(fault_id)
         return removed
 
-    def active(self) -> list[dict]:
+    def active(self) -> list[dict[str, Any]]:
         """Every live fault with the seconds its lease has left."""
         self.expire()
         now = self.clock()

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from services.common.api import ADMIN_FAULTS
 from services.common.config_files import describe
 from services.common.faults.model import FAULT_ID_PATTERN, FaultSpec
 from services.common.faults.registry import FaultRegistry
@@ -22,7 +23,7 @@ _FAULT_ID = re.compile(FAULT_ID_PATTERN)
 
 
 def fault_router(faults: FaultRegistry, guard: Callable[..., Any]) -> APIRouter:
-    router = APIRouter(prefix="/admin/faults", tags=["ops"], dependencies=[Depends(guard)])
+    router = APIRouter(prefix=ADMIN_FAULTS, tags=["ops"], dependencies=[Depends(guard)])
 
     @router.put("/{fault_id}")
     async def put_fault(fault_id: str, request: Request) -> JSONResponse:
@@ -43,15 +44,15 @@ def fault_router(faults: FaultRegistry, guard: Callable[..., Any]) -> APIRouter:
         return JSONResponse({"id": fault.id, "kind": fault.kind, "expires_in_s": expires_in_s})
 
     @router.get("")
-    async def list_faults() -> list[dict]:
+    async def list_faults() -> list[dict[str, Any]]:
         return faults.active()
 
     @router.delete("/{fault_id}")
-    async def delete_fault(fault_id: str) -> dict:
+    async def delete_fault(fault_id: str) -> dict[str, Any]:
         return {"removed": faults.remove(fault_id)}
 
     @router.delete("")
-    async def delete_all_faults() -> dict:
+    async def delete_all_faults() -> dict[str, Any]:
         return {"removed": faults.clear()}
 
     return router

@@ -60,7 +60,7 @@ class AdmissionMiddleware:
                 return f"overloaded: {login_limit} logins in flight already"
         return None
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -79,3 +79,12 @@ def test_a_bad_extra_target_is_refused_with_its_name(tmp_path, name, url, reason
         write_config(topology, tmp_path, {name: url})
     assert name in str(err.value)
     assert not (tmp_path / "prometheus.yml").exists()
+
+
+def test_a_data_center_with_an_address_of_its_own_is_scraped_there():
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_addresses(
+        {"dc-east": "10.231.0.10", "dc-west": "10.231.0.11"}
+    )
+    by_instance = {t["labels"]["instance"]: t["targets"] for t in service_targets(topology)}
+    assert by_instance["views-east"] == ["10.231.0.10:8002"]
+    assert by_instance["gateway-west"] == ["10.231.0.11:9000"]

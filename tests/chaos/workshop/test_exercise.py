@@ -4,6 +4,7 @@ blue does nothing; the timers and the leaderboard tell them apart."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -35,6 +36,10 @@ def poll(check, timeout_s: float, what: str):
         assert time.monotonic() < deadline, what
         time.sleep(0.3)
     return result
+
+
+def _run_ended(control_url: str, headers: dict[str, str]) -> bool:
+    return not httpx.get(control_url + "/runs/current", headers=headers).json()["running"]
 
 
 def users_hurt(team_dir: Path) -> bool:
@@ -107,17 +112,13 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
         act = exercise("act", "power-on", "dc-east", "--team", "red", board=board)
         assert act.returncode == 0, act.stderr
         for team, c in controls.items():
-            poll(
-                lambda: not httpx.get(c["url"] + "/runs/current", headers=auth[team]).json()["running"],
-                120,
-                f"{team}'s run never ended",
-            )
+            poll(functools.partial(_run_ended, c["url"], auth[team]), 120, f"{team}'s run never ended")
         ended = {team: exercise("end", "--down", "--team", team, board=board) for team in controls}
-        for team, result in ended.items():
+        for result in ended.values():
             assert result.returncode == 0, result.stderr
             assert "A data center loses power" in result.stdout and "post-mortem draft" in result.stdout
     finally:
-        for team, c in controls.items():
+        for team in controls:
             if (board / team / ".control.json").exists():
                 subprocess.run(
                     [sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / team)],

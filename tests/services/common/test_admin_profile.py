@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.common.accounting import ATTEMPTS_HEADER
 from services.common.app import ServiceContext, build_context, context, create_service_app
+from services.common.names import DEPENDENCIES
 from services.common.resilience import DEADLINE_HEADER
 from services.common.settings import ServiceSettings
 
@@ -193,7 +194,7 @@ def _gateway(tmp_path: Path, views: Views, profile: str) -> FastAPI:
         dc="dc1",
         port=18000,
         data_dir=tmp_path,
-        dependencies={d: [f"http://{d}-dc1"] for d in ("auth", "views", "recommender", "earnings")},
+        dependencies={d: [f"http://{d}-dc1"] for d in DEPENDENCIES},
         token_secret=TOKEN_SECRET,
         admin_secret=SECRET,
         service_key=SERVICE_KEY,

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from services.common.hot_routes import HotRoutes
 from services.common.metrics import HTTP_REQUESTS
+from services.common.names import DEPENDENCIES
 from services.common.tokens import issue_token
 
 TOKEN, _ = issue_token("viewer-0002", "viewer", SECRET.encode(), 3600)
@@ -80,7 +81,7 @@ class Downstream:
 
 @pytest.fixture
 def gateway(tmp_path):
-    deps = {name: [f"http://{name}.test"] for name in ("auth", "views", "recommender", "earnings")}
+    deps = {name: [f"http://{name}.test"] for name in DEPENDENCIES}
     downstream = Downstream()
     with client_for("gateway", tmp_path, downstream, deps, profile="resilient") as client:
         client.downstream = downstream

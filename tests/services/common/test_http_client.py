@@ -68,7 +68,7 @@ def client_for(
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    return asyncio.run(coro)
 
 
 async def outcome_of(client: DependencyClient, path: str = "/x") -> str:

@@ -15,11 +15,12 @@ from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG, REPLICATION_LAG_SECONDS
 from services.common.policy import Profile, ProfileHolder
 from services.common.replication import Shipper
+from services.recommender.api import REPLICATION_VIDEOS
 from services.recommender.catalog import SCHEMA as CATALOG_SCHEMA
 from services.recommender.catalog import Catalog
-from services.recommender.replica import PATH as UPLOADS_PATH
 from services.recommender.replica import CatalogReplica, ReplicatedUpload
-from services.views.app import SCHEMA, ViewEvent, ViewLog
+from services.views.api import REPLICATION_EVENTS, ViewEvent
+from services.views.app import SCHEMA, ViewLog
 
 PEER = "http://peer.test"
 
@@ -46,13 +47,15 @@ class PromotedPeer:
         return httpx.Response(200, json={"applied": len(ids)})
 
 
-def run_shipper(store, peer: PromotedPeer, design: str, **kwargs) -> Shipper:
+def run_shipper(store, peer: PromotedPeer, design: str, path: str = REPLICATION_EVENTS, **kwargs) -> Shipper:
     """Run the shipper's loop until it has settled (rejoined and shipped everything), then stop it."""
 
     async def main() -> Shipper:
         async with httpx.AsyncClient(transport=httpx.MockTransport(peer.handle)) as http:
             client = DependencyClient("views", [PEER], ProfileHolder(Profile(name="test")), http)
-            shipper = Shipper(store, {PEER: client}, "east", design=lambda: design, idle_s=0.01, retry_s=0.01, **kwargs)
+            shipper = Shipper(
+                store, {PEER: client}, "east", path=path, design=lambda: design, idle_s=0.01, retry_s=0.01, **kwargs
+            )
             task = asyncio.create_task(shipper.run())
             for _ in range(500):  # settled: rejoined, and nothing waiting (a bounded number of polls)
                 await asyncio.sleep(0.01)
@@ -124,7 +127,7 @@ def test_uploads_replicate_by_the_same_rules(tmp_path):
     replica = CatalogReplica(catalog)
     kept, lost = catalog.add("kept", "creator-001", []), catalog.add("lost", "creator-001", [])
     peer = PromotedPeer(has={kept.video_id})
-    shipper = run_shipper(replica, peer, "async", path=UPLOADS_PATH, time_field="created_at")
+    shipper = run_shipper(replica, peer, "async", path=REPLICATION_VIDEOS, time_field="created_at")
     assert shipper.rewound == {PEER: 1}
     assert kept.video_id in catalog.entries and lost.video_id not in catalog.entries
     assert lost.video_id not in {e.video_id for e in catalog.ordered}  # gone from the feed's sampling too
@@ -148,7 +151,7 @@ def test_replication_lag_is_exported_in_records_and_seconds(tmp_path):
     async def main() -> tuple[float, float, float, float]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(peer.handle)) as http:
             client = DependencyClient("views", [PEER], ProfileHolder(Profile(name="test")), http)
-            shipper = Shipper(log, {PEER: client}, "east")
+            shipper = Shipper(log, {PEER: client}, "east", path=REPLICATION_EVENTS)
             await shipper.ship_to(PEER)  # fails: e1..e3 wait
             waiting = (REPLICATION_LAG.labels(PEER)._value.get(), REPLICATION_LAG_SECONDS.labels(PEER)._value.get())
             peer.up = True

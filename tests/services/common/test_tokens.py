@@ -6,7 +6,15 @@ import pytest
 
 from services.auth.make_demo_users import DEMO_SCRYPT_N, DEMO_USERS_FILE
 from services.common.seed import DEMO_PASSWORD
-from services.common.tokens import TokenError, check_password, dummy_like, hash_password, issue_token, verify_token
+from services.common.tokens import (
+    TokenError,
+    bearer,
+    check_password,
+    dummy_like,
+    hash_password,
+    issue_token,
+    verify_token,
+)
 
 
 def test_token_round_trip_and_expiry():
@@ -49,3 +57,14 @@ def test_new_hashes_take_owasps_cost_and_older_ones_still_check_at_theirs():
     assert demo.split("$")[1] == str(DEMO_SCRYPT_N) and check_password(DEMO_PASSWORD, demo)
     dummy = dummy_like(demo)
     assert dummy.split("$")[:4] == demo.split("$")[:4] and not check_password(DEMO_PASSWORD, dummy)
+
+
+@pytest.mark.parametrize("header", ["Bearer abc", "bearer abc", "BEARER abc", "Bearer   abc ", " Bearer abc"])
+def test_the_bearer_scheme_is_case_insensitive_and_only_the_token_is_kept(header: str) -> None:
+    assert bearer(header) == "abc"
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic abc", "Bearerabc", "abc"])
+def test_a_header_without_a_bearer_token_is_a_token_error(header: str | None) -> None:
+    with pytest.raises(TokenError, match="missing bearer token"):
+        bearer(header)

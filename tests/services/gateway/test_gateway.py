@@ -6,11 +6,15 @@ import httpx
 import pytest
 from fakes.stack import SECRET, SERVICE_KEY, client_for, swap_profile
 
+from services.auth import api as auth_api
+from services.common.names import DEPENDENCIES
 from services.common.perimeter import SERVICE_KEY_HEADER, USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.tokens import issue_token
+from services.recommender import api as recommender_api
+from services.views import api as views_api
 
-DEPS = {name: [f"http://{name}.test"] for name in ("auth", "views", "recommender", "earnings")}
+DEPS = {name: [f"http://{name}.test"] for name in DEPENDENCIES}
 TOKEN, _ = issue_token("creator-001", "creator", SECRET.encode(), 3600)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -29,32 +33,32 @@ class World:
         self.calls.append(f"{host}{path}")
         if host in self.down:
             return httpx.Response(503)
-        if host == "auth" and path == "/verify":
+        if host == "auth" and path == auth_api.VERIFY:
             ok = request.headers.get("authorization") == f"Bearer {TOKEN}"
             return (
                 httpx.Response(200, json={"user_id": "creator-001", "role": "creator", "expires_at": 9e9})
                 if ok
                 else httpx.Response(401)
             )
-        if host == "auth" and path == "/login":
+        if host == "auth" and path == auth_api.LOGIN:
             return httpx.Response(
                 200, json={"token": TOKEN, "user_id": "creator-001", "role": "creator", "expires_at": 9e9}
             )
-        if host == "recommender" and path.startswith("/recommendations/"):
+        if host == "recommender" and path.startswith(recommender_api.RECOMMENDATIONS.partition("{")[0]):
             items = [
                 {"video_id": f"video-{i:04d}", "title": "t", "creator_id": "c", "source": "personalized"}
                 for i in (1, 2)
             ]
             return httpx.Response(200, json={"user_id": "creator-001", "items": items})
-        if host == "recommender" and path == "/videos":
+        if host == "recommender" and path == recommender_api.UPLOAD:
             sent = {"creator_id": request.headers.get(USER_HEADER), "key": request.headers.get(SERVICE_KEY_HEADER)}
             return httpx.Response(201, json={"video_id": "up-1", **sent, **json.loads(request.content)})
-        if host == "views" and path == "/views/counts":
+        if host == "views" and path == views_api.COUNTS:
             counts = {vid: self.counts.get(vid, 42) for vid in json.loads(request.content)["video_ids"]}
             return httpx.Response(200, json={"counts": counts, "complete": self.complete})
-        if host == "views" and path == "/views" and json.loads(request.content)["event_id"] == "reused":
+        if host == "views" and path == views_api.RECORD and json.loads(request.content)["event_id"] == "reused":
             return httpx.Response(409, json={"detail": "event_id reused: already recorded for video video-0001"})
-        if host == "views" and path == "/views":
+        if host == "views" and path == views_api.RECORD:
             return httpx.Response(200, json={**json.loads(request.content), "counted": True})
         if host == "earnings":
             return httpx.Response(
@@ -164,6 +168,13 @@ def test_logins_fail_clearly_while_auth_is_down(gateway, world):
 def test_missing_or_bad_tokens_get_401(gateway):
     assert gateway.get("/feed").status_code == 401
     assert gateway.get("/feed", headers={"Authorization": "Bearer nope"}).status_code == 401
+    for malformed in ("Bearer", "Basic abc", "bearer", "Bearer  "):
+        assert gateway.get("/feed", headers={"Authorization": malformed}).status_code == 401, malformed
+
+
+def test_the_bearer_scheme_is_case_insensitive(gateway):
+    token = AUTH["Authorization"].partition(" ")[2]
+    assert gateway.get("/feed", headers={"Authorization": f"bearer {token}"}).status_code == 200
 
 
 def test_view_write_reaches_the_log_with_the_callers_identity(gateway, world):

@@ -8,7 +8,9 @@ import httpx
 import pytest
 from fakes.stack import client_for
 
-DEPS = {name: [f"http://{name}.test"] for name in ("auth", "views", "recommender", "earnings")}
+from services.common.names import DEPENDENCIES
+
+DEPS = {name: [f"http://{name}.test"] for name in DEPENDENCIES}
 GOOD = {"token": "t.s", "user_id": "viewer-0001", "role": "viewer", "expires_at": 9e9}
 
 

@@ -6,14 +6,15 @@ from fakes.stack import client_for, swap_profile
 from services.common.perimeter import USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.seed import generic_feed
+from services.views.api import HISTORY, TRENDING
 
 VIEWS = {"views": ["http://views.test"]}
 
 
 def healthy_views(request: httpx.Request) -> httpx.Response:
-    if request.url.path.startswith("/users/"):
+    if request.url.path.startswith(HISTORY.partition("{")[0]):
         return httpx.Response(200, json={"user_id": "u", "video_ids": ["video-0001", "video-0002"]})
-    if request.url.path == "/trending":
+    if request.url.path == TRENDING:
         return httpx.Response(
             200, json={"videos": [{"video_id": f"video-{i:04d}", "views": 50 - i} for i in range(1, 41)]}
         )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from services.common.db import Database
 from services.views import aggregates
-from services.views.app import LOG_SCHEMA, SCHEMA, ReplicatedEvent, ViewEvent, ViewLog
+from services.views.api import ReplicatedEvent, ViewEvent
+from services.views.app import LOG_SCHEMA, SCHEMA, ViewLog
 
 
 def from_the_log(db: Database, user_id: str) -> tuple[dict[str, int], list[str], list[tuple[str, int]]]:
@@ -38,7 +39,7 @@ def test_views_retries_and_replicated_batches_keep_every_aggregate_exact(tmp_pat
     log = ViewLog(Database(tmp_path / "views.sqlite3", SCHEMA))
     rng = random.Random(7)
     videos = [f"video-{i:04d}" for i in range(60)]
-    for n in range(5000):  # more than two trending windows, with duplicates that must count once
+    for _ in range(5000):  # more than two trending windows, with duplicates that must count once
         key = rng.randrange(4000)
         if rng.random() < 0.8:  # a retry repeats its event: same key, same video (another video would be a 409)
             log.append(ViewEvent(event_id=f"e{key}", video_id=videos[key % 60], user_id=rng.choice(["u1", "u2", "u3"])))

@@ -23,8 +23,9 @@ from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG
 from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile, ProfileHolder
-from services.common.replication import Inbound
-from services.views.app import SCHEMA, ReplicatedEvent, Shipper, ViewEvent, ViewLog
+from services.common.replication import Inbound, Shipper
+from services.views.api import REPLICATION_EVENTS, ReplicatedEvent, ViewEvent
+from services.views.app import SCHEMA, ViewLog
 
 PEER = "http://peer.test"
 PROJECT = Path(__file__).resolve().parents[3]
@@ -115,7 +116,7 @@ def run_with_shipper(log: ViewLog, peer: Peer, steps, *, batch: int = 500):
     async def main():
         async with httpx.AsyncClient(transport=httpx.MockTransport(peer.handle)) as http:
             client = DependencyClient("views", [PEER], ProfileHolder(Profile(name="test")), http)
-            return await steps(Shipper(log, {PEER: client}, "views-east", batch=batch))
+            return await steps(Shipper(log, {PEER: client}, "views-east", path=REPLICATION_EVENTS, batch=batch))
 
     return asyncio.run(main())
 

@@ -11,10 +11,11 @@ import pytest
 from fakes.stack import ADMIN, SECRET, client_for, swap_profile
 from fastapi.testclient import TestClient
 
+from services.common.names import DEPENDENCIES
 from services.common.policy import DependencyPolicy
 from services.common.tokens import issue_token
 
-DEPS = {name: [f"http://{name}.test:80"] for name in ("auth", "views", "recommender", "earnings")}
+DEPS = {name: [f"http://{name}.test:80"] for name in DEPENDENCIES}
 TOKEN, _ = issue_token("viewer-0001", "viewer", SECRET.encode(), 3600)
 USER = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -1,0 +1,403 @@
+"""The netns runtime for real: namespaces, veths, a bridge, qdiscs and nftables rules made, faulted and removed.
+
+Needs root and iproute2/nftables; skipped (loudly) without them. Every test checks that nothing of its stack is
+left behind: namespaces, the host's link, the owner record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from fakes.processes import alive, wait_all_gone
+from fakes.scenarios import short_power_loss
+
+from chaos.faults.actions import parse_action
+from chaos.faults.injector import FaultInjector
+from chaos.journal import Journal
+from chaos.rundir import STATE_FILE
+from chaos.runtime import netlink, netns_owner
+from chaos.runtime.netns import DC_LINK, NetnsRuntime
+from chaos.runtime.sockets import bind
+from chaos.topology import load_topology
+from services.common.policy import load_profile
+from services.common.seed import DEMO_PASSWORD
+
+PROJECT = Path(__file__).resolve().parents[3]
+WHY_NOT = netlink.why_unsupported()
+pytestmark = pytest.mark.skipif(bool(WHY_NOT), reason=f"NETNS RUNTIME NOT TESTED: {WHY_NOT}")
+GONE_WITHIN_S = 15.0
+
+
+def leftovers(prefix: str) -> list[str]:
+    """What of the stack ``prefix`` still exists: namespaces, host links, its owner record."""
+    found = [f"netns {n}" for n in netlink.namespaces() if n.startswith(prefix)]
+    found += [f"link {n}" for n in netlink.host_links() if n.startswith(prefix)]
+    found += [f"record {p}" for p in netns_owner.RECORDS_DIR.glob(f"{prefix}*.json")]
+    return found
+
+
+def wait_no_leftovers(prefix: str) -> list[str]:
+    deadline = time.monotonic() + GONE_WITHIN_S
+    while (left := leftovers(prefix)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def instance_pids(run_dir: Path) -> list[int]:
+    state = json.loads((run_dir / STATE_FILE).read_text())
+    return [info["pid"] for info in state["instances"].values() if info["pid"]]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml")
+    runtime = NetnsRuntime(topology, tmp_path_factory.mktemp("run"), profile=PROJECT / "profiles" / "naive.yaml")
+    with runtime:
+        yield runtime
+        pids = instance_pids(runtime.run_dir)
+    assert not wait_all_gone(pids, 10), "an instance outlived `down`"
+    assert not wait_no_leftovers(runtime.prefix), "`down` left part of the network behind"
+
+
+def test_each_data_center_is_a_namespace_of_its_own(stack):
+    addresses = {dc: stack.topology.address(dc) for dc in stack.topology.data_centers}
+    assert len(set(addresses.values())) == 2 and "127.0.0.1" not in addresses.values()
+    for name, info in stack.status().items():
+        namespace = netlink.netns_path(stack.namespaces[info["dc"]])
+        assert os.stat(f"/proc/{info['pid']}/ns/net").st_ino == os.stat(namespace).st_ino, name
+        assert httpx.get(stack.topology.url(name) + "/healthz", timeout=5).status_code == 200
+    # gateway-west's dependencies are resolved to dc-east's address: a login crosses the link
+    login = httpx.post(
+        stack.topology.url("gateway-west") + "/login",
+        json={"username": "viewer-0003", "password": DEMO_PASSWORD},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+
+
+def test_power_off_drops_packets_so_callers_hang(stack):
+    """A dead host: an established keep-alive connection stalls mid-request, a new one's SYN is never answered;
+    nothing is refused. Power returns with the link up and every instance healthy."""
+    url = stack.topology.url("auth-east") + "/healthz"
+    with httpx.Client(timeout=httpx.Timeout(1.0)) as client:
+        assert client.get(url).status_code == 200  # the connection the next request reuses
+        pids = [info["pid"] for info in stack.status().values() if info["dc"] == "dc-east"]
+        stack.power_off("dc-east")
+        assert not stack.link_up("dc-east")
+        assert not alive(pids)
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(url)
+        assert time.monotonic() - started >= 0.9
+    with pytest.raises(httpx.ConnectTimeout):
+        httpx.get(url, timeout=1.0)
+    assert stack.status()["auth-east"]["state"] == "powered-off"
+    back = stack.power_on("dc-east")
+    assert back.healthy, back.detail
+    assert stack.link_up("dc-east")
+    assert httpx.get(url, timeout=5).status_code == 200
+
+
+def transfer_seconds(client_namespace: str, server_namespace: str | None, address: str, size: int) -> float:
+    """Seconds to send ``size`` bytes over TCP from a socket in ``client_namespace`` to one listening in
+    ``server_namespace`` (None: the host's) on ``address``."""
+
+    def listen() -> socket.socket:
+        return bind("sink", 0, address)
+
+    server = netlink.in_namespace(server_namespace, listen) if server_namespace else listen()
+    port = server.getsockname()[1]
+    received: list[int] = []
+
+    def sink() -> None:
+        conn, _ = server.accept()
+        with conn:
+            got = 0
+            while got < size and (chunk := conn.recv(65536)):
+                got += len(chunk)
+            received.append(got)
+
+    reader = threading.Thread(target=sink)
+    reader.start()
+    with server, netlink.in_namespace(client_namespace, lambda: socket.create_connection((address, port), 10)) as out:
+        started = time.monotonic()
+        out.sendall(b"x" * size)
+        reader.join(timeout=30)
+        seconds = time.monotonic() - started
+    assert received == [size]
+    return seconds
+
+
+def test_a_rate_limit_shapes_only_what_goes_to_the_other_data_center(stack):
+    west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
+    east_address, host_address = stack.topology.address("dc-east"), stack.host_address
+    size = 300_000  # 2.4 Mbit: over a second at 2 mbit/s, milliseconds unshaped
+    before = transfer_seconds(west, east, east_address, size)
+    stack.impair("narrow", "dc-west", "dc-east", rate="2mbit")
+    try:
+        assert "htb" in netlink.qdiscs(west, DC_LINK)
+        shaped = transfer_seconds(west, east, east_address, size)
+        to_the_edge = transfer_seconds(west, None, host_address, size)
+    finally:
+        stack.repair("narrow")
+    after = transfer_seconds(west, east, east_address, size)
+    assert shaped >= 1.0, shaped  # 2.4 Mbit through 2 mbit/s (less htb's first burst)
+    assert max(before, after, to_the_edge) < shaped / 3, (
+        before,
+        after,
+        to_the_edge,
+        shaped,
+    )  # the edge is not behind it
+    assert "htb" not in netlink.qdiscs(west, DC_LINK)
+
+
+def test_netem_delays_only_what_goes_to_the_other_data_center(stack):
+    if not stack.netem:
+        pytest.skip("NETEM NOT TESTED: this kernel has no sch_netem (latency faults fall back to the services' client)")
+    west = stack.namespaces["dc-west"]
+    stack.impair("slow", "dc-west", "dc-east", netem=["delay", "400ms"])
+    try:
+        assert "netem" in netlink.qdiscs(west, DC_LINK)
+        started = time.monotonic()
+        answer = httpx.post(
+            stack.topology.url("gateway-west") + "/login",
+            json={"username": "viewer-0004", "password": DEMO_PASSWORD},
+            timeout=10,
+        )
+        crossing = time.monotonic() - started
+        started = time.monotonic()
+        assert httpx.get(stack.topology.url("gateway-west") + "/healthz", timeout=5).status_code == 200
+        local = time.monotonic() - started
+    finally:
+        stack.repair("slow")
+    assert answer.status_code == 200, answer.text
+    assert crossing >= 0.4
+    assert local < 0.4
+    assert "netem" not in netlink.qdiscs(west, DC_LINK)
+
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from chaos.runtime.netns import NetnsRuntime
+from chaos.topology import load_topology
+runtime = NetnsRuntime(load_topology(Path(sys.argv[1])), Path(sys.argv[2]))
+runtime.up()
+runtime.impair("narrow", "dc-west", "dc-east", rate="1mbit")
+runtime.block("split", "dc-west", "dc-east", both_ways=True)
+print(json.dumps({"prefix": runtime.prefix, "watcher": runtime._watcher.pid, "namespaces": runtime.namespaces}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+def start_controller(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
+    """A controller process with a stack up, a netem qdisc and a partition in place."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(PROJECT / "topologies" / "fragile.yaml"), str(tmp_path)],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    timer = threading.Timer(90, proc.kill)  # a controller that never reports is not waited on forever
+    timer.start()
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+    finally:
+        timer.cancel()
+    assert line, f"the controller did not come up (exit {proc.poll()})"
+    info = json.loads(line)
+    west = info["namespaces"]["dc-west"]
+    assert "htb" in netlink.qdiscs(west, DC_LINK)
+    assert "drop" in netlink.run("ip", "netns", "exec", west, "nft", "list", "ruleset")
+    return proc, info
+
+
+def test_a_sigkilled_controller_leaves_no_namespace_link_or_qdisc(tmp_path):
+    proc, info = start_controller(tmp_path)
+    pids = instance_pids(tmp_path)
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        left = wait_no_leftovers(info["prefix"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        netns_owner.sweep()
+    assert not left, f"left behind after the controller's SIGKILL: {left}"
+    assert not wait_all_gone(pids, 10)
+    # the qdisc and the drops lived in the data center's namespace: gone with it (and nothing in the host's)
+    assert info["prefix"] not in netlink.run("tc", "qdisc", "show")
+
+
+def test_the_next_start_sweeps_what_a_dead_controller_and_its_watcher_left(tmp_path):
+    proc, info = start_controller(tmp_path)
+    try:
+        os.kill(info["watcher"], signal.SIGKILL)  # no one left to clean up at once
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert leftovers(info["prefix"]), "something to sweep"
+        removed = netns_owner.sweep()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert any(info["prefix"] in r for r in removed)
+    assert not wait_no_leftovers(info["prefix"])
+
+
+def test_sweep_never_touches_a_namespace_it_did_not_create():
+    stranger = f"bo{os.getpid():x}-not-ours"
+    netlink.add_namespace(stranger)
+    try:
+        netns_owner.sweep()
+        assert stranger in netlink.namespaces()
+    finally:
+        netlink.delete_namespace(stranger)
+
+
+def failover_topology(path: Path) -> Path:
+    """dc-west's gateway records views in dc-east first, in its own data center second: a partition tells whether
+    the caller waits out dc-east (naive) or fails over to dc-west (resilient)."""
+    data = {
+        "name": "crossed",
+        "data_centers": {
+            "dc-east": {"instances": {"views-east": {"service": "views", "port": 8002}}},
+            "dc-west": {
+                "instances": {
+                    "gateway-west": {
+                        "service": "gateway",
+                        "port": 9000,
+                        "depends_on": {
+                            "auth": ["auth-west"],
+                            "views": ["views-east", "views-west"],
+                            "recommender": ["recommender-west"],
+                            "earnings": ["earnings-west"],
+                        },
+                    },
+                    "auth-west": {"service": "auth", "port": 9001},
+                    "views-west": {"service": "views", "port": 9002},
+                    "earnings-west": {
+                        "service": "earnings",
+                        "port": 9003,
+                        "depends_on": {"views": ["views-west"], "recommender": ["recommender-west"]},
+                    },
+                    "recommender-west": {
+                        "service": "recommender",
+                        "port": 9004,
+                        "depends_on": {"views": ["views-west"]},
+                    },
+                }
+            },
+        },
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_network_partition_hangs_a_naive_caller_and_a_resilient_one_fails_over(tmp_path):
+    """No in-app fault at all (the services' fault registries stay empty): the drops are in the kernel."""
+    topology = load_topology(failover_topology(tmp_path / "crossed.yaml"))
+    naive = load_profile(PROJECT / "profiles" / "naive.yaml")
+    resilient = load_profile(PROJECT / "profiles" / "resilient.yaml")
+    runtime = NetnsRuntime(topology, tmp_path / "run", profile=PROJECT / "profiles" / "naive.yaml")
+    with runtime, httpx.Client(timeout=30) as client:
+        gateway = runtime.topology.url("gateway-west")
+        login = client.post(gateway + "/login", json={"username": "viewer-0005", "password": DEMO_PASSWORD})
+        user = {"Authorization": f"Bearer {login.json()['token']}"}
+
+        def view() -> tuple[int, float]:
+            started = time.monotonic()
+            answer = client.post(gateway + "/videos/video-0001/view", json={"event_id": uuid.uuid4().hex}, headers=user)
+            return answer.status_code, time.monotonic() - started
+
+        assert view()[0] == 200  # across the link while it is whole
+        runtime.block("split", "dc-west", "dc-east", both_ways=True)
+        naive_status, naive_s = view()
+        assert runtime.switch_profile(resilient) == {name: "ok" for name in runtime.topology.instances()}
+        resilient_status, resilient_s = view()
+        faults = client.get(gateway + "/admin/faults", headers={"Authorization": f"Bearer {runtime.admin_secret}"})
+        runtime.unblock("split")
+        prefix = runtime.prefix
+    timeout_s = naive.for_dependency("views").timeout_s
+    assert naive_status != 200 and naive_s >= timeout_s, (naive_status, naive_s)  # waited out dc-east, then failed
+    # dc-west took it, without waiting out what the naive caller waited out (a bound relative to that: on a loaded
+    # machine the failover itself can take a while)
+    assert resilient_status == 200 and resilient_s < naive_s, (resilient_status, resilient_s, naive_s)
+    assert faults.json() == [], faults.text
+    assert not wait_no_leftovers(prefix)
+
+
+def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
+    """A scenario's latency and partition between data centers, through the same injector and rollbacks as on
+    every runtime: here as netem and nftables on the links, never as in-app faults."""
+    injector = FaultInjector(stack, Journal(stack.run_dir), random.Random(5))
+    west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
+    admin = {"Authorization": f"Bearer {stack.admin_secret}"}
+    try:
+        slow, output = injector.apply(
+            parse_action({"latency": {"from": "dc-west", "to": "dc-east", "ms": 300, "jitter_ms": 50}}, "test", "t")
+        )
+        assert slow is not None
+        in_app = httpx.get(stack.topology.url("gateway-west") + "/admin/faults", headers=admin, timeout=5).json()
+        if stack.netem:
+            assert output["layer"] == "network" and "netem" in netlink.qdiscs(west, DC_LINK) and in_app == []
+        else:  # no netem in this kernel: the services' client delays the calls, as on runtimes without the network
+            assert "layer" not in output and [f["kind"] for f in in_app] == ["latency"]
+        injector.revert(slow)
+        split, output = injector.apply(parse_action({"partition": ["dc-east", "dc-west"]}, "test", "t"))
+        assert split is not None and output["layer"] == "network"
+        for namespace in (west, east):
+            assert "drop" in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
+        assert httpx.get(stack.topology.url("gateway-west") + "/admin/faults", headers=admin, timeout=5).json() == []
+        injector.revert(split)
+    finally:
+        injector.revert_all()
+        injector.close()
+    assert "netem" not in netlink.qdiscs(west, DC_LINK)
+    for namespace in (west, east):
+        assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
+
+
+def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
+    """`blackout run --runtime netns` interrupted while its stack is up: the rollbacks and the teardown run, and
+    no namespace, link or record of it remains."""
+    scenario = short_power_loss(tmp_path / "scenarios", users=2)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos.cli", "run", str(scenario), "--runtime", "netns", "--runs", str(runs)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        record = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            record = next((r for r in netns_owner.records() if r.pid == proc.pid), None)
+            if record is not None and list(runs.glob(f"*/{STATE_FILE}")):
+                break  # its namespaces are made and its instances started
+            time.sleep(0.1)
+        assert record is not None and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        pids = instance_pids(next(runs.glob(f"*/{STATE_FILE}")).parent)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not leftovers(record.prefix), leftovers(record.prefix)  # at once: the run tore down, not the watcher
+    assert not wait_all_gone(pids, 10)
