@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,6 +48,7 @@ LABEL_DC = "blackout.dc"  # as in docker-compose.yml and the Docker runtime: one
 LABEL_PART_OF = "app.kubernetes.io/part-of"
 LABEL_NAME = "app.kubernetes.io/name"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
+Doc = dict[str, Any]  # one Kubernetes object, as YAML will write it
 DOCKER_UNITS = {"m": "Mi", "g": "Gi"}  # Docker's 256m is 256 MiB; Kubernetes' 256m would be 0.256 bytes
 
 HEADER = """\
@@ -84,13 +86,13 @@ class Manifests:
         dc, inst = self.topology.instances()[instance]
         return {LABEL_PART_OF: "blackout", LABEL_NAME: inst.service, LABEL_INSTANCE: instance, LABEL_DC: dc}
 
-    def meta(self, name: str, labels: dict[str, str] | None = None) -> dict:
+    def meta(self, name: str, labels: dict[str, str] | None = None) -> Doc:
         return {"name": name, "namespace": self.namespace, "labels": labels or {LABEL_PART_OF: "blackout"}}
 
-    def namespace_doc(self) -> dict:
+    def namespace_doc(self) -> Doc:
         return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
 
-    def secret(self) -> dict:
+    def secret(self) -> Doc:
         """Three different random credentials (the services refuse equal ones), new on every call."""
         return {
             "apiVersion": "v1",
@@ -100,7 +102,7 @@ class Manifests:
             "stringData": {key: secrets.token_urlsafe(32) for key in CREDENTIALS},
         }
 
-    def profile_map(self, profile_text: str) -> dict:
+    def profile_map(self, profile_text: str) -> Doc:
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -108,7 +110,7 @@ class Manifests:
             "data": {"profile.yaml": profile_text},
         }
 
-    def instance_docs(self, instance: str) -> list[dict]:
+    def instance_docs(self, instance: str) -> list[Doc]:
         """The instance's data claim, Deployment and Service."""
         dc, inst = self.topology.instances()[instance]
         claim = f"{instance}-data"
@@ -146,7 +148,7 @@ class Manifests:
             },
         ]
 
-    def pod_spec(self, instance: str, dc: str, claim: str) -> dict:
+    def pod_spec(self, instance: str, dc: str, claim: str) -> Doc:
         _, inst = self.topology.instances()[instance]
         env = {
             "BLACKOUT_SERVICE": inst.service,
@@ -205,7 +207,7 @@ class Manifests:
             ],
         }
 
-    def prometheus_docs(self) -> list[dict]:
+    def prometheus_docs(self) -> list[Doc]:
         """Prometheus's config (the same rules and relabelling as every other runtime, targets at the Services'
         names), its Deployment (no zone: it must outlive either data center) and its Service."""
         config = scrape_config(
@@ -279,7 +281,7 @@ class Manifests:
             },
         ]
 
-    def blackhole(self, dc: str) -> dict:
+    def blackhole(self, dc: str) -> Doc:
         """A data center's power loss as a policy: no traffic in or out of any of its pods. Selecting a policy
         type with no rule denies all of it; the pods stay up, as a dead host's do for its callers (timeouts)."""
         return {
@@ -297,10 +299,10 @@ def manifest_files(
     namespace: str = DEFAULT_NAMESPACE,
     zones: dict[str, str] | None = None,
     image: str = IMAGE,
-) -> dict[str, list[dict]]:
+) -> dict[str, list[Doc]]:
     """Every file `blackout kube` writes (relative path -> its documents), in the order to apply them."""
     kube = Manifests(topology, namespace, {dc: (zones or {}).get(dc, dc) for dc in topology.data_centers}, image)
-    files: dict[str, list[dict]] = {
+    files: dict[str, list[Doc]] = {
         "00-namespace.yaml": [kube.namespace_doc()],
         "01-secret.yaml": [kube.secret()],
         "02-profile.yaml": [kube.profile_map(profile_text)],
@@ -357,7 +359,7 @@ def _shown(path: Path) -> str:
     return str(resolved.relative_to(PROJECT_ROOT)) if resolved.is_relative_to(PROJECT_ROOT) else str(path)
 
 
-def add_kube_command(sub: argparse._SubParsersAction) -> None:
+def add_kube_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "kube", help="generate Kubernetes manifests from a topology: one zone per data center (docs/kubernetes.md)"
     )
