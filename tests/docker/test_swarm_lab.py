@@ -7,110 +7,21 @@ own, so it never touches another lab (nor the host's engine beyond reading an im
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "swarm-lab.sh"
-IMAGE = "local/debian:bookworm"  # the docker lab's smallest image: placement needs no Blackout code
-DOCKER = shutil.which("docker") or "docker"
-
-
-def why_not() -> str:
-    if os.geteuid() != 0:
-        return "not root"
-    for tool in ("dockerd", "docker", "ip", "nsenter", "unshare"):
-        if shutil.which(tool) is None:
-            return f"no {tool}"
-    done = subprocess.run([DOCKER, "image", "inspect", IMAGE], capture_output=True, timeout=30)
-    if done.returncode != 0:
-        return f"no image {IMAGE} on the host's engine (run the docker lab's setup.sh)"
-    return ""
-
+from fakes.swarm_lab import IMAGE, Lab, running_lab, wait_for, why_not
 
 WHY_NOT = why_not()
 pytestmark = pytest.mark.skipif(bool(WHY_NOT), reason=f"SWARM LAB NOT TESTED: {WHY_NOT}")
 
 
-class Lab:
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.env = {**os.environ, "SWARM_LAB_PREFIX": prefix, "SWARM_LAB_IMAGES": IMAGE}
-
-    def script(self, command: str) -> str:
-        done = subprocess.run(["bash", str(SCRIPT), command], env=self.env, capture_output=True, text=True, timeout=240)
-        assert done.returncode == 0, f"swarm-lab.sh {command} failed:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def docker(self, node: str, *args: str) -> str:
-        done = subprocess.run(
-            [DOCKER, "--host", f"unix:///run/{self.prefix}/{node}.sock", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, f"docker {' '.join(args)} on {node}: {done.stderr}"
-        return done.stdout.strip()
-
-    def node_states(self) -> dict[str, tuple[str, str, str]]:
-        """node name -> (status, availability, label dc)."""
-        lines = self.docker("ctl", "node", "ls", "-q").split()
-        found = {}
-        for node_id in lines:
-            name, state, availability, dc = self.docker(
-                "ctl",
-                "node",
-                "inspect",
-                node_id,
-                "--format",
-                '{{.Description.Hostname}}|{{.Status.State}}|{{.Spec.Availability}}|{{index .Spec.Labels "dc"}}',
-            ).split("|")
-            found[name] = (state, availability, dc)
-        return found
-
-    def leftovers(self) -> list[str]:
-        """Whatever of this lab is still on the machine."""
-        found = [
-            f"netns {n}"
-            for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-            if n.startswith(self.prefix)
-        ]
-        found += [f"dir {d}" for d in (Path(f"/run/{self.prefix}"), Path(f"/var/lib/{self.prefix}")) if d.exists()]
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit() and int(proc.name) != os.getpid():
-                try:
-                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    continue
-                if f"/run/{self.prefix}/" in cmdline:
-                    found.append(f"process {proc.name}: {cmdline[:120]}")
-        found += [f"cgroup {c}" for c in Path("/sys/fs/cgroup").glob(f"*/{self.prefix}-*")]
-        found += [f"mount {line}" for line in Path("/proc/self/mounts").read_text().splitlines() if self.prefix in line]
-        return found
-
-
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    lab = Lab(f"bks{secrets.token_hex(3)}")
-    try:
+    with running_lab() as lab:
         yield lab
-    finally:
-        lab.script("down")
-    assert lab.leftovers() == []
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> float:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout_s, f"not within {timeout_s:g}s: {what}"
-        time.sleep(0.2)
-    return time.monotonic() - started
 
 
 def test_three_engines_join_one_swarm_labelled_by_data_center_and_up_is_idempotent(lab):
@@ -166,10 +77,8 @@ def test_placement_by_label_and_a_power_cut_swarm_sees(lab, tmp_path):
     }
     # dc-east loses power: its containers killed, its machine's link cut
     started = time.monotonic()
-    running = lab.docker("dc-east", "ps", "-q").split()
-    assert running
-    lab.docker("dc-east", "kill", "-s", "KILL", *running)
-    subprocess.run(["ip", "-n", f"{lab.prefix}-dc-east", "link", "set", "lan0", "down"], check=True)
+    assert lab.docker("dc-east", "ps", "-q")
+    lab.cut("dc-east")
     assert lab.docker("dc-east", "ps", "-q") == ""
     wait_for(lambda: lab.node_states()[f"{lab.prefix}-dc-east"][0] == "down", "the manager marks dc-east down")
     seen_s = time.monotonic() - started
