@@ -1,4 +1,4 @@
-"""`--runtime local|netns|docker`: which runtime a run or a stack uses (all behind chaos.runtime.base.Runtime)."""
+"""`--runtime local|netns|docker|swarm`: which runtime a run or a stack uses (all behind chaos.runtime.base.Runtime)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from chaos.journal import Journal
 from chaos.runtime.base import Runtime, RuntimeFactory
 from chaos.topology import Topology
 
-RUNTIMES = ("local", "netns", "docker")
+RUNTIMES = ("local", "netns", "docker", "swarm")
 
 
 def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> Runtime:
@@ -16,6 +16,10 @@ def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | N
         from chaos.runtime.docker import DockerRuntime  # the Docker SDK only when asked for
 
         return DockerRuntime(topology, run_dir, profile=profile, journal=journal)
+    if kind == "swarm":
+        from chaos.runtime.swarm import SwarmRuntime  # a swarm lab (docker/swarm-lab.sh) only when asked for
+
+        return SwarmRuntime(topology, run_dir, profile=profile, journal=journal)
     if kind == "netns":
         from chaos.runtime.netns import NetnsRuntime  # Linux and root only
 

@@ -26,11 +26,18 @@ def placement(dc: str) -> str:
 
 
 def stack_document(
-    topology: Topology, image: str, run_dir: Path, credentials: dict[str, str], user: str
+    topology: Topology,
+    image: str,
+    run_dir: Path,
+    credentials: dict[str, str],
+    user: str,
+    profile: Path | None = None,
+    owner: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``topology``: with each data center's node address (Topology.with_addresses). ``credentials``: the
     BLACKOUT_TOKEN_SECRET, BLACKOUT_ADMIN_SECRET and BLACKOUT_SERVICE_KEY of this stack. ``run_dir`` is mounted
-    at the same path in every task (the nodes share this machine's filesystem)."""
+    at the same path in every task (the nodes share this machine's filesystem); ``profile``: the file every instance
+    reads its resilience profile from (inside ``run_dir``); ``owner``: labels naming the process that deployed it."""
     services: dict[str, Any] = {}
     for name, (dc, inst) in topology.instances().items():
         env = {
@@ -41,6 +48,7 @@ def stack_document(
             "BLACKOUT_PORT": str(inst.port),
             "BLACKOUT_DATA_DIR": str(run_dir / DATA_DIR),
             "BLACKOUT_DEPENDENCIES": dependencies_env(topology.dependency_urls(name)),
+            **({"BLACKOUT_PROFILE": str(profile)} if profile else {}),
             **{k: v for k, v in credentials.items() if k != "BLACKOUT_TOKEN_SECRET" or inst.service in TOKEN_SERVICES},
         }
         services[name] = {
@@ -55,7 +63,7 @@ def stack_document(
                 "placement": {"constraints": [placement(dc)]},
                 "restart_policy": {"condition": "none"},
                 "resources": {"limits": {"memory": MEMORY_LIMITS[inst.service].upper()}},
-                "labels": {"blackout.dc": dc, "blackout.instance": name},
+                "labels": {"blackout.dc": dc, "blackout.instance": name, **(owner or {})},
             },
         }
     return {
