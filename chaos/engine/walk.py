@@ -129,7 +129,9 @@ class Walk:
             "start": started,
         }
         try:
-            if step.action is not None:
+            if step.flap is not None and step.flap in self.injector.stable_power:
+                record["output"] = {"dc": step.flap, "note": "on stable power: the generator drives it no more"}
+            elif step.action is not None:
                 record["fault_id"], record["output"] = self.injector.apply(step.action)
             else:
                 record["output"] = self.injector.revert(step.revert or "")
@@ -148,6 +150,8 @@ class Walk:
 
     def _tick(self, now: float, phase: str) -> None:
         if phase == "baseline":
+            # checked (and journaled) from the start: were the first check the fault's, it would mark the onset
+            self._check(now, "baseline", (now - self.hyp.window, now))
             return
         if phase == "recovery" and self.doc.recovery is not None:
             since = self.doc.recovery["removed_at"]

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from chaos.control_api import create_control_app
 from chaos.controller import Controller
+from chaos.engine.scenario import load_scenario
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
@@ -23,6 +24,7 @@ from chaos.profile_files import PROFILES
 from chaos.workshop import probe, routes
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise
+from chaos.workshop.pager import RUNBOOKS
 from chaos.workshop.routes import ASSETS
 from services.common.policy import Profile
 
@@ -42,7 +44,7 @@ def setup(tmp_path, monkeypatch):
         team_runs,
     )
     runs: list[tuple] = []
-    monkeypatch.setattr(controller, "start_run", lambda *args: runs.append(args) or {"running": True})
+    monkeypatch.setattr(controller, "start_run", lambda *args, **kw: runs.append((*args, kw)) or {"running": True})
     client = TestClient(create_control_app(controller, "s3cret", threading.Event()), follow_redirects=False)
     return client, controller, runtime, runs
 
@@ -63,7 +65,7 @@ def test_the_room_trades_a_right_token_for_an_http_only_cookie_and_refuses_a_wro
     state = client.get("/room/state").json()
     assert state["power"] == {"dc-east": True, "dc-west": True} and state["exercise"] is None
     assert state["instances"]["views-east"]["healthy"] is True
-    client.cookies.set("blackout_control", "wrong")
+    client.cookies.set("blackout_control_80", "wrong")  # the test client's server: port 80
     assert client.get("/room/state").status_code == 401
 
 
@@ -79,8 +81,16 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     assert "scenario" not in json.dumps(started.json()) and "dc-power-loss" not in json.dumps(started.json())
     assert client.post("/exercise", json={"team": "blue"}).status_code == 409  # one exercise per stack
 
-    assert client.post("/exercise/detect", json={"text": ""}).status_code == 422
-    assert client.post("/exercise/detect", json={"text": "dc-east is dark"}).status_code == 200
+    declared = {"symptom": "zero_view_displays", "where": "dc-east", "fault": "power-loss", "text": "dc-east is dark"}
+    assert client.post("/exercise/detect", json={"text": "dc-east is dark"}).status_code == 422  # not structured
+    for bad, field in (
+        ({"where": "dc-mars"}, "where"),
+        ({"fault": "gremlins"}, "fault"),
+        ({"symptom": "x"}, "symptom"),
+    ):
+        refused = client.post("/exercise/detect", json={**declared, **bad})
+        assert refused.status_code == 422 and f"field '{field}'" in refused.json()["detail"], bad
+    assert client.post("/exercise/detect", json=declared).status_code == 200
     refused = client.post("/exercise/act", json={"action": "power-off", "target": "dc-west"})
     assert refused.status_code == 403 and "allowed: power-on" in refused.json()["detail"]
     assert runtime.power["dc-west"] is True
@@ -97,25 +107,30 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     assert ended["declarations"][0]["names_target"] is True
     draft = (tmp_path / "teams" / "red" / "exercise").glob("*-red/postmortem-draft.md")
     text = next(draft).read_text()
-    assert "team red" in text and 'declared: "dc-east is dark"' in text and "power-on dc-east (succeeded)" in text
+    assert "team red" in text and "declared: zero_view_displays at dc-east, power-loss" in text
+    assert "power-on dc-east (succeeded)" in text
+    assert "| fault type | power-loss | power-loss (" in text  # the card beside the team
+    assert "Why did dc-west fail although it had power?" in text  # the card's debrief questions
     assert "red" in (tmp_path / "teams" / "leaderboard.md").read_text()  # the board: every team's folder
-    assert client.post("/exercise/detect", json={"text": "late"}).status_code == 409
+    assert client.post("/exercise/detect", json=declared).status_code == 409
 
 
 def test_while_playing_the_team_does_not_see_the_answer(setup, tmp_path):
     _, controller, *_ = setup
     exercise = Exercise(controller, ExerciseConfig(team="red", scenario="partition", seed=1), tmp_path / "ex")
     now = time.time() + 1
-    assert exercise.redact({"t": now, "event": "fault-on", "action": {"partition": ["dc-east", "dc-west"]}}) is None
-    assert exercise.redact({"t": now, "event": "phase", "phase": "outage"}) is None
-    assert exercise.redact({"t": now, "event": "hypothesis", "phase": "during", "met": False}) == {
-        "t": now,
-        "event": "hypothesis",
-        "met": False,
-    }
-    assert (
-        exercise.redact({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"
-    )  # hosts going down show
+    for hidden in (
+        {"t": now, "event": "fault-on", "action": {"partition": ["dc-east", "dc-west"]}},
+        {"t": now, "event": "fault-off", "id": "partition-1"},
+        {"t": now, "event": "phase", "phase": "outage"},
+        {"t": now, "event": "hypothesis", "phase": "baseline", "met": True},
+        {"t": now, "event": "recovered", "after_s": 4.0},
+        {"t": now, "event": "start", "scenario": "exercise"},
+    ):
+        assert exercise.for_team(hidden) is None, hidden
+    assert exercise.for_team({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"  # hosts going down
+    exercise.result = {"ended": now}  # the end reveals everything
+    assert exercise.for_team({"t": now, "event": "phase", "phase": "outage"}) is not None
     exercise.close()
 
 
@@ -175,3 +190,64 @@ def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path
     monkeypatch.setattr(routes, "STATIC", tmp_path)  # an install that lost its files
     missing = client.get("/room/static/room.css")
     assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
+
+
+def test_hints_come_from_the_card_one_rung_at_a_time_and_cost_points(setup):
+    client, *_ = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    assert client.post("/exercise/hint").status_code == 404  # no exercise yet
+    client.post("/exercise", json={"team": "red", "scenario": "brownout", "seed": 1})
+    assert client.post("/exercise/ack").status_code == 409  # nothing paged
+    taken = [client.post("/exercise/hint").json() for _ in range(3)]
+    ladder = load_scenario("brownout").card.hints
+    assert [h["text"] for h in taken] == ladder and [h["cost"] for h in taken] == [25, 50, 100]
+    over = client.post("/exercise/hint")
+    assert over.status_code == 409 and "no hint left" in over.json()["detail"]
+    view = client.get("/exercise").json()
+    assert view["hints_left"] == 0 and len(view["hints"]) == 3 and "hidden" not in view  # hints, not the answer
+    ended = client.post("/exercise/end").json()
+    assert ended["score"]["hints"] == 3 and ended["score"]["penalties"]["hints"] == 175
+
+
+def test_the_runbooks_the_page_links_are_served_and_nothing_else(setup):
+    client, *_ = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    for name in RUNBOOKS:
+        answer = client.get(f"/room/runbooks/{name}")
+        assert answer.status_code == 200 and answer.text.startswith(f"# Runbook: {name}"), name
+    assert client.get("/room/runbooks/..%2Froutes").status_code == 404
+    assert client.get("/room/runbooks/secret").status_code == 404
+
+
+def test_during_an_exercise_the_instructor_sees_everything_and_the_team_its_share(setup):
+    client, controller, runtime, runs = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    assert client.post("/faults", json={"kill_instance": "views-east"}, headers=instructor).status_code == 200
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss"}, headers=instructor).json()
+    code = started["team_code"]
+    assert runs[0][-1]["runs_root"].parent.name == "exercise"  # the round runs in the instructor's folder
+    team = {"Authorization": f"Bearer {code}"}
+    assert client.get("/room/state", headers=instructor).json()["faults"]  # the instructor's hand-made fault
+    assert client.get("/room/state", headers=team).json()["faults"] == []
+    assert client.get("/exercise", headers=instructor).json()["team_code"] == code
+    assert "team_code" not in client.get("/exercise", headers=team).json()
+    # the instructor's own routes stay the instructor's during the exercise; the team's code reaches none
+    assert client.post("/power/dc-west/off", headers=instructor).status_code == 200
+    assert client.post("/power/dc-west/on", headers=team).status_code == 403
+    assert runtime.power["dc-west"] is False
+    client.post("/exercise/end", headers=instructor)
+    assert "team_code" not in client.get("/exercise", headers=team).json()  # the link still shows the result
+
+
+def test_a_team_asks_for_hints_acks_and_reads_runbooks_with_its_own_code(setup):
+    client, *_ = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    started = client.post("/exercise", json={"team": "red", "scenario": "partition"}, headers=instructor).json()
+    team = {"Authorization": f"Bearer {started['team_code']}"}
+    hint = client.post("/exercise/hint", headers=team)
+    assert hint.status_code == 200 and hint.json()["text"] == load_scenario("partition").card.hints[0]
+    ack = client.post("/exercise/ack", headers=team)
+    assert ack.status_code == 409 and "has not paged" in ack.json()["detail"]  # past the role check: no page yet
+    assert client.get("/room/runbooks/views", headers=team).status_code == 200
+    assert client.post("/exercise/end", headers=team).status_code == 403  # the end stays the instructor's
+    client.post("/exercise/end", headers=instructor)
