@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
-from chaos.runtime.base import KILL, LINKS, POWER, PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
+from chaos.runtime.base import KILL, LINKS, POWER, InstanceRuntime, PowerEvent, RuntimeError_, keep_profile_copy
 from chaos.runtime.docker import IMAGE
 from chaos.runtime.docker_engine import OWNER_LABEL, OWNER_STARTED_LABEL, _orphaned
 from chaos.runtime.pids import start_time
@@ -39,14 +38,14 @@ from services.common.policy import Profile
 LAB_PREFIX = os.environ.get("SWARM_LAB_PREFIX", "bkswarm")  # docker/swarm-lab.sh's
 MANAGER = "ctl"
 NODE_LINK = "lan0"  # each node's link to the lab's switch
-HEALTH_POLL_S = 0.2
 COMMAND_TIMEOUT_S = 120.0
 STACK_LABEL = "com.docker.stack.namespace"  # set by `docker stack deploy` on every task's container
 
 
-class SwarmRuntime(Runtime):
+class SwarmRuntime(InstanceRuntime):
     name = "swarm"
     capabilities = frozenset({POWER, KILL, LINKS})
+    HEALTH_POLL_S = 0.2  # each task's address is another machine's: no need to poll as often as a local fork
 
     def __init__(
         self,
@@ -152,36 +151,6 @@ class SwarmRuntime(Runtime):
         self.journal.record(EventName.POWER_OFF, dc=dc, instances=names, seconds=seconds, runtime="swarm")
         return PowerEvent(dc, "off", tuple(names), seconds)
 
-    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
-        self.topology.require_dc(dc)
-        waves = self.topology.boot_waves(dc, boot_order)
-        with self._lock:
-            if dc not in self._dark:
-                raise RuntimeError_(f"{dc} is already powered on")
-            started = time.monotonic()
-            self._dark.discard(dc)
-            self._link(dc, up=True)
-            self._start(waves[0])
-        for wave in waves[1:]:
-            time.sleep(stagger_s)  # the stagger itself is the scenario's wish, not a readiness wait
-            with self._lock:
-                if dc in self._dark:
-                    break  # powered off again meanwhile (flapping)
-                self._start(wave)
-        names = self.topology.names(dc)
-        unhealthy = self._wait_healthy(names)
-        event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(
-            EventName.POWER_ON,
-            dc=dc,
-            seconds=event.seconds,
-            healthy=event.healthy,
-            detail=unhealthy,
-            runtime="swarm",
-            boot_order=[list(w) for w in waves],
-        )
-        return event
-
     def kill_instance(self, name: str) -> PowerEvent:
         dc = self.topology.dc_of(name)
         with self._lock:
@@ -192,18 +161,6 @@ class SwarmRuntime(Runtime):
             seconds = time.monotonic() - started
         self.journal.record(EventName.KILL_INSTANCE, dc=dc, instance=name, seconds=seconds, runtime="swarm")
         return PowerEvent(dc, "kill", (name,), seconds)
-
-    def start_instance(self, name: str) -> PowerEvent:
-        dc = self.topology.dc_of(name)
-        with self._lock:
-            if name not in self._killed or dc in self._dark:
-                raise RuntimeError_(f"{name} is already running")
-            started = time.monotonic()
-            self._start([name])
-        unhealthy = self._wait_healthy([name])
-        event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(EventName.START_INSTANCE, dc=dc, instance=name, healthy=event.healthy, runtime="swarm")
-        return event
 
     def powered(self) -> dict[str, bool]:
         with self._lock:
@@ -217,14 +174,32 @@ class SwarmRuntime(Runtime):
                 result[name] = {"dc": dc, "service": inst.service, "port": inst.port, "state": state, "pid": None}
             return result
 
-    def switch_profile(self, profile: Profile) -> dict[str, str]:
-        """Swap every running instance's profile live; tasks started later read it from the same file."""
+    # -- what InstanceRuntime asks of a runtime ---------------------------------------------------
+    def _boot(self, dc: str, names: list[str]) -> None:
+        if dc in self._dark:
+            self._link(dc, up=True)
+            self._dark.discard(dc)
+        self._start(names)
+
+    def _lit(self, dc: str) -> bool:
+        return dc not in self._dark
+
+    def _running(self, name: str) -> bool:
+        return self._lit(self.topology.dc_of(name)) and name not in self._killed
+
+    def _failed_while_starting(self, names: list[str]) -> str:
         with self._lock:
-            self._write_profile(keep_profile_copy(self.run_dir, profile).read_text())
-            running = [name for name, info in self.status().items() if info["state"] == "running"]
-        results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
-        self.journal.record(EventName.PROFILE, profile=profile.name, results=results)
-        return results
+            dark = [name for name in names if not self._lit(self.topology.dc_of(name))]
+        return f"{dark[0]} lost power again while starting" if dark else ""
+
+    def _keep_profile(self, profile: Profile) -> None:
+        self._write_profile(keep_profile_copy(self.run_dir, profile).read_text())
+
+    def _facts(self, names: list[str]) -> dict[str, object]:
+        return {"runtime": "swarm"}
+
+    def _logs_hint(self) -> str:
+        return f"docker --host unix:///run/{self.prefix}/{MANAGER}.sock stack ps {self.stack}"
 
     # -- internals -------------------------------------------------------------------------------
     def _docker(self, node: str, *args: str, check: bool = True) -> str:
@@ -314,35 +289,3 @@ class SwarmRuntime(Runtime):
         partial.write_text(text)
         partial.replace(self.run_dir / ACTIVE_PROFILE)  # a task starting now never reads half a file
         self.profile = self.run_dir / ACTIVE_PROFILE
-
-    def _wait_healthy(self, names: list[str]) -> str:
-        """Poll until every instance answers /healthz; "" when they all do, else why not (never raises)."""
-        deadline = time.monotonic() + self.health_timeout_s
-        pending = set(names)
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                for name in sorted(pending):
-                    with self._lock:
-                        if self.topology.dc_of(name) in self._dark:
-                            return f"{name} lost power again while starting"
-                    try:
-                        if client.get(self.topology.url(name) + "/healthz").status_code == 200:
-                            pending.discard(name)
-                    except httpx.HTTPError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    states = self._docker(
-                        MANAGER,
-                        "stack",
-                        "ps",
-                        self.stack,
-                        "--format",
-                        "{{.Name}} {{.CurrentState}} {{.Error}}",
-                        check=False,
-                    )
-                    return (
-                        f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))}; tasks:\n{states}"
-                    )
-                if pending:
-                    time.sleep(HEALTH_POLL_S)
-        return ""
