@@ -10,11 +10,12 @@ import random
 import threading
 import time
 
+import httpx
 import pytest
 from fakes.runtime import RecordingRuntime
 from fastapi.testclient import TestClient
 
-from chaos.control_api import create_control_app
+from chaos.control_api import ControlServer, create_control_app
 from chaos.control_client import CONTROL_FILE
 from chaos.controller import Controller
 from chaos.engine.scenario import load_scenario
@@ -201,3 +202,39 @@ def test_a_second_fault_is_part_of_the_rounds_truth(setup, tmp_path):
     after = exercise.truth(onset=time.time())
     assert "recommender-west" in after.instances and {"power-loss", "process-crash"} <= after.fault_types
     exercise.close()
+
+
+def test_the_console_plays_another_teams_stack_over_its_control_api(setup, tmp_path, monkeypatch):
+    """Blue's stack is a real control server on 127.0.0.1 (its runtime a recorder): red's console lists blue's
+    round from blue's control file and moves it over real HTTP with blue's token, never with its own."""
+    client, *_ = setup
+    blue_runs = tmp_path / "teams" / "blue"
+    blue_runs.mkdir()
+    bus, runtime = EventBus(), RecordingRuntime()
+    journal = Journal(blue_runs, bus)
+    injector = FaultInjector(runtime, journal, random.Random(1), profile=Profile(name="naive"))
+    controller = Controller(runtime, injector, journal, bus, blue_runs)
+    monkeypatch.setattr(controller, "start_run", lambda *args, **kw: {"running": True})
+    server = ControlServer(controller, blue_runs, blue_runs)
+    server.start()
+    try:
+        blue = {"Authorization": f"Bearer {server.token}"}
+        started = httpx.post(server.url + "/exercise", json={"team": "blue", "scenario": "partition"}, headers=blue)
+        assert started.status_code == 201, started.text
+        panels = {p["stack"]: p for p in client.get("/console/teams", headers=BEARER).json()["teams"]}
+        assert panels["blue"]["url"] == server.url and panels["blue"]["exercise"]["hidden"]["scenario"] == "partition"
+        assert server.token not in json.dumps(panels)  # the console's answer holds no stack's token
+
+        hint = client.post("/console/teams/blue/hint", headers=BEARER)
+        assert hint.status_code == 200 and hint.json()["by"] == "instructor"
+        bad = client.post("/console/teams/blue/fault", json={"kind": "kill_instance", "target": "x"}, headers=BEARER)
+        assert bad.status_code == 404 and bad.json()["detail"].startswith("stack blue: ")
+        body = {"kind": "kill_instance", "target": "views-east", "for_s": 30}
+        assert client.post("/console/teams/blue/fault", json=body, headers=BEARER).status_code == 200
+        assert runtime.killed == {"views-east"}
+        assert client.post("/console/teams/blue/end", headers=BEARER).json()["state"] == "ended"
+        view = httpx.get(server.url + "/exercise", headers=blue).json()
+        assert view["state"] == "ended" and [h["by"] for h in view["hints"]] == ["instructor"]
+        assert runtime.killed == set()
+    finally:
+        server.stop()
