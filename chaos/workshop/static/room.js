@@ -169,7 +169,7 @@ function renderExercise(state) {
   $("status-form").hidden = !moves;
   $("hint-box").hidden = !playing && !ex.hints.length;
   $("hint").hidden = !moves || !ex.hints_left;
-  $("hint-cost").textContent = playing && ex.hints_left ? `costs ${ex.next_hint_cost} points (${ex.hints_left} left)` : "";
+  $("hint-cost").textContent = moves && ex.hints_left ? `costs ${ex.next_hint_cost} points (${ex.hints_left} left)` : "";
   $("hints").innerHTML = ex.hints.map((h) => `<li>${esc(h.text)} <small>(-${h.cost}${h.by === "instructor" ? ", from the game master" : ""})</small></li>`).join("");
   for (const [slot, name] of Object.entries(ex.roles || {})) {
     const input = $("role-" + slot);

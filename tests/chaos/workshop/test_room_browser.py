@@ -436,6 +436,16 @@ def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_
         assert update.status_code == 200
         wait.until(lambda d: "Lin: dc-east down" in d.find_element(By.CSS_SELECTOR, "#team-red .status-updates").text)
         assert console.save_screenshot("/tmp/console-second-fault-and-update.png")
+        room.get(f"{url}/room?watch={codes['watch_code']}")  # the projector's audience: read-only
+        watching = WebDriverWait(room, 60)
+        watching.until(lambda d: "dc-east down, failing over" in d.find_element(By.ID, "status-updates").text)
+        assert room.execute_script("return window.blackoutRoom.state.role") == "watch"
+        for form in ("detect-form", "act-form", "roles-form", "status-form", "hint"):
+            assert not room.find_element(By.ID, form).is_displayed(), form
+        assert room.find_element(By.ID, "power-dc-west").get_attribute("disabled")
+        assert room.find_element(By.ID, "hint-cost").text == ""  # nothing to buy
+        assert first_hint in room.find_element(By.ID, "hints").text
+        assert room.save_screenshot("/tmp/console-watchers-view.png")
 
         ended = httpx.post(url + "/console/teams/red/end", headers=auth, timeout=180)
         assert ended.status_code == 200 and ended.json()["state"] == "ended"
