@@ -137,8 +137,10 @@ class Controller:
         seed: int | None,
         users: int | None,
         runs_root: Path | None = None,
+        quiet: bool = False,
     ) -> dict[str, Any]:
-        """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private)."""
+        """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private);
+        ``quiet``: its link faults are named nowhere a team reads (an exercise's round)."""
         from chaos.engine.run import RunOptions, borrowed, run_scenario
 
         with self._lock:
@@ -151,6 +153,7 @@ class Controller:
                 runs_root=runs_root or self.runs_root,
                 runtime_factory=borrowed(self.runtime),
                 bus=self.bus,
+                quiet=quiet,
             )
             if profile is not None:
                 opts.profile = profile

@@ -82,6 +82,7 @@ class RunOptions:
     observe: bool = True  # controller gauges, a real Prometheus when installed, the post-mortem at the end
     prometheus_port: int = 9090  # 0: any free port (tests)
     stop: threading.Event = field(default_factory=threading.Event)  # set: end the run early (rollbacks run)
+    quiet: bool = False  # a hidden-fault exercise's round: its link faults are pushed quiet (FaultInjector)
 
 
 @dataclass
@@ -141,7 +142,14 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         console.print(f"{len(runtime.topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         if opts.observe:
             observing.enter_context(
-                observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port, say=console.print)
+                observe_run(
+                    runtime.topology,
+                    run_dir,
+                    opts.bus,
+                    port=opts.prometheus_port,
+                    say=console.print,
+                    quiet=opts.quiet,
+                )
             )
         limit = load_limit(users, scenario.load.spawn_rate, scenario.duration)
         load = LoadGenerator(
@@ -155,7 +163,9 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             seed=seed,
             think_s=think_s,
         )
-        injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
+        injector = FaultInjector(
+            runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users, quiet=opts.quiet
+        )
         if opts.serve is not None:
             stop_serving = opts.serve(runtime, injector, run_dir)
         with console.status(f"starting {users} users..."):

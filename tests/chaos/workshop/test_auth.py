@@ -5,6 +5,7 @@ side in one browser's cookie jar."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -268,8 +269,10 @@ def test_a_link_fault_in_a_round_is_named_nowhere_a_team_reads(tmp_path):
             content = path.read_text(errors="replace").lower()
             for word in (re.escape(on["id"]), r"\bfaults?\b", "latency", "injected", "'targets'"):
                 assert not re.search(word, content), (path, word)
-        journal = next((team_runs / "exercise").glob("*-jade/*-exercise-*/journal.jsonl"))
-        assert on["id"] in journal.read_text()  # the fault's record: the instructor's
+        round_dir = next((team_runs / "exercise").glob("*-jade/*-exercise-*"))  # the instructor's
+        assert on["id"] in (round_dir / "journal.jsonl").read_text()  # the fault's record
+        with (round_dir / "requests.csv").open() as f:  # and its symptom: dc-west's feeds waited on views-east
+            assert any(r["dc"] == "dc-west" and float(r["latency_ms"]) > 1000 for r in csv.DictReader(f))
     finally:
         if control:
             cli("down", "--runs", str(team_runs))
