@@ -6,11 +6,12 @@ Validated completely before anything starts: a bad file is refused naming the fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chaos.faults.actions import parse_action
+from chaos.faults.fault_types import check_type
 from chaos.faults.model import ActionBase, Duration, parse_duration
 from loadtest.control import think_range
 from services.common import symptoms
@@ -109,6 +110,40 @@ class LoadStep(_Model):
         return str(self.users) if self.users is not None else f"{self.capacity:g}x capacity"
 
 
+# What users see, as a card or a team's declaration names it: plain failures and slowness (which the symptom
+# registry leaves out: every request records them) and the registry's symptoms.
+PLAIN_SIGNS: tuple[str, ...] = ("failed_requests", "slow_requests")
+SIGNS: tuple[str, ...] = (*PLAIN_SIGNS, *symptoms.NAMES)
+
+
+def check_sign(name: str) -> str:
+    if name not in SIGNS:
+        raise ValueError(f"unknown sign {name!r}; what users see: {', '.join(SIGNS)}")
+    return name
+
+
+class ModelAnswer(_Model):
+    """What a team that did well declared and did, with the times a trainer may hope for."""
+
+    symptom: Annotated[str, AfterValidator(check_sign)]  # what users saw first
+    where: str = Field(min_length=1)  # a data center, service or instance the fault aims at
+    fault: Annotated[str, AfterValidator(check_type)]  # a fault type (chaos/faults/fault_types.py)
+    detect_s: Duration  # target time to detect, from the fault's onset
+    mitigate_s: Duration  # target time to mitigate (users served again), from the onset
+    actions: list[str] = Field(min_length=1)  # what to do, in order
+    summary: str = Field(min_length=1)
+
+
+class Card(_Model):
+    """The instructor's card for a scenario: shown to nobody while a round is played, except the hints the room
+    asks for (each costs points); beside the team's own timeline in the post-mortem draft at the end."""
+
+    look_for: list[str] = Field(min_length=1)
+    hints: list[str] = Field(min_length=3, max_length=3)  # a ladder: vague, pointed, nearly the answer
+    debrief: list[str] = Field(min_length=1)
+    answer: ModelAnswer
+
+
 class Scenario(_Model):
     name: str = ""  # the file's stem
     title: str = Field(min_length=1)
@@ -119,6 +154,7 @@ class Scenario(_Model):
     duration: Duration
     hypothesis: Hypothesis
     timeline: list[dict[str, Any]] = Field(min_length=1)
+    card: Card | None = None  # the workshop's card; every library scenario has one
 
     def steps(self, source: str = "") -> list[tuple[float, ActionBase]]:
         return parse_timeline(self.timeline, source or self.name, self.duration)

@@ -59,6 +59,10 @@ class ExerciseConfig(BaseModel):
     round: Duration | None = Field(None, gt=0, le=3600)
     # hold: the fault does not heal itself (no power_on steps, no `for`): restoring service is the team's job
     hold: bool = False
+    # the chance (0-1) that the round is a no-fault control round, drawn by the seed: 1 always, 0 never
+    control: float = Field(0.0, ge=0, le=1)
+    # the round the leaderboard ranks this team in (beside the scenario): teams of one round share it
+    round_id: str = Field("round", pattern=LIBRARY_NAME)
     allow: list[ActionName] = list(DEFAULT_ALLOW)
     max_actions: int = Field(20, ge=0, le=1000)
 

@@ -68,3 +68,22 @@ def test_the_instructors_users_replace_a_scenarios_sizing(tmp_path):
     hidden = draw(ExerciseConfig(scenario="retry-storm", users=30), 1, tmp_path)
     load = load_scenario(hidden.path).load
     assert (load.users, load.capacity) == (30, None)
+
+
+def test_a_control_round_has_no_fault_and_is_drawn_only_when_asked(tmp_path):
+    control = draw(ExerciseConfig(scenario="dc-power-loss", control=1), 1, tmp_path / "c")
+    steps = load_scenario(control.path).steps()
+    assert (
+        control.control and control.targets == [] and control.fault_types == [] and control.title.startswith("no fault")
+    )
+    assert [a.kind for _, a in steps] == ["latency"] and steps[0][1].spec.ms == 1  # users cannot tell 1 ms
+    assert control.card is not None and control.card["answer"] is None and len(control.card["hints"]) == 3
+    never = [draw(ExerciseConfig(scenario="dc-power-loss"), seed, tmp_path / f"n{seed}").control for seed in range(20)]
+    sometimes = [
+        draw(ExerciseConfig(scenario="dc-power-loss", control=0.5), seed, tmp_path / f"s{seed}").control
+        for seed in range(20)
+    ]
+    assert not any(never) and 3 <= sum(sometimes) <= 17
+    fault = draw(ExerciseConfig(scenario="dc-power-loss"), 1, tmp_path / "f")
+    assert fault.fault_types == ["power-loss"] and fault.card["answer"]["where"] == "dc-east"
+    assert fault.round_s == pytest.approx(80 + fault.offset_s)
