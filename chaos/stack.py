@@ -166,6 +166,7 @@ class Stack:
             bus=self.bus,
             stop=stop,
             quiet=quiet,
+            on_armed=self.controller.attach if self.controller is not None else None,
         )
         result = run_scenario(opts, Console(quiet=True))
         return {"run_dir": str(result.run_dir), "deviated": result.deviated, "reasons": result.reasons}

@@ -150,10 +150,23 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def cmd_act(args: argparse.Namespace) -> int:
     answer = ControlClient(team_runs(args)).call(
-        "POST", "/exercise/act", {"action": args.action, "target": args.target}
+        "POST", "/exercise/act", {"action": args.action, "target": _target(args.target)}
     )
     print(f"{answer['action']} {answer['target'] or ''}: {answer['status']}")
     return 0
+
+
+def _target(text: str | None) -> str | dict[str, Any] | None:
+    """A name, or a lever's spec written as a YAML mapping: '{dc: dc-east, boot_order: [auth, views]}'."""
+    if text is None or not text.lstrip().startswith("{"):
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"the target is not a YAML mapping: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError("the target is a name or a YAML mapping such as '{dc: dc-east, boot_order: [auth]}'")
+    return value
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -301,7 +314,12 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     where(ack)
     ack.set_defaults(func=cmd_ack)
 
-    act = verbs.add_parser("act", help="remediate: power-on DC, power-off DC, profile NAME, remove-fault ID, panic")
+    act = verbs.add_parser(
+        "act",
+        help="remediate: power-on DC|'{dc: DC, boot_order: [...]}', power-off DC, profile NAME (a deploy), "
+        "restart-instance NAME, drain DC, shed-logins PER_S, dependency '{callers, dependency, timeout_s, attempts, "
+        "breaker}', remove-fault ID",
+    )
     act.add_argument("action", choices=ACTION_NAMES)
     act.add_argument("target", nargs="?")
     where(act)

@@ -21,6 +21,7 @@ from typing import Any
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import SIGNS, load_scenario
 from chaos.faults import fault_types
+from chaos.faults.actions import make
 from chaos.journal import EventName, new_run_dir
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
@@ -160,7 +161,7 @@ class Exercise:
                 )
         return page.to_data()
 
-    def act(self, action: str, target: str | None) -> dict[str, Any]:
+    def act(self, action: str, target: str | dict[str, Any] | None) -> dict[str, Any]:
         self._require_open()
         if action not in self.config.allow:
             raise PermissionError(
@@ -183,16 +184,20 @@ class Exercise:
             )
         return {"action": action, "target": target, "status": "succeeded", "output": entry["output"]}
 
-    def _dispatch(self, action: str, target: str | None) -> Any:
+    def _dispatch(self, action: str, target: str | dict[str, Any] | None) -> Any:
         c = self.controller
         does = REMEDIATIONS[action]
         if not target:
-            raise UsageError(f"'{action}' needs a target (a data center, a profile name or a fault id)")
-        if does in ("power_on", "power_off"):
+            raise UsageError(f"'{action}' needs a target (a data center, an instance, a profile name or a fault id)")
+        if does == "remove":
+            if not isinstance(target, str):
+                raise UsageError("remove-fault takes the id of a fault or of a lever pulled")
+            return c.remove(target)
+        if does == "power_off":
+            if not isinstance(target, str):
+                raise UsageError("power-off takes a data center")
             return c.power(target, does)
-        if does == "profile":
-            return c.switch_profile(load_profile(profile_named(target)))  # a name, never a path
-        return c.remove(target)
+        return c.lever(make(does, _spec(does, target), "act"))
 
     # -- what everyone sees --------------------------------------------------------------------------
     def view(self) -> dict[str, Any]:
@@ -346,3 +351,17 @@ class Exercise:
                     self.events.append(event)
             if event.get("event") == EventName.PHASE and event.get("phase") == "outage" and self.onset is None:
                 self.onset = float(event["t"])
+
+
+def _spec(kind: str, target: str | dict[str, Any]) -> object:
+    """A lever's spec from the team's target: a mapping as it is, else the one word the lever is named by."""
+    if isinstance(target, dict):
+        return target
+    if kind == "deploy":
+        return {"profile": target}
+    if kind == "shed_logins":
+        try:
+            return {"per_s": float(target)}
+        except ValueError:
+            raise UsageError(f"shed-logins takes logins per second per gateway, e.g. 5; got {target!r}") from None
+    return target

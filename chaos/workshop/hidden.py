@@ -63,6 +63,8 @@ class HiddenFault:
     fault_types: list[str] = field(default_factory=list)  # chaos/faults/fault_types.py, of the timeline's faults
     card: dict[str, Any] | None = None  # the scenario's card (chaos/engine/scenario.py Card), None for a control round
     round_s: float = 0.0  # how long the round's users are served: the pager's windows scale to it
+    held: str = ""  # in a held round: what stays broken until a lever clears it
+    cleared_by: list[dict[str, Any]] = field(default_factory=list)  # the levers that clear it (the scenario's hold)
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,12 +81,13 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
     control = config.control > 0 and rng.random() < config.control  # drawn only when the instructor asks
     data = yaml.safe_load(source.read_text())
     data["duration"] = f"{max(scenario.duration + offset, config.round or 0):g}s"
-    data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
     if config.hold:  # nothing heals by itself: restoring service is the team's job (or the end's rollbacks)
-        data["timeline"] = [
-            {k: v for k, v in step.items() if k != "for"} for step in data["timeline"] if "power_on" not in step
-        ]
+        if scenario.hold is None:
+            raise ConfigError(str(source), "field 'hold': the scenario declares no held round (hold: true needs it)")
+        data["timeline"] = data["hold"]["timeline"]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
+    data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
+    data.pop("hold", None)  # the run plays one timeline; the card (hold.cleared_by) stays the instructor's
     if control:
         data["timeline"] = [{**NO_FAULT, "at": data["timeline"][0]["at"]}]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
@@ -112,6 +115,8 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
         fault_types=[] if control else sorted({fault_type(action.kind) for action in faults}),
         card=CONTROL_CARD if control else (scenario.card.model_dump(mode="json") if scenario.card else None),
         round_s=shifted.duration,
+        held=scenario.hold.broken.strip() if config.hold and scenario.hold and not control else "",
+        cleared_by=list(scenario.hold.cleared_by) if config.hold and scenario.hold and not control else [],
     )
 
 

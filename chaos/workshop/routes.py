@@ -50,7 +50,7 @@ class Declaration(BaseModel):
 class Remediation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: str = Field(min_length=1)
-    target: str | None = None
+    target: str | dict[str, Any] | None = None  # a name, or a lever's whole spec (e.g. a power-on's boot order)
 
 
 class Desk:

@@ -148,3 +148,55 @@ def test_think_ranges_read_as_min_max_seconds():
     assert think("5-15") == (5.0, 15.0)
     assert think("2") == (2.0, 2.0)
     assert think("0.5-1.5") == (0.5, 1.5)
+
+
+def test_every_library_scenario_declares_its_held_round_and_the_levers_that_clear_it():
+    for scenario in library():
+        assert scenario.hold is not None and scenario.hold.broken and scenario.hold.cleared_by, scenario.name
+
+
+@pytest.mark.parametrize(
+    ("hold", "field", "reason"),
+    [
+        (
+            {"timeline": [{"at": "5s", "power_off": "dc-east"}], "cleared_by": [{"power_on": "dc-east"}]},
+            "hold.broken",
+            "Field required",
+        ),
+        (
+            {
+                "broken": "x",
+                "timeline": [{"at": "5s", "power_off": "dc-east"}],
+                "cleared_by": [{"power_off": "dc-west"}],
+            },
+            "hold.cleared_by.0",
+            "power_off is not a lever; levers: power_on",
+        ),
+        (
+            {
+                "broken": "x",
+                "timeline": [{"at": "5s", "power_off": "dc-east"}, {"at": "9s", "power_on": "dc-east"}],
+                "cleared_by": [{"power_on": "dc-east"}],
+            },
+            "hold.timeline.1.power_on",
+            "restores no power",
+        ),
+        (
+            {
+                "broken": "x",
+                "timeline": [{"at": "500s", "power_off": "dc-east"}],
+                "cleared_by": [{"power_on": "dc-east"}],
+            },
+            "hold.timeline.0.at",
+            "not before the end of the run",
+        ),
+        (
+            {"broken": "x", "timeline": [{"at": "5s", "power_off": "dc-east"}], "cleared_by": [{"drain": {"dc": "x"}}]},
+            "hold.cleared_by.0.drain",
+            "",
+        ),
+    ],
+)
+def test_a_bad_hold_names_the_file_and_the_field(hold, field, reason):
+    with pytest.raises(ConfigError, match=f"my.yaml: field '{field}'.*{reason}"):
+        parse_scenario({**base(), "hold": hold}, "my.yaml")
