@@ -128,7 +128,7 @@ def test_a_quiet_faults_failed_renewal_is_journaled_but_not_logged(api, monkeypa
     monkeypatch.setattr(link, "RENEW_S", 0.05)
     api.broken = {"hidden", "shown"}
     journal = Journal(tmp_path)
-    links = LinkFaults(TOPOLOGY, SECRET, journal=journal)
+    links = LinkFaults(TOPOLOGY, SECRET, journal=journal, transport=api.transport())
     try:
         with caplog.at_level(logging.WARNING, logger="blackout.faults"):
             links.add("hidden", ["gateway-west"], {**BODY, "quiet": True})
