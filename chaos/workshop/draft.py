@@ -171,6 +171,16 @@ def write_leaderboard(board: Path) -> Path:
             scores.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a team's file being written right now: it joins the next board
+    ranked_rounds, lines = write_rounds(scores)
+    _write_json(board / "leaderboard.json", ranked_rounds)
+    path = board / "leaderboard.md"
+    _write_text(path, "\n".join(lines))
+    return path
+
+
+def write_rounds(scores: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rounds of ``scores`` ranked (the leaderboard's JSON) and the markdown lines of their tables; also
+    chaos/workshop/collect.py's, for the scores of several machines."""
     best: dict[str, dict[str, Any]] = {}
     for entry in scores:
         if entry["team"] not in best or entry["points"] > best[entry["team"]]["points"]:
@@ -188,10 +198,8 @@ def write_leaderboard(board: Path) -> Path:
             f"| {rank} | {e['team']} | {e['points']} | {_s(e['detect_s'])} | {_s(e['mitigate_s'])} | "
             f"{_s(e['recover_s'])} | {failed} | {e['scenario']} |"
         )
-    _write_json(board / "leaderboard.json", ranked)
-    path = board / "leaderboard.md"
-    _write_text(path, "\n".join(lines) + "\n")
-    return path
+    lines.append("")
+    return ranked, lines
 
 
 def _s(value: float | None) -> str:

@@ -1,0 +1,199 @@
+"""A real round for two teams on one machine through `blackout workshop start/status/end`: each team on its own
+stack, runs folder, team link and CPU; both rooms open side by side in one browser (each stack's cookies
+coexist); red finds the held power loss and restores it, blue does nothing; `end` scores both in one round's
+leaderboard, and the scores of two "machines" collect into one leaderboard. Nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fakes.processes import wait_all_gone
+from fakes.scenarios import short_power_loss
+from test_room_browser import CHROMIUM, DRIVER, browser, webdriver
+
+from chaos.journal import Journal
+from chaos.workshop import cpus
+
+PROJECT = Path(__file__).resolve().parents[3]
+TEAMS = ("red", "blue")
+
+
+def blackout(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args], capture_output=True, text=True, cwd=PROJECT, timeout=300
+    )
+
+
+def poll(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return result
+
+
+def status(board: Path) -> dict:
+    answer = blackout("workshop", "status", "--json", "--board", str(board))
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout)
+
+
+def stack_pids(board: Path) -> list[int]:
+    controls = [json.loads((board / team / ".control.json").read_text()) for team in TEAMS]
+    return [
+        p
+        for c in controls
+        for p in [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]
+    ]
+
+
+def room_shows_team(driver, team: str) -> bool:
+    return f"team {team}" in driver.find_element("id", "team").text.lower()
+
+
+@pytest.mark.skipif(len(cpus.available()) < 2, reason="pins one CPU per team: needs 2 CPUs")
+def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_path):
+    scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
+    config = tmp_path / "round.yaml"
+    # hold: the power loss lasts until a team acts; round: the users keep coming for 5 minutes, so red acts
+    # while its round runs however busy the machine is (`workshop end` ends it long before)
+    config.write_text(
+        f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nround: 300s\nhold: true\nallow: [power-on, profile]\n"
+    )
+    board = tmp_path / "teams"
+    started = blackout(
+        "workshop",
+        "start",
+        "--teams",
+        ",".join(TEAMS),
+        "--config",
+        str(config),
+        "--round-id",
+        "round-1",
+        "--cpus-per-team",
+        "1",
+        "--board",
+        str(board),
+    )
+    driver = None
+    pids: list[int] = []
+    try:
+        assert started.returncode == 0, started.stderr
+        pids = stack_pids(board)
+        links = dict(re.findall(r"^  (red|blue): (http://127\.0\.0\.1:\d+/room\?code=\S+)", started.stdout, re.M))
+        assert set(links) == set(TEAMS), started.stdout
+        assert "dc-power-loss" not in started.stdout  # the links, not the answer
+
+        # each team's stack runs on its own CPU: every process of it, as the kernel says
+        for team, cpu in zip(TEAMS, cpus.available()[:2], strict=True):
+            pid = json.loads((board / team / ".control.json").read_text())["pid"]
+            pids = poll(lambda pid=pid: [p for p in cpus.stack_pids(pid) if p != pid], 30, f"{team} has no services")
+            assert {tuple(cpus.allowed(p) or []) for p in [pid, *pids]} <= {(cpu,), ()}, team
+
+        # each link opens its own team's exercise only; a team's code is refused by the other's stack
+        codes = {team: link.split("code=")[1] for team, link in links.items()}
+        urls = {team: link.split("/room")[0] for team, link in links.items()}
+        for team, other in (("red", "blue"), ("blue", "red")):
+            mine = httpx.get(urls[team] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"})
+            assert mine.status_code == 200 and mine.json()["team"] == team
+            assert (
+                httpx.get(urls[other] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"}).status_code
+                == 401
+            )
+            assert (
+                httpx.get(urls[team] + "/status", headers={"Authorization": f"Bearer {codes[team]}"}).status_code == 403
+            )
+
+        now = status(board)
+        assert now["round_id"] == "round-1" and now["state"] == "playing"
+        assert {t["team"]: (t["stack"], t["exercise"]["state"]) for t in now["teams"]} == {
+            "red": ("up", "running"),
+            "blue": ("up", "running"),
+        }
+        assert [t["cpus"] for t in now["teams"]] == [[c] for c in cpus.available()[:2]]
+        assert {t["team"]: t["room"] for t in now["teams"]} == links
+
+        # both rooms side by side in one browser: one tab each, each stack's cookie beside the other's
+        if webdriver is not None and CHROMIUM and DRIVER:
+            driver = browser()
+            driver.get(links["red"])
+            red_tab = driver.current_window_handle
+            driver.switch_to.new_window("tab")
+            driver.get(links["blue"])
+            for team, tab in (("blue", driver.current_window_handle), ("red", red_tab)):
+                driver.switch_to.window(tab)
+                driver.refresh()  # the link's code is gone from the URL: the cookie alone opens the room
+                assert driver.current_url == urls[team] + "/room"
+                poll(lambda team=team: room_shows_team(driver, team), 60, f"{team}'s room never showed the team")
+                poll(lambda: driver.find_elements("css selector", ".instance.running"), 60, f"{team}: no instances")
+                shot = Path("/tmp") / f"room-{team}.png"
+                assert driver.save_screenshot(str(shot))
+            names = sorted(c["name"] for c in driver.get_cookies())
+            assert names == sorted(f"blackout_team_{u.rsplit(':', 1)[1]}" for u in urls.values()), names
+
+        # red finds the power loss and restores it; blue does nothing
+        red = json.loads((board / "red" / ".control.json").read_text())
+        instructor = {"Authorization": f"Bearer {red['token']}"}
+        poll(
+            lambda: not httpx.get(red["url"] + "/status", headers=instructor).json()["power"]["dc-east"],
+            120,
+            "the hidden power loss never came",
+        )
+        declared = blackout("exercise", "detect", "dc-east lost power", "--team", "red", "--board", str(board))
+        assert declared.returncode == 0, declared.stderr
+        acted = blackout("exercise", "act", "power-on", "dc-east", "--team", "red", "--board", str(board))
+        assert acted.returncode == 0, acted.stderr
+        if driver is not None:
+            driver.switch_to.window(red_tab)
+            poll(lambda: "dc-east lost power" in driver.find_element("id", "declarations").text, 30, "not shown")
+            driver.save_screenshot("/tmp/room-red-declared.png")
+
+        pids = sorted({*pids, *stack_pids(board)})  # with dc-east's instances started again by red's power-on
+        ended = blackout("workshop", "end", "--down", "--board", str(board))
+        assert ended.returncode == 0, ended.stderr
+        assert "leaderboard:" in ended.stdout
+    finally:
+        if driver is not None:
+            driver.quit()
+        for team in TEAMS:
+            if (board / team / ".control.json").exists():
+                blackout("down", "--runs", str(board / team))
+    assert wait_all_gone(pids, timeout_s=30) == []
+    assert status(board)["state"] == "ended" and {t["stack"] for t in status(board)["teams"]} == {"down"}
+
+    rounds = json.loads((board / "leaderboard.json").read_text())
+    assert [(r["round_id"], [e["team"] for e in r["teams"]]) for r in rounds] == [("round-1", ["red", "blue"])]
+    red_score, blue_score = rounds[0]["teams"]
+    assert red_score["detect_s"] is not None and blue_score["detect_s"] is None
+
+    # two "machines": red's folder on one, blue's on another, and red's copied to both by mistake
+    for machine, teams in (("laptop-a", ["red"]), ("laptop-b", ["blue", "red"])):
+        for team in teams:
+            shutil.copytree(board / team / "exercise", tmp_path / machine / team / "exercise")
+    out = tmp_path / "collected"
+    merged = blackout(
+        "exercise",
+        "leaderboard",
+        "--collect",
+        str(tmp_path / "laptop-a"),
+        str(tmp_path / "laptop-b"),
+        "--out",
+        str(out),
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert "set aside" not in merged.stdout  # the same play twice is one play, not a duplicate to resolve
+    collected = json.loads((out / "leaderboard.json").read_text())
+    assert [[e["team"] for e in r["teams"]] for r in collected["rounds"]] == [["red", "blue"]]
+    assert collected["total"] == [
+        {"team": "red", "points": red_score["points"], "rounds": 1},
+        {"team": "blue", "points": blue_score["points"], "rounds": 1},
+    ]
+    assert "## Running total" in (out / "leaderboard.md").read_text()
