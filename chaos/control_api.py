@@ -2,7 +2,8 @@
 
 `blackout up` and every scenario run serve it; `blackout status/power-off/power-on/fault/panic/down` are its
 clients; `GET /events` streams power, fault and hypothesis events (server-sent events) to a web page.
-OpenAPI at /docs (behind the token too: in a browser, open /room?token=... first). Files are named by
+OpenAPI at /docs (behind the token too: in a browser, open /room?token=... first). During an exercise a
+team's code reaches the control room and its exercise only (chaos/workshop/auth.py). Files are named by
 library name only (chaos/library.py), and the kill switch (/panic, /status, /shutdown) answers whatever
 the event streams and the other calls are doing.
 """
@@ -32,7 +33,7 @@ from chaos.controller import Controller
 from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
 from chaos.guarded import guarded
 from chaos.library import profile_named, scenario_file
-from chaos.workshop.auth import forged, presented_token, token_matches
+from chaos.workshop.auth import Keys, Role, forged, team_may
 from chaos.workshop.routes import workshop_router
 from services.common.errors import BlackoutError
 from services.common.policy import LIBRARY_NAME, parse_profile
@@ -65,24 +66,36 @@ class KillSwitch:
 
 
 class TokenGate:
-    """Every call needs the token, checked before anything else is read: a call without it learns nothing
-    (not even what its body lacks) and waits for no thread. The header for clients; the control room's
-    cookie (or GET /room?token=) for a browser, whose changes must also come from the room's own page."""
+    """Every call needs a token, checked before anything else is read: a call without one learns nothing
+    (not even what its body lacks) and waits for no thread. The control token reaches every route; a team's
+    code only the room and its exercise (403 elsewhere). A change made with a room cookie must also come
+    from the room's own page. The role found is left in the request's state for the routes."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self.token = app, token
+    def __init__(self, app: ASGIApp, keys: Keys) -> None:
+        self.app, self.keys = app, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
+            role = self.keys.role(request)
             detail: str | None
-            if not token_matches(presented_token(request), self.token):
-                detail, status = "a valid control token is required (see runs/.control.json)", 401
+            if role is None:
+                detail, status = (
+                    "a valid control token is required (see runs/.control.json), or a team's code from its link",
+                    401,
+                )
+            elif role is Role.TEAM and not team_may(request.method, request.url.path):
+                detail, status = (
+                    f"a team's code reaches the control room, GET /exercise, detect and act only: "
+                    f"{request.method} {request.url.path} is the instructor's",
+                    403,
+                )
             else:
                 detail, status = forged(request), 403
             if detail is not None:
                 await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
                 return
+            scope.setdefault("state", {})["role"] = role
         await self.app(scope, receive, send)
 
 
@@ -91,9 +104,10 @@ def create_control_app(
 ) -> FastAPI:
     gate = StreamGate(max_streams)  # /events and /room/events together
     kill_switch = KillSwitch()
+    keys = Keys(token)
     app = FastAPI(title="blackout-control")
-    app.add_middleware(TokenGate, token=token)
-    app.include_router(workshop_router(controller, shutdown, gate))  # the control room and the exercise
+    app.add_middleware(TokenGate, keys=keys)
+    app.include_router(workshop_router(controller, shutdown, gate, keys))  # the control room and the exercise
 
     @app.get("/status")
     async def status() -> dict[str, Any]:

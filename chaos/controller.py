@@ -131,8 +131,14 @@ class Controller:
         self.journal.record(EventName.PANIC_ROLLBACKS, results=results)
 
     def start_run(
-        self, scenario: str | Path, profile: Path | None, seed: int | None, users: int | None
+        self,
+        scenario: str | Path,
+        profile: Path | None,
+        seed: int | None,
+        users: int | None,
+        runs_root: Path | None = None,
     ) -> dict[str, Any]:
+        """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private)."""
         from chaos.engine.run import RunOptions, borrowed, run_scenario
 
         with self._lock:
@@ -142,7 +148,7 @@ class Controller:
                 scenario=scenario,
                 seed=seed,
                 users=users,
-                runs_root=self.runs_root,
+                runs_root=runs_root or self.runs_root,
                 runtime_factory=borrowed(self.runtime),
                 bus=self.bus,
             )

@@ -148,6 +148,8 @@ class Walk:
 
     def _tick(self, now: float, phase: str) -> None:
         if phase == "baseline":
+            # checked (and journaled) from the start: were the first check the fault's, it would mark the onset
+            self._check(now, "baseline", (now - self.hyp.window, now))
             return
         if phase == "recovery" and self.doc.recovery is not None:
             since = self.doc.recovery["removed_at"]

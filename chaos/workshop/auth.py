@@ -1,33 +1,98 @@
-"""Where a control call's token may come from: the Authorization header (CLI, scripts) or the control room's
-cookie (the browser). A token in the URL is accepted only by GET /room, which trades it for the cookie."""
+"""Who is calling the control API, and what that role may reach.
+
+Two roles. The instructor holds the control token (runs/.control.json): every route. A team holds the code of
+its exercise (a short random code in the link it is given, `/room?code=...`): the control room, `GET
+/exercise`, detect and act, nothing else (403 with the reason). A token comes in the Authorization header
+(CLI, scripts, curl) or in the cookie the room's link is traded for (the browser); a token in the URL is
+accepted only by GET /room, which trades it for the cookie and drops it from the address bar.
+
+Cookies are per host, not per port: every stack on 127.0.0.1 shares one cookie jar, so each cookie's name
+carries the stack's port and two stacks' rooms live side by side in one browser."""
 
 from __future__ import annotations
 
 import hmac
+import re
+import secrets
+from enum import StrEnum
 
 from fastapi import Request
+from starlette.types import Scope
 
 from services.common.tokens import TokenError, bearer
 
-COOKIE = "blackout_control"
 ROOM_PATH = "/room"
 # The control room's page sends this header with every change it asks for. A page of another origin cannot
 # (a custom header needs a CORS preflight this API never grants), while the SameSite cookie alone goes along
 # with any request from the same site: any other port of 127.0.0.1.
 ROOM_HEADER = "X-Blackout-Room"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TEAM_CODE_BYTES = 8  # 11 characters in the link; 64 bits no one guesses over a loopback socket
 
 
-def presented_token(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if header:
-        try:
-            return bearer(header)
-        except TokenError:
-            return ""  # matches no token: a 401 like any wrong one
-    if request.url.path == ROOM_PATH and "token" in request.query_params:
-        return request.query_params["token"]
-    return request.cookies.get(COOKIE, "")
+class Role(StrEnum):
+    INSTRUCTOR = "instructor"
+    TEAM = "team"
+
+
+# What a team's code reaches: the room (page, assets, state, charts, its filtered stream) and its exercise.
+TEAM_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
+    (SAFE_METHODS, re.compile(r"/room(/static/[^/]+|/state|/window|/events)?")),
+    (SAFE_METHODS, re.compile(r"/exercise")),
+    (frozenset({"POST"}), re.compile(r"/exercise/(detect|act)")),
+)
+
+
+class Keys:
+    """The instructor's control token and the current exercise's team code (None: no exercise yet)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.team_code: str | None = None
+
+    def new_team_code(self) -> str:
+        """A fresh code for a new exercise: the previous team's link stops working."""
+        self.team_code = secrets.token_urlsafe(TEAM_CODE_BYTES)
+        return self.team_code
+
+    def role(self, request: Request) -> Role | None:
+        """The caller's role from the first credential it presents (None: no valid one)."""
+        header = request.headers.get("authorization")
+        if header:
+            try:
+                return self._of(bearer(header))
+            except TokenError:
+                return None  # no bearer token in it: a 401 like any wrong one
+        if request.url.path == ROOM_PATH and request.method in SAFE_METHODS:
+            if "token" in request.query_params:
+                return Role.INSTRUCTOR if _same(request.query_params["token"], self.token) else None
+            if "code" in request.query_params:
+                return Role.TEAM if self._is_team(request.query_params["code"]) else None
+        names = cookie_names(request.scope)
+        if _same(request.cookies.get(names[Role.INSTRUCTOR], ""), self.token):
+            return Role.INSTRUCTOR
+        if self._is_team(request.cookies.get(names[Role.TEAM], "")):
+            return Role.TEAM
+        return None
+
+    def _of(self, given: str) -> Role | None:
+        if _same(given, self.token):
+            return Role.INSTRUCTOR
+        return Role.TEAM if self._is_team(given) else None
+
+    def _is_team(self, given: str) -> bool:
+        return self.team_code is not None and _same(given, self.team_code)
+
+
+def cookie_names(scope: Scope) -> dict[Role, str]:
+    """Each role's cookie on this stack, named by the port the control API listens on."""
+    server = scope.get("server")
+    port = server[1] if server else 0
+    return {Role.INSTRUCTOR: f"blackout_control_{port}", Role.TEAM: f"blackout_team_{port}"}
+
+
+def team_may(method: str, path: str) -> bool:
+    return any(method in methods and pattern.fullmatch(path) for methods, pattern in TEAM_ROUTES)
 
 
 def forged(request: Request) -> str | None:
@@ -42,5 +107,11 @@ def forged(request: Request) -> str | None:
     return None
 
 
-def token_matches(given: str, token: str) -> bool:
-    return hmac.compare_digest(given.encode(), token.encode())
+def role_of(request: Request) -> Role:
+    """The role the gate found for this request (the control app's middleware sets it before any route)."""
+    role: Role = request.scope["state"]["role"]
+    return role
+
+
+def _same(given: str, secret: str) -> bool:
+    return hmac.compare_digest(given.encode(), secret.encode())

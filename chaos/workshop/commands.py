@@ -43,12 +43,15 @@ def cmd_start(args: argparse.Namespace) -> int:
     allow = [a.strip() for a in args.allow.split(",") if a.strip()] if args.allow else None
     config = load_config(
         args.config,
-        team=args.team,
+        team=args.team,  # None unless given: the config file's `team:` (else the default) holds
         scenario=args.scenario,
         seed=args.seed,
         users=args.users,
         profile=args.profile,
         allow=allow,
+        onset=args.onset,
+        round=args.round,
+        hold=args.hold,
     )
     profile_file = PROFILES / f"{config.profile}.yaml"
     topology = team_topology(profile_file, args.ports)
@@ -67,7 +70,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         f"team {answer['team']} is on call. Users are arriving; something will break {lo:g}-{hi:g} s later than you think."
     )
     print(f"allowed actions: {', '.join(answer['allow']) or 'none'} (at most {answer['actions_left']})")
-    print(f"control room: {client.url}/room?token={client.token}")
+    print(f"the team's link (give it to team {answer['team']} only): {client.url}/room?code={answer['team_code']}")
+    print(f"the instructor's control room (never the team's): {client.url}/room?token={client.token}")
     print(
         f'declare: blackout exercise detect "..." --team {answer["team"]}    act: blackout exercise act power-on dc-east --team {answer["team"]}'
     )
@@ -105,6 +109,7 @@ def stage_scenario(config: ExerciseConfig, runs: Path) -> ExerciseConfig:
         raise UsageError(f"{source}: no such scenario file")
     folder = runs / LOCAL_SCENARIOS
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the instructor's: its file names the round's scenario
     shutil.copyfile(source, folder / source.name.replace(".yml", ".yaml"))
     return config.model_copy(update={"scenario": source.stem})
 
@@ -143,7 +148,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_room(args: argparse.Namespace) -> int:
     client = ControlClient(team_runs(args))
-    print(f"{client.url}/room?token={client.token}")
+    try:
+        print(f"the team's link: {client.url}/room?code={client.call('GET', '/exercise')['team_code']}")
+    except UsageError:
+        pass  # no exercise on this stack (404): there is no team link, only the instructor's
+    print(f"the instructor's control room: {client.url}/room?token={client.token}")
     return 0
 
 
@@ -195,6 +204,14 @@ def _line(view: dict[str, Any]) -> str:
     )
 
 
+def _onset(text: str) -> dict[str, str]:
+    """--onset 20s-90s (or one duration: exactly then), later than the scenario's own timeline."""
+    low, _, high = text.partition("-")
+    if not low:
+        raise argparse.ArgumentTypeError(f"{text}: give MIN-MAX, e.g. 20s-90s (or one duration)")
+    return {"min": low, "max": high or low}
+
+
 def _team(text: str) -> str:
     if not re.fullmatch(TEAM[1:-1], text):
         raise argparse.ArgumentTypeError(f"{text}: a team name is 1-30 lowercase letters, digits or dashes")
@@ -230,19 +247,30 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     start.add_argument(
         "--allow", help=f"remediation actions the team may take, comma-separated: {', '.join(ACTION_NAMES)}"
     )
+    start.add_argument(
+        "--round", help="users keep coming at least this long, e.g. 10m (default: the scenario's duration + onset)"
+    )
+    start.add_argument(
+        "--onset",
+        type=_onset,
+        help="the fault comes MIN-MAX later than the scenario says, e.g. 20s-90s (default 10s-60s)",
+    )
+    start.add_argument(
+        "--hold", action="store_true", default=None, help="nothing heals by itself: restoring service is the team's job"
+    )
     start.add_argument("--config", type=Path, help="an exercise YAML (team, scenario, seed, onset, allow, max_actions)")
     start.add_argument(
         "--ports", type=_ports, default="any", help="'any' (default) or the first port of the team's block"
     )
     where(start)
-    start.set_defaults(func=cmd_start)
+    start.set_defaults(func=cmd_start, team=None)  # no --team: the config file's (else "team")
 
     detect = verbs.add_parser("detect", help='declare what you found: blackout exercise detect "dc-east lost power"')
     detect.add_argument("text")
     where(detect)
     detect.set_defaults(func=cmd_detect)
 
-    act = verbs.add_parser("act", help="remediate: power-on DC, power-off DC, profile NAME, remove-fault ID, panic")
+    act = verbs.add_parser("act", help="remediate: power-on DC, power-off DC, profile NAME, remove-fault ID")
     act.add_argument("action", choices=ACTION_NAMES)
     act.add_argument("target", nargs="?")
     where(act)
@@ -254,7 +282,7 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     status.set_defaults(func=cmd_status)
 
     room = verbs.add_parser(
-        "room", help="print the control room's link (it carries the token: share it with the team only)"
+        "room", help="print the team's link (room, detect, act only) and the instructor's (everything: keep it)"
     )
     where(room)
     room.set_defaults(func=cmd_room)

@@ -15,13 +15,13 @@ from services.common.policy import LIBRARY_NAME
 
 # The on-call engineer's remediation controls: the words of `blackout exercise act`, of `allow:` and of the
 # control room's buttons (dashed, like the CLI's `power-on`), each mapped here, and only here, to what it does:
-# an action kind of chaos.faults.actions, or one of the controller's own verbs.
+# an action kind of chaos.faults.actions, or one of the controller's own verbs. Not panic: it ends the round
+# for everyone and is the instructor's (POST /panic with the control token), never a team's lever.
 REMEDIATIONS: dict[str, str] = {
     "power-on": "power_on",
     "power-off": "power_off",
     "profile": "profile",
     "remove-fault": "remove",
-    "panic": "panic",
 }
 if TYPE_CHECKING:
     ActionName = str  # to the type checker; pydantic checks the word against REMEDIATIONS at run time

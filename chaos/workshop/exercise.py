@@ -1,8 +1,16 @@
 """One team's hidden-fault exercise, living in the controller's process: the hidden scenario run on the team's
-stack, the team's declarations and actions, the events seen, and at the end the timers, score and draft."""
+stack, the team's declarations and actions, the events seen, and at the end the timers, score and draft.
+
+Where things live. The team sees the control room through its link and the stack's run folder
+(<runs>/<time>-up-<topology>/: the services' logs, the stack's journal of power and instances and of the
+team's own moves). Everything that tells the answer is the instructor's: the exercise's folder
+(<runs>/exercise/<time>-<team>/, mode 0700) holds the hidden scenario (0600), the round's scenario run
+(its scenario.yaml, its full journal with faults, phases and checks, the users' requests, its report) and,
+at the end, the post-mortem draft."""
 
 from __future__ import annotations
 
+import os
 import queue
 import random
 import threading
@@ -12,7 +20,7 @@ from typing import Any
 
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import load_scenario
-from chaos.journal import EventName
+from chaos.journal import EventName, new_run_dir
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
 from chaos.workshop.config import REMEDIATIONS, ExerciseConfig
@@ -24,10 +32,30 @@ from services.common.errors import ConflictError, UsageError
 from services.common.policy import load_profile
 
 MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
-# Run events that would give the answer away while the team plays (power is visible, like hosts going down).
-REVEALING = frozenset(
-    {EventName.FAULT_ON, EventName.FAULT_OFF, EventName.PHASE, EventName.START, EventName.METRICS, EventName.LOAD_START}
+# What a team's stream shows while it plays: what an on-call engineer sees of hosts (power, instances dying
+# and starting, a profile switched) and its own moves. Never the fault, the phases, the checks or a recovery.
+TEAM_SEES = frozenset(
+    {
+        EventName.POWER_OFF,
+        EventName.POWER_ON,
+        EventName.KILL_INSTANCE,
+        EventName.START_INSTANCE,
+        EventName.PROFILE,
+        EventName.EXERCISE_DETECT,
+        EventName.EXERCISE_ACT,
+    }
 )
+PRIVATE = 0o700  # the exercise's folder: the instructor's account only
+
+
+def exercise_folder(runs_root: Path, team: str) -> Path:
+    """A new exercise's folder, <runs>/exercise/<time>-<team>, inside a folder only the instructor reads."""
+    root = runs_root / "exercise"
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, PRIVATE)  # also an older folder made before exercises were private
+    folder = new_run_dir(root, team)
+    os.chmod(folder, PRIVATE)
+    return folder
 
 
 class Exercise:
@@ -53,7 +81,8 @@ class Exercise:
         load_profile(profile)
         self._watcher.start()
         try:
-            self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users)
+            # the round's run folder goes into the exercise's: its scenario and journal name the fault
+            self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users, runs_root=self.folder)
         except Exception:
             self.close()
             raise
@@ -97,8 +126,6 @@ class Exercise:
     def _dispatch(self, action: str, target: str | None) -> Any:
         c = self.controller
         does = REMEDIATIONS[action]
-        if does == "panic":
-            return c.panic()
         if not target:
             raise UsageError(f"'{action}' needs a target (a data center, a profile name or a fault id)")
         if does in ("power_on", "power_off"):
@@ -110,7 +137,11 @@ class Exercise:
     # -- what everyone sees --------------------------------------------------------------------------
     def view(self) -> dict[str, Any]:
         now = self.result["ended"] if self.result else time.time()  # the clock stops at the end
-        detected = next((d["t"] for d in self.declarations if self.onset is not None and d["t"] >= self.onset), None)
+        # while playing, whether a declaration came after the onset would tell whether the fault has come
+        detected = next(
+            (d["t"] for d in self.declarations if self.result and self.onset is not None and d["t"] >= self.onset),
+            None,
+        )
         data = {
             "team": self.config.team,
             "state": "ended" if self.result else "running",
@@ -127,15 +158,11 @@ class Exercise:
             data.update(self.result)
         return data
 
-    def redact(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The event as the team may see it while playing: None for those that would tell the answer."""
-        if self.result or event.get("t", 0) < self.started:
+    def for_team(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The event as the team may see it: while it plays, only what TEAM_SEES (None for the rest)."""
+        if self.result or event.get("event") in TEAM_SEES:
             return event
-        if event.get("event") in REVEALING:
-            return None
-        if event.get("event") == EventName.HYPOTHESIS:
-            return {k: v for k, v in event.items() if k != "phase"}
-        return event
+        return None
 
     # -- the end -------------------------------------------------------------------------------------
     def end(self, board: Path | None) -> dict[str, Any]:
@@ -153,7 +180,6 @@ class Exercise:
         # what users saw until the run stopped (nothing, when it stopped before its load started)
         rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
         onset = self.onset if self.onset is not None and self.onset <= ended else None
-        panic_at = next((a["t"] for a in self.actions if a["action"] == "panic" and a["status"] == "succeeded"), None)
         result: Score = score(
             hyp,
             rows,
@@ -161,8 +187,7 @@ class Exercise:
             ended,
             [d["t"] for d in self.declarations],
             lost_writes(run_dir) if run_dir else None,
-            panic_at,
-        )
+        )  # no panic: it is the instructor's lever, never a team's fix (the team is scored on what users saw)
         self.result = {
             "score": result.to_data(),
             "hidden": self.hidden.to_data(),

@@ -1,5 +1,6 @@
 """The control room (GET /room, its assets, state, chart window and filtered events) and the exercise routes,
-as a router the control app includes: every route sits behind the app's token check."""
+as a router the control app includes: every route sits behind the app's token check, which tells the role
+(chaos/workshop/auth.py). What a team is shown is filtered here: while it plays, nothing names the fault."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ from sse_starlette import EventSourceResponse
 from chaos.controller import Controller
 from chaos.event_stream import StreamGate, event_stream
 from chaos.guarded import guarded
-from chaos.journal import new_run_dir
-from chaos.workshop.auth import COOKIE, ROOM_PATH
+from chaos.workshop.auth import ROOM_PATH, Keys, Role, cookie_names, role_of
 from chaos.workshop.config import ExerciseConfig
-from chaos.workshop.exercise import Exercise
+from chaos.workshop.exercise import Exercise, exercise_folder
 from chaos.workshop.probe import InstanceProbe
 from chaos.workshop.window import RequestWindow, current_run_dir
 from services.common.policy import LIBRARY_NAME
@@ -63,15 +63,20 @@ class Desk:
         return self.exercise
 
 
-def workshop_router(controller: Controller, shutdown: threading.Event, gate: StreamGate) -> APIRouter:
+def workshop_router(controller: Controller, shutdown: threading.Event, gate: StreamGate, keys: Keys) -> APIRouter:
     desk = Desk(controller)
     router = APIRouter()
 
     @router.get(ROOM_PATH, include_in_schema=False)
     def room(request: Request) -> Any:
-        if "token" in request.query_params:  # already checked: trade it for a cookie and drop it from the URL
+        given = request.query_params.get("token") or request.query_params.get("code")
+        if given:  # already checked: trade it for this role's cookie and drop it from the URL
+            role = role_of(request)
+            names = cookie_names(request.scope)
             answer = RedirectResponse(ROOM_PATH, status_code=303)
-            answer.set_cookie(COOKIE, request.query_params["token"], httponly=True, samesite="strict", path="/")
+            answer.set_cookie(names[role], given, httponly=True, samesite="strict", path="/")
+            # one role per browser and stack: the instructor trying the team's link sees what the team sees
+            answer.delete_cookie(names[Role.TEAM if role is Role.INSTRUCTOR else Role.INSTRUCTOR], path="/")
             return answer
         return FileResponse(STATIC / "room.html", media_type="text/html", headers={"Cache-Control": "no-store"})
 
@@ -81,49 +86,66 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
             raise HTTPException(status_code=404, detail=f"no asset '{name}'")
         return FileResponse(STATIC / name, media_type=ASSETS[name])
 
+    def shown(request: Request, exercise: Exercise) -> dict[str, Any]:
+        """The exercise as this caller may see it (the team code for the instructor only)."""
+        view = exercise.view()
+        if role_of(request) is Role.INSTRUCTOR:
+            view["team_code"] = keys.team_code
+        return view
+
     @router.get(ROOM_PATH + "/state")
-    def state() -> dict[str, Any]:
+    def state(request: Request) -> dict[str, Any]:
         topology = controller.runtime.topology
         exercise = desk.exercise
+        team = role_of(request) is Role.TEAM
         return {
+            "role": role_of(request),
             "data_centers": {dc: list(center.instances) for dc, center in topology.data_centers.items()},
             "instances": desk.probe.instances(),
             "power": controller.runtime.powered(),
-            "faults": [] if exercise and not exercise.result else [f.to_data() for f in controller.injector.active()],
+            "faults": []
+            if team and exercise and not exercise.result
+            else [f.to_data() for f in controller.injector.active()],
             "run": {"running": controller.run_state()["running"]},
-            "exercise": exercise.view() if exercise else None,
+            "exercise": shown(request, exercise) if exercise else None,
         }
 
     @router.get(ROOM_PATH + "/window")
-    def window(seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)) -> dict[str, Any]:
-        run_dir = current_run_dir(controller.runs_root)
+    def window(
+        request: Request, seconds: float = Query(180, ge=10, le=600), bucket: float = Query(5, ge=1, le=60)
+    ) -> dict[str, Any]:
+        # an exercise's round runs in the instructor's folder (chaos/workshop/exercise.py): the charts follow it
+        run_dir = current_run_dir(desk.exercise.folder if desk.exercise else controller.runs_root)
         desk.window.follow(run_dir)
         now = time.time()
         return {
             "now": now,
-            "run_dir": str(run_dir) if run_dir else None,
+            "run_dir": str(run_dir) if run_dir and role_of(request) is Role.INSTRUCTOR else None,
             "bucket_s": bucket,
             "series": desk.window.series(now, seconds, bucket),
         }
 
     @router.get(ROOM_PATH + "/events")
-    async def events() -> EventSourceResponse:
-        """The controller's events as the room may show them (an exercise hides the answer until it ends)."""
+    async def events(request: Request) -> EventSourceResponse:
+        """The controller's events: all of them for the instructor; for a team, what it may see (chaos/workshop/
+        exercise.py: until the end, the symptoms and its own moves, never the fault)."""
+        if role_of(request) is Role.INSTRUCTOR:
+            return event_stream(controller.bus, shutdown, gate, "blackout room events")
 
-        def shown(event: dict[str, Any]) -> dict[str, Any] | None:
-            return desk.exercise.redact(event) if desk.exercise else event
+        def for_team(event: dict[str, Any]) -> dict[str, Any] | None:
+            return desk.exercise.for_team(event) if desk.exercise else None
 
-        return event_stream(controller.bus, shutdown, gate, "blackout room events", shown)
+        return event_stream(controller.bus, shutdown, gate, "blackout room events", for_team)
 
     @router.post("/exercise", status_code=201)
-    def start(request: StartRequest) -> dict[str, Any]:
+    def start(request: StartRequest, http: Request) -> dict[str, Any]:
         with desk.lock:
             if desk.exercise is not None and desk.exercise.result is None:
                 raise HTTPException(
                     status_code=409, detail=f"team {desk.exercise.config.team} is playing: end it first"
                 )
             config = ExerciseConfig.model_validate(request.model_dump(exclude={"leaderboard"}))
-            folder = new_run_dir(controller.runs_root / "exercise", config.team)
+            folder = exercise_folder(controller.runs_root, config.team)
 
             def begin() -> Exercise:
                 exercise = Exercise(controller, config, folder)
@@ -131,12 +153,13 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
                 return exercise
 
             desk.exercise = guarded(begin)
+            keys.new_team_code()
             desk.board = controller.runs_root.resolve().parent if request.leaderboard else None
-            return desk.exercise.view()
+            return shown(http, desk.exercise)
 
     @router.get("/exercise")
-    def view() -> dict[str, Any]:
-        return desk.current().view()
+    def view(request: Request) -> dict[str, Any]:
+        return shown(request, desk.current())
 
     @router.post("/exercise/detect")
     def detect(body: Declaration) -> dict[str, Any]:

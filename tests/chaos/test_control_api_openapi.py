@@ -29,7 +29,7 @@ STREAMS = ("GET /events", "GET /room/events")  # endless with the token: tests/c
 def api(tmp_path) -> Iterator[tuple[schemathesis.BaseSchema, Controller, threading.Event, list]]:
     controller = recording_controller(tmp_path / "runs")  # the exercise's leaderboard goes beside it
     runs: list[tuple] = []
-    controller.start_run = lambda *args: runs.append(args) or controller.run_state()
+    controller.start_run = lambda *args, **kw: runs.append((*args, kw)) or controller.run_state()
     shutdown = threading.Event()
     app = create_control_app(controller, TOKEN, shutdown)
     schema = schemathesis.openapi.from_dict(app.openapi())  # read here: /openapi.json needs the token too
@@ -88,7 +88,11 @@ def test_without_the_token_no_call_changes_anything(api):
     statuses: set[int] = set()
 
     def call(case: schemathesis.Case) -> None:
-        for credentials in ({}, {"headers": {"Authorization": "Bearer wrong"}}, {"cookies": {"blackout_control": "x"}}):
+        for credentials in (
+            {},
+            {"headers": {"Authorization": "Bearer wrong"}},
+            {"cookies": {"blackout_control_80": "x"}},
+        ):
             response = case.call(**credentials)
             statuses.add(response.status_code)
 

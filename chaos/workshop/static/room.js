@@ -1,6 +1,7 @@
 // The Blackout control room: polls /room/state and /room/window, follows /room/events, and acts through the
-// control API. Every call is same-origin and carries the HttpOnly cookie GET /room?token=... set; a 401
-// means the token is wrong or missing and the page says so instead of showing anything.
+// control API. Every call is same-origin and carries the HttpOnly cookie GET /room?token=... (the instructor)
+// or /room?code=... (a team) set; a 401 means the token is wrong or missing and the page says so instead of
+// showing anything. A team acts through /exercise/act only: the other routes are the instructor's.
 "use strict";
 
 const COLORS = ["#58a6ff", "#f0883e", "#a371f7", "#3fb950", "#ff7b72", "#e3b341"];
@@ -46,9 +47,11 @@ function refuse() {
 }
 
 // -- topology ------------------------------------------------------------------------------------------
+function team(state) { return !!state && state.role === "team"; }
+
 function renderTopology(state) {
   const root = $("topology");
-  const exercise = state.exercise && state.exercise.state === "running" ? state.exercise : null;
+  const exercise = team(state) && state.exercise && state.exercise.state === "running" ? state.exercise : null;
   for (const [dc, names] of Object.entries(state.data_centers)) {
     let box = $("dc-" + dc);
     if (!box) {
@@ -91,9 +94,8 @@ function esc(text) {
 
 async function togglePower(dc) {
   const on = room.state && room.state.power[dc];
-  const exercise = room.state && room.state.exercise && room.state.exercise.state === "running";
   try {
-    if (exercise) {
+    if (team(room.state)) {
       await api("POST", "/exercise/act", { action: on ? "power-off" : "power-on", target: dc });
     } else {
       await api("POST", `/power/${encodeURIComponent(dc)}/${on ? "off" : "on"}`);
@@ -105,9 +107,8 @@ async function togglePower(dc) {
 
 // -- faults ----------------------------------------------------------------------------------------------
 function renderFaults(state) {
-  const exercise = state.exercise && state.exercise.state === "running";
-  $("faults-panel").hidden = !!exercise; // trainees remediate; they do not inject
-  $("panic").hidden = !!exercise && !state.exercise.allow.includes("panic");
+  $("faults-panel").hidden = team(state); // trainees remediate; they do not inject
+  $("panic").hidden = team(state); // the instructor's lever: it ends the round for everyone
   $("faults").innerHTML = state.faults.map((f) =>
     `<li><code>${esc(f.id)}</code> ${esc(JSON.stringify(f.action))} <button data-fault="${esc(f.id)}">Remove</button></li>`).join("")
     || "<li class='meta'>no hand-made faults</li>";
@@ -145,11 +146,13 @@ function renderExercise(state) {
   if (!ex) return;
   $("team").textContent = `team ${ex.team}` + (ex.state === "ended" ? " (ended)" : "");
   const clock = Math.floor(ex.clock_s);
-  const detected = ex.detected_after_s == null ? "not yet" : `${ex.detected_after_s} s after the fault`;
+  const detected = ex.state === "running" ? "told at the end"
+    : ex.detected_after_s == null ? "never" : `${ex.detected_after_s} s after the fault`;
   $("timers").innerHTML = `<div>clock<b id="ex-clock">${Math.floor(clock / 60)}:${String(clock % 60).padStart(2, "0")}</b></div>
     <div>detected<b id="ex-detected">${esc(detected)}</b></div>
     <div>actions left<b>${ex.actions_left}</b></div>
-    <div>fault comes<b>${ex.fault_window_s[0]}-${ex.fault_window_s[1]} s late</b></div>`;
+    <div>fault comes<b>${ex.fault_window_s[0]}-${ex.fault_window_s[1]} s late</b></div>`
+    + (ex.team_code ? `<div>team's link<b id="ex-link">${esc(location.origin)}/room?code=${esc(ex.team_code)}</b></div>` : "");
   const select = $("act-action");
   if (select.dataset.allow !== ex.allow.join()) {
     select.innerHTML = ex.allow.map((a) => `<option>${esc(a)}</option>`).join("");
@@ -334,10 +337,8 @@ async function main() {
   $("detect-form").addEventListener("submit", declare);
   $("act-form").addEventListener("submit", act);
   $("panic").addEventListener("click", async () => {
-    const exercise = room.state && room.state.exercise && room.state.exercise.state === "running";
     try {
-      if (exercise) await api("POST", "/exercise/act", { action: "panic" });
-      else await api("POST", "/panic");
+      await api("POST", "/panic");
       say("panic: every fault removed, all power restored", true);
     } catch (error) { say(error.message); }
     refreshState();

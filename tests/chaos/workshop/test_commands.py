@@ -31,6 +31,10 @@ def test_bad_input_is_refused_with_exit_2_and_no_stack_starts(tmp_path):
         (["--scenario", "meteor-strike"], "unknown; scenarios:"),
         (["--profile", "reckless"], "no profile 'reckless'"),
         (["--allow", "reboot"], "allow.0"),
+        (["--allow", "power-on,panic"], "allow.1"),  # panic is the instructor's, never a team's lever
+        (["--onset=-5s"], "MIN-MAX"),
+        (["--onset", "9s-2s"], "is before min"),
+        (["--round", "0s"], "round"),
         (["--ports", "80"], "first port of a free block"),
         (["--team", "Red Team"], "lowercase"),
     ):

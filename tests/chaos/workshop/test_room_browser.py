@@ -145,7 +145,8 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         assert "a valid control token is required" in body and not driver.find_elements(By.ID, "topology")
         driver.get(f"{url}/room")
         assert "a valid control token is required" in driver.find_element(By.TAG_NAME, "body").text
-        assert httpx.get(url + "/room/state", cookies={"blackout_control": "wrong"}).status_code == 401
+        port = url.rsplit(":", 1)[1]
+        assert httpx.get(url + "/room/state", cookies={f"blackout_control_{port}": "wrong"}).status_code == 401
 
         # an exercise on the same stack: the page shows its clock and takes the team's declaration
         assert httpx.delete(url + "/runs/current", headers=auth, timeout=180).status_code == 200
@@ -156,8 +157,9 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
             "allow": ["power-on"],
             "onset": {"min": "60s", "max": "60s"},
         }
-        assert httpx.post(url + "/exercise", json=config, headers=auth, timeout=30).status_code == 201
-        driver.get(f"{url}/room?token={control['token']}")
+        exercise = httpx.post(url + "/exercise", json=config, headers=auth, timeout=30)
+        assert exercise.status_code == 201
+        driver.get(f"{url}/room?code={exercise.json()['team_code']}")  # the team's link
         wait.until(
             lambda d: (
                 d.find_element(By.ID, "exercise").is_displayed()
@@ -185,3 +187,92 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
     assert down.returncode == 0, down.stderr
     pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
     assert wait_all_gone(pids, timeout_s=15) == []
+
+
+def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
+    """The link `blackout exercise start` prints for the team, in a real browser, on a real exercise: the room
+    plays (clock, declaration, the allowed power button), has no fault panel and no Panic, and its event log
+    shows dc-east going dark but never the fault. The instructor's link, in the same browser, shows all."""
+    scenario = variant(
+        tmp_path,
+        "dc-power-loss",
+        title="A test power loss",
+        load={"users": 4, "spawn_rate": 10},
+        duration="300s",  # held dark until the team acts (or `down` ends it): a slow machine has the time
+        timeline=[{"at": "2s", "power_off": "dc-east"}],
+        hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+    )
+    board = tmp_path / "teams"
+    start = [
+        "exercise",
+        "start",
+        "--team",
+        "red",
+        "--scenario",
+        str(scenario),
+        "--seed",
+        "1",
+        "--onset",
+        "2s-2s",
+        "--hold",
+        "--allow",
+        "power-on",
+        "--board",
+        str(board),
+    ]
+    started = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *start], capture_output=True, text=True, cwd=PROJECT, timeout=180
+    )
+    runs = board / "red"
+    control = json.loads((runs / ".control.json").read_text()) if (runs / ".control.json").exists() else {}
+    driver = None
+    try:
+        assert started.returncode == 0, started.stderr
+        url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
+        team_link = next(w for w in started.stdout.split() if "/room?code=" in w)
+        driver = browser()
+        driver.get(team_link)
+        assert driver.current_url == f"{url}/room"  # the code was traded for a cookie and left the URL
+        wait = WebDriverWait(driver, 90, poll_frequency=0.5)
+        wait.until(lambda d: "team red" in d.find_element(By.ID, "team").text.lower())
+        assert driver.execute_script("return window.blackoutRoom.state.role") == "team"
+        assert not driver.find_element(By.ID, "faults-panel").is_displayed()
+        assert not driver.find_element(By.ID, "panic").is_displayed()
+        # the hidden power loss: dc-east goes dark; the log says so, as a host going down, and names no fault
+        wait.until(lambda d: "dark" in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
+        wait.until(lambda d: "powered off" in d.find_element(By.ID, "log").text)
+        assert "told at the end" in driver.find_element(By.ID, "ex-detected").text
+        driver.find_element(By.ID, "detect-text").send_keys("dc-east is dark")
+        driver.find_element(By.CSS_SELECTOR, "#detect-form button").click()
+        wait.until(lambda d: "dc-east is dark" in d.find_element(By.ID, "declarations").text)
+        wait.until(lambda d: len(latest_success(d, "dc-west", time.time() - 60)) >= 2)  # the charts follow the round
+        log = driver.find_element(By.ID, "log").text
+        for word in ("fault", "phase", "steady state", "recovered", "A test power loss"):
+            assert word not in log, word
+        shots = Path(SCREENSHOT_DIR or tmp_path)
+        shots.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(shots / "room-team-link.png"))
+        # the allowed action from the page: power-on dc-east
+        assert driver.find_element(By.ID, "power-dc-east").text == "Restore power"
+        driver.find_element(By.ID, "power-dc-east").click()
+        # the action is the team's once it returned (power comes back while it still waits for health)
+        wait.until(lambda d: "power-on dc-east: succeeded" in d.find_element(By.ID, "declarations").text)
+        assert "dark" not in driver.find_element(By.ID, "dc-dc-east").get_attribute("class")
+        actions = httpx.get(url + "/exercise", headers=auth).json()["actions"]
+        assert [(a["action"], a["target"], a["status"]) for a in actions] == [("power-on", "dc-east", "succeeded")]
+
+        driver.get(f"{url}/room?token={control['token']}")  # the instructor, in the same browser
+        wait.until(lambda d: "/room?code=" in d.find_element(By.ID, "timers").text)
+        assert driver.execute_script("return window.blackoutRoom.state.role") == "instructor"
+        assert driver.find_element(By.ID, "panic").is_displayed()
+        wait.until(lambda d: "phase" in d.find_element(By.ID, "log").text)  # the raw stream: everything
+        assert driver.save_screenshot(str(shots / "room-instructor-link.png"))
+    finally:
+        if driver is not None:
+            driver.quit()
+        if control:
+            subprocess.run(
+                [sys.executable, "-m", "chaos.cli", "down", "--runs", str(runs)], cwd=PROJECT, capture_output=True
+            )
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=20) == []

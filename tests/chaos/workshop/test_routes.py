@@ -42,7 +42,7 @@ def setup(tmp_path, monkeypatch):
         team_runs,
     )
     runs: list[tuple] = []
-    monkeypatch.setattr(controller, "start_run", lambda *args: runs.append(args) or {"running": True})
+    monkeypatch.setattr(controller, "start_run", lambda *args, **kw: runs.append((*args, kw)) or {"running": True})
     client = TestClient(create_control_app(controller, "s3cret", threading.Event()), follow_redirects=False)
     return client, controller, runtime, runs
 
@@ -63,7 +63,7 @@ def test_the_room_trades_a_right_token_for_an_http_only_cookie_and_refuses_a_wro
     state = client.get("/room/state").json()
     assert state["power"] == {"dc-east": True, "dc-west": True} and state["exercise"] is None
     assert state["instances"]["views-east"]["healthy"] is True
-    client.cookies.set("blackout_control", "wrong")
+    client.cookies.set("blackout_control_80", "wrong")  # the test client's server: port 80
     assert client.get("/room/state").status_code == 401
 
 
@@ -106,16 +106,18 @@ def test_while_playing_the_team_does_not_see_the_answer(setup, tmp_path):
     _, controller, *_ = setup
     exercise = Exercise(controller, ExerciseConfig(team="red", scenario="partition", seed=1), tmp_path / "ex")
     now = time.time() + 1
-    assert exercise.redact({"t": now, "event": "fault-on", "action": {"partition": ["dc-east", "dc-west"]}}) is None
-    assert exercise.redact({"t": now, "event": "phase", "phase": "outage"}) is None
-    assert exercise.redact({"t": now, "event": "hypothesis", "phase": "during", "met": False}) == {
-        "t": now,
-        "event": "hypothesis",
-        "met": False,
-    }
-    assert (
-        exercise.redact({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"
-    )  # hosts going down show
+    for hidden in (
+        {"t": now, "event": "fault-on", "action": {"partition": ["dc-east", "dc-west"]}},
+        {"t": now, "event": "fault-off", "id": "partition-1"},
+        {"t": now, "event": "phase", "phase": "outage"},
+        {"t": now, "event": "hypothesis", "phase": "baseline", "met": True},
+        {"t": now, "event": "recovered", "after_s": 4.0},
+        {"t": now, "event": "start", "scenario": "exercise"},
+    ):
+        assert exercise.for_team(hidden) is None, hidden
+    assert exercise.for_team({"t": now, "event": "power-off", "dc": "dc-east"})["dc"] == "dc-east"  # hosts going down
+    exercise.result = {"ended": now}  # the end reveals everything
+    assert exercise.for_team({"t": now, "event": "phase", "phase": "outage"}) is not None
     exercise.close()
 
 
@@ -175,3 +177,23 @@ def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path
     monkeypatch.setattr(routes, "STATIC", tmp_path)  # an install that lost its files
     missing = client.get("/room/static/room.css")
     assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
+
+
+def test_during_an_exercise_the_instructor_sees_everything_and_the_team_its_share(setup):
+    client, controller, runtime, runs = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    assert client.post("/faults", json={"kill_instance": "views-east"}, headers=instructor).status_code == 200
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss"}, headers=instructor).json()
+    code = started["team_code"]
+    assert runs[0][-1]["runs_root"].parent.name == "exercise"  # the round runs in the instructor's folder
+    team = {"Authorization": f"Bearer {code}"}
+    assert client.get("/room/state", headers=instructor).json()["faults"]  # the instructor's hand-made fault
+    assert client.get("/room/state", headers=team).json()["faults"] == []
+    assert client.get("/exercise", headers=instructor).json()["team_code"] == code
+    assert "team_code" not in client.get("/exercise", headers=team).json()
+    # the instructor's own routes stay the instructor's during the exercise; the team's code reaches none
+    assert client.post("/power/dc-west/off", headers=instructor).status_code == 200
+    assert client.post("/power/dc-west/on", headers=team).status_code == 403
+    assert runtime.power["dc-west"] is False
+    client.post("/exercise/end", headers=instructor)
+    assert "team_code" not in client.get("/exercise", headers=team).json()  # the link still shows the result
