@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control_api import ControlServer
+from chaos.control_api import ControlServer, room_address
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.controller import Controller
 from chaos.engine.fit import topology_for
@@ -51,7 +51,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     journal = Journal(run_dir, bus)
     runtime = make_runtime(args.runtime, topology, run_dir, args.profile.resolve(), journal)
     console = terminal()
-    with Supervised(runtime, journal, bus, args.runs, run_dir, profile) as control:
+    with Supervised(runtime, journal, bus, args.runs, run_dir, profile, args.room_bind) as control:
         with console.status("starting the services..."):
             runtime.up()
         control.serve()
@@ -67,10 +67,17 @@ class Supervised:
     back, the control API stops and every process is gone."""
 
     def __init__(
-        self, runtime: Runtime, journal: Journal, bus: EventBus, runs_root: Path, run_dir: Path, profile: Profile
+        self,
+        runtime: Runtime,
+        journal: Journal,
+        bus: EventBus,
+        runs_root: Path,
+        run_dir: Path,
+        profile: Profile,
+        room_bind: str | None = None,
     ) -> None:
         self.runtime, self.journal, self.bus, self.runs_root, self.run_dir = runtime, journal, bus, runs_root, run_dir
-        self.profile = profile
+        self.profile, self.room_bind = profile, room_bind
         self.injector: FaultInjector | None = None
         self.controller: Controller | None = None
         self.server: ControlServer
@@ -81,7 +88,7 @@ class Supervised:
     def serve(self) -> None:
         self.injector = FaultInjector(self.runtime, self.journal, random.Random(), profile=self.profile)
         self.controller = Controller(self.runtime, self.injector, self.journal, self.bus, self.runs_root)
-        self.server = ControlServer(self.controller, self.runs_root, self.run_dir)
+        self.server = ControlServer(self.controller, self.runs_root, self.run_dir, self.room_bind)
         self.server.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -114,6 +121,8 @@ def _detach(args: argparse.Namespace) -> int:
     ]
     if args.topology:
         command += ["--topology", str(args.topology)]
+    if args.room_bind:
+        command += ["--room-bind", args.room_bind]
     with (args.runs / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen[bytes](
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -226,6 +235,13 @@ def add_supervisor_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
         choices=RUNTIMES,
         default="local",
         help="local processes, a network namespace per data center (Linux, root), or Docker containers",
+    )
+    up.add_argument(
+        "--room-bind",
+        type=room_address,
+        metavar="ADDRESS",
+        help="also serve the team rooms on this address (e.g. the LAN's), team codes only: never the control "
+        "API, which stays on 127.0.0.1 (docs/workshop.md says the risks)",
     )
     runs_option(up)
     up.set_defaults(func=cmd_up)

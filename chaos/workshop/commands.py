@@ -79,15 +79,23 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def start_stack(
-    runs: Path, profile_file: Path, topology: Topology, team: str, cpus: list[int] | None = None
+    runs: Path,
+    profile_file: Path,
+    topology: Topology,
+    team: str,
+    cpus: list[int] | None = None,
+    room_bind: str | None = None,
 ) -> subprocess.Popen[str]:
-    """Start the team's stack in the background (``blackout up --detach``, on ``cpus`` when given: see cpus.py);
-    the caller waits for it with ``wait_stack`` (several teams' stacks start side by side)."""
+    """Start the team's stack in the background (``blackout up --detach``, on ``cpus`` when given: see cpus.py;
+    its room also on ``room_bind``); the caller waits for it with ``wait_stack`` (several teams' stacks start
+    side by side)."""
     topology_file = runs / "topology.yaml"
     topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
     print(f"starting team {team}'s stack in {runs} ...")
     command = [sys.executable, "-m", "chaos.cli", "up", "--detach", "--profile", str(profile_file)]
     command += ["--topology", str(topology_file), "--runs", str(runs)]
+    if room_bind:
+        command += ["--room-bind", room_bind]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pinned(cpus))
 
 

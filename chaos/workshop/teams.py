@@ -9,6 +9,7 @@ game master's console, through `workshop status --json`)."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import random
 import re
@@ -21,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos.control_api import room_address
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.profile_files import PROFILES
 from chaos.runtime.pids import is_process, start_time
@@ -107,6 +109,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     seed = random.SystemRandom().randrange(2**31)  # one for every team, unless the config or --seed gives it
     configs = {team: load_config(args.config, team=team, seed=args.seed, round_id=round_id) for team in args.teams}
     configs = {team: c if c.seed is not None else c.model_copy(update={"seed": seed}) for team, c in configs.items()}
+    if args.bind and not ipaddress.ip_address(args.bind).is_loopback:
+        print(
+            f"note: the team rooms answer on {args.bind} in plain HTTP: anyone on that network who sees a team's "
+            "link can play as that team (the control API stays on 127.0.0.1); see docs/workshop.md"
+        )
     sets = cpus.plan(args.teams, args.cpus_per_team)
     if sets is None:
         print(
@@ -126,7 +133,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             team_cpus = sets[team] if sets else None
             if not supervisor_running(runs):
                 placed = topology if first is None else port_block(topology, first)
-                starting[team] = start_stack(runs, profile_file, placed, team, team_cpus)
+                starting[team] = start_stack(runs, profile_file, placed, team, team_cpus, args.bind)
             seats[team] = TeamSeat(
                 runs=str(runs),
                 ports=None if first is None else [first, first + len(topology.instances()) - 1],
@@ -158,7 +165,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def team_link(client: ControlClient, view: dict[str, Any]) -> str:
-    return f"{client.url}/room?code={view['team_code']}"
+    return f"{client.room_url}/room?code={view['team_code']}"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -278,6 +285,13 @@ def add_workshop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         type=_per_team,
         help=f"pin each team's stack to this many CPUs of its own (default: {cpus.CORES_PER_TEAM} when the "
         "machine has them, else the teams share cores)",
+    )
+    start.add_argument(
+        "--bind",
+        type=room_address,
+        metavar="ADDRESS",
+        help="also serve each team's room on this address (the LAN's) for teams on their own laptops: the rooms "
+        "only, team codes only (default: 127.0.0.1 only; docs/workshop.md says the risks and a tunnel instead)",
     )
     start.add_argument("--board", type=Path, default=BOARD, help="the folder every team plays under")
     start.set_defaults(func=cmd_start)

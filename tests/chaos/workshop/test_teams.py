@@ -78,6 +78,8 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         str(config),
         "--round-id",
         "round-1",
+        "--bind",
+        "127.0.0.1",  # the rooms' own socket (a LAN address in a real room; tests keep to the loopback)
         "--cpus-per-team",
         "1",
         "--board",
@@ -98,9 +100,17 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             pids = poll(lambda pid=pid: [p for p in cpus.stack_pids(pid) if p != pid], 30, f"{team} has no services")
             assert {tuple(cpus.allowed(p) or []) for p in [pid, *pids]} <= {(cpu,), ()}, team
 
-        # each link opens its own team's exercise only; a team's code is refused by the other's stack
+        # each link opens its own team's exercise only; a team's code is refused by the other's stack; the
+        # rooms' socket takes no control token, the control API's own does
         codes = {team: link.split("code=")[1] for team, link in links.items()}
         urls = {team: link.split("/room")[0] for team, link in links.items()}
+        for team in TEAMS:
+            control = json.loads((board / team / ".control.json").read_text())
+            assert control["room_url"] == urls[team] != control["url"]
+            instructor = {"Authorization": f"Bearer {control['token']}"}
+            assert httpx.get(urls[team] + "/exercise", headers=instructor).status_code == 403
+            assert httpx.get(urls[team] + "/status", headers=instructor).status_code == 403
+            assert httpx.get(control["url"] + "/status", headers=instructor).status_code == 200
         for team, other in (("red", "blue"), ("blue", "red")):
             mine = httpx.get(urls[team] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"})
             assert mine.status_code == 200 and mine.json()["team"] == team
