@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,11 @@ from fakes.scenarios import short_power_loss
 from test_room_browser import CHROMIUM, DRIVER, browser, webdriver
 
 from chaos.journal import Journal
+from chaos.profile_files import PROFILES
 from chaos.workshop import cpus
+from chaos.workshop.commands import team_topology
+from chaos.workshop.teams import port_block
+from services.common.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[3]
 TEAMS = ("red", "blue")
@@ -207,3 +212,32 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         {"team": "blue", "points": blue_score["points"], "rounds": 1},
     ]
     assert "## Running total" in (out / "leaderboard.md").read_text()
+
+
+def test_a_port_block_with_a_taken_port_is_refused_naming_it():
+    topology = team_topology(PROFILES / "naive.yaml", "any")
+    base = next(b for b in range(30000, 60000, 1000) if _free_block(topology, b))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 2))
+        with pytest.raises(UsageError, match=f"port {base + 2} \\(for [a-z-]+\\) is in use"):
+            port_block(topology, base)
+    ports = sorted(inst.port for _, inst in port_block(topology, base).instances().values())
+    assert ports == list(range(base, base + len(ports)))
+
+
+def _free_block(topology, base: int) -> bool:
+    try:
+        port_block(topology, base)
+        return True
+    except UsageError:
+        return False
+
+
+def test_bad_team_lists_and_a_missing_workshop_are_refused_with_exit_2(tmp_path):
+    for teams, says in (("red,red", "named twice"), ("Red", "lowercase"), (",", "comma-separated")):
+        result = blackout("workshop", "start", "--teams", teams, "--board", str(tmp_path))
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, teams
+    for verb in ("status", "end"):
+        result = blackout("workshop", verb, "--board", str(tmp_path / "none"))
+        assert result.returncode == 2 and "workshop start" in result.stderr, result.stderr
+    assert not (tmp_path / "none").exists()
