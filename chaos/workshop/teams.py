@@ -131,9 +131,12 @@ def cmd_start(args: argparse.Namespace) -> int:
             runs.mkdir(parents=True, exist_ok=True)
             configs[team] = stage_scenario(config, runs)
             team_cpus = sets[team] if sets else None
-            if not supervisor_running(runs):
-                placed = topology if first is None else port_block(topology, first)
-                starting[team] = start_stack(runs, profile_file, placed, team, team_cpus, args.bind)
+            if supervisor_running(runs):  # up since an earlier round: it keeps its ports, CPUs and address
+                kept = previous.teams.get(team) if previous else None
+                seats[team] = kept or TeamSeat(runs=str(runs), ports=None, cpus=None)
+                continue
+            placed = topology if first is None else port_block(topology, first)
+            starting[team] = start_stack(runs, profile_file, placed, team, team_cpus, args.bind)
             seats[team] = TeamSeat(
                 runs=str(runs),
                 ports=None if first is None else [first, first + len(topology.instances()) - 1],

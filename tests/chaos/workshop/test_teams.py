@@ -172,9 +172,25 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             driver.save_screenshot("/tmp/room-red-declared.png")
 
         pids = sorted({*pids, *stack_pids(board)})  # with dc-east's instances started again by red's power-on
+        ended = blackout("workshop", "end", "--board", str(board))
+        assert ended.returncode == 0, ended.stderr
+        first = json.loads((board / "leaderboard.json").read_text())
+        assert [(r["round_id"], [e["team"] for e in r["teams"]]) for r in first] == [("round-1", ["red", "blue"])]
+        red_score, blue_score = first[0]["teams"]
+        assert red_score["detect_s"] is not None and blue_score["detect_s"] is None
+        assert status(board)["state"] == "ended"
+
+        # round 2 on the same stacks (its id the next one): new links, the old ones stop working
+        again = blackout(
+            "workshop", "start", "--teams", ",".join(TEAMS), "--config", str(config), "--board", str(board)
+        )
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith("round-2: 2 teams are on call"), again.stdout
+        old = httpx.get(urls["red"] + "/exercise", headers={"Authorization": f"Bearer {codes['red']}"})
+        assert old.status_code == 401
+        assert [t["cpus"] for t in status(board)["teams"]] == [[c] for c in cpus.available()[:2]]
         ended = blackout("workshop", "end", "--down", "--board", str(board))
         assert ended.returncode == 0, ended.stderr
-        assert "leaderboard:" in ended.stdout
     finally:
         if driver is not None:
             driver.quit()
@@ -183,34 +199,27 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
                 blackout("down", "--runs", str(board / team))
     assert wait_all_gone(pids, timeout_s=30) == []
     assert status(board)["state"] == "ended" and {t["stack"] for t in status(board)["teams"]} == {"down"}
-
     rounds = json.loads((board / "leaderboard.json").read_text())
-    assert [(r["round_id"], [e["team"] for e in r["teams"]]) for r in rounds] == [("round-1", ["red", "blue"])]
-    red_score, blue_score = rounds[0]["teams"]
-    assert red_score["detect_s"] is not None and blue_score["detect_s"] is None
+    assert [(r["round_id"], sorted(e["team"] for e in r["teams"])) for r in rounds] == [
+        ("round-1", ["blue", "red"]),
+        ("round-2", ["blue", "red"]),
+    ]
+    points = {(r["round_id"], e["team"]): e["points"] for r in rounds for e in r["teams"]}
 
     # two "machines": red's folder on one, blue's on another, and red's copied to both by mistake
     for machine, teams in (("laptop-a", ["red"]), ("laptop-b", ["blue", "red"])):
         for team in teams:
             shutil.copytree(board / team / "exercise", tmp_path / machine / team / "exercise")
     out = tmp_path / "collected"
-    merged = blackout(
-        "exercise",
-        "leaderboard",
-        "--collect",
-        str(tmp_path / "laptop-a"),
-        str(tmp_path / "laptop-b"),
-        "--out",
-        str(out),
-    )
+    laptops = [str(tmp_path / "laptop-a"), str(tmp_path / "laptop-b")]
+    merged = blackout("exercise", "leaderboard", "--collect", *laptops, "--out", str(out))
     assert merged.returncode == 0, merged.stderr
     assert "set aside" not in merged.stdout  # the same play twice is one play, not a duplicate to resolve
     collected = json.loads((out / "leaderboard.json").read_text())
-    assert [[e["team"] for e in r["teams"]] for r in collected["rounds"]] == [["red", "blue"]]
-    assert collected["total"] == [
-        {"team": "red", "points": red_score["points"], "rounds": 1},
-        {"team": "blue", "points": blue_score["points"], "rounds": 1},
-    ]
+    assert [[e["team"] for e in r["teams"]] for r in collected["rounds"]][0] == ["red", "blue"]
+    assert {t["team"]: (t["points"], t["rounds"]) for t in collected["total"]} == {
+        team: (points[("round-1", team)] + points[("round-2", team)], 2) for team in TEAMS
+    }
     assert "## Running total" in (out / "leaderboard.md").read_text()
 
 
