@@ -15,11 +15,12 @@ from pathlib import Path
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.journal import Journal
 from chaos.report import build_summary
 from chaos.report_model import PhaseSummary, RunSummary
 from chaos.rundir import REQUESTS_FILE
+from chaos.stack import run_scenario
 from loadtest.requests_reader import read_all
 
 PROJECT = Path(__file__).resolve().parents[1]

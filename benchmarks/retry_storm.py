@@ -25,12 +25,13 @@ from support.cpu_share import CpuShare, cpu_share
 from support.results import conclude
 
 from chaos.calibration import calibrate, local_stack
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.engine.scenario import load_scenario
 from chaos.journal import Journal
 from chaos.profile_files import profile_file
 from chaos.runtime.local import LocalRuntime
 from chaos.scenario_commands import seeds
+from chaos.stack import run_scenario
 from chaos.topology import Topology
 
 SCENARIO = "retry-storm"
@@ -53,7 +54,7 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
     def stack(profile: Path, scratch: Path) -> LocalRuntime:
         return Capped(local_stack(profile, scratch).topology, scratch, profile=profile)
 
-    def runtime(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> LocalRuntime:
+    def runtime(topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> LocalRuntime:
         return Capped(topology, run_dir, profile=profile, journal=journal)
 
     calibration = calibrate(profile_file("naive"), runs_root, stack=stack, say=lambda line: print(line, flush=True))
@@ -68,7 +69,7 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
                 seed=seed,
                 runs_root=runs_root,
                 any_ports=True,
-                runtime_factory=runtime,
+                runtime=runtime,
                 observe=False,
             )
             result = run_scenario(options, Console(quiet=True))

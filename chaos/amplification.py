@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.instance_client import SCRAPE_S, InstanceClient
 from chaos.journal import EventName
 from loadtest.requests_reader import RequestRow
 
@@ -22,7 +23,7 @@ from loadtest.requests_reader import RequestRow
 def scrape(urls: dict[str, tuple[str, str]]) -> dict[str, dict[str, Any]]:
     """instance -> {"dc", "start", "attempts"} for each (dc, url) that answers."""
     found = {}
-    with httpx.Client(timeout=1.0) as client:
+    with InstanceClient(SCRAPE_S) as client:
         for name, (dc, url) in urls.items():
             try:
                 text = client.get(url + "/metrics").text

@@ -83,8 +83,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path], list[Path], tuple[str, str]]:
     """The scenario under each of the two profiles, once per seed, one after another: their run folders."""
-    from chaos.engine.run import RunOptions, run_scenario
+    from chaos.engine.run import RunOptions
     from chaos.profile_files import profile_file
+    from chaos.stack import run_scenario
 
     names = args.profiles.split(",")
     if len(names) != 2:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import Any, Protocol
 
 from chaos.engine.scenario import library
 from chaos.events import EventBus
@@ -26,10 +24,35 @@ from services.common.policy import Profile
 RUN_STOP_TIMEOUT_S = 120.0  # a run's rollbacks and teardown
 
 
+class Runner(Protocol):
+    """Runs a scenario on the controller's stack, lent to it (chaos.stack.Stack.lend_run), until it ends or ``stop``
+    is set; its outcome: {"run_dir", "deviated", "reasons"}."""
+
+    def __call__(
+        self,
+        scenario: str | Path,
+        profile: Path | None,
+        seed: int | None,
+        users: int | None,
+        stop: threading.Event,
+        runs_root: Path,
+    ) -> dict[str, Any]: ...
+
+
 class Controller:
+    """``runner``: how scenario runs start on this stack; None when the stack is running one of its own already
+    (`blackout run`), which would not share it."""
+
     def __init__(
-        self, runtime: Runtime, injector: FaultInjector, journal: Journal, bus: EventBus, runs_root: Path
+        self,
+        runtime: Runtime,
+        injector: FaultInjector,
+        journal: Journal,
+        bus: EventBus,
+        runs_root: Path,
+        runner: Runner | None = None,
     ) -> None:
+        self.runner = runner
         self.runtime = runtime
         self.injector = injector
         self.journal = journal
@@ -139,32 +162,19 @@ class Controller:
         runs_root: Path | None = None,
     ) -> dict[str, Any]:
         """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private)."""
-        from chaos.engine.run import RunOptions, borrowed, run_scenario
-
+        runner = self.runner
+        if runner is None:
+            raise ConflictError("this stack is running its own scenario (`blackout run`): start runs on `blackout up`")
         with self._lock:
             if self.run_thread is not None and self.run_thread.is_alive():
                 raise ConflictError(f"a run is in progress ({self.run_info.get('scenario')}): stop it first")
-            opts = RunOptions(
-                scenario=scenario,
-                seed=seed,
-                users=users,
-                runs_root=runs_root or self.runs_root,
-                runtime_factory=borrowed(self.runtime),
-                bus=self.bus,
-            )
-            if profile is not None:
-                opts.profile = profile
-            self.run_stop = opts.stop
+            stop = threading.Event()
+            self.run_stop = stop
             self.run_info = {"scenario": Path(scenario).stem, "seed": seed, "result": None}
 
             def work() -> None:
                 try:
-                    result = run_scenario(opts, Console(quiet=True))
-                    self.run_info["result"] = {
-                        "run_dir": str(result.run_dir),
-                        "deviated": result.deviated,
-                        "reasons": result.reasons,
-                    }
+                    self.run_info["result"] = runner(scenario, profile, seed, users, stop, runs_root or self.runs_root)
                 except Exception as exc:  # reported through the status, not lost in a thread
                     self.run_info["result"] = {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,16 +11,12 @@ import yaml
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control_api import ControlServer
 from chaos.control_client import ControlClient
-from chaos.controller import Controller
-from chaos.engine.run import DEFAULT_PROFILE, RunOptions, run_scenario
+from chaos.engine.run import DEFAULT_PROFILE, RunOptions
 from chaos.engine.scenario import library
-from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector
 from chaos.profile_files import profile_file
-from chaos.runtime.base import Runtime
-from chaos.runtime.choice import RUNTIMES, runtime_factory
+from chaos.runtime.choice import RUNTIMES
+from chaos.stack import run_scenario
 from loadtest.control import MAX_THINK_S, think_range
 from services.common.errors import UsageError
 
@@ -56,7 +51,7 @@ def seeds(text: str) -> list[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    bus = EventBus()
+    """While the scenario runs, its controller answers `blackout status/panic/fault` and streams its events."""
     options = RunOptions(
         scenario=args.scenario,
         profile=args.profile,
@@ -65,29 +60,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         users=args.users,
         think_s=args.think,
         runs_root=args.runs,
-        bus=bus,
-        runtime_factory=runtime_factory(args.runtime),
+        runtime=args.runtime,
+        serve=True,
     )
-    options.serve = _serving(args.runs, bus)
     result = run_scenario(options)
     return EXIT_DEVIATED if result.deviated else 0
-
-
-def _serving(runs_root: Path, bus: EventBus) -> Callable[[Runtime, FaultInjector, Path], Callable[[], None]]:
-    """While a scenario runs, its controller answers `blackout status/panic/fault` and streams its events."""
-
-    def serve(runtime: Runtime, injector: FaultInjector, run_dir: Path) -> Callable[[], None]:
-        controller = Controller(runtime, injector, injector.journal, bus, runs_root)
-        server = ControlServer(controller, runs_root, run_dir)
-        server.start()
-        if not server.published:  # `up` (or another run) serves from this runs folder: its file stays
-            print(
-                f"note: another stack's control API serves from {runs_root}; this run's is at {server.url}",
-                file=sys.stderr,
-            )
-        return server.stop
-
-    return serve
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:

@@ -18,22 +18,19 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control_api import ControlServer, room_address
+from chaos.control_api import room_address
 from chaos.control_client import ControlClient, supervisor_running
-from chaos.controller import Controller
 from chaos.engine.fit import topology_for
-from chaos.engine.run import uninterruptible
-from chaos.events import EventBus
-from chaos.faults.injector import FaultInjector
-from chaos.journal import EventName, Journal, new_run_dir, read_events
+from chaos.journal import EventName, new_run_dir, read_events
 from chaos.rundir import JOURNAL
 from chaos.runtime import netlink, netns_owner
-from chaos.runtime.base import Runtime, RuntimeError_
-from chaos.runtime.choice import RUNTIMES, make_runtime
+from chaos.runtime.base import RuntimeError_
+from chaos.runtime.choice import RUNTIMES
 from chaos.runtime.pids import is_process, start_time
+from chaos.stack import Stack
 from chaos.topology import load_topology
 from services.common.errors import BlackoutError
-from services.common.policy import Profile, load_profile
+from services.common.policy import load_profile
 
 DETACH_TIMEOUT_S = 120.0
 
@@ -47,63 +44,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(args)
     run_dir = new_run_dir(args.runs, f"up-{topology.name}")
-    bus = EventBus()
-    journal = Journal(run_dir, bus)
-    runtime = make_runtime(args.runtime, topology, run_dir, args.profile.resolve(), journal)
     console = terminal()
-    with Supervised(runtime, journal, bus, args.runs, run_dir, profile, args.room_bind) as control:
+    # On leaving (normally, Ctrl-C, SIGTERM, an exception) every fault is rolled back, the control API stops and
+    # every process is gone.
+    with Stack(args.runs, runtime=args.runtime, serve=True, runs=True, room_bind=args.room_bind) as stack:
+        stack.open(run_dir)
         with console.status("starting the services..."):
-            runtime.up()
-        control.serve()
+            runtime = stack.power_up(topology, args.profile.resolve())
+        stack.arm(profile, random.Random())
         _print_status(console, runtime.status())
         console.print(f"run directory {run_dir}; Ctrl-C or `blackout down` stops everything")
-        while not control.server.shutdown.wait(timeout=1.0):
+        assert stack.server is not None
+        while not stack.server.shutdown.wait(timeout=1.0):
             pass
     return 0
-
-
-class Supervised:
-    """A stack under a controller: on leaving (normally, Ctrl-C, SIGTERM, an exception) every fault is rolled
-    back, the control API stops and every process is gone."""
-
-    def __init__(
-        self,
-        runtime: Runtime,
-        journal: Journal,
-        bus: EventBus,
-        runs_root: Path,
-        run_dir: Path,
-        profile: Profile,
-        room_bind: str | None = None,
-    ) -> None:
-        self.runtime, self.journal, self.bus, self.runs_root, self.run_dir = runtime, journal, bus, runs_root, run_dir
-        self.profile, self.room_bind = profile, room_bind
-        self.injector: FaultInjector | None = None
-        self.controller: Controller | None = None
-        self.server: ControlServer
-
-    def __enter__(self) -> Supervised:
-        return self
-
-    def serve(self) -> None:
-        self.injector = FaultInjector(self.runtime, self.journal, random.Random(), profile=self.profile)
-        self.controller = Controller(self.runtime, self.injector, self.journal, self.bus, self.runs_root)
-        self.server = ControlServer(self.controller, self.runs_root, self.run_dir, self.room_bind)
-        self.server.start()
-
-    def __exit__(self, *exc: object) -> None:
-        # A second Ctrl-C (or a SIGTERM) waits: stopping half-way would leave faults in force and power cut.
-        with uninterruptible():
-            try:
-                if self.controller is not None:
-                    self.controller.close()
-                if self.injector is not None:
-                    self.injector.revert_all()
-                    self.injector.close()
-            finally:
-                if self.controller is not None:
-                    self.server.stop()
-                self.runtime.down()
 
 
 def _detach(args: argparse.Namespace) -> int:

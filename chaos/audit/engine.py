@@ -19,6 +19,7 @@ from rich.console import Console
 from chaos.audit.check import audit_run, write_audit, write_failed
 from chaos.audit.errors import EvidenceError
 from chaos.audit.render import render_audit, render_failed
+from chaos.instance_client import AUDIT_S, InstanceClient
 from chaos.journal import EventName, Journal
 from chaos.rundir import AUDIT_FILE
 from chaos.runtime.base import Runtime
@@ -37,7 +38,7 @@ def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_T
     stores = [runtime.topology.url(n) for n, info in running.items() if info.get("service") in ("views", "recommender")]
     earnings = [runtime.topology.url(n) for n, info in running.items() if info.get("service") == "earnings"]
     waiting: int | None = None
-    with httpx.Client(timeout=5.0) as client:
+    with InstanceClient(AUDIT_S) as client:
         deadline = started + timeout_s
         while True:
             waiting = _waiting(client, stores)
@@ -61,7 +62,7 @@ def reconcile(runtime: Runtime, journal: Journal, timeout_s: float = RECONCILE_T
     return result
 
 
-def _waiting(client: httpx.Client, urls: list[str]) -> int | None:
+def _waiting(client: InstanceClient, urls: list[str]) -> int | None:
     """Records not yet shipped, summed over every store and peer; None when a store did not answer."""
     total = 0
     for url in urls:

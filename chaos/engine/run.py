@@ -3,19 +3,20 @@
 The hypothesis is checked before the first fault, at every tick while faults are active, after the last
 fault is removed (how long until it held again) and at the end. Every run leaves ``journal.json`` (Chaos
 Toolkit's shape) and its verdict: deviated (exit 1) or held (exit 0). Rollbacks run whatever happens.
+The stack a run runs on is built and torn down by chaos.stack.Stack (``chaos.stack.run_scenario``).
 """
 
 from __future__ import annotations
 
 import random
 import shutil
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 from rich.console import Console
@@ -30,6 +31,7 @@ from chaos.engine.toolkit_journal import JournalDoc
 from chaos.engine.verdict import Verdict, judge, recovery_text
 from chaos.engine.walk import Walk
 from chaos.events import EventBus
+from chaos.faults.handlers import LoadControl
 from chaos.faults.injector import FaultInjector
 from chaos.journal import EventName, Journal, new_run_dir
 from chaos.loadgen import LoadGenerator, load_limit
@@ -37,32 +39,31 @@ from chaos.observability.live import observe_run
 from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
 from chaos.rundir import PROFILE_FILE, SCENARIO_FILE, TOPOLOGY_FILE
-from chaos.runtime.base import Runtime, RuntimeFactory
-from chaos.runtime.borrowed import BorrowedRuntime
-from chaos.runtime.local import LocalRuntime
+from chaos.runtime.base import Runtime
+from chaos.runtime.choice import RuntimeChoice
 from chaos.topology import Topology, load_topology
 from services.common.errors import BlackoutError
-from services.common.policy import load_profile
+from services.common.policy import Profile, load_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILE = PROJECT_ROOT / "profiles" / "naive.yaml"
 
 
-def local_runtime(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> Runtime:
-    return LocalRuntime(topology, run_dir, profile=profile, journal=journal)
+class RunStack(Protocol):
+    """What a run needs of the stack it runs on (chaos.stack.Stack builds it): the run names the run directory and
+    the topology; the stack builds the journal, the runtime and the injector, and tears them down."""
 
+    def open(self, run_dir: Path) -> Journal: ...
 
-def borrowed(runtime: Runtime) -> RuntimeFactory:
-    """A factory lending a stack that is already up to a run (started from the control API). The run's journal
-    names the stack's own run directory: its databases, profile copies and journal are the run's evidence."""
+    def power_up(self, topology: Topology, profile: Path) -> Runtime: ...
 
-    def lend(topology: Topology, run_dir: Path, profile: Path, journal: Journal) -> Runtime:
-        stack_dir = getattr(runtime, "run_dir", None)  # local and docker stacks keep their files there
-        if stack_dir is not None:  # else the audit fails, naming what it could not find
-            journal.record(EventName.BORROWED, stack_dir=str(Path(stack_dir).resolve()))
-        return BorrowedRuntime(runtime, profile)
+    def defer(self, step: Callable[[], object]) -> None: ...
 
-    return lend
+    def arm(
+        self, profile: Profile, rng: random.Random, *, load: LoadControl | None = None, base_users: int = 0
+    ) -> FaultInjector: ...
+
+    def close(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -75,9 +76,8 @@ class RunOptions:
     think_s: tuple[float, float] | None = None  # None: the scenario's (else the demo's pace)
     runs_root: Path = Path("runs")
     any_ports: bool = False  # bind free ports (tests run beside a live demo)
-    runtime_factory: RuntimeFactory = local_runtime
-    # Called once the stack is up, with what a control server needs; returns a stop function.
-    serve: Callable[[Runtime, FaultInjector, Path], Callable[[], None]] | None = None
+    runtime: RuntimeChoice = "local"  # a kind to start, or a stack that is up to borrow (chaos.runtime.choice)
+    serve: bool = False  # serve the control API while the run lasts (`blackout run`)
     bus: EventBus = field(default_factory=EventBus)
     observe: bool = True  # controller gauges, a real Prometheus when installed, the post-mortem at the end
     prometheus_port: int = 9090  # 0: any free port (tests)
@@ -91,7 +91,7 @@ class RunResult:
     reasons: list[str]
 
 
-def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
+def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) -> RunResult:
     console = console or terminal()
     # Validate everything before starting anything.
     source = scenario_path(opts.scenario)
@@ -109,7 +109,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     run_dir = new_run_dir(opts.runs_root, f"{scenario.name}-{profile.name}")
     shutil.copy(opts.profile, run_dir / PROFILE_FILE)
     (run_dir / SCENARIO_FILE).write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
-    journal = Journal(run_dir, opts.bus)
+    journal = stack.open(run_dir)
     doc = JournalDoc(run_dir, scenario, profile.name, seed)
     journal.record(
         EventName.START,
@@ -126,17 +126,24 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     )
     console.print(f"run directory: {run_dir}")
 
-    runtime = opts.runtime_factory(topology, run_dir, run_dir / PROFILE_FILE, journal)
     load: LoadGenerator | None = None
-    injector: FaultInjector | None = None
-    stop_serving: Callable[[], None] | None = None
     observing = ExitStack()
     walking = False
     findings: list[str] = []  # the walk's, the run's, the audit's: chaos/engine/verdict.py judges
+
+    def unload(runtime: Runtime) -> None:
+        """After the rollbacks, before the stack goes down: the users leave, then the data audit reconciles while
+        the stack is still up (it audits the stack's files once it is down)."""
+        if load is not None:
+            load.stop()
+        if walking:
+            reconcile_quietly(runtime, journal, console)
+
     try:
         with console.status("starting the services..."):
             started = time.monotonic()
-            runtime.up()
+            runtime = stack.power_up(topology, run_dir / PROFILE_FILE)
+        stack.defer(lambda: unload(runtime))
         (run_dir / TOPOLOGY_FILE).write_text(runtime.topology.model_dump_json(indent=2))
         console.print(f"{len(runtime.topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         if opts.observe:
@@ -155,9 +162,7 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
             seed=seed,
             think_s=think_s,
         )
-        injector = FaultInjector(runtime, journal, random.Random(seed), profile=profile, load=load, base_users=users)
-        if opts.serve is not None:
-            stop_serving = opts.serve(runtime, injector, run_dir)
+        injector = stack.arm(profile, random.Random(seed), load=load, base_users=users)
         with console.status(f"starting {users} users..."):
             journal.record(EventName.LOAD_START, users=users, pid=load.start())
             load.wait_logged_in()
@@ -178,37 +183,14 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
         if not walking:
             raise  # it never started: the real cause is the message
     finally:
-        with uninterruptible(), console.status("rolling back every fault and tearing down..."):
-            if injector is not None:
-                doc.rollbacks = injector.revert_all()
-                injector.close()
-            if stop_serving is not None:
-                stop_serving()
-            if load is not None:
-                load.stop()
-            if walking:  # the data audit: reconcile while the stack is up, audit its files once it is down
-                reconcile_quietly(runtime, journal, console)
-            runtime.down()
+        with console.status("rolling back every fault and tearing down..."):
+            doc.rollbacks = stack.close()
         if walking:
             findings += audit_after_run(run_dir, console)
         verdict = judge(doc.evidence(), findings)
         doc.write(verdict)
         observing.close()  # the post-mortem reads the finished run directory
     return _finish(run_dir, doc, verdict, console)
-
-
-@contextmanager
-def uninterruptible() -> Iterator[None]:
-    """Rollbacks always run: a second Ctrl-C or a SIGTERM during them waits until they are done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _finish(run_dir: Path, doc: JournalDoc, verdict: Verdict, console: Console) -> RunResult:

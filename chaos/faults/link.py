@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
+from chaos.instance_client import LINK_S, InstanceClient
 from chaos.journal import EventName, Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.topology import Topology
@@ -27,12 +28,11 @@ log = logging.getLogger("blackout.faults")
 
 LEASE_S = 10.0  # a fault outlives its controller by at most this long
 RENEW_S = 2.0
-CALL_TIMEOUT_S = 1.0  # per PUT or DELETE: a dark instance accepts and never answers, so do not wait on it
 # Renewals of every (fault, carrier) run at once: a round costs one timeout however many carriers are dark
 # (one after the other, eight dark ones outran the lease). Beyond this many carriers a round takes longer.
 MAX_CALLS = 64
 # remove() retries a carrier's DELETE (with backoff) this long before it says the fault was not lifted. A
-# removal blocks that fault's renewals meanwhile, so RENEW_S + REMOVE_WITHIN_S + CALL_TIMEOUT_S < LEASE_S:
+# removal blocks that fault's renewals meanwhile, so RENEW_S + REMOVE_WITHIN_S + LINK_S < LEASE_S:
 # a fault whose removal failed is renewed again before any carrier lets it lapse.
 REMOVE_WITHIN_S = 5.0
 LIFTED = "ok"  # a DELETE outcome that confirms the carrier holds the fault no longer
@@ -66,13 +66,14 @@ class LinkFaults:
         *,
         journal: Journal | None = None,
         down: Callable[[str], bool] = lambda name: False,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         """``down(name)``: the instance has no process (powered off, killed), so no fault either: a DELETE
-        it cannot answer needs no retry."""
+        it cannot answer needs no retry. ``transport``: the instances' (a fake one in tests)."""
         self.topology = topology
         self.journal = journal
         self._down = down
-        self._headers = {"Authorization": f"Bearer {admin_secret}"}
+        self._client = InstanceClient(LINK_S, admin_secret=admin_secret, transport=transport)  # shared by the pool
         self._faults: dict[str, LinkFault] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -129,6 +130,7 @@ class LinkFaults:
         self._stop.set()
         self._renewer.join(timeout=5)
         self._pool.shutdown(wait=True)
+        self._client.close()
 
     def renew(self) -> None:
         """Re-PUT every listed fault whole, every carrier at once: an instance that was dark (or restarted) gets
@@ -174,12 +176,7 @@ class LinkFaults:
 
     def _put(self, name: str, fault: LinkFault) -> str:
         try:
-            answer = httpx.put(
-                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault.id}",
-                json=fault.body,
-                headers=self._headers,
-                timeout=CALL_TIMEOUT_S,
-            )
+            answer = self._client.put(f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault.id}", fault.body)
         except httpx.HTTPError as exc:
             return f"no answer ({type(exc).__name__}): renewed when it is back"
         return "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
@@ -196,9 +193,7 @@ class LinkFaults:
 
     def _delete(self, name: str, fault_id: str) -> str:
         try:
-            answer = httpx.delete(
-                f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault_id}", headers=self._headers, timeout=CALL_TIMEOUT_S
-            )
+            answer = self._client.delete(f"{self.topology.url(name)}{ADMIN_FAULTS}/{fault_id}")
         except httpx.HTTPError as exc:
             if self._down(name):
                 return f"{LIFTED}: down, the fault went with its process"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from chaos.journal import EventName, Journal
 from chaos.runtime.base import PowerEvent, Runtime
 from chaos.topology import Topology
 from services.common.policy import Profile, load_profile
@@ -63,3 +64,12 @@ class BorrowedRuntime(Runtime):
 
     def status(self) -> dict[str, dict[str, Any]]:
         return self.lender.status()
+
+
+def lend(lender: Runtime, profile: Path, journal: Journal) -> BorrowedRuntime:
+    """The stack ``lender``, lent to a run. The run's journal names the stack's own run directory: its databases,
+    profile copies and journal are the run's evidence."""
+    stack_dir = getattr(lender, "run_dir", None)  # local and docker stacks keep their files there
+    if stack_dir is not None:  # else the audit fails, naming what it could not find
+        journal.record(EventName.BORROWED, stack_dir=str(Path(stack_dir).resolve()))
+    return BorrowedRuntime(lender, profile)

@@ -1,14 +1,20 @@
-"""`--runtime local|netns|docker`: which runtime a run or a stack uses (all behind chaos.runtime.base.Runtime)."""
+"""Which runtime a stack runs on: a kind to start (`--runtime local|netns|docker`), a stack already up to borrow,
+or a maker of a runtime class of one's own (benchmarks); every one behind chaos.runtime.base.Runtime."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from chaos.journal import Journal
-from chaos.runtime.base import Runtime, RuntimeFactory
+from chaos.runtime.base import Runtime, RuntimeError_
+from chaos.runtime.borrowed import lend
 from chaos.topology import Topology
 
 RUNTIMES = ("local", "netns", "docker")
+
+RuntimeMaker = Callable[[Topology, Path, Path | None, Journal], Runtime]
+RuntimeChoice = str | Runtime | RuntimeMaker
 
 
 def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> Runtime:
@@ -25,6 +31,14 @@ def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | N
     return LocalRuntime(topology, run_dir, profile=profile, journal=journal)
 
 
-def runtime_factory(kind: str) -> RuntimeFactory:
-    """A RunOptions.runtime_factory for ``kind``."""
-    return lambda topology, run_dir, profile, journal: make_runtime(kind, topology, run_dir, profile, journal)
+def build_runtime(
+    choice: RuntimeChoice, topology: Topology, run_dir: Path, profile: Path | None, journal: Journal
+) -> Runtime:
+    """The runtime ``choice`` names, not yet up."""
+    if isinstance(choice, Runtime):
+        if profile is None:
+            raise RuntimeError_("a borrowed stack runs the borrower's profile: give its file")
+        return lend(choice, profile, journal)
+    if isinstance(choice, str):
+        return make_runtime(choice, topology, run_dir, profile, journal)
+    return choice(topology, run_dir, profile, journal)

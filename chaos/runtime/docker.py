@@ -27,12 +27,11 @@ from typing import Any
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
+from chaos.runtime.base import InstanceRuntime, PowerEvent, RuntimeError_, keep_profile_copy
 from chaos.runtime.docker_engine import Engine
 from chaos.runtime.handoff import SocketHandoff
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
-from services.common.api import HEALTHZ
 from services.common.policy import Profile
 from services.common.settings import TOKEN_SERVICES, dependencies_env
 
@@ -41,11 +40,10 @@ IMAGE = os.environ.get("BLACKOUT_IMAGE", "blackout:latest")
 # login's scrypt takes 16 MiB and runs in a threadpool of 40, so a login burst needs ~700 MiB (256m got it
 # OOM-killed under the test's 10 users, a death no scenario asked for).
 MEMORY_LIMITS = {"auth": "1g", "views": "256m", "earnings": "256m", "recommender": "256m", "gateway": "256m"}
-HEALTH_POLL_S = 0.05
 INSPECT_EVERY_S = 0.5  # asking Docker whether a container exited costs more than a /healthz
 
 
-class DockerRuntime(Runtime):
+class DockerRuntime(InstanceRuntime):
     name = "docker"
 
     def __init__(
@@ -74,6 +72,7 @@ class DockerRuntime(Runtime):
         self._handoff: SocketHandoff | None = None
         self._dark: set[str] = set(topology.data_centers)  # data centers without power (all, until up)
         self._pids: dict[str, int] = {}
+        self._next_inspect = 0.0  # when a health wait next asks Docker whether a booting container exited
         self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -137,39 +136,6 @@ class DockerRuntime(Runtime):
         self.journal.record(EventName.POWER_OFF, dc=dc, instances=names, seconds=seconds, runtime="docker")
         return event
 
-    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
-        """Start the data center's containers (``boot_order``'s services first, ``stagger_s`` apart), then wait
-        for health outside the lock: a data center that does not come back is a result, not an exception."""
-        self.topology.require_dc(dc)
-        waves = self.topology.boot_waves(dc, boot_order)
-        with self._lock:
-            if dc not in self._dark:
-                raise RuntimeError_(f"{dc} is already powered on")
-            for name in self.topology.names(dc):
-                drop_queued_connections(self._sockets[name])
-            started = time.monotonic()
-            self._dark.discard(dc)
-            self._start(waves[0])
-        for wave in waves[1:]:
-            time.sleep(stagger_s)  # the stagger itself is the scenario's wish, not a readiness wait
-            with self._lock:
-                if dc in self._dark:
-                    break  # powered off again meanwhile (flapping)
-                self._start(wave)
-        names = self.topology.names(dc)
-        unhealthy = self._wait_healthy(names)
-        event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(
-            EventName.POWER_ON,
-            dc=dc,
-            seconds=event.seconds,
-            healthy=event.healthy,
-            detail=unhealthy,
-            runtime="docker",
-            boot_order=[list(w) for w in waves],
-        )
-        return event
-
     def kill_instance(self, name: str) -> PowerEvent:
         dc = self.topology.dc_of(name)
         with self._lock:
@@ -181,20 +147,6 @@ class DockerRuntime(Runtime):
                 self._dark.add(dc)  # the last of its data center
         self.journal.record(EventName.KILL_INSTANCE, dc=dc, instance=name, seconds=seconds, runtime="docker")
         return PowerEvent(dc, "kill", (name,), seconds)
-
-    def start_instance(self, name: str) -> PowerEvent:
-        dc = self.topology.dc_of(name)
-        with self._lock:
-            if name in self._pids:
-                raise RuntimeError_(f"{name} is already running")
-            drop_queued_connections(self._sockets[name])
-            started = time.monotonic()
-            self._dark.discard(dc)
-            self._start([name])
-        unhealthy = self._wait_healthy([name])
-        event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(EventName.START_INSTANCE, dc=dc, instance=name, healthy=event.healthy, runtime="docker")
-        return event
 
     def powered(self) -> dict[str, bool]:
         with self._lock:
@@ -216,14 +168,44 @@ class DockerRuntime(Runtime):
                 }
             return result
 
-    def switch_profile(self, profile: Profile) -> dict[str, str]:
-        """Swap every running instance's profile live; containers started later read it from the same file."""
+    # -- what the shared power-on, start and health wait need (chaos.runtime.base.InstanceRuntime) ----
+    def _boot(self, dc: str, names: list[str]) -> None:
+        for name in names:
+            drop_queued_connections(self._sockets[name])  # what queued in the dark is stale
+        self._dark.discard(dc)
+        self._start(names)
+
+    def _lit(self, dc: str) -> bool:
+        return dc not in self._dark
+
+    def _running(self, name: str) -> bool:
+        return name in self._pids
+
+    def _keep_profile(self, profile: Profile) -> None:
+        self._write_profile(keep_profile_copy(self.run_dir, profile).read_text())
+
+    def _facts(self, names: list[str]) -> dict[str, object]:
+        return {"runtime": "docker"}
+
+    def _logs_hint(self) -> str:
+        return "docker logs"
+
+    def _answering(self, name: str) -> bool:
         with self._lock:
-            self._write_profile(keep_profile_copy(self.run_dir, profile).read_text())
-            running = [name for name, info in self.status().items() if info["state"] == "running"]
-        results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
-        self.journal.record(EventName.PROFILE, profile=profile.name, results=results)
-        return results
+            return not self._refuse_while_booting(name)
+
+    def _failed_while_starting(self, names: list[str]) -> str:
+        with self._lock:
+            if dark := [name for name in names if name not in self._pids]:
+                return f"{dark[0]} lost power again while starting"
+        if self.engine is None or time.monotonic() < self._next_inspect:
+            return ""
+        self._next_inspect = time.monotonic() + INSPECT_EVERY_S
+        for name in names:
+            exited = self.engine.exited(name)
+            if exited is not None:
+                return f"{name} exited with code {exited} while starting; its log:\n{self.engine.log_tail(name)}"
+        return ""
 
     # -- internals -------------------------------------------------------------------------------
     def _engine(self) -> Engine:
@@ -277,37 +259,3 @@ class DockerRuntime(Runtime):
         partial.write_text(text)
         partial.replace(self.run_dir / ACTIVE_PROFILE)  # a container starting now never reads half a file
         self.profile = self.run_dir / ACTIVE_PROFILE
-
-    def _wait_healthy(self, names: list[str]) -> str:
-        """Poll until every instance answers /healthz; "" when they all do, else why not (never raises)."""
-        import httpx
-
-        deadline = time.monotonic() + self.health_timeout_s
-        pending = set(names)
-        next_inspect = time.monotonic() + INSPECT_EVERY_S
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                inspect = time.monotonic() >= next_inspect
-                if inspect:
-                    next_inspect += INSPECT_EVERY_S
-                for name in sorted(pending):
-                    with self._lock:
-                        if name not in self._pids:
-                            return f"{name} lost power again while starting"
-                        booting = self._refuse_while_booting(name)
-                    try:
-                        if not booting and client.get(self.topology.url(name) + HEALTHZ).status_code == 200:
-                            pending.discard(name)
-                            continue
-                    except httpx.HTTPError:
-                        pass
-                    engine = self.engine if inspect else None
-                    exited = engine.exited(name) if engine is not None else None
-                    if engine is not None and exited is not None:
-                        return f"{name} exited with code {exited} while starting; its log:\n{engine.log_tail(name)}"
-                if not pending:
-                    break
-                if time.monotonic() > deadline:
-                    return f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} (docker logs)"
-                time.sleep(HEALTH_POLL_S)
-        return ""

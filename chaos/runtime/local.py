@@ -22,25 +22,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from chaos.journal import EventName, Journal
 from chaos.rundir import DATA_DIR, STATE_FILE
-from chaos.runtime.base import PowerEvent, Runtime, RuntimeError_, keep_profile_copy, push_profile
+from chaos.runtime.base import InstanceRuntime, PowerEvent, RuntimeError_, keep_profile_copy
 from chaos.runtime.forkserver import ForkedProcess, ForkServer
 from chaos.runtime.pids import start_time
 from chaos.runtime.sockets import bind, drop_queued_connections
 from chaos.topology import Topology
-from services.common.api import HEALTHZ
 from services.common.policy import Profile
 from services.common.settings import TOKEN_SERVICES, dependencies_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STOP_GRACE_S = 5.0
-HEALTH_POLL_S = 0.05
 
 
-class LocalRuntime(Runtime):
+class LocalRuntime(InstanceRuntime):
     name = "local"
 
     def __init__(
@@ -130,38 +126,6 @@ class LocalRuntime(Runtime):
             self._write_state()
             return event
 
-    def power_on(self, dc: str, boot_order: list[str] | None = None, stagger_s: float = 0.0) -> PowerEvent:
-        """Start the data center's instances (services in ``boot_order`` first, ``stagger_s`` apart), then wait
-        for health outside the lock: a data center that does not come back is a result, not an exception."""
-        self.topology.require_dc(dc)
-        waves = self.topology.boot_waves(dc, boot_order)
-        with self._lock:
-            if dc in self._groups:
-                raise RuntimeError_(f"{dc} is already powered on")
-            started = time.monotonic()
-            self._start(dc, waves[0])
-            self._write_state()
-        for wave in waves[1:]:
-            time.sleep(stagger_s)  # the stagger itself is the scenario's wish, not a readiness wait
-            with self._lock:
-                if dc not in self._groups:
-                    break  # powered off again meanwhile (flapping)
-                self._start(dc, wave)
-                self._write_state()
-        names = self.topology.names(dc)
-        unhealthy = self._wait_healthy(names)
-        event = PowerEvent(dc, "on", tuple(names), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(
-            EventName.POWER_ON,
-            dc=dc,
-            seconds=event.seconds,
-            healthy=event.healthy,
-            detail=unhealthy,
-            pids=self._pids(dc),
-            boot_order=[list(w) for w in waves],
-        )
-        return event
-
     def kill_instance(self, name: str) -> PowerEvent:
         dc = self.topology.dc_of(name)
         with self._lock:
@@ -177,21 +141,6 @@ class LocalRuntime(Runtime):
             self.journal.record(EventName.KILL_INSTANCE, dc=dc, instance=name, pid=proc.pid, seconds=event.seconds)
             self._write_state()
             return event
-
-    def start_instance(self, name: str) -> PowerEvent:
-        dc = self.topology.dc_of(name)
-        with self._lock:
-            if name in self._procs:
-                raise RuntimeError_(f"{name} is already running")
-            started = time.monotonic()
-            self._start(dc, [name])
-            self._write_state()
-        unhealthy = self._wait_healthy([name])
-        event = PowerEvent(dc, "start", (name,), time.monotonic() - started, healthy=not unhealthy, detail=unhealthy)
-        self.journal.record(
-            EventName.START_INSTANCE, dc=dc, instance=name, pid=self._procs[name].pid, healthy=event.healthy
-        )
-        return event
 
     def status(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -212,18 +161,38 @@ class LocalRuntime(Runtime):
         with self._lock:
             return {dc: dc in self._groups for dc in self.topology.data_centers}
 
-    def switch_profile(self, profile: Profile) -> dict[str, str]:
-        """Swap every running instance's profile live; instances powered on later start with it too."""
-        with self._lock:
-            self.profile = keep_profile_copy(self.run_dir, profile)
-            running = [name for name, info in self.status().items() if info["state"] == "running"]
-        results = push_profile({name: self.topology.url(name) for name in running}, self.admin_secret, profile)
-        self.journal.record(EventName.PROFILE, profile=profile.name, results=results)
-        return results
+    def _pids(self, names: list[str] | None = None) -> dict[str, int]:
+        return {name: self._procs[name].pid for name in (names or list(self._procs)) if name in self._procs}
 
-    def _pids(self, dc: str | None = None) -> dict[str, int]:
-        names = self.topology.names(dc) if dc else list(self._procs)
-        return {name: self._procs[name].pid for name in names if name in self._procs}
+    # -- what the shared power-on, start and health wait need (chaos.runtime.base.InstanceRuntime) ----
+    def _boot(self, dc: str, names: list[str]) -> None:
+        self._start(dc, names)
+        self._write_state()
+
+    def _lit(self, dc: str) -> bool:
+        return dc in self._groups
+
+    def _running(self, name: str) -> bool:
+        return name in self._procs
+
+    def _keep_profile(self, profile: Profile) -> None:
+        self.profile = keep_profile_copy(self.run_dir, profile)
+
+    def _facts(self, names: list[str]) -> dict[str, object]:
+        return {"pids": self._pids(names)}
+
+    def _failed_while_starting(self, names: list[str]) -> str:
+        with self._lock:
+            procs = {name: self._procs.get(name) for name in names}
+        if dark := sorted(name for name, proc in procs.items() if proc is None):
+            return f"{', '.join(dark)} lost power again while starting"
+        # Every instance that exited, not only the first: one that dies can take its data center's
+        # process group with it, and the next to start then fails only because the group is gone.
+        return "\n".join(
+            f"{name} exited with code {proc.returncode} while starting; its log:\n{self._log_tail(name)}"
+            for name, proc in sorted(procs.items())
+            if proc is not None and proc.poll() is not None
+        )
 
     # -- internals -------------------------------------------------------------------------------
     def _listen(self, dc: str, name: str, port: int) -> socket.socket:
@@ -302,39 +271,6 @@ class LocalRuntime(Runtime):
             except subprocess.TimeoutExpired:
                 _killpg(group, procs, signal.SIGKILL)
                 proc.wait()
-
-    def _wait_healthy(self, names: list[str]) -> str:
-        """Poll until every instance answers /healthz; "" when they all do, else why not (never raises)."""
-        deadline = time.monotonic() + self.health_timeout_s
-        pending = set(names)
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                with self._lock:
-                    procs = {name: self._procs.get(name) for name in pending}
-                if dark := sorted(name for name, proc in procs.items() if proc is None):
-                    return f"{', '.join(dark)} lost power again while starting"
-                # Every instance that exited, not only the first: one that dies can take its data center's
-                # process group with it, and the next to start then fails only because the group is gone.
-                if exited := [(n, p) for n, p in sorted(procs.items()) if p is not None and p.poll() is not None]:
-                    return "\n".join(
-                        f"{name} exited with code {proc.returncode} while starting; its log:\n{self._log_tail(name)}"
-                        for name, proc in exited
-                    )
-                for name in sorted(pending):
-                    try:
-                        if client.get(self.topology.url(name) + HEALTHZ).status_code == 200:
-                            pending.discard(name)
-                    except httpx.HTTPError:
-                        pass
-                if not pending:
-                    break
-                if time.monotonic() > deadline:
-                    return (
-                        f"not healthy within {self.health_timeout_s:g}s: {', '.join(sorted(pending))} "
-                        f"(logs in {self.run_dir / 'logs'})"
-                    )
-                time.sleep(HEALTH_POLL_S)
-        return ""
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         path = self.run_dir / "logs" / f"{name}.log"

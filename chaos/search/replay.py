@@ -19,11 +19,12 @@ import httpx
 import yaml
 from rich.console import Console
 
-from chaos.engine.run import RunOptions, borrowed, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.engine.scenario import load_scenario
 from chaos.runtime.base import Runtime
 from chaos.search.atoms import POWER, Atom
 from chaos.search.oracle import USERNAME, Entry
+from chaos.stack import run_scenario
 from chaos.topology import Topology
 from services.common.policy import Profile
 from services.common.seed import DEMO_PASSWORD
@@ -119,7 +120,7 @@ def replay(item: Replay, runtime: Runtime, profile_path: Path, seed: int, runs_r
             profile=profile_path,
             seed=seed,
             runs_root=runs_root,
-            runtime_factory=borrowed(runtime),
+            runtime=runtime,
             observe=False,
         )
         result = run_scenario(options, Console(quiet=True))

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
+from chaos.instance_client import PROBE_S, InstanceClient
 from chaos.runtime.base import Runtime
 from services.common.api import HEALTHZ
 
-TIMEOUT_S = 0.8
 CACHE_S = 1.0  # several tabs polling cost the services one probe a second
 _BREAKER = re.compile(r'^blackout_breaker_state\{dependency="([^"]*)",target="([^"]*)"\} ([0-9.]+)$', re.M)
 STATES = {0: "closed", 1: "half-open", 2: "open"}
@@ -50,7 +50,7 @@ def _probe(port: int, by_port: dict[str, str]) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {"healthy": False, "breakers": []}
     try:
-        with httpx.Client(timeout=TIMEOUT_S) as client:
+        with InstanceClient(PROBE_S) as client:
             health = client.get(base + HEALTHZ)
             out["healthy"] = health.status_code == 200
             out["profile"] = health.json().get("profile") if out["healthy"] else None

@@ -8,7 +8,8 @@ import pytest
 from fakes.scenarios import short_power_loss
 from rich.console import Console
 
-from chaos.engine.run import RunOptions, RunResult, run_scenario
+from chaos.engine.run import RunOptions, RunResult
+from chaos.stack import run_scenario
 
 PROJECT = Path(__file__).resolve().parents[2]
 

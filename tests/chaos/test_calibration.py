@@ -11,8 +11,9 @@ from rich.console import Console
 
 from chaos import calibration
 from chaos.cli import main
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.journal import Journal
+from chaos.stack import run_scenario
 from services.common.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[2]

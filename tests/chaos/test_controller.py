@@ -12,7 +12,7 @@ from chaos.controller import Controller
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
-from services.common.errors import ConfigError, UsageError
+from services.common.errors import ConfigError, ConflictError, UsageError
 
 
 def test_a_timed_fault_never_removes_a_later_fault_that_reuses_its_id(tmp_path):
@@ -46,6 +46,20 @@ def test_an_action_on_a_target_the_stack_lacks_is_refused_naming_the_field(tmp_p
         with pytest.raises(UsageError, match="flap needs a scenario run"):
             controller.inject({"flap": {"dc": "dc-east", "times": 1, "off_for": "1s", "on_for": "1s"}})
         assert runtime.power == {"dc-east": True, "dc-west": True} and injector.active() == []
+    finally:
+        controller.close()
+        injector.close()
+
+
+def test_a_stack_running_its_own_scenario_starts_no_other_run_on_it(tmp_path):
+    """`blackout run` serves a controller without a runner: a run started over HTTP would share its stack."""
+    runtime, journal = RecordingRuntime(), Journal(tmp_path)
+    injector = FaultInjector(runtime, journal, random.Random(1))
+    controller = Controller(runtime, injector, journal, EventBus(), tmp_path)
+    try:
+        with pytest.raises(ConflictError, match="running its own scenario"):
+            controller.start_run("dc-power-loss", None, 1, 2)
+        assert controller.run_state() == {"running": False}
     finally:
         controller.close()
         injector.close()

@@ -17,9 +17,10 @@ from rich.console import Console
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
 from chaos.engine.fit import TOPOLOGIES
-from chaos.engine.run import PROJECT_ROOT, RunOptions, RunResult, borrowed, run_scenario
+from chaos.engine.run import PROJECT_ROOT, RunOptions, RunResult
 from chaos.journal import EventName, Journal, new_run_dir
 from chaos.runtime.local import LocalRuntime
+from chaos.stack import run_scenario
 from chaos.topology import load_topology
 
 PROFILES = PROJECT_ROOT / "profiles"
@@ -47,7 +48,7 @@ def runs(tmp_path_factory) -> tuple[Path, RunResult, RunResult]:
                     profile=PROFILES / "resilient.yaml",
                     seed=seed,
                     runs_root=root / "runs",
-                    runtime_factory=borrowed(stack),
+                    runtime=stack,
                     observe=False,
                 ),
                 Console(record=True, width=160),

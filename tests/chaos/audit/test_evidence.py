@@ -18,8 +18,9 @@ from rich.console import Console
 from chaos.audit.engine import audit_after_run
 from chaos.audit.ledger import view_writes
 from chaos.cli import main
-from chaos.engine.run import PROJECT_ROOT, RunOptions, run_scenario
+from chaos.engine.run import PROJECT_ROOT, RunOptions
 from chaos.journal import EventName
+from chaos.stack import run_scenario
 from services.views import aggregates
 
 RESILIENT = PROJECT_ROOT / "profiles" / "resilient.yaml"

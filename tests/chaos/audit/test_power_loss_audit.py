@@ -13,8 +13,9 @@ from fakes.scenarios import unshipped_power_loss
 from rich.console import Console
 
 from chaos.audit.ledger import view_writes
-from chaos.engine.run import RunOptions, RunResult, run_scenario
+from chaos.engine.run import RunOptions, RunResult
 from chaos.journal import Journal
+from chaos.stack import run_scenario
 
 PROJECT = Path(__file__).resolve().parents[3]
 

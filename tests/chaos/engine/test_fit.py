@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from chaos.engine.fit import TOPOLOGIES, topologies_for, validate
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.engine.scenario import parse_scenario
+from chaos.stack import run_scenario
 from chaos.topology import load_topology
 from services.common.errors import ConfigError
 

@@ -18,12 +18,13 @@ from fakes.scenarios import variant
 from rich.console import Console
 
 from chaos import loadgen, scenario_commands
-from chaos.engine.run import RunOptions, RunResult, run_scenario
+from chaos.engine.run import RunOptions, RunResult
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.observability.postmortem import verdict_and_audit
 from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE
+from chaos.stack import run_scenario
 from loadtest.control import read_control
 from loadtest.requests_reader import read_all
 

@@ -44,7 +44,14 @@ class FakeAdminAPI:
             self.calls.append((method, instance, fault_id))
         return instance, fault_id
 
-    def put(self, url: str, **_: object) -> httpx.Response:
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """The instances' side of an httpx.MockTransport."""
+        return (self.put if request.method == "PUT" else self.delete)(str(request.url))
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def put(self, url: str) -> httpx.Response:
         _, fault_id = self._record("PUT", url)
         if fault_id in self.broken and ("PUT", fault_id) in [(m, f) for m, _, f in self.calls[:-1]]:
             raise RuntimeError("a bug in one renewal")
@@ -55,7 +62,7 @@ class FakeAdminAPI:
         self.done.append("PUT " + fault_id)
         return httpx.Response(200)
 
-    def delete(self, url: str, **_: object) -> httpx.Response:
+    def delete(self, url: str) -> httpx.Response:
         instance, fault_id = self._record("DELETE", url)
         if instance in self.silent:
             raise httpx.ReadTimeout("no answer")
@@ -71,15 +78,13 @@ class FakeAdminAPI:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeAdminAPI:
     fake = FakeAdminAPI()
-    monkeypatch.setattr(link.httpx, "put", fake.put)
-    monkeypatch.setattr(link.httpx, "delete", fake.delete)
     monkeypatch.setattr(link, "RENEW_S", 3600.0)  # renewals only when the test calls renew()
     return fake
 
 
 def test_a_renewal_in_flight_never_lands_after_the_fault_was_removed(api: FakeAdminAPI):
     topology = load_topology(PROJECT / "topologies" / "fragile.yaml")
-    links = LinkFaults(topology, "admin-" + "x" * 20)
+    links = LinkFaults(topology, "admin-" + "x" * 20, transport=api.transport())
     try:
         links.add("split", ["gateway-west"], {"kind": "blackhole", "targets": []})
         api.hold_next_put = True
@@ -100,7 +105,7 @@ def test_an_exception_renewing_one_fault_stops_neither_the_renewer_nor_the_other
     monkeypatch.setattr(link, "RENEW_S", 0.05)
     api.broken = {"bad"}
     journal = Journal(tmp_path)
-    links = LinkFaults(TOPOLOGY, SECRET, journal=journal)
+    links = LinkFaults(TOPOLOGY, SECRET, journal=journal, transport=api.transport())
     try:
         links.add("bad", ["gateway-west"], BODY)
         links.add("good", ["gateway-east"], BODY)
@@ -117,7 +122,7 @@ def test_an_exception_renewing_one_fault_stops_neither_the_renewer_nor_the_other
 
 
 def test_remove_retries_a_delete_until_the_carrier_confirms(api):
-    links = LinkFaults(TOPOLOGY, SECRET)
+    links = LinkFaults(TOPOLOGY, SECRET, transport=api.transport())
     try:
         links.add("split", ["gateway-west", "earnings-west"], BODY)
         api.silent = {"gateway-west"}
@@ -138,7 +143,7 @@ def test_remove_retries_a_delete_until_the_carrier_confirms(api):
 
 def test_a_removal_never_confirmed_fails_and_the_fault_stays_listed_and_renewed(api, monkeypatch):
     monkeypatch.setattr(link, "REMOVE_WITHIN_S", 0.3)
-    links = LinkFaults(TOPOLOGY, SECRET)
+    links = LinkFaults(TOPOLOGY, SECRET, transport=api.transport())
     try:
         links.add("split", ["gateway-west", "earnings-west"], BODY)
         api.silent = {"gateway-west"}
@@ -157,7 +162,7 @@ def test_a_removal_never_confirmed_fails_and_the_fault_stays_listed_and_renewed(
 
 
 def test_a_carrier_that_is_down_needs_no_retry(api):
-    links = LinkFaults(TOPOLOGY, SECRET, down=lambda name: name == "gateway-west")
+    links = LinkFaults(TOPOLOGY, SECRET, down=lambda name: name == "gateway-west", transport=api.transport())
     try:
         links.add("split", ["gateway-west"], BODY)
         api.silent = {"gateway-west"}  # powered off: its port accepts and never answers

@@ -18,9 +18,10 @@ import pytest
 from fakes.scenarios import short_power_loss
 from rich.console import Console
 
-from chaos.engine.run import RunOptions, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.journal import Journal
 from chaos.observability import prometheus
+from chaos.stack import run_scenario
 
 PROJECT = Path(__file__).resolve().parents[3]
 GRAFANA = PROJECT / "grafana"

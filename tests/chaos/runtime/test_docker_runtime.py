@@ -18,10 +18,11 @@ from fakes.scenarios import short_power_loss
 from rich.console import Console
 
 from chaos.audit.design import design_of
-from chaos.engine.run import RunOptions, borrowed, run_scenario
+from chaos.engine.run import RunOptions
 from chaos.journal import Journal
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.docker import DockerRuntime
+from chaos.stack import run_scenario
 from chaos.topology import load_topology, parse_topology
 from services.common.policy import load_profile
 from services.common.seed import DEMO_PASSWORD
@@ -112,7 +113,7 @@ def test_a_short_power_loss_under_load_in_containers(stack, client, tmp_path):
         profile=NAIVE,
         seed=7,
         runs_root=tmp_path / "runs",
-        runtime_factory=borrowed(stack),
+        runtime=stack,
         observe=False,
     )
     result = run_scenario(options, Console(record=True, width=120))
