@@ -39,6 +39,10 @@ class ScoreEntry(BaseModel):
     points: int = Field(ge=0)
     detect_s: float | None
     mitigate_s: float | None
+    localization: float = Field(ge=0, le=1)
+    root_cause: bool
+    unserved: int = Field(ge=0)
+    expected: int = Field(ge=0)
 
 
 @dataclass
