@@ -94,7 +94,7 @@ class TokenGate:
                 )
             elif role is Role.TEAM and not team_may(request.method, request.url.path):
                 detail, status = (
-                    f"a team's code reaches the control room, GET /exercise, detect and act only: "
+                    f"a team's code reaches the control room, GET /exercise, detect, act, hint and ack only: "
                     f"{request.method} {request.url.path} is the instructor's",
                     403,
                 )

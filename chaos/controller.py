@@ -7,14 +7,16 @@ so `panic` (and the end of every run) can undo all of it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from chaos.engine.scenario import library
 from chaos.events import EventBus
-from chaos.faults.actions import KINDS, make, parse_action
+from chaos.faults.actions import KINDS, LEVERS, check_action, make, parse_action
 from chaos.faults.active import ActiveFault
 from chaos.faults.injector import FaultInjector
+from chaos.faults.model import ActionBase
 from chaos.journal import EventName, Journal
 from chaos.library import profile_named
 from chaos.runtime.base import Runtime
@@ -61,6 +63,9 @@ class Controller:
         self.run_thread: threading.Thread | None = None
         self.run_stop: threading.Event | None = None
         self.run_info: dict[str, Any] = {}
+        # The injector of the scenario run in progress: levers act there, where its faults and its users' edge
+        # (the load generator) are, so a power-on settles its power cut and a profile reaches its users' edge.
+        self.run_injector: FaultInjector | None = None
         self._timers: list[threading.Timer] = []
         self._panic_thread: threading.Thread | None = None  # a panic's rollbacks, waiting for a run's end
         self._lock = threading.Lock()
@@ -70,9 +75,18 @@ class Controller:
         return {
             "instances": self.runtime.status(),
             "power": self.runtime.powered(),
-            "faults": [f.to_data() for f in self.injector.active()],
+            "faults": [f.to_data() for f in self.injector.active() + self.run_levers()],
             "run": self.run_state(),
         }
+
+    def run_levers(self) -> list[ActiveFault]:
+        """The levers pulled during the run in progress (its own faults are the run's, not listed here)."""
+        run = self.run_injector
+        return [f for f in run.active() if KINDS[f.action.kind].lever] if run is not None else []
+
+    def levers(self) -> FaultInjector:
+        """Where a lever acts: the run in progress, else the stack's own injector."""
+        return self.run_injector or self.injector
 
     def run_state(self) -> dict[str, Any]:
         running = self.run_thread is not None and self.run_thread.is_alive()
@@ -98,29 +112,66 @@ class Controller:
         """``kind``: power_off or power_on (chaos.faults.actions) on the data center ``dc``."""
         if kind not in ("power_off", "power_on"):
             raise UsageError(f"unknown power action '{kind}': power_off or power_on")
+        if kind == "power_on":
+            output: dict[str, Any] = self.lever(make(kind, dc, "power"))["output"]
+            return output
         fault_id, output = self.injector.apply(make(kind, dc, "power"), "power")
-        return {**output, "fault_id": fault_id} if kind == "power_off" else output
+        return {**output, "fault_id": fault_id}
+
+    def lever(self, action: ActionBase, source: str = "lever") -> dict[str, Any]:
+        """Pull one lever (chaos.faults.actions: a live action that starts no outage) where it acts: on the run
+        in progress, else on the stack. A power-on also puts its data center on stable power: a flapping
+        generator stops driving it, and when every instance runs already that is all it does."""
+        kind = KINDS[action.kind]
+        if not kind.lever:
+            raise UsageError(f"{action.kind} is not a lever; levers: {', '.join(LEVERS)}")
+        if action.kind == "profile":  # a library name, never a path: the caller holds only a token
+            action = action.model_copy(update={"spec": str(profile_named(action.spec))})
+        if action.kind == "deploy":  # the same, refused before the roll starts
+            spec = action.spec.model_copy(update={"profile": str(profile_named(action.spec.profile))})
+            action = action.model_copy(update={"spec": spec})
+        injector = self.levers()
+        if action.kind == "power_on":
+            check_action(action, self.runtime.topology, source, "body")
+            dc = action.spec.dc
+            injector.stable_power.add(dc)
+            state = self.runtime.status()
+            if all(state[n]["state"] == "running" for n in self.runtime.topology.names(dc)):
+                return {"id": None, "output": {"dc": dc, "note": "every instance runs: it is on stable power now"}}
+        fault, output = injector.begin(action, source=source, where="body")
+        if fault is not None and action.duration_s is not None:
+            self._expire_later(fault, action.duration_s)
+        return {"id": fault.id if fault is not None else None, "output": output}  # None: nothing stays to undo
 
     def inject(self, body: object) -> dict[str, Any]:
         """One action as data, e.g. {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}, "for": "10s"}."""
         action = parse_action(body, "request body", "body")
         if not KINDS[action.kind].live:
             raise UsageError(f"{action.kind} needs a scenario run: POST /runs")
-        if action.kind == "profile":  # a library name, never a path: the caller holds only a token
-            action = action.model_copy(update={"spec": str(profile_named(action.spec))})
+        if KINDS[action.kind].lever:
+            return self.lever(action, source="fault")
         fault, output = self.injector.begin(action, source="fault", where="body")  # an unknown target: 404
         if fault is not None and action.duration_s is not None:
-            timer = threading.Timer(action.duration_s, self._expire, args=(fault,))
-            timer.daemon = True
-            timer.start()
-            self._timers.append(timer)
+            self._expire_later(fault, action.duration_s)
         return {"id": fault.id if fault is not None else None, "output": output}
 
+    def _expire_later(self, fault: ActiveFault, seconds: float) -> None:
+        timer = threading.Timer(seconds, self._expire, args=(fault,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
     def remove(self, fault_id: str) -> dict[str, Any]:
+        """Undo a fault of the stack's, or a lever pulled during the run in progress."""
+        run = self.run_injector
+        if run is not None and fault_id not in self.injector.active_ids():
+            if any(f.id == fault_id for f in self.run_levers()):
+                return {"id": fault_id, "output": run.revert(fault_id)}
         return {"id": fault_id, "output": self.injector.revert(fault_id)}
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
-        return self.injector.switch_profile(profile)
+        """Every instance and the users' edge of the run in progress (its load generator) follow the profile."""
+        return self.levers().switch_profile(profile)
 
     def panic(self) -> dict[str, Any]:
         """Undo every fault and restore every data center's power; a scenario run is told to stop.
@@ -181,6 +232,16 @@ class Controller:
             self.run_thread = threading.Thread(target=work, name="scenario-run", daemon=True)
             self.run_thread.start()
             return self.run_state()
+
+    def attach(self, injector: FaultInjector) -> Callable[[], None]:
+        """A run lent this stack is armed: levers act on it (its faults, its users' edge) until its rollbacks
+        begin, when the returned function detaches it."""
+        self.run_injector = injector
+
+        def detach() -> None:
+            self.run_injector = None
+
+        return detach
 
     def stop_run(self, wait: bool = False) -> bool:
         thread, stop = self.run_thread, self.run_stop

@@ -49,6 +49,9 @@ class EventName(StrEnum):
     PANIC_ROLLBACKS = "panic-rollbacks"
     EXERCISE_DETECT = "exercise-detect"
     EXERCISE_ACT = "exercise-act"
+    EXERCISE_HINT = "exercise-hint"  # the room asked for the card's next hint: n, cost
+    PAGE = "page"  # the workshop's pager: an SLO burn-rate alert (scope, burn rates, windows)
+    PAGE_ACK = "page-ack"  # the team acknowledged the page
     CELL = "cell"  # the metastability map: one cell's load, fault and outcome (chaos/metastability.py)
 
 

@@ -100,6 +100,10 @@ class LoadGenerator:
     def client_attempts(self) -> int:
         return self.control.client_attempts
 
+    @property
+    def drained(self) -> dict[str, float]:
+        return dict(self.control.drained)
+
     def set_load(
         self,
         users: int | None = None,
@@ -107,8 +111,10 @@ class LoadGenerator:
         edge_failover: bool | None = None,
         client_attempts: int | None = None,
         think_s: tuple[float, float] | None = None,
+        drained: dict[str, float] | None = None,
     ) -> None:
-        """Change the running load: locust follows within a second (users at the given spawn rate)."""
+        """Change the running load: locust follows within a second (users at the given spawn rate).
+        ``drained``: the data centers the global load balancer no longer sends users to (the whole set)."""
         if users is not None and not 0 <= users <= MAX_USERS:
             raise UsageError(f"users must be 0..{MAX_USERS}, got {users}")
         with self._lock:
@@ -119,6 +125,7 @@ class LoadGenerator:
                     edge_failover=edge_failover,
                     client_attempts=client_attempts,
                     think_s=think_s,
+                    drained=drained,
                 )
             except ValueError as exc:
                 raise UsageError(f"set_load: {exc}") from None

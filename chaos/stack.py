@@ -159,6 +159,7 @@ class Stack:
             runtime=self.runtime,
             bus=self.bus,
             stop=stop,
+            on_armed=self.controller.attach if self.controller is not None else None,
         )
         result = run_scenario(opts, Console(quiet=True))
         return {"run_dir": str(result.run_dir), "deviated": result.deviated, "reasons": result.reasons}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -23,6 +23,10 @@ MAX_THINK_S = 600.0
 # minute (time compressed). A real viewer watches a video for 5-15 s before the next action: load tests of many
 # users set think_s to that, so the users, not the seconds, carry the load.
 DEMO_THINK_S = (0.5, 1.5)
+# A drain at the global load balancer changes the DNS answer users get for their home data center; each
+# user's resolver keeps the old answer until its cached copy expires, at its own moment within this TTL
+# (real ones: 30-300 s; compressed like the demo's time).
+DRAIN_TTL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class LoadControl:
     client_attempts: int = 1
     max_seconds: float = 3600.0  # the run stops here whatever the file says later
     think_s: tuple[float, float] = DEMO_THINK_S  # each user waits uniformly between these after an action
+    # data center -> when (time.time()) the global load balancer stopped answering with it: its users go to
+    # another data center once their resolver's TTL (DRAIN_TTL_S) ran out
+    drained: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,6 +57,10 @@ class LoadControl:
             problems.append(f"client_attempts must be 1..{MAX_CLIENT_ATTEMPTS}, got {self.client_attempts!r}")
         if not _positive(self.max_seconds):
             problems.append(f"max_seconds must be a number > 0, got {self.max_seconds!r}")
+        if not isinstance(self.drained, dict) or not all(
+            isinstance(dc, str) and _number(at) for dc, at in self.drained.items()
+        ):
+            problems.append(f"drained must map data centers to times, got {self.drained!r}")
         try:
             object.__setattr__(self, "think_s", think_range(self.think_s))  # JSON gives a list
         except ValueError as exc:

@@ -1,7 +1,8 @@
 """A global load balancer in front of the data centers: health-checks every gateway, routes users to live ones.
 
 Active checks (GET /healthz every 50 ms) and passive ones (a user request that got no answer) mark a
-gateway down; two good checks in a row bring it back, so users return home after power-on.
+gateway down; two good checks in a row bring it back, so users return home after power-on. An operator may
+also drain a data center: its users' DNS answers point elsewhere once their resolver's cached copy expires.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ class EdgeRouter:
         self._good_checks = {dc: UP_AFTER for dc in self.gateways}
         self._checker: gevent.Greenlet | None = None
 
-    def route(self, home: str) -> tuple[str, str]:
-        """The user's home data center if it is up, else the first live one (home when none is)."""
+    def route(self, home: str, avoid: frozenset[str] = frozenset()) -> tuple[str, str]:
+        """The user's home data center if it is up, else the first live one not drained (home when none is)."""
         if self.up[home]:
             return home, self.gateways[home]
         for dc, url in self.gateways.items():
-            if self.up[dc]:
+            if self.up[dc] and dc not in avoid:
                 return dc, url
         return home, self.gateways[home]
 
@@ -72,12 +73,23 @@ class EdgeSettings:
         self.router = EdgeRouter(gateways)
         self.failover = failover
         self.client_attempts = client_attempts  # the app's own immediate retries on no answer or a 5xx
+        self.drained: dict[str, float] = {}  # data center -> when the balancer stopped answering with it
         self.running = False
 
-    def apply(self, failover: bool, client_attempts: int) -> None:
+    def apply(self, failover: bool, client_attempts: int, drained: dict[str, float] | None = None) -> None:
         self.failover, self.client_attempts = failover, client_attempts
+        if drained is not None:
+            self.drained = dict(drained)
         if failover and self.running:
             self.router.start()  # health checks only while someone may fail over
+
+    def home(self, dc: str, resolver_age_s: float, now: float) -> str:
+        """The data center a user's DNS answer names: its home, unless the home was drained more than the user's
+        resolver age ago (0..DRAIN_TTL_S); then the first data center not drained (home when all are)."""
+        since = self.drained.get(dc)
+        if since is None or now < since + resolver_age_s:
+            return dc
+        return next((other for other in self.router.gateways if other not in self.drained), dc)
 
     def start(self) -> None:
         self.running = True

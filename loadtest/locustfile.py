@@ -47,7 +47,7 @@ from locust.runners import MasterRunner
 from chaos.rundir import MASTER_FILE, REQUESTS_FILE, UPLOADS_FILE, WRITES_FILE
 from loadtest import keepalive, records
 from loadtest import metrics as user_metrics
-from loadtest.control import CONTROL_ENV, DEMO_THINK_S, ControlWatcher
+from loadtest.control import CONTROL_ENV, DEMO_THINK_S, DRAIN_TTL_S, ControlWatcher
 from loadtest.edge import EDGE_TRY_TIMEOUT_S, RETRYABLE, EdgeSettings
 from services.common.accounts import MAX_USERS, account
 from services.common.lifeline import watch_supervisor_from_env
@@ -131,7 +131,7 @@ def _edge_from_env() -> EdgeSettings:
 
 LIVE = _edge_from_env()
 if CONTROL is not None:
-    LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts)
+    LIVE.apply(CONTROL.control.edge_failover, CONTROL.control.client_attempts, CONTROL.control.drained)
 try:
     REQUESTS: user_metrics.Recorder = records.CsvRecorder(RUN_DIR / REQUESTS_FILE, records.REQUEST_COLUMNS)
     WRITES = records.CsvRecorder(RUN_DIR / WRITES_FILE, records.WRITE_COLUMNS)
@@ -146,7 +146,7 @@ _user_numbers = itertools.count()
 def _follow_control(watcher: ControlWatcher) -> None:
     while True:
         control = watcher.current()
-        LIVE.apply(control.edge_failover, control.client_attempts)
+        LIVE.apply(control.edge_failover, control.client_attempts, control.drained)
         gevent.sleep(CONTROL_POLL_S)
 
 
@@ -240,8 +240,11 @@ class BlackoutUser(FastHttpUser):
         if self.number >= MAX_USERS:
             sys.stderr.write(f"blackout locustfile: user {self.number} reuses account {self.number % MAX_USERS}\n")
         self.username, self.role = account(self.number % MAX_USERS)
-        self.dc, self.base_url = GATEWAYS[self.number % len(GATEWAYS)]
+        self.dc = GATEWAYS[self.number % len(GATEWAYS)][0]
         self.rng = random.Random(f"{SEED}:{self.number}")
+        # how old this user's cached DNS answer is when a drain happens: its own source, so the action choices
+        # of a seed stay the same with or without a drain
+        self.resolver_age_s = random.Random(f"{SEED}:{self.number}:dns").uniform(0, DRAIN_TTL_S)
         self.token: str | None = None
         self.retry_after = 0.0  # the last 429/503's Retry-After
         self.token_expires_at = 0.0
@@ -294,7 +297,9 @@ class BlackoutUser(FastHttpUser):
         attempts = calls = 0
         self.try_statuses: list[int] = []  # every try's status: a write's outcome depends on them all
         for try_number in range(1, tries + 1):
-            dc, base_url = edge.route(self.dc) if edge is not None else (self.dc, self.base_url)
+            home = LIVE.home(self.dc, self.resolver_age_s, time.time())  # a drained home: another data center
+            avoid = frozenset(LIVE.drained)
+            dc, base_url = edge.route(home, avoid) if edge is not None else (home, LIVE.router.gateways[home])
             self.try_sent_at = KNOWLEDGE.clock()  # what a feed is judged against: what was known when it was asked
             with self._session(edge is not None).request(
                 method, base_url + path, name=action, catch_response=True, headers=self._headers(), **kwargs

@@ -21,9 +21,13 @@ TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 
 def validate(scenario: Scenario, topology: Topology, source: str) -> None:
     """Refuse (ConfigError naming ``source`` and the field) a step or probe naming what the topology lacks."""
-    for n, item in enumerate(scenario.timeline):
-        where = f"timeline.{n}"
-        check_action(parse_action(item, source, where), topology, source, where)
+    held = scenario.hold
+    sections = [("timeline", scenario.timeline)]
+    sections += [("hold.timeline", held.timeline), ("hold.cleared_by", held.cleared_by)] if held else []
+    for field, items in sections:
+        for n, item in enumerate(items):
+            where = f"{field}.{n}"
+            check_action(parse_action(item, source, where), topology, source, where)
     for n, probe in enumerate(scenario.hypothesis.probes):
         for kind, check in (("success_rate", probe.success_rate), ("p99", probe.p99)):
             if check is not None and check.dc is not None:

@@ -16,6 +16,7 @@ class Step:
     at: float
     action: ActionBase | None = None  # apply this...
     revert: str | None = None  # ...or revert the fault with this id
+    flap: str | None = None  # the data center whose flapping generator takes this step (passed by once stable)
 
     def describe(self) -> str:
         return self.action.describe() if self.action else f"revert {self.revert}"
@@ -36,8 +37,8 @@ def make_plan(timeline: list[tuple[float, ActionBase]]) -> Plan:
             spec = action.spec
             t = at
             for _ in range(spec.times):
-                steps.append(Step(t, make("power_off", spec.dc)))
-                steps.append(Step(t + spec.off_for, make("power_on", spec.dc)))
+                steps.append(Step(t, make("power_off", spec.dc), flap=spec.dc))
+                steps.append(Step(t + spec.off_for, make("power_on", spec.dc), flap=spec.dc))
                 t += spec.off_for + spec.on_for
             continue
         n += 1

@@ -78,6 +78,9 @@ class RunOptions:
     any_ports: bool = False  # bind free ports (tests run beside a live demo)
     runtime: RuntimeChoice = "local"  # a kind to start, or a stack that is up to borrow (chaos.runtime.choice)
     serve: bool = False  # serve the control API while the run lasts (`blackout run`)
+    # told the run's injector once armed (a lent stack's controller: its levers act on the run); returns the undo,
+    # called as the run's teardown begins, before its rollbacks
+    on_armed: Callable[[FaultInjector], Callable[[], None]] | None = None
     bus: EventBus = field(default_factory=EventBus)
     observe: bool = True  # controller gauges, a real Prometheus when installed, the post-mortem at the end
     prometheus_port: int = 9090  # 0: any free port (tests)
@@ -163,6 +166,8 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
             think_s=think_s,
         )
         injector = stack.arm(profile, random.Random(seed), load=load, base_users=users)
+        if opts.on_armed is not None:
+            stack.defer(opts.on_armed(injector))
         with console.status(f"starting {users} users..."):
             journal.record(EventName.LOAD_START, users=users, pid=load.start())
             load.wait_logged_in()

@@ -6,11 +6,12 @@ Validated completely before anything starts: a bad file is refused naming the fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chaos.faults.actions import parse_action
+from chaos.faults.actions import KINDS, LEVERS, parse_action
+from chaos.faults.fault_types import check_type
 from chaos.faults.model import ActionBase, Duration, parse_duration
 from loadtest.control import think_range
 from services.common import symptoms
@@ -109,6 +110,50 @@ class LoadStep(_Model):
         return str(self.users) if self.users is not None else f"{self.capacity:g}x capacity"
 
 
+# What users see, as a card or a team's declaration names it: plain failures and slowness (which the symptom
+# registry leaves out: every request records them) and the registry's symptoms.
+PLAIN_SIGNS: tuple[str, ...] = ("failed_requests", "slow_requests")
+SIGNS: tuple[str, ...] = (*PLAIN_SIGNS, *symptoms.NAMES)
+
+
+def check_sign(name: str) -> str:
+    if name not in SIGNS:
+        raise ValueError(f"unknown sign {name!r}; what users see: {', '.join(SIGNS)}")
+    return name
+
+
+class ModelAnswer(_Model):
+    """What a team that did well declared and did, with the times a trainer may hope for."""
+
+    symptom: Annotated[str, AfterValidator(check_sign)]  # what users saw first
+    where: str = Field(min_length=1)  # a data center, service or instance the fault aims at
+    fault: Annotated[str, AfterValidator(check_type)]  # a fault type (chaos/faults/fault_types.py)
+    detect_s: Duration  # target time to detect, from the fault's onset
+    mitigate_s: Duration  # target time to mitigate (users served again), from the onset
+    actions: list[str] = Field(min_length=1)  # what to do, in order
+    summary: str = Field(min_length=1)
+
+
+class Card(_Model):
+    """The instructor's card for a scenario: shown to nobody while a round is played, except the hints the room
+    asks for (each costs points); beside the team's own timeline in the post-mortem draft at the end."""
+
+    look_for: list[str] = Field(min_length=1)
+    hints: list[str] = Field(min_length=3, max_length=3)  # a ladder: vague, pointed, nearly the answer
+    debrief: list[str] = Field(min_length=1)
+    answer: ModelAnswer
+
+
+class Hold(_Model):
+    """A held round (a workshop's ``hold: true``): nothing heals by itself. What stays broken, the timeline that
+    breaks it (nothing in it restores power), and the levers that, pulled together in this order, clear it
+    (``cleared_by``: each an action of chaos.faults.actions that is a lever, e.g. ``{restart_instance: views-east}``)."""
+
+    broken: str = Field(min_length=1)
+    timeline: list[dict[str, Any]] = Field(min_length=1)
+    cleared_by: list[dict[str, Any]] = Field(min_length=1)
+
+
 class Scenario(_Model):
     name: str = ""  # the file's stem
     title: str = Field(min_length=1)
@@ -119,15 +164,19 @@ class Scenario(_Model):
     duration: Duration
     hypothesis: Hypothesis
     timeline: list[dict[str, Any]] = Field(min_length=1)
+    card: Card | None = None  # the workshop's card; every library scenario has one
+    hold: Hold | None = None  # a workshop's held round; without it the scenario cannot be played held
 
     def steps(self, source: str = "") -> list[tuple[float, ActionBase]]:
         return parse_timeline(self.timeline, source or self.name, self.duration)
 
 
-def parse_timeline(raw: list[dict[str, Any]], source: str, duration: float) -> list[tuple[float, ActionBase]]:
+def parse_timeline(
+    raw: list[dict[str, Any]], source: str, duration: float, field: str = "timeline"
+) -> list[tuple[float, ActionBase]]:
     steps = []
     for n, item in enumerate(raw):
-        where = f"timeline.{n}"
+        where = f"{field}.{n}"
         if not isinstance(item, dict) or "at" not in item:
             raise ConfigError(source, f"field '{where}.at': every step needs an offset, e.g. at: 20s")
         try:
@@ -151,6 +200,8 @@ def parse_scenario(data: object, source: str, name: str = "") -> Scenario:
     except ValidationError as exc:
         raise ConfigError(source, describe(exc)) from None
     steps = scenario.steps(source)
+    if scenario.hold is not None:
+        check_hold(scenario.hold, source, scenario.duration)
     last = max(at + (action.duration_s or 0) for at, action in steps)
     hyp = scenario.hypothesis
     if hyp.recovered_within is not None and last + hyp.recovered_within > scenario.duration:
@@ -160,6 +211,26 @@ def parse_scenario(data: object, source: str, name: str = "") -> Scenario:
             f"within {hyp.recovered_within:g}s after the last fault ({last:g}s)",
         )
     return scenario
+
+
+def check_hold(hold: Hold, source: str, duration: float) -> None:
+    """A held timeline restores no power by itself (a `for` may end a trigger, as retry-storm's stall ends while
+    the storm it set off goes on) and every ``cleared_by`` entry is a lever; else the error names the file and
+    the field."""
+    parse_timeline(hold.timeline, source, duration, "hold.timeline")  # each step as valid as the timeline's
+    for n, item in enumerate(hold.timeline):
+        action = parse_action(item, source, f"hold.timeline.{n}")
+        if action.kind == "power_on" and action.spec.rest != "dark":
+            raise ConfigError(
+                source, f"field 'hold.timeline.{n}.power_on': a held round restores no power (unless `rest: dark`)"
+            )
+    for n, item in enumerate(hold.cleared_by):
+        where = f"hold.cleared_by.{n}"
+        if isinstance(item, dict) and ("at" in item or "for" in item):
+            raise ConfigError(source, f"field '{where}': a lever has no `at` or `for`: the team pulls it")
+        action = parse_action(item, source, where)
+        if not KINDS[action.kind].lever:
+            raise ConfigError(source, f"field '{where}': {action.kind} is not a lever; levers: {', '.join(LEVERS)}")
 
 
 def scenario_path(name_or_path: str | Path) -> Path:

@@ -129,7 +129,9 @@ class Walk:
             "start": started,
         }
         try:
-            if step.action is not None:
+            if step.flap is not None and step.flap in self.injector.stable_power:
+                record["output"] = {"dc": step.flap, "note": "on stable power: the generator drives it no more"}
+            elif step.action is not None:
                 record["fault_id"], record["output"] = self.injector.apply(step.action)
             else:
                 record["output"] = self.injector.revert(step.revert or "")

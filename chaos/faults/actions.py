@@ -27,9 +27,24 @@ from pydantic import (
 )
 
 from chaos.faults import handlers
-from chaos.faults.model import ActionBase, Blackhole, Brownout, Duration, Errors, Flap, Latency, Load, Name, PowerOn
+from chaos.faults.model import (
+    ActionBase,
+    Blackhole,
+    Brownout,
+    DependencySetting,
+    Deploy,
+    Duration,
+    Errors,
+    Flap,
+    Latency,
+    Load,
+    Name,
+    PowerOn,
+    ShedLogins,
+)
 from chaos.runtime.base import KILL, LINKS, POWER
 from chaos.topology import Topology
+from loadtest.control import DRAIN_TTL_S
 from services.common.config_files import describe
 from services.common.errors import ConfigError
 
@@ -62,6 +77,12 @@ class ActionKind:
     # (injector, fault id, action) -> ActiveFault, or a dict when nothing stays to undo; None: the plan unrolls it
     handler: Callable[..., Any] | None
     live: bool = True  # the control API may take it; False: only a scenario run can (a flap, a load step)
+    cost: str = ""  # a lever's (a live action that is not a fault): what it takes, how long until users see it
+
+    @property
+    def lever(self) -> bool:
+        """What an on-call engineer may pull: a live action that does not start an outage."""
+        return self.live and not self.fault
 
     @cached_property
     def model(self) -> type[ActionBase]:
@@ -100,6 +121,9 @@ KINDS: dict[str, ActionKind] = {
             targets=lambda spec: [("dc", spec.dc, DC)],
             capability=POWER,
             handler=handlers.power_on,
+            cost="each instance's boot (~1 s local, ~5 s a container), `stagger` between the boot order's waves; "
+            "a partly lit data center gets only its dark instances; the data center then runs on stable power "
+            "(a flapping generator no longer drives it)",
         ),
         ActionKind(
             "flap",
@@ -155,6 +179,62 @@ KINDS: dict[str, ActionKind] = {
             targets=lambda _: [],
             capability=None,
             handler=handlers.profile,
+            cost="instant, every instance at once and the users' edge (the instructor's switch; trainees deploy)",
+        ),
+        ActionKind(
+            "deploy",
+            Deploy,
+            fault=False,
+            reversible=True,
+            targets=lambda _: [],
+            capability=None,
+            handler=handlers.deploy,
+            cost="`step` (2 s) per running instance, one after the other, then the users' edge (app settings, "
+            "the load balancer's failover): 16-30 s for a whole stack; its rollback is instant",
+        ),
+        ActionKind(
+            "restart_instance",
+            Name,
+            fault=False,
+            reversible=False,
+            targets=_named(ANY),
+            capability=KILL,
+            handler=handlers.restart_instance,
+            cost="the instance's boot (~1 s local, ~5 s a container); a running one is down meanwhile (SIGKILL, "
+            "then start); what was wrong inside the old process (a brownout) goes with it",
+        ),
+        ActionKind(
+            "drain",
+            Name,
+            fault=False,
+            reversible=True,
+            targets=_named(DC),
+            capability=None,
+            handler=handlers.drain,
+            cost=f"users' DNS answers expire over {DRAIN_TTL_S:g} s (each user's resolver at its own moment), then "
+            "no user request reaches the data center; the other data centers take all of its users",
+        ),
+        ActionKind(
+            "shed_logins",
+            ShedLogins,
+            fault=False,
+            reversible=True,
+            targets=lambda spec: [] if spec.at is None else [("at", spec.at, ANY)],
+            capability=LINKS,
+            handler=handlers.shed_logins,
+            cost="at once (one admin call per gateway, on a 10-s lease the controller renews); logins past the "
+            "rate are refused (429, Retry-After): users wait to log in while auth drains",
+        ),
+        ActionKind(
+            "dependency",
+            DependencySetting,
+            fault=False,
+            reversible=True,
+            targets=lambda spec: [("callers", spec.callers, ANY)],
+            capability=LINKS,
+            handler=handlers.dependency,
+            cost="at once on the running callers (their breakers and budgets rebuilt: state is lost); a live "
+            "change, not a deploy: an instance restarted or powered on later starts with the profile again",
         ),
         ActionKind(
             "load",
@@ -168,6 +248,8 @@ KINDS: dict[str, ActionKind] = {
         ),
     )
 }
+
+LEVERS: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.lever)
 
 
 def _model(name: str, kind: ActionKind) -> type[ActionBase]:

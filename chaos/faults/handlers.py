@@ -10,22 +10,32 @@ import random
 import time
 from typing import Any, Protocol, cast
 
+import httpx
+
 from chaos.faults.active import ActiveFault, event_output
 from chaos.faults.link import FaultNotLifted, LinkFaults, link_bodies
 from chaos.faults.model import ActionBase
+from chaos.instance_client import ADMIN_S, InstanceClient
 from chaos.profile_files import profile_file
-from chaos.runtime.base import NETWORK, Runtime
+from chaos.runtime.base import NETWORK, PowerEvent, Runtime, RuntimeError_
+from loadtest.control import DRAIN_TTL_S
+from services.common.api import ADMIN_PROFILE
 from services.common.errors import UsageError
-from services.common.policy import Profile, load_profile
+from services.common.policy import Profile, load_profile, parse_profile
 
 
 class LoadControl(Protocol):
+    @property
+    def drained(self) -> dict[str, float]: ...
+
     def set_load(
         self,
         users: int | None = None,
         spawn_rate: float | None = None,
         edge_failover: bool | None = None,
         client_attempts: int | None = None,
+        think_s: tuple[float, float] | None = None,
+        drained: dict[str, float] | None = None,
     ) -> None: ...
 
 
@@ -38,10 +48,13 @@ class Injector(Protocol):
     load: LoadControl | None
     base_profile: Profile | None
     base_users: int
+    stable_power: set[str]  # data centers an operator put on stable power: a flapping generator drives them no more
 
     def switch_profile(self, profile: Profile) -> dict[str, str]: ...
 
     def settle_power_off(self, dc: str) -> None: ...
+
+    def settle(self, kind: str, instance: str) -> list[str]: ...
 
 
 def power_off(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
@@ -57,9 +70,37 @@ def power_off(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
 
 
 def power_on(inj: Injector, fault_id: str, action: ActionBase) -> dict[str, Any]:
-    spec = action.spec
+    """Power to a dark data center (its services in the boot order, ``stagger`` apart), or to the dark instances
+    of a partly lit one (a boot that stalled); with ``rest: dark`` the services the order leaves out stay dark."""
+    spec, runtime = action.spec, inj.runtime
+    state = runtime.status()
+    names = runtime.topology.names(spec.dc)
+    dark = [n for n in names if state[n]["state"] != "running"]
+    if not dark:
+        raise UsageError(f"{spec.dc} is powered on already: every instance is running")
     inj.settle_power_off(spec.dc)  # restoring power settles the power_off that cut it: nothing left to undo
-    return event_output(inj.runtime.power_on(spec.dc, list(spec.boot_order), spec.stagger))
+    if len(dark) == len(names) and spec.rest == "last":
+        return event_output(runtime.power_on(spec.dc, list(spec.boot_order), spec.stagger))
+    waves = runtime.topology.boot_waves(spec.dc, list(spec.boot_order))
+    if spec.rest == "dark" and spec.boot_order:  # drop the wave of the services the order leaves out
+        instances = runtime.topology.instances()
+        waves = [wave for wave in waves if instances[wave[0]][1].service in spec.boot_order]
+    return _start_in_waves(inj, spec.dc, [[n for n in wave if n in dark] for wave in waves], spec.stagger)
+
+
+def _start_in_waves(inj: Injector, dc: str, waves: list[list[str]], stagger_s: float) -> dict[str, Any]:
+    """Start these dark instances wave by wave (each instance waits for its health); the output of a power-on."""
+    started, events = time.monotonic(), []
+    for n, wave in enumerate(w for w in waves if w):
+        if n:
+            time.sleep(stagger_s)  # the stagger is the caller's wish, not a readiness wait
+        events += [inj.runtime.start_instance(name) for name in wave]
+        for name in wave:
+            inj.settle("kill_instance", name)
+    unhealthy = "; ".join(e.detail for e in events if not e.healthy)
+    names = tuple(name for event in events for name in event.instances)
+    seconds = time.monotonic() - started
+    return event_output(PowerEvent(dc, "on", names, seconds, healthy=not unhealthy, detail=unhealthy))
 
 
 def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
@@ -78,6 +119,113 @@ def kill_instance(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFau
         return event_output(inj.runtime.start_instance(name))
 
     return ActiveFault(fault_id, action, time.time(), undo, event_output(event))
+
+
+def restart_instance(inj: Injector, fault_id: str, action: ActionBase) -> dict[str, Any]:
+    """Start one instance again: a dead one is started, a running one SIGKILLed first (a restart); either way
+    the instance is a new process, so a fault living in the old one (a kill, a brownout) is settled."""
+    runtime = inj.runtime
+    named = runtime.topology.find(action.spec)
+    state = runtime.status()
+    dead = [n for n in named if state[n]["state"] != "running"]
+    if len(named) > 1 and len(dead) != 1:
+        raise UsageError(
+            f"'{action.spec}' names {len(named)} instances ({', '.join(named)}), {len(dead)} of them down: "
+            "name the one instance to restart"
+        )
+    name = dead[0] if dead else named[0]
+    if not runtime.powered().get(runtime.topology.dc_of(name), False):
+        raise UsageError(f"{name}'s data center is dark: power it on")
+    killed = None if name in dead else event_output(runtime.kill_instance(name))
+    output = {**event_output(runtime.start_instance(name)), "killed_first": killed}
+    output["settled"] = inj.settle("kill_instance", name) + inj.settle("brownout", name)
+    return output
+
+
+def drain(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """The global load balancer stops answering with the data center: users leave it as their DNS answers
+    expire (DRAIN_TTL_S); undone, they come back the same way."""
+    control, dc = _load(inj, "drain"), action.spec
+    before = control.drained
+    if dc in before:
+        raise UsageError(f"{dc} is drained already")
+    others = [d for d in inj.runtime.topology.data_centers if d != dc and d not in before]
+    if not others:
+        raise UsageError(f"draining {dc} would leave users no data center: undrain another first")
+    at = time.time()
+    control.set_load(drained={**before, dc: at})
+
+    def undo() -> dict[str, Any]:
+        control.set_load(drained={d: t for d, t in control.drained.items() if d != dc})
+        return {"dc": dc, "undrained": True, "users_back_within_s": DRAIN_TTL_S}
+
+    return ActiveFault(fault_id, action, at, undo, {"dc": dc, "users_gone_within_s": DRAIN_TTL_S, "to": others})
+
+
+def shed_logins(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """Every gateway (of ``at``) lets ``per_s`` logins a second through; carried like a link fault (a lease)."""
+    links = _links(inj, "shed logins")
+    topology = inj.runtime.topology
+    named = topology.find(action.spec.at) if action.spec.at else list(topology.instances())
+    gateways = [n for n in named if topology.instances()[n][1].service == "gateway"]
+    if not gateways:
+        raise UsageError(f"'{action.spec.at}' names no gateway: logins are shed at the gateways")
+    outcomes = links.add(fault_id, gateways, {"kind": "login_limit", "rate_per_s": action.spec.per_s})
+    return ActiveFault(fault_id, action, time.time(), lambda: links.remove(fault_id), outcomes)
+
+
+def dependency(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """One dependency's timeout, attempts or breaker changed live on every running caller ``callers`` names: each
+    instance's profile read, changed there, and put back as it was on undo."""
+    spec, runtime = action.spec, inj.runtime
+    state = runtime.status()
+    callers = [
+        n
+        for n in runtime.topology.find(spec.callers)
+        if state[n]["state"] == "running" and spec.dependency in runtime.topology.dependency_urls(n)
+    ]
+    if not callers:
+        raise UsageError(f"no running instance of '{spec.callers}' calls {spec.dependency}")
+    before = {name: _profile_of(runtime, name) for name in callers}
+    outcomes = {name: _push_one(runtime, name, _with_dependency(profile, spec)) for name, profile in before.items()}
+
+    def undo() -> dict[str, Any]:
+        state = runtime.status()
+        return {name: _push_one(runtime, name, p) for name, p in before.items() if state[name]["state"] == "running"}
+
+    return ActiveFault(fault_id, action, time.time(), undo, outcomes)
+
+
+def _profile_of(runtime: Runtime, name: str) -> Profile:
+    """The profile in force on one instance, from its admin route."""
+    with InstanceClient(ADMIN_S, admin_secret=runtime.admin_secret) as client:
+        try:
+            answer = client.get(runtime.topology.url(name) + ADMIN_PROFILE)
+        except httpx.HTTPError as exc:
+            raise RuntimeError_(f"{name} did not say its profile ({type(exc).__name__})") from None
+    if answer.status_code != 200:
+        raise RuntimeError_(f"{name} did not say its profile: HTTP {answer.status_code}")
+    return parse_profile(answer.json(), f"{name}'s profile")
+
+
+def _push_one(runtime: Runtime, name: str, profile: Profile) -> str:
+    """One instance's profile swapped live: "ok" or why not."""
+    with InstanceClient(ADMIN_S, admin_secret=runtime.admin_secret) as client:
+        return client.outcome("PUT", runtime.topology.url(name) + ADMIN_PROFILE, profile.model_dump(mode="json"))
+
+
+def _with_dependency(profile: Profile, spec: Any) -> Profile:
+    policy = profile.for_dependency(spec.dependency)
+    update: dict[str, Any] = {}
+    if spec.timeout_s is not None:
+        update["timeout_s"] = spec.timeout_s
+    if spec.attempts is not None:
+        update["retries"] = policy.retries.model_copy(update={"attempts": spec.attempts})
+    if spec.breaker is not None:
+        update["breaker"] = policy.breaker.model_copy(update={"enabled": spec.breaker})
+    return profile.model_copy(
+        update={"dependencies": {**profile.dependencies, spec.dependency: policy.model_copy(update=update)}}
+    )
 
 
 class NetworkControl(Protocol):
@@ -172,10 +320,43 @@ def profile(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     return ActiveFault(fault_id, action, time.time(), undo, {"profile": chosen.name, "instances": output})
 
 
+def deploy(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """A profile rolled out as a deploy: one running instance at a time, each baking ``step`` before the next,
+    then every instance sealed with it (and the copy later power-ons start with) and the users' edge last."""
+    chosen = load_profile(profile_file(action.spec.profile))
+    before = inj.base_profile
+    runtime = inj.runtime
+    rolled: dict[str, str] = {}
+    for name, info in runtime.status().items():
+        if info["state"] == "running":
+            rolled[name] = _push_one(runtime, name, chosen)
+            time.sleep(action.spec.step)  # the deploy's bake time per instance: its cost, not a readiness wait
+    output = inj.switch_profile(chosen)
+
+    def undo() -> dict[str, Any]:
+        if before is None:
+            return {"note": "no profile to go back to"}
+        return inj.switch_profile(before)
+
+    return ActiveFault(
+        fault_id, action, time.time(), undo, {"profile": chosen.name, "rolled": rolled, "instances": output}
+    )
+
+
+def _load(inj: Injector, what: str) -> LoadControl:
+    if inj.load is None:
+        raise UsageError(f"no users' edge to {what}: it needs a scenario run (its load generator)")
+    return inj.load
+
+
+def _links(inj: Injector, what: str) -> LinkFaults:
+    if inj.links is None:
+        raise UsageError(f"the {inj.runtime.name} runtime cannot {what}")
+    return inj.links
+
+
 def load(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
-    control = inj.load
-    if control is None:
-        raise UsageError("no load generator is running: a load step needs a scenario run")
+    control = _load(inj, "step up")
     control.set_load(users=action.spec.users, spawn_rate=action.spec.spawn_rate)
 
     def undo() -> dict[str, Any]:

@@ -19,8 +19,8 @@ from chaos.faults.handlers import LoadControl
 from chaos.faults.link import FaultNotLifted, LinkFaults
 from chaos.faults.model import ActionBase
 from chaos.journal import EventName, Journal
-from chaos.runtime.base import LINKS, Runtime
-from services.common.errors import ConflictError, UsageError
+from chaos.runtime.base import LINKS, Runtime, RuntimeError_
+from services.common.errors import BlackoutError, ConflictError, UsageError
 from services.common.policy import Profile
 
 
@@ -49,6 +49,8 @@ class FaultInjector:
             else None
         )
         self._active: dict[str, ActiveFault] = {}
+        # data centers an operator powered on by hand: a flapping generator's later steps pass them by
+        self.stable_power: set[str] = set()
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
 
@@ -113,7 +115,8 @@ class FaultInjector:
         return output
 
     def revert_all(self) -> list[dict[str, Any]]:
-        """Undo every active fault, newest first, then power on any data center still dark."""
+        """Undo every active fault, newest first, then power on any data center still dark and start any instance
+        still dark in a lit one."""
         results = []
         for fault_id in reversed(self.active_ids()):
             try:
@@ -124,6 +127,15 @@ class FaultInjector:
             if not on:
                 event = self.runtime.power_on(dc)
                 results.append({"id": f"power-on-{dc}", "status": "succeeded", "output": event_output(event)})
+        # A data center powered on in part (a boot that stalled, `rest: dark`) gets its dark instances back too.
+        powered = self.runtime.powered()
+        for name, info in self.runtime.status().items():
+            if info["state"] != "running" and powered.get(info["dc"], False):
+                try:
+                    event = self.runtime.start_instance(name)
+                    results.append({"id": f"start-{name}", "status": "succeeded", "output": event_output(event)})
+                except RuntimeError_ as exc:
+                    results.append({"id": f"start-{name}", "status": "failed", "error": str(exc)})
         if self.links is not None:
             # Parts of a fault whose revert just failed are left to it: it stays listed, and a later revert retries.
             owned = {part for f in self.active() if KINDS[f.action.kind].capability == LINKS for part in f.output}
@@ -161,6 +173,25 @@ class FaultInjector:
                 if fault.action.kind == "power_off" and fault.output.get("dc") == dc:
                     del self._active[fault.id]
                     self.journal.record(EventName.FAULT_OFF, id=fault.id, kind="power_off", output={"by": "power_on"})
+
+    def settle(self, kind: str, instance: str) -> list[str]:
+        """``instance`` is a new process: the faults of ``kind`` that lived in it alone (a kill, a brownout) are
+        over; each is reverted (its undo finds nothing left to do, or lifts what a renewal would put back)."""
+        settled = []
+        for fault in self.active():
+            if fault.action.kind == kind and self._lives_in(fault) == [instance]:
+                try:
+                    self.revert(fault.id, only=fault)
+                    settled.append(fault.id)
+                except BlackoutError:
+                    pass  # being reverted by someone else, or its undo failed (journaled): it stays listed
+        return settled
+
+    def _lives_in(self, fault: ActiveFault) -> list[str]:
+        if fault.action.kind == "kill_instance":
+            return list(fault.output.get("instances", []))
+        target = getattr(fault.action.spec, "target", None)
+        return self.runtime.topology.find(target) if isinstance(target, str) else []
 
     def switch_profile(self, profile: Profile) -> dict[str, str]:
         """Every instance, and the users' side too (edge failover, the app's own retries), follow the profile."""

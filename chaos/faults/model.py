@@ -8,11 +8,11 @@ later step undoes it (``power_on`` after ``power_off``) or the run ends, when ev
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from services.common.names import ServiceName
+from services.common.names import DependencyName, ServiceName
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, None: 1.0}
@@ -45,6 +45,9 @@ class PowerOn(_Spec):
     dc: Name
     boot_order: list[ServiceName] = []
     stagger: Duration = 0.0
+    # the services boot_order leaves out: they boot last, or stay dark (a boot that stalled half-way: only a
+    # later power-on brings them, e.g. an operator's with the systems of record first)
+    rest: Literal["last", "dark"] = "last"
 
 
 class Flap(_Spec):
@@ -83,6 +86,36 @@ class Brownout(_Spec):
 class Load(_Spec):
     users: int = Field(ge=1, le=100_000)
     spawn_rate: float | None = Field(None, gt=0, le=10_000)
+
+
+class ShedLogins(_Spec):
+    """Each gateway lets at most ``per_s`` logins a second through to auth; the rest get 429 and Retry-After."""
+
+    per_s: float = Field(gt=0, le=10_000)
+    at: Name | None = None  # a data center or a gateway instance; None: every gateway
+
+
+class DependencySetting(_Spec):
+    """One dependency's policy changed live on its callers (``callers``: a data center, service or instance)."""
+
+    callers: Name  # not `on`: YAML reads that word as a boolean
+    dependency: DependencyName
+    timeout_s: float | None = Field(None, gt=0, le=120)
+    attempts: int | None = Field(None, ge=1, le=10)  # total tries, the first included
+    breaker: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> DependencySetting:
+        if self.timeout_s is None and self.attempts is None and self.breaker is None:
+            raise ValueError("give at least one of timeout_s, attempts, breaker")
+        return self
+
+
+class Deploy(_Spec):
+    """A whole profile rolled out instance by instance, then to the users' edge."""
+
+    profile: str = Field(min_length=1)
+    step: Duration = Field(2.0, le=60)  # each instance's bake time before the next one gets it
 
 
 class ActionBase(BaseModel):

@@ -37,9 +37,9 @@ class Role(StrEnum):
 
 # What a team's code reaches: the room (page, assets, state, charts, its filtered stream) and its exercise.
 TEAM_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
-    (SAFE_METHODS, re.compile(r"/room(/static/[^/]+|/state|/window|/events)?")),
+    (SAFE_METHODS, re.compile(r"/room(/static/[^/]+|/runbooks/[^/]+|/state|/window|/events)?")),
     (SAFE_METHODS, re.compile(r"/exercise")),
-    (frozenset({"POST"}), re.compile(r"/exercise/(detect|act)")),
+    (frozenset({"POST"}), re.compile(r"/exercise/(detect|act|hint|ack)")),
 )
 
 

@@ -19,6 +19,8 @@ import yaml
 
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.engine.fit import topology_for
+from chaos.engine.scenario import SIGNS
+from chaos.faults.fault_types import NAMES as FAULT_TYPES
 from chaos.library import LOCAL_SCENARIOS
 from chaos.profile_files import PROFILES
 from chaos.topology import Topology, load_topology
@@ -49,6 +51,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         users=args.users,
         profile=args.profile,
         allow=allow,
+        control=args.control,
+        round_id=args.round_id,
         onset=args.onset,
         round=args.round,
         hold=args.hold,
@@ -135,17 +139,43 @@ def team_topology(profile_file: Path, ports: int | str) -> Topology:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    answer = ControlClient(team_runs(args)).call("POST", "/exercise/detect", {"text": args.text})
+    body = {"symptom": args.symptom, "where": args.where, "fault": args.fault, "text": args.text or ""}
+    answer = ControlClient(team_runs(args)).call("POST", "/exercise/detect", body)
     print(f"declared at {answer['clock_s']:g}s on the exercise clock ({answer['declarations']} so far)")
+    return 0
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    answer = ControlClient(team_runs(args)).call("POST", "/exercise/hint")
+    print(f"hint {answer['n']} (-{answer['cost']} points, {answer['hints_left']} left): {answer['text']}")
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    answer = ControlClient(team_runs(args)).call("POST", "/exercise/ack")
+    print(f"acknowledged {answer['acked_at'] - answer['t']:.1f} s after the page")
     return 0
 
 
 def cmd_act(args: argparse.Namespace) -> int:
     answer = ControlClient(team_runs(args)).call(
-        "POST", "/exercise/act", {"action": args.action, "target": args.target}
+        "POST", "/exercise/act", {"action": args.action, "target": _target(args.target)}
     )
     print(f"{answer['action']} {answer['target'] or ''}: {answer['status']}")
     return 0
+
+
+def _target(text: str | None) -> str | dict[str, Any] | None:
+    """A name, or a lever's spec written as a YAML mapping: '{dc: dc-east, boot_order: [auth, views]}'."""
+    if text is None or not text.lstrip().startswith("{"):
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"the target is not a YAML mapping: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError("the target is a name or a YAML mapping such as '{dc: dc-east, boot_order: [auth]}'")
+    return value
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -173,15 +203,19 @@ def cmd_end(args: argparse.Namespace) -> int:
         f"team {view['team']}: {view['hidden']['title']} (scenario {view['hidden']['scenario']}, "
         f"{view['hidden']['offset_s']:g}s late, seed {view['seed']})"
     )
-    for name in ("detect", "mitigate", "recover"):
+    for name in ("ack", "detect", "mitigate", "recover"):
         value = s[f"{name}_s"]
-        print(f"  time to {name}: {'never' if value is None else f'{value:g} s'}")
+        shown = "no page" if name == "ack" and not s["paged"] else "never" if value is None else f"{value:g} s"
+        print(f"  time to {name}: {shown}")
     print(
         f"  requests not served after the onset: ~{s['unserved']} of ~{s['expected']} ({s['failed']} failed, the rest never "
         f"answered); false alarms: {s['false_alarms']}; "
         f"lost writes: {'not measured' if s['lost_writes'] is None else s['lost_writes']}"
     )
-    print(f"  score: {s['points']}")
+    print(f"  localization: {s['localization']:g}, root cause: {'right' if s['root_cause'] else 'wrong'}")
+    parts = ", ".join(f"{k} {v}" for k, v in s["parts"].items())
+    lost = ", ".join(f"{k} -{v}" for k, v in s["penalties"].items() if v)
+    print(f"  score: {s['points']} ({parts}{'; ' + lost if lost else ''})")
     print(f"post-mortem draft: {view['draft']}")
     if view.get("leaderboard"):
         print(f"leaderboard: {view['leaderboard']}")
@@ -256,6 +290,10 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
         "--allow", help=f"remediation actions the team may take, comma-separated: {', '.join(ACTION_NAMES)}"
     )
     start.add_argument(
+        "--control", type=float, help="the chance (0-1) of a no-fault control round, drawn by the seed (default 0)"
+    )
+    start.add_argument("--round-id", help="the round the leaderboard ranks the team in (default: round)")
+    start.add_argument(
         "--round", help="users keep coming at least this long, e.g. 10m (default: the scenario's duration + onset)"
     )
     start.add_argument(
@@ -273,12 +311,30 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     where(start)
     start.set_defaults(func=cmd_start, team=None)  # no --team: the config file's (else "team")
 
-    detect = verbs.add_parser("detect", help='declare what you found: blackout exercise detect "dc-east lost power"')
-    detect.add_argument("text")
+    detect = verbs.add_parser(
+        "detect", help="declare what you found: blackout exercise detect failed_requests dc-east power-loss"
+    )
+    detect.add_argument("symptom", help=f"what users see: {', '.join(SIGNS)}")
+    detect.add_argument("where", help="a data center, service or instance")
+    detect.add_argument("fault", help=f"the fault type: {', '.join(FAULT_TYPES)}")
+    detect.add_argument("text", nargs="?", help="in your own words, for the debrief")
     where(detect)
     detect.set_defaults(func=cmd_detect)
 
-    act = verbs.add_parser("act", help="remediate: power-on DC, power-off DC, profile NAME, remove-fault ID")
+    hint = verbs.add_parser("hint", help="the card's next hint (each costs points: 25, 50, 100)")
+    where(hint)
+    hint.set_defaults(func=cmd_hint)
+
+    ack = verbs.add_parser("ack", help="acknowledge the page (time to acknowledge is scored)")
+    where(ack)
+    ack.set_defaults(func=cmd_ack)
+
+    act = verbs.add_parser(
+        "act",
+        help="remediate: power-on DC|'{dc: DC, boot_order: [...]}', power-off DC, profile NAME (a deploy), "
+        "restart-instance NAME, drain DC, shed-logins PER_S, dependency '{callers, dependency, timeout_s, attempts, "
+        "breaker}', remove-fault ID",
+    )
     act.add_argument("action", choices=ACTION_NAMES)
     act.add_argument("target", nargs="?")
     where(act)
@@ -302,7 +358,7 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     where(end)
     end.set_defaults(func=cmd_end)
 
-    board = verbs.add_parser("leaderboard", help="every team's best score under the board folder")
+    board = verbs.add_parser("leaderboard", help="each round's teams under the board folder, ranked per round")
     board.add_argument("--board", type=Path, default=BOARD)
     board.add_argument(
         "--collect",

@@ -15,13 +15,19 @@ from services.common.policy import LIBRARY_NAME
 
 # The on-call engineer's remediation controls: the words of `blackout exercise act`, of `allow:` and of the
 # control room's buttons (dashed, like the CLI's `power-on`), each mapped here, and only here, to what it does:
-# an action kind of chaos.faults.actions, or one of the controller's own verbs. Not panic: it ends the round
-# for everyone and is the instructor's (POST /panic with the control token), never a team's lever.
+# an action kind of chaos.faults.actions (the levers: each one's delay or cost is declared there), or one of
+# the controller's own verbs. A team's profile switch is a deploy: rolled instance by instance, then the edge.
+# Not panic: it ends the round for everyone and is the instructor's (POST /panic with the control token), never
+# a team's lever.
 REMEDIATIONS: dict[str, str] = {
-    "power-on": "power_on",
+    "power-on": "power_on",  # target: a data center, or {dc, boot_order, stagger}
     "power-off": "power_off",
-    "profile": "profile",
-    "remove-fault": "remove",
+    "profile": "deploy",  # target: a profile name, or {profile, step}
+    "restart-instance": "restart_instance",  # target: an instance
+    "drain": "drain",  # target: a data center (the global load balancer stops sending users there)
+    "shed-logins": "shed_logins",  # target: logins per second per gateway, or {per_s, at}
+    "dependency": "dependency",  # target: {callers, dependency, timeout_s, attempts, breaker}
+    "remove-fault": "remove",  # target: the id of a fault or of a lever pulled (a drain, a login limit)
 }
 if TYPE_CHECKING:
     ActionName = str  # to the type checker; pydantic checks the word against REMEDIATIONS at run time
@@ -59,6 +65,10 @@ class ExerciseConfig(BaseModel):
     round: Duration | None = Field(None, gt=0, le=3600)
     # hold: the fault does not heal itself (no power_on steps, no `for`): restoring service is the team's job
     hold: bool = False
+    # the chance (0-1) that the round is a no-fault control round, drawn by the seed: 1 always, 0 never
+    control: float = Field(0.0, ge=0, le=1)
+    # the round the leaderboard ranks this team in (beside the scenario): teams of one round share it
+    round_id: str = Field("round", pattern=LIBRARY_NAME)
     allow: list[ActionName] = list(DEFAULT_ALLOW)
     max_actions: int = Field(20, ge=0, le=1000)
 

@@ -19,18 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
-from chaos.engine.scenario import load_scenario
+from chaos.engine.scenario import SIGNS, load_scenario
+from chaos.faults import fault_types
+from chaos.faults.actions import make
 from chaos.journal import EventName, new_run_dir
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
 from chaos.workshop.config import REMEDIATIONS, ExerciseConfig
 from chaos.workshop.draft import write_draft, write_leaderboard
 from chaos.workshop.hidden import HiddenFault, draw
-from chaos.workshop.score import Score, lost_writes, score
+from chaos.workshop.pager import Pager, Windows
+from chaos.workshop.score import HINT_COSTS, Acted, Declared, Place, Score, Truth, lost_writes, score
+from chaos.workshop.window import current_run_dir
 from loadtest.requests_reader import RequestsReader
-from services.common.errors import ConflictError, UsageError
+from services.common.errors import ConfigError, ConflictError, UsageError
 from services.common.policy import load_profile
 
+PAGER_EVERY_S = 1.0  # the pager reads what users finished and checks the burn this often
 MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
 # What a team's stream shows while it plays: what an on-call engineer sees of hosts (power, instances dying
 # and starting, a profile switched) and its own moves. Never the fault, the phases, the checks or a recovery.
@@ -43,6 +48,9 @@ TEAM_SEES = frozenset(
         EventName.PROFILE,
         EventName.EXERCISE_DETECT,
         EventName.EXERCISE_ACT,
+        EventName.EXERCISE_HINT,
+        EventName.PAGE,  # the pager is the room's: what users' error budget says, not the fault
+        EventName.PAGE_ACK,
     }
 )
 PRIVATE = 0o700  # the exercise's folder: the instructor's account only
@@ -70,16 +78,20 @@ class Exercise:
         self.declarations: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.hints: list[dict[str, Any]] = []  # the card's hints the room asked for, in order
+        self.pager = Pager(Windows.for_round(self.hidden.round_s))
         self.result: dict[str, Any] | None = None  # set by end()
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._queue = controller.bus.subscribe()
         self._watcher = threading.Thread(target=self._watch, name="exercise-events", daemon=True)
+        self._paging = threading.Thread(target=self._page, name="exercise-pager", daemon=True)
 
     def start(self) -> None:
         profile = profile_named(self.config.profile)  # an unknown name is refused here, before anything starts
         load_profile(profile)
         self._watcher.start()
+        self._paging.start()
         try:
             # the round's run folder goes into the exercise's: its scenario and journal name the fault
             self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users, runs_root=self.folder)
@@ -88,19 +100,63 @@ class Exercise:
             raise
 
     # -- what the team does ------------------------------------------------------------------------
-    def detect(self, text: str) -> dict[str, Any]:
-        text = text.strip()
-        if not text or len(text) > 500:
-            raise UsageError("a declaration says what you found in 1-500 characters, e.g. 'dc-east lost power'")
+    def detect(self, symptom: str, where: str, fault: str, text: str = "") -> dict[str, Any]:
+        """A structured declaration: what users see (SIGNS), where (a data center, service or instance of this
+        stack) and the fault type (chaos/faults/fault_types.py); ``text``: the team's own words."""
         self._require_open()
-        named = [t for t in self.hidden.targets if t in text.lower()]
-        entry: dict[str, Any] = {"t": time.time(), "text": text, "names_target": bool(named)}
+        if symptom not in SIGNS:
+            raise ConfigError("request body", f"field 'symptom': unknown; what users see: {', '.join(SIGNS)}")
+        if fault not in fault_types.NAMES:
+            raise ConfigError("request body", f"field 'fault': unknown; fault types: {', '.join(fault_types.NAMES)}")
+        place = self.place(where)
+        now = time.time()
+        entry = {"t": now, "symptom": symptom, "where": place.name, "fault": fault, "text": text.strip()}
+        entry["names_target"] = place.name in self.hidden.targets
         with self._lock:
             self.declarations.append(entry)
-        self.controller.journal.record(EventName.EXERCISE_DETECT, team=self.config.team, text=text)
-        return {"t": entry["t"], "clock_s": round(entry["t"] - self.started, 1), "declarations": len(self.declarations)}
+        self.controller.journal.record(
+            EventName.EXERCISE_DETECT, team=self.config.team, symptom=symptom, where=place.name, fault=fault, text=text
+        )
+        return {"t": now, "clock_s": round(now - self.started, 1), "declarations": len(self.declarations)}
 
-    def act(self, action: str, target: str | None) -> dict[str, Any]:
+    def place(self, name: str) -> Place:
+        """``name`` resolved in the stack's topology; an unknown one is refused with what exists."""
+        topology = self.controller.runtime.topology
+        try:
+            instances = frozenset(topology.find(name))
+        except ConfigError as exc:
+            raise ConfigError("request body", f"field 'where': {exc}") from None
+        dcs = frozenset(topology.dc_of(i) for i in instances)
+        return Place(name, instances, dcs, name in topology.data_centers)
+
+    def hint(self) -> dict[str, Any]:
+        """The card's next hint: the ladder goes from vague to nearly the answer, each dearer (HINT_COSTS)."""
+        self._require_open()
+        ladder = (self.hidden.card or {}).get("hints") or []
+        with self._lock:
+            if len(self.hints) >= len(ladder):
+                raise ConflictError(f"no hint left: the card has {len(ladder)}, all taken")
+            n = len(self.hints)
+            entry = {"t": time.time(), "n": n + 1, "text": ladder[n], "cost": HINT_COSTS[n]}
+            self.hints.append(entry)
+        self.controller.journal.record(EventName.EXERCISE_HINT, team=self.config.team, n=n + 1, cost=HINT_COSTS[n])
+        return {**entry, "hints_left": len(ladder) - n - 1}
+
+    def ack(self) -> dict[str, Any]:
+        """The team acknowledges the page: its time to acknowledge is scored (only the first ack counts)."""
+        self._require_open()
+        page = self.pager.page
+        if page is None:
+            raise ConflictError("nothing to acknowledge: the pager has not paged")
+        with self._lock:
+            if page.acked_at is None:
+                page.acked_at = time.time()
+                self.controller.journal.record(
+                    EventName.PAGE_ACK, team=self.config.team, after_s=round(page.acked_at - page.t, 1)
+                )
+        return page.to_data()
+
+    def act(self, action: str, target: str | dict[str, Any] | None) -> dict[str, Any]:
         self._require_open()
         if action not in self.config.allow:
             raise PermissionError(
@@ -123,16 +179,20 @@ class Exercise:
             )
         return {"action": action, "target": target, "status": "succeeded", "output": entry["output"]}
 
-    def _dispatch(self, action: str, target: str | None) -> Any:
+    def _dispatch(self, action: str, target: str | dict[str, Any] | None) -> Any:
         c = self.controller
         does = REMEDIATIONS[action]
         if not target:
-            raise UsageError(f"'{action}' needs a target (a data center, a profile name or a fault id)")
-        if does in ("power_on", "power_off"):
+            raise UsageError(f"'{action}' needs a target (a data center, an instance, a profile name or a fault id)")
+        if does == "remove":
+            if not isinstance(target, str):
+                raise UsageError("remove-fault takes the id of a fault or of a lever pulled")
+            return c.remove(target)
+        if does == "power_off":
+            if not isinstance(target, str):
+                raise UsageError("power-off takes a data center")
             return c.power(target, does)
-        if does == "profile":
-            return c.switch_profile(load_profile(profile_named(target)))  # a name, never a path
-        return c.remove(target)
+        return c.lever(make(does, _spec(does, target), "act"))
 
     # -- what everyone sees --------------------------------------------------------------------------
     def view(self) -> dict[str, Any]:
@@ -153,10 +213,25 @@ class Exercise:
             "actions": self.actions,
             "detected_after_s": None if detected is None else round(detected - self.onset, 1),
             "fault_window_s": [self.config.onset.min, self.config.onset.max],
+            "hints": list(self.hints),
+            "hints_left": len((self.hidden.card or {}).get("hints") or []) - len(self.hints),
+            "next_hint_cost": HINT_COSTS[len(self.hints)] if len(self.hints) < len(HINT_COSTS) else None,
+            "page": None if self.pager.page is None else {**self.pager.page.to_data(), "text": self.pager.page.text()},
+            "vocabulary": self.vocabulary(),
         }
         if self.result:
             data.update(self.result)
         return data
+
+    def vocabulary(self) -> dict[str, list[str]]:
+        """What a declaration may say: the room's choices."""
+        topology = self.controller.runtime.topology
+        services = sorted({inst.service for _, inst in topology.instances().values()})
+        return {
+            "symptom": list(SIGNS),
+            "where": [*topology.data_centers, *services, *topology.instances()],
+            "fault": list(fault_types.NAMES),
+        }
 
     def for_team(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The event as the team may see it: while it plays, only what TEAM_SEES (None for the rest)."""
@@ -179,14 +254,21 @@ class Exercise:
         hyp = load_scenario(self.hidden.path).hypothesis
         # what users saw until the run stopped (nothing, when it stopped before its load started)
         rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
-        onset = self.onset if self.onset is not None and self.onset <= ended else None
+        # a control round's stand-in step (1 ms for a second) is no onset: there was nothing to find
+        onset = self.onset if self.onset is not None and self.onset <= ended and not self.hidden.control else None
+        page = self.pager.page
         result: Score = score(
             hyp,
             rows,
             onset,
             ended,
-            [d["t"] for d in self.declarations],
-            lost_writes(run_dir) if run_dir else None,
+            [Declared(d["t"], d["symptom"], self.place(d["where"]), d["fault"]) for d in self.declarations],
+            self.truth(onset),
+            lost_writes=lost_writes(run_dir) if run_dir else None,
+            hints=len(self.hints),
+            actions=[Acted(a["t"], a["action"], a["target"]) for a in self.actions if a["status"] == "succeeded"],
+            paged_at=page.t if page else None,
+            acked_at=page.acked_at if page else None,
         )  # no panic: it is the instructor's lever, never a team's fix (the team is scored on what users saw)
         self.result = {
             "score": result.to_data(),
@@ -202,6 +284,23 @@ class Exercise:
             self.result["leaderboard"] = str(write_leaderboard(board))
         return self.view()
 
+    def truth(self, onset: float | None) -> Truth:
+        """What the round was: the instances its faults aimed at (the ones a kill really took, when the seed
+        chose among a service's) and the fault types."""
+        if self.hidden.control:
+            return Truth(control=True)
+        topology = self.controller.runtime.topology
+        instances = {i for target in self.hidden.targets for i in topology.find(target)}
+        killed = {
+            e["instance"]
+            for e in self.events
+            if e.get("event") == EventName.KILL_INSTANCE and onset is not None and e.get("t", 0) >= onset
+        }
+        if killed & instances:  # a kill aimed at a service took one of its instances: the one that died
+            instances &= killed
+        dcs = frozenset(topology.dc_of(i) for i in instances)
+        return Truth(False, frozenset(instances), dcs, frozenset(self.hidden.fault_types))
+
     def close(self) -> None:
         self._closed.set()
         self.controller.bus.unsubscribe(self._queue)
@@ -209,6 +308,29 @@ class Exercise:
     def _require_open(self) -> None:
         if self.result is not None:
             raise ConflictError("the exercise has ended: start a new one")
+
+    def _page(self) -> None:
+        """The pager, on what users of this round's run finished (the newest requests.csv, made after the start)."""
+        reader: RequestsReader | None = None
+        while not self._closed.wait(PAGER_EVERY_S):
+            if reader is None:
+                run_dir = current_run_dir(self.folder)  # the round runs in the exercise's own folder
+                if run_dir is None or run_dir.stat().st_mtime < self.started:
+                    continue
+                reader = RequestsReader(run_dir / REQUESTS_FILE)
+            self.pager.feed(r for r in reader.read_new() if r.t >= self.started)
+            if not self.controller.run_state()["running"]:
+                return  # the users are gone: their silence now is no outage
+            page = self.pager.check(time.time())
+            if page is not None:
+                self.controller.journal.record(
+                    EventName.PAGE,
+                    team=self.config.team,
+                    scope=page.scope,
+                    burn_long=page.burn_long,
+                    burn_short=page.burn_short,
+                    text=page.text(),
+                )
 
     def _watch(self) -> None:
         while not self._closed.is_set():
@@ -223,3 +345,17 @@ class Exercise:
                     self.events.append(event)
             if event.get("event") == EventName.PHASE and event.get("phase") == "outage" and self.onset is None:
                 self.onset = float(event["t"])
+
+
+def _spec(kind: str, target: str | dict[str, Any]) -> object:
+    """A lever's spec from the team's target: a mapping as it is, else the one word the lever is named by."""
+    if isinstance(target, dict):
+        return target
+    if kind == "deploy":
+        return {"profile": target}
+    if kind == "shed_logins":
+        try:
+            return {"per_s": float(target)}
+        except ValueError:
+            raise UsageError(f"shed-logins takes logins per second per gateway, e.g. 5; got {target!r}") from None
+    return target

@@ -20,11 +20,13 @@ from chaos.guarded import guarded
 from chaos.workshop.auth import ROOM_PATH, Keys, Role, cookie_names, role_of
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise, exercise_folder
+from chaos.workshop.pager import RUNBOOKS as RUNBOOK_NAMES
 from chaos.workshop.probe import InstanceProbe
 from chaos.workshop.window import RequestWindow, current_run_dir
 from services.common.policy import LIBRARY_NAME
 
 STATIC = Path(__file__).resolve().parent / "static"
+RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"  # in a checkout; an install may lack them
 ASSETS = {"room.js": "text/javascript", "room.css": "text/css"}
 
 
@@ -36,14 +38,19 @@ class StartRequest(ExerciseConfig):
 
 
 class Declaration(BaseModel):
+    """What users see, where, and the fault type: the words of the room's vocabulary (GET /exercise)."""
+
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=500)
+    symptom: str = Field(min_length=1, max_length=40)
+    where: str = Field(min_length=1, max_length=40)
+    fault: str = Field(min_length=1, max_length=40)
+    text: str = Field("", max_length=500)  # the team's own words, for the debrief
 
 
 class Remediation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: str = Field(min_length=1)
-    target: str | None = None
+    target: str | dict[str, Any] | None = None  # a name, or a lever's whole spec (e.g. a power-on's boot order)
 
 
 class Desk:
@@ -85,6 +92,14 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         if name not in ASSETS or not (STATIC / name).is_file():  # an asset missing from an install: 404, not 500
             raise HTTPException(status_code=404, detail=f"no asset '{name}'")
         return FileResponse(STATIC / name, media_type=ASSETS[name])
+
+    @router.get(ROOM_PATH + "/runbooks/{name}", include_in_schema=False)
+    def runbook(name: str) -> FileResponse:
+        """docs/runbooks/<service>.md, linked from the page: plain text, read in the browser."""
+        path = RUNBOOKS / f"{name}.md"
+        if name not in RUNBOOK_NAMES or not path.is_file():
+            raise HTTPException(status_code=404, detail=f"no runbook '{name}'; runbooks: {', '.join(RUNBOOK_NAMES)}")
+        return FileResponse(path, media_type="text/plain; charset=utf-8")
 
     def shown(request: Request, exercise: Exercise) -> dict[str, Any]:
         """The exercise as this caller may see it (the team code for the instructor only)."""
@@ -163,7 +178,17 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
 
     @router.post("/exercise/detect")
     def detect(body: Declaration) -> dict[str, Any]:
-        return guarded(lambda: desk.current().detect(body.text))
+        return guarded(lambda: desk.current().detect(body.symptom, body.where, body.fault, body.text))
+
+    @router.post("/exercise/hint")
+    def hint() -> dict[str, Any]:
+        """The card's next hint, on the room's request: it costs points (chaos/workshop/score.py HINT_COSTS)."""
+        return guarded(lambda: desk.current().hint())
+
+    @router.post("/exercise/ack")
+    def ack() -> dict[str, Any]:
+        """Acknowledge the page: the time from the page to this is scored."""
+        return guarded(lambda: desk.current().ack())
 
     @router.post("/exercise/act")
     def act(body: Remediation) -> dict[str, Any]:

@@ -1,17 +1,24 @@
-"""Timers and a score for one exercise, from what users saw (requests.csv) and the team's declarations.
+"""Timers and a score for one round, from what users saw (requests.csv), the team's declarations, hints,
+actions and its answer to the page: a score that rewards diagnosis (detect, localize, find the root cause,
+mitigate), after AIOpsLab's task levels and ITBench's strict root-cause scoring.
 
 - detect: from the fault's onset to the first declaration after it;
 - mitigate: from the onset to the first check, after users were hurt, at which the scenario's hypothesis
   held again (users' success back above it, even with the fault still there: a failover counts);
-- recover: from the onset to the first check that held after the last one that deviated.
+- recover: from the onset to the first check that held after the last one that deviated (reported, not scored);
+- acknowledge: from the page (chaos/workshop/pager.py) to the team's ack.
 Checks are recomputed every CHECK_EVERY_S over the run's own rows, so they do not depend on the run living
 to its end (a panic stops it). A fault that never hurt users has nothing to mitigate: 0 s, no impact.
+The team's diagnosis is its last declaration: localization and root cause are scored on it, strictly (a
+fault type is right or wrong; a place is inside the fault's targets, around them in the right data center,
+or wrong). docs/workshop.md states the formula with a worked example.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +28,70 @@ from chaos.rundir import AUDIT_FILE
 from loadtest.requests_reader import RequestRow
 
 CHECK_EVERY_S = 2.0
-# Points lost, each capped: a team that never acts scores low but not below zero.
-START = 1000
-UNDETECTED, DETECT_PER_S, DETECT_CAP = 300, 2.0, 300
-UNMITIGATED, MITIGATE_PER_S, MITIGATE_CAP = 300, 1.0, 300
-UNRECOVERED, RECOVER_PER_S, RECOVER_CAP = 200, 0.5, 200
-UNSERVED_SHARE_WEIGHT = 200  # no request served after the onset costs this much
 BASELINE_S = 30.0  # the request rate before the onset, over this long, sets what users expected
-FALSE_ALARM = 25
+
+# The parts: each is worth at most its maximum; they add up to START. A part a round cannot measure (no page
+# fired: nothing to acknowledge; users never hurt: nothing to mitigate) is given in full.
+ACK_MAX, ACK_PER_S = 100, 2.0  # the page answered within seconds; 0 if never acknowledged
+DETECT_MAX, DETECT_PER_S = 150, 1.0  # 0 if never declared after the onset
+LOCALIZE_MAX = 150  # x 1 inside the fault's targets, x 0.5 around them (right data center), x 0 wrong
+ROOT_CAUSE_MAX = 150  # the fault type, strictly: right or nothing
+MITIGATE_MAX, MITIGATE_PER_S = 250, 1.0  # 0 if users were never served again
+IMPACT_MAX = 200  # x the share of requests users were owed after the onset that were served
+START = ACK_MAX + DETECT_MAX + LOCALIZE_MAX + ROOT_CAUSE_MAX + MITIGATE_MAX + IMPACT_MAX  # 1000
+AROUND = 0.5  # localization's share for a coarser place in the right data center
+# Penalties, taken off the sum (never below 0)
+FALSE_ALARM = 100  # a declaration before the onset, or any declaration in a no-fault control round
+HARMFUL = 100  # an action after which users' success fell (HARM_DROP, over the hypothesis' window)
+HARM_DROP = 0.10
+ACTION = 10  # every action taken: the team's changes are risk, even the right ones
+HINT_COSTS = (25, 50, 100)  # the card's hint ladder: the nearer the answer, the dearer
 LOST_WRITE, LOST_WRITES_CAP = 2, 200
+
+
+@dataclass(frozen=True)
+class Place:
+    """A data center, service or instance, resolved in the stack's topology: the instances it names."""
+
+    name: str
+    instances: frozenset[str]
+    dcs: frozenset[str]
+    is_dc: bool
+
+
+@dataclass(frozen=True)
+class Declared:
+    t: float
+    symptom: str
+    where: Place
+    fault: str
+
+
+@dataclass(frozen=True)
+class Acted:
+    t: float
+    action: str
+    target: str | None
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the round really was: no fault (a control round), or faults of these types on these instances."""
+
+    control: bool
+    instances: frozenset[str] = frozenset()
+    dcs: frozenset[str] = frozenset()
+    fault_types: frozenset[str] = frozenset()
 
 
 @dataclass
 class Score:
+    control: bool
     detect_s: float | None
     mitigate_s: float | None
     recover_s: float | None
+    ack_s: float | None  # None: no page, or never acknowledged (paged says which)
+    paged: bool
     users_hurt: bool
     requests: int  # finished after the onset
     failed: int
@@ -44,10 +99,48 @@ class Score:
     unserved: int  # of those, not served: failed, or never answered (a request hanging on a dark DC writes no row)
     lost_writes: int | None  # None: not measured (needs the data-integrity audit)
     false_alarms: int
-    points: int
+    localization: float  # 1, AROUND or 0: the diagnosis' place
+    root_cause: bool  # the diagnosis' fault type
+    diagnosis: dict[str, Any] | None  # the last declaration: symptom, where, fault
+    hints: int
+    actions: int
+    harmful: list[str]  # the actions after which users' success fell
+    parts: dict[str, int] = field(default_factory=dict)  # part -> points earned
+    penalties: dict[str, int] = field(default_factory=dict)  # penalty -> points lost
+    points: int = 0
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def localization(where: Place, truth: Truth) -> float:
+    """1: the declared place is inside the fault's targets; AROUND: a data center holding them, or a service
+    or instance overlapping them; 0: anywhere else (a wrong data center above all)."""
+    if not truth.instances:
+        return 0.0
+    if where.instances <= truth.instances:
+        return 1.0
+    if where.is_dc:
+        return AROUND if where.dcs <= truth.dcs else 0.0
+    return AROUND if where.instances & truth.instances else 0.0
+
+
+def harmful_actions(
+    rows: Sequence[RequestRow], actions: Sequence[Acted], window: float, min_requests: int
+) -> list[str]:
+    """The actions after which users' success fell by HARM_DROP or more: the window after each against the
+    window before, both with enough finished requests to say (a quiet window proves nothing)."""
+
+    def success(lo: float, hi: float) -> float | None:
+        done = [r.ok for r in rows if lo <= r.finished < hi]
+        return sum(done) / len(done) if len(done) >= min_requests else None
+
+    harmful = []
+    for a in actions:
+        before, after = success(a.t - window, a.t), success(a.t, a.t + window)
+        if before is not None and after is not None and after < before - HARM_DROP:
+            harmful.append(f"{a.action} {a.target or ''}".strip())
+    return harmful
 
 
 def timeline_checks(
@@ -72,58 +165,97 @@ def score(
     rows: list[RequestRow],
     onset: float | None,
     end: float,
-    declarations: list[float],
+    declarations: Sequence[Declared],
+    truth: Truth,
+    *,
     lost_writes: int | None = None,
     panic_at: float | None = None,
+    hints: int = 0,
+    actions: Sequence[Acted] = (),
+    paged_at: float | None = None,
+    acked_at: float | None = None,
 ) -> Score:
-    if onset is None:  # the fault never came (ended early): nothing to detect, every declaration a false alarm
-        return Score(
-            None, None, None, False, 0, 0, 0, 0, lost_writes, len(declarations), START - FALSE_ALARM * len(declarations)
-        )
-    # Checks stop with the users: after the load ends every window would look starved (deviated)
-    last_answer = max((r.finished for r in rows), default=onset)
-    checks = timeline_checks(hyp, rows, onset, min(end, last_answer))
-    hurt_at = next((t for t, met in checks if met is False), None)
-    mitigated = recovered = None
-    if hurt_at is None:
-        mitigated = recovered = onset
+    diagnosis = max(declarations, key=lambda d: d.t, default=None)
+    harmful = harmful_actions(rows, actions, hyp.window, hyp.min_requests)
+    ack_s = None if paged_at is None or acked_at is None else round(max(0.0, acked_at - paged_at), 1)
+    ack = ACK_MAX if paged_at is None else (0 if ack_s is None else max(0, round(ACK_MAX - ACK_PER_S * ack_s)))
+    seconds: dict[str, float | None] = {"detect": None, "mitigate": None, "recover": None}
+    hurt_at: float | None = None
+    requests = failed = expected = unserved = 0
+    located, right_type = 0.0, False
+    if truth.control or onset is None:
+        # no fault (a control round) or none yet (ended early): nothing to find, every declaration a false alarm
+        false_alarms = len(declarations)
+        parts = {"detect": DETECT_MAX, "localize": LOCALIZE_MAX, "root cause": ROOT_CAUSE_MAX}
+        parts |= {"mitigate": MITIGATE_MAX, "impact": IMPACT_MAX}
     else:
-        # "no data" (None) is neutral: the load ends with the run, and a quiet window proves nothing either way
-        mitigated = next((t for t, met in checks if t > hurt_at and met is True), None)
-        last_bad = max(t for t, met in checks if met is False)
-        recovered = next((t for t, met in checks if t > last_bad and met is True), None)
-        if panic_at is not None and panic_at >= onset:  # the big hammer: every fault gone, the run (and load) over
-            mitigated = mitigated if mitigated is not None and mitigated < panic_at else panic_at
-            recovered = recovered if recovered is not None and recovered < panic_at else panic_at
-    detected = next((t for t in sorted(declarations) if t >= onset), None)
-    false_alarms = sum(1 for t in declarations if t < onset)
-    after_onset = [r for r in rows if r.t >= onset]
-    failed = sum(1 for r in after_onset if not r.ok)
-    expected, unserved = missing(rows, onset, min(end, last_answer), failed)
-    seconds = {
-        name: (None if t is None else round(t - onset, 1))
-        for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered))
+        # Checks stop with the users: after the load ends every window would look starved (deviated)
+        last_answer = max((r.finished for r in rows), default=onset)
+        checks = timeline_checks(hyp, rows, onset, min(end, last_answer))
+        hurt_at = next((t for t, met in checks if met is False), None)
+        mitigated: float | None = onset
+        recovered: float | None = onset
+        if hurt_at is not None:
+            # "no data" (None) is neutral: the load ends with the run, and a quiet window proves nothing
+            mitigated = next((t for t, met in checks if t > hurt_at and met is True), None)
+            last_bad = max(t for t, met in checks if met is False)
+            recovered = next((t for t, met in checks if t > last_bad and met is True), None)
+            if panic_at is not None and panic_at >= onset:  # every fault gone, the run (and load) over
+                mitigated = mitigated if mitigated is not None and mitigated < panic_at else panic_at
+                recovered = recovered if recovered is not None and recovered < panic_at else panic_at
+        after = [d for d in declarations if d.t >= onset]
+        detected = min((d.t for d in after), default=None)
+        false_alarms = len(declarations) - len(after)
+        after_onset = [r for r in rows if r.t >= onset]
+        requests, failed = len(after_onset), sum(1 for r in after_onset if not r.ok)
+        expected, unserved = missing(rows, onset, min(end, last_answer), failed)
+        for name, t in (("detect", detected), ("mitigate", mitigated), ("recover", recovered)):
+            seconds[name] = None if t is None else round(t - onset, 1)
+        if diagnosis is not None and diagnosis.t >= onset:
+            located, right_type = localization(diagnosis.where, truth), diagnosis.fault in truth.fault_types
+        parts = {
+            "detect": _timed(DETECT_MAX, DETECT_PER_S, seconds["detect"]),
+            "localize": round(LOCALIZE_MAX * located),
+            "root cause": ROOT_CAUSE_MAX if right_type else 0,
+            "mitigate": _timed(MITIGATE_MAX, MITIGATE_PER_S, seconds["mitigate"]),
+            "impact": round(IMPACT_MAX * (1.0 - min(1.0, unserved / expected if expected else 0.0))),
+        }
+    parts = {"acknowledge": ack, **parts}
+    penalties = {
+        "false alarms": FALSE_ALARM * false_alarms,
+        "hints": sum(HINT_COSTS[:hints]),
+        "harmful actions": HARMFUL * len(harmful),
+        "actions taken": ACTION * len(actions),
+        "lost writes": min(LOST_WRITES_CAP, LOST_WRITE * (lost_writes or 0)),
     }
-    points: float = START
-    points -= UNDETECTED if seconds["detect"] is None else min(DETECT_CAP, DETECT_PER_S * seconds["detect"])
-    points -= UNMITIGATED if seconds["mitigate"] is None else min(MITIGATE_CAP, MITIGATE_PER_S * seconds["mitigate"])
-    points -= UNRECOVERED if seconds["recover"] is None else min(RECOVER_CAP, RECOVER_PER_S * seconds["recover"])
-    points -= UNSERVED_SHARE_WEIGHT * min(1.0, unserved / expected if expected else 0.0)
-    points -= FALSE_ALARM * false_alarms
-    points -= min(LOST_WRITES_CAP, LOST_WRITE * (lost_writes or 0))
     return Score(
-        seconds["detect"],
-        seconds["mitigate"],
-        seconds["recover"],
-        hurt_at is not None,
-        len(after_onset),
-        failed,
-        expected,
-        unserved,
-        lost_writes,
-        false_alarms,
-        max(0, round(points)),
+        control=truth.control,
+        detect_s=seconds["detect"],
+        mitigate_s=seconds["mitigate"],
+        recover_s=seconds["recover"],
+        ack_s=ack_s,
+        paged=paged_at is not None,
+        users_hurt=hurt_at is not None,
+        requests=requests,
+        failed=failed,
+        expected=expected,
+        unserved=unserved,
+        lost_writes=lost_writes,
+        false_alarms=false_alarms,
+        localization=located,
+        root_cause=right_type,
+        diagnosis=None if diagnosis is None else {**asdict(diagnosis), "where": diagnosis.where.name},
+        hints=hints,
+        actions=len(actions),
+        harmful=harmful,
+        parts=parts,
+        penalties=penalties,
+        points=max(0, sum(parts.values()) - sum(penalties.values())),
     )
+
+
+def _timed(most: int, per_s: float, seconds: float | None) -> int:
+    return 0 if seconds is None else max(0, round(most - per_s * seconds))
 
 
 def missing(rows: list[RequestRow], onset: float, until: float, failed: int) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from services.common import accounting
 from services.common.api import ADMIN_PROFILE, HEALTHZ, METRICS
 from services.common.errors import ConfigError, DependencyError, DependencyRejected
 from services.common.fast_http import HttpClient
-from services.common.faults import BrownoutMiddleware, FaultRegistry, fault_router
+from services.common.faults import BrownoutMiddleware, FaultRegistry, LoginLimitMiddleware, fault_router
 from services.common.faults.scoped import RequestFaultsMiddleware
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -162,6 +162,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     # request: a profile swapped live turns propagation on or off at once. A brownout runs inside the
     # deadline, so the delay it injects eats the request's budget as a slow server would.
     app.add_middleware(BrownoutMiddleware, faults=ctx.faults)
+    app.add_middleware(LoginLimitMiddleware, faults=ctx.faults)  # an operator's lever: refused logins still counted
     app.add_middleware(DeadlineMiddleware, enabled=lambda: ctx.profiles.current.deadline_propagation)
     # A request-scoped fault set (the fault-space search's experiments) is verified before accounting counts it.
     admin_secret = settings.admin_secret.get_secret_value().encode() if settings.admin_secret else b""

@@ -10,8 +10,10 @@ from chaos.engine.scenario import LIBRARY
 
 
 def variant(tmp_path: Path, name: str, **changes: object) -> Path:
-    """The library scenario ``name`` with top-level fields replaced, written under ``tmp_path``."""
+    """The library scenario ``name`` with top-level fields replaced, written under ``tmp_path``. Its held round
+    (``hold``) is dropped unless given: the card's held timeline is timed for the library's, not the variant's."""
     data = yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
+    data.pop("hold", None)
     data.update(changes)
     tmp_path.mkdir(parents=True, exist_ok=True)  # e.g. a stack's own library, <runs>/scenarios
     path = tmp_path / f"{name}-short.yaml"
@@ -26,6 +28,11 @@ def short_power_loss(tmp_path: Path, off_at: int = 6, on_at: int = 16, duration:
         load={"users": users, "spawn_rate": 10},
         duration=f"{duration}s",
         timeline=[{"at": f"{off_at}s", "power_off": "dc-east"}, {"at": f"{on_at}s", "power_on": "dc-east"}],
+        hold={
+            "broken": "dc-east stays dark",
+            "timeline": [{"at": f"{off_at}s", "power_off": "dc-east"}],
+            "cleared_by": [{"power_on": "dc-east"}],
+        },
         hypothesis={
             "window": "5s",
             "min_requests": 5,

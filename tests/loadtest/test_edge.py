@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from loadtest.edge import UP_AFTER, EdgeRouter
+from loadtest.edge import UP_AFTER, EdgeRouter, EdgeSettings
 
 GATEWAYS = [("dc-east", "http://127.0.0.1:1"), ("dc-west", "http://127.0.0.1:2")]
 
@@ -27,3 +27,16 @@ def test_with_every_gateway_down_users_stay_home():
     router.observe("dc-east", healthy=False)
     router.observe("dc-west", healthy=False)
     assert router.route("dc-west")[0] == "dc-west"
+
+
+def test_a_drained_home_is_left_once_the_users_cached_answer_expires_and_failover_avoids_it():
+    edge = EdgeSettings(GATEWAYS, failover=True, client_attempts=1)
+    assert edge.home("dc-west", resolver_age_s=3.0, now=100.0) == "dc-west"
+    edge.apply(True, 1, drained={"dc-west": 100.0})
+    assert edge.home("dc-west", resolver_age_s=3.0, now=102.9) == "dc-west"  # its resolver still has the old answer
+    assert edge.home("dc-west", resolver_age_s=3.0, now=103.0) == "dc-east"
+    assert edge.home("dc-east", resolver_age_s=0.0, now=500.0) == "dc-east"  # other homes are untouched
+    edge.router.mark_down("dc-east")
+    assert edge.router.route("dc-east", avoid=frozenset(edge.drained))[0] == "dc-east"  # never to a drained one
+    edge.apply(True, 1, drained={})
+    assert edge.home("dc-west", resolver_age_s=3.0, now=103.0) == "dc-west"

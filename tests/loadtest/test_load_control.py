@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes.gateway import FakeGatewayServer
@@ -175,6 +176,11 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
     path.write_text('{"users": 3, "spawn_rate": 0, "speed": 1}')
     with pytest.raises(ValueError, match="speed"):
         read_control(path)
+    not_a_time: dict[str, Any] = {"dc-east": "yesterday"}
+    with pytest.raises(UsageError, match="drained"):
+        load.set_load(drained=not_a_time)
+    write_control(path, LoadControl(users=3, spawn_rate=1, drained={"dc-west": 1700000000.5}))
+    assert read_control(path).drained == {"dc-west": 1700000000.5}
 
 
 def test_ready_when_every_account_has_acted_although_creators_share_accounts(tmp_path: Path) -> None:

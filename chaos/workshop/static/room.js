@@ -161,27 +161,73 @@ function renderExercise(state) {
   const playing = ex.state === "running";
   $("detect-form").hidden = !playing;
   $("act-form").hidden = !playing;
-  const mine = ex.declarations.map((d) => ({ t: d.t, text: `declared: "${d.text}"` }))
+  $("hint-box").hidden = !playing && !ex.hints.length;
+  $("hint").hidden = !playing || !ex.hints_left;
+  $("hint-cost").textContent = playing && ex.hints_left ? `costs ${ex.next_hint_cost} points (${ex.hints_left} left)` : "";
+  $("hints").innerHTML = ex.hints.map((h) => `<li>${esc(h.text)} <small>(-${h.cost})</small></li>`).join("");
+  for (const field of ["symptom", "where", "fault"]) fillSelect($("detect-" + field), ex.vocabulary[field]);
+  renderPage(ex, playing);
+  const mine = ex.declarations.map((d) => ({ t: d.t, text: `declared: ${d.symptom} at ${d.where}, ${d.fault}` + (d.text ? ` ("${d.text}")` : "") }))
     .concat(ex.actions.map((a) => ({ t: a.t, text: `${a.action} ${a.target || ""}: ${a.status}${a.error ? " (" + a.error + ")" : ""}` })))
     .sort((a, b) => a.t - b.t);
   $("declarations").innerHTML = mine.map((m) => `<li>${(m.t - ex.started).toFixed(0)} s: ${esc(m.text)}</li>`).join("");
   if (ex.score) {
     const s = ex.score, fmt = (v) => (v == null ? "never" : v + " s");
+    const parts = Object.entries(s.parts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("")
+      + Object.entries(s.penalties).filter(([, v]) => v).map(([k, v]) => `<tr class="lost"><td>${esc(k)}</td><td>-${v}</td></tr>`).join("");
+    const answer = ex.hidden.card && ex.hidden.card.answer;
+    const model = answer ? `<p id="ex-answer">Model answer: ${esc(answer.symptom)} at ${esc(answer.where)}, ${esc(answer.fault)};
+      detect within ${answer.detect_s} s, mitigate within ${answer.mitigate_s} s. ${esc(answer.summary)}</p>`
+      : (ex.hidden.control ? `<p id="ex-answer">Model answer: no incident (a control round).</p>` : "");
     $("exercise-result").innerHTML = `<p><b>${esc(ex.hidden.title)}</b>, ${ex.hidden.offset_s} s late. Score <b id="ex-points">${s.points}</b></p>
-      <table><tr><td>time to detect</td><td>${fmt(s.detect_s)}</td></tr><tr><td>time to mitigate</td><td>${fmt(s.mitigate_s)}</td></tr>
+      <table><tr><td>time to acknowledge</td><td>${s.paged ? fmt(s.ack_s) : "no page"}</td></tr>
+      <tr><td>time to detect</td><td>${fmt(s.detect_s)}</td></tr><tr><td>time to mitigate</td><td>${fmt(s.mitigate_s)}</td></tr>
       <tr><td>time to recover</td><td>${fmt(s.recover_s)}</td></tr><tr><td>requests not served</td><td>~${s.unserved} of ~${s.expected} (${s.failed} failed)</td></tr></table>
+      ${model}<table id="ex-parts">${parts}</table>
       <p>Draft: <code>${esc(ex.draft)}</code></p>`;
   } else {
     $("exercise-result").innerHTML = "";
   }
 }
 
+function fillSelect(select, options) {
+  if (select.dataset.options === options.join()) return; // keep the team's choice across polls
+  select.innerHTML = options.map((o) => `<option>${esc(o)}</option>`).join("");
+  select.dataset.options = options.join();
+}
+
+function renderPage(ex, playing) {
+  const page = ex.page;
+  $("page").hidden = !page;
+  if (!page) return;
+  $("page").className = page.acked_at ? "acked" : "firing";
+  $("page-text").textContent = page.text + (page.acked_at ? ` (acknowledged after ${(page.acked_at - page.t).toFixed(1)} s)` : "");
+  $("page-runbooks").innerHTML = "runbooks: " + page.runbooks.map((r) => `<a href="/room/runbooks/${esc(r)}" target="_blank">${esc(r)}</a>`).join(" ");
+  $("ack").hidden = !playing || !!page.acked_at;
+}
+
+async function takeHint() {
+  try {
+    const hint = await api("POST", "/exercise/hint");
+    say(`hint ${hint.n}: -${hint.cost} points`, true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+async function acknowledge() {
+  try {
+    const page = await api("POST", "/exercise/ack");
+    say(`acknowledged after ${(page.acked_at - page.t).toFixed(1)} s`, true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
 async function declare(event) {
   event.preventDefault();
-  const text = $("detect-text").value.trim();
-  if (!text) return;
+  const body = { symptom: $("detect-symptom").value, where: $("detect-where").value, fault: $("detect-fault").value,
+                 text: $("detect-text").value.trim() };
   try {
-    await api("POST", "/exercise/detect", { text });
+    await api("POST", "/exercise/detect", body);
     $("detect-text").value = "";
     say("declared", true);
   } catch (error) { say(error.message); }
@@ -260,7 +306,7 @@ function drawCharts() {
 
 // -- events ----------------------------------------------------------------------------------------------
 const MARKED = { "power-off": "#f85149", "power-on": "#3fb950", "fault-on": "#d29922", "fault-off": "#8b97a5",
-                 "exercise-detect": "#58a6ff", "exercise-act": "#a371f7", "panic": "#f85149" };
+                 "exercise-detect": "#58a6ff", "exercise-act": "#a371f7", "panic": "#f85149", "page": "#ff7b72" };
 
 function describe(e) {
   switch (e.event) {
@@ -272,7 +318,10 @@ function describe(e) {
       const shown = (e.probes || []).filter((p) => p.status !== "no data").map((p) => `${p.probe} ${p.shown}`).join(", ");
       return `steady state ${e.met === true ? "holds" : e.met === false ? "DEVIATES" : "no data"}` + (shown ? `: ${shown}` : "");
     }
-    case "exercise-detect": return `team ${e.team} declared: "${e.text}"`;
+    case "exercise-detect": return `team ${e.team} declared: ${e.symptom} at ${e.where}, ${e.fault}` + (e.text ? ` ("${e.text}")` : "");
+    case "exercise-hint": return `team ${e.team} took hint ${e.n} (-${e.cost})`;
+    case "page": return `PAGE: ${e.text}`;
+    case "page-ack": return `team ${e.team} acknowledged the page after ${e.after_s} s`;
     case "exercise-act": return `team ${e.team}: ${e.action} ${e.target || ""} (${e.status})`;
     case "phase": return `phase ${e.phase}`;
     case "recovered": return `recovered after ${Number(e.after_s).toFixed(1)} s`;
@@ -294,7 +343,7 @@ function onEvent(e) {
     room.markers.push({ t: e.t, color: MARKED[e.event], label });
     if (room.markers.length > 200) room.markers.shift();
   }
-  if (e.event.startsWith("power") || e.event.startsWith("fault") || e.event.startsWith("exercise")) refreshState();
+  if (/^(power|fault|exercise|page)/.test(e.event)) refreshState();
 }
 
 function follow() {
@@ -305,6 +354,7 @@ function follow() {
   };
   source.onmessage = (m) => onEvent(JSON.parse(m.data));
   for (const kind of ["power-off", "power-on", "fault-on", "fault-off", "hypothesis", "exercise-detect", "exercise-act",
+                      "exercise-hint", "page", "page-ack",
                       "phase", "recovered", "profile", "panic", "end", "aborted", "start"]) {
     source.addEventListener(kind, (m) => onEvent(JSON.parse(m.data)));
   }
@@ -336,6 +386,8 @@ async function main() {
   $("fault-form").addEventListener("submit", injectFault);
   $("detect-form").addEventListener("submit", declare);
   $("act-form").addEventListener("submit", act);
+  $("hint").addEventListener("click", takeHint);
+  $("ack").addEventListener("click", acknowledge);
   $("panic").addEventListener("click", async () => {
     try {
       await api("POST", "/panic");

@@ -5,7 +5,7 @@ instance, `BrownoutMiddleware` (middleware.py) the server-side kind, `fault_rout
 admin routes. The shared HTTP client asks the registry before every attempt.
 """
 
-from services.common.faults.middleware import BrownoutMiddleware
+from services.common.faults.middleware import BrownoutMiddleware, LoginLimitMiddleware
 from services.common.faults.model import FAULT_ID_PATTERN, KINDS, Fault, FaultSpec
 from services.common.faults.registry import FAULT_HEADER, FaultRegistry
 from services.common.faults.routes import fault_router
@@ -18,5 +18,6 @@ __all__ = [
     "Fault",
     "FaultRegistry",
     "FaultSpec",
+    "LoginLimitMiddleware",
     "fault_router",
 ]

@@ -3,7 +3,9 @@
 The wire format is fixed (the controller is coded against it): ``PUT /admin/faults/{id}`` with a
 `FaultSpec` as its JSON body. Client-side kinds (latency, error, blackhole) act in the shared HTTP
 client on attempts to the listed ``targets`` (empty: every dependency call); ``brownout`` acts on the
-instance's own incoming requests and ignores ``targets``.
+instance's own incoming requests and ignores ``targets``. ``login_limit`` is not a fault but an operator's
+lever carried the same way (a lease the controller renews): the instance lets ``rate_per_s`` logins a second
+through and refuses the rest with 429.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FAULT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-FaultKind = Literal["latency", "error", "blackhole", "brownout"]
-KINDS: tuple[str, ...] = ("latency", "error", "blackhole", "brownout")
+FaultKind = Literal["latency", "error", "blackhole", "brownout", "login_limit"]
+KINDS: tuple[str, ...] = ("latency", "error", "blackhole", "brownout", "login_limit")
 CLIENT_KINDS = frozenset({"latency", "error", "blackhole"})
 MAX_DELAY_MS = 600_000
 
@@ -30,6 +32,7 @@ class FaultSpec(BaseModel):
     latency_ms: float = Field(0, ge=0, le=MAX_DELAY_MS)
     jitter_ms: float = Field(0, ge=0, le=MAX_DELAY_MS)
     error_rate: float = Field(0.0, ge=0, le=1, description="error: fraction of attempts answered 503")
+    rate_per_s: float = Field(0.0, ge=0, le=10_000, description="login_limit: logins let through per second")
     lease_s: float = Field(gt=0, le=3600, description="the fault expires this long after the last PUT")
     seed: int | None = Field(None, description="seeds the fault's jitter and error draws")
 

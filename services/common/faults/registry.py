@@ -43,6 +43,7 @@ class FaultRegistry:
         self.clock = clock
         self.sleep = sleep
         self._faults: dict[str, Fault] = {}
+        self._login_tokens: dict[str, tuple[float, float]] = {}  # login_limit id -> (tokens, when counted)
 
     # -- the admin side --------------------------------------------------------------------------
     def put(self, fault_id: str, spec: FaultSpec) -> Fault:
@@ -65,6 +66,7 @@ class FaultRegistry:
     def remove(self, fault_id: str) -> bool:
         self.expire()
         fault = self._faults.pop(fault_id, None)
+        self._login_tokens.pop(fault_id, None)
         if fault is None:
             return False
         FAULTS_ACTIVE.labels(fault.kind).dec()
@@ -133,6 +135,26 @@ class FaultRegistry:
         return None
 
     # -- the server side -------------------------------------------------------------------------
+    def login_wait_s(self) -> float | None:
+        """A token bucket per login_limit (a second's worth of burst): None admits this login, else the
+        seconds until the next one may pass (its Retry-After)."""
+        if not self._faults:
+            return None
+        self.expire()
+        now = self.clock()
+        for fault in self._faults.values():
+            if fault.kind != "login_limit":
+                continue
+            rate = fault.spec.rate_per_s
+            burst = max(1.0, rate)
+            tokens, then = self._login_tokens.get(fault.id, (burst, now))
+            tokens = min(burst, tokens + (now - then) * rate)
+            if tokens < 1.0:
+                self._login_tokens[fault.id] = (tokens, now)
+                return (1.0 - tokens) / rate if rate > 0 else 1.0
+            self._login_tokens[fault.id] = (tokens - 1.0, now)
+        return None
+
     async def brownout(self) -> None:
         """Delay one incoming request by every active brownout (no-op without one)."""
         if not self._faults:

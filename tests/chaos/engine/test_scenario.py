@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from chaos.engine.scenario import LIBRARY, library, library_names, load_scenario, parse_scenario
+from chaos.faults.actions import KINDS
+from chaos.faults.fault_types import fault_type
 from services.common.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -33,6 +35,17 @@ def test_the_library_has_every_scenario_each_with_what_it_teaches():
     for scenario in library():
         assert 2 <= len(scenario.learn.strip().splitlines()) <= 6, scenario.name
         assert scenario.steps()
+
+
+def test_every_library_scenario_carries_a_card_that_agrees_with_its_timeline():
+    for scenario in library():
+        card = scenario.card
+        assert card is not None and len(card.hints) == 3 and card.look_for and card.debrief, scenario.name
+        faults = [action for _, action in scenario.steps() if KINDS[action.kind].fault]
+        assert card.answer.fault in {fault_type(a.kind) for a in faults}, scenario.name
+        targets = {name for a in faults for _, name, _ in KINDS[a.kind].targets(a.spec)}
+        assert card.answer.where in targets, scenario.name
+        assert card.answer.detect_s <= card.answer.mitigate_s, scenario.name
 
 
 def test_a_name_outside_the_library_lists_the_library():
@@ -71,6 +84,12 @@ def test_a_name_outside_the_library_lists_the_library():
             "field 'timeline.2.for'",
         ),
         (lambda d: d.update(duration="55s"), "field 'duration'"),
+        (lambda d: d["card"]["hints"].pop(), "field 'card.hints'"),
+        (lambda d: d["card"].pop("answer"), "field 'card.answer'"),
+        (lambda d: d["card"]["answer"].update(fault="gremlins"), "field 'card.answer.fault'"),
+        (lambda d: d["card"]["answer"].update(symptom="sadness"), "field 'card.answer.symptom'"),
+        (lambda d: d["card"]["answer"].update(detect_s="soon"), "field 'card.answer.detect_s'"),
+        (lambda d: d["card"].update(colour="red"), "field 'card.colour'"),
     ],
 )
 def test_a_bad_scenario_is_refused_naming_the_field(change, field):
@@ -129,3 +148,55 @@ def test_think_ranges_read_as_min_max_seconds():
     assert think("5-15") == (5.0, 15.0)
     assert think("2") == (2.0, 2.0)
     assert think("0.5-1.5") == (0.5, 1.5)
+
+
+def test_every_library_scenario_declares_its_held_round_and_the_levers_that_clear_it():
+    for scenario in library():
+        assert scenario.hold is not None and scenario.hold.broken and scenario.hold.cleared_by, scenario.name
+
+
+@pytest.mark.parametrize(
+    ("hold", "field", "reason"),
+    [
+        (
+            {"timeline": [{"at": "5s", "power_off": "dc-east"}], "cleared_by": [{"power_on": "dc-east"}]},
+            "hold.broken",
+            "Field required",
+        ),
+        (
+            {
+                "broken": "x",
+                "timeline": [{"at": "5s", "power_off": "dc-east"}],
+                "cleared_by": [{"power_off": "dc-west"}],
+            },
+            "hold.cleared_by.0",
+            "power_off is not a lever; levers: power_on",
+        ),
+        (
+            {
+                "broken": "x",
+                "timeline": [{"at": "5s", "power_off": "dc-east"}, {"at": "9s", "power_on": "dc-east"}],
+                "cleared_by": [{"power_on": "dc-east"}],
+            },
+            "hold.timeline.1.power_on",
+            "restores no power",
+        ),
+        (
+            {
+                "broken": "x",
+                "timeline": [{"at": "500s", "power_off": "dc-east"}],
+                "cleared_by": [{"power_on": "dc-east"}],
+            },
+            "hold.timeline.0.at",
+            "not before the end of the run",
+        ),
+        (
+            {"broken": "x", "timeline": [{"at": "5s", "power_off": "dc-east"}], "cleared_by": [{"drain": {"dc": "x"}}]},
+            "hold.cleared_by.0.drain",
+            "",
+        ),
+    ],
+)
+def test_a_bad_hold_names_the_file_and_the_field(hold, field, reason):
+    with pytest.raises(ConfigError, match=f"my.yaml: field '{field}'.*{reason}"):
+        parse_scenario({**base(), "hold": hold}, "my.yaml")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fakes.runtime import RecordingRuntime
 
-from chaos.faults.actions import ACTION, KINDS, check_action, make, parse_action
+from chaos.faults.actions import ACTION, KINDS, LEVERS, check_action, make, parse_action
 from chaos.faults.injector import FaultInjector
 from chaos.faults.model import ActionBase
 from chaos.journal import Journal
@@ -59,8 +59,11 @@ def test_every_kind_is_declared_once_with_its_properties():
         assert kind.capability in (None, POWER, KILL, LINKS)
         assert kind.handler is not None or not kind.live  # only what a plan unrolls (a flap) has no handler
     assert not any('getattr(self, f"_' in text for text in sources.values())  # no dispatch by method name
-    assert {k for k, kind in KINDS.items() if not kind.fault} == {"power_on", "profile"}  # a restore, a remedy
-    assert {k for k, kind in KINDS.items() if not kind.reversible} == {"power_on", "flap"}
+    # a restore, the remedies: every one a lever, its delay or cost declared
+    remedies = {"power_on", "profile", "deploy", "restart_instance", "drain", "shed_logins", "dependency"}
+    assert {k for k, kind in KINDS.items() if not kind.fault} == remedies == set(LEVERS)
+    assert all(KINDS[k].cost for k in LEVERS)
+    assert {k for k, kind in KINDS.items() if not kind.reversible} == {"power_on", "flap", "restart_instance"}
 
 
 def test_action_is_a_union_discriminated_by_kind():

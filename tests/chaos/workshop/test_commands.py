@@ -42,5 +42,5 @@ def test_bad_input_is_refused_with_exit_2_and_no_stack_starts(tmp_path):
         assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
     assert not board.exists()  # nothing was started, not even a folder
-    missing = blackout("exercise", "detect", "dc-east is dark", "--board", str(board))
+    missing = blackout("exercise", "detect", "failed_requests", "dc-east", "power-loss", "--board", str(board))
     assert missing.returncode == 1 and "no running stack found" in missing.stderr

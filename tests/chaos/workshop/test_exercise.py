@@ -55,8 +55,11 @@ def users_hurt(team_dir: Path) -> bool:
 def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path):
     scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
     config = tmp_path / "exercise.yaml"
-    # hold: the power loss does not heal by itself; only a team that acts gets its users back
-    config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nallow: [power-on, profile]\n")
+    # hold: the power loss does not heal by itself; only a team that acts gets its users back. Users for 60 s:
+    # on a busy machine each CLI call takes seconds, and red must act while its round still runs
+    config.write_text(
+        f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nround: 60s\nallow: [power-on, profile]\n"
+    )
     board = tmp_path / "teams"
     starts = {
         team: subprocess.Popen(
@@ -105,7 +108,9 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
         # red acts once its users are hurt (a check deviated), as an on-call engineer would: acting within
         # the first second would leave nothing to mitigate and make the score's assertions a race
         poll(lambda: users_hurt(board / "red"), 60, "red's users were never hurt")
-        declared = exercise("detect", "dc-east lost power", "--team", "red", board=board)
+        declared = exercise(
+            "detect", "failed_requests", "dc-east", "power-loss", "dc-east lost power", "--team", "red", board=board
+        )
         assert declared.returncode == 0, declared.stderr
         refused = exercise("act", "power-off", "dc-west", "--team", "red", board=board)
         assert refused.returncode == 1 and "not allowed" in refused.stderr
@@ -126,18 +131,87 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
                     capture_output=True,
                     timeout=60,
                 )
-    scores = {e["team"]: e for e in json.loads((board / "leaderboard.json").read_text())}
+    (ranked,) = json.loads((board / "leaderboard.json").read_text())  # one round: both teams, one scenario
+    scores = {e["team"]: e for e in ranked["teams"]}
     assert scores["red"]["detect_s"] is not None and scores["blue"]["detect_s"] is None
     assert scores["red"]["users_hurt"] and scores["red"]["requests"] > 0
     assert scores["red"]["mitigate_s"] is not None and scores["red"]["recover_s"] is not None
     assert scores["blue"]["users_hurt"] and scores["blue"]["mitigate_s"] is None  # dc-east stayed dark for blue
     assert scores["blue"]["unserved"] > scores["red"]["unserved"]  # blue's users hung on the dark gateway
-    assert [e["team"] for e in json.loads((board / "leaderboard.json").read_text())] == ["red", "blue"]
+    assert [e["team"] for e in ranked["teams"]] == ["red", "blue"]
+    assert scores["red"]["localization"] == 1.0 and scores["red"]["root_cause"]
     draft = next((board / "red" / "exercise").glob("*-red/postmortem-draft.md")).read_text()
-    assert 'declared: "dc-east lost power"' in draft and "power-off dc-east" in draft
+    assert 'declared: failed_requests at dc-east, power-loss ("dc-east lost power")' in draft
+    assert "power-off dc-east" in draft
     pids = [
         p
         for c in controls.values()
         for p in [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]
     ]
     assert wait_all_gone(pids, timeout_s=20) == []
+
+
+def first_event(team_dir: Path, name: str) -> float | None:
+    """When the first ``name`` event was journaled, in any journal of the team's stack (its own, its runs')."""
+    times = [
+        event["t"]
+        for journal in team_dir.glob("**/journal.jsonl")
+        for line in journal.read_text().splitlines()
+        if line.strip() and (event := json.loads(line)).get("event") == name
+    ]
+    return min(times, default=None)
+
+
+def exercise_view(url: str, auth: dict) -> dict:
+    return httpx.get(url + "/exercise", headers=auth, timeout=10).json()
+
+
+def test_a_real_round_pages_the_room_and_scores_the_ack(tmp_path):
+    """A held power loss on a real stack under load: the pager reads what users recorded, pages once their
+    error budget burns, the team acknowledges from the CLI, declares, takes a hint, restores power; the end
+    scores the ack it measured."""
+    scenario = short_power_loss(tmp_path, off_at=24, on_at=50, duration=60, users=6)
+    config = tmp_path / "exercise.yaml"
+    # hold, and users for 150 s: dc-east stays dark until the team restores it, however slow the machine
+    config.write_text(f"scenario: {scenario}\nonset: {{min: 1s, max: 1s}}\nhold: true\nround: 150s\nround_id: r1\n")
+    board = tmp_path / "teams"
+    started = exercise("start", "--team", "red", "--seed", "5", "--config", str(config), board=board)
+    assert started.returncode == 0, started.stderr
+    control = json.loads((board / "red" / ".control.json").read_text())
+    url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
+    try:
+        early = exercise("ack", "--team", "red", board=board)
+        assert early.returncode != 0 and "the pager has not paged" in early.stderr  # nothing burns yet
+        power_off_at = poll(lambda: first_event(board / "red", "power-off"), 120, "the hidden power loss never came")
+        page = poll(lambda: exercise_view(url, auth)["page"], 90, "the pager never paged")
+        assert page["t"] >= power_off_at and page["burn_short"] >= 14.4 and page["burn_long"] >= 14.4
+        print(f"paged {page['t'] - power_off_at:.1f} s after the power-off")  # the report quotes it
+        assert "gateway" in page["runbooks"] and "14.4x" in page["text"]
+        acked = exercise("ack", "--team", "red", board=board)
+        assert acked.returncode == 0 and "acknowledged" in acked.stdout, acked.stderr
+        hint = exercise("hint", "--team", "red", board=board)
+        assert hint.returncode == 0 and "hint 1 (-25 points" in hint.stdout, hint.stderr
+        declared = exercise("detect", "zero_view_displays", "dc-east", "power-loss", "--team", "red", board=board)
+        assert declared.returncode == 0, declared.stderr
+        assert exercise("act", "power-on", "dc-east", "--team", "red", board=board).returncode == 0
+        acked_page = exercise_view(url, auth)["page"]
+        ack_s = round(acked_page["acked_at"] - acked_page["t"], 1)
+        ended = exercise("end", "--down", "--team", "red", board=board)
+        assert ended.returncode == 0, ended.stderr
+    finally:
+        if (board / "red" / ".control.json").exists():
+            subprocess.run(
+                [sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / "red")],
+                cwd=PROJECT,
+                capture_output=True,
+                timeout=60,
+            )
+    (ranked,) = json.loads((board / "leaderboard.json").read_text())
+    assert ranked["round_id"] == "r1"
+    s = ranked["teams"][0]
+    assert s["paged"] and s["ack_s"] == ack_s and s["parts"]["acknowledge"] == max(0, round(100 - 2 * ack_s))
+    assert s["hints"] == 1 and s["penalties"]["hints"] == 25
+    assert s["localization"] == 1.0 and s["root_cause"] and s["detect_s"] is not None
+    draft = Path(s["draft"]).read_text()
+    assert "acknowledged the page after" in draft and "paged: SLO burn" in draft and "took hint 1" in draft
+    assert wait_all_gone([control["pid"]], timeout_s=20) == []

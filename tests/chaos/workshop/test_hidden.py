@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from chaos.engine.scenario import library_names, load_scenario
+from chaos.engine.scenario import LIBRARY, library_names, load_scenario
+from chaos.library import LOCAL_SCENARIOS
 from chaos.workshop.config import ExerciseConfig, load_config
 from chaos.workshop.hidden import draw
 from services.common.errors import ConfigError
@@ -68,3 +69,39 @@ def test_the_instructors_users_replace_a_scenarios_sizing(tmp_path):
     hidden = draw(ExerciseConfig(scenario="retry-storm", users=30), 1, tmp_path)
     load = load_scenario(hidden.path).load
     assert (load.users, load.capacity) == (30, None)
+
+
+def test_a_control_round_has_no_fault_and_is_drawn_only_when_asked(tmp_path):
+    control = draw(ExerciseConfig(scenario="dc-power-loss", control=1), 1, tmp_path / "c")
+    steps = load_scenario(control.path).steps()
+    assert (
+        control.control and control.targets == [] and control.fault_types == [] and control.title.startswith("no fault")
+    )
+    assert [a.kind for _, a in steps] == ["latency"] and steps[0][1].spec.ms == 1  # users cannot tell 1 ms
+    assert control.card is not None and control.card["answer"] is None and len(control.card["hints"]) == 3
+    never = [draw(ExerciseConfig(scenario="dc-power-loss"), seed, tmp_path / f"n{seed}").control for seed in range(20)]
+    sometimes = [
+        draw(ExerciseConfig(scenario="dc-power-loss", control=0.5), seed, tmp_path / f"s{seed}").control
+        for seed in range(20)
+    ]
+    assert not any(never) and 3 <= sum(sometimes) <= 17
+    fault = draw(ExerciseConfig(scenario="dc-power-loss"), 1, tmp_path / "f")
+    assert fault.fault_types == ["power-loss"] and fault.card["answer"]["where"] == "dc-east"
+    assert fault.round_s == pytest.approx(80 + fault.offset_s)
+
+
+def test_a_held_round_plays_the_cards_held_timeline_and_names_its_levers(tmp_path):
+    hidden = draw(ExerciseConfig(scenario="flapping-generator", hold=True), 1, tmp_path)
+    played = yaml.safe_load(open(hidden.path))
+    assert [list(step)[-1] for step in played["timeline"]] == ["flap"] and "hold" not in played
+    assert played["timeline"][0]["flap"]["times"] == 20  # it keeps flapping: four flaps would heal by themselves
+    assert hidden.cleared_by == [{"power_on": "dc-east"}] and "flapping" in hidden.held
+
+
+def test_a_held_round_of_a_scenario_without_a_hold_is_refused_naming_the_field(tmp_path):
+    data = yaml.safe_load((LIBRARY / "brownout.yaml").read_text())
+    del data["hold"]
+    (tmp_path / LOCAL_SCENARIOS).mkdir()
+    (tmp_path / LOCAL_SCENARIOS / "mine.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="mine.yaml: field 'hold'"):
+        draw(ExerciseConfig(scenario="mine", hold=True), 1, tmp_path / "out", tmp_path)

@@ -17,8 +17,9 @@ import httpx
 import pytest
 import yaml
 from fakes.processes import wait_all_gone
-from fakes.scenarios import variant
+from fakes.scenarios import short_power_loss, variant
 
+from chaos.engine.scenario import load_scenario
 from chaos.journal import Journal
 from chaos.topology import load_topology
 
@@ -32,6 +33,7 @@ try:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # pragma: no cover - the skip below says it
     webdriver = None
@@ -177,8 +179,90 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
         wait.until(lambda d: d.find_elements(By.ID, "ex-points"))  # the score, revealed on the page
         assert not driver.find_element(By.ID, "detect-form").is_displayed()  # the round is over
-        assert "false" not in driver.find_element(By.ID, "exercise-result").text.lower()
+        result = driver.find_element(By.ID, "exercise-result").text.lower().replace("false alarms", "")
+        assert "false" not in result and "undefined" not in result  # no raw value leaks into the page
+        assert "false alarms -100" in driver.find_element(By.ID, "ex-parts").text  # declared before the fault
         driver.save_screenshot(str(shot.with_name("control-room-exercise-ended.png")))
+    finally:
+        if driver is not None:
+            driver.quit()
+        httpx.delete(url + "/runs/current", headers=auth, timeout=180)
+        down = blackout("down", runs=runs)
+    assert down.returncode == 0, down.stderr
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=15) == []
+
+
+def shoot(driver: webdriver.Chrome, name: str) -> Path:
+    """A screenshot in /tmp (or BLACKOUT_SCREENSHOTS) to look at: ws-score-<name>.png."""
+    shot = Path(SCREENSHOT_DIR or "/tmp") / f"ws-score-{name}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(shot))
+    return shot
+
+
+def test_a_team_declares_takes_a_hint_acks_the_page_and_sees_its_score(tmp_path):
+    """A held power loss on a real stack: the room declares a structured incident, takes a hint, the pager
+    pages from what users recorded, the room acknowledges it, and at the end the page shows the score."""
+    topology = load_topology(PROJECT / "topologies" / "fragile.yaml").with_any_ports()
+    topology_file = tmp_path / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump()))
+    runs = tmp_path / "runs"
+    up = blackout("up", "--detach", "--topology", str(topology_file), runs=runs)
+    assert up.returncode == 0, up.stderr
+    control = json.loads((runs / ".control.json").read_text())
+    url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
+    scenario = short_power_loss(runs / "scenarios", off_at=24, on_at=50, duration=70, users=6).stem
+    driver = None
+    try:
+        config = {
+            "team": "red",
+            "scenario": scenario,
+            "seed": 7,
+            "hold": True,
+            "allow": ["power-on"],
+            "onset": {"min": "1s", "max": "1s"},
+        }
+        assert httpx.post(url + "/exercise", json=config, headers=auth, timeout=30).status_code == 201
+        driver = browser()
+        driver.get(f"{url}/room?token={control['token']}")
+        wait = WebDriverWait(driver, 120, poll_frequency=0.5)
+        wait.until(lambda d: d.find_element(By.ID, "exercise").is_displayed())
+        assert not driver.find_element(By.ID, "page").is_displayed()  # nothing burns yet
+
+        driver.find_element(By.ID, "hint").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hints li"))
+        first_hint = load_scenario("dc-power-loss").card.hints[0]
+        assert first_hint in driver.find_element(By.ID, "hints").text
+        assert "costs 50 points" in driver.find_element(By.ID, "hint-cost").text  # the next rung is dearer
+
+        page = wait.until(
+            lambda d: d.find_element(By.ID, "page") if d.find_element(By.ID, "page").is_displayed() else None
+        )
+        assert "SLO burn" in page.text and "runbooks" in page.text
+        shoot(driver, "paged")
+        driver.find_element(By.ID, "ack").click()
+        wait.until(lambda d: "acknowledged after" in d.find_element(By.ID, "page-text").text)
+
+        Select(driver.find_element(By.ID, "detect-symptom")).select_by_visible_text("zero_view_displays")
+        Select(driver.find_element(By.ID, "detect-where")).select_by_visible_text("dc-east")
+        Select(driver.find_element(By.ID, "detect-fault")).select_by_visible_text("power-loss")
+        driver.find_element(By.ID, "detect-text").send_keys("dc-east is dark")
+        driver.find_element(By.CSS_SELECTOR, "#detect-form button").click()
+        wait.until(lambda d: "zero_view_displays at dc-east, power-loss" in d.find_element(By.ID, "declarations").text)
+        shoot(driver, "declared")
+        view = httpx.get(url + "/exercise", headers=auth).json()
+        assert view["declarations"][0]["where"] == "dc-east" and view["page"]["acked_at"] is not None
+
+        assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
+        wait.until(lambda d: d.find_elements(By.ID, "ex-points"))
+        score = httpx.get(url + "/exercise", headers=auth).json()["score"]
+        assert driver.find_element(By.ID, "ex-points").text == str(score["points"])
+        parts = driver.find_element(By.ID, "ex-parts").text
+        assert f"acknowledge {score['parts']['acknowledge']}" in parts and "hints -25" in parts
+        assert score["paged"] and score["ack_s"] is not None and score["localization"] == 1.0 and score["root_cause"]
+        assert "power-loss" in driver.find_element(By.ID, "ex-answer").text  # the card's model answer
+        shoot(driver, "scored")
     finally:
         if driver is not None:
             driver.quit()

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from chaos.control_api import create_control_app
 from chaos.controller import Controller
+from chaos.engine.scenario import load_scenario
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
@@ -23,6 +24,7 @@ from chaos.profile_files import PROFILES
 from chaos.workshop import probe, routes
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise
+from chaos.workshop.pager import RUNBOOKS
 from chaos.workshop.routes import ASSETS
 from services.common.policy import Profile
 
@@ -79,8 +81,16 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     assert "scenario" not in json.dumps(started.json()) and "dc-power-loss" not in json.dumps(started.json())
     assert client.post("/exercise", json={"team": "blue"}).status_code == 409  # one exercise per stack
 
-    assert client.post("/exercise/detect", json={"text": ""}).status_code == 422
-    assert client.post("/exercise/detect", json={"text": "dc-east is dark"}).status_code == 200
+    declared = {"symptom": "zero_view_displays", "where": "dc-east", "fault": "power-loss", "text": "dc-east is dark"}
+    assert client.post("/exercise/detect", json={"text": "dc-east is dark"}).status_code == 422  # not structured
+    for bad, field in (
+        ({"where": "dc-mars"}, "where"),
+        ({"fault": "gremlins"}, "fault"),
+        ({"symptom": "x"}, "symptom"),
+    ):
+        refused = client.post("/exercise/detect", json={**declared, **bad})
+        assert refused.status_code == 422 and f"field '{field}'" in refused.json()["detail"], bad
+    assert client.post("/exercise/detect", json=declared).status_code == 200
     refused = client.post("/exercise/act", json={"action": "power-off", "target": "dc-west"})
     assert refused.status_code == 403 and "allowed: power-on" in refused.json()["detail"]
     assert runtime.power["dc-west"] is True
@@ -97,9 +107,12 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     assert ended["declarations"][0]["names_target"] is True
     draft = (tmp_path / "teams" / "red" / "exercise").glob("*-red/postmortem-draft.md")
     text = next(draft).read_text()
-    assert "team red" in text and 'declared: "dc-east is dark"' in text and "power-on dc-east (succeeded)" in text
+    assert "team red" in text and "declared: zero_view_displays at dc-east, power-loss" in text
+    assert "power-on dc-east (succeeded)" in text
+    assert "| fault type | power-loss | power-loss (" in text  # the card beside the team
+    assert "Why did dc-west fail although it had power?" in text  # the card's debrief questions
     assert "red" in (tmp_path / "teams" / "leaderboard.md").read_text()  # the board: every team's folder
-    assert client.post("/exercise/detect", json={"text": "late"}).status_code == 409
+    assert client.post("/exercise/detect", json=declared).status_code == 409
 
 
 def test_while_playing_the_team_does_not_see_the_answer(setup, tmp_path):
@@ -179,6 +192,33 @@ def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path
     assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
 
 
+def test_hints_come_from_the_card_one_rung_at_a_time_and_cost_points(setup):
+    client, *_ = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    assert client.post("/exercise/hint").status_code == 404  # no exercise yet
+    client.post("/exercise", json={"team": "red", "scenario": "brownout", "seed": 1})
+    assert client.post("/exercise/ack").status_code == 409  # nothing paged
+    taken = [client.post("/exercise/hint").json() for _ in range(3)]
+    ladder = load_scenario("brownout").card.hints
+    assert [h["text"] for h in taken] == ladder and [h["cost"] for h in taken] == [25, 50, 100]
+    over = client.post("/exercise/hint")
+    assert over.status_code == 409 and "no hint left" in over.json()["detail"]
+    view = client.get("/exercise").json()
+    assert view["hints_left"] == 0 and len(view["hints"]) == 3 and "hidden" not in view  # hints, not the answer
+    ended = client.post("/exercise/end").json()
+    assert ended["score"]["hints"] == 3 and ended["score"]["penalties"]["hints"] == 175
+
+
+def test_the_runbooks_the_page_links_are_served_and_nothing_else(setup):
+    client, *_ = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    for name in RUNBOOKS:
+        answer = client.get(f"/room/runbooks/{name}")
+        assert answer.status_code == 200 and answer.text.startswith(f"# Runbook: {name}"), name
+    assert client.get("/room/runbooks/..%2Froutes").status_code == 404
+    assert client.get("/room/runbooks/secret").status_code == 404
+
+
 def test_during_an_exercise_the_instructor_sees_everything_and_the_team_its_share(setup):
     client, controller, runtime, runs = setup
     instructor = {"Authorization": "Bearer s3cret"}
@@ -197,3 +237,17 @@ def test_during_an_exercise_the_instructor_sees_everything_and_the_team_its_shar
     assert runtime.power["dc-west"] is False
     client.post("/exercise/end", headers=instructor)
     assert "team_code" not in client.get("/exercise", headers=team).json()  # the link still shows the result
+
+
+def test_a_team_asks_for_hints_acks_and_reads_runbooks_with_its_own_code(setup):
+    client, *_ = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    started = client.post("/exercise", json={"team": "red", "scenario": "partition"}, headers=instructor).json()
+    team = {"Authorization": f"Bearer {started['team_code']}"}
+    hint = client.post("/exercise/hint", headers=team)
+    assert hint.status_code == 200 and hint.json()["text"] == load_scenario("partition").card.hints[0]
+    ack = client.post("/exercise/ack", headers=team)
+    assert ack.status_code == 409 and "has not paged" in ack.json()["detail"]  # past the role check: no page yet
+    assert client.get("/room/runbooks/views", headers=team).status_code == 200
+    assert client.post("/exercise/end", headers=team).status_code == 403  # the end stays the instructor's
+    client.post("/exercise/end", headers=instructor)

@@ -1,16 +1,38 @@
-"""Timers and points from what users saw: synthetic requests.csv rows, a real hypothesis."""
+"""Timers and points from what users saw: synthetic requests.csv rows in the shape the load generator writes
+(tests/loadtest holds the reader to the real file), a real hypothesis, places resolved in the real topology."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from chaos.engine.scenario import Hypothesis
-from chaos.workshop.score import lost_writes, score
+from chaos.topology import Topology, load_topology
+from chaos.workshop import score as weights
+from chaos.workshop.score import Acted, Declared, Place, Truth, localization, lost_writes, score
 from loadtest.requests_reader import RequestRow
 
+PROJECT = Path(__file__).resolve().parents[3]
 HYP = Hypothesis.model_validate(
     {"window": "4s", "min_requests": 4, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]}
 )
+FRAGILE: Topology = load_topology(PROJECT / "topologies" / "fragile.yaml")
+RESILIENT: Topology = load_topology(PROJECT / "topologies" / "resilient.yaml")
+
+
+def place(name: str, topology: Topology = FRAGILE) -> Place:
+    instances = frozenset(topology.find(name))
+    return Place(name, instances, frozenset(topology.dc_of(i) for i in instances), name in topology.data_centers)
+
+
+def truth(*targets: str, types: tuple[str, ...] = ("power-loss",), topology: Topology = FRAGILE) -> Truth:
+    instances = frozenset(i for t in targets for i in topology.find(t))
+    return Truth(False, instances, frozenset(topology.dc_of(i) for i in instances), frozenset(types))
+
+
+DC_EAST_DARK = truth("dc-east")
+POWER_LOSS = Declared(112.0, "zero_view_displays", place("dc-east"), "power-loss")
 
 
 def rows(start: float, end: float, ok: bool, per_s: int = 4) -> list[RequestRow]:
@@ -21,55 +43,137 @@ def rows(start: float, end: float, ok: bool, per_s: int = 4) -> list[RequestRow]
     ]
 
 
-def test_an_outage_met_by_a_team_gets_its_three_timers_from_the_onset():
-    # healthy until 100, failing 100-130, healthy again after 130; the team declared at 90 (false) and 112
-    history = rows(60, 100, True) + rows(100, 130, False) + rows(130, 170, True)
-    s = score(HYP, history, onset=100.0, end=170.0, declarations=[90.0, 112.0])
-    assert s.users_hurt and s.detect_s == 12.0 and s.false_alarms == 1
+OUTAGE = rows(60, 100, True) + rows(100, 130, False) + rows(130, 170, True)  # failing 100-130
+
+
+def test_an_outage_met_by_a_team_gets_its_timers_and_every_part_from_the_onset():
+    early = Declared(90.0, "failed_requests", place("dc-west"), "overload")
+    s = score(HYP, OUTAGE, 100.0, 170.0, [early, POWER_LOSS], DC_EAST_DARK, paged_at=104.0, acked_at=109.0)
+    assert s.users_hurt and s.detect_s == 12.0 and s.false_alarms == 1 and s.ack_s == 5.0
     assert 30 <= s.mitigate_s <= 36 and s.recover_s == s.mitigate_s  # success back above 90% once the window clears
     assert s.requests == len(rows(100, 170, True)) and s.failed == 120
-    assert (
-        276 <= s.expected <= 280 and s.unserved == 120
-    )  # every owed answer came (the last as the load ends): 120 failed
-    assert s.lost_writes is None
-    assert 0 < s.points < 1000
+    assert 276 <= s.expected <= 280 and s.unserved == 120  # every owed answer came (the last as the load ends)
+    assert s.localization == 1.0 and s.root_cause and s.diagnosis["where"] == "dc-east"  # the last declaration
+    assert s.parts["acknowledge"] == 100 - 2 * 5 and s.parts["detect"] == 150 - 12
+    assert s.parts["localize"] == 150 and s.parts["root cause"] == 150
+    assert s.parts["mitigate"] == 250 - round(s.mitigate_s) and s.parts["impact"] == round(200 * (1 - 120 / s.expected))
+    assert s.penalties["false alarms"] == 100
+    assert s.points == sum(s.parts.values()) - sum(s.penalties.values())
+
+
+def test_the_wrong_data_center_loses_the_localization_points_and_only_those():
+    right = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK)
+    wrong = score(
+        HYP, OUTAGE, 100.0, 170.0, [Declared(112.0, "zero_view_displays", place("dc-west"), "power-loss")], DC_EAST_DARK
+    )
+    assert right.localization == 1.0 and wrong.localization == 0.0 and wrong.root_cause
+    assert right.points - wrong.points == weights.LOCALIZE_MAX
+    assert {k: v for k, v in right.parts.items() if k != "localize"} == {
+        k: v for k, v in wrong.parts.items() if k != "localize"
+    }
+
+
+def test_localization_is_strict_about_places():
+    views_slow = truth("views-east", types=("slow-dependency",), topology=RESILIENT)
+    assert localization(place("views-east", RESILIENT), views_slow) == 1.0
+    assert localization(place("dc-east", RESILIENT), views_slow) == weights.AROUND  # the right DC, coarser
+    assert localization(place("views", RESILIENT), views_slow) == weights.AROUND  # the service, both replicas
+    assert localization(place("dc-west", RESILIENT), views_slow) == 0.0  # the wrong data center
+    assert localization(place("views-west", RESILIENT), views_slow) == 0.0  # the healthy replica
+    assert localization(place("gateway-east", RESILIENT), views_slow) == 0.0
+    assert localization(place("auth-east"), DC_EAST_DARK) == 1.0  # an instance inside the dark DC
+
+
+def test_the_root_cause_is_right_or_nothing():
+    s = score(
+        HYP,
+        OUTAGE,
+        100.0,
+        170.0,
+        [Declared(112.0, "zero_view_displays", place("dc-east"), "network-partition")],
+        DC_EAST_DARK,
+    )
+    assert not s.root_cause and s.parts["root cause"] == 0 and s.localization == 1.0
+
+
+def test_a_declaration_in_a_no_fault_control_round_costs_points():
+    healthy = rows(60, 170, True)
+    calm = score(HYP, healthy, None, 170.0, [], Truth(control=True))
+    alarmed = score(HYP, healthy, None, 170.0, [POWER_LOSS], Truth(control=True))
+    assert calm.control and calm.points == weights.START and calm.false_alarms == 0
+    assert alarmed.false_alarms == 1 and calm.points - alarmed.points == weights.FALSE_ALARM
+    # the stand-in step's onset changes nothing: a control round has none to find
+    assert score(HYP, healthy, 100.0, 170.0, [POWER_LOSS], Truth(control=True)).points == alarmed.points
+
+
+def test_each_hint_costs_more_than_the_last():
+    costs = [
+        score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK).points
+        - score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK, hints=n).points
+        for n in (1, 2, 3)
+    ]
+    assert costs == [25, 75, 175]
+
+
+def test_an_action_after_which_users_success_fell_is_harmful():
+    # healthy until 100; the team powers dc-west off at 100 and its users fail from then on
+    history = rows(60, 100, True) + rows(100, 120, False) + rows(120, 170, True)
+    power_off = Acted(100.0, "power-off", "dc-west")
+    harmless = Acted(140.0, "profile", "resilient")  # users as served after it as before
+    s = score(HYP, history, 90.0, 170.0, [POWER_LOSS], DC_EAST_DARK, actions=[power_off, harmless])
+    assert s.harmful == ["power-off dc-west"] and s.actions == 2
+    assert s.penalties["harmful actions"] == weights.HARMFUL and s.penalties["actions taken"] == 2 * weights.ACTION
+
+
+def test_an_unacknowledged_page_earns_nothing_and_no_page_is_not_held_against_the_team():
+    unacked = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK, paged_at=104.0)
+    quiet = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK)
+    assert unacked.paged and unacked.ack_s is None and unacked.parts["acknowledge"] == 0
+    assert not quiet.paged and quiet.parts["acknowledge"] == weights.ACK_MAX
 
 
 def test_a_fault_users_never_felt_costs_nothing_but_detection():
     history = rows(60, 170, True)
-    detected = score(HYP, history, onset=100.0, end=170.0, declarations=[105.0])
-    missed = score(HYP, history, onset=100.0, end=170.0, declarations=[])
+    detected = score(
+        HYP, history, 100.0, 170.0, [Declared(105.0, "stale_views", place("dc-east"), "power-loss")], DC_EAST_DARK
+    )
+    missed = score(HYP, history, 100.0, 170.0, [], DC_EAST_DARK)
     assert detected.mitigate_s == detected.recover_s == 0 and not detected.users_hurt
-    assert missed.detect_s is None and detected.points - missed.points == 300 - 10  # undetected vs 5 s to detect
+    assert missed.detect_s is None and missed.parts["detect"] == 0 and detected.parts["detect"] == 150 - 5
+    assert missed.parts["localize"] == missed.parts["root cause"] == 0  # nothing declared, nothing found
 
 
 def test_no_recovery_before_the_end_and_quiet_windows_are_neutral():
     history = rows(60, 100, True) + rows(100, 150, False)  # failing until the load stopped at 150
-    s = score(HYP, history, onset=100.0, end=200.0, declarations=[101.0])
-    assert s.mitigate_s is None and s.recover_s is None
+    s = score(HYP, history, 100.0, 200.0, [POWER_LOSS], DC_EAST_DARK)
+    assert s.mitigate_s is None and s.recover_s is None and s.parts["mitigate"] == 0
 
 
 def test_the_end_of_the_load_is_not_an_outage():
     history = rows(60, 100, True) + rows(100, 110, False) + rows(110, 150, True)  # then the run and its users end
-    s = score(HYP, history, onset=100.0, end=300.0, declarations=[101.0])
+    s = score(HYP, history, 100.0, 300.0, [POWER_LOSS], DC_EAST_DARK)
     assert s.recover_s is not None and s.recover_s < 20
 
 
 def test_panic_stops_the_clocks_it_ends():
     history = rows(60, 100, True) + rows(100, 120, False)  # the panic at 120 stopped the run and its users
-    s = score(HYP, history, onset=100.0, end=200.0, declarations=[101.0], panic_at=120.0)
+    s = score(HYP, history, 100.0, 200.0, [POWER_LOSS], DC_EAST_DARK, panic_at=120.0)
     assert s.mitigate_s == s.recover_s == 20.0
 
 
 def test_an_exercise_ended_before_the_fault_came():
-    s = score(HYP, rows(60, 100, True), onset=None, end=100.0, declarations=[80.0, 90.0])
-    assert s.detect_s is None and s.false_alarms == 2 and s.points == 950
+    early = [
+        Declared(80.0, "failed_requests", place("dc-east"), "power-loss"),
+        Declared(90.0, "failed_requests", place("dc-east"), "power-loss"),
+    ]
+    s = score(HYP, rows(60, 100, True), None, 100.0, early, DC_EAST_DARK)
+    assert s.detect_s is None and s.false_alarms == 2 and s.points == weights.START - 2 * weights.FALSE_ALARM
 
 
 @pytest.mark.parametrize("lost, cost", [(None, 0), (0, 0), (10, 20), (1000, 200)])
 def test_lost_writes_cost_points_capped(lost, cost):
-    base = score(HYP, rows(60, 170, True), onset=100.0, end=170.0, declarations=[100.0])
-    s = score(HYP, rows(60, 170, True), onset=100.0, end=170.0, declarations=[100.0], lost_writes=lost)
+    base = score(HYP, rows(60, 170, True), 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK)
+    s = score(HYP, rows(60, 170, True), 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK, lost_writes=lost)
     assert base.points - s.points == cost
 
 
@@ -84,5 +188,22 @@ def test_lost_writes_come_from_the_audit_of_the_run_when_there_is_one(tmp_path):
 def test_requests_hanging_on_a_dark_data_center_count_as_not_served():
     # 4/s before the onset; afterwards only 1/s finishes (the rest hang), all of them failures, then recovery
     history = rows(60, 100, True) + rows(100, 120, False, per_s=1) + rows(120, 150, True)
-    s = score(HYP, history, onset=100.0, end=150.0, declarations=[101.0])
+    s = score(HYP, history, 100.0, 150.0, [POWER_LOSS], DC_EAST_DARK)
     assert s.failed == 20 and 196 <= s.expected <= 200 and s.unserved == s.expected - 120  # 120 served
+
+
+def test_the_parts_add_up_to_the_start_and_the_docs_state_every_weight():
+    assert weights.START == 1000
+    doc = (PROJECT / "docs" / "workshop.md").read_text()
+    for name in (
+        "ACK_MAX",
+        "DETECT_MAX",
+        "LOCALIZE_MAX",
+        "ROOT_CAUSE_MAX",
+        "MITIGATE_MAX",
+        "IMPACT_MAX",
+        "FALSE_ALARM",
+        "HARMFUL",
+        "ACTION",
+    ):
+        assert f"{name} = {getattr(weights, name)}" in doc, name

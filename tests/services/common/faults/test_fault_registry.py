@@ -147,3 +147,14 @@ def test_the_sweeper_expires_faults_on_an_idle_instance(registry, clock, monkeyp
 
     asyncio.run(body())
     assert active_gauge("brownout") == before
+
+
+def test_a_login_limit_lets_its_rate_through_and_says_how_long_the_rest_must_wait(registry, clock):
+    assert registry.login_wait_s() is None  # nothing set: every login passes
+    registry.put("shed", spec("login_limit", rate_per_s=2))
+    assert [registry.login_wait_s() for _ in range(3)][:2] == [None, None]  # a second's worth of burst
+    assert registry.login_wait_s() == pytest.approx(0.5)  # the next token comes at 2 a second
+    clock.now += 0.5
+    assert registry.login_wait_s() is None
+    registry.remove("shed")
+    assert [registry.login_wait_s() for _ in range(5)] == [None] * 5

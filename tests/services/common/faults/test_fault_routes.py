@@ -129,3 +129,15 @@ def test_a_body_that_is_not_a_json_object_is_refused(service: TestClient):
     assert service.put("/admin/faults/f", headers=headers, content=b"{nope").status_code == 422
     answer = service.put("/admin/faults/f", headers=ADMIN, json=["latency"])
     assert answer.status_code == 422 and "(top level)" in answer.json()["detail"]
+
+
+def test_a_login_limit_refuses_logins_past_its_rate_with_429_and_retry_after(service: TestClient):
+    body = {"kind": "login_limit", "rate_per_s": 1, "lease_s": 10}
+    assert service.put("/admin/faults/shed", json=body, headers=ADMIN).status_code == 200
+    login = {"username": "viewer-0001", "password": "wrong-password"}
+    first, second = service.post("/login", json=login), service.post("/login", json=login)
+    assert first.status_code != 429  # the rate passes (here: refused for its password, by auth itself)
+    assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1
+    assert "rate-limited" in second.json()["detail"]
+    assert service.delete("/admin/faults/shed", headers=ADMIN).json() == {"removed": True}
+    assert service.post("/login", json=login).status_code != 429
