@@ -114,7 +114,8 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"note: the team rooms answer on {args.bind} in plain HTTP: anyone on that network who sees a team's "
             "link can play as that team (the control API stays on 127.0.0.1); see docs/workshop.md"
         )
-    sets = cpus.plan(args.teams, args.cpus_per_team)
+    # CPUs for the stacks this round starts; one up since an earlier round keeps its own
+    sets = cpus.plan([t for t in args.teams if not supervisor_running(board / t)], args.cpus_per_team)
     if sets is None:
         print(
             f"note: {len(cpus.available())} CPUs for {len(args.teams)} teams (fewer than {cpus.CORES_PER_TEAM} each): "
@@ -130,7 +131,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             first = None if args.ports is None else args.ports + n * PORT_BLOCK
             runs.mkdir(parents=True, exist_ok=True)
             configs[team] = stage_scenario(config, runs)
-            team_cpus = sets[team] if sets else None
+            team_cpus = sets.get(team) if sets else None
             if supervisor_running(runs):  # up since an earlier round: it keeps its ports, CPUs and address
                 kept = previous.teams.get(team) if previous else None
                 seats[team] = kept or TeamSeat(runs=str(runs), ports=None, cpus=None)

@@ -45,6 +45,11 @@ def poll(check, timeout_s: float, what: str):
     return result
 
 
+def get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A generous timeout: a stack on one CPU of a busy machine may take seconds to answer."""
+    return httpx.get(url, headers=headers, timeout=60)
+
+
 def status(board: Path) -> dict:
     answer = blackout("workshop", "status", "--json", "--board", str(board))
     assert answer.returncode == 0, answer.stderr
@@ -102,8 +107,8 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         # each team's stack runs on its own CPU: every process of it, as the kernel says
         for team, cpu in zip(TEAMS, cpus.available()[:2], strict=True):
             pid = json.loads((board / team / ".control.json").read_text())["pid"]
-            pids = poll(lambda pid=pid: [p for p in cpus.stack_pids(pid) if p != pid], 30, f"{team} has no services")
-            assert {tuple(cpus.allowed(p) or []) for p in [pid, *pids]} <= {(cpu,), ()}, team
+            family = poll(lambda pid=pid: [p for p in cpus.stack_pids(pid) if p != pid], 60, f"{team}: no services")
+            assert {tuple(cpus.allowed(p) or []) for p in [pid, *family]} <= {(cpu,), ()}, team
 
         # each link opens its own team's exercise only; a team's code is refused by the other's stack; the
         # rooms' socket takes no control token, the control API's own does
@@ -113,19 +118,14 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             control = json.loads((board / team / ".control.json").read_text())
             assert control["room_url"] == urls[team] != control["url"]
             instructor = {"Authorization": f"Bearer {control['token']}"}
-            assert httpx.get(urls[team] + "/exercise", headers=instructor).status_code == 403
-            assert httpx.get(urls[team] + "/status", headers=instructor).status_code == 403
-            assert httpx.get(control["url"] + "/status", headers=instructor).status_code == 200
+            assert get(urls[team] + "/exercise", headers=instructor).status_code == 403
+            assert get(urls[team] + "/status", headers=instructor).status_code == 403
+            assert get(control["url"] + "/status", headers=instructor).status_code == 200
         for team, other in (("red", "blue"), ("blue", "red")):
-            mine = httpx.get(urls[team] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"})
+            mine = get(urls[team] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"})
             assert mine.status_code == 200 and mine.json()["team"] == team
-            assert (
-                httpx.get(urls[other] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"}).status_code
-                == 401
-            )
-            assert (
-                httpx.get(urls[team] + "/status", headers={"Authorization": f"Bearer {codes[team]}"}).status_code == 403
-            )
+            assert get(urls[other] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"}).status_code == 401
+            assert get(urls[team] + "/status", headers={"Authorization": f"Bearer {codes[team]}"}).status_code == 403
 
         now = status(board)
         assert now["round_id"] == "round-1" and now["state"] == "playing"
@@ -147,8 +147,8 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
                 driver.switch_to.window(tab)
                 driver.refresh()  # the link's code is gone from the URL: the cookie alone opens the room
                 assert driver.current_url == urls[team] + "/room"
-                poll(lambda team=team: room_shows_team(driver, team), 60, f"{team}'s room never showed the team")
-                poll(lambda: driver.find_elements("css selector", ".instance.running"), 60, f"{team}: no instances")
+                poll(lambda team=team: room_shows_team(driver, team), 120, f"{team}'s room never showed the team")
+                poll(lambda: driver.find_elements("css selector", ".instance.running"), 120, f"{team}: no instances")
                 shot = Path("/tmp") / f"room-{team}.png"
                 assert driver.save_screenshot(str(shot))
             names = sorted(c["name"] for c in driver.get_cookies())
@@ -158,17 +158,28 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         red = json.loads((board / "red" / ".control.json").read_text())
         instructor = {"Authorization": f"Bearer {red['token']}"}
         poll(
-            lambda: not httpx.get(red["url"] + "/status", headers=instructor).json()["power"]["dc-east"],
-            120,
+            lambda: not get(red["url"] + "/status", headers=instructor).json()["power"]["dc-east"],
+            240,
             "the hidden power loss never came",
         )
-        declared = blackout("exercise", "detect", "dc-east lost power", "--team", "red", "--board", str(board))
+        declared = blackout(
+            "exercise",
+            "detect",
+            "failed_requests",
+            "dc-east",
+            "power-loss",
+            "dc-east lost power",
+            "--team",
+            "red",
+            "--board",
+            str(board),
+        )
         assert declared.returncode == 0, declared.stderr
         acted = blackout("exercise", "act", "power-on", "dc-east", "--team", "red", "--board", str(board))
         assert acted.returncode == 0, acted.stderr
         if driver is not None:
             driver.switch_to.window(red_tab)
-            poll(lambda: "dc-east lost power" in driver.find_element("id", "declarations").text, 30, "not shown")
+            poll(lambda: "dc-east lost power" in driver.find_element("id", "declarations").text, 120, "not shown")
             driver.save_screenshot("/tmp/room-red-declared.png")
 
         pids = sorted({*pids, *stack_pids(board)})  # with dc-east's instances started again by red's power-on
@@ -185,8 +196,8 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             "workshop", "start", "--teams", ",".join(TEAMS), "--config", str(config), "--board", str(board)
         )
         assert again.returncode == 0, again.stderr
-        assert again.stdout.startswith("round-2: 2 teams are on call"), again.stdout
-        old = httpx.get(urls["red"] + "/exercise", headers={"Authorization": f"Bearer {codes['red']}"})
+        assert "round-2: 2 teams are on call" in again.stdout and "share cores" not in again.stdout, again.stdout
+        old = get(urls["red"] + "/exercise", headers={"Authorization": f"Bearer {codes['red']}"})
         assert old.status_code == 401
         assert [t["cpus"] for t in status(board)["teams"]] == [[c] for c in cpus.available()[:2]]
         ended = blackout("workshop", "end", "--down", "--board", str(board))
