@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from chaos.runtime.compose import add_compose_command
 
     add_compose_command(sub)
+    from chaos.runtime.kube import add_kube_command
+
+    add_kube_command(sub)
     return parser
 
 

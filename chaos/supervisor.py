@@ -188,7 +188,7 @@ def add_supervisor_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
         "--runtime",
         choices=RUNTIMES,
         default="local",
-        help="local processes, a network namespace per data center (Linux, root), or Docker containers",
+        help="local processes, a network namespace per data center (Linux, root), Docker containers, or a Docker Swarm",
     )
     up.add_argument(
         "--room-bind",
