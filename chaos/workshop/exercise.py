@@ -91,10 +91,15 @@ class Exercise:
         profile = profile_named(self.config.profile)  # an unknown name is refused here, before anything starts
         load_profile(profile)
         self._watcher.start()
+        # link faults, the round's and any the instructor adds by hand meanwhile, go to the services quiet: their
+        # logs and /metrics, which the team reads, do not name them (the round's journal does)
+        self.controller.injector.quiet = True
         self._paging.start()
         try:
             # the round's run folder goes into the exercise's: its scenario and journal name the fault
-            self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users, runs_root=self.folder)
+            self.controller.start_run(
+                self.hidden.path, profile, self.seed, self.config.users, runs_root=self.folder, quiet=True
+            )
         except Exception:
             self.close()
             raise
@@ -302,6 +307,7 @@ class Exercise:
         return Truth(False, frozenset(instances), dcs, frozenset(self.hidden.fault_types))
 
     def close(self) -> None:
+        self.controller.injector.quiet = False
         self._closed.set()
         self.controller.bus.unsubscribe(self._queue)
 
