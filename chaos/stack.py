@@ -46,8 +46,10 @@ class Stack:
         bus: EventBus | None = None,
         serve: bool = False,
         runs: bool = False,
+        room_bind: str | None = None,
     ) -> None:
         self.runs_root = runs_root
+        self.room_bind = room_bind  # the team rooms' address besides the loopback (`up --room-bind`)
         self.choice = runtime
         self.bus = bus or EventBus()
         self.serve, self.runs = serve, runs
@@ -110,7 +112,7 @@ class Stack:
             self.controller = Controller(
                 self.runtime, self.injector, self.journal, self.bus, self.runs_root, runner=runner
             )
-            self.server = ControlServer(self.controller, self.runs_root, self.run_dir)
+            self.server = ControlServer(self.controller, self.runs_root, self.run_dir, self.room_bind)
             self.server.start()
             if not self.server.published:  # `up` (or another run) serves from this runs folder: its file stays
                 print(

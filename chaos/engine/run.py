@@ -184,7 +184,9 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
             stack.defer(opts.on_armed(injector))
         with console.status(f"starting {users} users..."):
             journal.record(EventName.LOAD_START, users=users, pid=load.start())
-            load.wait_logged_in()
+            logged_in, expected = load.wait_logged_in()
+        if logged_in < expected:
+            console.print(f"[yellow]only {logged_in} of {expected} accounts logged in before the experiment[/]")
         walking = True
         findings += Walk(
             scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running

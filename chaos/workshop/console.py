@@ -107,11 +107,13 @@ def console_router(desk: Desk, keys: Keys) -> APIRouter:
     def panel(name: str, runs: Path) -> dict[str, Any]:
         """One team's panel: its exercise as the console sees it, or why there is none."""
         try:
+            # the team's and watchers' links: on the stack's team rooms' address (`up --room-bind`), else its own
+            info = read_control(runs / CONTROL_FILE) or {}
+            room_url = info.get("room_url", info.get("url"))
             if runs == controller.runs_root.resolve():
-                return {"stack": name, "here": True, "exercise": local()}
-            url, _ = remote(runs)  # the team's and watchers' links are on its own stack
+                return {"stack": name, "here": True, "url": room_url, "exercise": local()}
             exercise = call(runs, "GET", "/console/exercise", None, CALL_TIMEOUT_S)
-            return {"stack": name, "here": False, "url": url, "exercise": exercise}
+            return {"stack": name, "here": False, "url": room_url, "exercise": exercise}
         except HTTPException as exc:
             return {"stack": name, "here": runs == controller.runs_root.resolve(), "exercise": None, "why": exc.detail}
 

@@ -197,6 +197,16 @@ def write_leaderboard(board: Path) -> Path:
             scores.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a team's file being written right now: it joins the next board
+    ranked_rounds, lines = write_rounds(scores)
+    _write_json(board / "leaderboard.json", ranked_rounds)
+    path = board / "leaderboard.md"
+    _write_text(path, "\n".join(lines))
+    return path
+
+
+def write_rounds(scores: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rounds of ``scores`` ranked (the leaderboard's JSON) and the markdown lines of their tables; also
+    chaos/workshop/collect.py's, for the scores of several machines."""
     rounds: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for entry in sorted(scores, key=lambda e: e["started"]):
         best = rounds.setdefault((entry.get("round_id", "round"), entry["scenario"]), {})
@@ -222,10 +232,7 @@ def write_leaderboard(board: Path) -> Path:
                 f"{e['localization']:g} | {'yes' if e['root_cause'] else 'no'} | {_s(e['mitigate_s'])} | {failed} |"
             )
         lines.append("")
-    _write_json(board / "leaderboard.json", ranked_rounds)
-    path = board / "leaderboard.md"
-    _write_text(path, "\n".join(lines))
-    return path
+    return ranked_rounds, lines
 
 
 def _beside_the_card(ex: PlayedExercise) -> list[str]:

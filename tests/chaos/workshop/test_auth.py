@@ -161,7 +161,13 @@ def test_a_teams_link_reaches_the_room_and_its_exercise_and_nothing_names_the_fa
             follower.start()
         poll(lambda: "power-off" in streams["team"].kinds(), 90, "the team never saw dc-east go dark")
         # a declaration after the onset says nothing of it while the round runs
-        assert team.post("/exercise/detect", json={"text": "dc-east is dark"}, headers=ROOM).status_code == 200
+        declaration = {
+            "symptom": "failed_requests",
+            "where": "dc-east",
+            "fault": "power-loss",
+            "text": "dc-east is dark",
+        }
+        assert team.post("/exercise/detect", json=declaration, headers=ROOM).status_code == 200
         view = team.get("/exercise").json()
         assert view["detected_after_s"] is None and view["declarations"][0]["names_target"] is None
         assert "hidden" not in view and "team_code" not in view and "run_dir" not in view
