@@ -27,7 +27,7 @@ from chaos.workshop.exercise import ADDABLE
 CONSOLE_PATH = "/console"
 STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
-BOARD_STATE = "workshop.json"  # chaos/workshop/teams.py's STATE_FILE (the room's helper writes it)
+BOARD_STATE = "workshop.json"  # teams.py STATE_FILE (teams.py imports the control API serving this: a cycle)
 LOOPBACK = "http://127.0.0.1:"
 CALL_TIMEOUT_S = 10.0  # a stack's answer; ending a round waits for its run's rollbacks (END_TIMEOUT_S)
 END_TIMEOUT_S = 180.0

@@ -22,7 +22,7 @@ from chaos.engine.scenario import load_scenario
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
-from chaos.workshop import console, probe
+from chaos.workshop import console, probe, teams
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import ADDABLE, Exercise
 from services.common.policy import Profile
@@ -185,10 +185,16 @@ def test_a_stack_of_the_board_is_listed_and_a_bad_one_says_why(setup, tmp_path):
     assert "no exercise" in panels["red"]["why"]
     refused = client.post("/console/teams/blue/hint", headers=BEARER)
     assert refused.status_code == 409 and "127.0.0.1" in refused.json()["detail"]
-    # the room's workshop.json names the teams when there is one
-    (tmp_path / "teams" / console.BOARD_STATE).write_text(
-        json.dumps({"teams": {"red": {"runs": str(tmp_path / "teams" / "red")}, "green": {"runs": "green"}}})
+    # `blackout workshop start` names the round's teams in the board's workshop.json: the console lists those
+    assert console.BOARD_STATE == teams.STATE_FILE  # (console.py cannot import teams.py: a cycle)
+    seats = {"red": str(tmp_path / "teams" / "red"), "green": str(tmp_path / "teams" / "green")}
+    round_ = teams.Round(
+        round_id="r1",
+        started=time.time(),
+        state="playing",
+        teams={name: teams.TeamSeat(runs=runs, ports=None, cpus=None) for name, runs in seats.items()},
     )
+    teams.write_round(tmp_path / "teams", round_)
     panels = {p["stack"]: p for p in client.get("/console/teams", headers=BEARER).json()["teams"]}
     assert set(panels) == {"green", "red"} and "not up" in panels["green"]["why"]
 
