@@ -140,6 +140,9 @@ class Controller:
             if all(state[n]["state"] == "running" for n in self.runtime.topology.names(dc)):
                 return {"id": None, "output": {"dc": dc, "note": "every instance runs: it is on stable power now"}}
         fault, output = injector.begin(action, source=source, where="body")
+        if action.kind == "power_on" and injector is not self.injector:
+            # a cut made by hand during the run is the stack's: power back on settles it there too
+            self.injector.settle_power_off(action.spec.dc)
         if fault is not None and action.duration_s is not None:
             self._expire_later(fault, action.duration_s)
         return {"id": fault.id if fault is not None else None, "output": output}  # None: nothing stays to undo
