@@ -285,6 +285,11 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         duration="300s",  # held dark until the team acts (or `down` ends it): a slow machine has the time
         timeline=[{"at": "2s", "power_off": "dc-east"}],
         hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+        hold={
+            "broken": "dc-east stays dark",
+            "timeline": [{"at": "2s", "power_off": "dc-east"}],
+            "cleared_by": [{"power_on": "dc-east"}],
+        },
     )
     board = tmp_path / "teams"
     start = [
