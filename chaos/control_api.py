@@ -10,7 +10,6 @@ the event streams and the other calls are doing.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import secrets
@@ -254,16 +253,6 @@ class ControlServer:
         self._sock.close()
         if self._room_sock is not None:
             self._room_sock.close()
-
-
-def room_address(text: str) -> str:
-    """An argparse type: an IP address for the team rooms (`--room-bind`, `workshop start --bind`)."""
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text}: give an IP address of this machine (e.g. its LAN address), or 0.0.0.0 for all"
-        ) from None
 
 
 def room_socket(address: str) -> socket.socket:

@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
-from chaos.control_api import room_address
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.engine.fit import topology_for
 from chaos.journal import EventName, new_run_dir, read_events
+from chaos.room_address import room_address
 from chaos.rundir import JOURNAL
 from chaos.runtime import netlink, netns_owner
 from chaos.runtime.base import RuntimeError_

@@ -1,5 +1,5 @@
 """The room's shared pieces on one stack: the current exercise, the chart reader, the instance probe. Shared by
-the room's routes (chaos/workshop/routes.py) and the game master's console (chaos/workshop/console.py)."""
+the room's routes (chaos/workshop/routes.py) and the game master's console (chaos/workshop/game_master.py)."""
 
 from __future__ import annotations
 

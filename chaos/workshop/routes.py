@@ -19,9 +19,9 @@ from chaos.event_stream import StreamGate, event_stream
 from chaos.guarded import guarded
 from chaos.workshop.auth import ROOM_PATH, Keys, Role, cookie_names, role_of
 from chaos.workshop.config import ExerciseConfig
-from chaos.workshop.console import console_router
 from chaos.workshop.desk import Desk
 from chaos.workshop.exercise import ROLE_SLOTS, Exercise, exercise_folder
+from chaos.workshop.game_master import console_router
 from chaos.workshop.pager import RUNBOOKS as RUNBOOK_NAMES
 from chaos.workshop.window import current_run_dir
 from services.common.policy import LIBRARY_NAME

@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos.control_api import room_address
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.profile_files import PROFILES
+from chaos.room_address import room_address
 from chaos.runtime.pids import is_process, start_time
 from chaos.topology import Topology
 from chaos.workshop import cpus

@@ -1,4 +1,4 @@
-"""The game master's console (chaos/workshop/console.py) and the three roles' reach, on the control app against
+"""The game master's console (chaos/workshop/game_master.py) and the three roles' reach, on the control app against
 a runtime that records what it was asked (no processes; the scenario run is replaced by a recorder). The
 console over real HTTP on real stacks: tests/chaos/workshop/test_console_stacks.py; in a browser:
 test_room_browser.py."""
@@ -22,7 +22,7 @@ from chaos.engine.scenario import load_scenario
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
-from chaos.workshop import console, probe, teams
+from chaos.workshop import game_master, probe, teams
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import ADDABLE, Exercise
 from services.common.policy import Profile
@@ -130,7 +130,7 @@ def test_the_console_shows_the_hidden_round_and_a_provisional_score(setup):
     page = client.get("/console", headers=BEARER)
     assert page.status_code == 200 and "game master" in page.text
     assert client.get("/console/static/console.js", headers=BEARER).status_code == 200
-    assert client.get("/console/static/../console.py", headers=BEARER).status_code == 404
+    assert client.get("/console/static/../game_master.py", headers=BEARER).status_code == 404
 
 
 def test_the_console_gives_a_hint_that_costs_what_the_teams_own_would(setup):
@@ -186,7 +186,7 @@ def test_a_stack_of_the_board_is_listed_and_a_bad_one_says_why(setup, tmp_path):
     refused = client.post("/console/teams/blue/hint", headers=BEARER)
     assert refused.status_code == 409 and "127.0.0.1" in refused.json()["detail"]
     # `blackout workshop start` names the round's teams in the board's workshop.json: the console lists those
-    assert console.BOARD_STATE == teams.STATE_FILE  # (console.py cannot import teams.py: a cycle)
+    assert game_master.BOARD_STATE == teams.STATE_FILE  # (game_master.py cannot import teams.py: a cycle)
     seats = {"red": str(tmp_path / "teams" / "red"), "green": str(tmp_path / "teams" / "green")}
     round_ = teams.Round(
         round_id="r1",
