@@ -29,6 +29,8 @@ SLOWER = 2.0  # ...and so is one this many times slower than the usual p99 (a bu
 LOOK_S = 10.0  # what users saw over the last LOOK_S seconds is "now"
 RUNG_WAIT_S = 30.0  # a lever's cost (a boot, a deploy, a DNS TTL) plus a window: then try the next rung
 HEALTHY_CHECKS = 3  # users served this many checks in a row: mitigated
+CONFIRM_CHECKS = 4  # users hurt this many checks in a row (every host up) before a lever: a blip is no incident,
+# and a data center going dark shows in a check or two (the hurt users elsewhere may be its consequence)
 POLL_S = 1.0
 Rung = tuple[str, str, str, str, str | dict[str, Any]]  # what to declare (symptom, where, fault type), the lever
 
@@ -133,22 +135,26 @@ class Responder:
         deadline = time.monotonic() + budget_s
         acted_at: float | None = None
         mitigated_after: float | None = None
-        healthy = 0
+        healthy = hurt = 0
         rung_started = 0.0
         while time.monotonic() < deadline and self.team.exercise()["state"] == "running":
             self.ack_page()
             seen = observe(self.team)
             self.went_dark |= {dc for dc, on in seen.power.items() if not on}
-            if self.usual_p99_ms is None or acted_at is None and seen.served(self.usual_p99_ms):
+            hosts_up = all(seen.power.values()) and not seen.down
+            if (self.usual_p99_ms is None and hosts_up) or (acted_at is None and seen.served(self.usual_p99_ms or 0)):
                 self.learn(seen)  # all looks well: this is what normal looks like
-            elif acted_at is not None and seen.served(self.usual_p99_ms):
-                healthy += 1
+                hurt = 0
+            elif acted_at is not None and seen.served(self.usual_p99_ms or 0):
+                healthy, hurt = healthy + 1, 0
                 if healthy == HEALTHY_CHECKS and mitigated_after is None:
                     mitigated_after = round(time.monotonic() - acted_at, 1)
                     self.say(f"users served again {mitigated_after:g}s after the first lever")
             else:
                 healthy = 0
-                if time.monotonic() - rung_started >= (RUNG_WAIT_S if acted_at else 0):
+                hurt = hurt + 1 if hosts_up and not self.went_dark else CONFIRM_CHECKS  # dark: no confirming
+                waited = time.monotonic() - rung_started >= (RUNG_WAIT_S if acted_at else 0)
+                if waited and hurt >= CONFIRM_CHECKS:
                     step = self.next_rung(seen)
                     if step is not None:
                         rung_started = time.monotonic()
@@ -171,8 +177,8 @@ class Responder:
     def ack_page(self) -> None:
         view = self.team.exercise()
         if view["page"] and not view["page"].get("acked_at"):
-            self.team.post("/exercise/ack")
-            self.say(f"page acknowledged: {view['page']['text']}")
+            answer = self.team.post("/exercise/ack")
+            self.say(f"page: {view['page']['text']}; acknowledged: {answer.status_code}")
 
     def next_rung(self, seen: Seen) -> Rung | None:
         """(symptom, where, fault type, action, target) of the first runbook rung not yet tried."""

@@ -92,7 +92,8 @@ def play_round(
         "allow": list(REMEDIATIONS),
     }
     started = instructor.post("/exercise", json=config)
-    started.raise_for_status()
+    if started.status_code != 201:
+        raise RuntimeError(f"{name}: the exercise did not start: {started.status_code} {started.text}")
     link = f"{url}/room?code={started.json()['team_code']}"
     try:
         played = player(link, round_s)
@@ -100,7 +101,8 @@ def play_round(
             time.sleep(0.5)  # every team is scored over the same round
     finally:
         ended = instructor.post("/exercise/end")
-    ended.raise_for_status()
+    if ended.status_code != 200:
+        raise RuntimeError(f"{name}: the exercise did not end: {ended.status_code} {ended.text}")
     return {**ended.json(), "played": played}
 
 
@@ -124,7 +126,7 @@ def panic_spammer(link: str, round_s: float) -> dict[str, Any]:
     levers += [("profile", "naive"), ("shed-logins", "1")]
     deadline = time.monotonic() + round_s
     while time.monotonic() < deadline and team.exercise()["state"] == "running":
-        team.declare(*(rng.choice(words[k]) for k in ("symptom", "where", "fault")), "panic!")
+        team.declare(rng.choice(words["symptom"]), rng.choice(words["where"]), rng.choice(words["fault"]), "panic!")
         if team.exercise()["actions_left"] > 0:
             team.act(*rng.choice(levers))
         time.sleep(SPAM_EVERY_S)
