@@ -45,6 +45,7 @@ CARDS = (
 )
 FAULT_AT_S = 3.0  # the held timeline's first fault, into the run (the seed's onset comes on top)
 SPAM_EVERY_S = 3.0
+SLACK_S = 40.0  # the scenario's own duration past the round: room for its unheld timeline to validate
 Player = Callable[[str, float], dict[str, Any]]  # (the team's link, seconds to play) -> what it did
 
 
@@ -67,7 +68,8 @@ def held_variant(runs: Path, name: str, round_s: float, users: int) -> str:
     for timeline in (data["timeline"], hold["timeline"]):
         for step in timeline:
             step["at"] = f"{parse_duration(step['at']) - first + FAULT_AT_S:g}s"
-    data.update(duration=f"{round_s:g}s", load={"users": users, "spawn_rate": 10})
+    # the unheld timeline must leave room to see recovery (validated); the instructor ends the round at round_s
+    data.update(duration=f"{round_s + SLACK_S:g}s", load={"users": users, "spawn_rate": 10})
     folder = runs / LOCAL_SCENARIOS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}-held.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
