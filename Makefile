@@ -21,7 +21,11 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
 # RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc)
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
-IMAGE_FIRST = $(if $(filter docker,$(RUNTIME)),image)
+# RUNTIME=swarm: a Docker Swarm of three engines, each in a namespace of its own (docker/swarm-lab.sh, started
+# first, with the image); the controller runs on the lab's manager machine, from where every node is reachable
+IMAGE_FIRST = $(if $(filter docker swarm,$(RUNTIME)),image) $(if $(filter swarm,$(RUNTIME)),swarm-lab)
+IN_LAB = $(if $(filter swarm,$(RUNTIME)),nsenter --net=/run/netns/$(SWARM_LAB_PREFIX)-ctl)
+SWARM_LAB_PREFIX ?= bkswarm
 
 .PHONY: help install lock lint outage scenarios panic test bench up down status power-off power-on profile validate clean
 
@@ -49,9 +53,9 @@ lint: install ## ruff (format and lint) and mypy over the code; any finding fail
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=netns|docker); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
+outage: install $(IMAGE_FIRST) ## a scenario on local processes (or RUNTIME=netns|docker|swarm); exit 1 if its hypothesis deviated (e.g. make outage SCENARIO=partition PROFILE=resilient)
 	@# exit 1 means "the hypothesis deviated": the expected lesson of the naive profile, not a broken demo
-	$(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME) $(RUN_FLAGS) || [ $$? -eq 1 ]
+	$(IN_LAB) $(BLACKOUT) run $(SCENARIO) --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME) $(RUN_FLAGS) || [ $$? -eq 1 ]
 
 scenarios: install ## list the scenario library (e.g. make scenarios)
 	$(BLACKOUT) scenarios
@@ -61,6 +65,10 @@ panic: ## remove every fault and restore all power on the running stack (e.g. ma
 
 test: install lint ## the linters, then the whole suite; every test tears its processes down (e.g. make test)
 	$(PY) -m pytest
+
+.PHONY: test-swarm
+test-swarm: install image ## the Swarm lab's tests (three Docker engines; root and the docker lab; ~10 min): CI runs them after make test
+	BLACKOUT_SWARM_TESTS=1 $(PY) -m pytest tests/docker/test_swarm_lab.py tests/chaos/runtime/test_swarm.py tests/chaos/runtime/test_swarm_stack.py
 
 bench: install ## naive vs resilient under the same power loss, checked against the goals (e.g. make bench)
 	$(PY) benchmarks/outage_contrast.py --scenario $(SCENARIO) $(RUN_FLAGS)
@@ -98,6 +106,13 @@ validate: install ## check every topology, profile and scenario file (e.g. make 
 DOCKER ?= $(shell [ -x /usr/bin/docker ] && echo /usr/bin/docker || echo docker)
 image: ## build the one image of every Python part (blackout:latest) for RUNTIME=docker and docker-compose (e.g. make image)
 	$(DOCKER) build --network host -t blackout:latest .
+
+.PHONY: swarm-lab swarm-lab-down
+swarm-lab: image ## start the Swarm lab: three Docker engines in network namespaces, one Swarm (e.g. make swarm-lab)
+	SWARM_LAB_PREFIX=$(SWARM_LAB_PREFIX) bash docker/swarm-lab.sh up
+
+swarm-lab-down: ## remove the Swarm lab: engines, containers, namespaces, files (e.g. make swarm-lab-down)
+	SWARM_LAB_PREFIX=$(SWARM_LAB_PREFIX) bash docker/swarm-lab.sh down
 
 compose: install ## regenerate docker-compose.yml and docker/prometheus/ from the topology (e.g. make compose)
 	$(BLACKOUT) compose

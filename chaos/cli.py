@@ -156,12 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
     add_prometheus_command(sub)
     add_exercise_commands(sub)
+    from chaos.workshop.teams import add_workshop_commands
+
+    add_workshop_commands(sub)
     from chaos.search.cli import add_search_command
 
     add_search_command(sub)
     from chaos.runtime.compose import add_compose_command
 
     add_compose_command(sub)
+    from chaos.runtime.kube import add_kube_command
+
+    add_kube_command(sub)
     return parser
 
 

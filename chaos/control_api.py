@@ -10,6 +10,8 @@ the event streams and the other calls are doing.
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import os
 import secrets
 import socket
@@ -33,9 +35,9 @@ from chaos.controller import Controller
 from chaos.event_stream import MAX_STREAMS, StreamGate, event_stream
 from chaos.guarded import guarded
 from chaos.library import profile_named, scenario_file
-from chaos.workshop.auth import Keys, Role, forged, team_may
+from chaos.workshop.auth import Keys, Role, forged, may
 from chaos.workshop.routes import workshop_router
-from services.common.errors import BlackoutError
+from services.common.errors import BlackoutError, UsageError
 from services.common.policy import LIBRARY_NAME, parse_profile
 
 START_TIMEOUT_S = 10.0
@@ -68,11 +70,11 @@ class KillSwitch:
 class TokenGate:
     """Every call needs a token, checked before anything else is read: a call without one learns nothing
     (not even what its body lacks) and waits for no thread. The control token reaches every route; a team's
-    code only the room and its exercise (403 elsewhere). A change made with a room cookie must also come
-    from the room's own page. The role found is left in the request's state for the routes."""
+    code only the room and its exercise, a watcher's the room read-only (403 elsewhere). A change made with a
+    room cookie must also come from the room's own page. The role found is left in the request's state for the routes."""
 
-    def __init__(self, app: ASGIApp, keys: Keys) -> None:
-        self.app, self.keys = app, keys
+    def __init__(self, app: ASGIApp, keys: Keys, control_address: tuple[str, int] | None = None) -> None:
+        self.app, self.keys, self.control_address = app, keys, control_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -84,12 +86,20 @@ class TokenGate:
                     "a valid control token is required (see runs/.control.json), or a team's code from its link",
                     401,
                 )
-            elif role is Role.TEAM and not team_may(request.method, request.url.path):
+            elif role is Role.INSTRUCTOR and not self._on_control_socket(scope):
                 detail, status = (
-                    f"a team's code reaches the control room, GET /exercise, detect, act, hint and ack only: "
-                    f"{request.method} {request.url.path} is the instructor's",
+                    "this is the team rooms' address: the control token works on the control API's own "
+                    "(127.0.0.1) address only",
                     403,
                 )
+            elif not may(role, request.method, request.url.path):
+                reaches = (
+                    "a team's code reaches the control room, GET /exercise, detect, act, hint, ack, roles and "
+                    "status updates only"
+                    if role is Role.TEAM
+                    else "a watcher's code reaches the control room and GET /exercise only, read-only"
+                )
+                detail, status = f"{reaches}: {request.method} {request.url.path} is the instructor's", 403
             else:
                 detail, status = forged(request), 403
             if detail is not None:
@@ -98,15 +108,27 @@ class TokenGate:
             scope.setdefault("state", {})["role"] = role
         await self.app(scope, receive, send)
 
+    def _on_control_socket(self, scope: Scope) -> bool:
+        """Whether the call came in on the loopback control socket, not on the team rooms' (``--room-bind``):
+        with no room socket there is only one."""
+        server = scope.get("server")
+        return self.control_address is None or (server is not None and tuple(server) == self.control_address)
+
 
 def create_control_app(
-    controller: Controller, token: str, shutdown: threading.Event, max_streams: int = MAX_STREAMS
+    controller: Controller,
+    token: str,
+    shutdown: threading.Event,
+    max_streams: int = MAX_STREAMS,
+    control_address: tuple[str, int] | None = None,
 ) -> FastAPI:
+    """``control_address``: the loopback socket the control token is taken on when the app also serves the team
+    rooms on another address (``blackout up --room-bind``); there, team codes only."""
     gate = StreamGate(max_streams)  # /events and /room/events together
     kill_switch = KillSwitch()
     keys = Keys(token)
     app = FastAPI(title="blackout-control")
-    app.add_middleware(TokenGate, keys=keys)
+    app.add_middleware(TokenGate, keys=keys, control_address=control_address)
     app.include_router(workshop_router(controller, shutdown, gate, keys))  # the control room and the exercise
 
     @app.get("/status")
@@ -183,18 +205,25 @@ def create_control_app(
 class ControlServer:
     """Serves the control API from a thread of the supervisor (or run) process."""
 
-    def __init__(self, controller: Controller, runs_root: Path, run_dir: Path) -> None:
+    def __init__(self, controller: Controller, runs_root: Path, run_dir: Path, room_bind: str | None = None) -> None:
         self.token = secrets.token_urlsafe(24)
         self.shutdown = threading.Event()
         self.file = runs_root / CONTROL_FILE
         self.run_dir = run_dir
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))  # loopback only, any free port
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        app = create_control_app(controller, self.token, self.shutdown)
+        port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        # The team rooms on another address (a LAN's), a socket of their own: there the gate takes team codes
+        # only, so the control API itself never leaves the loopback (docs/workshop.md: the risks).
+        self._room_sock = room_socket(room_bind) if room_bind else None
+        self.room_url = self.url if self._room_sock is None else url_of(self._room_sock)
+        sockets = [self._sock] if self._room_sock is None else [self._sock, self._room_sock]
+        control_address = None if self._room_sock is None else ("127.0.0.1", port)
+        app = create_control_app(controller, self.token, self.shutdown, control_address=control_address)
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": sockets}, daemon=True)
         self.published = False  # whether clients find this server through the control file
 
     def start(self) -> None:
@@ -205,7 +234,13 @@ class ControlServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise BlackoutError(f"the control API did not start on {self.url}")
             time.sleep(0.02)  # poll interval
-        info = {"url": self.url, "token": self.token, "pid": os.getpid(), "run_dir": str(self.run_dir)}
+        info = {
+            "url": self.url,
+            "room_url": self.room_url,
+            "token": self.token,
+            "pid": os.getpid(),
+            "run_dir": str(self.run_dir),
+        }
         self.published = publish(self.file, info)
 
     def stop(self) -> None:
@@ -217,3 +252,36 @@ class ControlServer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._sock.close()
+        if self._room_sock is not None:
+            self._room_sock.close()
+
+
+def room_address(text: str) -> str:
+    """An argparse type: an IP address for the team rooms (`--room-bind`, `workshop start --bind`)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text}: give an IP address of this machine (e.g. its LAN address), or 0.0.0.0 for all"
+        ) from None
+
+
+def room_socket(address: str) -> socket.socket:
+    """A listening socket on ``address`` (an IP of this machine), any free port; a bad or foreign address is
+    refused by name."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+    except ValueError:
+        raise UsageError(f"--room-bind {address}: not an IP address (give one of this machine's, or 0.0.0.0)") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.bind((address, 0))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"--room-bind {address}: cannot listen there ({exc.strerror})") from None
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -63,6 +63,7 @@ class ControlClient:
         except ValueError:
             raise BlackoutError(f"{path} is not valid JSON: remove it if no stack is running") from None
         self.url, self.token, self.pid, self.run_dir = info["url"], info["token"], info["pid"], info["run_dir"]
+        self.room_url: str = info.get("room_url", self.url)  # the team rooms' address (`up --room-bind`)
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 120.0) -> Any:
         try:

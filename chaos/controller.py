@@ -38,6 +38,7 @@ class Runner(Protocol):
         users: int | None,
         stop: threading.Event,
         runs_root: Path,
+        quiet: bool = False,
     ) -> dict[str, Any]: ...
 
 
@@ -139,6 +140,9 @@ class Controller:
             if all(state[n]["state"] == "running" for n in self.runtime.topology.names(dc)):
                 return {"id": None, "output": {"dc": dc, "note": "every instance runs: it is on stable power now"}}
         fault, output = injector.begin(action, source=source, where="body")
+        if action.kind == "power_on" and injector is not self.injector:
+            # a cut made by hand during the run is the stack's: power back on settles it there too
+            self.injector.settle_power_off(action.spec.dc)
         if fault is not None and action.duration_s is not None:
             self._expire_later(fault, action.duration_s)
         return {"id": fault.id if fault is not None else None, "output": output}  # None: nothing stays to undo
@@ -211,8 +215,10 @@ class Controller:
         seed: int | None,
         users: int | None,
         runs_root: Path | None = None,
+        quiet: bool = False,
     ) -> dict[str, Any]:
-        """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private)."""
+        """``runs_root``: where the run's folder goes (default the stack's runs folder; an exercise's is private);
+        ``quiet``: its link faults are named nowhere a team reads (an exercise's round)."""
         runner = self.runner
         if runner is None:
             raise ConflictError("this stack is running its own scenario (`blackout run`): start runs on `blackout up`")
@@ -225,7 +231,9 @@ class Controller:
 
             def work() -> None:
                 try:
-                    self.run_info["result"] = runner(scenario, profile, seed, users, stop, runs_root or self.runs_root)
+                    self.run_info["result"] = runner(
+                        scenario, profile, seed, users, stop, runs_root or self.runs_root, quiet=quiet
+                    )
                 except Exception as exc:  # reported through the status, not lost in a thread
                     self.run_info["result"] = {"error": f"{type(exc).__name__}: {exc}"}
 

@@ -241,12 +241,15 @@ class LoadGenerator:
         main = self.proc
         return main is not None and all(p.poll() is None for p in [main, *self.worker_procs])
 
-    def wait_logged_in(self, timeout_s: float = LOGIN_WAIT_S) -> None:
-        """Ready when every simulated user has logged in: made a first request that succeeded.
+    def wait_logged_in(self, timeout_s: float = LOGIN_WAIT_S) -> tuple[int, int]:
+        """Ready when every simulated user has logged in: made a first request that succeeded. Returns the
+        accounts logged in and the accounts expected.
 
         A refused login does not count: a stack that sheds logins while the users arrive (on a loaded machine)
         would otherwise start the experiment with nobody able to use it, and its "before" steady state would
         have no data. Users arrive at the spawn rate, so the wait allows for the ramp on top of ``timeout_s``.
+        When the time is up with some users still refused, the experiment goes on with those who got in (its
+        "before" steady state judges the stack); with none in, there is nothing to measure.
         """
         budget = timeout_s + self.control.users / self.control.spawn_rate
         deadline = time.monotonic() + budget
@@ -257,12 +260,14 @@ class LoadGenerator:
             self._check_alive()
             seen.update(row.user for row in requests.read_new() if row.ok)
             if len(seen) >= expected:
-                return
+                return len(seen), expected
             time.sleep(0.2)  # poll interval
-        raise RuntimeError_(
-            f"the load generator's users did not all log in within {budget:g}s ({len(seen)} of {expected} "
-            "accounts did): the stack was not healthy before the experiment"
-        )
+        if not seen:
+            raise RuntimeError_(
+                f"none of the load generator's {expected} accounts logged in within {budget:g}s: "
+                "the stack was not healthy before the experiment"
+            )
+        return len(seen), expected
 
     def stop(self) -> None:
         if self.proc is None:

@@ -137,7 +137,8 @@ def add_scenario_commands(
             "--runtime",
             choices=RUNTIMES,
             default="local",
-            help="local processes, a network namespace per data center (netns: Linux, root), or Docker containers (image blackout:latest: make image)",
+            help="local processes, a network namespace per data center (netns: Linux, root), Docker containers (image "
+            "blackout:latest: make image), or a Docker Swarm (swarm: the lab of docker/swarm-lab.sh; docs/swarm.md)",
         )
         parser.set_defaults(func=cmd_run)
 

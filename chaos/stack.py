@@ -46,8 +46,10 @@ class Stack:
         bus: EventBus | None = None,
         serve: bool = False,
         runs: bool = False,
+        room_bind: str | None = None,
     ) -> None:
         self.runs_root = runs_root
+        self.room_bind = room_bind  # the team rooms' address besides the loopback (`up --room-bind`)
         self.choice = runtime
         self.bus = bus or EventBus()
         self.serve, self.runs = serve, runs
@@ -89,13 +91,20 @@ class Stack:
         self._teardown.callback(step)
 
     def arm(
-        self, profile: Profile, rng: random.Random, *, load: LoadControl | None = None, base_users: int = 0
+        self,
+        profile: Profile,
+        rng: random.Random,
+        *,
+        load: LoadControl | None = None,
+        base_users: int = 0,
+        quiet: bool = False,
     ) -> FaultInjector:
-        """The fault injector, then (when the stack serves) the controller and its control API."""
+        """The fault injector, then (when the stack serves) the controller and its control API. ``quiet``: its link
+        faults are pushed quiet (chaos.faults.injector)."""
         if self.runtime is None or self.journal is None or self.run_dir is None:
             raise RuntimeError("power the stack up first")
         self.injector = FaultInjector(
-            self.runtime, self.journal, rng, profile=profile, load=load, base_users=base_users
+            self.runtime, self.journal, rng, profile=profile, load=load, base_users=base_users, quiet=quiet
         )
         self._teardown.callback(self._disarm)
         if self.serve:
@@ -103,7 +112,7 @@ class Stack:
             self.controller = Controller(
                 self.runtime, self.injector, self.journal, self.bus, self.runs_root, runner=runner
             )
-            self.server = ControlServer(self.controller, self.runs_root, self.run_dir)
+            self.server = ControlServer(self.controller, self.runs_root, self.run_dir, self.room_bind)
             self.server.start()
             if not self.server.published:  # `up` (or another run) serves from this runs folder: its file stays
                 print(
@@ -144,9 +153,10 @@ class Stack:
         users: int | None,
         stop: threading.Event,
         runs_root: Path,
+        quiet: bool = False,
     ) -> dict[str, Any]:
         """A scenario run on this stack (POST /runs, a workshop exercise), its folder under ``runs_root``: its
-        outcome, as the control API shows it."""
+        outcome, as the control API shows it. ``quiet``: an exercise's round (chaos.engine.run.RunOptions)."""
         assert self.runtime is not None, "the stack is not up"
         opts = RunOptions(
             scenario=scenario,
@@ -157,6 +167,7 @@ class Stack:
             runtime=self.runtime,
             bus=self.bus,
             stop=stop,
+            quiet=quiet,
             on_armed=self.controller.attach if self.controller is not None else None,
         )
         result = run_scenario(opts, Console(quiet=True))

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.console import terminal
+from chaos.control_api import room_address
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.engine.fit import topology_for
 from chaos.journal import EventName, new_run_dir, read_events
@@ -46,7 +47,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     console = terminal()
     # On leaving (normally, Ctrl-C, SIGTERM, an exception) every fault is rolled back, the control API stops and
     # every process is gone.
-    with Stack(args.runs, runtime=args.runtime, serve=True, runs=True) as stack:
+    with Stack(args.runs, runtime=args.runtime, serve=True, runs=True, room_bind=args.room_bind) as stack:
         stack.open(run_dir)
         with console.status("starting the services..."):
             runtime = stack.power_up(topology, args.profile.resolve())
@@ -74,6 +75,8 @@ def _detach(args: argparse.Namespace) -> int:
     ]
     if args.topology:
         command += ["--topology", str(args.topology)]
+    if args.room_bind:
+        command += ["--room-bind", args.room_bind]
     with (args.runs / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen[bytes](
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -185,7 +188,14 @@ def add_supervisor_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
         "--runtime",
         choices=RUNTIMES,
         default="local",
-        help="local processes, a network namespace per data center (Linux, root), or Docker containers",
+        help="local processes, a network namespace per data center (Linux, root), Docker containers, or a Docker Swarm",
+    )
+    up.add_argument(
+        "--room-bind",
+        type=room_address,
+        metavar="ADDRESS",
+        help="also serve the team rooms on this address (e.g. the LAN's), team codes only: never the control "
+        "API, which stays on 127.0.0.1 (docs/workshop.md says the risks)",
     )
     runs_option(up)
     up.set_defaults(func=cmd_up)

@@ -60,7 +60,13 @@ class RunStack(Protocol):
     def defer(self, step: Callable[[], object]) -> None: ...
 
     def arm(
-        self, profile: Profile, rng: random.Random, *, load: LoadControl | None = None, base_users: int = 0
+        self,
+        profile: Profile,
+        rng: random.Random,
+        *,
+        load: LoadControl | None = None,
+        base_users: int = 0,
+        quiet: bool = False,
     ) -> FaultInjector: ...
 
     def close(self) -> list[dict[str, Any]]: ...
@@ -85,6 +91,7 @@ class RunOptions:
     observe: bool = True  # controller gauges, a real Prometheus when installed, the post-mortem at the end
     prometheus_port: int = 9090  # 0: any free port (tests)
     stop: threading.Event = field(default_factory=threading.Event)  # set: end the run early (rollbacks run)
+    quiet: bool = False  # a hidden-fault exercise's round: its link faults are pushed quiet (FaultInjector)
 
 
 @dataclass
@@ -151,7 +158,14 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
         console.print(f"{len(runtime.topology.instances())} services healthy in {time.monotonic() - started:.1f}s")
         if opts.observe:
             observing.enter_context(
-                observe_run(runtime.topology, run_dir, opts.bus, port=opts.prometheus_port, say=console.print)
+                observe_run(
+                    runtime.topology,
+                    run_dir,
+                    opts.bus,
+                    port=opts.prometheus_port,
+                    say=console.print,
+                    quiet=opts.quiet,
+                )
             )
         limit = load_limit(users, scenario.load.spawn_rate, scenario.duration)
         load = LoadGenerator(
@@ -165,12 +179,14 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
             seed=seed,
             think_s=think_s,
         )
-        injector = stack.arm(profile, random.Random(seed), load=load, base_users=users)
+        injector = stack.arm(profile, random.Random(seed), load=load, base_users=users, quiet=opts.quiet)
         if opts.on_armed is not None:
             stack.defer(opts.on_armed(injector))
         with console.status(f"starting {users} users..."):
             journal.record(EventName.LOAD_START, users=users, pid=load.start())
-            load.wait_logged_in()
+            logged_in, expected = load.wait_logged_in()
+        if logged_in < expected:
+            console.print(f"[yellow]only {logged_in} of {expected} accounts logged in before the experiment[/]")
         walking = True
         findings += Walk(
             scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running

@@ -48,6 +48,7 @@ class Injector(Protocol):
     load: LoadControl | None
     base_profile: Profile | None
     base_users: int
+    quiet: bool
     stable_power: set[str]  # data centers an operator put on stable power: a flapping generator drives them no more
 
     def switch_profile(self, profile: Profile) -> dict[str, str]: ...
@@ -254,6 +255,8 @@ def link(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
     if links is None:
         raise UsageError(f"the {inj.runtime.name} runtime cannot inject link faults")
     parts = link_bodies(inj.runtime.topology, action.kind, action.spec, inj.rng.randrange(2**31))
+    if inj.quiet:  # an exercise's: the services neither log nor count it (services/common/faults/registry.py)
+        parts = [(instances, {**body, "quiet": True}) for instances, body in parts]
     ids = [fault_id if len(parts) == 1 else f"{fault_id}.{n}" for n in range(1, len(parts) + 1)]
     output: dict[str, Any] = {
         pid: links.add(pid, instances, body) for pid, (instances, body) in zip(ids, parts, strict=True)

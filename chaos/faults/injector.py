@@ -35,7 +35,9 @@ class FaultInjector:
         load: LoadControl | None = None,
         base_users: int = 0,
         on_change: Callable[[], None] | None = None,
+        quiet: bool = False,
     ) -> None:
+        """``quiet``: link faults are pushed quiet (a hidden-fault exercise's): nothing a team reads names them."""
         self.runtime = runtime
         self.journal = journal
         self.rng = rng
@@ -43,6 +45,7 @@ class FaultInjector:
         self.load = load
         self.base_users = base_users
         self.on_change = on_change or (lambda: None)
+        self.quiet = quiet
         self.links = (
             LinkFaults(runtime.topology, runtime.admin_secret, journal=journal, down=self._down)
             if LINKS in runtime.capabilities

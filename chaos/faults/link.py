@@ -57,6 +57,11 @@ class LinkFault:
     # before the DELETE, never after it (a late PUT would bring a lifted fault back until its lease ran out).
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    @property
+    def quiet(self) -> bool:
+        """An exercise's: the controller's log (in the team's folder) does not name it either; the journal does."""
+        return bool(self.body.get("quiet"))
+
 
 class LinkFaults:
     def __init__(
@@ -126,7 +131,10 @@ class LinkFaults:
             try:
                 self.remove(fault_id)
             except FaultNotLifted as exc:
-                log.warning("%s", exc)
+                with self._lock:
+                    fault = self._faults.get(fault_id)
+                if fault is None or not fault.quiet:
+                    log.warning("%s", exc)
         self._stop.set()
         self._renewer.join(timeout=5)
         self._pool.shutdown(wait=True)
@@ -149,7 +157,8 @@ class LinkFaults:
                 before, fault.outcomes = fault.outcomes, {name: calls[fault, name].result() for name in fault.instances}
                 failed = {n: o for n, o in fault.outcomes.items() if o.startswith(FAILED) and o != before.get(n)}
                 if failed:  # once per new error, not every round
-                    log.warning("renewing fault %s failed: %s", fault.id, failed)
+                    if not fault.quiet:
+                        log.warning("renewing fault %s failed: %s", fault.id, failed)
                     if self.journal is not None:
                         self.journal.record(EventName.LEASE_RENEWAL_FAILED, id=fault.id, outcomes=failed)
         finally:

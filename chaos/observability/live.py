@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from chaos.journal import EventName
 from chaos.observability import prometheus
 from chaos.observability.controller_metrics import CONTROLLER, ControllerMetrics, MetricsServer, serve_metrics
 from chaos.observability.prometheus import INSTALL_HINT, PrometheusError, PrometheusHandle
@@ -31,6 +32,9 @@ class Bus(Protocol):
     def subscribe(self) -> queue.Queue[dict[str, Any]]: ...
 
     def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None: ...
+
+
+QUIET_FOLLOWS = frozenset({EventName.POWER_OFF, EventName.POWER_ON})
 
 
 @dataclass
@@ -49,11 +53,14 @@ def observe_run(
     port: int = 9090,
     metrics: ControllerMetrics = CONTROLLER,
     say: Callable[[str], Any] = print,
+    quiet: bool = False,
 ) -> Iterator[Observation]:
+    """``quiet``: a hidden-fault exercise's round, whose team can scrape these gauges and query Prometheus: they
+    follow power alone (what the team sees anyway); its faults, phases and checks are in its journal only."""
     for dc in topology.data_centers:
         metrics.set_power(dc, True)
     controller = serve_metrics(metrics, port=0)
-    stop_following = _follow(bus, metrics) if bus is not None else (lambda: None)
+    stop_following = _follow(bus, metrics, QUIET_FOLLOWS if quiet else None) if bus is not None else (lambda: None)
     handle = None
     try:
         try:
@@ -82,17 +89,20 @@ def observe_run(
             say(f"no post-mortem: {exc}")
 
 
-def _follow(bus: Bus, metrics: ControllerMetrics) -> Callable[[], None]:
-    """Feed every event published on ``bus`` to ``metrics`` on a thread; returns the stopper."""
+def _follow(bus: Bus, metrics: ControllerMetrics, only: frozenset[str] | None = None) -> Callable[[], None]:
+    """Feed every event published on ``bus`` (``only`` these, if given) to ``metrics`` on a thread; returns the
+    stopper."""
     events = bus.subscribe()
     stopped = threading.Event()
 
     def follow() -> None:
         while not stopped.is_set():
             try:
-                metrics.observe(events.get(timeout=0.2))
+                event = events.get(timeout=0.2)
             except queue.Empty:
                 continue
+            if only is None or event.get("event") in only:
+                metrics.observe(event)
 
     thread = threading.Thread(target=follow, name="controller-gauges", daemon=True)
     thread.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,24 +82,28 @@ def recording_rules() -> dict[str, Any]:
     }
 
 
-def service_targets(topology: Topology) -> list[dict[str, Any]]:
-    """The file_sd entries: one per instance, labelled by service, instance name and data center."""
+def service_targets(topology: Topology, url: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+    """The file_sd entries: one per instance, labelled by service, instance name and data center. ``url``:
+    instance -> the URL it is reached at (default: the topology's)."""
+    url_of = url or topology.url
     return [
         {
-            "targets": [urlsplit(topology.url(name)).netloc],
+            "targets": [urlsplit(url_of(name)).netloc],
             "labels": {"service": inst.service, "instance": name, "dc": dc},
         }
         for name, (dc, inst) in sorted(topology.instances().items())
     ]
 
 
-def target_names(topology: Topology) -> list[dict[str, Any]]:
+def target_names(topology: Topology, url: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
     """Metric relabelling: a dependency's ``target`` label (the URL a service calls) becomes the instance
-    name, so a breaker reads "views-east", not a port number that changes from run to run."""
+    name, so a breaker reads "views-east", not a port number that changes from run to run. ``url``: instance ->
+    the URL the services call it at (default: the topology's)."""
+    url_of = url or topology.url
     return [
         {
             "source_labels": ["target"],
-            "regex": re.escape(topology.url(name)),
+            "regex": re.escape(url_of(name)),
             "target_label": "target",
             "replacement": name,
         }

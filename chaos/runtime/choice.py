@@ -1,5 +1,5 @@
-"""Which runtime a stack runs on: a kind to start (`--runtime local|netns|docker`), a stack already up to borrow,
-or a maker of a runtime class of one's own (benchmarks); every one behind chaos.runtime.base.Runtime."""
+"""Which runtime a stack runs on: a kind to start (`--runtime local|netns|docker|swarm`), a stack already up to
+borrow, or a maker of a runtime class of one's own (benchmarks); every one behind chaos.runtime.base.Runtime."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from chaos.runtime.base import Runtime, RuntimeError_
 from chaos.runtime.borrowed import lend
 from chaos.topology import Topology
 
-RUNTIMES = ("local", "netns", "docker")
+RUNTIMES = ("local", "netns", "docker", "swarm")
 
 RuntimeMaker = Callable[[Topology, Path, Path | None, Journal], Runtime]
 RuntimeChoice = str | Runtime | RuntimeMaker
@@ -22,6 +22,10 @@ def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | N
         from chaos.runtime.docker import DockerRuntime  # the Docker SDK only when asked for
 
         return DockerRuntime(topology, run_dir, profile=profile, journal=journal)
+    if kind == "swarm":
+        from chaos.runtime.swarm import SwarmRuntime  # a swarm lab (docker/swarm-lab.sh) only when asked for
+
+        return SwarmRuntime(topology, run_dir, profile=profile, journal=journal)
     if kind == "netns":
         from chaos.runtime.netns import NetnsRuntime  # Linux and root only
 

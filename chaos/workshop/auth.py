@@ -1,8 +1,10 @@
 """Who is calling the control API, and what that role may reach.
 
-Two roles. The instructor holds the control token (runs/.control.json): every route. A team holds the code of
-its exercise (a short random code in the link it is given, `/room?code=...`): the control room, `GET
-/exercise`, detect and act, nothing else (403 with the reason). A token comes in the Authorization header
+Three roles. The instructor holds the control token (runs/.control.json): every route, the game master's
+console (/console) among them. A team holds the code of its exercise (a short random code in the link it is
+given, `/room?code=...`): the control room, `GET /exercise`, detect, act, hint, ack, its roles and status
+updates, nothing else (403 with the reason). A watcher (Wheel of Misfortune: the others watch one team play)
+holds the exercise's watch code (`/room?watch=...`): the room read-only, no change at all. A token comes in the Authorization header
 (CLI, scripts, curl) or in the cookie the room's link is traded for (the browser); a token in the URL is
 accepted only by GET /room, which trades it for the cookie and drops it from the address bar.
 
@@ -35,26 +37,31 @@ TEAM_CODE_BYTES = 8  # 11 characters in the link; 64 bits no one guesses over a 
 class Role(StrEnum):
     INSTRUCTOR = "instructor"
     TEAM = "team"
+    WATCH = "watch"
 
 
 # What a team's code reaches: the room (page, assets, state, charts, its filtered stream) and its exercise.
 TEAM_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
     (SAFE_METHODS, re.compile(r"/room(/static/[^/]+|/runbooks/[^/]+|/state|/window|/events)?")),
     (SAFE_METHODS, re.compile(r"/exercise")),
-    (frozenset({"POST"}), re.compile(r"/exercise/(detect|act|hint|ack)")),
+    (frozenset({"POST"}), re.compile(r"/exercise/(detect|act|hint|ack|roles|status-update)")),
 )
+# What a watcher's code reaches: the room and the exercise, read-only.
+WATCH_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = TEAM_ROUTES[:2]
 
 
 class Keys:
-    """The instructor's control token and the current exercise's team code (None: no exercise yet)."""
+    """The instructor's control token and the current exercise's team and watch codes (None: no exercise yet)."""
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.team_code: str | None = None
+        self.watch_code: str | None = None
 
     def new_team_code(self) -> str:
-        """A fresh code for a new exercise: the previous team's link stops working."""
+        """Fresh codes for a new exercise: the previous team's and watchers' links stop working."""
         self.team_code = secrets.token_urlsafe(TEAM_CODE_BYTES)
+        self.watch_code = secrets.token_urlsafe(TEAM_CODE_BYTES)
         return self.team_code
 
     def role(self, request: Request) -> Role | None:
@@ -70,31 +77,48 @@ class Keys:
                 return Role.INSTRUCTOR if _same(request.query_params["token"], self.token) else None
             if "code" in request.query_params:
                 return Role.TEAM if self._is_team(request.query_params["code"]) else None
+            if "watch" in request.query_params:
+                return Role.WATCH if self._is_watch(request.query_params["watch"]) else None
         names = cookie_names(request.scope)
         if _same(request.cookies.get(names[Role.INSTRUCTOR], ""), self.token):
             return Role.INSTRUCTOR
         if self._is_team(request.cookies.get(names[Role.TEAM], "")):
             return Role.TEAM
+        if self._is_watch(request.cookies.get(names[Role.WATCH], "")):
+            return Role.WATCH
         return None
 
     def _of(self, given: str) -> Role | None:
         if _same(given, self.token):
             return Role.INSTRUCTOR
-        return Role.TEAM if self._is_team(given) else None
+        if self._is_team(given):
+            return Role.TEAM
+        return Role.WATCH if self._is_watch(given) else None
 
     def _is_team(self, given: str) -> bool:
         return self.team_code is not None and _same(given, self.team_code)
+
+    def _is_watch(self, given: str) -> bool:
+        return self.watch_code is not None and _same(given, self.watch_code)
 
 
 def cookie_names(scope: Scope) -> dict[Role, str]:
     """Each role's cookie on this stack, named by the port the control API listens on."""
     server = scope.get("server")
     port = server[1] if server else 0
-    return {Role.INSTRUCTOR: f"blackout_control_{port}", Role.TEAM: f"blackout_team_{port}"}
+    return {
+        Role.INSTRUCTOR: f"blackout_control_{port}",
+        Role.TEAM: f"blackout_team_{port}",
+        Role.WATCH: f"blackout_watch_{port}",
+    }
 
 
-def team_may(method: str, path: str) -> bool:
-    return any(method in methods and pattern.fullmatch(path) for methods, pattern in TEAM_ROUTES)
+def may(role: Role, method: str, path: str) -> bool:
+    """Whether ``role`` reaches this route (the instructor reaches every one)."""
+    if role is Role.INSTRUCTOR:
+        return True
+    routes = TEAM_ROUTES if role is Role.TEAM else WATCH_ROUTES
+    return any(method in methods and pattern.fullmatch(path) for methods, pattern in routes)
 
 
 def forged(request: Request) -> str | None:

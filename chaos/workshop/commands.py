@@ -24,13 +24,16 @@ from chaos.faults.fault_types import NAMES as FAULT_TYPES
 from chaos.library import LOCAL_SCENARIOS
 from chaos.profile_files import PROFILES
 from chaos.topology import Topology, load_topology
+from chaos.workshop.collect import collect, write_collected
 from chaos.workshop.config import ACTION_NAMES, TEAM, ExerciseConfig, load_config
+from chaos.workshop.cpus import pinned
 from chaos.workshop.draft import write_leaderboard
 from chaos.workshop.hidden import draw
 from services.common.errors import BlackoutError, UsageError
 from services.common.policy import LIBRARY_NAME, load_profile
 
 BOARD = Path("runs") / "teams"
+COLLECTED = Path("runs") / "collected"  # the leaderboard merged from several machines
 
 
 def team_runs(args: argparse.Namespace) -> Path:
@@ -62,28 +65,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     runs.mkdir(parents=True, exist_ok=True)
     config = stage_scenario(config, runs)
     if not supervisor_running(runs):
-        topology_file = runs / "topology.yaml"
-        topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
-        print(f"starting team {config.team}'s stack in {runs} ...")
-        up = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "chaos.cli",
-                "up",
-                "--detach",
-                "--profile",
-                str(profile_file),
-                "--topology",
-                str(topology_file),
-                "--runs",
-                str(runs),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if up.returncode != 0:
-            raise BlackoutError(f"team {config.team}'s stack did not start: {up.stderr.strip() or up.stdout.strip()}")
+        wait_stack(start_stack(runs, profile_file, topology, config.team), config.team)
     client = ControlClient(runs)
     body = {**config.model_dump(mode="json"), "leaderboard": True}  # the board: the folder holding the team's runs
     answer = client.call("POST", "/exercise", body)
@@ -93,11 +75,40 @@ def cmd_start(args: argparse.Namespace) -> int:
     )
     print(f"allowed actions: {', '.join(answer['allow']) or 'none'} (at most {answer['actions_left']})")
     print(f"the team's link (give it to team {answer['team']} only): {client.url}/room?code={answer['team_code']}")
+    print(f"the watchers' link (read-only, Wheel of Misfortune): {client.room_url}/room?watch={answer['watch_code']}")
     print(f"the instructor's control room (never the team's): {client.url}/room?token={client.token}")
+    print(f"the game master's console (after the instructor's link, same browser): {client.url}/console")
     print(
         f'declare: blackout exercise detect "..." --team {answer["team"]}    act: blackout exercise act power-on dc-east --team {answer["team"]}'
     )
     return 0
+
+
+def start_stack(
+    runs: Path,
+    profile_file: Path,
+    topology: Topology,
+    team: str,
+    cpus: list[int] | None = None,
+    room_bind: str | None = None,
+) -> subprocess.Popen[str]:
+    """Start the team's stack in the background (``blackout up --detach``, on ``cpus`` when given: see cpus.py;
+    its room also on ``room_bind``); the caller waits for it with ``wait_stack`` (several teams' stacks start
+    side by side)."""
+    topology_file = runs / "topology.yaml"
+    topology_file.write_text(yaml.safe_dump(topology.model_dump(), sort_keys=False))
+    print(f"starting team {team}'s stack in {runs} ...")
+    command = [sys.executable, "-m", "chaos.cli", "up", "--detach", "--profile", str(profile_file)]
+    command += ["--topology", str(topology_file), "--runs", str(runs)]
+    if room_bind:
+        command += ["--room-bind", room_bind]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pinned(cpus))
+
+
+def wait_stack(up: subprocess.Popen[str], team: str) -> None:
+    out, err = up.communicate()
+    if up.returncode != 0:
+        raise BlackoutError(f"team {team}'s stack did not start: {err.strip() or out.strip()}")
 
 
 def stage_scenario(config: ExerciseConfig, runs: Path) -> ExerciseConfig:
@@ -178,10 +189,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_room(args: argparse.Namespace) -> int:
     client = ControlClient(team_runs(args))
     try:
-        print(f"the team's link: {client.url}/room?code={client.call('GET', '/exercise')['team_code']}")
+        view = client.call("GET", "/exercise")
+        print(f"the team's link: {client.url}/room?code={view['team_code']}")
+        print(f"the watchers' link: {client.room_url}/room?watch={view['watch_code']}")
     except UsageError:
         pass  # no exercise on this stack (404): there is no team link, only the instructor's
     print(f"the instructor's control room: {client.url}/room?token={client.token}")
+    print(f"the game master's console: {client.url}/console")
     return 0
 
 
@@ -217,6 +231,12 @@ def cmd_end(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    if args.collect:
+        collected = collect(args.collect)
+        for line in collected.set_aside:
+            print(f"note: {line}")
+        print(write_collected(collected, args.out).read_text(), end="")
+        return 0
     if not args.board.is_dir():
         raise UsageError(f"{args.board}: no such folder (teams play under runs/teams/<team>)")
     print(write_leaderboard(args.board).read_text(), end="")
@@ -345,4 +365,12 @@ def add_exercise_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
     board = verbs.add_parser("leaderboard", help="each round's teams under the board folder, ranked per round")
     board.add_argument("--board", type=Path, default=BOARD)
+    board.add_argument(
+        "--collect",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
+        help="instead: merge the score files under these folders (copied from each machine) into one leaderboard",
+    )
+    board.add_argument("--out", type=Path, default=COLLECTED, help="with --collect: where the merged leaderboard goes")
     board.set_defaults(func=cmd_leaderboard)

@@ -47,6 +47,8 @@ class PlayedExercise(Protocol):
     actions: list[dict[str, Any]]
     hints: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    roles: dict[str, str]
+    status_updates: list[dict[str, Any]]
     result: dict[str, Any] | None
 
 
@@ -59,6 +61,9 @@ def write_draft(ex: PlayedExercise, folder: Path) -> Path:
         "",
         f"Exercise started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ex.started))}, seed {ex.seed}, "
         f"profile at the start: {ex.config.profile}.",
+        "",
+        "Roles: "
+        + (", ".join(f"{slot.replace('_', ' ')}: {name}" for slot, name in ex.roles.items() if name) or "not set"),
         "",
         "## What happened (revealed)",
         "",
@@ -102,6 +107,13 @@ def write_draft(ex: PlayedExercise, folder: Path) -> Path:
     lines += [f"| {e['t'] - ex.started:7.1f}s | {who} | {what} |" for e, who, what in _timeline(ex)]
     lines += ["", "## The team's declarations", ""]
     lines += [f"- {d['t'] - ex.started:.0f}s: {_declared(d)}" for d in ex.declarations] or ["- none"]
+    lines += ["", "## Status updates (as sent)", ""]
+    lines += [
+        f"- {u['t'] - ex.started:.0f}s ({time.strftime('%H:%M:%S', time.localtime(u['t']))})"
+        + (f" {u['by']}" if u["by"] else "")
+        + f": {u['text']}"
+        for u in ex.status_updates
+    ] or ["- none"]
     lines += ["", "## Evidence", ""]
     if ex.result.get("run_dir"):
         run_dir = Path(ex.result["run_dir"])
@@ -185,6 +197,16 @@ def write_leaderboard(board: Path) -> Path:
             scores.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a team's file being written right now: it joins the next board
+    ranked_rounds, lines = write_rounds(scores)
+    _write_json(board / "leaderboard.json", ranked_rounds)
+    path = board / "leaderboard.md"
+    _write_text(path, "\n".join(lines))
+    return path
+
+
+def write_rounds(scores: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rounds of ``scores`` ranked (the leaderboard's JSON) and the markdown lines of their tables; also
+    chaos/workshop/collect.py's, for the scores of several machines."""
     rounds: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for entry in sorted(scores, key=lambda e: e["started"]):
         best = rounds.setdefault((entry.get("round_id", "round"), entry["scenario"]), {})
@@ -210,10 +232,7 @@ def write_leaderboard(board: Path) -> Path:
                 f"{e['localization']:g} | {'yes' if e['root_cause'] else 'no'} | {_s(e['mitigate_s'])} | {failed} |"
             )
         lines.append("")
-    _write_json(board / "leaderboard.json", ranked_rounds)
-    path = board / "leaderboard.md"
-    _write_text(path, "\n".join(lines))
-    return path
+    return ranked_rounds, lines
 
 
 def _beside_the_card(ex: PlayedExercise) -> list[str]:

@@ -21,7 +21,8 @@ from typing import Any
 from chaos.controller import RUN_STOP_TIMEOUT_S, Controller
 from chaos.engine.scenario import SIGNS, load_scenario
 from chaos.faults import fault_types
-from chaos.faults.actions import make
+from chaos.faults.actions import KINDS, make
+from chaos.faults.fault_types import fault_type
 from chaos.journal import EventName, new_run_dir
 from chaos.library import profile_named
 from chaos.rundir import REQUESTS_FILE
@@ -32,11 +33,13 @@ from chaos.workshop.pager import Pager, Windows
 from chaos.workshop.score import HINT_COSTS, Acted, Declared, Place, Score, Truth, lost_writes, score
 from chaos.workshop.window import current_run_dir
 from loadtest.requests_reader import RequestsReader
-from services.common.errors import ConfigError, ConflictError, UsageError
+from services.common.errors import BlackoutError, ConfigError, ConflictError, UsageError
 from services.common.policy import load_profile
 
 PAGER_EVERY_S = 1.0  # the pager reads what users finished and checks the burn this often
 MAX_EVENTS = 5000  # the timeline of a two-hour workshop fits; a runaway stream cannot fill memory
+MAX_STATUS_UPDATES = 200  # a round's status updates: a few a minute; a runaway script cannot fill memory
+ROLE_SLOTS = ("incident_commander", "ops", "communications")  # the team page's role slots (free-text names)
 # What a team's stream shows while it plays: what an on-call engineer sees of hosts (power, instances dying
 # and starting, a profile switched) and its own moves. Never the fault, the phases, the checks or a recovery.
 TEAM_SEES = frozenset(
@@ -53,6 +56,8 @@ TEAM_SEES = frozenset(
         EventName.PAGE_ACK,
     }
 )
+# The kinds a game master may add as a second fault: the registry's faults that act on a live stack.
+ADDABLE: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.fault and kind.live)
 PRIVATE = 0o700  # the exercise's folder: the instructor's account only
 
 
@@ -78,7 +83,10 @@ class Exercise:
         self.declarations: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self.hints: list[dict[str, Any]] = []  # the card's hints the room asked for, in order
+        self.hints: list[dict[str, Any]] = []  # the card's hints the room asked for (or was given), in order
+        self.added_faults: list[dict[str, Any]] = []  # the second faults the game master added from the console
+        self.roles: dict[str, str] = dict.fromkeys(ROLE_SLOTS, "")
+        self.status_updates: list[dict[str, Any]] = []  # the communications lead's timestamped updates
         self.pager = Pager(Windows.for_round(self.hidden.round_s))
         self.result: dict[str, Any] | None = None  # set by end()
         self._lock = threading.Lock()
@@ -91,10 +99,15 @@ class Exercise:
         profile = profile_named(self.config.profile)  # an unknown name is refused here, before anything starts
         load_profile(profile)
         self._watcher.start()
+        # link faults, the round's and any the instructor adds by hand meanwhile, go to the services quiet: their
+        # logs and /metrics, which the team reads, do not name them (the round's journal does)
+        self.controller.injector.quiet = True
         self._paging.start()
         try:
             # the round's run folder goes into the exercise's: its scenario and journal name the fault
-            self.controller.start_run(self.hidden.path, profile, self.seed, self.config.users, runs_root=self.folder)
+            self.controller.start_run(
+                self.hidden.path, profile, self.seed, self.config.users, runs_root=self.folder, quiet=True
+            )
         except Exception:
             self.close()
             raise
@@ -129,18 +142,57 @@ class Exercise:
         dcs = frozenset(topology.dc_of(i) for i in instances)
         return Place(name, instances, dcs, name in topology.data_centers)
 
-    def hint(self) -> dict[str, Any]:
-        """The card's next hint: the ladder goes from vague to nearly the answer, each dearer (HINT_COSTS)."""
+    def hint(self, by: str = "team") -> dict[str, Any]:
+        """The card's next hint: the ladder goes from vague to nearly the answer, each dearer (HINT_COSTS).
+        ``by``: "team" (the room asked) or "instructor" (the console pushed it): the same help, the same cost."""
         self._require_open()
         ladder = (self.hidden.card or {}).get("hints") or []
         with self._lock:
             if len(self.hints) >= len(ladder):
                 raise ConflictError(f"no hint left: the card has {len(ladder)}, all taken")
             n = len(self.hints)
-            entry = {"t": time.time(), "n": n + 1, "text": ladder[n], "cost": HINT_COSTS[n]}
+            entry = {"t": time.time(), "n": n + 1, "text": ladder[n], "cost": HINT_COSTS[n], "by": by}
             self.hints.append(entry)
-        self.controller.journal.record(EventName.EXERCISE_HINT, team=self.config.team, n=n + 1, cost=HINT_COSTS[n])
+        self.controller.journal.record(
+            EventName.EXERCISE_HINT, team=self.config.team, n=n + 1, cost=HINT_COSTS[n], by=by
+        )
         return {**entry, "hints_left": len(ladder) - n - 1}
+
+    def add_fault(self, kind: str, target: str | dict[str, Any], for_s: float | None = None) -> dict[str, Any]:
+        """The game master's second fault: one of the registry's fault kinds (chaos/faults/actions.py) on a
+        target of the topology, injected through the controller's own fault path (journaled as any fault);
+        it counts in the round's truth (a declaration naming it is on target) and is undone at the end."""
+        self._require_open()
+        if kind not in ADDABLE:
+            raise ConfigError(
+                "request body", f"field 'kind': '{kind}' is no fault kind; fault kinds: {', '.join(ADDABLE)}"
+            )
+        body: dict[str, Any] = {kind: target}
+        if for_s is not None:
+            body["for"] = f"{for_s:g}s"
+        added = self.controller.inject(body)
+        entry = {"t": time.time(), "kind": kind, "target": target, "id": added["id"]}
+        with self._lock:
+            self.added_faults.append(entry)
+        return {**entry, "output": added["output"]}
+
+    def set_roles(self, roles: dict[str, str]) -> dict[str, str]:
+        """Who holds which role this round: free-text names, kept with the exercise (and in the draft)."""
+        self._require_open()
+        with self._lock:
+            self.roles.update({slot: name.strip() for slot, name in roles.items() if slot in ROLE_SLOTS})
+            return dict(self.roles)
+
+    def status_update(self, text: str) -> dict[str, Any]:
+        """A timestamped status update (what the communications lead tells users): in the console and the draft."""
+        self._require_open()
+        with self._lock:
+            if len(self.status_updates) >= MAX_STATUS_UPDATES:
+                raise ConflictError(f"{MAX_STATUS_UPDATES} status updates already: that is the round's limit")
+            now = time.time()
+            entry: dict[str, Any] = {"t": now, "text": text.strip(), "by": self.roles["communications"]}
+            self.status_updates.append(entry)
+        return {**entry, "clock_s": round(now - self.started, 1)}
 
     def ack(self) -> dict[str, Any]:
         """The team acknowledges the page: its time to acknowledge is scored (only the first ack counts)."""
@@ -218,6 +270,8 @@ class Exercise:
             "next_hint_cost": HINT_COSTS[len(self.hints)] if len(self.hints) < len(HINT_COSTS) else None,
             "page": None if self.pager.page is None else {**self.pager.page.to_data(), "text": self.pager.page.text()},
             "vocabulary": self.vocabulary(),
+            "roles": dict(self.roles),
+            "status_updates": list(self.status_updates),
         }
         if self.result:
             data.update(self.result)
@@ -249,27 +303,16 @@ class Exercise:
         while self.controller.run_state()["running"] and time.monotonic() < deadline:
             time.sleep(0.2)  # poll interval: the run's rollbacks are finishing
         self.close()
+        for added in self.added_faults:  # the game master's faults end with the round, as the run's own do
+            if added["id"] is not None:
+                try:
+                    self.controller.remove(added["id"])
+                except BlackoutError:
+                    pass  # expired (its `for`) or removed by the team already: nothing left to undo
         run = self.controller.run_state().get("result") or {}
         run_dir = Path(run["run_dir"]) if run.get("run_dir") else None
-        hyp = load_scenario(self.hidden.path).hypothesis
-        # what users saw until the run stopped (nothing, when it stopped before its load started)
-        rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
-        # a control round's stand-in step (1 ms for a second) is no onset: there was nothing to find
-        onset = self.onset if self.onset is not None and self.onset <= ended and not self.hidden.control else None
-        page = self.pager.page
-        result: Score = score(
-            hyp,
-            rows,
-            onset,
-            ended,
-            [Declared(d["t"], d["symptom"], self.place(d["where"]), d["fault"]) for d in self.declarations],
-            self.truth(onset),
-            lost_writes=lost_writes(run_dir) if run_dir else None,
-            hints=len(self.hints),
-            actions=[Acted(a["t"], a["action"], a["target"]) for a in self.actions if a["status"] == "succeeded"],
-            paged_at=page.t if page else None,
-            acked_at=page.acked_at if page else None,
-        )  # no panic: it is the instructor's lever, never a team's fix (the team is scored on what users saw)
+        onset = self._onset(ended)
+        result = self.scored(run_dir, onset, ended)
         self.result = {
             "score": result.to_data(),
             "hidden": self.hidden.to_data(),
@@ -284,13 +327,53 @@ class Exercise:
             self.result["leaderboard"] = str(write_leaderboard(board))
         return self.view()
 
+    def _onset(self, until: float) -> float | None:
+        # a control round's stand-in step (1 ms for a second) is no onset: there was nothing to find
+        return self.onset if self.onset is not None and self.onset <= until and not self.hidden.control else None
+
+    def scored(self, run_dir: Path | None, onset: float | None, until: float) -> Score:
+        """The score of the round until ``until``, from what users of ``run_dir`` saw (chaos/workshop/score.py)."""
+        hyp = load_scenario(self.hidden.path).hypothesis
+        # what users saw until then (nothing, when the run stopped before its load started)
+        rows = RequestsReader(run_dir / REQUESTS_FILE).read_new() if run_dir else []
+        page = self.pager.page
+        return score(
+            hyp,
+            rows,
+            onset,
+            until,
+            [Declared(d["t"], d["symptom"], self.place(d["where"]), d["fault"]) for d in self.declarations],
+            self.truth(onset),
+            lost_writes=lost_writes(run_dir) if run_dir else None,
+            hints=len(self.hints),
+            actions=[Acted(a["t"], a["action"], a["target"]) for a in self.actions if a["status"] == "succeeded"],
+            paged_at=page.t if page else None,
+            acked_at=page.acked_at if page else None,
+        )  # no panic: it is the instructor's lever, never a team's fix (the team is scored on what users saw)
+
+    def console(self) -> dict[str, Any]:
+        """What the game master's console shows: the view, the hidden scenario, the faults added and the score
+        as it stands now (provisional: the same score function as the end's, over what users saw so far)."""
+        now = self.result["ended"] if self.result else time.time()
+        data = self.view()
+        data["hidden"] = self.hidden.to_data()
+        data["onset"] = self._onset(now)
+        data["added_faults"] = list(self.added_faults)
+        if self.result is None:
+            run_dir = current_run_dir(self.folder)
+            if run_dir is not None and run_dir.stat().st_mtime < self.started:
+                run_dir = None  # an older round's folder: this round's users have not started yet
+            data["score"] = {**self.scored(run_dir, data["onset"], now).to_data(), "provisional": True}
+        return data
+
     def truth(self, onset: float | None) -> Truth:
         """What the round was: the instances its faults aimed at (the ones a kill really took, when the seed
         chose among a service's) and the fault types."""
         if self.hidden.control:
             return Truth(control=True)
         topology = self.controller.runtime.topology
-        instances = {i for target in self.hidden.targets for i in topology.find(target)}
+        named = [*self.hidden.targets, *(t for a in self.added_faults for t in _added_targets(a))]
+        instances = {i for target in named for i in topology.find(target)}
         killed = {
             e["instance"]
             for e in self.events
@@ -299,9 +382,11 @@ class Exercise:
         if killed & instances:  # a kill aimed at a service took one of its instances: the one that died
             instances &= killed
         dcs = frozenset(topology.dc_of(i) for i in instances)
-        return Truth(False, frozenset(instances), dcs, frozenset(self.hidden.fault_types))
+        types = {*self.hidden.fault_types, *(fault_type(a["kind"]) for a in self.added_faults)}
+        return Truth(False, frozenset(instances), dcs, frozenset(types))
 
     def close(self) -> None:
+        self.controller.injector.quiet = False
         self._closed.set()
         self.controller.bus.unsubscribe(self._queue)
 
@@ -345,6 +430,12 @@ class Exercise:
                     self.events.append(event)
             if event.get("event") == EventName.PHASE and event.get("phase") == "outage" and self.onset is None:
                 self.onset = float(event["t"])
+
+
+def _added_targets(added: dict[str, Any]) -> list[str]:
+    """The names a game master's fault aims at, as the hidden fault's targets are read (chaos/workshop/hidden.py)."""
+    action = make(added["kind"], added["target"], "console")
+    return [name for _, name, _ in KINDS[action.kind].targets(action.spec)]
 
 
 def _spec(kind: str, target: str | dict[str, Any]) -> object:

@@ -19,10 +19,11 @@ from chaos.event_stream import StreamGate, event_stream
 from chaos.guarded import guarded
 from chaos.workshop.auth import ROOM_PATH, Keys, Role, cookie_names, role_of
 from chaos.workshop.config import ExerciseConfig
-from chaos.workshop.exercise import Exercise, exercise_folder
+from chaos.workshop.console import console_router
+from chaos.workshop.desk import Desk
+from chaos.workshop.exercise import ROLE_SLOTS, Exercise, exercise_folder
 from chaos.workshop.pager import RUNBOOKS as RUNBOOK_NAMES
-from chaos.workshop.probe import InstanceProbe
-from chaos.workshop.window import RequestWindow, current_run_dir
+from chaos.workshop.window import current_run_dir
 from services.common.policy import LIBRARY_NAME
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -47,43 +48,43 @@ class Declaration(BaseModel):
     text: str = Field("", max_length=500)  # the team's own words, for the debrief
 
 
+class Roles(BaseModel):
+    """Who holds the team's roles this round: free-text names (a slot left out keeps its name)."""
+
+    model_config = ConfigDict(extra="forbid")
+    incident_commander: str | None = Field(None, max_length=60)
+    ops: str | None = Field(None, max_length=60)
+    communications: str | None = Field(None, max_length=60)
+
+
+class StatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+
+
 class Remediation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: str = Field(min_length=1)
     target: str | dict[str, Any] | None = None  # a name, or a lever's whole spec (e.g. a power-on's boot order)
 
 
-class Desk:
-    """The room's shared pieces: the current exercise (one per stack), the chart reader, the probe."""
-
-    def __init__(self, controller: Controller) -> None:
-        self.controller = controller
-        self.exercise: Exercise | None = None
-        self.board: Path | None = None
-        self.window = RequestWindow()
-        self.probe = InstanceProbe(controller.runtime)
-        self.lock = threading.Lock()
-
-    def current(self) -> Exercise:
-        if self.exercise is None:
-            raise HTTPException(status_code=404, detail="no exercise on this stack: `blackout exercise start`")
-        return self.exercise
-
-
 def workshop_router(controller: Controller, shutdown: threading.Event, gate: StreamGate, keys: Keys) -> APIRouter:
     desk = Desk(controller)
     router = APIRouter()
+    router.include_router(console_router(desk, keys))  # the game master's console: the instructor's only
 
     @router.get(ROOM_PATH, include_in_schema=False)
     def room(request: Request) -> Any:
-        given = request.query_params.get("token") or request.query_params.get("code")
+        given = next((request.query_params[k] for k in ("token", "code", "watch") if request.query_params.get(k)), None)
         if given:  # already checked: trade it for this role's cookie and drop it from the URL
             role = role_of(request)
             names = cookie_names(request.scope)
             answer = RedirectResponse(ROOM_PATH, status_code=303)
             answer.set_cookie(names[role], given, httponly=True, samesite="strict", path="/")
             # one role per browser and stack: the instructor trying the team's link sees what the team sees
-            answer.delete_cookie(names[Role.TEAM if role is Role.INSTRUCTOR else Role.INSTRUCTOR], path="/")
+            for other in Role:
+                if other is not role:
+                    answer.delete_cookie(names[other], path="/")
             return answer
         return FileResponse(STATIC / "room.html", media_type="text/html", headers={"Cache-Control": "no-store"})
 
@@ -102,17 +103,17 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
         return FileResponse(path, media_type="text/plain; charset=utf-8")
 
     def shown(request: Request, exercise: Exercise) -> dict[str, Any]:
-        """The exercise as this caller may see it (the team code for the instructor only)."""
+        """The exercise as this caller may see it (the team and watch codes for the instructor only)."""
         view = exercise.view()
         if role_of(request) is Role.INSTRUCTOR:
-            view["team_code"] = keys.team_code
+            view["team_code"], view["watch_code"] = keys.team_code, keys.watch_code
         return view
 
     @router.get(ROOM_PATH + "/state")
     def state(request: Request) -> dict[str, Any]:
         topology = controller.runtime.topology
         exercise = desk.exercise
-        team = role_of(request) is Role.TEAM
+        team = role_of(request) is not Role.INSTRUCTOR  # a team, or watchers: the fault is not theirs to see
         return {
             "role": role_of(request),
             "data_centers": {dc: list(center.instances) for dc, center in topology.data_centers.items()},
@@ -184,6 +185,17 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
     def hint() -> dict[str, Any]:
         """The card's next hint, on the room's request: it costs points (chaos/workshop/score.py HINT_COSTS)."""
         return guarded(lambda: desk.current().hint())
+
+    @router.post("/exercise/roles")
+    def roles(body: Roles) -> dict[str, str]:
+        """The team page's role slots (incident commander, ops, communications)."""
+        given = {slot: name for slot, name in body.model_dump().items() if name is not None and slot in ROLE_SLOTS}
+        return guarded(lambda: desk.current().set_roles(given))
+
+    @router.post("/exercise/status-update")
+    def status_update(body: StatusUpdate) -> dict[str, Any]:
+        """A timestamped status update: shown in the console and written in the post-mortem draft."""
+        return guarded(lambda: desk.current().status_update(body.text))
 
     @router.post("/exercise/ack")
     def ack() -> dict[str, Any]:

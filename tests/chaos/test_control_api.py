@@ -14,7 +14,7 @@ import pytest
 from fakes.runtime import RecordingRuntime
 from fastapi.testclient import TestClient
 
-from chaos.control_api import ControlServer, create_control_app
+from chaos.control_api import ControlServer, create_control_app, room_socket
 from chaos.control_client import ControlClient
 from chaos.controller import Controller
 from chaos.events import EventBus
@@ -165,6 +165,33 @@ def test_the_control_file_appears_only_once_the_api_answers(setup, tmp_path):
     finally:
         server.stop()
     assert not (tmp_path / ".control.json").exists()
+
+
+def test_the_rooms_socket_refuses_the_control_token_and_the_control_api_stays_on_the_loopback(setup, tmp_path):
+    _, _, _, controller = setup
+    server = ControlServer(controller, tmp_path, tmp_path, room_bind="127.0.0.1")  # a LAN address in a real room
+    server.start()
+    try:
+        info = json.loads((tmp_path / ".control.json").read_text())
+        assert info["room_url"] != info["url"] and ControlClient(tmp_path).room_url == info["room_url"]
+        auth = {"Authorization": f"Bearer {info['token']}"}
+        assert httpx.get(info["url"] + "/status", headers=auth).status_code == 200
+        for path in ("/status", "/faults", "/room?token=" + info["token"]):
+            refused = httpx.get(info["room_url"] + path, headers=auth)
+            assert refused.status_code == 403 and "team rooms' address" in refused.json()["detail"], path
+        assert httpx.post(info["room_url"] + "/shutdown", headers=auth).status_code == 403
+        assert httpx.get(info["room_url"] + "/status").status_code == 401
+    finally:
+        server.stop()
+    with pytest.raises(httpx.ConnectError):  # the rooms' socket closed with the server
+        httpx.get(info["room_url"] + "/room")
+
+
+def test_a_room_address_that_is_no_ip_or_not_this_machines_is_refused_by_name():
+    with pytest.raises(UsageError, match="nope: not an IP address"):
+        room_socket("nope")
+    with pytest.raises(UsageError, match="192.0.2.1: cannot listen there"):  # TEST-NET-1: nobody's address
+        room_socket("192.0.2.1")
 
 
 def test_a_server_that_never_started_stops_cleanly(setup, tmp_path):

@@ -1,7 +1,8 @@
 // The Blackout control room: polls /room/state and /room/window, follows /room/events, and acts through the
 // control API. Every call is same-origin and carries the HttpOnly cookie GET /room?token=... (the instructor)
-// or /room?code=... (a team) set; a 401 means the token is wrong or missing and the page says so instead of
-// showing anything. A team acts through /exercise/act only: the other routes are the instructor's.
+// or /room?code=... (a team) or /room?watch=... (watchers: read-only) set; a 401 means the token is wrong or
+// missing and the page says so instead of showing anything. A team acts through /exercise/act only: the other
+// routes are the instructor's. Watchers see what the team sees and can change nothing.
 "use strict";
 
 const COLORS = ["#58a6ff", "#f0883e", "#a371f7", "#3fb950", "#ff7b72", "#e3b341"];
@@ -47,7 +48,9 @@ function refuse() {
 }
 
 // -- topology ------------------------------------------------------------------------------------------
-function team(state) { return !!state && state.role === "team"; }
+// what a team sees (a team, or watchers of one): no fault panel, no panic, no fault named while it plays
+function team(state) { return !!state && (state.role === "team" || state.role === "watch"); }
+function watching(state) { return !!state && state.role === "watch"; }
 
 function renderTopology(state) {
   const root = $("topology");
@@ -72,7 +75,7 @@ function renderTopology(state) {
     button.textContent = on ? "Cut power" : "Restore power";
     button.className = on ? "power danger" : "power";
     const action = on ? "power-off" : "power-on";
-    button.disabled = !!exercise && !exercise.allow.includes(action);
+    button.disabled = watching(state) || (!!exercise && !exercise.allow.includes(action));
     box.querySelector(".instances").innerHTML = names.map((name) => instanceTile(name, state.instances[name])).join("");
   }
 }
@@ -159,14 +162,23 @@ function renderExercise(state) {
     select.dataset.allow = ex.allow.join();
   }
   const playing = ex.state === "running";
-  $("detect-form").hidden = !playing;
-  $("act-form").hidden = !playing;
+  const moves = playing && !watching(state); // watchers (Wheel of Misfortune) see the round, never play it
+  $("detect-form").hidden = !moves;
+  $("act-form").hidden = !moves;
+  $("roles-form").hidden = !moves;
+  $("status-form").hidden = !moves;
   $("hint-box").hidden = !playing && !ex.hints.length;
-  $("hint").hidden = !playing || !ex.hints_left;
-  $("hint-cost").textContent = playing && ex.hints_left ? `costs ${ex.next_hint_cost} points (${ex.hints_left} left)` : "";
-  $("hints").innerHTML = ex.hints.map((h) => `<li>${esc(h.text)} <small>(-${h.cost})</small></li>`).join("");
+  $("hint").hidden = !moves || !ex.hints_left;
+  $("hint-cost").textContent = moves && ex.hints_left ? `costs ${ex.next_hint_cost} points (${ex.hints_left} left)` : "";
+  $("hints").innerHTML = ex.hints.map((h) => `<li>${esc(h.text)} <small>(-${h.cost}${h.by === "instructor" ? ", from the game master" : ""})</small></li>`).join("");
+  for (const [slot, name] of Object.entries(ex.roles || {})) {
+    const input = $("role-" + slot);
+    if (input && document.activeElement !== input) input.value = name; // never overwrite what is being typed
+  }
+  $("status-updates").innerHTML = (ex.status_updates || []).map((u) => `<li>${(u.t - ex.started).toFixed(0)} s`
+    + ` (${new Date(u.t * 1000).toLocaleTimeString()})${u.by ? " " + esc(u.by) : ""}: ${esc(u.text)}</li>`).join("");
   for (const field of ["symptom", "where", "fault"]) fillSelect($("detect-" + field), ex.vocabulary[field]);
-  renderPage(ex, playing);
+  renderPage(ex, moves);
   const mine = ex.declarations.map((d) => ({ t: d.t, text: `declared: ${d.symptom} at ${d.where}, ${d.fault}` + (d.text ? ` ("${d.text}")` : "") }))
     .concat(ex.actions.map((a) => ({ t: a.t, text: `${a.action} ${a.target || ""}: ${a.status}${a.error ? " (" + a.error + ")" : ""}` })))
     .sort((a, b) => a.t - b.t);
@@ -230,6 +242,27 @@ async function declare(event) {
     await api("POST", "/exercise/detect", body);
     $("detect-text").value = "";
     say("declared", true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+async function setRoles(event) {
+  event.preventDefault();
+  const body = {};
+  for (const slot of ["incident_commander", "ops", "communications"]) body[slot] = $("role-" + slot).value.trim();
+  try {
+    await api("POST", "/exercise/roles", body);
+    say("roles set", true);
+  } catch (error) { say(error.message); }
+  refreshState();
+}
+
+async function postStatus(event) {
+  event.preventDefault();
+  try {
+    await api("POST", "/exercise/status-update", { text: $("status-text").value.trim() });
+    $("status-text").value = "";
+    say("status update posted", true);
   } catch (error) { say(error.message); }
   refreshState();
 }
@@ -319,7 +352,8 @@ function describe(e) {
       return `steady state ${e.met === true ? "holds" : e.met === false ? "DEVIATES" : "no data"}` + (shown ? `: ${shown}` : "");
     }
     case "exercise-detect": return `team ${e.team} declared: ${e.symptom} at ${e.where}, ${e.fault}` + (e.text ? ` ("${e.text}")` : "");
-    case "exercise-hint": return `team ${e.team} took hint ${e.n} (-${e.cost})`;
+    case "exercise-hint": return e.by === "instructor" ? `the game master gave team ${e.team} hint ${e.n} (-${e.cost})`
+      : `team ${e.team} took hint ${e.n} (-${e.cost})`;
     case "page": return `PAGE: ${e.text}`;
     case "page-ack": return `team ${e.team} acknowledged the page after ${e.after_s} s`;
     case "exercise-act": return `team ${e.team}: ${e.action} ${e.target || ""} (${e.status})`;
@@ -386,6 +420,8 @@ async function main() {
   $("fault-form").addEventListener("submit", injectFault);
   $("detect-form").addEventListener("submit", declare);
   $("act-form").addEventListener("submit", act);
+  $("roles-form").addEventListener("submit", setRoles);
+  $("status-form").addEventListener("submit", postStatus);
   $("hint").addEventListener("click", takeHint);
   $("ack").addEventListener("click", acknowledge);
   $("panic").addEventListener("click", async () => {

@@ -35,6 +35,9 @@ class FaultSpec(BaseModel):
     rate_per_s: float = Field(0.0, ge=0, le=10_000, description="login_limit: logins let through per second")
     lease_s: float = Field(gt=0, le=3600, description="the fault expires this long after the last PUT")
     seed: int | None = Field(None, description="seeds the fault's jitter and error draws")
+    # A hidden-fault exercise's: the instance's log and /metrics, which its team reads, must not name it (the
+    # round's journal, the instructor's, does). The symptoms (timeouts, errors, delays) are the same.
+    quiet: bool = Field(False, description="log nothing and count nothing that names the fault")
 
     @field_validator("targets")
     @classmethod

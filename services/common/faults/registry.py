@@ -4,6 +4,10 @@ Leases are what keep chaos safe: a controller that dies (or loses contact) leave
 every lookup first drops the faults whose lease ran out (and logs it), and a sweeper does the same once
 a second so the gauge and the log say so even on an instance that receives no traffic.
 
+A quiet fault (`FaultSpec.quiet`, a hidden-fault exercise's) acts the same but is named nowhere the team
+reads: no log line, no count in `blackout_faults_active` or `blackout_fault_injections_total` (both by kind,
+both on the open /metrics), and its synthetic 503 looks like any other. The admin listing still shows it.
+
 The client side (`before_attempt`) runs inside each attempt's timeout in `DependencyClient._attempt`:
 latency waits, a blackhole waits forever (the caller's timeout fires, as with a dead host), an error
 answers a synthetic 503 without sending anything. The server side (`brownout`) is awaited by
@@ -51,14 +55,14 @@ class FaultRegistry:
         self.expire()
         old = self._faults.pop(fault_id, None)
         if old is not None:
-            FAULTS_ACTIVE.labels(old.kind).dec()
+            _count(old, -1)
         rng = random.Random(spec.seed) if spec.seed is not None else random.Random()
         if old is not None and old.spec == spec:
             rng = old.rng  # a plain renewal continues the same random sequence
         fault = Fault(fault_id, spec, self.clock() + spec.lease_s, rng)
         self._faults[fault_id] = fault
-        FAULTS_ACTIVE.labels(fault.kind).inc()
-        if old is None or old.spec != spec:
+        _count(fault, 1)
+        if (old is None or old.spec != spec) and not spec.quiet:
             described = spec.model_dump(exclude_defaults=True)
             log.warning("fault %s injected: %s for %.3g s", fault_id, described, spec.lease_s)
         return fault
@@ -69,8 +73,9 @@ class FaultRegistry:
         self._login_tokens.pop(fault_id, None)
         if fault is None:
             return False
-        FAULTS_ACTIVE.labels(fault.kind).dec()
-        log.warning("fault %s removed", fault_id)
+        _count(fault, -1)
+        if not fault.spec.quiet:
+            log.warning("fault %s removed", fault_id)
         return True
 
     def clear(self) -> int:
@@ -97,8 +102,9 @@ class FaultRegistry:
         for fault_id, fault in list(self._faults.items()):
             if fault.expires_at <= now:
                 del self._faults[fault_id]
-                FAULTS_ACTIVE.labels(fault.kind).dec()
-                log.warning("fault %s (%s) expired: its lease was not renewed", fault_id, fault.kind)
+                _count(fault, -1)
+                if not fault.spec.quiet:
+                    log.warning("fault %s (%s) expired: its lease was not renewed", fault_id, fault.kind)
 
     async def sweep_forever(self) -> None:
         """Expire faults once a second even with no traffic (run by the app for its lifetime)."""
@@ -118,15 +124,17 @@ class FaultRegistry:
         matching = [fault for fault in self._faults.values() if fault.applies_to(target)]
         for fault in matching:
             if fault.kind == "latency":
-                FAULT_INJECTIONS.labels("latency").inc()
+                _acted(fault)
                 await self.sleep(fault.delay_s())
         for fault in matching:
             if fault.kind == "blackhole":
-                FAULT_INJECTIONS.labels("blackhole").inc()
+                _acted(fault)
                 await asyncio.Event().wait()  # a partition: only the caller's timeout ends this
         for fault in matching:
             if fault.kind == "error" and fault.draws_error():
-                FAULT_INJECTIONS.labels("error").inc()
+                _acted(fault)
+                if fault.spec.quiet:
+                    return httpx.Response(503, json={"detail": "service unavailable"})
                 return httpx.Response(
                     503,
                     headers={FAULT_HEADER: fault.id},
@@ -163,7 +171,19 @@ class FaultRegistry:
         delay = 0.0
         for fault in list(self._faults.values()):
             if fault.kind == "brownout":
-                FAULT_INJECTIONS.labels("brownout").inc()
+                _acted(fault)
                 delay += fault.delay_s()
         if delay > 0:
             await self.sleep(delay)
+
+
+def _count(fault: Fault, change: int) -> None:
+    """The active-faults gauge, a quiet fault left out."""
+    if not fault.spec.quiet:
+        FAULTS_ACTIVE.labels(fault.kind).inc(change)
+
+
+def _acted(fault: Fault) -> None:
+    """The injections counter, a quiet fault left out."""
+    if not fault.spec.quiet:
+        FAULT_INJECTIONS.labels(fault.kind).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,27 @@ def test_an_exception_renewing_one_fault_stops_neither_the_renewer_nor_the_other
         assert "RuntimeError: a bug in one renewal" in failed[0]["outcomes"]["gateway-west"]
     finally:
         links.close()
+
+
+def test_a_quiet_faults_failed_renewal_is_journaled_but_not_logged(api, monkeypatch, tmp_path, caplog):
+    """The controller's log lands in the team's folder (supervisor.log): an exercise's fault is named in the
+    round's journal (the instructor's) only."""
+    monkeypatch.setattr(link, "RENEW_S", 0.05)
+    api.broken = {"hidden", "shown"}
+    journal = Journal(tmp_path)
+    links = LinkFaults(TOPOLOGY, SECRET, journal=journal, transport=api.transport())
+    try:
+        with caplog.at_level(logging.WARNING, logger="blackout.faults"):
+            links.add("hidden", ["gateway-west"], {**BODY, "quiet": True})
+            links.add("shown", ["gateway-east"], BODY)
+            deadline = time.monotonic() + 10
+            while len([e for e in journal.read() if e["event"] == "lease-renewal-failed"]) < 2:
+                assert time.monotonic() < deadline, f"no failed renewal journaled: {api.calls}"
+                time.sleep(0.02)
+    finally:
+        links.close()
+    assert "renewing fault shown failed" in caplog.text  # outside an exercise, as before
+    assert "hidden" not in caplog.text
 
 
 def test_remove_retries_a_delete_until_the_carrier_confirms(api):

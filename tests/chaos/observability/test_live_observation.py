@@ -85,6 +85,25 @@ def test_a_run_is_recorded_and_ends_with_a_post_mortem(tmp_path):
         assert not alive([handle.process.pid])
 
 
+def test_a_quiet_runs_gauges_follow_power_alone(tmp_path, monkeypatch):
+    """An exercise's round: a team can scrape these gauges, so no fault, phase or check reaches them."""
+    monkeypatch.setattr(prometheus, "binary", lambda: None)
+    bus, metrics = Bus(), ControllerMetrics()
+    with observe_run(TOPOLOGY, tmp_path, bus, port=0, metrics=metrics, say=lambda _: None, quiet=True) as observed:
+        now = time.time()
+        bus.publish({"event": "phase", "phase": "outage", "t": now})
+        bus.publish({"event": "fault-on", "id": "latency-1", "action": {"latency": {}}, "t": now})
+        bus.publish({"event": "hypothesis", "met": True, "t": now})
+        bus.publish({"event": "power-off", "dc": "dc-east", "t": now})
+        deadline = time.monotonic() + 10
+        while 'blackout_dc_power{dc="dc-east"} 0.0' not in (text := httpx.get(observed.controller.url).text):
+            assert time.monotonic() < deadline, "the gauge never followed the power event"
+            time.sleep(0.05)  # poll interval
+    # the events are followed in order: the earlier ones were seen, and left out
+    assert "blackout_scenario_phase{" not in text and "blackout_controller_faults_active{" not in text
+    assert "blackout_hypothesis_ok 0.0" in text
+
+
 def test_without_requests_the_run_says_why_there_is_no_post_mortem(tmp_path, monkeypatch):
     monkeypatch.setattr(prometheus, "binary", lambda: None)
     said: list[str] = []

@@ -5,6 +5,7 @@ side in one browser's cookie jar."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -20,7 +21,8 @@ import httpx
 import yaml
 from fakes.control import recording_controller
 from fakes.processes import wait_all_gone
-from fakes.scenarios import short_power_loss
+from fakes.scenarios import short_power_loss, variant
+from prometheus_client.parser import text_string_to_metric_families
 
 from chaos.control_api import ControlServer, create_control_app
 from chaos.journal import Journal
@@ -160,7 +162,13 @@ def test_a_teams_link_reaches_the_room_and_its_exercise_and_nothing_names_the_fa
             follower.start()
         poll(lambda: "power-off" in streams["team"].kinds(), 90, "the team never saw dc-east go dark")
         # a declaration after the onset says nothing of it while the round runs
-        assert team.post("/exercise/detect", json={"text": "dc-east is dark"}, headers=ROOM).status_code == 200
+        declaration = {
+            "symptom": "failed_requests",
+            "where": "dc-east",
+            "fault": "power-loss",
+            "text": "dc-east is dark",
+        }
+        assert team.post("/exercise/detect", json=declaration, headers=ROOM).status_code == 200
         view = team.get("/exercise").json()
         assert view["detected_after_s"] is None and view["declarations"][0]["names_target"] is None
         assert "hidden" not in view and "team_code" not in view and "run_dir" not in view
@@ -208,6 +216,70 @@ def test_a_teams_link_reaches_the_room_and_its_exercise_and_nothing_names_the_fa
         assert ended.returncode == 0, ended.stderr
         revealed = team.get("/exercise").json()  # the end tells the team everything
         assert revealed["hidden"]["title"] == hidden["title"] and revealed["detected_after_s"] is not None
+    finally:
+        if control:
+            cli("down", "--runs", str(team_runs))
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=20) == []
+
+
+def fault_samples(url: str) -> dict[str, float]:
+    """An instance's /metrics (open to anyone on the machine: a team too) on injected faults, by series."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("blackout_fault")
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_a_link_fault_in_a_round_is_named_nowhere_a_team_reads(tmp_path):
+    """A latency fault on a real link, in a real round: the services carry it (their clients time out) but neither
+    their logs in the team's folder nor their /metrics name it; only the instructor's round journal does."""
+    scenario = variant(
+        tmp_path,
+        "brownout",
+        load={"users": 4, "spawn_rate": 10},
+        duration="16s",
+        timeline=[{"at": "2s", "latency": {"from": "gateway-west", "to": "views-east", "ms": 1500}, "for": "8s"}],
+        hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+    )
+    config = tmp_path / "round.yaml"
+    config.write_text(f"team: jade\nscenario: {scenario}\nseed: 3\nonset: {{min: 2s, max: 2s}}\nround: 24s\n")
+    board = tmp_path / "teams"
+    started = cli("exercise", "start", "--config", str(config), "--board", str(board))
+    team_runs = board / "jade"
+    control = json.loads((team_runs / ".control.json").read_text()) if (team_runs / ".control.json").exists() else {}
+    try:
+        assert started.returncode == 0, started.stderr
+        url, instructor = control["url"], {"Authorization": f"Bearer {control['token']}"}
+        instances = httpx.get(url + "/status", headers=instructor).json()["instances"]
+        told = Follower(url + "/events", headers=instructor)
+        told.start()
+        on = poll(lambda: next((e for e in told.events if e["event"] == "fault-on"), None), 90, "the fault never came")
+        assert isinstance(on, dict) and on["action"]["latency"]["from"] == "gateway-west"
+        assert on["output"][on["id"]] == {"gateway-west": "ok"}  # the service took it: it is in force there
+        for name, info in instances.items():  # what a team can scrape while the fault is in force
+            samples = fault_samples(f"http://127.0.0.1:{info['port']}")
+            assert not any(samples.values()), (name, samples)
+        poll(
+            lambda: not httpx.get(url + "/runs/current", headers=instructor).json()["running"],
+            120,
+            "the round's run never ended",
+        )
+        told.stop.set()
+        visible = team_visible_files(team_runs)
+        assert any(p.name == "gateway-west.log" for p in visible)
+        for path in visible:  # a word "fault", the id, the kind or the spec (the services' data: "default" is not)
+            content = path.read_text(errors="replace").lower()
+            for word in (re.escape(on["id"]), r"\bfaults?\b", "latency", "injected", "'targets'"):
+                assert not re.search(word, content), (path, word)
+        round_dir = next((team_runs / "exercise").glob("*-jade/*-exercise-*"))  # the instructor's
+        assert on["id"] in (round_dir / "journal.jsonl").read_text()  # the fault's record
+        with (round_dir / "requests.csv").open() as f:  # and its symptom: dc-west's feeds waited on views-east
+            assert any(r["dc"] == "dc-west" and float(r["latency_ms"]) > 1000 for r in csv.DictReader(f))
     finally:
         if control:
             cli("down", "--runs", str(team_runs))

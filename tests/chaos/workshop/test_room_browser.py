@@ -285,6 +285,11 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         duration="300s",  # held dark until the team acts (or `down` ends it): a slow machine has the time
         timeline=[{"at": "2s", "power_off": "dc-east"}],
         hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+        hold={
+            "broken": "dc-east stays dark",
+            "timeline": [{"at": "2s", "power_off": "dc-east"}],
+            "cleared_by": [{"power_on": "dc-east"}],
+        },
     )
     board = tmp_path / "teams"
     start = [
@@ -353,6 +358,107 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         assert driver.save_screenshot(str(shots / "room-instructor-link.png"))
     finally:
         if driver is not None:
+            driver.quit()
+        if control:
+            subprocess.run(
+                [sys.executable, "-m", "chaos.cli", "down", "--runs", str(runs)], cwd=PROJECT, capture_output=True
+            )
+    pids = [control["pid"]] + [p for e in Journal(Path(control["run_dir"])).read() for p in e.get("pids", {}).values()]
+    assert wait_all_gone(pids, timeout_s=20) == []
+
+
+def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_fault(tmp_path):
+    """A real exercise on a real stack, the console (instructor's link) and the team's room (team's link) in two
+    browsers side by side: the console shows the hidden round, gives a hint the room then shows; over real HTTP
+    the console adds a second fault (a bad one refused with its reason), watchers are read-only, the team's
+    status update reaches the console and the draft, and the console ends the round."""
+    scenario = variant(
+        tmp_path,
+        "dc-power-loss",
+        title="A console power loss",
+        load={"users": 4, "spawn_rate": 10},
+        duration="300s",  # held dark until the console ends it: a slow machine has the time
+        timeline=[{"at": "2s", "power_off": "dc-east"}],
+        hypothesis={"window": "5s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.9}}]},
+    )
+    board = tmp_path / "teams"
+    start = ["exercise", "start", "--team", "red", "--scenario", str(scenario), "--seed", "1", "--onset", "2s-2s"]
+    started = subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *start, "--board", str(board)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=180,
+    )
+    runs = board / "red"
+    control = json.loads((runs / ".control.json").read_text()) if (runs / ".control.json").exists() else {}
+    drivers: list[webdriver.Chrome] = []
+    try:
+        assert started.returncode == 0, started.stderr
+        url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
+        codes = httpx.get(url + "/exercise", headers=auth).json()
+        assert f"{url}/room?watch={codes['watch_code']}" in started.stdout and f"{url}/console" in started.stdout
+        watch = {"Authorization": f"Bearer {codes['watch_code']}"}
+        console, room = browser(), browser()
+        drivers += [console, room]
+        console.get(f"{url}/room?token={control['token']}")  # the instructor's cookie, then the console
+        console.get(f"{url}/console")
+        room.get(f"{url}/room?code={codes['team_code']}")
+        wait = WebDriverWait(console, 90, poll_frequency=0.5)
+        panel = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#team-red .hidden-truth"))
+        assert "A console power loss" in panel.text and "dc-east" in panel.text
+        assert "provisional" in console.find_element(By.ID, "team-red").text
+        assert control["token"] not in console.page_source  # the page never holds a token
+        WebDriverWait(room, 90).until(lambda d: "team red" in d.find_element(By.ID, "team").text.lower())
+        assert not room.find_elements(By.CSS_SELECTOR, "#hints li")
+
+        console.find_element(By.CSS_SELECTOR, "#team-red .give-hint").click()
+        first_hint = load_scenario("dc-power-loss").card.hints[0]
+        WebDriverWait(room, 30).until(lambda d: first_hint in d.find_element(By.ID, "hints").text)
+        assert "from the game master" in room.find_element(By.ID, "hints").text
+        wait.until(lambda d: "given, -25" in d.find_element(By.CSS_SELECTOR, "#team-red .hints").text)
+        assert console.save_screenshot("/tmp/console-hint-given.png")
+        assert room.save_screenshot("/tmp/console-room-sees-hint.png")
+
+        # a second fault over real HTTP: a bad choice is refused with the reason, a good one is journaled
+        bad = httpx.post(url + "/console/teams/red/fault", json={"kind": "gremlins", "target": "dc-west"}, headers=auth)
+        assert bad.status_code == 422 and "fault kinds" in bad.json()["detail"]
+        added = httpx.post(
+            url + "/console/teams/red/fault", json={"kind": "kill_instance", "target": "recommender-west"}, headers=auth
+        )
+        assert added.status_code == 200, added.text
+        status = httpx.get(url + "/status", headers=auth).json()
+        assert status["instances"]["recommender-west"]["state"] != "running"
+        wait.until(lambda d: "kill_instance" in d.find_element(By.CSS_SELECTOR, "#team-red .hidden-truth").text)
+
+        # watchers: the room read-only; the team's status update reaches the console
+        assert httpx.post(url + "/exercise/hint", headers=watch).status_code == 403
+        assert httpx.get(url + "/console", headers=watch).status_code == 403
+        team = {"Authorization": f"Bearer {codes['team_code']}"}
+        assert httpx.get(url + "/console/teams", headers=team).status_code == 403
+        assert httpx.post(url + "/exercise/roles", json={"communications": "Lin"}, headers=team).status_code == 200
+        update = httpx.post(url + "/exercise/status-update", json={"text": "dc-east down, failing over"}, headers=team)
+        assert update.status_code == 200
+        wait.until(lambda d: "Lin: dc-east down" in d.find_element(By.CSS_SELECTOR, "#team-red .status-updates").text)
+        assert console.save_screenshot("/tmp/console-second-fault-and-update.png")
+        room.get(f"{url}/room?watch={codes['watch_code']}")  # the projector's audience: read-only
+        watching = WebDriverWait(room, 60)
+        watching.until(lambda d: "dc-east down, failing over" in d.find_element(By.ID, "status-updates").text)
+        assert room.execute_script("return window.blackoutRoom.state.role") == "watch"
+        for form in ("detect-form", "act-form", "roles-form", "status-form", "hint"):
+            assert not room.find_element(By.ID, form).is_displayed(), form
+        assert room.find_element(By.ID, "power-dc-west").get_attribute("disabled")
+        assert room.find_element(By.ID, "hint-cost").text == ""  # nothing to buy
+        assert first_hint in room.find_element(By.ID, "hints").text
+        assert room.save_screenshot("/tmp/console-watchers-view.png")
+
+        ended = httpx.post(url + "/console/teams/red/end", headers=auth, timeout=180)
+        assert ended.status_code == 200 and ended.json()["state"] == "ended"
+        assert "dc-east down, failing over" in Path(ended.json()["draft"]).read_text()
+        status = httpx.get(url + "/status", headers=auth).json()
+        assert status["instances"]["recommender-west"]["state"] == "running"  # the second fault ended with it
+    finally:
+        for driver in drivers:
             driver.quit()
         if control:
             subprocess.run(

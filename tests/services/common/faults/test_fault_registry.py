@@ -90,6 +90,28 @@ def test_the_error_draw_is_a_synthetic_503_naming_the_fault(registry):
     assert answer.headers[FAULT_HEADER] == "err-1"
 
 
+def injections(kind: str) -> float:
+    return REGISTRY.get_sample_value("blackout_fault_injections_total", {"kind": kind}) or 0.0
+
+
+def test_a_quiet_fault_acts_but_no_log_line_or_metric_names_it(registry, clock, caplog):
+    """An exercise's fault: the team reads the instance's log and /metrics, so neither may name it."""
+    before = {kind: (active_gauge(kind), injections(kind)) for kind in ("error", "latency")}
+    with caplog.at_level(logging.DEBUG, logger="blackout.faults"):
+        registry.put("hidden-1", spec("error", error_rate=1.0, quiet=True))
+        registry.put("hidden-2", spec("latency", latency_ms=1, quiet=True, lease_s=1))
+        answer = asyncio.run(registry.before_attempt("http://a"))
+        assert [f["id"] for f in registry.active()] == ["hidden-1", "hidden-2"]  # the admin listing still has them
+        assert {kind: (active_gauge(kind), injections(kind)) for kind in before} == before
+        clock.now += 1  # hidden-2's lease runs out
+        assert [f["id"] for f in registry.active()] == ["hidden-1"]
+        assert registry.remove("hidden-1") is True
+    assert answer is not None and answer.status_code == 503  # the symptom is the same
+    assert FAULT_HEADER not in answer.headers and "hidden" not in answer.text and "fault" not in answer.text
+    assert caplog.records == []
+    assert {kind: (active_gauge(kind), injections(kind)) for kind in before} == before
+
+
 def test_a_seed_makes_jitter_and_error_draws_reproducible(clock):
     def draws(seed: int) -> tuple[list[float], list[bool]]:
         registry = FaultRegistry(clock=clock)

@@ -1,0 +1,263 @@
+"""A real round for two teams on one machine through `blackout workshop start/status/end`: each team on its own
+stack, runs folder, team link and CPU; both rooms open side by side in one browser (each stack's cookies
+coexist); red finds the held power loss and restores it, blue does nothing; `end` scores both in one round's
+leaderboard, and the scores of two "machines" collect into one leaderboard. Nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fakes.processes import wait_all_gone
+from fakes.scenarios import short_power_loss
+from test_room_browser import CHROMIUM, DRIVER, browser, webdriver
+
+from chaos.journal import Journal
+from chaos.profile_files import PROFILES
+from chaos.workshop import cpus
+from chaos.workshop.commands import team_topology
+from chaos.workshop.teams import port_block
+from services.common.errors import UsageError
+
+PROJECT = Path(__file__).resolve().parents[3]
+TEAMS = ("red", "blue")
+
+
+def blackout(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos.cli", *args], capture_output=True, text=True, cwd=PROJECT, timeout=300
+    )
+
+
+def poll(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+    return result
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A generous timeout: a stack on one CPU of a busy machine may take seconds to answer."""
+    return httpx.get(url, headers=headers, timeout=60)
+
+
+def status(board: Path) -> dict:
+    answer = blackout("workshop", "status", "--json", "--board", str(board))
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout)
+
+
+def stack_pids(board: Path) -> list[int]:
+    controls = [json.loads((board / team / ".control.json").read_text()) for team in TEAMS]
+    return [
+        p
+        for c in controls
+        for p in [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]
+    ]
+
+
+def room_shows_team(driver, team: str) -> bool:
+    return f"team {team}" in driver.find_element("id", "team").text.lower()
+
+
+@pytest.mark.skipif(len(cpus.available()) < 2, reason="pins one CPU per team: needs 2 CPUs")
+def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_path):
+    scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
+    config = tmp_path / "round.yaml"
+    # hold: the power loss lasts until a team acts; round: the users keep coming for 5 minutes, so red acts
+    # while its round runs however busy the machine is (`workshop end` ends it long before)
+    config.write_text(
+        f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nround: 300s\nhold: true\nallow: [power-on, profile]\n"
+    )
+    board = tmp_path / "teams"
+    started = blackout(
+        "workshop",
+        "start",
+        "--teams",
+        ",".join(TEAMS),
+        "--config",
+        str(config),
+        "--round-id",
+        "round-1",
+        "--bind",
+        "127.0.0.1",  # the rooms' own socket (a LAN address in a real room; tests keep to the loopback)
+        "--cpus-per-team",
+        "1",
+        "--board",
+        str(board),
+    )
+    driver = None
+    pids: list[int] = []
+    try:
+        assert started.returncode == 0, started.stderr
+        pids = stack_pids(board)
+        links = dict(re.findall(r"^  (red|blue): (http://127\.0\.0\.1:\d+/room\?code=\S+)", started.stdout, re.M))
+        assert set(links) == set(TEAMS), started.stdout
+        assert "dc-power-loss" not in started.stdout  # the links, not the answer
+
+        # each team's stack runs on its own CPU: every process of it, as the kernel says
+        for team, cpu in zip(TEAMS, cpus.available()[:2], strict=True):
+            pid = json.loads((board / team / ".control.json").read_text())["pid"]
+            family = poll(lambda pid=pid: [p for p in cpus.stack_pids(pid) if p != pid], 60, f"{team}: no services")
+            assert {tuple(cpus.allowed(p) or []) for p in [pid, *family]} <= {(cpu,), ()}, team
+
+        # each link opens its own team's exercise only; a team's code is refused by the other's stack; the
+        # rooms' socket takes no control token, the control API's own does
+        codes = {team: link.split("code=")[1] for team, link in links.items()}
+        urls = {team: link.split("/room")[0] for team, link in links.items()}
+        for team in TEAMS:
+            control = json.loads((board / team / ".control.json").read_text())
+            assert control["room_url"] == urls[team] != control["url"]
+            instructor = {"Authorization": f"Bearer {control['token']}"}
+            assert get(urls[team] + "/exercise", headers=instructor).status_code == 403
+            assert get(urls[team] + "/status", headers=instructor).status_code == 403
+            assert get(control["url"] + "/status", headers=instructor).status_code == 200
+        for team, other in (("red", "blue"), ("blue", "red")):
+            mine = get(urls[team] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"})
+            assert mine.status_code == 200 and mine.json()["team"] == team
+            assert get(urls[other] + "/exercise", headers={"Authorization": f"Bearer {codes[team]}"}).status_code == 401
+            assert get(urls[team] + "/status", headers={"Authorization": f"Bearer {codes[team]}"}).status_code == 403
+
+        now = status(board)
+        assert now["round_id"] == "round-1" and now["state"] == "playing"
+        assert {t["team"]: (t["stack"], t["exercise"]["state"]) for t in now["teams"]} == {
+            "red": ("up", "running"),
+            "blue": ("up", "running"),
+        }
+        assert [t["cpus"] for t in now["teams"]] == [[c] for c in cpus.available()[:2]]
+        assert {t["team"]: t["room"] for t in now["teams"]} == links
+
+        # both rooms side by side in one browser: one tab each, each stack's cookie beside the other's
+        if webdriver is not None and CHROMIUM and DRIVER:
+            driver = browser()
+            driver.get(links["red"])
+            red_tab = driver.current_window_handle
+            driver.switch_to.new_window("tab")
+            driver.get(links["blue"])
+            for team, tab in (("blue", driver.current_window_handle), ("red", red_tab)):
+                driver.switch_to.window(tab)
+                driver.refresh()  # the link's code is gone from the URL: the cookie alone opens the room
+                assert driver.current_url == urls[team] + "/room"
+                poll(lambda team=team: room_shows_team(driver, team), 120, f"{team}'s room never showed the team")
+                poll(lambda: driver.find_elements("css selector", ".instance.running"), 120, f"{team}: no instances")
+                shot = Path("/tmp") / f"room-{team}.png"
+                assert driver.save_screenshot(str(shot))
+            names = sorted(c["name"] for c in driver.get_cookies())
+            assert names == sorted(f"blackout_team_{u.rsplit(':', 1)[1]}" for u in urls.values()), names
+
+        # red finds the power loss and restores it; blue does nothing
+        red = json.loads((board / "red" / ".control.json").read_text())
+        instructor = {"Authorization": f"Bearer {red['token']}"}
+        poll(
+            lambda: not get(red["url"] + "/status", headers=instructor).json()["power"]["dc-east"],
+            240,
+            "the hidden power loss never came",
+        )
+        declared = blackout(
+            "exercise",
+            "detect",
+            "failed_requests",
+            "dc-east",
+            "power-loss",
+            "dc-east lost power",
+            "--team",
+            "red",
+            "--board",
+            str(board),
+        )
+        assert declared.returncode == 0, declared.stderr
+        acted = blackout("exercise", "act", "power-on", "dc-east", "--team", "red", "--board", str(board))
+        assert acted.returncode == 0, acted.stderr
+        if driver is not None:
+            driver.switch_to.window(red_tab)
+            poll(lambda: "dc-east lost power" in driver.find_element("id", "declarations").text, 120, "not shown")
+            driver.save_screenshot("/tmp/room-red-declared.png")
+
+        pids = sorted({*pids, *stack_pids(board)})  # with dc-east's instances started again by red's power-on
+        ended = blackout("workshop", "end", "--board", str(board))
+        assert ended.returncode == 0, ended.stderr
+        first = json.loads((board / "leaderboard.json").read_text())
+        assert [(r["round_id"], [e["team"] for e in r["teams"]]) for r in first] == [("round-1", ["red", "blue"])]
+        red_score, blue_score = first[0]["teams"]
+        assert red_score["detect_s"] is not None and blue_score["detect_s"] is None
+        assert status(board)["state"] == "ended"
+
+        # round 2 on the same stacks (its id the next one): new links, the old ones stop working
+        again = blackout(
+            "workshop", "start", "--teams", ",".join(TEAMS), "--config", str(config), "--board", str(board)
+        )
+        assert again.returncode == 0, again.stderr
+        assert "round-2: 2 teams are on call" in again.stdout and "share cores" not in again.stdout, again.stdout
+        old = get(urls["red"] + "/exercise", headers={"Authorization": f"Bearer {codes['red']}"})
+        assert old.status_code == 401
+        assert [t["cpus"] for t in status(board)["teams"]] == [[c] for c in cpus.available()[:2]]
+        ended = blackout("workshop", "end", "--down", "--board", str(board))
+        assert ended.returncode == 0, ended.stderr
+    finally:
+        if driver is not None:
+            driver.quit()
+        for team in TEAMS:
+            if (board / team / ".control.json").exists():
+                blackout("down", "--runs", str(board / team))
+    assert wait_all_gone(pids, timeout_s=30) == []
+    assert status(board)["state"] == "ended" and {t["stack"] for t in status(board)["teams"]} == {"down"}
+    rounds = json.loads((board / "leaderboard.json").read_text())
+    assert [(r["round_id"], sorted(e["team"] for e in r["teams"])) for r in rounds] == [
+        ("round-1", ["blue", "red"]),
+        ("round-2", ["blue", "red"]),
+    ]
+    points = {(r["round_id"], e["team"]): e["points"] for r in rounds for e in r["teams"]}
+
+    # two "machines": red's folder on one, blue's on another, and red's copied to both by mistake
+    for machine, teams in (("laptop-a", ["red"]), ("laptop-b", ["blue", "red"])):
+        for team in teams:
+            shutil.copytree(board / team / "exercise", tmp_path / machine / team / "exercise")
+    out = tmp_path / "collected"
+    laptops = [str(tmp_path / "laptop-a"), str(tmp_path / "laptop-b")]
+    merged = blackout("exercise", "leaderboard", "--collect", *laptops, "--out", str(out))
+    assert merged.returncode == 0, merged.stderr
+    assert "set aside" not in merged.stdout  # the same play twice is one play, not a duplicate to resolve
+    collected = json.loads((out / "leaderboard.json").read_text())
+    assert [[e["team"] for e in r["teams"]] for r in collected["rounds"]][0] == ["red", "blue"]
+    assert {t["team"]: (t["points"], t["rounds"]) for t in collected["total"]} == {
+        team: (points[("round-1", team)] + points[("round-2", team)], 2) for team in TEAMS
+    }
+    assert "## Running total" in (out / "leaderboard.md").read_text()
+
+
+def test_a_port_block_with_a_taken_port_is_refused_naming_it():
+    topology = team_topology(PROFILES / "naive.yaml", "any")
+    base = next(b for b in range(30000, 60000, 1000) if _free_block(topology, b))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 2))
+        with pytest.raises(UsageError, match=f"port {base + 2} \\(for [a-z-]+\\) is in use"):
+            port_block(topology, base)
+    ports = sorted(inst.port for _, inst in port_block(topology, base).instances().values())
+    assert ports == list(range(base, base + len(ports)))
+
+
+def _free_block(topology, base: int) -> bool:
+    try:
+        port_block(topology, base)
+        return True
+    except UsageError:
+        return False
+
+
+def test_bad_team_lists_and_a_missing_workshop_are_refused_with_exit_2(tmp_path):
+    for teams, says in (("red,red", "named twice"), ("Red", "lowercase"), (",", "comma-separated")):
+        result = blackout("workshop", "start", "--teams", teams, "--board", str(tmp_path))
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, teams
+    for verb in ("status", "end"):
+        result = blackout("workshop", verb, "--board", str(tmp_path / "none"))
+        assert result.returncode == 2 and "workshop start" in result.stderr, result.stderr
+    assert not (tmp_path / "none").exists()
