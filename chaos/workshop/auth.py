@@ -147,7 +147,7 @@ def team_schema(openapi: dict[str, Any]) -> dict[str, Any]:
     """The app's OpenAPI document cut to what a team's code reaches (TEAM_ROUTES): a team cannot read
     /openapi.json, so docs/team-api.json is this, kept in sync by tests/chaos/workshop/test_auth.py."""
     paths = {
-        path: {method: op for method, op in ops.items() if team_may(method.upper(), path)}
+        path: {method: op for method, op in ops.items() if may(Role.TEAM, method.upper(), path)}
         for path, ops in openapi["paths"].items()
     }
     kept = {path: ops for path, ops in paths.items() if ops}
