@@ -14,9 +14,11 @@ carries the stack's port and two stacks' rooms live side by side in one browser.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 from enum import StrEnum
+from typing import Any
 
 from fastapi import Request
 from starlette.types import Scope
@@ -139,3 +141,32 @@ def role_of(request: Request) -> Role:
 
 def _same(given: str, secret: str) -> bool:
     return hmac.compare_digest(given.encode(), secret.encode())
+
+
+def team_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """The app's OpenAPI document cut to what a team's code reaches (TEAM_ROUTES): a team cannot read
+    /openapi.json, so docs/team-api.json is this, kept in sync by tests/chaos/workshop/test_auth.py."""
+    paths = {
+        path: {method: op for method, op in ops.items() if may(Role.TEAM, method.upper(), path)}
+        for path, ops in openapi["paths"].items()
+    }
+    kept = {path: ops for path, ops in paths.items() if ops}
+    used = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(kept)))
+    schemas = openapi.get("components", {}).get("schemas", {})
+    while True:  # the models the kept routes use, and the ones those use
+        more = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps([schemas[n] for n in used]))) - used
+        if not more:
+            break
+        used |= more
+    return {
+        **{k: v for k, v in openapi.items() if k not in ("paths", "components")},
+        "info": {**openapi["info"], "title": "blackout-control: the team API"},
+        "paths": kept,
+        "components": {
+            "schemas": {n: schemas[n] for n in sorted(used)},
+            "securitySchemes": {
+                "team code": {"type": "http", "scheme": "bearer", "description": "the code of the team's link"}
+            },
+        },
+        "security": [{"team code": []}],
+    }

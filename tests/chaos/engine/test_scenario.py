@@ -12,6 +12,7 @@ import yaml
 from chaos.engine.scenario import LIBRARY, library, library_names, load_scenario, parse_scenario
 from chaos.faults.actions import KINDS
 from chaos.faults.fault_types import fault_type
+from chaos.workshop.config import REMEDIATIONS
 from services.common.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -46,6 +47,22 @@ def test_every_library_scenario_carries_a_card_that_agrees_with_its_timeline():
         targets = {name for a in faults for _, name, _ in KINDS[a.kind].targets(a.spec)}
         assert card.answer.where in targets, scenario.name
         assert card.answer.detect_s <= card.answer.mitigate_s, scenario.name
+
+
+def test_every_cards_model_answer_pulls_the_levers_its_held_round_is_cleared_by():
+    """A held round is the workshop's default: the model answer a team reads in its draft names the levers, as a
+    team types them, that clear the held fault (hold.cleared_by), in that order."""
+    words = {kind: word for word, kind in REMEDIATIONS.items()}
+    for scenario in library():
+        assert scenario.card is not None and scenario.hold is not None, scenario.name
+        actions = " ".join(scenario.card.answer.actions)
+        at = 0
+        for lever in scenario.hold.cleared_by:
+            (kind, target), *_ = lever.items()
+            named = target if isinstance(target, str) else target.get("dc") or target.get("profile")
+            said = f"{words[kind]} {named}"
+            assert said in actions[at:], f"{scenario.name}: the card's actions never say {said!r}: {actions}"
+            at = actions.index(said, at)
 
 
 def test_a_name_outside_the_library_lists_the_library():

@@ -24,8 +24,9 @@ from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss, variant
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.control_api import ControlServer
+from chaos.control_api import ControlServer, create_control_app
 from chaos.journal import Journal
+from chaos.workshop.auth import team_schema
 
 PROJECT = Path(__file__).resolve().parents[3]
 ROOM = {"X-Blackout-Room": "1"}  # what the room's page sends: a refusal below is the role's, not the forgery check's
@@ -321,3 +322,31 @@ def test_two_stacks_rooms_live_side_by_side_in_one_browser(tmp_path):
     finally:
         for server in servers:
             server.stop()
+
+
+TEAM_API = PROJECT / "docs" / "team-api.json"
+
+
+def test_docs_team_api_is_the_apps_own_schema_cut_to_the_team_routes(tmp_path):
+    """docs/team-api.json is what the app generates for a team's code (a team cannot read /openapi.json):
+    regenerate it with BLACKOUT_WRITE_TEAM_API=1 after changing a team route."""
+    app = create_control_app(recording_controller(tmp_path), "s3cret", threading.Event())
+    generated = team_schema(app.openapi())
+    text = json.dumps(generated, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("BLACKOUT_WRITE_TEAM_API") == "1":
+        TEAM_API.write_text(text)
+    assert TEAM_API.read_text() == text, "docs/team-api.json is stale: rerun this test with BLACKOUT_WRITE_TEAM_API=1"
+    assert set(generated["paths"]) == {
+        "/room/state",
+        "/room/window",
+        "/room/events",
+        "/exercise",
+        "/exercise/detect",
+        "/exercise/hint",
+        "/exercise/ack",
+        "/exercise/act",
+        "/exercise/roles",
+        "/exercise/status-update",
+    }
+    assert list(generated["paths"]["/exercise"]) == ["get"]  # starting one is the instructor's
+    assert {"Declaration", "Remediation"} <= set(generated["components"]["schemas"])
