@@ -66,6 +66,10 @@ panic: ## remove every fault and restore all power on the running stack (e.g. ma
 test: install lint ## the linters, then the whole suite; every test tears its processes down (e.g. make test)
 	$(PY) -m pytest
 
+.PHONY: test-long
+test-long: install ## the workshop's long proofs (every card's held round, the responder, two teams at once; ~15 min): CI runs them after make test
+	$(PY) -m pytest -m long
+
 .PHONY: test-swarm
 test-swarm: install image ## the Swarm lab's tests (three Docker engines; root and the docker lab; ~10 min): CI runs them after make test
 	BLACKOUT_SWARM_TESTS=1 $(PY) -m pytest tests/docker/test_swarm_lab.py tests/chaos/runtime/test_swarm.py tests/chaos/runtime/test_swarm_stack.py

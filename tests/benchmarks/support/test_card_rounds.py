@@ -38,6 +38,7 @@ def responder_checking_what_the_team_reads(link: str, round_s: float) -> dict[st
     return played
 
 
+@pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
 def test_the_responder_mitigates_a_held_round_and_outscores_doing_nothing_and_panicking(served):
     url, token, runs = served
     scores = {}

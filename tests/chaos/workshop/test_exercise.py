@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
 
@@ -173,6 +174,7 @@ def exercise_view(url: str, auth: dict) -> dict:
     return httpx.get(url + "/exercise", headers=auth, timeout=10).json()
 
 
+@pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
 def test_a_real_round_pages_the_room_and_scores_the_ack(tmp_path):
     """A held power loss on a real stack under load: the pager reads what users recorded, pages once their
     error budget burns, the team acknowledges from the CLI, declares, takes a hint, restores power; the end

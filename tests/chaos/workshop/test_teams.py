@@ -69,6 +69,7 @@ def room_shows_team(driver, team: str) -> bool:
     return f"team {team}" in driver.find_element("id", "team").text.lower()
 
 
+@pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
 @pytest.mark.skipif(len(cpus.available()) < 2, reason="pins one CPU per team: needs 2 CPUs")
 def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_path):
     scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
