@@ -30,6 +30,7 @@ SCREENSHOT_DIR = os.environ.get("BLACKOUT_SCREENSHOTS")  # keep the pictures som
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -79,6 +80,15 @@ def browser() -> webdriver.Chrome:
     ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def clicked(driver: webdriver.Chrome, selector: str) -> bool:
+    """Click ``selector``; False when the page re-rendered it between finding and clicking (try again)."""
+    try:
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+    except StaleElementReferenceException:
+        return False
+    return True
 
 
 def latest_success(driver: webdriver.Chrome, dc: str, since: float) -> list[float]:
@@ -136,7 +146,7 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         assert [f["action"] for f in httpx.get(url + "/faults", headers=auth).json()] == [
             {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300.0, "jitter_ms": 0.0}, "for": "60s"}
         ]
-        driver.find_element(By.CSS_SELECTOR, "#faults button[data-fault]").click()
+        wait.until(lambda d: clicked(d, "#faults button[data-fault]"))  # the list re-renders as it polls
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#faults button[data-fault]"))
         assert httpx.get(url + "/faults", headers=auth).json() == []
 
