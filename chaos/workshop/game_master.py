@@ -23,9 +23,9 @@ from chaos.guarded import guarded
 from chaos.workshop.auth import Keys
 from chaos.workshop.desk import Desk
 from chaos.workshop.exercise import ADDABLE
+from chaos.workshop.pages import STATIC, serve_assets
 
 CONSOLE_PATH = "/console"
-STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
 BOARD_STATE = "workshop.json"  # teams.py STATE_FILE (teams.py imports the control API serving this: a cycle)
 LOOPBACK = "http://127.0.0.1:"
@@ -121,11 +121,7 @@ def console_router(desk: Desk, keys: Keys) -> APIRouter:
     def page() -> FileResponse:
         return FileResponse(STATIC / "console.html", media_type="text/html", headers={"Cache-Control": "no-store"})
 
-    @router.get(CONSOLE_PATH + "/static/{name}", include_in_schema=False)
-    def asset(name: str) -> FileResponse:
-        if name not in ASSETS or not (STATIC / name).is_file():
-            raise HTTPException(status_code=404, detail=f"no asset '{name}'")
-        return FileResponse(STATIC / name, media_type=ASSETS[name])
+    serve_assets(router, CONSOLE_PATH, ASSETS)
 
     @router.get(CONSOLE_PATH + "/exercise")
     def exercise() -> dict[str, Any]:

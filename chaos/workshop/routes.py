@@ -23,10 +23,10 @@ from chaos.workshop.desk import Desk
 from chaos.workshop.exercise import ROLE_SLOTS, Exercise, exercise_folder
 from chaos.workshop.game_master import console_router
 from chaos.workshop.pager import RUNBOOKS as RUNBOOK_NAMES
+from chaos.workshop.pages import STATIC, serve_assets
 from chaos.workshop.window import current_run_dir
 from services.common.policy import LIBRARY_NAME
 
-STATIC = Path(__file__).resolve().parent / "static"
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"  # in a checkout; an install may lack them
 ASSETS = {"room.js": "text/javascript", "room.css": "text/css"}
 
@@ -88,11 +88,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
             return answer
         return FileResponse(STATIC / "room.html", media_type="text/html", headers={"Cache-Control": "no-store"})
 
-    @router.get(ROOM_PATH + "/static/{name}", include_in_schema=False)
-    def asset(name: str) -> FileResponse:
-        if name not in ASSETS or not (STATIC / name).is_file():  # an asset missing from an install: 404, not 500
-            raise HTTPException(status_code=404, detail=f"no asset '{name}'")
-        return FileResponse(STATIC / name, media_type=ASSETS[name])
+    serve_assets(router, ROOM_PATH, ASSETS)
 
     @router.get(ROOM_PATH + "/runbooks/{name}", include_in_schema=False)
     def runbook(name: str) -> FileResponse:

@@ -21,7 +21,7 @@ from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.profile_files import PROFILES
-from chaos.workshop import probe, routes
+from chaos.workshop import pages, probe
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import Exercise
 from chaos.workshop.pager import RUNBOOKS
@@ -185,9 +185,9 @@ def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path
     for name, kind in ASSETS.items():
         answer = client.get(f"/room/static/{name}")
         assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind), name
-    html = (routes.STATIC / "room.html").read_text()
+    html = (pages.STATIC / "room.html").read_text()
     assert all(f"/room/static/{name}" in html for name in ASSETS)  # the page asks for each one
-    monkeypatch.setattr(routes, "STATIC", tmp_path)  # an install that lost its files
+    monkeypatch.setattr(pages, "STATIC", tmp_path)  # an install that lost its files
     missing = client.get("/room/static/room.css")
     assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
 
