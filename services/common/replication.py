@@ -58,6 +58,12 @@ HEARTBEAT_S = 1.0
 # How long a peer's "nothing waits for you" counts: a few heartbeats, so one late heartbeat on a loaded
 # machine does not flip a replica to incomplete, yet a peer gone dark stops vouching within seconds.
 FRESH_S = 5.0
+# How old a peer's "n are waiting for you" may be when it arrives. The count was read when the batch was made;
+# a batch whose POST was held up (retried across a power loss or a partition) arrives with a count from before
+# everything written since: seen as a rejoining replica called complete at 137 of 312 views. Older claims
+# prove nothing; the next heartbeat (HEARTBEAT_S) brings a fresh one. Wall clock: every data center of this
+# testbed shares one host's clock (local, netns, Docker, the Swarm lab).
+CLAIM_MAX_AGE_S = 2.0
 logger = logging.getLogger(__name__)
 
 
@@ -66,17 +72,31 @@ class Inbound:
 
     A replica is caught up when every one of its ``peers`` said, within ``fresh_s``, that at most a batch
     was waiting. It is kept in memory on purpose: a replica that rejoins after a power loss has heard nothing
-    yet, so it is not caught up until its peers have shipped it what they took while it was dark."""
+    yet, so it is not caught up until its peers have shipped it what they took while it was dark. A claim
+    counts only if it was made (``as_of``, the sender's wall clock) after this replica started and at most
+    ``CLAIM_MAX_AGE_S`` ago: a batch made while this replica was dark and delivered once it was back says
+    nothing of what the peer took in between."""
 
-    def __init__(self, peers: int, fresh_s: float = FRESH_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        peers: int,
+        fresh_s: float = FRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.peers = peers
         self.fresh_s = fresh_s
         self._clock = clock
+        self._wall = wall
+        self.started = wall()
         self._said: dict[str, tuple[float, int]] = {}  # source -> (when, waiting after that batch)
 
-    def heard(self, source: str, waiting: int | None) -> None:
-        if waiting is not None:  # a sender that does not say how much is left proves nothing
-            self._said[source] = (self._clock(), waiting)
+    def heard(self, source: str, waiting: int | None, as_of: float | None) -> None:
+        if waiting is None or as_of is None:  # a sender that does not say how much, or when, proves nothing
+            return
+        if as_of < self.started or self._wall() - as_of > CLAIM_MAX_AGE_S:
+            return  # counted before this replica started, or held up on its way: stale
+        self._said[source] = (self._clock(), waiting)
 
     def caught_up(self) -> bool:
         """Every peer said recently that less than a batch waits for this replica: under steady writes a
@@ -144,6 +164,7 @@ class Shipper:
 
     async def ship_to(self, peer: str) -> int | None:
         """Ship the next batch to ``peer``: how many records it acknowledged, None when it failed."""
+        as_of = time.time()  # before the read: the count is true as of no earlier than this
         batch, waiting = await asyncio.to_thread(self.log.unshipped, peer, self.batch)
         lag, lag_s = REPLICATION_LAG.labels(peer), REPLICATION_LAG_SECONDS.labels(peer)
         lag.set(waiting)
@@ -151,7 +172,12 @@ class Shipper:
         if not batch and not self._heartbeat_due(peer):
             return 0
         # "waiting": what is left for the peer after this batch; 0 tells it it has everything sent so far
-        body = {"events": [record for _, record in batch], "source": self.source, "waiting": waiting - len(batch)}
+        body = {
+            "events": [record for _, record in batch],
+            "source": self.source,
+            "waiting": waiting - len(batch),
+            "as_of": as_of,
+        }
         try:
             await self.peers[peer].post_json(self.path, body)
         except (DependencyError, DependencyRejected) as exc:

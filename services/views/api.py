@@ -60,6 +60,7 @@ class ReplicationBatch(BaseModel):
         description="events the sender still has for this instance after "
         "this batch (0: caught up); an empty batch with 0 is a heartbeat",
     )
+    as_of: float | None = Field(None, description="when the sender counted `waiting` (its Unix time)")
 
 
 class CountsRequest(BaseModel):

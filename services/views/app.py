@@ -321,7 +321,7 @@ def receive_replicated(body: ReplicationBatch, request: Request, views: ViewLog 
     origin = f"peer:{body.source}" if body.source else "peer"
     applied = views.apply(body.events, origin) if body.events else 0  # a heartbeat writes nothing
     if request.app.state.replica is not None:  # after the insert: "nothing waiting" must be true once said
-        request.app.state.replica.inbound.heard(origin, body.waiting)
+        request.app.state.replica.inbound.heard(origin, body.waiting, body.as_of)
     return {"applied": applied}
 
 

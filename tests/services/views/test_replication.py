@@ -23,7 +23,7 @@ from services.common.http import DependencyClient
 from services.common.metrics import REPLICATION_LAG
 from services.common.perimeter import SERVICE_KEY_HEADER
 from services.common.policy import Profile, ProfileHolder
-from services.common.replication import Inbound, Shipper
+from services.common.replication import CLAIM_MAX_AGE_S, Inbound, Shipper
 from services.views.api import REPLICATION_EVENTS, ReplicatedEvent, ViewEvent
 from services.views.app import SCHEMA, ViewLog
 
@@ -289,22 +289,39 @@ def test_two_data_centers_replicate_and_catch_up_after_a_power_loss(tmp_path):
 
 # -- what "complete" vouches for ------------------------------------------------------------------------
 def test_a_peer_vouches_only_by_saying_recently_that_nothing_waits():
-    now = [100.0]
-    inbound = Inbound(peers=1, fresh_s=5.0, clock=lambda: now[0])
+    now, wall = [100.0], [1_000.0]
+    inbound = Inbound(peers=1, fresh_s=5.0, clock=lambda: now[0], wall=lambda: wall[0])
     assert not inbound.caught_up()  # just started (a replica back from a power loss): nothing heard yet
-    inbound.heard("peer:views-east", 3000)
+    inbound.heard("peer:views-east", 3000, wall[0])
     assert not inbound.caught_up()  # a backlog (many batches) is still on its way
-    inbound.heard("peer:views-east", None)  # a sender that does not say proves nothing
+    inbound.heard("peer:views-east", None, wall[0])  # a sender that does not say proves nothing
     assert not inbound.caught_up()
-    inbound.heard("peer:views-east", 0)
+    inbound.heard("peer:views-east", 0, None)  # nor one that does not say when it counted
+    assert not inbound.caught_up()
+    inbound.heard("peer:views-east", 0, wall[0])
     assert inbound.caught_up()
-    inbound.heard("peer:views-east", 12)  # steady writes: a few written since that batch left, due in the next
+    inbound.heard("peer:views-east", 12, wall[0])  # steady writes: a few written since that batch left, due next
     assert inbound.caught_up()
     now[0] += 5.1
     assert not inbound.caught_up()  # silent for too long: it may be dark, taking views we do not see
 
 
+def test_a_claim_counted_before_the_replica_started_or_held_up_on_its_way_proves_nothing():
+    """The rejoin race seen under load: east counted "0 waiting" for a batch while west was dark, the POST
+    got through once west was back, and west called 137 of 312 views complete."""
+    wall = [1_000.0]
+    inbound = Inbound(peers=1, wall=lambda: wall[0])
+    inbound.heard("peer:views-east", 0, as_of=999.0)  # made before this replica started
+    assert not inbound.caught_up()
+    wall[0] += 10.0
+    inbound.heard("peer:views-east", 0, as_of=wall[0] - CLAIM_MAX_AGE_S - 0.1)  # made after, but delivered late
+    assert not inbound.caught_up()
+    inbound.heard("peer:views-east", 0, as_of=wall[0] - 0.05)
+    assert inbound.caught_up()
+
+
 def test_an_idle_shipper_sends_heartbeats_saying_nothing_waits(tmp_path):
+    began = time.time()
     log = open_log(tmp_path)
     peer = Peer()
     now = [0.0]
@@ -320,6 +337,7 @@ def test_an_idle_shipper_sends_heartbeats_saying_nothing_waits(tmp_path):
 
     assert run_with_shipper(log, peer, steps) == ({PEER: 0}, {PEER: 0}, {PEER: 1}, {PEER: 0})
     assert [(len(b["events"]), b["waiting"]) for b in peer.batches] == [(0, 0), (1, 0), (0, 0)]
+    assert all(began <= b["as_of"] <= time.time() for b in peer.batches), "each says when it counted"
     log.db.close()
 
 
