@@ -177,7 +177,7 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             poll(lambda: console_states(driver) == {"red": "running", "blue": "running"}, 120, "the console: teams")
             for team in TEAMS:
                 panel = driver.find_element("id", f"team-{team}").text
-                assert f"team {team}" in panel and "provisional" in panel and codes[team] in panel, panel
+                assert f"team {team}" in panel.lower() and "provisional" in panel and codes[team] in panel, panel
             assert red_control["token"] not in driver.page_source
             shot(driver, "console-two-teams")
 
