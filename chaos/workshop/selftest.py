@@ -58,6 +58,7 @@ class Seat:
 
     team: str
     points: int | None = None
+    fault_came: bool = False  # within the round (a machine too busy starts the users, and so the fault, late)
     mitigated: bool = False
     mitigated_after_s: float | None = None
     success: float | None = None  # users' share served before the fault
@@ -229,6 +230,7 @@ def seat(team: str, view: dict[str, Any] | str, proc: subprocess.Popen[str], rss
         result.error = result.error or view
         return result
     result.points = view["score"]["points"]
+    result.fault_came = view.get("onset") is not None
     if view.get("run_dir"):
         try:
             rows = read_all(Path(view["run_dir"]) / REQUESTS_FILE)
@@ -271,8 +273,9 @@ def judge(played: Round, reference: Round | None) -> None:
         return
     if reference is None:
         (one,) = played.seats
-        played.steady = one.mitigated
-        played.why = "the reference" if one.mitigated else "the responder did not bring users back within the round"
+        why = drifted(one, one)  # against itself: only the fault's coming and the mitigation can fail
+        played.steady = not why
+        played.why = "; ".join(why) or "the reference"
         return
     (ref,) = reference.seats
     why = [w for s in played.seats for w in drifted(s, ref)]
@@ -283,7 +286,9 @@ def judge(played: Round, reference: Round | None) -> None:
 def drifted(seat: Seat, ref: Seat) -> list[str]:
     """How ``seat`` fell outside the tolerances of the one-team round ``ref`` (nothing: steady)."""
     why = []
-    if not seat.mitigated:
+    if not seat.fault_came:
+        why.append(f"{seat.team}: the fault did not come within the round (its users started that late)")
+    elif not seat.mitigated:
         why.append(f"{seat.team}: the responder did not bring users back within the round")
     if seat.points is not None and ref.points is not None and seat.points < ref.points - STEADY_POINTS:
         why.append(f"{seat.team}: {seat.points} points, {ref.points - seat.points} below one team's {ref.points}")
@@ -307,11 +312,12 @@ def fits_memory(last: Round, n: int) -> bool:
 def describe(seat: Seat) -> str:
     if seat.error:
         return f"{seat.team}: {seat.error}"
-    mitigated = (
-        f"brought users back {seat.mitigated_after_s:g}s after its first lever"
-        if seat.mitigated
-        else "did not bring users back"
-    )
+    if not seat.fault_came:
+        mitigated = "had no fault to fix (it did not come within the round)"
+    elif seat.mitigated:
+        mitigated = f"brought users back {seat.mitigated_after_s:g}s after its first lever"
+    else:
+        mitigated = "did not bring users back"
     success = "no requests" if seat.success is None else f"{seat.success:.1%} served"
     p99 = "" if seat.p99_ms is None else f", p99 {seat.p99_ms:.0f} ms"
     rss = "" if seat.rss_mb is None else f"; stack {seat.rss_mb:.0f} MB"
