@@ -112,6 +112,24 @@ def responder(link: str, round_s: float) -> dict[str, Any]:
     return Responder(Team(link)).play(budget_s=round_s)
 
 
+class WrongDataCenter(Responder):
+    """The responder's diagnosis and levers, but every declaration names the other data center's side: dc-east
+    for dc-west, views-west for views-east (a team misreading which building is dark). It acts as well as the
+    responder; only its localization may differ."""
+
+    def pull(self, symptom: str, where: str, fault: str, action: str, target: str | dict[str, Any]) -> None:
+        super().pull(symptom, mirrored(where), fault, action, target)
+
+
+def mirrored(place: str) -> str:
+    """The other data center's name for a place: east <-> west (the fragile and resilient topologies' two)."""
+    return "-".join({"east": "west", "west": "east"}.get(part, part) for part in place.split("-"))
+
+
+def wrong_data_center(link: str, round_s: float) -> dict[str, Any]:
+    return WrongDataCenter(Team(link)).play(budget_s=round_s)
+
+
 def do_nothing(link: str, round_s: float) -> dict[str, Any]:
     return {}
 

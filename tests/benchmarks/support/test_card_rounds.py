@@ -1,9 +1,10 @@
 """The score is fair, on a real stack (naive, fragile, a short held round of dc-power-loss, the same seed): the
 scripted responder (examples/responder.py), playing from the team's link alone, mitigates the held fault and
-scores above a team that does nothing and above a panicking team, whose Panic is refused. While the round runs,
-nothing the team reads says how long after the fault its declaration came.
+scores above a team that does nothing and above a panicking team, whose Panic is refused; a team that pulls the
+same levers but declares the other data center loses its localization points. While the round runs, nothing
+the team reads says how long after the fault its declaration came.
 
-Three rounds of ROUND_S on one stack: ~2 minutes. benchmarks/responder_cards.py plays all seven cards."""
+Four rounds of ROUND_S on one stack: ~3 minutes. benchmarks/responder_cards.py plays all seven cards."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.card_rounds import Team, do_nothing, panic_spammer, play_round, responder, stack
+from support.card_rounds import Team, do_nothing, panic_spammer, play_round, responder, stack, wrong_data_center
 
 ROUND_S = 40.0
 USERS = 6
@@ -38,23 +39,42 @@ def responder_checking_what_the_team_reads(link: str, round_s: float) -> dict[st
     return played
 
 
-@pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
-def test_the_responder_mitigates_a_held_round_and_outscores_doing_nothing_and_panicking(served):
+@pytest.fixture(scope="module")
+def rounds(served: tuple[str, str, Path]) -> dict[str, dict[str, Any]]:
+    """One held round of dc-power-loss per team, on the same seed: the end's view of each (its score)."""
     url, token, runs = served
-    scores = {}
-    for team, player in {
+    players = {
         "responder": responder_checking_what_the_team_reads,
         "nothing": do_nothing,
         "spam": panic_spammer,
-    }.items():
-        view = play_round(url, token, runs, "dc-power-loss", player, seed=SEED, round_s=ROUND_S, users=USERS)
-        scores[team] = view["score"]
-        if team == "responder":
-            assert view["played"]["mitigated"], view["played"]["log"]
-            assert view["score"]["mitigate_s"] is not None and view["score"]["localization"] == 1.0
-        if team == "spam":
-            assert view["played"]["panic"] == [403, 403]  # Panic is the instructor's lever
-            assert view["score"]["false_alarms"] or view["score"]["localization"] < 1.0
+        "wrong-dc": wrong_data_center,
+    }
+    return {
+        team: play_round(url, token, runs, "dc-power-loss", player, seed=SEED, round_s=ROUND_S, users=USERS)
+        for team, player in players.items()
+    }
+
+
+@pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
+def test_the_responder_mitigates_a_held_round_and_outscores_doing_nothing_and_panicking(rounds):
+    scores = {team: view["score"] for team, view in rounds.items()}
+    view = rounds["responder"]
+    assert view["played"]["mitigated"], view["played"]["log"]
+    assert view["score"]["mitigate_s"] is not None and view["score"]["localization"] == 1.0
+    assert rounds["spam"]["played"]["panic"] == [403, 403]  # Panic is the instructor's lever
+    assert scores["spam"]["false_alarms"] or scores["spam"]["localization"] < 1.0
     points = {team: score["points"] for team, score in scores.items()}
     print(points)
     assert points["responder"] > points["nothing"] and points["responder"] > points["spam"], scores
+
+
+@pytest.mark.long
+def test_a_team_that_declares_the_wrong_data_center_loses_its_localization_points(rounds):
+    right, wrong = rounds["responder"], rounds["wrong-dc"]
+    assert wrong["played"]["mitigated"], wrong["played"]["log"]  # the same levers: it fixed it as well
+    assert [d["where"] for d in wrong["declarations"]] and all(
+        d["where"] == "dc-west" for d in wrong["declarations"]
+    ), wrong["declarations"]  # dc-east is the dark one; it named the other
+    assert wrong["score"]["diagnosis"]["where"] == "dc-west" and wrong["score"]["root_cause"], wrong["score"]
+    assert wrong["score"]["localization"] == 0.0 and wrong["score"]["parts"]["localize"] == 0, wrong["score"]
+    assert right["score"]["parts"]["localize"] == 150 > wrong["score"]["parts"]["localize"], right["score"]
