@@ -7,7 +7,9 @@ are served again. It never reads the scenario, its card or the hidden file: it k
 
 The runbook, in order (each rung is tried, then given RUNG_WAIT_S for users to come back, before the next):
   a data center went dark (now or earlier): power-loss there -> power it on, systems of record first;
-  an instance down in a lit data center: process-crash -> restart it;
+  an instance down in a lit data center: process-crash -> restart it (one that runs but does not answer its
+  health check: a slow dependency); an instance its callers' breakers opened against: slow-dependency -> restart
+  it (after a deploy either is restarted once more: the new process gets the new profile);
   users hurt with every host up: slow views in the sickest data center -> restart them; one data center sick
   beside a healthy one -> drain it (a partition); everything still sick -> deploy the resilient profile."""
 
@@ -17,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,8 +32,8 @@ SLOWER = 2.0  # ...and so is one this many times slower than the usual p99 (a bu
 LOOK_S = 10.0  # what users saw over the last LOOK_S seconds is "now"
 RUNG_WAIT_S = 30.0  # a lever's cost (a boot, a deploy, a DNS TTL) plus a window: then try the next rung
 HEALTHY_CHECKS = 3  # users served this many checks in a row: mitigated
-CONFIRM_CHECKS = 4  # users hurt this many checks in a row (every host up) before a lever: a blip is no incident,
-# and a data center going dark shows in a check or two (the hurt users elsewhere may be its consequence)
+CONFIRM_CHECKS = 4  # users hurt (or an instance down) this many checks in a row before a lever: a blip is no
+# incident; a data center going dark needs no confirming (the hurt users elsewhere may be its consequence)
 POLL_S = 1.0
 Rung = tuple[str, str, str, str, str | dict[str, Any]]  # what to declare (symptom, where, fault type), the lever
 
@@ -77,6 +80,7 @@ class Seen:
     down: list[str]  # instances of a lit data center not running or not healthy
     hung: set[str]  # of those, the ones whose process runs but does not answer its health check in time
     dc_of: dict[str, str]
+    tripped: list[str] = field(default_factory=list)  # instances callers' breakers are open against, most first
 
     def sick(self, usual_p99_ms: float) -> list[str]:
         """The data centers whose users are hurt (fewer served, or much slower than usual), worst first."""
@@ -110,7 +114,13 @@ def observe(team: Team) -> Seen:
         if state["power"].get(dc_of.get(name, ""), True) and not info.get("healthy")
     ]
     hung = {name for name in down if state["instances"][name].get("state") == "running"}
-    return Seen(success, p99, state["power"], sorted(down), hung, dc_of)
+    against = Counter(
+        b["target"]
+        for info in state["instances"].values()
+        for b in info.get("breakers", [])
+        if b["state"] != "closed" and b["target"] in dc_of
+    )
+    return Seen(success, p99, state["power"], sorted(down), hung, dc_of, [name for name, _ in against.most_common()])
 
 
 def series_now(series: dict[str, list[dict[str, Any]]]) -> float:
@@ -124,6 +134,8 @@ class Responder:
     went_dark: set[str] = field(default_factory=set)  # data centers seen without power
     tried: set[str] = field(default_factory=set)
     usual_p99_ms: float | None = None  # what users' p99 was while all was well: learnt before anything is judged
+    deploys: int = 0  # profiles deployed so far
+    restarted: dict[str, int] = field(default_factory=dict)  # instance -> deploys done when it was last restarted
 
     def say(self, line: str) -> None:
         self.log.append(line)
@@ -152,7 +164,9 @@ class Responder:
                     self.say(f"users served again {mitigated_after:g}s after the first lever")
             else:
                 healthy = 0
-                hurt = hurt + 1 if hosts_up and not self.went_dark else CONFIRM_CHECKS  # dark: no confirming
+                # dark: no confirming; an instance down is confirmed like hurt users (on a busy machine a health
+                # check may time out once, and restarting a healthy auth is itself an outage)
+                hurt = CONFIRM_CHECKS if self.went_dark else hurt + 1
                 waited = time.monotonic() - rung_started >= (RUNG_WAIT_S if acted_at else 0)
                 if waited and hurt >= CONFIRM_CHECKS:
                     step = self.next_rung(seen)
@@ -186,10 +200,14 @@ class Responder:
             boot: Rung = ("failed_requests", dc, "power-loss", "power-on", {"dc": dc, "boot_order": ["auth", "views"]})
             if self.fresh(boot, again=not seen.power[dc] or any(seen.dc_of[i] == dc for i in seen.down)):
                 return boot
-        for instance in seen.down:
-            fault = "slow-dependency" if instance in seen.hung else "process-crash"
+        suspects = [(i, "slow-dependency" if i in seen.hung else "process-crash") for i in seen.down]
+        suspects += [(i, "slow-dependency") for i in seen.tripped if i not in seen.down]
+        for instance, fault in suspects:
             rung = ("failed_requests", instance, fault, "restart-instance", instance)
-            if self.fresh(rung):
+            # still sick after a deploy: a new process starts with the deployed profile (its restart before the
+            # deploy, e.g. an auth swamped by a login storm, came back to the same policies and the same storm)
+            if self.fresh(rung, again=self.restarted.get(instance, self.deploys) < self.deploys):
+                self.restarted[instance] = self.deploys
                 return rung
         sick = seen.sick(self.usual_p99_ms or 0.0)
         if not sick:
@@ -214,6 +232,8 @@ class Responder:
     def pull(self, symptom: str, where: str, fault: str, action: str, target: str | dict[str, Any]) -> None:
         self.team.declare(symptom, where, fault, f"responder: {fault} at {where}; {action} {target}")
         answer = self.team.act(action, target)
+        if action == "profile" and answer["status"] == 200:
+            self.deploys += 1
         self.say(f"declared {symptom} {where} {fault}; {action} {json.dumps(target)} -> {answer['status']}")
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.scenarios import RETRY_STORM_USERS
 from support.card_rounds import Team, do_nothing, panic_spammer, play_round, responder, stack, wrong_data_center
 
 ROUND_S = 40.0
+STORM_ROUND_S = 300.0  # retry-storm: a 30-s stall, a storm outliving it, a deploy, a restart, every user's login
 USERS = 6
 SEED = 3
 
@@ -78,3 +80,17 @@ def test_a_team_that_declares_the_wrong_data_center_loses_its_localization_point
     assert wrong["score"]["diagnosis"]["where"] == "dc-west" and wrong["score"]["root_cause"], wrong["score"]
     assert wrong["score"]["localization"] == 0.0 and wrong["score"]["parts"]["localize"] == 0, wrong["score"]
     assert right["score"]["parts"]["localize"] == 150 > wrong["score"]["parts"]["localize"], right["score"]
+
+
+@pytest.mark.long
+def test_the_responder_clears_a_held_retry_storm(served):
+    """retry-storm held, at a load its storm outlives the stall (test_held_rounds proves it stays down without a
+    lever): the responder, blind to the card, gets users served again before the round ends."""
+    url, token, runs = served
+    view = play_round(
+        url, token, runs, "retry-storm", responder, seed=SEED, round_s=STORM_ROUND_S, users=RETRY_STORM_USERS
+    )
+    played, score = view["played"], view["score"]
+    print(json.dumps({"score": score, "log": played["log"]}))
+    assert score["users_hurt"], score  # the storm came
+    assert played["mitigated"] and score["mitigate_s"] is not None, played["log"]
