@@ -8,10 +8,11 @@ are served again. It never reads the scenario, its card or the hidden file: it k
 The runbook, in order (each rung is tried, then given RUNG_WAIT_S for users to come back, before the next):
   a data center went dark (now or earlier): power-loss there -> power it on, systems of record first;
   an instance down in a lit data center: process-crash -> restart it (one that runs but does not answer its
-  health check: a slow dependency); an instance its callers' breakers opened against: slow-dependency -> restart
-  it (after a deploy either is restarted once more: the new process gets the new profile);
+  health check: a slow dependency; after a deploy, once more: the new process gets the new profile);
   users hurt with every host up: slow views in the sickest data center -> restart them; one data center sick
-  beside a healthy one -> drain it (a partition); everything still sick -> deploy the resilient profile."""
+  beside a healthy one -> drain it (a partition); everything still sick -> deploy the resilient profile; still
+  sick after the deploy -> restart the systems of record, auth first (a new process drops the work queued in
+  the old one, e.g. a login storm's backlog, and starts with the deployed profile)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,7 +80,6 @@ class Seen:
     down: list[str]  # instances of a lit data center not running or not healthy
     hung: set[str]  # of those, the ones whose process runs but does not answer its health check in time
     dc_of: dict[str, str]
-    tripped: list[str] = field(default_factory=list)  # instances callers' breakers are open against, most first
 
     def sick(self, usual_p99_ms: float) -> list[str]:
         """The data centers whose users are hurt (fewer served, or much slower than usual), worst first."""
@@ -114,13 +113,7 @@ def observe(team: Team) -> Seen:
         if state["power"].get(dc_of.get(name, ""), True) and not info.get("healthy")
     ]
     hung = {name for name in down if state["instances"][name].get("state") == "running"}
-    against = Counter(
-        b["target"]
-        for info in state["instances"].values()
-        for b in info.get("breakers", [])
-        if b["state"] != "closed" and b["target"] in dc_of
-    )
-    return Seen(success, p99, state["power"], sorted(down), hung, dc_of, [name for name, _ in against.most_common()])
+    return Seen(success, p99, state["power"], sorted(down), hung, dc_of)
 
 
 def series_now(series: dict[str, list[dict[str, Any]]]) -> float:
@@ -200,14 +193,9 @@ class Responder:
             boot: Rung = ("failed_requests", dc, "power-loss", "power-on", {"dc": dc, "boot_order": ["auth", "views"]})
             if self.fresh(boot, again=not seen.power[dc] or any(seen.dc_of[i] == dc for i in seen.down)):
                 return boot
-        suspects = [(i, "slow-dependency" if i in seen.hung else "process-crash") for i in seen.down]
-        suspects += [(i, "slow-dependency") for i in seen.tripped if i not in seen.down]
-        for instance, fault in suspects:
-            rung = ("failed_requests", instance, fault, "restart-instance", instance)
-            # still sick after a deploy: a new process starts with the deployed profile (its restart before the
-            # deploy, e.g. an auth swamped by a login storm, came back to the same policies and the same storm)
-            if self.fresh(rung, again=self.restarted.get(instance, self.deploys) < self.deploys):
-                self.restarted[instance] = self.deploys
+        for instance in seen.down:
+            fault = "slow-dependency" if instance in seen.hung else "process-crash"
+            if rung := self.restart(instance, "failed_requests", fault):
                 return rung
         sick = seen.sick(self.usual_p99_ms or 0.0)
         if not sick:
@@ -220,7 +208,29 @@ class Responder:
         if healthy:
             ladder.append(("failed_requests", worst, "network-partition", "drain", worst))
         ladder.append(("failed_requests", worst, "overload", "profile", "resilient"))
-        return next((rung for rung in ladder if self.fresh(rung)), None)
+        first = next((rung for rung in ladder if self.fresh(rung)), None)
+        if first is not None:
+            return first
+        if self.deploys:
+            # the systems of record, auth first, the sickest data center's first
+            records = sorted(
+                (i for i in seen.dc_of if i.startswith(("auth", "views"))),
+                key=lambda i: (not i.startswith("auth"), seen.dc_of[i] != worst, i),
+            )
+            for instance in records:
+                if rung := self.restart(instance, "failed_requests", "slow-dependency"):
+                    return rung
+        return None
+
+    def restart(self, instance: str, symptom: str, fault: str) -> Rung | None:
+        """Restarting ``instance``, if not tried yet or not since the last deploy: still sick after a deploy, a new
+        process starts with the deployed profile (a restart before it, e.g. of an auth swamped by a login storm,
+        came back to the same policies and the same storm)."""
+        rung: Rung = (symptom, instance, fault, "restart-instance", instance)
+        if self.fresh(rung, again=self.restarted.get(instance, self.deploys) < self.deploys):
+            self.restarted[instance] = self.deploys
+            return rung
+        return None
 
     def fresh(self, rung: Rung, again: bool = False) -> bool:
         key = json.dumps(rung[3:], sort_keys=True)

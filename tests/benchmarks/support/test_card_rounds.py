@@ -18,7 +18,7 @@ from fakes.scenarios import RETRY_STORM_USERS
 from support.card_rounds import Team, do_nothing, panic_spammer, play_round, responder, stack, wrong_data_center
 
 ROUND_S = 40.0
-STORM_ROUND_S = 300.0  # retry-storm: a 30-s stall, a storm outliving it, a deploy, a restart, every user's login
+STORM_ROUND_S = 240.0  # retry-storm: a 30-s stall, a storm outliving it, a deploy, a restart, every user's login
 USERS = 6
 SEED = 3
 
