@@ -193,14 +193,18 @@ class Responder:
             boot: Rung = ("failed_requests", dc, "power-loss", "power-on", {"dc": dc, "boot_order": ["auth", "views"]})
             if self.fresh(boot, again=not seen.power[dc] or any(seen.dc_of[i] == dc for i in seen.down)):
                 return boot
+        sick = seen.sick(self.usual_p99_ms or 0.0)
+        worst = sick[0] if sick else None
+        if self.deploys:  # still failing after a deploy: the systems of record first, then whatever is down
+            for instance in systems_of_record(seen.dc_of, worst):
+                if rung := self.restart(instance, "failed_requests", "slow-dependency"):
+                    return rung
         for instance in seen.down:
             fault = "slow-dependency" if instance in seen.hung else "process-crash"
             if rung := self.restart(instance, "failed_requests", fault):
                 return rung
-        sick = seen.sick(self.usual_p99_ms or 0.0)
-        if not sick:
+        if worst is None:
             return None
-        worst = sick[0]
         healthy = [dc for dc in seen.success if dc not in sick]
         # views is on every feed's path: the runbook's first suspect, where the sick data center has one
         views = [i for i, dc in seen.dc_of.items() if dc == worst and i.startswith("views")]
@@ -208,19 +212,7 @@ class Responder:
         if healthy:
             ladder.append(("failed_requests", worst, "network-partition", "drain", worst))
         ladder.append(("failed_requests", worst, "overload", "profile", "resilient"))
-        first = next((rung for rung in ladder if self.fresh(rung)), None)
-        if first is not None:
-            return first
-        if self.deploys:
-            # the systems of record, auth first, the sickest data center's first
-            records = sorted(
-                (i for i in seen.dc_of if i.startswith(("auth", "views"))),
-                key=lambda i: (not i.startswith("auth"), seen.dc_of[i] != worst, i),
-            )
-            for instance in records:
-                if rung := self.restart(instance, "failed_requests", "slow-dependency"):
-                    return rung
-        return None
+        return next((rung for rung in ladder if self.fresh(rung)), None)
 
     def restart(self, instance: str, symptom: str, fault: str) -> Rung | None:
         """Restarting ``instance``, if not tried yet or not since the last deploy: still sick after a deploy, a new
@@ -245,6 +237,12 @@ class Responder:
         if action == "profile" and answer["status"] == 200:
             self.deploys += 1
         self.say(f"declared {symptom} {where} {fault}; {action} {json.dumps(target)} -> {answer['status']}")
+
+
+def systems_of_record(dc_of: dict[str, str], worst: str | None) -> list[str]:
+    """auth's instances, then views', the sickest data center's first: what every user's session and feed needs."""
+    records = [i for i in dc_of if i.startswith(("auth", "views"))]
+    return sorted(records, key=lambda i: (not i.startswith("auth"), dc_of[i] != worst, i))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -122,7 +122,7 @@ CASES: dict[str, tuple[dict, list[dict]]] = {
     # machine was still logging users in, and that rate of logins, taken as the steady state's, made every later
     # window of ordinary logins look starved).
     "retry-storm": (
-        {"load": {"users": RETRY_STORM_USERS, "spawn_rate": 5}},
+        {"load": {"users": RETRY_STORM_USERS, "spawn_rate": 5}, "duration": "90s"},  # room for the 30-s stall
         load_scenario("retry-storm").model_dump(mode="json")["hold"]["timeline"],
     ),
 }
