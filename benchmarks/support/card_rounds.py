@@ -72,7 +72,9 @@ def held_variant(runs: Path, name: str, round_s: float, users: int) -> str:
         for step in timeline:
             step["at"] = f"{parse_duration(step['at']) - first + FAULT_AT.get(name, FAULT_AT_S):g}s"
     # the unheld timeline must leave room to see recovery (validated); the instructor ends the round at round_s
-    data.update(duration=f"{round_s + SLACK_S:g}s", load={"users": users, "spawn_rate": 10})
+    # users arrive as the held round's own load says (retry-storm's 2 a second: faster, their first logins storm)
+    spawn_rate = (hold.get("load") or {}).get("spawn_rate", 10)
+    data.update(duration=f"{round_s + SLACK_S:g}s", load={"users": users, "spawn_rate": spawn_rate})
     folder = runs / LOCAL_SCENARIOS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}-held.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

@@ -118,11 +118,12 @@ CASES: dict[str, tuple[dict, list[dict]]] = {
     # logins it fails to pile up in auth), at RETRY_STORM_USERS: a load the naive stack serves before the stall and
     # cannot shake off after it. Its levers (a deploy of resilient, then a restart of auth-east to drop the
     # backlog of logins) take a deploy, a boot and the logins of every logged-out user: CLEAR_WITHIN below.
-    # Its own 20 s before the stall, too: the users' first logins must be over (at 3 s a naive stack on a busy
-    # machine was still logging users in, and that rate of logins, taken as the steady state's, made every later
-    # window of ordinary logins look starved).
+    # Its own 20 s before the stall, too, and its users arriving 2 a second: the users' first logins must be over
+    # and must not storm by themselves (at 3 s, or 5 arriving a second, a naive stack on a busy machine was still
+    # failing logins, and that rate of logins, taken as the steady state's, made every later window of ordinary
+    # logins look starved).
     "retry-storm": (
-        {"load": {"users": RETRY_STORM_USERS, "spawn_rate": 5}, "duration": "90s"},  # room for the 30-s stall
+        {"load": {"users": RETRY_STORM_USERS, "spawn_rate": 2}, "duration": "90s"},  # room for the 30-s stall
         load_scenario("retry-storm").model_dump(mode="json")["hold"]["timeline"],
     ),
 }
