@@ -4,7 +4,7 @@ scores above a team that does nothing and above a panicking team, whose Panic is
 same levers but declares the other data center loses its localization points. While the round runs, nothing
 the team reads says how long after the fault its declaration came.
 
-Four rounds of ROUND_S on one stack: ~3 minutes. benchmarks/responder_cards.py plays all seven cards."""
+Four rounds of ROUND_S on one stack: ~5 minutes. benchmarks/responder_cards.py plays all seven cards."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from fakes.scenarios import RETRY_STORM_USERS
 from support.card_rounds import Team, do_nothing, panic_spammer, play_round, responder, stack, wrong_data_center
 
-ROUND_S = 40.0
+ROUND_S = 60.0  # a busy machine may take 20 s to log the users in and bring the fault
 STORM_ROUND_S = 240.0  # retry-storm: a 30-s stall, a storm outliving it, a deploy, a restart, every user's login
 USERS = 6
 SEED = 3
@@ -83,6 +83,7 @@ def test_a_team_that_declares_the_wrong_data_center_loses_its_localization_point
 
 
 @pytest.mark.long
+@pytest.mark.timeout(600)  # a round of STORM_ROUND_S after the users' logins
 def test_the_responder_clears_a_held_retry_storm(served):
     """retry-storm held, at a load its storm outlives the stall (test_held_rounds proves it stays down without a
     lever): the responder, blind to the card, gets users served again before the round ends."""

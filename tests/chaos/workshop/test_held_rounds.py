@@ -179,6 +179,7 @@ def wait_for(condition, timeout_s: float, what: str):
 
 
 @pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
+@pytest.mark.timeout(600)  # retry-storm's: 20 s of baseline, a 30-s stall, a storm, a deploy and its clearing
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_a_held_round_stays_broken_until_its_lever(controller, tmp_path, name):
     path, healed_after = short_held(controller.runs_root, name)
