@@ -58,6 +58,7 @@ def rounds(served: tuple[str, str, Path]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
+@pytest.mark.timeout(900)  # the first test to use `rounds` plays its four rounds in its setup
 def test_the_responder_mitigates_a_held_round_and_outscores_doing_nothing_and_panicking(rounds):
     scores = {team: view["score"] for team, view in rounds.items()}
     view = rounds["responder"]
@@ -71,6 +72,7 @@ def test_the_responder_mitigates_a_held_round_and_outscores_doing_nothing_and_pa
 
 
 @pytest.mark.long
+@pytest.mark.timeout(900)  # run alone, it plays the four rounds in its setup
 def test_a_team_that_declares_the_wrong_data_center_loses_its_localization_points(rounds):
     right, wrong = rounds["responder"], rounds["wrong-dc"]
     assert wrong["played"]["mitigated"], wrong["played"]["log"]  # the same levers: it fixed it as well
