@@ -14,15 +14,17 @@ from services.common.errors import ConfigError, ConflictError, UsageError
 T = TypeVar("T")
 
 
-def guarded(action: Callable[[], T]) -> T:
-    """A user's mistake is a 4xx with the reason; a runtime that cannot do it now is a 409."""
+def guarded(action: Callable[[], T], missing: int = 404) -> T:
+    """A user's mistake is a 4xx with the reason; a runtime that cannot do it now is a 409. ``missing``: the status
+    of a name that does not resolve or a file it names that is invalid: 404 when the URL names it (a resource),
+    422 when a request body does (the body cannot be processed: POST /exercise's scenario)."""
     try:
         return action()
     except ConfigError as exc:
         raise HTTPException(
-            status_code=422 if exc.source in ("request body", "PUT /profile") else 404, detail=str(exc)
+            status_code=422 if exc.source in ("request body", "PUT /profile") else missing, detail=str(exc)
         ) from None
     except (ConflictError, RuntimeError_) as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except UsageError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+        raise HTTPException(status_code=missing, detail=str(exc)) from None

@@ -7,9 +7,12 @@ are served again. It never reads the scenario, its card or the hidden file: it k
 
 The runbook, in order (each rung is tried, then given RUNG_WAIT_S for users to come back, before the next):
   a data center went dark (now or earlier): power-loss there -> power it on, systems of record first;
-  an instance down in a lit data center: process-crash -> restart it;
+  an instance down in a lit data center: process-crash -> restart it (one that runs but does not answer its
+  health check: a slow dependency; after a deploy, once more: the new process gets the new profile);
   users hurt with every host up: slow views in the sickest data center -> restart them; one data center sick
-  beside a healthy one -> drain it (a partition); everything still sick -> deploy the resilient profile."""
+  beside a healthy one -> drain it (a partition); everything still sick -> deploy the resilient profile; still
+  sick after the deploy -> restart the systems of record, auth first (a new process drops the work queued in
+  the old one, e.g. a login storm's backlog, and starts with the deployed profile)."""
 
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ SLOWER = 2.0  # ...and so is one this many times slower than the usual p99 (a bu
 LOOK_S = 10.0  # what users saw over the last LOOK_S seconds is "now"
 RUNG_WAIT_S = 30.0  # a lever's cost (a boot, a deploy, a DNS TTL) plus a window: then try the next rung
 HEALTHY_CHECKS = 3  # users served this many checks in a row: mitigated
-CONFIRM_CHECKS = 4  # users hurt this many checks in a row (every host up) before a lever: a blip is no incident,
-# and a data center going dark shows in a check or two (the hurt users elsewhere may be its consequence)
+CONFIRM_CHECKS = 4  # users hurt (or an instance down) this many checks in a row before a lever: a blip is no
+# incident; a data center going dark needs no confirming (the hurt users elsewhere may be its consequence)
 POLL_S = 1.0
 Rung = tuple[str, str, str, str, str | dict[str, Any]]  # what to declare (symptom, where, fault type), the lever
 
@@ -124,6 +127,8 @@ class Responder:
     went_dark: set[str] = field(default_factory=set)  # data centers seen without power
     tried: set[str] = field(default_factory=set)
     usual_p99_ms: float | None = None  # what users' p99 was while all was well: learnt before anything is judged
+    deploys: int = 0  # profiles deployed so far
+    restarted: dict[str, int] = field(default_factory=dict)  # instance -> deploys done when it was last restarted
 
     def say(self, line: str) -> None:
         self.log.append(line)
@@ -152,7 +157,9 @@ class Responder:
                     self.say(f"users served again {mitigated_after:g}s after the first lever")
             else:
                 healthy = 0
-                hurt = hurt + 1 if hosts_up and not self.went_dark else CONFIRM_CHECKS  # dark: no confirming
+                # dark: no confirming; an instance down is confirmed like hurt users (on a busy machine a health
+                # check may time out once, and restarting a healthy auth is itself an outage)
+                hurt = CONFIRM_CHECKS if self.went_dark else hurt + 1
                 waited = time.monotonic() - rung_started >= (RUNG_WAIT_S if acted_at else 0)
                 if waited and hurt >= CONFIRM_CHECKS:
                     step = self.next_rung(seen)
@@ -186,15 +193,18 @@ class Responder:
             boot: Rung = ("failed_requests", dc, "power-loss", "power-on", {"dc": dc, "boot_order": ["auth", "views"]})
             if self.fresh(boot, again=not seen.power[dc] or any(seen.dc_of[i] == dc for i in seen.down)):
                 return boot
+        sick = seen.sick(self.usual_p99_ms or 0.0)
+        worst = sick[0] if sick else None
+        if self.deploys:  # still failing after a deploy: the systems of record first, then whatever is down
+            for instance in systems_of_record(seen.dc_of, worst):
+                if rung := self.restart(instance, "failed_requests", "slow-dependency"):
+                    return rung
         for instance in seen.down:
             fault = "slow-dependency" if instance in seen.hung else "process-crash"
-            rung = ("failed_requests", instance, fault, "restart-instance", instance)
-            if self.fresh(rung):
+            if rung := self.restart(instance, "failed_requests", fault):
                 return rung
-        sick = seen.sick(self.usual_p99_ms or 0.0)
-        if not sick:
+        if worst is None:
             return None
-        worst = sick[0]
         healthy = [dc for dc in seen.success if dc not in sick]
         # views is on every feed's path: the runbook's first suspect, where the sick data center has one
         views = [i for i, dc in seen.dc_of.items() if dc == worst and i.startswith("views")]
@@ -203,6 +213,16 @@ class Responder:
             ladder.append(("failed_requests", worst, "network-partition", "drain", worst))
         ladder.append(("failed_requests", worst, "overload", "profile", "resilient"))
         return next((rung for rung in ladder if self.fresh(rung)), None)
+
+    def restart(self, instance: str, symptom: str, fault: str) -> Rung | None:
+        """Restarting ``instance``, if not tried yet or not since the last deploy: still sick after a deploy, a new
+        process starts with the deployed profile (a restart before it, e.g. of an auth swamped by a login storm,
+        came back to the same policies and the same storm)."""
+        rung: Rung = (symptom, instance, fault, "restart-instance", instance)
+        if self.fresh(rung, again=self.restarted.get(instance, self.deploys) < self.deploys):
+            self.restarted[instance] = self.deploys
+            return rung
+        return None
 
     def fresh(self, rung: Rung, again: bool = False) -> bool:
         key = json.dumps(rung[3:], sort_keys=True)
@@ -214,7 +234,15 @@ class Responder:
     def pull(self, symptom: str, where: str, fault: str, action: str, target: str | dict[str, Any]) -> None:
         self.team.declare(symptom, where, fault, f"responder: {fault} at {where}; {action} {target}")
         answer = self.team.act(action, target)
+        if action == "profile" and answer["status"] == 200:
+            self.deploys += 1
         self.say(f"declared {symptom} {where} {fault}; {action} {json.dumps(target)} -> {answer['status']}")
+
+
+def systems_of_record(dc_of: dict[str, str], worst: str | None) -> list[str]:
+    """auth's instances, then views', the sickest data center's first: what every user's session and feed needs."""
+    records = [i for i in dc_of if i.startswith(("auth", "views"))]
+    return sorted(records, key=lambda i: (not i.startswith("auth"), dc_of[i] != worst, i))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ Panic (refused: 403) and then spams declarations and allowed levers. The instruc
 score) goes through the control token, as `blackout exercise start/end` does; each team gets only its link.
 
 Each card is played shortened: the held timeline (`hold.timeline`, what a held round plays) moved so that its
-first fault comes FAULT_AT_S into the run, then the seed's onset; the run lasts the round."""
+first fault comes FAULT_AT_S into the run (retry-storm: FAULT_AT), then the seed's onset; the run lasts the round."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ CARDS = (
     "single-instance-kill",
 )
 FAULT_AT_S = 3.0  # the held timeline's first fault, into the run (the seed's onset comes on top)
+# ...but retry-storm's stays at its own 20 s: the users' first logins must be over before auth stalls (a few
+# seconds in, a naive stack on a busy machine is still logging users in: no steady state to compare with)
+FAULT_AT = {"retry-storm": 20.0}
 SPAM_EVERY_S = 3.0
 SLACK_S = 40.0  # the scenario's own duration past the round: room for its unheld timeline to validate
 Player = Callable[[str, float], dict[str, Any]]  # (the team's link, seconds to play) -> what it did
@@ -67,9 +70,11 @@ def held_variant(runs: Path, name: str, round_s: float, users: int) -> str:
     first = min(parse_duration(step["at"]) for step in hold["timeline"])
     for timeline in (data["timeline"], hold["timeline"]):
         for step in timeline:
-            step["at"] = f"{parse_duration(step['at']) - first + FAULT_AT_S:g}s"
+            step["at"] = f"{parse_duration(step['at']) - first + FAULT_AT.get(name, FAULT_AT_S):g}s"
     # the unheld timeline must leave room to see recovery (validated); the instructor ends the round at round_s
-    data.update(duration=f"{round_s + SLACK_S:g}s", load={"users": users, "spawn_rate": 10})
+    # users arrive as the held round's own load says (retry-storm's 2 a second: faster, their first logins storm)
+    spawn_rate = (hold.get("load") or {}).get("spawn_rate", 10)
+    data.update(duration=f"{round_s + SLACK_S:g}s", load={"users": users, "spawn_rate": spawn_rate})
     folder = runs / LOCAL_SCENARIOS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}-held.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -110,6 +115,24 @@ def play_round(
 
 def responder(link: str, round_s: float) -> dict[str, Any]:
     return Responder(Team(link)).play(budget_s=round_s)
+
+
+class WrongDataCenter(Responder):
+    """The responder's diagnosis and levers, but every declaration names the other data center's side: dc-east
+    for dc-west, views-west for views-east (a team misreading which building is dark). It acts as well as the
+    responder; only its localization may differ."""
+
+    def pull(self, symptom: str, where: str, fault: str, action: str, target: str | dict[str, Any]) -> None:
+        super().pull(symptom, mirrored(where), fault, action, target)
+
+
+def mirrored(place: str) -> str:
+    """The other data center's name for a place: east <-> west (the fragile and resilient topologies' two)."""
+    return "-".join({"east": "west", "west": "east"}.get(part, part) for part in place.split("-"))
+
+
+def wrong_data_center(link: str, round_s: float) -> dict[str, Any]:
+    return WrongDataCenter(Team(link)).play(budget_s=round_s)
 
 
 def do_nothing(link: str, round_s: float) -> dict[str, Any]:

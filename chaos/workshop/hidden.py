@@ -85,6 +85,7 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
         if scenario.hold is None:
             raise ConfigError(str(source), "field 'hold': the scenario declares no held round (hold: true needs it)")
         data["timeline"] = data["hold"]["timeline"]
+        data["load"] = data["hold"].get("load") or data["load"]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
     data["timeline"] = [{**step, "at": f"{parse_duration(step['at']) + offset:g}s"} for step in data["timeline"]]
     data.pop("hold", None)  # the run plays one timeline; the card (hold.cleared_by) stays the instructor's

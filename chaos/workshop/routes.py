@@ -164,7 +164,7 @@ def workshop_router(controller: Controller, shutdown: threading.Event, gate: Str
                 exercise.start()
                 return exercise
 
-            desk.exercise = guarded(begin)
+            desk.exercise = guarded(begin, missing=422)  # the body named it: an unknown scenario is no 404
             keys.new_team_code()
             desk.board = controller.runs_root.resolve().parent if request.leaderboard else None
             return shown(http, desk.exercise)

@@ -17,7 +17,16 @@ def load_yaml(path: str | Path) -> object:
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), f"not valid YAML: {exc}") from None
+        raise ConfigError(str(path), f"not valid YAML: {_where(exc)}") from None
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, never the line itself: str(exc) quotes the file's text (a secret, over HTTP)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    mark = exc.problem_mark or exc.context_mark
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{exc.problem or exc.context or 'cannot parse'}{at}"
 
 
 def describe(exc: ValidationError) -> str:

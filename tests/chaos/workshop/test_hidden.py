@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from fakes.scenarios import variant
 
 from chaos.engine.scenario import LIBRARY, library_names, load_scenario
 from chaos.library import LOCAL_SCENARIOS
@@ -69,6 +70,27 @@ def test_the_instructors_users_replace_a_scenarios_sizing(tmp_path):
     hidden = draw(ExerciseConfig(scenario="retry-storm", users=30), 1, tmp_path)
     load = load_scenario(hidden.path).load
     assert (load.users, load.capacity) == (30, None)
+
+
+def test_a_held_round_plays_its_own_load_when_the_card_gives_one(tmp_path):
+    card = load_scenario("retry-storm")
+    assert card.hold is not None and card.hold.load is not None  # the held storm is sized apart
+    held = load_scenario(draw(ExerciseConfig(scenario="retry-storm", hold=True), 1, tmp_path / "h").path).load
+    unheld = load_scenario(draw(ExerciseConfig(scenario="retry-storm"), 1, tmp_path / "u").path).load
+    assert held.capacity == card.hold.load.capacity != unheld.capacity == card.load.capacity
+    chosen = draw(ExerciseConfig(scenario="retry-storm", hold=True, users=12), 1, tmp_path / "c")
+    assert load_scenario(chosen.path).load.users == 12  # the instructor's number still wins
+    brownout = load_scenario(draw(ExerciseConfig(scenario="brownout", hold=True), 1, tmp_path / "b").path)
+    assert brownout.load == load_scenario("brownout").load  # no held load: the scenario's
+
+
+def test_a_held_load_is_validated_with_the_scenario(tmp_path):
+    path = variant(tmp_path, "retry-storm", hold={**load_scenario("retry-storm").model_dump(mode="json")["hold"]})
+    data = yaml.safe_load(path.read_text())
+    data["hold"]["load"] = {"users": 5, "capacity": 0.1}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="hold.load"):
+        load_scenario(path)
 
 
 def test_a_control_round_has_no_fault_and_is_drawn_only_when_asked(tmp_path):

@@ -251,3 +251,24 @@ def test_a_team_asks_for_hints_acks_and_reads_runbooks_with_its_own_code(setup):
     assert client.get("/room/runbooks/views", headers=team).status_code == 200
     assert client.post("/exercise/end", headers=team).status_code == 403  # the end stays the instructor's
     client.post("/exercise/end", headers=instructor)
+
+
+def test_a_scenario_the_exercise_cannot_play_is_a_422_with_the_reason_never_the_files_lines(setup):
+    client, controller, _, runs = setup
+    client.headers["Authorization"] = "Bearer s3cret"
+    unknown = client.post("/exercise", json={"team": "red", "scenario": "meteor-strike"})
+    assert unknown.status_code == 422, unknown.text
+    assert "meteor-strike" in unknown.json()["detail"] and "unknown" in unknown.json()["detail"]
+    assert "dc-power-loss" in unknown.json()["detail"]  # lists what there is
+    own = controller.runs_root / "scenarios"
+    own.mkdir()
+    (own / "broken.yaml").write_text("title: x\npassword: hunter2: x\n")  # not valid YAML: an error would quote it
+    broken = client.post("/exercise", json={"team": "red", "scenario": "broken"})
+    assert broken.status_code == 422 and "broken.yaml" in broken.json()["detail"], broken.text
+    assert "not valid YAML" in broken.text and "hunter2" not in broken.text
+    variant(own, "dc-power-loss")  # dc-power-loss-short: its held round dropped
+    unheld = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss-short", "hold": True})
+    assert unheld.status_code == 422 and "field 'hold'" in unheld.json()["detail"], unheld.text
+    assert runs == []  # nothing started
+    assert client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss"}).status_code == 201
+    client.post("/exercise/end")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.engine.scenario import Hypothesis
+from chaos.engine.scenario import Hypothesis, load_scenario
 from chaos.topology import Topology, load_topology
 from chaos.workshop import score as weights
 from chaos.workshop.score import Acted, Declared, Place, Truth, localization, lost_writes, score
@@ -207,3 +207,56 @@ def test_the_parts_add_up_to_the_start_and_the_docs_state_every_weight():
         "ACTION",
     ):
         assert f"{name} = {getattr(weights, name)}" in doc, name
+
+
+def test_the_worked_example_of_the_docs_is_what_the_score_computes():
+    """docs/workshop.md's worked example (dc-power-loss held, the real hypothesis), played as rows: every part
+    and penalty of its table, its total and its two variants are what score() gives."""
+    onset = 1000.0
+
+    def served(
+        k: int,
+    ) -> bool:  # the k-th tenth of a second after the onset: 60% served, 1 in 6 from 30 s, all from 48 s
+        return k % 10 < 6 if 0 <= k < 300 else k % 60 < 10 if 300 <= k < 480 else True
+
+    history = [  # 10 feeds a second, half from each data center, from 30 s before the onset to 90 s after
+        RequestRow(t=onset + k / 10, dc=("dc-east", "dc-west")[k % 2], action="feed", ok=served(k), latency_ms=0)
+        for k in range(-300, 900)
+    ]
+    hyp = load_scenario("dc-power-loss").hypothesis
+    alarm = Declared(onset - 20, "failed_requests", place("dc-west"), "overload")
+    right = Declared(onset + 25, "zero_view_displays", place("dc-east"), "power-loss")
+    off_west = Acted(onset + 30, "power-off", "dc-west")
+    fixes = [Acted(onset + 40, "power-on", "dc-east"), Acted(onset + 45, "profile", "resilient")]
+    paged = {"paged_at": onset + 6, "acked_at": onset + 14}
+    s = score(
+        hyp, history, onset, onset + 90, [alarm, right], DC_EAST_DARK, hints=1, actions=[off_west, *fixes], **paged
+    )
+    assert (s.ack_s, s.detect_s, s.mitigate_s, s.expected, s.unserved) == (8.0, 25.0, 58.0, 899, 270)  # "~900"
+    assert s.harmful == ["power-off dc-west"]
+    assert s.parts == {
+        "acknowledge": 84,
+        "detect": 125,
+        "localize": 150,
+        "root cause": 150,
+        "mitigate": 192,
+        "impact": 140,
+    }
+    assert s.penalties == {
+        "false alarms": 100,
+        "hints": 25,
+        "harmful actions": 100,
+        "actions taken": 30,
+        "lost writes": 0,
+    }
+    wrong_dc = Declared(right.t, right.symptom, place("dc-west"), right.fault)
+    elsewhere = score(
+        hyp, history, onset, onset + 90, [alarm, wrong_dc], DC_EAST_DARK, hints=1, actions=[off_west, *fixes], **paged
+    )
+    careful = score(hyp, history, onset, onset + 90, [alarm, right], DC_EAST_DARK, actions=fixes, **paged)
+    doc = (PROJECT / "docs" / "workshop.md").read_text()
+    table = doc[doc.index("**A worked example.**") :]
+    for part, points in s.parts.items():
+        assert f"| {points} |" in table, part
+    assert f"| 841 - 255 | **{s.points}** |" in table and s.points == 586
+    assert f"would be gone ({elsewhere.points})" in table and f"one action fewer), {careful.points}" in table
