@@ -35,6 +35,9 @@ MASTER_FILE = "locust-master.json"  # the master's port, for workers started aft
 LOAD_CONTROL_FILE = "load-control.json"  # the users and pace the controller asks of a running load
 LOCUST_LOG = "locust.log"
 
+# A workshop's board (the folder above its teams' runs folders)
+WORKSHOP_STATE = "workshop.json"  # every team's stack and round (chaos/workshop/teams.py; the console reads it)
+
 
 def profile_copy(run_dir: Path, name: str) -> Path:
     """Where a run keeps the copy of a profile switched to live: the data audit reads it to learn the designs the

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.control_client import CONTROL_FILE, read_control
 from chaos.guarded import guarded
+from chaos.rundir import WORKSHOP_STATE
 from chaos.workshop.auth import Keys
 from chaos.workshop.desk import Desk
 from chaos.workshop.exercise import ADDABLE
@@ -27,7 +28,6 @@ from chaos.workshop.pages import STATIC, serve_assets
 
 CONSOLE_PATH = "/console"
 ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
-BOARD_STATE = "workshop.json"  # teams.py STATE_FILE (teams.py imports the control API serving this: a cycle)
 LOOPBACK = "http://127.0.0.1:"
 CALL_TIMEOUT_S = 10.0  # a stack's answer; ending a round waits for its run's rollbacks (END_TIMEOUT_S)
 END_TIMEOUT_S = 180.0
@@ -60,7 +60,7 @@ def board_stacks(runs_root: Path) -> dict[str, Path]:
     here = runs_root.resolve()
     board = here.parent
     stacks: dict[str, Path] = {}
-    state = board / BOARD_STATE
+    state = board / WORKSHOP_STATE
     try:
         teams = json.loads(state.read_text()).get("teams", {})
         stacks = {name: (board / seat["runs"]).resolve() for name, seat in teams.items()}

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from chaos.control_client import ControlClient, supervisor_running
 from chaos.profile_files import PROFILES
 from chaos.room_address import room_address
+from chaos.rundir import WORKSHOP_STATE
 from chaos.runtime.pids import is_process, start_time
 from chaos.topology import Topology
 from chaos.workshop import cpus
@@ -34,7 +35,6 @@ from chaos.workshop.draft import write_leaderboard
 from services.common.atomic_file import write_atomically
 from services.common.errors import BlackoutError, UsageError
 
-STATE_FILE = "workshop.json"
 PORT_BLOCK = 100  # team n's instances: --ports + n x 100 on (a topology has far fewer instances than this)
 STOP_TIMEOUT_S = 30.0
 TEAM_RE = re.compile(TEAM)
@@ -59,7 +59,7 @@ class Round(BaseModel):
 
 
 def read_round(board: Path) -> Round:
-    path = board / STATE_FILE
+    path = board / WORKSHOP_STATE
     try:
         return Round.model_validate_json(path.read_text())
     except FileNotFoundError:
@@ -69,7 +69,7 @@ def read_round(board: Path) -> Round:
 
 
 def write_round(board: Path, state: Round) -> None:
-    write_atomically(board / STATE_FILE, state.model_dump_json(indent=2))
+    write_atomically(board / WORKSHOP_STATE, state.model_dump_json(indent=2))
 
 
 def team_names(text: str) -> list[str]:
@@ -101,7 +101,7 @@ def port_block(topology: Topology, first: int) -> Topology:
 
 def cmd_start(args: argparse.Namespace) -> int:
     board: Path = args.board
-    previous = read_round(board) if (board / STATE_FILE).exists() else None
+    previous = read_round(board) if (board / WORKSHOP_STATE).exists() else None
     if previous is not None and previous.state == "playing":
         raise UsageError(f"round {previous.round_id} is playing: `blackout workshop end` first")
     rounds_before = 0 if previous is None else previous.rounds_before + 1
