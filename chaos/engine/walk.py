@@ -159,7 +159,7 @@ class Walk:
             if now - since < CHECK_EVERY_S:
                 return  # too short a window to say anything
             result = self._check(now, "recovery", (max(since, now - self.hyp.window), now), started_after=since)
-            if result.met and self.doc.recovery.get("recovered_after_s") is None:
+            if result.recovered and self.doc.recovery.get("recovered_after_s") is None:
                 self.doc.recovery["recovered_after_s"] = round(now - since, 1)
                 self.journal.record(EventName.RECOVERED, after_s=now - since)
             self._print_tick(now, result)
