@@ -21,6 +21,7 @@ def _available() -> bool:
 
 
 @pytest.mark.long
+@pytest.mark.timeout(1200)  # a calibration and two runs on a capped stack: 5-10 minutes
 @pytest.mark.skipif(not _available(), reason="needs root and a cgroup cpu controller")
 def test_on_half_a_core_naive_stays_down_and_resilient_recovers(tmp_path: Path) -> None:
     with cpu_share.cpu_share(0.5) as share:
