@@ -39,6 +39,9 @@ FIRST_RATE, STEP, MAX_RATE = 20.0, 1.4, 3000.0
 STEP_S = 6.0
 SETTLE_S = 3.0  # between steps: the stack drains what the last one left
 KEEPS_UP, GAINS = 0.85, 1.05
+# Logins in flight while measuring auth's rate: enough to keep its CPU busy, few enough that each answers
+# within the naive 1-s timeout on half a core (4 x ~110 ms of scrypt there), so no retry skews the figure.
+LOGIN_CONCURRENCY = 4
 
 RuntimeFactory = Callable[[Path, Path], LocalRuntime]  # (profile file, scratch directory) -> a stack not yet up
 
@@ -51,11 +54,24 @@ class Calibration:
     date: str  # UTC, ISO 8601
     machine: str
     steps: list[dict[str, Any]]  # offered/s -> goodput/s of every step of the search
+    # logins/s the stack completes (auth's scrypt, on the same CPU): what a login storm saturates. Feeds and
+    # views scale with the CPU of every instance, logins with auth's alone, so one is no measure of the other
+    # (capped at half a core, 0.15 x the actions' capacity was 44 users, too few for a storm that outlives its
+    # trigger). None: calibrated before it was measured.
+    login_capacity_per_s: float | None = None
 
-    def users_for(self, fraction: float, think_s: tuple[float, float]) -> int:
-        """Closed-loop users offering ``fraction`` x the capacity: each acts about once per mean think time
-        (plus its answer's latency, small below capacity)."""
-        return max(1, round(fraction * self.capacity_per_s * (think_s[0] + think_s[1]) / 2))
+    def users_for(self, fraction: float, think_s: tuple[float, float], of: str = "actions") -> int:
+        """Closed-loop users offering ``fraction`` x the capacity of ``of`` (actions, or logins: as many users as,
+        were each of them logging in, would ask auth for that many times what it completes): each acts about once
+        per mean think time (plus its answer's latency, small below capacity)."""
+        if of == "logins" and self.login_capacity_per_s is None:
+            raise UsageError(
+                "the saved calibration has no login capacity (made before it was measured): "
+                "run `blackout calibrate` again"
+            )
+        per_s = self.login_capacity_per_s if of == "logins" else self.capacity_per_s
+        assert per_s is not None
+        return max(1, round(fraction * per_s * (think_s[0] + think_s[1]) / 2))
 
 
 async def find_capacity(
@@ -106,12 +122,16 @@ def calibrate(
             runtime.up()
             gateways = list(runtime.topology.gateways().values())
 
-            async def search() -> tuple[float, list[dict[str, Any]]]:
+            async def search() -> tuple[float, float, list[dict[str, Any]]]:
                 async with OpenLoop(gateways, client_attempts=policy.client_attempts, deadline_s=deadline_s) as loop:
-                    await loop.login(min(sessions, 100))
-                    return await find_capacity(loop, step_s, first_rate, max_rate, settle_s, say)
+                    # the sessions' logins, LOGIN_CONCURRENCY at a time, keep auth busy: their rate is its capacity
+                    n = min(sessions, 100)
+                    logins_per_s = n / await loop.login(n, concurrency=LOGIN_CONCURRENCY)
+                    say(f"    logins: {logins_per_s:.1f}/s ({n}, {LOGIN_CONCURRENCY} at a time)")
+                    capacity, steps = await find_capacity(loop, step_s, first_rate, max_rate, settle_s, say)
+                    return capacity, logins_per_s, steps
 
-            capacity, steps = asyncio.run(search())
+            capacity, logins_per_s, steps = asyncio.run(search())
         finally:
             runtime.down()
     if capacity <= 0:
@@ -123,6 +143,7 @@ def calibrate(
         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         machine=platform.node(),
         steps=steps,
+        login_capacity_per_s=round(logins_per_s, 1),
     )
     save(result, runs_root)
     return result
@@ -166,8 +187,10 @@ def load(runs_root: Path) -> Calibration:
     return calibration
 
 
-def sized_users(fraction: float | None, runs_root: Path, think_s: tuple[float, float] | None) -> int:
-    """A scenario's ``load: {capacity: fraction}`` as users, from the calibration saved in ``runs_root``."""
+def sized_users(
+    fraction: float | None, runs_root: Path, think_s: tuple[float, float] | None, of: str = "actions"
+) -> int:
+    """A scenario's ``load: {capacity: fraction, of: ...}`` as users, from the calibration saved in ``runs_root``."""
     if fraction is None:
         raise UsageError("the scenario gives neither users nor capacity")
-    return load(runs_root).users_for(fraction, think_s or DEMO_THINK_S)
+    return load(runs_root).users_for(fraction, think_s or DEMO_THINK_S, of)

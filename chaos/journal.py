@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,13 @@ def read_events(path: Path) -> list[Event]:
         except ConfigError:
             pass  # half written
     return sorted(events, key=lambda e: e["t"])
+
+
+def headline(met: bool | None, probes: Iterable[Mapping[str, Any]]) -> tuple[bool | None, tuple[str, ...]]:
+    """What a line about a check tells: its verdict and which probes deviated (a check's journal ``probes``). The
+    terminal and report.md's timeline say a check again when this changes: a probe that starts deviating while the
+    verdict already was deviated (0-view displays answered seconds after the outage's first failures) gets its line."""
+    return met, tuple(str(p.get("probe")) for p in probes if p.get("status") == "deviated")
 
 
 def phase_marks(events: list[Event], source: Path) -> list[tuple[float, str]]:

@@ -166,9 +166,9 @@ class Sweep:
             checks.append(
                 self.check(now, (max(removed, now - self.hyp.window), now), started_after=removed, rates=rates)
             )
-            if checks[-1].met:
+            if checks[-1].recovered:
                 break  # recovered: nothing more to learn from this cell
-        verdict, after = classify([(c.t, c.met) for c in checks], removed, observe_s)
+        verdict, after = classify([(c.t, c.recovered) for c in checks], removed, observe_s)
         rates_seen = [p.value for c in checks for p in c.probes if p.value is not None and c.met is not None]
         cell = Cell(
             profile,

@@ -7,8 +7,8 @@ Inputs (in ``run_dir``):
 * ``requests.csv`` -- what users saw (read by ``loadtest/requests_reader.py``); its symptoms are those of
   ``services/common/symptoms.py``.
 
-A request belongs to the phase during which it *started*; rows before the first phase mark (warm-up)
-and at or after the end mark are left out. Percentiles use the nearest-rank method over every request
+A request belongs to the phase during which it *started* (or to the outage, when it was in flight as the outage
+began: ``by_phase``); rows before the first phase mark (warm-up) and at or after the end mark are left out. Percentiles use the nearest-rank method over every request
 of the group, failures included. Rendering lives in ``chaos/report_render.py``.
 """
 
@@ -18,6 +18,7 @@ import bisect
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,13 @@ def _order_actions(actions: Iterable[str]) -> list[str]:
 # --- reading ----------------------------------------------------------------------------------
 
 DISRUPTIVE_PHASES = {"outage"}
+
+
+@dataclass(frozen=True)
+class PhaseRows:
+    rows: dict[str, list[RequestRow]]  # phase -> its requests, phases in order of first mark
+    warmup: int  # requests before the first phase mark, left out
+    after_end: int  # requests at or after the end mark, left out
 
 
 def marks_and_end(events: Sequence[Event], source: Path) -> tuple[list[tuple[float, str]], float | None]:
@@ -93,19 +101,12 @@ def _phase_summary(name: str, t_start: float, t_end: float | None, rows: list[Re
     )
 
 
-def build_summary(run_dir: Path) -> RunSummary:
-    run_dir = Path(run_dir)
-    events = read_events(run_dir / JOURNAL)
-    marks, end = marks_and_end(events, run_dir / JOURNAL)
-    rows = read_all(run_dir / REQUESTS_FILE)
+def by_phase(rows: Iterable[RequestRow], marks: Sequence[tuple[float, str]], end: float | None) -> PhaseRows:
+    """Each request in the phase it belongs to (the one definition every per-phase table uses: the terminal's,
+    summary.json's and report.md's): the phase during which it started, or the outage when it was in flight as the
+    outage began. Phases in order of first mark (a repeated name merges); warm-up and after-end rows counted."""
     starts = [t for t, _ in marks]
-    grouped: dict[str, list[RequestRow]] = {}
-    began: dict[str, float] = {}  # a phase spans from its first mark to the end of its last
-    ended: dict[str, float | None] = {}
-    for i, (t, name) in enumerate(marks):  # phases in order of first mark; a repeated name merges
-        grouped.setdefault(name, [])
-        began.setdefault(name, t)
-        ended[name] = starts[i + 1] if i + 1 < len(marks) else end
+    grouped: dict[str, list[RequestRow]] = {name: [] for _, name in marks}
     warmup = after_end = 0
     for r in rows:
         if end is not None and r.t >= end:
@@ -119,9 +120,26 @@ def build_summary(run_dir: Path) -> RunSummary:
         if i + 1 < len(marks) and marks[i + 1][1] in DISRUPTIVE_PHASES and r.finished > starts[i + 1]:
             i += 1
         grouped[marks[i][1]].append(r)
+    return PhaseRows(grouped, warmup, after_end)
+
+
+def build_summary(run_dir: Path) -> RunSummary:
+    run_dir = Path(run_dir)
+    events = read_events(run_dir / JOURNAL)
+    marks, end = marks_and_end(events, run_dir / JOURNAL)
+    starts = [t for t, _ in marks]
+    began: dict[str, float] = {}  # a phase spans from its first mark to the end of its last
+    ended: dict[str, float | None] = {}
+    for i, (t, name) in enumerate(marks):
+        began.setdefault(name, t)
+        ended[name] = starts[i + 1] if i + 1 < len(marks) else end
+    phased = by_phase(read_all(run_dir / REQUESTS_FILE), marks, end)
+    grouped = phased.rows
     phases = [_phase_summary(name, began[name], ended[name], grouped[name]) for name in grouped]
     amplification.attach(phases, grouped, events)
-    return RunSummary(run=run_dir.name, phases=phases, warmup_requests=warmup, after_end_requests=after_end)
+    return RunSummary(
+        run=run_dir.name, phases=phases, warmup_requests=phased.warmup, after_end_requests=phased.after_end
+    )
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -41,6 +41,13 @@ class Check:
             return False
         return True if any(p.status == "held" for p in self.probes) else None
 
+    @property
+    def recovered(self) -> bool:
+        """Every probe held, each on data of its own. After a fault a probe without data is no sign of recovery:
+        a stuck naive stack's logins take ~9 s to fail, or are too few in a window, while the logged-in users'
+        feeds succeed; "held" on the feeds alone called such a stack recovered."""
+        return all(p.status == "held" for p in self.probes)
+
     def to_data(self) -> dict[str, Any]:
         return {
             "t": self.t,
@@ -113,7 +120,7 @@ def evaluate(probe: Probe, rows: list[RequestRow], min_requests: int) -> ProbeRe
     chosen = [
         r for r in rows if (where.action is None or r.action == where.action) and (where.dc is None or r.dc == where.dc)
     ]
-    if len(chosen) < min_requests:
+    if len(chosen) < (where.min_requests or min_requests):
         return ProbeResult(label, "no data", None, "", len(chosen))
     if probe.success_rate is not None:
         rate = sum(1 for r in chosen if r.ok) / len(chosen)

@@ -116,7 +116,11 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
         topology = topology.with_any_ports()
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
     think_s = opts.think_s or scenario.load.think_s
-    users = opts.users or scenario.load.users or sized_users(scenario.load.capacity, opts.runs_root, think_s)
+    users = (
+        opts.users
+        or scenario.load.users
+        or sized_users(scenario.load.capacity, opts.runs_root, think_s, scenario.load.of)
+    )
 
     run_dir = new_run_dir(opts.runs_root, f"{scenario.name}-{profile.name}")
     shutil.copy(opts.profile, run_dir / PROFILE_FILE)

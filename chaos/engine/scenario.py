@@ -6,7 +6,7 @@ Validated completely before anything starts: a bad file is refused naming the fi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -29,6 +29,9 @@ class _Model(BaseModel):
 class Where(_Model):
     action: UserAction | None = None
     dc: str | None = None
+    # fewer requests in a window: "no data" (default: the hypothesis's min_requests). Lower for a rare action
+    # whose every failure matters (logins, ~1 in 100 actions).
+    min_requests: int | None = Field(None, ge=1)
 
     def label(self) -> str:
         return " ".join(filter(None, [self.action or "all actions", f"@ {self.dc}" if self.dc else ""]))
@@ -92,6 +95,8 @@ class LoadStep(_Model):
 
     users: int | None = Field(None, ge=1, le=100_000)
     capacity: float | None = Field(None, gt=0, le=10)  # a fraction of the calibrated capacity
+    # which capacity: user actions (feeds and views), or logins (auth's: what a login storm saturates)
+    of: Literal["actions", "logins"] = "actions"
     spawn_rate: float | None = Field(None, gt=0)
     think_s: tuple[float, float] | None = None  # each user's pause after an action, [min, max]; the demo's ~1 s
 
@@ -104,10 +109,14 @@ class LoadStep(_Model):
     def _one_size(self) -> LoadStep:
         if (self.users is None) == (self.capacity is None):
             raise ValueError("give exactly one of users (a number) or capacity (a fraction of `blackout calibrate`'s)")
+        if self.users is not None and "of" in self.model_fields_set:
+            raise ValueError("'of' says which capacity a 'capacity' fraction is of: not with users")
         return self
 
     def describe(self) -> str:
-        return str(self.users) if self.users is not None else f"{self.capacity:g}x capacity"
+        if self.users is not None:
+            return str(self.users)
+        return f"{self.capacity:g}x capacity" + (" of logins" if self.of == "logins" else "")
 
 
 # What users see, as a card or a team's declaration names it: plain failures and slowness (which the symptom

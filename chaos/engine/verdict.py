@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.engine.hypothesis import Check
+from chaos.engine.hypothesis import Check, ProbeResult
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ def judge(evidence: Evidence, findings: Sequence[str] = ()) -> Verdict:
     bad = [c for c in evidence.during if c.met is False]
     if bad:
         reasons.append(
-            f"deviated during the faults at {len(bad)} of {len(evidence.during)} checks, first: {_deviations(bad[0])}"
+            f"deviated during the faults at {len(bad)} of {len(evidence.during)} checks, first: {_deviations(bad[0])}; "
+            f"worst: {_worst(bad)}"
         )
     if evidence.after is not None and evidence.after.met is False:
         reasons.append("deviated at the end: " + _deviations(evidence.after))
@@ -78,3 +79,23 @@ def recovery_text(recovery: dict[str, Any]) -> str:
 
 def _deviations(result: Check) -> str:
     return "; ".join(f"{p.probe} was {p.shown}" for p in result.probes if p.status == "deviated")
+
+
+def _worst(checks: Sequence[Check]) -> str:
+    """Each probe that deviated, at its worst check and in how many (the first check need not show them all: the
+    0-view displays of feeds answered after the first failures)."""
+    worst: dict[str, tuple[ProbeResult, int]] = {}
+    for c in checks:
+        for p in c.probes:
+            if p.status != "deviated":
+                continue
+            seen, n = worst.get(p.probe, (p, 0))
+            worst[p.probe] = (p if _worse(p, seen) else seen, n + 1)
+    return "; ".join(f"{name} was {p.shown} ({n} checks)" for name, (p, n) in worst.items())
+
+
+def _worse(a: ProbeResult, b: ProbeResult) -> bool:
+    """``a`` further from its tolerance than ``b``: lower for a minimum (>=), higher for a maximum (<=)."""
+    if a.value is None or b.value is None:
+        return False  # a window too thin to measure is no worse than a measured one
+    return a.value < b.value if a.tolerance.startswith(">=") else a.value > b.value

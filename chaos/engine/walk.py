@@ -21,7 +21,7 @@ from chaos.engine.plan import Plan, Step
 from chaos.engine.scenario import Scenario
 from chaos.engine.toolkit_journal import JournalDoc
 from chaos.faults.injector import FaultInjector
-from chaos.journal import EventName, Journal
+from chaos.journal import EventName, Journal, headline
 from chaos.rundir import REQUESTS_FILE
 from chaos.runtime.base import Runtime
 from loadtest.requests_reader import RequestRow, RequestsReader
@@ -57,6 +57,7 @@ class Walk:
         self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
         self.pending: list[Future[None]] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
+        self.told: tuple[bool | None, tuple[str, ...]] = (None, ())  # what the last printed line said
         self.requests = RequestsReader(run_dir / REQUESTS_FILE)
         self.recent: list[RequestRow] = []  # requests finished within the last window: all a check looks at
         self.findings: list[str] = []  # reasons beside the hypothesis checks (appended from the timeline thread too)
@@ -165,7 +166,7 @@ class Walk:
             if now - since < CHECK_EVERY_S:
                 return  # too short a window to say anything
             result = self._check(now, "recovery", (max(since, now - self.hyp.window), now), started_after=since)
-            if result.met and self.doc.recovery.get("recovered_after_s") is None:
+            if result.recovered and self.doc.recovery.get("recovered_after_s") is None:
                 self.doc.recovery["recovered_after_s"] = round(now - since, 1)
                 self.journal.record(EventName.RECOVERED, after_s=now - since)
             self._print_tick(now, result)
@@ -184,10 +185,11 @@ class Walk:
         return result
 
     def _print_tick(self, now: float, result: Check) -> None:
-        """A line when the verdict changes (the live view shows every tick)."""
-        if result.met is None or result.met == self.last_met:
+        """A line when the verdict or the probes that deviated change (the live view shows every tick)."""
+        said = headline(result.met, [p.to_data() for p in result.probes])
+        if result.met is None or said == self.told:
             return
-        self.last_met = result.met
+        self.last_met, self.told = result.met, said
         mark = "[green]holds[/]" if result.met else "[red]deviated[/]"
         shown = "  ".join(f"{p.probe}: {p.shown}" for p in result.probes if p.status != "no data")
         self.console.print(f"  {result.phase:>8} hypothesis {mark}: {shown}")

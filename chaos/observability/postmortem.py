@@ -21,8 +21,9 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from chaos.journal import EventName
-from chaos.observability.run_record import RunRecord, load_run, series
+from chaos.journal import EventName, headline
+from chaos.observability.run_record import RunRecord, load_run, seen_series, series
+from chaos.report import by_phase
 from chaos.report_model import percentile
 from chaos.rundir import AUDIT_FILE, JOURNAL_DOC, NOTES, PICTURE
 from loadtest.requests_reader import RequestRow
@@ -74,14 +75,15 @@ def figure(record: RunRecord) -> Figure:
     )
     nan = float("nan")  # an empty bin: a gap in the line, never a line drawn across it
     symptoms = plotted_symptoms(record)
+    answered = seen_series(record, width)  # symptoms by when users saw them: as the hypothesis counts them
     for dc, bins in series(record, width).items():
         xs = [b.t for b in bins]
         (line,) = top.plot(xs, [nan if b.success is None else 100.0 * b.success for b in bins], marker=".", label=dc)
         bottom.plot(xs, [nan if b.p99_ms is None else b.p99_ms / 1000.0 for b in bins], marker=".", label=dc)
         for name, style in zip(symptoms, itertools.cycle(SYMPTOM_STYLES)):
             seen.plot(
-                xs,
-                [nan if not b.requests else b.symptoms.get(name, 0) for b in bins],
+                [b.t for b in answered.get(dc, [])],
+                [nan if not b.requests else b.symptoms.get(name, 0) for b in answered.get(dc, [])],
                 linestyle=style,
                 marker=".",
                 color=line.get_color(),
@@ -141,13 +143,16 @@ def figure(record: RunRecord) -> Figure:
     top.legend(loc="lower left", fontsize=8)
     bottom.set_yscale("log")
     bottom.set_ylabel("p99 latency (s, log)")
-    seen.set_ylabel("symptoms users saw\n(per bin, symlog)")
+    seen.set_ylabel("symptoms users saw\n(per bin, by answer: what\nthe hypothesis counts; symlog)")
     seen.set_yscale("symlog", linthresh=1)  # one 0-view display must show beside hundreds of stale counts
     seen.set_ylim(bottom=0, top=max(seen.get_ylim()[1], 10))  # no symptom at all: a 0-10 scale, not 0-0.05
     seen.legend(loc="upper left", fontsize=8)
     rate.set_ylabel("requests\nstarted /s")
     rate.set_ylim(bottom=0)
-    rate.set_xlabel(f"seconds since the run started ({width:g} s bins, by request start; a gap: no request started)")
+    rate.set_xlabel(
+        f"seconds since the run started ({width:g} s bins)\nsuccess, p99 and requests by request start (a gap: no "
+        "request started); symptoms by when the answer arrived (a gap: no answer)"
+    )
     top.set_title(_title(record), pad=16)  # room for the phase names
     return fig
 
@@ -176,15 +181,18 @@ def _clock(record: RunRecord, t: float) -> str:
 
 
 def timeline(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The events worth a line; the hypothesis only when its verdict changes (it is checked every tick)."""
-    kept, verdict = [], None
+    """The events worth a line; the hypothesis only when its verdict or the probes that deviated change (it is
+    checked every tick), as the terminal says it."""
+    kept: list[dict[str, Any]] = []
+    told: tuple[bool | None, tuple[str, ...]] = (None, ())
     for event in events:
         if event.get("event") not in TIMELINE_EVENTS:
             continue
         if event["event"] == EventName.HYPOTHESIS:
-            if event.get("met") == verdict:
+            said = headline(event.get("met"), event.get("probes", []))
+            if said == told:
                 continue
-            verdict = event.get("met")
+            told = said
         kept.append(event)
     return kept
 
@@ -215,14 +223,17 @@ def _pct(ok: int, n: int) -> str:
 
 
 def impact_rows(record: RunRecord) -> list[tuple[str, str, list[Any]]]:
-    """(phase, dc, requests) for each phase and data center, in time order."""
-    groups: dict[tuple[str, str], list[Any]] = {}
-    for r in record.requests:
-        phase = record.phase_of(r.t)
-        if phase is not None:
-            groups.setdefault((phase, r.dc), []).append(r)
-    order = [name for name, _ in record.phases]
-    return [(p, dc, rs) for (p, dc), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1]))]
+    """(phase, dc, requests) for each phase and data center, in time order; a request in the phase the terminal's
+    and summary.json's tables put it in (chaos/report.py: by_phase)."""
+    end = next((float(e["t"]) for e in record.events if e.get("event") == EventName.END), None)
+    phased = by_phase(record.requests, [(t, name) for name, t in record.phases], end)
+    out = []
+    for phase, rows in phased.rows.items():
+        by_dc: dict[str, list[RequestRow]] = {}
+        for r in rows:
+            by_dc.setdefault(r.dc, []).append(r)
+        out += [(phase, dc, by_dc[dc]) for dc in sorted(by_dc)]
+    return out
 
 
 def detection_and_recovery(record: RunRecord) -> list[str]:
@@ -263,7 +274,12 @@ def notes(record: RunRecord) -> str:
     facts = [f"{k} {meta[k]}" for k in ("scenario", "profile", "topology", "seed", "users") if k in meta]
     out += [f"Run `{record.run_dir.name}`: " + (", ".join(facts) or "no start event in the journal") + ".", ""]
     out += [
-        f"![success rate and p99 per data center]({PICTURE})",
+        f"![success rate, p99 and symptoms per data center]({PICTURE})",
+        "",
+        "In the picture, success, p99 and the request rate are binned by when each request started; the symptoms by "
+        "when its answer arrived: when users saw them, and what each hypothesis check counts (the answers of its "
+        "window). The tables put a request in the phase it started in (or the outage, if in flight when it began), "
+        "as the terminal's tables do.",
         "",
         "## Timeline",
         "",

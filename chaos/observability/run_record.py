@@ -51,13 +51,6 @@ class RunRecord:
             if e.get("event") == EventName.HYPOTHESIS and e.get("met") is False
         ]
 
-    def phase_of(self, t: float) -> str | None:
-        current = None
-        for name, begins in self.phases:
-            if t >= begins:
-                current = name
-        return current
-
 
 def load_run(run_dir: Path) -> RunRecord:
     requests = read_all(run_dir / REQUESTS_FILE)
@@ -117,4 +110,18 @@ def series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
     waiting, or gone), so a picture shows a gap instead of a line drawn across it."""
     return per_dc_bins(
         record.requests, lambda r: r.t, record.start, width_s, last=int((record.end - record.start) // width_s)
+    )
+
+
+def seen_series(record: RunRecord, width_s: float) -> dict[str, list[Bin]]:
+    """data center -> the requests per time bin of when their answer arrived: when users saw what it showed, and
+    what a hypothesis check counts (chaos/engine/hypothesis.py: finished_between). A check at t sums the bins of its
+    window, so the symptoms drawn this way are the symptoms the verdict judged. A bin where no answer arrived: None."""
+    return per_dc_bins(
+        record.requests,
+        lambda r: r.finished,
+        record.start,
+        width_s,
+        last=int((record.end - record.start) // width_s),
+        first=0,
     )

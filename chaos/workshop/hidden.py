@@ -93,7 +93,10 @@ def draw(config: ExerciseConfig, seed: int, into: Path, runs_root: Path | None =
         data["timeline"] = [{**NO_FAULT, "at": data["timeline"][0]["at"]}]
         data["hypothesis"] = {k: v for k, v in data["hypothesis"].items() if k != "recovered_within"}
     if config.users is not None:  # the instructor's number of users, in place of the scenario's (or its sizing)
-        data["load"] = {**{k: v for k, v in data.get("load", {}).items() if k != "capacity"}, "users": config.users}
+        data["load"] = {
+            **{k: v for k, v in data.get("load", {}).items() if k not in ("capacity", "of")},
+            "users": config.users,
+        }
     into.mkdir(parents=True, exist_ok=True)
     path = into / f"{HIDDEN_NAME}.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the answer: the instructor's eyes only

@@ -58,3 +58,32 @@ def test_rows_are_chosen_by_when_they_finished_and_started():
     rows = [row(0, latency_ms=15_000), row(12), row(25)]
     assert [r.t for r in finished_between(rows, 10, 20)] == [0, 12]
     assert [r.t for r in finished_between(rows, 10, 20, started_after=5)] == [12]
+
+
+STORM = Hypothesis.model_validate(
+    {
+        "window": "8s",
+        "probes": [
+            {"success_rate": {"min": 0.85}},
+            {"success_rate": {"action": "login", "min": 0.85, "min_requests": 3}},
+        ],
+    }
+)
+
+
+def test_a_rare_action_is_judged_on_its_own_minimum():
+    feeds = [row(t / 4) for t in range(32)]
+    two = check(STORM, feeds + [row(1, action="login", ok=False)] * 2, 8, "recovery", (0, 8))
+    assert two.probes[1].status == "no data"  # 2 logins: fewer than the probe's own 3
+    three = check(STORM, feeds + [row(1, action="login", ok=False)] * 3, 8, "recovery", (0, 8))
+    assert three.probes[1].status == "deviated"  # 3 failed logins judge, though the hypothesis' minimum is 8
+
+
+def test_recovered_only_when_every_probe_holds_on_its_own_data():
+    """A stuck naive stack: the logged-in users' feeds succeed while the logins of the logged-out ones have not
+    failed yet (~9 s each): the steady state "holds" on the feeds alone, and that is no recovery."""
+    feeds = [row(t / 4) for t in range(32)]
+    no_logins = check(STORM, feeds, 8, "recovery", (0, 8))
+    assert no_logins.met is True and no_logins.recovered is False
+    logins_ok = check(STORM, feeds + [row(2, action="login")] * 3, 8, "recovery", (0, 8))
+    assert logins_ok.met is True and logins_ok.recovered is True

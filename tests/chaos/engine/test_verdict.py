@@ -63,3 +63,25 @@ def test_a_run_whose_load_stopped_has_no_verdict_on_its_checks():
     verdict = judge(stopped, ["audit: not done: x"])
     assert verdict.deviated and verdict.reasons[0].startswith("load stopped at 42s into the scenario")
     assert verdict.reasons[1:] == ("audit: not done: x",)  # the checks after it saw no users: not reasons
+
+
+def test_the_reason_names_every_probe_that_deviated_at_its_worst():
+    """The first deviated check need not show every symptom: 0-view displays come with feeds answered seconds
+    after the first failures. The reason names each probe that deviated, at its worst, and how often."""
+
+    def zero_views(n: int) -> ProbeResult:
+        return ProbeResult("zero_view_displays <= 0", "deviated" if n else "held", n, "<= 0", 10, str(n))
+
+    def success(rate: float) -> ProbeResult:
+        return ProbeResult("feed success >= 90%", "deviated", rate, ">= 0.9", 10, f"{rate:.0%}")
+
+    during = [
+        Check(1, "during", (0, 1), [success(0.5), zero_views(0)]),
+        Check(2, "during", (1, 2), [success(0.2), zero_views(40)]),
+        Check(3, "during", (2, 3), [success(0.4), zero_views(10)]),
+    ]
+    verdict = judge(Evidence("completed", None, during, None, None, []))
+    assert verdict.reasons == (
+        "deviated during the faults at 3 of 3 checks, first: feed success >= 90% was 50%; "
+        "worst: feed success >= 90% was 20% (3 checks); zero_view_displays <= 0 was 40 (2 checks)",
+    )

@@ -126,22 +126,21 @@ def test_a_stretch_without_requests_is_a_gap_not_a_line(tmp_path):
     assert east[40].success == 1.0
 
 
-def test_the_timeline_shows_the_hypothesis_only_when_its_verdict_changes(tmp_path):
+def test_the_timeline_shows_the_hypothesis_only_when_its_verdict_or_its_deviated_probes_change(tmp_path):
     run = synthetic_run(tmp_path / "run")
     probe = {"probe": "feed success >= 90%", "status": "deviated", "shown": "41%"}
+    zeros = {"probe": "zero_view_displays <= 0", "status": "deviated", "shown": "20"}
     with (run / "journal.jsonl").open("a") as journal:
-        for s, met in ((21, True), (22, False), (23, False), (41, True)):
-            event = {
-                "t": T0 + s,
-                "event": "hypothesis",
-                "phase": "during",
-                "met": met,
-                "probes": [] if met else [probe],
-            }
+        for s, probes in ((21, []), (22, [probe]), (23, [probe]), (25, [probe, zeros]), (27, [probe, zeros]), (41, [])):
+            event = {"t": T0 + s, "event": "hypothesis", "phase": "during", "met": not probes, "probes": probes}
             journal.write(json.dumps(event) + "\n")
     text = write_postmortem(run)[1].read_text()
-    assert text.count("hypothesis") == 3
+    assert text.count("| hypothesis") == 4
     assert "| +0:22.0 | hypothesis **deviated** (during): feed success >= 90%: 41% |" in text
+    # still deviated, and now on 0-view displays too: a line of its own (the terminal prints it as well)
+    assert (
+        "| +0:25.0 | hypothesis **deviated** (during): feed success >= 90%: 41%; zero_view_displays <= 0: 20 |" in text
+    )
 
 
 def test_the_picture_draws_what_the_hypothesis_probes_and_marks_every_deviated_check(tmp_path):
