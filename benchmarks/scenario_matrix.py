@@ -71,6 +71,7 @@ def run_one(scenario: str, profile: str, seed: int, runs: Path, load_flags: list
             str(seed),
             "--runs",
             str(runs),
+            "--any-ports",  # beside whatever else runs here (a demo on 8000, a Prometheus on 9090)
             *load_flags,
         ],
         cwd=PROJECT,

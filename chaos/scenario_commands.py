@@ -52,6 +52,8 @@ def seeds(text: str) -> list[int]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """While the scenario runs, its controller answers `blackout status/panic/fault` and streams its events."""
+    if args.any_ports and args.runtime != "local":
+        raise UsageError(f"--any-ports: only the local runtime binds free ports (not {args.runtime})")
     options = RunOptions(
         scenario=args.scenario,
         profile=args.profile,
@@ -62,6 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         runs_root=args.runs,
         runtime=args.runtime,
         serve=True,
+        any_ports=args.any_ports,
+        prometheus_port=0 if args.any_ports else RunOptions.prometheus_port,
     )
     result = run_scenario(options)
     return EXIT_DEVIATED if result.deviated else 0
@@ -133,6 +137,11 @@ def add_scenario_commands(
             help="seconds each user pauses after an action (default: the scenario's, else 0.5-1.5; real viewers: 5-15)",
         )
         parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run directories go")
+        parser.add_argument(
+            "--any-ports",
+            action="store_true",
+            help="bind free ports instead of the topology's (and Prometheus's 9090): a run beside another stack",
+        )
         parser.add_argument(
             "--runtime",
             choices=RUNTIMES,

@@ -84,3 +84,23 @@ def test_validate_and_run_refuse_a_network_fault_on_a_runtime_without_network_co
     assert cli.main(["run", str(lossy), "--runtime", "local", "--runs", str(runs)]) == 2  # before anything starts
     assert "the local runtime cannot do loss" in capsys.readouterr().err
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_run_any_ports_binds_free_ports_and_a_free_prometheus(monkeypatch):
+    """A benchmark's runs beside a live demo: `--any-ports` reaches the engine as free ports for every
+    instance and for the run's Prometheus (a clash on 8000 or 9090 aborted every run of a matrix)."""
+    from chaos import scenario_commands
+    from chaos.engine.run import RunOptions, RunResult
+
+    seen: list[RunOptions] = []
+    monkeypatch.setattr(
+        scenario_commands, "run_scenario", lambda opts: seen.append(opts) or RunResult(Path("r"), False, [])
+    )
+    assert cli.main(["run", "dc-power-loss", "--any-ports"]) == 0
+    assert cli.main(["run", "dc-power-loss"]) == 0
+    assert [(o.any_ports, o.prometheus_port) for o in seen] == [(True, 0), (False, 9090)]
+
+
+def test_run_any_ports_is_refused_off_the_local_runtime(capsys):
+    assert cli.main(["run", "dc-power-loss", "--any-ports", "--runtime", "docker"]) == 2
+    assert "--any-ports: only the local runtime" in capsys.readouterr().err
