@@ -342,7 +342,7 @@ def runtime_refusal(kind: str, runtime: str, capabilities: frozenset[str]) -> st
     if needs is None or needs in capabilities:
         return ""
     can = ", ".join(name for name, k in KINDS.items() if k.capability is None or k.capability in capabilities)
-    return f"the {runtime} runtime cannot do {kind} (it needs {needs} control); it can do: {can}"
+    return f"the {runtime} runtime cannot do {kind} (it needs the '{needs}' capability); it can do: {can}"
 
 
 def check_name(name: str, scope: str, topology: Topology, source: str, path: str) -> None:

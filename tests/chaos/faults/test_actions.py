@@ -111,7 +111,7 @@ def test_dispatch_goes_through_the_declared_handler_and_capability(tmp_path, mon
     assert len(taken) == 1  # refused before its handler
     with pytest.raises(
         UsageError,
-        match=r"recording runtime cannot do blackhole \(it needs links control\); it can do: power_off, power_on",
+        match=r"recording runtime cannot do blackhole \(it needs the 'links' capability\); it can do: power_off, power_on",
     ):
         injector.apply(make("blackhole", {"from": "dc-west", "to": "dc-east"}))  # no links capability
     injector.close()
@@ -139,7 +139,7 @@ def test_loss_and_rate_are_network_faults_between_two_data_centers_refused_where
     injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
     for action in (loss, rate):
         with pytest.raises(
-            UsageError, match=f"the recording runtime cannot do {action.kind} \\(it needs network control\\)"
+            UsageError, match=f"the recording runtime cannot do {action.kind} \\(it needs the 'network' capability\\)"
         ):
             injector.apply(action)
     assert injector.active_ids() == []
