@@ -8,7 +8,8 @@ each of the data center's services (``docker service update --force``), in the b
 ``restart_policy: none`` means Swarm never restarts a killed task behind the controller's back.
 
 The controller runs inside the lab's manager namespace (`make outage RUNTIME=swarm` puts it there), from where
-every node's address is reachable; the host's own network is never touched.
+every node's address is reachable; the host's own network is never touched. A controller that dies without
+`down` (a SIGKILL): its watcher, or the next `up`, removes its stack (chaos/runtime/swarm_owner.py).
 """
 
 from __future__ import annotations
