@@ -68,7 +68,7 @@ test: install lint ## the linters, then the whole suite; every test tears its pr
 	$(PY) -m pytest
 
 .PHONY: test-long
-test-long: install ## the workshop's long proofs (every card's held round, the responder, two teams at once; ~15 min): CI runs them after make test
+test-long: install ## the workshop's long proofs (every card's held round, the responder, two teams at once, the selftest; ~20 min): CI runs them after make test
 	$(PY) -m pytest -m long
 
 .PHONY: test-swarm

@@ -165,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_command(sub)
     add_prometheus_command(sub)
     add_exercise_commands(sub)
+    from chaos.workshop.selftest import add_selftest_command
     from chaos.workshop.teams import add_workshop_commands
 
-    add_workshop_commands(sub)
+    add_selftest_command(add_workshop_commands(sub))
     from chaos.search.cli import add_search_command
 
     add_search_command(sub)

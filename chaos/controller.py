@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from chaos.engine.extension import Extension
 from chaos.engine.scenario import library
 from chaos.events import EventBus
 from chaos.faults.actions import KINDS, LEVERS, check_action, make, parse_action
@@ -39,6 +40,7 @@ class Runner(Protocol):
         stop: threading.Event,
         runs_root: Path,
         quiet: bool = False,
+        extension: Extension | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -63,6 +65,7 @@ class Controller:
         self.runs_root = runs_root
         self.run_thread: threading.Thread | None = None
         self.run_stop: threading.Event | None = None
+        self.run_extension: Extension | None = None  # the run in progress's end, movable (extend_run)
         self.run_info: dict[str, Any] = {}
         # The injector of the scenario run in progress: levers act there, where its faults and its users' edge
         # (the load generator) are, so a power-on settles its power cut and a profile reaches its users' edge.
@@ -225,14 +228,14 @@ class Controller:
         with self._lock:
             if self.run_thread is not None and self.run_thread.is_alive():
                 raise ConflictError(f"a run is in progress ({self.run_info.get('scenario')}): stop it first")
-            stop = threading.Event()
-            self.run_stop = stop
+            stop, extension = threading.Event(), Extension()
+            self.run_stop, self.run_extension = stop, extension
             self.run_info = {"scenario": Path(scenario).stem, "seed": seed, "result": None}
 
             def work() -> None:
                 try:
                     self.run_info["result"] = runner(
-                        scenario, profile, seed, users, stop, runs_root or self.runs_root, quiet=quiet
+                        scenario, profile, seed, users, stop, runs_root or self.runs_root, quiet, extension
                     )
                 except Exception as exc:  # reported through the status, not lost in a thread
                     self.run_info["result"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -250,6 +253,19 @@ class Controller:
             self.run_injector = None
 
         return detach
+
+    def extend_run(self, seconds: float) -> float:
+        """The run in progress ends ``seconds`` later (its users and its faults keep going); the seconds added
+        to its planned duration in all."""
+        extension = self.run_extension
+        if extension is None or not self.run_state()["running"]:
+            raise ConflictError("no run in progress: nothing to extend")
+        try:
+            total = extension.extend(seconds)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.run_info["extended_s"] = total
+        return total
 
     def stop_run(self, wait: bool = False) -> bool:
         thread, stop = self.run_thread, self.run_stop

@@ -112,9 +112,11 @@ class LoadGenerator:
         client_attempts: int | None = None,
         think_s: tuple[float, float] | None = None,
         drained: dict[str, float] | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         """Change the running load: locust follows within a second (users at the given spawn rate).
-        ``drained``: the data centers the global load balancer no longer sends users to (the whole set)."""
+        ``drained``: the data centers the global load balancer no longer sends users to (the whole set);
+        ``max_seconds``: when locust stops by itself, from its start (a round extended runs longer)."""
         if users is not None and not 0 <= users <= MAX_USERS:
             raise UsageError(f"users must be 0..{MAX_USERS}, got {users}")
         with self._lock:
@@ -126,6 +128,7 @@ class LoadGenerator:
                     client_attempts=client_attempts,
                     think_s=think_s,
                     drained=drained,
+                    max_seconds=max_seconds,
                 )
             except ValueError as exc:
                 raise UsageError(f"set_load: {exc}") from None

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from chaos.control_api import ControlServer
 from chaos.controller import Controller
+from chaos.engine.extension import Extension
 from chaos.engine.run import DEFAULT_PROFILE, RunOptions, RunResult, run_on
 from chaos.events import EventBus
 from chaos.faults.handlers import LoadControl
@@ -154,6 +155,7 @@ class Stack:
         stop: threading.Event,
         runs_root: Path,
         quiet: bool = False,
+        extension: Extension | None = None,
     ) -> dict[str, Any]:
         """A scenario run on this stack (POST /runs, a workshop exercise), its folder under ``runs_root``: its
         outcome, as the control API shows it. ``quiet``: an exercise's round (chaos.engine.run.RunOptions)."""
@@ -168,6 +170,7 @@ class Stack:
             bus=self.bus,
             stop=stop,
             quiet=quiet,
+            extension=extension or Extension(),
             on_armed=self.controller.attach if self.controller is not None else None,
         )
         result = run_scenario(opts, Console(quiet=True))

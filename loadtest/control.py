@@ -35,7 +35,7 @@ class LoadControl:
     spawn_rate: float
     edge_failover: bool = False
     client_attempts: int = 1
-    max_seconds: float = 3600.0  # the run stops here whatever the file says later
+    max_seconds: float = 3600.0  # locust stops the run this long after its start (a round extended: later)
     think_s: tuple[float, float] = DEMO_THINK_S  # each user waits uniformly between these after an action
     # data center -> when (time.time()) the global load balancer stopped answering with it: its users go to
     # another data center once their resolver's TTL (DRAIN_TTL_S) ran out

@@ -24,6 +24,7 @@ from rich.console import Console
 from chaos.audit.engine import audit_after_run, reconcile_quietly
 from chaos.calibration import sized_users
 from chaos.console import terminal
+from chaos.engine.extension import Extension
 from chaos.engine.fit import topology_for, validate
 from chaos.engine.plan import make_plan
 from chaos.engine.scenario import load_scenario, scenario_path
@@ -92,6 +93,7 @@ class RunOptions:
     prometheus_port: int = 9090  # 0: any free port (tests)
     stop: threading.Event = field(default_factory=threading.Event)  # set: end the run early (rollbacks run)
     quiet: bool = False  # a hidden-fault exercise's round: its link faults are pushed quiet (FaultInjector)
+    extension: Extension = field(default_factory=Extension)  # extend() while it runs: the run ends later
 
 
 @dataclass
@@ -179,6 +181,14 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
             seed=seed,
             think_s=think_s,
         )
+        users_load = load
+
+        def extended(extra: float) -> None:
+            # locust stops itself at its limit: an extension moves that too (the file it follows every second)
+            users_load.set_load(max_seconds=limit + extra)
+
+        opts.extension.on_extend(extended)
+        extended(opts.extension.seconds)  # one made while the services started
         injector = stack.arm(profile, random.Random(seed), load=load, base_users=users, quiet=opts.quiet)
         if opts.on_armed is not None:
             stack.defer(opts.on_armed(injector))
@@ -189,7 +199,7 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
             console.print(f"[yellow]only {logged_in} of {expected} accounts logged in before the experiment[/]")
         walking = True
         findings += Walk(
-            scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running
+            scenario, plan, runtime, injector, journal, doc, console, opts.stop, run_dir, load.running, opts.extension
         ).run()
         journal.record(EventName.END)
         doc.status = "completed" if doc.load_stopped_at is None else "load-stopped"

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 
 from chaos.amplification import scrape
+from chaos.engine.extension import Extension
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.live_view import view
 from chaos.engine.plan import Plan, Step
@@ -45,8 +46,10 @@ class Walk:
         stop: threading.Event,
         run_dir: Path,
         load_running: Callable[[], bool] = lambda: True,
+        extension: Extension | None = None,
     ) -> None:
         self.scenario, self.plan, self.runtime, self.injector = scenario, plan, runtime, injector
+        self.extension = extension or Extension()  # read every tick: the run's end moves while it walks
         self.load_running = load_running
         self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
         self.hyp = scenario.hypothesis
@@ -84,7 +87,7 @@ class Walk:
                     next_check += CHECK_EVERY_S
                     self._tick(now, phase)
                     self._redraw(now, t0, phase)
-                if elapsed >= self.scenario.duration and self._settled(now):
+                if elapsed >= self.end_s() and self._settled(now):
                     break
                 time.sleep(TICK_S)
         finally:
@@ -97,6 +100,10 @@ class Walk:
             self.doc.before = self._check(now, "before", (max(t0, now - self.hyp.window), now))
         self.doc.after = self._check(now, "after", (now - self.hyp.window, now))
         return self.findings
+
+    def end_s(self) -> float:
+        """When the timeline ends, after the start: the scenario's duration and any extension so far."""
+        return self.scenario.duration + self.extension.seconds
 
     def _next_phase(self, phase: str, elapsed: float, t0: float, now: float) -> str:
         first_at, recovery_at = self.plan.first_fault_at, self.plan.recovery_at
@@ -191,7 +198,7 @@ class Walk:
             view(
                 phase,
                 now - t0,
-                self.scenario.duration,
+                self.end_s(),
                 rows,
                 self.hyp.window,
                 self.injector.active_ids(),

@@ -87,6 +87,7 @@ class Exercise:
         self.added_faults: list[dict[str, Any]] = []  # the second faults the game master added from the console
         self.roles: dict[str, str] = dict.fromkeys(ROLE_SLOTS, "")
         self.status_updates: list[dict[str, Any]] = []  # the communications lead's timestamped updates
+        self.extensions: list[dict[str, Any]] = []  # the game master's extensions of the round, in order
         self.pager = Pager(Windows.for_round(self.hidden.round_s))
         self.result: dict[str, Any] | None = None  # set by end()
         self._lock = threading.Lock()
@@ -175,6 +176,16 @@ class Exercise:
         with self._lock:
             self.added_faults.append(entry)
         return {**entry, "output": added["output"]}
+
+    def extend(self, seconds: float) -> dict[str, Any]:
+        """The game master gives the team more time: the round's run (its users, a held fault) ends ``seconds``
+        later than planned; the score covers the round until it is ended, as before."""
+        self._require_open()
+        total = self.controller.extend_run(seconds)
+        entry = {"t": time.time(), "seconds": seconds}
+        with self._lock:
+            self.extensions.append(entry)
+        return {**entry, "extended_s": total, "round_s": self.hidden.round_s + total}
 
     def set_roles(self, roles: dict[str, str]) -> dict[str, str]:
         """Who holds which role this round: free-text names, kept with the exercise (and in the draft)."""
@@ -359,6 +370,8 @@ class Exercise:
         data["hidden"] = self.hidden.to_data()
         data["onset"] = self._onset(now)
         data["added_faults"] = list(self.added_faults)
+        data["extensions"] = list(self.extensions)
+        data["round_s"] = self.hidden.round_s + sum(e["seconds"] for e in self.extensions)  # users' time, planned
         if self.result is None:
             run_dir = current_run_dir(self.folder)
             if run_dir is not None and run_dir.stat().st_mtime < self.started:

@@ -1,5 +1,5 @@
 """The game master's console (GET /console, the instructor's only): every team's round on one page, and the
-game master's moves: give a hint, add a second fault, end the round.
+game master's moves: give a hint, add a second fault, extend the round, end it.
 
 One console, several stacks. The stacks are this one and every team of the board its runs folder sits in
 (runs/teams/<team> -> runs/teams): the teams `blackout workshop start` wrote in the board's workshop.json,
@@ -31,7 +31,8 @@ BOARD_STATE = "workshop.json"  # teams.py STATE_FILE (teams.py imports the contr
 LOOPBACK = "http://127.0.0.1:"
 CALL_TIMEOUT_S = 10.0  # a stack's answer; ending a round waits for its run's rollbacks (END_TIMEOUT_S)
 END_TIMEOUT_S = 180.0
-MOVES = ("hint", "fault", "end")
+MOVES = ("hint", "fault", "extend", "end")
+MAX_EXTEND_S = 1800.0  # one extension; the run caps the total (chaos/engine/extension.py)
 
 
 class AddedFault(BaseModel):
@@ -42,6 +43,16 @@ class AddedFault(BaseModel):
     kind: str = Field(min_length=1, max_length=40)
     target: str | dict[str, Any] = Field(min_length=1)
     for_s: float | None = Field(None, gt=0, le=3600)
+
+
+class Extend(BaseModel):
+    """More time for a team: its round's users (and a held fault) keep going this much longer."""
+
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(gt=0, le=MAX_EXTEND_S)
+
+
+Body = AddedFault | Extend  # the moves' bodies: a fault's, an extension's; hint and end take none
 
 
 def board_stacks(runs_root: Path) -> dict[str, Path]:
@@ -68,13 +79,14 @@ def console_router(desk: Desk, keys: Keys) -> APIRouter:
         exercise = desk.current()
         return {**exercise.console(), "team_code": keys.team_code, "watch_code": keys.watch_code}
 
-    def act_here(move: str, body: AddedFault | None) -> dict[str, Any]:
+    def act_here(move: str, body: Body | None) -> dict[str, Any]:
         exercise = desk.current()
         if move == "hint":
             return guarded(lambda: exercise.hint(by="instructor"))
-        if move == "fault":
-            assert body is not None
+        if isinstance(body, AddedFault):
             return guarded(lambda: exercise.add_fault(body.kind, body.target, body.for_s))
+        if isinstance(body, Extend):
+            return guarded(lambda: exercise.extend(body.seconds))
         return guarded(lambda: exercise.end(desk.board))
 
     def remote(runs: Path) -> tuple[str, dict[str, str]]:
@@ -128,13 +140,19 @@ def console_router(desk: Desk, keys: Keys) -> APIRouter:
         """This stack's exercise for the game master: the view, the hidden scenario, the provisional score."""
         return local()
 
-    @router.post(CONSOLE_PATH + "/exercise/{move}")
-    def move_here(move: str, body: AddedFault | None = None) -> dict[str, Any]:
+    def checked(move: str, body: Body | None) -> Body | None:
+        """The move's body as that move takes it: a 404 for no such move, a 422 saying what the body is."""
         if move not in MOVES:
             raise HTTPException(status_code=404, detail=f"no move '{move}'; moves: {', '.join(MOVES)}")
-        if move == "fault" and body is None:
+        if move == "fault" and not isinstance(body, AddedFault):
             raise HTTPException(status_code=422, detail="a fault needs a body: {kind, target, for_s}")
-        return act_here(move, body)
+        if move == "extend" and not isinstance(body, Extend):
+            raise HTTPException(status_code=422, detail="an extension needs a body: {seconds} (1-1800)")
+        return body if move in ("fault", "extend") else None
+
+    @router.post(CONSOLE_PATH + "/exercise/{move}")
+    def move_here(move: str, body: Body | None = None) -> dict[str, Any]:
+        return act_here(move, checked(move, body))
 
     @router.get(CONSOLE_PATH + "/teams")
     def teams() -> dict[str, Any]:
@@ -146,16 +164,15 @@ def console_router(desk: Desk, keys: Keys) -> APIRouter:
         }
 
     @router.post(CONSOLE_PATH + "/teams/{stack}/{move}")
-    def move(stack: str, move: str, body: AddedFault | None = None) -> dict[str, Any]:
+    def move(stack: str, move: str, body: Body | None = None) -> dict[str, Any]:
         """A game master's move on one team's stack: here, or over that stack's control API."""
         stacks = board_stacks(controller.runs_root)
         if stack not in stacks:
             raise HTTPException(status_code=404, detail=f"no stack '{stack}'; stacks: {', '.join(stacks)}")
         runs = stacks[stack]
+        body = checked(move, body)
         if runs == controller.runs_root.resolve():
-            return move_here(move, body)
-        if move not in MOVES:
-            raise HTTPException(status_code=404, detail=f"no move '{move}'; moves: {', '.join(MOVES)}")
+            return act_here(move, body)
         payload = body.model_dump() if body is not None else None
         return call(
             runs, "POST", f"/console/exercise/{move}", payload, END_TIMEOUT_S if move == "end" else CALL_TIMEOUT_S

@@ -258,7 +258,7 @@ def stop_stack(runs: Path) -> None:
         time.sleep(0.1)  # poll interval
 
 
-def _first_port(text: str) -> int:
+def first_port(text: str) -> int:
     if not text.isdigit() or not 1024 <= int(text) <= 65000:
         raise argparse.ArgumentTypeError(f"{text}: give the first port of the first team's block (1024-65000)")
     return int(text)
@@ -270,8 +270,11 @@ def _per_team(text: str) -> int:
     return int(text)
 
 
-def add_workshop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    workshop = sub.add_parser("workshop", help="a round for several teams at once: start, status, end")
+def add_workshop_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`blackout workshop start/status/end`; the verbs, for the selftest's (chaos/workshop/selftest.py)."""
+    workshop = sub.add_parser("workshop", help="a round for several teams at once: start, status, end, selftest")
     verbs = workshop.add_subparsers(dest="workshop_command", required=True)
 
     start = verbs.add_parser("start", help="one stack and one exercise per team, on the same seed")
@@ -281,7 +284,7 @@ def add_workshop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     start.add_argument("--round-id", help="the round the leaderboard ranks the teams in (default: round-<n>)")
     start.add_argument(
         "--ports",
-        type=_first_port,
+        type=first_port,
         help=f"the first team's first port; team n's block starts {PORT_BLOCK} x n later (default: free ports)",
     )
     start.add_argument(
@@ -309,3 +312,4 @@ def add_workshop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     end.add_argument("--down", action="store_true", help="also stop every team's stack")
     end.add_argument("--board", type=Path, default=BOARD)
     end.set_defaults(func=cmd_end)
+    return verbs

@@ -57,10 +57,16 @@ function panel(stack) {
       <button class="give-hint" type="button">Give hint</button>
       <form class="add-fault"><select class="kind"></select><select class="target"></select>
         <input class="for" placeholder="for (s), empty: to the end" size="14"><button type="submit">Add fault</button></form>
+      <form class="extend"><input class="seconds" value="60" size="5" aria-label="seconds"> s
+        <button type="submit">Extend round</button></form>
       <button class="end danger" type="button">End round</button>
     </div>`;
   box.querySelector(".give-hint").addEventListener("click", () => move(stack, "hint"));
   box.querySelector(".end").addEventListener("click", () => move(stack, "end"));
+  box.querySelector(".extend").addEventListener("submit", (event) => {
+    event.preventDefault();
+    move(stack, "extend", { seconds: parseFloat(box.querySelector(".seconds").value) });
+  });
   box.querySelector(".add-fault").addEventListener("submit", (event) => {
     event.preventDefault();
     const seconds = parseFloat(box.querySelector(".for").value);
@@ -101,7 +107,8 @@ function render(team) {
   const origin = team.url || location.origin;
   box.querySelector(".body").innerHTML = `
     <div class="hidden-truth">hidden: <b class="title">${esc(h.title)}</b> (<code>${esc(h.scenario)}</code>)
-      on <b>${esc(h.targets.join(", ") || "nothing")}</b> [${esc(h.fault_types.join(", "))}]; onset ${onset}
+      on <b>${esc(h.targets.join(", ") || "nothing")}</b> [${esc(h.fault_types.join(", "))}]; onset ${onset};
+      users for <span class="round">${ex.round_s.toFixed(0)} s</span>${ex.extensions.length ? ` (extended by ${ex.extensions.map((e) => `${e.seconds} s at ${at(e.t)}`).join(", ")})` : ""}
       ${ex.added_faults.length ? "<br>added: " + ex.added_faults.map((f) => `${esc(f.kind)} ${esc(JSON.stringify(f.target))} at ${at(f.t)}`).join("; ") : ""}</div>
     <div>score <b class="points">${s.points}</b> ${s.provisional ? '<span class="provisional">provisional: as things stand now</span>' : "(final)"}
       <table class="parts">${parts}</table></div>

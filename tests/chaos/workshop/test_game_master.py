@@ -1,7 +1,7 @@
 """The game master's console (chaos/workshop/game_master.py) and the three roles' reach, on the control app against
-a runtime that records what it was asked (no processes; the scenario run is replaced by a recorder). The
-console over real HTTP on real stacks: tests/chaos/workshop/test_console_stacks.py; in a browser:
-test_room_browser.py."""
+a runtime that records what it was asked (no processes; the scenario run is replaced by a recorder); the last
+test extends a real held round on a real stack. The console in a browser: test_room_browser.py, and with two
+teams' stacks: test_teams.py."""
 
 from __future__ import annotations
 
@@ -9,23 +9,33 @@ import json
 import random
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from fakes.runtime import RecordingRuntime
+from fakes.scenarios import short_power_loss
 from fastapi.testclient import TestClient
 
 from chaos.control_api import ControlServer, create_control_app
 from chaos.control_client import CONTROL_FILE
 from chaos.controller import Controller
+from chaos.engine.fit import TOPOLOGIES
+from chaos.engine.run import PROJECT_ROOT
 from chaos.engine.scenario import load_scenario
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
-from chaos.journal import Journal
+from chaos.journal import EventName, Journal, new_run_dir
+from chaos.library import LOCAL_SCENARIOS
+from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE
+from chaos.stack import Stack
+from chaos.topology import load_topology
 from chaos.workshop import game_master, probe, teams
 from chaos.workshop.config import ExerciseConfig
 from chaos.workshop.exercise import ADDABLE, Exercise
-from services.common.policy import Profile
+from loadtest.control import read_control
+from loadtest.requests_reader import read_all
+from services.common.policy import Profile, load_profile
 
 ROOM = {"X-Blackout-Room": "1"}
 TEAM_MOVES = ("/exercise/detect", "/exercise/act", "/exercise/hint", "/exercise/ack", "/exercise/roles")
@@ -244,3 +254,78 @@ def test_the_console_plays_another_teams_stack_over_its_control_api(setup, tmp_p
         assert runtime.killed == set()
     finally:
         server.stop()
+
+
+def test_only_the_instructor_extends_a_round_and_only_a_running_one(setup):
+    client, *_ = setup
+    started = start(client)
+    for code in (started["team_code"], started["watch_code"]):
+        refused = client.post(
+            "/console/teams/red/extend", json={"seconds": 30}, headers={"Authorization": f"Bearer {code}", **ROOM}
+        )
+        assert refused.status_code == 403 and "instructor's" in refused.json()["detail"]
+    for body in (None, {"seconds": 0}, {"seconds": 1801}, {"seconds": "soon"}, {"kind": "kill_instance"}):
+        refused = client.post("/console/teams/red/extend", json=body, headers=BEARER)
+        assert refused.status_code == 422, (body, refused.text)
+    assert "an extension needs a body" in client.post("/console/teams/red/extend", headers=BEARER).text
+    # the recorder's exercise has no run (start_run is replaced): nothing to extend, and it says so
+    idle = client.post("/console/teams/red/extend", json={"seconds": 30}, headers=BEARER)
+    assert idle.status_code == 409 and "no run in progress" in idle.json()["detail"]
+
+
+def run_folder(runs: Path) -> Path | None:
+    """The exercise's round's run folder once its users have started (its load control file is written)."""
+    found = sorted((runs / "exercise").glob(f"*/*/{LOAD_CONTROL_FILE}"))
+    return found[-1].parent if found else None
+
+
+def test_an_extended_round_ends_later_with_its_users_and_its_held_fault_still_there(tmp_path):
+    """A real stack (fragile, naive) serving its control API; a held power loss whose round is 15 s of users. The
+    console extends it by 20 s through its HTTP route: locust's own limit moves by 20 s, past the planned end users
+    are still served and dc-east is still dark (the hold), and the run ends only after 35 s."""
+    runs = tmp_path / "teams" / "red"
+    scenario = short_power_loss(runs / LOCAL_SCENARIOS, off_at=2, on_at=6, duration=14, users=4)
+    naive = PROJECT_ROOT / "profiles" / "naive.yaml"
+    with Stack(runs, serve=True, runs=True) as stack:
+        stack.open(new_run_dir(runs, "up-fragile"))
+        stack.power_up(load_topology(TOPOLOGIES / "fragile.yaml").with_any_ports(), naive)
+        stack.arm(load_profile(naive), random.Random(1))
+        assert stack.server is not None
+        url, auth = stack.server.url, {"Authorization": f"Bearer {stack.server.token}"}
+        config = {"team": "red", "scenario": scenario.stem, "seed": 1, "onset": {"min": 1, "max": 1}, "hold": True}
+        started = httpx.post(url + "/exercise", json=config, headers=auth, timeout=60)
+        assert started.status_code == 201, started.text
+        team = {"Authorization": f"Bearer {started.json()['team_code']}"}
+        assert httpx.post(url + "/console/teams/red/extend", json={"seconds": 20}, headers=team).status_code == 403
+
+        run_dir = poll(lambda: run_folder(runs), 120, "the round's users never started")
+        limit = read_control(run_dir / LOAD_CONTROL_FILE).max_seconds
+        extended = httpx.post(url + "/console/teams/red/extend", json={"seconds": 20}, headers=auth, timeout=30)
+        assert extended.status_code == 200, extended.text
+        assert extended.json()["extended_s"] == 20 and extended.json()["round_s"] == 35  # 14 s + 1 s onset, + 20
+        assert read_control(run_dir / LOAD_CONTROL_FILE).max_seconds == limit + 20
+        shown = httpx.get(url + "/console/exercise", headers=auth).json()
+        assert shown["round_s"] == 35 and [e["seconds"] for e in shown["extensions"]] == [20]
+
+        journal = Journal(run_dir)
+        walked = poll(lambda: [e["t"] for e in journal.read() if e["event"] == EventName.PHASE], 120, "no walk")[0]
+        planned_end = walked + 15
+        poll(lambda: time.time() > planned_end + 5, 60, "the clock stopped")  # past the planned end
+        status = httpx.get(url + "/status", headers=auth, timeout=30).json()
+        assert status["run"]["running"] and status["run"]["extended_s"] == 20
+        assert status["power"]["dc-east"] is False  # the held fault is still there
+        poll(lambda: any(r.finished > planned_end + 3 for r in read_all(run_dir / REQUESTS_FILE)), 30, "no users")
+
+        poll(lambda: not httpx.get(url + "/status", headers=auth, timeout=30).json()["run"]["running"], 120, "no end")
+        ended_at = next(e["t"] for e in journal.read() if e["event"] == EventName.END)
+        assert ended_at >= walked + 35
+        ended = httpx.post(url + "/console/teams/red/end", headers=auth, timeout=180)
+        assert ended.status_code == 200 and ended.json()["state"] == "ended"
+
+
+def poll(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)  # poll interval
+    return result

@@ -1,7 +1,9 @@
 """A real round for two teams on one machine through `blackout workshop start/status/end`: each team on its own
 stack, runs folder, team link and CPU; both rooms open side by side in one browser (each stack's cookies
-coexist); red finds the held power loss and restores it, blue does nothing; `end` scores both in one round's
-leaderboard, and the scores of two "machines" collect into one leaderboard. Nothing is left running."""
+coexist), and the game master's console in a third tab shows both teams and extends blue's round from its
+button; red finds the held power loss and restores it, blue does nothing; `end` scores both in one round's
+leaderboard, and the scores of two "machines" collect into one leaderboard. Nothing is left running.
+Screenshots: /tmp/room-shots (or BLACKOUT_SCREENSHOTS)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import httpx
 import pytest
 from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
-from test_room_browser import CHROMIUM, DRIVER, browser, webdriver
+from test_room_browser import CHROMIUM, DRIVER, SCREENSHOT_DIR, browser, webdriver
 
 from chaos.journal import Journal
 from chaos.profile_files import PROFILES
@@ -29,6 +31,7 @@ from services.common.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[3]
 TEAMS = ("red", "blue")
+SHOTS = Path(SCREENSHOT_DIR or "/tmp/room-shots")
 
 
 def blackout(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,6 +70,17 @@ def stack_pids(board: Path) -> list[int]:
 
 def room_shows_team(driver, team: str) -> bool:
     return f"team {team}" in driver.find_element("id", "team").text.lower()
+
+
+def shot(driver, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def console_states(driver) -> dict[str, str]:
+    """Each team's panel in the console: its stack's name -> its round's state (as the page holds them)."""
+    teams = driver.execute_script("return window.blackoutConsole.teams") or []
+    return {t["stack"]: (t["exercise"] or {}).get("state", "") for t in teams}
 
 
 @pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
@@ -150,10 +164,38 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
                 assert driver.current_url == urls[team] + "/room"
                 poll(lambda team=team: room_shows_team(driver, team), 120, f"{team}'s room never showed the team")
                 poll(lambda: driver.find_elements("css selector", ".instance.running"), 120, f"{team}: no instances")
-                shot = Path("/tmp") / f"room-{team}.png"
-                assert driver.save_screenshot(str(shot))
+                shot(driver, f"room-{team}")
             names = sorted(c["name"] for c in driver.get_cookies())
             assert names == sorted(f"blackout_team_{u.rsplit(':', 1)[1]}" for u in urls.values()), names
+
+            # the game master's console in a third tab (red's stack, the instructor's link first): both teams
+            red_control = json.loads((board / "red" / ".control.json").read_text())
+            driver.switch_to.new_window("tab")
+            console_tab = driver.current_window_handle
+            driver.get(f"{red_control['url']}/room?token={red_control['token']}")
+            driver.get(f"{red_control['url']}/console")
+            poll(lambda: console_states(driver) == {"red": "running", "blue": "running"}, 120, "the console: teams")
+            for team in TEAMS:
+                panel = driver.find_element("id", f"team-{team}").text
+                assert f"team {team}" in panel.lower() and "provisional" in panel and codes[team] in panel, panel
+            assert red_control["token"] not in driver.page_source
+            shot(driver, "console-two-teams")
+
+            # the game master extends blue's round from its button; blue's own stack says so
+            blue_control = json.loads((board / "blue" / ".control.json").read_text())
+            seconds = driver.find_element("css selector", "#team-blue .extend .seconds")
+            seconds.clear()
+            seconds.send_keys("30")
+            driver.find_element("css selector", "#team-blue .extend button").click()
+            blue_auth = {"Authorization": f"Bearer {blue_control['token']}"}
+            poll(
+                lambda: get(blue_control["url"] + "/console/exercise", headers=blue_auth).json()["extensions"],
+                60,
+                "blue's round was never extended",
+            )
+            poll(lambda: "extended by 30 s" in driver.find_element("id", "team-blue").text, 60, "not shown")
+            assert "extended" not in driver.find_element("id", "team-red").text  # one team's round only
+            shot(driver, "console-blue-extended")
 
         # red finds the power loss and restores it; blue does nothing
         red = json.loads((board / "red" / ".control.json").read_text())
@@ -181,7 +223,7 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         if driver is not None:
             driver.switch_to.window(red_tab)
             poll(lambda: "dc-east lost power" in driver.find_element("id", "declarations").text, 120, "not shown")
-            driver.save_screenshot("/tmp/room-red-declared.png")
+            shot(driver, "room-red-declared")
 
         pids = sorted({*pids, *stack_pids(board)})  # with dc-east's instances started again by red's power-on
         ended = blackout("workshop", "end", "--board", str(board))
@@ -191,6 +233,11 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         red_score, blue_score = first[0]["teams"]
         assert red_score["detect_s"] is not None and blue_score["detect_s"] is None
         assert status(board)["state"] == "ended"
+        if driver is not None:  # the console: both rounds ended, with their final scores
+            driver.switch_to.window(console_tab)
+            poll(lambda: console_states(driver) == {"red": "ended", "blue": "ended"}, 60, "the console: not ended")
+            assert "(final)" in driver.find_element("id", "team-red").text
+            shot(driver, "console-round-ended")
 
         # round 2 on the same stacks (its id the next one): new links, the old ones stop working
         again = blackout(
