@@ -22,7 +22,8 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 # RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc)
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
 # RUNTIME=swarm: a Docker Swarm of three engines, each in a namespace of its own (docker/swarm-lab.sh, started
-# first, with the image); the controller runs on the lab's manager machine, from where every node is reachable
+# first, with the image); the controller runs on the lab's manager machine, from where every node is reachable,
+# and so does every command that calls it (make down/status/power-off/... RUNTIME=swarm)
 IMAGE_FIRST = $(if $(filter docker swarm,$(RUNTIME)),image) $(if $(filter swarm,$(RUNTIME)),swarm-lab)
 IN_LAB = $(if $(filter swarm,$(RUNTIME)),nsenter --net=/run/netns/$(SWARM_LAB_PREFIX)-ctl)
 SWARM_LAB_PREFIX ?= bkswarm
@@ -61,7 +62,7 @@ scenarios: install ## list the scenario library (e.g. make scenarios)
 	$(BLACKOUT) scenarios
 
 panic: ## remove every fault and restore all power on the running stack (e.g. make panic)
-	$(BLACKOUT) panic
+	$(IN_LAB) $(BLACKOUT) panic
 
 test: install lint ## the linters, then the whole suite; every test tears its processes down (e.g. make test)
 	$(PY) -m pytest
@@ -86,22 +87,22 @@ bench-all: install ## every script in benchmarks/ in turn, each figure against i
 	if [ -n "$$failed" ]; then echo "missed a goal or failed:$$failed"; exit 1; fi; echo "every benchmark met its goals"
 
 up: install $(IMAGE_FIRST) ## start the stack in the background (e.g. make up PROFILE=naive RUNTIME=docker)
-	$(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME)
+	$(IN_LAB) $(BLACKOUT) up --detach --profile profiles/$(PROFILE).yaml --runtime $(RUNTIME)
 
-down: ## stop everything `make up` started (e.g. make down)
-	$(BLACKOUT) down
+down: ## stop everything `make up` started; RUNTIME=swarm for a stack on the Swarm lab (e.g. make down)
+	$(IN_LAB) $(BLACKOUT) down
 
 status: ## show every instance (e.g. make status)
-	$(BLACKOUT) status
+	$(IN_LAB) $(BLACKOUT) status
 
 power-off: ## cut a data center's power (e.g. make power-off DC=dc-east)
-	$(BLACKOUT) power-off $(DC)
+	$(IN_LAB) $(BLACKOUT) power-off $(DC)
 
 power-on: ## restore a data center's power (e.g. make power-on DC=dc-east)
-	$(BLACKOUT) power-on $(DC)
+	$(IN_LAB) $(BLACKOUT) power-on $(DC)
 
 profile: ## switch the running stack's profile live (e.g. make profile PROFILE=resilient)
-	$(BLACKOUT) profile profiles/$(PROFILE).yaml
+	$(IN_LAB) $(BLACKOUT) profile profiles/$(PROFILE).yaml
 
 validate: install ## check every topology, profile and scenario file (e.g. make validate)
 	$(BLACKOUT) validate topologies/*.yaml profiles/*.yaml chaos/scenarios/*.yaml

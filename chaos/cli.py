@@ -23,6 +23,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Each file on its own; a scenario also against the topologies it may meet (chaos.engine.fit)."""
     from chaos.engine.fit import topologies_for, validate
     from chaos.engine.scenario import parse_scenario
+    from chaos.runtime.choice import capabilities_of
     from chaos.topology import load_topology, parse_topology
     from services.common.config_files import load_yaml
     from services.common.policy import parse_profile
@@ -35,9 +36,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         elif isinstance(data, dict) and "timeline" in data:
             scenario = parse_scenario(data, str(path), path.stem)
             topologies = [args.topology] if args.topology else topologies_for(scenario, str(path))
+            runtime = capabilities_of(args.runtime) if args.runtime else None
             for topology in topologies:
-                validate(scenario, load_topology(topology), str(path))
-            print(f"{path}: valid scenario (topologies: {', '.join(t.stem for t in topologies)})")
+                validate(scenario, load_topology(topology), str(path), runtime)
+            on = f"; runtime: {args.runtime}" if args.runtime else ""
+            print(f"{path}: valid scenario (topologies: {', '.join(t.stem for t in topologies)}{on})")
         else:
             parse_profile(data, str(path))
             print(f"{path}: valid profile")
@@ -109,6 +112,7 @@ def _run_groups(args: argparse.Namespace, console: Console) -> tuple[list[Path],
 
 def build_parser() -> argparse.ArgumentParser:
     from chaos.observability.cli import add_prometheus_command
+    from chaos.runtime.choice import RUNTIMES
     from chaos.scenario_commands import add_scenario_commands, seeds, think
     from chaos.supervisor import add_supervisor_commands
     from chaos.workshop.commands import add_exercise_commands
@@ -128,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="check scenarios against this topology (default: those of "
         "the profiles a scenario lists, else every one in topologies/)",
+    )
+    validate.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="also check that every step is one this runtime can do (loss and rate need netns); default: not checked",
     )
     validate.set_defaults(func=cmd_validate)
 

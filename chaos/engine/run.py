@@ -41,7 +41,7 @@ from chaos.report import build_summary, write_summary
 from chaos.report_render import render_summary
 from chaos.rundir import PROFILE_FILE, SCENARIO_FILE, TOPOLOGY_FILE
 from chaos.runtime.base import Runtime
-from chaos.runtime.choice import RuntimeChoice
+from chaos.runtime.choice import RuntimeChoice, capabilities_of
 from chaos.topology import Topology, load_topology
 from services.common.errors import BlackoutError
 from services.common.policy import Profile, load_profile
@@ -110,7 +110,7 @@ def run_on(stack: RunStack, opts: RunOptions, console: Console | None = None) ->
     scenario = load_scenario(source)
     profile = load_profile(opts.profile)
     topology = load_topology(opts.topology or topology_for(profile))
-    validate(scenario, topology, str(source))
+    validate(scenario, topology, str(source), capabilities_of(opts.runtime))
     plan = make_plan(scenario.steps())
     if opts.any_ports:
         topology = topology.with_any_ports()

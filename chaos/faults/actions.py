@@ -38,11 +38,13 @@ from chaos.faults.model import (
     Flap,
     Latency,
     Load,
+    Loss,
     Name,
     PowerOn,
+    Rate,
     ShedLogins,
 )
-from chaos.runtime.base import KILL, LINKS, POWER
+from chaos.runtime.base import KILL, LINKS, NETWORK, POWER
 from chaos.topology import Topology
 from loadtest.control import DRAIN_TTL_S
 from services.common.config_files import describe
@@ -95,6 +97,10 @@ class ActionKind:
 
 def _link(spec: Any) -> list[Target]:
     return [("from", spec.source, ANY), ("to", spec.to, ANY)]
+
+
+def _between_dcs(spec: Any) -> list[Target]:
+    return [("from", spec.source, DC), ("to", spec.to, DC)]
 
 
 def _named(scope: str) -> Callable[[Any], list[Target]]:
@@ -161,6 +167,14 @@ KINDS: dict[str, ActionKind] = {
             targets=lambda pair: [("0", pair[0], ANY), ("1", pair[1], ANY)],
             capability=LINKS,
             handler=handlers.link,
+        ),
+        # in the kernel, on the data centers' links: a runtime with network control only (netns); latency, jitter
+        # and corruption would need netem, which not every kernel has: latency stays a LINKS kind (in the services)
+        ActionKind(
+            "loss", Loss, fault=True, reversible=True, targets=_between_dcs, capability=NETWORK, handler=handlers.loss
+        ),
+        ActionKind(
+            "rate", Rate, fault=True, reversible=True, targets=_between_dcs, capability=NETWORK, handler=handlers.rate
         ),
         ActionKind(
             "brownout",
@@ -314,6 +328,21 @@ def check_action(action: ActionBase, topology: Topology, source: str, where: str
     for field, name, scope in KINDS[action.kind].targets(action.spec):
         path = ".".join(filter(None, (where, action.kind, field)))
         check_name(name, scope, topology, source, path)
+
+
+def check_runtime(action: ActionBase, runtime: str, capabilities: frozenset[str], source: str, where: str) -> None:
+    """The runtime can take the action; else the error names the source, the field and the runtime."""
+    if refusal := runtime_refusal(action.kind, runtime, capabilities):
+        raise ConfigError(source, f"field '{'.'.join(filter(None, (where, action.kind)))}': {refusal}")
+
+
+def runtime_refusal(kind: str, runtime: str, capabilities: frozenset[str]) -> str:
+    """Why the runtime cannot take an action of ``kind`` ("" when it can)."""
+    needs = KINDS[kind].capability
+    if needs is None or needs in capabilities:
+        return ""
+    can = ", ".join(name for name, k in KINDS.items() if k.capability is None or k.capability in capabilities)
+    return f"the {runtime} runtime cannot do {kind} (it needs the '{needs}' capability); it can do: {can}"
 
 
 def check_name(name: str, scope: str, topology: Topology, source: str, path: str) -> None:

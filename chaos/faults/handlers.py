@@ -234,11 +234,11 @@ class NetworkControl(Protocol):
 
     netem: bool
 
-    def impair(self, fault_id: str, source: str, to: str, *, netem: list[str]) -> None: ...
+    def impair(self, fault_id: str, source: str, to: str, *, rate: str = ..., netem: list[str] = ...) -> None: ...
 
     def repair(self, fault_id: str) -> None: ...
 
-    def block(self, fault_id: str, source: str, to: str, both_ways: bool) -> None: ...
+    def block(self, fault_id: str, source: str, to: str, both_ways: bool, loss_percent: int = ...) -> None: ...
 
     def unblock(self, fault_id: str) -> None: ...
 
@@ -308,6 +308,36 @@ def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFa
             return {"layer": "network", "removed": "drops"}
 
     return ActiveFault(fault_id, action, time.time(), undo, output)
+
+
+def loss(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """``percent`` of the packets between two data centers dropped at random, each way: nftables in both
+    namespaces (``numgen random``; no netem needed). TCP resends them: calls slow down, some time out."""
+    spec, net = action.spec, cast(NetworkControl, inj.runtime)
+    net.block(fault_id, spec.source, spec.to, both_ways=True, loss_percent=spec.percent)
+
+    def undo() -> dict[str, Any]:
+        net.unblock(fault_id)
+        return {"layer": "network", "removed": "drops"}
+
+    output = {"layer": "network", "drops": f"{spec.percent}% each way", "from": spec.source, "to": spec.to}
+    return ActiveFault(fault_id, action, time.time(), undo, output)
+
+
+def rate(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """What ``from`` sends to ``to`` held to ``mbit`` (tc htb on ``from``'s link; its answers come back as fast
+    as ever): a saturated link, big answers queue behind each other."""
+    spec, net = action.spec, cast(NetworkControl, inj.runtime)
+    limit = f"{max(1, round(spec.mbit * 1000))}kbit"
+    net.impair(fault_id, spec.source, spec.to, rate=limit)
+
+    def undo() -> dict[str, Any]:
+        net.repair(fault_id)
+        return {"layer": "network", "removed": "rate limit"}
+
+    return ActiveFault(
+        fault_id, action, time.time(), undo, {"layer": "network", "rate": limit, "from": spec.source, "to": spec.to}
+    )
 
 
 def profile(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:

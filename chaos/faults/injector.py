@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chaos.faults.actions import KINDS, check_action
+from chaos.faults.actions import KINDS, check_action, runtime_refusal
 from chaos.faults.active import ActiveFault, event_output
 from chaos.faults.handlers import LoadControl
 from chaos.faults.link import FaultNotLifted, LinkFaults
@@ -69,11 +69,8 @@ class FaultInjector:
         """Take the action: the fault now active (None for power_on, which restores) and its output.
         A target the topology lacks is refused naming ``source`` and the field (under ``where``)."""
         kind = KINDS[action.kind]
-        if kind.capability is not None and kind.capability not in self.runtime.capabilities:
-            raise UsageError(
-                f"the {self.runtime.name} runtime cannot do {action.kind}; it can do: "
-                f"{', '.join(k.name for k in KINDS.values() if k.capability in self.runtime.capabilities)}"
-            )
+        if refusal := runtime_refusal(action.kind, self.runtime.name, self.runtime.capabilities):
+            raise UsageError(refusal)
         if kind.handler is None:
             raise UsageError(f"{action.kind} is unrolled into its steps by a scenario's plan: it needs a scenario run")
         check_action(action, self.runtime.topology, source, where)

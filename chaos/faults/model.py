@@ -77,6 +77,28 @@ class Blackhole(Link):
     pass
 
 
+class _BetweenDataCenters(Link):
+    """A fault in the network between two data centers (their links): two different ones."""
+
+    @model_validator(mode="after")
+    def _two(self) -> _BetweenDataCenters:
+        if self.source == self.to:
+            raise ValueError(f"'from' and 'to' are both {self.source}: give two data centers")
+        return self
+
+
+class Loss(_BetweenDataCenters):
+    """That share of the packets between two data centers dropped at random, each way."""
+
+    percent: int = Field(ge=1, le=100)
+
+
+class Rate(_BetweenDataCenters):
+    """What ``from`` sends to ``to`` limited to ``mbit`` megabits a second."""
+
+    mbit: float = Field(gt=0, le=10_000)
+
+
 class Brownout(_Spec):
     target: Name
     ms: float = Field(gt=0, le=60_000)

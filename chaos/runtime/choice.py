@@ -17,22 +17,38 @@ RuntimeMaker = Callable[[Topology, Path, Path | None, Journal], Runtime]
 RuntimeChoice = str | Runtime | RuntimeMaker
 
 
-def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> Runtime:
+def runtime_class(kind: str) -> type[Runtime]:
+    """The class of ``--runtime kind`` (imported only when asked for: Docker's SDK, Linux-only modules)."""
     if kind == "docker":
-        from chaos.runtime.docker import DockerRuntime  # the Docker SDK only when asked for
+        from chaos.runtime.docker import DockerRuntime
 
-        return DockerRuntime(topology, run_dir, profile=profile, journal=journal)
+        return DockerRuntime
     if kind == "swarm":
-        from chaos.runtime.swarm import SwarmRuntime  # a swarm lab (docker/swarm-lab.sh) only when asked for
+        from chaos.runtime.swarm import SwarmRuntime  # a swarm lab (docker/swarm-lab.sh)
 
-        return SwarmRuntime(topology, run_dir, profile=profile, journal=journal)
+        return SwarmRuntime
     if kind == "netns":
         from chaos.runtime.netns import NetnsRuntime  # Linux and root only
 
-        return NetnsRuntime(topology, run_dir, profile=profile, journal=journal)
+        return NetnsRuntime
     from chaos.runtime.local import LocalRuntime
 
-    return LocalRuntime(topology, run_dir, profile=profile, journal=journal)
+    return LocalRuntime
+
+
+def make_runtime(kind: str, topology: Topology, run_dir: Path, profile: Path | None, journal: Journal) -> Runtime:
+    make: Callable[..., Runtime] = runtime_class(kind)  # every class takes these (the ABC declares no __init__)
+    return make(topology, run_dir, profile=profile, journal=journal)
+
+
+def capabilities_of(choice: RuntimeChoice) -> tuple[str, frozenset[str]] | None:
+    """The runtime's name and what it can do, known before it starts; None for a maker (known once built)."""
+    if isinstance(choice, Runtime):
+        return choice.name, choice.capabilities
+    if isinstance(choice, str):
+        cls = runtime_class(choice)
+        return cls.name, cls.capabilities
+    return None
 
 
 def build_runtime(

@@ -32,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from chaos.journal import Journal
-from chaos.runtime import netlink, netns_owner
+from chaos.runtime import netlink, netns_owner, watcher
 from chaos.runtime.base import KILL, LINKS, NETWORK, POWER, PowerEvent, RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.runtime.sockets import bind
@@ -211,6 +211,5 @@ class NetnsRuntime(LocalRuntime):
                 netns_owner.remove(self._record)
             self._record = None
         if self._watcher is not None:
-            self._watcher.terminate()
-            self._watcher.wait()
+            watcher.stop(self._watcher)
             self._watcher = None

@@ -2,10 +2,9 @@
 
 A netns stack's namespaces, the WAN bridge inside one of them and its links outlive the process that made them
 (`ip netns add` pins a namespace to a file). So before it makes anything the runtime writes an owner record
-(``RECORDS_DIR/<prefix>.json``: its pid and start time, its namespaces, its host link, its subnet), and
-a watcher process (``python -m chaos.runtime.netns_owner <record>``, in its own session so a Ctrl-C meant for
-the controller does not reach it) waits on the owner's pidfd: when the owner dies without tearing down (a
-SIGKILL), the watcher removes everything the record names. ``sweep`` does the same at the next start for a
+(``RECORDS_DIR/<prefix>.json``: its pid and start time, its namespaces, its host link, its subnet), and a
+watcher (chaos.runtime.watcher; ``python -m chaos.runtime.netns_owner <record>``) waits for the owner: when it dies
+without tearing down (a SIGKILL), the watcher removes everything the record names. ``sweep`` does the same at the next start for a
 record whose owner and watcher both died. Nothing is removed that the record does not name and that does not
 carry its prefix, so another stack's namespaces, and anything the runtime did not create, are never touched.
 """
@@ -15,8 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,12 +21,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chaos.runtime import netlink
+from chaos.runtime import netlink, watcher
 from chaos.runtime.pids import is_process, start_time
 
 RECORDS_DIR = Path("/run/blackout-netns")
 SUBNET_BASE = "10.231"  # 10.231.N.0/24 per stack: RFC 1918, a range a home or office network rarely uses
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -133,15 +129,7 @@ def sweep() -> list[str]:
 
 
 def start_watcher(record: OwnerRecord, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "chaos.runtime.netns_owner", str(record.path)],
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return watcher.start("chaos.runtime.netns_owner", [str(record.path)], log_path)
 
 
 def watch(path: Path) -> int:
@@ -149,13 +137,7 @@ def watch(path: Path) -> int:
     record = OwnerRecord.read(path)
     if record is None:
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # the owner tore down itself and stops us
-    try:
-        pidfd = os.pidfd_open(record.pid)
-    except ProcessLookupError:
-        pidfd = None  # died before we looked
-    if pidfd is not None and record.alive():
-        select.select([pidfd], [], [])
+    watcher.wait_for_death(record.pid, record.started)
     with records_lock():
         current = OwnerRecord.read(path)
         if current is not None and not current.alive():

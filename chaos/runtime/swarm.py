@@ -8,15 +8,14 @@ each of the data center's services (``docker service update --force``), in the b
 ``restart_policy: none`` means Swarm never restarts a killed task behind the controller's back.
 
 The controller runs inside the lab's manager namespace (`make outage RUNTIME=swarm` puts it there), from where
-every node's address is reachable; the host's own network is never touched.
+every node's address is reachable; the host's own network is never touched. A controller that dies without
+`down` (a SIGKILL): its watcher, or the next `up`, removes its stack (chaos/runtime/swarm_owner.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import shutil
 import subprocess
 import threading
 import time
@@ -27,19 +26,17 @@ import yaml
 
 from chaos.journal import EventName, Journal
 from chaos.rundir import ACTIVE_PROFILE, DATA_DIR
+from chaos.runtime import swarm_owner, watcher
 from chaos.runtime.base import KILL, LINKS, POWER, InstanceRuntime, PowerEvent, RuntimeError_, keep_profile_copy
 from chaos.runtime.docker import IMAGE
-from chaos.runtime.docker_engine import OWNER_LABEL, OWNER_STARTED_LABEL, _orphaned
+from chaos.runtime.docker_engine import OWNER_LABEL, OWNER_STARTED_LABEL
 from chaos.runtime.pids import start_time
+from chaos.runtime.swarm_owner import MANAGER, STACK_LABEL
 from chaos.runtime.swarm_stack import stack_document
 from chaos.topology import Topology
 from services.common.policy import Profile
 
 LAB_PREFIX = os.environ.get("SWARM_LAB_PREFIX", "bkswarm")  # docker/swarm-lab.sh's
-MANAGER = "ctl"
-NODE_LINK = "lan0"  # each node's link to the lab's switch
-COMMAND_TIMEOUT_S = 120.0
-STACK_LABEL = "com.docker.stack.namespace"  # set by `docker stack deploy` on every task's container
 
 
 class SwarmRuntime(InstanceRuntime):
@@ -71,6 +68,7 @@ class SwarmRuntime(InstanceRuntime):
         self._dark: set[str] = set(topology.data_centers)
         self._killed: set[str] = set()
         self._deployed = False
+        self._watcher: subprocess.Popen[bytes] | None = None  # cleans up if this process dies without `down`
         self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -84,7 +82,7 @@ class SwarmRuntime(InstanceRuntime):
                     )
             (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
             (self.run_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
-            swept = self._sweep()
+            swept = swarm_owner.sweep(self.prefix, list(self.topology.data_centers))
             if swept:
                 self.journal.record(EventName.SWEPT, runtime="swarm", stacks=swept)
             addresses = {
@@ -98,10 +96,8 @@ class SwarmRuntime(InstanceRuntime):
                 "BLACKOUT_ADMIN_SECRET": self.admin_secret,
                 "BLACKOUT_SERVICE_KEY": self.service_key,
             }
-            owner = {
-                OWNER_LABEL: f"{os.uname().nodename}:{os.getpid()}",
-                OWNER_STARTED_LABEL: repr(start_time(os.getpid())),
-            }
+            me, started = os.getpid(), start_time(os.getpid()) or 0.0
+            owner = {OWNER_LABEL: f"{os.uname().nodename}:{me}", OWNER_STARTED_LABEL: repr(started)}
             document = stack_document(
                 self.topology,
                 self.image,
@@ -114,6 +110,11 @@ class SwarmRuntime(InstanceRuntime):
             stack_file = self.run_dir / "swarm-stack.yml"
             stack_file.touch(mode=0o600)  # it holds the stack's credentials
             stack_file.write_text(yaml.safe_dump(document, sort_keys=False, width=200))
+            self._watcher = watcher.start(
+                "chaos.runtime.swarm_owner",
+                [self.prefix, self.stack, str(me), repr(started), *self.topology.data_centers],
+                self.run_dir / "logs" / "swarm-watcher.log",
+            )
             self._deployed = True
             self._docker(MANAGER, "stack", "deploy", "--compose-file", str(stack_file), self.stack)
             self._dark.clear()
@@ -130,11 +131,12 @@ class SwarmRuntime(InstanceRuntime):
                 for dc in self.topology.data_centers:
                     self._link(dc, up=True)  # the lab outlives the run: leave its machines connected
                 self._save_logs()
-                self._docker(MANAGER, "stack", "rm", self.stack, check=False)
-                for dc in self.topology.data_centers:  # `stack rm` returns before the containers are gone
-                    self._remove_containers(dc, self.stack)
+                swarm_owner.remove_stack(self.prefix, self.stack, list(self.topology.data_centers))
                 self.journal.record(EventName.DOWN, runtime="swarm", stack=self.stack)
                 self._deployed = False
+            if self._watcher is not None:
+                watcher.stop(self._watcher)
+                self._watcher = None
             self._dark = set(self.topology.data_centers)
 
     def power_off(self, dc: str) -> PowerEvent:
@@ -203,38 +205,7 @@ class SwarmRuntime(InstanceRuntime):
 
     # -- internals -------------------------------------------------------------------------------
     def _docker(self, node: str, *args: str, check: bool = True) -> str:
-        docker = shutil.which("docker") or "docker"
-        done = subprocess.run(
-            [docker, "--host", f"unix:///run/{self.prefix}/{node}.sock", *args],
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_S,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError_(f"docker {' '.join(args[:2])} on {node}: {done.stderr.strip()[:500]}")
-        return done.stdout.strip()
-
-    def _sweep(self) -> list[str]:
-        """Remove the stacks of runs whose controller died without `down` (SIGKILL) and reconnect every node; a
-        live run's stack is refused: two stacks would listen on the same addresses and ports. The stacks removed."""
-        names = self._docker(MANAGER, "service", "ls", "--filter", f"label={OWNER_LABEL}", "--format", "{{.Name}}")
-        stacks: dict[str, bool] = {}  # stack -> orphaned
-        for name in names.split():
-            labels = self._docker(MANAGER, "service", "inspect", "--format", "{{json .Spec.Labels}}", name)
-            parsed: dict[str, str] = json.loads(labels) if labels else {}
-            stacks[parsed.get(STACK_LABEL, "")] = _orphaned(parsed)
-        live = [stack for stack, orphaned in stacks.items() if not orphaned]
-        if live:
-            raise RuntimeError_(
-                f"the swarm lab already runs stack {', '.join(live)} of a live run: stop that run first"
-            )
-        for stack in stacks:
-            self._docker(MANAGER, "stack", "rm", stack, check=False)
-            for dc in self.topology.data_centers:
-                self._remove_containers(dc, stack)
-        for dc in self.topology.data_centers:
-            self._link(dc, up=True)  # a killed run may have left a data center dark
-        return sorted(stacks)
+        return swarm_owner.docker(self.prefix, node, *args, check=check)
 
     def _containers(self, dc: str, names: list[str]) -> list[str]:
         """The running containers of these instances on the data center's node."""
@@ -265,17 +236,7 @@ class SwarmRuntime(InstanceRuntime):
             self._killed.discard(name)
 
     def _link(self, dc: str, up: bool) -> None:
-        subprocess.run(
-            ["ip", "-n", f"{self.prefix}-{dc}", "link", "set", NODE_LINK, "up" if up else "down"],
-            check=True,
-            capture_output=True,
-            timeout=COMMAND_TIMEOUT_S,
-        )
-
-    def _remove_containers(self, dc: str, stack: str) -> None:
-        found = self._docker(dc, "ps", "-aq", "--filter", f"label={STACK_LABEL}={stack}", check=False).split()
-        if found:
-            self._docker(dc, "rm", "--force", *found, check=False)
+        swarm_owner.set_link(self.prefix, dc, up)
 
     def _save_logs(self) -> None:
         for name in self.topology.instances():

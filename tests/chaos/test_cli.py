@@ -68,6 +68,24 @@ def test_validate_passes_the_library(capsys):
     )
 
 
+LOSS = {"at": "5s", "loss": {"from": "dc-west", "to": "dc-east", "percent": 30}, "for": "5s"}
+
+
+def test_validate_and_run_refuse_a_network_fault_on_a_runtime_without_network_control(tmp_path, capsys):
+    lossy = write(tmp_path, "lossy.yaml", [LOSS])
+    assert cli.main(["validate", str(lossy)]) == 0  # the runtime is not known: it may run on netns
+    assert cli.main(["validate", str(lossy), "--runtime", "netns"]) == 0
+    assert "runtime: netns" in capsys.readouterr().out
+    assert cli.main(["validate", str(lossy), "--runtime", "local"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"blackout: {lossy}: field 'timeline.0.loss': the local runtime cannot do loss")
+    runs = tmp_path / "runs"
+    assert cli.main(["run", str(lossy), "--runtime", "local", "--runs", str(runs)]) == 2  # before anything starts
+    assert "the local runtime cannot do loss" in capsys.readouterr().err
+    assert not runs.exists() or not any(runs.iterdir())
+
+
 def test_run_any_ports_binds_free_ports_and_a_free_prometheus(monkeypatch):
     """A benchmark's runs beside a live demo: `--any-ports` reaches the engine as free ports for every
     instance and for the run's Prometheus (a clash on 8000 or 9090 aborted every run of a matrix)."""

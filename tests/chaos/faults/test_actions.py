@@ -15,7 +15,7 @@ from chaos.faults.actions import ACTION, KINDS, LEVERS, check_action, make, pars
 from chaos.faults.injector import FaultInjector
 from chaos.faults.model import ActionBase
 from chaos.journal import Journal
-from chaos.runtime.base import KILL, LINKS, POWER
+from chaos.runtime.base import KILL, LINKS, NETWORK, POWER
 from services.common.errors import ConfigError, UsageError
 
 
@@ -56,7 +56,7 @@ def test_every_kind_is_declared_once_with_its_properties():
         declarations = [p for p, text in sources.items() for _ in re.finditer(rf'ActionKind\(\s*"{name}"', text)]
         assert declarations == [chaos / "faults" / "actions.py"], name
         assert kind.name == name and isinstance(kind.fault, bool) and isinstance(kind.reversible, bool)
-        assert kind.capability in (None, POWER, KILL, LINKS)
+        assert kind.capability in (None, POWER, KILL, LINKS, NETWORK)
         assert kind.handler is not None or not kind.live  # only what a plan unrolls (a flap) has no handler
     assert not any('getattr(self, f"_' in text for text in sources.values())  # no dispatch by method name
     # a restore, the remedies: every one a lever, its delay or cost declared
@@ -109,6 +109,38 @@ def test_dispatch_goes_through_the_declared_handler_and_capability(tmp_path, mon
     with pytest.raises(ConfigError, match="field 'power_off': data center 'dc-mars': unknown"):
         injector.apply(make("power_off", "dc-mars"))
     assert len(taken) == 1  # refused before its handler
-    with pytest.raises(UsageError, match="recording runtime cannot do blackhole; it can do: power_off, power_on"):
+    with pytest.raises(
+        UsageError,
+        match=r"recording runtime cannot do blackhole \(it needs the 'links' capability\); it can do: power_off, power_on",
+    ):
         injector.apply(make("blackhole", {"from": "dc-west", "to": "dc-east"}))  # no links capability
+    injector.close()
+
+
+def test_loss_and_rate_are_network_faults_between_two_data_centers_refused_where_the_network_is_not_controlled(
+    tmp_path,
+):
+    """In the kernel only (the services have no packet loss or bandwidth to limit): a runtime without network
+    control refuses them naming itself, before a handler runs; their ends must be two data centers."""
+    loss = parse_action({"loss": {"from": "dc-west", "to": "dc-east", "percent": 20}, "for": "5s"}, "x", "b")
+    rate = parse_action({"rate": {"from": "dc-east", "to": "dc-west", "mbit": 1.5}}, "x", "b")
+    assert loss.to_data() == {"loss": {"from": "dc-west", "to": "dc-east", "percent": 20}, "for": "5s"}
+    assert parse_action(rate.to_data(), "x", "b") == rate
+    assert KINDS["loss"].capability == KINDS["rate"].capability == NETWORK
+    with pytest.raises(ConfigError, match="field 'b.loss': 'from' and 'to' are both dc-east: give two data centers"):
+        parse_action({"loss": {"from": "dc-east", "to": "dc-east", "percent": 20}}, "x", "b")
+    with pytest.raises(ConfigError, match="field 'b.loss.percent'"):
+        parse_action({"loss": {"from": "dc-west", "to": "dc-east", "percent": 101}}, "x", "b")
+    runtime = RecordingRuntime()
+    with pytest.raises(ConfigError, match="field 'b.rate.to': data center 'views': unknown"):
+        check_action(
+            parse_action({"rate": {"from": "dc-west", "to": "views", "mbit": 1}}, "x", "b"), runtime.topology, "x", "b"
+        )
+    injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
+    for action in (loss, rate):
+        with pytest.raises(
+            UsageError, match=f"the recording runtime cannot do {action.kind} \\(it needs the 'network' capability\\)"
+        ):
+            injector.apply(action)
+    assert injector.active_ids() == []
     injector.close()

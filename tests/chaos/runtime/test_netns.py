@@ -6,6 +6,7 @@ left behind: namespaces, the host's link, the owner record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -204,10 +205,10 @@ time.sleep(600)
 """
 
 
-def start_controller(tmp_path: Path) -> tuple[subprocess.Popen, dict]:
-    """A controller process with a stack up, a netem qdisc and a partition in place."""
+def start_controller(tmp_path: Path, script: str = CHILD) -> tuple[subprocess.Popen, dict]:
+    """A controller process with a stack up, an htb qdisc and nftables drops in place."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(PROJECT / "topologies" / "fragile.yaml"), str(tmp_path)],
+        [sys.executable, "-c", script, str(PROJECT / "topologies" / "fragile.yaml"), str(tmp_path)],
         cwd=PROJECT,
         stdout=subprocess.PIPE,
         text=True,
@@ -241,6 +242,105 @@ def test_a_sigkilled_controller_leaves_no_namespace_link_or_qdisc(tmp_path):
     assert not wait_all_gone(pids, 10)
     # the qdisc and the drops lived in the data center's namespace: gone with it (and nothing in the host's)
     assert info["prefix"] not in netlink.run("tc", "qdisc", "show")
+
+
+FAULTING_CHILD = """
+import json, random, sys, time
+from pathlib import Path
+from chaos.faults.actions import parse_action
+from chaos.faults.injector import FaultInjector
+from chaos.journal import Journal
+from chaos.runtime.netns import NetnsRuntime
+from chaos.topology import load_topology
+runtime = NetnsRuntime(load_topology(Path(sys.argv[1])), Path(sys.argv[2]))
+runtime.up()
+injector = FaultInjector(runtime, Journal(runtime.run_dir), random.Random(1))
+injector.apply(parse_action({"rate": {"from": "dc-west", "to": "dc-east", "mbit": 1}}, "child", "rate"))
+injector.apply(parse_action({"loss": {"from": "dc-west", "to": "dc-east", "percent": 40}}, "child", "loss"))
+print(json.dumps({"prefix": runtime.prefix, "watcher": runtime._watcher.pid, "namespaces": runtime.namespaces}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sigkilled_controller_leaves_no_qdisc_or_nft_rule_of_its_loss_and_rate_faults(tmp_path):
+    """The scenario kinds, through the injector as a run applies them: a dead controller runs no rollback, its
+    watcher removes the namespaces and every qdisc and nftables rule in them."""
+    proc, info = start_controller(tmp_path, FAULTING_CHILD)
+    pids = instance_pids(tmp_path)
+    try:
+        east = info["namespaces"]["dc-east"]
+        assert "numgen random mod 100 < 40" in netlink.run("ip", "netns", "exec", east, "nft", "list", "ruleset")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        left = wait_no_leftovers(info["prefix"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        netns_owner.sweep()
+    assert not left, f"left behind after the controller's SIGKILL: {left}"
+    assert not wait_all_gone(pids, 10)
+    assert info["prefix"] not in netlink.run("tc", "qdisc", "show")
+    assert "blackout" not in netlink.run("nft", "list", "tables")  # the host's own ruleset never had any
+
+
+def udp_delivered(source: str, target: str, address: str, count: int = 200) -> int:
+    """Of ``count`` datagrams sent from namespace ``source`` to ``address`` in namespace ``target``, how many
+    arrived (the receiver reads until a second passes without one)."""
+    receiver = netlink.in_namespace(target, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    receiver.bind((address, 0))
+    receiver.settimeout(1.0)
+    got: list[int] = []
+
+    def read() -> None:
+        try:
+            while True:
+                receiver.recv(64)
+                got.append(1)
+        except TimeoutError:
+            pass
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    sender = netlink.in_namespace(source, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    with sender, receiver:
+        for n in range(count):
+            with contextlib.suppress(PermissionError):  # netfilter dropped it on the way out (EPERM)
+                sender.sendto(n.to_bytes(4, "big"), receiver.getsockname())
+            time.sleep(0.001)  # paced: a burst could overflow the receiver's buffer, a loss that is not the fault's
+        reader.join()
+    return len(got)
+
+
+def test_the_loss_and_rate_kinds_go_to_the_kernel_and_come_back_out(stack):
+    """loss: that share of the packets between the two data centers dropped, each way, the users' edge untouched;
+    rate: what one sends the other held to the limit. Both through the injector, reverted by its rollbacks."""
+    injector = FaultInjector(stack, Journal(stack.run_dir), random.Random(5))
+    west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
+    east_address, west_address = stack.topology.address("dc-east"), stack.topology.address("dc-west")
+    try:
+        lossy, output = injector.apply(
+            parse_action({"loss": {"from": "dc-west", "to": "dc-east", "percent": 50}}, "test", "t")
+        )
+        assert output == {"layer": "network", "drops": "50% each way", "from": "dc-west", "to": "dc-east"}
+        west_to_east, east_to_west = udp_delivered(west, east, east_address), udp_delivered(east, west, west_address)
+        assert 60 <= west_to_east <= 140 and 60 <= east_to_west <= 140, (west_to_east, east_to_west)  # 100 +- 5.6 sd
+        assert transfer_seconds(west, None, stack.host_address, 100_000) < 5  # the edge is not behind it
+        injector.revert(lossy)
+        assert udp_delivered(west, east, east_address) == 200
+        narrow, output = injector.apply(
+            parse_action({"rate": {"from": "dc-west", "to": "dc-east", "mbit": 2}}, "test", "t")
+        )
+        assert output["rate"] == "2000kbit" and "htb" in netlink.qdiscs(west, DC_LINK)
+        shaped = transfer_seconds(west, east, east_address, 300_000)  # 2.4 Mbit at 2 mbit/s
+        injector.revert(narrow)
+    finally:
+        injector.revert_all()
+        injector.close()
+    assert shaped >= 1.0, shaped
+    assert "htb" not in netlink.qdiscs(west, DC_LINK)
+    for namespace in (west, east):
+        assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
 
 
 def test_the_next_start_sweeps_what_a_dead_controller_and_its_watcher_left(tmp_path):
