@@ -79,6 +79,7 @@ def test_the_exit_code_is_the_verdict(monkeypatch, tmp_path, deviated, code):
         users=None,
         think=None,
         runtime="local",
+        any_ports=False,
         runs=tmp_path,
     )
     assert scenario_commands.cmd_run(args) == code
