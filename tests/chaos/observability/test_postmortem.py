@@ -152,11 +152,18 @@ def test_the_picture_draws_what_the_hypothesis_probes_and_marks_every_deviated_c
     )
     probe = {"probe": "zero_view_displays <= 0", "status": "deviated", "shown": "400"}
     with (run / "journal.jsonl").open("a") as journal:
-        for s, met in ((22, False), (24, False), (26, True), (38, False)):
+        for s, met, phase in (
+            (5, False, "baseline"),
+            (22, False, "during"),
+            (24, False, "during"),
+            (26, True, "during"),
+            (38, False, "during"),
+            (45, False, "recovery"),
+        ):
             event = {
                 "t": T0 + s,
                 "event": "hypothesis",
-                "phase": "during",
+                "phase": phase,
                 "met": met,
                 "probes": [] if met else [probe],
             }
@@ -169,7 +176,8 @@ def test_the_picture_draws_what_the_hypothesis_probes_and_marks_every_deviated_c
     assert sum(v for v in lines["zero-view displays @ dc-west"].get_ydata() if v == v) == 400
     assert sum(v for v in lines["zero-view displays @ dc-east"].get_ydata() if v == v) == 0
     assert "stale/unavailable view counts @ dc-east" in lines
-    # each deviated check is a line on every panel, at its time; the check that held is not
+    # each deviated check the verdict judges is a line on every panel, at its time; the check that held is not, nor
+    # the baseline's (the load settling) or the recovery's (its time is the recovery figure)
     for axis in fig.axes:
         marks = sorted(line.get_xdata()[0] for line in axis.get_lines() if line.get_color() == "#b00000")
         assert marks == [22, 24, 38]
