@@ -60,6 +60,15 @@ def _where() -> tuple[Path, bool]:
     raise OSError("no cgroup cpu controller (v2 cpu.max or v1 cpu.cfs_quota_us) to cap CPU with")
 
 
+def available() -> bool:
+    """Whether this process may make a capped group here: root, and a cgroup CPU controller."""
+    try:
+        _where()
+    except OSError:
+        return False
+    return os.geteuid() == 0
+
+
 @contextmanager
 def cpu_share(share: float) -> Iterator[CpuShare]:
     """A cgroup allowing ``share`` of one core (0.5: half a core) to what is added to it."""

@@ -6,23 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
 import pytest
 import retry_storm
 from support import cpu_share
 
 
-def _available() -> bool:
-    try:
-        cpu_share._where()
-    except OSError:
-        return False
-    return psutil.Process().uids().effective == 0
-
-
 @pytest.mark.long
 @pytest.mark.timeout(1200)  # a calibration and two runs on a capped stack: 5-10 minutes
-@pytest.mark.skipif(not _available(), reason="needs root and a cgroup cpu controller")
+@pytest.mark.skipif(not cpu_share.available(), reason="needs root and a cgroup cpu controller")
 def test_on_half_a_core_naive_stays_down_and_resilient_recovers(tmp_path: Path) -> None:
     with cpu_share.cpu_share(0.5) as share:
         result = retry_storm.run([1], tmp_path, share)

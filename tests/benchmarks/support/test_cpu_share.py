@@ -11,15 +11,7 @@ import pytest
 from support import cpu_share
 
 
-def _available() -> bool:
-    try:
-        cpu_share._where()
-    except OSError:
-        return False
-    return psutil.Process().uids().effective == 0
-
-
-@pytest.mark.skipif(not _available(), reason="needs root and a cgroup cpu controller")
+@pytest.mark.skipif(not cpu_share.available(), reason="needs root and a cgroup cpu controller")
 def test_a_busy_process_gets_half_a_core_and_the_group_is_removed():
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
