@@ -17,6 +17,8 @@ from chaos.engine.run import RunOptions, RunResult
 from chaos.journal import Journal
 from chaos.stack import run_scenario
 
+pytestmark = pytest.mark.long  # a real power-loss run each, ~60 s apiece: `make test-long` (CI runs it)
+
 PROJECT = Path(__file__).resolve().parents[3]
 
 

@@ -39,11 +39,14 @@ try:
 except ImportError:  # pragma: no cover - the skip below says it
     webdriver = None
 
-pytestmark = pytest.mark.skipif(
-    webdriver is None or not CHROMIUM or not DRIVER,
-    reason="needs a real browser: apt-get install chromium chromium-driver, and pip install selenium "
-    "(.ci/run installs both where it can)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        webdriver is None or not CHROMIUM or not DRIVER,
+        reason="needs a real browser: apt-get install chromium chromium-driver, and pip install selenium "
+        "(.ci/run installs both where it can)",
+    ),
+    pytest.mark.long,  # a real stack and a browser each, ~40 s apiece: `make test-long` (CI runs it)
+]
 
 
 def blackout(*args: str, runs: Path) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from fakes.control import recording_controller
 from fakes.processes import wait_all_gone
@@ -110,6 +111,7 @@ def team_visible_files(team_runs: Path) -> list[Path]:
     return files
 
 
+@pytest.mark.long  # a real round, ~40-50 s: `make test-long` (CI runs it)
 def test_a_teams_link_reaches_the_room_and_its_exercise_and_nothing_names_the_fault(tmp_path):
     scenario = short_power_loss(tmp_path, off_at=2, on_at=10, duration=18, users=4)
     hidden = yaml.safe_load(scenario.read_text())
@@ -235,6 +237,7 @@ def fault_samples(url: str) -> dict[str, float]:
     }
 
 
+@pytest.mark.long  # a real round, ~40-50 s: `make test-long` (CI runs it)
 def test_a_link_fault_in_a_round_is_named_nowhere_a_team_reads(tmp_path):
     """A latency fault on a real link, in a real round: the services carry it (their clients time out) but neither
     their logs in the team's folder nor their /metrics name it; only the instructor's round journal does."""
