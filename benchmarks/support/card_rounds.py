@@ -21,7 +21,7 @@ import yaml
 
 from chaos.engine.fit import TOPOLOGIES
 from chaos.engine.run import PROJECT_ROOT
-from chaos.engine.scenario import LIBRARY
+from chaos.engine.scenario import LIBRARY, library
 from chaos.faults.model import parse_duration
 from chaos.journal import new_run_dir
 from chaos.library import LOCAL_SCENARIOS
@@ -34,15 +34,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "examples"))
 from responder import Responder, Team  # an example program, not a package
 
 PROFILES = PROJECT_ROOT / "profiles"
-CARDS = (
-    "dc-power-loss",
-    "flapping-generator",
-    "wrong-boot-order",
-    "brownout",
-    "partition",
-    "retry-storm",
-    "single-instance-kill",
-)
+CARDS = tuple(scenario.name for scenario in library())  # every library scenario has a card
 FAULT_AT_S = 3.0  # the held timeline's first fault, into the run (the seed's onset comes on top)
 # ...but retry-storm's stays at its own 20 s: the users' first logins must be over before auth stalls (a few
 # seconds in, a naive stack on a busy machine is still logging users in: no steady state to compare with)
