@@ -256,3 +256,46 @@ def set_drops(namespace: str, rules: list[str]) -> None:
 
 def clear_drops(namespace: str) -> None:
     run("ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", PARTITION_TABLE, check=False)
+
+
+# -- NFQUEUE (latency without netem: chaos.runtime.delayer) -------------------------------------------
+# iptables-nft, not nft: nft's own `queue` statement needs CONFIG_NFT_QUEUE, which kernels without netem tend to
+# lack too, while the xt NFQUEUE target (through nft's compat layer) is there. --queue-bypass: a packet the
+# queue has no reader for passes undelayed (a dead delayer never blackholes the link).
+DELAY_QUEUE = 7  # queues are per namespace: every data center's delayer may use the same number
+PROBE_ADDRESS = "192.0.2.1"  # TEST-NET-1: a rule for it, added and removed at once, matches nothing of ours
+
+
+def _queue_rule(address: str, queue: int) -> list[str]:
+    return ["OUTPUT", "-d", f"{address}/32", "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass"]
+
+
+def add_queue_rule(namespace: str, address: str, queue: int = DELAY_QUEUE) -> None:
+    """Queue what leaves the namespace for ``address`` (its calls there, and its answers to calls from there)."""
+    run("ip", "netns", "exec", namespace, "iptables-nft", "-A", *_queue_rule(address, queue))
+
+
+def remove_queue_rule(namespace: str, address: str, queue: int = DELAY_QUEUE) -> None:
+    run("ip", "netns", "exec", namespace, "iptables-nft", "-D", *_queue_rule(address, queue), check=False)
+
+
+def queue_rules(namespace: str) -> str:
+    return run("ip", "netns", "exec", namespace, "iptables-nft", "-S", "OUTPUT", check=False)
+
+
+def has_nfqueue(namespace: str) -> bool:
+    """Whether packets can be queued to a process here (iptables-nft and the kernel's NFQUEUE target): a rule
+    tried in ``namespace`` and removed at once."""
+    if shutil.which("iptables-nft") is None:
+        return False
+    try:
+        add_queue_rule(namespace, PROBE_ADDRESS)
+    except NetlinkError:
+        return False
+    remove_queue_rule(namespace, PROBE_ADDRESS)
+    return True
+
+
+def pids_in(namespace: str) -> list[int]:
+    """The processes whose network namespace is ``namespace`` (`ip netns pids`)."""
+    return [int(pid) for pid in run("ip", "netns", "pids", namespace, check=False).split()]
