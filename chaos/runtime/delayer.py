@@ -84,8 +84,12 @@ def hold(queue: nfqueue.Queue, rng: random.Random, ms: float, jitter_ms: float, 
 
 def main(argv: list[str]) -> int:
     namespace, number, ms, jitter_ms = Path(argv[0]), int(argv[1]), float(argv[2]), float(argv[3])
-    netlink.enter(namespace)  # this (only) thread: the queue's socket is made in the data center's namespace
-    queue = nfqueue.Queue(number)
+    try:
+        netlink.enter(namespace)  # this (only) thread: the queue's socket is made in the data center's namespace
+        queue = nfqueue.Queue(number)
+    except (OSError, netlink.NetlinkError) as exc:  # a namespace gone, a queue another holds: one line, to the log
+        print(f"delayer: {namespace} queue {number}: {exc}", file=sys.stderr)
+        return 1
     wake, poke = os.pipe()
     os.set_blocking(poke, False)
     signal.set_wakeup_fd(poke)
