@@ -262,25 +262,29 @@ def clear_drops(namespace: str) -> None:
 # iptables-nft, not nft: nft's own `queue` statement needs CONFIG_NFT_QUEUE, which kernels without netem tend to
 # lack too, while the xt NFQUEUE target (through nft's compat layer) is there. --queue-bypass: a packet the
 # queue has no reader for passes undelayed (a dead delayer never blackholes the link).
-DELAY_QUEUE = 7  # queues are per namespace: every data center's delayer may use the same number
+# Queued where they arrive (INPUT), not where they leave (OUTPUT): a packet held in its sender's output path
+# still counts against its socket (TCP small queues let ~2 packets be in the host at once), so a bulk transfer
+# would crawl at 2 packets per delay. netem orphans what it holds for that reason; once through the veth a packet
+# is orphaned too, and the sender sees a slow link, not a full queue of its own.
+DELAY_QUEUE = 7  # the first queue number; queues are per namespace
 PROBE_ADDRESS = "192.0.2.1"  # TEST-NET-1: a rule for it, added and removed at once, matches nothing of ours
 
 
-def _queue_rule(address: str, queue: int) -> list[str]:
-    return ["OUTPUT", "-d", f"{address}/32", "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass"]
+def _queue_rule(source: str, queue: int) -> list[str]:
+    return ["INPUT", "-s", f"{source}/32", "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass"]
 
 
-def add_queue_rule(namespace: str, address: str, queue: int = DELAY_QUEUE) -> None:
-    """Queue what leaves the namespace for ``address`` (its calls there, and its answers to calls from there)."""
-    run("ip", "netns", "exec", namespace, "iptables-nft", "-A", *_queue_rule(address, queue))
+def add_queue_rule(namespace: str, source: str, queue: int = DELAY_QUEUE) -> None:
+    """Queue what reaches the namespace from ``source`` (its calls here, and its answers to calls from here)."""
+    run("ip", "netns", "exec", namespace, "iptables-nft", "-A", *_queue_rule(source, queue))
 
 
-def remove_queue_rule(namespace: str, address: str, queue: int = DELAY_QUEUE) -> None:
-    run("ip", "netns", "exec", namespace, "iptables-nft", "-D", *_queue_rule(address, queue), check=False)
+def remove_queue_rule(namespace: str, source: str, queue: int = DELAY_QUEUE) -> None:
+    run("ip", "netns", "exec", namespace, "iptables-nft", "-D", *_queue_rule(source, queue), check=False)
 
 
 def queue_rules(namespace: str) -> str:
-    return run("ip", "netns", "exec", namespace, "iptables-nft", "-S", "OUTPUT", check=False)
+    return run("ip", "netns", "exec", namespace, "iptables-nft", "-S", "INPUT", check=False)
 
 
 def has_nfqueue(namespace: str) -> bool:

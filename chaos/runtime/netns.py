@@ -17,8 +17,8 @@ Power off = the data center's link down (its packets dropped: keep-alive connect
 go unanswered, nothing is refused, as with a dead host) and SIGKILL to its process group. Network faults act on
 a data center's link whatever the application does: ``impair`` (tc htb rate limits, and netem delay, jitter,
 corruption where the kernel has netem), ``delay`` (latency and jitter: netem, or where the kernel has none, an
-NFQUEUE rule and a delayer process in the namespace, chaos.runtime.delayer) and ``block`` (nftables drops in the
-namespace: partitions, one-way blackholes, random loss). Ownership and cleanup after a dead controller: chaos/runtime/netns_owner.py.
+NFQUEUE rule and a delayer process in the receiving namespace, chaos.runtime.delayer) and ``block`` (nftables
+drops in the namespace: partitions, one-way blackholes, random loss). Ownership and cleanup after a dead controller: chaos/runtime/netns_owner.py.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class NetnsRuntime(LocalRuntime):
         self._net_lock = threading.Lock()
         self._impaired: dict[str, tuple[str, str]] = {}  # fault -> (source, to): one qdisc per link
         self._delayers: dict[str, tuple[str, str, subprocess.Popen[str]]] = {}  # fault -> (source, to, delayer)
+        self._queues = {dc: netlink.DELAY_QUEUE + i for i, dc in enumerate(dcs)}  # a queue per source data center
         self._drops: dict[str, dict[str, list[str]]] = {}  # fault -> data center -> its nft rules
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -137,8 +138,8 @@ class NetnsRuntime(LocalRuntime):
     def delay(self, fault_id: str, source: str, to: str, ms: float, jitter_ms: float = 0.0) -> dict[str, str]:
         """Hold what ``source`` sends to ``to``'s address ``ms`` +/- ``jitter_ms``: its calls wait going out, and its
         answers to ``to``'s calls going back, as netem on its link would. netem where the kernel has it, else an
-        NFQUEUE rule in ``source``'s namespace and a delayer holding the packets (``delay_layer``); what was used,
-        for the fault's journal entry. One delay per data center's link at a time."""
+        NFQUEUE rule in ``to``'s namespace where they arrive and a delayer there holding them (``delay_layer``); what
+        was used, for the fault's journal entry. One delay per data center's link at a time."""
         for dc in (source, to):
             self.topology.require_dc(dc)
         if self.delay_layer == "netem":
@@ -147,15 +148,15 @@ class NetnsRuntime(LocalRuntime):
             return {"via": "netem", "netem": " ".join(netem)}
         if self.delay_layer != "nfqueue":
             raise RuntimeError_("this kernel can delay no packets (neither netem nor NFQUEUE)")
-        namespace, address = self.namespaces[source], self.topology.address(to)
+        namespace, address, queue = self.namespaces[to], self.topology.address(source), self._queues[source]
         with self._net_lock:
             holder = next((f for f, (dc, _, _) in self._delayers.items() if dc == source), None)
             if holder is not None:
                 raise UsageError(f"{source}'s link already carries delay {holder}: remove it first")
-            log = self.run_dir / "logs" / f"delayer-{source}.log"
-            proc = delayer.start(netlink.netns_path(namespace), netlink.DELAY_QUEUE, ms, jitter_ms, log)
+            log = self.run_dir / "logs" / f"delayer-{source}-{to}.log"
+            proc = delayer.start(netlink.netns_path(namespace), queue, ms, jitter_ms, log)
             try:
-                netlink.add_queue_rule(namespace, address)
+                netlink.add_queue_rule(namespace, address, queue)
             except BaseException:
                 delayer.stop(proc)
                 raise
@@ -171,7 +172,7 @@ class NetnsRuntime(LocalRuntime):
             delayed = self._delayers.pop(fault_id, None)
             if delayed is not None:
                 source, to, proc = delayed
-                netlink.remove_queue_rule(self.namespaces[source], self.topology.address(to))
+                netlink.remove_queue_rule(self.namespaces[to], self.topology.address(source), self._queues[source])
                 delayer.stop(proc)  # after the rule: nothing new is queued to it, what it holds goes on
 
     def block(self, fault_id: str, source: str, to: str, both_ways: bool, loss_percent: int = 100) -> None:

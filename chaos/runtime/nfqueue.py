@@ -19,7 +19,8 @@ NETLINK_NETFILTER = 12
 NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG = 0, 1, 2
 NFQNL_CFG_CMD_BIND, NFQNL_CFG_CMD_UNBIND = 1, 2
-NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
+NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN, NFQA_CFG_MASK, NFQA_CFG_FLAGS = 1, 2, 3, 4, 5
+NFQA_CFG_F_GSO = 0x4  # a GSO packet queued whole, as netem holds it, rather than cut into segments first
 NFQA_PACKET_HDR, NFQA_VERDICT_HDR = 1, 2
 NFQNL_COPY_META = 1  # the packet's id and metadata, none of its bytes: a delay needs no more
 NF_ACCEPT = 1
@@ -83,6 +84,8 @@ class Queue:
             self._command(_attribute(NFQA_CFG_CMD, struct.pack("!BxH", NFQNL_CFG_CMD_BIND, socket.AF_INET)), "bind")
             self._command(_attribute(NFQA_CFG_PARAMS, struct.pack("!IB", 0, NFQNL_COPY_META)), "copy mode")
             self._command(_attribute(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", MAX_QUEUED)), "queue length")
+            flags = struct.pack("!I", NFQA_CFG_F_GSO)
+            self._command(_attribute(NFQA_CFG_MASK, flags) + _attribute(NFQA_CFG_FLAGS, flags), "whole GSO packets")
         except OSError:
             self.sock.close()
             raise

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from fakes.processes import wait_all_gone
 
 from chaos.runtime import delayer, netlink
 from chaos.runtime.base import RuntimeError_
+from chaos.runtime.sockets import bind
 
 WHY_NOT = netlink.why_unsupported()
 pytestmark = pytest.mark.skipif(bool(WHY_NOT), reason=f"DELAYER NOT TESTED: {WHY_NOT}")
@@ -33,14 +35,14 @@ class Pair:
     logs: Path
 
     def start(self, ms: float, jitter_ms: float = 0.0) -> subprocess.Popen[str]:
-        """A delayer for what the sender sends the receiver, and the rule queueing it."""
-        proc = delayer.start(netlink.netns_path(self.sender), netlink.DELAY_QUEUE, ms, jitter_ms, self.logs)
-        netlink.add_queue_rule(self.sender, RECEIVER)
+        """A delayer for what the sender sends the receiver, and the rule queueing it where it arrives."""
+        proc = delayer.start(netlink.netns_path(self.receiver), netlink.DELAY_QUEUE, ms, jitter_ms, self.logs)
+        netlink.add_queue_rule(self.receiver, SENDER)
         return proc
 
     def held(self) -> int:
-        """Packets waiting in the sender's queue for their verdict (the kernel's count)."""
-        table = netlink.run("ip", "netns", "exec", self.sender, "cat", "/proc/net/netfilter/nfnetlink_queue")
+        """Packets waiting in the receiver's queue for their verdict (the kernel's count)."""
+        table = netlink.run("ip", "netns", "exec", self.receiver, "cat", "/proc/net/netfilter/nfnetlink_queue")
         return sum(int(line.split()[2]) for line in table.splitlines())
 
     def sockets(self) -> tuple[socket.socket, socket.socket]:
@@ -69,7 +71,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         if not netlink.has_nfqueue(names[0]):
             pytest.skip("DELAYER NOT TESTED: no iptables-nft, or no NFQUEUE target in this kernel")
         yield Pair(names[0], names[1], tmp_path / "delayer.log")
-        assert not netlink.pids_in(names[0]), "a delayer outlived its test"
+        assert not netlink.pids_in(names[1]), "a delayer outlived its test"
     finally:
         for name in names:
             for pid in netlink.pids_in(name):  # a failed test's delayer: ours, it joined our namespace
@@ -91,7 +93,7 @@ def test_each_packet_goes_when_its_own_delay_ends_in_any_order(pair):
         order += [int.from_bytes(into.recv(4), "big") for _ in range(29)]
         last_s = time.monotonic() - sent
     delayer.stop(proc)
-    netlink.remove_queue_rule(pair.sender, RECEIVER)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
     assert sorted(order) == list(range(30))
     assert order != sorted(order), order  # in send order by chance: 1 in 30!
     assert first_s >= 0.05, first_s  # the least delay
@@ -112,7 +114,7 @@ def test_stopping_it_lets_what_it_holds_go_at_once(pair):
         assert into.recv(4) == b"held"
         arrived_s = time.monotonic() - sent
     assert proc.returncode == 0
-    netlink.remove_queue_rule(pair.sender, RECEIVER)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
     assert arrived_s < 30, arrived_s  # not the minute it was to be held
 
 
@@ -128,11 +130,40 @@ def test_a_dead_delayers_packets_pass_undelayed(pair):
         assert into.recv(4) == b"pass"
         assert time.monotonic() - started < 5
     delayer.stop(proc)
-    netlink.remove_queue_rule(pair.sender, RECEIVER)
-    assert "NFQUEUE" not in netlink.queue_rules(pair.sender)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    assert "NFQUEUE" not in netlink.queue_rules(pair.receiver)
     assert not wait_all_gone([proc.pid], 5)
 
 
 def test_a_delayer_that_cannot_start_says_why(tmp_path):
     with pytest.raises(RuntimeError_, match="did not start: .*no-such-namespace.*No such file"):
         delayer.start(tmp_path / "no-such-namespace", netlink.DELAY_QUEUE, 300, 0, tmp_path / "delayer.log")
+
+
+def test_a_bulk_transfer_through_a_delay_is_held_by_the_link_not_by_the_sender(pair):
+    """2 MB through 300 ms: a few round trips of TCP's window growth. Held in the sender's own output path the
+    packets would still count against its socket (TCP small queues: ~2 packets in the host at a time), 2 packets
+    per 300 ms, minutes; held where they arrive, the sender sees a slow link and fills it."""
+    proc = pair.start(300)
+    server = netlink.in_namespace(pair.receiver, lambda: bind("sink", 0, RECEIVER))
+    received: list[int] = []
+
+    def sink() -> None:
+        conn, _ = server.accept()
+        with conn:
+            got = 0
+            while chunk := conn.recv(1 << 16):
+                got += len(chunk)
+            received.append(got)
+
+    reader = threading.Thread(target=sink)
+    reader.start()
+    with server, netlink.in_namespace(pair.sender, lambda: socket.create_connection(server.getsockname(), 30)) as out:
+        started = time.monotonic()
+        out.sendall(b"x" * 2_000_000)
+    reader.join(timeout=60)
+    seconds = time.monotonic() - started
+    delayer.stop(proc)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    assert received == [2_000_000]
+    assert 0.3 <= seconds < 15, seconds

@@ -229,8 +229,8 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
         assert slow is not None and output["via"] == stack.delay_layer, output
         if stack.delay_layer == "nfqueue":
             delayer_pid = int(output["delayer"])
-            assert alive([delayer_pid]) and "NFQUEUE" in netlink.queue_rules(west)
-            assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(west)).st_ino
+            assert alive([delayer_pid]) and "NFQUEUE" in netlink.queue_rules(east)  # held where they arrive
+            assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(east)).st_ino
         crossing = call_seconds(west, in_east, 3)  # opening the connection: its SYN waits, then its request
         answers = call_seconds(east, in_west, 3)
         started = time.monotonic()
@@ -262,7 +262,7 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
     # fast is well under the delay: a loaded machine answers a health check in tens of milliseconds
     assert max(before[1:] + after[1:]) < 0.2, (before, after)
     assert all(max(took[1:]) < 0.2 for took in untouched.values()), untouched
-    assert "NFQUEUE" not in netlink.queue_rules(west) and "netem" not in netlink.qdiscs(west, DC_LINK)
+    assert "NFQUEUE" not in netlink.queue_rules(east) and "netem" not in netlink.qdiscs(west, DC_LINK)
     if stack.delay_layer == "nfqueue":
         assert not alive([delayer_pid]), "the delayer outlived its fault"
 
@@ -312,7 +312,7 @@ def test_jitter_spreads_the_delays(stack):
     spread = sorted(took[1:])
     assert spread[-1] - spread[0] >= 0.1, spread
     assert spread[0] >= 0.05, spread  # none faster than the least delay
-    assert "NFQUEUE" not in netlink.queue_rules(west)
+    assert "NFQUEUE" not in netlink.queue_rules(east)
 
 
 def test_down_stops_a_delay_still_in_force(tmp_path):
@@ -421,7 +421,7 @@ def test_a_sigkilled_controller_leaves_no_qdisc_rule_or_delayer_of_its_network_f
         assert "numgen random mod 100 < 40" in netlink.run("ip", "netns", "exec", east, "nft", "list", "ruleset")
         if info["slow"].get("via") == "nfqueue":
             pids.append(int(info["slow"]["delayer"]))
-            assert "NFQUEUE" in netlink.queue_rules(east) and alive(pids[-1:])
+            assert "NFQUEUE" in netlink.queue_rules(info["namespaces"]["dc-west"]) and alive(pids[-1:])
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         left = wait_no_leftovers(info["prefix"])
@@ -617,7 +617,7 @@ def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
     finally:
         injector.revert_all()
         injector.close()
-    assert "netem" not in netlink.qdiscs(west, DC_LINK) and "NFQUEUE" not in netlink.queue_rules(west)
+    assert "netem" not in netlink.qdiscs(west, DC_LINK) and "NFQUEUE" not in netlink.queue_rules(east)
     for namespace in (west, east):
         assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
 
