@@ -72,7 +72,8 @@ def bulk(source: str, target: str, address: str, size: int) -> float:
 
 
 def queued_packets(namespace: str) -> int:
-    rows = netlink.run("ip", "netns", "exec", namespace, "iptables-nft", "-L", "OUTPUT", "-v", "-x", "-n")
+    """Packets the delay's rule queued so far (it sits in the receiving namespace's INPUT chain)."""
+    rows = netlink.run("ip", "netns", "exec", namespace, "iptables-nft", "-L", "INPUT", "-v", "-x", "-n")
     return sum(int(row.split()[0]) for row in rows.splitlines() if "NFQUEUE" in row)
 
 
@@ -108,14 +109,14 @@ def main() -> int:
                 cpu_before = cpu_seconds(pid) if pid else 0.0
                 delayed = timed_calls(west, url, args.calls)
                 cpu_calls = (cpu_seconds(pid) if pid else 0.0) - cpu_before
-                packets_calls = queued_packets(west) if pid else 0
+                packets_calls = queued_packets(east) if pid else 0
                 bulk_s = bulk(west, east, runtime.topology.address("dc-east"), int(args.bulk_mb * 1e6))
                 cpu_all = (cpu_seconds(pid) if pid else 0.0) - cpu_before
-                packets_all = queued_packets(west) if pid else 0
+                packets_all = queued_packets(east) if pid else 0
             finally:
                 runtime.repair("bench")
     added_ms = (statistics.median(delayed) - statistics.median(calm)) * 1000
-    per_packet_ms = cpu_all * 1000 / packets_all if packets_all else 0.0
+    per_packet_ms = cpu_all * 1000 / packets_all if packets_all else float("inf")  # none counted: no figure
     figures = {
         "via": how["via"],
         "calls": args.calls,
@@ -130,7 +131,7 @@ def main() -> int:
         "delayer_cpu_s_total": round(cpu_all, 3),
         "packets_total": packets_all,
         "delayer_cpu_ms_per_packet": round(per_packet_ms, 3),
-        "delayer_cpu_share_of_bulk": round(cpu_all / bulk_s, 3) if bulk_s else None,
+        "delayer_cpu_share_of_bulk": round((cpu_all - cpu_calls) / bulk_s, 3) if bulk_s else None,
     }
     print(
         f"via {how['via']}: calls {figures['calm_ms_median']} ms -> {figures['delayed_ms_median']} ms median "

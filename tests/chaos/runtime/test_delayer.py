@@ -25,7 +25,7 @@ from chaos.runtime.sockets import bind
 
 WHY_NOT = netlink.why_unsupported()
 pytestmark = pytest.mark.skipif(bool(WHY_NOT), reason=f"DELAYER NOT TESTED: {WHY_NOT}")
-SENDER, RECEIVER = "10.232.0.1", "10.232.0.2"  # inside the two namespaces only: no route of the host's sees them
+SENDER, RECEIVER = "10.239.0.1", "10.239.0.2"  # inside the two namespaces only: no route of the host's sees them
 
 
 @dataclass

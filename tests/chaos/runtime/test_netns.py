@@ -20,10 +20,11 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import yaml
 from fakes.processes import alive, wait_all_gone
-from fakes.scenarios import short_power_loss
+from fakes.scenarios import short_power_loss, variant
 
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
@@ -652,3 +653,43 @@ def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
             proc.wait()
     assert not leftovers(record.prefix), leftovers(record.prefix)  # at once: the run tore down, not the watcher
     assert not wait_all_gone(pids, 10)
+
+
+def test_ctrl_c_on_a_run_with_a_latency_fault_stops_its_delayer(tmp_path):
+    """`blackout run --runtime netns` interrupted while a latency fault holds the link: its rollback removes the
+    rule and stops the delayer (in a session of its own, the Ctrl-C does not reach it), and nothing remains."""
+    scenario = variant(
+        tmp_path / "scenarios",
+        "dc-power-loss",
+        load={"users": 2, "spawn_rate": 10},
+        duration="120s",
+        timeline=[{"at": "1s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}],
+    )
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos.cli", "run", str(scenario), "--runtime", "netns", "--runs", str(runs)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        record, queued = None, False
+        while time.monotonic() < deadline and proc.poll() is None and not queued:
+            record = next((r for r in netns_owner.records() if r.pid == proc.pid), None)
+            east = next((name for name in record.namespaces if name.endswith("-dc-east")), "") if record else ""
+            queued = bool(east) and "NFQUEUE" in netlink.queue_rules(east)  # the delayer is up: the rule comes last
+            time.sleep(0.1)
+        assert record is not None and queued, proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+        children = psutil.Process(proc.pid).children()
+        delayers = [child for child in children if "chaos.runtime.delayer" in " ".join(child.cmdline())]
+        assert len(delayers) == 1
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not leftovers(record.prefix), leftovers(record.prefix)  # at once: the run tore down, not the watcher
+    assert not wait_all_gone([delayers[0].pid], 5), "the delayer outlived the run"
