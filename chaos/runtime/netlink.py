@@ -1,4 +1,4 @@
-"""The few `ip`, `tc` and `nft` commands the netns runtime needs, run as subprocesses.
+"""The few `ip`, `tc`, `nft` and `iptables-nft` commands the netns runtime needs, run as subprocesses.
 
 Why the iproute2/nftables command line rather than pyroute2: these are the tools an operator reads and
 types to check what the runtime did (`ip netns list`, `tc qdisc show`), every Linux with network namespaces

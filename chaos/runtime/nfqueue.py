@@ -81,6 +81,7 @@ class Queue:
             self.sock.setsockopt(socket.SOL_SOCKET, 33, RECEIVE_BUFFER)  # SO_RCVBUFFORCE: root may pass rmem_max
             self.sock.bind((0, 0))
             self._seq = 0
+            self._early: list[int] = []  # packets queued while it was still being configured (a rule already there)
             self._command(_attribute(NFQA_CFG_CMD, struct.pack("!BxH", NFQNL_CFG_CMD_BIND, socket.AF_INET)), "bind")
             self._command(_attribute(NFQA_CFG_PARAMS, struct.pack("!IB", 0, NFQNL_COPY_META)), "copy mode")
             self._command(_attribute(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", MAX_QUEUED)), "queue length")
@@ -96,7 +97,7 @@ class Queue:
 
     def receive(self) -> list[int]:
         """The ids of every packet queued so far (none waiting: [])."""
-        ids: list[int] = []
+        ids, self._early = self._early, []
         while True:
             try:
                 ids += packet_ids(self.sock.recv(65536))
@@ -119,8 +120,12 @@ class Queue:
     def _command(self, attributes: bytes, what: str) -> None:
         self._seq += 1
         self.sock.send(_message(NFQNL_MSG_CONFIG, self.number, attributes, NLM_F_REQUEST | NLM_F_ACK, self._seq))
-        answer = self.sock.recv(65536)
-        _, kind, _, _, _ = NLMSG.unpack_from(answer)
-        code = struct.unpack_from("=i", answer, NLMSG.size)[0] if kind == NLMSG_ERROR else 0
+        while True:  # the kernel's answer, an error message with our sequence number (0: done)
+            answer = self.sock.recv(65536)
+            _, kind, _, seq, _ = NLMSG.unpack_from(answer)
+            if kind == NLMSG_ERROR and seq == self._seq:
+                break
+            self._early += packet_ids(answer)
+        code = struct.unpack_from("=i", answer, NLMSG.size)[0]
         if code:
             raise NfqueueError(-code, f"NFQUEUE {what} on queue {self.number}: {os.strerror(-code)}")

@@ -218,7 +218,8 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
     a delayer. As netem on dc-west's link would: dc-west's calls to dc-east wait going out, and dc-east's calls to
     dc-west wait for their answers; the users' edge (the host) and each data center's own calls are untouched."""
     needs_a_delay_layer(stack)
-    injector = FaultInjector(stack, Journal(stack.run_dir), random.Random(5))
+    journal = Journal(stack.run_dir)
+    injector = FaultInjector(stack, journal, random.Random(5))
     west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
     in_east, in_west = stack.topology.url("auth-east") + "/healthz", stack.topology.url("gateway-west") + "/healthz"
     admin = {"Authorization": f"Bearer {stack.admin_secret}"}
@@ -260,6 +261,8 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
     assert min(crossing) >= 0.3 and min(answers) >= 0.3, (crossing, answers)
     assert crossing[0] >= 0.6, crossing  # a new connection: the SYN, then the request, each held 300 ms
     assert in_app == [[], []]
+    journaled = [e["output"] for e in journal.read() if e["event"] == "fault-on" and e["id"] == slow]
+    assert journaled == [output] and output["via"] in ("netem", "nfqueue")  # the journal says which path
     # fast is well under the delay: a loaded machine answers a health check in tens of milliseconds
     assert max(before[1:] + after[1:]) < 0.2, (before, after)
     assert all(max(took[1:]) < 0.2 for took in untouched.values()), untouched
