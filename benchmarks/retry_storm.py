@@ -112,7 +112,7 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
 def _down_before(row: dict) -> bool:
     """The stack was down before the trigger (from the load alone), or the run never started: its "never
     recovered" is not the lesson."""
-    return any(reason.startswith((BEFORE, NOT_RUN)) for reason in row["reasons"])
+    return any(reason.startswith((*BEFORE, NOT_RUN)) for reason in row["reasons"])
 
 
 def _events(run_dir: Path) -> list[dict]:
