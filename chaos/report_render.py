@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from chaos.comparison import Estimate, FigureComparison
 from chaos.report_model import ACTION_ORDER, ActionStats, PhaseSummary, RunSummary
 from services.common.symptoms import SYMPTOMS
+
+if TYPE_CHECKING:  # types only: chaos.comparison imports scipy (~1-3 s), which every `blackout` command paid at start
+    from chaos.comparison import Estimate, FigureComparison
 
 Metric = Callable[[PhaseSummary | None], str]
 # one figure of an action's stats, and how it is shown

@@ -3,6 +3,8 @@ with exit 2 and one line naming the file and the field, never a stack trace."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,16 @@ def test_run_any_ports_binds_free_ports_and_a_free_prometheus(monkeypatch):
 def test_run_any_ports_is_refused_off_the_local_runtime(capsys):
     assert cli.main(["run", "dc-power-loss", "--any-ports", "--runtime", "docker"]) == 2
     assert "--any-ports: only the local runtime" in capsys.readouterr().err
+
+
+def test_a_command_starts_without_scipy_which_only_compare_needs(tmp_path):
+    """scipy takes ~1 s of CPU to import (more on a busy machine): every `blackout` command paid it at start, as
+    chaos.report_render imported chaos.comparison for two type names. Only `blackout compare` computes with it."""
+    probe = (
+        "import sys; from chaos import cli; code = cli.main(['status', '--runs', sys.argv[1]]); "
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] == 'scipy')[:3])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "runs")], capture_output=True, text=True, cwd=PROJECT, timeout=60
+    )
+    assert done.stdout == "1 []\n", (done.stdout, done.stderr)  # 1: nothing running, the command's own answer

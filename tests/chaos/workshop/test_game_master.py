@@ -279,11 +279,11 @@ def run_folder(runs: Path) -> Path | None:
 
 
 def test_an_extended_round_ends_later_with_its_users_and_its_held_fault_still_there(tmp_path):
-    """A real stack (fragile, naive) serving its control API; a held power loss whose round is 15 s of users. The
-    console extends it by 20 s through its HTTP route: locust's own limit moves by 20 s, past the planned end users
-    are still served and dc-east is still dark (the hold), and the run ends only after 35 s."""
+    """A real stack (fragile, naive) serving its control API; a held power loss whose round is 9 s of users. The
+    console extends it by 15 s through its HTTP route: locust's own limit moves by 15 s, past the planned end users
+    are still served and dc-east is still dark (the hold), and the run ends only after 24 s."""
     runs = tmp_path / "teams" / "red"
-    scenario = short_power_loss(runs / LOCAL_SCENARIOS, off_at=2, on_at=6, duration=14, users=4)
+    scenario = short_power_loss(runs / LOCAL_SCENARIOS, off_at=2, on_at=4, duration=8, users=4)
     naive = PROJECT_ROOT / "profiles" / "naive.yaml"
     with Stack(runs, serve=True, runs=True) as stack:
         stack.open(new_run_dir(runs, "up-fragile"))
@@ -295,29 +295,30 @@ def test_an_extended_round_ends_later_with_its_users_and_its_held_fault_still_th
         started = httpx.post(url + "/exercise", json=config, headers=auth, timeout=60)
         assert started.status_code == 201, started.text
         team = {"Authorization": f"Bearer {started.json()['team_code']}"}
-        assert httpx.post(url + "/console/teams/red/extend", json={"seconds": 20}, headers=team).status_code == 403
+        assert httpx.post(url + "/console/teams/red/extend", json={"seconds": 15}, headers=team).status_code == 403
 
         run_dir = poll(lambda: run_folder(runs), 120, "the round's users never started")
         limit = read_control(run_dir / LOAD_CONTROL_FILE).max_seconds
-        extended = httpx.post(url + "/console/teams/red/extend", json={"seconds": 20}, headers=auth, timeout=30)
+        extended = httpx.post(url + "/console/teams/red/extend", json={"seconds": 15}, headers=auth, timeout=30)
         assert extended.status_code == 200, extended.text
-        assert extended.json()["extended_s"] == 20 and extended.json()["round_s"] == 35  # 14 s + 1 s onset, + 20
-        assert read_control(run_dir / LOAD_CONTROL_FILE).max_seconds == limit + 20
+        assert extended.json()["extended_s"] == 15 and extended.json()["round_s"] == 24  # 8 s + 1 s onset, + 15
+        assert read_control(run_dir / LOAD_CONTROL_FILE).max_seconds == limit + 15
         shown = httpx.get(url + "/console/exercise", headers=auth).json()
-        assert shown["round_s"] == 35 and [e["seconds"] for e in shown["extensions"]] == [20]
+        assert shown["round_s"] == 24 and [e["seconds"] for e in shown["extensions"]] == [15]
 
         journal = Journal(run_dir)
         walked = poll(lambda: [e["t"] for e in journal.read() if e["event"] == EventName.PHASE], 120, "no walk")[0]
-        planned_end = walked + 15
-        poll(lambda: time.time() > planned_end + 5, 60, "the clock stopped")  # past the planned end
+        planned_end = walked + 9
+        # past the planned end, 10 s before the extended one
+        poll(lambda: time.time() > planned_end + 5, 60, "the clock stopped")
         status = httpx.get(url + "/status", headers=auth, timeout=30).json()
-        assert status["run"]["running"] and status["run"]["extended_s"] == 20
+        assert status["run"]["running"] and status["run"]["extended_s"] == 15
         assert status["power"]["dc-east"] is False  # the held fault is still there
         poll(lambda: any(r.finished > planned_end + 3 for r in read_all(run_dir / REQUESTS_FILE)), 30, "no users")
 
         poll(lambda: not httpx.get(url + "/status", headers=auth, timeout=30).json()["run"]["running"], 120, "no end")
         ended_at = next(e["t"] for e in journal.read() if e["event"] == EventName.END)
-        assert ended_at >= walked + 35
+        assert ended_at >= walked + 24
         ended = httpx.post(url + "/console/teams/red/end", headers=auth, timeout=180)
         assert ended.status_code == 200 and ended.json()["state"] == "ended"
 
