@@ -19,7 +19,7 @@ RUNTIME_LOCK := requirements-runtime.lock
 # universal: one resolution with markers for every OS and machine, for Python 3.11 and later
 UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command 'make lock' --quiet $(if $(UPGRADE),--upgrade)
-# RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc)
+# RUNTIME=netns: a network namespace per data center (Linux, root; faults in the kernel: link down, nftables, tc, NFQUEUE)
 # RUNTIME=docker: containers of the image `make image` builds (it is built first; the layer cache makes that quick)
 # RUNTIME=swarm: a Docker Swarm of three engines, each in a namespace of its own (docker/swarm-lab.sh, started
 # first, with the image); the controller runs on the lab's manager machine, from where every node is reachable,

@@ -27,7 +27,8 @@ class EventName(StrEnum):
     LOAD_START = "load-start"
     PHASE = "phase"  # baseline, outage, recovery
     HYPOTHESIS = "hypothesis"  # a check: phase, met, probes
-    RECOVERED = "recovered"
+    RECOVERED = "recovered"  # the hypothesis held again after the last fault: after_s
+    RELAPSED = "relapsed"  # ...and deviated again: recovery starts over
     METRICS = "metrics"  # every instance's counters as a phase starts
     LOAD_STOPPED = "load-stopped"  # the users' load generator exited mid-run: at_s, phase
     END = "end"

@@ -23,6 +23,7 @@ from typing import Any
 
 from chaos.calibration import Calibration
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
+from chaos.engine.recovery import Recovery
 from chaos.engine.scenario import Hypothesis, Scenario
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
@@ -63,12 +64,14 @@ class Cell:
 
 
 def classify(checks: list[tuple[float, bool | None]], removed_at: float, observe_s: float) -> tuple[str, float | None]:
-    """``checks``: (time, held) after the trigger was removed. Recovered (after how many seconds) when one
-    within ``observe_s`` held; else stuck (a check without data never counts as held)."""
+    """``checks``: (time, held) after the trigger was removed. Recovered (after how many seconds) when the checks
+    held again within ``observe_s`` and did not relapse after (chaos/engine/recovery.py, as a run judges it);
+    else stuck (a check without data never counts as held)."""
+    recovery = Recovery(removed_at)
     for t, met in sorted(checks):
-        if t - removed_at <= observe_s and met:
-            return RECOVERED, round(t - removed_at, 1)
-    return STUCK, None
+        recovery.see(t, met)
+    after = recovery.after_s
+    return (RECOVERED, after) if after is not None and after <= observe_s else (STUCK, None)
 
 
 class Recent:

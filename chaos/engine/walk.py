@@ -18,6 +18,7 @@ from chaos.engine.extension import Extension
 from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
 from chaos.engine.live_view import view
 from chaos.engine.plan import Plan, Step
+from chaos.engine.recovery import Recovery
 from chaos.engine.scenario import Scenario
 from chaos.engine.toolkit_journal import JournalDoc
 from chaos.faults.injector import FaultInjector
@@ -58,6 +59,7 @@ class Walk:
         self.pending: list[Future[None]] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
         self.told: tuple[bool | None, tuple[str, ...]] = (None, ())  # what the last printed line said
+        self.recovery: Recovery | None = None  # since the last fault was removed
         self.requests = RequestsReader(run_dir / REQUESTS_FILE)
         self.recent: list[RequestRow] = []  # requests finished within the last window: all a check looks at
         self.findings: list[str] = []  # reasons beside the hypothesis checks (appended from the timeline thread too)
@@ -118,6 +120,7 @@ class Walk:
             self._snapshot("recovery")
             self.journal.record(EventName.PHASE, phase="recovery")
             self.doc.start_recovery(now, self.hyp.recovered_within)
+            self.recovery = Recovery(now)
             return "recovery"
         return phase
 
@@ -161,14 +164,16 @@ class Walk:
             # checked (and journaled) from the start: were the first check the fault's, it would mark the onset
             self._check(now, "baseline", (now - self.hyp.window, now))
             return
-        if phase == "recovery" and self.doc.recovery is not None:
-            since = self.doc.recovery["removed_at"]
+        if phase == "recovery" and self.doc.recovery is not None and self.recovery is not None:
+            since = self.recovery.removed_at
             if now - since < CHECK_EVERY_S:
                 return  # too short a window to say anything
             result = self._check(now, "recovery", (max(since, now - self.hyp.window), now), started_after=since)
-            if result.recovered and self.doc.recovery.get("recovered_after_s") is None:
-                self.doc.recovery["recovered_after_s"] = round(now - since, 1)
-                self.journal.record(EventName.RECOVERED, after_s=now - since)
+            held = True if result.recovered else False if result.met is False else None
+            change = self.recovery.see(now, held)
+            if change is not None:
+                self.doc.recovery["recovered_after_s"] = self.recovery.after_s
+                self.journal.record(EventName(change), after_s=now - since)
             self._print_tick(now, result)
             return
         if self.hyp.during:

@@ -168,8 +168,9 @@ KINDS: dict[str, ActionKind] = {
             capability=LINKS,
             handler=handlers.link,
         ),
-        # in the kernel, on the data centers' links: a runtime with network control only (netns); latency, jitter
-        # and corruption would need netem, which not every kernel has: latency stays a LINKS kind (in the services)
+        # in the kernel, on the data centers' links: a runtime with network control only (netns). latency stays a
+        # LINKS kind: every runtime has it (in the services), and netns makes it in the kernel where it can (netem,
+        # else NFQUEUE and a delayer: chaos.faults.handlers._network_fault); corruption would need netem
         ActionKind(
             "loss", Loss, fault=True, reversible=True, targets=_between_dcs, capability=NETWORK, handler=handlers.loss
         ),

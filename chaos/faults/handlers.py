@@ -232,9 +232,11 @@ def _with_dependency(profile: Profile, spec: Any) -> Profile:
 class NetworkControl(Protocol):
     """What a runtime with the NETWORK capability offers (chaos.runtime.netns.NetnsRuntime)."""
 
-    netem: bool
+    delay_layer: str  # "netem", "nfqueue", or "" (this kernel can delay no packets)
 
     def impair(self, fault_id: str, source: str, to: str, *, rate: str = ..., netem: list[str] = ...) -> None: ...
+
+    def delay(self, fault_id: str, source: str, to: str, ms: float, jitter_ms: float = ...) -> dict[str, str]: ...
 
     def repair(self, fault_id: str) -> None: ...
 
@@ -287,16 +289,15 @@ def _network_fault(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFa
     if source not in centers or to not in centers or source == to:
         return None
     net = cast(NetworkControl, inj.runtime)
-    if action.kind == "latency" and not net.netem:
-        return None  # this kernel cannot delay packets (no sch_netem): the services' client delays the calls
+    if action.kind == "latency" and not net.delay_layer:
+        return None  # this kernel cannot delay packets (no netem, no NFQUEUE): the services' client delays the calls
     if action.kind == "latency":
-        netem = ["delay", f"{spec.ms:g}ms"] + ([f"{spec.jitter_ms:g}ms"] if spec.jitter_ms else [])
-        net.impair(fault_id, source, to, netem=netem)
-        output: dict[str, Any] = {"layer": "network", "netem": " ".join(netem), "from": source, "to": to}
+        how = net.delay(fault_id, source, to, spec.ms, spec.jitter_ms)
+        output: dict[str, Any] = {"layer": "network", **how, "from": source, "to": to}
 
         def undo() -> dict[str, Any]:
             net.repair(fault_id)
-            return {"layer": "network", "removed": "netem"}
+            return {"layer": "network", "removed": how["via"]}
 
     else:
         both_ways = action.kind == "partition"

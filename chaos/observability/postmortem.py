@@ -42,6 +42,7 @@ TIMELINE_EVENTS = {
     EventName.PROFILE,
     EventName.HYPOTHESIS,
     EventName.RECOVERED,
+    EventName.RELAPSED,
     EventName.ABORTED,
     EventName.END,
 }

@@ -27,7 +27,7 @@ from services.common.policy import Profile
 POWER = "power"  # cut and restore a data center's power
 KILL = "kill"  # SIGKILL one instance and start it again
 LINKS = "links"  # link faults, through the services' admin routes
-NETWORK = "network"  # link faults between data centers in the kernel: netem, nftables drops (chaos.runtime.netns)
+NETWORK = "network"  # link faults between data centers in the kernel: tc, NFQUEUE, nftables (chaos.runtime.netns)
 
 
 class RuntimeError_(BlackoutError):

@@ -1,4 +1,4 @@
-"""The few `ip`, `tc` and `nft` commands the netns runtime needs, run as subprocesses.
+"""The few `ip`, `tc`, `nft` and `iptables-nft` commands the netns runtime needs, run as subprocesses.
 
 Why the iproute2/nftables command line rather than pyroute2: these are the tools an operator reads and
 types to check what the runtime did (`ip netns list`, `tc qdisc show`), every Linux with network namespaces
@@ -256,3 +256,50 @@ def set_drops(namespace: str, rules: list[str]) -> None:
 
 def clear_drops(namespace: str) -> None:
     run("ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", PARTITION_TABLE, check=False)
+
+
+# -- NFQUEUE (latency without netem: chaos.runtime.delayer) -------------------------------------------
+# iptables-nft, not nft: nft's own `queue` statement needs CONFIG_NFT_QUEUE, which kernels without netem tend to
+# lack too, while the xt NFQUEUE target (through nft's compat layer) is there. --queue-bypass: a packet the
+# queue has no reader for passes undelayed (a dead delayer never blackholes the link).
+# Queued where they arrive (INPUT), not where they leave (OUTPUT): a packet held in its sender's output path
+# still counts against its socket (TCP small queues let ~2 packets be in the host at once), so a bulk transfer
+# would crawl at 2 packets per delay. netem orphans what it holds for that reason; once through the veth a packet
+# is orphaned too, and the sender sees a slow link, not a full queue of its own.
+DELAY_QUEUE = 7  # the first queue number; queues are per namespace
+PROBE_ADDRESS = "192.0.2.1"  # TEST-NET-1: a rule for it, added and removed at once, matches nothing of ours
+
+
+def _queue_rule(source: str, queue: int) -> list[str]:
+    return ["INPUT", "-s", f"{source}/32", "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass"]
+
+
+def add_queue_rule(namespace: str, source: str, queue: int = DELAY_QUEUE) -> None:
+    """Queue what reaches the namespace from ``source`` (its calls here, and its answers to calls from here)."""
+    run("ip", "netns", "exec", namespace, "iptables-nft", "-A", *_queue_rule(source, queue))
+
+
+def remove_queue_rule(namespace: str, source: str, queue: int = DELAY_QUEUE) -> None:
+    run("ip", "netns", "exec", namespace, "iptables-nft", "-D", *_queue_rule(source, queue), check=False)
+
+
+def queue_rules(namespace: str) -> str:
+    return run("ip", "netns", "exec", namespace, "iptables-nft", "-S", "INPUT", check=False)
+
+
+def has_nfqueue(namespace: str) -> bool:
+    """Whether packets can be queued to a process here (iptables-nft and the kernel's NFQUEUE target): a rule
+    tried in ``namespace`` and removed at once."""
+    if shutil.which("iptables-nft") is None:
+        return False
+    try:
+        add_queue_rule(namespace, PROBE_ADDRESS)
+    except NetlinkError:
+        return False
+    remove_queue_rule(namespace, PROBE_ADDRESS)
+    return True
+
+
+def pids_in(namespace: str) -> list[int]:
+    """The processes whose network namespace is ``namespace`` (`ip netns pids`)."""
+    return [int(pid) for pid in run("ip", "netns", "pids", namespace, check=False).split()]

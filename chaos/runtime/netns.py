@@ -16,8 +16,10 @@ data centers, and because removing the namespaces removes every link, bridge, qd
 Power off = the data center's link down (its packets dropped: keep-alive connections stall mid-request, SYNs
 go unanswered, nothing is refused, as with a dead host) and SIGKILL to its process group. Network faults act on
 a data center's link whatever the application does: ``impair`` (tc htb rate limits, and netem delay, jitter,
-corruption where the kernel has netem) and ``block`` (nftables drops in the namespace: partitions, one-way
-blackholes, random loss). Ownership and cleanup after a dead controller: chaos/runtime/netns_owner.py.
+corruption where the kernel has netem), ``delay`` (latency and jitter: netem, or where the kernel has none, an
+NFQUEUE rule and a delayer process in the receiving namespace, chaos.runtime.delayer) and ``block`` (nftables
+drops in the namespace: partitions, one-way blackholes, random loss). Ownership and cleanup after a dead
+controller: chaos/runtime/netns_owner.py.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from chaos.journal import Journal
-from chaos.runtime import netlink, netns_owner, watcher
+from chaos.runtime import delayer, netlink, netns_owner, watcher
 from chaos.runtime.base import KILL, LINKS, NETWORK, POWER, PowerEvent, RuntimeError_
 from chaos.runtime.local import LocalRuntime
 from chaos.runtime.sockets import bind
@@ -68,11 +70,16 @@ class NetnsRuntime(LocalRuntime):
         self._ports = {dc: f"dc{i}" for i, dc in enumerate(dcs)}  # each data center's port on the bridge
         self.host_address = ""  # the host's end of the WAN (the controller, the users' edge, Prometheus)
         self.netem = False  # whether the kernel has netem (probed at up): delay and jitter in the kernel
+        # how `delay` makes latency (probed at up): "netem", "nfqueue" (a delayer process per delayed link), or
+        # "" (neither: the services' client delays the calls, as on runtimes without the network)
+        self.delay_layer = ""
         self.network_seconds = 0.0  # how long `up` took to build the network (docs/benchmarks.md)
         self._record: netns_owner.OwnerRecord | None = None
         self._watcher: subprocess.Popen[bytes] | None = None
         self._net_lock = threading.Lock()
         self._impaired: dict[str, tuple[str, str]] = {}  # fault -> (source, to): one qdisc per link
+        self._delayers: dict[str, tuple[str, str, subprocess.Popen[str]]] = {}  # fault -> (source, to, delayer)
+        self._queues = {dc: netlink.DELAY_QUEUE + i for i, dc in enumerate(dcs)}  # a queue per source data center
         self._drops: dict[str, dict[str, list[str]]] = {}  # fault -> data center -> its nft rules
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -129,11 +136,45 @@ class NetnsRuntime(LocalRuntime):
             netlink.set_shaping(self.namespaces[source], DC_LINK, [self.topology.address(to)], rate, list(netem))
             self._impaired[fault_id] = (source, to)
 
+    def delay(self, fault_id: str, source: str, to: str, ms: float, jitter_ms: float = 0.0) -> dict[str, str]:
+        """Hold what ``source`` sends to ``to``'s address ``ms`` +/- ``jitter_ms``: its calls wait going out, and its
+        answers to ``to``'s calls going back, as netem on its link would. netem where the kernel has it, else an
+        NFQUEUE rule in ``to``'s namespace where they arrive and a delayer there holding them (``delay_layer``); what
+        was used, for the fault's journal entry. One delay per data center's link at a time."""
+        for dc in (source, to):
+            self.topology.require_dc(dc)
+        if self.delay_layer == "netem":
+            netem = ["delay", f"{ms:g}ms"] + ([f"{jitter_ms:g}ms"] if jitter_ms else [])
+            self.impair(fault_id, source, to, netem=netem)
+            return {"via": "netem", "netem": " ".join(netem)}
+        if self.delay_layer != "nfqueue":
+            raise RuntimeError_("this kernel can delay no packets (neither netem nor NFQUEUE)")
+        namespace, address, queue = self.namespaces[to], self.topology.address(source), self._queues[source]
+        with self._net_lock:
+            holder = next((f for f, (dc, _, _) in self._delayers.items() if dc == source), None)
+            if holder is not None:
+                raise UsageError(f"{source}'s link already carries delay {holder}: remove it first")
+            log = self.run_dir / "logs" / f"delayer-{source}-{to}.log"
+            proc = delayer.start(netlink.netns_path(namespace), queue, ms, jitter_ms, log)
+            try:
+                netlink.add_queue_rule(namespace, address, queue)
+            except BaseException:
+                delayer.stop(proc)
+                raise
+            self._delayers[fault_id] = (source, to, proc)
+        return {"via": "nfqueue", "delayer": str(proc.pid), "delay": f"{ms:g}ms +/- {jitter_ms:g}ms"}
+
     def repair(self, fault_id: str) -> None:
+        """Remove what ``impair`` or ``delay`` made for ``fault_id``: the qdisc, or the rule and then its delayer."""
         with self._net_lock:
             held = self._impaired.pop(fault_id, None)
             if held is not None:
                 netlink.clear_shaping(self.namespaces[held[0]], DC_LINK)
+            delayed = self._delayers.pop(fault_id, None)
+            if delayed is not None:
+                source, to, proc = delayed
+                netlink.remove_queue_rule(self.namespaces[to], self.topology.address(source), self._queues[source])
+                delayer.stop(proc)  # after the rule: nothing new is queued to it, what it holds goes on
 
     def block(self, fault_id: str, source: str, to: str, both_ways: bool, loss_percent: int = 100) -> None:
         """Drop ``source``'s calls to ``to`` (nftables in ``source``'s namespace: the connections it opens; calls
@@ -203,9 +244,15 @@ class NetnsRuntime(LocalRuntime):
             + [(namespace, DC_LINK) for namespace in self.namespaces.values()]
         )
         self.netem = netlink.has_netem(self.namespaces[dcs[0]], DC_LINK)
+        if self.netem:
+            self.delay_layer = "netem"
+        elif netlink.has_nfqueue(self.namespaces[dcs[0]]):
+            self.delay_layer = "nfqueue"
         self.topology = self.topology.with_addresses(addresses)
 
     def _tear_down_network(self) -> None:
+        for fault_id in list(self._delayers):  # a delayer keeps its namespace alive
+            self.repair(fault_id)
         if self._record is not None:
             with netns_owner.records_lock():
                 netns_owner.remove(self._record)

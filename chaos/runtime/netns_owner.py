@@ -4,7 +4,8 @@ A netns stack's namespaces, the WAN bridge inside one of them and its links outl
 (`ip netns add` pins a namespace to a file). So before it makes anything the runtime writes an owner record
 (``RECORDS_DIR/<prefix>.json``: its pid and start time, its namespaces, its host link, its subnet), and a
 watcher (chaos.runtime.watcher; ``python -m chaos.runtime.netns_owner <record>``) waits for the owner: when it dies
-without tearing down (a SIGKILL), the watcher removes everything the record names. ``sweep`` does the same at the next start for a
+without tearing down (a SIGKILL), the watcher removes everything the record names (first killing what still
+runs inside its namespaces, such as a latency fault's delayer). ``sweep`` does the same at the next start for a
 record whose owner and watcher both died. Nothing is removed that the record does not name and that does not
 carry its prefix, so another stack's namespaces, and anything the runtime did not create, are never touched.
 """
@@ -14,10 +15,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -98,6 +100,7 @@ def remove(record: OwnerRecord) -> list[str]:
     existing = set(netlink.namespaces())
     for name in record.namespaces:
         if name.startswith(record.prefix) and name in existing:
+            removed += _kill_inside(name)
             try:
                 netlink.delete_namespace(name)
                 removed.append(f"netns {name}")
@@ -114,6 +117,18 @@ def remove(record: OwnerRecord) -> list[str]:
         raise netlink.NetlinkError(f"stack {record.prefix} not fully removed: {'; '.join(errors)}")
     record.path.unlink(missing_ok=True)
     return removed
+
+
+def _kill_inside(namespace: str) -> list[str]:
+    """SIGKILL what still runs in one of the stack's namespaces (a latency fault's delayer, chaos.runtime.delayer;
+    an instance whose death signal has not landed yet): a process inside keeps the namespace, its links and its
+    rules alive after `ip netns delete`, which only unpins it. Only processes that joined our namespace: ours."""
+    killed = []
+    for pid in netlink.pids_in(namespace):
+        with suppress(ProcessLookupError):  # gone on its own meanwhile
+            os.kill(pid, signal.SIGKILL)
+            killed.append(f"process {pid} in {namespace}")
+    return killed
 
 
 def sweep() -> list[str]:

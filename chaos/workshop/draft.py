@@ -23,6 +23,7 @@ SHOWN = {
     EventName.FAULT_OFF,
     EventName.PHASE,
     EventName.RECOVERED,
+    EventName.RELAPSED,
     EventName.PANIC,
     EventName.PROFILE,
     EventName.EXERCISE_DETECT,

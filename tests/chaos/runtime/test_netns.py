@@ -20,10 +20,11 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import yaml
 from fakes.processes import alive, wait_all_gone
-from fakes.scenarios import short_power_loss
+from fakes.scenarios import short_power_loss, variant
 
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
@@ -190,6 +191,155 @@ def test_netem_delays_only_what_goes_to_the_other_data_center(stack):
     assert "netem" not in netlink.qdiscs(west, DC_LINK)
 
 
+def call_seconds(namespace: str | None, url: str, calls: int = 1) -> list[float]:
+    """Seconds each of ``calls`` GETs of ``url`` took from ``namespace`` (None: the host's), one after another on
+    one keep-alive connection: the first also opens it."""
+
+    def call() -> list[float]:
+        took = []
+        with httpx.Client(timeout=10) as client:
+            for _ in range(calls):
+                started = time.monotonic()
+                assert client.get(url).status_code == 200
+                took.append(time.monotonic() - started)
+        return took
+
+    return netlink.in_namespace(namespace, call) if namespace else call()
+
+
+def needs_a_delay_layer(stack: NetnsRuntime) -> None:
+    if not stack.delay_layer:
+        pytest.skip("NETWORK LATENCY NOT TESTED: this kernel has neither netem nor NFQUEUE")
+
+
+def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
+    """latency between two data centers through the injector: no in-app fault at all (the services' registries stay
+    empty), the kernel holds what dc-west sends to dc-east's address, with netem or, without it, an NFQUEUE rule and
+    a delayer. As netem on dc-west's link would: dc-west's calls to dc-east wait going out, and dc-east's calls to
+    dc-west wait for their answers; the users' edge (the host) and each data center's own calls are untouched."""
+    needs_a_delay_layer(stack)
+    journal = Journal(stack.run_dir)
+    injector = FaultInjector(stack, journal, random.Random(5))
+    west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
+    in_east, in_west = stack.topology.url("auth-east") + "/healthz", stack.topology.url("gateway-west") + "/healthz"
+    admin = {"Authorization": f"Bearer {stack.admin_secret}"}
+    before = call_seconds(west, in_east, 3)
+    try:
+        slow, output = injector.apply(
+            parse_action({"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}, "test", "t")
+        )
+        assert slow is not None and output["via"] == stack.delay_layer, output
+        if stack.delay_layer == "nfqueue":
+            delayer_pid = int(output["delayer"])
+            assert alive([delayer_pid]) and "NFQUEUE" in netlink.queue_rules(east)  # held where they arrive
+            assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(east)).st_ino
+        crossing = call_seconds(west, in_east, 3)  # opening the connection: its SYN waits, then its request
+        answers = call_seconds(east, in_west, 3)
+        started = time.monotonic()
+        login = httpx.post(
+            stack.topology.url("gateway-west") + "/login",
+            json={"username": "viewer-0006", "password": DEMO_PASSWORD},
+            timeout=10,
+        )
+        login_s = time.monotonic() - started
+        untouched = {
+            "host -> dc-west": call_seconds(None, in_west, 3),
+            "host -> dc-east": call_seconds(None, in_east, 3),
+            "dc-west -> dc-west": call_seconds(west, in_west, 3),
+            "dc-east -> dc-east": call_seconds(east, in_east, 3),
+        }
+        in_app = [
+            httpx.get(stack.topology.url(name) + "/admin/faults", headers=admin, timeout=5).json()
+            for name in ("gateway-west", "auth-east")
+        ]
+        injector.revert(slow)
+        after = call_seconds(west, in_east, 3)
+    finally:
+        injector.revert_all()
+        injector.close()
+    assert login.status_code == 200 and login_s >= 0.3, (login.status_code, login_s)
+    assert min(crossing) >= 0.3 and min(answers) >= 0.3, (crossing, answers)
+    assert crossing[0] >= 0.6, crossing  # a new connection: the SYN, then the request, each held 300 ms
+    assert in_app == [[], []]
+    journaled = [e["output"] for e in journal.read() if e["event"] == "fault-on" and e["id"] == slow]
+    assert journaled == [output] and output["via"] in ("netem", "nfqueue")  # the journal says which path
+    # fast is well under the delay: a loaded machine answers a health check in tens of milliseconds
+    assert max(before[1:] + after[1:]) < 0.2, (before, after)
+    assert all(max(took[1:]) < 0.2 for took in untouched.values()), untouched
+    assert "NFQUEUE" not in netlink.queue_rules(east) and "netem" not in netlink.qdiscs(west, DC_LINK)
+    if stack.delay_layer == "nfqueue":
+        assert not alive([delayer_pid]), "the delayer outlived its fault"
+
+
+def round_trips(source: str, target: str, address: str, count: int) -> list[float]:
+    """Seconds of ``count`` small echoes, one after another on one TCP connection from ``source`` to an echo
+    server in ``target`` listening on ``address``."""
+    server = netlink.in_namespace(target, lambda: bind("echo", 0, address))
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(64):
+                conn.sendall(data)
+
+    echoer = threading.Thread(target=echo)
+    echoer.start()
+    took = []
+    with server, netlink.in_namespace(source, lambda: socket.create_connection(server.getsockname(), 10)) as out:
+        out.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        out.settimeout(10)
+        for n in range(count):
+            started = time.monotonic()
+            out.sendall(n.to_bytes(4, "big"))
+            assert out.recv(64) == n.to_bytes(4, "big")
+            took.append(time.monotonic() - started)
+    echoer.join(timeout=10)
+    return took
+
+
+def test_jitter_spreads_the_delays(stack):
+    """200 +/- 150 ms: each packet draws its own delay (uniform, as netem's default), so round trips spread over
+    the range instead of sitting at one value."""
+    needs_a_delay_layer(stack)
+    west, east, east_address = (
+        stack.namespaces["dc-west"],
+        stack.namespaces["dc-east"],
+        stack.topology.address("dc-east"),
+    )
+    stack.delay("jittery", "dc-west", "dc-east", 200, 150)
+    try:
+        took = round_trips(west, east, east_address, 16)
+    finally:
+        stack.repair("jittery")
+    # 15 draws (the first round trip also waits out the handshake's) uniform over 300 ms span less than 100 ms
+    # with odds of about 15 * (1/3)^14, a few in a million
+    spread = sorted(took[1:])
+    assert spread[-1] - spread[0] >= 0.1, spread
+    assert spread[0] >= 0.05, spread  # none faster than the least delay
+    assert "NFQUEUE" not in netlink.queue_rules(east)
+
+
+def test_down_stops_a_delay_still_in_force(tmp_path):
+    """A stack torn down while a latency fault holds its link: the delayer and the rule go with the stack."""
+    data = {
+        "name": "pair",
+        "data_centers": {
+            "dc-east": {"instances": {"views-east": {"service": "views", "port": 0}}},
+            "dc-west": {"instances": {"views-west": {"service": "views", "port": 0}}},
+        },
+    }
+    (tmp_path / "pair.yaml").write_text(yaml.safe_dump(data))
+    runtime = NetnsRuntime(load_topology(tmp_path / "pair.yaml"), tmp_path / "run")
+    with runtime:
+        if not runtime.delay_layer:
+            pytest.skip("NETWORK LATENCY NOT TESTED: this kernel has neither netem nor NFQUEUE")
+        how = runtime.delay("slow", "dc-west", "dc-east", 300)
+        pids = [int(how["delayer"])] if how["via"] == "nfqueue" else []
+        assert alive(pids) == pids
+    assert not wait_all_gone(pids, 10), "the delayer outlived `down`"
+    assert not wait_no_leftovers(runtime.prefix)
+
+
 CHILD = """
 import json, sys, time
 from pathlib import Path
@@ -257,20 +407,25 @@ runtime.up()
 injector = FaultInjector(runtime, Journal(runtime.run_dir), random.Random(1))
 injector.apply(parse_action({"rate": {"from": "dc-west", "to": "dc-east", "mbit": 1}}, "child", "rate"))
 injector.apply(parse_action({"loss": {"from": "dc-west", "to": "dc-east", "percent": 40}}, "child", "loss"))
-print(json.dumps({"prefix": runtime.prefix, "watcher": runtime._watcher.pid, "namespaces": runtime.namespaces}),
-      flush=True)
+_, slow = injector.apply(parse_action({"latency": {"from": "dc-east", "to": "dc-west", "ms": 300}}, "child", "slow"))
+print(json.dumps({"prefix": runtime.prefix, "watcher": runtime._watcher.pid, "namespaces": runtime.namespaces,
+                  "slow": slow}), flush=True)
 time.sleep(600)
 """
 
 
-def test_a_sigkilled_controller_leaves_no_qdisc_or_nft_rule_of_its_loss_and_rate_faults(tmp_path):
+def test_a_sigkilled_controller_leaves_no_qdisc_rule_or_delayer_of_its_network_faults(tmp_path):
     """The scenario kinds, through the injector as a run applies them: a dead controller runs no rollback, its
-    watcher removes the namespaces and every qdisc and nftables rule in them."""
+    watcher kills what runs in the namespaces (a latency fault's delayer, where the kernel has no netem) and
+    removes them, with every qdisc and nftables rule in them."""
     proc, info = start_controller(tmp_path, FAULTING_CHILD)
     pids = instance_pids(tmp_path)
     try:
         east = info["namespaces"]["dc-east"]
         assert "numgen random mod 100 < 40" in netlink.run("ip", "netns", "exec", east, "nft", "list", "ruleset")
+        if info["slow"].get("via") == "nfqueue":
+            pids.append(int(info["slow"]["delayer"]))
+            assert "NFQUEUE" in netlink.queue_rules(info["namespaces"]["dc-west"]) and alive(pids[-1:])
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         left = wait_no_leftovers(info["prefix"])
@@ -452,9 +607,9 @@ def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
         )
         assert slow is not None
         in_app = httpx.get(stack.topology.url("gateway-west") + "/admin/faults", headers=admin, timeout=5).json()
-        if stack.netem:
-            assert output["layer"] == "network" and "netem" in netlink.qdiscs(west, DC_LINK) and in_app == []
-        else:  # no netem in this kernel: the services' client delays the calls, as on runtimes without the network
+        if stack.delay_layer:
+            assert output["layer"] == "network" and output["via"] == stack.delay_layer and in_app == []
+        else:  # neither netem nor NFQUEUE here: the services' client delays the calls, as without the network
             assert "layer" not in output and [f["kind"] for f in in_app] == ["latency"]
         injector.revert(slow)
         split, output = injector.apply(parse_action({"partition": ["dc-east", "dc-west"]}, "test", "t"))
@@ -466,7 +621,7 @@ def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
     finally:
         injector.revert_all()
         injector.close()
-    assert "netem" not in netlink.qdiscs(west, DC_LINK)
+    assert "netem" not in netlink.qdiscs(west, DC_LINK) and "NFQUEUE" not in netlink.queue_rules(east)
     for namespace in (west, east):
         assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
 
@@ -501,3 +656,43 @@ def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
             proc.wait()
     assert not leftovers(record.prefix), leftovers(record.prefix)  # at once: the run tore down, not the watcher
     assert not wait_all_gone(pids, 10)
+
+
+def test_ctrl_c_on_a_run_with_a_latency_fault_stops_its_delayer(tmp_path):
+    """`blackout run --runtime netns` interrupted while a latency fault holds the link: its rollback removes the
+    rule and stops the delayer (in a session of its own, the Ctrl-C does not reach it), and nothing remains."""
+    scenario = variant(
+        tmp_path / "scenarios",
+        "dc-power-loss",
+        load={"users": 2, "spawn_rate": 10},
+        duration="120s",
+        timeline=[{"at": "1s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}],
+    )
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos.cli", "run", str(scenario), "--runtime", "netns", "--runs", str(runs)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        record, queued = None, False
+        while time.monotonic() < deadline and proc.poll() is None and not queued:
+            record = next((r for r in netns_owner.records() if r.pid == proc.pid), None)
+            east = next((name for name in record.namespaces if name.endswith("-dc-east")), "") if record else ""
+            queued = bool(east) and "NFQUEUE" in netlink.queue_rules(east)  # the delayer is up: the rule comes last
+            time.sleep(0.1)
+        assert record is not None and queued, proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+        children = psutil.Process(proc.pid).children()
+        delayers = [child for child in children if "chaos.runtime.delayer" in " ".join(child.cmdline())]
+        assert len(delayers) == 1
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not leftovers(record.prefix), leftovers(record.prefix)  # at once: the run tore down, not the watcher
+    assert not wait_all_gone([delayers[0].pid], 5), "the delayer outlived the run"

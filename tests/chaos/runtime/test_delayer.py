@@ -1,0 +1,169 @@
+"""The delayer for real, between two bare namespaces: packets queued by an iptables NFQUEUE rule, held, let go.
+
+Needs root, iproute2 and iptables-nft with the kernel's NFQUEUE target; skipped (loudly) without them. The netns
+runtime's latency faults over it (HTTP between services, a SIGKILLed controller) are in test_netns.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fakes.processes import wait_all_gone
+
+from chaos.runtime import delayer, netlink
+from chaos.runtime.base import RuntimeError_
+from chaos.runtime.sockets import bind
+
+WHY_NOT = netlink.why_unsupported()
+pytestmark = pytest.mark.skipif(bool(WHY_NOT), reason=f"DELAYER NOT TESTED: {WHY_NOT}")
+SENDER, RECEIVER = "10.239.0.1", "10.239.0.2"  # inside the two namespaces only: no route of the host's sees them
+
+
+@dataclass
+class Pair:
+    sender: str  # namespace names
+    receiver: str
+    logs: Path
+
+    def start(self, ms: float, jitter_ms: float = 0.0) -> subprocess.Popen[str]:
+        """A delayer for what the sender sends the receiver, and the rule queueing it where it arrives."""
+        proc = delayer.start(netlink.netns_path(self.receiver), netlink.DELAY_QUEUE, ms, jitter_ms, self.logs)
+        netlink.add_queue_rule(self.receiver, SENDER)
+        return proc
+
+    def held(self) -> int:
+        """Packets waiting in the receiver's queue for their verdict (the kernel's count)."""
+        table = netlink.run("ip", "netns", "exec", self.receiver, "cat", "/proc/net/netfilter/nfnetlink_queue")
+        return sum(int(line.split()[2]) for line in table.splitlines())
+
+    def sockets(self) -> tuple[socket.socket, socket.socket]:
+        """A UDP socket in the sender's namespace and one bound to port 0 in the receiver's."""
+        out = netlink.in_namespace(self.sender, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        into = netlink.in_namespace(self.receiver, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        into.bind((RECEIVER, 0))
+        into.settimeout(10)
+        return out, into
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    names = [f"ndl{os.getpid():x}{side}" for side in "sr"]
+    for name in names:
+        netlink.add_namespace(name)
+    try:
+        netlink.run(
+            "ip", "link", "add", "ds", "netns", names[0], "type", "veth", "peer", "name", "dr", "netns", names[1]
+        )
+        netlink.add_address(names[0], "ds", f"{SENDER}/24")
+        netlink.add_address(names[1], "dr", f"{RECEIVER}/24")
+        netlink.set_link(names[0], "ds", up=True)
+        netlink.set_link(names[1], "dr", up=True)
+        netlink.wait_operstate_up([(names[0], "ds"), (names[1], "dr")])
+        if not netlink.has_nfqueue(names[0]):
+            pytest.skip("DELAYER NOT TESTED: no iptables-nft, or no NFQUEUE target in this kernel")
+        yield Pair(names[0], names[1], tmp_path / "delayer.log")
+        assert not netlink.pids_in(names[1]), "a delayer outlived its test"
+    finally:
+        for name in names:
+            for pid in netlink.pids_in(name):  # a failed test's delayer: ours, it joined our namespace
+                os.kill(pid, signal.SIGKILL)
+            netlink.delete_namespace(name)
+
+
+def test_each_packet_goes_when_its_own_delay_ends_in_any_order(pair):
+    """300 +/- 250 ms per packet: verdicts by packet id, out of order, so 30 datagrams sent at once arrive
+    shuffled, none before the least delay, all within the greatest."""
+    proc = pair.start(300, 250)
+    out, into = pair.sockets()
+    with out, into:
+        sent = time.monotonic()
+        for n in range(30):
+            out.sendto(n.to_bytes(4, "big"), into.getsockname())
+        order = [int.from_bytes(into.recv(4), "big")]
+        first_s = time.monotonic() - sent
+        order += [int.from_bytes(into.recv(4), "big") for _ in range(29)]
+        last_s = time.monotonic() - sent
+    delayer.stop(proc)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    assert sorted(order) == list(range(30))
+    assert order != sorted(order), order  # in send order by chance: 1 in 30!
+    assert first_s >= 0.05, first_s  # the least delay
+    assert last_s < 5, last_s
+
+
+def test_stopping_it_lets_what_it_holds_go_at_once(pair):
+    proc = pair.start(60_000)
+    out, into = pair.sockets()
+    with out, into:
+        sent = time.monotonic()
+        out.sendto(b"held", into.getsockname())
+        deadline = time.monotonic() + 10
+        while pair.held() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pair.held() == 1
+        delayer.stop(proc)
+        assert into.recv(4) == b"held"
+        arrived_s = time.monotonic() - sent
+    assert proc.returncode == 0
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    assert arrived_s < 30, arrived_s  # not the minute it was to be held
+
+
+def test_a_dead_delayers_packets_pass_undelayed(pair):
+    """--queue-bypass: with nothing bound to the queue (a SIGKILLed delayer) the link is not blackholed."""
+    proc = pair.start(60_000)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    out, into = pair.sockets()
+    with out, into:
+        started = time.monotonic()
+        out.sendto(b"pass", into.getsockname())
+        assert into.recv(4) == b"pass"
+        assert time.monotonic() - started < 5
+    delayer.stop(proc)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    assert "NFQUEUE" not in netlink.queue_rules(pair.receiver)
+    assert not wait_all_gone([proc.pid], 5)
+
+
+def test_a_delayer_that_cannot_start_says_why(tmp_path):
+    with pytest.raises(RuntimeError_, match="did not start: .*no-such-namespace.*No such file"):
+        delayer.start(tmp_path / "no-such-namespace", netlink.DELAY_QUEUE, 300, 0, tmp_path / "delayer.log")
+
+
+def test_a_bulk_transfer_through_a_delay_is_held_by_the_link_not_by_the_sender(pair):
+    """2 MB through 300 ms: a few round trips of TCP's window growth. Held in the sender's own output path the
+    packets would still count against its socket (TCP small queues: ~2 packets in the host at a time), 2 packets
+    per 300 ms, minutes; held where they arrive, the sender sees a slow link and fills it."""
+    proc = pair.start(300)
+    server = netlink.in_namespace(pair.receiver, lambda: bind("sink", 0, RECEIVER))
+    received: list[int] = []
+
+    def sink() -> None:
+        conn, _ = server.accept()
+        with conn:
+            got = 0
+            while chunk := conn.recv(1 << 16):
+                got += len(chunk)
+            received.append(got)
+
+    reader = threading.Thread(target=sink)
+    reader.start()
+    with server, netlink.in_namespace(pair.sender, lambda: socket.create_connection(server.getsockname(), 30)) as out:
+        started = time.monotonic()
+        out.sendall(b"x" * 2_000_000)
+    reader.join(timeout=60)
+    seconds = time.monotonic() - started
+    delayer.stop(proc)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    assert received == [2_000_000]
+    assert 0.3 <= seconds < 15, seconds
