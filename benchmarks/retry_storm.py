@@ -35,6 +35,7 @@ from chaos.scenario_commands import seeds
 from chaos.search.replay import BEFORE
 from chaos.stack import run_scenario
 from chaos.topology import Topology
+from services.common.errors import BlackoutError
 
 SCENARIO = "retry-storm"
 
@@ -48,6 +49,9 @@ class Capped(LocalRuntime):
         super().up()
         if self.share is not None:
             self.share.add_stack(self)
+
+
+NOT_RUN = "not run: "
 
 
 def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
@@ -76,7 +80,12 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
                 runtime=runtime,
                 observe=False,
             )
-            result = run_scenario(options, Console(quiet=True))
+            try:
+                result = run_scenario(options, Console(quiet=True))
+            except BlackoutError as exc:  # a run that could not start (a stack too slow to log its users in)
+                rows.append({"seed": seed, "profile": name, "recovered_after_s": None, "reasons": [f"{NOT_RUN}{exc}"]})
+                print(f"  seed {seed} {name:9} {NOT_RUN}{exc}", flush=True)
+                continue
             journal = json.loads((result.run_dir / "journal.json").read_text())
             users = next(e["users"] for e in _events(result.run_dir) if e.get("event") == "start")
             after = (journal.get("recovery") or {}).get("recovered_after_s")
@@ -101,8 +110,9 @@ def run(seed_list: list[int], runs_root: Path, share: CpuShare | None) -> dict:
 
 
 def _down_before(row: dict) -> bool:
-    """The stack was down before the trigger (from the load alone): its "never recovered" is not the lesson."""
-    return any(reason.startswith(BEFORE) for reason in row["reasons"])
+    """The stack was down before the trigger (from the load alone), or the run never started: its "never
+    recovered" is not the lesson."""
+    return any(reason.startswith((BEFORE, NOT_RUN)) for reason in row["reasons"])
 
 
 def _events(run_dir: Path) -> list[dict]:

@@ -218,9 +218,11 @@ def cmd_end(args: argparse.Namespace) -> int:
         f"lost writes: {'not measured' if s['lost_writes'] is None else s['lost_writes']}"
     )
     print(f"  localization: {s['localization']:g}, root cause: {'right' if s['root_cause'] else 'wrong'}")
-    parts = ", ".join(f"{k} {v}" for k, v in s["parts"].items())
+    parts = ", ".join(
+        [*(f"{k} {v}" for k, v in s["parts"].items()), *(f"{k} n/a ({why})" for k, why in s["not_scored"].items())]
+    )
     lost = ", ".join(f"{k} -{v}" for k, v in s["penalties"].items() if v)
-    print(f"  score: {s['points']} ({parts}{'; ' + lost if lost else ''})")
+    print(f"  score: {s['points']} of {s['out_of']} ({parts}{'; ' + lost if lost else ''})")
     print(f"post-mortem draft: {view['draft']}")
     if view.get("leaderboard"):
         print(f"leaderboard: {view['leaderboard']}")

@@ -28,7 +28,8 @@ from chaos.workshop.window import current_run_dir
 from services.common.policy import LIBRARY_NAME
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"  # in a checkout; an install may lack them
-ASSETS = {"room.js": "text/javascript", "room.css": "text/css"}
+# page.js and room.css are the console's too: under /room, which every role reaches
+ASSETS = {"page.js": "text/javascript", "room.js": "text/javascript", "room.css": "text/css"}
 
 
 class StartRequest(ExerciseConfig):

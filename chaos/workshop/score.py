@@ -6,7 +6,7 @@ mitigate), after AIOpsLab's task levels and ITBench's strict root-cause scoring.
 - mitigate: from the onset to the first check, after users were hurt, at which the scenario's hypothesis
   held again (users' success back above it, even with the fault still there: a failover counts);
 - recover: from the onset to the first check that held after the last one that deviated (reported, not scored);
-- acknowledge: from the page (chaos/workshop/pager.py) to the team's ack.
+- acknowledge: from the page (chaos/workshop/pager.py) to the team's ack; scored only when a page was sent.
 Checks are recomputed every CHECK_EVERY_S over the run's own rows, so they do not depend on the run living
 to its end (a panic stops it). A fault that never hurt users has nothing to mitigate: 0 s, no impact.
 The team's diagnosis is its last declaration: localization and root cause are scored on it, strictly (a
@@ -30,9 +30,11 @@ from loadtest.requests_reader import RequestRow
 CHECK_EVERY_S = 2.0
 BASELINE_S = 30.0  # the request rate before the onset, over this long, sets what users expected
 
-# The parts: each is worth at most its maximum; they add up to START. A part a round cannot measure (no page
-# fired: nothing to acknowledge; users never hurt: nothing to mitigate) is given in full.
+# The parts: each is worth at most its maximum; they add up to START. Acknowledge counts only when a page was
+# sent: with none it is not scored (not given, not taken), and the round is out of START - ACK_MAX. A fault users
+# never felt was mitigated at once (0 s); a control round gives every other part in full.
 ACK_MAX, ACK_PER_S = 100, 2.0  # the page answered within seconds; 0 if never acknowledged
+NO_PAGE = "no page"  # why acknowledge is not scored
 DETECT_MAX, DETECT_PER_S = 150, 1.0  # 0 if never declared after the onset
 LOCALIZE_MAX = 150  # x 1 inside the fault's targets, x 0.5 around them (right data center), x 0 wrong
 ROOT_CAUSE_MAX = 150  # the fault type, strictly: right or nothing
@@ -105,7 +107,9 @@ class Score:
     hints: int
     actions: int
     harmful: list[str]  # the actions after which users' success fell
-    parts: dict[str, int] = field(default_factory=dict)  # part -> points earned
+    parts: dict[str, int] = field(default_factory=dict)  # part -> points earned, for the parts scored
+    not_scored: dict[str, str] = field(default_factory=dict)  # part -> why this round cannot score it
+    out_of: int = START  # the most the scored parts give
     penalties: dict[str, int] = field(default_factory=dict)  # penalty -> points lost
     points: int = 0
 
@@ -178,7 +182,6 @@ def score(
     diagnosis = max(declarations, key=lambda d: d.t, default=None)
     harmful = harmful_actions(rows, actions, hyp.window, hyp.min_requests)
     ack_s = None if paged_at is None or acked_at is None else round(max(0.0, acked_at - paged_at), 1)
-    ack = ACK_MAX if paged_at is None else (0 if ack_s is None else max(0, round(ACK_MAX - ACK_PER_S * ack_s)))
     seconds: dict[str, float | None] = {"detect": None, "mitigate": None, "recover": None}
     hurt_at: float | None = None
     requests = failed = expected = unserved = 0
@@ -220,7 +223,9 @@ def score(
             "mitigate": _timed(MITIGATE_MAX, MITIGATE_PER_S, seconds["mitigate"]),
             "impact": round(IMPACT_MAX * (1.0 - min(1.0, unserved / expected if expected else 0.0))),
         }
-    parts = {"acknowledge": ack, **parts}
+    not_scored: dict[str, str] = {"acknowledge": NO_PAGE} if paged_at is None else {}
+    if paged_at is not None:
+        parts = {"acknowledge": _timed(ACK_MAX, ACK_PER_S, ack_s), **parts}
     penalties = {
         "false alarms": FALSE_ALARM * false_alarms,
         "hints": sum(HINT_COSTS[:hints]),
@@ -249,6 +254,8 @@ def score(
         actions=len(actions),
         harmful=harmful,
         parts=parts,
+        not_scored=not_scored,
+        out_of=START - (ACK_MAX if paged_at is None else 0),
         penalties=penalties,
         points=max(0, sum(parts.values()) - sum(penalties.values())),
     )

@@ -33,6 +33,7 @@ from chaos.rundir import REQUESTS_FILE
 from chaos.workshop import cpus
 from chaos.workshop.commands import start_stack, team_topology, wait_stack
 from chaos.workshop.config import ExerciseConfig, parse_config
+from chaos.workshop.score import START
 from chaos.workshop.teams import PORT_BLOCK, end_exercise, first_port, port_block, stop_stack, team_link
 from loadtest.requests_reader import RequestRow, read_all
 from services.common.errors import BlackoutError, UsageError
@@ -43,7 +44,8 @@ SCENARIO = "dc-power-loss"  # the default demo's card, held: the responder's fir
 SEED = 1  # every round and every team alike: the same moment, the same victims
 PYTHON = (3, 11)  # pyproject.toml's requires-python
 # Steady, against the one-team round (the reference), for every team of a round:
-STEADY_POINTS = 100  # at most this many points below it: a tenth of the 1,000 a round can give
+# at most this many points more lost (below what the round could give: 1,000, 900 without a page) than it
+STEADY_POINTS = 100  # a tenth of the 1,000 a round can give
 STEADY_SUCCESS = 0.05  # users' success before the fault at most 5 points below it
 STEADY_P99 = 2.0  # users' p99 before the fault at most twice it...
 P99_SLACK_MS = 200.0  # ...or this much above it, whichever is more (a fast reference's double is still fast)
@@ -58,6 +60,7 @@ class Seat:
 
     team: str
     points: int | None = None
+    out_of: int = START  # what the round could give: acknowledge is n/a when no page came (score.py)
     fault_came: bool = False  # within the round (a machine too busy starts the users, and so the fault, late)
     mitigated: bool = False
     mitigated_after_s: float | None = None
@@ -108,8 +111,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     stopped = " (the most tried: --max-teams)" if rounds and rounds[-1].steady and hosted == args.max_teams else ""
     print(f"this machine hosts {hosted} team{'s' * (hosted != 1)} with a steady score{stopped}")
     print(
-        f"method: 1, 2, ... teams at once, each played by the scripted responder; steady: every team within "
-        f"{STEADY_POINTS} points of the one-team round, its users' success before the fault within "
+        f"method: 1, 2, ... teams at once, each played by the scripted responder; steady: every team losing at "
+        f"most {STEADY_POINTS} points more than the one-team round, its users' success before the fault within "
         f"{STEADY_SUCCESS * 100:g} points and p99 within {STEADY_P99:g}x (or +{P99_SLACK_MS:g} ms), the responder "
         f"mitigating. Everything is in {board}"
     )
@@ -229,7 +232,7 @@ def seat(team: str, view: dict[str, Any] | str, proc: subprocess.Popen[str], rss
     if isinstance(view, str):
         result.error = result.error or view
         return result
-    result.points = view["score"]["points"]
+    result.points, result.out_of = view["score"]["points"], view["score"]["out_of"]
     result.fault_came = view.get("onset") is not None
     if view.get("run_dir"):
         try:
@@ -290,8 +293,14 @@ def drifted(seat: Seat, ref: Seat) -> list[str]:
         why.append(f"{seat.team}: the fault did not come within the round (its users started that late)")
     elif not seat.mitigated:
         why.append(f"{seat.team}: the responder did not bring users back within the round")
-    if seat.points is not None and ref.points is not None and seat.points < ref.points - STEADY_POINTS:
-        why.append(f"{seat.team}: {seat.points} points, {ref.points - seat.points} below one team's {ref.points}")
+    # points lost, not points: a page that fired in one round and not in the other changes what each can give
+    if seat.points is not None and ref.points is not None:
+        lost, ref_lost = seat.out_of - seat.points, ref.out_of - ref.points
+        if lost > ref_lost + STEADY_POINTS:
+            why.append(
+                f"{seat.team}: {seat.points} points of {seat.out_of}, {lost - ref_lost} more lost than one team's "
+                f"{ref.points} of {ref.out_of}"
+            )
     if seat.success is not None and ref.success is not None and seat.success < ref.success - STEADY_SUCCESS:
         why.append(f"{seat.team}: users' success before the fault {seat.success:.1%} (one team: {ref.success:.1%})")
     if seat.p99_ms is not None and ref.p99_ms is not None:

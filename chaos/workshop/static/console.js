@@ -6,39 +6,12 @@
 const consoleState = { teams: [], kinds: [], targets: [], refused: false };
 window.blackoutConsole = consoleState; // read by the browser test
 
-function $(id) { return document.getElementById(id); }
-
-function esc(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-}
-
-function say(text, info) {
-  const box = $("message");
-  box.textContent = text;
-  box.className = "shown" + (info ? " info" : "");
-  clearTimeout(say.timer);
-  say.timer = setTimeout(() => { box.className = ""; }, 6000);
-}
-
-async function api(method, path, body) {
-  const options = { method, credentials: "same-origin", headers: { "X-Blackout-Room": "1" } };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 401 || response.status === 403) {
-    consoleState.refused = true;
-    $("conn").textContent = "refused: the console is the instructor's (open /room?token=... first)";
-    $("conn").className = "pill down";
-  }
-  if (!response.ok) {
-    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail || data);
-    throw new Error(detail || ("HTTP " + response.status));
-  }
-  return data;
-}
+// the console is the instructor's: a team's or watchers' cookie gets 403, none 401 (page.js holds $, esc, say and api)
+onRefused([401, 403], () => {
+  consoleState.refused = true;
+  $("conn").textContent = "refused: the console is the instructor's (open /room?token=... first)";
+  $("conn").className = "pill down";
+});
 
 function clock(seconds) {
   const s = Math.floor(seconds);
@@ -100,7 +73,7 @@ function render(team) {
   const at = (t) => `${(t - ex.started).toFixed(0)} s`;
   const onset = ex.onset == null ? `not yet (its first fault ~${h.first_fault_s.toFixed(0)} s in)` : at(ex.onset);
   const s = ex.score;
-  const parts = Object.entries(s.parts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("")
+  const parts = Object.entries(s.parts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("") + unscoredRows(s)
     + Object.entries(s.penalties).filter(([, v]) => v).map(([k, v]) => `<tr><td class="lost">${esc(k)}</td><td class="lost">-${v}</td></tr>`).join("");
   const page = ex.page ? `${esc(ex.page.text)}: ` + (ex.page.acked_at ? `acknowledged after ${(ex.page.acked_at - ex.page.t).toFixed(1)} s` : "<b>not acknowledged</b>") : "not paged";
   const roles = Object.entries(ex.roles || {}).filter(([, n]) => n).map(([r, n]) => `${esc(r.replace("_", " "))}: ${esc(n)}`).join(", ") || "not set";
@@ -110,7 +83,7 @@ function render(team) {
       on <b>${esc(h.targets.join(", ") || "nothing")}</b> [${esc(h.fault_types.join(", "))}]; onset ${onset};
       users for <span class="round">${ex.round_s.toFixed(0)} s</span>${ex.extensions.length ? ` (extended by ${ex.extensions.map((e) => `${e.seconds} s at ${at(e.t)}`).join(", ")})` : ""}
       ${ex.added_faults.length ? "<br>added: " + ex.added_faults.map((f) => `${esc(f.kind)} ${esc(JSON.stringify(f.target))} at ${at(f.t)}`).join("; ") : ""}</div>
-    <div>score <b class="points">${s.points}</b> ${s.provisional ? '<span class="provisional">provisional: as things stand now</span>' : "(final)"}
+    <div>score <b class="points">${s.points}</b> of ${s.out_of} ${s.provisional ? '<span class="provisional">provisional: as things stand now</span>' : "(final)"}
       <table class="parts">${parts}</table></div>
     <div>pager: <span class="pager">${page}</span></div>
     <div>roles: ${roles}</div>

@@ -10,35 +10,11 @@ const WINDOW_S = 180;
 const room = { state: null, series: {}, markers: [], refused: false, events: 0 };
 window.blackoutRoom = room; // read by the browser test and handy in the console
 
-function $(id) { return document.getElementById(id); }
-
-function say(text, info) {
-  const box = $("message");
-  box.textContent = text;
-  box.className = "shown" + (info ? " info" : "");
-  clearTimeout(say.timer);
-  say.timer = setTimeout(() => { box.className = ""; }, 6000);
-}
-
-async function api(method, path, body) {
-  // the header tells the controller this change comes from the room's own page, not from another site's
-  const options = { method, credentials: "same-origin", headers: { "X-Blackout-Room": "1" } };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  if (response.status === 401) {
-    refuse();
-    throw new Error("refused: the control token is wrong or missing");
-  }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail || data);
-    throw new Error(detail || ("HTTP " + response.status));
-  }
-  return data;
-}
+// a 401: the token is wrong or missing; the page shows nothing (page.js holds $, esc, say and api)
+onRefused([401], () => {
+  refuse();
+  throw new Error("refused: the control token is wrong or missing");
+});
 
 function refuse() {
   room.refused = true;
@@ -89,10 +65,6 @@ function instanceTile(name, info) {
   return `<div class="${classes}" id="inst-${esc(name)}" data-state="${esc(info.state)}">
     <div class="name">${esc(name)}</div><div class="meta">${esc(info.service)} :${info.port} ${esc(health)}</div>
     <div class="meta">${info.profile ? esc(info.profile) : ""}</div>${breakers}</div>`;
-}
-
-function esc(text) {
-  return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
 async function togglePower(dc) {
@@ -185,13 +157,13 @@ function renderExercise(state) {
   $("declarations").innerHTML = mine.map((m) => `<li>${(m.t - ex.started).toFixed(0)} s: ${esc(m.text)}</li>`).join("");
   if (ex.score) {
     const s = ex.score, fmt = (v) => (v == null ? "never" : v + " s");
-    const parts = Object.entries(s.parts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("")
+    const parts = Object.entries(s.parts).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join("") + unscoredRows(s)
       + Object.entries(s.penalties).filter(([, v]) => v).map(([k, v]) => `<tr class="lost"><td>${esc(k)}</td><td>-${v}</td></tr>`).join("");
     const answer = ex.hidden.card && ex.hidden.card.answer;
     const model = answer ? `<p id="ex-answer">Model answer: ${esc(answer.symptom)} at ${esc(answer.where)}, ${esc(answer.fault)};
       detect within ${answer.detect_s} s, mitigate within ${answer.mitigate_s} s. ${esc(answer.summary)}</p>`
       : (ex.hidden.control ? `<p id="ex-answer">Model answer: no incident (a control round).</p>` : "");
-    $("exercise-result").innerHTML = `<p><b>${esc(ex.hidden.title)}</b>, ${ex.hidden.offset_s} s late. Score <b id="ex-points">${s.points}</b></p>
+    $("exercise-result").innerHTML = `<p><b>${esc(ex.hidden.title)}</b>, ${ex.hidden.offset_s} s late. Score <b id="ex-points">${s.points}</b> of ${s.out_of}</p>
       <table><tr><td>time to acknowledge</td><td>${s.paged ? fmt(s.ack_s) : "no page"}</td></tr>
       <tr><td>time to detect</td><td>${fmt(s.detect_s)}</td></tr><tr><td>time to mitigate</td><td>${fmt(s.mitigate_s)}</td></tr>
       <tr><td>time to recover</td><td>${fmt(s.recover_s)}</td></tr><tr><td>requests not served</td><td>~${s.unserved} of ~${s.expected} (${s.failed} failed)</td></tr></table>

@@ -168,7 +168,7 @@ def test_a_rate_limit_shapes_only_what_goes_to_the_other_data_center(stack):
 
 def test_netem_delays_only_what_goes_to_the_other_data_center(stack):
     if not stack.netem:
-        pytest.skip("NETEM NOT TESTED: this kernel has no sch_netem (latency faults fall back to the services' client)")
+        pytest.skip("NETEM NOT TESTED: this kernel has no sch_netem (latency is NFQUEUE here: tests above)")
     west = stack.namespaces["dc-west"]
     stack.impair("slow", "dc-west", "dc-east", netem=["delay", "400ms"])
     try:

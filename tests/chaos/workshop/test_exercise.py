@@ -14,28 +14,19 @@ import httpx
 import pytest
 from fakes.processes import wait_all_gone
 from fakes.scenarios import short_power_loss
-
-from chaos.journal import Journal
-
-PROJECT = Path(__file__).resolve().parents[3]
-
-
-def exercise(*args: str, board: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "chaos.cli", "exercise", *args, "--board", str(board)],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT,
-        timeout=240,
-    )
-
-
-def poll(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return result
+from fakes.two_teams import (
+    PROJECT,
+    TEAMS,
+    dark,
+    down_all,
+    exercise,
+    held_round,
+    poll,
+    red_declares,
+    red_powers_on,
+    team_control,
+    team_stack_pids,
+)
 
 
 def users_recovered(team_dir: Path, since: float) -> bool:
@@ -59,13 +50,7 @@ def users_hurt(team_dir: Path) -> bool:
 
 
 def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path):
-    scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
-    config = tmp_path / "exercise.yaml"
-    # hold: the power loss does not heal by itself; only a team that acts gets its users back. Users for 60 s:
-    # on a busy machine each CLI call takes seconds, and red must act while its round still runs
-    config.write_text(
-        f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nhold: true\nround: 600s\nallow: [power-on, profile]\n"
-    )
+    config = held_round(tmp_path, round_s=600)
     board = tmp_path / "teams"
     starts = {
         team: subprocess.Popen(
@@ -89,7 +74,7 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
             stderr=subprocess.PIPE,
             text=True,
         )
-        for team, seed in (("red", 1), ("blue", 2))
+        for team, seed in zip(TEAMS, (1, 2), strict=True)
     }
     controls: dict[str, dict] = {}
     try:
@@ -97,7 +82,7 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
             out, err = proc.communicate(timeout=180)
             assert proc.returncode == 0, err
             assert "/room?token=" in out and "dc-power-loss" not in out  # the link, not the answer
-            controls[team] = json.loads((board / team / ".control.json").read_text())
+            controls[team] = team_control(board, team)
         auth = {team: {"Authorization": f"Bearer {c['token']}"} for team, c in controls.items()}
         ports = {
             team: {i["port"] for i in httpx.get(c["url"] + "/status", headers=auth[team]).json()["instances"].values()}
@@ -105,23 +90,16 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
         }
         assert not ports["red"] & ports["blue"] and controls["red"]["url"] != controls["blue"]["url"]
 
-        red = controls["red"]
-        poll(
-            lambda: not httpx.get(red["url"] + "/status", headers=auth["red"]).json()["power"]["dc-east"],
-            90,
-            "the hidden power loss never came",
-        )
+        poll(lambda: dark(controls["red"]), 90, "the hidden power loss never came")
         # red acts once its users are hurt (a check deviated), as an on-call engineer would: acting within
         # the first second would leave nothing to mitigate and make the score's assertions a race
         poll(lambda: users_hurt(board / "red"), 60, "red's users were never hurt")
-        declared = exercise(
-            "detect", "failed_requests", "dc-east", "power-loss", "dc-east lost power", "--team", "red", board=board
-        )
+        declared = red_declares(board)
         assert declared.returncode == 0, declared.stderr
         refused = exercise("act", "power-off", "dc-west", "--team", "red", board=board)
         assert refused.returncode == 1 and "not allowed" in refused.stderr
         acted_at = time.time()
-        act = exercise("act", "power-on", "dc-east", "--team", "red", board=board)
+        act = red_powers_on(board)
         assert act.returncode == 0, act.stderr
         # the round lasts 10 minutes (a short one ended before a slow machine let red act, and the run's own
         # rollback had restored power: "dc-east is already powered on"); it ends once red's users are back
@@ -131,14 +109,7 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
             assert result.returncode == 0, result.stderr
             assert "A data center loses power" in result.stdout and "post-mortem draft" in result.stdout
     finally:
-        for team in controls:
-            if (board / team / ".control.json").exists():
-                subprocess.run(
-                    [sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / team)],
-                    cwd=PROJECT,
-                    capture_output=True,
-                    timeout=60,
-                )
+        down_all(board)
     (ranked,) = json.loads((board / "leaderboard.json").read_text())  # one round: both teams, one scenario
     scores = {e["team"]: e for e in ranked["teams"]}
     assert scores["red"]["detect_s"] is not None and scores["blue"]["detect_s"] is None
@@ -151,12 +122,7 @@ def test_two_teams_play_side_by_side_and_the_one_that_acted_ranks_first(tmp_path
     draft = next((board / "red" / "exercise").glob("*-red/postmortem-draft.md")).read_text()
     assert 'declared: failed_requests at dc-east, power-loss ("dc-east lost power")' in draft
     assert "power-off dc-east" in draft
-    pids = [
-        p
-        for c in controls.values()
-        for p in [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]
-    ]
-    assert wait_all_gone(pids, timeout_s=20) == []
+    assert wait_all_gone(team_stack_pids(controls.values()), timeout_s=20) == []
 
 
 def first_event(team_dir: Path, name: str) -> float | None:
@@ -186,7 +152,7 @@ def test_a_real_round_pages_the_room_and_scores_the_ack(tmp_path):
     board = tmp_path / "teams"
     started = exercise("start", "--team", "red", "--seed", "5", "--config", str(config), board=board)
     assert started.returncode == 0, started.stderr
-    control = json.loads((board / "red" / ".control.json").read_text())
+    control = team_control(board, "red")
     url, auth = control["url"], {"Authorization": f"Bearer {control['token']}"}
     try:
         early = exercise("ack", "--team", "red", board=board)
@@ -202,19 +168,13 @@ def test_a_real_round_pages_the_room_and_scores_the_ack(tmp_path):
         assert hint.returncode == 0 and "hint 1 (-25 points" in hint.stdout, hint.stderr
         declared = exercise("detect", "zero_view_displays", "dc-east", "power-loss", "--team", "red", board=board)
         assert declared.returncode == 0, declared.stderr
-        assert exercise("act", "power-on", "dc-east", "--team", "red", board=board).returncode == 0
+        assert red_powers_on(board).returncode == 0
         acked_page = exercise_view(url, auth)["page"]
         ack_s = round(acked_page["acked_at"] - acked_page["t"], 1)
         ended = exercise("end", "--down", "--team", "red", board=board)
         assert ended.returncode == 0, ended.stderr
     finally:
-        if (board / "red" / ".control.json").exists():
-            subprocess.run(
-                [sys.executable, "-m", "chaos.cli", "down", "--runs", str(board / "red")],
-                cwd=PROJECT,
-                capture_output=True,
-                timeout=60,
-            )
+        down_all(board)
     (ranked,) = json.loads((board / "leaderboard.json").read_text())
     assert ranked["round_id"] == "r1"
     s = ranked["teams"][0]

@@ -194,7 +194,11 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         assert not driver.find_element(By.ID, "detect-form").is_displayed()  # the round is over
         result = driver.find_element(By.ID, "exercise-result").text.lower().replace("false alarms", "")
         assert "false" not in result and "undefined" not in result  # no raw value leaks into the page
-        assert "false alarms -100" in driver.find_element(By.ID, "ex-parts").text  # declared before the fault
+        parts = driver.find_element(By.ID, "ex-parts").text
+        assert "false alarms -100" in parts  # declared before the fault
+        score = httpx.get(url + "/exercise", headers=auth).json()["score"]
+        assert f"{score['points']} of {score['out_of']}" in result  # 900 without a page: acknowledge n/a
+        assert ("acknowledge n/a (no page)" in parts) == (not score["paged"]), (parts, score["paged"])
         driver.save_screenshot(str(shot.with_name("control-room-exercise-ended.png")))
     finally:
         if driver is not None:
@@ -464,6 +468,16 @@ def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_
         assert room.find_element(By.ID, "hint-cost").text == ""  # nothing to buy
         assert first_hint in room.find_element(By.ID, "hints").text
         assert room.save_screenshot("/tmp/console-watchers-view.png")
+
+        # the shared script's refusal hook: the console takes a 403 (a team's cookie) as refused, the room a 401
+        port = url.rsplit(":", 1)[1]
+        console.delete_all_cookies()
+        console.add_cookie({"name": f"blackout_team_{port}", "value": codes["team_code"]})
+        wait.until(lambda d: d.execute_script("return window.blackoutConsole.refused"))
+        assert "refused: the console is the instructor's" in console.find_element(By.ID, "conn").text
+        room.delete_all_cookies()
+        WebDriverWait(room, 30).until(lambda d: d.execute_script("return window.blackoutRoom.refused"))
+        assert "refused" in room.find_element(By.TAG_NAME, "body").get_attribute("class")
 
         ended = httpx.post(url + "/console/teams/red/end", headers=auth, timeout=180)
         assert ended.status_code == 200 and ended.json()["state"] == "ended"

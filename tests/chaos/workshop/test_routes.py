@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from chaos.control_api import create_control_app
 from chaos.controller import Controller
-from chaos.engine.scenario import load_scenario
+from chaos.engine.scenario import library_names, load_scenario
 from chaos.events import EventBus
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
@@ -111,6 +111,8 @@ def test_an_exercise_is_played_within_the_instructors_limits(setup, tmp_path):
     assert "power-on dc-east (succeeded)" in text
     assert "| fault type | power-loss | power-loss (" in text  # the card beside the team
     assert "Why did dc-west fail although it had power?" in text  # the card's debrief questions
+    assert ended["score"]["not_scored"] == {"acknowledge": "no page"} and ended["score"]["out_of"] == 900
+    assert "| acknowledge | n/a (no page) |" in text and f"**Score: {ended['score']['points']}** of 900" in text
     assert "red" in (tmp_path / "teams" / "leaderboard.md").read_text()  # the board: every team's folder
     assert client.post("/exercise/detect", json=declared).status_code == 409
 
@@ -190,6 +192,34 @@ def test_every_listed_asset_is_served_and_a_missing_one_is_a_404(setup, tmp_path
     monkeypatch.setattr(pages, "STATIC", tmp_path)  # an install that lost its files
     missing = client.get("/room/static/room.css")
     assert missing.status_code == 404 and "room.css" in missing.json()["detail"]
+
+
+def test_both_pages_load_one_shared_script_every_role_reaches_and_it_holds_no_secret(setup):
+    client, *_ = setup
+    instructor = {"Authorization": "Bearer s3cret"}
+    started = client.post("/exercise", json={"team": "red", "scenario": "dc-power-loss"}, headers=instructor).json()
+    served = set()
+    # each role as a browser has it: its link traded for its cookie (the team's least-privilege code included)
+    for link in ("token=s3cret", f"code={started['team_code']}", f"watch={started['watch_code']}"):
+        client.cookies.clear()
+        assert client.get(f"/room?{link}").status_code == 303
+        script = client.get("/room/static/page.js")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript"), link
+        served.add(script.text)
+    [text] = served
+    for helper in ("function $(", "function esc(", "function say(", "async function api(", "function onRefused("):
+        assert helper in text, helper
+    for page, own in (("room.html", "/room/static/room.js"), ("console.html", "/console/static/console.js")):
+        html = (pages.STATIC / page).read_text()
+        assert html.index("/room/static/page.js") < html.index(own), page  # loaded first, before the page's own
+        script_name = own.rsplit("/", 1)[1]
+        mine = (pages.STATIC / script_name).read_text()
+        assert not any(helper in mine for helper in ("function $(", "function esc(", "function say(", "function api("))
+    assert "s3cret" not in text and started["team_code"] not in text and started["watch_code"] not in text
+    assert not [name for name in library_names() if name in text]  # no scenario named
+    client.cookies.clear()
+    assert client.get("/room/static/page.js").status_code == 401  # no role, no script
+    client.post("/exercise/end", headers=instructor)
 
 
 def test_hints_come_from_the_card_one_rung_at_a_time_and_cost_points(setup):

@@ -100,7 +100,7 @@ def test_a_declaration_in_a_no_fault_control_round_costs_points():
     healthy = rows(60, 170, True)
     calm = score(HYP, healthy, None, 170.0, [], Truth(control=True))
     alarmed = score(HYP, healthy, None, 170.0, [POWER_LOSS], Truth(control=True))
-    assert calm.control and calm.points == weights.START and calm.false_alarms == 0
+    assert calm.control and calm.points == calm.out_of and calm.false_alarms == 0
     assert alarmed.false_alarms == 1 and calm.points - alarmed.points == weights.FALSE_ALARM
     # the stand-in step's onset changes nothing: a control round has none to find
     assert score(HYP, healthy, 100.0, 170.0, [POWER_LOSS], Truth(control=True)).points == alarmed.points
@@ -125,11 +125,24 @@ def test_an_action_after_which_users_success_fell_is_harmful():
     assert s.penalties["harmful actions"] == weights.HARMFUL and s.penalties["actions taken"] == 2 * weights.ACTION
 
 
-def test_an_unacknowledged_page_earns_nothing_and_no_page_is_not_held_against_the_team():
+def test_an_unacknowledged_page_earns_nothing():
     unacked = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK, paged_at=104.0)
-    quiet = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK)
     assert unacked.paged and unacked.ack_s is None and unacked.parts["acknowledge"] == 0
-    assert not quiet.paged and quiet.parts["acknowledge"] == weights.ACK_MAX
+    assert unacked.out_of == weights.START and not unacked.not_scored
+
+
+def test_a_team_never_paged_neither_gains_nor_loses_the_acknowledge_points():
+    """Issue 18: no page, nothing to acknowledge: the part is not scored (n/a), so the round is out of the other
+    parts' 900: a team the pager never paged is scored on what it did, with no free 100 and no 0."""
+    quiet = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK)
+    acked = score(HYP, OUTAGE, 100.0, 170.0, [POWER_LOSS], DC_EAST_DARK, paged_at=104.0, acked_at=109.0)
+    assert not quiet.paged and "acknowledge" not in quiet.parts and quiet.not_scored == {"acknowledge": "no page"}
+    assert quiet.out_of == weights.START - weights.ACK_MAX and acked.out_of == weights.START
+    assert acked.points - quiet.points == acked.parts["acknowledge"] == 100 - 2 * 5
+    assert quiet.points == sum(quiet.parts.values()) - sum(quiet.penalties.values())
+    # a no-fault control round pages nobody: every other part in full, the acknowledge part not scored
+    calm = score(HYP, rows(60, 170, True), None, 170.0, [], Truth(control=True))
+    assert calm.points == calm.out_of == weights.START - weights.ACK_MAX and "acknowledge" not in calm.parts
 
 
 def test_a_fault_users_never_felt_costs_nothing_but_detection():
@@ -167,7 +180,7 @@ def test_an_exercise_ended_before_the_fault_came():
         Declared(90.0, "failed_requests", place("dc-east"), "power-loss"),
     ]
     s = score(HYP, rows(60, 100, True), None, 100.0, early, DC_EAST_DARK)
-    assert s.detect_s is None and s.false_alarms == 2 and s.points == weights.START - 2 * weights.FALSE_ALARM
+    assert s.detect_s is None and s.false_alarms == 2 and s.points == s.out_of - 2 * weights.FALSE_ALARM
 
 
 @pytest.mark.parametrize("lost, cost", [(None, 0), (0, 0), (10, 20), (1000, 200)])
@@ -260,3 +273,5 @@ def test_the_worked_example_of_the_docs_is_what_the_score_computes():
         assert f"| {points} |" in table, part
     assert f"| 841 - 255 | **{s.points}** |" in table and s.points == 586
     assert f"would be gone ({elsewhere.points})" in table and f"one action fewer), {careful.points}" in table
+    unpaged = score(hyp, history, onset, onset + 90, [alarm, right], DC_EAST_DARK, hints=1, actions=[off_west, *fixes])
+    assert f"{unpaged.points} of {unpaged.out_of}." in table and (unpaged.points, unpaged.out_of) == (502, 900)

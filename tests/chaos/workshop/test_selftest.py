@@ -83,9 +83,15 @@ def test_the_selftest_measures_one_team_then_two_and_says_how_many_it_hosts(tmp_
 
 
 def seat(
-    team: str, points: int, success: float = 1.0, p99: float = 300.0, mitigated: bool = True, came: bool = True
+    team: str,
+    points: int,
+    success: float = 1.0,
+    p99: float = 300.0,
+    mitigated: bool = True,
+    came: bool = True,
+    out_of: int = 1000,
 ) -> Seat:
-    return Seat(team=team, points=points, fault_came=came, mitigated=mitigated, success=success, p99_ms=p99)
+    return Seat(team, points, out_of, came, mitigated, success=success, p99_ms=p99)
 
 
 def test_a_round_is_steady_within_the_tolerances_of_the_one_team_round_and_says_what_drifted():
@@ -96,7 +102,7 @@ def test_a_round_is_steady_within_the_tolerances_of_the_one_team_round_and_says_
     judge(within, one)
     assert within.steady, within.why
     for drift, words in (
-        (seat("team-2", 900 - STEADY_POINTS - 1), "points, 101 below one team's 900"),
+        (seat("team-2", 900 - STEADY_POINTS - 1), "799 points of 1000, 101 more lost than one team's 900 of 1000"),
         (seat("team-2", 900, success=0.94), "users' success before the fault 94.0%"),
         (seat("team-2", 900, p99=601), "p99 before the fault 601 ms"),
         (seat("team-2", 900, mitigated=False), "did not bring users back"),
@@ -105,6 +111,13 @@ def test_a_round_is_steady_within_the_tolerances_of_the_one_team_round_and_says_
         two = Round(teams=2, cpus=None, seats=[seat("team-1", 900), drift])
         judge(two, one)
         assert not two.steady and "team-2: " in two.why and words in two.why, (drift, two.why)
+    # points lost, not points: a page fired in the one-team round (acknowledged: 990 of 1000) and not in this
+    # one (acknowledge n/a: 885 of 900) is 5 points more lost, not 105 points fewer
+    paged = Round(teams=1, cpus=None, seats=[seat("team-1", 990)])
+    judge(paged, None)
+    unpaged = Round(teams=2, cpus=None, seats=[seat("team-1", 885, out_of=900)])
+    judge(unpaged, paged)
+    assert unpaged.steady, unpaged.why
     fast = Round(teams=1, cpus=None, seats=[seat("team-1", 900, p99=50)])
     judge(fast, None)
     slack = Round(teams=2, cpus=None, seats=[seat("team-1", 900, p99=240)])  # 4.8x, but only +190 ms: steady

@@ -11,41 +11,32 @@ import json
 import re
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from fakes.processes import wait_all_gone
-from fakes.scenarios import short_power_loss
+from fakes.two_teams import (
+    TEAMS,
+    blackout,
+    dark,
+    down_all,
+    held_round,
+    poll,
+    red_declares,
+    red_powers_on,
+    team_control,
+    team_stack_pids,
+)
 from test_room_browser import CHROMIUM, DRIVER, SCREENSHOT_DIR, browser, webdriver
 
-from chaos.journal import Journal
 from chaos.profile_files import PROFILES
 from chaos.workshop import cpus
 from chaos.workshop.commands import team_topology
 from chaos.workshop.teams import port_block
 from services.common.errors import UsageError
 
-PROJECT = Path(__file__).resolve().parents[3]
-TEAMS = ("red", "blue")
 SHOTS = Path(SCREENSHOT_DIR or "/tmp/room-shots")
-
-
-def blackout(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaos.cli", *args], capture_output=True, text=True, cwd=PROJECT, timeout=300
-    )
-
-
-def poll(check, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-    return result
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -57,15 +48,6 @@ def status(board: Path) -> dict:
     answer = blackout("workshop", "status", "--json", "--board", str(board))
     assert answer.returncode == 0, answer.stderr
     return json.loads(answer.stdout)
-
-
-def stack_pids(board: Path) -> list[int]:
-    controls = [json.loads((board / team / ".control.json").read_text()) for team in TEAMS]
-    return [
-        p
-        for c in controls
-        for p in [c["pid"], *(p for e in Journal(Path(c["run_dir"])).read() for p in e.get("pids", {}).values())]
-    ]
 
 
 def room_shows_team(driver, team: str) -> bool:
@@ -86,13 +68,7 @@ def console_states(driver) -> dict[str, str]:
 @pytest.mark.long  # minutes of real rounds: `make test-long` (CI runs it), not the 15-minute suite
 @pytest.mark.skipif(len(cpus.available()) < 2, reason="pins one CPU per team: needs 2 CPUs")
 def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_path):
-    scenario = short_power_loss(tmp_path, off_at=3, on_at=14, duration=24, users=4)
-    config = tmp_path / "round.yaml"
-    # hold: the power loss lasts until a team acts; round: the users keep coming for 5 minutes, so red acts
-    # while its round runs however busy the machine is (`workshop end` ends it long before)
-    config.write_text(
-        f"scenario: {scenario}\nonset: {{min: 1s, max: 2s}}\nround: 300s\nhold: true\nallow: [power-on, profile]\n"
-    )
+    config = held_round(tmp_path, round_s=300)
     board = tmp_path / "teams"
     started = blackout(
         "workshop",
@@ -114,14 +90,14 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
     pids: list[int] = []
     try:
         assert started.returncode == 0, started.stderr
-        pids = stack_pids(board)
+        pids = team_stack_pids(team_control(board, team) for team in TEAMS)
         links = dict(re.findall(r"^  (red|blue): (http://127\.0\.0\.1:\d+/room\?code=\S+)", started.stdout, re.M))
         assert set(links) == set(TEAMS), started.stdout
         assert "dc-power-loss" not in started.stdout  # the links, not the answer
 
         # each team's stack runs on its own CPU: every process of it, as the kernel says
         for team, cpu in zip(TEAMS, cpus.available()[:2], strict=True):
-            pid = json.loads((board / team / ".control.json").read_text())["pid"]
+            pid = team_control(board, team)["pid"]
             family = poll(lambda pid=pid: [p for p in cpus.stack_pids(pid) if p != pid], 60, f"{team}: no services")
             assert {tuple(cpus.allowed(p) or []) for p in [pid, *family]} <= {(cpu,), ()}, team
 
@@ -130,7 +106,7 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
         codes = {team: link.split("code=")[1] for team, link in links.items()}
         urls = {team: link.split("/room")[0] for team, link in links.items()}
         for team in TEAMS:
-            control = json.loads((board / team / ".control.json").read_text())
+            control = team_control(board, team)
             assert control["room_url"] == urls[team] != control["url"]
             instructor = {"Authorization": f"Bearer {control['token']}"}
             assert get(urls[team] + "/exercise", headers=instructor).status_code == 403
@@ -169,7 +145,7 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             assert names == sorted(f"blackout_team_{u.rsplit(':', 1)[1]}" for u in urls.values()), names
 
             # the game master's console in a third tab (red's stack, the instructor's link first): both teams
-            red_control = json.loads((board / "red" / ".control.json").read_text())
+            red_control = team_control(board, "red")
             driver.switch_to.new_window("tab")
             console_tab = driver.current_window_handle
             driver.get(f"{red_control['url']}/room?token={red_control['token']}")
@@ -182,7 +158,7 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             shot(driver, "console-two-teams")
 
             # the game master extends blue's round from its button; blue's own stack says so
-            blue_control = json.loads((board / "blue" / ".control.json").read_text())
+            blue_control = team_control(board, "blue")
             seconds = driver.find_element("css selector", "#team-blue .extend .seconds")
             seconds.clear()
             seconds.send_keys("30")
@@ -198,34 +174,19 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
             shot(driver, "console-blue-extended")
 
         # red finds the power loss and restores it; blue does nothing
-        red = json.loads((board / "red" / ".control.json").read_text())
-        instructor = {"Authorization": f"Bearer {red['token']}"}
-        poll(
-            lambda: not get(red["url"] + "/status", headers=instructor).json()["power"]["dc-east"],
-            240,
-            "the hidden power loss never came",
-        )
-        declared = blackout(
-            "exercise",
-            "detect",
-            "failed_requests",
-            "dc-east",
-            "power-loss",
-            "dc-east lost power",
-            "--team",
-            "red",
-            "--board",
-            str(board),
-        )
+        poll(lambda: dark(team_control(board, "red")), 240, "the hidden power loss never came")
+        declared = red_declares(board)
         assert declared.returncode == 0, declared.stderr
-        acted = blackout("exercise", "act", "power-on", "dc-east", "--team", "red", "--board", str(board))
+        acted = red_powers_on(board)
         assert acted.returncode == 0, acted.stderr
         if driver is not None:
             driver.switch_to.window(red_tab)
             poll(lambda: "dc-east lost power" in driver.find_element("id", "declarations").text, 120, "not shown")
             shot(driver, "room-red-declared")
 
-        pids = sorted({*pids, *stack_pids(board)})  # with dc-east's instances started again by red's power-on
+        pids = sorted(
+            {*pids, *team_stack_pids(team_control(board, team) for team in TEAMS)}
+        )  # with dc-east's instances started again by red's power-on
         ended = blackout("workshop", "end", "--board", str(board))
         assert ended.returncode == 0, ended.stderr
         first = json.loads((board / "leaderboard.json").read_text())
@@ -253,9 +214,7 @@ def test_two_teams_play_one_round_side_by_side_and_share_one_leaderboard(tmp_pat
     finally:
         if driver is not None:
             driver.quit()
-        for team in TEAMS:
-            if (board / team / ".control.json").exists():
-                blackout("down", "--runs", str(board / team))
+        down_all(board)
     assert wait_all_gone(pids, timeout_s=30) == []
     assert status(board)["state"] == "ended" and {t["stack"] for t in status(board)["teams"]} == {"down"}
     rounds = json.loads((board / "leaderboard.json").read_text())
