@@ -4,6 +4,8 @@ a team that does nothing and a panicking team that spams (benchmarks/support/car
 prints one row per card: mitigated?, time to mitigate, the three scores.
 Run:
     .venv/bin/python benchmarks/responder_cards.py [--cards dc-power-loss,brownout] [--round 90] [--users 8]
+A card sized to the machine (retry-storm: 5x the calibrated logins) plays its own load unless --users is given,
+calibrated just before each of its rounds; give it time: --cards retry-storm --round 240.
 Goals: the responder mitigates every card and scores above doing nothing and above panicking.
 """
 
@@ -14,7 +16,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from support.card_rounds import CARDS, TEAMS, play_round, stack
+from support.card_rounds import CARDS, TEAMS, play_round, sized_to_the_machine, stack
+
+from chaos.engine.scenario import load_scenario
+
+USERS = 8  # a card's users, unless sized to the machine
 
 
 def main() -> None:
@@ -22,17 +28,17 @@ def main() -> None:
     parser.add_argument("--cards", default=",".join(CARDS))
     parser.add_argument("--teams", default=",".join(TEAMS))
     parser.add_argument("--round", type=float, default=90.0, help="seconds each round lasts (every team alike)")
-    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--users", type=int, help=f"users per round (default: {USERS}, or the card's own sizing)")
     parser.add_argument("--seed", type=int, default=3)
     opts = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="cards-") as tmp, stack(Path(tmp) / "runs") as (url, token, runs):
         for card in opts.cards.split(","):
             row: dict[str, object] = {"card": card}
+            sized = opts.users is None and sized_to_the_machine(load_scenario(card))
+            users = None if sized else opts.users or USERS
             for team in opts.teams.split(","):
-                view = play_round(
-                    url, token, runs, card, TEAMS[team], seed=opts.seed, round_s=opts.round, users=opts.users
-                )
+                view = play_round(url, token, runs, card, TEAMS[team], seed=opts.seed, round_s=opts.round, users=users)
                 score = view["score"]
                 row[team] = score["points"]
                 if team == "responder":

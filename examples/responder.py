@@ -67,7 +67,9 @@ class Team:
 
     def act(self, action: str, target: str | dict[str, Any]) -> dict[str, Any]:
         answer = self.post("/exercise/act", {"action": action, "target": target})
-        return {"status": answer.status_code, **answer.json()}
+        # the HTTP status last: a lever's body has a "status" of its own ("succeeded"), which hid the 200, so a
+        # deploy never counted and a storm's auth was never restarted after it
+        return {**answer.json(), "status": answer.status_code}
 
 
 @dataclass

@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 import yaml
 
+from chaos.calibration import FIRST_RATE, calibrate
 from chaos.engine.fit import TOPOLOGIES
 from chaos.engine.run import PROJECT_ROOT
-from chaos.engine.scenario import LIBRARY, library
+from chaos.engine.scenario import LIBRARY, Scenario, library, load_scenario
 from chaos.faults.model import parse_duration
 from chaos.journal import new_run_dir
 from chaos.library import LOCAL_SCENARIOS
@@ -55,8 +56,9 @@ def stack(runs: Path, profile: str = "naive") -> Iterator[tuple[str, str, Path]]
         yield built.server.url, built.server.token, runs
 
 
-def held_variant(runs: Path, name: str, round_s: float, users: int) -> str:
-    """The card's scenario, its held timeline moved to start at FAULT_AT_S, in the stack's own library."""
+def held_variant(runs: Path, name: str, round_s: float, users: int | None) -> str:
+    """The card's scenario, its held timeline moved to start at FAULT_AT_S, in the stack's own library; ``users``:
+    None plays the card's own load."""
     data = yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
     hold = data["hold"]
     first = min(parse_duration(step["at"]) for step in hold["timeline"])
@@ -64,21 +66,31 @@ def held_variant(runs: Path, name: str, round_s: float, users: int) -> str:
         for step in timeline:
             step["at"] = f"{parse_duration(step['at']) - first + FAULT_AT.get(name, FAULT_AT_S):g}s"
     # the unheld timeline must leave room to see recovery (validated); the instructor ends the round at round_s
-    # users arrive as the held round's own load says (retry-storm's 2 a second: faster, their first logins storm)
-    spawn_rate = (hold.get("load") or {}).get("spawn_rate", 10)
-    data.update(duration=f"{round_s + SLACK_S:g}s", load={"users": users, "spawn_rate": spawn_rate})
+    data["duration"] = f"{round_s + SLACK_S:g}s"
+    if users is not None:  # arriving as the held round's load says (retry-storm's 2 a second: faster, logins storm)
+        spawn_rate = (hold.get("load") or data["load"]).get("spawn_rate", 10)
+        data["load"] = {"users": users, "spawn_rate": spawn_rate}
     folder = runs / LOCAL_SCENARIOS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}-held.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return f"{name}-held"
 
 
+def sized_to_the_machine(card: Scenario) -> bool:
+    """Whether the card's held round plays a load sized to `blackout calibrate`'s figures (retry-storm's)."""
+    return ((card.hold.load if card.hold else None) or card.load).capacity is not None
+
+
 def play_round(
-    url: str, token: str, runs: Path, name: str, player: Player, *, seed: int, round_s: float, users: int
+    url: str, token: str, runs: Path, name: str, player: Player, *, seed: int, round_s: float, users: int | None
 ) -> dict[str, Any]:
     """One held round of card ``name``: the instructor starts it, ``player`` plays from the team's link until
-    the round's clock reaches ``round_s``, the instructor ends it. The end's view: score, hidden fault, actions."""
+    the round's clock reaches ``round_s``, the instructor ends it. The end's view: score, hidden fault, actions.
+    ``users`` None: the card's own load; one sized to the machine is calibrated first, as a trainer does."""
     scenario = held_variant(runs, name, round_s, users)
+    if users is None and sized_to_the_machine(load_scenario(runs / LOCAL_SCENARIOS / f"{scenario}.yaml")):
+        # measured now, on the machine as the round will have it: logins, and one step of the actions' search
+        calibrate(PROFILES / "naive.yaml", runs, max_rate=FIRST_RATE)
     instructor = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     config = {
         "team": "cards",
@@ -87,9 +99,10 @@ def play_round(
         "onset": {"min": 3, "max": 5},
         "hold": True,
         "round": round_s,
-        "users": users,
         "allow": list(REMEDIATIONS),
     }
+    if users is not None:
+        config["users"] = users
     started = instructor.post("/exercise", json=config)
     if started.status_code != 201:
         raise RuntimeError(f"{name}: the exercise did not start: {started.status_code} {started.text}")

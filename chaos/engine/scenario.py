@@ -161,8 +161,8 @@ class Hold(_Model):
     broken: str = Field(min_length=1)
     timeline: list[dict[str, Any]] = Field(min_length=1)
     cleared_by: list[dict[str, Any]] = Field(min_length=1)
-    # the held round's users, when not the scenario's: a storm held longer may need less load to stick, and its
-    # levers must still be able to clear it (retry-storm); the instructor's `users` still wins
+    # the held round's users, when not the scenario's (e.g. a storm held longer may need less load to stick, and its
+    # levers must still be able to clear it); the instructor's `users` still wins
     load: LoadStep | None = None
 
 

@@ -66,10 +66,3 @@ def unshipped_power_loss(tmp_path: Path, users: int = 10, duration: int = 55) ->
             "probes": [{"success_rate": {"action": "feed", "min": 0.9}}],
         },
     )
-
-
-# retry-storm's held round in the long tests (the held-round proof and the responder's round): users a naive
-# stack on the shared 2-core test machine serves before auth stalls and cannot shake off after the 30-s stall,
-# and that a deploy of resilient plus a restart of auth-east brings back (docs/workshop.md, "Held rounds").
-# The library sizes the card to the machine instead (load: {capacity: ...}, after `blackout calibrate`).
-RETRY_STORM_USERS = 40

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.scenarios import RETRY_STORM_USERS
 from support.card_rounds import Team, do_nothing, panic_spammer, play_round, responder, stack, wrong_data_center
 
 ROUND_S = 60.0  # a busy machine may take 20 s to log the users in and bring the fault
-STORM_ROUND_S = 240.0  # retry-storm: a 30-s stall, a storm outliving it, a deploy, a restart, every user's login
+# retry-storm: its users' arrival (2 a second: up to 2 minutes on a quiet machine, the load sized to it), a 30-s
+# stall, a storm outliving it, the responder's rungs (30 s each: a deploy, then a restart), every user's login
+STORM_ROUND_S = 360.0
 USERS = 6
 SEED = 3
 
@@ -84,16 +85,19 @@ def test_a_team_that_declares_the_wrong_data_center_loses_its_localization_point
     assert right["score"]["parts"]["localize"] == 150 > wrong["score"]["parts"]["localize"], right["score"]
 
 
+# Not proven three times in a row (issue 18): on the shared 2-core machine (a benchmark queue beside it with 256x the
+# CPU shares), with the runbook that restarts auth after its deploy, 2 of 3 rounds passed (72 and 90 users: deploy,
+# restart of auth-east; 441 and 378 points); in the other, at load average 58, the room's API did not answer the
+# responder within 30 s (httpx.ReadTimeout). The runbook before it also passed once.
 @pytest.mark.long
-@pytest.mark.timeout(600)  # a round of STORM_ROUND_S after the users' logins
-@pytest.mark.skip(reason="not proven yet (issue 18): its final runbook never played a held retry-storm to the end")
+@pytest.mark.timeout(900)  # a calibration, then a round of STORM_ROUND_S
+@pytest.mark.skip(reason="not proven three times in a row (issue 18): 2 of 3 passed, one failed at load average 58")
 def test_the_responder_clears_a_held_retry_storm(served):
-    """retry-storm held, at a load its storm outlives the stall (test_held_rounds proves it stays down without a
-    lever): the responder, blind to the card, gets users served again before the round ends."""
+    """retry-storm held, at its own load, 5x the logins this machine completes (calibrated just before: a storm
+    that outlives the stall; test_held_rounds checks it stays down without a lever): the responder, blind to the
+    card, gets users served again before the round ends."""
     url, token, runs = served
-    view = play_round(
-        url, token, runs, "retry-storm", responder, seed=SEED, round_s=STORM_ROUND_S, users=RETRY_STORM_USERS
-    )
+    view = play_round(url, token, runs, "retry-storm", responder, seed=SEED, round_s=STORM_ROUND_S, users=None)
     played, score = view["played"], view["score"]
     print(json.dumps({"score": score, "log": played["log"]}))
     assert score["users_hurt"], score  # the storm came

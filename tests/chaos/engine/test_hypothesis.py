@@ -54,6 +54,20 @@ def test_a_thin_window_is_no_data_but_a_starved_one_deviates():
     assert starved.probes[0].status == "deviated" and "only 2 of ~20" in starved.probes[0].shown
 
 
+def test_a_rare_action_short_by_chance_is_not_starved_but_one_that_stopped_is():
+    """Logins, ~8 in a window at the steady state: 3 of them is a Poisson count's luck (4%), 0 is not (0.03%)."""
+    rare = Hypothesis.model_validate(
+        {"window": "16s", "probes": [{"success_rate": {"action": "login", "min": 0.85, "min_requests": 3}}]}
+    )
+    before = check(rare, [row(t * 2, action="login") for t in range(8)], 16, "before", (0, 16))
+    unlucky = check(
+        rare, [row(t, action="login") for t in (17, 22, 30)], 32, "recovery", (16, 32), steady_rates(before)
+    )
+    assert unlucky.met is True and unlucky.probes[0].shown == "100%", unlucky.probes
+    stopped = check(rare, [], 32, "recovery", (16, 32), steady_rates(before))
+    assert stopped.met is False and "only 0 of ~8" in stopped.probes[0].shown
+
+
 def test_rows_are_chosen_by_when_they_finished_and_started():
     rows = [row(0, latency_ms=15_000), row(12), row(25)]
     assert [r.t for r in finished_between(rows, 10, 20)] == [0, 12]

@@ -73,15 +73,19 @@ def test_the_instructors_users_replace_a_scenarios_sizing(tmp_path):
 
 
 def test_a_held_round_plays_its_own_load_when_the_card_gives_one(tmp_path):
-    card = load_scenario("retry-storm")
-    assert card.hold is not None and card.hold.load is not None  # the held storm is sized apart
-    held = load_scenario(draw(ExerciseConfig(scenario="retry-storm", hold=True), 1, tmp_path / "h").path).load
-    unheld = load_scenario(draw(ExerciseConfig(scenario="retry-storm"), 1, tmp_path / "u").path).load
-    assert held.capacity == card.hold.load.capacity != unheld.capacity == card.load.capacity
-    chosen = draw(ExerciseConfig(scenario="retry-storm", hold=True, users=12), 1, tmp_path / "c")
+    runs = tmp_path / "runs"
+    hold = load_scenario("retry-storm").model_dump(mode="json", exclude_none=True)["hold"]
+    card = variant(runs / LOCAL_SCENARIOS, "retry-storm", hold={**hold, "load": {"capacity": 3, "of": "logins"}}).stem
+    held = load_scenario(draw(ExerciseConfig(scenario=card, hold=True), 1, tmp_path / "h", runs).path).load
+    unheld = load_scenario(draw(ExerciseConfig(scenario=card), 1, tmp_path / "u", runs).path).load
+    assert (held.capacity, held.of) == (3, "logins") and unheld == load_scenario("retry-storm").load
+    chosen = draw(ExerciseConfig(scenario=card, hold=True, users=12), 1, tmp_path / "c", runs)
     assert load_scenario(chosen.path).load.users == 12  # the instructor's number still wins
     brownout = load_scenario(draw(ExerciseConfig(scenario="brownout", hold=True), 1, tmp_path / "b").path)
     assert brownout.load == load_scenario("brownout").load  # no held load: the scenario's
+    # the library's retry-storm, held, plays its own sizing: 5x the calibrated logins
+    storm = load_scenario(draw(ExerciseConfig(scenario="retry-storm", hold=True), 1, tmp_path / "s").path)
+    assert storm.load == load_scenario("retry-storm").load and storm.load.of == "logins"
 
 
 def test_a_held_load_is_validated_with_the_scenario(tmp_path):
