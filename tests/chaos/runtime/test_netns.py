@@ -626,18 +626,23 @@ def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
         assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
 
 
-def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
-    """`blackout run --runtime netns` interrupted while its stack is up: the rollbacks and the teardown run, and
-    no namespace, link or record of it remains."""
-    scenario = short_power_loss(tmp_path / "scenarios", users=2)
-    runs = tmp_path / "runs"
-    proc = subprocess.Popen(
+def run_on_netns(scenario: Path, runs: Path) -> subprocess.Popen[str]:
+    """`blackout run SCENARIO --runtime netns` as a user starts it (its errors kept for the assertion's message)."""
+    return subprocess.Popen(
         [sys.executable, "-m", "chaos.cli", "run", str(scenario), "--runtime", "netns", "--runs", str(runs)],
         cwd=PROJECT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
+    """`blackout run --runtime netns` interrupted while its stack is up: the rollbacks and the teardown run, and
+    no namespace, link or record of it remains."""
+    scenario = short_power_loss(tmp_path / "scenarios", users=2)
+    runs = tmp_path / "runs"
+    proc = run_on_netns(scenario, runs)
     try:
         deadline = time.monotonic() + 90
         record = None
@@ -669,13 +674,7 @@ def test_ctrl_c_on_a_run_with_a_latency_fault_stops_its_delayer(tmp_path):
         timeline=[{"at": "1s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}],
     )
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos.cli", "run", str(scenario), "--runtime", "netns", "--runs", str(runs)],
-        cwd=PROJECT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = run_on_netns(scenario, runs)
     try:
         deadline = time.monotonic() + 120
         record, queued = None, False
