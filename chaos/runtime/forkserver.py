@@ -30,9 +30,12 @@ class ForkedProcess:
     def __init__(self, pid: int, server: ForkServer) -> None:
         self.pid = pid
         self._server = server
-        self._pidfd = os.pidfd_open(pid)
         self._returncode: int | None = None
         self._gone = False
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # it exited at once and the zygote reaped it already: it says the code
+            self._pidfd, self._gone = -1, True
         self._closing = threading.Lock()  # kill() never signals a pidfd number closed (and reused) meanwhile
 
     def poll(self) -> int | None:
