@@ -166,6 +166,17 @@ def test_a_rate_limit_shapes_only_what_goes_to_the_other_data_center(stack):
     assert "htb" not in netlink.qdiscs(west, DC_LINK)
 
 
+def timed_login(stack: NetnsRuntime, username: str) -> tuple[httpx.Response, float]:
+    """A login through gateway-west, and how long it took."""
+    started = time.monotonic()
+    answer = httpx.post(
+        stack.topology.url("gateway-west") + "/login",
+        json={"username": username, "password": DEMO_PASSWORD},
+        timeout=10,
+    )
+    return answer, time.monotonic() - started
+
+
 def test_netem_delays_only_what_goes_to_the_other_data_center(stack):
     if not stack.netem:
         pytest.skip("NETEM NOT TESTED: this kernel has no sch_netem (latency is NFQUEUE here: tests above)")
@@ -173,13 +184,7 @@ def test_netem_delays_only_what_goes_to_the_other_data_center(stack):
     stack.impair("slow", "dc-west", "dc-east", netem=["delay", "400ms"])
     try:
         assert "netem" in netlink.qdiscs(west, DC_LINK)
-        started = time.monotonic()
-        answer = httpx.post(
-            stack.topology.url("gateway-west") + "/login",
-            json={"username": "viewer-0004", "password": DEMO_PASSWORD},
-            timeout=10,
-        )
-        crossing = time.monotonic() - started
+        answer, crossing = timed_login(stack, "viewer-0004")
         started = time.monotonic()
         assert httpx.get(stack.topology.url("gateway-west") + "/healthz", timeout=5).status_code == 200
         local = time.monotonic() - started
@@ -235,13 +240,7 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
             assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(east)).st_ino
         crossing = call_seconds(west, in_east, 3)  # opening the connection: its SYN waits, then its request
         answers = call_seconds(east, in_west, 3)
-        started = time.monotonic()
-        login = httpx.post(
-            stack.topology.url("gateway-west") + "/login",
-            json={"username": "viewer-0006", "password": DEMO_PASSWORD},
-            timeout=10,
-        )
-        login_s = time.monotonic() - started
+        login, login_s = timed_login(stack, "viewer-0006")
         untouched = {
             "host -> dc-west": call_seconds(None, in_west, 3),
             "host -> dc-east": call_seconds(None, in_east, 3),
