@@ -680,7 +680,9 @@ def test_ctrl_c_on_a_run_with_a_latency_fault_stops_its_delayer(tmp_path):
         while time.monotonic() < deadline and proc.poll() is None and not queued:
             record = next((r for r in netns_owner.records() if r.pid == proc.pid), None)
             east = next((name for name in record.namespaces if name.endswith("-dc-east")), "") if record else ""
-            queued = bool(east) and "NFQUEUE" in netlink.queue_rules(east)  # the delayer is up: the rule comes last
+            # the delayer is up: its rule comes last (not the probe's rule at up, which looks alike for a moment)
+            rules = netlink.queue_rules(east).splitlines() if east else []
+            queued = any("NFQUEUE" in rule and netlink.PROBE_ADDRESS not in rule for rule in rules)
             time.sleep(0.1)
         assert record is not None and queued, proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
         children = psutil.Process(proc.pid).children()
