@@ -31,6 +31,7 @@ from chaos.faults.model import (
     ActionBase,
     Blackhole,
     Brownout,
+    Corruption,
     DependencySetting,
     Deploy,
     Duration,
@@ -170,9 +171,19 @@ KINDS: dict[str, ActionKind] = {
         ),
         # in the kernel, on the data centers' links: a runtime with network control only (netns). latency stays a
         # LINKS kind: every runtime has it (in the services), and netns makes it in the kernel where it can (netem,
-        # else NFQUEUE and a delayer: chaos.faults.handlers._network_fault); corruption would need netem
+        # else NFQUEUE and a delayer: chaos.faults.handlers._network_fault). corruption has no in-app stand-in (the
+        # services see no bits): netem where the kernel has it, else the delayer flips bits of queued packets
         ActionKind(
             "loss", Loss, fault=True, reversible=True, targets=_between_dcs, capability=NETWORK, handler=handlers.loss
+        ),
+        ActionKind(
+            "corruption",
+            Corruption,
+            fault=True,
+            reversible=True,
+            targets=_between_dcs,
+            capability=NETWORK,
+            handler=handlers.corruption,
         ),
         ActionKind(
             "rate", Rate, fault=True, reversible=True, targets=_between_dcs, capability=NETWORK, handler=handlers.rate

@@ -13,7 +13,7 @@ from chaos.faults.actions import KINDS
 FAULT_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "power-loss": ("a data center lost power (once or flapping)", ("power_off", "flap")),
     "process-crash": ("an instance died", ("kill_instance",)),
-    "slow-dependency": ("a dependency answers, slowly", ("latency", "brownout", "loss", "rate")),
+    "slow-dependency": ("a dependency answers, slowly", ("latency", "brownout", "loss", "corruption", "rate")),
     "error-responses": ("a dependency answers with errors", ("errors",)),
     "network-partition": ("calls between places are black-holed", ("blackhole", "partition")),
     "overload": ("more users than the stack can serve", ("load",)),

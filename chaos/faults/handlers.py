@@ -232,11 +232,13 @@ def _with_dependency(profile: Profile, spec: Any) -> Profile:
 class NetworkControl(Protocol):
     """What a runtime with the NETWORK capability offers (chaos.runtime.netns.NetnsRuntime)."""
 
-    delay_layer: str  # "netem", "nfqueue", or "" (this kernel can delay no packets)
+    delay_layer: str  # "netem", "nfqueue", or "" (this kernel can delay or corrupt no packets)
 
     def impair(self, fault_id: str, source: str, to: str, *, rate: str = ..., netem: list[str] = ...) -> None: ...
 
     def delay(self, fault_id: str, source: str, to: str, ms: float, jitter_ms: float = ...) -> dict[str, str]: ...
+
+    def corrupt(self, fault_id: str, source: str, to: str, percent: float) -> dict[str, str]: ...
 
     def repair(self, fault_id: str) -> None: ...
 
@@ -322,6 +324,20 @@ def loss(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
         return {"layer": "network", "removed": "drops"}
 
     output = {"layer": "network", "drops": f"{spec.percent}% each way", "from": spec.source, "to": spec.to}
+    return ActiveFault(fault_id, action, time.time(), undo, output)
+
+
+def corruption(inj: Injector, fault_id: str, action: ActionBase) -> ActiveFault:
+    """``percent`` of the packets ``from`` sends to ``to`` with one bit flipped: the receiver's checksum fails, it
+    drops them and TCP resends (netem's corrupt, or the NFQUEUE delayer flipping a bit past the IP header)."""
+    spec, net = action.spec, cast(NetworkControl, inj.runtime)
+    how = net.corrupt(fault_id, spec.source, spec.to, spec.percent)
+
+    def undo() -> dict[str, Any]:
+        net.repair(fault_id)
+        return {"layer": "network", "removed": how["via"]}
+
+    output = {"layer": "network", **how, "from": spec.source, "to": spec.to}
     return ActiveFault(fault_id, action, time.time(), undo, output)
 
 

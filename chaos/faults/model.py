@@ -93,6 +93,12 @@ class Loss(_BetweenDataCenters):
     percent: int = Field(ge=1, le=100)
 
 
+class Corruption(_BetweenDataCenters):
+    """That share of the packets ``from`` sends to ``to`` with one bit flipped: the receiver's checksum catches it."""
+
+    percent: float = Field(gt=0, le=100)
+
+
 class Rate(_BetweenDataCenters):
     """What ``from`` sends to ``to`` limited to ``mbit`` megabits a second."""
 

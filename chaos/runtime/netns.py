@@ -16,9 +16,9 @@ data centers, and because removing the namespaces removes every link, bridge, qd
 Power off = the data center's link down (its packets dropped: keep-alive connections stall mid-request, SYNs
 go unanswered, nothing is refused, as with a dead host) and SIGKILL to its process group. Network faults act on
 a data center's link whatever the application does: ``impair`` (tc htb rate limits, and netem delay, jitter,
-corruption where the kernel has netem), ``delay`` (latency and jitter: netem, or where the kernel has none, an
-NFQUEUE rule and a delayer process in the receiving namespace, chaos.runtime.delayer) and ``block`` (nftables
-drops in the namespace: partitions, one-way blackholes, random loss). Ownership and cleanup after a dead
+corruption where the kernel has netem), ``delay`` and ``corrupt`` (latency and jitter, bit flips: netem, or where
+the kernel has none, an NFQUEUE rule and a delayer process in the receiving namespace, chaos.runtime.delayer) and
+``block`` (nftables drops in the namespace: partitions, one-way blackholes, random loss). Ownership and cleanup after a dead
 controller: chaos/runtime/netns_owner.py.
 """
 
@@ -70,15 +70,15 @@ class NetnsRuntime(LocalRuntime):
         self._ports = {dc: f"dc{i}" for i, dc in enumerate(dcs)}  # each data center's port on the bridge
         self.host_address = ""  # the host's end of the WAN (the controller, the users' edge, Prometheus)
         self.netem = False  # whether the kernel has netem (probed at up): delay and jitter in the kernel
-        # how `delay` makes latency (probed at up): "netem", "nfqueue" (a delayer process per delayed link), or
-        # "" (neither: the services' client delays the calls, as on runtimes without the network)
+        # how `delay` makes latency and `corrupt` corruption (probed at up): "netem", "nfqueue" (a delayer process
+        # per queued link), or "" (neither: the services' client delays the calls, and corruption is refused)
         self.delay_layer = ""
         self.network_seconds = 0.0  # how long `up` took to build the network (docs/benchmarks.md)
         self._record: netns_owner.OwnerRecord | None = None
         self._watcher: subprocess.Popen[bytes] | None = None
         self._net_lock = threading.Lock()
         self._impaired: dict[str, tuple[str, str]] = {}  # fault -> (source, to): one qdisc per link
-        self._delayers: dict[str, tuple[str, str, subprocess.Popen[str]]] = {}  # fault -> (source, to, delayer)
+        self._delayers: dict[str, tuple[str, str, subprocess.Popen[str]]] = {}  # fault -> (source, to, its process)
         self._queues = {dc: netlink.DELAY_QUEUE + i for i, dc in enumerate(dcs)}  # a queue per source data center
         self._drops: dict[str, dict[str, list[str]]] = {}  # fault -> data center -> its nft rules
 
@@ -149,23 +149,51 @@ class NetnsRuntime(LocalRuntime):
             return {"via": "netem", "netem": " ".join(netem)}
         if self.delay_layer != "nfqueue":
             raise RuntimeError_("this kernel can delay no packets (neither netem nor NFQUEUE)")
+        proc = self._queue(fault_id, source, to, ms, jitter_ms, 0.0)
+        return {"via": "nfqueue", "delayer": str(proc.pid), "delay": f"{ms:g}ms +/- {jitter_ms:g}ms"}
+
+    def corrupt(self, fault_id: str, source: str, to: str, percent: float) -> dict[str, str]:
+        """Flip one bit in ``percent`` % of the packets ``source`` sends to ``to``'s address, so that ``to`` finds
+        their checksum wrong and drops them: netem's corrupt where the kernel has netem, else the NFQUEUE rule in
+        ``to``'s namespace and a delayer there that flips a bit past the IP header (the IP header was checked
+        already where they are queued). What was used, for the fault's journal entry. One such fault per data
+        center's link at a time, latency included: they share its qdisc, or its queue."""
+        for dc in (source, to):
+            self.topology.require_dc(dc)
+        if self.delay_layer == "netem":
+            netem = ["corrupt", f"{percent:g}%"]
+            self.impair(fault_id, source, to, netem=netem)
+            return {"via": "netem", "netem": " ".join(netem)}
+        if self.delay_layer != "nfqueue":
+            raise RuntimeError_("this kernel can corrupt no packets (neither netem nor NFQUEUE)")
+        proc = self._queue(fault_id, source, to, 0.0, 0.0, percent)
+        return {"via": "nfqueue", "delayer": str(proc.pid), "corrupt": f"{percent:g}%"}
+
+    def _queue(
+        self, fault_id: str, source: str, to: str, ms: float, jitter_ms: float, corrupt_percent: float
+    ) -> subprocess.Popen[str]:
+        """A delayer in ``to``'s namespace on ``source``'s queue, then the rule that queues ``source``'s packets."""
         namespace, address, queue = self.namespaces[to], self.topology.address(source), self._queues[source]
         with self._net_lock:
             holder = next((f for f, (dc, _, _) in self._delayers.items() if dc == source), None)
             if holder is not None:
-                raise UsageError(f"{source}'s link already carries delay {holder}: remove it first")
+                raise UsageError(
+                    f"{source}'s link already carries fault {holder} through its NFQUEUE (latency and corruption "
+                    "share it): remove it first"
+                )
             log = self.run_dir / "logs" / f"delayer-{source}-{to}.log"
-            proc = delayer.start(netlink.netns_path(namespace), queue, ms, jitter_ms, log)
+            proc = delayer.start(netlink.netns_path(namespace), queue, ms, jitter_ms, log, corrupt_percent)
             try:
                 netlink.add_queue_rule(namespace, address, queue)
             except BaseException:
                 delayer.stop(proc)
                 raise
             self._delayers[fault_id] = (source, to, proc)
-        return {"via": "nfqueue", "delayer": str(proc.pid), "delay": f"{ms:g}ms +/- {jitter_ms:g}ms"}
+        return proc
 
     def repair(self, fault_id: str) -> None:
-        """Remove what ``impair`` or ``delay`` made for ``fault_id``: the qdisc, or the rule and then its delayer."""
+        """Remove what ``impair``, ``delay`` or ``corrupt`` made for ``fault_id``: the qdisc, or the rule and then
+        its delayer."""
         with self._net_lock:
             held = self._impaired.pop(fault_id, None)
             if held is not None:
