@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--runtime",
         choices=RUNTIMES,
-        help="also check that every step is one this runtime can do (loss and rate need netns); default: not checked",
+        help="also check that every step is one this runtime can do (loss, corruption and rate need netns); "
+        "default: not checked",
     )
     validate.set_defaults(func=cmd_validate)
 

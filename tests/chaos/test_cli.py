@@ -88,6 +88,22 @@ def test_validate_and_run_refuse_a_network_fault_on_a_runtime_without_network_co
     assert not runs.exists() or not any(runs.iterdir())
 
 
+def test_validate_refuses_corruption_on_the_local_runtime_naming_the_file_and_the_field(tmp_path, capsys):
+    bad = write(tmp_path, "bits.yaml", [{"at": "5s", "corruption": {"from": "dc-west", "to": "dc-east", "percent": 5}}])
+    assert cli.main(["validate", str(bad), "--runtime", "netns"]) == 0
+    capsys.readouterr()
+    assert cli.main(["validate", str(bad), "--runtime", "local"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"blackout: {bad}: field 'timeline.0.corruption': the local runtime cannot do corruption")
+    too_much = write(
+        tmp_path, "all.yaml", [{"at": "5s", "corruption": {"from": "dc-west", "to": "dc-east", "percent": 101}}]
+    )
+    assert cli.main(["validate", str(too_much)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"blackout: {too_much}: field 'timeline.0.corruption.percent'") and "Traceback" not in err
+
+
 def test_run_any_ports_binds_free_ports_and_a_free_prometheus(monkeypatch):
     """A benchmark's runs beside a live demo: `--any-ports` reaches the engine as free ports for every
     instance and for the run's Prometheus (a clash on 8000 or 9090 aborted every run of a matrix)."""

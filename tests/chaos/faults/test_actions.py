@@ -144,3 +144,41 @@ def test_loss_and_rate_are_network_faults_between_two_data_centers_refused_where
             injector.apply(action)
     assert injector.active_ids() == []
     injector.close()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"from": "dc-west", "to": "dc-east", "percent": 0}, "field 'b.corruption.percent': .*greater than 0"),
+        ({"from": "dc-west", "to": "dc-east", "percent": 100.5}, "field 'b.corruption.percent': .*less than or equal"),
+        ({"from": "dc-west", "to": "dc-east", "percent": "lots"}, "field 'b.corruption.percent'"),
+        ({"from": "dc-west", "to": "dc-east"}, "field 'b.corruption.percent'"),
+        ({"from": "dc-west", "to": "dc-west", "percent": 5}, "field 'b.corruption': 'from' and 'to' are both dc-west"),
+        ({"from": "dc-west", "to": "dc-east", "percent": 5, "bits": 2}, "field 'b.corruption.bits'"),
+    ],
+)
+def test_a_bad_corruption_names_the_field(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_action({"corruption": spec}, "x", "b")
+
+
+def test_corruption_is_a_network_fault_between_two_data_centers_refused_where_the_network_is_not_controlled(tmp_path):
+    """Bits flipped in the kernel only (the services never see a packet's bits: no in-app stand-in); a fraction of
+    a percent is fine (netem takes one too), and the runtime without network control refuses it naming itself."""
+    bad = parse_action({"corruption": {"from": "dc-west", "to": "dc-east", "percent": 0.5}, "for": "5s"}, "x", "b")
+    assert bad.to_data() == {"corruption": {"from": "dc-west", "to": "dc-east", "percent": 0.5}, "for": "5s"}
+    assert parse_action(bad.to_data(), "x", "b") == bad
+    assert KINDS["corruption"].capability == NETWORK and KINDS["corruption"].reversible
+    runtime = RecordingRuntime()
+    with pytest.raises(ConfigError, match="field 'b.corruption.from': data center 'views': unknown"):
+        check_action(
+            parse_action({"corruption": {"from": "views", "to": "dc-east", "percent": 1}}, "x", "b"),
+            runtime.topology,
+            "x",
+            "b",
+        )
+    injector = FaultInjector(runtime, Journal(tmp_path), random.Random(1))
+    with pytest.raises(UsageError, match="the recording runtime cannot do corruption \\(it needs the 'network'"):
+        injector.apply(bad)
+    assert injector.active_ids() == []
+    injector.close()

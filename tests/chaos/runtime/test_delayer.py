@@ -7,9 +7,11 @@ runtime's latency faults over it (HTTP between services, a SIGKILLed controller)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -23,7 +25,7 @@ import pytest
 from fakes.counters import snmp
 from fakes.processes import wait_all_gone
 
-from chaos.runtime import delayer, netlink
+from chaos.runtime import delayer, netlink, nfqueue
 from chaos.runtime.base import RuntimeError_
 from chaos.runtime.sockets import bind
 
@@ -150,15 +152,18 @@ def send_through(pair: Pair, data: bytes) -> tuple[bytes, float]:
     """``data`` sent over one TCP connection from the sender to a sink in the receiver: what arrived, and how long
     the sending took until the sink saw the end."""
     server = netlink.in_namespace(pair.receiver, lambda: bind("sink", 0, RECEIVER))
+    server.settimeout(30)  # a link that passes nothing fails the test, and leaves no thread behind
     received: list[bytes] = []
 
     def sink() -> None:
-        conn, _ = server.accept()
-        with conn:
-            chunks = []
-            while chunk := conn.recv(1 << 16):
-                chunks.append(chunk)
-            received.append(b"".join(chunks))
+        chunks = []
+        with contextlib.suppress(OSError):  # timed out, or closed under it
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(30)
+                while chunk := conn.recv(1 << 16):
+                    chunks.append(chunk)
+        received.append(b"".join(chunks))
 
     reader = threading.Thread(target=sink)
     reader.start()
@@ -226,3 +231,35 @@ def test_corrupted_packets_fail_the_receivers_checksum_and_tcp_sends_them_again(
     assert seconds < 30, seconds
     assert "NFQUEUE" not in netlink.queue_rules(pair.receiver)
     assert proc.returncode == 0
+
+
+def test_a_copied_packet_handed_back_unchanged_passes_the_receivers_checksum(pair):
+    """What corruption stands on: a queue in copy mode hands over segments whose checksum is filled in (the kernel
+    completes the one veth's offload left open), so a packet handed back as it came passes the full check its
+    CHECKSUM_NONE mark asks for; only the flipped bit makes the checksum fail."""
+    queue = netlink.in_namespace(pair.receiver, lambda: nfqueue.Queue(netlink.DELAY_QUEUE, copy=True))
+    netlink.add_queue_rule(pair.receiver, SENDER)
+    stop, through = threading.Event(), []
+
+    def hand_back() -> None:
+        while not stop.is_set():
+            select.select([queue.fileno()], [], [], 0.05)
+            packets = queue.receive()
+            through.extend(len(packet.data) for packet in packets)
+            queue.accept((packet.id, packet.data) for packet in packets)
+
+    worker = threading.Thread(target=hand_back)
+    worker.start()
+    data = random.Random(4).randbytes(1_000_000)
+    try:
+        before = snmp(pair.receiver, "Tcp")
+        arrived, _ = send_through(pair, data)
+        after = snmp(pair.receiver, "Tcp")
+    finally:
+        netlink.remove_queue_rule(pair.receiver, SENDER)
+        stop.set()
+        worker.join()
+        queue.close()
+    assert arrived == data
+    assert after["InCsumErrors"] == before["InCsumErrors"]
+    assert len(through) >= 690 and max(through) <= 1500, (len(through), max(through))  # segments, not GSO packets

@@ -23,6 +23,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+from fakes.counters import snmp
 from fakes.processes import alive, wait_all_gone
 from fakes.scenarios import short_power_loss, variant
 
@@ -34,6 +35,7 @@ from chaos.runtime import netlink, netns_owner
 from chaos.runtime.netns import DC_LINK, NetnsRuntime
 from chaos.runtime.sockets import bind
 from chaos.topology import load_topology
+from services.common.errors import UsageError
 from services.common.policy import load_profile
 from services.common.seed import DEMO_PASSWORD
 
@@ -270,6 +272,59 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
         assert not alive([delayer_pid]), "the delayer outlived its fault"
 
 
+def checksum_errors(namespace: str) -> int:
+    """What the namespace's kernel dropped for a bad checksum: TCP segments (a bit flipped past the IP header, as
+    the NFQUEUE delayer flips it) and IP headers (netem's corrupt may flip a bit there too)."""
+    return snmp(namespace, "Tcp")["InCsumErrors"] + snmp(namespace, "Ip")["InHdrErrors"]
+
+
+def test_a_corruption_fault_flips_bits_the_receivers_checksum_catches_and_tcp_resends(stack):
+    """corruption between two data centers through the injector: 20% of what dc-west sends to dc-east has a bit
+    flipped, dc-east's kernel drops each as a checksum error and TCP sends it again, so calls and a bulk transfer
+    still succeed (slower). Nothing else is touched: no checksum error without the fault, none for the users' edge
+    with it. Reverted, the rule and the delayer are gone. Latency on the same link meanwhile: refused."""
+    needs_a_delay_layer(stack)
+    journal = Journal(stack.run_dir)
+    injector = FaultInjector(stack, journal, random.Random(5))
+    west, east = stack.namespaces["dc-west"], stack.namespaces["dc-east"]
+    in_east, east_address = stack.topology.url("auth-east") + "/healthz", stack.topology.address("dc-east")
+    quiet = checksum_errors(east)
+    call_seconds(west, in_east, 20)
+    transfer_seconds(west, east, east_address, 300_000)
+    without_fault = checksum_errors(east) - quiet
+    delayer_pid = 0
+    try:
+        bad, output = injector.apply(
+            parse_action({"corruption": {"from": "dc-west", "to": "dc-east", "percent": 20}}, "test", "t")
+        )
+        assert bad is not None and output["via"] == stack.delay_layer, output
+        if stack.delay_layer == "nfqueue":
+            delayer_pid = int(output["delayer"])
+            assert alive([delayer_pid]) and "NFQUEUE" in netlink.queue_rules(east)  # changed where they arrive
+            assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(east)).st_ino
+        with pytest.raises(UsageError, match="dc-west's link already carries fault"):
+            injector.apply(parse_action({"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}, "test", "t"))
+        edge_before = checksum_errors(east)
+        call_seconds(None, in_east, 20)  # the users' edge: not behind the fault
+        edge = checksum_errors(east) - edge_before
+        corrupted_before = checksum_errors(east)
+        call_seconds(west, in_east, 20)  # each call asserts its 200
+        login, _ = timed_login(stack, "viewer-0007")
+        transfer_seconds(west, east, east_address, 300_000)  # asserts every byte arrived
+        corrupted = checksum_errors(east) - corrupted_before
+        injector.revert(bad)
+    finally:
+        injector.revert_all()
+        injector.close()
+    assert login.status_code == 200, login.text
+    assert without_fault == 0 and edge == 0, (without_fault, edge)
+    assert corrupted >= 10, corrupted  # ~50 of ~250 packets: the draw falls below 10 with odds ~1e-12
+    journaled = [e["output"] for e in journal.read() if e["event"] == "fault-on" and e["id"] == bad]
+    assert journaled == [output] and output["via"] in ("netem", "nfqueue")
+    assert "NFQUEUE" not in netlink.queue_rules(east) and "netem" not in netlink.qdiscs(west, DC_LINK)
+    assert not wait_all_gone([delayer_pid] if delayer_pid else [], 5), "the delayer outlived its fault"
+
+
 def round_trips(source: str, target: str, address: str, count: int) -> list[float]:
     """Seconds of ``count`` small echoes, one after another on one TCP connection from ``source`` to an echo
     server in ``target`` listening on ``address``."""
@@ -318,8 +373,9 @@ def test_jitter_spreads_the_delays(stack):
     assert "NFQUEUE" not in netlink.queue_rules(east)
 
 
-def test_down_stops_a_delay_still_in_force(tmp_path):
-    """A stack torn down while a latency fault holds its link: the delayer and the rule go with the stack."""
+def test_down_stops_the_delayers_of_faults_still_in_force(tmp_path):
+    """A stack torn down while a latency fault holds one link and a corruption fault the other: their delayers and
+    rules go with the stack."""
     data = {
         "name": "pair",
         "data_centers": {
@@ -332,8 +388,8 @@ def test_down_stops_a_delay_still_in_force(tmp_path):
     with runtime:
         if not runtime.delay_layer:
             pytest.skip("NETWORK LATENCY NOT TESTED: this kernel has neither netem nor NFQUEUE")
-        how = runtime.delay("slow", "dc-west", "dc-east", 300)
-        pids = [int(how["delayer"])] if how["via"] == "nfqueue" else []
+        how = [runtime.delay("slow", "dc-west", "dc-east", 300), runtime.corrupt("bad", "dc-east", "dc-west", 5)]
+        pids = [int(each["delayer"]) for each in how if each["via"] == "nfqueue"]
         assert alive(pids) == pids
     assert not wait_all_gone(pids, 10), "the delayer outlived `down`"
     assert not wait_no_leftovers(runtime.prefix)
@@ -407,16 +463,19 @@ injector = FaultInjector(runtime, Journal(runtime.run_dir), random.Random(1))
 injector.apply(parse_action({"rate": {"from": "dc-west", "to": "dc-east", "mbit": 1}}, "child", "rate"))
 injector.apply(parse_action({"loss": {"from": "dc-west", "to": "dc-east", "percent": 40}}, "child", "loss"))
 _, slow = injector.apply(parse_action({"latency": {"from": "dc-east", "to": "dc-west", "ms": 300}}, "child", "slow"))
+bad = {}
+if runtime.delay_layer == "nfqueue":  # with netem, rate and latency hold both links' qdiscs already: one each
+    _, bad = injector.apply(parse_action({"corruption": {"from": "dc-west", "to": "dc-east", "percent": 5}}, "c", "b"))
 print(json.dumps({"prefix": runtime.prefix, "watcher": runtime._watcher.pid, "namespaces": runtime.namespaces,
-                  "slow": slow}), flush=True)
+                  "slow": slow, "bad": bad}), flush=True)
 time.sleep(600)
 """
 
 
 def test_a_sigkilled_controller_leaves_no_qdisc_rule_or_delayer_of_its_network_faults(tmp_path):
     """The scenario kinds, through the injector as a run applies them: a dead controller runs no rollback, its
-    watcher kills what runs in the namespaces (a latency fault's delayer, where the kernel has no netem) and
-    removes them, with every qdisc and nftables rule in them."""
+    watcher kills what runs in the namespaces (the delayers of a latency and a corruption fault, where the kernel
+    has no netem) and removes them, with every qdisc and nftables rule in them."""
     proc, info = start_controller(tmp_path, FAULTING_CHILD)
     pids = instance_pids(tmp_path)
     try:
@@ -425,6 +484,9 @@ def test_a_sigkilled_controller_leaves_no_qdisc_rule_or_delayer_of_its_network_f
         if info["slow"].get("via") == "nfqueue":
             pids.append(int(info["slow"]["delayer"]))
             assert "NFQUEUE" in netlink.queue_rules(info["namespaces"]["dc-west"]) and alive(pids[-1:])
+        if info["bad"].get("via") == "nfqueue":
+            pids.append(int(info["bad"]["delayer"]))
+            assert "NFQUEUE" in netlink.queue_rules(east) and alive(pids[-1:])
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         left = wait_no_leftovers(info["prefix"])

@@ -47,7 +47,8 @@ def test_a_verdict_with_new_bytes_carries_them_as_its_payload_attribute():
     assert struct.unpack_from("=HH", message, 32) == (4 + len(data), 10)  # NFQA_PAYLOAD, its length unpadded
     assert message[36 : 36 + len(data)] == data
     assert len(message) == 32 + 28 and message[36 + len(data) :] == b"\0"
-    assert nfqueue.verdict(9, 1234) == message[:32]  # unchanged: no payload attribute at all
+    plain = nfqueue.verdict(9, 1234)  # unchanged: no payload attribute at all
+    assert struct.unpack_from("=I", plain) == (32,) and plain[4:] == message[4:32]
 
 
 def flipped_bits(before: bytes, after: bytes) -> list[int]:
