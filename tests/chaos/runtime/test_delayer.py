@@ -214,10 +214,10 @@ def test_corrupted_packets_fail_the_receivers_checksum_and_tcp_sends_them_again(
     proc = pair.start(0, corrupt_percent=10)
     sent_before = snmp(pair.sender, "Tcp")
     corrupted, seconds = send_through(pair, data)
+    netlink.remove_queue_rule(pair.receiver, SENDER)
+    delayer.stop(proc)  # every packet it flipped reached the receiving TCP within its verdict's send: counted now
     after = snmp(pair.receiver, "Tcp")
     sent_after = snmp(pair.sender, "Tcp")
-    delayer.stop(proc)
-    netlink.remove_queue_rule(pair.receiver, SENDER)
     assert clean == data and corrupted == data
     assert after_clean["InCsumErrors"] == before["InCsumErrors"]
     # ~700 segments of 1,448 bytes (the kernel cut the GSO packets to copy them), ~70 of them corrupted: each one
@@ -227,7 +227,9 @@ def test_corrupted_packets_fail_the_receivers_checksum_and_tcp_sends_them_again(
     assert flipped >= 20, pair.logs.read_text()
     errors = after["InCsumErrors"] - after_clean["InCsumErrors"]
     assert flipped - 2 <= errors <= flipped, (flipped, after_clean, after)
-    assert sent_after["RetransSegs"] - sent_before["RetransSegs"] >= flipped, (flipped, sent_before, sent_after)
+    # resent: not one for one (a corrupted pure ACK is not resent, and one resend may carry two lost segments)
+    resent = sent_after["RetransSegs"] - sent_before["RetransSegs"]
+    assert resent >= flipped // 2, (flipped, sent_before, sent_after)
     assert seconds < 30, seconds
     assert "NFQUEUE" not in netlink.queue_rules(pair.receiver)
     assert proc.returncode == 0
