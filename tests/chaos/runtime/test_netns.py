@@ -724,15 +724,24 @@ def test_ctrl_c_on_a_run_leaves_nothing_behind(tmp_path):
     assert not wait_all_gone(pids, 10)
 
 
-def test_ctrl_c_on_a_run_with_a_latency_fault_stops_its_delayer(tmp_path):
-    """`blackout run --runtime netns` interrupted while a latency fault holds the link: its rollback removes the
-    rule and stops the delayer (in a session of its own, the Ctrl-C does not reach it), and nothing remains."""
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}},
+        {"corruption": {"from": "dc-west", "to": "dc-east", "percent": 5}},
+    ],
+    ids=["latency", "corruption"],
+)
+def test_ctrl_c_on_a_run_with_a_queued_fault_stops_its_delayer(tmp_path, fault):
+    """`blackout run --runtime netns` interrupted while a latency or corruption fault holds the link through its
+    queue: its rollback removes the rule and stops the delayer (in a session of its own, the Ctrl-C does not reach
+    it), and nothing remains."""
     scenario = variant(
         tmp_path / "scenarios",
         "dc-power-loss",
         load={"users": 2, "spawn_rate": 10},
         duration="120s",
-        timeline=[{"at": "1s", "latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}],
+        timeline=[{"at": "1s", **fault}],
     )
     runs = tmp_path / "runs"
     proc = run_on_netns(scenario, runs)
@@ -750,6 +759,7 @@ def test_ctrl_c_on_a_run_with_a_latency_fault_stops_its_delayer(tmp_path):
         children = psutil.Process(proc.pid).children()
         delayers = [child for child in children if "chaos.runtime.delayer" in " ".join(child.cmdline())]
         assert len(delayers) == 1
+        assert delayers[0].cmdline()[-1] == ("5" if "corruption" in fault else "0")  # its corrupt percent
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=90)
     finally:
