@@ -18,8 +18,8 @@ go unanswered, nothing is refused, as with a dead host) and SIGKILL to its proce
 a data center's link whatever the application does: ``impair`` (tc htb rate limits, and netem delay, jitter,
 corruption where the kernel has netem), ``delay`` and ``corrupt`` (latency and jitter, bit flips: netem, or where
 the kernel has none, an NFQUEUE rule and a delayer process in the receiving namespace, chaos.runtime.delayer) and
-``block`` (nftables drops in the namespace: partitions, one-way blackholes, random loss). Ownership and cleanup after a dead
-controller: chaos/runtime/netns_owner.py.
+``block`` (nftables drops in the namespace: partitions, one-way blackholes, random loss). Ownership and cleanup
+after a dead controller: chaos/runtime/netns_owner.py.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Packet(NamedTuple):
     """A queued packet: its id, and its bytes from the IP header on (b"" when only the metadata is copied)."""
 
     id: int
-    data: bytes = b""
+    data: bytes
 
 
 def verdict(queue: int, packet_id: int, decision: int = NF_ACCEPT, data: bytes | None = None) -> bytes:
