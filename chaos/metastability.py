@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.calibration import Calibration
-from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
+from chaos.engine.hypothesis import Check, Steady, check, finished_between, steady_counts
 from chaos.engine.recovery import Recovery
 from chaos.engine.scenario import Hypothesis, Scenario
 from chaos.faults.actions import parse_action
@@ -103,10 +103,14 @@ class Sweep:
         self.recent, self.spawn_rate, self.say = recent, spawn_rate, say
 
     def check(
-        self, now: float, window: tuple[float, float], started_after: float = 0.0, rates: dict[str, float] | None = None
+        self,
+        now: float,
+        window: tuple[float, float],
+        started_after: float = 0.0,
+        steady: dict[str, Steady] | None = None,
     ) -> Check:
         rows = finished_between(self.recent.read(now), *window, started_after=started_after)
-        return check(self.hyp, rows, now, "sweep", window, rates)
+        return check(self.hyp, rows, now, "sweep", window, steady)
 
     def steady(self, users: int) -> Check | None:
         """Users at ``users`` (a ramp at the spawn rate), then the hypothesis held over a whole window."""
@@ -157,7 +161,7 @@ class Sweep:
             self.injector.journal.record(EventName.CELL, **asdict(unsteady))
             self.say(f"  {profile} trigger {trigger_s:g}s at {fraction:g}x capacity ({users} users): {UNSTEADY}")
             return unsteady
-        rates = steady_rates(before)
+        baseline = steady_counts(before)
         fault_id, _ = self.injector.apply(trigger)
         time.sleep(trigger_s)  # the trigger's length, the variable swept (not a wait for readiness)
         self.injector.revert(fault_id or "")
@@ -167,7 +171,7 @@ class Sweep:
             time.sleep(CHECK_EVERY_S)
             now = time.time()
             checks.append(
-                self.check(now, (max(removed, now - self.hyp.window), now), started_after=removed, rates=rates)
+                self.check(now, (max(removed, now - self.hyp.window), now), started_after=removed, steady=baseline)
             )
             if checks[-1].recovered:
                 break  # recovered: nothing more to learn from this cell

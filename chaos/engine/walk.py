@@ -15,7 +15,7 @@ from rich.live import Live
 
 from chaos.amplification import scrape
 from chaos.engine.extension import Extension
-from chaos.engine.hypothesis import Check, check, finished_between, steady_rates
+from chaos.engine.hypothesis import Check, Steady, check, finished_between, steady_counts
 from chaos.engine.live_view import view
 from chaos.engine.plan import Plan, Step
 from chaos.engine.recovery import Recovery
@@ -55,7 +55,7 @@ class Walk:
         self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
         self.hyp = scenario.hypothesis
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
-        self.rates: dict[str, float] = {}  # the steady state's requests/s per probe, once measured
+        self.steady: dict[str, Steady] = {}  # the steady state's requests per probe, once measured
         self.pending: list[Future[None]] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
         self.told: tuple[bool | None, tuple[str, ...]] = (None, ())  # what the last printed line said
@@ -112,7 +112,7 @@ class Walk:
         first_at, recovery_at = self.plan.first_fault_at, self.plan.recovery_at
         if phase == "baseline" and first_at is not None and elapsed >= first_at:
             self.doc.before = self._check(now, "before", (max(t0, now - self.hyp.window), now))
-            self.rates = steady_rates(self.doc.before)
+            self.steady = steady_counts(self.doc.before)
             self._snapshot("outage")
             self.journal.record(EventName.PHASE, phase="outage")
             return "outage"
@@ -183,7 +183,7 @@ class Walk:
 
     def _check(self, now: float, phase: str, window: tuple[float, float], started_after: float = 0.0) -> Check:
         rows = finished_between(self._recent(now), *window, started_after=started_after)
-        result = check(self.hyp, rows, now, phase, window, self.rates)
+        result = check(self.hyp, rows, now, phase, window, self.steady)
         self.journal.record(
             EventName.HYPOTHESIS, phase=phase, met=result.met, probes=[p.to_data() for p in result.probes]
         )

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.engine.hypothesis import check, finished_between, steady_rates
+from chaos.engine.hypothesis import check, finished_between, steady_counts
 from chaos.engine.scenario import Hypothesis
 from chaos.rundir import AUDIT_FILE
 from loadtest.requests_reader import RequestRow
@@ -150,16 +150,16 @@ def harmful_actions(
 def timeline_checks(
     hyp: Hypothesis, rows: list[RequestRow], onset: float, end: float
 ) -> list[tuple[float, bool | None]]:
-    """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's rates spot starved windows."""
+    """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's counts spot starved windows."""
     before = check(
         hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before", (onset - hyp.window, onset)
     )
-    rates = steady_rates(before)
+    steady = steady_counts(before)
     checks = []
     t = onset + CHECK_EVERY_S
     while t <= end:
         window = (t - hyp.window, t)
-        checks.append((t, check(hyp, finished_between(rows, *window), t, "during", window, rates).met))
+        checks.append((t, check(hyp, finished_between(rows, *window), t, "during", window, steady).met))
         t += CHECK_EVERY_S
     return checks
 

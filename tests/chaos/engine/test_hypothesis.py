@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.engine.hypothesis import check, finished_between, steady_rates
+from chaos.engine.hypothesis import check, finished_between, steady_counts
 from chaos.engine.scenario import Hypothesis
 from loadtest.requests_reader import RequestRow
 
@@ -50,7 +50,7 @@ def test_a_thin_window_is_no_data_but_a_starved_one_deviates():
     before = check(HYP, [row(t / 2) for t in range(40)], 20, "before", (0, 20))  # 2 feeds a second
     thin = check(HYP, [row(1), row(2)], 30, "during", (20, 30))
     assert thin.probes[0].status == "no data"
-    starved = check(HYP, [row(1), row(2)], 30, "during", (20, 30), steady_rates(before))
+    starved = check(HYP, [row(1), row(2)], 30, "during", (20, 30), steady_counts(before))
     assert starved.probes[0].status == "deviated" and "only 2 of ~20" in starved.probes[0].shown
 
 
@@ -61,11 +61,26 @@ def test_a_rare_action_short_by_chance_is_not_starved_but_one_that_stopped_is():
     )
     before = check(rare, [row(t * 2, action="login") for t in range(8)], 16, "before", (0, 16))
     unlucky = check(
-        rare, [row(t, action="login") for t in (17, 22, 30)], 32, "recovery", (16, 32), steady_rates(before)
+        rare, [row(t, action="login") for t in (17, 22, 30)], 32, "recovery", (16, 32), steady_counts(before)
     )
     assert unlucky.met is True and unlucky.probes[0].shown == "100%", unlucky.probes
-    stopped = check(rare, [], 32, "recovery", (16, 32), steady_rates(before))
+    stopped = check(rare, [], 32, "recovery", (16, 32), steady_counts(before))
     assert stopped.met is False and "only 0 of ~8" in stopped.probes[0].shown
+
+
+def test_a_window_before_the_fault_that_was_high_by_chance_does_not_make_a_normal_one_starved():
+    """retry-storm on half a core: 18 logins in the 16 s before the stall, then 7-10 a window with every one
+    answered (the steady rate was ~9). The count before is a sample too: 7 after 18 is 2% luck at one rate."""
+    rare = Hypothesis.model_validate(
+        {"window": "16s", "probes": [{"success_rate": {"action": "login", "min": 0.85, "min_requests": 3}}]}
+    )
+    before = check(rare, [row(t * 0.8, action="login") for t in range(18)], 16, "before", (0, 16))
+    after = check(
+        rare, [row(40 + t * 2, action="login") for t in range(7)], 56, "recovery", (40, 56), steady_counts(before)
+    )
+    assert after.met is True and after.recovered, after.probes
+    short = check(rare, [row(50, action="login")], 56, "recovery", (40, 56), steady_counts(before))
+    assert short.met is False and "only 1 of ~18" in short.probes[0].shown  # 1 after 18 is 0.007%: starved
 
 
 def test_rows_are_chosen_by_when_they_finished_and_started():
