@@ -237,9 +237,7 @@ def test_a_latency_fault_delays_the_link_in_the_kernel_and_nothing_else(stack):
         )
         assert slow is not None and output["via"] == stack.delay_layer, output
         if stack.delay_layer == "nfqueue":
-            delayer_pid = int(output["delayer"])
-            assert alive([delayer_pid]) and "NFQUEUE" in netlink.queue_rules(east)  # held where they arrive
-            assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(east)).st_ino
+            delayer_pid = queued_in(east, output)  # held where they arrive
         crossing = call_seconds(west, in_east, 3)  # opening the connection: its SYN waits, then its request
         answers = call_seconds(east, in_west, 3)
         login, login_s = timed_login(stack, "viewer-0006")
@@ -299,9 +297,7 @@ def test_a_corruption_fault_flips_bits_the_receivers_checksum_catches_and_tcp_re
         )
         assert bad is not None and output["via"] == stack.delay_layer, output
         if stack.delay_layer == "nfqueue":
-            delayer_pid = int(output["delayer"])
-            assert alive([delayer_pid]) and "NFQUEUE" in netlink.queue_rules(east)  # changed where they arrive
-            assert os.stat(f"/proc/{delayer_pid}/ns/net").st_ino == os.stat(netlink.netns_path(east)).st_ino
+            delayer_pid = queued_in(east, output)  # changed where they arrive
         with pytest.raises(UsageError, match="dc-west's link already carries fault"):
             injector.apply(parse_action({"latency": {"from": "dc-west", "to": "dc-east", "ms": 300}}, "test", "t"))
         edge_before = checksum_errors(east)
@@ -685,6 +681,14 @@ def test_the_scenarios_link_faults_go_to_the_kernel_and_come_back_out(stack):
     assert "netem" not in netlink.qdiscs(west, DC_LINK) and "NFQUEUE" not in netlink.queue_rules(east)
     for namespace in (west, east):
         assert "drop" not in netlink.run("ip", "netns", "exec", namespace, "nft", "list", "ruleset")
+
+
+def queued_in(namespace: str, output: dict[str, str]) -> int:
+    """The delayer a queued fault's journal output names: alive, inside ``namespace``, its rule there."""
+    pid = int(output["delayer"])
+    assert alive([pid]) and "NFQUEUE" in netlink.queue_rules(namespace)
+    assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(netlink.netns_path(namespace)).st_ino
+    return pid
 
 
 def run_on_netns(scenario: Path, runs: Path) -> subprocess.Popen[str]:
