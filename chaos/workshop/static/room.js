@@ -51,7 +51,8 @@ function renderTopology(state) {
     button.textContent = on ? "Cut power" : "Restore power";
     button.className = on ? "power danger" : "power";
     const action = on ? "power-off" : "power-on";
-    button.disabled = watching(state) || (!!exercise && !exercise.allow.includes(action));
+    // a team's buttons work only while its round runs and allows the lever (after the end: none)
+    button.disabled = watching(state) || (team(state) && !(exercise && exercise.allow.includes(action)));
     box.querySelector(".instances").innerHTML = names.map((name) => instanceTile(name, state.instances[name])).join("");
   }
 }

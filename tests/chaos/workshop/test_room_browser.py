@@ -366,11 +366,17 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         assert "dark" not in driver.find_element(By.ID, "dc-dc-east").get_attribute("class")
         actions = httpx.get(url + "/exercise", headers=auth).json()["actions"]
         assert [(a["action"], a["target"], a["status"]) for a in actions] == [("power-on", "dc-east", "succeeded")]
+        # the round ends: the team sees its score, and no power button works for it any more (the API refuses too)
+        assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
+        wait.until(lambda d: d.find_elements(By.ID, "ex-points"))
+        wait.until(lambda d: not d.find_element(By.ID, "power-dc-east").is_enabled())
+        assert not driver.find_element(By.ID, "power-dc-west").is_enabled()
 
         driver.get(f"{url}/room?token={control['token']}")  # the instructor, in the same browser
         wait.until(lambda d: "/room?code=" in d.find_element(By.ID, "timers").text)
         assert driver.execute_script("return window.blackoutRoom.state.role") == "instructor"
         assert driver.find_element(By.ID, "panic").is_displayed()
+        assert driver.find_element(By.ID, "power-dc-east").is_enabled()  # the instructor's levers stay
         wait.until(lambda d: "phase" in d.find_element(By.ID, "log").text)  # the raw stream: everything
         assert driver.save_screenshot(str(shots / "room-instructor-link.png"))
     finally:
