@@ -12,7 +12,6 @@ from support import cpu_share
 
 
 @pytest.mark.long
-@pytest.mark.skip(reason="not passed yet (issue 16): 4 of 5 seeds each way on half a core under load; run it alone")
 @pytest.mark.timeout(1200)  # a calibration and two runs on a capped stack: 5-10 minutes
 @pytest.mark.skipif(not cpu_share.available(), reason="needs root and a cgroup cpu controller")
 def test_on_half_a_core_naive_stays_down_and_resilient_recovers(tmp_path: Path) -> None:
