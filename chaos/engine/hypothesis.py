@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from chaos.engine.scenario import Hypothesis, Probe
@@ -66,6 +66,13 @@ def finished_between(
     return [r for r in rows if start <= r.finished < end and r.t >= started_after]
 
 
+def waiting_through(rows: Iterable[RequestRow], start: float, end: float) -> list[RequestRow]:
+    """Rows of requests that started before ``start`` and were still unanswered at ``end``: users who waited
+    through the whole window. Only a look back at a finished run sees them (a row is written when its request
+    ends); without them, half the users hanging on a dark gateway read as the other half's success."""
+    return [r for r in rows if r.t < start and r.finished >= end]
+
+
 # Fewer finished requests than this share of the steady state's rate: users are not being answered...
 STARVED_SHARE = 0.5
 # ...unless chance explains it. Both counts are samples: the window before the first fault is as noisy as the one
@@ -112,21 +119,29 @@ def check(
     phase: str,
     window: tuple[float, float],
     steady: dict[str, Steady] | None = None,
+    waiting: list[RequestRow] | None = None,
 ) -> Check:
     """``steady``: probe -> its requests before the first fault (``steady_counts``). A success-rate probe whose
-    requests stopped finishing (they hang on a dark data center) deviates instead of having "no data"."""
+    requests stopped finishing (they hang on a dark data center) deviates instead of having "no data".
+    ``waiting`` (``waiting_through``): requests unanswered through the whole window, each a failure of its
+    success-rate probe; the starvation rule counts answers only."""
     seconds = max(window[1] - window[0], 1e-9)
+    unanswered = [replace(r, ok=False, counts={}) for r in waiting or ()]
     results = []
     for probe in hypothesis.probes:
-        result = evaluate(probe, rows, hypothesis.min_requests)
+        if probe.success_rate is None:
+            result = evaluate(probe, rows, hypothesis.min_requests)
+        else:
+            result = evaluate(probe, rows + unanswered, hypothesis.min_requests)
+        answered = result.requests - (len(_chosen(probe, unanswered)) if probe.success_rate is not None else 0)
         before = (steady or {}).get(result.probe)
         expected = before.expected(seconds) if before is not None else 0.0
         if (
             before is not None
             and probe.success_rate is not None
             and expected >= hypothesis.min_requests
-            and result.requests < STARVED_SHARE * expected
-            and below_chance(result.requests, seconds, before)
+            and answered < STARVED_SHARE * expected
+            and below_chance(answered, seconds, before)
         ):
             result = ProbeResult(
                 result.probe,
@@ -134,7 +149,7 @@ def check(
                 result.value,
                 result.tolerance,
                 result.requests,
-                f"only {result.requests} of ~{expected:.0f} requests answered",
+                f"only {answered} of ~{expected:.0f} requests answered",
             )
         results.append(result)
     return Check(t, phase, window, results)
@@ -143,6 +158,15 @@ def check(
 def steady_counts(before: Check) -> dict[str, Steady]:
     seconds = max(before.window[1] - before.window[0], 1e-9)
     return {p.probe: Steady(p.requests, seconds) for p in before.probes}
+
+
+def _chosen(probe: Probe, rows: list[RequestRow]) -> list[RequestRow]:
+    """The rows a success-rate or p99 probe judges: its action's, in its data center."""
+    where = probe.success_rate or probe.p99
+    assert where is not None
+    return [
+        r for r in rows if (where.action is None or r.action == where.action) and (where.dc is None or r.dc == where.dc)
+    ]
 
 
 def evaluate(probe: Probe, rows: list[RequestRow], min_requests: int) -> ProbeResult:
@@ -154,11 +178,9 @@ def evaluate(probe: Probe, rows: list[RequestRow], min_requests: int) -> ProbeRe
         value = sum(r.symptom(name) for r in rows)
         status = "held" if value <= limit else "deviated"
         return ProbeResult(label, status, value, f"<= {limit}", len(rows), str(value))
+    chosen = _chosen(probe, rows)
     where = probe.success_rate or probe.p99
     assert where is not None
-    chosen = [
-        r for r in rows if (where.action is None or r.action == where.action) and (where.dc is None or r.dc == where.dc)
-    ]
     if len(chosen) < (where.min_requests or min_requests):
         return ProbeResult(label, "no data", None, "", len(chosen))
     if probe.success_rate is not None:

@@ -4,7 +4,8 @@ mitigate), after AIOpsLab's task levels and ITBench's strict root-cause scoring.
 
 - detect: from the fault's onset to the first declaration after it;
 - mitigate: from the onset to the first check, after users were hurt, at which the scenario's hypothesis
-  held again (users' success back above it, even with the fault still there: a failover counts);
+  held again (users' success back above it, even with the fault still there: a failover counts; a request
+  unanswered through the whole window is a failure in it: half the users hanging is not mitigated);
 - recover: from the onset to the first check that held after the last one that deviated (reported, not scored);
 - acknowledge: from the page (chaos/workshop/pager.py) to the team's ack; scored only when a page was sent.
 Checks are recomputed every CHECK_EVERY_S over the run's own rows, so they do not depend on the run living
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.engine.hypothesis import check, finished_between, steady_counts
+from chaos.engine.hypothesis import check, finished_between, steady_counts, waiting_through
 from chaos.engine.scenario import Hypothesis
 from chaos.rundir import AUDIT_FILE
 from loadtest.requests_reader import RequestRow
@@ -150,7 +151,8 @@ def harmful_actions(
 def timeline_checks(
     hyp: Hypothesis, rows: list[RequestRow], onset: float, end: float
 ) -> list[tuple[float, bool | None]]:
-    """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's counts spot starved windows."""
+    """(time, met) every CHECK_EVERY_S from the onset to the end; the baseline's counts spot starved windows, and
+    a user still waiting through a window was not served in it."""
     before = check(
         hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before", (onset - hyp.window, onset)
     )
@@ -159,7 +161,8 @@ def timeline_checks(
     t = onset + CHECK_EVERY_S
     while t <= end:
         window = (t - hyp.window, t)
-        checks.append((t, check(hyp, finished_between(rows, *window), t, "during", window, steady).met))
+        answered, waiting = finished_between(rows, *window), waiting_through(rows, *window)
+        checks.append((t, check(hyp, answered, t, "during", window, steady, waiting).met))
         t += CHECK_EVERY_S
     return checks
 

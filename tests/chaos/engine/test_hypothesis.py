@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.engine.hypothesis import check, finished_between, steady_counts
+from chaos.engine.hypothesis import check, finished_between, steady_counts, waiting_through
 from chaos.engine.scenario import Hypothesis
 from loadtest.requests_reader import RequestRow
 
@@ -99,6 +99,20 @@ def test_rows_are_chosen_by_when_they_finished_and_started():
     rows = [row(0, latency_ms=15_000), row(12), row(25)]
     assert [r.t for r in finished_between(rows, 10, 20)] == [0, 12]
     assert [r.t for r in finished_between(rows, 10, 20, started_after=5)] == [12]
+    assert [r.t for r in waiting_through(rows + [row(8, latency_ms=20_000)], 10, 20)] == [8]  # not 0: answered at 15
+
+
+def test_requests_waiting_through_the_window_fail_it_but_are_no_answers():
+    before = check(HYP, [row(t / 2) for t in range(40)], 20, "before", (0, 20))  # 2 feeds a second
+    served = [row(20 + t) for t in range(10)]  # half of them: the other users' requests hang
+    hung = [row(15, latency_ms=60_000), row(16, latency_ms=60_000)]
+    assert check(HYP, served, 30, "during", (20, 30), steady_counts(before)).met is True
+    seen = check(HYP, served, 30, "during", (20, 30), steady_counts(before), waiting_through(hung, 20, 30))
+    assert seen.probes[0].status == "deviated" and seen.probes[0].value == round(10 / 12, 4)
+    assert seen.probes[2].status == "held" and seen.probes[2].requests == 10  # symptoms: answers only
+    all_hung = [row(15 + t / 10, latency_ms=60_000) for t in range(4)]  # fewer than min_requests, no answer
+    starved = check(HYP, [], 30, "during", (20, 30), steady_counts(before), waiting_through(all_hung, 20, 30))
+    assert starved.probes[0].status == "deviated" and "only 0 of ~20" in starved.probes[0].shown
 
 
 STORM = Hypothesis.model_validate(

@@ -275,3 +275,13 @@ def test_the_worked_example_of_the_docs_is_what_the_score_computes():
     assert f"would be gone ({elsewhere.points})" in table and f"one action fewer), {careful.points}" in table
     unpaged = score(hyp, history, onset, onset + 90, [alarm, right], DC_EAST_DARK, hints=1, actions=[off_west, *fixes])
     assert f"{unpaged.points} of {unpaged.out_of}." in table and (unpaged.points, unpaged.out_of) == (502, 900)
+
+
+def test_half_the_users_hanging_through_the_window_is_not_mitigated():
+    # dc-west's users are served at 4/s throughout; dc-east's two users' requests hang from the onset until the
+    # end (answered when power came back at 150): the answered half alone would read as 100% success
+    west = rows(60, 150, True)
+    east = [RequestRow(t=60 + i / 2, dc="dc-east", action="feed", ok=True, latency_ms=20) for i in range(80)]
+    hung = [RequestRow(t=100.0 + i / 10, dc="dc-east", action="feed", ok=True, latency_ms=50_000) for i in range(2)]
+    s = score(HYP, west + east + hung, 100.0, 150.0, [POWER_LOSS], DC_EAST_DARK)
+    assert s.users_hurt and s.mitigate_s is None and s.parts["mitigate"] == 0
