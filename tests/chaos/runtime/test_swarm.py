@@ -1,7 +1,7 @@
 """The swarm runtime for real, on a lab of its own: up, a data center's power cut and restore, down; a
-controller SIGKILLed mid-outage whose watcher removes its stack and reconnects its dark node; and one killed with
-its watcher, whose stack and dark link the next `up` sweeps. Nothing is left behind (the lab's
-own check after `down`). The controller's side runs in the lab's manager namespace, as `make outage
+controller SIGKILLed mid-outage whose watcher removes its stack and reconnects its dark node; one killed with
+its watcher, whose stack and dark link the next `up` sweeps; and `blackout run` interrupted with Ctrl-C while a
+data center is dark, which tears down itself. Nothing is left behind (the lab's own check after `down`). The controller's side runs in the lab's manager namespace, as `make outage
 RUNTIME=swarm` runs it."""
 
 from __future__ import annotations
@@ -11,15 +11,21 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from fakes.docker_lab import build_image
+from fakes.processes import wait_all_gone
+from fakes.scenarios import short_power_loss
 from fakes.swarm_lab import Lab, running_lab, wait_for, why_not
 
+from chaos.journal import read_events
+from chaos.rundir import JOURNAL
 from chaos.runtime import netlink
 from chaos.runtime.compose import PROJECT_ROOT
 from chaos.runtime.swarm import SwarmRuntime
@@ -111,6 +117,7 @@ def leftovers(lab: Lab, stack: str) -> list[str]:
     """What of ``stack`` is still on the lab: its services, its containers on any node, a node's link cut."""
     of_stack = f"label={STACK}={stack}"
     found = [f"service {s}" for s in lab.docker("ctl", "service", "ls", "-q", "--filter", of_stack).split()]
+    found += [f"network {n}" for n in lab.docker("ctl", "network", "ls", "-q", "--filter", of_stack).split()]
     for dc in ("dc-east", "dc-west"):
         found += [f"container {c} on {dc}" for c in lab.docker(dc, "ps", "-aq", "--filter", of_stack).split()]
         if not netlink.link_is_up(f"{lab.prefix}-{dc}", "lan0"):
@@ -145,3 +152,55 @@ def test_a_stack_whose_controller_and_watcher_were_sigkilled_is_swept_by_the_nex
         finally:
             runtime.down()
         wait_for(lambda: lab.docker("dc-east", "ps", "-aq") == "", "the swept stack's containers gone")
+
+
+def interrupt_when_dark(lab: Lab, runs: Path, proc: subprocess.Popen[bytes]) -> tuple[str, list[int]]:
+    """Wait until the run's stack is on the Swarm and dc-east is dark, then Ctrl-C it as a terminal does (SIGINT
+    to its process group) and wait for it to exit: its stack, and the processes it had started then."""
+    deadline = time.monotonic() + 300  # under nice, on a shared machine: the deploy, then the users' logins
+    stack, dark = "", False
+    while not dark:
+        assert proc.poll() is None, f"the run exited ({proc.returncode}) before dc-east went dark"
+        assert time.monotonic() < deadline, "dc-east never went dark"
+        time.sleep(0.2)
+        events = [e for path in runs.glob(f"*/{JOURNAL}") for e in read_events(path)]
+        stack = next((str(e["stack"]) for e in events if e["event"] == "up" and e.get("runtime") == "swarm"), "")
+        off = any(e["event"] == "power-off" and e.get("dc") == "dc-east" for e in events)
+        services = lab.docker("ctl", "service", "ls", "-q", "--filter", f"label={STACK}={stack}") if stack else ""
+        dark = off and bool(services) and not netlink.link_is_up(f"{lab.prefix}-dc-east", "lan0")
+    started = [child.pid for child in psutil.Process(proc.pid).children(recursive=True)]  # the watcher, locust...
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=180)
+    return stack, started
+
+
+def test_ctrl_c_on_a_run_while_a_data_center_is_dark_leaves_nothing_behind(image, tmp_path: Path):
+    """`blackout run --runtime swarm` (on the manager, as `make outage RUNTIME=swarm` runs it) interrupted while
+    dc-east is dark: the run itself removes its stack and reconnects the dark node, not its watcher afterwards."""
+    scenario = short_power_loss(tmp_path / "scenarios", off_at=1, on_at=200, duration=220, users=2)
+    runs, errors = tmp_path / "runs", tmp_path / "stderr.txt"
+    with running_lab(BLACKOUT_IMAGE) as lab:
+        lab.script("up")
+        with errors.open("wb") as stderr:
+            proc = subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{lab.prefix}-ctl", sys.executable, "-m", "chaos.cli", "run"]
+                + [str(scenario), "--runtime", "swarm", "--runs", str(runs)],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "SWARM_LAB_PREFIX": lab.prefix},
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # a group of its own, as a shell's job: the Ctrl-C reaches no one else
+            )
+            try:
+                stack, started = interrupt_when_dark(lab, runs, proc)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        assert proc.returncode == 130, errors.read_text()[-3000:]
+        assert leftovers(lab, stack) == []  # at once: the run tore down, not its watcher after it
+        run_dir = next(runs.glob(f"*/{JOURNAL}")).parent
+        assert any(e["event"] == "down" and e.get("stack") == stack for e in read_events(run_dir / JOURNAL))
+        assert "died without tearing down" not in (run_dir / "logs" / "swarm-watcher.log").read_text()
+        assert not wait_all_gone(started, 10), "a process of the run outlived it"
+        wait_for(lambda: lab.node_states()[f"{lab.prefix}-dc-east"][0] == "ready", "dc-east's node Ready again", 90)
