@@ -416,7 +416,9 @@ class Exercise:
                 if run_dir is None or run_dir.stat().st_mtime < self.started:
                     continue
                 reader = RequestsReader(run_dir / REQUESTS_FILE)
-            self.pager.feed(r for r in reader.read_new() if r.t >= self.started)
+            if not self.pager.watching:
+                continue  # the users' ramp is no incident: the pager watches from the scenario's baseline on
+            self.pager.feed(reader.read_new())
             if not self.controller.run_state()["running"]:
                 return  # the users are gone: their silence now is no outage
             page = self.pager.check(time.time())
@@ -441,6 +443,8 @@ class Exercise:
             with self._lock:
                 if len(self.events) < MAX_EVENTS:
                     self.events.append(event)
+            if event.get("event") == EventName.PHASE and event.get("phase") == "baseline":
+                self.pager.watch_from(float(event["t"]))
             if event.get("event") == EventName.PHASE and event.get("phase") == "outage" and self.onset is None:
                 self.onset = float(event["t"])
 

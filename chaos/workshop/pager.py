@@ -134,11 +134,24 @@ class Pager:
         self.page: Page | None = None
         self._rows: deque[RequestRow] = deque()
         self._first: float | None = None
+        self._since: float | None = None  # rows that started before it are not watched (None: every row)
         self._rates: dict[str, list[float]] = {}  # scope -> its rate of finished requests at every check
         self.owed: dict[str, float] = {}  # scope -> the median of those
 
+    def watch_from(self, t: float) -> None:
+        """Watch the requests that started at ``t`` or later: the scenario's baseline, once the users are in.
+        Their ramp is no incident: on a busy machine the first logins fail for tens of seconds, and a page then
+        came before any fault (a team that declared on it lost a false alarm's points)."""
+        self._since = t
+
+    @property
+    def watching(self) -> bool:
+        return self._since is not None
+
     def feed(self, rows: Iterable[RequestRow]) -> None:
         for row in rows:
+            if self._since is not None and row.t < self._since:
+                continue
             self._rows.append(row)
             self._first = row.finished if self._first is None else min(self._first, row.finished)
 

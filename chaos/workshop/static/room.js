@@ -7,6 +7,7 @@
 
 const COLORS = ["#58a6ff", "#f0883e", "#a371f7", "#3fb950", "#ff7b72", "#e3b341"];
 const WINDOW_S = 180;
+const SLOW_CALL_MS = 500; // a call this slow is worth a look (a healthy hop answers in tens of ms)
 const room = { state: null, series: {}, markers: [], refused: false, events: 0 };
 window.blackoutRoom = room; // read by the browser test and handy in the console
 
@@ -63,9 +64,14 @@ function instanceTile(name, info) {
   const classes = ["instance", info.state, info.state === "running" && !info.healthy ? "unhealthy" : ""].join(" ");
   const breakers = (info.breakers || []).filter((b) => b.state !== "closed")
     .map((b) => `<span class="breaker ${b.state}" title="${esc(b.dependency)} breaker">${esc(b.target)} ${b.state}</span>`).join("");
+  // how long its calls to each dependency took lately (chaos/workshop/probe.py): where a slow one shows
+  const calls = (info.calls || []).map((c) =>
+    `<span class="call${c.mean_ms >= SLOW_CALL_MS ? " slow" : ""}" title="${c.calls} calls, last ~15 s">` +
+    `${esc(c.dependency)} ${Math.round(c.mean_ms)} ms</span>`).join(" ");
   return `<div class="${classes}" id="inst-${esc(name)}" data-state="${esc(info.state)}">
     <div class="name">${esc(name)}</div><div class="meta">${esc(info.service)} :${info.port} ${esc(health)}</div>
-    <div class="meta">${info.profile ? esc(info.profile) : ""}</div>${breakers}</div>`;
+    <div class="meta">${info.profile ? esc(info.profile) : ""}</div>${breakers}
+    ${calls ? `<div class="calls">calls: ${calls}</div>` : ""}</div>`;
 }
 
 async function togglePower(dc) {
@@ -282,12 +288,16 @@ function drawChart(canvas, series, key, scale, format, guide) {
     const width = ctx.measureText(marker.label).width;
     ctx.fillText(marker.label, mx + width + 6 > w - right ? mx - width - 3 : mx + 3, top + 10 + 12 * (row % 6));
   }
+  const count = Object.keys(series).length;
   Object.keys(series).forEach((dc, i) => {
+    // each line thinner than the one drawn before it: two data centers both at 100% show as two colours
+    const width = 2 + 2 * (count - 1 - i);
     ctx.strokeStyle = ctx.fillStyle = COLORS[i % COLORS.length];
     for (const point of series[dc]) { // a dot per bucket: a lone bucket between gaps still shows
-      if (point[key] != null) { ctx.beginPath(); ctx.arc(x(point.t), y(point[key]), 2.5, 0, 2 * Math.PI); ctx.fill(); }
+      if (point[key] == null) continue;
+      ctx.beginPath(); ctx.arc(x(point.t), y(point[key]), 1.5 + width / 2, 0, 2 * Math.PI); ctx.fill();
     }
-    ctx.lineWidth = 2;
+    ctx.lineWidth = width;
     ctx.beginPath();
     let drawing = false;
     for (const point of series[dc]) {

@@ -90,3 +90,18 @@ def test_a_chance_dip_of_a_few_requests_does_not_page():
     for now in range(1, 120):
         pager.feed(r for r in dips if now - 1 < r.finished <= now)
         assert pager.check(float(now)) is None, now
+
+
+def test_the_users_ramp_before_the_baseline_does_not_page():
+    ramp, steady = rows(100, 125, False), rows(125, 150, True)  # every login of the ramp failed on a busy machine
+    watched = Pager(Windows(20.0, 5.0))
+    watched.watch_from(125.0)  # the scenario's baseline began
+    unwatched = Pager(Windows(20.0, 5.0))
+    for pager in (watched, unwatched):
+        pager.feed(ramp)
+    assert unwatched.check(125.0) is not None  # what paged teams before any fault
+    assert watched.check(125.0) is None
+    watched.feed(steady)
+    assert watched.check(150.0) is None
+    watched.feed(rows(150, 175, False))  # the fault, after the baseline: pages
+    assert watched.check(175.0) is not None
