@@ -1,8 +1,8 @@
 """The swarm runtime for real, on a lab of its own: up, a data center's power cut and restore, down; a
 controller SIGKILLed mid-outage whose watcher removes its stack and reconnects its dark node; one killed with
 its watcher, whose stack and dark link the next `up` sweeps; and `blackout run` interrupted with Ctrl-C while a
-data center is dark, which tears down itself. Nothing is left behind (the lab's own check after `down`). The controller's side runs in the lab's manager namespace, as `make outage
-RUNTIME=swarm` runs it."""
+data center is dark, which tears down itself. Nothing is left behind (the lab's own check after `down`). The
+controller's side runs in the lab's manager namespace, as `make outage RUNTIME=swarm` runs it."""
 
 from __future__ import annotations
 
