@@ -157,13 +157,14 @@ def timeline_checks(
         hyp, finished_between(rows, max(0.0, onset - hyp.window), onset), onset, "before", (onset - hyp.window, onset)
     )
     steady = steady_counts(before)
+    times = [onset + CHECK_EVERY_S * n for n in range(1, int((end - onset) // CHECK_EVERY_S) + 1)]
+    if end > onset and (not times or times[-1] < end):
+        times.append(end)  # the round's last moment too: users back 1.97 s after the last check were never seen
     checks = []
-    t = onset + CHECK_EVERY_S
-    while t <= end:
+    for t in times:
         window = (t - hyp.window, t)
         answered, waiting = finished_between(rows, *window), waiting_through(rows, *window)
         checks.append((t, check(hyp, answered, t, "during", window, steady, waiting).met))
-        t += CHECK_EVERY_S
     return checks
 
 
