@@ -129,11 +129,9 @@ def check(
     unanswered = [replace(r, ok=False, counts={}) for r in waiting or ()]
     results = []
     for probe in hypothesis.probes:
-        if probe.success_rate is None:
-            result = evaluate(probe, rows, hypothesis.min_requests)
-        else:
-            result = evaluate(probe, rows + unanswered, hypothesis.min_requests)
-        answered = result.requests - (len(_chosen(probe, unanswered)) if probe.success_rate is not None else 0)
+        waited = _chosen(probe, unanswered) if probe.success_rate is not None else []
+        result = evaluate(probe, rows + waited, hypothesis.min_requests)
+        answered = result.requests - len(waited)
         before = (steady or {}).get(result.probe)
         expected = before.expected(seconds) if before is not None else 0.0
         if (
