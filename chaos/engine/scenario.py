@@ -109,7 +109,9 @@ class LoadStep(_Model):
     def _one_size(self) -> LoadStep:
         if (self.users is None) == (self.capacity is None):
             raise ValueError("give exactly one of users (a number) or capacity (a fraction of `blackout calibrate`'s)")
-        if self.users is not None and "of" in self.model_fields_set:
+        # a run's saved copy writes every field, `of: actions` beside users included: only a capacity of logins
+        # means nothing with users
+        if self.users is not None and self.of != "actions":
             raise ValueError("'of' says which capacity a 'capacity' fraction is of: not with users")
         return self
 

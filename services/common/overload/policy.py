@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -38,8 +40,19 @@ class ClientThrottlePolicy(_Strict):
     k: float = Field(2.0, ge=1, le=100, description="accepts multiplier: 2 sends up to 2x what it accepts")
     window_s: float = Field(120.0, gt=0, le=3600)
     min_requests: int = Field(20, ge=0, le=100_000, description="fewer calls in the window: never throttle")
+    # "asked": the book's count, every call asked for (refused locally or sent): in a steady overload it sends
+    # ~k x what is accepted, but after an outage it locks the client out until the window forgets it.
+    # "sent": calls sent only: a recovered dependency gets its traffic back within seconds, but in a steady
+    # overload it sends ~sqrt(k x accepted x asked), which the dependency must spend CPU refusing.
+    counts: Literal["asked", "sent"] = "sent"
+    max_rejection: float = Field(
+        1.0, gt=0, le=1, description="never refuse more than this share (Envoy's cap: bounds an 'asked' lock-out)"
+    )
 
 
 class OverloadPolicy(_Strict):
     admission: AdmissionPolicy = AdmissionPolicy()
+    # services calling services: they must get a recovered dependency back within a scenario's recovery goal
     client_throttle: ClientThrottlePolicy = ClientThrottlePolicy()
+    # the users' app in front of the gateways (the benchmarks' open-loop generator)
+    app_throttle: ClientThrottlePolicy = ClientThrottlePolicy()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakes.processes import alive
 from fakes.runtime import RecordingRuntime
-from fakes.scenarios import variant
+from fakes.scenarios import short_power_loss, variant
 from rich.console import Console
 
 from chaos import loadgen, scenario_commands
@@ -23,7 +23,8 @@ from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.observability.postmortem import verdict_and_audit
-from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE
+from chaos.engine.scenario import load_scenario
+from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE, SCENARIO_FILE
 from chaos.stack import run_scenario
 from loadtest.control import read_control
 from loadtest.requests_reader import read_all
@@ -55,6 +56,15 @@ def test_the_resilient_profile_holds_and_recovers_in_time(resilient_result):
 def test_the_scenarios_load_reaches_the_load_generator(naive_result):
     control = read_control(naive_result.run_dir / LOAD_CONTROL_FILE)
     assert (control.users, control.spawn_rate) == (10, 10)  # tests/fakes/scenarios.py: short_power_loss
+
+
+def test_the_runs_copy_of_its_scenario_loads_back_as_the_same_scenario(naive_result, tmp_path):
+    """What a trainer or `blackout run <run>/scenario.yaml` reads must be the scenario that ran (with users, the
+    copy used to name `of: actions`, which loading refused)."""
+    copy = load_scenario(naive_result.run_dir / SCENARIO_FILE)
+    original = load_scenario(short_power_loss(tmp_path))  # what the fixture ran: fakes/scenarios.py
+    assert copy.load.users == 10
+    assert copy.model_dump() == original.model_dump()
 
 
 def test_every_action_is_journaled_with_its_outcome(naive_result):
