@@ -19,11 +19,11 @@ from rich.console import Console
 
 from chaos import loadgen, scenario_commands
 from chaos.engine.run import RunOptions, RunResult
+from chaos.engine.scenario import load_scenario
 from chaos.faults.actions import parse_action
 from chaos.faults.injector import FaultInjector
 from chaos.journal import Journal
 from chaos.observability.postmortem import verdict_and_audit
-from chaos.engine.scenario import load_scenario
 from chaos.rundir import LOAD_CONTROL_FILE, REQUESTS_FILE, SCENARIO_FILE
 from chaos.stack import run_scenario
 from loadtest.control import read_control
