@@ -7,8 +7,8 @@ goodput: what the stack serves offered its knee for as long as each overload lev
 goodput overstates it: queues absorb a short burst). Each level also records the CPU each instance of the
 stack used. Prints both curves (offered load vs goodput, p99 of what was served vs the deadline, share
 refused fast, by the gateways' admission control or by the app's own adaptive throttling when the
-profile turns it on), saves JSON, exits 1 if a goal is missed. About 5 minutes a profile. Run:
-    .venv/bin/python benchmarks/overload.py [--profiles resilient naive --level-seconds 15]
+profile turns it on), saves JSON, exits 1 if a goal is missed. About 6 minutes a profile. Run:
+    .venv/bin/python benchmarks/overload.py [--profiles resilient naive --level-seconds 30]
 Goals: the resilient stack keeps >= 90% of its capacity at 2x, 5x and 10x with p99 of served within the
 deadline; the naive stack's goodput collapses (< 50% of its capacity at 5x).
 """
@@ -195,7 +195,7 @@ def goals(results: list[dict]) -> list[tuple[str, str, str, bool]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["resilient", "naive"], choices=["resilient", "naive"])
-    parser.add_argument("--level-seconds", type=float, default=15.0)
+    parser.add_argument("--level-seconds", type=float, default=30.0)
     parser.add_argument("--capacity", type=float, help="skip the search: offer multiples of this knee (actions/s)")
     parser.add_argument("--multiples", type=float, nargs="+", default=list(MULTIPLES))
     args = parser.parse_args(argv)
