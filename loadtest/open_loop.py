@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from loadtest import records
 from services.common.accounts import account
 from services.common.overload import ClientThrottle, ClientThrottlePolicy
 from services.common.seed import DEMO_PASSWORD, N_VIDEOS, video_name
@@ -45,6 +46,9 @@ class Outcome:
     status: int  # 0: no answer
     latency_s: float
     started: float = 0.0  # time.monotonic() when the user acted
+    # a feed served from a fallback (the generic feed, or view counts stale or unavailable): cheaper to serve
+    # than a full one, so a stack whose breakers are open can serve more feeds than one whose are closed
+    degraded: bool = False
 
 
 @dataclass
@@ -77,6 +81,9 @@ class Level:
             "deadline_ms": self.deadline_s * 1000,
             "refused_fast_share": round(refused_fast / n, 3) if n else None,
             "throttled_by_app_share": round(sum(o.status == THROTTLED for o in self.outcomes) / n, 3) if n else None,
+            "degraded_share_of_served": round(sum(o.degraded for o in self.outcomes) / len(served), 3)
+            if served
+            else None,
             "failed_slow_share": round(
                 sum(not o.ok and not (o.status in REFUSALS and o.latency_s <= FAST_REFUSAL_S) for o in self.outcomes)
                 / n,
@@ -189,11 +196,11 @@ class OpenLoop:
             )
         ):
             return Outcome(ok=False, status=THROTTLED, latency_s=0.0, started=started)
-        status = 0
+        status, body = 0, None
         self.in_flight[gateway] += 1
         try:
             for _ in range(self.client_attempts):
-                status, _, _ = await self._send(method, url, payload, token)
+                status, body, _ = await self._send(method, url, payload, token)
                 if 0 < status < 500:
                     break
         finally:
@@ -201,8 +208,14 @@ class OpenLoop:
         latency = time.monotonic() - started
         if policy is not None and throttle is not None:
             throttle.record(policy, accepted=0 < status < 500)
+        items = body.get("items") if method == "GET" and isinstance(body, dict) else None
         return Outcome(
-            ok=200 <= status < 300 and latency <= self.deadline_s, status=status, latency_s=latency, started=started
+            ok=200 <= status < 300 and latency <= self.deadline_s,
+            status=status,
+            latency_s=latency,
+            started=started,
+            degraded=isinstance(items, list)
+            and (records.is_generic_feed(items) or records.count_stale_views(items) > 0),
         )
 
     async def offer(self, per_second: float, seconds: float) -> Level:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from aiohttp import web
 
 from loadtest.open_loop import THROTTLED, OpenLoop
@@ -15,8 +16,9 @@ from services.common.overload import ClientThrottlePolicy
 class Gateway:
     """Logins always succeed; actions: at most ``per_s`` a second are served, the rest get 503."""
 
-    def __init__(self, per_s: int) -> None:
+    def __init__(self, per_s: int, items: list[dict] | None = None) -> None:
         self.per_s = per_s
+        self.items = items or []  # what a served feed holds
         self.second = 0
         self.served_this_second = 0
         self.actions: list[tuple[float, bool]] = []  # (when, served)
@@ -31,13 +33,14 @@ class Gateway:
         served = self.served_this_second < self.per_s
         self.served_this_second += served
         self.actions.append((now, served))
-        return web.json_response({}, status=200 if served else 503)
+        body = {"user_id": "u", "items": self.items} if request.method == "GET" else {}
+        return web.json_response(body, status=200 if served else 503)
 
 
 async def _offer(
-    policy: ClientThrottlePolicy, per_s: int, offered_per_s: float, seconds: float
+    policy: ClientThrottlePolicy | None, per_s: int, offered_per_s: float, seconds: float, items: list | None = None
 ) -> tuple[Gateway, list]:
-    gateway = Gateway(per_s)
+    gateway = Gateway(per_s, items)
     app = web.Application()
     app.router.add_post("/login", gateway.login)
     app.router.add_route("*", "/{tail:.*}", gateway.action)
@@ -84,3 +87,25 @@ def test_a_gateway_refusing_everything_still_gets_the_capped_share() -> None:
     assert reached + throttled == len(outcomes)
     # 20 before the throttle judges, then ~10% of the rest
     assert 20 + 0.05 * (len(outcomes) - 20) <= reached <= 20 + 0.2 * (len(outcomes) - 20), (reached, len(outcomes))
+
+
+FULL = {"video_id": "video-0001", "source": "personalized", "views": 12, "views_status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("item", "degraded"),
+    [
+        (FULL, False),
+        ({**FULL, "source": "generic"}, True),  # the recommender could not be read
+        ({**FULL, "views": None, "views_status": "unavailable"}, True),  # nor views
+        ({**FULL, "views_status": "stale"}, True),
+    ],
+)
+def test_a_feed_served_from_a_fallback_counts_as_degraded(item: dict, degraded: bool) -> None:
+    _, outcomes = asyncio.run(_offer(None, per_s=1000, offered_per_s=50, seconds=1, items=[item]))
+    served = [o for o in outcomes if o.ok]
+    assert len(served) > 10
+    if degraded:  # the feeds (60% of actions); a view is never degraded
+        assert 0 < sum(o.degraded for o in served) < len(served)
+    else:
+        assert not any(o.degraded for o in served)
