@@ -65,6 +65,11 @@ class Level:
     def goodput_per_s(self) -> float:
         return sum(o.ok for o in self.outcomes) / self.seconds
 
+    @property
+    def full_goodput_per_s(self) -> float:
+        """Good answers that are not degraded: the stack's full service."""
+        return sum(o.ok and not o.degraded for o in self.outcomes) / self.seconds
+
     def summary(self, capacity: float | None = None) -> dict:
         n = len(self.outcomes) + self.dropped
         served = sorted(o.latency_s * 1000 for o in self.outcomes if 200 <= o.status < 300)
@@ -75,6 +80,7 @@ class Level:
             "seconds": self.seconds,
             "actions": n,
             "goodput_per_s": round(self.goodput_per_s, 1),
+            "full_goodput_per_s": round(self.full_goodput_per_s, 1),
             "served": len(served),
             "served_p50_ms": _r(statistics.median(served) if served else None),
             "served_p99_ms": _r(p99),
