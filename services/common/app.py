@@ -24,7 +24,7 @@ from services.common.faults import BrownoutMiddleware, FaultRegistry, LoginLimit
 from services.common.faults.scoped import RequestFaultsMiddleware
 from services.common.http import DependencyClient, make_http_client
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.common.overload import AdmissionMiddleware
+from services.common.overload import AdmissionMiddleware, Dimmer
 from services.common.perimeter import SERVICE_KEY_HEADER, BodyLimit, host_check
 from services.common.policy import Profile, ProfileHolder, load_profile, parse_profile
 from services.common.resilience import DeadlineMiddleware
@@ -37,6 +37,8 @@ class ServiceContext:
     settings: ServiceSettings
     profiles: ProfileHolder
     http: HttpClient
+    # Which requests get their optional work under overload (judged by admission control's windows)
+    dimmer: Dimmer
     deps: dict[str, DependencyClient] = field(default_factory=dict)
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and
@@ -55,7 +57,8 @@ def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport
         name: DependencyClient(name, urls, profiles, http, faults=faults)
         for name, urls in settings.dependencies.items()
     }
-    return ServiceContext(settings=settings, profiles=profiles, http=http, deps=deps, faults=faults)
+    dimmer = Dimmer(lambda: profiles.current.overload.dimmer)
+    return ServiceContext(settings=settings, profiles=profiles, http=http, deps=deps, faults=faults, dimmer=dimmer)
 
 
 def context(request: Request) -> ServiceContext:
@@ -169,7 +172,9 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app.add_middleware(RequestFaultsMiddleware, instance=settings.instance, admin_secret=admin_secret)
     app.add_middleware(AccountingMiddleware)
     # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
-    app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission)
+    app.add_middleware(
+        AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission, dimmer=ctx.dimmer
+    )
     # Outside even that: a request naming a foreign Host (DNS rebinding) or an oversized body is refused first.
     app.add_middleware(BodyLimit)
     app.add_middleware(host_check, settings=settings)

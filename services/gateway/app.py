@@ -117,20 +117,17 @@ async def feed(
 
 
 async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[recommender_api.FeedItem]) -> None:
+    if not ctx.dimmer.full():  # overloaded: counts are the feed's optional part, served from memory, marked stale
+        FALLBACKS.labels("view_counts_dimmed").inc()
+        _remembered_counts(memory, items, honest=True)
+        return
     ids = [item["video_id"] for item in items]
     honest = ctx.profiles.current.fallbacks.view_counts == "stale_or_unavailable"
     try:
         answer: views_api.Counts = await ctx.deps["views"].post_json(views_api.COUNTS, {"video_ids": ids})
     except DependencyError:
         FALLBACKS.labels("view_counts_stale" if honest else "view_counts_zero").inc()
-        for item in items:
-            if not honest:  # what the outage showed users: a failed read rendered as 0 views
-                item["views"], item["views_status"] = 0, "ok"
-            elif item["video_id"] in memory.views:
-                item["views"], item["views_status"] = memory.views[item["video_id"]], "stale"
-            else:
-                item["views"], item["views_status"] = None, "unavailable"
-        count_feed_items(items, faked_zero=not honest)
+        _remembered_counts(memory, items, honest)
         return
     counts = answer["counts"]
     # A views replica cut off from its peer cannot see the views taken in the other data center: its 0 means
@@ -146,6 +143,18 @@ async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[r
             if n > 0:  # a 0 is never worth showing again as "stale": the video may have views by then
                 memory.views[vid] = n
     count_feed_items(items)
+
+
+def _remembered_counts(memory: Memory, items: list[recommender_api.FeedItem], honest: bool) -> None:
+    """Counts without asking views: the last ones read, marked stale, or unavailable; 0 unless ``honest``."""
+    for item in items:
+        if not honest:  # what the outage showed users: a failed read rendered as 0 views
+            item["views"], item["views_status"] = 0, "ok"
+        elif item["video_id"] in memory.views:
+            item["views"], item["views_status"] = memory.views[item["video_id"]], "stale"
+        else:
+            item["views"], item["views_status"] = None, "unavailable"
+    count_feed_items(items, faked_zero=not honest)
 
 
 @router.post(api.VIEW)

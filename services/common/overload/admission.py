@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from services.common.overload.dimmer import Dimmer
 from services.common.overload.lag import LoopLag
 from services.common.overload.limit import AIMDLimit
 from services.common.overload.metrics import ADMISSION_LIMIT, ADMITTED_IN_FLIGHT, SHED
@@ -35,19 +36,25 @@ def priority_of(path: str) -> str:
 
 class AdmissionMiddleware:
     def __init__(
-        self, app: Any, policy: Callable[[], AdmissionPolicy], clock: Callable[[], float] = time.monotonic
+        self,
+        app: Any,
+        policy: Callable[[], AdmissionPolicy],
+        clock: Callable[[], float] = time.monotonic,
+        dimmer: Dimmer | None = None,
     ) -> None:
-        """``policy`` is read per request: a profile swapped live turns admission on or off at once."""
+        """``policy`` is read per request: a profile swapped live turns admission on or off at once. ``dimmer``:
+        judged by the limit's windows before the limit itself (the app asks it which requests get optional work)."""
         self.app = app
         self.policy = policy
         self.clock = clock
+        self.dimmer = dimmer
         self.limiter: AIMDLimit | None = None
         self.in_flight = {"normal": 0, "login": 0}
         self.lag = LoopLag()
 
     def _limiter(self, policy: AdmissionPolicy) -> AIMDLimit:
         if self.limiter is None or self.limiter.policy != policy:
-            self.limiter = AIMDLimit(policy, self.clock)
+            self.limiter = AIMDLimit(policy, self.clock, self.dimmer)
         return self.limiter
 
     def refusal(self, priority: str, policy: AdmissionPolicy, limit: int) -> str | None:
@@ -73,8 +80,8 @@ class AdmissionMiddleware:
         limiter = self._limiter(policy) if policy.enabled else None
         if limiter is not None:
             self.lag.watch()
-        reason = self.refusal(priority, policy, limiter.current) if limiter is not None else None
-        if reason is not None:
+        if limiter is not None and (reason := self.refusal(priority, policy, limiter.current)) is not None:
+            limiter.on_refusal()
             SHED.labels(priority).inc()
             await _refuse(send, reason, policy.retry_after_s)
             return

@@ -4,7 +4,9 @@ Like TCP congestion control: a service can hold only so many requests in flight 
 on the others (CPU, threads, downstream); past that point latency grows and goodput falls. Answers are
 judged per window (as long as the latency target): when their mean latency exceeds the target the limit
 shrinks multiplicatively, otherwise a limit that was in use grows by one. The mean, not every slow
-answer: on a busy machine a few slow answers are noise, a slow window is queueing.
+answer: on a busy machine a few slow answers are noise, a slow window is queueing. With a ``Dimmer``, a slow
+window dims first and shrinks the limit only once the dimmer is at its floor, and a fast window brightens it only
+when the limit refused nobody (services/common/overload/dimmer.py).
 """
 
 from __future__ import annotations
@@ -12,18 +14,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from services.common.overload.dimmer import Dimmer
 from services.common.overload.policy import AdmissionPolicy
 
 
 class AIMDLimit:
-    def __init__(self, policy: AdmissionPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, policy: AdmissionPolicy, clock: Callable[[], float] = time.monotonic, dimmer: Dimmer | None = None
+    ) -> None:
         self.policy = policy
+        self.dimmer = dimmer
         self.limit = float(policy.initial_limit)
         self._clock = clock
         self._window_end = clock() + policy.latency_target_s
         self._latency_sum = 0.0
         self._answers = 0
         self._busiest = 0
+        self._refused = False
+
+    def on_refusal(self) -> None:
+        """A request was refused in this window: fast windows give requests back before freshness."""
+        self._refused = True
 
     @property
     def current(self) -> int:
@@ -40,8 +51,14 @@ class AIMDLimit:
             return
         p = self.policy
         if self._latency_sum / self._answers > p.latency_target_s or waiting_s > p.loop_lag_target_s:
-            self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
-        elif self._busiest * 2 >= self.limit:  # only a limit that is in use earns more room
-            self.limit = min(float(p.max_limit), self.limit + 1.0)
+            if self.dimmer is None or not self.dimmer.dim():
+                self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
+        else:
+            # Requests first, then freshness: while the limit still refuses, the dimmer stays where it is (it
+            # would otherwise brighten in the fast windows a smaller limit buys, and the mix would swing).
+            if self.dimmer is not None and not self._refused:
+                self.dimmer.brighten()
+            if self._busiest * 2 >= self.limit:  # only a limit that is in use earns more room
+                self.limit = min(float(p.max_limit), self.limit + 1.0)
         self._window_end = now + p.latency_target_s
-        self._latency_sum, self._answers, self._busiest = 0.0, 0, 0
+        self._latency_sum, self._answers, self._busiest, self._refused = 0.0, 0, 0, False

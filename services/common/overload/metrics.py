@@ -8,3 +8,4 @@ SHED = Counter("blackout_overload_shed_total", "Requests refused at once with 50
 ADMITTED_IN_FLIGHT = Gauge("blackout_admission_in_flight", "Requests admitted and not yet answered", ["priority"])
 ADMISSION_LIMIT = Gauge("blackout_admission_limit", "The adaptive limit on requests in flight")
 # Calls refused by client throttling: blackout_dependency_calls_total{outcome="throttled"}.
+FULL_SHARE = Gauge("blackout_dimmer_full_share", "Share of requests served with their optional work (1: all)")

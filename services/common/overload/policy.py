@@ -50,8 +50,17 @@ class ClientThrottlePolicy(_Strict):
     )
 
 
+class DimmerPolicy(_Strict):
+    """Server side, before refusing: serve a share of requests without their optional work (a feed's counts)."""
+
+    enabled: bool = False
+    step: float = Field(0.1, gt=0, le=1, description="the share served in full moves by this per judged window")
+    min_full_share: float = Field(0.0, ge=0, lt=1, description="the dimmer's floor; below it the limit shrinks")
+
+
 class OverloadPolicy(_Strict):
     admission: AdmissionPolicy = AdmissionPolicy()
+    dimmer: DimmerPolicy = DimmerPolicy()
     # services calling services: they must get a recovered dependency back within a scenario's recovery goal
     client_throttle: ClientThrottlePolicy = ClientThrottlePolicy()
     # the users' app in front of the gateways (the benchmarks' open-loop generator)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -9,6 +10,7 @@ from fakes.stack import SECRET, SERVICE_KEY, client_for, swap_profile
 from services.auth import api as auth_api
 from services.common.names import DEPENDENCIES
 from services.common.perimeter import SERVICE_KEY_HEADER, USER_HEADER
+from services.common.overload import AdmissionPolicy, DimmerPolicy, OverloadPolicy
 from services.common.policy import FallbackPolicy
 from services.common.tokens import issue_token
 from services.recommender import api as recommender_api
@@ -27,10 +29,12 @@ class World:
         self.calls: list[str] = []
         self.counts: dict[str, int] = {}  # views' answer per video (42 when not given)
         self.complete = True  # False: the views replica is cut off from its peer
+        self.slow: dict[str, float] = {}  # seconds a dependency takes to answer
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         host, path = request.url.host.removesuffix(".test"), request.url.path
         self.calls.append(f"{host}{path}")
+        time.sleep(self.slow.get(host, 0.0))  # blocks the gateway's loop: its answer and its next read are late
         if host in self.down:
             return httpx.Response(503)
         if host == "auth" and path == auth_api.VERIFY:
@@ -124,6 +128,41 @@ def test_a_remembered_zero_is_never_shown_as_a_stale_count(gateway, world):
     world.down.add("views")  # overloaded or dark: the read fails, the fallback answers
     items = gateway.get("/feed", headers=AUTH).json()["items"]
     assert [(i["views"], i["views_status"]) for i in items] == [(42, "stale"), (None, "unavailable")]
+
+
+def test_a_slow_stack_dims_feeds_to_remembered_counts_before_the_gateway_refuses_any(gateway, world):
+    """The resilient profile's dimmer on the gateway's own admission windows (one answer closes each window
+    here): a slow feed dims, so the next feed shows the last counts, marked stale, without asking views; fast
+    windows brighten again. Step 1: from all to none and back, no randomness."""
+    swap_profile(
+        gateway,
+        fallbacks=FallbackPolicy(view_counts="stale_or_unavailable"),
+        overload=OverloadPolicy(
+            admission=AdmissionPolicy(enabled=True, latency_target_s=0.05, initial_limit=8, min_limit=1),
+            dimmer=DimmerPolicy(enabled=True, step=1.0, min_full_share=0.0),
+        ),
+    )
+    dimmer = gateway.app.state.ctx.dimmer
+    gateway.get("/feed", headers=AUTH)  # the gateway learns video-0001/2 = 42
+    world.counts = {"video-0001": 50, "video-0002": 50}
+    world.slow["views"] = 0.2  # views is overloaded
+    slow = gateway.get("/feed", headers=AUTH)
+    assert [(i["views"], i["views_status"]) for i in slow.json()["items"]] == [(50, "ok")] * 2
+    assert dimmer.full_share == 0.0  # that slow window dimmed the feeds instead of shrinking the limit
+    world.calls.clear()
+    dimmed = gateway.get("/feed", headers=AUTH)
+    assert dimmed.status_code == 200
+    assert [(i["views"], i["views_status"]) for i in dimmed.json()["items"]] == [(50, "stale")] * 2
+    assert not any(call.startswith("views") for call in world.calls)  # views was spared the read
+    world.slow.clear()
+    world.counts = {"video-0001": 60, "video-0002": 60}
+    # Fast answers brighten it once the loop's lag from the slow reads has faded (a few 20-ms ticks).
+    deadline, statuses = time.monotonic() + 5, []
+    while time.monotonic() < deadline and statuses[-1:] != [[(60, "ok")] * 2]:
+        items = gateway.get("/feed", headers=AUTH).json()["items"]
+        statuses.append([(i["views"], i["views_status"]) for i in items])
+    assert statuses[-1] == [(60, "ok")] * 2
+    assert set(map(tuple, statuses[:-1])) <= {((50, "stale"),) * 2}  # dimmed until then, never refused
 
 
 def test_the_naive_gateway_shows_a_cut_off_replicas_zero(gateway, world):
