@@ -5,8 +5,8 @@ on the others (CPU, threads, downstream); past that point latency grows and good
 judged per window (as long as the latency target): when their mean latency exceeds the target the limit
 shrinks multiplicatively, otherwise a limit that was in use grows by one. The mean, not every slow
 answer: on a busy machine a few slow answers are noise, a slow window is queueing. With a ``Dimmer``, a slow
-window dims first and shrinks the limit only once the dimmer is at its floor, and a fast window brightens it only
-when the limit refused nobody (services/common/overload/dimmer.py).
+window with the limit in use dims first and shrinks the limit only once the dimmer is at its floor, and a fast
+window brightens it only when the limit refused nobody (services/common/overload/dimmer.py).
 """
 
 from __future__ import annotations
@@ -50,15 +50,18 @@ class AIMDLimit:
         if now < self._window_end:
             return
         p = self.policy
+        in_use = self._busiest * 2 >= self.limit
         if self._latency_sum / self._answers > p.latency_target_s or waiting_s > p.loop_lag_target_s:
-            if self.dimmer is None or not self.dimmer.dim():
+            # Slow with the limit in use is overload: dim first. Slow with few requests held is one slow
+            # dependency (or one fault-injected request): dimming the next requests would not help them.
+            if not (in_use and self.dimmer is not None and self.dimmer.dim()):
                 self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
         else:
             # Requests first, then freshness: while the limit still refuses, the dimmer stays where it is (it
             # would otherwise brighten in the fast windows a smaller limit buys, and the mix would swing).
             if self.dimmer is not None and not self._refused:
                 self.dimmer.brighten()
-            if self._busiest * 2 >= self.limit:  # only a limit that is in use earns more room
+            if in_use:  # only a limit that is in use earns more room
                 self.limit = min(float(p.max_limit), self.limit + 1.0)
         self._window_end = now + p.latency_target_s
         self._latency_sum, self._answers, self._busiest, self._refused = 0.0, 0, 0, False

@@ -138,7 +138,8 @@ def test_a_slow_stack_dims_feeds_to_remembered_counts_before_the_gateway_refuses
         gateway,
         fallbacks=FallbackPolicy(view_counts="stale_or_unavailable"),
         overload=OverloadPolicy(
-            admission=AdmissionPolicy(enabled=True, latency_target_s=0.05, initial_limit=8, min_limit=1),
+            # a limit of 1: the one feed in flight holds all of it (overload, not one slow request)
+            admission=AdmissionPolicy(enabled=True, latency_target_s=0.05, initial_limit=1, min_limit=1),
             dimmer=DimmerPolicy(enabled=True, step=1.0, min_full_share=0.0),
         ),
     )

@@ -18,9 +18,9 @@ class Clock:
         return self.now
 
 
-def _window(limit: AIMDLimit, clock: Clock, latency_s: float) -> None:
+def _window(limit: AIMDLimit, clock: Clock, latency_s: float, in_flight: int = 10) -> None:
     clock.now += 0.1  # one answer closes each window
-    limit.on_answer(latency_s, in_flight=10)
+    limit.on_answer(latency_s, in_flight)
 
 
 def _ladder(policy: DimmerPolicy) -> tuple[Dimmer, AIMDLimit, Clock]:
@@ -80,3 +80,10 @@ def test_while_the_limit_refuses_fast_windows_grow_it_and_leave_the_dimmer_dim()
     assert (dimmer.full_share, limit.current) == (0.5, 6)  # requests come back first
     _window(limit, clock, 0.01)  # nobody refused in this window: freshness comes back too
     assert (dimmer.full_share, limit.current) == (0.75, 7)
+
+
+def test_a_slow_window_with_few_requests_held_shrinks_the_limit_and_leaves_the_dimmer_alone() -> None:
+    """One slow request (a slow dependency, a fault-space search's experiment) is not overload."""
+    dimmer, limit, clock = _ladder(ON)
+    _window(limit, clock, 0.5, in_flight=1)
+    assert (dimmer.full_share, limit.current) == (1.0, 5)
