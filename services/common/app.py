@@ -37,14 +37,15 @@ class ServiceContext:
     settings: ServiceSettings
     profiles: ProfileHolder
     http: HttpClient
-    # Which requests get their optional work under overload (judged by admission control's windows)
-    dimmer: Dimmer
     deps: dict[str, DependencyClient] = field(default_factory=dict)
     closers: list[Callable[[], Any]] = field(default_factory=list)
     # Long-running coroutines (e.g. replication), each started as a task when the app starts and
     # cancelled (and awaited) when it stops, before the HTTP client and the closers are closed.
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     faults: FaultRegistry = field(default_factory=FaultRegistry)  # injected by the chaos controller
+    # A service with optional work (the gateway: a feed's counts) sets one before its app is built: under
+    # overload, admission control's windows dim it before they shrink the limit. Without one, they shrink it.
+    dimmer: Dimmer | None = None
 
 
 def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> ServiceContext:
@@ -57,8 +58,7 @@ def build_context(settings: ServiceSettings, transport: httpx.AsyncBaseTransport
         name: DependencyClient(name, urls, profiles, http, faults=faults)
         for name, urls in settings.dependencies.items()
     }
-    dimmer = Dimmer(lambda: profiles.current.overload.dimmer)
-    return ServiceContext(settings=settings, profiles=profiles, http=http, deps=deps, faults=faults, dimmer=dimmer)
+    return ServiceContext(settings=settings, profiles=profiles, http=http, deps=deps, faults=faults)
 
 
 def context(request: Request) -> ServiceContext:

@@ -17,6 +17,7 @@ from services.common.http import json_or_raise, refusal_detail
 from services.common.ids import PathId
 from services.common.lockout import LOCKOUT_HEADER, FailureLimiter
 from services.common.metrics import FALLBACKS
+from services.common.overload import Dimmer
 from services.common.perimeter import USER_HEADER
 from services.common.policy import ProfileHolder
 from services.common.resilience import DEADLINE_HEADER, parse_header
@@ -117,7 +118,7 @@ async def feed(
 
 
 async def _attach_view_counts(ctx: ServiceContext, memory: Memory, items: list[recommender_api.FeedItem]) -> None:
-    if not ctx.dimmer.full():  # overloaded: counts are the feed's optional part, served from memory, marked stale
+    if ctx.dimmer is not None and not ctx.dimmer.full():  # overloaded: counts are optional, remembered ones do
         FALLBACKS.labels("view_counts_dimmed").inc()
         _remembered_counts(memory, items, honest=True)
         return
@@ -239,6 +240,7 @@ class EdgeDeadline:
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings.secret_bytes()  # fail fast: local verification needs the signing secret
     ctx = build_context(settings, transport)
+    ctx.dimmer = Dimmer(lambda: ctx.profiles.current.overload.dimmer)  # a feed's counts are its optional work
     app = create_service_app(ctx, router)
     install_hot_routes(app, hot.routes(caller, feed))
     app.add_middleware(EdgeDeadline, profiles=ctx.profiles)
