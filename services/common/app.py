@@ -172,9 +172,7 @@ def create_service_app(ctx: ServiceContext, *routers: Any) -> FastAPI:
     app.add_middleware(RequestFaultsMiddleware, instance=settings.instance, admin_secret=admin_secret)
     app.add_middleware(AccountingMiddleware)
     # Outside those: a request refused for overload costs nothing but its 503 (read per request: live swaps).
-    app.add_middleware(
-        AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission, dimmer=ctx.dimmer
-    )
+    app.add_middleware(AdmissionMiddleware, policy=lambda: ctx.profiles.current.overload.admission, dimmer=ctx.dimmer)
     # Outside even that: a request naming a foreign Host (DNS rebinding) or an oversized body is refused first.
     app.add_middleware(BodyLimit)
     app.add_middleware(host_check, settings=settings)

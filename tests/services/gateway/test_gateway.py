@@ -9,8 +9,8 @@ from fakes.stack import SECRET, SERVICE_KEY, client_for, swap_profile
 
 from services.auth import api as auth_api
 from services.common.names import DEPENDENCIES
-from services.common.perimeter import SERVICE_KEY_HEADER, USER_HEADER
 from services.common.overload import AdmissionPolicy, DimmerPolicy, OverloadPolicy
+from services.common.perimeter import SERVICE_KEY_HEADER, USER_HEADER
 from services.common.policy import FallbackPolicy
 from services.common.tokens import issue_token
 from services.recommender import api as recommender_api
