@@ -37,14 +37,15 @@ SETTLE_S = 3.0  # between levels: the stack drains what the last one left
 
 def scrape(urls: dict[str, str]) -> dict[str, dict]:
     """Per instance, from its /metrics: requests its admission control refused so far, its adaptive limit
-    now, and its dependency calls so far by outcome (retries as their own key)."""
+    now, its dependency calls so far by outcome (retries as their own key), the failed ones by dependency and
+    its fallbacks by kind."""
     out: dict[str, dict] = {}
     for name, url in urls.items():
         try:
             text = httpx.get(url + "/metrics", timeout=2.0).text
         except httpx.HTTPError:
             continue
-        seen: dict = {"shed": 0.0, "limit": None, "calls": {}}
+        seen: dict = {"shed": 0.0, "limit": None, "calls": {}, "failed": {}, "fallbacks": {}}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == "blackout_overload_shed_total":
@@ -54,6 +55,12 @@ def scrape(urls: dict[str, str]) -> dict[str, dict]:
                 elif sample.name == "blackout_dependency_calls_total":
                     outcome = sample.labels.get("outcome", "?")
                     seen["calls"][outcome] = seen["calls"].get(outcome, 0.0) + sample.value
+                    if outcome != "success":
+                        key = f"{sample.labels.get('dependency', '?')} {outcome}"
+                        seen["failed"][key] = seen["failed"].get(key, 0.0) + sample.value
+                elif sample.name == "blackout_fallbacks_total":
+                    kind = sample.labels.get("kind", "?")
+                    seen["fallbacks"][kind] = seen["fallbacks"].get(kind, 0.0) + sample.value
                 elif sample.name == "blackout_dependency_retries_total":
                     seen["calls"]["retries"] = seen["calls"].get("retries", 0.0) + sample.value
         out[name] = seen
@@ -61,20 +68,27 @@ def scrape(urls: dict[str, str]) -> dict[str, dict]:
 
 
 def per_second(before: dict[str, dict], after: dict[str, dict], seconds: float) -> dict:
-    """What changed over a level: refusals per instance, dependency calls per outcome (whole stack), per second;
-    and each instance's limit at the end."""
+    """What changed over a level: refusals per instance, dependency calls per outcome, failed calls per
+    dependency and fallbacks per kind (whole stack), per second; and each instance's limit at the end."""
     shed = {
         n: round((after[n]["shed"] - before[n]["shed"]) / seconds, 1)
         for n in after
         if n in before and after[n]["shed"] > before[n]["shed"]
     }
-    calls: dict[str, float] = {}
-    for n in after:
-        for outcome, value in after[n]["calls"].items():
-            calls[outcome] = calls.get(outcome, 0.0) + value - before.get(n, {}).get("calls", {}).get(outcome, 0.0)
+
+    def stack_rates(kind: str) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for n in after:
+            for key, value in after[n][kind].items():
+                totals[key] = totals.get(key, 0.0) + value - before.get(n, {}).get(kind, {}).get(key, 0.0)
+        return {k: round(v / seconds, 1) for k, v in sorted(totals.items()) if v > 0}
+
     return {
         "shed_per_s": shed,
-        "dependency_calls_per_s": {k: round(v / seconds, 1) for k, v in sorted(calls.items())},
+        "dependency_calls_per_s": stack_rates("calls"),
+        # which calls failed, and what the users got instead: the mode the stack was in during the level
+        "failed_calls_per_s": stack_rates("failed"),
+        "fallbacks_per_s": stack_rates("fallbacks"),
         "admission_limits": {n: after[n]["limit"] for n in after if after[n]["limit"] is not None},
     }
 
