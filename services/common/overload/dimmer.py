@@ -4,9 +4,10 @@ optional work before refusing any.
 A feed's view counts are optional: a feed with stale counts from the gateway's memory still answers the
 user, at about half the stack's CPU (no call to views, no work there). The admission limit's windows
 (``AIMDLimit``) judge the dimmer first: a slow window lowers the share served in full by ``step`` and
-only a window slow with the dimmer already at its floor shrinks the limit; a fast window in which the limit
-refused nobody raises the share again (requests come back before freshness). So overload first costs users freshness, then requests, and the mix is steered, not left to
-breakers that open on timeouts and flap (the swing the overload benchmark measured: docs/benchmarks.md).
+only a window slow with the dimmer already at its floor shrinks the limit; a fast window in which the
+limit refused nobody raises the share again (requests come back before freshness). So overload first
+costs users freshness, then requests, and the mix is steered, not left to breakers that open on timeouts
+and flap (the swing the overload benchmark measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
