@@ -3,11 +3,12 @@ optional work before refusing any.
 
 A feed's view counts are optional: a feed with stale counts from the gateway's memory still answers the
 user, at about half the stack's CPU (no call to views, no work there). The admission limit's windows
-(``AIMDLimit``) judge the dimmer first: a slow window lowers the share served in full by ``step`` and
-only a window slow with the dimmer already at its floor shrinks the limit; a fast window in which the
-limit refused nobody raises the share again (requests come back before freshness). So overload first
-costs users freshness, then requests, and the mix is steered, not left to breakers that open on timeouts
-and flap (the swing the overload benchmark measured: docs/benchmarks.md).
+(``AIMDLimit``) judge the dimmer first, against its own latency target, lower than the limit's: a window
+slower than that lowers the share served in full by ``step``; only a window slow for the limit with the
+dimmer already at its floor shrinks the limit; a fast window in which the limit refused nobody raises the
+share again (requests come back before freshness). So overload first costs users freshness, then
+requests, and the mix is steered before the calls inside a feed reach their timeouts, not left to breakers
+that open on them and flap (the swing the overload benchmark measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class Dimmer:
         if not self.policy().enabled:
             return True
         return self.full_share >= 1.0 or self._rng() < self.full_share
+
+    def latency_target_s(self) -> float:
+        return self.policy().latency_target_s
 
     def dim(self) -> bool:
         """A slow window: dim one step. False when it cannot (off, or at its floor): the limit must shrink."""

@@ -4,9 +4,10 @@ Like TCP congestion control: a service can hold only so many requests in flight 
 on the others (CPU, threads, downstream); past that point latency grows and goodput falls. Answers are
 judged per window (as long as the latency target): when their mean latency exceeds the target the limit
 shrinks multiplicatively, otherwise a limit that was in use grows by one. The mean, not every slow
-answer: on a busy machine a few slow answers are noise, a slow window is queueing. With a ``Dimmer``, a slow
-window with the limit in use dims first and shrinks the limit only once the dimmer is at its floor, and a fast
-window brightens it only when the limit refused nobody (services/common/overload/dimmer.py).
+answer: on a busy machine a few slow answers are noise, a slow window is queueing. With a ``Dimmer``, a window
+slower than the dimmer's (lower) target with the limit in use dims; a window slow for the limit shrinks it only
+once the dimmer is at its floor; a fast window brightens it only when the limit refused nobody
+(services/common/overload/dimmer.py).
 """
 
 from __future__ import annotations
@@ -51,16 +52,22 @@ class AIMDLimit:
             return
         p = self.policy
         in_use = self._busiest * 2 >= self.limit
-        if self._latency_sum / self._answers > p.latency_target_s or waiting_s > p.loop_lag_target_s:
-            # Slow with the limit in use is overload: dim first. Slow with few requests held is one slow
-            # dependency (or one fault-injected request): dimming the next requests would not help them.
-            if not (in_use and self.dimmer is not None and self.dimmer.dim()):
-                self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
-        else:
+        mean = self._latency_sum / self._answers
+        slow = mean > p.latency_target_s or waiting_s > p.loop_lag_target_s
+        # The dimmer's target is lower than the limit's: answers dim before they get slow enough to refuse, and
+        # before the calls inside them hit their timeouts (breakers opening would degrade at random instead).
+        # Only with the limit in use (overload): one slow request alone is a slow dependency or a
+        # fault-injected experiment, which dimming the next requests would not help.
+        dimmer = self.dimmer
+        dim = dimmer is not None and in_use and (slow or mean > dimmer.latency_target_s())
+        dimmed = dimmer.dim() if dimmer is not None and dim else False
+        if slow and not dimmed:
+            self.limit = max(float(p.min_limit), self.limit * p.decrease_factor)
+        elif not slow and not dim:
             # Requests first, then freshness: while the limit still refuses, the dimmer stays where it is (it
             # would otherwise brighten in the fast windows a smaller limit buys, and the mix would swing).
-            if self.dimmer is not None and not self._refused:
-                self.dimmer.brighten()
+            if dimmer is not None and not self._refused:
+                dimmer.brighten()
             if in_use:  # only a limit that is in use earns more room
                 self.limit = min(float(p.max_limit), self.limit + 1.0)
         self._window_end = now + p.latency_target_s

@@ -54,6 +54,9 @@ class DimmerPolicy(_Strict):
     """Server side, before refusing: serve a share of requests without their optional work (a feed's counts)."""
 
     enabled: bool = False
+    latency_target_s: float = Field(
+        0.15, gt=0, le=60, description="a window of answers slower than this dims (below admission's target)"
+    )
     step: float = Field(0.1, gt=0, le=1, description="the share served in full moves by this per judged window")
     min_full_share: float = Field(0.0, ge=0, lt=1, description="the dimmer's floor; below it the limit shrinks")
 

@@ -140,7 +140,7 @@ def test_a_slow_stack_dims_feeds_to_remembered_counts_before_the_gateway_refuses
         overload=OverloadPolicy(
             # a limit of 1: the one feed in flight holds all of it (overload, not one slow request)
             admission=AdmissionPolicy(enabled=True, latency_target_s=0.05, initial_limit=1, min_limit=1),
-            dimmer=DimmerPolicy(enabled=True, step=1.0, min_full_share=0.0),
+            dimmer=DimmerPolicy(enabled=True, latency_target_s=0.05, step=1.0, min_full_share=0.0),
         ),
     )
     dimmer = gateway.app.state.ctx.dimmer

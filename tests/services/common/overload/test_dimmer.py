@@ -7,7 +7,7 @@ from services.common.overload import AdmissionPolicy, AIMDLimit, Dimmer, DimmerP
 ADMISSION = AdmissionPolicy(
     enabled=True, initial_limit=10, min_limit=4, max_limit=12, latency_target_s=0.1, decrease_factor=0.5
 )
-ON = DimmerPolicy(enabled=True, step=0.25, min_full_share=0.5)
+ON = DimmerPolicy(enabled=True, latency_target_s=0.05, step=0.25, min_full_share=0.5)  # limit's target: 0.1
 
 
 class Clock:
@@ -87,3 +87,14 @@ def test_a_slow_window_with_few_requests_held_shrinks_the_limit_and_leaves_the_d
     dimmer, limit, clock = _ladder(ON)
     _window(limit, clock, 0.5, in_flight=1)
     assert (dimmer.full_share, limit.current) == (1.0, 5)
+
+
+def test_a_window_slow_only_for_the_dimmer_dims_and_leaves_the_limit_alone() -> None:
+    dimmer, limit, clock = _ladder(ON)
+    _window(limit, clock, 0.07)  # over the dimmer's 50 ms, under the limit's 100 ms
+    assert (dimmer.full_share, limit.current) == (0.75, 10)
+    _window(limit, clock, 0.07)
+    _window(limit, clock, 0.07)  # at the floor: the limit neither shrinks (not slow for it) nor grows
+    assert (dimmer.full_share, limit.current) == (0.5, 10)
+    _window(limit, clock, 0.01)
+    assert (dimmer.full_share, limit.current) == (0.75, 11)
