@@ -240,7 +240,7 @@ class EdgeDeadline:
 def create_app(settings: ServiceSettings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings.secret_bytes()  # fail fast: local verification needs the signing secret
     ctx = build_context(settings, transport)
-    ctx.dimmer = Dimmer(lambda: ctx.profiles.current.overload.dimmer)  # a feed's counts are its optional work
+    ctx.dimmer = Dimmer(lambda: ctx.profiles.current.overload.dimmer, optional="feed_view_counts")
     app = create_service_app(ctx, router)
     install_hot_routes(app, hot.routes(caller, feed))
     app.add_middleware(EdgeDeadline, profiles=ctx.profiles)

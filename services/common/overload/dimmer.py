@@ -21,11 +21,15 @@ from services.common.overload.policy import DimmerPolicy
 
 
 class Dimmer:
-    def __init__(self, policy: Callable[[], DimmerPolicy], rng: Callable[[], float] = random.random) -> None:
-        """``policy`` is read each time: a profile swapped live turns the dimmer on or off at once."""
+    def __init__(
+        self, policy: Callable[[], DimmerPolicy], optional: str, rng: Callable[[], float] = random.random
+    ) -> None:
+        """``policy`` is read each time: a profile swapped live turns the dimmer on or off at once. ``optional``
+        names the work it leaves out (its gauge's label)."""
         self.policy = policy
         self._rng = rng
-        self._set(1.0)  # a gauge starts at 0, which would read "everything dimmed"
+        self._gauge = FULL_SHARE.labels(optional)
+        self._set(1.0)
 
     def full(self) -> bool:
         """Whether this request gets its optional work."""
@@ -51,4 +55,4 @@ class Dimmer:
 
     def _set(self, share: float) -> None:
         self.full_share = share
-        FULL_SHARE.set(share)
+        self._gauge.set(share)

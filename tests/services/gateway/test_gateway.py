@@ -150,6 +150,7 @@ def test_a_slow_stack_dims_feeds_to_remembered_counts_before_the_gateway_refuses
     slow = gateway.get("/feed", headers=AUTH)
     assert [(i["views"], i["views_status"]) for i in slow.json()["items"]] == [(50, "ok")] * 2
     assert dimmer.full_share == 0.0  # that slow window dimmed the feeds instead of shrinking the limit
+    assert 'blackout_dimmer_full_share{optional="feed_view_counts"} 0.0' in gateway.get("/metrics").text
     world.calls.clear()
     dimmed = gateway.get("/feed", headers=AUTH)
     assert dimmed.status_code == 200

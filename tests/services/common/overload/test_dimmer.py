@@ -25,7 +25,7 @@ def _window(limit: AIMDLimit, clock: Clock, latency_s: float, in_flight: int = 1
 
 def _ladder(policy: DimmerPolicy) -> tuple[Dimmer, AIMDLimit, Clock]:
     clock = Clock()
-    dimmer = Dimmer(lambda: policy, rng=lambda: 0.6)
+    dimmer = Dimmer(lambda: policy, "test", rng=lambda: 0.6)
     return dimmer, AIMDLimit(ADMISSION, clock, dimmer), clock
 
 
@@ -62,7 +62,7 @@ def test_a_dimmer_turned_off_never_dims_and_the_limit_shrinks_at_once() -> None:
 
 def test_a_profile_swapped_live_to_no_dimmer_serves_everything_in_full_at_once() -> None:
     current = {"policy": ON}
-    dimmer = Dimmer(lambda: current["policy"], rng=lambda: 0.99)
+    dimmer = Dimmer(lambda: current["policy"], "test", rng=lambda: 0.99)
     dimmer.dim()
     dimmer.dim()
     assert not dimmer.full()
