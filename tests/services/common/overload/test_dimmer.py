@@ -89,12 +89,12 @@ def test_a_slow_window_with_few_requests_held_shrinks_the_limit_and_leaves_the_d
     assert (dimmer.full_share, limit.current) == (1.0, 5)
 
 
-def test_a_window_slow_only_for_the_dimmer_dims_and_leaves_the_limit_alone() -> None:
+def test_a_window_slow_only_for_the_dimmer_dims_and_then_the_limit_works_to_its_own_target() -> None:
     dimmer, limit, clock = _ladder(ON)
     _window(limit, clock, 0.07)  # over the dimmer's 50 ms, under the limit's 100 ms
     assert (dimmer.full_share, limit.current) == (0.75, 10)
     _window(limit, clock, 0.07)
-    _window(limit, clock, 0.07)  # at the floor: the limit neither shrinks (not slow for it) nor grows
-    assert (dimmer.full_share, limit.current) == (0.5, 10)
-    _window(limit, clock, 0.01)
-    assert (dimmer.full_share, limit.current) == (0.75, 11)
+    _window(limit, clock, 0.07)  # at the floor: fast for the limit, which grows, and stays dim
+    assert (dimmer.full_share, limit.current) == (0.5, 11)
+    _window(limit, clock, 0.01)  # fast for both, nobody refused: brighter
+    assert (dimmer.full_share, limit.current) == (0.75, 12)
