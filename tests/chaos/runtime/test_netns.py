@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -740,6 +741,8 @@ def test_ctrl_c_on_a_run_with_a_queued_fault_stops_its_delayer(tmp_path, fault):
     """`blackout run --runtime netns` interrupted while a latency or corruption fault holds the link through its
     queue: its rollback removes the rule and stops the delayer (in a session of its own, the Ctrl-C does not reach
     it), and nothing remains."""
+    if shutil.which("iptables-nft") is None:
+        pytest.skip("QUEUED FAULTS NOT TESTED: no iptables-nft here for NFQUEUE rules (.ci/install-netns-tools)")
     scenario = variant(
         tmp_path / "scenarios",
         "dc-power-loss",
