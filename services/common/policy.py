@@ -34,7 +34,11 @@ class RetryPolicy(_Strict):
 
 class BreakerPolicy(_Strict):
     enabled: bool = False
-    failure_threshold: int = Field(5, ge=1, le=1000)
+    failure_threshold: int = Field(5, ge=1, le=1000, description="failures that open it (consecutive, or in window_s)")
+    failure_rate: float | None = Field(
+        None, gt=0, le=1, description="open only when the window's failures are also this share of its calls"
+    )
+    window_s: float = Field(10.0, gt=0, le=600, description="the window failure_rate is judged over")
     reset_timeout_s: float = Field(5.0, gt=0, le=600)
 
 

@@ -21,6 +21,12 @@ Half-open: pybreaker lets every call through while half-open (in threaded use it
 all calls, so "one at a time" falls out of that). We admit exactly one trial at a time and
 short-circuit everyone else until the trial's outcome is recorded.
 
+Failure rate (``failure_rate``): instead of a run of consecutive failures, the breaker opens when, over the
+last ``window_s``, at least ``failure_threshold`` calls failed and they were at least that share of the calls
+(``FailureWindow``). An instance that fails every call opens it after as many failures as before; a burst of
+timeouts among many answered calls (a saturated caller answering its own calls late) does not. Closed-state
+outcomes then never reach pybreaker; we open it ourselves, and its half-open trial decides as before.
+
 Stale outcomes: every state change bumps a generation number. An outcome is recorded only if the
 state has not changed since the call was admitted, so a slow call admitted while closed cannot
 decide a later half-open trial, nor re-open (and reset the timer of) an already open breaker.
@@ -37,6 +43,7 @@ import pybreaker
 
 from services.common.policy import BreakerPolicy
 from services.common.resilience.errors import CircuitOpen
+from services.common.resilience.window import FailureWindow
 
 T = TypeVar("T")
 State = Literal["closed", "open", "half-open"]
@@ -65,8 +72,9 @@ class _Listener(pybreaker.CircuitBreakerListener):
 
 
 class AsyncCircuitBreaker:
-    """Closed -> open after ``failure_threshold`` consecutive failures; open short-circuits with
-    ``CircuitOpen``; after ``reset_timeout_s`` one trial call at a time decides closed or open."""
+    """Closed -> open after ``failure_threshold`` consecutive failures (with ``failure_rate``: that many in
+    ``window_s``, and at least that share of its calls); open short-circuits with ``CircuitOpen``; after
+    ``reset_timeout_s`` one trial call at a time decides closed or open."""
 
     def __init__(
         self,
@@ -74,6 +82,8 @@ class AsyncCircuitBreaker:
         failure_threshold: int = 5,
         reset_timeout_s: float = 5.0,
         *,
+        failure_rate: float | None = None,
+        window_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         is_failure: Callable[[BaseException], bool] = _every_exception,
         on_state_change: StateChangeHook | None = None,
@@ -90,6 +100,9 @@ class AsyncCircuitBreaker:
         self._opened_at: float | None = None
         self._generation = 0
         self._trial_in_flight = False
+        self._failure_threshold = failure_threshold
+        self._failure_rate = failure_rate
+        self._window = FailureWindow(window_s) if failure_rate is not None else None
         self._cb = pybreaker.CircuitBreaker(
             fail_max=failure_threshold,
             reset_timeout=reset_timeout_s,  # informational only: we decide the timeout ourselves
@@ -119,6 +132,8 @@ class AsyncCircuitBreaker:
             name,
             policy.failure_threshold,
             policy.reset_timeout_s,
+            failure_rate=policy.failure_rate,
+            window_s=policy.window_s,
             clock=clock,
             is_failure=is_failure,
             on_state_change=on_state_change,
@@ -137,7 +152,10 @@ class AsyncCircuitBreaker:
 
     @property
     def failure_count(self) -> int:
-        """Consecutive failures counted so far (pybreaker's counter)."""
+        """Failures counted so far while closed: consecutive ones (pybreaker's counter), or with
+        ``failure_rate`` those in the window."""
+        if self._window is not None:
+            return self._window.counts()[1]
         return self._cb.fail_counter
 
     async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
@@ -183,6 +201,9 @@ class AsyncCircuitBreaker:
                 self._trial_in_flight = False
             if generation != self._generation:
                 return  # stale: the state changed while this call was in flight
+            if self._window is not None and not trial:
+                self._judge_rate(exc is not None and self._is_failure(exc))
+                return
             if exc is None and not trial and self._cb.fail_counter == 0:
                 # A success while closed with no failure counted changes nothing in pybreaker (its
                 # counter is already 0, no listener of ours hears successes): skip its machinery,
@@ -207,6 +228,16 @@ class AsyncCircuitBreaker:
                 if exc is not None:
                     exc.__traceback__ = tb  # keep the caller's traceback free of replay frames
 
+    def _judge_rate(self, failed: bool) -> None:
+        """A closed breaker's outcome under ``failure_rate``: counted in the window; open it when the window's
+        failures reach both the threshold and the rate. Lock held."""
+        assert self._window is not None and self._failure_rate is not None
+        self._window.add(self._clock(), failed)
+        if failed:
+            calls, failures = self._window.counts()
+            if failures >= self._failure_threshold and failures >= self._failure_rate * calls:
+                self._cb.open()
+
     def _release(self, trial: bool) -> None:
         if trial:
             with self._cb._lock:
@@ -215,6 +246,8 @@ class AsyncCircuitBreaker:
     def _on_pybreaker_change(self, old: str, new: str) -> None:
         """Called by pybreaker (lock held) on every transition."""
         self._generation += 1
+        if self._window is not None:
+            self._window.clear()  # a breaker closed again starts afresh: old failures must not re-open it
         if new == pybreaker.STATE_OPEN:
             self._opened_at = self._clock()
         if self.on_state_change is not None and old != new:

@@ -225,6 +225,33 @@ def test_a_failed_attempt_beats_a_later_short_circuit_in_the_outcome():
     assert run(outcome_of(client)) == "short_circuited"
 
 
+def test_the_resilient_breaker_rides_out_a_burst_of_failures_and_opens_on_a_dead_instance():
+    """profiles/resilient.yaml's own breakers: a run of failures among many answers (a saturated caller timing
+    out its own calls) leaves the instance in use; an instance that fails every call is cut off as before."""
+    failing = False
+    down = Downstream(lambda r: 500 if failing and r.url.host == "dc1-views" else 200)
+    clock = FakeClock()
+
+    async def no_wait(_: float) -> None:
+        pass
+
+    client, _ = client_for(down, load_profile(NAIVE.with_name("resilient.yaml")), clock=clock, sleep=no_wait)
+
+    async def calls(n: int) -> list[str]:
+        return [await outcome_of(client) for _ in range(n)]
+
+    assert run(calls(60)) == ["success"] * 60
+    failing = True
+    assert run(calls(6)) == ["success"] * 6  # failed over to dc2
+    assert down.hits[A] >= 60 + 6 and metric(BREAKER_STATE, client.name, A) == 0  # 6+ failures in a row
+    clock.now += 2.5  # the window's answers age out: dc1 is dark
+    assert run(calls(5)) == ["success"] * 5
+    assert metric(BREAKER_STATE, client.name, A) == 2
+    hits = down.hits[A]
+    run(calls(5))
+    assert down.hits[A] == hits  # short-circuited: no longer called
+
+
 # -- retry budget --------------------------------------------------------------------------------
 
 

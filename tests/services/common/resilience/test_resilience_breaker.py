@@ -320,3 +320,81 @@ def test_rejects_nonsense_parameters():
         AsyncCircuitBreaker("x", 0, 1.0)
     with pytest.raises(ValueError):
         AsyncCircuitBreaker("x", 1, 0.0)
+
+
+# -- failure_rate: a share of the window's calls, not a run of failures --------------------------------------
+
+
+async def answer(cb: AsyncCircuitBreaker, n: int) -> None:
+    for _ in range(n):
+        assert await cb.call(succeed) == "ok"
+
+
+def test_a_burst_of_failures_among_many_answers_does_not_open_a_rate_breaker(clock):
+    """A saturated caller times out a run of its calls at once while most calls are answered: a consecutive
+    count would open on that healthy instance; the window's rate does not."""
+
+    async def main() -> None:
+        cb, changes = make(clock, threshold=5, failure_rate=0.5, window_s=2.0)
+        await answer(cb, 40)
+        await trip(cb, 12)  # 12 in a row: far past the threshold of 5
+        assert cb.state == "closed" and changes == []
+        assert cb.failure_count == 12
+
+    asyncio.run(main())
+
+
+def test_an_instance_failing_every_call_opens_a_rate_breaker_once_its_answers_age_out(clock):
+    async def main() -> None:
+        cb, changes = make(clock, threshold=5, failure_rate=0.5, window_s=2.0)
+        await answer(cb, 20)
+        clock.advance(1.0)
+        await trip(cb, 19)  # 19 of 39: under half
+        assert cb.state == "closed"
+        await trip(cb, 1)  # 20 of 40: half
+        assert cb.state == "open" and changes == [("views", "closed", "open")]
+        clock.advance(5.0)
+        await answer(cb, 1)  # the half-open trial closes it, with a window wiped clean
+        assert cb.state == "closed" and cb.failure_count == 0
+
+    asyncio.run(main())
+
+
+def test_answers_older_than_the_window_do_not_dilute_the_rate(clock):
+    async def main() -> None:
+        cb, _ = make(clock, threshold=5, failure_rate=0.5, window_s=2.0)
+        await answer(cb, 100)
+        clock.advance(2.5)  # the data center went dark: its answers are history
+        await trip(cb, 4)
+        assert cb.state == "closed"  # under the threshold: 4 failures are not yet a pattern
+        await trip(cb, 1)
+        assert cb.state == "open"  # 5 of 5: as soon as a consecutive-count breaker
+
+    asyncio.run(main())
+
+
+def test_errors_that_are_not_failures_count_as_answers_in_the_rate(clock):
+    async def main() -> None:
+        cb, _ = make(clock, threshold=2, failure_rate=0.5, window_s=2.0, is_failure=lambda e: isinstance(e, Boom))
+        for _ in range(3):
+            with pytest.raises(NotMyFault):
+                await cb.call(fail, NotMyFault())
+        await trip(cb, 2)
+        assert cb.state == "closed"  # 2 of 5
+        await trip(cb, 1)
+        assert cb.state == "open"  # 3 of 6
+
+    asyncio.run(main())
+
+
+def test_the_rate_comes_from_the_policy(clock):
+    async def main() -> None:
+        policy = BreakerPolicy(enabled=True, failure_threshold=2, failure_rate=0.5, window_s=1.0, reset_timeout_s=1)
+        cb = AsyncCircuitBreaker.from_policy("views", policy, clock=clock)
+        await answer(cb, 3)
+        await trip(cb, 2)
+        assert cb.state == "closed"  # 2 of 5
+        await trip(cb, 1)
+        assert cb.state == "open"  # 3 of 6
+
+    asyncio.run(main())
