@@ -49,6 +49,7 @@ class Outcome:
     # a feed served from a fallback (the generic feed, or view counts stale or unavailable): cheaper to serve
     # than a full one, so a stack whose breakers are open can serve more feeds than one whose are closed
     degraded: bool = False
+    action: str = ""  # "feed" or "view": they cost the stack different amounts (goodput counts both alike)
 
 
 @dataclass
@@ -98,6 +99,11 @@ class Level:
             if n
             else None,
             "statuses": {str(k): v for k, v in sorted(Counter(o.status for o in self.outcomes).items())},
+            # which actions the goodput was made of: a level that serves more view writes and fewer feeds is cheaper
+            "goodput_per_s_by_action": {
+                action: round(n / self.seconds, 1)
+                for action, n in sorted(Counter(o.action for o in self.outcomes if o.ok).items())
+            },
             "dropped_by_generator": self.dropped,
         }
         if capacity:
@@ -186,10 +192,10 @@ class OpenLoop:
     async def action(self) -> Outcome:
         gateway, token = self.sessions[self.rng.randrange(len(self.sessions))]
         if self.rng.random() < 0.6:
-            method, url, payload = "GET", gateway + FEED_PAGE, None
+            kind, method, url, payload = "feed", "GET", gateway + FEED_PAGE, None
         else:
             view = gateway_api.VIEW.format(video_id=video_name(self.rng.randint(1, N_VIDEOS)))
-            method, url, payload = "POST", gateway + view, {"event_id": uuid.uuid4().hex}
+            kind, method, url, payload = "view", "POST", gateway + view, {"event_id": uuid.uuid4().hex}
         started = time.monotonic()
         policy = self.throttle
         throttle = self.throttles[gateway] if policy is not None else None
@@ -201,7 +207,7 @@ class OpenLoop:
                 or self.in_flight[gateway] >= POOL_PER_GATEWAY  # every connection busy: refuse, do not queue
             )
         ):
-            return Outcome(ok=False, status=THROTTLED, latency_s=0.0, started=started)
+            return Outcome(ok=False, status=THROTTLED, latency_s=0.0, started=started, action=kind)
         status, body = 0, None
         self.in_flight[gateway] += 1
         try:
@@ -220,6 +226,7 @@ class OpenLoop:
             status=status,
             latency_s=latency,
             started=started,
+            action=kind,
             degraded=isinstance(items, list)
             and (records.is_generic_feed(items) or records.count_stale_views(items) > 0),
         )

@@ -9,7 +9,7 @@ import time
 import pytest
 from aiohttp import web
 
-from loadtest.open_loop import THROTTLED, OpenLoop
+from loadtest.open_loop import THROTTLED, Level, OpenLoop
 from services.common.overload import ClientThrottlePolicy
 
 
@@ -105,6 +105,15 @@ def test_a_feed_served_from_a_fallback_counts_as_degraded(item: dict, degraded: 
     _, outcomes = asyncio.run(_offer(None, per_s=1000, offered_per_s=50, seconds=1, items=[item]))
     served = [o for o in outcomes if o.ok]
     assert len(served) > 10
+    assert {o.action for o in served} == {"feed", "view"}
+    assert not any(o.degraded for o in served if o.action == "view")
+    by_action = Level(offered_per_s=50, seconds=1, deadline_s=2.0, outcomes=outcomes).summary()[
+        "goodput_per_s_by_action"
+    ]
+    assert by_action == {
+        "feed": sum(o.action == "feed" for o in served),
+        "view": sum(o.action == "view" for o in served),
+    }
     if degraded:  # the feeds (60% of actions); a view is never degraded
         assert 0 < sum(o.degraded for o in served) < len(served)
     else:
