@@ -24,6 +24,7 @@ import aiohttp
 
 from loadtest import records
 from services.common.accounts import account
+from services.common.names import UserAction
 from services.common.overload import ClientThrottle, ClientThrottlePolicy
 from services.common.seed import DEMO_PASSWORD, N_VIDEOS, video_name
 from services.gateway import api as gateway_api
@@ -49,7 +50,7 @@ class Outcome:
     # a feed served from a fallback (the generic feed, or view counts stale or unavailable): cheaper to serve
     # than a full one, so a stack whose breakers are open can serve more feeds than one whose are closed
     degraded: bool = False
-    action: str = ""  # "feed" or "view": they cost the stack different amounts (goodput counts both alike)
+    action: UserAction | None = None  # feed or view: they cost the stack different amounts (goodput counts both)
 
 
 @dataclass
@@ -191,6 +192,7 @@ class OpenLoop:
 
     async def action(self) -> Outcome:
         gateway, token = self.sessions[self.rng.randrange(len(self.sessions))]
+        kind: UserAction
         if self.rng.random() < 0.6:
             kind, method, url, payload = "feed", "GET", gateway + FEED_PAGE, None
         else:

@@ -100,7 +100,6 @@ class AsyncCircuitBreaker:
         self._opened_at: float | None = None
         self._generation = 0
         self._trial_in_flight = False
-        self._failure_threshold = failure_threshold
         self._failure_rate = failure_rate
         self._window = FailureWindow(window_s) if failure_rate is not None else None
         self._cb = pybreaker.CircuitBreaker(
@@ -235,7 +234,7 @@ class AsyncCircuitBreaker:
         self._window.add(self._clock(), failed)
         if failed:
             calls, failures = self._window.counts()
-            if failures >= self._failure_threshold and failures >= self._failure_rate * calls:
+            if failures >= self._cb.fail_max and failures >= self._failure_rate * calls:
                 self._cb.open()
 
     def _release(self, trial: bool) -> None:
