@@ -152,6 +152,19 @@ def cascade() -> Dashboard:
             span=24,
         )
     )
+    board = board.with_panel(
+        panel(
+            "Database writes: p99 per instance",
+            "s",
+            "From asking for the writer to the end of the commit (its fsync), queueing included: a stall of the "
+            "storage shows here, in every instance that shares the disk at once, while reads stay fast",
+            (
+                f"histogram_quantile(0.99, sum by (instance, le) (rate(blackout_db_write_duration_seconds_bucket[{W}])))",
+                "{{instance}}",
+            ),
+            span=24,
+        )
+    )
     board = board.with_row(Row("Fallbacks and symptoms"))
     board = board.with_panel(
         panel(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +14,8 @@ from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
 
 PROJECT = Path(__file__).resolve().parents[2]
+# A RAM-backed folder (Linux): the stack's SQLite files there commit without waiting for a disk (see running()).
+MEMORY = Path("/dev/shm")
 
 
 def topology(name: str) -> Topology:
@@ -22,14 +26,40 @@ def _runtime(topo: Topology, run_dir: Path, profile: Path | None) -> LocalRuntim
     return LocalRuntime(topo.with_any_ports(), run_dir, profile=profile)  # port 0: no collision with anything
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM tears the stack down like Ctrl-C (by default it would end the benchmark at once and leave its
+    folder, in RAM too, behind). Only the main thread may set a handler: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def running(
-    topo: Topology, profile: str | None, run_dir: Path | None = None, timings: dict[str, float] | None = None
+    topo: Topology,
+    profile: str | None,
+    run_dir: Path | None = None,
+    timings: dict[str, float] | None = None,
+    in_memory: bool = False,
 ) -> Iterator[LocalRuntime]:
     """A started stack (``profiles/<profile>.yaml``); torn down on the way out, whatever happens.
-    ``timings["up_s"]``: how long ``up()`` took, from the first bind to every instance healthy."""
+    ``timings["up_s"]``: how long ``up()`` took, from the first bind to every instance healthy.
+    ``in_memory``: its files (databases, logs) in RAM, where an fsync returns at once. For a benchmark of CPU
+    overload only: on a machine whose data centers share one disk, a stall of that disk (a second or more,
+    now and then) holds every data center's writes at once, which no policy under test can route around."""
     profile_path = PROJECT / "profiles" / f"{profile}.yaml" if profile else None
-    with tempfile.TemporaryDirectory(prefix="blackout-bench-") as scratch:
+    base = MEMORY if in_memory and MEMORY.is_dir() else None
+    with _terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="blackout-bench-", dir=base) as scratch:
         where = run_dir or Path(scratch)
         runtime = _runtime(topo, where, profile_path)
         started = time.monotonic()

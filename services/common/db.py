@@ -7,7 +7,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from time import perf_counter
 from typing import Any
+
+from services.common.metrics import DB_WRITE_LATENCY
 
 
 class Database:
@@ -32,17 +35,21 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                # A COMMIT that failed (a deferred constraint, a full disk) leaves the transaction open:
-                # roll it back, else every later write fails ("cannot start a transaction within a transaction").
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+        asked = perf_counter()
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # A COMMIT that failed (a deferred constraint, a full disk) leaves the transaction open: roll
+                    # it back, else every later write fails ("cannot start a transaction within a transaction").
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+        finally:
+            DB_WRITE_LATENCY.observe(perf_counter() - asked)
 
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -8,6 +8,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 HTTP_REQUESTS = Counter("blackout_http_requests_total", "Requests served", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("blackout_http_request_duration_seconds", "Time to serve", ["route"], buckets=LATENCY_BUCKETS)
+# From asking for the writer to the end of the COMMIT (its fsync): a storage stall shows here, and only here
+# (reads never wait for the writer). Every write queued behind a stalled commit counts its wait.
+DB_WRITE_LATENCY = Histogram(
+    "blackout_db_write_duration_seconds", "Write transactions, waiting for the writer included", buckets=LATENCY_BUCKETS
+)
 
 DEP_CALLS = Counter(
     "blackout_dependency_calls_total",

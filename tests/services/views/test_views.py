@@ -109,3 +109,18 @@ def test_a_log_made_with_global_event_ids_is_rebuilt_keeping_its_events_and_seqs
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(events)")}
     assert seqs[:2] == [1, 2] and seqs[2] > 9
     assert {"events_by_event_id", "events_by_video", "events_by_user", "events_by_origin"} <= indexes
+
+
+def test_a_view_written_shows_in_the_instances_write_latency_on_metrics(tmp_path):
+    # what an SRE reads to tell a storage stall from a slow service: the instance's own /metrics
+    def writes(client) -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith("blackout_db_write_duration_seconds_count"):
+                return float(line.split()[-1])
+        raise AssertionError("no blackout_db_write_duration_seconds on /metrics")
+
+    with client_for("views", tmp_path) as client:
+        before = writes(client)
+        event = {"event_id": "timed", "video_id": "video-0001", "user_id": "viewer-0001"}
+        assert client.post("/views", json=event).status_code == 200
+        assert writes(client) == before + 1
