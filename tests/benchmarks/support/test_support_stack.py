@@ -13,6 +13,13 @@ import pytest
 from support import stack
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _tmpfs(path: Path) -> bool:
     mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
     return any(fields[1] == str(path) and fields[2] == "tmpfs" for fields in mounts)
@@ -51,9 +58,7 @@ def test_a_benchmark_stopped_with_sigterm_tears_its_stack_down_and_removes_its_f
         benchmark.send_signal(signal.SIGTERM)
         assert benchmark.wait(timeout=60) != 0  # interrupted, not finished
         assert not Path(where).exists()
-        assert not [
-            pid for pid in map(int, pids) if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-        ]
+        assert not [pid for pid in map(int, pids) if _alive(pid)]  # every instance of the stack ended
     finally:
         if benchmark.poll() is None:
             benchmark.kill()
