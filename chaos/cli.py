@@ -10,13 +10,10 @@ from pathlib import Path
 from rich.console import Console
 
 from chaos.console import terminal
+from chaos.interrupts import interrupt
 from services.common.errors import BlackoutError, UsageError
 
 EXIT_USAGE = 2
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM tears down exactly like Ctrl-C
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -193,7 +190,7 @@ def _users(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         code: int = args.func(args)
         return code

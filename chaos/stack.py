@@ -11,11 +11,10 @@ never builds another controller.
 from __future__ import annotations
 
 import random
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from chaos.engine.run import DEFAULT_PROFILE, RunOptions, RunResult, run_on
 from chaos.events import EventBus
 from chaos.faults.handlers import LoadControl
 from chaos.faults.injector import FaultInjector
+from chaos.interrupts import uninterruptible
 from chaos.journal import Journal
 from chaos.runtime.base import Runtime
 from chaos.runtime.choice import RuntimeChoice, build_runtime
@@ -181,17 +181,3 @@ def run_scenario(opts: RunOptions, console: Console | None = None) -> RunResult:
     """Run a scenario on a stack of its own (or a borrowed one: ``opts.runtime``), built and torn down here."""
     stack = Stack(opts.runs_root, runtime=opts.runtime, bus=opts.bus, serve=opts.serve)
     return run_on(stack, opts, console)
-
-
-@contextmanager
-def uninterruptible() -> Iterator[None]:
-    """Rollbacks always run: a second Ctrl-C or a SIGTERM during them waits until they are done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

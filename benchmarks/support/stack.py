@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chaos.interrupts import terminate_as_interrupt
 from chaos.runtime.local import LocalRuntime
 from chaos.topology import Topology, load_topology
 
@@ -24,24 +23,6 @@ def topology(name: str) -> Topology:
 
 def _runtime(topo: Topology, run_dir: Path, profile: Path | None) -> LocalRuntime:
     return LocalRuntime(topo.with_any_ports(), run_dir, profile=profile)  # port 0: no collision with anything
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM tears the stack down like Ctrl-C (by default it would end the benchmark at once and leave its
-    folder, in RAM too, behind). Only the main thread may set a handler: elsewhere nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -59,7 +40,7 @@ def running(
     now and then) holds every data center's writes at once, which no policy under test can route around."""
     profile_path = PROJECT / "profiles" / f"{profile}.yaml" if profile else None
     base = MEMORY if in_memory and MEMORY.is_dir() else None
-    with _terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="blackout-bench-", dir=base) as scratch:
+    with terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="blackout-bench-", dir=base) as scratch:
         where = run_dir or Path(scratch)
         runtime = _runtime(topo, where, profile_path)
         started = time.monotonic()

@@ -13,6 +13,7 @@ import httpx
 from rich.console import Console
 
 from chaos.engine.fit import topology_for
+from chaos.interrupts import uninterruptible
 from chaos.journal import Journal, new_run_dir
 from chaos.rundir import PROFILE_FILE
 from chaos.runtime.local import LocalRuntime
@@ -22,7 +23,6 @@ from chaos.search.engine import Search, SearchResult
 from chaos.search.oracle import ACTIONS, Entry, Oracle, Outcome
 from chaos.search.pruning import FaultSet
 from chaos.search.replay import Replay, replay, scenario, write_scenario
-from chaos.stack import uninterruptible
 from chaos.topology import Topology, load_topology
 from services.common.policy import Profile, load_profile
 
