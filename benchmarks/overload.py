@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capacity", type=float, help="skip the search: offer multiples of this knee (actions/s)")
     parser.add_argument("--multiples", type=float, nargs="+", default=list(MULTIPLES))
     # memory: the stack's databases in RAM, so a level measures CPU overload, not a stall of the disk that both
-    # data centers share on one machine (measured: 1-9 s stalls, several a run, failing every view write at
-    # once; docs/benchmarks.md). disk: as `make outage` runs it.
+    # data centers share on one machine (measured: a 1-9 s stall in each of four 90-s load runs, failing every
+    # view write at once; docs/benchmarks.md). disk: as `make outage` runs it.
     parser.add_argument("--storage", choices=["memory", "disk"], default="memory")
     args = parser.parse_args(argv)
     if not 1 <= args.level_seconds <= 60:
