@@ -11,7 +11,7 @@ vs goodput, p99 of what was served vs the deadline, share refused fast, by the g
 control or by the app's own adaptive throttling when the profile turns it on, and the share of what was
 served that came from a fallback), saves JSON, exits 1 if a goal is missed. The stack's files are in RAM
 unless --storage disk: the overload measured is the CPU's; each level also counts the writes held over
-250 ms (by a stall of the storage). About 11 minutes a profile:
+250 ms (by a stall of the storage). About 10 minutes a profile:
     .venv/bin/python benchmarks/overload.py [--profiles resilient naive --rounds 3 --level-seconds 30 --storage disk]
 Goals: the resilient stack keeps >= 90% of its capacity at 2x, 5x and 10x with p99 of served within the
 deadline; the naive stack's goodput collapses (< 50% of its capacity at 5x).
@@ -184,17 +184,17 @@ async def measure(
     # count, at every level alike: a level whose breakers are open serves cheap fallbacks and may set the
     # capacity (the curves show each level's degraded share).
     grouped = per_multiple(measured)
-    capacity = max(merged([level for level, _ in runs]).goodput_per_s for runs in grouped.values()) or knee
-    levels = []
-    for multiple, runs in grouped.items():
-        levels.append(
-            {
-                "multiple": multiple,
-                **merged([level for level, _ in runs]).summary(capacity),
-                "slow_writes": sum(extra["slow_writes"] for _, extra in runs),
-                "rounds": [{**level.summary(capacity), **extra} for level, extra in runs],
-            }
-        )
+    means = {multiple: merged([level for level, _ in runs]) for multiple, runs in grouped.items()}
+    capacity = max(mean.goodput_per_s for mean in means.values()) or knee
+    levels = [
+        {
+            "multiple": multiple,
+            **means[multiple].summary(capacity),
+            "slow_writes": sum(extra["slow_writes"] for _, extra in runs),
+            "rounds": [{**level.summary(capacity), **extra} for level, extra in runs],
+        }
+        for multiple, runs in grouped.items()
+    ]
     return {
         "profile": profile_name,
         "capacity_per_s": round(capacity, 1),
