@@ -20,6 +20,7 @@ class ProbeResult:
     tolerance: str
     requests: int
     shown: str = "-"  # the value as a person reads it (95%, 1200 ms, 3)
+    served: int = 0  # a success-rate probe's requests that succeeded, counted even when too few to judge a rate
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +74,10 @@ def waiting_through(rows: Iterable[RequestRow], start: float, end: float) -> lis
     return [r for r in rows if r.t < start and r.finished >= end]
 
 
-# Fewer finished requests than this share of the steady state's rate: users are not being answered...
+# Fewer requests served (answered with success) than this share of the steady state's rate: users are not being
+# served. Served, not answered: dc-west's users in a partition got 1-4 answers a window, every one an error, too few
+# to judge a rate (min_requests) and, as answers, too many for the rule below: the window read "no data" and the
+# check held while not one of them was served...
 STARVED_SHARE = 0.5
 # ...unless chance explains it. Both counts are samples: the window before the first fault is as noisy as the one
 # judged. A rare action (logins, ~1 in 100 actions: 8-19 in a 16-s window at tens of users) gave 18 before the
@@ -87,7 +91,7 @@ STARVED_CHANCE = 0.001
 
 @dataclass(frozen=True)
 class Steady:
-    """A probe's requests in the window before the first fault, and that window's length."""
+    """A probe's requests served in the window before the first fault, and that window's length."""
 
     requests: int
     seconds: float
@@ -124,38 +128,31 @@ def check(
     """``steady``: probe -> its requests before the first fault (``steady_counts``). A success-rate probe whose
     requests stopped finishing (they hang on a dark data center) deviates instead of having "no data".
     ``waiting`` (``waiting_through``): requests unanswered through the whole window, each a failure of its
-    success-rate probe; the starvation rule counts answers only."""
+    success-rate probe; the starvation rule counts the requests served (never these)."""
     seconds = max(window[1] - window[0], 1e-9)
     unanswered = [replace(r, ok=False, counts={}) for r in waiting or ()]
     results = []
     for probe in hypothesis.probes:
         waited = _chosen(probe, unanswered) if probe.success_rate is not None else []
         result = evaluate(probe, rows + waited, hypothesis.min_requests)
-        answered = result.requests - len(waited)
         before = (steady or {}).get(result.probe)
         expected = before.expected(seconds) if before is not None else 0.0
         if (
             before is not None
             and probe.success_rate is not None
             and expected >= hypothesis.min_requests
-            and answered < STARVED_SHARE * expected
-            and below_chance(answered, seconds, before)
+            and result.served < STARVED_SHARE * expected
+            and below_chance(result.served, seconds, before)
         ):
-            result = ProbeResult(
-                result.probe,
-                "deviated",
-                result.value,
-                result.tolerance,
-                result.requests,
-                f"only {answered} of ~{expected:.0f} requests answered",
-            )
+            shown = f"only {result.served} of ~{expected:.0f} requests served"
+            result = replace(result, status="deviated", shown=shown)
         results.append(result)
     return Check(t, phase, window, results)
 
 
 def steady_counts(before: Check) -> dict[str, Steady]:
     seconds = max(before.window[1] - before.window[0], 1e-9)
-    return {p.probe: Steady(p.requests, seconds) for p in before.probes}
+    return {p.probe: Steady(p.served, seconds) for p in before.probes}
 
 
 def _chosen(probe: Probe, rows: list[RequestRow]) -> list[RequestRow]:
@@ -179,12 +176,14 @@ def evaluate(probe: Probe, rows: list[RequestRow], min_requests: int) -> ProbeRe
     chosen = _chosen(probe, rows)
     where = probe.success_rate or probe.p99
     assert where is not None
+    served = sum(1 for r in chosen if r.ok) if probe.success_rate is not None else 0
     if len(chosen) < (where.min_requests or min_requests):
-        return ProbeResult(label, "no data", None, "", len(chosen))
+        return ProbeResult(label, "no data", None, "", len(chosen), served=served)
     if probe.success_rate is not None:
-        rate = sum(1 for r in chosen if r.ok) / len(chosen)
+        rate = served / len(chosen)
         status = "held" if rate >= probe.success_rate.min else "deviated"
-        return ProbeResult(label, status, round(rate, 4), f">= {probe.success_rate.min}", len(chosen), f"{rate:.0%}")
+        tolerance = f">= {probe.success_rate.min}"
+        return ProbeResult(label, status, round(rate, 4), tolerance, len(chosen), f"{rate:.0%}", served)
     assert probe.p99 is not None
     p99 = percentile([r.latency_ms for r in chosen], 99)
     status = "held" if p99 is not None and p99 <= probe.p99.max_ms else "deviated"

@@ -54,6 +54,34 @@ def test_a_thin_window_is_no_data_but_a_starved_one_deviates():
     assert starved.probes[0].status == "deviated" and "only 2 of ~20" in starved.probes[0].shown
 
 
+def test_a_window_of_a_few_errors_is_not_served_however_many_answered():
+    """dc-west's users in a partition: 4 answers in a window where ~20 would have been served, every one an error
+    (the steady state seen over the 5 s before the fault). As answers, 4 after 10 is within chance and too few for a
+    rate: "no data", and the check held. Not one was served: that is no chance."""
+    before = check(HYP, [row(15 + t / 2) for t in range(10)], 20, "before", (15, 20))  # 2 feeds a second, 5 s
+    errors = [row(21 + t, ok=False) for t in range(4)]
+    served = check(HYP, errors, 30, "during", (20, 30), steady_counts(before))
+    assert served.probes[0].status == "deviated" and "only 0 of ~20 requests served" in served.probes[0].shown
+    assert served.met is False
+    # the same 4 answers, served, could be chance: a thin window, no data
+    thin = check(HYP, [row(21 + t) for t in range(4)], 30, "during", (20, 30), steady_counts(before))
+    assert thin.probes[0].status == "no data" and thin.probes[0].served == 4
+
+
+def test_the_steady_state_counts_the_requests_it_served():
+    """A probe whose action fails often in the steady state is judged against what it served then, not against
+    what was answered: the same share served before and after is no starvation."""
+    flaky = Hypothesis.model_validate(
+        {"window": "10s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.3}}]}
+    )
+    before = check(flaky, [row(t / 4, ok=t % 5 < 2) for t in range(80)], 20, "before", (0, 20))  # 4 a s, 40% ok
+    assert steady_counts(before)[before.probes[0].probe].requests == 32
+    during = check(
+        flaky, [row(20 + t / 4, ok=t % 5 < 2) for t in range(40)], 30, "during", (20, 30), steady_counts(before)
+    )
+    assert during.probes[0].status == "held" and during.met is True
+
+
 def test_a_rare_action_short_by_chance_is_not_starved_but_one_that_stopped_is():
     """Logins, ~16 in a window at the steady state: 6 after 16 is luck (2.6%), none after 16 is not (0.002%)."""
     rare = Hypothesis.model_validate(

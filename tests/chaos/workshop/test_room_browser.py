@@ -94,6 +94,23 @@ def clicked(driver: webdriver.Chrome, selector: str) -> bool:
     return True
 
 
+def waiting(driver: webdriver.Chrome, seconds: float) -> WebDriverWait:
+    """A wait that polls every 0.5 s and looks again when the page re-rendered an element between finding and
+    reading it (the room redraws its timers, declarations and hints with every state it polls)."""
+    return WebDriverWait(driver, seconds, poll_frequency=0.5, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def text_of(driver: webdriver.Chrome, element_id: str) -> str:
+    """An element's text: the room redraws its timers and result with every state it polls, so a found element
+    can be gone before its text is read."""
+    for _ in range(5):
+        try:
+            return driver.find_element(By.ID, element_id).text
+        except StaleElementReferenceException:
+            continue  # redrawn between finding and reading: find the new one
+    raise AssertionError(f"#{element_id} was redrawn under every one of 5 reads")
+
+
 def latest_success(driver: webdriver.Chrome, dc: str, since: float) -> list[float]:
     """The success rates the page holds for ``dc`` in buckets that ended after ``since``."""
     series = driver.execute_script("return window.blackoutRoom.series") or {}
@@ -117,7 +134,7 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         driver = browser()
         driver.get(f"{url}/room?token={control['token']}")
         assert driver.current_url == f"{url}/room"  # the token was traded for a cookie and left the URL
-        wait = WebDriverWait(driver, 90, poll_frequency=0.5)
+        wait = waiting(driver, 90)
         east = wait.until(lambda d: d.find_element(By.ID, "dc-dc-east"))
         assert "dark" not in east.get_attribute("class")
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dc-dc-east .instance.running")) == 5)
@@ -192,9 +209,9 @@ def test_the_control_room_cuts_and_restores_power_and_refuses_a_wrong_token(tmp_
         assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
         wait.until(lambda d: d.find_elements(By.ID, "ex-points"))  # the score, revealed on the page
         assert not driver.find_element(By.ID, "detect-form").is_displayed()  # the round is over
-        result = driver.find_element(By.ID, "exercise-result").text.lower().replace("false alarms", "")
+        result = text_of(driver, "exercise-result").lower().replace("false alarms", "")
         assert "false" not in result and "undefined" not in result  # no raw value leaks into the page
-        parts = driver.find_element(By.ID, "ex-parts").text
+        parts = text_of(driver, "ex-parts")
         assert "false alarms -100" in parts  # declared before the fault
         score = httpx.get(url + "/exercise", headers=auth).json()["score"]
         assert f"{score['points']} of {score['out_of']}" in result  # 900 without a page: acknowledge n/a
@@ -243,7 +260,7 @@ def test_a_team_declares_takes_a_hint_acks_the_page_and_sees_its_score(tmp_path)
         assert httpx.post(url + "/exercise", json=config, headers=auth, timeout=30).status_code == 201
         driver = browser()
         driver.get(f"{url}/room?token={control['token']}")
-        wait = WebDriverWait(driver, 120, poll_frequency=0.5)
+        wait = waiting(driver, 120)
         wait.until(lambda d: d.find_element(By.ID, "exercise").is_displayed())
         assert not driver.find_element(By.ID, "page").is_displayed()  # nothing burns yet
 
@@ -274,11 +291,11 @@ def test_a_team_declares_takes_a_hint_acks_the_page_and_sees_its_score(tmp_path)
         assert httpx.post(url + "/exercise/end", headers=auth, timeout=180).status_code == 200
         wait.until(lambda d: d.find_elements(By.ID, "ex-points"))
         score = httpx.get(url + "/exercise", headers=auth).json()["score"]
-        assert driver.find_element(By.ID, "ex-points").text == str(score["points"])
-        parts = driver.find_element(By.ID, "ex-parts").text
+        assert text_of(driver, "ex-points") == str(score["points"])
+        parts = text_of(driver, "ex-parts")
         assert f"acknowledge {score['parts']['acknowledge']}" in parts and "hints -25" in parts
         assert score["paged"] and score["ack_s"] is not None and score["localization"] == 1.0 and score["root_cause"]
-        assert "power-loss" in driver.find_element(By.ID, "ex-answer").text  # the card's model answer
+        assert "power-loss" in text_of(driver, "ex-answer")  # the card's model answer
         shoot(driver, "scored")
     finally:
         if driver is not None:
@@ -339,7 +356,7 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         driver = browser()
         driver.get(team_link)
         assert driver.current_url == f"{url}/room"  # the code was traded for a cookie and left the URL
-        wait = WebDriverWait(driver, 90, poll_frequency=0.5)
+        wait = waiting(driver, 90)
         wait.until(lambda d: "team red" in d.find_element(By.ID, "team").text.lower())
         assert driver.execute_script("return window.blackoutRoom.state.role") == "team"
         assert not driver.find_element(By.ID, "faults-panel").is_displayed()
@@ -347,7 +364,7 @@ def test_the_teams_link_opens_a_room_that_plays_and_shows_no_fault(tmp_path):
         # the hidden power loss: dc-east goes dark; the log says so, as a host going down, and names no fault
         wait.until(lambda d: "dark" in d.find_element(By.ID, "dc-dc-east").get_attribute("class"))
         wait.until(lambda d: "powered off" in d.find_element(By.ID, "log").text)
-        assert "told at the end" in driver.find_element(By.ID, "ex-detected").text
+        wait.until(lambda d: "told at the end" in d.find_element(By.ID, "ex-detected").text)  # redrawn every poll
         driver.find_element(By.ID, "detect-text").send_keys("dc-east is dark")
         driver.find_element(By.CSS_SELECTOR, "#detect-form button").click()
         wait.until(lambda d: "dc-east is dark" in d.find_element(By.ID, "declarations").text)
@@ -427,17 +444,17 @@ def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_
         console.get(f"{url}/room?token={control['token']}")  # the instructor's cookie, then the console
         console.get(f"{url}/console")
         room.get(f"{url}/room?code={codes['team_code']}")
-        wait = WebDriverWait(console, 90, poll_frequency=0.5)
+        wait = waiting(console, 90)
         panel = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#team-red .hidden-truth"))
         assert "A console power loss" in panel.text and "dc-east" in panel.text
-        assert "provisional" in console.find_element(By.ID, "team-red").text
+        assert "provisional" in text_of(console, "team-red")
         assert control["token"] not in console.page_source  # the page never holds a token
-        WebDriverWait(room, 90).until(lambda d: "team red" in d.find_element(By.ID, "team").text.lower())
+        waiting(room, 90).until(lambda d: "team red" in d.find_element(By.ID, "team").text.lower())
         assert not room.find_elements(By.CSS_SELECTOR, "#hints li")
 
         console.find_element(By.CSS_SELECTOR, "#team-red .give-hint").click()
         first_hint = load_scenario("dc-power-loss").card.hints[0]
-        WebDriverWait(room, 30).until(lambda d: first_hint in d.find_element(By.ID, "hints").text)
+        waiting(room, 30).until(lambda d: first_hint in d.find_element(By.ID, "hints").text)
         assert "from the game master" in room.find_element(By.ID, "hints").text
         wait.until(lambda d: "given, -25" in d.find_element(By.CSS_SELECTOR, "#team-red .hints").text)
         assert console.save_screenshot("/tmp/console-hint-given.png")
@@ -465,7 +482,7 @@ def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_
         wait.until(lambda d: "Lin: dc-east down" in d.find_element(By.CSS_SELECTOR, "#team-red .status-updates").text)
         assert console.save_screenshot("/tmp/console-second-fault-and-update.png")
         room.get(f"{url}/room?watch={codes['watch_code']}")  # the projector's audience: read-only
-        watching = WebDriverWait(room, 60)
+        watching = waiting(room, 60)
         watching.until(lambda d: "dc-east down, failing over" in d.find_element(By.ID, "status-updates").text)
         assert room.execute_script("return window.blackoutRoom.state.role") == "watch"
         for form in ("detect-form", "act-form", "roles-form", "status-form", "hint"):
@@ -482,7 +499,7 @@ def test_the_game_masters_console_pushes_a_hint_the_teams_room_shows_and_adds_a_
         wait.until(lambda d: d.execute_script("return window.blackoutConsole.refused"))
         assert "refused: the console is the instructor's" in console.find_element(By.ID, "conn").text
         room.delete_all_cookies()
-        WebDriverWait(room, 30).until(lambda d: d.execute_script("return window.blackoutRoom.refused"))
+        waiting(room, 30).until(lambda d: d.execute_script("return window.blackoutRoom.refused"))
         assert "refused" in room.find_element(By.TAG_NAME, "body").get_attribute("class")
 
         ended = httpx.post(url + "/console/teams/red/end", headers=auth, timeout=180)
