@@ -93,19 +93,19 @@ STARVED_CHANCE = 0.001
 class Steady:
     """A probe's requests served in the window before the first fault, and that window's length."""
 
-    requests: int
+    served: int
     seconds: float
 
     def expected(self, seconds: float) -> float:
-        return self.requests * seconds / self.seconds
+        return self.served * seconds / self.seconds
 
 
 def below_chance(seen: int, seconds: float, steady: Steady) -> bool:
-    """P(X <= seen) < STARVED_CHANCE, X the count in a window of ``seconds`` given ``seen + steady.requests``
-    requests in both windows at one rate: binomial with p = seconds / (seconds + steady.seconds) (the conditional
+    """P(X <= seen) < STARVED_CHANCE, X the count in a window of ``seconds`` given ``seen + steady.served``
+    requests served in both windows at one rate: binomial with p = seconds / (seconds + steady.seconds) (the conditional
     test of two Poisson counts; its CDF summed in logs, so thousands of requests do not overflow; hand-written:
     one CDF is no reason to import scipy at every start)."""
-    n, p = seen + steady.requests, seconds / (seconds + steady.seconds)
+    n, p = seen + steady.served, seconds / (seconds + steady.seconds)
     if p >= 1.0:
         return False
     log_p, log_q = math.log(p), math.log1p(-p)
@@ -125,7 +125,7 @@ def check(
     steady: dict[str, Steady] | None = None,
     waiting: list[RequestRow] | None = None,
 ) -> Check:
-    """``steady``: probe -> its requests before the first fault (``steady_counts``). A success-rate probe whose
+    """``steady``: probe -> its requests served before the first fault (``steady_counts``). A success-rate probe whose
     requests stopped finishing (they hang on a dark data center) deviates instead of having "no data".
     ``waiting`` (``waiting_through``): requests unanswered through the whole window, each a failure of its
     success-rate probe; the starvation rule counts the requests served (never these)."""

@@ -55,7 +55,7 @@ class Walk:
         self.journal, self.doc, self.console, self.stop = journal, doc, console, stop
         self.hyp = scenario.hypothesis
         self.actor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline")
-        self.steady: dict[str, Steady] = {}  # the steady state's requests per probe, once measured
+        self.steady: dict[str, Steady] = {}  # the steady state's requests served per probe, once measured
         self.pending: list[Future[None]] = []
         self.last_met: bool | None = None  # the hypothesis at the last check that had data
         self.told: tuple[bool | None, tuple[str, ...]] = (None, ())  # what the last printed line said

@@ -75,7 +75,7 @@ def test_the_steady_state_counts_the_requests_it_served():
         {"window": "10s", "min_requests": 5, "probes": [{"success_rate": {"action": "feed", "min": 0.3}}]}
     )
     before = check(flaky, [row(t / 4, ok=t % 5 < 2) for t in range(80)], 20, "before", (0, 20))  # 4 a s, 40% ok
-    assert steady_counts(before)[before.probes[0].probe].requests == 32
+    assert steady_counts(before)[before.probes[0].probe].served == 32
     during = check(
         flaky, [row(20 + t / 4, ok=t % 5 < 2) for t in range(40)], 30, "during", (20, 30), steady_counts(before)
     )
